@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * QemuOpts-style option strings, "backend,key=value,flag,noflag", as
+ * taken by -chardev, -mon, -machine, -name, -m and friends: an optional
+ * implied first value, ",," for a literal comma, bare "key" meaning
+ * key=on and "nokey" meaning key=off (both deprecated in QEMU, with the
+ * same warning), the last repetition of a key winning.
+ */
+#ifndef QAPI_OPTS_H
+#define QAPI_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "qapi/error.h"
+
+typedef struct Opts Opts;
+
+/*
+ * Parse @str.  @implied is the key of a first element without '=' (NULL:
+ * none).  @known lists the accepted keys (NULL-terminated); any other
+ * key fails with QEMU's "Invalid parameter 'x'".  Bare boolean keys are
+ * accepted only when listed in @bools.
+ */
+Opts *opts_parse(const char *str, const char *implied,
+                 const char *const *known, const char *const *bools,
+                 Error **errp);
+
+void opts_free(Opts *o);
+
+/* The value of @key, or NULL. */
+const char *opts_get(const Opts *o, const char *key);
+
+bool opts_has(const Opts *o, const char *key);
+
+/* on/off (also yes/no, true/false as QEMU); @dflt when absent. */
+bool opts_get_bool(const Opts *o, const char *key, bool dflt, Error **errp);
+
+/* A size with optional suffix (k, M, G, T, P, E); @dflt when absent. */
+bool opts_get_size(const Opts *o, const char *key, uint64_t dflt,
+                   uint64_t *out, Error **errp);
+
+/* Parse a QEMU size string ("64", "64M", "1.5G"); false when invalid. */
+bool opts_parse_size(const char *s, uint64_t *out);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Opts, opts_free)
+
+#endif /* QAPI_OPTS_H */
