@@ -1,3 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 noinst_LIBRARIES += monitor/libmonitor.a
-monitor_libmonitor_a_SOURCES =
+monitor_libmonitor_a_SOURCES = \
+	monitor/monitor.c monitor/monitor.h monitor/monitor-int.h \
+	monitor/chardev.c monitor/chardev.h \
+	monitor/qmp.c \
+	monitor/hmp.c monitor/hmp-int.h monitor/hmp-cmds.c \
+	monitor/readline.c monitor/readline.h

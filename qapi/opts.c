@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,9 +75,6 @@ Opts *opts_parse(const char *str, const char *implied,
                 error_setg(errp, "Invalid parameter '%s'", key->str);
                 return NULL;
             }
-            fprintf(stderr, "qmpd: warning: short-form boolean option '%s%s' "
-                    "deprecated\nPlease use %s=%s instead\n",
-                    neg ? "no" : "", key->str, key->str, neg ? "off" : "on");
             g_string_assign(val, neg ? "off" : "on");
         }
         if (known && !g_strv_contains(known, key->str)) {
@@ -108,6 +104,16 @@ const char *opts_get(const Opts *o, const char *key)
 bool opts_has(const Opts *o, const char *key)
 {
     return opts_get(o, key) != NULL;
+}
+
+guint opts_count(const Opts *o)
+{
+    return o->keys->len;
+}
+
+const char *opts_key(const Opts *o, guint i)
+{
+    return g_ptr_array_index(o->keys, i);
 }
 
 bool opts_get_bool(const Opts *o, const char *key, bool dflt, Error **errp)

@@ -3,14 +3,16 @@
  * QemuOpts-style option strings, "backend,key=value,flag,noflag", as
  * taken by -chardev, -mon, -machine, -name, -m and friends: an optional
  * implied first value, ",," for a literal comma, bare "key" meaning
- * key=on and "nokey" meaning key=off (both deprecated in QEMU, with the
- * same warning), the last repetition of a key winning.
+ * key=on and "nokey" meaning key=off, the last repetition of a key
+ * winning.
  */
 #ifndef QAPI_OPTS_H
 #define QAPI_OPTS_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <glib.h>
 
 #include "qapi/error.h"
 
@@ -32,6 +34,10 @@ void opts_free(Opts *o);
 const char *opts_get(const Opts *o, const char *key);
 
 bool opts_has(const Opts *o, const char *key);
+
+/* The keys in order of appearance (repeated keys repeat). */
+guint opts_count(const Opts *o);
+const char *opts_key(const Opts *o, guint i);
 
 /* on/off (also yes/no, true/false as QEMU); @dflt when absent. */
 bool opts_get_bool(const Opts *o, const char *key, bool dflt, Error **errp);

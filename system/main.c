@@ -1,6 +1,312 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qmpd entry point: parse the command line, load and check the schema,
+ * open chardevs and monitors, then run the GLib main loop until a
+ * shutdown is requested (quit, a signal) and the monitors have written
+ * their last replies.
+ */
 #include "config.h"
-int main(void)
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "monitor/monitor.h"
+#include "qapi/dispatch.h"
+#include "qapi/schema.h"
+#include "system/machine.h"
+#include "system/options.h"
+#include "system/qtest.h"
+#include "system/runstate.h"
+#include "system/vclock.h"
+#include "util/log.h"
+
+#define EXIT_FLUSH_US (2 * G_USEC_PER_SEC)
+
+static int daemon_pipe = -1;
+static char *pidfile_path;
+
+static void G_GNUC_NORETURN die(Error *err)
 {
+    fprintf(stderr, "qmpd: %s\n", error_get_pretty(err));
+    if (error_get_hint(err)) {
+        fputs(error_get_hint(err), stderr);
+    }
+    error_free(err);
+    exit(1);
+}
+
+static void daemonize_start(void)
+{
+    int fds[2];
+    pid_t pid;
+
+    if (pipe(fds) < 0) {
+        perror("qmpd: pipe");
+        exit(1);
+    }
+    pid = fork();
+    if (pid < 0) {
+        perror("qmpd: fork");
+        exit(1);
+    }
+    if (pid > 0) {
+        char c = 1;
+
+        close(fds[1]);
+        /* the child reports a zero byte once it is serving */
+        while (read(fds[0], &c, 1) < 0 && errno == EINTR) {
+            /* retry */
+        }
+        _exit(c == 0 ? 0 : 1);
+    }
+    close(fds[0]);
+    setsid();
+    daemon_pipe = fds[1];
+}
+
+static void daemonize_finish(void)
+{
+    int null = open("/dev/null", O_RDWR);
+    char ok = 0;
+
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        close(null);
+    }
+    qmpd_log_use_syslog(true);
+    if (write(daemon_pipe, &ok, 1) != 1) {
+        qmpd_log(LOG_WARNING, "could not notify the parent process");
+    }
+    close(daemon_pipe);
+    daemon_pipe = -1;
+}
+
+static bool write_pidfile(const char *path, Error **errp)
+{
+    char buf[32];
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int len;
+
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "cannot create PID file: Cannot open "
+                         "pid file");
+        return false;
+    }
+    if (lockf(fd, F_TLOCK, 0) < 0) {
+        error_setg_errno(errp, errno, "cannot create PID file: Cannot lock "
+                         "pid file");
+        close(fd);
+        return false;
+    }
+    len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || write(fd, buf, len) != len) {
+        error_setg_errno(errp, errno, "cannot create PID file: Failed to "
+                         "write pid file");
+        close(fd);
+        return false;
+    }
+    /* the fd stays open: it holds the lock for our lifetime */
+    pidfile_path = g_strdup(path);
+    return true;
+}
+
+static gboolean signal_cb(gint fd, GIOCondition cond, gpointer data)
+{
+    struct signalfd_siginfo si;
+    g_autofree char *comm = NULL;
+    g_autofree char *commpath = NULL;
+
+    if (read(fd, &si, sizeof(si)) != sizeof(si)) {
+        return G_SOURCE_CONTINUE;
+    }
+    commpath = g_strdup_printf("/proc/%u/comm", si.ssi_pid);
+    if (si.ssi_pid && g_file_get_contents(commpath, &comm, NULL, NULL)) {
+        g_strchomp(comm);
+        fprintf(stderr, "qmpd: terminating on signal %u from pid %u (%s)\n",
+                si.ssi_signo, si.ssi_pid, comm);
+    } else {
+        fprintf(stderr, "qmpd: terminating on signal %u\n", si.ssi_signo);
+    }
+    qmpd_request_shutdown(SHUTDOWN_CAUSE_HOST_SIGNAL);
+    return G_SOURCE_CONTINUE;
+}
+
+static int setup_signals(void)
+{
+    sigset_t set;
+    int fd;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd >= 0) {
+        g_unix_fd_add(fd, G_IO_IN, signal_cb, NULL);
+    }
+    return fd;
+}
+
+static void set_log_level_from_env(void)
+{
+    const char *l = g_getenv("QMPD_LOG");
+
+    if (!l) {
+        return;
+    }
+    if (!strcmp(l, "debug")) {
+        qmpd_log_set_level(LOG_DEBUG);
+    } else if (!strcmp(l, "info")) {
+        qmpd_log_set_level(LOG_INFO);
+    } else if (!strcmp(l, "error")) {
+        qmpd_log_set_level(LOG_ERR);
+    }
+}
+
+static QapiSchema *load_schema(void)
+{
+    Error *err = NULL;
+    QapiSchema *s = qapi_schema_load(&err);
+
+    if (!s) {
+        die(err);
+    }
+    qapi_register_handlers(s, mon_qmp_handlers, mon_qmp_handlers_count);
+    qapi_register_handlers(s, runstate_qmp_handlers,
+                           runstate_qmp_handlers_count);
+    qapi_register_handlers(s, machine_qmp_handlers,
+                           machine_qmp_handlers_count);
+    if (!qapi_check_handlers(s, &err) || !mon_check(s, &err)) {
+        die(err);
+    }
+    return s;
+}
+
+/* Take chardev @id out of @o for a monitor or qtest; opened. */
+static Chardev *claim_chardev(QmpdOptions *o, const char *id,
+                              const char *user)
+{
+    for (guint i = 0; i < o->chardevs->len; i++) {
+        Chardev *c = g_ptr_array_index(o->chardevs, i);
+        Error *err = NULL;
+
+        if (c && !strcmp(chardev_id(c), id)) {
+            o->chardevs->pdata[i] = NULL;
+            if (!chardev_open(c, &err)) {
+                error_prepend(&err, "%s: ", user);
+                chardev_free(c);
+                die(err);
+            }
+            return c;
+        }
+    }
+    {
+        Error *err = NULL;
+
+        error_setg(&err, "%s: Device '%s' is in use", user, id);
+        die(err);
+    }
+}
+
+static void run_main_loop(void)
+{
+    gint64 deadline;
+
+    while (!qmpd_shutdown_requested()) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    /* let the monitors write the last replies and events */
+    deadline = g_get_monotonic_time() + EXIT_FLUSH_US;
+    while (mon_output_pending() && g_get_monotonic_time() < deadline) {
+        if (!g_main_context_iteration(NULL, FALSE)) {
+            g_usleep(1000);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    QmpdOptions o;
+    Error *err = NULL;
+    QapiSchema *schema;
+    RunState initial;
+    int sigfd;
+    int r;
+
+    r = qmpd_parse_options(&o, argc, argv, &err);
+    if (r < 0) {
+        die(err);
+    }
+    if (r == OPT_EXIT) {
+        return 0;
+    }
+    set_log_level_from_env();
+    if (o.daemonize) {
+        daemonize_start();
+    }
+    sigfd = setup_signals();
+    schema = load_schema();
+
+    machine_set_config(&o.machine);
+    vclock_init(!strcmp(o.machine.accel, "qtest"));
+    initial = o.incoming ? RUN_STATE_INMIGRATE
+        : o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING;
+    runstate_init(initial);
+    mon_init(schema);
+
+    for (guint i = 0; i < o.monitors->len; i++) {
+        const MonitorOpt *m = g_ptr_array_index(o.monitors, i);
+        Chardev *c = claim_chardev(&o, m->chardev_id, m->loc);
+
+        if (!mon_add(c, m->mode, m->pretty, &err)) {
+            die(err);
+        }
+    }
+    if (o.qtest) {
+        Chardev *c = claim_chardev(&o, o.qtest, "-qtest");
+
+        if (!qtest_start(c, o.qtest_log, &err)) {
+            die(err);
+        }
+    }
+    if (o.devices->len) {
+        const DeviceOpt *d = g_ptr_array_index(o.devices, 0);
+
+        error_setg(&err, "-device %s: Property '%s.drive' can't find value "
+                   "'%s'", d->driver, d->driver, d->drive ? d->drive : "");
+        die(err);
+    }
+    if (o.pidfile && !write_pidfile(o.pidfile, &err)) {
+        die(err);
+    }
+    if (o.daemonize) {
+        daemonize_finish();
+    }
+
+    run_main_loop();
+
+    mon_cleanup();
+    qtest_stop();
+    if (pidfile_path) {
+        unlink(pidfile_path);
+        g_free(pidfile_path);
+    }
+    if (sigfd >= 0) {
+        close(sigfd);
+    }
+    qmpd_options_free(&o);
+    qapi_schema_free(schema);
     return 0;
 }

@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Chardev specs and their sockets.  Everything here runs at start-up,
+ * before the main loop, so blocking calls (connect, the wait=on accept)
+ * are fine; sockets are switched to non-blocking before use.
+ *
+ * Unix sockets are created with a 0077 umask and chmod 0600, so only the
+ * owner can connect; TCP sockets bind exactly the host given.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "monitor/chardev.h"
+#include "qapi/opts.h"
+
+struct Chardev {
+    char *id;
+    char *loc;              /* the option as given, for messages */
+    ChardevKind kind;
+    /* sockets */
+    char *path;             /* unix */
+    char *host;             /* tcp */
+    char *port;
+    int inherited_fd;       /* fd=N, or -1 */
+    bool server;
+    bool wait;
+    bool ipv4, ipv6;
+    bool nodelay;
+    /* state */
+    int fd;                 /* listening or connected socket */
+    int conn;               /* connection made by open (wait/client) */
+    bool unlink_path;
+    char *filename;
+};
+
+static const char *const socket_keys[] = {
+    "backend", "id", "path", "host", "port", "server", "wait", "fd", "ipv4",
+    "ipv6", "nodelay", "telnet", "to", "reconnect", "abstract", "tight",
+    "mux", NULL
+};
+static const char *const socket_bools[] = {
+    "server", "wait", "ipv4", "ipv6", "nodelay", "telnet", "abstract",
+    "tight", "mux", NULL
+};
+static const char *const stdio_keys[] = { "backend", "id", "signal", "mux",
+                                          NULL };
+static const char *const stdio_bools[] = { "signal", "mux", NULL };
+static const char *const null_keys[] = { "backend", "id", NULL };
+
+static Chardev *chardev_new(const char *id, const char *loc)
+{
+    Chardev *c = g_new0(Chardev, 1);
+
+    c->id = g_strdup(id);
+    c->loc = g_strdup(loc);
+    c->fd = -1;
+    c->conn = -1;
+    c->inherited_fd = -1;
+    return c;
+}
+
+/* Socket options common to -chardev socket and the URI forms. */
+static bool socket_opts(Chardev *c, const Opts *o, Error **errp)
+{
+    Error *err = NULL;
+    const char *fd = opts_get(o, "fd");
+
+    c->server = opts_get_bool(o, "server", false, &err);
+    c->wait = opts_get_bool(o, "wait", true, &err);
+    c->ipv4 = opts_get_bool(o, "ipv4", false, &err);
+    c->ipv6 = opts_get_bool(o, "ipv6", false, &err);
+    c->nodelay = opts_get_bool(o, "nodelay", false, &err);
+    if (!err && opts_get_bool(o, "telnet", false, &err)) {
+        error_setg(&err, "telnet is not supported by qmpd");
+    }
+    if (!err && opts_get_bool(o, "mux", false, &err)) {
+        error_setg(&err, "mux is not supported by qmpd");
+    }
+    if (!err && (opts_has(o, "reconnect") || opts_has(o, "to")
+                 || opts_get_bool(o, "abstract", false, &err))) {
+        error_setg(&err, "reconnect, to and abstract are not supported by "
+                   "qmpd");
+    }
+    if (err) {
+        error_propagate(errp, err);
+        return false;
+    }
+    if (!c->server && opts_has(o, "wait")) {
+        error_setg(errp, "'wait' option is incompatible with socket in "
+                   "client connect mode");
+        return false;
+    }
+    if (fd) {
+        char *end;
+        long n = strtol(fd, &end, 10);
+
+        if (*end || n < 0 || n > INT32_MAX) {
+            error_setg(errp, "Parameter 'fd' expects a file descriptor");
+            return false;
+        }
+        c->inherited_fd = n;
+    }
+    if (!c->path && !c->host && c->inherited_fd < 0) {
+        error_setg(errp, "chardev: socket: no addr given");
+        return false;
+    }
+    if (c->host && !c->port) {
+        error_setg(errp, "chardev: socket: no port given");
+        return false;
+    }
+    c->kind = CHARDEV_SOCKET;
+    return true;
+}
+
+Chardev *chardev_parse(const char *spec, Error **errp)
+{
+    g_autoptr(Opts) probe = opts_parse(spec, "backend", NULL, socket_bools,
+                                       errp);
+    g_autofree char *loc = g_strdup_printf("-chardev %s", spec);
+    const char *backend;
+    const char *id;
+    Chardev *c;
+
+    if (!probe) {
+        return NULL;
+    }
+    backend = opts_get(probe, "backend");
+    id = opts_get(probe, "id");
+    if (!backend) {
+        error_setg(errp, "chardev: \"%s\" missing backend", id ? id : "");
+        return NULL;
+    }
+    if (!id) {
+        error_setg(errp, "Parameter 'id' is missing");
+        return NULL;
+    }
+    c = chardev_new(id, loc);
+    if (!strcmp(backend, "socket")) {
+        g_autoptr(Opts) o = opts_parse(spec, "backend", socket_keys,
+                                       socket_bools, errp);
+
+        if (!o) {
+            goto fail;
+        }
+        c->path = g_strdup(opts_get(o, "path"));
+        c->host = g_strdup(opts_get(o, "host"));
+        c->port = g_strdup(opts_get(o, "port"));
+        if (!socket_opts(c, o, errp)) {
+            goto fail;
+        }
+    } else if (!strcmp(backend, "stdio")) {
+        g_autoptr(Opts) o = opts_parse(spec, "backend", stdio_keys,
+                                       stdio_bools, errp);
+
+        if (!o) {
+            goto fail;
+        }
+        c->kind = CHARDEV_STDIO;
+    } else if (!strcmp(backend, "null")) {
+        g_autoptr(Opts) o = opts_parse(spec, "backend", null_keys, NULL,
+                                       errp);
+
+        if (!o) {
+            goto fail;
+        }
+        c->kind = CHARDEV_NULL;
+    } else {
+        error_setg(errp, "chardev backend '%s' is not supported by qmpd",
+                   backend);
+        goto fail;
+    }
+    return c;
+
+fail:
+    chardev_free(c);
+    return NULL;
+}
+
+/* Split "HOST:PORT" (HOST may be "[v6]" or empty). */
+static bool split_host_port(const char *s, char **host, char **port,
+                            Error **errp)
+{
+    const char *colon;
+
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+
+        if (!end || end[1] != ':') {
+            error_setg(errp, "error parsing IPv6 address '%s'", s);
+            return false;
+        }
+        *host = g_strndup(s + 1, end - s - 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) {
+            error_setg(errp, "error parsing address '%s'", s);
+            return false;
+        }
+        *host = g_strndup(s, colon - s);
+    }
+    if (!colon[1]) {
+        error_setg(errp, "error parsing port in address '%s'", s);
+        g_free(*host);
+        return false;
+    }
+    *port = g_strdup(colon + 1);
+    return true;
+}
+
+Chardev *chardev_parse_uri(const char *uri, const char *id, char **ref,
+                           Error **errp)
+{
+    static const char *const uri_keys[] = {
+        "addr", "server", "wait", "ipv4", "ipv6", "nodelay", "telnet",
+        "to", "reconnect", "abstract", "tight", "mux", NULL
+    };
+    g_autofree char *loc = NULL;
+    g_autoptr(Opts) o = NULL;
+    const char *addr;
+    Chardev *c;
+
+    *ref = NULL;
+    if (g_str_has_prefix(uri, "chardev:")) {
+        *ref = g_strdup(uri + strlen("chardev:"));
+        return NULL;
+    }
+    c = chardev_new(id, NULL);
+    if (!strcmp(uri, "stdio")) {
+        c->kind = CHARDEV_STDIO;
+        return c;
+    }
+    if (!strcmp(uri, "none") || !strcmp(uri, "null")) {
+        c->kind = CHARDEV_NULL;
+        return c;
+    }
+    o = opts_parse(uri, "addr", uri_keys, socket_bools, errp);
+    if (!o) {
+        goto fail;
+    }
+    addr = opts_get(o, "addr");
+    if (g_str_has_prefix(addr, "unix:")) {
+        c->path = g_strdup(addr + strlen("unix:"));
+        if (!*c->path) {
+            error_setg(errp, "chardev: socket: no path given");
+            goto fail;
+        }
+    } else if (g_str_has_prefix(addr, "tcp:")) {
+        if (!split_host_port(addr + strlen("tcp:"), &c->host, &c->port,
+                             errp)) {
+            goto fail;
+        }
+    } else {
+        error_setg(errp, "'%s' is not a valid char driver", uri);
+        goto fail;
+    }
+    if (!socket_opts(c, o, errp)) {
+        goto fail;
+    }
+    return c;
+
+fail:
+    chardev_free(c);
+    return NULL;
+}
+
+static bool set_nonblock_cloexec(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0
+        && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0;
+}
+
+static void set_filename(Chardev *c)
+{
+    g_free(c->filename);
+    if (c->kind == CHARDEV_STDIO) {
+        c->filename = g_strdup("stdio");
+    } else if (c->kind == CHARDEV_NULL) {
+        c->filename = g_strdup("null");
+    } else if (c->path) {
+        c->filename = g_strdup_printf("unix:%s%s", c->path,
+                                      c->server ? ",server=on" : "");
+    } else if (c->host) {
+        c->filename = g_strdup_printf("tcp:%s:%s%s", c->host, c->port,
+                                      c->server ? ",server=on" : "");
+    } else {
+        c->filename = g_strdup_printf("fd:%d%s", c->inherited_fd,
+                                      c->server ? ",server=on" : "");
+    }
+}
+
+static int unix_socket(const char *path, struct sockaddr_un *sa,
+                       Error **errp)
+{
+    int fd;
+
+    if (strlen(path) >= sizeof(sa->sun_path)) {
+        error_setg(errp, "UNIX socket path '%s' is too long", path);
+        return -1;
+    }
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    strcpy(sa->sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Failed to create Unix socket");
+    }
+    return fd;
+}
+
+static bool open_unix(Chardev *c, Error **errp)
+{
+    struct sockaddr_un sa;
+    int fd = unix_socket(c->path, &sa, errp);
+
+    if (fd < 0) {
+        return false;
+    }
+    if (c->server) {
+        mode_t old = umask(0077);
+        int r;
+
+        unlink(c->path);
+        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0) {
+            error_setg_errno(errp, errno, "Failed to bind socket to %s",
+                             c->path);
+            close(fd);
+            return false;
+        }
+        c->unlink_path = true;
+        if (chmod(c->path, 0600) < 0 || listen(fd, 16) < 0) {
+            error_setg_errno(errp, errno, "Failed to listen on socket");
+            close(fd);
+            return false;
+        }
+        c->fd = fd;
+        return true;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        error_setg_errno(errp, errno, "Failed to connect to '%s'", c->path);
+        close(fd);
+        return false;
+    }
+    c->conn = fd;
+    return true;
+}
+
+static bool open_tcp(Chardev *c, Error **errp)
+{
+    struct addrinfo hints = { 0 };
+    struct addrinfo *res, *ai;
+    const char *host = c->host[0] ? c->host : NULL;
+    int err, saved = 0;
+    int fd = -1;
+
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = c->server ? AI_PASSIVE : 0;
+    hints.ai_family = c->ipv4 && !c->ipv6 ? AF_INET
+        : c->ipv6 && !c->ipv4 ? AF_INET6 : AF_UNSPEC;
+    err = getaddrinfo(host, c->port, &hints, &res);
+    if (err) {
+        error_setg(errp, "address resolution failed for %s:%s: %s",
+                   c->host, c->port, gai_strerror(err));
+        return false;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        int one = 1;
+
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        if (c->server) {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (ai->ai_family == AF_INET6) {
+                /* "::" alone should not also take the IPv4 port */
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+            }
+            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0
+                && listen(fd, 16) == 0) {
+                break;
+            }
+        } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            break;
+        }
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        if (c->server) {
+            error_setg_errno(errp, saved, "Failed to bind socket");
+        } else {
+            error_setg_errno(errp, saved, "Failed to connect to '%s:%s'",
+                             c->host, c->port);
+        }
+        return false;
+    }
+    if (c->nodelay) {
+        int one = 1;
+
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (c->server) {
+        c->fd = fd;
+    } else {
+        c->conn = fd;
+    }
+    return true;
+}
+
+static bool open_inherited(Chardev *c, Error **errp)
+{
+    int type;
+    socklen_t len = sizeof(type);
+
+    if (getsockopt(c->inherited_fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        error_setg_errno(errp, errno, "File descriptor '%d' is not a socket",
+                         c->inherited_fd);
+        return false;
+    }
+    if (c->server) {
+        c->fd = c->inherited_fd;
+    } else {
+        c->conn = c->inherited_fd;
+    }
+    return true;
+}
+
+bool chardev_open(Chardev *c, Error **errp)
+{
+    bool ok = true;
+
+    set_filename(c);
+    if (c->kind != CHARDEV_SOCKET) {
+        return true;
+    }
+    if (c->inherited_fd >= 0) {
+        ok = open_inherited(c, errp);
+    } else if (c->path) {
+        ok = open_unix(c, errp);
+    } else {
+        ok = open_tcp(c, errp);
+    }
+    if (!ok) {
+        return false;
+    }
+    if (c->server && c->wait) {
+        fprintf(stderr, "qmpd: %s: info: QEMU waiting for connection on: "
+                "disconnected:%s\n", c->loc ? c->loc : c->id, c->filename);
+        do {
+            c->conn = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+        } while (c->conn < 0 && errno == EINTR);
+        if (c->conn < 0) {
+            error_setg_errno(errp, errno, "Failed to accept a connection");
+            return false;
+        }
+    }
+    if (c->fd >= 0) {
+        set_nonblock_cloexec(c->fd);
+    }
+    if (c->conn >= 0) {
+        set_nonblock_cloexec(c->conn);
+    }
+    return true;
+}
+
+const char *chardev_id(const Chardev *c)
+{
+    return c->id;
+}
+
+ChardevKind chardev_kind(const Chardev *c)
+{
+    return c->kind;
+}
+
+bool chardev_is_listener(const Chardev *c)
+{
+    return c->kind == CHARDEV_SOCKET && c->server;
+}
+
+int chardev_in_fd(const Chardev *c)
+{
+    switch (c->kind) {
+    case CHARDEV_STDIO:
+        return 0;
+    case CHARDEV_SOCKET:
+        return c->fd;
+    default:
+        return -1;
+    }
+}
+
+int chardev_out_fd(const Chardev *c)
+{
+    return c->kind == CHARDEV_STDIO ? 1 : chardev_in_fd(c);
+}
+
+int chardev_take_connection(Chardev *c)
+{
+    int fd = c->conn;
+
+    c->conn = -1;
+    return fd;
+}
+
+const char *chardev_filename(const Chardev *c)
+{
+    return c->filename ? c->filename : "";
+}
+
+int chardev_accept(Chardev *c)
+{
+    int fd;
+
+    do {
+        fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+void chardev_free(Chardev *c)
+{
+    if (!c) {
+        return;
+    }
+    if (c->kind == CHARDEV_SOCKET) {
+        if (c->fd >= 0) {
+            close(c->fd);
+        }
+        if (c->conn >= 0) {
+            close(c->conn);
+        }
+    }
+    if (c->unlink_path) {
+        unlink(c->path);
+    }
+    g_free(c->id);
+    g_free(c->loc);
+    g_free(c->path);
+    g_free(c->host);
+    g_free(c->port);
+    g_free(c->filename);
+    g_free(c);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Character devices as far as monitors and qtest need them: sockets
+ * (unix or tcp; listening or connecting; or an inherited fd), stdio and
+ * null.  Specs come from -chardev or the -qmp/-monitor/-qtest shorthand.
+ */
+#ifndef MONITOR_CHARDEV_H
+#define MONITOR_CHARDEV_H
+
+#include <stdbool.h>
+
+#include "qapi/error.h"
+
+typedef enum ChardevKind {
+    CHARDEV_SOCKET,
+    CHARDEV_STDIO,
+    CHARDEV_NULL,
+} ChardevKind;
+
+typedef struct Chardev Chardev;
+
+/* Parse a -chardev option string; the chardev is not opened yet. */
+Chardev *chardev_parse(const char *spec, Error **errp);
+
+/*
+ * Parse the shorthand of -qmp, -monitor, -qtest and -serial:
+ * "unix:PATH[,opts]", "tcp:HOST:PORT[,opts]", "stdio", "none", or
+ * "chardev:ID" (which sets *@ref to ID and returns NULL without error).
+ * The new chardev gets the id @id.
+ */
+Chardev *chardev_parse_uri(const char *uri, const char *id, char **ref,
+                           Error **errp);
+
+/*
+ * Open the chardev: bind and listen, connect, adopt the fd, or take
+ * stdio.  With server=on,wait=on, blocks until the first client
+ * connects, as QEMU does (after printing QEMU's notice).
+ */
+bool chardev_open(Chardev *c, Error **errp);
+
+const char *chardev_id(const Chardev *c);
+ChardevKind chardev_kind(const Chardev *c);
+
+/* For sockets: a listening socket (accept clients) or a connection. */
+bool chardev_is_listener(const Chardev *c);
+
+/*
+ * The fd to read (stdio: 0, socket: the listening or connected socket,
+ * null: -1) and to write (stdio: 1, socket: the same).
+ */
+int chardev_in_fd(const Chardev *c);
+int chardev_out_fd(const Chardev *c);
+
+/*
+ * Take a connection made while opening (wait=on, or client mode): the
+ * connected fd, or -1.  The caller owns it.
+ */
+int chardev_take_connection(Chardev *c);
+
+/* QEMU's filename string, e.g. "unix:/path,server=on" or "stdio". */
+const char *chardev_filename(const Chardev *c);
+
+/* Accept one client on a listening chardev; -1 on EAGAIN or error. */
+int chardev_accept(Chardev *c);
+
+/* Remove a unix socket path we created, close fds. */
+void chardev_free(Chardev *c);
+
+#endif /* MONITOR_CHARDEV_H */

@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The human monitor.  Its command table is the schema's "hmp" entries:
+ * each names the QMP command it runs (and a printer for the result) or
+ * an HMP-only handler, the argument syntax in QEMU's args_type notation,
+ * and the help text.  A command line is parsed into QMP arguments,
+ * validated against the schema and run through the same handler QMP
+ * uses.
+ *
+ * args_type: comma-separated "key:T" with optional "?" suffix, where T
+ * is s (a word or quoted string), S (the rest of the line), B (block
+ * device), F (file name), i/l (integer), o (size with suffix), b
+ * (on|off), or -c (a flag written "-c").
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor/hmp-int.h"
+#include "monitor/monitor-int.h"
+#include "monitor/readline.h"
+#include "qapi/opts.h"
+#include "qapi/qjson.h"
+#include "qapi/validate.h"
+#include "util/log.h"
+
+#define HMP_PROMPT "(qemu) "
+
+typedef struct HmpCmd HmpCmd;
+typedef struct HmpCall HmpCall;
+
+/* An HMP-only command; appends to call->out and calls hmp_call_end(). */
+typedef void HmpHandlerFn(HmpCall *call, const HmpCmd *cmd,
+                          const json_t *args);
+
+struct HmpCmd {
+    const char *name;       /* as shown, "cont|c" */
+    char **names;           /* "cont", "c" */
+    bool info;              /* an "info" subcommand */
+    const char *args_type;
+    const char *params;
+    const char *help;
+    const QapiCommand *qmp;
+    HmpPrinterFn *print;
+    HmpHandlerFn *handler;
+};
+
+struct HmpCall {
+    GString *out;
+    const HmpCmd *cmd;
+    HmpLineDone *done;
+    void *opaque;
+};
+
+struct HmpSession {
+    MonSession *s;
+    Readline *rl;           /* NULL: plain line mode (pipes) */
+    GString *partial;       /* plain mode: bytes of an unfinished line */
+    GQueue *lines;          /* entered, not yet run */
+    bool busy;
+};
+
+static GPtrArray *hmp_cmds;     /* HmpCmd *, sorted by name */
+
+static void hmp_help_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args);
+static void hmp_info_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args);
+
+static const struct {
+    const char *name;
+    HmpHandlerFn *fn;
+} hmp_handlers[] = {
+    { "help", hmp_help_cb },
+    { "info", hmp_info_cb },
+};
+
+static gint cmd_cmp(gconstpointer a, gconstpointer b)
+{
+    const HmpCmd *x = *(HmpCmd *const *)a;
+    const HmpCmd *y = *(HmpCmd *const *)b;
+
+    return strcmp(x->name, y->name);
+}
+
+static void cmd_free(gpointer p)
+{
+    HmpCmd *c = p;
+
+    g_strfreev(c->names);
+    g_free(c);
+}
+
+static bool build_table(QapiSchema *schema, Error **errp)
+{
+    const GPtrArray *defs = qapi_schema_hmp(schema);
+    g_autoptr(GPtrArray) t = g_ptr_array_new_with_free_func(cmd_free);
+
+    for (guint i = 0; i < defs->len; i++) {
+        const json_t *d = g_ptr_array_index(defs, i);
+        const char *full = json_string_value(json_object_get(d, "hmp"));
+        const char *qmp = json_string_value(json_object_get(d, "command"));
+        const char *print = json_string_value(json_object_get(d, "print"));
+        const char *handler = json_string_value(json_object_get(d,
+                                                                "handler"));
+        HmpCmd *c = g_new0(HmpCmd, 1);
+
+        g_ptr_array_add(t, c);
+        c->info = g_str_has_prefix(full, "info ");
+        c->name = c->info ? full + strlen("info ") : full;
+        c->names = g_strsplit(c->name, "|", -1);
+        c->args_type = json_string_value(json_object_get(d, "args"));
+        c->params = json_string_value(json_object_get(d, "params"));
+        c->help = json_string_value(json_object_get(d, "help"));
+        if (!c->args_type) {
+            c->args_type = "";
+        }
+        if (!c->params) {
+            c->params = "";
+        }
+        if (!c->help) {
+            error_setg(errp, "hmp '%s': no help text", full);
+            return false;
+        }
+        if (!qmp == !handler) {
+            error_setg(errp, "hmp '%s': needs either 'command' or 'handler'",
+                       full);
+            return false;
+        }
+        if (qmp) {
+            c->qmp = qapi_schema_command(schema, qmp);
+            if (!c->qmp) {
+                error_setg(errp, "hmp '%s': unknown command '%s'", full, qmp);
+                return false;
+            }
+        }
+        for (size_t k = 0; handler && k < G_N_ELEMENTS(hmp_handlers); k++) {
+            if (!strcmp(hmp_handlers[k].name, handler)) {
+                c->handler = hmp_handlers[k].fn;
+            }
+        }
+        if (handler && !c->handler) {
+            error_setg(errp, "hmp '%s': unknown handler '%s'", full, handler);
+            return false;
+        }
+        for (size_t k = 0; print && k < hmp_printers_count; k++) {
+            if (!strcmp(hmp_printers[k].name, print)) {
+                c->print = hmp_printers[k].fn;
+            }
+        }
+        if (print && !c->print) {
+            error_setg(errp, "hmp '%s': unknown printer '%s'", full, print);
+            return false;
+        }
+    }
+    g_ptr_array_sort(t, cmd_cmp);
+    hmp_cmds = g_steal_pointer(&t);
+    return true;
+}
+
+bool hmp_check_table(QapiSchema *schema, Error **errp)
+{
+    if (hmp_cmds) {
+        g_ptr_array_unref(hmp_cmds);
+        hmp_cmds = NULL;
+    }
+    return build_table(schema, errp);
+}
+
+static const HmpCmd *find_cmd(const char *name, bool info)
+{
+    for (guint i = 0; i < hmp_cmds->len; i++) {
+        const HmpCmd *c = g_ptr_array_index(hmp_cmds, i);
+
+        if (c->info == info && g_strv_contains((const char *const *)c->names,
+                                               name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* ---- help --------------------------------------------------------------- */
+
+static void help_line(GString *out, const HmpCmd *c)
+{
+    g_string_append_printf(out, "%s%s %s -- %s\n", c->info ? "info " : "",
+                           c->name, c->params, c->help);
+}
+
+static void help_list(GString *out, bool info)
+{
+    for (guint i = 0; i < hmp_cmds->len; i++) {
+        const HmpCmd *c = g_ptr_array_index(hmp_cmds, i);
+
+        if (c->info == info) {
+            help_line(out, c);
+        }
+    }
+}
+
+/* Finish: the text gets "\r\n" line ends, as QEMU's monitor buffer has. */
+static void hmp_call_end(HmpCall *call)
+{
+    GString *crlf = g_string_sized_new(call->out->len + 16);
+
+    for (const char *p = call->out->str; *p; p++) {
+        if (*p == '\n') {
+            g_string_append_c(crlf, '\r');
+        }
+        g_string_append_c(crlf, *p);
+    }
+    call->done(call->opaque, crlf->str);
+    g_string_free(crlf, TRUE);
+    g_string_free(call->out, TRUE);
+    g_free(call);
+}
+
+static void hmp_help_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args)
+{
+    const char *what = qjson_get_str_or(args, "name", NULL);
+    g_auto(GStrv) words = NULL;
+    const HmpCmd *c;
+
+    if (!what) {
+        help_list(call->out, false);
+        hmp_call_end(call);
+        return;
+    }
+    words = g_strsplit_set(g_strstrip((char *)what), " \t", -1);
+    if (!strcmp(words[0], "info")) {
+        if (!words[1] || !*words[1]) {
+            help_list(call->out, true);
+        } else if ((c = find_cmd(words[1], true))) {
+            help_line(call->out, c);
+        } else {
+            g_string_append_printf(call->out, "unknown command: 'info %s'\n",
+                                   words[1]);
+        }
+    } else if ((c = find_cmd(words[0], false))) {
+        help_line(call->out, c);
+    } else {
+        g_string_append_printf(call->out, "unknown command: '%s'\n",
+                               words[0]);
+    }
+    hmp_call_end(call);
+}
+
+static void hmp_info_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args)
+{
+    /* "info" alone; "info X" is dispatched to the subcommand directly */
+    help_list(call->out, true);
+    hmp_call_end(call);
+}
+
+/* ---- argument parsing ----------------------------------------------------- */
+
+static const char *skip_spaces(const char *p)
+{
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    return p;
+}
+
+/* A word, or a quoted string with C escapes; NULL at end of line. */
+static char *get_str(const char **pp)
+{
+    const char *p = skip_spaces(*pp);
+    GString *s = g_string_new(NULL);
+
+    if (!*p) {
+        g_string_free(s, TRUE);
+        return NULL;
+    }
+    if (*p == '"') {
+        p++;
+        while (*p && *p != '"') {
+            if (*p == '\\' && p[1]) {
+                p++;
+                switch (*p) {
+                case 'n': g_string_append_c(s, '\n'); break;
+                case 'r': g_string_append_c(s, '\r'); break;
+                case 't': g_string_append_c(s, '\t'); break;
+                default: g_string_append_c(s, *p); break;
+                }
+            } else {
+                g_string_append_c(s, *p);
+            }
+            p++;
+        }
+        if (*p != '"') {
+            g_string_free(s, TRUE);
+            *pp = p;
+            return NULL;
+        }
+        p++;
+    } else {
+        while (*p && *p != ' ' && *p != '\t') {
+            g_string_append_c(s, *p++);
+        }
+    }
+    *pp = p;
+    return g_string_free(s, FALSE);
+}
+
+static const char *type_noun(char t)
+{
+    switch (t) {
+    case 'B':
+        return "block device name";
+    case 'F':
+        return "filename";
+    case 'i':
+    case 'l':
+        return "integer";
+    case 'o':
+        return "size";
+    case 'b':
+        return "'on' or 'off'";
+    default:
+        return "string";
+    }
+}
+
+/*
+ * Parse the arguments at *@pp per @c->args_type into a new object.
+ * NULL after appending QEMU's message to @out.
+ */
+static json_t *parse_args(const HmpCmd *c, const char **pp, GString *out)
+{
+    g_auto(GStrv) specs = g_strsplit(c->args_type, ",", -1);
+    g_autoptr(json_t) args = json_object();
+    const char *p = *pp;
+
+    for (guint i = 0; specs[i] && *specs[i]; i++) {
+        char *colon = strchr(specs[i], ':');
+        const char *key = specs[i];
+        const char *type;
+        bool optional;
+
+        g_assert(colon);
+        *colon = '\0';
+        type = colon + 1;
+        optional = type[strlen(type) - 1] == '?';
+        p = skip_spaces(p);
+
+        if (type[0] == '-') {
+            if (p[0] == '-' && p[1] == type[1]
+                && (p[2] == '\0' || p[2] == ' ' || p[2] == '\t')) {
+                json_object_set_new(args, key, json_true());
+                p += 2;
+            }
+            continue;
+        }
+        if (!*p && optional) {
+            continue;
+        }
+        switch (type[0]) {
+        case 'S':
+            if (!*p) {
+                goto missing;
+            }
+            json_object_set_new(args, key, qjson_str(p));
+            p += strlen(p);
+            break;
+        case 's':
+        case 'B':
+        case 'F': {
+            char *v = get_str(&p);
+
+            if (!v) {
+                goto missing;
+            }
+            json_object_set_new(args, key, qjson_str(v));
+            g_free(v);
+            break;
+        }
+        case 'i':
+        case 'l':
+        case 'o':
+        case 'b': {
+            g_autofree char *v = get_str(&p);
+            char *end;
+            long long n;
+            uint64_t u;
+
+            if (!v) {
+                goto missing;
+            }
+            if (type[0] == 'b') {
+                if (strcmp(v, "on") && strcmp(v, "off")) {
+                    g_string_append(out, "Expected 'on' or 'off'\n");
+                    return NULL;
+                }
+                json_object_set_new(args, key, json_boolean(!strcmp(v, "on")));
+            } else if (type[0] == 'o') {
+                if (!opts_parse_size(v, &u)) {
+                    g_string_append(out, "invalid size\n");
+                    return NULL;
+                }
+                json_object_set_new(args, key, json_integer(u));
+            } else {
+                errno = 0;
+                n = strtoll(v, &end, 0);
+                if (errno || *end) {
+                    g_string_append_printf(out, "invalid char '%c' in "
+                                           "expression\n", *end ? *end : ' ');
+                    return NULL;
+                }
+                json_object_set_new(args, key, json_integer(n));
+            }
+            break;
+        }
+        default:
+            g_assert_not_reached();
+        }
+        continue;
+missing:
+        g_string_append_printf(out, "%s: %s expected\n", c->name,
+                               type_noun(type[0]));
+        return NULL;
+    }
+    p = skip_spaces(p);
+    if (*p) {
+        g_string_append_printf(out, "%s: extraneous characters at the end of "
+                               "line\n", c->name);
+        return NULL;
+    }
+    *pp = p;
+    return g_steal_pointer(&args);
+}
+
+/* ---- running a line -------------------------------------------------------- */
+
+static void qmp_done_cb(void *opaque, json_t *ret, Error *err)
+{
+    HmpCall *call = opaque;
+
+    if (err) {
+        g_string_append_printf(call->out, "Error: %s\n",
+                               error_get_pretty(err));
+        if (error_get_hint(err)) {
+            g_string_append(call->out, error_get_hint(err));
+        }
+        error_free(err);
+    } else {
+        if (call->cmd->print) {
+            call->cmd->print(call->out, ret);
+        }
+        json_decref(ret);
+    }
+    hmp_call_end(call);
+}
+
+/* The command name at *@pp: up to a space or '/', as QEMU reads it. */
+static char *get_name(const char **pp)
+{
+    const char *p = skip_spaces(*pp);
+    const char *start = p;
+
+    while (*p && *p != ' ' && *p != '\t' && *p != '/') {
+        p++;
+    }
+    *pp = p;
+    return g_strndup(start, p - start);
+}
+
+void hmp_run_line(const char *line, HmpLineDone *done, void *opaque)
+{
+    HmpCall *call = g_new0(HmpCall, 1);
+    const char *p = line;
+    const char *args_start;
+    g_autofree char *name = get_name(&p);
+    const HmpCmd *c;
+    json_t *args;
+
+    call->out = g_string_new(NULL);
+    call->done = done;
+    call->opaque = opaque;
+    if (!*name) {
+        hmp_call_end(call);
+        return;
+    }
+    c = find_cmd(name, false);
+    if (c && !strcmp(c->names[0], "info")) {
+        const char *q = p;
+        g_autofree char *sub = get_name(&q);
+
+        if (*sub) {
+            c = find_cmd(sub, true);
+            if (!c) {
+                g_string_append_printf(call->out,
+                                       "unknown command: 'info %s'\n", sub);
+                hmp_call_end(call);
+                return;
+            }
+            p = q;
+        }
+    }
+    if (!c) {
+        g_string_append_printf(call->out, "unknown command: '%s'\n", name);
+        hmp_call_end(call);
+        return;
+    }
+    call->cmd = c;
+    args_start = p;
+    args = parse_args(c, &p, call->out);
+    if (!args) {
+        const char *end = args_start;
+        const char *start = skip_spaces(line);
+
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+            end--;
+        }
+        g_string_append_printf(call->out,
+                               "Try \"help %.*s\" for more information\n",
+                               (int)(end - start), start);
+        hmp_call_end(call);
+        return;
+    }
+    if (c->handler) {
+        c->handler(call, c, args);
+        json_decref(args);
+        return;
+    }
+    {
+        Error *err = NULL;
+
+        if (!qapi_validate(c->qmp->args, args, NULL, &err)) {
+            json_decref(args);
+            qmp_done_cb(call, NULL, err);
+            return;
+        }
+    }
+    qapi_call(c->qmp, args, qmp_done_cb, call);
+}
+
+/* ---- completion -------------------------------------------------------- */
+
+static GPtrArray *complete_cb(void *opaque, const char *line,
+                              size_t *word_start)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) words = g_strsplit_set(line, " \t", -1);
+    guint n = g_strv_length(words);
+    const char *last = n ? words[n - 1] : "";
+    bool info = false;
+    guint nonempty = 0;
+
+    for (guint i = 0; i + 1 < n; i++) {
+        if (*words[i]) {
+            nonempty++;
+            if (nonempty == 1 && (!strcmp(words[i], "info")
+                                  || !strcmp(words[i], "help")
+                                  || !strcmp(words[i], "?"))) {
+                info = !strcmp(words[i], "info");
+            }
+        }
+    }
+    *word_start = strlen(line) - strlen(last);
+    if (nonempty > 1 || (nonempty == 1 && !info
+                         && strcmp(words[0], "help") && strcmp(words[0], "?"))) {
+        return out;
+    }
+    for (guint i = 0; i < hmp_cmds->len; i++) {
+        const HmpCmd *c = g_ptr_array_index(hmp_cmds, i);
+
+        if (c->info != info) {
+            continue;
+        }
+        for (char **nm = c->names; *nm; nm++) {
+            if (g_str_has_prefix(*nm, last)) {
+                g_ptr_array_add(out, g_strdup(*nm));
+            }
+        }
+    }
+    return out;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static void run_next(HmpSession *h);
+
+static void line_done_cb(void *opaque, const char *output)
+{
+    HmpSession *h = opaque;
+
+    if (h->s) {
+        mon_session_write(h->s, output, strlen(output));
+        h->busy = false;
+        mon_session_write(h->s, HMP_PROMPT, strlen(HMP_PROMPT));
+        mon_session_release(h->s, MON_HOLD_BUSY);
+        run_next(h);
+    } else {
+        /* the session went away while the command ran */
+        g_queue_free_full(h->lines, g_free);
+        g_free(h);
+    }
+}
+
+static void run_next(HmpSession *h)
+{
+    char *line;
+
+    while (!h->busy && h->s && (line = g_queue_pop_head(h->lines))) {
+        h->busy = true;
+        mon_session_hold(h->s, MON_HOLD_BUSY);
+        hmp_run_line(line, line_done_cb, h);
+        g_free(line);
+    }
+}
+
+static void line_cb(void *opaque, const char *line)
+{
+    HmpSession *h = opaque;
+
+    g_queue_push_tail(h->lines, g_strdup(line));
+    run_next(h);
+}
+
+static void rl_out_cb(void *opaque, const char *buf, size_t len)
+{
+    HmpSession *h = opaque;
+
+    mon_session_write(h->s, buf, len);
+}
+
+void hmp_session_start(MonSession *s)
+{
+    HmpSession *h = g_new0(HmpSession, 1);
+    bool editing = chardev_kind(s->mon->chr) == CHARDEV_SOCKET || s->is_tty;
+
+    h->s = s;
+    h->lines = g_queue_new();
+    s->hmp = h;
+    if (!hmp_cmds) {
+        Error *err = NULL;
+
+        if (!build_table(mon_schema(), &err)) {
+            g_error("HMP table: %s", error_get_pretty(err));
+        }
+    }
+    mon_session_puts(s, "QEMU " G_STRINGIFY(QMPD_QEMU_MAJOR) "."
+                     G_STRINGIFY(QMPD_QEMU_MINOR) "."
+                     G_STRINGIFY(QMPD_QEMU_MICRO)
+                     " monitor - type 'help' for more information\n");
+    if (editing) {
+        h->rl = readline_new(HMP_PROMPT, rl_out_cb, line_cb, complete_cb, h);
+        readline_show_prompt(h->rl);
+    } else {
+        h->partial = g_string_new(NULL);
+        mon_session_write(s, HMP_PROMPT, strlen(HMP_PROMPT));
+    }
+}
+
+void hmp_session_input(MonSession *s, const char *buf, size_t len)
+{
+    HmpSession *h = s->hmp;
+
+    if (h->rl) {
+        readline_feed(h->rl, buf, len);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\n') {
+            if (h->partial->len && h->partial->str[h->partial->len - 1]
+                == '\r') {
+                g_string_truncate(h->partial, h->partial->len - 1);
+            }
+            line_cb(h, h->partial->str);
+            g_string_truncate(h->partial, 0);
+        } else if (h->partial->len < 65536) {
+            g_string_append_c(h->partial, buf[i]);
+        }
+    }
+}
+
+void hmp_session_end(MonSession *s)
+{
+    HmpSession *h = s->hmp;
+
+    s->hmp = NULL;
+    readline_free(h->rl);
+    if (h->partial) {
+        g_string_free(h->partial, TRUE);
+    }
+    h->s = NULL;
+    if (!h->busy) {
+        g_queue_free_full(h->lines, g_free);
+        g_free(h);
+    }
+}

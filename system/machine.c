@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Machine types.  qmpd emulates the storage side of a guest, so a
+ * machine type decides only what the queries report; the list mirrors
+ * QEMU 7.2's values for the same types.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "qapi/opts.h"
+#include "qapi/qjson.h"
+#include "system/machine.h"
+
+typedef struct {
+    const char *name;
+    const char *alias;
+    const char *desc;
+    bool is_default;
+    int cpu_max;
+    bool hotpluggable_cpus;
+    const char *default_cpu_type;
+    const char *default_ram_id;
+} MachineType;
+
+static const MachineType machine_types[] = {
+    { "pc-i440fx-7.2", "pc", "Standard PC (i440FX + PIIX, 1996)", true, 255,
+      true, "qemu64-x86_64-cpu", "pc.ram" },
+    { "pc-q35-7.2", "q35", "Standard PC (Q35 + ICH9, 2009)", false, 288,
+      true, "qemu64-x86_64-cpu", "pc.ram" },
+    { "none", NULL, "empty machine", false, 1, false, NULL, "ram" },
+};
+
+/* Properties of absent hardware that management tools always set. */
+static const char *const machine_keys[] = {
+    "type", "accel", "usb", "dump-guest-core", "vmport", "smm",
+    "graphics", "suppress-vmdesc", NULL
+};
+
+static MachineConfig the_config;
+
+static const MachineType *find_type(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(machine_types); i++) {
+        const MachineType *t = &machine_types[i];
+
+        if (!strcmp(t->name, name) || (t->alias && !strcmp(t->alias, name))) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static bool check_accel(const char *accel, Error **errp)
+{
+    if (strcmp(accel, "tcg") && strcmp(accel, "kvm")
+        && strcmp(accel, "qtest")) {
+        error_setg(errp, "invalid accelerator %s", accel);
+        return false;
+    }
+    return true;
+}
+
+bool machine_parse(MachineConfig *mc, const char *spec, Error **errp)
+{
+    g_autoptr(Opts) o = opts_parse(spec, "type", NULL, NULL, errp);
+    const char *type;
+    const MachineType *t;
+    const char *accel;
+
+    if (!o) {
+        return false;
+    }
+    type = opts_get(o, "type");
+    t = type ? find_type(type) : find_type("pc");
+    if (!t) {
+        error_setg(errp, "unsupported machine type");
+        error_append_hint(errp, "Use -machine help to list supported "
+                          "machines\n");
+        return false;
+    }
+    mc->type = t->name;
+    for (guint i = 0; i < opts_count(o); i++) {
+        if (!g_strv_contains(machine_keys, opts_key(o, i))) {
+            error_setg(errp, "Property '%s-machine.%s' not found", t->name,
+                       opts_key(o, i));
+            return false;
+        }
+    }
+    accel = opts_get(o, "accel");
+    if (accel) {
+        if (!check_accel(accel, errp)) {
+            return false;
+        }
+        mc->accel = g_intern_string(accel);
+    }
+    return true;
+}
+
+bool machine_parse_accel(MachineConfig *mc, const char *spec, Error **errp)
+{
+    static const char *const accel_keys[] = { "accel", "thread", NULL };
+    g_autoptr(Opts) o = opts_parse(spec, "accel", accel_keys, NULL, errp);
+    const char *accel;
+
+    if (!o) {
+        return false;
+    }
+    accel = opts_get(o, "accel");
+    if (!accel) {
+        error_setg(errp, "Parameter 'accel' is missing");
+        return false;
+    }
+    if (!check_accel(accel, errp)) {
+        return false;
+    }
+    mc->accel = g_intern_string(accel);
+    return true;
+}
+
+void machine_print_help(FILE *f)
+{
+    fprintf(f, "Supported machines are:\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(machine_types); i++) {
+        const MachineType *t = &machine_types[i];
+
+        if (t->alias) {
+            fprintf(f, "%-20s %s (alias of %s)\n", t->alias, t->desc,
+                    t->name);
+        }
+        fprintf(f, "%-20s %s%s\n", t->name, t->desc,
+                t->is_default ? " (default)" : "");
+    }
+}
+
+void machine_set_config(const MachineConfig *mc)
+{
+    the_config = *mc;
+}
+
+const MachineConfig *machine_config(void)
+{
+    return &the_config;
+}
+
+static bool qmp_query_machines(const json_t *args, json_t **ret,
+                               Error **errp)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; i < G_N_ELEMENTS(machine_types); i++) {
+        const MachineType *t = &machine_types[i];
+        json_t *m = json_pack("{s:s,s:i,s:b,s:b,s:b,s:s}", "name", t->name,
+                              "cpu-max", t->cpu_max,
+                              "hotpluggable-cpus", t->hotpluggable_cpus,
+                              "numa-mem-supported", 0, "deprecated", 0,
+                              "default-ram-id", t->default_ram_id);
+
+        if (t->alias) {
+            json_object_set_new(m, "alias", qjson_str(t->alias));
+        }
+        if (t->is_default) {
+            json_object_set_new(m, "is-default", json_true());
+        }
+        if (t->default_cpu_type) {
+            json_object_set_new(m, "default-cpu-type",
+                                qjson_str(t->default_cpu_type));
+        }
+        json_array_append_new(list, m);
+    }
+    *ret = list;
+    return true;
+}
+
+static bool qmp_query_kvm(const json_t *args, json_t **ret, Error **errp)
+{
+    *ret = json_pack("{s:b,s:b}", "enabled",
+                     !strcmp(the_config.accel, "kvm"), "present", 1);
+    return true;
+}
+
+static bool qmp_query_memory_size_summary(const json_t *args, json_t **ret,
+                                          Error **errp)
+{
+    *ret = json_pack("{s:I,s:I}", "base-memory",
+                     (json_int_t)the_config.ram_size, "plugged-memory",
+                     (json_int_t)0);
+    return true;
+}
+
+static bool qmp_query_target(const json_t *args, json_t **ret, Error **errp)
+{
+    *ret = json_pack("{s:s}", "arch", "x86_64");
+    return true;
+}
+
+static bool qmp_query_name(const json_t *args, json_t **ret, Error **errp)
+{
+    *ret = json_object();
+    if (the_config.name) {
+        json_object_set_new(*ret, "name", qjson_str(the_config.name));
+    }
+    return true;
+}
+
+static bool qmp_query_version(const json_t *args, json_t **ret, Error **errp)
+{
+    /* member order as QEMU prints it */
+    *ret = json_pack("{s:{s:i,s:i,s:i},s:s}", "qemu",
+                     "micro", QMPD_QEMU_MICRO, "minor", QMPD_QEMU_MINOR,
+                     "major", QMPD_QEMU_MAJOR,
+                     "package", PACKAGE_NAME " " PACKAGE_VERSION);
+    return true;
+}
+
+const QapiHandler machine_qmp_handlers[] = {
+    { "query-machines", qmp_query_machines, NULL },
+    { "query-kvm", qmp_query_kvm, NULL },
+    { "query-memory-size-summary", qmp_query_memory_size_summary, NULL },
+    { "query-target", qmp_query_target, NULL },
+    { "query-name", qmp_query_name, NULL },
+    { "query-version", qmp_query_version, NULL },
+};
+
+const size_t machine_qmp_handlers_count = G_N_ELEMENTS(machine_qmp_handlers);

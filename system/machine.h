@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The emulated machine: its type (none, pc, q35 and their versioned
+ * names), accelerator, RAM size and name, as -machine, -accel, -m and
+ * -name set them and the query commands report them.
+ */
+#ifndef SYSTEM_MACHINE_H
+#define SYSTEM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "qapi/dispatch.h"
+#include "qapi/error.h"
+
+typedef struct MachineConfig {
+    const char *type;       /* canonical name, e.g. "pc-i440fx-7.2" */
+    const char *accel;      /* "tcg", "kvm" or "qtest" */
+    uint64_t ram_size;
+    char *name;             /* -name guest=..., or NULL */
+} MachineConfig;
+
+/* Parse a -machine option string into @mc (type and properties). */
+bool machine_parse(MachineConfig *mc, const char *spec, Error **errp);
+
+/* Parse -accel NAME[,props]. */
+bool machine_parse_accel(MachineConfig *mc, const char *spec, Error **errp);
+
+/* Print "-machine help". */
+void machine_print_help(FILE *f);
+
+/* The configuration the queries report; set once at start-up. */
+void machine_set_config(const MachineConfig *mc);
+const MachineConfig *machine_config(void);
+
+extern const QapiHandler machine_qmp_handlers[];
+extern const size_t machine_qmp_handlers_count;
+
+#endif /* SYSTEM_MACHINE_H */

@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Command-line parsing.  Options are QEMU's (one or two leading dashes,
+ * the argument in the next word).  Each supported option has a handler;
+ * options QEMU has that qmpd does not implement are named in an error,
+ * never ignored.  Chardevs may be defined after the -mon that uses them,
+ * so references are resolved once everything is parsed.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "qapi/opts.h"
+#include "system/options.h"
+
+typedef bool OptionFn(QmpdOptions *o, const char *arg, Error **errp);
+
+typedef struct {
+    const char *name;
+    bool has_arg;
+    OptionFn *fn;
+} Option;
+
+/* QEMU options qmpd knows of but does not implement. */
+static const char *const unsupported[] = {
+    "vnc", "spice", "serial", "parallel", "netdev", "net", "nic", "cdrom",
+    "hda", "hdb", "hdc", "hdd", "fda", "fdb", "mtdblock", "sd", "pflash",
+    "smp", "cpu", "object", "global", "boot", "rtc", "sandbox",
+    "overcommit", "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
+    "usb", "usbdevice", "audiodev", "audio", "soundhw", "snapshot", "loadvm",
+    "k", "mem-path", "mem-prealloc", "numa", "uuid", "smbios", "fw_cfg",
+    "icount", "msg", "trace", "D", "d", "L", "chroot", "runas", "tpmdev",
+    "watchdog", "watchdog-action", "iscsi", "add-fd", "readconfig",
+    "writeconfig", "plugin", "preconfig", "compat", "action", "semihosting",
+    "semihosting-config", "virtfs", "fsdev", "mon-pretty", "gdb", "s",
+    "singlestep", "no-reboot", "no-acpi", "no-hpet", "device-helper",
+    "acpitable", "echr", "show-cursor", "full-screen", "alt-grab",
+    "ctrl-grab", "sdl", "curses", "portrait", "rotate", "g", "option-rom",
+    "prom-env", "old-param", "xen-domid", "xen-attach", "seed", "set",
+    "incoming-x", "only-migratable", "nouserconfig", "machine-help",
+    "drive", "blockdev",
+    NULL
+};
+
+static MonitorOpt *monitor_opt_new(QmpdOptions *o, const char *id,
+                                   MonMode mode, bool pretty, const char *loc)
+{
+    MonitorOpt *m = g_new0(MonitorOpt, 1);
+
+    m->chardev_id = g_strdup(id);
+    m->mode = mode;
+    m->pretty = pretty;
+    m->loc = g_strdup(loc);
+    g_ptr_array_add(o->monitors, m);
+    return m;
+}
+
+static bool add_chardev(QmpdOptions *o, Chardev *c, Error **errp)
+{
+    if (qmpd_options_chardev(o, chardev_id(c))) {
+        error_setg(errp, "Duplicate ID '%s' for chardev", chardev_id(c));
+        chardev_free(c);
+        return false;
+    }
+    g_ptr_array_add(o->chardevs, c);
+    return true;
+}
+
+/* -qmp, -qmp-pretty, -monitor: a chardev shorthand plus a monitor. */
+static bool monitor_shorthand(QmpdOptions *o, const char *opt,
+                              const char *arg, MonMode mode, bool pretty,
+                              Error **errp)
+{
+    g_autofree char *id = g_strdup_printf("compat_monitor%u",
+                                          o->monitors->len);
+    g_autofree char *ref = NULL;
+    g_autofree char *loc = g_strdup_printf("-%s %s", opt, arg);
+    Chardev *c;
+
+    if (mode == MON_MODE_READLINE && !strcmp(arg, "none")) {
+        return true;
+    }
+    c = chardev_parse_uri(arg, id, &ref, errp);
+    if (ref) {
+        monitor_opt_new(o, ref, mode, pretty, loc);
+        return true;
+    }
+    if (!c || !add_chardev(o, c, errp)) {
+        return false;
+    }
+    monitor_opt_new(o, id, mode, pretty, loc);
+    return true;
+}
+
+static bool opt_qmp(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return monitor_shorthand(o, "qmp", arg, MON_MODE_CONTROL, false, errp);
+}
+
+static bool opt_qmp_pretty(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return monitor_shorthand(o, "qmp-pretty", arg, MON_MODE_CONTROL, true,
+                             errp);
+}
+
+static bool opt_monitor(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return monitor_shorthand(o, "monitor", arg, MON_MODE_READLINE, false,
+                             errp);
+}
+
+static bool opt_chardev(QmpdOptions *o, const char *arg, Error **errp)
+{
+    Chardev *c = chardev_parse(arg, errp);
+
+    return c && add_chardev(o, c, errp);
+}
+
+static bool opt_mon(QmpdOptions *o, const char *arg, Error **errp)
+{
+    static const char *const keys[] = { "chardev", "mode", "pretty", "id",
+                                        NULL };
+    static const char *const bools[] = { "pretty", NULL };
+    g_autoptr(Opts) m = opts_parse(arg, "chardev", keys, bools, errp);
+    g_autofree char *loc = g_strdup_printf("-mon %s", arg);
+    const char *mode;
+    Error *err = NULL;
+    bool pretty;
+
+    if (!m) {
+        return false;
+    }
+    if (!opts_has(m, "chardev")) {
+        error_setg(errp, "chardev name must be given");
+        return false;
+    }
+    mode = opts_get(m, "mode");
+    if (mode && strcmp(mode, "control") && strcmp(mode, "readline")) {
+        error_setg(errp, "unknown monitor mode \"%s\"", mode);
+        return false;
+    }
+    pretty = opts_get_bool(m, "pretty", false, &err);
+    if (err) {
+        error_propagate(errp, err);
+        return false;
+    }
+    monitor_opt_new(o, opts_get(m, "chardev"),
+                    mode && !strcmp(mode, "control") ? MON_MODE_CONTROL
+                                                     : MON_MODE_READLINE,
+                    pretty, loc);
+    return true;
+}
+
+static bool opt_qtest(QmpdOptions *o, const char *arg, Error **errp)
+{
+    g_autofree char *ref = NULL;
+    Chardev *c = chardev_parse_uri(arg, "qtest", &ref, errp);
+
+    if (ref) {
+        o->qtest = g_steal_pointer(&ref);
+        return true;
+    }
+    if (!c || !add_chardev(o, c, errp)) {
+        return false;
+    }
+    o->qtest = g_strdup("qtest");
+    return true;
+}
+
+static bool opt_qtest_log(QmpdOptions *o, const char *arg, Error **errp)
+{
+    g_free(o->qtest_log);
+    o->qtest_log = g_strdup(arg);
+    return true;
+}
+
+static bool opt_S(QmpdOptions *o, const char *arg, Error **errp)
+{
+    o->start_paused = true;
+    return true;
+}
+
+static bool opt_daemonize(QmpdOptions *o, const char *arg, Error **errp)
+{
+    o->daemonize = true;
+    return true;
+}
+
+static bool opt_nodefaults(QmpdOptions *o, const char *arg, Error **errp)
+{
+    o->nodefaults = true;
+    return true;
+}
+
+static bool opt_nographic(QmpdOptions *o, const char *arg, Error **errp)
+{
+    o->nographic = true;
+    return true;
+}
+
+static bool opt_noop(QmpdOptions *o, const char *arg, Error **errp)
+{
+    /* -no-user-config: qmpd reads no configuration files anyway */
+    return true;
+}
+
+static bool opt_name(QmpdOptions *o, const char *arg, Error **errp)
+{
+    static const char *const keys[] = { "guest", "process", "debug-threads",
+                                        NULL };
+    static const char *const bools[] = { "debug-threads", NULL };
+    g_autoptr(Opts) n = opts_parse(arg, "guest", keys, bools, errp);
+
+    if (!n) {
+        return false;
+    }
+    g_free(o->machine.name);
+    o->machine.name = g_strdup(opts_get(n, "guest"));
+    return true;
+}
+
+static bool opt_pidfile(QmpdOptions *o, const char *arg, Error **errp)
+{
+    g_free(o->pidfile);
+    o->pidfile = g_strdup(arg);
+    return true;
+}
+
+static bool opt_display(QmpdOptions *o, const char *arg, Error **errp)
+{
+    g_autoptr(Opts) d = opts_parse(arg, "type", NULL, NULL, errp);
+    const char *type;
+
+    if (!d) {
+        return false;
+    }
+    type = opts_get(d, "type");
+    if (!type || strcmp(type, "none")) {
+        error_setg(errp, "display '%s' is not supported by qmpd (only "
+                   "'none')", type ? type : "");
+        return false;
+    }
+    return true;
+}
+
+static bool opt_vga(QmpdOptions *o, const char *arg, Error **errp)
+{
+    if (strcmp(arg, "none")) {
+        error_setg(errp, "VGA '%s' is not supported by qmpd (only 'none')",
+                   arg);
+        return false;
+    }
+    return true;
+}
+
+static bool opt_machine(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return machine_parse(&o->machine, arg, errp);
+}
+
+static bool opt_accel(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return machine_parse_accel(&o->machine, arg, errp);
+}
+
+static bool opt_m(QmpdOptions *o, const char *arg, Error **errp)
+{
+    static const char *const keys[] = { "size", "slots", "maxmem", NULL };
+    g_autoptr(Opts) m = opts_parse(arg, "size", keys, NULL, errp);
+    const char *size;
+    uint64_t v;
+
+    if (!m) {
+        return false;
+    }
+    size = opts_get(m, "size");
+    if (!size) {
+        error_setg(errp, "missing 'size' option value");
+        return false;
+    }
+    /* a bare number is in MiB, as in QEMU */
+    if (g_ascii_isdigit(size[strlen(size) - 1])) {
+        g_autofree char *mib = g_strdup_printf("%sM", size);
+
+        if (!opts_parse_size(mib, &v)) {
+            goto bad;
+        }
+    } else if (!opts_parse_size(size, &v)) {
+        goto bad;
+    }
+    if (v == 0) {
+        error_setg(errp, "ram size too small");
+        return false;
+    }
+    o->machine.ram_size = v;
+    return true;
+bad:
+    error_setg(errp, "Parameter 'size' expects a non-negative number below "
+               "2^64");
+    error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "
+                      "mega-, giga-, tera-, peta-\nand exabytes, "
+                      "respectively.\n");
+    return false;
+}
+
+static const char *const disk_devices[] = {
+    "virtio-blk-pci", "virtio-blk", "scsi-hd", "ide-hd", NULL
+};
+
+static void print_device_help(void)
+{
+    printf("Storage devices:\n"
+           "name \"ide-hd\", bus IDE, desc \"virtual IDE disk\"\n"
+           "name \"scsi-hd\", bus SCSI, desc \"virtual SCSI disk\"\n"
+           "name \"virtio-blk-pci\", bus PCI, alias \"virtio-blk\"\n");
+}
+
+static bool opt_device(QmpdOptions *o, const char *arg, Error **errp)
+{
+    static const char *const keys[] = {
+        "driver", "id", "drive", "bus", "addr", "serial", "bootindex",
+        "write-cache", NULL
+    };
+    g_autoptr(Opts) d = opts_parse(arg, "driver", NULL, NULL, errp);
+    const char *driver;
+    DeviceOpt *dev;
+
+    if (!d) {
+        return false;
+    }
+    driver = opts_get(d, "driver");
+    if (!driver || !g_strv_contains(disk_devices, driver)) {
+        error_setg(errp, "'%s' is not a valid device model name",
+                   driver ? driver : "");
+        return false;
+    }
+    for (guint i = 0; i < opts_count(d); i++) {
+        if (!g_strv_contains(keys, opts_key(d, i))) {
+            error_setg(errp, "Property '%s.%s' not found", driver,
+                       opts_key(d, i));
+            return false;
+        }
+    }
+    dev = g_new0(DeviceOpt, 1);
+    dev->driver = g_strdup(!strcmp(driver, "virtio-blk") ? "virtio-blk-pci"
+                                                         : driver);
+    dev->id = g_strdup(opts_get(d, "id"));
+    dev->drive = g_strdup(opts_get(d, "drive"));
+    g_ptr_array_add(o->devices, dev);
+    return true;
+}
+
+static bool opt_incoming(QmpdOptions *o, const char *arg, Error **errp)
+{
+    g_free(o->incoming);
+    o->incoming = g_strdup(arg);
+    return true;
+}
+
+static const Option options[] = {
+    { "qmp", true, opt_qmp },
+    { "qmp-pretty", true, opt_qmp_pretty },
+    { "monitor", true, opt_monitor },
+    { "chardev", true, opt_chardev },
+    { "mon", true, opt_mon },
+    { "qtest", true, opt_qtest },
+    { "qtest-log", true, opt_qtest_log },
+    { "S", false, opt_S },
+    { "daemonize", false, opt_daemonize },
+    { "nodefaults", false, opt_nodefaults },
+    { "nographic", false, opt_nographic },
+    { "no-user-config", false, opt_noop },
+    { "name", true, opt_name },
+    { "pidfile", true, opt_pidfile },
+    { "display", true, opt_display },
+    { "vga", true, opt_vga },
+    { "M", true, opt_machine },
+    { "machine", true, opt_machine },
+    { "accel", true, opt_accel },
+    { "m", true, opt_m },
+    { "device", true, opt_device },
+    { "incoming", true, opt_incoming },
+};
+
+static void print_usage(void)
+{
+    printf("QEMU emulator version %d.%d.%d (%s %s)\n"
+           "usage: qmpd [options]\n\n"
+           "qmpd serves the QEMU monitor protocols (QMP and HMP) over a real "
+           "block layer.\n\n"
+           "Monitors:\n"
+           "-qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,"
+           "wait=off | stdio\n"
+           "-qmp-pretty DEV            QMP with indented replies\n"
+           "-monitor DEV               human monitor (HMP)\n"
+           "-chardev socket,id=ID,path=PATH|host=H,port=P|fd=N"
+           "[,server=on,wait=off]\n"
+           "-chardev stdio,id=ID | null,id=ID\n"
+           "-mon chardev=ID[,mode=control|readline][,pretty=on]\n"
+           "-qtest DEV [-qtest-log FILE]\n\n"
+           "Machine:\n"
+           "-M, -machine none|pc|q35[,accel=tcg|kvm|qtest]   "
+           "(-machine help)\n"
+           "-accel tcg|kvm|qtest\n"
+           "-m SIZE                    guest RAM (MiB without suffix)\n"
+           "-device virtio-blk-pci|scsi-hd|ide-hd,drive=ID[,id=ID] "
+           "(-device help)\n"
+           "-name NAME | guest=NAME\n"
+           "-S                         start paused (prelaunch)\n"
+           "-incoming URI|defer\n\n"
+           "Process:\n"
+           "-daemonize  -pidfile FILE  -nodefaults  -nographic  "
+           "-no-user-config\n"
+           "-display none  -vga none  -version  -h\n",
+           QMPD_QEMU_MAJOR, QMPD_QEMU_MINOR, QMPD_QEMU_MICRO, PACKAGE_NAME,
+           PACKAGE_VERSION);
+}
+
+static void print_version(void)
+{
+    printf("QEMU emulator version %d.%d.%d (%s %s)\n"
+           "qmpd serves the QEMU %d.%d monitor interface; it is not QEMU\n",
+           QMPD_QEMU_MAJOR, QMPD_QEMU_MINOR, QMPD_QEMU_MICRO, PACKAGE_NAME,
+           PACKAGE_VERSION, QMPD_QEMU_MAJOR, QMPD_QEMU_MINOR);
+}
+
+static bool is_help(const char *arg)
+{
+    return !strcmp(arg, "help") || !strcmp(arg, "?");
+}
+
+/* The introspection forms: true when @name/@arg asked for help. */
+static bool handle_help_forms(const char *name, const char *arg)
+{
+    if ((!strcmp(name, "M") || !strcmp(name, "machine")) && is_help(arg)) {
+        machine_print_help(stdout);
+        return true;
+    }
+    if (!strcmp(name, "device") && is_help(arg)) {
+        print_device_help();
+        return true;
+    }
+    if (!strcmp(name, "accel") && is_help(arg)) {
+        printf("Accelerators supported in QEMU binary:\ntcg\nkvm\nqtest\n");
+        return true;
+    }
+    if (!strcmp(name, "drive") && !strcmp(arg, "format=help")) {
+        printf("Supported formats: blkdebug file null-co qcow2 raw\n");
+        return true;
+    }
+    return false;
+}
+
+static bool resolve(QmpdOptions *o, Error **errp)
+{
+    unsigned stdio_users = 0;
+
+    if (!o->monitors->len && o->nographic && !o->nodefaults) {
+        Chardev *c;
+        g_autofree char *ref = NULL;
+
+        c = chardev_parse_uri("stdio", "compat_monitor0", &ref, errp);
+        if (!add_chardev(o, c, errp)) {
+            return false;
+        }
+        monitor_opt_new(o, "compat_monitor0", MON_MODE_READLINE, false,
+                        "-nographic");
+    }
+    for (guint i = 0; i < o->monitors->len; i++) {
+        const MonitorOpt *m = g_ptr_array_index(o->monitors, i);
+
+        if (!qmpd_options_chardev(o, m->chardev_id)) {
+            error_setg(errp, "%s: chardev \"%s\" not found", m->loc,
+                       m->chardev_id);
+            return false;
+        }
+    }
+    if (o->qtest && !qmpd_options_chardev(o, o->qtest)) {
+        error_setg(errp, "-qtest: chardev \"%s\" not found", o->qtest);
+        return false;
+    }
+    for (guint i = 0; i < o->chardevs->len; i++) {
+        Chardev *c = g_ptr_array_index(o->chardevs, i);
+
+        if (chardev_kind(c) == CHARDEV_STDIO) {
+            if (o->daemonize) {
+                error_setg(errp, "cannot use stdio with -daemonize");
+                return false;
+            }
+            if (++stdio_users > 1) {
+                error_setg(errp, "cannot use stdio by multiple character "
+                           "devices");
+                return false;
+            }
+        }
+    }
+    if (o->qtest) {
+        /* the virtual clock then belongs to the qtest client */
+        o->machine.accel = "qtest";
+    }
+    return true;
+}
+
+int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
+{
+    memset(o, 0, sizeof(*o));
+    o->chardevs = g_ptr_array_new_with_free_func((GDestroyNotify)chardev_free);
+    o->monitors = g_ptr_array_new();
+    o->devices = g_ptr_array_new();
+    o->machine.type = "pc-i440fx-7.2";
+    o->machine.accel = "tcg";
+    o->machine.ram_size = 128 << 20;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *name;
+        const char *arg = NULL;
+        const Option *opt = NULL;
+
+        if (a[0] != '-') {
+            error_setg(errp, "%s: disk image arguments are not supported; "
+                       "use -drive or -blockdev", a);
+            return -1;
+        }
+        name = a + 1 + (a[1] == '-');
+        if (!strcmp(name, "h") || !strcmp(name, "help")) {
+            print_usage();
+            return OPT_EXIT;
+        }
+        if (!strcmp(name, "version")) {
+            print_version();
+            return OPT_EXIT;
+        }
+        if (i + 1 < argc && handle_help_forms(name, argv[i + 1])) {
+            return OPT_EXIT;
+        }
+        for (size_t k = 0; k < G_N_ELEMENTS(options); k++) {
+            if (!strcmp(options[k].name, name)) {
+                opt = &options[k];
+            }
+        }
+        if (!opt && g_strv_contains(unsupported, name)) {
+            error_setg(errp, "-%s: option not supported by qmpd", name);
+            return -1;
+        }
+        if (!opt) {
+            error_setg(errp, "%s: invalid option", a);
+            return -1;
+        }
+        if (opt->has_arg) {
+            if (i + 1 >= argc) {
+                error_setg(errp, "%s: requires an argument", a);
+                return -1;
+            }
+            arg = argv[++i];
+        }
+        if (!opt->fn(o, arg, errp)) {
+            error_prepend(errp, "%s%s%s: ", a, arg ? " " : "", arg ? arg : "");
+            return -1;
+        }
+    }
+    return resolve(o, errp) ? OPT_RUN : -1;
+}
+
+void qmpd_options_free(QmpdOptions *o)
+{
+    for (guint i = 0; i < o->monitors->len; i++) {
+        MonitorOpt *m = g_ptr_array_index(o->monitors, i);
+
+        g_free(m->chardev_id);
+        g_free(m->loc);
+        g_free(m);
+    }
+    g_ptr_array_unref(o->monitors);
+    for (guint i = 0; i < o->devices->len; i++) {
+        DeviceOpt *d = g_ptr_array_index(o->devices, i);
+
+        g_free(d->driver);
+        g_free(d->id);
+        g_free(d->drive);
+        g_free(d);
+    }
+    g_ptr_array_unref(o->devices);
+    g_ptr_array_unref(o->chardevs);
+    g_free(o->qtest);
+    g_free(o->qtest_log);
+    g_free(o->pidfile);
+    g_free(o->incoming);
+    g_free(o->machine.name);
+}
+
+Chardev *qmpd_options_chardev(const QmpdOptions *o, const char *id)
+{
+    for (guint i = 0; i < o->chardevs->len; i++) {
+        Chardev *c = g_ptr_array_index(o->chardevs, i);
+
+        if (!strcmp(chardev_id(c), id)) {
+            return c;
+        }
+    }
+    return NULL;
+}
