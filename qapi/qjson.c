@@ -268,9 +268,8 @@ static void append_value(GString *out, const json_t *v, GHashTable *big,
             g_string_append(out, ": ");
             append_value(out, val, big, pretty, level + 1);
         }
-        if (!first) {
-            append_indent(out, pretty, level);
-        }
+        /* QEMU breaks the line even for an empty object */
+        append_indent(out, pretty, level);
         g_string_append_c(out, '}');
         break;
     }
@@ -289,9 +288,7 @@ static void append_value(GString *out, const json_t *v, GHashTable *big,
             append_indent(out, pretty, level + 1);
             append_value(out, val, big, pretty, level + 1);
         }
-        if (json_array_size(v)) {
-            append_indent(out, pretty, level);
-        }
+        append_indent(out, pretty, level);
         g_string_append_c(out, ']');
         break;
     }

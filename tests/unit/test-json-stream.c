@@ -232,7 +232,7 @@ static void test_wire(void **state)
     s = qjson_to_wire(v, true);
     assert_string_equal(s, "{\n    \"a\": [\n        1,\n        "
                         "\"x\\t\\\"\\u007F\",\n        0.10000000000000001\n"
-                        "    ],\n    \"b\": {},\n    \"c\": []\n}");
+                        "    ],\n    \"b\": {\n    },\n    \"c\": [\n    ]\n}");
     g_free(s);
     json_decref(v);
     v = qjson_str("bad \xff byte");

@@ -1,0 +1,291 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Test harness: start a real qmpd and talk to it over its sockets.
+
+Standard library only.  A test creates Qmpd(...), calls cmd() / event(),
+and ends every process it starts (the class is a context manager).
+Every successful reply is checked against the command's return type
+from query-qmp-schema, and the names of the commands used are appended
+to $QMPD_COVERAGE_FILE when set, so the suite can report schema commands
+no test uses.
+"""
+
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("QMPD_BUILDDIR", os.path.join(HERE, "..", ".."))
+
+
+def binary():
+    return os.environ.get("QMPD", os.path.join(BUILD, "qmpd"))
+
+
+def qemu_binary():
+    q = os.environ.get("QEMU_BIN") or shutil.which("qemu-system-x86_64")
+    return q if q and os.access(q, os.X_OK) else None
+
+
+class QmpError(Exception):
+    def __init__(self, reply):
+        super().__init__(reply["error"]["desc"])
+        self.cls = reply["error"]["class"]
+        self.desc = reply["error"]["desc"]
+
+
+class SchemaChecker:
+    """Structural check of a value against a SchemaInfo type."""
+
+    def __init__(self, schema):
+        self.types = {e["name"]: e for e in schema}
+
+    def check(self, tname, v, path="return"):
+        t = self.types[tname]
+        mt = t["meta-type"]
+        if mt == "builtin":
+            jt = t["json-type"]
+            ok = {"string": lambda: isinstance(v, str),
+                  "int": lambda: isinstance(v, int) and not isinstance(v, bool),
+                  "number": lambda: isinstance(v, (int, float))
+                  and not isinstance(v, bool),
+                  "boolean": lambda: isinstance(v, bool),
+                  "null": lambda: v is None,
+                  "value": lambda: True}[jt]()
+            assert ok, "%s: %r is not %s" % (path, v, jt)
+        elif mt == "enum":
+            assert v in t["values"], "%s: %r not in enum" % (path, v)
+        elif mt == "array":
+            assert isinstance(v, list), "%s: not an array" % path
+            for i, e in enumerate(v):
+                self.check(t["element-type"], e, "%s[%d]" % (path, i))
+        elif mt == "object":
+            assert isinstance(v, dict), "%s: not an object" % path
+            members = list(t["members"])
+            if "tag" in t:
+                for var in t["variants"]:
+                    if var["case"] == v.get(t["tag"]):
+                        members += self.types[var["type"]]["members"]
+            names = {m["name"] for m in members}
+            for m in members:
+                if m["name"] in v:
+                    self.check(m["type"], v[m["name"]],
+                               "%s.%s" % (path, m["name"]))
+                else:
+                    assert "default" in m, "%s: missing %s" % (path, m["name"])
+            extra = set(v) - names
+            assert not extra, "%s: unexpected %s" % (path, extra)
+        elif mt == "alternate":
+            for m in t["members"]:
+                try:
+                    self.check(m["type"], v, path)
+                    return
+                except AssertionError:
+                    pass
+            raise AssertionError("%s: no alternate matches %r" % (path, v))
+
+
+class QmpClient:
+    """One QMP connection."""
+
+    def __init__(self, path=None, sock=None, negotiate=True, timeout=10):
+        self.sock = sock or socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if path:
+            self.sock.connect(path)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.events = []
+        self.lines = []         # every raw line received, for tests
+        self.greeting = self.recv()
+        if negotiate:
+            self.cmd("qmp_capabilities")
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def recv_line(self, timeout=None):
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        while b"\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                raise EOFError("connection closed")
+            self.buf += d
+        line, self.buf = self.buf.split(b"\n", 1)
+        self.lines.append(line + b"\n")
+        return line + b"\n"
+
+    def recv(self, timeout=None):
+        return json.loads(self.recv_line(timeout))
+
+    def reply(self, timeout=None):
+        """The next non-event message; events are kept for event()."""
+        while True:
+            m = self.recv(timeout)
+            if "event" in m:
+                self.events.append(m)
+            else:
+                return m
+
+    def execute(self, name, args=None, id=None, raw=False):
+        req = {"execute": name}
+        if args is not None:
+            req["arguments"] = args
+        if id is not None:
+            req["id"] = id
+        self.send_raw(json.dumps(req))
+        return self.reply()
+
+    def cmd(self, name, **args):
+        """Run a command; return its result or raise QmpError."""
+        r = self.execute(name, args or None)
+        if "error" in r:
+            raise QmpError(r)
+        Qmpd.note_command(name, r["return"])
+        return r["return"]
+
+    def error(self, name, **args):
+        """Run a command that must fail; return (class, desc)."""
+        r = self.execute(name, args or None)
+        assert "error" in r, "%s succeeded: %r" % (name, r)
+        return r["error"]["class"], r["error"]["desc"]
+
+    def event(self, name, timeout=10):
+        deadline = time.time() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if e["event"] == name:
+                    return self.events.pop(i)
+            left = deadline - time.time()
+            if left <= 0:
+                raise TimeoutError("no %s event" % name)
+            m = self.recv(left)
+            if "event" in m:
+                self.events.append(m)
+            else:
+                raise AssertionError("unexpected reply %r" % m)
+
+
+class Qmpd:
+    """A qmpd process in its own temporary directory."""
+
+    checker = None
+    binary_path = None
+
+    def __init__(self, args=(), qmp=True, env=None, stdin=None,
+                 binary_path=None, wait=True):
+        self.dir = tempfile.mkdtemp(prefix="qmpd-test-")
+        self.qmp_path = os.path.join(self.dir, "qmp.sock")
+        self.bin = binary_path or binary()
+        self.args = [self.bin, "-nodefaults", "-display", "none"]
+        if qmp:
+            self.args += ["-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
+        self.args += list(args)
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        self.stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdin=stdin or subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.stderr,
+                                     env=env)
+        self.clients = []
+        if qmp and wait:
+            self.wait_for_path(self.qmp_path)
+
+    def wait_for_path(self, path, timeout=10):
+        deadline = time.time() + timeout
+        while not os.path.exists(path):
+            if self.proc.poll() is not None:
+                raise RuntimeError("qmpd exited %d: %s" %
+                                   (self.proc.returncode, self.stderr_text()))
+            if time.time() > deadline:
+                raise TimeoutError("qmpd did not create %s" % path)
+            time.sleep(0.01)
+
+    def stderr_text(self):
+        self.stderr.flush()
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def connect(self, negotiate=True, path=None):
+        c = QmpClient(path or self.qmp_path, negotiate=negotiate)
+        self.clients.append(c)
+        if Qmpd.checker is None and negotiate:
+            Qmpd.checker = SchemaChecker(c.cmd("query-qmp-schema"))
+        return c
+
+    @classmethod
+    def note_command(cls, name, ret):
+        if cls.checker:
+            cmd = cls.checker.types.get(name)
+            if cmd:
+                cls.checker.check(cmd["ret-type"], ret)
+        cov = os.environ.get("QMPD_COVERAGE_FILE")
+        if cov:
+            with open(cov, "a") as f:
+                f.write(name + "\n")
+
+    def wait(self, timeout=10):
+        return self.proc.wait(timeout)
+
+    def close(self):
+        for c in self.clients:
+            try:
+                c.close()
+            except OSError:
+                pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def run(tests):
+    """Run test functions; print a summary; exit 0, 1, or 77 if all skip."""
+    failed = skipped = 0
+    for t in tests:
+        name = t.__name__
+        try:
+            t()
+            print("ok - %s" % name)
+        except Skip as e:
+            skipped += 1
+            print("skip - %s: %s" % (name, e))
+        except Exception:
+            failed += 1
+            import traceback
+            print("FAIL - %s" % name)
+            traceback.print_exc(file=sys.stdout)
+    print("%d passed, %d failed, %d skipped" %
+          (len(tests) - failed - skipped, failed, skipped))
+    sys.stdout.flush()
+    if failed:
+        sys.exit(1)
+    if skipped == len(tests):
+        sys.exit(SKIP)
+    sys.exit(0)
+
+
+class Skip(Exception):
+    pass
