@@ -222,14 +222,13 @@ static bool split_host_port(const char *s, char **host, char **port,
     return true;
 }
 
-Chardev *chardev_parse_uri(const char *uri, const char *id, char **ref,
-                           Error **errp)
+Chardev *chardev_parse_uri(const char *uri, const char *id, const char *loc,
+                           char **ref, Error **errp)
 {
     static const char *const uri_keys[] = {
         "addr", "server", "wait", "ipv4", "ipv6", "nodelay", "telnet",
         "to", "reconnect", "abstract", "tight", "mux", NULL
     };
-    g_autofree char *loc = NULL;
     g_autoptr(Opts) o = NULL;
     const char *addr;
     Chardev *c;
@@ -239,7 +238,7 @@ Chardev *chardev_parse_uri(const char *uri, const char *id, char **ref,
         *ref = g_strdup(uri + strlen("chardev:"));
         return NULL;
     }
-    c = chardev_new(id, NULL);
+    c = chardev_new(id, loc);
     if (!strcmp(uri, "stdio")) {
         c->kind = CHARDEV_STDIO;
         return c;

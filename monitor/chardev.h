@@ -26,10 +26,10 @@ Chardev *chardev_parse(const char *spec, Error **errp);
  * Parse the shorthand of -qmp, -monitor, -qtest and -serial:
  * "unix:PATH[,opts]", "tcp:HOST:PORT[,opts]", "stdio", "none", or
  * "chardev:ID" (which sets *@ref to ID and returns NULL without error).
- * The new chardev gets the id @id.
+ * The new chardev gets the id @id; @loc names the option in messages.
  */
-Chardev *chardev_parse_uri(const char *uri, const char *id, char **ref,
-                           Error **errp);
+Chardev *chardev_parse_uri(const char *uri, const char *id, const char *loc,
+                           char **ref, Error **errp);
 
 /*
  * Open the chardev: bind and listen, connect, adopt the fd, or take

@@ -589,6 +589,9 @@ static void line_done_cb(void *opaque, const char *output)
     if (h->s) {
         mon_session_write(h->s, output, strlen(output));
         h->busy = false;
+        if (mon_exiting()) {
+            return;
+        }
         mon_session_write(h->s, HMP_PROMPT, strlen(HMP_PROMPT));
         mon_session_release(h->s, MON_HOLD_BUSY);
         run_next(h);

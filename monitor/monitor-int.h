@@ -59,6 +59,7 @@ enum {
     MON_HOLD_OUTPUT = 1,    /* output above the high-water mark */
     MON_HOLD_QUEUE = 2,     /* QMP request queue full */
     MON_HOLD_BUSY = 4,      /* HMP command running */
+    MON_HOLD_EXIT = 8,      /* the process is exiting */
 };
 
 /* Queue bytes for the peer, as they are. */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -36,6 +37,9 @@ static GPtrArray *monitors;
 static GList *sessions;
 static unsigned next_session_id;
 static int stdio_flags[2] = { -1, -1 };
+static struct termios saved_tty;
+static bool tty_changed;
+static bool exiting;
 
 static void session_close(MonSession *s);
 static void session_arm_output(MonSession *s);
@@ -82,6 +86,54 @@ void mon_session_unref(MonSession *s)
     g_assert(s->closed);
     g_string_free(s->out, TRUE);
     g_free(s);
+}
+
+static void restore_tty(void)
+{
+    if (tty_changed) {
+        tcsetattr(0, TCSANOW, &saved_tty);
+        tty_changed = false;
+    }
+}
+
+/*
+ * The terminal mode QEMU's stdio chardev sets: no line buffering or
+ * echo (the line editor does both); output processing and signal keys
+ * stay on.
+ */
+static void set_tty_raw(int fd)
+{
+    struct termios t;
+
+    if (tcgetattr(fd, &saved_tty) < 0) {
+        return;
+    }
+    t = saved_tty;
+    t.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL
+                   | IXON);
+    t.c_oflag |= OPOST;
+    t.c_lflag &= ~(ECHO | ECHONL | ICANON | IEXTEN);
+    t.c_cflag &= ~(CSIZE | PARENB);
+    t.c_cflag |= CS8;
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(fd, TCSANOW, &t) == 0) {
+        tty_changed = true;
+        atexit(restore_tty);
+    }
+}
+
+void mon_prepare_exit(void)
+{
+    exiting = true;
+    for (GList *l = sessions; l; l = l->next) {
+        mon_session_hold(l->data, MON_HOLD_EXIT);
+    }
+}
+
+bool mon_exiting(void)
+{
+    return exiting;
 }
 
 static void set_nonblock(int fd, int *saved)
@@ -261,6 +313,9 @@ static void session_new(Monitor *mon, int in_fd, int out_fd, bool owns)
     s->out = g_string_new(NULL);
     if (chardev_kind(mon->chr) == CHARDEV_STDIO) {
         s->is_tty = isatty(in_fd) && isatty(out_fd);
+        if (s->is_tty && mon->mode == MON_MODE_READLINE) {
+            set_tty_raw(in_fd);
+        }
         set_nonblock(in_fd, &stdio_flags[0]);
         set_nonblock(out_fd, &stdio_flags[1]);
     } else if (in_fd >= 0) {
@@ -382,5 +437,6 @@ void mon_cleanup(void)
             fcntl(fd, F_SETFL, stdio_flags[fd]);
         }
     }
+    restore_tty();
     qapi_event_init(the_schema, NULL, NULL);
 }

@@ -39,6 +39,15 @@ bool mon_check(QapiSchema *schema, Error **errp);
  */
 bool mon_add(Chardev *chr, MonMode mode, bool pretty, Error **errp);
 
+/*
+ * The process is about to exit: sessions stop reading input and HMP
+ * prints no further prompt (QEMU prints none after "quit").
+ */
+void mon_prepare_exit(void);
+
+/* True once mon_prepare_exit() was called. */
+bool mon_exiting(void);
+
 /* True while a session still has output to write. */
 bool mon_output_pending(void);
 

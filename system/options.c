@@ -81,7 +81,7 @@ static bool monitor_shorthand(QmpdOptions *o, const char *opt,
     if (mode == MON_MODE_READLINE && !strcmp(arg, "none")) {
         return true;
     }
-    c = chardev_parse_uri(arg, id, &ref, errp);
+    c = chardev_parse_uri(arg, id, loc, &ref, errp);
     if (ref) {
         monitor_opt_new(o, ref, mode, pretty, loc);
         return true;
@@ -155,7 +155,8 @@ static bool opt_mon(QmpdOptions *o, const char *arg, Error **errp)
 static bool opt_qtest(QmpdOptions *o, const char *arg, Error **errp)
 {
     g_autofree char *ref = NULL;
-    Chardev *c = chardev_parse_uri(arg, "qtest", &ref, errp);
+    g_autofree char *loc = g_strdup_printf("-qtest %s", arg);
+    Chardev *c = chardev_parse_uri(arg, "qtest", loc, &ref, errp);
 
     if (ref) {
         o->qtest = g_steal_pointer(&ref);
@@ -460,7 +461,8 @@ static bool resolve(QmpdOptions *o, Error **errp)
         Chardev *c;
         g_autofree char *ref = NULL;
 
-        c = chardev_parse_uri("stdio", "compat_monitor0", &ref, errp);
+        c = chardev_parse_uri("stdio", "compat_monitor0", "-nographic", &ref,
+                              errp);
         if (!add_chardev(o, c, errp)) {
             return false;
         }

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include "monitor/monitor.h"
 #include "qapi/event.h"
 #include "qapi/qjson.h"
 #include "system/runstate.h"
@@ -125,6 +126,7 @@ void qmpd_request_shutdown(ShutdownCause cause)
         return;
     }
     shutdown_requested = true;
+    mon_prepare_exit();
     qapi_event_send("SHUTDOWN",
                     json_pack("{s:b,s:s}", "guest",
                               cause >= SHUTDOWN_CAUSE_GUEST_SHUTDOWN,

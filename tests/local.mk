@@ -2,9 +2,31 @@
 TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 TEST_LIBS = $(QAPI_LIBS) $(CMOCKA_LIBS)
 
-check_PROGRAMS += tests/unit/test-json-stream
+UNIT_TESTS = \
+	tests/unit/test-json-stream
+
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_json_stream_LDADD = $(TEST_LIBS)
 
-TESTS += $(check_PROGRAMS)
+check_PROGRAMS += $(UNIT_TESTS)
+
+FUNCTIONAL_TESTS = \
+	tests/functional/test_qmp_protocol.py \
+	tests/functional/test_cmdline.py \
+	tests/functional/test_hmp.py \
+	tests/functional/test_robustness.py
+
+COMPAT_TESTS =
+
+TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
+EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py
+
+TEST_EXTENSIONS = .py
+PY_LOG_COMPILER = $(PYTHON)
+AM_TESTS_ENVIRONMENT = \
+	export QMPD='$(abs_top_builddir)/qmpd'; \
+	export QMPD_BUILDDIR='$(abs_top_builddir)'; \
+	export QMPD_SRCDIR='$(abs_top_srcdir)'; \
+	export QEMU_BIN='$(QEMU_BIN)'; \
+	export MALLOC_PERTURB_=$$(( $$(date +%s) % 255 + 1 ));

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The QEMU-style command line: options, errors, sockets, process control."""
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, QmpClient, binary, run  # noqa: E402
+
+
+def qmpd_run(*args, timeout=10):
+    p = subprocess.run([binary()] + list(args), stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def expect_error(args, text):
+    rc, out, err = qmpd_run(*args)
+    assert rc == 1, (args, rc, err)
+    assert err.splitlines()[0] == text, (args, err)
+    return err
+
+
+def free_tcp_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_option_errors():
+    assert expect_error(["-foo"], "qmpd: -foo: invalid option").count("\n") == 1
+    expect_error(["--foo"], "qmpd: --foo: invalid option")
+    expect_error(["-vnc", ":1"], "qmpd: -vnc: option not supported by qmpd")
+    expect_error(["-m"], "qmpd: -m: requires an argument")
+    err = expect_error(["-m", "foo"], "qmpd: -m foo: Parameter 'size' expects "
+                       "a non-negative number below 2^64")
+    assert "Optional suffix k, M, G, T, P or E" in err
+    expect_error(["-M", "bogus"], "qmpd: -M bogus: unsupported machine type")
+    expect_error(["-M", "none,foo=bar"],
+                 "qmpd: -M none,foo=bar: Property 'none-machine.foo' not found")
+    expect_error(["-accel", "foo"], "qmpd: -accel foo: invalid accelerator foo")
+    expect_error(["-chardev", "socket,id=c,path=/tmp/x,bogus=1"],
+                 "qmpd: -chardev socket,id=c,path=/tmp/x,bogus=1: "
+                 "Invalid parameter 'bogus'")
+    expect_error(["-mon", "chardev=nope"],
+                 "qmpd: -mon chardev=nope: chardev \"nope\" not found")
+    expect_error(["-device", "nosuch"],
+                 "qmpd: -device nosuch: 'nosuch' is not a valid device model "
+                 "name")
+    expect_error(["-qmp", "unix:/nonexistent/dir/s,server=on,wait=off"],
+                 "qmpd: -qmp unix:/nonexistent/dir/s,server=on,wait=off: "
+                 "Failed to bind socket to /nonexistent/dir/s: No such file "
+                 "or directory")
+    expect_error(["-qmp", "stdio", "-monitor", "stdio"],
+                 "qmpd: cannot use stdio by multiple character devices")
+    expect_error(["-daemonize", "-qmp", "stdio"],
+                 "qmpd: cannot use stdio with -daemonize")
+    expect_error(["-display", "gtk"], "qmpd: -display gtk: display 'gtk' is "
+                 "not supported by qmpd (only 'none')")
+    expect_error(["disk.img"], "qmpd: disk.img: disk image arguments are not "
+                 "supported; use -drive or -blockdev")
+
+
+def test_informational():
+    rc, out, _ = qmpd_run("-version")
+    assert rc == 0 and out.startswith("QEMU emulator version 7.2."), out
+    assert "qmpd" in out.splitlines()[0]
+    rc, out, _ = qmpd_run("-h")
+    assert rc == 0 and "-qmp" in out and "-chardev" in out
+    rc, out, _ = qmpd_run("-machine", "help")
+    lines = out.splitlines()
+    assert rc == 0 and lines[0] == "Supported machines are:", out
+    assert ("pc                   Standard PC (i440FX + PIIX, 1996) "
+            "(alias of pc-i440fx-7.2)") in lines
+    assert ("pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) "
+            "(default)") in lines
+    assert "none                 empty machine" in lines
+    rc, out2, _ = qmpd_run("-M", "?")
+    assert out2 == out
+    rc, out, _ = qmpd_run("-device", "help")
+    assert out.splitlines() == [
+        "Storage devices:",
+        'name "ide-hd", bus IDE, desc "virtual IDE disk"',
+        'name "scsi-hd", bus SCSI, desc "virtual SCSI disk"',
+        'name "virtio-blk-pci", bus PCI, alias "virtio-blk"'], out
+    rc, out, _ = qmpd_run("-drive", "format=help")
+    assert rc == 0 and out.startswith("Supported formats: "), out
+    rc, out, _ = qmpd_run("-accel", "help")
+    assert "qtest" in out.splitlines()
+
+
+def test_unix_socket_mode():
+    with Qmpd() as q:
+        mode = stat.S_IMODE(os.stat(q.qmp_path).st_mode)
+        assert mode == 0o600, oct(mode)
+        q.connect().cmd("query-name")
+
+
+def test_tcp():
+    port = free_tcp_port()
+    with Qmpd(["-qmp", "tcp:127.0.0.1:%d,server=on,wait=off" % port],
+              qmp=False) as q:
+        deadline = time.time() + 10
+        while True:
+            try:
+                s = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                assert time.time() < deadline
+                time.sleep(0.02)
+        c = QmpClient(sock=s)
+        q.clients.append(c)
+        assert c.cmd("query-status")["running"] is True
+        # bound to the address given only
+        hexport = "%04X" % port
+        with open("/proc/net/tcp") as f:
+            local = [ln.split()[1] for ln in f.readlines()[1:]
+                     if ln.split()[3] == "0A"]
+        assert "0100007F:" + hexport in local, local
+        assert "00000000:" + hexport not in local
+
+
+def test_old_spelling_and_chardev_mon():
+    with Qmpd(qmp=False, wait=False) as probe:
+        a = os.path.join(probe.dir, "a.sock")
+        b = os.path.join(probe.dir, "b.sock")
+        with Qmpd(["-qmp", "unix:%s,server,nowait" % a,
+                   "-chardev", "socket,id=m1,path=%s,server=on,wait=off" % b,
+                   "-mon", "chardev=m1,mode=control"], qmp=False) as q:
+            q.wait_for_path(a)
+            q.wait_for_path(b)
+            for p in (a, b):
+                c = QmpClient(p)
+                q.clients.append(c)
+                c.cmd("query-name")
+
+
+def test_inherited_fds():
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "l.sock")
+    lsock = socket.socket(socket.AF_UNIX)
+    lsock.bind(path)
+    lsock.listen(4)
+    mine, theirs = socket.socketpair()
+    fds = (lsock.fileno(), theirs.fileno())
+    p = subprocess.Popen([binary(), "-nodefaults", "-display", "none",
+                          "-chardev", "socket,id=l,fd=%d,server=on,wait=off"
+                          % fds[0], "-mon", "chardev=l,mode=control",
+                          "-chardev", "socket,id=c,fd=%d" % fds[1],
+                          "-mon", "chardev=c,mode=control"],
+                         pass_fds=fds, stdin=subprocess.DEVNULL)
+    try:
+        theirs.close()
+        lsock.close()
+        c1 = QmpClient(sock=mine)
+        assert c1.cmd("query-name") == {}
+        c2 = QmpClient(path)
+        c2.cmd("stop")
+        c1.event("STOP")
+        c2.event("STOP")
+        c2.cmd("quit")
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.unlink(path)
+        os.rmdir(d)
+
+
+def test_wait_on():
+    with Qmpd(qmp=False, wait=False) as probe:
+        path = os.path.join(probe.dir, "w.sock")
+        with Qmpd(["-qmp", "unix:%s,server=on" % path], qmp=False) as q:
+            q.wait_for_path(path)
+            deadline = time.time() + 10
+            while "waiting for connection" not in q.stderr_text():
+                assert time.time() < deadline
+                time.sleep(0.02)
+            assert ("qmpd: -qmp unix:%s,server=on: info: QEMU waiting for "
+                    "connection on: disconnected:unix:%s,server=on"
+                    % (path, path)) in q.stderr_text()
+            c = QmpClient(path)
+            q.clients.append(c)
+            assert c.cmd("query-status")["running"] is True
+
+
+def test_client_mode():
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "c.sock")
+    lsock = socket.socket(socket.AF_UNIX)
+    lsock.bind(path)
+    lsock.listen(1)
+    lsock.settimeout(10)
+    with Qmpd(["-chardev", "socket,id=c,path=%s" % path,
+               "-mon", "chardev=c,mode=control"], qmp=False) as q:
+        s, _ = lsock.accept()
+        c = QmpClient(sock=s)
+        q.clients.append(c)
+        assert c.cmd("query-name") == {}
+    lsock.close()
+    os.unlink(path)
+    os.rmdir(d)
+    expect_error(["-chardev", "socket,id=c,path=/nonexistent/x",
+                  "-mon", "chardev=c"],
+                 "qmpd: -mon chardev=c: Failed to connect to "
+                 "'/nonexistent/x': No such file or directory")
+
+
+def test_pidfile():
+    with Qmpd(qmp=False, wait=False) as probe:
+        pidfile = os.path.join(probe.dir, "qmpd.pid")
+        with Qmpd(["-pidfile", pidfile]) as q:
+            q.connect().cmd("query-name")
+            with open(pidfile) as f:
+                assert int(f.read()) == q.proc.pid
+            rc, _, err = qmpd_run("-nodefaults", "-pidfile", pidfile)
+            assert rc == 1
+            assert err.startswith("qmpd: cannot create PID file: Cannot lock "
+                                  "pid file: Resource temporarily "
+                                  "unavailable"), err
+            q.clients[0].cmd("quit")
+            assert q.wait() == 0
+        assert not os.path.exists(pidfile)
+
+
+def test_daemonize():
+    with Qmpd(qmp=False, wait=False) as probe:
+        sock = os.path.join(probe.dir, "d.sock")
+        pidfile = os.path.join(probe.dir, "d.pid")
+        rc, out, err = qmpd_run("-daemonize", "-nodefaults", "-pidfile",
+                                pidfile, "-qmp",
+                                "unix:%s,server=on,wait=off" % sock)
+        assert rc == 0, err
+        assert os.path.exists(sock)
+        with open(pidfile) as f:
+            pid = int(f.read())
+        try:
+            c = QmpClient(sock)
+            assert c.cmd("query-status")["running"]
+            c.cmd("quit")
+            deadline = time.time() + 10
+            while os.path.exists("/proc/%d" % pid):
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().split()[2] == "Z":
+                        break
+                assert time.time() < deadline
+                time.sleep(0.02)
+        finally:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+def test_qtest():
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "qtest.sock")
+    log = os.path.join(d, "qtest.log")
+    lsock = socket.socket(socket.AF_UNIX)
+    lsock.bind(path)
+    lsock.listen(1)
+    lsock.settimeout(10)
+    with Qmpd(["-M", "pc", "-vga", "none", "-accel", "qtest", "-qtest",
+               "unix:%s" % path, "-qtest-log", log]) as q:
+        s, _ = lsock.accept()
+        f = s.makefile("rwb")
+
+        def ask(line):
+            f.write(line.encode() + b"\n")
+            f.flush()
+            return f.readline().decode()
+
+        assert ask("clock_step 100") == "OK 100\n"
+        assert ask("clock_step 50") == "OK 150\n"
+        assert ask("clock_set 1000") == "OK 1000\n"
+        assert ask("clock_set 10") == "OK 1000\n"
+        assert ask("clock_step") == "OK 1000\n"
+        assert ask("endianness") == "OK little\n"
+        assert ask("readb 0x0") == "FAIL Unknown command 'readb'\n"
+        q.connect().cmd("query-name")
+        with open(log) as lf:
+            text = lf.read()
+        assert "clock_step 100\n" in text and "] OK 100\n" in text, text
+        s.close()
+    lsock.close()
+    for p in (path, log):
+        os.unlink(p)
+    os.rmdir(d)
+
+
+def test_qemu_style_line():
+    # the command line a management tool builds for QEMU
+    with Qmpd(["-M", "pc", "-m", "64", "-vga", "none", "-no-user-config",
+               "-name", "guest=vm0,debug-threads=on",
+               "-machine", "pc-i440fx-7.2,accel=tcg,usb=off,"
+               "dump-guest-core=off"]) as q:
+        c = q.connect()
+        assert c.cmd("query-memory-size-summary")["base-memory"] == 64 << 20
+        assert c.cmd("query-name") == {"name": "vm0"}
+
+
+def test_nographic_hmp_default():
+    p = subprocess.run([binary(), "-nographic"], input=b"info status\nquit\n",
+                       capture_output=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    assert b"VM status: running\r\n" in p.stdout, p.stdout
+
+
+if __name__ == "__main__":
+    run([test_option_errors, test_informational, test_unix_socket_mode,
+         test_tcp, test_old_spelling_and_chardev_mon, test_inherited_fds,
+         test_wait_on, test_client_mode, test_pidfile, test_daemonize,
+         test_qtest, test_qemu_style_line, test_nographic_hmp_default])

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The human monitor: output texts, errors, and line editing on a pty."""
+
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, binary, run  # noqa: E402
+
+BANNER = b"QEMU 7.2.0 monitor - type 'help' for more information\r\n"
+ANSI = re.compile(rb"\x1b\[[0-9]*[A-Za-z]")
+
+
+def hmp(c, line):
+    return c.cmd("human-monitor-command", **{"command-line": line})
+
+
+def test_texts():
+    with Qmpd(["-name", "vm1", "-m", "64"]) as q:
+        c = q.connect()
+        assert hmp(c, "info status") == "VM status: running\r\n"
+        assert hmp(c, "info name") == "vm1\r\n"
+        assert hmp(c, "info version") == "7.2.0qmpd 0.1.0\r\n"
+        assert hmp(c, "info kvm") == "kvm support: disabled\r\n"
+        assert hmp(c, "info memory_size_summary") == (
+            "base memory: 67108864\r\nplugged memory: 0\r\n")
+        assert hmp(c, "") == ""
+        assert hmp(c, "   info   status  ") == "VM status: running\r\n"
+        assert hmp(c, "help cont") == "cont|c  -- resume emulation\r\n"
+        assert hmp(c, "help help") == "help|? [cmd] -- show the help\r\n"
+        assert hmp(c, "help info status") == (
+            "info status  -- show the current VM status (running|paused)\r\n")
+        assert hmp(c, "help nosuch") == "unknown command: 'nosuch'\r\n"
+        lines = hmp(c, "help").split("\r\n")[:-1]
+        assert lines == sorted(lines), lines
+        assert "info [subcommand] -- show various information about the " \
+            "system state" in lines
+        info = hmp(c, "help info")
+        assert info == hmp(c, "info")
+        assert "info status  -- show the current VM status (running|paused)" \
+            in info.split("\r\n")
+        assert hmp(c, "nosuch") == "unknown command: 'nosuch'\r\n"
+        assert hmp(c, "info nosuch") == "unknown command: 'info nosuch'\r\n"
+        assert hmp(c, "stop extra") == (
+            "stop|s: extraneous characters at the end of line\r\n"
+            "Try \"help stop\" for more information\r\n")
+        assert hmp(c, "info status extra") == (
+            "status: extraneous characters at the end of line\r\n"
+            "Try \"help info status\" for more information\r\n")
+        assert hmp(c, "s") == ""
+        c.event("STOP")
+        assert hmp(c, "info status") == "VM status: paused\r\n"
+        assert hmp(c, "c") == ""
+        c.event("RESUME")
+        assert hmp(c, "q") == ""
+        c.event("SHUTDOWN")
+        assert q.wait() == 0
+
+
+def test_pipe():
+    p = subprocess.run([binary(), "-nodefaults", "-monitor", "stdio",
+                        "-name", "foo"],
+                       input=b"info name\nbogus\ninfo status\nquit\n",
+                       capture_output=True, timeout=10)
+    assert p.returncode == 0
+    assert p.stdout == (BANNER + b"(qemu) foo\r\n(qemu) unknown command: "
+                        b"'bogus'\r\n(qemu) VM status: running\r\n(qemu) "), \
+        p.stdout
+
+
+class Pty:
+    def __init__(self, args):
+        self.master, slave = os.openpty()
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave,
+                                     stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        os.close(slave)
+        self.out = b""
+
+    def read_until(self, marker, timeout=10):
+        deadline = time.time() + timeout
+        while marker not in self.out:
+            left = deadline - time.time()
+            assert left > 0, "no %r in %r" % (marker, self.out)
+            r, _, _ = select.select([self.master], [], [], left)
+            if r:
+                # the terminal's output processing turns \n into \r\n
+                self.out += os.read(self.master, 65536)
+                self.out = self.out.replace(b"\r\r\n", b"\r\n")
+        i = self.out.index(marker) + len(marker)
+        got, self.out = self.out[:i], self.out[i:]
+        return got
+
+    def type(self, s):
+        os.write(self.master, s)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.master)
+
+
+def screen(raw):
+    """The visible text of a line after redraws: last \\r segment."""
+    text = ANSI.sub(b"", raw)
+    return text.split(b"\r")[-1]
+
+
+def test_pty_editing():
+    t = Pty([binary(), "-nodefaults", "-monitor", "stdio", "-name", "ptyvm"])
+    try:
+        assert t.read_until(b"(qemu) ").startswith(BANNER)
+        # tab completion of a command name, then of an info subcommand
+        t.type(b"inf\t")
+        t.read_until(b"info ")
+        t.type(b"na\t")
+        t.read_until(b"me ")
+        t.type(b"\r")
+        out = t.read_until(b"(qemu) ")
+        assert b"ptyvm\r\n" in out, out
+        # several candidates: listed, then the line is shown again
+        t.type(b"info \t")
+        out = t.read_until(b"(qemu) info ")
+        assert b"status" in out and b"version" in out, out
+        t.type(b"\x15")             # Ctrl-U clears the line
+        # history: Up brings back the previous line
+        t.type(b"\x1b[A\r")
+        t.read_until(b"ptyvm\r\n(qemu) ")
+        # editing: fix "inf statux" by moving home and inserting
+        t.type(b"inf statux\x7fs\x01\x1b[C\x1b[C\x1b[Co\r")
+        t.read_until(b"VM status: running\r\n(qemu) ")
+        # Ctrl-W drops "junk", Left + Delete drop the space, "e" ends it
+        t.type(b"info nam junk\x17\x1b[D\x1b[3~e\r")
+        t.read_until(b"ptyvm\r\n(qemu) ")
+        t.type(b"quit\r")
+        assert t.proc.wait(10) == 0
+    finally:
+        t.close()
+
+
+def test_socket_monitor():
+    with Qmpd(qmp=False, wait=False) as probe:
+        path = os.path.join(probe.dir, "hmp.sock")
+        with Qmpd(["-monitor", "unix:%s,server=on,wait=off" % path],
+                  qmp=False) as q:
+            q.wait_for_path(path)
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            s.settimeout(10)
+            buf = b""
+            while not buf.endswith(b"(qemu) "):
+                buf += s.recv(4096)
+            assert buf == BANNER + b"(qemu) ", buf
+            s.sendall(b"info status\r\n")
+            buf = b""
+            while not buf.endswith(b"(qemu) "):
+                buf += s.recv(4096)
+            # the line is echoed, as QEMU's monitor does
+            assert buf == b"info status\r\nVM status: running\r\n(qemu) ", buf
+            # a second client on the same socket is served at once
+            s2 = socket.socket(socket.AF_UNIX)
+            s2.connect(path)
+            s2.settimeout(10)
+            buf = b""
+            while not buf.endswith(b"(qemu) "):
+                buf += s2.recv(4096)
+            s2.sendall(b"q\n")
+            assert q.wait(10) == 0
+            s.close()
+            s2.close()
+
+
+if __name__ == "__main__":
+    run([test_texts, test_pipe, test_pty_editing, test_socket_monitor])
