@@ -215,7 +215,7 @@ static bool split_host_port(const char *s, char **host, char **port,
     }
     if (!colon[1]) {
         error_setg(errp, "error parsing port in address '%s'", s);
-        g_free(*host);
+        g_clear_pointer(host, g_free);
         return false;
     }
     *port = g_strdup(colon + 1);

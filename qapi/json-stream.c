@@ -770,7 +770,7 @@ static void parse_one_cb(void *opaque, json_t *value, GHashTable *big,
     }
 }
 
-json_t *qjson_parse(const char *str, Error **errp)
+json_t *qjson_parse(const char *str, GHashTable **big, Error **errp)
 {
     ParseOne po = { 0 };
     QJsonStream *s = qjson_stream_new(parse_one_cb, &po);
@@ -778,6 +778,11 @@ json_t *qjson_parse(const char *str, Error **errp)
     qjson_stream_feed(s, str, strlen(str));
     qjson_stream_flush(s);
     qjson_stream_free(s);
+    if (big && po.count == 1 && po.value) {
+        *big = g_steal_pointer(&po.big);
+    } else if (big) {
+        *big = NULL;
+    }
     if (po.big) {
         g_hash_table_unref(po.big);
     }

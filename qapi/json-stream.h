@@ -40,8 +40,9 @@ void qjson_stream_free(QJsonStream *s);
 /*
  * Parse @str, which must hold exactly one JSON value (QEMU's syntax,
  * including single quotes).  Returns a new reference or NULL with @errp
- * set.  Used for -blockdev '{...}' and tests.
+ * set.  When @big is non-NULL it receives the set of integers >= 2^63
+ * (or NULL).  Used for -blockdev '{...}' and tests.
  */
-json_t *qjson_parse(const char *str, Error **errp);
+json_t *qjson_parse(const char *str, GHashTable **big, Error **errp);
 
 #endif /* QAPI_JSON_STREAM_H */

@@ -3,11 +3,27 @@ TEST_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 TEST_LIBS = $(QAPI_LIBS) $(CMOCKA_LIBS)
 
 UNIT_TESTS = \
-	tests/unit/test-json-stream
+	tests/unit/test-json-stream \
+	tests/unit/test-validate \
+	tests/unit/test-options \
+	tests/unit/test-schema
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_json_stream_LDADD = $(TEST_LIBS)
+
+tests_unit_test_validate_SOURCES = tests/unit/test-validate.c
+tests_unit_test_validate_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_validate_LDADD = $(TEST_LIBS)
+
+tests_unit_test_options_SOURCES = tests/unit/test-options.c
+tests_unit_test_options_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_options_LDADD = monitor/libmonitor.a $(TEST_LIBS)
+
+tests_unit_test_schema_SOURCES = tests/unit/test-schema.c
+tests_unit_test_schema_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_schema_LDADD = system/libsystem.a monitor/libmonitor.a \
+	$(TEST_LIBS)
 
 check_PROGRAMS += $(UNIT_TESTS)
 

@@ -202,18 +202,18 @@ static void test_flush(void **state)
 static void test_parse_one(void **state)
 {
     Error *err = NULL;
-    json_t *v = qjson_parse("{'a': [1, 'x']}", &err);
+    json_t *v = qjson_parse("{'a': [1, 'x']}", NULL, &err);
 
     assert_non_null(v);
     assert_null(err);
     assert_int_equal(json_integer_value(json_array_get(
         json_object_get(v, "a"), 0)), 1);
     json_decref(v);
-    assert_null(qjson_parse("{'a': 1} {}", &err));
+    assert_null(qjson_parse("{'a': 1} {}", NULL, &err));
     assert_non_null(err);
     error_free(err);
     err = NULL;
-    assert_null(qjson_parse("{'a'", &err));
+    assert_null(qjson_parse("{'a'", NULL, &err));
     assert_string_equal(error_get_pretty(err),
                         "JSON parse error, premature EOI");
     error_free(err);
