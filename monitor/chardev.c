@@ -115,7 +115,8 @@ static bool socket_opts(Chardev *c, const Opts *o, Error **errp)
         c->inherited_fd = n;
     }
     if (!c->path && !c->host && c->inherited_fd < 0) {
-        error_setg(errp, "chardev: socket: no addr given");
+        /* QEMU takes a socket without address for an fd one */
+        error_setg(errp, "Unable to parse FD number ");
         return false;
     }
     if (c->host && !c->port) {
@@ -145,7 +146,7 @@ Chardev *chardev_parse(const char *spec, Error **errp)
         return NULL;
     }
     if (!id) {
-        error_setg(errp, "Parameter 'id' is missing");
+        error_setg(errp, "chardev: no id specified");
         return NULL;
     }
     c = chardev_new(id, loc);
@@ -208,7 +209,7 @@ static bool split_host_port(const char *s, char **host, char **port,
     } else {
         colon = strrchr(s, ':');
         if (!colon) {
-            error_setg(errp, "error parsing address '%s'", s);
+            error_setg(errp, "parse error: tcp:%s", s);
             return false;
         }
         *host = g_strndup(s, colon - s);
@@ -488,6 +489,11 @@ bool chardev_open(Chardev *c, Error **errp)
 const char *chardev_id(const Chardev *c)
 {
     return c->id;
+}
+
+const char *chardev_location(const Chardev *c)
+{
+    return c->loc ? c->loc : c->id;
 }
 
 ChardevKind chardev_kind(const Chardev *c)

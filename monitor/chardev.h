@@ -39,6 +39,9 @@ Chardev *chardev_parse_uri(const char *uri, const char *id, const char *loc,
 bool chardev_open(Chardev *c, Error **errp);
 
 const char *chardev_id(const Chardev *c);
+
+/* The option that defined it ("-chardev ...", "-qmp ..."), for messages. */
+const char *chardev_location(const Chardev *c);
 ChardevKind chardev_kind(const Chardev *c);
 
 /* For sockets: a listening socket (accept clients) or a connection. */

@@ -205,7 +205,7 @@ static Chardev *claim_chardev(QmpdOptions *o, const char *id,
         if (c && !strcmp(chardev_id(c), id)) {
             o->chardevs->pdata[i] = NULL;
             if (!chardev_open(c, &err)) {
-                error_prepend(&err, "%s: ", user);
+                error_prepend(&err, "%s: ", chardev_location(c));
                 chardev_free(c);
                 die(err);
             }

@@ -20,6 +20,7 @@ typedef struct {
     const char *name;
     bool has_arg;
     OptionFn *fn;
+    bool bare_errors;       /* QEMU reports these without the option */
 } Option;
 
 /* QEMU options qmpd knows of but does not implement. */
@@ -137,7 +138,7 @@ static bool opt_mon(QmpdOptions *o, const char *arg, Error **errp)
     }
     mode = opts_get(m, "mode");
     if (mode && strcmp(mode, "control") && strcmp(mode, "readline")) {
-        error_setg(errp, "unknown monitor mode \"%s\"", mode);
+        error_setg(errp, "Parameter 'mode' does not accept value '%s'", mode);
         return false;
     }
     pretty = opts_get_bool(m, "pretty", false, &err);
@@ -295,6 +296,7 @@ static bool opt_m(QmpdOptions *o, const char *arg, Error **errp)
         return false;
     }
     o->machine.ram_size = v;
+    o->ram_size_set = true;
     return true;
 bad:
     error_setg(errp, "Parameter 'size' expects a non-negative number below "
@@ -360,28 +362,28 @@ static bool opt_incoming(QmpdOptions *o, const char *arg, Error **errp)
 }
 
 static const Option options[] = {
-    { "qmp", true, opt_qmp },
-    { "qmp-pretty", true, opt_qmp_pretty },
-    { "monitor", true, opt_monitor },
-    { "chardev", true, opt_chardev },
-    { "mon", true, opt_mon },
-    { "qtest", true, opt_qtest },
-    { "qtest-log", true, opt_qtest_log },
-    { "S", false, opt_S },
-    { "daemonize", false, opt_daemonize },
-    { "nodefaults", false, opt_nodefaults },
-    { "nographic", false, opt_nographic },
-    { "no-user-config", false, opt_noop },
-    { "name", true, opt_name },
-    { "pidfile", true, opt_pidfile },
-    { "display", true, opt_display },
-    { "vga", true, opt_vga },
-    { "M", true, opt_machine },
-    { "machine", true, opt_machine },
-    { "accel", true, opt_accel },
-    { "m", true, opt_m },
-    { "device", true, opt_device },
-    { "incoming", true, opt_incoming },
+    { "qmp", true, opt_qmp, false },
+    { "qmp-pretty", true, opt_qmp_pretty, false },
+    { "monitor", true, opt_monitor, false },
+    { "chardev", true, opt_chardev, false },
+    { "mon", true, opt_mon, false },
+    { "qtest", true, opt_qtest, false },
+    { "qtest-log", true, opt_qtest_log, false },
+    { "S", false, opt_S, false },
+    { "daemonize", false, opt_daemonize, false },
+    { "nodefaults", false, opt_nodefaults, false },
+    { "nographic", false, opt_nographic, false },
+    { "no-user-config", false, opt_noop, false },
+    { "name", true, opt_name, false },
+    { "pidfile", true, opt_pidfile, false },
+    { "display", true, opt_display, false },
+    { "vga", true, opt_vga, false },
+    { "M", true, opt_machine, true },
+    { "machine", true, opt_machine, true },
+    { "accel", true, opt_accel, false },
+    { "m", true, opt_m, false },
+    { "device", true, opt_device, false },
+    { "incoming", true, opt_incoming, false },
 };
 
 static void print_usage(void)
@@ -487,15 +489,20 @@ static bool resolve(QmpdOptions *o, Error **errp)
 
         if (chardev_kind(c) == CHARDEV_STDIO) {
             if (o->daemonize) {
-                error_setg(errp, "cannot use stdio with -daemonize");
+                error_setg(errp, "%s: cannot use stdio with -daemonize",
+                           chardev_location(c));
                 return false;
             }
             if (++stdio_users > 1) {
-                error_setg(errp, "cannot use stdio by multiple character "
-                           "devices");
+                error_setg(errp, "%s: cannot use stdio by multiple character "
+                           "devices", chardev_location(c));
                 return false;
             }
         }
+    }
+    if (!o->ram_size_set) {
+        /* QEMU's defaults: the empty machine has no RAM */
+        o->machine.ram_size = strcmp(o->machine.type, "none") ? 128 << 20 : 0;
     }
     if (o->qtest) {
         /* the virtual clock then belongs to the qtest client */
@@ -512,7 +519,6 @@ int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
     o->devices = g_ptr_array_new();
     o->machine.type = "pc-i440fx-7.2";
     o->machine.accel = "tcg";
-    o->machine.ram_size = 128 << 20;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -558,7 +564,10 @@ int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
             arg = argv[++i];
         }
         if (!opt->fn(o, arg, errp)) {
-            error_prepend(errp, "%s%s%s: ", a, arg ? " " : "", arg ? arg : "");
+            if (!opt->bare_errors) {
+                error_prepend(errp, "%s%s%s: ", a, arg ? " " : "",
+                              arg ? arg : "");
+            }
             return -1;
         }
     }

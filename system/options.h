@@ -40,6 +40,7 @@ typedef struct QmpdOptions {
     char *qtest;            /* the chardev id serving qtest */
     char *qtest_log;
     MachineConfig machine;
+    bool ram_size_set;      /* -m was given */
     bool start_paused;
     bool daemonize;
     char *pidfile;

@@ -33,10 +33,13 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_hmp.py \
 	tests/functional/test_robustness.py
 
-COMPAT_TESTS =
+COMPAT_TESTS = \
+	tests/compat/test_protocol_compat.py \
+	tests/compat/test_cmdline_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
-EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py
+EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
+	tests/compat/schema_canon.py
 
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON)

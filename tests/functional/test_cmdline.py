@@ -43,9 +43,9 @@ def test_option_errors():
     err = expect_error(["-m", "foo"], "qmpd: -m foo: Parameter 'size' expects "
                        "a non-negative number below 2^64")
     assert "Optional suffix k, M, G, T, P or E" in err
-    expect_error(["-M", "bogus"], "qmpd: -M bogus: unsupported machine type")
+    expect_error(["-M", "bogus"], "qmpd: unsupported machine type")
     expect_error(["-M", "none,foo=bar"],
-                 "qmpd: -M none,foo=bar: Property 'none-machine.foo' not found")
+                 "qmpd: Property 'none-machine.foo' not found")
     expect_error(["-accel", "foo"], "qmpd: -accel foo: invalid accelerator foo")
     expect_error(["-chardev", "socket,id=c,path=/tmp/x,bogus=1"],
                  "qmpd: -chardev socket,id=c,path=/tmp/x,bogus=1: "
@@ -60,9 +60,10 @@ def test_option_errors():
                  "Failed to bind socket to /nonexistent/dir/s: No such file "
                  "or directory")
     expect_error(["-qmp", "stdio", "-monitor", "stdio"],
-                 "qmpd: cannot use stdio by multiple character devices")
+                 "qmpd: -monitor stdio: cannot use stdio by multiple "
+                 "character devices")
     expect_error(["-daemonize", "-qmp", "stdio"],
-                 "qmpd: cannot use stdio with -daemonize")
+                 "qmpd: -qmp stdio: cannot use stdio with -daemonize")
     expect_error(["-display", "gtk"], "qmpd: -display gtk: display 'gtk' is "
                  "not supported by qmpd (only 'none')")
     expect_error(["disk.img"], "qmpd: disk.img: disk image arguments are not "
@@ -211,7 +212,8 @@ def test_client_mode():
     os.rmdir(d)
     expect_error(["-chardev", "socket,id=c,path=/nonexistent/x",
                   "-mon", "chardev=c"],
-                 "qmpd: -mon chardev=c: Failed to connect to "
+                 "qmpd: -chardev socket,id=c,path=/nonexistent/x: Failed to "
+                 "connect to "
                  "'/nonexistent/x': No such file or directory")
 
 

@@ -122,7 +122,7 @@ static const UriCase uri_cases[] = {
     { "unix:/run/x.sock", "unix:/run/x.sock", NULL },
     { "unix:/run/x.sock,wait=off", NULL,
       "'wait' option is incompatible with socket in client connect mode" },
-    { "tcp:4444", NULL, "error parsing address '4444'" },
+    { "tcp:4444", NULL, "parse error: tcp:4444" },
     { "tcp:host:", NULL, "error parsing port in address 'host:'" },
     { "pty", NULL, "'pty' is not a valid char driver" },
     { "unix:/x,bogus=1", NULL, "Invalid parameter 'bogus'" },
@@ -176,11 +176,10 @@ static void test_chardev_spec(void **state)
     chardev_free(c);
 
     assert_null(chardev_parse("socket,path=/x", &err));
-    assert_string_equal(error_get_pretty(err), "Parameter 'id' is missing");
+    assert_string_equal(error_get_pretty(err), "chardev: no id specified");
     g_clear_pointer(&err, error_free);
     assert_null(chardev_parse("socket,id=x", &err));
-    assert_string_equal(error_get_pretty(err),
-                        "chardev: socket: no addr given");
+    assert_string_equal(error_get_pretty(err), "Unable to parse FD number ");
     g_clear_pointer(&err, error_free);
     assert_null(chardev_parse("socket,id=x,host=h", &err));
     assert_string_equal(error_get_pretty(err),

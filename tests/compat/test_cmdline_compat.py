@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Command-line errors: exit status and message as QEMU 7.2 prints them.
+
+The program name differs ("qemu-system-x86_64:" vs "qmpd:") and is
+normalised away.  Skips (77) when QEMU is not installed.
+"""
+
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "functional"))
+from qmpd import Skip, binary, qemu_binary, run  # noqa: E402
+
+CASES = [
+    ["-foo"],
+    ["-m"],
+    ["-M", "bogus"],
+    ["-M", "none", "-m", "foo"],
+    ["-M", "none", "-chardev", "socket,id=c,path=/tmp/x,bogus=1"],
+    ["-M", "none", "-mon", "chardev=nope"],
+    ["-M", "none", "-qmp", "unix:/nonexistent/dir/s,server=on,wait=off"],
+    ["-M", "none", "-accel", "foo"],
+    ["-M", "none,foo=bar"],
+    ["-M", "none", "-device", "nosuch"],
+    ["-M", "none", "-chardev", "socket,id=x"],
+    ["-M", "none", "-chardev", "socket,id=x,host=h"],
+    ["-M", "none", "-chardev", "socket,path=/x"],
+    ["-M", "none", "-qmp", "unix:/x,wait=off"],
+    ["-M", "none", "-qmp", "tcp:4444"],
+    ["-M", "none", "-qmp", "stdio", "-monitor", "stdio"],
+    ["-M", "none", "-chardev", "socket,id=c,path=/nonexistent/x",
+     "-mon", "chardev=c"],
+    ["-M", "none", "-mon", "chardev=c,mode=bogus", "-chardev", "null,id=c"],
+    ["-M", "none", "-chardev", "socket,id=a,path=/tmp/a,server=on,wait=off",
+     "-chardev", "socket,id=a,path=/tmp/b,server=on,wait=off"],
+]
+
+
+def first_error(prog, args):
+    p = subprocess.run([prog] + args + ["-display", "none", "-nodefaults"],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=10)
+    line = p.stderr.decode().splitlines()[0] if p.stderr else ""
+    return p.returncode, line.split(": ", 1)[1] if ": " in line else line
+
+
+def test_errors_match():
+    qemu = qemu_binary()
+    if not qemu:
+        raise Skip("qemu-system-x86_64 not installed")
+    bad = []
+    for args in CASES:
+        theirs = first_error(qemu, args)
+        ours = first_error(binary(), args)
+        if theirs != ours:
+            bad.append("%s\n  qemu: %r\n  qmpd: %r" % (" ".join(args),
+                                                       theirs, ours))
+    assert not bad, "\n".join(bad)
+
+
+if __name__ == "__main__":
+    run([test_errors_match])
