@@ -218,16 +218,15 @@ static void hmp_call_end(HmpCall *call)
 
 static void hmp_help_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args)
 {
-    const char *what = qjson_get_str_or(args, "name", NULL);
-    g_auto(GStrv) words = NULL;
+    g_autofree char *what = g_strdup(qjson_get_str_or(args, "name", ""));
+    g_auto(GStrv) words = g_strsplit_set(g_strstrip(what), " \t", -1);
     const HmpCmd *c;
 
-    if (!what) {
+    if (!words[0] || !*words[0]) {
         help_list(call->out, false);
         hmp_call_end(call);
         return;
     }
-    words = g_strsplit_set(g_strstrip((char *)what), " \t", -1);
     if (!strcmp(words[0], "info")) {
         if (!words[1] || !*words[1]) {
             help_list(call->out, true);

@@ -10,3 +10,23 @@ system_libsystem_a_SOURCES = \
 bin_PROGRAMS += qmpd
 qmpd_SOURCES = system/main.c
 qmpd_LDADD = system/libsystem.a monitor/libmonitor.a $(QAPI_LIBS) $(AIO_LIBS)
+
+# "make demo": qmpd with the human monitor on this terminal and a QMP
+# socket, in a scratch directory removed afterwards.  The demo disk chain
+# base <- sn1 <- sn2 is made with qemu-img when it is installed.
+demo: qmpd
+	@dir=$$(mktemp -d /tmp/qmpd-demo.XXXXXX); \
+	if command -v qemu-img >/dev/null; then \
+	    qemu-img create -q -f qcow2 $$dir/base.qcow2 64M && \
+	    qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 \
+	        $$dir/sn1.qcow2 && \
+	    qemu-img create -q -f qcow2 -b sn1.qcow2 -F qcow2 \
+	        $$dir/sn2.qcow2 && \
+	    echo "demo disk chain: $$dir/base.qcow2 <- sn1.qcow2 <- sn2.qcow2"; \
+	fi; \
+	echo "QMP socket: $$dir/qmp.sock  (try: socat - UNIX-CONNECT:$$dir/qmp.sock)"; \
+	echo "HMP below; 'help' lists the commands, 'quit' ends the demo."; \
+	./qmpd -nodefaults -name demo -m 256 -monitor stdio \
+	    -qmp unix:$$dir/qmp.sock,server=on,wait=off; \
+	rm -rf $$dir
+.PHONY: demo

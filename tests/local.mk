@@ -49,3 +49,23 @@ AM_TESTS_ENVIRONMENT = \
 	export QMPD_SRCDIR='$(abs_top_srcdir)'; \
 	export QEMU_BIN='$(QEMU_BIN)'; \
 	export MALLOC_PERTURB_=$$(( $$(date +%s) % 255 + 1 ));
+
+# libFuzzer targets: ./configure CC=clang --enable-fuzzing && make fuzz
+FUZZ_TARGETS = tests/fuzz/fuzz-qmp tests/fuzz/fuzz-hmp
+EXTRA_DIST += tests/fuzz/run-fuzz.sh tests/fuzz/corpus
+if FUZZING
+noinst_PROGRAMS = $(FUZZ_TARGETS)
+tests_fuzz_fuzz_qmp_SOURCES = tests/fuzz/fuzz-qmp.c
+tests_fuzz_fuzz_qmp_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_qmp_LDADD = system/libsystem.a monitor/libmonitor.a \
+	$(QAPI_LIBS)
+tests_fuzz_fuzz_hmp_SOURCES = tests/fuzz/fuzz-hmp.c
+tests_fuzz_fuzz_hmp_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_hmp_LDADD = system/libsystem.a monitor/libmonitor.a \
+	$(QAPI_LIBS)
+fuzz: $(FUZZ_TARGETS)
+else
+fuzz:
+	@echo "configure with CC=clang --enable-fuzzing to build the fuzzers"; false
+endif
+.PHONY: fuzz

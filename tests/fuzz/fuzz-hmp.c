@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libFuzzer target: one human monitor command line, parsed and run
+ * against the real command table and handlers.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "monitor/monitor-int.h"
+#include "system/machine.h"
+#include "system/runstate.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void done_cb(void *opaque, const char *output)
+{
+    *(bool *)opaque = true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static QapiSchema *s;
+    static MachineConfig mc = { "pc-q35-7.2", "qtest", 64 << 20, "f" };
+    g_autofree char *line = g_strndup((const char *)data, size);
+    bool done = false;
+
+    if (!s) {
+        s = qapi_schema_load(NULL);
+        g_assert(s);
+        qapi_register_handlers(s, mon_qmp_handlers, mon_qmp_handlers_count);
+        qapi_register_handlers(s, runstate_qmp_handlers,
+                               runstate_qmp_handlers_count);
+        qapi_register_handlers(s, machine_qmp_handlers,
+                               machine_qmp_handlers_count);
+        g_assert(hmp_check_table(s, NULL));
+        mon_init(s);
+        machine_set_config(&mc);
+        runstate_init(RUN_STATE_PAUSED);
+    }
+    /* "quit" would only set the exit flag; keep the run state varied */
+    hmp_run_line(line, done_cb, &done);
+    g_assert(done);
+    return 0;
+}
