@@ -69,3 +69,9 @@ fuzz:
 	@echo "configure with CC=clang --enable-fuzzing to build the fuzzers"; false
 endif
 .PHONY: fuzz
+
+# Benchmarks (numbers, never pass/fail): "make bench"
+EXTRA_DIST += tests/bench/qmp-rtt.c tests/bench/run-qmp-rtt.sh
+bench: qmpd
+	QMPD='$(abs_top_builddir)/qmpd' bash '$(abs_top_srcdir)/tests/bench/run-qmp-rtt.sh'
+.PHONY: bench
