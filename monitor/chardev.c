@@ -333,11 +333,25 @@ static bool open_unix(Chardev *c, Error **errp)
         return false;
     }
     if (c->server) {
-        mode_t old = umask(0077);
+        /*
+         * Bind a temporary name and rename it into place once listening,
+         * so a client that sees the path can always connect.
+         */
+        g_autofree char *tmp = g_strdup_printf("%s.%d.tmp", c->path,
+                                               (int)getpid());
+        struct sockaddr_un tsa;
+        mode_t old;
         int r;
 
-        unlink(c->path);
-        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        if (strlen(tmp) >= sizeof(tsa.sun_path)) {
+            g_free(tmp);
+            tmp = g_strdup(c->path);
+        }
+        memcpy(&tsa, &sa, sizeof(sa));
+        strcpy(tsa.sun_path, tmp);
+        unlink(tmp);
+        old = umask(0077);
+        r = bind(fd, (struct sockaddr *)&tsa, sizeof(tsa));
         umask(old);
         if (r < 0) {
             error_setg_errno(errp, errno, "Failed to bind socket to %s",
@@ -345,12 +359,14 @@ static bool open_unix(Chardev *c, Error **errp)
             close(fd);
             return false;
         }
-        c->unlink_path = true;
-        if (chmod(c->path, 0600) < 0 || listen(fd, 16) < 0) {
+        if (chmod(tmp, 0600) < 0 || listen(fd, 16) < 0
+            || rename(tmp, c->path) < 0) {
             error_setg_errno(errp, errno, "Failed to listen on socket");
+            unlink(tmp);
             close(fd);
             return false;
         }
+        c->unlink_path = true;
         c->fd = fd;
         return true;
     }

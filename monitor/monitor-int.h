@@ -38,6 +38,7 @@ typedef struct MonSession {
     GString *out;
     size_t out_off;         /* bytes of @out already written */
     bool closed;            /* peer gone or we hung up */
+    bool broken;            /* write failed; closing from the main loop */
     bool hangup_after_flush;
     unsigned holds;         /* reasons to stop reading input */
 
@@ -60,6 +61,7 @@ enum {
     MON_HOLD_QUEUE = 2,     /* QMP request queue full */
     MON_HOLD_BUSY = 4,      /* HMP command running */
     MON_HOLD_EXIT = 8,      /* the process is exiting */
+    MON_HOLD_BROKEN = 16,   /* closing */
 };
 
 /* Queue bytes for the peer, as they are. */

@@ -203,7 +203,32 @@ void mon_session_release(MonSession *s, unsigned reason)
     session_watch_input(s);
 }
 
-/* Write what we can; true when everything queued is out. */
+static gboolean close_idle_cb(gpointer opaque)
+{
+    MonSession *s = opaque;
+
+    session_close(s);
+    mon_session_unref(s);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * Close @s from the main loop rather than here: a write can fail deep
+ * inside a reply or an event fan-out whose callers still use @s.
+ */
+static void session_close_later(MonSession *s)
+{
+    if (s->broken || s->closed) {
+        return;
+    }
+    s->broken = true;
+    g_string_truncate(s->out, 0);
+    s->out_off = 0;
+    mon_session_hold(s, MON_HOLD_BROKEN);
+    g_idle_add(close_idle_cb, mon_session_ref(s));
+}
+
+/* Write what we can; true when nothing is left to write. */
 static bool session_flush(MonSession *s)
 {
     while (s->out_off < s->out->len) {
@@ -214,7 +239,7 @@ static bool session_flush(MonSession *s)
             if (errno == EAGAIN || errno == EINTR) {
                 return false;
             }
-            session_close(s);
+            session_close_later(s);
             return true;
         }
         s->out_off += n;
@@ -233,21 +258,21 @@ static gboolean session_writable_cb(gint fd, GIOCondition cond,
         return G_SOURCE_CONTINUE;
     }
     s->out_watch = 0;
-    if (s->closed) {
+    if (s->broken) {
         return G_SOURCE_REMOVE;
     }
     if (s->out->len - s->out_off < OUT_LOW) {
         mon_session_release(s, MON_HOLD_OUTPUT);
     }
     if (s->hangup_after_flush) {
-        session_close(s);
+        session_close_later(s);
     }
     return G_SOURCE_REMOVE;
 }
 
 static void session_arm_output(MonSession *s)
 {
-    if (!s->out_watch && !s->closed) {
+    if (!s->out_watch && !s->closed && !s->broken) {
         s->out_watch = g_unix_fd_add(s->out_fd, G_IO_OUT | G_IO_ERR,
                                      session_writable_cb, s);
     }
@@ -257,14 +282,11 @@ void mon_session_write(MonSession *s, const char *buf, size_t len)
 {
     size_t pending;
 
-    if (s->closed || s->out_fd < 0) {
+    if (s->closed || s->broken || s->out_fd < 0) {
         return;
     }
     g_string_append_len(s->out, buf, len);
     if (!s->out_watch && session_flush(s)) {
-        return;
-    }
-    if (s->closed) {
         return;
     }
     session_arm_output(s);
@@ -272,7 +294,7 @@ void mon_session_write(MonSession *s, const char *buf, size_t len)
     if (pending > OUT_LIMIT) {
         qmpd_log(LOG_WARNING, "monitor client %u does not read its output; "
                  "disconnecting it", s->id);
-        session_close(s);
+        session_close_later(s);
     } else if (pending > OUT_HIGH) {
         mon_session_hold(s, MON_HOLD_OUTPUT);
     }
@@ -294,7 +316,7 @@ void mon_session_puts(MonSession *s, const char *text)
 void mon_session_hangup(MonSession *s)
 {
     if (s->out->len == s->out_off) {
-        session_close(s);
+        session_close_later(s);
     } else {
         s->hangup_after_flush = true;
     }

@@ -39,6 +39,7 @@ COMPAT_TESTS = \
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
+	tests/functional/coverage.py \
 	tests/compat/schema_canon.py
 
 TEST_EXTENSIONS = .py
@@ -48,7 +49,9 @@ AM_TESTS_ENVIRONMENT = \
 	export QMPD_BUILDDIR='$(abs_top_builddir)'; \
 	export QMPD_SRCDIR='$(abs_top_srcdir)'; \
 	export QEMU_BIN='$(QEMU_BIN)'; \
-	export MALLOC_PERTURB_=$$(( $$(date +%s) % 255 + 1 ));
+	export QMPD_WRAPPER='$(QMPD_WRAPPER)'; \
+	export MALLOC_PERTURB_=$$(( $$(date +%s) % 255 + 1 )); \
+	export QMPD_COVERAGE_FILE='$(abs_top_builddir)/tests/commands-used.txt';
 
 # libFuzzer targets: ./configure CC=clang --enable-fuzzing && make fuzz
 FUZZ_TARGETS = tests/fuzz/fuzz-qmp tests/fuzz/fuzz-hmp
@@ -75,3 +78,17 @@ EXTRA_DIST += tests/bench/qmp-rtt.c tests/bench/run-qmp-rtt.sh
 bench: qmpd
 	QMPD='$(abs_top_builddir)/qmpd' bash '$(abs_top_srcdir)/tests/bench/run-qmp-rtt.sh'
 .PHONY: bench
+
+# After the suite: which schema commands no test used.
+check-local:
+	@$(PYTHON) '$(abs_top_srcdir)/tests/functional/coverage.py' \
+		'$(abs_top_srcdir)/qapi/schema' \
+		'$(abs_top_builddir)/tests/commands-used.txt'
+CLEANFILES += tests/commands-used.txt
+
+# The functional and compat tests with qmpd under valgrind (not in CI:
+# slow; run it now and then).  Cannot be combined with sanitizers.
+check-valgrind: all
+	$(MAKE) check TESTS='$(FUNCTIONAL_TESTS) $(COMPAT_TESTS)' \
+		QMPD_WRAPPER='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite'
+.PHONY: check-valgrind

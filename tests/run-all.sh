@@ -47,7 +47,7 @@ run_suite() {   # $1: build dir, rest: configure flags
     fi
     make -j"$jobs" check >check.out 2>&1
     grep -E '^(PASS|FAIL|ERROR|SKIP|XFAIL|XPASS):' check.out
-    for log in $(grep -lE '^(FAIL|ERROR)' tests/*/*.trs 2>/dev/null); do
+    for log in $(grep -lE '^:test-result: (FAIL|ERROR)' tests/*/*.trs 2>/dev/null); do
         echo "--- ${log%.trs}.log"; tail -60 "${log%.trs}.log"
     done
     tally test-suite.log

@@ -187,7 +187,10 @@ class Qmpd:
         self.dir = tempfile.mkdtemp(prefix="qmpd-test-")
         self.qmp_path = os.path.join(self.dir, "qmp.sock")
         self.bin = binary_path or binary()
-        self.args = [self.bin, "-nodefaults", "-display", "none"]
+        # QMPD_WRAPPER (e.g. valgrind) runs our binary, never QEMU
+        wrapper = os.environ.get("QMPD_WRAPPER", "").split() \
+            if not binary_path else []
+        self.args = wrapper + [self.bin, "-nodefaults", "-display", "none"]
         if qmp:
             self.args += ["-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
         self.args += list(args)
