@@ -119,6 +119,27 @@ void error_propagate(Error **dst, Error *local)
     }
 }
 
+void error_propagate_prepend(Error **dst, Error *local, const char *fmt, ...)
+{
+    va_list ap;
+    char *prefix;
+    char *full;
+
+    if (!local) {
+        return;
+    }
+    if (dst && !*dst) {
+        va_start(ap, fmt);
+        prefix = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        full = g_strconcat(prefix, local->msg, NULL);
+        g_free(prefix);
+        g_free(local->msg);
+        local->msg = full;
+    }
+    error_propagate(dst, local);
+}
+
 const char *error_get_pretty(const Error *err)
 {
     return err->msg;

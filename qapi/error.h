@@ -47,6 +47,10 @@ void error_prepend(Error *const *errp, const char *fmt, ...)
  */
 void error_propagate(Error **dst, Error *local);
 
+/* error_propagate(), prefixing @local's message when it is kept. */
+void error_propagate_prepend(Error **dst, Error *local, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
 const char *error_get_pretty(const Error *err);
 const char *error_get_hint(const Error *err); /* NULL when none */
 ErrorClass error_get_class(const Error *err);

@@ -6,7 +6,8 @@ UNIT_TESTS = \
 	tests/unit/test-json-stream \
 	tests/unit/test-validate \
 	tests/unit/test-options \
-	tests/unit/test-schema
+	tests/unit/test-schema \
+	tests/unit/test-qcow2
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -24,6 +25,10 @@ tests_unit_test_schema_SOURCES = tests/unit/test-schema.c
 tests_unit_test_schema_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_schema_LDADD = system/libsystem.a monitor/libmonitor.a \
 	$(TEST_LIBS)
+
+tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
+tests_unit_test_qcow2_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_qcow2_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 check_PROGRAMS += $(UNIT_TESTS)
 

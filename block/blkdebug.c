@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * blkdebug: QEMU's error-injection filter, option for option.
+ *
+ * Rules hang off events (the BLKDBG_* a format reports on its file
+ * child, and "pwritev"/"pwritev_done" for writes to the filter itself).
+ * When an event fires in the current state (state 0 in a rule means
+ * "any"), its inject-error rules become active and its set-state rules
+ * pick the state the filter enters once the event is processed.  Active
+ * rules fail the next requests of their iotype touching their sector
+ * (-1: any) with -errno, until a "once" rule fires and disappears.
+ *
+ * Breakpoints (qemu-io break/resume/wait_break/remove_break) are
+ * one-shot rules that hold the request reporting the event until
+ * resumed; a request is held by keeping its continuation.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "block/blkdebug.h"
+#include "block/block-int.h"
+#include "block/ioq.h"
+#include "qapi/qjson.h"
+
+const char *const blkdbg_event_names[BLKDBG__MAX] = {
+    [BLKDBG_L1_UPDATE] = "l1_update",
+    [BLKDBG_L1_GROW_ALLOC_TABLE] = "l1_grow_alloc_table",
+    [BLKDBG_L1_GROW_WRITE_TABLE] = "l1_grow_write_table",
+    [BLKDBG_L1_GROW_ACTIVATE_TABLE] = "l1_grow_activate_table",
+    [BLKDBG_L2_LOAD] = "l2_load",
+    [BLKDBG_L2_UPDATE] = "l2_update",
+    [BLKDBG_L2_UPDATE_COMPRESSED] = "l2_update_compressed",
+    [BLKDBG_L2_ALLOC_COW_READ] = "l2_alloc_cow_read",
+    [BLKDBG_L2_ALLOC_WRITE] = "l2_alloc_write",
+    [BLKDBG_READ_AIO] = "read_aio",
+    [BLKDBG_READ_BACKING_AIO] = "read_backing_aio",
+    [BLKDBG_READ_COMPRESSED] = "read_compressed",
+    [BLKDBG_WRITE_AIO] = "write_aio",
+    [BLKDBG_WRITE_COMPRESSED] = "write_compressed",
+    [BLKDBG_VMSTATE_LOAD] = "vmstate_load",
+    [BLKDBG_VMSTATE_SAVE] = "vmstate_save",
+    [BLKDBG_COW_READ] = "cow_read",
+    [BLKDBG_COW_WRITE] = "cow_write",
+    [BLKDBG_REFTABLE_LOAD] = "reftable_load",
+    [BLKDBG_REFTABLE_GROW] = "reftable_grow",
+    [BLKDBG_REFTABLE_UPDATE] = "reftable_update",
+    [BLKDBG_REFBLOCK_LOAD] = "refblock_load",
+    [BLKDBG_REFBLOCK_UPDATE] = "refblock_update",
+    [BLKDBG_REFBLOCK_UPDATE_PART] = "refblock_update_part",
+    [BLKDBG_REFBLOCK_ALLOC] = "refblock_alloc",
+    [BLKDBG_REFBLOCK_ALLOC_HOOKUP] = "refblock_alloc_hookup",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE] = "refblock_alloc_write",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS] = "refblock_alloc_write_blocks",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE] = "refblock_alloc_write_table",
+    [BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE] = "refblock_alloc_switch_table",
+    [BLKDBG_CLUSTER_ALLOC] = "cluster_alloc",
+    [BLKDBG_CLUSTER_ALLOC_BYTES] = "cluster_alloc_bytes",
+    [BLKDBG_CLUSTER_FREE] = "cluster_free",
+    [BLKDBG_FLUSH_TO_OS] = "flush_to_os",
+    [BLKDBG_FLUSH_TO_DISK] = "flush_to_disk",
+    [BLKDBG_PWRITEV_RMW_HEAD] = "pwritev_rmw_head",
+    [BLKDBG_PWRITEV_RMW_AFTER_HEAD] = "pwritev_rmw_after_head",
+    [BLKDBG_PWRITEV_RMW_TAIL] = "pwritev_rmw_tail",
+    [BLKDBG_PWRITEV_RMW_AFTER_TAIL] = "pwritev_rmw_after_tail",
+    [BLKDBG_PWRITEV] = "pwritev",
+    [BLKDBG_PWRITEV_ZERO] = "pwritev_zero",
+    [BLKDBG_PWRITEV_DONE] = "pwritev_done",
+    [BLKDBG_EMPTY_IMAGE_PREPARE] = "empty_image_prepare",
+    [BLKDBG_L1_SHRINK_WRITE_TABLE] = "l1_shrink_write_table",
+    [BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS] = "l1_shrink_free_l2_clusters",
+    [BLKDBG_COR_WRITE] = "cor_write",
+    [BLKDBG_CLUSTER_ALLOC_SPACE] = "cluster_alloc_space",
+    [BLKDBG_NONE] = "none",
+};
+
+typedef enum {
+    ACT_INJECT,
+    ACT_SET_STATE,
+    ACT_SUSPEND,
+} RuleAction;
+
+enum {
+    IOT_READ = 1 << 0,
+    IOT_WRITE = 1 << 1,
+    IOT_WRITE_ZEROES = 1 << 2,
+    IOT_DISCARD = 1 << 3,
+    IOT_FLUSH = 1 << 4,
+    IOT_BLOCK_STATUS = 1 << 5,
+    IOT_ALL = 0x3f,
+};
+
+typedef struct {
+    BlkdebugEvent event;
+    RuleAction action;
+    int64_t state;
+    /* inject */
+    int error;
+    bool once;
+    int64_t sector;
+    unsigned iotypes;
+    /* set-state */
+    int64_t new_state;
+    /* suspend */
+    char *tag;
+} Rule;
+
+typedef struct {
+    char *tag;
+    BdrvCb *cb;
+    void *opaque;
+} Held;
+
+typedef struct {
+    int64_t state;
+    GPtrArray *rules;       /* Rule *, most recent first (as QEMU) */
+    GPtrArray *active;      /* Rule * (borrowed from @rules) */
+    GPtrArray *held;        /* Held * */
+    uint32_t align;
+} BlkdebugState;
+
+static void rule_free(gpointer p)
+{
+    Rule *r = p;
+
+    g_free(r->tag);
+    g_free(r);
+}
+
+static int event_by_name(const char *name)
+{
+    for (int i = 0; i < BLKDBG__MAX; i++) {
+        if (!strcmp(blkdbg_event_names[i], name)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static unsigned iotype_bit(const char *name)
+{
+    static const char *const names[] = {
+        "read", "write", "write-zeroes", "discard", "flush", "block-status",
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (!strcmp(names[i], name)) {
+            return 1u << i;
+        }
+    }
+    return 0;
+}
+
+static bool blkdebug_open(BlockNode *bn, const json_t *opts, Error **errp)
+{
+    BlkdebugState *s = bn->opaque;
+    const json_t *list;
+    size_t i;
+    json_t *o;
+
+    if (qjson_has(opts, "config")) {
+        error_setg(errp, "blkdebug config files are not supported by qmpd; "
+                   "use the inject-error and set-state options");
+        return false;
+    }
+    s->state = 1;
+    s->rules = g_ptr_array_new_with_free_func(rule_free);
+    s->active = g_ptr_array_new();
+    s->held = g_ptr_array_new();
+    s->align = qjson_get_int_or(opts, "align", 1);
+    if (!s->align || (s->align & (s->align - 1))) {
+        error_setg(errp, "Cannot meet constraints with align %u", s->align);
+        goto fail;
+    }
+    list = json_object_get(opts, "inject-error");
+    json_array_foreach((json_t *)list, i, o) {
+        Rule *r = g_new0(Rule, 1);
+
+        r->action = ACT_INJECT;
+        r->event = event_by_name(qjson_get_str(o, "event"));
+        r->state = qjson_get_int_or(o, "state", 0);
+        r->error = qjson_get_int_or(o, "errno", EIO);
+        r->once = qjson_get_bool_or(o, "once", false);
+        r->sector = qjson_get_int_or(o, "sector", -1);
+        r->iotypes = qjson_has(o, "iotype")
+            ? iotype_bit(qjson_get_str(o, "iotype")) : IOT_ALL;
+        g_ptr_array_insert(s->rules, 0, r);
+    }
+    list = json_object_get(opts, "set-state");
+    json_array_foreach((json_t *)list, i, o) {
+        Rule *r = g_new0(Rule, 1);
+
+        r->action = ACT_SET_STATE;
+        r->event = event_by_name(qjson_get_str(o, "event"));
+        r->state = qjson_get_int_or(o, "state", 0);
+        r->new_state = qjson_get_int(o, "new_state");
+        g_ptr_array_insert(s->rules, 0, r);
+    }
+    bn->total_size = bdrv_length(bn->file->child);
+    return true;
+fail:
+    g_ptr_array_unref(s->rules);
+    g_ptr_array_unref(s->active);
+    g_ptr_array_unref(s->held);
+    return false;
+}
+
+static void blkdebug_close(BlockNode *bn)
+{
+    BlkdebugState *s = bn->opaque;
+
+    /* held requests are resumed so nothing is lost with the filter */
+    while (s->held->len) {
+        Held *h = g_ptr_array_steal_index(s->held, 0);
+
+        ioq_defer_int(h->cb, h->opaque, 0);
+        g_free(h->tag);
+        g_free(h);
+    }
+    g_ptr_array_unref(s->active);
+    g_ptr_array_unref(s->rules);
+    g_ptr_array_unref(s->held);
+}
+
+static bool blkdebug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
+                           void *opaque)
+{
+    BlkdebugState *s = bn->opaque;
+    int64_t new_state = s->state;
+    bool injected = false;
+    bool held = false;
+
+    for (guint i = 0; i < s->rules->len; i++) {
+        Rule *r = g_ptr_array_index(s->rules, i);
+
+        if (r->event != event || (r->state && r->state != s->state)) {
+            continue;
+        }
+        switch (r->action) {
+        case ACT_INJECT:
+            if (!injected) {
+                g_ptr_array_set_size(s->active, 0);
+                injected = true;
+            }
+            g_ptr_array_insert(s->active, 0, r);
+            break;
+        case ACT_SET_STATE:
+            new_state = r->new_state;
+            break;
+        case ACT_SUSPEND:
+            if (cb && !held) {
+                Held *h = g_new0(Held, 1);
+
+                h->tag = g_strdup(r->tag);
+                h->cb = cb;
+                h->opaque = opaque;
+                g_ptr_array_add(s->held, h);
+                g_ptr_array_remove_index(s->rules, i);
+                i--;
+                held = true;
+            }
+            break;
+        }
+    }
+    s->state = new_state;
+    return held;
+}
+
+/* The error an active rule injects into a request, or 0. */
+static int rule_check(BlockNode *bn, uint64_t off, uint64_t len,
+                      unsigned iotype)
+{
+    BlkdebugState *s = bn->opaque;
+
+    for (guint i = 0; i < s->active->len; i++) {
+        Rule *r = g_ptr_array_index(s->active, i);
+        int err;
+
+        if (!(r->iotypes & iotype)) {
+            continue;
+        }
+        if (r->sector != -1
+            && !((uint64_t)r->sector * 512 >= off
+                 && (uint64_t)r->sector * 512 < off + MAX(len, 1))) {
+            continue;
+        }
+        err = r->error;
+        if (r->once) {
+            g_ptr_array_remove_index(s->active, i);
+            g_ptr_array_remove(s->rules, r);
+        }
+        return -err;
+    }
+    return 0;
+}
+
+static BlockNode *image(BlockNode *bn)
+{
+    return bn->file->child;
+}
+
+static void blkdebug_read(BlockNode *bn, uint64_t off, uint64_t len,
+                          void *buf, BdrvCb *cb, void *opaque)
+{
+    int err = rule_check(bn, off, len, IOT_READ);
+
+    if (err) {
+        ioq_defer_int(cb, opaque, err);
+        return;
+    }
+    bdrv_read(image(bn), off, len, buf, cb, opaque);
+}
+
+typedef struct {
+    BlockNode *bn;
+    uint64_t off;
+    uint64_t len;
+    const void *buf;
+    int flags;
+    BdrvCb *cb;
+    void *opaque;
+} WriteReq;
+
+static void write_done_cb(void *opaque, int ret)
+{
+    WriteReq *w = opaque;
+
+    blkdebug_event(w->bn, BLKDBG_PWRITEV_DONE, NULL, NULL);
+    w->cb(w->opaque, ret);
+    g_free(w);
+}
+
+static void write_go_cb(void *opaque, int ret)
+{
+    WriteReq *w = opaque;
+    int err = rule_check(w->bn, w->off, w->len, IOT_WRITE);
+
+    if (err) {
+        w->cb(w->opaque, err);
+        g_free(w);
+        return;
+    }
+    bdrv_write(image(w->bn), w->off, w->len, w->buf, w->flags,
+               write_done_cb, w);
+}
+
+static void blkdebug_write(BlockNode *bn, uint64_t off, uint64_t len,
+                           const void *buf, int flags, BdrvCb *cb,
+                           void *opaque)
+{
+    WriteReq *w = g_new0(WriteReq, 1);
+
+    w->bn = bn;
+    w->off = off;
+    w->len = len;
+    w->buf = buf;
+    w->flags = flags;
+    w->cb = cb;
+    w->opaque = opaque;
+    if (!blkdebug_event(bn, BLKDBG_PWRITEV, write_go_cb, w)) {
+        write_go_cb(w, 0);
+    }
+}
+
+static void blkdebug_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
+                                  int flags, BdrvCb *cb, void *opaque)
+{
+    int err;
+
+    blkdebug_event(bn, BLKDBG_PWRITEV_ZERO, NULL, NULL);
+    err = rule_check(bn, off, len, IOT_WRITE_ZEROES);
+    if (err) {
+        ioq_defer_int(cb, opaque, err);
+        return;
+    }
+    bdrv_write_zeroes(image(bn), off, len, flags, cb, opaque);
+}
+
+static void blkdebug_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                             BdrvCb *cb, void *opaque)
+{
+    int err = rule_check(bn, off, len, IOT_DISCARD);
+
+    if (err) {
+        ioq_defer_int(cb, opaque, err);
+        return;
+    }
+    bdrv_discard(image(bn), off, len, cb, opaque);
+}
+
+static void blkdebug_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
+{
+    /* the generic layer flushes the image child after this */
+    ioq_defer_int(cb, opaque, rule_check(bn, 0, 0, IOT_FLUSH));
+}
+
+typedef struct {
+    BdrvStatusCb *cb;
+    void *opaque;
+    int err;
+} StatusErr;
+
+static void status_err_cb(void *opaque, ssize_t ret)
+{
+    StatusErr *e = opaque;
+
+    e->cb(e->opaque, e->err, 0, 0);
+    g_free(e);
+}
+
+static void blkdebug_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                                  BdrvStatusCb *cb, void *opaque)
+{
+    int err = rule_check(bn, off, len, IOT_BLOCK_STATUS);
+
+    if (err) {
+        StatusErr *e = g_new0(StatusErr, 1);
+
+        e->cb = cb;
+        e->opaque = opaque;
+        e->err = err;
+        ioq_defer(status_err_cb, e, 0);
+        return;
+    }
+    bdrv_block_status(image(bn), off, len, cb, opaque);
+}
+
+static int blkdebug_pread_sync(BlockNode *bn, uint64_t off, uint64_t len,
+                               void *buf)
+{
+    return bdrv_pread_sync(image(bn), off, len, buf);
+}
+
+static int blkdebug_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
+                                const void *buf)
+{
+    return bdrv_pwrite_sync(image(bn), off, len, buf);
+}
+
+static int blkdebug_flush_sync(BlockNode *bn)
+{
+    return bdrv_flush_sync(image(bn));
+}
+
+static bool blkdebug_truncate(BlockNode *bn, uint64_t size, Error **errp)
+{
+    BlockNode *i = image(bn);
+
+    if (!i->drv->truncate) {
+        error_setg(errp, "Image format driver does not support resize");
+        return false;
+    }
+    if (!i->drv->truncate(i, size, errp)) {
+        return false;
+    }
+    bn->total_size = size;
+    return true;
+}
+
+static int64_t blkdebug_allocated_size(BlockNode *bn)
+{
+    BlockNode *i = image(bn);
+
+    return i->drv->allocated_size ? i->drv->allocated_size(i) : -1;
+}
+
+const BlockDriver bdrv_blkdebug = {
+    .name = "blkdebug",
+    .instance_size = sizeof(BlkdebugState),
+    .is_filter = true,
+    .open = blkdebug_open,
+    .close = blkdebug_close,
+    .read = blkdebug_read,
+    .write = blkdebug_write,
+    .write_zeroes = blkdebug_write_zeroes,
+    .discard = blkdebug_discard,
+    .flush = blkdebug_flush,
+    .block_status = blkdebug_block_status,
+    .truncate = blkdebug_truncate,
+    .allocated_size = blkdebug_allocated_size,
+    .debug_event = blkdebug_event,
+    .pread_sync = blkdebug_pread_sync,
+    .pwrite_sync = blkdebug_pwrite_sync,
+    .flush_sync = blkdebug_flush_sync,
+};
+
+bool bdrv_debug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
+                      void *opaque)
+{
+    if (!bn || !bn->drv->debug_event) {
+        return false;
+    }
+    return bn->drv->debug_event(bn, event, cb, opaque);
+}
+
+/* ---- breakpoints (qemu-io) ------------------------------------------------ */
+
+/* The first blkdebug node at or below @bn through file children. */
+static BlockNode *find_blkdebug(BlockNode *bn)
+{
+    while (bn && bn->drv != &bdrv_blkdebug) {
+        bn = bn->file ? bn->file->child : NULL;
+    }
+    return bn;
+}
+
+int blkdebug_breakpoint(BlockNode *bn, const char *event, const char *tag)
+{
+    BlockNode *b = find_blkdebug(bn);
+    BlkdebugState *s;
+    Rule *r;
+    int ev;
+
+    if (!b) {
+        return -ENOTSUP;
+    }
+    ev = event_by_name(event);
+    if (ev < 0) {
+        return -ENOENT;
+    }
+    s = b->opaque;
+    r = g_new0(Rule, 1);
+    r->event = ev;
+    r->action = ACT_SUSPEND;
+    r->tag = g_strdup(tag);
+    g_ptr_array_insert(s->rules, 0, r);
+    return 0;
+}
+
+static int resume_tag(BlkdebugState *s, const char *tag, bool all)
+{
+    int n = 0;
+
+    for (guint i = 0; i < s->held->len; i++) {
+        Held *h = g_ptr_array_index(s->held, i);
+
+        if (strcmp(h->tag, tag)) {
+            continue;
+        }
+        g_ptr_array_remove_index(s->held, i);
+        i--;
+        ioq_defer_int(h->cb, h->opaque, 0);
+        g_free(h->tag);
+        g_free(h);
+        n++;
+        if (!all) {
+            break;
+        }
+    }
+    return n;
+}
+
+int blkdebug_resume(BlockNode *bn, const char *tag)
+{
+    BlockNode *b = find_blkdebug(bn);
+
+    if (!b) {
+        return -ENOTSUP;
+    }
+    return resume_tag(b->opaque, tag, false) ? 0 : -ENOENT;
+}
+
+int blkdebug_remove_breakpoint(BlockNode *bn, const char *tag)
+{
+    BlockNode *b = find_blkdebug(bn);
+    BlkdebugState *s;
+    int found = 0;
+
+    if (!b) {
+        return -ENOTSUP;
+    }
+    s = b->opaque;
+    for (guint i = 0; i < s->rules->len; i++) {
+        Rule *r = g_ptr_array_index(s->rules, i);
+
+        if (r->action == ACT_SUSPEND && !strcmp(r->tag, tag)) {
+            g_ptr_array_remove_index(s->rules, i);
+            i--;
+            found++;
+        }
+    }
+    found += resume_tag(s, tag, true);
+    return found ? 0 : -ENOENT;
+}
+
+bool blkdebug_is_suspended(BlockNode *bn, const char *tag)
+{
+    BlockNode *b = find_blkdebug(bn);
+    BlkdebugState *s;
+
+    if (!b) {
+        return false;
+    }
+    s = b->opaque;
+    for (guint i = 0; i < s->held->len; i++) {
+        if (!strcmp(((Held *)g_ptr_array_index(s->held, i))->tag, tag)) {
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * blkdebug breakpoints, for qemu-io's break, resume, remove_break and
+ * wait_break.  Each function looks for a blkdebug node at @bn or below
+ * it through file children.  -ENOTSUP: no blkdebug node there.
+ */
+#ifndef BLOCK_BLKDEBUG_H
+#define BLOCK_BLKDEBUG_H
+
+#include <stdbool.h>
+
+#include "block/block.h"
+
+/* Hold the next request that reports @event, under @tag (one-shot). */
+int blkdebug_breakpoint(BlockNode *bn, const char *event, const char *tag);
+
+/* Release one request held under @tag; -ENOENT when none is. */
+int blkdebug_resume(BlockNode *bn, const char *tag);
+
+/* Drop breakpoints with @tag and release what they hold. */
+int blkdebug_remove_breakpoint(BlockNode *bn, const char *tag);
+
+/* Is a request held under @tag? */
+bool blkdebug_is_suspended(BlockNode *bn, const char *tag);
+
+#endif /* BLOCK_BLKDEBUG_H */

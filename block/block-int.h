@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Block layer internals shared by the graph, the request layer and the
+ * drivers: node and child structures, the driver vtable, statistics.
+ * Only block/ and its unit tests include this.
+ */
+#ifndef BLOCK_BLOCK_INT_H
+#define BLOCK_BLOCK_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+#include <jansson.h>
+
+#include "block/block.h"
+
+typedef struct BdrvChild BdrvChild;
+typedef struct BlockDriver BlockDriver;
+
+/* Debug events formats report to their file child (blkdebug's "event"). */
+typedef enum {
+    BLKDBG_L1_UPDATE,
+    BLKDBG_L1_GROW_ALLOC_TABLE,
+    BLKDBG_L1_GROW_WRITE_TABLE,
+    BLKDBG_L1_GROW_ACTIVATE_TABLE,
+    BLKDBG_L2_LOAD,
+    BLKDBG_L2_UPDATE,
+    BLKDBG_L2_UPDATE_COMPRESSED,
+    BLKDBG_L2_ALLOC_COW_READ,
+    BLKDBG_L2_ALLOC_WRITE,
+    BLKDBG_READ_AIO,
+    BLKDBG_READ_BACKING_AIO,
+    BLKDBG_READ_COMPRESSED,
+    BLKDBG_WRITE_AIO,
+    BLKDBG_WRITE_COMPRESSED,
+    BLKDBG_VMSTATE_LOAD,
+    BLKDBG_VMSTATE_SAVE,
+    BLKDBG_COW_READ,
+    BLKDBG_COW_WRITE,
+    BLKDBG_REFTABLE_LOAD,
+    BLKDBG_REFTABLE_GROW,
+    BLKDBG_REFTABLE_UPDATE,
+    BLKDBG_REFBLOCK_LOAD,
+    BLKDBG_REFBLOCK_UPDATE,
+    BLKDBG_REFBLOCK_UPDATE_PART,
+    BLKDBG_REFBLOCK_ALLOC,
+    BLKDBG_REFBLOCK_ALLOC_HOOKUP,
+    BLKDBG_REFBLOCK_ALLOC_WRITE,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE,
+    BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE,
+    BLKDBG_CLUSTER_ALLOC,
+    BLKDBG_CLUSTER_ALLOC_BYTES,
+    BLKDBG_CLUSTER_FREE,
+    BLKDBG_FLUSH_TO_OS,
+    BLKDBG_FLUSH_TO_DISK,
+    BLKDBG_PWRITEV_RMW_HEAD,
+    BLKDBG_PWRITEV_RMW_AFTER_HEAD,
+    BLKDBG_PWRITEV_RMW_TAIL,
+    BLKDBG_PWRITEV_RMW_AFTER_TAIL,
+    BLKDBG_PWRITEV,
+    BLKDBG_PWRITEV_ZERO,
+    BLKDBG_PWRITEV_DONE,
+    BLKDBG_EMPTY_IMAGE_PREPARE,
+    BLKDBG_L1_SHRINK_WRITE_TABLE,
+    BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS,
+    BLKDBG_COR_WRITE,
+    BLKDBG_CLUSTER_ALLOC_SPACE,
+    BLKDBG_NONE,
+    BLKDBG__MAX,
+} BlkdebugEvent;
+
+
+/* Permissions, as QEMU's image locking understands them (bit numbers). */
+enum {
+    BLK_PERM_CONSISTENT_READ = 1 << 0,
+    BLK_PERM_WRITE = 1 << 1,
+    BLK_PERM_WRITE_UNCHANGED = 1 << 2,
+    BLK_PERM_RESIZE = 1 << 3,
+    BLK_PERM_GRAPH_MOD = 1 << 4,
+    BLK_PERM_ALL = 0x1f,
+};
+
+/* I/O accounting, reported by query-blockstats. */
+typedef struct BlockStats {
+    uint64_t rd_bytes, wr_bytes, unmap_bytes;
+    uint64_t rd_ops, wr_ops, flush_ops, unmap_ops, zone_ops;
+    uint64_t failed_rd, failed_wr, failed_flush, failed_unmap;
+    uint64_t invalid_rd, invalid_wr, invalid_flush, invalid_unmap;
+    uint64_t rd_time_ns, wr_time_ns, flush_time_ns, unmap_time_ns;
+    uint64_t wr_highest_offset;
+    int64_t last_access_ns;     /* monotonic; -1: never */
+} BlockStats;
+
+/* An edge: @parent (a node; NULL when a backend holds it) uses @child. */
+struct BdrvChild {
+    char *name;                 /* "file", "backing", "image" */
+    BlockNode *parent;
+    BlockNode *child;
+};
+
+typedef enum {
+    BDRV_DETECT_ZEROES_OFF,
+    BDRV_DETECT_ZEROES_ON,
+    BDRV_DETECT_ZEROES_UNMAP,
+} BdrvDetectZeroes;
+
+struct BlockNode {
+    char *node_name;
+    bool auto_named;            /* "#blockN", not chosen by the user */
+    const BlockDriver *drv;
+    void *opaque;               /* driver state, drv->instance_size */
+    int refcnt;
+    bool monitor_owned;         /* added by blockdev-add / -blockdev */
+
+    BdrvChild *file;
+    BdrvChild *backing;
+    GPtrArray *parents;         /* BdrvChild * whose child we are */
+    unsigned backend_users;     /* backends with us as root */
+
+    json_t *options;            /* the options we were opened with */
+    char *filename;             /* what query-block shows as "file" */
+    char *backing_file;         /* as recorded in the image header */
+    char *backing_format;
+    char *full_backing_filename;
+
+    bool read_only;
+    bool cache_direct;
+    bool cache_no_flush;
+    bool discard_unmap;         /* discard=unmap (else ignore) */
+    BdrvDetectZeroes detect_zeroes;
+    uint64_t total_size;        /* bytes */
+
+    unsigned in_flight;
+    GArray *drain_waiters;      /* DrainWaiter */
+    BlockStats stats;
+};
+
+/*
+ * A driver.  I/O callbacks are asynchronous: the driver calls @cb later
+ * (through ioq_defer if it finishes at once).  Offsets and lengths are
+ * already checked by the request layer.
+ */
+struct BlockDriver {
+    const char *name;
+    size_t instance_size;
+    bool is_format;             /* has a "file" child, format info */
+    bool is_filter;             /* data passes through to one child */
+    bool has_backing;           /* may have a "backing" child */
+
+    /*
+     * Open @bn from @opts (the driver's BlockdevOptions members, borrowed).
+     * The generic layer has already opened or looked up "file" (for
+     * formats and filters).  Set bn->total_size.  A format that wants a
+     * backing child sets bn->backing_file/backing_format; the generic
+     * layer opens it unless the options say otherwise.
+     */
+    bool (*open)(BlockNode *bn, const json_t *opts, Error **errp);
+    void (*close)(BlockNode *bn);
+
+    void (*read)(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                 BdrvCb *cb, void *opaque);
+    void (*write)(BlockNode *bn, uint64_t off, uint64_t len,
+                  const void *buf, int flags, BdrvCb *cb, void *opaque);
+    /* optional; without it zeroes are written as data */
+    void (*write_zeroes)(BlockNode *bn, uint64_t off, uint64_t len,
+                         int flags, BdrvCb *cb, void *opaque);
+    /* optional; without it discard does nothing */
+    void (*discard)(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
+                    void *opaque);
+    /* this node's own part of a flush; children are flushed after */
+    void (*flush)(BlockNode *bn, BdrvCb *cb, void *opaque);
+    /* optional; without it everything is data (protocols) */
+    void (*block_status)(BlockNode *bn, uint64_t off, uint64_t len,
+                         BdrvStatusCb *cb, void *opaque);
+
+    /* Control path (node quiesced). */
+    bool (*truncate)(BlockNode *bn, uint64_t size, Error **errp);
+    bool (*change_backing_file)(BlockNode *bn, const char *file,
+                                const char *fmt, Error **errp);
+    bool (*reopen_rw)(BlockNode *bn, bool read_only, Error **errp);
+    /* bytes the image occupies on disk ("actual-size"), or -1 */
+    int64_t (*allocated_size)(BlockNode *bn);
+    /* "format-specific" for query-block's image info, or NULL */
+    json_t *(*format_specific)(BlockNode *bn);
+    /* cluster size for image info, 0 when not meaningful */
+    uint32_t (*cluster_size)(BlockNode *bn);
+    bool (*dirty_flag)(BlockNode *bn);
+
+    /* blkdebug: an event happened; see bdrv_debug_event() */
+    bool (*debug_event)(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
+                        void *opaque);
+
+    /* Synchronous I/O for the control path (open, header updates). */
+    int (*pread_sync)(BlockNode *bn, uint64_t off, uint64_t len, void *buf);
+    int (*pwrite_sync)(BlockNode *bn, uint64_t off, uint64_t len,
+                       const void *buf);
+    int (*flush_sync)(BlockNode *bn);
+};
+
+extern const char *const blkdbg_event_names[BLKDBG__MAX];
+
+/*
+ * Report @event on @bn (normally a format's file child).  Returns false
+ * when the caller goes on at once (no blkdebug, or no breakpoint on the
+ * event); true when a breakpoint holds the request, in which case
+ * @cb(@opaque, 0) resumes it later.  @cb may be NULL for events whose
+ * caller cannot wait; they are never held.
+ */
+bool bdrv_debug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
+                      void *opaque);
+
+/* Synchronous control-path I/O on a (quiesced) node. */
+int bdrv_pread_sync(BlockNode *bn, uint64_t off, uint64_t len, void *buf);
+int bdrv_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
+                     const void *buf);
+int bdrv_flush_sync(BlockNode *bn);
+
+/* Register a driver (called once per driver at bdrv_init). */
+const BlockDriver *bdrv_find_driver(const char *name);
+
+extern const BlockDriver bdrv_file;
+extern const BlockDriver bdrv_raw;
+extern const BlockDriver bdrv_qcow2;
+extern const BlockDriver bdrv_null_co;
+extern const BlockDriver bdrv_null_aio;
+extern const BlockDriver bdrv_blkdebug;
+
+/* Graph helpers for drivers and jobs. */
+BdrvChild *bdrv_attach_child(BlockNode *parent, BlockNode *child,
+                             const char *name);
+void bdrv_detach_child(BdrvChild *c);
+void bdrv_set_backing(BlockNode *bn, BlockNode *backing);
+
+/* @backing as a path relative to the directory of image @filename. */
+char *bdrv_full_backing_filename(const char *filename, const char *backing);
+
+/* The per-device statistics of a backend. */
+BlockStats *blk_stats(BlockBackend *blk);
+
+/* Request accounting done by the request layer. */
+void bdrv_inc_in_flight(BlockNode *bn);
+void bdrv_dec_in_flight(BlockNode *bn);
+
+#endif /* BLOCK_BLOCK_INT_H */

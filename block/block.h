@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The block layer's public API: the node graph (format, protocol and
+ * filter nodes joined by "file" and "backing" children), block backends
+ * (what a guest device or a -drive id refers to), and asynchronous I/O
+ * on both.
+ *
+ * Everything runs on the main loop thread.  I/O functions start a
+ * request and return; the callback runs later from the main loop, never
+ * before the function returns.  Control operations (open, reopen,
+ * resize, header updates) take Error ** and finish before returning;
+ * they do small, bounded metadata I/O on quiesced nodes.
+ */
+#ifndef BLOCK_BLOCK_H
+#define BLOCK_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+#include <jansson.h>
+
+#include "qapi/error.h"
+
+typedef struct BlockNode BlockNode;
+typedef struct BlockBackend BlockBackend;
+
+/* Completion of an I/O request: 0 or -errno. */
+typedef void BdrvCb(void *opaque, int ret);
+
+/* Request flags. */
+enum {
+    BDRV_REQ_MAY_UNMAP = 1,     /* zero writes may deallocate */
+    BDRV_REQ_FUA = 2,           /* durable on completion */
+};
+
+/* Block status bits. */
+enum {
+    BDRV_STATUS_DATA = 1,       /* reads come from this node's data */
+    BDRV_STATUS_ZERO = 2,       /* reads return zeroes */
+    BDRV_STATUS_ALLOCATED = 4,  /* this node (not a backing) decides */
+};
+
+/*
+ * Status of [@off, @off + *pnum): @ret is 0 or -errno, @status a mask of
+ * BDRV_STATUS_*, @pnum how many bytes from @off share it (at least one
+ * byte when @ret == 0 and the range was not empty).
+ */
+typedef void BdrvStatusCb(void *opaque, int ret, int status, uint64_t pnum);
+
+/* ---- nodes ---------------------------------------------------------------- */
+
+/* Set up the block layer (the I/O engine). */
+bool bdrv_init(Error **errp);
+
+/*
+ * Open a node from BlockdevOptions (@opts, validated against the
+ * schema; borrowed).  Children given inline are opened too; children
+ * given by name are referenced.  With @monitor_owned the node can be
+ * removed with blockdev-del.  Returns the node (one reference, held by
+ * the caller) or NULL.
+ */
+BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
+                             Error **errp);
+
+/* The node named @name, or NULL. */
+BlockNode *bdrv_find_node(const char *name);
+
+/* A node by node name or by the name of the backend whose root it is. */
+BlockNode *bdrv_lookup(const char *device, const char *node, Error **errp);
+
+void bdrv_ref(BlockNode *bn);
+
+/*
+ * Drop a reference.  The last one closes the node: it leaves the name
+ * registry at once; it is drained, its metadata flushed, then closed,
+ * and its children released (which may close them in turn).
+ */
+void bdrv_unref(BlockNode *bn);
+
+/* Call @cb once no node is closing any more. */
+void bdrv_wait_closed(BdrvCb *cb, void *opaque);
+
+const char *bdrv_node_name(const BlockNode *bn);
+const char *bdrv_driver_name(const BlockNode *bn);
+const char *bdrv_filename(const BlockNode *bn);
+bool bdrv_is_read_only(const BlockNode *bn);
+uint64_t bdrv_length(const BlockNode *bn);
+
+/* The backing child's node, or NULL. */
+BlockNode *bdrv_backing(const BlockNode *bn);
+
+/* The "file" child's node (protocol under a format), or NULL. */
+BlockNode *bdrv_file_child(const BlockNode *bn);
+
+/* Skip filter nodes (blkdebug) down to the node with the data. */
+BlockNode *bdrv_skip_filters(BlockNode *bn);
+
+/* The backing file name and format recorded in the image, or NULL. */
+const char *bdrv_backing_file(const BlockNode *bn);
+const char *bdrv_backing_format(const BlockNode *bn);
+
+/* Every node, in creation order (borrowed; do not keep). */
+GPtrArray *bdrv_all_nodes(void);
+
+/* ---- I/O on nodes ------------------------------------------------------- */
+
+void bdrv_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+               BdrvCb *cb, void *opaque);
+void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
+                int flags, BdrvCb *cb, void *opaque);
+void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
+                       BdrvCb *cb, void *opaque);
+void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
+                  void *opaque);
+void bdrv_flush(BlockNode *bn, BdrvCb *cb, void *opaque);
+void bdrv_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                       BdrvStatusCb *cb, void *opaque);
+
+/*
+ * Whether [@off, ...) is allocated in @top or any node of its backing
+ * chain above @base (exclusive; NULL: the whole chain).  The callback's
+ * @status is 1 (allocated) or 0, for @pnum bytes.
+ */
+void bdrv_is_allocated_above(BlockNode *top, BlockNode *base, uint64_t off,
+                             uint64_t len, BdrvStatusCb *cb, void *opaque);
+
+/* Call @cb once no request is in flight on @bn (possibly at once, later). */
+void bdrv_drain(BlockNode *bn, BdrvCb *cb, void *opaque);
+
+/* ---- backends ------------------------------------------------------------ */
+
+/*
+ * A backend named @name ("" for an anonymous one, as devices create for
+ * -blockdev nodes) on @root.
+ */
+BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp);
+void blk_delete(BlockBackend *blk);
+
+BlockBackend *blk_by_name(const char *name);
+const char *blk_name(const BlockBackend *blk);
+BlockNode *blk_root(const BlockBackend *blk);
+void blk_set_root(BlockBackend *blk, BlockNode *root);
+
+/* All backends, in creation order (borrowed). */
+GPtrArray *blk_all(void);
+
+/* The guest device attached, as "/machine/peripheral/ID/..." or NULL. */
+const char *blk_qdev(const BlockBackend *blk);
+void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id);
+const char *blk_dev_id(const BlockBackend *blk);
+
+/* I/O through a backend: bounds-checked against the root's length. */
+void blk_read(BlockBackend *blk, uint64_t off, uint64_t len, void *buf,
+              BdrvCb *cb, void *opaque);
+void blk_write(BlockBackend *blk, uint64_t off, uint64_t len,
+               const void *buf, int flags, BdrvCb *cb, void *opaque);
+void blk_write_zeroes(BlockBackend *blk, uint64_t off, uint64_t len,
+                      int flags, BdrvCb *cb, void *opaque);
+void blk_discard(BlockBackend *blk, uint64_t off, uint64_t len, BdrvCb *cb,
+                 void *opaque);
+void blk_flush(BlockBackend *blk, BdrvCb *cb, void *opaque);
+
+#endif /* BLOCK_BLOCK_H */

@@ -1,0 +1,719 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The "file" protocol driver: a POSIX file or block device.
+ *
+ * I/O: with cache.direct=on the file is opened O_DIRECT and served by
+ * libaio (aio=native) or the thread pool (aio=threads); otherwise by the
+ * thread pool, since libaio on buffered files blocks in io_submit().
+ * O_DIRECT needs offset, length and memory aligned to the device's
+ * logical block size: unaligned reads go through a bounce buffer, and an
+ * unaligned write becomes a read-modify-write of the aligned blocks it
+ * touches, serialised against every overlapping write so that no update
+ * is lost.
+ *
+ * Locking follows QEMU's scheme so that qmpd, QEMU and qemu-img see one
+ * another's locks: an OFD read lock on byte 100+i while holding
+ * permission i, on byte 200+i while not sharing it; a conflict is a lock
+ * someone else holds on the matching byte of the other range.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block/block-int.h"
+#include "block/ioq.h"
+#include "qapi/qjson.h"
+
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+
+typedef struct {
+    uint64_t start;
+    uint64_t end;
+    bool rmw;
+} Range;
+
+typedef struct PendingWrite PendingWrite;
+
+typedef struct {
+    int fd;
+    bool native;            /* libaio; else the thread pool */
+    uint32_t align;         /* 1 when not O_DIRECT */
+    bool locking;
+    GPtrArray *writes;      /* Range * in flight (direct mode) */
+    GQueue *waiting;        /* PendingWrite * held by an overlap */
+} FileState;
+
+static const char *const perm_names[] = {
+    "consistent read", "write", "write unchanged", "resize",
+    "change children",
+};
+
+/* ---- locking --------------------------------------------------------- */
+
+static int lock_byte(int fd, int byte, bool lock)
+{
+    struct flock fl = {
+        .l_whence = SEEK_SET,
+        .l_start = byte,
+        .l_len = 1,
+        .l_type = lock ? F_RDLCK : F_UNLCK,
+    };
+
+    return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* Does another open file description hold a lock on @byte? */
+static bool byte_taken(int fd, int byte)
+{
+    struct flock fl = {
+        .l_whence = SEEK_SET,
+        .l_start = byte,
+        .l_len = 1,
+        .l_type = F_WRLCK,
+    };
+
+    return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+static bool apply_locks(BlockNode *bn, int fd, const char *filename,
+                        Error **errp)
+{
+    unsigned perm = BLK_PERM_CONSISTENT_READ;
+    unsigned shared = BLK_PERM_ALL;
+
+    if (!bn->read_only) {
+        perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+        shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+    } else if (!qjson_get_bool_or(bn->options, "force-share", false)) {
+        shared &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+    }
+    for (int i = 0; i < 5; i++) {
+        if ((perm & (1 << i)) && lock_byte(fd, LOCK_PERM_BASE + i, true)) {
+            goto fail_lock;
+        }
+        if (!(shared & (1 << i))
+            && lock_byte(fd, LOCK_SHARED_BASE + i, true)) {
+            goto fail_lock;
+        }
+    }
+    for (int i = 0; i < 5; i++) {
+        if ((perm & (1 << i)) && byte_taken(fd, LOCK_SHARED_BASE + i)) {
+            error_setg(errp, "Failed to get \"%s\" lock", perm_names[i]);
+            error_append_hint(errp, "Is another process using the image "
+                              "[%s]?\n", filename);
+            return false;
+        }
+        if (!(shared & (1 << i)) && byte_taken(fd, LOCK_PERM_BASE + i)) {
+            error_setg(errp, "Failed to get shared \"%s\" lock",
+                       perm_names[i]);
+            error_append_hint(errp, "Is another process using the image "
+                              "[%s]?\n", filename);
+            return false;
+        }
+    }
+    return true;
+
+fail_lock:
+    error_setg_errno(errp, errno, "Failed to lock byte");
+    return false;
+}
+
+/* ---- opening --------------------------------------------------------- */
+
+static uint32_t probe_alignment(int fd, bool direct)
+{
+    struct stat st;
+    void *buf;
+    uint32_t align = 4096;
+    int sector;
+
+    if (!direct) {
+        return 1;
+    }
+    if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)
+        && ioctl(fd, BLKSSZGET, &sector) == 0 && sector > 0) {
+        return sector;
+    }
+    buf = ioq_buf_alloc(4096);
+    /* a 512-byte read works only where 512 is the alignment */
+    if (pread(fd, buf, 512, 0) > 0) {
+        align = 512;
+    }
+    ioq_buf_free(buf);
+    return align;
+}
+
+static uint64_t fd_size(int fd)
+{
+    struct stat st;
+    uint64_t size = 0;
+
+    if (fstat(fd, &st) < 0) {
+        return 0;
+    }
+    if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size) == 0) {
+        return size;
+    }
+    return st.st_size;
+}
+
+static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
+{
+    FileState *s = bn->opaque;
+    const char *filename = qjson_get_str(opts, "filename");
+    const char *aio = qjson_get_str_or(opts, "aio", "threads");
+    const char *locking = qjson_get_str_or(opts, "locking", "auto");
+    bool auto_ro = qjson_get_bool_or(opts, "auto-read-only", false);
+    int flags = O_CLOEXEC | (bn->cache_direct ? O_DIRECT : 0);
+
+    if (qjson_has(opts, "pr-manager")) {
+        error_setg(errp, "pr-manager is not supported by qmpd");
+        return false;
+    }
+    if (!strcmp(aio, "io_uring")) {
+        error_setg(errp, "aio=io_uring is not supported by qmpd");
+        return false;
+    }
+    if (!strcmp(aio, "native") && !bn->cache_direct) {
+        error_setg(errp, "aio=native was specified, but it requires "
+                   "cache.direct=on, which was not specified.");
+        return false;
+    }
+    s->fd = open(filename, flags | (bn->read_only ? O_RDONLY : O_RDWR));
+    if (s->fd < 0 && !bn->read_only && auto_ro
+        && (errno == EACCES || errno == EROFS)) {
+        bn->read_only = true;
+        s->fd = open(filename, flags | O_RDONLY);
+    }
+    if (s->fd < 0) {
+        error_setg_errno(errp, errno, "Could not open '%s'", filename);
+        return false;
+    }
+    s->locking = strcmp(locking, "off") != 0;
+    if (s->locking && !apply_locks(bn, s->fd, filename, errp)) {
+        close(s->fd);
+        return false;
+    }
+    s->native = !strcmp(aio, "native");
+    s->align = probe_alignment(s->fd, bn->cache_direct);
+    s->writes = g_ptr_array_new_with_free_func(g_free);
+    s->waiting = g_queue_new();
+    bn->total_size = fd_size(s->fd);
+    return true;
+}
+
+static void file_close(BlockNode *bn)
+{
+    FileState *s = bn->opaque;
+
+    close(s->fd);
+    g_ptr_array_unref(s->writes);
+    g_queue_free(s->waiting);
+}
+
+/* ---- data path --------------------------------------------------------- */
+
+static bool is_aligned(const FileState *s, uint64_t off, uint64_t len,
+                       const void *buf)
+{
+    return s->align == 1
+        || (off % s->align == 0 && len % s->align == 0
+            && (uintptr_t)buf % s->align == 0);
+}
+
+static void submit_read(FileState *s, void *buf, uint64_t len, uint64_t off,
+                        IoqCb *cb, void *opaque)
+{
+    if (s->native) {
+        ioq_pread(s->fd, buf, len, off, cb, opaque);
+    } else {
+        ioq_pread_thread(s->fd, buf, len, off, cb, opaque);
+    }
+}
+
+static void submit_write(FileState *s, const void *buf, uint64_t len,
+                         uint64_t off, IoqCb *cb, void *opaque)
+{
+    if (s->native) {
+        ioq_pwrite(s->fd, buf, len, off, cb, opaque);
+    } else {
+        ioq_pwrite_thread(s->fd, buf, len, off, cb, opaque);
+    }
+}
+
+typedef struct {
+    void *buf;              /* the caller's */
+    void *bounce;           /* aligned copy, or NULL */
+    uint64_t len;
+    uint64_t skip;          /* offset of the caller's data in @bounce */
+    uint64_t alen;
+    BdrvCb *cb;
+    void *opaque;
+} ReadReq;
+
+static void read_done_cb(void *opaque, ssize_t ret)
+{
+    ReadReq *r = opaque;
+    uint64_t want = r->bounce ? r->alen : r->len;
+    int status = ret < 0 ? (int)ret : 0;
+
+    if (ret >= 0 && (uint64_t)ret < want) {
+        /* past the end of the file reads as zeroes */
+        memset((char *)(r->bounce ? r->bounce : r->buf) + ret, 0,
+               want - ret);
+    }
+    if (r->bounce) {
+        if (status == 0) {
+            memcpy(r->buf, (char *)r->bounce + r->skip, r->len);
+        }
+        ioq_buf_free(r->bounce);
+    }
+    r->cb(r->opaque, status);
+    g_free(r);
+}
+
+static void file_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                      BdrvCb *cb, void *opaque)
+{
+    FileState *s = bn->opaque;
+    ReadReq *r = g_new0(ReadReq, 1);
+
+    r->buf = buf;
+    r->len = len;
+    r->cb = cb;
+    r->opaque = opaque;
+    if (is_aligned(s, off, len, buf)) {
+        submit_read(s, buf, len, off, read_done_cb, r);
+        return;
+    }
+    {
+        uint64_t start = off / s->align * s->align;
+        uint64_t end = (off + len + s->align - 1) / s->align * s->align;
+
+        r->skip = off - start;
+        r->alen = end - start;
+        r->bounce = ioq_buf_alloc(r->alen);
+        submit_read(s, r->bounce, r->alen, start, read_done_cb, r);
+    }
+}
+
+/*
+ * Writes in direct mode: each write in flight is a Range.  A write that
+ * overlaps a read-modify-write in flight, or an RMW that overlaps any
+ * write in flight, waits in @waiting; every completion retries the
+ * waiting ones in order.
+ */
+struct PendingWrite {
+    BlockNode *bn;
+    uint64_t off;
+    uint64_t len;
+    const void *buf;
+    BdrvCb *cb;
+    void *opaque;
+    Range *range;
+    void *bounce;
+    uint64_t astart;
+    uint64_t alen;
+};
+
+static void start_write(PendingWrite *w);
+
+static bool overlaps(FileState *s, uint64_t start, uint64_t end,
+                     bool only_rmw)
+{
+    for (guint i = 0; i < s->writes->len; i++) {
+        const Range *r = g_ptr_array_index(s->writes, i);
+
+        if ((!only_rmw || r->rmw) && r->start < end && start < r->end) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void retry_waiting(FileState *s)
+{
+    guint n = g_queue_get_length(s->waiting);
+
+    for (guint i = 0; i < n; i++) {
+        start_write(g_queue_pop_head(s->waiting));
+    }
+}
+
+static void write_finish(PendingWrite *w, int ret)
+{
+    FileState *s = w->bn->opaque;
+
+    if (w->range) {
+        g_ptr_array_remove(s->writes, w->range);
+    }
+    if (w->bounce) {
+        ioq_buf_free(w->bounce);
+    }
+    w->cb(w->opaque, ret);
+    g_free(w);
+    retry_waiting(s);
+}
+
+static void write_done_cb(void *opaque, ssize_t ret)
+{
+    PendingWrite *w = opaque;
+    uint64_t want = w->bounce ? w->alen : w->len;
+
+    if (ret >= 0 && (uint64_t)ret != want) {
+        ret = -EIO;
+    }
+    if (ret >= 0 && w->off + w->len > w->bn->total_size) {
+        w->bn->total_size = w->off + w->len;
+    }
+    write_finish(w, ret < 0 ? (int)ret : 0);
+}
+
+static void rmw_read_done_cb(void *opaque, ssize_t ret)
+{
+    PendingWrite *w = opaque;
+    FileState *s = w->bn->opaque;
+
+    if (ret < 0) {
+        write_finish(w, ret);
+        return;
+    }
+    if ((uint64_t)ret < w->alen) {
+        memset((char *)w->bounce + ret, 0, w->alen - ret);
+    }
+    memcpy((char *)w->bounce + (w->off - w->astart), w->buf, w->len);
+    submit_write(s, w->bounce, w->alen, w->astart, write_done_cb, w);
+}
+
+static void start_write(PendingWrite *w)
+{
+    FileState *s = w->bn->opaque;
+    bool aligned = is_aligned(s, w->off, w->len, w->buf);
+
+    if (s->align == 1) {
+        submit_write(s, w->buf, w->len, w->off, write_done_cb, w);
+        return;
+    }
+    w->astart = w->off / s->align * s->align;
+    w->alen = (w->off + w->len + s->align - 1) / s->align * s->align
+        - w->astart;
+    if (overlaps(s, w->astart, w->astart + w->alen, aligned)) {
+        g_queue_push_tail(s->waiting, w);
+        return;
+    }
+    w->range = g_new0(Range, 1);
+    w->range->start = w->astart;
+    w->range->end = w->astart + w->alen;
+    w->range->rmw = !aligned;
+    g_ptr_array_add(s->writes, w->range);
+    if (aligned) {
+        submit_write(s, w->buf, w->len, w->off, write_done_cb, w);
+        return;
+    }
+    w->bounce = ioq_buf_alloc(w->alen);
+    if (w->off % s->align == 0 && w->len % s->align == 0) {
+        /* only the memory was misaligned: copy, no read needed */
+        memcpy(w->bounce, w->buf, w->len);
+        submit_write(s, w->bounce, w->alen, w->astart, write_done_cb, w);
+        return;
+    }
+    submit_read(s, w->bounce, w->alen, w->astart, rmw_read_done_cb, w);
+}
+
+static void file_write(BlockNode *bn, uint64_t off, uint64_t len,
+                       const void *buf, int flags, BdrvCb *cb, void *opaque)
+{
+    PendingWrite *w = g_new0(PendingWrite, 1);
+
+    w->bn = bn;
+    w->off = off;
+    w->len = len;
+    w->buf = buf;
+    w->cb = cb;
+    w->opaque = opaque;
+    start_write(w);
+}
+
+typedef struct {
+    BlockNode *bn;
+    uint64_t off;
+    uint64_t len;
+    int flags;
+    BdrvCb *cb;
+    void *opaque;
+    void *zeroes;
+} ZeroReq;
+
+static void zero_written_cb(void *opaque, int ret)
+{
+    ZeroReq *z = opaque;
+
+    ioq_buf_free(z->zeroes);
+    z->cb(z->opaque, ret);
+    g_free(z);
+}
+
+static void zero_fallocated_cb(void *opaque, ssize_t ret)
+{
+    ZeroReq *z = opaque;
+
+    if (ret == -ENOTSUP || ret == -EINVAL) {
+        /* the filesystem cannot zero in place: write zeroes */
+        z->zeroes = ioq_buf_alloc0(z->len);
+        file_write(z->bn, z->off, z->len, z->zeroes, 0, zero_written_cb, z);
+        return;
+    }
+    z->cb(z->opaque, ret < 0 ? (int)ret : 0);
+    g_free(z);
+}
+
+static void file_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
+                              int flags, BdrvCb *cb, void *opaque)
+{
+    FileState *s = bn->opaque;
+    ZeroReq *z = g_new0(ZeroReq, 1);
+    int mode = FALLOC_FL_ZERO_RANGE;
+
+    z->bn = bn;
+    z->off = off;
+    z->len = len;
+    z->cb = cb;
+    z->opaque = opaque;
+    if ((flags & BDRV_REQ_MAY_UNMAP) && off + len <= bn->total_size) {
+        mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    }
+    if (off + len > bn->total_size) {
+        bn->total_size = off + len;
+    }
+    ioq_fallocate(s->fd, mode, off, len, zero_fallocated_cb, z);
+}
+
+typedef struct {
+    BdrvCb *cb;
+    void *opaque;
+} Plain;
+
+static void plain_done_cb(void *opaque, ssize_t ret)
+{
+    Plain *p = opaque;
+
+    /* a filesystem that cannot punch holes just keeps the data */
+    p->cb(p->opaque, ret == -ENOTSUP ? 0 : ret < 0 ? (int)ret : 0);
+    g_free(p);
+}
+
+static void file_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                         BdrvCb *cb, void *opaque)
+{
+    FileState *s = bn->opaque;
+    Plain *p = g_new0(Plain, 1);
+
+    p->cb = cb;
+    p->opaque = opaque;
+    ioq_fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+                  len, plain_done_cb, p);
+}
+
+static void file_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
+{
+    FileState *s = bn->opaque;
+    Plain *p = g_new0(Plain, 1);
+
+    p->cb = cb;
+    p->opaque = opaque;
+    if (bn->cache_no_flush) {
+        ioq_defer(plain_done_cb, p, 0);
+        return;
+    }
+    ioq_fsync(s->fd, true, plain_done_cb, p);
+}
+
+typedef struct {
+    BdrvStatusCb *cb;
+    void *opaque;
+    int status;
+    uint64_t pnum;
+} StatusReply;
+
+static void status_reply_cb(void *opaque, ssize_t ret)
+{
+    StatusReply *r = opaque;
+
+    r->cb(r->opaque, 0, r->status, r->pnum);
+    g_free(r);
+}
+
+static void file_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                              BdrvStatusCb *cb, void *opaque)
+{
+    FileState *s = bn->opaque;
+    StatusReply *r = g_new0(StatusReply, 1);
+    off_t data, hole;
+
+    r->cb = cb;
+    r->opaque = opaque;
+    r->status = BDRV_STATUS_DATA | BDRV_STATUS_ALLOCATED;
+    r->pnum = len;
+    data = lseek(s->fd, off, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) {
+        r->status = BDRV_STATUS_ZERO | BDRV_STATUS_ALLOCATED;
+    } else if (data > (off_t)off) {
+        r->status = BDRV_STATUS_ZERO | BDRV_STATUS_ALLOCATED;
+        r->pnum = MIN(len, (uint64_t)data - off);
+    } else if (data == (off_t)off) {
+        hole = lseek(s->fd, off, SEEK_HOLE);
+        if (hole > (off_t)off) {
+            r->pnum = MIN(len, (uint64_t)hole - off);
+        }
+    }
+    ioq_defer(status_reply_cb, r, 0);
+}
+
+/* ---- control path -------------------------------------------------------- */
+
+static int sync_io(BlockNode *bn, bool write, uint64_t off, uint64_t len,
+                   void *buf)
+{
+    FileState *s = bn->opaque;
+    uint64_t start = off / s->align * s->align;
+    uint64_t alen = (off + len + s->align - 1) / s->align * s->align - start;
+    bool aligned = is_aligned(s, off, len, buf);
+    char *b = aligned ? buf : ioq_buf_alloc0(alen);
+    ssize_t r = 0;
+    uint64_t done = 0;
+
+    if (!aligned && write) {
+        if (pread(s->fd, b, alen, start) < 0) {
+            r = -errno;
+            goto out;
+        }
+        memcpy(b + (off - start), buf, len);
+    }
+    while (done < (aligned ? len : alen)) {
+        uint64_t want = (aligned ? len : alen) - done;
+        uint64_t pos = (aligned ? off : start) + done;
+
+        r = write ? pwrite(s->fd, b + done, want, pos)
+                  : pread(s->fd, b + done, want, pos);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            r = -errno;
+            goto out;
+        }
+        if (r == 0) {
+            if (write) {
+                r = -EIO;
+                goto out;
+            }
+            memset(b + done, 0, want);
+            break;
+        }
+        done += r;
+    }
+    r = 0;
+    if (!aligned && !write) {
+        memcpy(buf, b + (off - start), len);
+    }
+    if (write && off + len > bn->total_size) {
+        bn->total_size = off + len;
+    }
+out:
+    if (!aligned) {
+        ioq_buf_free(b);
+    }
+    return r;
+}
+
+static int file_pread_sync(BlockNode *bn, uint64_t off, uint64_t len,
+                           void *buf)
+{
+    return sync_io(bn, false, off, len, buf);
+}
+
+static int file_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
+                            const void *buf)
+{
+    return sync_io(bn, true, off, len, (void *)buf);
+}
+
+static int file_flush_sync(BlockNode *bn)
+{
+    FileState *s = bn->opaque;
+
+    if (bn->cache_no_flush) {
+        return 0;
+    }
+    return fdatasync(s->fd) < 0 ? -errno : 0;
+}
+
+static bool file_truncate(BlockNode *bn, uint64_t size, Error **errp)
+{
+    FileState *s = bn->opaque;
+
+    if (ftruncate(s->fd, size) < 0) {
+        error_setg_errno(errp, errno, "Failed to resize file");
+        return false;
+    }
+    bn->total_size = size;
+    return true;
+}
+
+static int64_t file_allocated_size(BlockNode *bn)
+{
+    FileState *s = bn->opaque;
+    struct stat st;
+
+    return fstat(s->fd, &st) < 0 ? -1 : (int64_t)st.st_blocks * 512;
+}
+
+static bool file_reopen_rw(BlockNode *bn, bool read_only, Error **errp)
+{
+    FileState *s = bn->opaque;
+    const char *filename = qjson_get_str(bn->options, "filename");
+    int flags = O_CLOEXEC | (bn->cache_direct ? O_DIRECT : 0);
+    bool was = bn->read_only;
+    int fd = open(filename, flags | (read_only ? O_RDONLY : O_RDWR));
+
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not reopen file");
+        return false;
+    }
+    bn->read_only = read_only;
+    if (s->locking && !apply_locks(bn, fd, filename, errp)) {
+        bn->read_only = was;
+        close(fd);
+        return false;
+    }
+    close(s->fd);
+    s->fd = fd;
+    return true;
+}
+
+const BlockDriver bdrv_file = {
+    .name = "file",
+    .instance_size = sizeof(FileState),
+    .open = file_open,
+    .close = file_close,
+    .read = file_read,
+    .write = file_write,
+    .write_zeroes = file_write_zeroes,
+    .discard = file_discard,
+    .flush = file_flush,
+    .block_status = file_block_status,
+    .truncate = file_truncate,
+    .reopen_rw = file_reopen_rw,
+    .allocated_size = file_allocated_size,
+    .pread_sync = file_pread_sync,
+    .pwrite_sync = file_pwrite_sync,
+    .flush_sync = file_flush_sync,
+};

@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The node graph.
+ *
+ * Nodes are opened from BlockdevOptions.  A node holds references on its
+ * children (BdrvChild edges named "file", "backing", "image"); backends
+ * and jobs hold references on the nodes they use; nodes added by the
+ * monitor carry one more reference that blockdev-del drops.  When the
+ * last reference goes, the node leaves the name registry at once (so
+ * the name can be reused), then is drained, flushed and closed, and
+ * only then releases its children: metadata reaches the file before the
+ * file is closed.
+ *
+ * Options a child inherits when it is opened inline (QEMU's rules):
+ * read-only, cache.direct, cache.no-flush and discard for "file"
+ * children; cache.* for backing children, which are always read-only.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "block/block-int.h"
+#include "block/ioq.h"
+#include "qapi/qjson.h"
+
+#define NODE_NAME_MAX 31
+#define MAX_BACKING_DEPTH 256
+
+typedef struct {
+    bool read_only;
+    bool cache_direct;
+    bool no_flush;
+    bool discard_unmap;
+    bool force_share;
+    int depth;
+    GPtrArray *chain_files;     /* filenames being opened, for loops */
+} Inherit;
+
+typedef struct {
+    BdrvCb *cb;
+    void *opaque;
+} CloseWaiter;
+
+static GPtrArray *nodes;
+static unsigned auto_name_counter;
+
+static const BlockDriver *const drivers[] = {
+    &bdrv_file, &bdrv_raw, &bdrv_qcow2, &bdrv_null_co, &bdrv_null_aio,
+    &bdrv_blkdebug,
+};
+
+bool bdrv_init(Error **errp)
+{
+    if (!nodes) {
+        nodes = g_ptr_array_new();
+    }
+    return ioq_init(errp);
+}
+
+const BlockDriver *bdrv_find_driver(const char *name)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(drivers); i++) {
+        if (!strcmp(drivers[i]->name, name)) {
+            return drivers[i];
+        }
+    }
+    return NULL;
+}
+
+GPtrArray *bdrv_all_nodes(void)
+{
+    if (!nodes) {
+        nodes = g_ptr_array_new();
+    }
+    return nodes;
+}
+
+BlockNode *bdrv_find_node(const char *name)
+{
+    for (guint i = 0; nodes && i < nodes->len; i++) {
+        BlockNode *bn = g_ptr_array_index(nodes, i);
+
+        if (!strcmp(bn->node_name, name)) {
+            return bn;
+        }
+    }
+    return NULL;
+}
+
+BlockNode *bdrv_lookup(const char *device, const char *node, Error **errp)
+{
+    if (device) {
+        BlockBackend *blk = blk_by_name(device);
+
+        if (blk) {
+            if (!blk_root(blk)) {
+                error_setg(errp, "Device '%s' has no medium", device);
+                return NULL;
+            }
+            return blk_root(blk);
+        }
+    }
+    if (node) {
+        BlockNode *bn = bdrv_find_node(node);
+
+        if (bn) {
+            return bn;
+        }
+    }
+    error_setg(errp, "Cannot find device=%s nor node_name=%s",
+               device ? device : "", node ? node : "");
+    return NULL;
+}
+
+const char *bdrv_node_name(const BlockNode *bn)
+{
+    return bn->node_name;
+}
+
+const char *bdrv_driver_name(const BlockNode *bn)
+{
+    return bn->drv->name;
+}
+
+const char *bdrv_filename(const BlockNode *bn)
+{
+    return bn->filename ? bn->filename : "";
+}
+
+bool bdrv_is_read_only(const BlockNode *bn)
+{
+    return bn->read_only;
+}
+
+uint64_t bdrv_length(const BlockNode *bn)
+{
+    return bn->total_size;
+}
+
+BlockNode *bdrv_backing(const BlockNode *bn)
+{
+    return bn->backing ? bn->backing->child : NULL;
+}
+
+BlockNode *bdrv_file_child(const BlockNode *bn)
+{
+    return bn->file ? bn->file->child : NULL;
+}
+
+BlockNode *bdrv_skip_filters(BlockNode *bn)
+{
+    while (bn && bn->drv->is_filter && bn->file) {
+        bn = bn->file->child;
+    }
+    return bn;
+}
+
+const char *bdrv_backing_file(const BlockNode *bn)
+{
+    return bn->backing_file;
+}
+
+const char *bdrv_backing_format(const BlockNode *bn)
+{
+    return bn->backing_format;
+}
+
+void bdrv_ref(BlockNode *bn)
+{
+    bn->refcnt++;
+}
+
+BdrvChild *bdrv_attach_child(BlockNode *parent, BlockNode *child,
+                             const char *name)
+{
+    BdrvChild *c = g_new0(BdrvChild, 1);
+
+    c->name = g_strdup(name);
+    c->parent = parent;
+    c->child = child;
+    bdrv_ref(child);
+    g_ptr_array_add(child->parents, c);
+    return c;
+}
+
+void bdrv_detach_child(BdrvChild *c)
+{
+    BlockNode *child = c->child;
+
+    g_ptr_array_remove(child->parents, c);
+    g_free(c->name);
+    g_free(c);
+    bdrv_unref(child);
+}
+
+void bdrv_set_backing(BlockNode *bn, BlockNode *backing)
+{
+    BdrvChild *old = bn->backing;
+
+    bn->backing = backing ? bdrv_attach_child(bn, backing, "backing") : NULL;
+    if (old) {
+        bdrv_detach_child(old);
+    }
+}
+
+static bool id_wellformed(const char *id)
+{
+    if (!g_ascii_isalpha(id[0])) {
+        return false;
+    }
+    for (const char *p = id + 1; *p; p++) {
+        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool assign_node_name(BlockNode *bn, const char *name, Error **errp)
+{
+    if (!name) {
+        bn->node_name = g_strdup_printf("#block%03u", ++auto_name_counter);
+        bn->auto_named = true;
+        return true;
+    }
+    if (!id_wellformed(name)) {
+        error_setg(errp, "Invalid node-name: '%s'", name);
+        return false;
+    }
+    if (blk_by_name(name)) {
+        error_setg(errp, "node-name=%s is conflicting with a device id",
+                   name);
+        return false;
+    }
+    if (bdrv_find_node(name)) {
+        error_setg(errp, "Duplicate nodes with node-name='%s'", name);
+        return false;
+    }
+    if (strlen(name) > NODE_NAME_MAX) {
+        error_setg(errp, "Node name too long");
+        return false;
+    }
+    bn->node_name = g_strdup(name);
+    return true;
+}
+
+static BlockNode *open_node(const json_t *opts, const Inherit *inh,
+                            bool monitor_owned, Error **errp);
+
+/* A child given as BlockdevRef: a node name or inline options. */
+static BlockNode *open_child(const json_t *ref, const Inherit *inh,
+                             Error **errp)
+{
+    if (json_is_string(ref)) {
+        BlockNode *bn = bdrv_find_node(json_string_value(ref));
+
+        if (!bn) {
+            error_setg(errp, "Cannot find device=%s nor node_name=%s",
+                       json_string_value(ref), json_string_value(ref));
+            return NULL;
+        }
+        bdrv_ref(bn);
+        return bn;
+    }
+    return open_node(ref, inh, false, errp);
+}
+
+/* The format of the image in @file: qcow2 by its magic, else raw. */
+static const char *probe_format(BlockNode *file)
+{
+    unsigned char buf[512] = { 0 };
+    void *aligned = ioq_buf_alloc(4096);
+    int r = bdrv_pread_sync(file, 0, MIN(4096, MAX(bdrv_length(file), 512)),
+                            aligned);
+    const char *fmt = "raw";
+
+    if (r >= 0) {
+        memcpy(buf, aligned, sizeof(buf));
+        if (!memcmp(buf, "QFI\xfb", 4)) {
+            fmt = "qcow2";
+        }
+    }
+    ioq_buf_free(aligned);
+    return fmt;
+}
+
+/* @backing relative to the directory of the image @filename. */
+char *bdrv_full_backing_filename(const char *filename, const char *backing)
+{
+    g_autofree char *dir = NULL;
+
+    if (!backing || g_path_is_absolute(backing) || !filename
+        || g_str_has_prefix(filename, "json:")) {
+        return g_strdup(backing);
+    }
+    dir = g_path_get_dirname(filename);
+    return g_build_filename(dir, backing, NULL);
+}
+
+/* Open the backing chain recorded in the image header of @bn. */
+static bool open_default_backing(BlockNode *bn, const Inherit *inh,
+                                 Error **errp)
+{
+    g_autofree char *full = bdrv_full_backing_filename(bn->filename,
+                                                       bn->backing_file);
+    g_autoptr(json_t) opts = NULL;
+    Inherit child = *inh;
+    BlockNode *b;
+    const char *fmt = bn->backing_format;
+
+    if (inh->depth >= MAX_BACKING_DEPTH) {
+        error_setg(errp, "Backing file chain too deep");
+        return false;
+    }
+    for (guint i = 0; i < inh->chain_files->len; i++) {
+        if (!strcmp(g_ptr_array_index(inh->chain_files, i), full)) {
+            error_setg(errp, "Backing file '%s' creates an infinite loop.",
+                       full);
+            return false;
+        }
+    }
+    child.read_only = true;
+    child.discard_unmap = false;
+    child.depth = inh->depth + 1;
+    opts = json_pack("{s:s,s:{s:s,s:o},s:b}", "driver", "raw",
+                     "file", "driver", "file", "filename", qjson_str(full),
+                     "read-only", 1);
+    if (!fmt) {
+        /* open the file alone first, to see what it holds */
+        Error *err = NULL;
+        BlockNode *f = open_node(json_object_get(opts, "file"), &child,
+                                 false, &err);
+
+        if (!f) {
+            error_propagate_prepend(errp, err, "Could not open backing "
+                                    "file: ");
+            return false;
+        }
+        fmt = probe_format(f);
+        json_object_set_new(opts, "file", qjson_str(f->node_name));
+        b = NULL;
+        json_object_set_new(opts, "driver", qjson_str(fmt));
+        g_ptr_array_add(child.chain_files, g_strdup(full));
+        b = open_node(opts, &child, false, &err);
+        g_free(g_ptr_array_steal_index(child.chain_files,
+                                       child.chain_files->len - 1));
+        bdrv_unref(f);
+        if (!b) {
+            error_propagate_prepend(errp, err, "Could not open backing "
+                                    "file: ");
+            return false;
+        }
+    } else {
+        Error *err = NULL;
+
+        if (!bdrv_find_driver(fmt)) {
+            error_setg(errp, "Could not open backing file: Unknown driver "
+                       "'%s'", fmt);
+            return false;
+        }
+        json_object_set_new(opts, "driver", qjson_str(fmt));
+        g_ptr_array_add(child.chain_files, g_strdup(full));
+        b = open_node(opts, &child, false, &err);
+        g_free(g_ptr_array_steal_index(child.chain_files,
+                                       child.chain_files->len - 1));
+        if (!b) {
+            error_propagate_prepend(errp, err, "Could not open backing "
+                                    "file: ");
+            return false;
+        }
+    }
+    bn->backing = bdrv_attach_child(bn, b, "backing");
+    bdrv_unref(b);
+    g_free(bn->full_backing_filename);
+    bn->full_backing_filename = g_strdup(full);
+    return true;
+}
+
+static void refresh_filename(BlockNode *bn)
+{
+    const json_t *o = bn->options;
+    const char *key;
+    json_t *val;
+    bool plain = true;
+
+    /* formats and filters show their file's name when nothing else is set */
+    json_object_foreach((json_t *)o, key, val) {
+        if (strcmp(key, "driver") && strcmp(key, "node-name")
+            && strcmp(key, "file") && strcmp(key, "backing")
+            && strcmp(key, "read-only") && strcmp(key, "cache")
+            && strcmp(key, "discard") && strcmp(key, "detect-zeroes")
+            && strcmp(key, "auto-read-only") && strcmp(key, "force-share")
+            && strcmp(key, "filename") && strcmp(key, "locking")
+            && strcmp(key, "aio")) {
+            plain = false;
+        }
+    }
+    g_free(bn->filename);
+    if (!strcmp(bn->drv->name, "file")) {
+        bn->filename = g_strdup(qjson_get_str(o, "filename"));
+    } else if (plain && bn->file && (bn->drv->is_format
+                                     || bn->drv->is_filter)) {
+        bn->filename = g_strdup(bdrv_filename(bn->file->child));
+    } else {
+        g_autofree char *j = qjson_to_wire(o, false);
+
+        bn->filename = g_strdup_printf("json:%s", j);
+    }
+}
+
+static void node_free(BlockNode *bn)
+{
+    json_decref(bn->options);
+    g_free(bn->node_name);
+    g_free(bn->filename);
+    g_free(bn->backing_file);
+    g_free(bn->backing_format);
+    g_free(bn->full_backing_filename);
+    g_ptr_array_unref(bn->parents);
+    if (bn->drain_waiters) {
+        g_array_free(bn->drain_waiters, TRUE);
+    }
+    g_free(bn->opaque);
+    g_free(bn);
+}
+
+static const char *opt_str(const json_t *o, const char *key, const char *d)
+{
+    return qjson_get_str_or(o, key, d);
+}
+
+static BlockNode *open_node(const json_t *opts, const Inherit *inh,
+                            bool monitor_owned, Error **errp)
+{
+    const char *driver = qjson_get_str(opts, "driver");
+    const BlockDriver *drv = bdrv_find_driver(driver);
+    const json_t *cache = json_object_get(opts, "cache");
+    const char *discard = opt_str(opts, "discard", NULL);
+    const char *dz = opt_str(opts, "detect-zeroes", "off");
+    BlockNode *bn;
+    Inherit child;
+
+    if (!drv) {
+        error_setg(errp, "Unknown driver '%s'", driver);
+        return NULL;
+    }
+    bn = g_new0(BlockNode, 1);
+    bn->drv = drv;
+    bn->refcnt = 1;
+    bn->parents = g_ptr_array_new();
+    bn->options = json_deep_copy(opts);
+    bn->stats.last_access_ns = -1;
+    if (!assign_node_name(bn, opt_str(opts, "node-name", NULL), errp)) {
+        node_free(bn);
+        return NULL;
+    }
+    bn->read_only = qjson_get_bool_or(opts, "read-only", inh->read_only);
+    bn->cache_direct = qjson_get_bool_or(cache, "direct", inh->cache_direct);
+    bn->cache_no_flush = qjson_get_bool_or(cache, "no-flush", inh->no_flush);
+    bn->discard_unmap = discard ? !strcmp(discard, "unmap")
+                                : inh->discard_unmap;
+    bn->detect_zeroes = !strcmp(dz, "on") ? BDRV_DETECT_ZEROES_ON
+        : !strcmp(dz, "unmap") ? BDRV_DETECT_ZEROES_UNMAP
+                               : BDRV_DETECT_ZEROES_OFF;
+    if (bn->detect_zeroes == BDRV_DETECT_ZEROES_UNMAP && !bn->discard_unmap) {
+        error_setg(errp, "setting detect-zeroes to unmap is not allowed "
+                   "without setting discard operation to unmap");
+        node_free(bn);
+        return NULL;
+    }
+
+    child = *inh;
+    child.read_only = bn->read_only;
+    child.cache_direct = bn->cache_direct;
+    child.no_flush = bn->cache_no_flush;
+    child.discard_unmap = bn->discard_unmap;
+    if (drv->is_format || drv->is_filter) {
+        const char *role = drv->is_filter ? "image" : "file";
+        BlockNode *f = open_child(json_object_get(opts, role), &child, errp);
+
+        if (!f) {
+            node_free(bn);
+            return NULL;
+        }
+        bn->file = bdrv_attach_child(bn, f, role);
+        bdrv_unref(f);
+    }
+    if (drv->instance_size) {
+        bn->opaque = g_malloc0(drv->instance_size);
+    }
+    if (!drv->open(bn, opts, errp)) {
+        if (bn->file) {
+            bdrv_detach_child(bn->file);
+        }
+        node_free(bn);
+        return NULL;
+    }
+    refresh_filename(bn);
+    /* the node is usable (and nameable) from here on */
+    g_ptr_array_add(bdrv_all_nodes(), bn);
+    bn->monitor_owned = monitor_owned;
+
+    if (drv->has_backing) {
+        const json_t *b = json_object_get(opts, "backing");
+        Error *err = NULL;
+        bool ok = true;
+
+        if (b && json_is_null(b)) {
+            /* explicitly no backing */
+        } else if (b) {
+            Inherit bi = child;
+            BlockNode *bb;
+
+            bi.read_only = true;
+            bi.discard_unmap = false;
+            bb = open_child(b, &bi, &err);
+            if (bb) {
+                bn->backing = bdrv_attach_child(bn, bb, "backing");
+                bdrv_unref(bb);
+                g_free(bn->full_backing_filename);
+                bn->full_backing_filename = g_strdup(bdrv_filename(bb));
+            } else {
+                ok = false;
+            }
+        } else if (bn->backing_file) {
+            ok = open_default_backing(bn, &child, &err);
+        }
+        if (!ok) {
+            error_propagate(errp, err);
+            bn->monitor_owned = false;
+            bdrv_unref(bn);
+            return NULL;
+        }
+    }
+    return bn;
+}
+
+BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
+                             Error **errp)
+{
+    Inherit inh = { .chain_files = g_ptr_array_new_with_free_func(g_free) };
+    BlockNode *bn;
+
+    if (!qjson_has(opts, "node-name") && monitor_owned) {
+        error_setg(errp, "'node-name' must be specified for the root node");
+        g_ptr_array_unref(inh.chain_files);
+        return NULL;
+    }
+    bn = open_node(opts, &inh, monitor_owned, errp);
+    g_ptr_array_unref(inh.chain_files);
+    return bn;
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+typedef struct {
+    BlockNode *bn;
+} Closing;
+
+static GPtrArray *closing_nodes;
+static GArray *idle_waiters;    /* CloseWaiter: nothing left closing */
+
+static void close_finish(Closing *c)
+{
+    BlockNode *bn = c->bn;
+
+    if (bn->drv->close) {
+        bn->drv->close(bn);
+    }
+    /* children may start closing now: their parent is done with them */
+    if (bn->backing) {
+        bdrv_detach_child(bn->backing);
+        bn->backing = NULL;
+    }
+    if (bn->file) {
+        bdrv_detach_child(bn->file);
+        bn->file = NULL;
+    }
+    g_ptr_array_remove(closing_nodes, c);
+    node_free(bn);
+    g_free(c);
+    if (!closing_nodes->len && idle_waiters && idle_waiters->len) {
+        GArray *w = idle_waiters;
+
+        idle_waiters = NULL;
+        for (guint i = 0; i < w->len; i++) {
+            CloseWaiter *cw = &g_array_index(w, CloseWaiter, i);
+
+            ioq_defer_int(cw->cb, cw->opaque, 0);
+        }
+        g_array_free(w, TRUE);
+    }
+}
+
+static void close_flushed_cb(void *opaque, int ret)
+{
+    /* a failed flush loses unflushed data, as QEMU's close would */
+    close_finish(opaque);
+}
+
+static void close_drained_cb(void *opaque, int ret)
+{
+    Closing *c = opaque;
+    BlockNode *bn = c->bn;
+
+    if (!bn->read_only && bn->drv->flush) {
+        bn->drv->flush(bn, close_flushed_cb, c);
+    } else {
+        close_finish(c);
+    }
+}
+
+void bdrv_unref(BlockNode *bn)
+{
+    Closing *c;
+
+    g_assert(bn->refcnt > 0);
+    if (--bn->refcnt > 0) {
+        return;
+    }
+    g_ptr_array_remove(bdrv_all_nodes(), bn);
+    if (!closing_nodes) {
+        closing_nodes = g_ptr_array_new();
+    }
+    c = g_new0(Closing, 1);
+    c->bn = bn;
+    g_ptr_array_add(closing_nodes, c);
+    bdrv_drain(bn, close_drained_cb, c);
+}
+
+void bdrv_wait_closed(BdrvCb *cb, void *opaque)
+{
+    CloseWaiter w = { cb, opaque };
+
+    if (!closing_nodes || !closing_nodes->len) {
+        ioq_defer_int(cb, opaque, 0);
+        return;
+    }
+    if (!idle_waiters) {
+        idle_waiters = g_array_new(FALSE, FALSE, sizeof(CloseWaiter));
+    }
+    g_array_append_val(idle_waiters, w);
+}

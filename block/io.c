@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The request layer between callers (backends, jobs, qemu-io, formats
+ * calling their children) and drivers.  It counts requests in flight per
+ * node (so a node can be drained), keeps the statistics, applies the
+ * node's options (read-only, detect-zeroes, discard=ignore, no-flush)
+ * and supplies fallbacks for what a driver lacks: zero writes as data,
+ * allocation status for protocol nodes.  A flush flushes the node's own
+ * metadata, then its children.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "block/block-int.h"
+#include "block/ioq.h"
+
+#define ZERO_CHUNK (1u << 20)
+
+typedef enum {
+    IO_READ,
+    IO_WRITE,
+    IO_ZERO,
+    IO_DISCARD,
+    IO_FLUSH,
+} IoType;
+
+typedef struct {
+    BlockNode *bn;
+    IoType type;
+    uint64_t off;
+    uint64_t len;
+    gint64 start_ns;
+    BdrvCb *cb;
+    void *opaque;
+} IoReq;
+
+typedef struct {
+    BdrvCb *cb;
+    void *opaque;
+} DrainWaiter;
+
+static gint64 now_ns(void)
+{
+    return g_get_monotonic_time() * 1000;
+}
+
+void bdrv_inc_in_flight(BlockNode *bn)
+{
+    bn->in_flight++;
+}
+
+void bdrv_dec_in_flight(BlockNode *bn)
+{
+    g_assert(bn->in_flight > 0);
+    if (--bn->in_flight == 0 && bn->drain_waiters
+        && bn->drain_waiters->len) {
+        GArray *w = bn->drain_waiters;
+
+        bn->drain_waiters = NULL;
+        for (guint i = 0; i < w->len; i++) {
+            DrainWaiter *d = &g_array_index(w, DrainWaiter, i);
+
+            ioq_defer_int(d->cb, d->opaque, 0);
+        }
+        g_array_free(w, TRUE);
+    }
+}
+
+void bdrv_drain(BlockNode *bn, BdrvCb *cb, void *opaque)
+{
+    DrainWaiter d = { cb, opaque };
+
+    if (bn->in_flight == 0) {
+        ioq_defer_int(cb, opaque, 0);
+        return;
+    }
+    if (!bn->drain_waiters) {
+        bn->drain_waiters = g_array_new(FALSE, FALSE, sizeof(DrainWaiter));
+    }
+    g_array_append_val(bn->drain_waiters, d);
+}
+
+static void account(BlockStats *st, IoType type, uint64_t off, uint64_t len,
+                    gint64 elapsed, int ret)
+{
+    st->last_access_ns = now_ns();
+    switch (type) {
+    case IO_READ:
+        if (ret < 0) {
+            st->failed_rd++;
+        } else {
+            st->rd_ops++;
+            st->rd_bytes += len;
+            st->rd_time_ns += elapsed;
+        }
+        break;
+    case IO_WRITE:
+    case IO_ZERO:
+        if (ret < 0) {
+            st->failed_wr++;
+        } else {
+            st->wr_ops++;
+            st->wr_bytes += len;
+            st->wr_time_ns += elapsed;
+            st->wr_highest_offset = MAX(st->wr_highest_offset, off + len);
+        }
+        break;
+    case IO_DISCARD:
+        if (ret < 0) {
+            st->failed_unmap++;
+        } else {
+            st->unmap_ops++;
+            st->unmap_bytes += len;
+            st->unmap_time_ns += elapsed;
+        }
+        break;
+    case IO_FLUSH:
+        if (ret < 0) {
+            st->failed_flush++;
+        } else {
+            st->flush_ops++;
+            st->flush_time_ns += elapsed;
+        }
+        break;
+    }
+}
+
+static void io_done_cb(void *opaque, int ret)
+{
+    IoReq *r = opaque;
+
+    account(&r->bn->stats, r->type, r->off, r->len,
+            now_ns() - r->start_ns, ret);
+    bdrv_dec_in_flight(r->bn);
+    r->cb(r->opaque, ret);
+    g_free(r);
+}
+
+static IoReq *io_start(BlockNode *bn, IoType type, uint64_t off,
+                       uint64_t len, BdrvCb *cb, void *opaque)
+{
+    IoReq *r = g_new(IoReq, 1);
+
+    r->bn = bn;
+    r->type = type;
+    r->off = off;
+    r->len = len;
+    r->start_ns = now_ns();
+    r->cb = cb;
+    r->opaque = opaque;
+    bdrv_inc_in_flight(bn);
+    return r;
+}
+
+/* Fail or finish a request without a driver call, from the main loop. */
+static void io_complete_now(IoReq *r, int ret)
+{
+    ioq_defer_int(io_done_cb, r, ret);
+}
+
+void bdrv_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+               BdrvCb *cb, void *opaque)
+{
+    IoReq *r = io_start(bn, IO_READ, off, len, cb, opaque);
+
+    if (len == 0) {
+        io_complete_now(r, 0);
+        return;
+    }
+    bn->drv->read(bn, off, len, buf, io_done_cb, r);
+}
+
+static bool buffer_is_zero(const void *buf, uint64_t len)
+{
+    const unsigned char *p = buf;
+
+    /* cheap rejection first: most data is not zero */
+    if (len && (p[0] || p[len - 1] || p[len / 2])) {
+        return false;
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Zeroes written as data, ZERO_CHUNK at a time. */
+typedef struct {
+    IoReq *r;
+    void *zeroes;
+    uint64_t off;
+    uint64_t end;
+    int flags;
+} ZeroFallback;
+
+static void zero_fallback_cb(void *opaque, int ret)
+{
+    ZeroFallback *z = opaque;
+    uint64_t n;
+
+    if (ret < 0 || z->off >= z->end) {
+        io_done_cb(z->r, ret);
+        ioq_buf_free(z->zeroes);
+        g_free(z);
+        return;
+    }
+    n = MIN(z->end - z->off, ZERO_CHUNK);
+    z->off += n;
+    z->r->bn->drv->write(z->r->bn, z->off - n, n, z->zeroes,
+                         z->flags & BDRV_REQ_FUA, zero_fallback_cb, z);
+}
+
+static void do_write_zeroes(IoReq *r, int flags)
+{
+    BlockNode *bn = r->bn;
+
+    if (bn->drv->write_zeroes) {
+        bn->drv->write_zeroes(bn, r->off, r->len, flags, io_done_cb, r);
+    } else {
+        ZeroFallback *z = g_new0(ZeroFallback, 1);
+
+        z->r = r;
+        z->zeroes = ioq_buf_alloc0(MIN(r->len, ZERO_CHUNK));
+        z->off = r->off;
+        z->end = r->off + r->len;
+        z->flags = flags;
+        zero_fallback_cb(z, 0);
+    }
+}
+
+void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
+                int flags, BdrvCb *cb, void *opaque)
+{
+    IoReq *r = io_start(bn, IO_WRITE, off, len, cb, opaque);
+
+    if (bn->read_only) {
+        io_complete_now(r, -EPERM);
+        return;
+    }
+    if (len == 0) {
+        io_complete_now(r, 0);
+        return;
+    }
+    if (bn->detect_zeroes != BDRV_DETECT_ZEROES_OFF
+        && buffer_is_zero(buf, len)) {
+        int zf = flags & BDRV_REQ_FUA;
+
+        if (bn->detect_zeroes == BDRV_DETECT_ZEROES_UNMAP
+            && bn->discard_unmap) {
+            zf |= BDRV_REQ_MAY_UNMAP;
+        }
+        do_write_zeroes(r, zf);
+        return;
+    }
+    bn->drv->write(bn, off, len, buf, flags, io_done_cb, r);
+}
+
+void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
+                       BdrvCb *cb, void *opaque)
+{
+    IoReq *r = io_start(bn, IO_ZERO, off, len, cb, opaque);
+
+    if (bn->read_only) {
+        io_complete_now(r, -EPERM);
+        return;
+    }
+    if (len == 0) {
+        io_complete_now(r, 0);
+        return;
+    }
+    if (!bn->discard_unmap) {
+        flags &= ~BDRV_REQ_MAY_UNMAP;
+    }
+    do_write_zeroes(r, flags);
+}
+
+void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
+                  void *opaque)
+{
+    IoReq *r = io_start(bn, IO_DISCARD, off, len, cb, opaque);
+
+    if (bn->read_only) {
+        io_complete_now(r, -EPERM);
+        return;
+    }
+    if (!bn->discard_unmap || !bn->drv->discard || len == 0) {
+        io_complete_now(r, 0);
+        return;
+    }
+    bn->drv->discard(bn, off, len, io_done_cb, r);
+}
+
+/*
+ * A flush: the node's own part (format metadata), then the file child,
+ * then the backing child, each after the previous one completed.
+ */
+typedef struct {
+    IoReq *r;
+    int step;
+    int ret;
+} Flush;
+
+static void flush_step_cb(void *opaque, int ret)
+{
+    Flush *f = opaque;
+    BlockNode *bn = f->r->bn;
+
+    if (ret < 0 && f->ret == 0) {
+        f->ret = ret;
+    }
+    for (;;) {
+        switch (f->step++) {
+        case 0:
+            if (bn->drv->flush && !f->ret) {
+                bn->drv->flush(bn, flush_step_cb, f);
+                return;
+            }
+            break;
+        case 1:
+            if (bn->file && !f->ret) {
+                bdrv_flush(bn->file->child, flush_step_cb, f);
+                return;
+            }
+            break;
+        case 2:
+            if (bn->backing && !bn->backing->child->read_only && !f->ret) {
+                bdrv_flush(bn->backing->child, flush_step_cb, f);
+                return;
+            }
+            break;
+        default:
+            io_done_cb(f->r, f->ret);
+            g_free(f);
+            return;
+        }
+    }
+}
+
+void bdrv_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
+{
+    Flush *f = g_new0(Flush, 1);
+
+    f->r = io_start(bn, IO_FLUSH, 0, 0, cb, opaque);
+    if (bn->read_only) {
+        f->step = 3;
+    }
+    ioq_defer_int(flush_step_cb, f, 0);
+}
+
+typedef struct {
+    BlockNode *bn;
+    uint64_t len;
+    BdrvStatusCb *cb;
+    void *opaque;
+} StatusReq;
+
+static void status_default_cb(void *opaque, ssize_t ret)
+{
+    StatusReq *s = opaque;
+
+    s->cb(s->opaque, 0, BDRV_STATUS_DATA | BDRV_STATUS_ALLOCATED, s->len);
+    bdrv_dec_in_flight(s->bn);
+    g_free(s);
+}
+
+static void status_done_cb(void *opaque, int ret, int status, uint64_t pnum)
+{
+    StatusReq *s = opaque;
+
+    s->cb(s->opaque, ret, status, pnum);
+    bdrv_dec_in_flight(s->bn);
+    g_free(s);
+}
+
+void bdrv_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                       BdrvStatusCb *cb, void *opaque)
+{
+    StatusReq *s = g_new0(StatusReq, 1);
+
+    s->bn = bn;
+    s->len = len;
+    s->cb = cb;
+    s->opaque = opaque;
+    bdrv_inc_in_flight(bn);
+    if (bn->drv->block_status && len) {
+        bn->drv->block_status(bn, off, len, status_done_cb, s);
+    } else {
+        ioq_defer(status_default_cb, s, 0);
+    }
+}
+
+/*
+ * Allocation above @base: ask each node from @top down; the first that
+ * reports ALLOCATED decides.  The answer covers the shortest run any
+ * asked node reported, so it is exact for the whole of @pnum.
+ */
+typedef struct {
+    BlockNode *cur;
+    BlockNode *base;
+    uint64_t off;
+    uint64_t len;
+    BdrvStatusCb *cb;
+    void *opaque;
+} AllocAbove;
+
+static void alloc_above_cb(void *opaque, int ret, int status, uint64_t pnum)
+{
+    AllocAbove *a = opaque;
+    BlockNode *next;
+
+    if (ret < 0) {
+        a->cb(a->opaque, ret, 0, 0);
+        g_free(a);
+        return;
+    }
+    a->len = MIN(a->len, pnum);
+    if (status & BDRV_STATUS_ALLOCATED) {
+        a->cb(a->opaque, 0, 1, a->len);
+        g_free(a);
+        return;
+    }
+    next = bdrv_backing(bdrv_skip_filters(a->cur));
+    if (!next || next == a->base || a->off >= bdrv_length(next)) {
+        a->cb(a->opaque, 0, 0, a->len);
+        g_free(a);
+        return;
+    }
+    a->cur = next;
+    a->len = MIN(a->len, bdrv_length(next) - a->off);
+    bdrv_block_status(bdrv_skip_filters(next), a->off, a->len,
+                      alloc_above_cb, a);
+}
+
+void bdrv_is_allocated_above(BlockNode *top, BlockNode *base, uint64_t off,
+                             uint64_t len, BdrvStatusCb *cb, void *opaque)
+{
+    AllocAbove *a = g_new0(AllocAbove, 1);
+
+    a->cur = top;
+    a->base = base;
+    a->off = off;
+    a->len = len;
+    a->cb = cb;
+    a->opaque = opaque;
+    bdrv_block_status(bdrv_skip_filters(top), off, len, alloc_above_cb, a);
+}
+
+int bdrv_pread_sync(BlockNode *bn, uint64_t off, uint64_t len, void *buf)
+{
+    g_assert(bn->drv->pread_sync);
+    return bn->drv->pread_sync(bn, off, len, buf);
+}
+
+int bdrv_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
+                     const void *buf)
+{
+    if (bn->read_only) {
+        return -EPERM;
+    }
+    g_assert(bn->drv->pwrite_sync);
+    return bn->drv->pwrite_sync(bn, off, len, buf);
+}
+
+int bdrv_flush_sync(BlockNode *bn)
+{
+    return bn->drv->flush_sync ? bn->drv->flush_sync(bn) : 0;
+}

@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+noinst_LIBRARIES += block/libblock.a
+block_libblock_a_SOURCES = \
+	block/block.h block/block-int.h \
+	block/ioq.c block/ioq.h \
+	block/io.c block/graph.c block/backend.c \
+	block/file.c block/raw.c block/null.c \
+	block/blkdebug.c block/blkdebug.h \
+	block/qcow2.c block/qcow2.h block/qcow2-cache.c block/qcow2-refcount.c \
+	block/qcow2-create.c block/qcow2-create.h
+
+BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)

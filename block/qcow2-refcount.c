@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2 refcounts and cluster allocation.
+ *
+ * Allocation appends: new clusters come from @next_free, past the end of
+ * everything in the file, and freed clusters are not reused in this
+ * session.  So allocation never waits: the refcount blocks it touches
+ * are the ones covering the end of the file, which are either new
+ * (created in memory) or were loaded at open.  A new refcount block is
+ * placed at @next_free too; when that is inside the range it covers it
+ * describes itself.  The refcount table grows by moving to a bigger
+ * copy at the end; the old one is freed like any other cluster.
+ *
+ * Ordering on disk (see qcow2_flush_metadata): increments are written
+ * before the L2/L1 entries that use the clusters; decrements (queued in
+ * @pending_frees) after the entries that stopped using them.  A crash at
+ * any point leaves at worst leaked clusters, never a referenced cluster
+ * with refcount 0.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "block/ioq.h"
+#include "block/qcow2.h"
+
+static Qcow2State *state(BlockNode *bn)
+{
+    return bn->opaque;
+}
+
+static uint64_t get_rc(const Qcow2State *s, const uint8_t *b, uint64_t i)
+{
+    switch (s->refcount_order) {
+    case 0:
+        return (b[i / 8] >> (i % 8)) & 1;
+    case 1:
+        return (b[i / 4] >> (2 * (i % 4))) & 3;
+    case 2:
+        return (b[i / 2] >> (4 * (i % 2))) & 15;
+    case 3:
+        return b[i];
+    case 4:
+        return GUINT16_FROM_BE(((const uint16_t *)b)[i]);
+    case 5:
+        return GUINT32_FROM_BE(((const uint32_t *)b)[i]);
+    default:
+        return GUINT64_FROM_BE(((const uint64_t *)b)[i]);
+    }
+}
+
+static void set_rc16(uint8_t *b, uint64_t i, uint64_t v)
+{
+    ((uint16_t *)b)[i] = GUINT16_TO_BE((uint16_t)v);
+}
+
+bool qcow2_refcount_open(BlockNode *bn, Error **errp)
+{
+    Qcow2State *s = state(bn);
+    uint64_t bytes = (uint64_t)s->reftable_clusters * s->cluster_size;
+    uint8_t *buf;
+    int r;
+
+    if (bytes > QCOW2_MAX_REFTABLE_BYTES) {
+        error_setg(errp, "Reference count table too large");
+        return false;
+    }
+    if (s->reftable_offset % s->cluster_size) {
+        error_setg(errp, "Reference count table offset invalid");
+        return false;
+    }
+    s->reftable_size = bytes / 8;
+    s->reftable = g_new0(uint64_t, MAX(s->reftable_size, 1));
+    buf = ioq_buf_alloc(MAX(bytes, 1));
+    r = bytes ? bdrv_pread_sync(bn->file->child, s->reftable_offset, bytes,
+                                buf) : 0;
+    if (r < 0) {
+        ioq_buf_free(buf);
+        error_setg_errno(errp, -r, "Could not read refcount table");
+        return false;
+    }
+    for (uint32_t i = 0; i < s->reftable_size; i++) {
+        s->reftable[i] = be64_read(buf + 8 * i) & REFT_OFFSET_MASK;
+    }
+    ioq_buf_free(buf);
+    s->next_free = align_up(bdrv_length(bn->file->child), s->cluster_size);
+    s->pending_frees = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    return true;
+}
+
+int64_t qcow2_get_refcount_sync(BlockNode *bn, uint64_t offset)
+{
+    Qcow2State *s = state(bn);
+    uint64_t cluster = offset >> s->cluster_bits;
+    uint64_t bi = cluster / s->refblock_entries;
+    Qcow2Table *t;
+    int ret;
+    int64_t v;
+
+    if (bi >= s->reftable_size || !s->reftable[bi]) {
+        return 0;
+    }
+    t = qcow2_table_get_sync(bn, &s->rb_cache, s->reftable[bi], &ret);
+    if (!t) {
+        return ret;
+    }
+    v = get_rc(s, t->data, cluster % s->refblock_entries);
+    qcow2_table_unpin(&s->rb_cache, t);
+    return v;
+}
+
+static int grow_reftable(BlockNode *bn, uint64_t need_index);
+
+int qcow2_update_refcount_sync(BlockNode *bn, uint64_t offset, int delta)
+{
+    Qcow2State *s = state(bn);
+    uint64_t cluster = offset >> s->cluster_bits;
+    uint64_t bi = cluster / s->refblock_entries;
+    Qcow2Table *t;
+    uint64_t v;
+    int ret;
+
+    if (s->refcount_order != 4) {
+        return -ENOTSUP;
+    }
+    if (bi >= s->reftable_size && (ret = grow_reftable(bn, bi)) < 0) {
+        return ret;
+    }
+    if (!s->reftable[bi]) {
+        /* a new refcount block at the end of the file */
+        uint64_t rb = s->next_free;
+
+        if (delta < 0) {
+            return -EINVAL;
+        }
+        bdrv_debug_event(bn->file->child, BLKDBG_REFBLOCK_ALLOC, NULL, NULL);
+        s->next_free += s->cluster_size;
+        t = qcow2_table_new(bn, &s->rb_cache, rb);
+        s->reftable[bi] = rb;
+        s->reftable_dirty = true;
+        qcow2_table_unpin(&s->rb_cache, t);
+        ret = qcow2_update_refcount_sync(bn, rb, 1);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    t = qcow2_table_get_sync(bn, &s->rb_cache, s->reftable[bi], &ret);
+    if (!t) {
+        return ret;
+    }
+    v = get_rc(s, t->data, cluster % s->refblock_entries);
+    if ((delta < 0 && v < (uint64_t)-delta) || v + delta > 0xffff) {
+        qcow2_table_unpin(&s->rb_cache, t);
+        return delta < 0 ? -EINVAL : -ERANGE;
+    }
+    set_rc16(t->data, cluster % s->refblock_entries, v + delta);
+    qcow2_table_dirty(t);
+    qcow2_table_unpin(&s->rb_cache, t);
+    return 0;
+}
+
+/*
+ * Move the refcount table to a bigger copy at the end of the file that
+ * has room for block @need_index (and for the blocks describing the new
+ * table itself).
+ */
+static int grow_reftable(BlockNode *bn, uint64_t need_index)
+{
+    Qcow2State *s = state(bn);
+    uint64_t old_off = s->reftable_offset;
+    uint32_t old_clusters = s->reftable_clusters;
+    uint64_t entries = MAX(need_index + 1 + 8, (uint64_t)s->reftable_size * 2);
+    uint64_t clusters = size_to_clusters(s, entries * 8);
+    uint64_t new_off;
+    uint64_t *t;
+    int ret;
+
+    if (clusters * s->cluster_size > QCOW2_MAX_REFTABLE_BYTES) {
+        return -EFBIG;
+    }
+    bdrv_debug_event(bn->file->child, BLKDBG_REFTABLE_GROW, NULL, NULL);
+    new_off = s->next_free;
+    s->next_free += clusters * s->cluster_size;
+    t = g_new0(uint64_t, clusters * s->cluster_size / 8);
+    memcpy(t, s->reftable, (size_t)s->reftable_size * 8);
+    g_free(s->reftable);
+    s->reftable = t;
+    s->reftable_size = clusters * s->cluster_size / 8;
+    s->reftable_offset = new_off;
+    s->reftable_clusters = clusters;
+    s->reftable_dirty = true;
+    s->header_dirty = true;
+    for (uint64_t i = 0; i < clusters; i++) {
+        ret = qcow2_update_refcount_sync(bn, new_off + i * s->cluster_size, 1);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    /* the old table is still what the header on disk points to */
+    qcow2_free_clusters(bn, old_off, old_clusters);
+    return 0;
+}
+
+int qcow2_pin_tail_refblock(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+    uint64_t bi = (s->next_free >> s->cluster_bits) / s->refblock_entries;
+    Qcow2Table *t;
+    int ret;
+
+    if (bi >= s->reftable_size || !s->reftable[bi]) {
+        return 0;               /* it will be created in memory */
+    }
+    if (s->tail_rb && s->tail_rb->offset == s->reftable[bi]) {
+        return 0;
+    }
+    t = qcow2_table_get_sync(bn, &s->rb_cache, s->reftable[bi], &ret);
+    if (!t) {
+        return ret;
+    }
+    if (s->tail_rb) {
+        qcow2_table_unpin(&s->rb_cache, s->tail_rb);
+    }
+    s->tail_rb = t;
+    return 0;
+}
+
+uint64_t qcow2_alloc_clusters(BlockNode *bn, uint64_t n, int *ret)
+{
+    Qcow2State *s = state(bn);
+    uint64_t off = s->next_free;
+
+    *ret = 0;
+    if (s->refcount_order != 4) {
+        *ret = -ENOTSUP;
+        return 0;
+    }
+    bdrv_debug_event(bn->file->child, BLKDBG_CLUSTER_ALLOC, NULL, NULL);
+    s->next_free += n * s->cluster_size;
+    for (uint64_t i = 0; i < n; i++) {
+        *ret = qcow2_update_refcount_sync(bn, off + i * s->cluster_size, 1);
+        if (*ret < 0) {
+            return 0;
+        }
+    }
+    *ret = qcow2_pin_tail_refblock(bn);
+    return *ret < 0 ? 0 : off;
+}
+
+void qcow2_free_clusters(BlockNode *bn, uint64_t offset, uint64_t n)
+{
+    Qcow2State *s = state(bn);
+
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t c = offset + i * s->cluster_size;
+
+        g_array_append_val(s->pending_frees, c);
+    }
+}
+
+/* Applying queued frees: load the blocks they need, then decrement. */
+typedef struct {
+    BlockNode *bn;
+    GArray *frees;
+    guint next;
+    int ret;
+    void (*cb)(void *opaque, int ret);
+    void *opaque;
+} ApplyFrees;
+
+static void apply_next(ApplyFrees *a);
+
+static void apply_loaded_cb(void *opaque, int ret, Qcow2Table *t)
+{
+    ApplyFrees *a = opaque;
+    Qcow2State *s = state(a->bn);
+
+    if (ret < 0) {
+        a->ret = ret;
+        a->next++;
+    } else {
+        /* every queued free this block covers, in one go */
+        for (guint i = a->next; i < a->frees->len; i++) {
+            uint64_t c = g_array_index(a->frees, uint64_t, i)
+                >> s->cluster_bits;
+            uint64_t bi = c / s->refblock_entries;
+            uint64_t v;
+
+            if (s->reftable[bi] != t->offset) {
+                continue;
+            }
+            v = get_rc(s, t->data, c % s->refblock_entries);
+            if (v > 0) {
+                set_rc16(t->data, c % s->refblock_entries, v - 1);
+            }
+            g_array_index(a->frees, uint64_t, i) = 0;
+        }
+        qcow2_table_dirty(t);
+        qcow2_table_unpin(&s->rb_cache, t);
+    }
+    apply_next(a);
+}
+
+static void apply_next(ApplyFrees *a)
+{
+    Qcow2State *s = state(a->bn);
+
+    while (a->next < a->frees->len) {
+        uint64_t off = g_array_index(a->frees, uint64_t, a->next);
+        uint64_t bi;
+
+        if (!off) {
+            a->next++;
+            continue;
+        }
+        bi = (off >> s->cluster_bits) / s->refblock_entries;
+        if (bi >= s->reftable_size || !s->reftable[bi]) {
+            a->next++;          /* nothing counted it: nothing to undo */
+            continue;
+        }
+        bdrv_debug_event(a->bn->file->child, BLKDBG_CLUSTER_FREE, NULL,
+                         NULL);
+        qcow2_table_get(a->bn, &s->rb_cache, s->reftable[bi],
+                        apply_loaded_cb, a);
+        return;
+    }
+    g_array_free(a->frees, TRUE);
+    s->applying_frees = NULL;
+    a->cb(a->opaque, a->ret);
+    g_free(a);
+}
+
+void qcow2_apply_frees(BlockNode *bn, void (*cb)(void *opaque, int ret),
+                       void *opaque)
+{
+    Qcow2State *s = state(bn);
+    ApplyFrees *a = g_new0(ApplyFrees, 1);
+
+    a->bn = bn;
+    a->cb = cb;
+    a->opaque = opaque;
+    /* frees queued from now on wait for the next flush */
+    a->frees = s->pending_frees;
+    s->applying_frees = a->frees;
+    s->pending_frees = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    apply_next(a);
+}
+
+typedef struct {
+    BlockNode *bn;
+    uint8_t *buf;
+    uint64_t len;
+    void (*cb)(void *opaque, int ret);
+    void *opaque;
+} RtWrite;
+
+static void reftable_written_cb(void *opaque, int ret)
+{
+    RtWrite *w = opaque;
+
+    if (ret < 0) {
+        state(w->bn)->reftable_dirty = true;
+    }
+    ioq_buf_free(w->buf);
+    w->cb(w->opaque, ret);
+    g_free(w);
+}
+
+static void reftable_done_cb(void *opaque, ssize_t ret)
+{
+    RtWrite *w = opaque;
+
+    w->cb(w->opaque, 0);
+    g_free(w);
+}
+
+void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
+                          void *opaque)
+{
+    Qcow2State *s = state(bn);
+    RtWrite *w = g_new0(RtWrite, 1);
+
+    w->bn = bn;
+    w->cb = cb;
+    w->opaque = opaque;
+    if (!s->reftable_dirty) {
+        ioq_defer(reftable_done_cb, w, 0);
+        return;
+    }
+    s->reftable_dirty = false;
+    w->len = (uint64_t)s->reftable_clusters * s->cluster_size;
+    w->buf = ioq_buf_alloc0(w->len);
+    for (uint32_t i = 0; i < s->reftable_size; i++) {
+        be64_write(w->buf + 8 * i, s->reftable[i]);
+    }
+    bdrv_debug_event(bn->file->child, BLKDBG_REFTABLE_UPDATE, NULL, NULL);
+    bdrv_write(bn->file->child, s->reftable_offset, w->len, w->buf, 0,
+               reftable_written_cb, w);
+}

@@ -1,0 +1,1775 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2: open, header, and the data path.
+ *
+ * A request walks its guest range L2 table by L2 table.  Within a table
+ * it takes runs of clusters of one kind (data, zero, unallocated,
+ * compressed) and issues one sub-request per run: contiguous data
+ * clusters become one read or write on the file.
+ *
+ * Writes to clusters that are not plain allocated data (unallocated,
+ * zero, compressed, shared) allocate new clusters.  Two requests must not
+ * allocate the same guest cluster at once, so an allocating write first
+ * claims its cluster-aligned guest range (Qcow2Alloc); a request meeting
+ * a claimed range waits and then looks again (it will find the data in
+ * place).  The allocating write fills the partial clusters at its edges
+ * from the old contents (copy on write, read through this driver's own
+ * read path), writes the data, and only then points the L2 entries at
+ * the new clusters: data reaches the file before any metadata that
+ * refers to it.
+ *
+ * Metadata is written back in an order that keeps the image consistent
+ * after a crash at any point (qcow2_flush_metadata):
+ *
+ *   refcount blocks (increments) -> refcount table -> header
+ *     -> L2 tables -> L1 table -> refcount blocks (decrements)
+ *
+ * A background writeback (every second while dirty) bounds what a
+ * crash can lose; a guest flush adds fdatasync between the stages.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "block/ioq.h"
+#include "block/qcow2.h"
+#include "qapi/qjson.h"
+#include "util/log.h"
+
+#define L2_CACHE_TABLES 64
+#define RB_CACHE_TABLES 16
+#define WRITEBACK_MS 1000
+#define WRITEBACK_DIRTY_TABLES 32
+
+typedef enum {
+    KIND_UNALLOCATED,
+    KIND_DATA,          /* allocated, refcount 1 (COPIED) */
+    KIND_SHARED,        /* allocated, refcount > 1 */
+    KIND_ZERO,
+    KIND_ZERO_ALLOC,    /* zero flag with a preallocated cluster */
+    KIND_COMPRESSED,
+} ClusterKind;
+
+typedef enum {
+    QREQ_READ,
+    QREQ_WRITE,
+    QREQ_ZERO,
+    QREQ_DISCARD,
+} QReqType;
+
+typedef struct Qcow2Req {
+    BlockNode *bn;
+    QReqType type;
+    uint64_t off;
+    uint64_t end;
+    uint64_t pos;           /* next guest byte to dispatch */
+    uint8_t *buf;
+    int flags;
+    int pending;            /* sub-requests in flight, +1 while stepping */
+    int ret;
+    Qcow2Table *l2;         /* pinned L2 table in use */
+    BdrvCb *cb;
+    void *opaque;
+} Qcow2Req;
+
+static Qcow2State *state(BlockNode *bn)
+{
+    return bn->opaque;
+}
+
+static BlockNode *file_of(BlockNode *bn)
+{
+    return bn->file->child;
+}
+
+/* ---- entries ---------------------------------------------------------- */
+
+static uint64_t l2_get(const Qcow2Table *t, uint32_t i)
+{
+    return be64_read(t->data + 8 * i);
+}
+
+static void l2_set(Qcow2Table *t, uint32_t i, uint64_t e)
+{
+    be64_write(t->data + 8 * i, e);
+}
+
+static ClusterKind classify(const Qcow2State *s, uint64_t e)
+{
+    if (e & QCOW2_OFLAG_COMPRESSED) {
+        return KIND_COMPRESSED;
+    }
+    if (s->version >= 3 && (e & QCOW2_OFLAG_ZERO)) {
+        return (e & L2E_OFFSET_MASK) ? KIND_ZERO_ALLOC : KIND_ZERO;
+    }
+    if (!(e & L2E_OFFSET_MASK)) {
+        return KIND_UNALLOCATED;
+    }
+    return (e & QCOW2_OFLAG_COPIED) ? KIND_DATA : KIND_SHARED;
+}
+
+static void compressed_range(const Qcow2State *s, uint64_t e, uint64_t *off,
+                             uint64_t *len)
+{
+    uint32_t shift = 62 - (s->cluster_bits - 8);
+    uint64_t mask = (1ull << (s->cluster_bits - 8)) - 1;
+    uint64_t nsect = ((e >> shift) & mask) + 1;
+
+    *off = e & ((1ull << shift) - 1);
+    *len = nsect * 512 - (*off & 511);
+}
+
+/* Queue the host clusters an old entry used for release after flush. */
+static void release_entry(BlockNode *bn, uint64_t e)
+{
+    Qcow2State *s = state(bn);
+
+    switch (classify(s, e)) {
+    case KIND_DATA:
+    case KIND_SHARED:
+    case KIND_ZERO_ALLOC:
+        qcow2_free_clusters(bn, e & L2E_OFFSET_MASK, 1);
+        break;
+    case KIND_COMPRESSED: {
+        uint64_t off, len, first, last;
+
+        compressed_range(s, e, &off, &len);
+        /* as QEMU counts them: whole sectors holding the data */
+        first = (off & ~511ull) & ~((uint64_t)s->cluster_size - 1);
+        last = ((off & ~511ull) + ((len + (off & 511) + 511) & ~511ull) - 1)
+            & ~((uint64_t)s->cluster_size - 1);
+        qcow2_free_clusters(bn, first, ((last - first) >> s->cluster_bits) + 1);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* ---- allocation claims ------------------------------------------------- */
+
+typedef struct {
+    Qcow2Req *r;
+} AllocWaiter;
+
+static Qcow2Alloc *claimed(Qcow2State *s, uint64_t start, uint64_t end)
+{
+    for (guint i = 0; i < s->allocs->len; i++) {
+        Qcow2Alloc *a = g_ptr_array_index(s->allocs, i);
+
+        if (a->start < end && start < a->end) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static Qcow2Alloc *claim(Qcow2State *s, uint64_t start, uint64_t end)
+{
+    Qcow2Alloc *a = g_new0(Qcow2Alloc, 1);
+
+    a->start = start;
+    a->end = end;
+    a->waiters = g_queue_new();
+    g_ptr_array_add(s->allocs, a);
+    return a;
+}
+
+static void req_step(Qcow2Req *r);
+
+static void release_claim(Qcow2State *s, Qcow2Alloc *a)
+{
+    Qcow2Req *w;
+
+    g_ptr_array_remove(s->allocs, a);
+    while ((w = g_queue_pop_head(a->waiters))) {
+        w->pending--;           /* the wait held one */
+        req_step(w);
+    }
+    g_queue_free(a->waiters);
+    g_free(a);
+}
+
+/* ---- request completion ------------------------------------------------- */
+
+static void req_finish(Qcow2Req *r)
+{
+    Qcow2State *s = state(r->bn);
+
+    if (r->l2) {
+        qcow2_table_unpin(&s->l2_cache, r->l2);
+        r->l2 = NULL;
+    }
+    r->cb(r->opaque, r->ret);
+    g_free(r);
+}
+
+static void sub_done(Qcow2Req *r, int ret)
+{
+    if (ret < 0 && r->ret == 0) {
+        r->ret = ret;
+    }
+    if (--r->pending == 0) {
+        req_finish(r);
+    }
+}
+
+static void sub_done_cb(void *opaque, int ret)
+{
+    sub_done(opaque, ret);
+}
+
+/*
+ * A data read or write on the file, after reporting @ev; a blkdebug
+ * breakpoint on the event holds it there.
+ */
+typedef struct {
+    BlockNode *file;
+    bool write;
+    uint64_t host;
+    uint64_t len;
+    uint8_t *buf;
+    int flags;
+    BdrvCb *done;
+    void *done_opaque;
+} DataIo;
+
+static void data_io_go_cb(void *opaque, int ret)
+{
+    DataIo *d = opaque;
+
+    if (d->write) {
+        bdrv_write(d->file, d->host, d->len, d->buf, d->flags, d->done,
+                   d->done_opaque);
+    } else {
+        bdrv_read(d->file, d->host, d->len, d->buf, d->done, d->done_opaque);
+    }
+    g_free(d);
+}
+
+static void data_io(BlockNode *bn, BlkdebugEvent ev, bool write,
+                    uint64_t host, uint64_t len, const uint8_t *buf,
+                    int flags, BdrvCb *done, void *done_opaque)
+{
+    DataIo *d = g_new0(DataIo, 1);
+
+    d->file = file_of(bn);
+    d->write = write;
+    d->host = host;
+    d->len = len;
+    d->buf = (uint8_t *)buf;
+    d->flags = flags;
+    d->done = done;
+    d->done_opaque = done_opaque;
+    if (!bdrv_debug_event(d->file, ev, data_io_go_cb, d)) {
+        data_io_go_cb(d, 0);
+    }
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+typedef struct {
+    Qcow2Req *r;
+    uint8_t *cbuf;          /* compressed bytes */
+    uint64_t clen;
+    uint8_t *dst;
+    uint64_t in_off;        /* offset of the wanted bytes in the cluster */
+    uint64_t len;
+} Decompress;
+
+static int inflate_cluster(const uint8_t *src, uint64_t slen, uint8_t *dst,
+                           uint32_t dlen)
+{
+    z_stream z = { 0 };
+    int r;
+
+    if (inflateInit2(&z, -12) != Z_OK) {
+        return -EIO;
+    }
+    z.next_in = (Bytef *)src;
+    z.avail_in = slen;
+    z.next_out = dst;
+    z.avail_out = dlen;
+    r = inflate(&z, Z_FINISH);
+    inflateEnd(&z);
+    /* the stream may end before the buffer: QEMU pads with nothing */
+    if ((r != Z_STREAM_END && r != Z_BUF_ERROR) || z.avail_out != 0) {
+        return -EIO;
+    }
+    return 0;
+}
+
+static void decompress_read_cb(void *opaque, int ret)
+{
+    Decompress *d = opaque;
+    Qcow2State *s = state(d->r->bn);
+
+    if (ret == 0) {
+        uint8_t *out = g_malloc(s->cluster_size);
+
+        ret = inflate_cluster(d->cbuf, d->clen, out, s->cluster_size);
+        if (ret == 0) {
+            memcpy(d->dst, out + d->in_off, d->len);
+        }
+        g_free(out);
+    }
+    ioq_buf_free(d->cbuf);
+    sub_done(d->r, ret);
+    g_free(d);
+}
+
+static void read_compressed(Qcow2Req *r, uint64_t e, uint64_t in_off,
+                            uint64_t len, uint8_t *dst)
+{
+    Qcow2State *s = state(r->bn);
+    Decompress *d = g_new0(Decompress, 1);
+    uint64_t coff;
+
+    compressed_range(s, e, &coff, &d->clen);
+    d->r = r;
+    d->dst = dst;
+    d->in_off = in_off;
+    d->len = len;
+    d->cbuf = ioq_buf_alloc(d->clen);
+    r->pending++;
+    bdrv_debug_event(file_of(r->bn), BLKDBG_READ_COMPRESSED, NULL, NULL);
+    bdrv_read(file_of(r->bn), coff, d->clen, d->cbuf, decompress_read_cb, d);
+}
+
+/* Unallocated: the backing file's bytes, zeroes beyond its end. */
+static void read_unallocated(Qcow2Req *r, uint64_t pos, uint64_t len,
+                             uint8_t *dst)
+{
+    BlockNode *b = bdrv_backing(r->bn);
+    uint64_t blen = b ? bdrv_length(b) : 0;
+    uint64_t from_b = pos < blen ? MIN(len, blen - pos) : 0;
+
+    if (from_b) {
+        r->pending++;
+        bdrv_debug_event(file_of(r->bn), BLKDBG_READ_BACKING_AIO, NULL,
+                         NULL);
+        bdrv_read(b, pos, from_b, dst, sub_done_cb, r);
+    }
+    if (from_b < len) {
+        memset(dst + from_b, 0, len - from_b);
+    }
+}
+
+/* ---- writes ----------------------------------------------------------------- */
+
+typedef struct {
+    Qcow2Req *r;
+    Qcow2Alloc *claim;
+    uint64_t host;          /* new clusters */
+    uint64_t gstart;        /* guest range of the clusters */
+    uint64_t gend;
+    uint64_t data_off;      /* the request's part */
+    uint64_t data_len;
+    uint8_t *bounce;        /* gstart..gend when COW was needed */
+    int cow_pending;
+    int ret;
+    bool zero;              /* the request writes zeroes */
+} AllocWrite;
+
+static void qcow2_do_read(BlockNode *bn, uint64_t off, uint64_t len,
+                          uint8_t *buf, BdrvCb *cb, void *opaque);
+
+static void alloc_l2_updated(AllocWrite *w, Qcow2Table *t)
+{
+    Qcow2State *s = state(w->r->bn);
+    uint64_t n = (w->gend - w->gstart) >> s->cluster_bits;
+    uint32_t l2i = (w->gstart >> s->cluster_bits) & (s->l2_size - 1);
+
+    bdrv_debug_event(file_of(w->r->bn), BLKDBG_L2_UPDATE, NULL, NULL);
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t old = l2_get(t, l2i + k);
+
+        release_entry(w->r->bn, old);
+        l2_set(t, l2i + k, (w->host + (k << s->cluster_bits))
+               | QCOW2_OFLAG_COPIED);
+    }
+    qcow2_table_dirty(t);
+}
+
+static void alloc_finish(AllocWrite *w, int ret)
+{
+    Qcow2Req *r = w->r;
+    Qcow2State *s = state(r->bn);
+
+    if (w->bounce) {
+        ioq_buf_free(w->bounce);
+    }
+    release_claim(s, w->claim);
+    g_free(w);
+    sub_done(r, ret);
+}
+
+static void alloc_l2_loaded_cb(void *opaque, int ret, Qcow2Table *t)
+{
+    AllocWrite *w = opaque;
+    Qcow2State *s = state(w->r->bn);
+
+    if (ret == 0) {
+        alloc_l2_updated(w, t);
+        qcow2_table_unpin(&s->l2_cache, t);
+    }
+    alloc_finish(w, ret);
+}
+
+static void alloc_data_written_cb(void *opaque, int ret)
+{
+    AllocWrite *w = opaque;
+    Qcow2State *s = state(w->r->bn);
+    uint64_t l1i = w->gstart >> (s->l2_bits + s->cluster_bits);
+
+    if (ret < 0) {
+        /* the new clusters stay unreferenced: a leak, never corruption */
+        alloc_finish(w, ret);
+        return;
+    }
+    qcow2_table_get(w->r->bn, &s->l2_cache, s->l1[l1i] & L1E_OFFSET_MASK,
+                    alloc_l2_loaded_cb, w);
+}
+
+static void alloc_write_data(AllocWrite *w)
+{
+    Qcow2Req *r = w->r;
+    const uint8_t *src;
+    uint64_t len;
+
+    if (w->ret < 0) {
+        alloc_finish(w, w->ret);
+        return;
+    }
+    if (w->bounce) {
+        if (w->zero) {
+            memset(w->bounce + (w->data_off - w->gstart), 0, w->data_len);
+        } else {
+            memcpy(w->bounce + (w->data_off - w->gstart),
+                   r->buf + (w->data_off - r->off), w->data_len);
+        }
+        src = w->bounce;
+        len = w->gend - w->gstart;
+    } else {
+        src = r->buf + (w->data_off - r->off);
+        len = w->data_len;
+    }
+    data_io(r->bn, BLKDBG_WRITE_AIO, true, w->host, len, src,
+            r->flags & BDRV_REQ_FUA, alloc_data_written_cb, w);
+}
+
+static void cow_read_cb(void *opaque, int ret)
+{
+    AllocWrite *w = opaque;
+
+    if (ret < 0 && w->ret == 0) {
+        w->ret = ret;
+    }
+    if (--w->cow_pending == 0) {
+        bdrv_debug_event(file_of(w->r->bn), BLKDBG_COW_WRITE, NULL, NULL);
+        alloc_write_data(w);
+    }
+}
+
+static void start_alloc_write(Qcow2Req *r, uint64_t pos, uint64_t len)
+{
+    Qcow2State *s = state(r->bn);
+    AllocWrite *w = g_new0(AllocWrite, 1);
+    uint64_t head, tail;
+    int ret;
+
+    w->r = r;
+    w->gstart = pos & ~((uint64_t)s->cluster_size - 1);
+    w->gend = align_up(pos + len, s->cluster_size);
+    w->data_off = pos;
+    w->data_len = len;
+    w->zero = r->type == QREQ_ZERO;
+    w->claim = claim(s, w->gstart, w->gend);
+    w->host = qcow2_alloc_clusters(r->bn, (w->gend - w->gstart)
+                                   >> s->cluster_bits, &ret);
+    r->pending++;
+    if (!w->host) {
+        alloc_finish(w, ret ? ret : -EIO);
+        return;
+    }
+    head = pos - w->gstart;
+    tail = w->gend - (pos + len);
+    if (!head && !tail && !w->zero) {
+        alloc_write_data(w);
+        return;
+    }
+    w->bounce = ioq_buf_alloc(w->gend - w->gstart);
+    w->cow_pending = 1;
+    bdrv_debug_event(file_of(r->bn), BLKDBG_COW_READ, NULL, NULL);
+    if (head) {
+        w->cow_pending++;
+        qcow2_do_read(r->bn, w->gstart, head, w->bounce, cow_read_cb, w);
+    }
+    if (tail) {
+        w->cow_pending++;
+        qcow2_do_read(r->bn, pos + len, tail,
+                      w->bounce + (pos + len - w->gstart), cow_read_cb, w);
+    }
+    cow_read_cb(w, 0);
+}
+
+/* ---- zero and discard of whole clusters ------------------------------------ */
+
+static void set_clusters(Qcow2Req *r, Qcow2Table *t, uint32_t l2i,
+                         uint64_t n)
+{
+    Qcow2State *s = state(r->bn);
+    bool unmap = r->type == QREQ_DISCARD || (r->flags & BDRV_REQ_MAY_UNMAP);
+    bool backing = bdrv_backing(r->bn) != NULL;
+
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t old = l2_get(t, l2i + k);
+        ClusterKind kind = classify(s, old);
+        uint64_t e;
+
+        if (r->type == QREQ_DISCARD) {
+            /* guest discard: read as zeroes where a backing would show */
+            e = backing ? QCOW2_OFLAG_ZERO : 0;
+        } else if (!unmap && (kind == KIND_DATA || kind == KIND_ZERO_ALLOC)) {
+            e = (old & L2E_OFFSET_MASK) | QCOW2_OFLAG_COPIED
+                | QCOW2_OFLAG_ZERO;
+            old = 0;            /* the cluster stays in use */
+        } else {
+            e = QCOW2_OFLAG_ZERO;
+        }
+        release_entry(r->bn, old);
+        l2_set(t, l2i + k, e);
+    }
+    qcow2_table_dirty(t);
+}
+
+/* ---- the stepping engine --------------------------------------------------- */
+
+/*
+ * The L2 table for guest offset @pos in r->l2 (pinned), or false when
+ * the caller must return (a load was started and will re-step, or the
+ * request failed).  With @create, a missing table is allocated.
+ */
+static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none);
+
+static void l2_loaded_cb(void *opaque, int ret, Qcow2Table *t)
+{
+    Qcow2Req *r = opaque;
+
+    if (ret < 0) {
+        if (r->ret == 0) {
+            r->ret = ret;
+        }
+    } else {
+        g_assert(!r->l2);
+        r->l2 = t;
+    }
+    r->pending--;
+    req_step(r);
+}
+
+static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none)
+{
+    Qcow2State *s = state(r->bn);
+    uint64_t l1i = pos >> (s->l2_bits + s->cluster_bits);
+    uint64_t l2off;
+    Qcow2Table *t;
+    int ret;
+
+    *none = false;
+    if (l1i >= s->l1_size) {
+        if (create) {
+            r->ret = -EIO;      /* beyond the L1 table: corrupt image */
+            return false;
+        }
+        *none = true;
+        return true;
+    }
+    l2off = s->l1[l1i] & L1E_OFFSET_MASK;
+    if (r->l2 && r->l2->offset == l2off && l2off) {
+        return true;
+    }
+    if (r->l2) {
+        qcow2_table_unpin(&s->l2_cache, r->l2);
+        r->l2 = NULL;
+    }
+    if (!l2off) {
+        if (!create) {
+            *none = true;
+            return true;
+        }
+        l2off = qcow2_alloc_clusters(r->bn, 1, &ret);
+        if (!l2off) {
+            r->ret = ret;
+            return false;
+        }
+        bdrv_debug_event(file_of(r->bn), BLKDBG_L2_ALLOC_WRITE, NULL, NULL);
+        r->l2 = qcow2_table_new(r->bn, &s->l2_cache, l2off);
+        bdrv_debug_event(file_of(r->bn), BLKDBG_L1_UPDATE, NULL, NULL);
+        s->l1[l1i] = l2off | QCOW2_OFLAG_COPIED;
+        s->l1_dirty = true;
+        s->l1_gen++;
+        return true;
+    }
+    if (l2off >= s->next_free) {
+        r->ret = -EIO;          /* points past everything: corrupt */
+        return false;
+    }
+    t = qcow2_table_peek(&s->l2_cache, l2off);
+    if (t) {
+        r->l2 = t;
+        return true;
+    }
+    r->pending++;
+    qcow2_table_get(r->bn, &s->l2_cache, l2off, l2_loaded_cb, r);
+    return false;
+}
+
+/* How many clusters from @l2i continue the run that @first starts. */
+static uint64_t run_length(const Qcow2State *s, const Qcow2Table *t,
+                           uint32_t l2i, uint64_t max, uint64_t first)
+{
+    ClusterKind kind = classify(s, first);
+    uint64_t n = 1;
+
+    if (kind == KIND_COMPRESSED) {
+        return 1;
+    }
+    while (n < max) {
+        uint64_t e = l2_get(t, l2i + n);
+
+        if (classify(s, e) != kind) {
+            break;
+        }
+        if ((kind == KIND_DATA || kind == KIND_SHARED)
+            && (e & L2E_OFFSET_MASK)
+               != (first & L2E_OFFSET_MASK) + (n << s->cluster_bits)) {
+            break;
+        }
+        n++;
+    }
+    return n;
+}
+
+static void req_step(Qcow2Req *r)
+{
+    Qcow2State *s = state(r->bn);
+    uint64_t cmask = s->cluster_size - 1;
+
+    r->pending++;
+    while (r->pos < r->end && r->ret == 0) {
+        uint64_t pos = r->pos;
+        uint64_t span = 1ull << (s->l2_bits + s->cluster_bits);
+        uint64_t chunk_end = MIN(r->end, (pos & ~(span - 1)) + span);
+        bool writing = r->type != QREQ_READ;
+        bool none;
+        uint32_t l2i;
+        uint64_t e, nclusters, n, len;
+        ClusterKind kind;
+
+        /*
+         * Writes need the L2 table; so do zero writes where a backing file
+         * would otherwise show through.  Without an L2 table everything
+         * reads from the backing file, or as zeroes.
+         */
+        if (!need_l2(r, pos, r->type == QREQ_WRITE
+                     || (r->type == QREQ_ZERO && bdrv_backing(r->bn)),
+                     &none)) {
+            break;
+        }
+        if (none) {
+            len = chunk_end - pos;
+            if (r->type == QREQ_READ) {
+                read_unallocated(r, pos, len, r->buf + (pos - r->off));
+            }
+            r->pos += len;
+            continue;
+        }
+        l2i = (pos >> s->cluster_bits) & (s->l2_size - 1);
+        e = l2_get(r->l2, l2i);
+        kind = classify(s, e);
+        nclusters = ((chunk_end - 1) >> s->cluster_bits)
+            - (pos >> s->cluster_bits) + 1;
+        n = run_length(s, r->l2, l2i, nclusters, e);
+        len = MIN((n << s->cluster_bits) - (pos & cmask), chunk_end - pos);
+
+        if (!writing) {
+            uint8_t *dst = r->buf + (pos - r->off);
+
+            switch (kind) {
+            case KIND_DATA:
+            case KIND_SHARED: {
+                uint64_t host = (e & L2E_OFFSET_MASK) + (pos & cmask);
+
+                if (host + len > s->next_free) {
+                    r->ret = -EIO;
+                    break;
+                }
+                r->pending++;
+                data_io(r->bn, BLKDBG_READ_AIO, false, host, len, dst, 0,
+                        sub_done_cb, r);
+                break;
+            }
+            case KIND_ZERO:
+            case KIND_ZERO_ALLOC:
+                memset(dst, 0, len);
+                break;
+            case KIND_UNALLOCATED:
+                read_unallocated(r, pos, len, dst);
+                break;
+            case KIND_COMPRESSED:
+                read_compressed(r, e, pos & cmask, len, dst);
+                break;
+            }
+            r->pos += len;
+            continue;
+        }
+
+        /* writes, zeroes, discards: the clusters must not be mid-allocation */
+        {
+            uint64_t cstart = pos & ~cmask;
+            uint64_t cend = align_up(pos + len, s->cluster_size);
+            Qcow2Alloc *a = claimed(s, cstart, cend);
+
+            if (a) {
+                r->pending++;   /* the wait holds the request open */
+                g_queue_push_tail(a->waiters, r);
+                if (r->l2) {
+                    qcow2_table_unpin(&s->l2_cache, r->l2);
+                    r->l2 = NULL;
+                }
+                break;
+            }
+        }
+        if (r->type == QREQ_WRITE && kind == KIND_DATA) {
+            uint64_t host = (e & L2E_OFFSET_MASK) + (pos & cmask);
+
+            r->pending++;
+            data_io(r->bn, BLKDBG_WRITE_AIO, true, host, len,
+                    r->buf + (pos - r->off), r->flags & BDRV_REQ_FUA,
+                    sub_done_cb, r);
+            r->pos += len;
+            continue;
+        }
+        if (r->type == QREQ_WRITE) {
+            start_alloc_write(r, pos, len);
+            r->pos += len;
+            continue;
+        }
+        /* zero or discard: whole clusters in the L2 table, edges as data */
+        {
+            uint64_t head = pos & cmask;
+            uint64_t whole;
+
+            if (head || len < s->cluster_size) {
+                uint64_t part = MIN(len, s->cluster_size - head);
+
+                if (r->type == QREQ_ZERO && kind != KIND_ZERO
+                    && !(kind == KIND_UNALLOCATED && !bdrv_backing(r->bn))) {
+                    if (kind == KIND_DATA) {
+                        r->pending++;
+                        bdrv_write_zeroes(file_of(r->bn),
+                                          (e & L2E_OFFSET_MASK) + head, part,
+                                          0, sub_done_cb, r);
+                    } else {
+                        start_alloc_write(r, pos, part);
+                    }
+                }
+                r->pos += part;
+                continue;
+            }
+            whole = len >> s->cluster_bits;
+            if (r->type == QREQ_ZERO && s->version < 3) {
+                /* no zero flag: write zeroes where something shows through */
+                if (kind == KIND_DATA) {
+                    r->pending++;
+                    bdrv_write_zeroes(file_of(r->bn), e & L2E_OFFSET_MASK,
+                                      whole << s->cluster_bits, 0,
+                                      sub_done_cb, r);
+                } else if (!(kind == KIND_UNALLOCATED
+                             && !bdrv_backing(r->bn))) {
+                    start_alloc_write(r, pos, whole << s->cluster_bits);
+                }
+            } else if (!(r->type == QREQ_DISCARD && s->version < 3
+                         && bdrv_backing(r->bn))) {
+                set_clusters(r, r->l2, l2i, whole);
+            }
+            r->pos += whole << s->cluster_bits;
+        }
+    }
+    if (r->pos >= r->end && r->l2) {
+        qcow2_table_unpin(&s->l2_cache, r->l2);
+        r->l2 = NULL;
+    }
+    sub_done(r, 0);
+}
+
+static Qcow2Req *req_new(BlockNode *bn, QReqType type, uint64_t off,
+                         uint64_t len, const void *buf, int flags,
+                         BdrvCb *cb, void *opaque)
+{
+    Qcow2Req *r = g_new0(Qcow2Req, 1);
+
+    r->bn = bn;
+    r->type = type;
+    r->off = off;
+    r->pos = off;
+    r->end = off + len;
+    r->buf = (uint8_t *)buf;
+    r->flags = flags;
+    r->cb = cb;
+    r->opaque = opaque;
+    return r;
+}
+
+static void qcow2_do_read(BlockNode *bn, uint64_t off, uint64_t len,
+                          uint8_t *buf, BdrvCb *cb, void *opaque)
+{
+    req_step(req_new(bn, QREQ_READ, off, len, buf, 0, cb, opaque));
+}
+
+static void qcow2_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                       BdrvCb *cb, void *opaque)
+{
+    if (off + len > bn->total_size) {
+        uint64_t valid = off < bn->total_size ? bn->total_size - off : 0;
+
+        memset((uint8_t *)buf + valid, 0, len - valid);
+        len = valid;
+    }
+    qcow2_do_read(bn, off, len, buf, cb, opaque);
+}
+
+static void qcow2_write(BlockNode *bn, uint64_t off, uint64_t len,
+                        const void *buf, int flags, BdrvCb *cb, void *opaque)
+{
+    if (off + len > bn->total_size) {
+        ioq_defer_int(cb, opaque, -EIO);
+        return;
+    }
+    req_step(req_new(bn, QREQ_WRITE, off, len, buf, flags, cb, opaque));
+}
+
+static void qcow2_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
+                               int flags, BdrvCb *cb, void *opaque)
+{
+    if (off + len > bn->total_size) {
+        ioq_defer_int(cb, opaque, -EIO);
+        return;
+    }
+    req_step(req_new(bn, QREQ_ZERO, off, len, NULL, flags, cb, opaque));
+}
+
+static void qcow2_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                          BdrvCb *cb, void *opaque)
+{
+    req_step(req_new(bn, QREQ_DISCARD, off, MIN(len, bn->total_size - off),
+                     NULL, 0, cb, opaque));
+}
+
+/* ---- block status ------------------------------------------------------- */
+
+typedef struct {
+    BlockNode *bn;
+    uint64_t off;
+    uint64_t len;
+    BdrvStatusCb *cb;
+    void *opaque;
+} StatusReq;
+
+static void status_reply(StatusReq *q, int ret, int status, uint64_t pnum)
+{
+    q->cb(q->opaque, ret, status, pnum);
+    g_free(q);
+}
+
+static void status_from_table(StatusReq *q, Qcow2Table *t)
+{
+    Qcow2State *s = state(q->bn);
+    uint64_t cmask = s->cluster_size - 1;
+    uint64_t span = 1ull << (s->l2_bits + s->cluster_bits);
+    uint64_t chunk_end = MIN(q->off + q->len, (q->off & ~(span - 1)) + span);
+    int status = 0;
+    uint64_t pnum = chunk_end - q->off;
+
+    if (t) {
+        uint32_t l2i = (q->off >> s->cluster_bits) & (s->l2_size - 1);
+        uint64_t e = l2_get(t, l2i);
+        uint64_t nclusters = ((chunk_end - 1) >> s->cluster_bits)
+            - (q->off >> s->cluster_bits) + 1;
+        uint64_t n = 1;
+
+        while (n < nclusters
+               && classify(s, l2_get(t, l2i + n)) == classify(s, e)) {
+            n++;
+        }
+        pnum = MIN((n << s->cluster_bits) - (q->off & cmask), pnum);
+        switch (classify(s, e)) {
+        case KIND_DATA:
+        case KIND_SHARED:
+        case KIND_COMPRESSED:
+            status = BDRV_STATUS_DATA | BDRV_STATUS_ALLOCATED;
+            break;
+        case KIND_ZERO:
+        case KIND_ZERO_ALLOC:
+            status = BDRV_STATUS_ZERO | BDRV_STATUS_ALLOCATED;
+            break;
+        case KIND_UNALLOCATED:
+            break;
+        }
+    }
+    if (!(status & BDRV_STATUS_ALLOCATED) && !bdrv_backing(q->bn)) {
+        status = BDRV_STATUS_ZERO;
+    }
+    status_reply(q, 0, status, pnum);
+}
+
+static void status_unallocated_cb(void *opaque, ssize_t ret)
+{
+    status_from_table(opaque, NULL);
+}
+
+static void status_loaded_cb(void *opaque, int ret, Qcow2Table *t)
+{
+    StatusReq *q = opaque;
+
+    if (ret < 0) {
+        status_reply(q, ret, 0, 0);
+        return;
+    }
+    status_from_table(q, t);
+    qcow2_table_unpin(&state(q->bn)->l2_cache, t);
+}
+
+static void qcow2_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                               BdrvStatusCb *cb, void *opaque)
+{
+    Qcow2State *s = state(bn);
+    StatusReq *q = g_new0(StatusReq, 1);
+    uint64_t l1i = off >> (s->l2_bits + s->cluster_bits);
+    uint64_t l2off = l1i < s->l1_size ? s->l1[l1i] & L1E_OFFSET_MASK : 0;
+
+    q->bn = bn;
+    q->off = off;
+    q->len = len;
+    q->cb = cb;
+    q->opaque = opaque;
+    if (!l2off) {
+        /* answer from the main loop, like every other completion */
+        ioq_defer(status_unallocated_cb, q, 0);
+        return;
+    }
+    qcow2_table_get(bn, &s->l2_cache, l2off, status_loaded_cb, q);
+}
+
+/* ---- metadata writeback ---------------------------------------------------- */
+
+typedef struct {
+    BlockNode *bn;
+    bool sync_disk;
+    int step;
+    int ret;
+    uint8_t *buf;
+    uint64_t l1_gen;
+} Flush;
+
+static void flush_run(BlockNode *bn, bool sync_disk);
+
+static void flush_step_cb(void *opaque, int ret);
+
+static void flush_step_io_cb(void *opaque, ssize_t ret)
+{
+    flush_step_cb(opaque, (int)ret);
+}
+
+static uint8_t *header_bytes(BlockNode *bn, size_t *len);
+
+static void flush_done(Flush *f)
+{
+    BlockNode *bn = f->bn;
+    Qcow2State *s = state(bn);
+    GArray *w = s->flush_waiters;
+    int ret = f->ret;
+
+    s->flushing = false;
+    s->flush_waiters = NULL;
+    g_free(f);
+    /* flushes asked for while this one ran start now */
+    if (s->next_flush) {
+        s->flush_waiters = s->next_flush;
+        s->next_flush = NULL;
+        flush_run(bn, true);
+    }
+    /* last: a waiter may be the close that frees the node */
+    for (guint i = 0; w && i < w->len; i++) {
+        Qcow2Waiter *q = &g_array_index(w, Qcow2Waiter, i);
+
+        q->cb(q->opaque, ret);
+    }
+    if (w) {
+        g_array_free(w, TRUE);
+    }
+}
+
+/*
+ * The stages, each started when the previous one completed:
+ *   0 refcount blocks  1 refcount table  2 header  3 (fdatasync)
+ *   4 L2 tables  5 L1 table  6 queued decrements  7 refcount blocks
+ */
+static void flush_step_cb(void *opaque, int ret)
+{
+    Flush *f = opaque;
+    BlockNode *bn = f->bn;
+    Qcow2State *s = state(bn);
+
+    if (f->buf) {
+        ioq_buf_free(f->buf);
+        f->buf = NULL;
+    }
+    if (ret < 0 && f->ret == 0) {
+        f->ret = ret;
+    }
+    if (f->ret < 0) {
+        if (f->step == 6 && s->l1_gen != f->l1_gen) {
+            s->l1_dirty = true;
+        }
+        flush_done(f);
+        return;
+    }
+    switch (f->step++) {
+    case 0:
+        qcow2_cache_writeback(bn, &s->rb_cache, flush_step_cb, f);
+        return;
+    case 1:
+        qcow2_write_reftable(bn, flush_step_cb, f);
+        return;
+    case 2:
+        if (s->header_dirty) {
+            size_t len;
+
+            s->header_dirty = false;
+            f->buf = header_bytes(bn, &len);
+            bdrv_write(file_of(bn), 0, s->cluster_size, f->buf, 0,
+                       flush_step_cb, f);
+            return;
+        }
+        ioq_defer_int(flush_step_cb, f, 0);
+        return;
+    case 3:
+        if (f->sync_disk) {
+            bdrv_debug_event(file_of(bn), BLKDBG_FLUSH_TO_DISK, NULL, NULL);
+            bdrv_flush(file_of(bn), flush_step_cb, f);
+            return;
+        }
+        ioq_defer_int(flush_step_cb, f, 0);
+        return;
+    case 4:
+        qcow2_cache_writeback(bn, &s->l2_cache, flush_step_cb, f);
+        return;
+    case 5:
+        if (s->l1_dirty) {
+            uint64_t bytes = align_up((uint64_t)s->l1_size * 8, 512);
+
+            s->l1_dirty = false;
+            f->l1_gen = s->l1_gen;
+            f->buf = ioq_buf_alloc0(bytes);
+            for (uint32_t i = 0; i < s->l1_size; i++) {
+                be64_write(f->buf + 8 * i, s->l1[i]);
+            }
+            bdrv_write(file_of(bn), s->l1_offset, bytes, f->buf, 0,
+                       flush_step_cb, f);
+            return;
+        }
+        ioq_defer_int(flush_step_cb, f, 0);
+        return;
+    case 6:
+        if (s->pending_frees->len) {
+            qcow2_apply_frees(bn, flush_step_cb, f);
+            return;
+        }
+        ioq_defer_int(flush_step_cb, f, 0);
+        return;
+    case 7:
+        qcow2_cache_writeback(bn, &s->rb_cache, flush_step_cb, f);
+        return;
+    default:
+        flush_done(f);
+        return;
+    }
+}
+
+static void flush_run(BlockNode *bn, bool sync_disk)
+{
+    Qcow2State *s = state(bn);
+    Flush *f = g_new0(Flush, 1);
+
+    s->flushing = true;
+    f->bn = bn;
+    f->sync_disk = sync_disk;
+    ioq_defer(flush_step_io_cb, f, 0);
+}
+
+void qcow2_flush_metadata(BlockNode *bn, bool sync_disk,
+                          void (*cb)(void *opaque, int ret), void *opaque)
+{
+    Qcow2State *s = state(bn);
+    Qcow2Waiter w = { cb, opaque };
+
+    if (bn->read_only) {
+        ioq_defer_int(cb, opaque, 0);
+        return;
+    }
+    if (s->flushing) {
+        /* what this flush covers may predate the caller's writes */
+        if (!s->next_flush) {
+            s->next_flush = g_array_new(FALSE, FALSE, sizeof(Qcow2Waiter));
+        }
+        g_array_append_val(s->next_flush, w);
+        return;
+    }
+    s->flush_waiters = g_array_new(FALSE, FALSE, sizeof(Qcow2Waiter));
+    g_array_append_val(s->flush_waiters, w);
+    flush_run(bn, sync_disk);
+}
+
+static void qcow2_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
+{
+    qcow2_flush_metadata(bn, true, cb, opaque);
+}
+
+static void writeback_done_cb(void *opaque, int ret)
+{
+    if (ret < 0) {
+        qmpd_log(LOG_WARNING, "qcow2 metadata writeback failed: %s",
+                 g_strerror(-ret));
+    }
+}
+
+static gboolean writeback_timer_cb(gpointer opaque)
+{
+    BlockNode *bn = opaque;
+    Qcow2State *s = state(bn);
+
+    if (!s->flushing && (qcow2_cache_dirty_count(&s->l2_cache)
+                         || qcow2_cache_dirty_count(&s->rb_cache)
+                         || s->l1_dirty || s->pending_frees->len)) {
+        Qcow2Waiter w = { writeback_done_cb, NULL };
+
+        s->flush_waiters = g_array_new(FALSE, FALSE, sizeof(Qcow2Waiter));
+        g_array_append_val(s->flush_waiters, w);
+        flush_run(bn, false);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* ---- header --------------------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    *(uint32_t *)p = GUINT32_TO_BE(v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return GUINT32_FROM_BE(*(const uint32_t *)p);
+}
+
+static void put_ext(GByteArray *b, uint32_t type, const void *data,
+                    uint32_t len)
+{
+    uint8_t h[8];
+    static const uint8_t pad[8];
+
+    put32(h, type);
+    put32(h + 4, len);
+    g_byte_array_append(b, h, 8);
+    if (len) {
+        g_byte_array_append(b, data, len);
+    }
+    g_byte_array_append(b, pad, (8 - len % 8) % 8);
+}
+
+/*
+ * The header cluster for the current state: fixed fields, extensions
+ * (backing format, the ones kept from the image, feature names when they
+ * fit), end marker, backing file name.
+ */
+static uint8_t *header_bytes(BlockNode *bn, size_t *len)
+{
+    Qcow2State *s = state(bn);
+    GByteArray *b = g_byte_array_new();
+    uint8_t *out = ioq_buf_alloc0(s->cluster_size);
+    uint8_t fixed[112] = { 0 };
+    uint32_t hlen = s->version >= 3 ? 112 : 72;
+    static const struct {
+        uint8_t type, bit;
+        const char *name;
+    } features[] = {
+        { 0, 0, "dirty bit" }, { 0, 1, "corrupt bit" },
+        { 0, 2, "external data file" }, { 0, 3, "compression type" },
+        { 0, 4, "extended L2 entries" }, { 1, 0, "lazy refcounts" },
+        { 2, 0, "bitmaps" }, { 2, 1, "raw external data" },
+    };
+    uint8_t table[G_N_ELEMENTS(features) * 48];
+    const char *bfile = bn->backing_file;
+    size_t need;
+
+    put32(fixed, QCOW2_MAGIC);
+    put32(fixed + 4, s->version);
+    put32(fixed + 20, s->cluster_bits);
+    be64_write(fixed + 24, bn->total_size);
+    put32(fixed + 36, s->l1_size);
+    be64_write(fixed + 40, s->l1_offset);
+    be64_write(fixed + 48, s->reftable_offset);
+    put32(fixed + 56, s->reftable_clusters);
+    put32(fixed + 60, s->nb_snapshots);
+    be64_write(fixed + 64, s->snapshots_offset);
+    if (s->version >= 3) {
+        be64_write(fixed + 72, s->incompat);
+        be64_write(fixed + 80, s->compat);
+        be64_write(fixed + 88, s->autoclear);
+        put32(fixed + 96, s->refcount_order);
+        put32(fixed + 100, hlen);
+        fixed[104] = s->compression_type;
+    }
+    g_byte_array_append(b, fixed, hlen);
+    if (bfile && bn->backing_format) {
+        put_ext(b, QCOW2_EXT_BACKING_FORMAT, bn->backing_format,
+                strlen(bn->backing_format));
+    }
+    for (guint i = 0; i < s->kept_exts->len; i++) {
+        GBytes *e = g_ptr_array_index(s->kept_exts, i);
+        gsize elen;
+        const uint8_t *d = g_bytes_get_data(e, &elen);
+
+        put_ext(b, get32(d), d + 4, elen - 4);
+    }
+    need = b->len + 8 + sizeof(table) + 8 + (bfile ? strlen(bfile) : 0);
+    if (s->version >= 3 && need <= s->cluster_size) {
+        memset(table, 0, sizeof(table));
+        for (size_t i = 0; i < G_N_ELEMENTS(features); i++) {
+            table[48 * i] = features[i].type;
+            table[48 * i + 1] = features[i].bit;
+            memcpy(table + 48 * i + 2, features[i].name,
+                   strlen(features[i].name));
+        }
+        put_ext(b, QCOW2_EXT_FEATURE_TABLE, table, sizeof(table));
+    }
+    put_ext(b, QCOW2_EXT_END, NULL, 0);
+    if (bfile) {
+        be64_write(b->data + 8, b->len);
+        put32(b->data + 16, strlen(bfile));
+        g_byte_array_append(b, (const uint8_t *)bfile, strlen(bfile));
+    }
+    *len = b->len;
+    if (b->len <= s->cluster_size) {
+        memcpy(out, b->data, b->len);
+    }
+    g_byte_array_free(b, TRUE);
+    return out;
+}
+
+int qcow2_write_header_sync(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+    size_t len;
+    uint8_t *buf = header_bytes(bn, &len);
+    int r;
+
+    if (len > s->cluster_size) {
+        ioq_buf_free(buf);
+        return -ENOSPC;
+    }
+    r = bdrv_pwrite_sync(file_of(bn), 0, s->cluster_size, buf);
+    ioq_buf_free(buf);
+    if (r == 0) {
+        s->header_dirty = false;
+    }
+    return r;
+}
+
+/* ---- open and close --------------------------------------------------------- */
+
+static bool check_writable(BlockNode *bn, Error **errp)
+{
+    Qcow2State *s = state(bn);
+
+    if (s->refcount_order != 4) {
+        error_setg(errp, "qmpd writes only 16-bit refcounts; this image "
+                   "has %u-bit refcounts (open it read-only)",
+                   s->refcount_bits);
+        return false;
+    }
+    if (s->nb_snapshots) {
+        error_setg(errp, "qmpd does not write to qcow2 images with internal "
+                   "snapshots (open it read-only)");
+        return false;
+    }
+    if (s->incompat & QCOW2_INCOMPAT_CORRUPT) {
+        error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
+                   "read/write");
+        return false;
+    }
+    if (s->incompat & QCOW2_INCOMPAT_DIRTY) {
+        error_setg(errp, "qcow2: image is dirty (lazy refcounts); repair it "
+                   "with 'qemu-img check -r all' first");
+        return false;
+    }
+    return true;
+}
+
+static bool parse_extensions(BlockNode *bn, const uint8_t *hdr,
+                             uint64_t start, uint64_t limit, Error **errp)
+{
+    Qcow2State *s = state(bn);
+    uint64_t off = start;
+
+    while (off + 8 <= limit) {
+        uint32_t type = get32(hdr + off);
+        uint32_t len = get32(hdr + off + 4);
+
+        off += 8;
+        if (type == QCOW2_EXT_END) {
+            return true;
+        }
+        if (off + len > limit) {
+            error_setg(errp, "qcow2: Invalid header extension length");
+            return false;
+        }
+        switch (type) {
+        case QCOW2_EXT_BACKING_FORMAT:
+            g_free(bn->backing_format);
+            bn->backing_format = g_strndup((const char *)hdr + off, len);
+            break;
+        case QCOW2_EXT_FEATURE_TABLE:
+            break;              /* we write our own */
+        case QCOW2_EXT_CRYPTO:
+            error_setg(errp, "qmpd does not support encrypted qcow2 images");
+            return false;
+        case QCOW2_EXT_DATA_FILE:
+            error_setg(errp, "qmpd does not support qcow2 images with an "
+                       "external data file");
+            return false;
+        case QCOW2_EXT_BITMAPS:
+            s->has_bitmaps_ext = true;
+            /* kept as it is, like unknown ones */
+            /* fall through */
+        default: {
+            uint8_t *raw = g_malloc(4 + len);
+
+            put32(raw, type);
+            memcpy(raw + 4, hdr + off, len);
+            g_ptr_array_add(s->kept_exts, g_bytes_new_take(raw, 4 + len));
+            break;
+        }
+        }
+        off += align_up(len, 8);
+    }
+    return true;
+}
+
+static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
+{
+    Qcow2State *s = state(bn);
+    BlockNode *f = file_of(bn);
+    uint64_t flen = bdrv_length(f);
+    uint64_t hbytes = MIN(MAX(flen, 512), 2u << 20);
+    uint8_t *hdr = ioq_buf_alloc0(align_up(hbytes, 4096));
+    uint64_t backing_off, l1_bytes, needed, size;
+    uint32_t backing_len;
+    uint8_t *l1buf;
+    int r;
+    bool ok = false;
+
+    s->kept_exts = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)g_bytes_unref);
+    s->allocs = g_ptr_array_new();
+    if (qjson_has(opts, "data-file")) {
+        error_setg(errp, "qmpd does not support qcow2 external data files");
+        goto out;
+    }
+    if (qjson_has(opts, "encrypt")) {
+        error_setg(errp, "qmpd does not support encrypted qcow2 images");
+        goto out;
+    }
+    r = flen < 72 ? -EINVAL : bdrv_pread_sync(f, 0, hbytes, hdr);
+    if (r < 0 || get32(hdr) != QCOW2_MAGIC) {
+        error_setg(errp, "Image is not in qcow2 format");
+        goto out;
+    }
+    s->version = get32(hdr + 4);
+    if (s->version < 2 || s->version > 3) {
+        error_setg(errp, "Unsupported qcow2 version %u", s->version);
+        goto out;
+    }
+    s->cluster_bits = get32(hdr + 20);
+    if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS
+        || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS) {
+        error_setg(errp, "Unsupported cluster size: 2^%u", s->cluster_bits);
+        goto out;
+    }
+    s->cluster_size = 1u << s->cluster_bits;
+    s->l2_bits = s->cluster_bits - 3;
+    s->l2_size = 1u << s->l2_bits;
+    size = be64_read(hdr + 24);
+    if (get32(hdr + 32) != 0) {
+        error_setg(errp, "qmpd does not support encrypted qcow2 images");
+        goto out;
+    }
+    s->l1_size = get32(hdr + 36);
+    s->l1_offset = be64_read(hdr + 40);
+    s->reftable_offset = be64_read(hdr + 48);
+    s->reftable_clusters = get32(hdr + 56);
+    s->nb_snapshots = get32(hdr + 60);
+    s->snapshots_offset = be64_read(hdr + 64);
+    backing_off = be64_read(hdr + 8);
+    backing_len = get32(hdr + 16);
+    if (s->version >= 3) {
+        s->incompat = be64_read(hdr + 72);
+        s->compat = be64_read(hdr + 80);
+        s->autoclear = be64_read(hdr + 88);
+        s->refcount_order = get32(hdr + 96);
+        s->header_length = get32(hdr + 100);
+        if (s->header_length < 104 || s->header_length > s->cluster_size) {
+            error_setg(errp, "qcow2 header too short");
+            goto out;
+        }
+        if (s->header_length > 104) {
+            s->compression_type = hdr[104];
+        }
+    } else {
+        s->refcount_order = 4;
+        s->header_length = 72;
+    }
+    if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {
+        error_setg(errp, "qmpd does not support qcow2 images with an "
+                   "external data file");
+        goto out;
+    }
+    if (s->incompat & QCOW2_INCOMPAT_EXTL2) {
+        error_setg(errp, "qmpd does not support qcow2 images with extended "
+                   "L2 entries (subclusters)");
+        goto out;
+    }
+    if ((s->incompat & QCOW2_INCOMPAT_COMPRESSION) || s->compression_type) {
+        error_setg(errp, "qmpd supports only zlib compression in qcow2 "
+                   "images");
+        goto out;
+    }
+    if (s->incompat & ~0x1full) {
+        error_setg(errp, "Unsupported qcow2 feature(s): 0x%" G_GINT64_MODIFIER
+                   "x", (guint64)(s->incompat & ~0x1full));
+        goto out;
+    }
+    if (s->refcount_order > 6) {
+        error_setg(errp, "Reference count entry width too large; may not "
+                   "exceed 64 bits");
+        goto out;
+    }
+    s->refcount_bits = 1u << s->refcount_order;
+    s->refblock_entries = (uint64_t)s->cluster_size * 8 / s->refcount_bits;
+
+    needed = (size + ((uint64_t)s->cluster_size << s->l2_bits) - 1)
+        >> (s->cluster_bits + s->l2_bits);
+    l1_bytes = (uint64_t)s->l1_size * 8;
+    if (l1_bytes > QCOW2_MAX_L1_BYTES) {
+        error_setg(errp, "Active L1 table too large");
+        goto out;
+    }
+    if (s->l1_size < needed) {
+        error_setg(errp, "L1 table is too small");
+        goto out;
+    }
+    if (s->l1_size && (s->l1_offset % s->cluster_size
+                       || s->l1_offset + l1_bytes > flen)) {
+        error_setg(errp, "Invalid L1 table offset");
+        goto out;
+    }
+    bn->total_size = size;
+
+    if (!parse_extensions(bn, hdr, s->header_length,
+                          backing_off && backing_off < hbytes ? backing_off
+                                                              : s->cluster_size,
+                          errp)) {
+        goto out;
+    }
+    if (backing_off) {
+        if (backing_len > 1023 || backing_off + backing_len > s->cluster_size
+            || backing_off + backing_len > hbytes) {
+            error_setg(errp, "Backing file name too long");
+            goto out;
+        }
+        bn->backing_file = g_strndup((const char *)hdr + backing_off,
+                                     backing_len);
+    } else {
+        g_clear_pointer(&bn->backing_format, g_free);
+    }
+
+    s->l1 = g_new0(uint64_t, MAX(s->l1_size, 1));
+    if (l1_bytes) {
+        l1buf = ioq_buf_alloc(align_up(l1_bytes, 512));
+        r = bdrv_pread_sync(f, s->l1_offset, l1_bytes, l1buf);
+        if (r < 0) {
+            ioq_buf_free(l1buf);
+            error_setg_errno(errp, -r, "Could not read L1 table");
+            goto out;
+        }
+        for (uint32_t i = 0; i < s->l1_size; i++) {
+            s->l1[i] = be64_read(l1buf + 8 * i);
+        }
+        ioq_buf_free(l1buf);
+    }
+    if (!qcow2_refcount_open(bn, errp)) {
+        goto out;
+    }
+    qcow2_cache_init(&s->l2_cache, MAX(4, qjson_get_int_or(opts,
+                     "l2-cache-size", (int64_t)L2_CACHE_TABLES
+                     * s->cluster_size) / s->cluster_size), BLKDBG_L2_LOAD);
+    qcow2_cache_init(&s->rb_cache, MAX(4, qjson_get_int_or(opts,
+                     "refcount-cache-size", (int64_t)RB_CACHE_TABLES
+                     * s->cluster_size) / s->cluster_size),
+                     BLKDBG_REFBLOCK_LOAD);
+    if (!bn->read_only) {
+        if (!check_writable(bn, errp)) {
+            goto out;
+        }
+        if (s->autoclear) {
+            /* features we do not maintain must be marked stale */
+            s->autoclear = 0;
+            r = qcow2_write_header_sync(bn);
+            if (r < 0) {
+                error_setg_errno(errp, -r, "Could not update qcow2 header");
+                goto out;
+            }
+        }
+        r = qcow2_pin_tail_refblock(bn);
+        if (r < 0) {
+            error_setg_errno(errp, -r, "Could not read refcount block");
+            goto out;
+        }
+        s->writeback_timer = g_timeout_add(WRITEBACK_MS, writeback_timer_cb,
+                                           bn);
+    }
+    ok = true;
+out:
+    ioq_buf_free(hdr);
+    if (!ok) {
+        g_free(s->l1);
+        g_free(s->reftable);
+        g_ptr_array_unref(s->kept_exts);
+        g_ptr_array_unref(s->allocs);
+        if (s->pending_frees) {
+            g_array_free(s->pending_frees, TRUE);
+        }
+        if (s->l2_cache.map) {
+            qcow2_cache_destroy(&s->l2_cache);
+            qcow2_cache_destroy(&s->rb_cache);
+        }
+        memset(s, 0, sizeof(*s));
+    }
+    return ok;
+}
+
+static void qcow2_close(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+
+    if (s->writeback_timer) {
+        g_source_remove(s->writeback_timer);
+    }
+    if (s->tail_rb) {
+        qcow2_table_unpin(&s->rb_cache, s->tail_rb);
+    }
+    qcow2_cache_destroy(&s->l2_cache);
+    qcow2_cache_destroy(&s->rb_cache);
+    g_free(s->l1);
+    g_free(s->reftable);
+    g_array_free(s->pending_frees, TRUE);
+    g_ptr_array_unref(s->kept_exts);
+    g_ptr_array_unref(s->allocs);
+}
+
+/* ---- control path ---------------------------------------------------------- */
+
+static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
+{
+    Qcow2State *s = state(bn);
+    uint64_t needed = (size + ((uint64_t)s->cluster_size << s->l2_bits) - 1)
+        >> (s->cluster_bits + s->l2_bits);
+    int r;
+
+    if (size < bn->total_size) {
+        error_setg(errp, "qcow2 doesn't support shrinking images yet");
+        return false;
+    }
+    if (size % 512) {
+        error_setg(errp, "The new size must be a multiple of 512");
+        return false;
+    }
+    if (needed > s->l1_size) {
+        uint64_t bytes = align_up(needed * 8, s->cluster_size);
+        uint64_t n = bytes / s->cluster_size;
+        uint64_t old_off = s->l1_offset;
+        uint64_t old_n = size_to_clusters(s, (uint64_t)s->l1_size * 8);
+        uint64_t new_off = qcow2_alloc_clusters(bn, n, &r);
+        uint8_t *buf;
+
+        if (!new_off) {
+            error_setg_errno(errp, -r, "Could not allocate L1 table");
+            return false;
+        }
+        bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_WRITE_TABLE, NULL,
+                         NULL);
+        buf = ioq_buf_alloc0(bytes);
+        for (uint32_t i = 0; i < s->l1_size; i++) {
+            be64_write(buf + 8 * i, s->l1[i]);
+        }
+        r = bdrv_pwrite_sync(file_of(bn), new_off, bytes, buf);
+        ioq_buf_free(buf);
+        if (r == 0) {
+            r = qcow2_cache_write_sync(bn, &s->rb_cache);
+        }
+        if (r < 0) {
+            error_setg_errno(errp, -r, "Could not write L1 table");
+            return false;
+        }
+        s->l1 = g_renew(uint64_t, s->l1, needed);
+        memset(s->l1 + s->l1_size, 0, (needed - s->l1_size) * 8);
+        s->l1_size = needed;
+        s->l1_offset = new_off;
+        if (old_off) {
+            qcow2_free_clusters(bn, old_off, old_n);
+        }
+    }
+    bn->total_size = size;
+    bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_ACTIVATE_TABLE, NULL, NULL);
+    r = qcow2_write_header_sync(bn);
+    if (r < 0) {
+        error_setg_errno(errp, -r, "Could not update qcow2 header");
+        return false;
+    }
+    return true;
+}
+
+static bool qcow2_change_backing_file(BlockNode *bn, const char *file,
+                                      const char *fmt, Error **errp)
+{
+    Qcow2State *s = state(bn);
+    char *old_file = bn->backing_file;
+    char *old_fmt = bn->backing_format;
+    size_t len;
+    uint8_t *buf;
+    int r;
+
+    bn->backing_file = file && *file ? g_strdup(file) : NULL;
+    bn->backing_format = bn->backing_file && fmt ? g_strdup(fmt) : NULL;
+    buf = header_bytes(bn, &len);
+    ioq_buf_free(buf);
+    r = len > s->cluster_size ? -ENOSPC : qcow2_write_header_sync(bn);
+    if (r < 0) {
+        g_free(bn->backing_file);
+        g_free(bn->backing_format);
+        bn->backing_file = old_file;
+        bn->backing_format = old_fmt;
+        error_setg_errno(errp, -r, "Could not update the backing file name "
+                         "in the image header");
+        return false;
+    }
+    g_free(old_file);
+    g_free(old_fmt);
+    return true;
+}
+
+static bool qcow2_reopen_rw(BlockNode *bn, bool read_only, Error **errp)
+{
+    Qcow2State *s = state(bn);
+    bool was = bn->read_only;
+
+    if (!read_only) {
+        int r;
+
+        bn->read_only = false;
+        if (!check_writable(bn, errp)) {
+            bn->read_only = was;
+            return false;
+        }
+        r = qcow2_pin_tail_refblock(bn);
+        if (r < 0) {
+            bn->read_only = was;
+            error_setg_errno(errp, -r, "Could not read refcount block");
+            return false;
+        }
+        if (!s->writeback_timer) {
+            s->writeback_timer = g_timeout_add(WRITEBACK_MS,
+                                               writeback_timer_cb, bn);
+        }
+    } else {
+        bn->read_only = true;
+        if (s->writeback_timer) {
+            g_source_remove(s->writeback_timer);
+            s->writeback_timer = 0;
+        }
+    }
+    return true;
+}
+
+static json_t *qcow2_format_specific(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+    json_t *data;
+
+    if (s->version < 3) {
+        data = json_pack("{s:s,s:s,s:i}", "compat", "0.10",
+                         "compression-type", "zlib",
+                         "refcount-bits", s->refcount_bits);
+    } else {
+        data = json_pack("{s:s,s:s,s:b,s:i,s:b,s:b}", "compat", "1.1",
+                         "compression-type", "zlib", "lazy-refcounts",
+                         !!(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS),
+                         "refcount-bits", s->refcount_bits,
+                         "corrupt", !!(s->incompat & QCOW2_INCOMPAT_CORRUPT),
+                         "extended-l2", 0);
+    }
+    return json_pack("{s:s,s:o}", "type", "qcow2", "data", data);
+}
+
+static uint32_t qcow2_cluster_size(BlockNode *bn)
+{
+    return state(bn)->cluster_size;
+}
+
+static bool qcow2_dirty_flag(BlockNode *bn)
+{
+    return state(bn)->incompat & QCOW2_INCOMPAT_DIRTY;
+}
+
+static int64_t qcow2_allocated_size(BlockNode *bn)
+{
+    BlockNode *f = file_of(bn);
+
+    return f->drv->allocated_size ? f->drv->allocated_size(f) : -1;
+}
+
+const BlockDriver bdrv_qcow2 = {
+    .name = "qcow2",
+    .instance_size = sizeof(Qcow2State),
+    .is_format = true,
+    .has_backing = true,
+    .open = qcow2_open,
+    .close = qcow2_close,
+    .read = qcow2_read,
+    .write = qcow2_write,
+    .write_zeroes = qcow2_write_zeroes,
+    .discard = qcow2_discard,
+    .flush = qcow2_flush,
+    .block_status = qcow2_block_status,
+    .truncate = qcow2_truncate,
+    .change_backing_file = qcow2_change_backing_file,
+    .reopen_rw = qcow2_reopen_rw,
+    .allocated_size = qcow2_allocated_size,
+    .format_specific = qcow2_format_specific,
+    .cluster_size = qcow2_cluster_size,
+    .dirty_flag = qcow2_dirty_flag,
+};

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qcow2 driver internals, shared by block/qcow2*.c only.
+ *
+ * On-disk structures are big-endian; in memory the L1 table and the
+ * refcount table are host-endian arrays, while L2 tables and refcount
+ * blocks stay in their on-disk byte order inside cached cluster buffers
+ * (read and written as they are; entries are converted on access).
+ */
+#ifndef BLOCK_QCOW2_H
+#define BLOCK_QCOW2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "block/block-int.h"
+
+#define QCOW2_MAGIC 0x514649fbu          /* "QFI\xfb" */
+#define QCOW2_MIN_CLUSTER_BITS 9
+#define QCOW2_MAX_CLUSTER_BITS 21
+#define QCOW2_MAX_L1_BYTES (32u << 20)
+#define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
+
+#define QCOW2_OFLAG_COPIED (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO 1ull
+#define L1E_OFFSET_MASK 0x00fffffffffffe00ull
+#define L2E_OFFSET_MASK 0x00fffffffffffe00ull
+#define REFT_OFFSET_MASK 0xfffffffffffffe00ull
+
+#define QCOW2_INCOMPAT_DIRTY (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
+
+#define QCOW2_EXT_END 0x00000000u
+#define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
+#define QCOW2_EXT_FEATURE_TABLE 0x6803f857u
+#define QCOW2_EXT_BITMAPS 0x23852875u
+#define QCOW2_EXT_CRYPTO 0x0537be77u
+#define QCOW2_EXT_DATA_FILE 0x44415441u
+
+/* A cached metadata cluster: an L2 table or a refcount block. */
+typedef struct Qcow2Table {
+    uint64_t offset;            /* host offset of the cluster */
+    uint8_t *data;              /* cluster_size bytes, on-disk order */
+    bool loaded;
+    int load_ret;
+    GArray *waiters;            /* requests waiting for the load */
+    unsigned pin;               /* users that must not see it evicted */
+    uint64_t dirty_gen;         /* bumped on every change */
+    uint64_t clean_gen;         /* gen known to be on disk */
+    bool writing;
+    GList *lru_link;
+} Qcow2Table;
+
+typedef struct {
+    void (*cb)(void *opaque, int ret);
+    void *opaque;
+} Qcow2Waiter;
+
+typedef struct Qcow2Cache {
+    GHashTable *map;            /* offset -> Qcow2Table * */
+    GQueue lru;                 /* least recently used first */
+    unsigned max;               /* soft limit on clean tables kept */
+    BlkdebugEvent load_event;
+} Qcow2Cache;
+
+/* A guest range whose clusters are being allocated. */
+typedef struct Qcow2Alloc {
+    uint64_t start;             /* guest bytes, cluster aligned */
+    uint64_t end;
+    GQueue *waiters;            /* Qcow2Waiter */
+} Qcow2Alloc;
+
+typedef struct Qcow2State {
+    /* header */
+    uint32_t version;
+    uint32_t cluster_bits;
+    uint32_t cluster_size;
+    uint32_t l2_bits;
+    uint32_t l2_size;           /* entries per L2 table */
+    uint32_t header_length;
+    uint64_t incompat;
+    uint64_t compat;
+    uint64_t autoclear;
+    uint32_t refcount_order;
+    uint32_t refcount_bits;
+    uint64_t refblock_entries;  /* refcounts per block */
+    uint32_t nb_snapshots;
+    uint64_t snapshots_offset;
+    uint8_t compression_type;
+    bool has_bitmaps_ext;
+
+    /* L1 */
+    uint64_t *l1;
+    uint32_t l1_size;
+    uint64_t l1_offset;
+    bool l1_dirty;
+    uint64_t l1_gen;
+
+    /* refcounts */
+    uint64_t *reftable;
+    uint32_t reftable_size;     /* entries */
+    uint64_t reftable_offset;
+    uint32_t reftable_clusters;
+    bool reftable_dirty;
+    bool header_dirty;
+
+    /* allocation: clusters are appended past everything in use */
+    uint64_t next_free;
+    /*
+     * Clusters to dereference once the metadata that stopped using them
+     * is on disk (a decrement written first could leave a referenced
+     * cluster with refcount 0 after a crash).
+     */
+    GArray *pending_frees;      /* uint64_t host offsets, one cluster each */
+    GArray *applying_frees;     /* taken by the flush applying them */
+    Qcow2Table *tail_rb;        /* refcount block at next_free, pinned */
+
+    Qcow2Cache l2_cache;
+    Qcow2Cache rb_cache;
+    GPtrArray *allocs;          /* Qcow2Alloc * in flight */
+
+    /* writeback */
+    bool flushing;
+    GArray *flush_waiters;      /* Qcow2Waiter, for the flush running */
+    GArray *next_flush;         /* Qcow2Waiter, queued behind it */
+    guint writeback_timer;
+
+    GPtrArray *kept_exts;       /* GBytes: type (4 bytes BE) + data */
+} Qcow2State;
+
+/* qcow2-cache.c */
+void qcow2_cache_init(Qcow2Cache *c, unsigned max, BlkdebugEvent ev);
+void qcow2_cache_destroy(Qcow2Cache *c);
+
+/*
+ * Get the table at @offset, loading it if needed; @cb runs (deferred)
+ * with the table pinned or an error.  Unpin with qcow2_table_unpin().
+ */
+typedef void Qcow2TableCb(void *opaque, int ret, Qcow2Table *t);
+void qcow2_table_get(BlockNode *bn, Qcow2Cache *c, uint64_t offset,
+                     Qcow2TableCb *cb, void *opaque);
+
+/* The table if cached and loaded, pinned; else NULL. */
+Qcow2Table *qcow2_table_peek(Qcow2Cache *c, uint64_t offset);
+
+/* A new zeroed table at @offset (just allocated); pinned and dirty. */
+Qcow2Table *qcow2_table_new(BlockNode *bn, Qcow2Cache *c, uint64_t offset);
+
+/* Load synchronously (control path and the rare tail refblock). */
+Qcow2Table *qcow2_table_get_sync(BlockNode *bn, Qcow2Cache *c,
+                                 uint64_t offset, int *ret);
+
+void qcow2_table_unpin(Qcow2Cache *c, Qcow2Table *t);
+void qcow2_table_dirty(Qcow2Table *t);
+void qcow2_cache_drop(Qcow2Cache *c, uint64_t offset);
+
+/*
+ * Write every dirty table of @c (from snapshots, so later changes are
+ * safe); @cb when all writes completed.
+ */
+void qcow2_cache_writeback(BlockNode *bn, Qcow2Cache *c,
+                           void (*cb)(void *opaque, int ret), void *opaque);
+unsigned qcow2_cache_dirty_count(Qcow2Cache *c);
+
+/* Write dirty tables synchronously (control path; nothing in flight). */
+int qcow2_cache_write_sync(BlockNode *bn, Qcow2Cache *c);
+
+/* qcow2-refcount.c */
+bool qcow2_refcount_open(BlockNode *bn, Error **errp);
+
+/*
+ * Allocate @n contiguous clusters at the end of the image and set their
+ * refcounts to 1 (in memory).  Returns the host offset or 0 with
+ * -errno in *@ret.
+ */
+uint64_t qcow2_alloc_clusters(BlockNode *bn, uint64_t n, int *ret);
+
+/*
+ * Queue [@offset, +@n clusters) for a refcount decrement; the next flush
+ * applies it after writing the L2 and L1 tables.
+ */
+void qcow2_free_clusters(BlockNode *bn, uint64_t offset, uint64_t n);
+
+/* Apply the queued decrements to the (cached) refcount blocks. */
+void qcow2_apply_frees(BlockNode *bn, void (*cb)(void *opaque, int ret),
+                       void *opaque);
+
+/* The refcount of the cluster at @offset (sync; control path). */
+int64_t qcow2_get_refcount_sync(BlockNode *bn, uint64_t offset);
+
+/* Change a refcount synchronously (creation, control path). */
+int qcow2_update_refcount_sync(BlockNode *bn, uint64_t offset, int delta);
+
+/* Keep the refcount block covering @next_free loaded and pinned. */
+int qcow2_pin_tail_refblock(BlockNode *bn);
+
+/* Write the refcount table (and header if needed) when dirty. */
+void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
+                          void *opaque);
+
+/* qcow2.c */
+int qcow2_write_header_sync(BlockNode *bn);
+void qcow2_flush_metadata(BlockNode *bn, bool sync_disk,
+                          void (*cb)(void *opaque, int ret), void *opaque);
+
+static inline uint64_t be64_read(const void *p)
+{
+    return GUINT64_FROM_BE(*(const uint64_t *)p);
+}
+
+static inline void be64_write(void *p, uint64_t v)
+{
+    *(uint64_t *)p = GUINT64_TO_BE(v);
+}
+
+static inline uint64_t size_to_clusters(const Qcow2State *s, uint64_t size)
+{
+    return (size + s->cluster_size - 1) >> s->cluster_bits;
+}
+
+static inline uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+#endif /* BLOCK_QCOW2_H */
