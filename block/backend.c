@@ -20,6 +20,7 @@ struct BlockBackend {
     char *qdev;                 /* device path, when a device uses it */
     char *dev_id;
     BlockStats stats;
+    const char *io_status;      /* "ok", "failed", "nospace" */
 };
 
 typedef struct {
@@ -70,6 +71,7 @@ BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
     b = g_new0(BlockBackend, 1);
     b->name = g_strdup(name);
     b->stats.last_access_ns = -1;
+    b->io_status = "ok";
     blk_set_root(b, root);
     g_ptr_array_add(blk_all(), b);
     return b;
@@ -120,12 +122,36 @@ const char *blk_dev_id(const BlockBackend *blk)
     return blk->dev_id;
 }
 
+BlockBackend *blk_by_dev_id(const char *id)
+{
+    GPtrArray *all = blk_all();
+
+    for (guint i = 0; i < all->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(all, i);
+
+        if (blk->dev_id && !strcmp(blk->dev_id, id)) {
+            return blk;
+        }
+    }
+    return NULL;
+}
+
 void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id)
 {
     g_free(blk->qdev);
     g_free(blk->dev_id);
     blk->qdev = g_strdup(qdev);
     blk->dev_id = g_strdup(id);
+}
+
+const char *blk_io_status_name(const BlockBackend *blk)
+{
+    return blk->io_status;
+}
+
+void blk_set_io_status(BlockBackend *blk, const char *status)
+{
+    blk->io_status = status;
 }
 
 BlockStats *blk_stats(BlockBackend *blk)

@@ -78,6 +78,12 @@ void bdrv_ref(BlockNode *bn);
  */
 void bdrv_unref(BlockNode *bn);
 
+/*
+ * Shut down: delete every backend, drop the monitor's references, and
+ * call @cb once every node that closes has flushed and closed.
+ */
+void bdrv_close_all(BdrvCb *cb, void *opaque);
+
 /* Call @cb once no node is closing any more. */
 void bdrv_wait_closed(BdrvCb *cb, void *opaque);
 
@@ -149,6 +155,13 @@ GPtrArray *blk_all(void);
 const char *blk_qdev(const BlockBackend *blk);
 void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id);
 const char *blk_dev_id(const BlockBackend *blk);
+
+/* The backend of the guest device with id @id, or NULL. */
+BlockBackend *blk_by_dev_id(const char *id);
+
+/* The device's io-status: "ok", "failed" or "nospace". */
+const char *blk_io_status_name(const BlockBackend *blk);
+void blk_set_io_status(BlockBackend *blk, const char *status);
 
 /* I/O through a backend: bounds-checked against the root's length. */
 void blk_read(BlockBackend *blk, uint64_t off, uint64_t len, void *buf,

@@ -108,7 +108,7 @@ BlockNode *bdrv_lookup(const char *device, const char *node, Error **errp)
             return bn;
         }
     }
-    error_setg(errp, "Cannot find device=%s nor node_name=%s",
+    error_setg(errp, "Cannot find device='%s' nor node-name='%s'",
                device ? device : "", node ? node : "");
     return NULL;
 }
@@ -256,7 +256,7 @@ static BlockNode *open_child(const json_t *ref, const Inherit *inh,
         BlockNode *bn = bdrv_find_node(json_string_value(ref));
 
         if (!bn) {
-            error_setg(errp, "Cannot find device=%s nor node_name=%s",
+            error_setg(errp, "Cannot find device='%s' nor node-name='%s'",
                        json_string_value(ref), json_string_value(ref));
             return NULL;
         }
@@ -285,17 +285,22 @@ static const char *probe_format(BlockNode *file)
     return fmt;
 }
 
-/* @backing relative to the directory of the image @filename. */
+/*
+ * @backing relative to the directory of the image @filename, spelt as
+ * QEMU spells it (the image's directory prefix as written, no "./"), so
+ * names shown in query-block match.
+ */
 char *bdrv_full_backing_filename(const char *filename, const char *backing)
 {
-    g_autofree char *dir = NULL;
+    const char *slash;
 
     if (!backing || g_path_is_absolute(backing) || !filename
-        || g_str_has_prefix(filename, "json:")) {
+        || g_str_has_prefix(filename, "json:")
+        || !(slash = strrchr(filename, '/'))) {
         return g_strdup(backing);
     }
-    dir = g_path_get_dirname(filename);
-    return g_build_filename(dir, backing, NULL);
+    return g_strdup_printf("%.*s%s", (int)(slash + 1 - filename), filename,
+                           backing);
 }
 
 /* Open the backing chain recorded in the image header of @bn. */
@@ -641,4 +646,30 @@ void bdrv_wait_closed(BdrvCb *cb, void *opaque)
         idle_waiters = g_array_new(FALSE, FALSE, sizeof(CloseWaiter));
     }
     g_array_append_val(idle_waiters, w);
+}
+
+void bdrv_close_all(BdrvCb *cb, void *opaque)
+{
+    GPtrArray *blks = blk_all();
+    g_autoptr(GPtrArray) owned = g_ptr_array_new();
+    GPtrArray *all = bdrv_all_nodes();
+
+    while (blks->len) {
+        blk_delete(g_ptr_array_index(blks, blks->len - 1));
+    }
+    /* collect first: an unref may close nodes and shrink the list */
+    for (guint i = 0; i < all->len; i++) {
+        BlockNode *bn = g_ptr_array_index(all, i);
+
+        if (bn->monitor_owned) {
+            g_ptr_array_add(owned, bn);
+        }
+    }
+    for (guint i = owned->len; i-- > 0;) {
+        BlockNode *bn = g_ptr_array_index(owned, i);
+
+        bn->monitor_owned = false;
+        bdrv_unref(bn);
+    }
+    bdrv_wait_closed(cb, opaque);
 }

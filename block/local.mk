@@ -7,6 +7,9 @@ block_libblock_a_SOURCES = \
 	block/file.c block/raw.c block/null.c \
 	block/blkdebug.c block/blkdebug.h \
 	block/qcow2.c block/qcow2.h block/qcow2-cache.c block/qcow2-refcount.c \
-	block/qcow2-create.c block/qcow2-create.h
+	block/qcow2-create.c block/qcow2-create.h \
+	block/job.c block/job.h block/job-int.h block/create.c \
+	block/qmp-block.c block/qmp-block.h
 
 BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)
+block_libblock_a_SOURCES += block/qemu-io.c block/qemu-io.h

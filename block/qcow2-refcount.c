@@ -287,7 +287,7 @@ static void apply_loaded_cb(void *opaque, int ret, Qcow2Table *t)
             uint64_t bi = c / s->refblock_entries;
             uint64_t v;
 
-            if (s->reftable[bi] != t->offset) {
+            if (bi >= s->reftable_size || s->reftable[bi] != t->offset) {
                 continue;
             }
             v = get_rc(s, t->data, c % s->refblock_entries);

@@ -554,6 +554,16 @@ static void set_clusters(Qcow2Req *r, Qcow2Table *t, uint32_t l2i,
  */
 static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none);
 
+/*
+ * An L2 table offset from the L1 table must be cluster aligned and lie
+ * before @next_free: new tables are allocated there, and a second cache
+ * entry for the same offset would break the cache (corrupt image: EIO).
+ */
+static bool l2_offset_valid(const Qcow2State *s, uint64_t l2off)
+{
+    return !(l2off & (s->cluster_size - 1)) && l2off < s->next_free;
+}
+
 static void l2_loaded_cb(void *opaque, int ret, Qcow2Table *t)
 {
     Qcow2Req *r = opaque;
@@ -613,8 +623,8 @@ static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none)
         s->l1_gen++;
         return true;
     }
-    if (l2off >= s->next_free) {
-        r->ret = -EIO;          /* points past everything: corrupt */
+    if (!l2_offset_valid(s, l2off)) {
+        r->ret = -EIO;
         return false;
     }
     t = qcow2_table_peek(&s->l2_cache, l2off);
@@ -931,16 +941,22 @@ static void status_unallocated_cb(void *opaque, ssize_t ret)
     status_from_table(opaque, NULL);
 }
 
+static void status_error_cb(void *opaque, ssize_t ret)
+{
+    status_reply(opaque, ret, 0, 0);
+}
+
 static void status_loaded_cb(void *opaque, int ret, Qcow2Table *t)
 {
     StatusReq *q = opaque;
+    Qcow2State *s = state(q->bn);
 
     if (ret < 0) {
         status_reply(q, ret, 0, 0);
         return;
     }
-    status_from_table(q, t);
-    qcow2_table_unpin(&state(q->bn)->l2_cache, t);
+    status_from_table(q, t);        /* frees q */
+    qcow2_table_unpin(&s->l2_cache, t);
 }
 
 static void qcow2_block_status(BlockNode *bn, uint64_t off, uint64_t len,
@@ -959,6 +975,10 @@ static void qcow2_block_status(BlockNode *bn, uint64_t off, uint64_t len,
     if (!l2off) {
         /* answer from the main loop, like every other completion */
         ioq_defer(status_unallocated_cb, q, 0);
+        return;
+    }
+    if (!l2_offset_valid(s, l2off)) {
+        ioq_defer(status_error_cb, q, -EIO);
         return;
     }
     qcow2_table_get(bn, &s->l2_cache, l2off, status_loaded_cb, q);

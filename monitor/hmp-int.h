@@ -9,15 +9,15 @@
 #include <glib.h>
 #include <jansson.h>
 
-/* Append the human form of command result @ret (borrowed) to @out. */
-typedef void HmpPrinterFn(GString *out, const json_t *ret);
-
-typedef struct HmpPrinter {
-    const char *name;
-    HmpPrinterFn *fn;
-} HmpPrinter;
+#include "monitor/hmp.h"
 
 extern const HmpPrinter hmp_printers[];
 extern const size_t hmp_printers_count;
+
+/* hmp-block.c */
+extern const HmpHandler block_hmp_handlers[];
+extern const size_t block_hmp_handlers_count;
+extern const HmpPrinter block_hmp_printers[];
+extern const size_t block_hmp_printers_count;
 
 #endif /* MONITOR_HMP_INT_H */

@@ -45,6 +45,7 @@ struct HmpCmd {
     const QapiCommand *qmp;
     HmpPrinterFn *print;
     HmpHandlerFn *handler;
+    HmpHandlerCb *ext_handler;
 };
 
 struct HmpCall {
@@ -63,6 +64,8 @@ struct HmpSession {
 };
 
 static GPtrArray *hmp_cmds;     /* HmpCmd *, sorted by name */
+static GArray *ext_handlers;    /* HmpHandler, registered by subsystems */
+static GArray *ext_printers;    /* HmpPrinter, likewise */
 
 static void hmp_help_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args);
 static void hmp_info_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args);
@@ -139,13 +142,29 @@ static bool build_table(QapiSchema *schema, Error **errp)
                 c->handler = hmp_handlers[k].fn;
             }
         }
-        if (handler && !c->handler) {
+        for (guint k = 0; handler && ext_handlers && k < ext_handlers->len;
+             k++) {
+            const HmpHandler *h = &g_array_index(ext_handlers, HmpHandler, k);
+
+            if (!strcmp(h->name, handler)) {
+                c->ext_handler = h->fn;
+            }
+        }
+        if (handler && !c->handler && !c->ext_handler) {
             error_setg(errp, "hmp '%s': unknown handler '%s'", full, handler);
             return false;
         }
         for (size_t k = 0; print && k < hmp_printers_count; k++) {
             if (!strcmp(hmp_printers[k].name, print)) {
                 c->print = hmp_printers[k].fn;
+            }
+        }
+        for (guint k = 0; print && ext_printers && k < ext_printers->len;
+             k++) {
+            const HmpPrinter *h = &g_array_index(ext_printers, HmpPrinter, k);
+
+            if (!strcmp(h->name, print)) {
+                c->print = h->fn;
             }
         }
         if (print && !c->print) {
@@ -158,8 +177,31 @@ static bool build_table(QapiSchema *schema, Error **errp)
     return true;
 }
 
+void hmp_register_handlers(const HmpHandler *h, size_t n)
+{
+    if (!ext_handlers) {
+        ext_handlers = g_array_new(FALSE, FALSE, sizeof(HmpHandler));
+    }
+    g_array_append_vals(ext_handlers, h, n);
+}
+
+void hmp_register_printers(const HmpPrinter *p, size_t n)
+{
+    if (!ext_printers) {
+        ext_printers = g_array_new(FALSE, FALSE, sizeof(HmpPrinter));
+    }
+    g_array_append_vals(ext_printers, p, n);
+}
+
 bool hmp_check_table(QapiSchema *schema, Error **errp)
 {
+    static bool block_registered;
+
+    if (!block_registered) {
+        hmp_register_handlers(block_hmp_handlers, block_hmp_handlers_count);
+        hmp_register_printers(block_hmp_printers, block_hmp_printers_count);
+        block_registered = true;
+    }
     if (hmp_cmds) {
         g_ptr_array_unref(hmp_cmds);
         hmp_cmds = NULL;
@@ -214,6 +256,16 @@ static void hmp_call_end(HmpCall *call)
     g_string_free(crlf, TRUE);
     g_string_free(call->out, TRUE);
     g_free(call);
+}
+
+GString *hmp_call_out(HmpCall *call)
+{
+    return call->out;
+}
+
+void hmp_call_finish(HmpCall *call)
+{
+    hmp_call_end(call);
 }
 
 static void hmp_help_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args)
@@ -520,6 +572,11 @@ void hmp_run_line(const char *line, HmpLineDone *done, void *opaque)
     }
     if (c->handler) {
         c->handler(call, c, args);
+        json_decref(args);
+        return;
+    }
+    if (c->ext_handler) {
+        c->ext_handler(call, args);
         json_decref(args);
         return;
     }

@@ -4,5 +4,6 @@ monitor_libmonitor_a_SOURCES = \
 	monitor/monitor.c monitor/monitor.h monitor/monitor-int.h \
 	monitor/chardev.c monitor/chardev.h \
 	monitor/qmp.c \
-	monitor/hmp.c monitor/hmp-int.h monitor/hmp-cmds.c \
+	monitor/hmp.c monitor/hmp.h monitor/hmp-int.h monitor/hmp-cmds.c \
+	monitor/hmp-block.c \
 	monitor/readline.c monitor/readline.h

@@ -248,7 +248,8 @@ void qapi_dispatch(const QapiSchema *s, json_t *req, GHashTable *big,
     }
     args = json_object_get(req, "arguments");
     args = args ? json_incref(args) : json_object();
-    if (!qapi_validate(cmd->args, args, big, &err)) {
+    if (!(cmd->open_args ? qapi_validate_open(cmd->args, args, big, &err)
+                         : qapi_validate(cmd->args, args, big, &err))) {
         json_decref(args);
         goto fail;
     }

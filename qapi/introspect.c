@@ -19,6 +19,7 @@ typedef struct {
     GHashTable *emitted;    /* QapiType * already in @out */
     GPtrArray *pending;     /* types used but not yet emitted */
     GHashTable *builtins;   /* built-in names already queued */
+    const QapiType *empty;  /* the empty object type */
     unsigned next;
 } Intro;
 
@@ -155,14 +156,18 @@ static json_t *type_info(Intro *in, const QapiType *t)
         }
         if (t->kind == QAPI_KIND_UNION) {
             json_t *variants = json_array();
+            const GPtrArray *tags = t->tag->type->values;
 
             json_object_set_new(o, "tag", qjson_str(t->tag->name));
-            for (guint i = 0; i < t->variants->len; i++) {
-                const QapiVariant *v = g_ptr_array_index(t->variants, i);
+            /* every tag value has a variant; omitted ones are empty */
+            for (guint i = 0; i < tags->len; i++) {
+                const char *tag = g_ptr_array_index(tags, i);
+                const QapiType *vt = qapi_union_variant(t, tag);
 
                 json_array_append_new(variants, json_pack(
-                    "{s:o,s:o}", "case", qjson_str(v->name),
-                    "type", qjson_str(use_type(in, v->type))));
+                    "{s:o,s:o}", "case", qjson_str(tag),
+                    "type", qjson_str(use_type(in, vt ? vt
+                                               : in->empty))));
             }
             json_object_set_new(o, "variants", variants);
         }
@@ -214,7 +219,8 @@ json_t *qapi_introspect(const QapiSchema *s)
         .builtins = g_hash_table_new(g_str_hash, g_str_equal),
     };
 
-    use_type(&in, qapi_schema_type(s, "q_empty"));
+    in.empty = qapi_schema_type(s, "q_empty");
+    use_type(&in, in.empty);
 
     /*
      * Commands and events interleave in QEMU's output in definition

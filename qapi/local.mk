@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 QAPI_SCHEMA_FILES = \
+	qapi/schema/block-core.json \
+	qapi/schema/block.json \
 	qapi/schema/control.json \
 	qapi/schema/introspect.json \
+	qapi/schema/job.json \
 	qapi/schema/machine.json \
+	qapi/schema/qdev.json \
 	qapi/schema/run-state.json
 
-EXTRA_DIST += $(QAPI_SCHEMA_FILES) qapi/schema/schema.gresource.xml
+EXTRA_DIST += $(QAPI_SCHEMA_FILES) qapi/schema/schema.gresource.xml \
+	qapi/schema/import-qmp-ref.py
 
 noinst_LIBRARIES += qapi/libqapi.a
 qapi_libqapi_a_SOURCES = \

@@ -18,7 +18,8 @@
  * or {"type": ..., "features": [...]}.  Unknown keys are rejected so a
  * typo fails the start-up self-check instead of silently changing the
  * contract.  "doc" and "since" are documentation; "x-qmpd" holds our
- * extensions ("async", "in-negotiation"), never shown by introspection.
+ * extensions ("async", "in-negotiation", "open-args"), never shown by
+ * introspection.
  *
  * Resolution is two-phase: every named type is registered first, then
  * bodies are resolved, so definitions may refer forward.  A struct's
@@ -563,6 +564,7 @@ static bool add_command(QapiSchema *s, const json_t *def, Error **errp)
     c->allow_oob = json_is_true(json_object_get(def, "allow-oob"));
     c->async = json_is_true(json_object_get(x, "async"));
     c->in_negotiation = json_is_true(json_object_get(x, "in-negotiation"));
+    c->open_args = json_is_true(json_object_get(x, "open-args"));
     c->args = arg_type(s, name, def, where, errp);
     if (!c->args) {
         return false;

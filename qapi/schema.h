@@ -79,6 +79,7 @@ typedef struct QapiCommand {
     bool allow_oob;
     bool async;             /* x-qmpd: replies later through a QapiReply */
     bool in_negotiation;    /* x-qmpd: usable before qmp_capabilities */
+    bool open_args;         /* x-qmpd: undeclared members reach the handler */
     GPtrArray *features;
     const json_t *doc;      /* the definition, borrowed from the schema */
     const void *handler;    /* set by qapi_register_handlers() */

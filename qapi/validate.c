@@ -33,6 +33,7 @@ typedef struct {
     GArray *path;       /* PathElem, outermost first */
     GHashTable *big;
     bool keyval;
+    bool open_top;      /* the top object may carry undeclared members */
 } Walk;
 
 static const char *const intn_names[] = {
@@ -382,6 +383,9 @@ static bool walk_object(Walk *w, const QapiType *t, json_t *obj,
             return false;
         }
     }
+    if (w->open_top && !w->path->len) {
+        return true;
+    }
     json_object_foreach(obj, key, val) {
         if (!g_hash_table_contains(seen, key)) {
             g_autofree char *n = NULL;
@@ -501,6 +505,17 @@ bool qapi_validate(const QapiType *type, json_t *args, GHashTable *big,
 {
     Walk w = { .path = g_array_new(FALSE, FALSE, sizeof(PathElem)),
                .big = big };
+    bool ok = walk_object(&w, type, args, errp);
+
+    g_array_free(w.path, TRUE);
+    return ok;
+}
+
+bool qapi_validate_open(const QapiType *type, json_t *args, GHashTable *big,
+                        Error **errp)
+{
+    Walk w = { .path = g_array_new(FALSE, FALSE, sizeof(PathElem)),
+               .big = big, .open_top = true };
     bool ok = walk_object(&w, type, args, errp);
 
     g_array_free(w.path, TRUE);

@@ -31,6 +31,13 @@ bool qapi_validate(const QapiType *type, json_t *args, GHashTable *big,
                    Error **errp);
 
 /*
+ * As qapi_validate(), but members the type does not declare are left
+ * for the handler (device_add's QOM properties, as QEMU's 'gen': false).
+ */
+bool qapi_validate_open(const QapiType *type, json_t *args, GHashTable *big,
+                        Error **errp);
+
+/*
  * Check @args (keyval mode: scalars are strings, from keyval_parse) and
  * return a new object with typed values.  NULL with @errp set on error.
  */

@@ -5,11 +5,15 @@ system_libsystem_a_SOURCES = \
 	system/runstate.c system/runstate.h \
 	system/machine.c system/machine.h \
 	system/vclock.c system/vclock.h \
-	system/qtest.c system/qtest.h
+	system/qtest.c system/qtest.h \
+	system/drive.c system/drive.h \
+	system/guest.c system/guest.h \
+	system/handlers.c system/handlers.h
 
 bin_PROGRAMS += qmpd
 qmpd_SOURCES = system/main.c
-qmpd_LDADD = system/libsystem.a monitor/libmonitor.a $(QAPI_LIBS) $(AIO_LIBS)
+qmpd_LDADD = system/libsystem.a monitor/libmonitor.a $(BLOCK_LIBS) \
+	$(QAPI_LIBS)
 
 # "make demo": qmpd with the human monitor on this terminal and a QMP
 # socket, in a scratch directory removed afterwards.  The demo disk chain

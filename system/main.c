@@ -18,9 +18,13 @@
 
 #include <glib-unix.h>
 
+#include "block/block.h"
 #include "monitor/monitor.h"
 #include "qapi/dispatch.h"
 #include "qapi/schema.h"
+#include "system/drive.h"
+#include "system/guest.h"
+#include "system/handlers.h"
 #include "system/machine.h"
 #include "system/options.h"
 #include "system/qtest.h"
@@ -183,11 +187,7 @@ static QapiSchema *load_schema(void)
     if (!s) {
         die(err);
     }
-    qapi_register_handlers(s, mon_qmp_handlers, mon_qmp_handlers_count);
-    qapi_register_handlers(s, runstate_qmp_handlers,
-                           runstate_qmp_handlers_count);
-    qapi_register_handlers(s, machine_qmp_handlers,
-                           machine_qmp_handlers_count);
+    qmpd_register_handlers(s);
     if (!qapi_check_handlers(s, &err) || !mon_check(s, &err)) {
         die(err);
     }
@@ -217,6 +217,49 @@ static Chardev *claim_chardev(QmpdOptions *o, const char *id,
 
         error_setg(&err, "%s: Device '%s' is in use", user, id);
         die(err);
+    }
+}
+
+/* -blockdev and -drive in order, then the devices that use them. */
+static void open_block_devices(QapiSchema *schema, const QmpdOptions *o)
+{
+    for (guint i = 0; i < o->drives->len; i++) {
+        const DriveOpt *d = g_ptr_array_index(o->drives, i);
+        Error *err = NULL;
+        bool ok = d->blockdev ? blockdev_add_arg(schema, d->arg, &err)
+                              : drive_add(schema, d->arg, &err);
+
+        if (!ok) {
+            error_prepend(&err, "-%s %s: ", d->blockdev ? "blockdev" : "drive",
+                          d->arg);
+            die(err);
+        }
+    }
+    for (guint i = 0; i < o->devices->len; i++) {
+        const DeviceOpt *d = g_ptr_array_index(o->devices, i);
+        Error *err = NULL;
+
+        if (!guest_device_add_arg(d->arg, &err)) {
+            error_prepend(&err, "-device %s: ", d->arg);
+            die(err);
+        }
+    }
+}
+
+static void block_closed_cb(void *opaque, int ret)
+{
+    *(bool *)opaque = true;
+}
+
+/* As QEMU at exit: every image flushed and closed, locks released. */
+static void close_block_devices(void)
+{
+    bool done = false;
+
+    guest_cleanup();
+    bdrv_close_all(block_closed_cb, &done);
+    while (!done) {
+        g_main_context_iteration(NULL, TRUE);
     }
 }
 
@@ -258,12 +301,16 @@ int main(int argc, char **argv)
     }
     sigfd = setup_signals();
     schema = load_schema();
+    if (!bdrv_init(&err)) {
+        die(err);
+    }
 
     machine_set_config(&o.machine);
     vclock_init(!strcmp(o.machine.accel, "qtest"));
     initial = o.incoming ? RUN_STATE_INMIGRATE
         : o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING;
     runstate_init(initial);
+    open_block_devices(schema, &o);
     mon_init(schema);
 
     for (guint i = 0; i < o.monitors->len; i++) {
@@ -281,13 +328,6 @@ int main(int argc, char **argv)
             die(err);
         }
     }
-    if (o.devices->len) {
-        const DeviceOpt *d = g_ptr_array_index(o.devices, 0);
-
-        error_setg(&err, "-device %s: Property '%s.drive' can't find value "
-                   "'%s'", d->driver, d->driver, d->drive ? d->drive : "");
-        die(err);
-    }
     if (o.pidfile && !write_pidfile(o.pidfile, &err)) {
         die(err);
     }
@@ -296,6 +336,7 @@ int main(int argc, char **argv)
     }
 
     run_main_loop();
+    close_block_devices();
 
     mon_cleanup();
     qtest_stop();

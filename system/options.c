@@ -40,7 +40,6 @@ static const char *const unsupported[] = {
     "ctrl-grab", "sdl", "curses", "portrait", "rotate", "g", "option-rom",
     "prom-env", "old-param", "xen-domid", "xen-attach", "seed", "set",
     "incoming-x", "only-migratable", "nouserconfig", "machine-help",
-    "drive", "blockdev",
     NULL
 };
 
@@ -350,7 +349,30 @@ static bool opt_device(QmpdOptions *o, const char *arg, Error **errp)
                                                          : driver);
     dev->id = g_strdup(opts_get(d, "id"));
     dev->drive = g_strdup(opts_get(d, "drive"));
+    dev->arg = g_strdup(arg);
     g_ptr_array_add(o->devices, dev);
+    return true;
+}
+
+static void add_drive(QmpdOptions *o, bool blockdev, const char *arg)
+{
+    DriveOpt *d = g_new0(DriveOpt, 1);
+
+    d->blockdev = blockdev;
+    d->arg = g_strdup(arg);
+    g_ptr_array_add(o->drives, d);
+}
+
+/* Checked when opened, once the schema is loaded. */
+static bool opt_drive(QmpdOptions *o, const char *arg, Error **errp)
+{
+    add_drive(o, false, arg);
+    return true;
+}
+
+static bool opt_blockdev(QmpdOptions *o, const char *arg, Error **errp)
+{
+    add_drive(o, true, arg);
     return true;
 }
 
@@ -383,6 +405,8 @@ static const Option options[] = {
     { "accel", true, opt_accel, false },
     { "m", true, opt_m, false },
     { "device", true, opt_device, false },
+    { "drive", true, opt_drive, false },
+    { "blockdev", true, opt_blockdev, false },
     { "incoming", true, opt_incoming, false },
 };
 
@@ -517,6 +541,7 @@ int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
     o->chardevs = g_ptr_array_new_with_free_func((GDestroyNotify)chardev_free);
     o->monitors = g_ptr_array_new();
     o->devices = g_ptr_array_new();
+    o->drives = g_ptr_array_new();
     o->machine.type = "pc-i440fx-7.2";
     o->machine.accel = "tcg";
 
@@ -590,9 +615,17 @@ void qmpd_options_free(QmpdOptions *o)
         g_free(d->driver);
         g_free(d->id);
         g_free(d->drive);
+        g_free(d->arg);
         g_free(d);
     }
     g_ptr_array_unref(o->devices);
+    for (guint i = 0; i < o->drives->len; i++) {
+        DriveOpt *d = g_ptr_array_index(o->drives, i);
+
+        g_free(d->arg);
+        g_free(d);
+    }
+    g_ptr_array_unref(o->drives);
     g_ptr_array_unref(o->chardevs);
     g_free(o->qtest);
     g_free(o->qtest_log);

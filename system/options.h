@@ -26,7 +26,13 @@ typedef struct DeviceOpt {
     char *driver;
     char *id;
     char *drive;
+    char *arg;              /* as given, for the device's properties */
 } DeviceOpt;
+
+typedef struct DriveOpt {
+    bool blockdev;          /* -blockdev, else -drive */
+    char *arg;
+} DriveOpt;
 
 typedef enum OptAction {
     OPT_RUN,                /* start the service */
@@ -37,6 +43,7 @@ typedef struct QmpdOptions {
     GPtrArray *chardevs;    /* Chardev *, in order */
     GPtrArray *monitors;    /* MonitorOpt * */
     GPtrArray *devices;     /* DeviceOpt * */
+    GPtrArray *drives;      /* DriveOpt *, in command-line order */
     char *qtest;            /* the chardev id serving qtest */
     char *qtest_log;
     MachineConfig machine;

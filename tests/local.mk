@@ -7,7 +7,8 @@ UNIT_TESTS = \
 	tests/unit/test-validate \
 	tests/unit/test-options \
 	tests/unit/test-schema \
-	tests/unit/test-qcow2
+	tests/unit/test-qcow2 \
+	tests/unit/test-qemu-io
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -24,11 +25,15 @@ tests_unit_test_options_LDADD = monitor/libmonitor.a $(TEST_LIBS)
 tests_unit_test_schema_SOURCES = tests/unit/test-schema.c
 tests_unit_test_schema_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_schema_LDADD = system/libsystem.a monitor/libmonitor.a \
-	$(TEST_LIBS)
+	$(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
 tests_unit_test_qcow2_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_qcow2_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_qemu_io_SOURCES = tests/unit/test-qemu-io.c
+tests_unit_test_qemu_io_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_qemu_io_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 check_PROGRAMS += $(UNIT_TESTS)
 
@@ -66,11 +71,12 @@ noinst_PROGRAMS = $(FUZZ_TARGETS)
 tests_fuzz_fuzz_qmp_SOURCES = tests/fuzz/fuzz-qmp.c
 tests_fuzz_fuzz_qmp_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_qmp_LDADD = system/libsystem.a monitor/libmonitor.a \
-	$(QAPI_LIBS)
+	$(BLOCK_LIBS) $(QAPI_LIBS)
 tests_fuzz_fuzz_hmp_SOURCES = tests/fuzz/fuzz-hmp.c
 tests_fuzz_fuzz_hmp_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_hmp_LDADD = system/libsystem.a monitor/libmonitor.a \
-	$(QAPI_LIBS)
+	$(BLOCK_LIBS) $(QAPI_LIBS)
+include tests/fuzz/qcow2.mk
 fuzz: $(FUZZ_TARGETS)
 else
 fuzz:
@@ -80,7 +86,8 @@ endif
 
 # Benchmarks (numbers, never pass/fail): "make bench"
 EXTRA_DIST += tests/bench/qmp-rtt.c tests/bench/run-qmp-rtt.sh
-bench: qmpd
+include tests/bench/block.mk
+bench: qmpd bench-block
 	QMPD='$(abs_top_builddir)/qmpd' bash '$(abs_top_srcdir)/tests/bench/run-qmp-rtt.sh'
 .PHONY: bench
 

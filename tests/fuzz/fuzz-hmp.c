@@ -7,10 +7,13 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 
+#include "block/block.h"
 #include "monitor/monitor-int.h"
+#include "system/handlers.h"
 #include "system/machine.h"
 #include "system/runstate.h"
 
@@ -31,11 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!s) {
         s = qapi_schema_load(NULL);
         g_assert(s);
-        qapi_register_handlers(s, mon_qmp_handlers, mon_qmp_handlers_count);
-        qapi_register_handlers(s, runstate_qmp_handlers,
-                               runstate_qmp_handlers_count);
-        qapi_register_handlers(s, machine_qmp_handlers,
-                               machine_qmp_handlers_count);
+        /* block commands may create files: keep them in a scratch dir */
+        g_assert(chdir(g_dir_make_tmp("qmpd-fuzz-XXXXXX", NULL)) == 0);
+        g_assert(bdrv_init(NULL));
+        qmpd_register_handlers(s);
         g_assert(hmp_check_table(s, NULL));
         mon_init(s);
         machine_set_config(&mc);

@@ -18,6 +18,7 @@
 #include "qapi/introspect.h"
 #include "qapi/qjson.h"
 #include "qapi/schema.h"
+#include "system/handlers.h"
 #include "system/machine.h"
 #include "system/runstate.h"
 
@@ -30,11 +31,7 @@ static QapiSchema *load_all(void)
         print_error("%s\n", error_get_pretty(err));
     }
     assert_non_null(s);
-    qapi_register_handlers(s, mon_qmp_handlers, mon_qmp_handlers_count);
-    qapi_register_handlers(s, runstate_qmp_handlers,
-                           runstate_qmp_handlers_count);
-    qapi_register_handlers(s, machine_qmp_handlers,
-                           machine_qmp_handlers_count);
+    qmpd_register_handlers(s);
     return s;
 }
 

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * For job drivers (create, stream, commit, mirror, backup).
+ *
+ * A driver's run() starts the work and returns; the work ends by calling
+ * job_completed() from the main loop.  While running, a driver should
+ * check job_should_pause() between batches and call job_pause_point()
+ * when it has no request in flight; it resumes from its resume() hook.
+ */
+#ifndef BLOCK_JOB_INT_H
+#define BLOCK_JOB_INT_H
+
+#include "block/job.h"
+
+typedef struct JobDriver {
+    JobType type;
+    size_t instance_size;       /* the driver's struct, Job first */
+    bool block_job;             /* sends BLOCK_JOB_* events */
+
+    void (*run)(Job *job);
+    /* pause was requested and the driver is idle: nothing to do */
+    void (*resume)(Job *job);
+    /* job-complete in ready state */
+    bool (*complete)(Job *job, Error **errp);
+    /* cancel requested while running: stop issuing, then complete */
+    void (*cancel)(Job *job, bool force);
+    /* graph changes on success (commit) or failure (abort) */
+    int (*prepare)(Job *job);
+    void (*commit)(Job *job);
+    void (*abort)(Job *job);
+    void (*clean)(Job *job);
+    void (*free)(Job *job);
+    /* block jobs: BLOCK_JOB_* event data ("device", "len", ...) */
+    json_t *(*event_data)(Job *job);
+} JobDriver;
+
+struct Job {
+    char *id;
+    const JobDriver *driver;
+    JobStatus status;
+    bool auto_finalize;
+    bool auto_dismiss;
+    int64_t progress_current;
+    int64_t progress_total;
+    int ret;
+    char *error;
+    bool cancelled;
+    bool force_cancel;
+    int pause_count;            /* pause requests not yet resumed */
+    bool user_paused;
+    bool paused;                /* the driver acknowledged a pause */
+    bool deferred_to_main;      /* job_completed() was called */
+    bool ready;
+    bool started;
+};
+
+/*
+ * Create a job (status created).  @id must be unique; NULL makes an
+ * internal job without id (never listed).  Returns NULL with @errp set.
+ */
+void *job_create(const char *id, const JobDriver *drv, bool auto_finalize,
+                 bool auto_dismiss, Error **errp);
+
+/* Start it: running, then the driver's run(). */
+void job_start(Job *job);
+
+/* The driver's work is done: 0 or -errno with an optional message. */
+void job_completed(Job *job, int ret, const char *error);
+
+/* Move to ready (mirror, active commit); sends BLOCK_JOB_READY. */
+void job_transition_to_ready(Job *job);
+
+bool job_should_pause(const Job *job);
+bool job_is_cancelled(const Job *job);
+
+/* The driver has stopped issuing I/O for a pause request. */
+void job_pause_point(Job *job);
+
+void job_progress_update(Job *job, int64_t done);
+void job_progress_set_remaining(Job *job, int64_t remaining);
+
+#endif /* BLOCK_JOB_INT_H */

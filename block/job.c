@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The job core: QEMU 7.2's state machine, with its transition table and
+ * verb table kept as data, and the order of events QEMU sends:
+ *
+ *   created -> running -> [ready <-> standby] -> waiting -> pending
+ *     -> (prepare, commit or abort, clean) -> BLOCK_JOB_COMPLETED or
+ *     BLOCK_JOB_CANCELLED -> concluded -> (dismiss) -> null
+ *
+ * A failure or a forced cancel goes running -> aborting -> concluded.
+ * pending waits for job-finalize when auto-finalize is off (sending
+ * BLOCK_JOB_PENDING); concluded waits for job-dismiss when auto-dismiss
+ * is off.  Every transition is a JOB_STATUS_CHANGE event.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "block/ioq.h"
+#include "block/job-int.h"
+#include "qapi/event.h"
+#include "qapi/qjson.h"
+
+static const char *const status_names[JOB_STATUS__MAX] = {
+    "undefined", "created", "running", "paused", "ready", "standby",
+    "waiting", "pending", "aborting", "concluded", "null",
+};
+
+static const char *const verb_names[JOB_VERB__MAX] = {
+    "cancel", "pause", "resume", "set-speed", "complete", "finalize",
+    "dismiss",
+};
+
+static const char *const type_names[] = {
+    [JOB_TYPE_COMMIT] = "commit",
+    [JOB_TYPE_STREAM] = "stream",
+    [JOB_TYPE_MIRROR] = "mirror",
+    [JOB_TYPE_BACKUP] = "backup",
+    [JOB_TYPE_CREATE] = "create",
+    [JOB_TYPE_AMEND] = "amend",
+    [JOB_TYPE_SNAPSHOT_LOAD] = "snapshot-load",
+    [JOB_TYPE_SNAPSHOT_SAVE] = "snapshot-save",
+    [JOB_TYPE_SNAPSHOT_DELETE] = "snapshot-delete",
+};
+
+/* [from][to]: QEMU's JobSTT */
+static const bool transitions[JOB_STATUS__MAX][JOB_STATUS__MAX] = {
+    /*          U  C  R  P  Y  S  W  D  A  X  N */
+    /* U */   { 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    /* C */   { 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1 },
+    /* R */   { 0, 0, 0, 1, 1, 0, 1, 0, 1, 0, 0 },
+    /* P */   { 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0 },
+    /* Y */   { 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0 },
+    /* S */   { 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0 },
+    /* W */   { 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0 },
+    /* D */   { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0 },
+    /* A */   { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0 },
+    /* X */   { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 },
+    /* N */   { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+};
+
+/* [verb][status]: QEMU's JobVerbTable */
+static const bool verbs[JOB_VERB__MAX][JOB_STATUS__MAX] = {
+    /*                U  C  R  P  Y  S  W  D  A  X  N */
+    /* cancel */    { 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0 },
+    /* pause */     { 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0 },
+    /* resume */    { 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0 },
+    /* set-speed */ { 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0 },
+    /* complete */  { 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0 },
+    /* finalize */  { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0 },
+    /* dismiss */   { 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+};
+
+static GList *jobs;             /* newest first, as QEMU lists them */
+
+const char *job_status_name(JobStatus s)
+{
+    return status_names[s];
+}
+
+const char *job_type_name(JobType t)
+{
+    return type_names[t];
+}
+
+bool job_verb_allowed(JobVerb verb, JobStatus status)
+{
+    return verbs[verb][status];
+}
+
+bool job_transition_allowed(JobStatus from, JobStatus to)
+{
+    return transitions[from][to];
+}
+
+Job *job_find(const char *id)
+{
+    for (GList *l = jobs; l; l = l->next) {
+        Job *j = l->data;
+
+        if (j->id && !strcmp(j->id, id)) {
+            return j;
+        }
+    }
+    return NULL;
+}
+
+Job *job_get(const char *id, Error **errp)
+{
+    Job *j = job_find(id);
+
+    if (!j) {
+        error_setg(errp, "Job not found");
+    }
+    return j;
+}
+
+const char *job_id(const Job *job)
+{
+    return job->id;
+}
+
+JobStatus job_status(const Job *job)
+{
+    return job->status;
+}
+
+static void transition(Job *job, JobStatus to)
+{
+    g_assert(transitions[job->status][to]);
+    job->status = to;
+    if (job->id) {
+        qapi_event_send("JOB_STATUS_CHANGE",
+                        json_pack("{s:s,s:s}", "id", job->id, "status",
+                                  status_names[to]));
+    }
+}
+
+static bool check_verb(Job *job, JobVerb verb, Error **errp)
+{
+    if (verbs[verb][job->status]) {
+        return true;
+    }
+    error_setg(errp, "Job '%s' in state '%s' cannot accept command verb "
+               "'%s'", job->id, status_names[job->status], verb_names[verb]);
+    return false;
+}
+
+static bool id_wellformed(const char *id)
+{
+    if (!g_ascii_isalpha(id[0])) {
+        return false;
+    }
+    for (const char *p = id + 1; *p; p++) {
+        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void *job_create(const char *id, const JobDriver *drv, bool auto_finalize,
+                 bool auto_dismiss, Error **errp)
+{
+    Job *job;
+
+    if (id && !id_wellformed(id)) {
+        error_setg(errp, "Invalid job ID '%s'", id);
+        return NULL;
+    }
+    if (id && job_find(id)) {
+        error_setg(errp, "Job ID '%s' already in use", id);
+        return NULL;
+    }
+    job = g_malloc0(drv->instance_size);
+    job->id = g_strdup(id);
+    job->driver = drv;
+    job->auto_finalize = auto_finalize;
+    job->auto_dismiss = auto_dismiss;
+    jobs = g_list_prepend(jobs, job);
+    transition(job, JOB_STATUS_CREATED);
+    return job;
+}
+
+static void run_cb(void *opaque, int ret)
+{
+    Job *job = opaque;
+
+    job->driver->run(job);
+}
+
+void job_start(Job *job)
+{
+    job->started = true;
+    transition(job, JOB_STATUS_RUNNING);
+    /* the driver runs from the main loop, after the command's reply */
+    ioq_defer_int(run_cb, job, 0);
+}
+
+static void event_block(Job *job, const char *name, bool with_error)
+{
+    json_t *data;
+
+    if (!job->driver->block_job || !job->id) {
+        return;
+    }
+    data = job->driver->event_data(job);
+    if (with_error && job->ret < 0) {
+        json_object_set_new(data, "error",
+                            qjson_str(job->error ? job->error
+                                      : g_strerror(-job->ret)));
+    }
+    qapi_event_send(name, data);
+}
+
+static void job_free(Job *job)
+{
+    jobs = g_list_remove(jobs, job);
+    if (job->driver->free) {
+        job->driver->free(job);
+    }
+    g_free(job->id);
+    g_free(job->error);
+    g_free(job);
+}
+
+static void dismiss(Job *job)
+{
+    transition(job, JOB_STATUS_NULL);
+    job_free(job);
+}
+
+static void finalize_single(Job *job)
+{
+    if (job->ret == 0) {
+        if (job->driver->commit) {
+            job->driver->commit(job);
+        }
+    } else if (job->driver->abort) {
+        job->driver->abort(job);
+    }
+    if (job->driver->clean) {
+        job->driver->clean(job);
+    }
+    if (job->started) {
+        if (job->force_cancel) {
+            event_block(job, "BLOCK_JOB_CANCELLED", false);
+        } else {
+            event_block(job, "BLOCK_JOB_COMPLETED", true);
+        }
+    }
+    transition(job, JOB_STATUS_CONCLUDED);
+    if (job->auto_dismiss || !job->id) {
+        dismiss(job);
+    }
+}
+
+static void abort_job(Job *job)
+{
+    if (job->ret == 0) {
+        job->ret = -ECANCELED;
+    }
+    if (job->status != JOB_STATUS_ABORTING) {
+        transition(job, JOB_STATUS_ABORTING);
+    }
+    finalize_single(job);
+}
+
+static void do_finalize(Job *job)
+{
+    int ret = job->driver->prepare ? job->driver->prepare(job) : 0;
+
+    if (ret < 0) {
+        job->ret = ret;
+        abort_job(job);
+        return;
+    }
+    finalize_single(job);
+}
+
+void job_completed(Job *job, int ret, const char *error)
+{
+    job->deferred_to_main = true;
+    if (job->force_cancel && ret == 0) {
+        ret = -ECANCELED;
+    }
+    job->ret = ret;
+    if (ret < 0 && error && !job->error) {
+        job->error = g_strdup(error);
+    }
+    if (ret < 0) {
+        abort_job(job);
+        return;
+    }
+    transition(job, JOB_STATUS_WAITING);
+    transition(job, JOB_STATUS_PENDING);
+    if (!job->auto_finalize) {
+        event_block(job, "BLOCK_JOB_PENDING", false);
+        return;
+    }
+    do_finalize(job);
+}
+
+void job_transition_to_ready(Job *job)
+{
+    job->ready = true;
+    transition(job, JOB_STATUS_READY);
+    event_block(job, "BLOCK_JOB_READY", false);
+}
+
+bool job_should_pause(const Job *job)
+{
+    return job->pause_count > 0;
+}
+
+bool job_is_cancelled(const Job *job)
+{
+    return job->force_cancel;
+}
+
+void job_pause_point(Job *job)
+{
+    if (job->pause_count > 0 && !job->paused) {
+        job->paused = true;
+        transition(job, job->status == JOB_STATUS_READY
+                   ? JOB_STATUS_STANDBY : JOB_STATUS_PAUSED);
+    }
+}
+
+static void job_resume_internal(Job *job)
+{
+    if (job->pause_count > 0 && --job->pause_count == 0 && job->paused) {
+        job->paused = false;
+        transition(job, job->status == JOB_STATUS_STANDBY
+                   ? JOB_STATUS_READY : JOB_STATUS_RUNNING);
+        if (job->driver->resume) {
+            job->driver->resume(job);
+        }
+    }
+}
+
+void job_progress_update(Job *job, int64_t done)
+{
+    job->progress_current += done;
+}
+
+void job_progress_set_remaining(Job *job, int64_t remaining)
+{
+    job->progress_total = job->progress_current + remaining;
+}
+
+/* ---- verbs ------------------------------------------------------------- */
+
+static bool job_user_pause(Job *job, Error **errp)
+{
+    if (!check_verb(job, JOB_VERB_PAUSE, errp)) {
+        return false;
+    }
+    if (job->user_paused) {
+        error_setg(errp, "Job is already paused");
+        return false;
+    }
+    job->user_paused = true;
+    job->pause_count++;
+    return true;
+}
+
+static bool job_user_resume(Job *job, Error **errp)
+{
+    if (!check_verb(job, JOB_VERB_RESUME, errp)) {
+        return false;
+    }
+    if (!job->user_paused) {
+        error_setg(errp, "Can't resume a job that was not paused");
+        return false;
+    }
+    job->user_paused = false;
+    job_resume_internal(job);
+    return true;
+}
+
+static bool job_cancel(Job *job, bool force, Error **errp)
+{
+    if (!check_verb(job, JOB_VERB_CANCEL, errp)) {
+        return false;
+    }
+    job->cancelled = true;
+    job->force_cancel |= force;
+    /* a paused job must run again to notice the cancel */
+    if (job->paused) {
+        job->pause_count = 1;
+        job->user_paused = false;
+        job_resume_internal(job);
+    }
+    if (!job->started) {
+        job_completed(job, -ECANCELED, NULL);
+    } else if (job->status == JOB_STATUS_PENDING) {
+        abort_job(job);
+    } else if (job->driver->cancel) {
+        job->driver->cancel(job, force);
+    }
+    return true;
+}
+
+static bool job_complete(Job *job, Error **errp)
+{
+    if (!check_verb(job, JOB_VERB_COMPLETE, errp)) {
+        return false;
+    }
+    if (job->cancelled || !job->driver->complete) {
+        error_setg(errp, "The active block job '%s' cannot be completed",
+                   job->id);
+        return false;
+    }
+    return job->driver->complete(job, errp);
+}
+
+static bool job_finalize(Job *job, Error **errp)
+{
+    if (!check_verb(job, JOB_VERB_FINALIZE, errp)) {
+        return false;
+    }
+    do_finalize(job);
+    return true;
+}
+
+static bool job_dismiss_verb(Job *job, Error **errp)
+{
+    if (!check_verb(job, JOB_VERB_DISMISS, errp)) {
+        return false;
+    }
+    dismiss(job);
+    return true;
+}
+
+/* ---- QMP ---------------------------------------------------------------- */
+
+static bool qmp_query_jobs(const json_t *args, json_t **ret, Error **errp)
+{
+    json_t *list = json_array();
+
+    for (GList *l = jobs; l; l = l->next) {
+        Job *j = l->data;
+        json_t *info;
+
+        if (!j->id) {
+            continue;
+        }
+        info = json_pack("{s:s,s:s,s:s,s:I,s:I}", "id", j->id,
+                         "type", type_names[j->driver->type],
+                         "status", status_names[j->status],
+                         "current-progress", (json_int_t)j->progress_current,
+                         "total-progress", (json_int_t)j->progress_total);
+        if (j->ret < 0 && (j->status == JOB_STATUS_CONCLUDED
+                           || j->status == JOB_STATUS_ABORTING)) {
+            json_object_set_new(info, "error",
+                                qjson_str(j->error ? j->error
+                                          : g_strerror(-j->ret)));
+        }
+        json_array_append_new(list, info);
+    }
+    *ret = list;
+    return true;
+}
+
+#define JOB_VERB_HANDLER(fn, call)                                          \
+    static bool fn(const json_t *args, json_t **ret, Error **errp)          \
+    {                                                                       \
+        Job *job = job_get(qjson_get_str(args, "id"), errp);                \
+                                                                            \
+        return job && call;                                                 \
+    }
+
+JOB_VERB_HANDLER(qmp_job_pause, job_user_pause(job, errp))
+JOB_VERB_HANDLER(qmp_job_resume, job_user_resume(job, errp))
+JOB_VERB_HANDLER(qmp_job_cancel, job_cancel(job, true, errp))
+JOB_VERB_HANDLER(qmp_job_complete, job_complete(job, errp))
+JOB_VERB_HANDLER(qmp_job_finalize, job_finalize(job, errp))
+JOB_VERB_HANDLER(qmp_job_dismiss, job_dismiss_verb(job, errp))
+
+const QapiHandler job_qmp_handlers[] = {
+    { "query-jobs", qmp_query_jobs, NULL },
+    { "job-pause", qmp_job_pause, NULL },
+    { "job-resume", qmp_job_resume, NULL },
+    { "job-cancel", qmp_job_cancel, NULL },
+    { "job-complete", qmp_job_complete, NULL },
+    { "job-finalize", qmp_job_finalize, NULL },
+    { "job-dismiss", qmp_job_dismiss, NULL },
+};
+
+const size_t job_qmp_handlers_count = G_N_ELEMENTS(job_qmp_handlers);

@@ -1,0 +1,759 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * QMP commands of the block layer: adding and removing nodes, the
+ * queries (query-block, query-named-block-nodes, query-blockstats,
+ * x-debug-query-block-graph) in QEMU 7.2's shapes, and the graph and
+ * image changes (resize, backing file, reopen, snapshots).
+ *
+ * Commands that must wait for I/O (blockdev-del closes and flushes,
+ * block_resize drains first) are async handlers.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "block/block-int.h"
+#include "block/ioq.h"
+#include "block/qcow2-create.h"
+#include "block/qmp-block.h"
+#include "block/qemu-io.h"
+#include "qapi/qjson.h"
+
+/* ---- information ---------------------------------------------------------- */
+
+static json_t *image_info(BlockNode *bn, bool flat)
+{
+    json_t *o = json_object();
+    BlockNode *b = bdrv_backing(bn);
+    int64_t actual = bn->drv->allocated_size ? bn->drv->allocated_size(bn)
+                                             : -1;
+
+    json_object_set_new(o, "filename", qjson_str(bdrv_filename(bn)));
+    json_object_set_new(o, "format", qjson_str(bn->drv->name));
+    json_object_set_new(o, "dirty-flag", json_boolean(
+                            bn->drv->dirty_flag && bn->drv->dirty_flag(bn)));
+    if (actual >= 0) {
+        json_object_set_new(o, "actual-size", json_integer(actual));
+    }
+    json_object_set_new(o, "virtual-size", json_integer(bn->total_size));
+    if (bn->drv->cluster_size) {
+        json_object_set_new(o, "cluster-size",
+                            json_integer(bn->drv->cluster_size(bn)));
+    }
+    if (bn->backing_file) {
+        json_object_set_new(o, "backing-filename",
+                            qjson_str(bn->backing_file));
+        json_object_set_new(o, "full-backing-filename", qjson_str(
+                                bn->full_backing_filename
+                                ? bn->full_backing_filename
+                                : bn->backing_file));
+        if (bn->backing_format) {
+            json_object_set_new(o, "backing-filename-format",
+                                qjson_str(bn->backing_format));
+        }
+    }
+    if (b && !flat) {
+        json_object_set_new(o, "backing-image", image_info(b, false));
+    }
+    if (bn->drv->format_specific) {
+        json_object_set_new(o, "format-specific",
+                            bn->drv->format_specific(bn));
+    }
+    return o;
+}
+
+static const char *detect_zeroes_name(BdrvDetectZeroes d)
+{
+    return d == BDRV_DETECT_ZEROES_ON ? "on"
+        : d == BDRV_DETECT_ZEROES_UNMAP ? "unmap" : "off";
+}
+
+json_t *bdrv_device_info(BlockNode *bn, bool flat)
+{
+    json_t *o = json_object();
+    BlockNode *b = bdrv_backing(bn);
+    int depth = 0;
+
+    for (BlockNode *n = b; n; n = bdrv_backing(n)) {
+        depth++;
+    }
+    json_object_set_new(o, "file", qjson_str(bdrv_filename(bn)));
+    json_object_set_new(o, "node-name", qjson_str(bn->node_name));
+    json_object_set_new(o, "ro", json_boolean(bn->read_only));
+    json_object_set_new(o, "drv", qjson_str(bn->drv->name));
+    if (b) {
+        json_object_set_new(o, "backing_file", qjson_str(bdrv_filename(b)));
+    }
+    json_object_set_new(o, "backing_file_depth", json_integer(depth));
+    json_object_set_new(o, "encrypted", json_false());
+    json_object_set_new(o, "detect_zeroes",
+                        qjson_str(detect_zeroes_name(bn->detect_zeroes)));
+    json_object_set_new(o, "bps", json_integer(0));
+    json_object_set_new(o, "bps_rd", json_integer(0));
+    json_object_set_new(o, "bps_wr", json_integer(0));
+    json_object_set_new(o, "iops", json_integer(0));
+    json_object_set_new(o, "iops_rd", json_integer(0));
+    json_object_set_new(o, "iops_wr", json_integer(0));
+    json_object_set_new(o, "image", image_info(bn, flat));
+    json_object_set_new(o, "cache", json_pack(
+                            "{s:b,s:b,s:b}", "writeback", 1,
+                            "direct", bn->cache_direct,
+                            "no-flush", bn->cache_no_flush));
+    json_object_set_new(o, "write_threshold", json_integer(0));
+    return o;
+}
+
+static bool qmp_query_named_block_nodes(const json_t *args, json_t **ret,
+                                        Error **errp)
+{
+    bool flat = qjson_get_bool_or(args, "flat", false);
+    GPtrArray *all = bdrv_all_nodes();
+    json_t *list = json_array();
+
+    /* newest first, as QEMU lists them */
+    for (guint i = all->len; i-- > 0;) {
+        json_array_append_new(list, bdrv_device_info(
+                                  g_ptr_array_index(all, i), flat));
+    }
+    *ret = list;
+    return true;
+}
+
+json_t *blk_info(BlockBackend *blk)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "device", qjson_str(blk_name(blk)));
+    if (blk_qdev(blk)) {
+        json_object_set_new(o, "qdev", qjson_str(blk_qdev(blk)));
+    }
+    json_object_set_new(o, "type", qjson_str("unknown"));
+    json_object_set_new(o, "removable", json_false());
+    json_object_set_new(o, "locked", json_false());
+    if (blk_qdev(blk)) {
+        json_object_set_new(o, "io-status",
+                            qjson_str(blk_io_status_name(blk)));
+    }
+    if (blk_root(blk)) {
+        json_object_set_new(o, "inserted",
+                            bdrv_device_info(blk_root(blk), false));
+    }
+    return o;
+}
+
+static bool qmp_query_block(const json_t *args, json_t **ret, Error **errp)
+{
+    GPtrArray *all = blk_all();
+    json_t *list = json_array();
+
+    for (guint i = 0; i < all->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(all, i);
+
+        /* anonymous backends count only while a device uses them */
+        if (*blk_name(blk) || blk_qdev(blk)) {
+            json_array_append_new(list, blk_info(blk));
+        }
+    }
+    *ret = list;
+    return true;
+}
+
+static json_t *stats_json(const BlockStats *st, bool account)
+{
+    json_t *o = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+        "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:[]}",
+        "rd_bytes", (json_int_t)st->rd_bytes,
+        "wr_bytes", (json_int_t)st->wr_bytes,
+        "unmap_bytes", (json_int_t)st->unmap_bytes,
+        "rd_operations", (json_int_t)st->rd_ops,
+        "wr_operations", (json_int_t)st->wr_ops,
+        "flush_operations", (json_int_t)st->flush_ops,
+        "unmap_operations", (json_int_t)st->unmap_ops,
+        "rd_total_time_ns", (json_int_t)st->rd_time_ns,
+        "wr_total_time_ns", (json_int_t)st->wr_time_ns,
+        "flush_total_time_ns", (json_int_t)st->flush_time_ns,
+        "unmap_total_time_ns", (json_int_t)st->unmap_time_ns,
+        "wr_highest_offset", (json_int_t)st->wr_highest_offset,
+        "rd_merged", (json_int_t)0, "wr_merged", (json_int_t)0,
+        "unmap_merged", (json_int_t)0,
+        "failed_rd_operations", (json_int_t)st->failed_rd,
+        "failed_wr_operations", (json_int_t)st->failed_wr,
+        "failed_flush_operations", (json_int_t)st->failed_flush,
+        "failed_unmap_operations", (json_int_t)st->failed_unmap,
+        "invalid_rd_operations", (json_int_t)st->invalid_rd,
+        "invalid_wr_operations", (json_int_t)st->invalid_wr,
+        "invalid_flush_operations", (json_int_t)st->invalid_flush,
+        "invalid_unmap_operations", (json_int_t)st->invalid_unmap,
+        "account_invalid", account, "account_failed", account,
+        "timed_stats");
+
+    if (st->last_access_ns >= 0) {
+        json_object_set_new(o, "idle_time_ns", json_integer(
+                                g_get_monotonic_time() * 1000
+                                - st->last_access_ns));
+    }
+    return o;
+}
+
+/* A node's entry: its stats, its file child ("parent"), its backing. */
+static json_t *node_stats(BlockNode *bn)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "node-name", qjson_str(bn->node_name));
+    json_object_set_new(o, "stats", stats_json(&bn->stats, false));
+    if (!strcmp(bn->drv->name, "file")) {
+        json_object_set_new(o, "driver-specific", json_pack(
+                                "{s:s,s:I,s:I,s:I}", "driver", "file",
+                                "discard-nb-ok", (json_int_t)bn->stats.unmap_ops,
+                                "discard-nb-failed",
+                                (json_int_t)bn->stats.failed_unmap,
+                                "discard-bytes-ok",
+                                (json_int_t)bn->stats.unmap_bytes));
+    }
+    if (bn->file) {
+        json_object_set_new(o, "parent", node_stats(bn->file->child));
+    }
+    if (bn->backing) {
+        json_object_set_new(o, "backing", node_stats(bn->backing->child));
+    }
+    return o;
+}
+
+static bool qmp_query_blockstats(const json_t *args, json_t **ret,
+                                 Error **errp)
+{
+    json_t *list = json_array();
+
+    if (qjson_get_bool_or(args, "query-nodes", false)) {
+        GPtrArray *all = bdrv_all_nodes();
+
+        for (guint i = 0; i < all->len; i++) {
+            json_array_append_new(list, node_stats(g_ptr_array_index(all,
+                                                                     i)));
+        }
+    } else {
+        GPtrArray *all = blk_all();
+
+        for (guint i = 0; i < all->len; i++) {
+            BlockBackend *blk = g_ptr_array_index(all, i);
+            BlockNode *root = blk_root(blk);
+            json_t *o;
+
+            if (!*blk_name(blk) && !blk_qdev(blk)) {
+                continue;
+            }
+            o = root ? node_stats(root) : json_object();
+            json_object_set_new(o, "device", qjson_str(blk_name(blk)));
+            if (blk_qdev(blk)) {
+                json_object_set_new(o, "qdev", qjson_str(blk_qdev(blk)));
+            }
+            json_object_set_new(o, "stats",
+                                stats_json(blk_stats(blk), true));
+            json_array_append_new(list, o);
+        }
+    }
+    *ret = list;
+    return true;
+}
+
+static json_t *perm_list(unsigned perm)
+{
+    static const char *const names[] = {
+        "consistent-read", "write", "write-unchanged", "resize",
+    };
+    json_t *l = json_array();
+
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (perm & (1u << i)) {
+            json_array_append_new(l, qjson_str(names[i]));
+        }
+    }
+    return l;
+}
+
+static bool qmp_x_debug_query_block_graph(const json_t *args, json_t **ret,
+                                          Error **errp)
+{
+    GPtrArray *nodes = bdrv_all_nodes();
+    GPtrArray *blks = blk_all();
+    json_t *jn = json_array();
+    json_t *je = json_array();
+    g_autoptr(GHashTable) ids = g_hash_table_new(NULL, NULL);
+    guint next = 1;
+
+    for (guint i = 0; i < nodes->len; i++) {
+        BlockNode *bn = g_ptr_array_index(nodes, i);
+
+        g_hash_table_insert(ids, bn, GUINT_TO_POINTER(next));
+        json_array_append_new(jn, json_pack("{s:i,s:s,s:s}", "id", next++,
+                                            "type", "block-driver",
+                                            "name", bn->node_name));
+    }
+    for (guint i = 0; i < blks->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blks, i);
+        guint id = next++;
+
+        json_array_append_new(jn, json_pack("{s:i,s:s,s:s}", "id", id,
+                                            "type", "block-backend",
+                                            "name", blk_name(blk)));
+        if (blk_root(blk)) {
+            BlockNode *r = blk_root(blk);
+
+            json_array_append_new(je, json_pack(
+                "{s:i,s:i,s:s,s:o,s:o}", "parent", id, "child",
+                GPOINTER_TO_UINT(g_hash_table_lookup(ids, r)), "name",
+                "root", "perm", perm_list(r->read_only ? 1 : 0xb),
+                "shared-perm", perm_list(0x5)));
+        }
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        BlockNode *bn = g_ptr_array_index(nodes, i);
+        BdrvChild *cs[] = { bn->file, bn->backing };
+
+        for (size_t k = 0; k < G_N_ELEMENTS(cs); k++) {
+            if (!cs[k]) {
+                continue;
+            }
+            json_array_append_new(je, json_pack(
+                "{s:i,s:i,s:s,s:o,s:o}",
+                "parent", GPOINTER_TO_UINT(g_hash_table_lookup(ids, bn)),
+                "child", GPOINTER_TO_UINT(g_hash_table_lookup(ids,
+                                                              cs[k]->child)),
+                "name", cs[k]->name,
+                "perm", perm_list(cs[k] == bn->backing || bn->read_only
+                                  ? 0 : 0xb),
+                "shared-perm", perm_list(cs[k] == bn->backing ? 0xd : 0x5)));
+        }
+    }
+    *ret = json_pack("{s:o,s:o}", "nodes", jn, "edges", je);
+    return true;
+}
+
+/* ---- nodes -------------------------------------------------------------------- */
+
+static bool qmp_blockdev_add(const json_t *args, json_t **ret, Error **errp)
+{
+    BlockNode *bn = bdrv_open_options(args, true, errp);
+
+    /* the monitor keeps the reference until blockdev-del */
+    return bn != NULL;
+}
+
+static void del_closed_cb(void *opaque, int ret)
+{
+    qapi_reply_return(opaque, NULL);
+}
+
+static void qmp_blockdev_del(const json_t *args, QapiReply *reply)
+{
+    const char *name = qjson_get_str(args, "node-name");
+    BlockNode *bn = bdrv_find_node(name);
+    Error *err = NULL;
+
+    if (!bn) {
+        error_setg(&err, "Failed to find node with node-name='%s'", name);
+    } else if (!bn->monitor_owned) {
+        error_setg(&err, "Node %s is not owned by the monitor", name);
+    } else if (bn->refcnt > 1) {
+        error_setg(&err, "Node %s is in use", name);
+    }
+    if (err) {
+        qapi_reply_error(reply, err);
+        return;
+    }
+    bn->monitor_owned = false;
+    bdrv_unref(bn);
+    bdrv_wait_closed(del_closed_cb, reply);
+}
+
+/* block_resize: drain, flush, resize, reply. */
+typedef struct {
+    BlockNode *bn;
+    uint64_t size;
+    QapiReply *reply;
+} Resize;
+
+static void resize_flushed_cb(void *opaque, int ret)
+{
+    Resize *r = opaque;
+    Error *err = NULL;
+    BlockNode *bn = r->bn;
+
+    if (ret < 0) {
+        error_setg_errno(&err, -ret, "Could not flush before resizing");
+    } else if (!bn->drv->truncate) {
+        error_setg(&err, "Image format driver does not support resize");
+    } else if (bn->drv->truncate(bn, r->size, &err)) {
+        /* formats above a resized node see it through the graph */
+    }
+    bdrv_unref(bn);
+    if (err) {
+        qapi_reply_error(r->reply, err);
+    } else {
+        qapi_reply_return(r->reply, NULL);
+    }
+    g_free(r);
+}
+
+static void resize_drained_cb(void *opaque, int ret)
+{
+    Resize *r = opaque;
+
+    bdrv_flush(r->bn, resize_flushed_cb, r);
+}
+
+static void qmp_block_resize(const json_t *args, QapiReply *reply)
+{
+    const char *device = qjson_get_str_or(args, "device", NULL);
+    const char *node = qjson_get_str_or(args, "node-name", NULL);
+    int64_t size = qjson_get_int(args, "size");
+    Error *err = NULL;
+    BlockNode *bn = bdrv_lookup(device, node, &err);
+    Resize *r;
+
+    if (bn && size < 0) {
+        error_setg(&err, "Parameter 'size' expects a >0 size");
+    } else if (bn && bn->read_only) {
+        error_setg(&err, "Cannot resize a read-only node");
+    }
+    if (err) {
+        qapi_reply_error(reply, err);
+        return;
+    }
+    r = g_new0(Resize, 1);
+    r->bn = bn;
+    r->size = size;
+    r->reply = reply;
+    bdrv_ref(bn);
+    bdrv_drain(bn, resize_drained_cb, r);
+}
+
+/* The node named @name in @top's backing chain, or NULL. */
+static BlockNode *chain_find(BlockNode *top, const char *name)
+{
+    for (BlockNode *n = top; n; n = bdrv_backing(n)) {
+        if (!strcmp(n->node_name, name)) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+static bool qmp_change_backing_file(const json_t *args, json_t **ret,
+                                    Error **errp)
+{
+    const char *device = qjson_get_str(args, "device");
+    const char *image = qjson_get_str(args, "image-node-name");
+    const char *file = qjson_get_str(args, "backing-file");
+    BlockNode *top = bdrv_lookup(device, device, errp);
+    BlockNode *bn;
+    BlockNode *b;
+    bool ro;
+    bool ok;
+
+    if (!top) {
+        return false;
+    }
+    bn = chain_find(top, image);
+    if (!bn) {
+        error_setg(errp, "image file not found");
+        return false;
+    }
+    if (!bn->drv->change_backing_file) {
+        error_setg(errp, "The image format does not support changing the "
+                   "backing file");
+        return false;
+    }
+    b = bdrv_backing(bn);
+    ro = bn->read_only;
+    /* like QEMU, a read-only image is made writable for the change */
+    if (ro && !bdrv_reopen_read_only(bn, false, errp)) {
+        return false;
+    }
+    ok = bn->drv->change_backing_file(bn, file, b ? b->drv->name : NULL,
+                                      errp);
+    if (ro) {
+        bdrv_reopen_read_only(bn, true, NULL);
+    }
+    return ok;
+}
+
+bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp)
+{
+    BlockNode *f = bdrv_file_child(bn);
+
+    if (bn->read_only == read_only) {
+        return true;
+    }
+    if (f && f->read_only != read_only && !bdrv_reopen_read_only(f, read_only,
+                                                                 errp)) {
+        return false;
+    }
+    if (bn->drv->reopen_rw) {
+        if (!bn->drv->reopen_rw(bn, read_only, errp)) {
+            if (f) {
+                bdrv_reopen_read_only(f, !read_only, NULL);
+            }
+            return false;
+        }
+    } else {
+        bn->read_only = read_only;
+    }
+    return true;
+}
+
+static bool reopen_one(const json_t *o, Error **errp)
+{
+    const char *name = qjson_get_str_or(o, "node-name", NULL);
+    const json_t *backing = json_object_get(o, "backing");
+    BlockNode *bn;
+    BlockNode *nb = NULL;
+    bool ro;
+
+    if (!name) {
+        error_setg(errp, "node-name not specified");
+        return false;
+    }
+    bn = bdrv_find_node(name);
+    if (!bn) {
+        error_setg(errp, "Failed to find node with node-name='%s'", name);
+        return false;
+    }
+    if (strcmp(qjson_get_str(o, "driver"), bn->drv->name)) {
+        error_setg(errp, "Cannot change the option 'driver'");
+        return false;
+    }
+    if (backing && json_is_string(backing)) {
+        nb = bdrv_find_node(json_string_value(backing));
+        if (!nb) {
+            error_setg(errp, "Cannot find device='%s' nor node-name='%s'",
+                       json_string_value(backing),
+                       json_string_value(backing));
+            return false;
+        }
+        for (BlockNode *n = nb; n; n = bdrv_backing(n)) {
+            if (n == bn) {
+                error_setg(errp, "Making '%s' a backing child of '%s' would "
+                           "create a cycle", nb->node_name, bn->node_name);
+                return false;
+            }
+        }
+    } else if (backing && json_is_object(backing)) {
+        error_setg(errp, "Cannot create a new node as backing child in "
+                   "blockdev-reopen");
+        return false;
+    }
+    ro = qjson_get_bool_or(o, "read-only", false);
+    if (!bdrv_reopen_read_only(bn, ro, errp)) {
+        return false;
+    }
+    if (backing) {
+        if (!bn->drv->has_backing) {
+            error_setg(errp, "Driver '%s' of node '%s' does not support "
+                       "backing files", bn->drv->name, bn->node_name);
+            return false;
+        }
+        bdrv_set_backing(bn, nb);
+    }
+    return true;
+}
+
+static bool qmp_blockdev_reopen(const json_t *args, json_t **ret,
+                                Error **errp)
+{
+    const json_t *list = json_object_get(args, "options");
+    size_t i;
+    json_t *o;
+
+    json_array_foreach((json_t *)list, i, o) {
+        if (!reopen_one(o, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Put @overlay where @bn was: in every backend and parent using it. */
+static void replace_node(BlockNode *bn, BlockNode *overlay)
+{
+    GPtrArray *blks = blk_all();
+
+    for (guint i = 0; i < blks->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blks, i);
+
+        if (blk_root(blk) == bn) {
+            blk_set_root(blk, overlay);
+        }
+    }
+    for (guint i = 0; i < bn->parents->len; i++) {
+        BdrvChild *c = g_ptr_array_index(bn->parents, i);
+
+        if (c->parent != overlay && c->parent) {
+            bdrv_ref(overlay);
+            g_ptr_array_add(overlay->parents, c);
+            c->child = overlay;
+            g_ptr_array_remove_index(bn->parents, i);
+            i--;
+            bdrv_unref(bn);
+        }
+    }
+}
+
+static bool snapshot_attach(BlockNode *bn, BlockNode *overlay, Error **errp)
+{
+    if (bdrv_backing(overlay)) {
+        error_setg(errp, "The overlay already has a backing image");
+        return false;
+    }
+    if (!overlay->drv->has_backing) {
+        error_setg(errp, "The overlay does not support backing images");
+        return false;
+    }
+    bdrv_ref(overlay);
+    bdrv_set_backing(overlay, bn);
+    replace_node(bn, overlay);
+    bdrv_unref(overlay);
+    return true;
+}
+
+static bool qmp_blockdev_snapshot(const json_t *args, json_t **ret,
+                                  Error **errp)
+{
+    const char *node = qjson_get_str(args, "node");
+    const char *ovname = qjson_get_str(args, "overlay");
+    BlockNode *bn = bdrv_lookup(node, node, errp);
+    BlockNode *overlay = bn ? bdrv_lookup(ovname, ovname, errp) : NULL;
+
+    if (!overlay) {
+        return false;
+    }
+    if (overlay->backend_users || overlay->parents->len) {
+        error_setg(errp, "The overlay is already in use");
+        return false;
+    }
+    return snapshot_attach(bn, overlay, errp);
+}
+
+static bool qmp_blockdev_snapshot_sync(const json_t *args, json_t **ret,
+                                       Error **errp)
+{
+    const char *device = qjson_get_str_or(args, "device", NULL);
+    const char *node = qjson_get_str_or(args, "node-name", NULL);
+    const char *file = qjson_get_str(args, "snapshot-file");
+    const char *ovname = qjson_get_str_or(args, "snapshot-node-name", NULL);
+    const char *format = qjson_get_str_or(args, "format", "qcow2");
+    const char *mode = qjson_get_str_or(args, "mode", "absolute-paths");
+    BlockNode *bn = bdrv_lookup(device, node, errp);
+    g_autoptr(json_t) opts = NULL;
+    BlockNode *overlay;
+    bool ok;
+
+    if (!bn) {
+        return false;
+    }
+    if (strcmp(format, "qcow2")) {
+        error_setg(errp, "qmpd creates snapshot overlays in qcow2 format "
+                   "only");
+        return false;
+    }
+    if (ovname && bdrv_find_node(ovname)) {
+        error_setg(errp, "Duplicate nodes with node-name='%s'", ovname);
+        return false;
+    }
+    if (!strcmp(mode, "absolute-paths")) {
+        g_autoptr(json_t) fo = json_pack("{s:s,s:s}", "driver", "file",
+                                         "filename", file);
+        BlockNode *f;
+        Qcow2CreateOpts co = {
+            .size = bn->total_size, .cluster_size = 65536, .version = 3,
+            .backing_file = bdrv_filename(bn), .backing_fmt = bn->drv->name,
+        };
+
+        if (!bdrv_create_file(file, 0, errp)) {
+            return false;
+        }
+        f = bdrv_open_options(fo, false, errp);
+        if (!f) {
+            return false;
+        }
+        ok = qcow2_create(f, &co, errp);
+        bdrv_unref(f);
+        if (!ok) {
+            return false;
+        }
+    }
+    opts = json_pack("{s:s,s:{s:s,s:s},s:n}", "driver", "qcow2",
+                     "file", "driver", "file", "filename", file, "backing");
+    if (ovname) {
+        json_object_set_new(opts, "node-name", qjson_str(ovname));
+    }
+    overlay = bdrv_open_options(opts, false, errp);
+    if (!overlay) {
+        return false;
+    }
+    ok = snapshot_attach(bn, overlay, errp);
+    bdrv_unref(overlay);
+    return ok;
+}
+
+/* ---- qemu-io through QMP (extension) --------------------------------------- */
+
+static void qemu_io_reply_cb(void *opaque, const char *output, bool failed)
+{
+    QapiReply *reply = opaque;
+    Error *err = NULL;
+
+    if (failed) {
+        g_autofree char *msg = g_strchomp(g_strdup(output));
+
+        error_setg(&err, "%s", *msg ? msg : "qemu-io command failed");
+        qapi_reply_error(reply, err);
+        return;
+    }
+    qapi_reply_return(reply, qjson_str(output));
+}
+
+static void qmp_qemu_io(const json_t *args, QapiReply *reply)
+{
+    const char *device = qjson_get_str(args, "device");
+    QemuIoTarget t = { NULL, NULL };
+    Error *err = NULL;
+
+    if (qjson_get_bool_or(args, "qdev", false)) {
+        t.blk = blk_by_dev_id(device);
+        if (!t.blk) {
+            error_set(&err, ERROR_CLASS_DEVICE_NOT_FOUND,
+                      "Device '%s' not found", device);
+        }
+    } else {
+        t.blk = blk_by_name(device);
+        if (!t.blk) {
+            t.node = bdrv_lookup(NULL, device, &err);
+        }
+    }
+    if (err) {
+        qapi_reply_error(reply, err);
+        return;
+    }
+    qemu_io_run(&t, qjson_get_str(args, "command"), qemu_io_reply_cb, reply);
+}
+
+const QapiHandler block_qmp_handlers[] = {
+    { "__com.qmpd_qemu-io", NULL, qmp_qemu_io },
+    { "blockdev-add", qmp_blockdev_add, NULL },
+    { "blockdev-del", NULL, qmp_blockdev_del },
+    { "query-block", qmp_query_block, NULL },
+    { "query-named-block-nodes", qmp_query_named_block_nodes, NULL },
+    { "query-blockstats", qmp_query_blockstats, NULL },
+    { "x-debug-query-block-graph", qmp_x_debug_query_block_graph, NULL },
+    { "block_resize", NULL, qmp_block_resize },
+    { "change-backing-file", qmp_change_backing_file, NULL },
+    { "blockdev-reopen", qmp_blockdev_reopen, NULL },
+    { "blockdev-snapshot", qmp_blockdev_snapshot, NULL },
+    { "blockdev-snapshot-sync", qmp_blockdev_snapshot_sync, NULL },
+};
+
+const size_t block_qmp_handlers_count = G_N_ELEMENTS(block_qmp_handlers);

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The block layer's QMP handlers and the pieces of them HMP printers and
+ * other subsystems reuse.
+ */
+#ifndef BLOCK_QMP_BLOCK_H
+#define BLOCK_QMP_BLOCK_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "block/block.h"
+#include "qapi/dispatch.h"
+
+/* BlockDeviceInfo of @bn (query-named-block-nodes); a new reference. */
+json_t *bdrv_device_info(BlockNode *bn, bool flat);
+
+/* BlockInfo of @blk (query-block); a new reference. */
+json_t *blk_info(BlockBackend *blk);
+
+/* Make @bn (and its file child) read-only or writable. */
+bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp);
+
+/* Create (or truncate) a regular file of @size bytes. */
+bool bdrv_create_file(const char *filename, uint64_t size, Error **errp);
+
+extern const QapiHandler create_qmp_handlers[];
+extern const size_t create_qmp_handlers_count;
+
+extern const QapiHandler block_qmp_handlers[];
+extern const size_t block_qmp_handlers_count;
+
+#endif /* BLOCK_QMP_BLOCK_H */

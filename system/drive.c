@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * -drive and -blockdev: block nodes and backends from the command line.
+ *
+ * -blockdev takes BlockdevOptions, as keyval or as JSON, and makes a
+ * monitor-owned node (blockdev-del can remove it), exactly like
+ * blockdev-add.  -drive is the legacy form: a format node over a file
+ * node, with a named backend on top (its id), and for if=virtio the
+ * guest device too.  Its flat options are turned into BlockdevOptions
+ * and validated by the same schema type, so both reject the same input.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block/block.h"
+#include "qapi/json-stream.h"
+#include "qapi/keyval.h"
+#include "qapi/opts.h"
+#include "qapi/qjson.h"
+#include "qapi/validate.h"
+#include "system/drive.h"
+#include "system/guest.h"
+
+static unsigned if_counter[2];      /* none, virtio: for default ids */
+
+/* @obj[@key] = @value for a dotted @key, creating the objects between. */
+static bool set_dotted(json_t *obj, const char *key, const char *value,
+                       Error **errp)
+{
+    g_auto(GStrv) parts = g_strsplit(key, ".", -1);
+    json_t *o = obj;
+    guint n = g_strv_length(parts);
+
+    for (guint i = 0; i + 1 < n; i++) {
+        json_t *next = json_object_get(o, parts[i]);
+
+        if (!next) {
+            next = json_object();
+            json_object_set_new(o, parts[i], next);
+        } else if (!json_is_object(next)) {
+            error_setg(errp, "Parameter '%s' conflicts with '%s'", key,
+                       parts[i]);
+            return false;
+        }
+        o = next;
+    }
+    json_object_set_new(o, parts[n - 1], qjson_str(value));
+    return true;
+}
+
+/* qcow2 by its magic, else raw (with QEMU's warning). */
+static const char *probe_format(const char *filename)
+{
+    unsigned char magic[4] = { 0 };
+    int fd = open(filename, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? pread(fd, magic, sizeof(magic), 0) : -1;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (n == 4 && !memcmp(magic, "QFI\xfb", 4)) {
+        return "qcow2";
+    }
+    if (fd >= 0) {
+        fprintf(stderr, "WARNING: Image format was not specified for '%s' "
+                "and probing guessed raw.\n"
+                "         Automatically detecting the format is dangerous "
+                "for raw images, write operations on block 0 will be "
+                "restricted.\n"
+                "         Specify the 'raw' format explicitly to remove the "
+                "restrictions.\n", filename);
+    }
+    return "raw";
+}
+
+/* -drive's cache= shorthand as cache.direct / cache.no-flush. */
+static bool cache_mode(const char *mode, bool *direct, bool *no_flush)
+{
+    static const struct {
+        const char *name;
+        bool direct, no_flush;
+    } modes[] = {
+        { "writeback", false, false }, { "writethrough", false, false },
+        { "none", true, false }, { "off", true, false },
+        { "directsync", true, false }, { "unsafe", false, true },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+        if (!strcmp(mode, modes[i].name)) {
+            *direct = modes[i].direct;
+            *no_flush = modes[i].no_flush;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The BlockdevOptions (keyval strings) a -drive stands for. */
+static json_t *drive_to_blockdev(const Opts *d, Error **errp)
+{
+    static const char *const own[] = {
+        "file", "format", "id", "if", "readonly", "read-only", "cache",
+        "aio", "media", "index", "unit", "bus", "snapshot", "werror",
+        "rerror", "serial", "copy-on-read", NULL
+    };
+    const char *file = opts_get(d, "file");
+    const char *format = opts_get(d, "format");
+    const char *cache = opts_get(d, "cache");
+    const char *aio = opts_get(d, "aio");
+    g_autoptr(json_t) o = json_object();
+    json_t *f;
+
+    if (!file) {
+        /* QEMU makes an empty drive; qmpd has no removable media */
+        error_setg(errp, "A block device without a file is not supported");
+        return NULL;
+    }
+    if (opts_has(d, "snapshot") && strcmp(opts_get(d, "snapshot"), "off")) {
+        error_setg(errp, "snapshot=on is not supported");
+        return NULL;
+    }
+    if (opts_has(d, "media") && strcmp(opts_get(d, "media"), "disk")) {
+        error_setg(errp, "media=%s is not supported", opts_get(d, "media"));
+        return NULL;
+    }
+    if (!format) {
+        format = probe_format(file);
+    }
+    json_object_set_new(o, "driver", qjson_str(format));
+    f = json_pack("{s:s,s:s}", "driver", "file", "filename", file);
+    json_object_set_new(o, "file", f);
+    if (aio) {
+        if (strcmp(aio, "native") && strcmp(aio, "threads")) {
+            error_setg(errp, "invalid aio option");
+            return NULL;
+        }
+        json_object_set_new(f, "aio", qjson_str(aio));
+    }
+    if (cache) {
+        bool direct, no_flush;
+
+        if (!cache_mode(cache, &direct, &no_flush)) {
+            error_setg(errp, "invalid cache option");
+            return NULL;
+        }
+        json_object_set_new(o, "cache", json_pack(
+                                "{s:s,s:s}", "direct", direct ? "on" : "off",
+                                "no-flush", no_flush ? "on" : "off"));
+    }
+    if (opts_has(d, "readonly") || opts_has(d, "read-only")) {
+        json_object_set_new(o, "read-only", qjson_str(
+                                opts_get(d, opts_has(d, "readonly")
+                                         ? "readonly" : "read-only")));
+    }
+    /* everything else is a BlockdevOptions member, dotted for children */
+    for (guint i = 0; i < opts_count(d); i++) {
+        const char *key = opts_key(d, i);
+
+        if (g_strv_contains(own, key)) {
+            continue;
+        }
+        if (!set_dotted(o, key, opts_get(d, key), errp)) {
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&o);
+}
+
+bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
+{
+    const QapiType *type = qapi_schema_type(schema, "BlockdevOptions");
+    g_autoptr(Opts) d = opts_parse(arg, NULL, NULL, NULL, errp);
+    g_autoptr(json_t) kv = NULL;
+    g_autoptr(json_t) opts = NULL;
+    g_autofree char *id = NULL;
+    const char *iface;
+    bool virtio;
+    BlockNode *bn;
+    BlockBackend *blk;
+
+    if (!d) {
+        return false;
+    }
+    iface = opts_has(d, "if") ? opts_get(d, "if") : "ide";
+    if (strcmp(iface, "none") && strcmp(iface, "virtio")) {
+        error_setg(errp, "if=%s is not supported (if=none or if=virtio)",
+                   iface);
+        return false;
+    }
+    virtio = !strcmp(iface, "virtio");
+    id = opts_has(d, "id") ? g_strdup(opts_get(d, "id"))
+        : g_strdup_printf("%s%u", iface, if_counter[virtio]++);
+    kv = drive_to_blockdev(d, errp);
+    if (!kv) {
+        return false;
+    }
+    opts = qapi_validate_keyval(type, kv, errp);
+    if (!opts) {
+        return false;
+    }
+    bn = bdrv_open_options(opts, false, errp);
+    if (!bn) {
+        return false;
+    }
+    blk = blk_new(id, bn, errp);
+    bdrv_unref(bn);
+    if (!blk) {
+        return false;
+    }
+    if (virtio) {
+        g_autoptr(json_t) dev = json_pack("{s:s,s:s}", "driver",
+                                          "virtio-blk-pci", "drive", id);
+
+        if (!guest_device_add(dev, errp)) {
+            blk_delete(blk);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool blockdev_add_arg(QapiSchema *schema, const char *arg, Error **errp)
+{
+    const QapiType *type = qapi_schema_type(schema, "BlockdevOptions");
+    g_autoptr(json_t) opts = NULL;
+    BlockNode *bn;
+
+    if (arg[0] == '{') {
+        GHashTable *big = NULL;
+
+        opts = qjson_parse(arg, &big, errp);
+        if (!opts) {
+            return false;
+        }
+        if (!json_is_object(opts)) {
+            error_setg(errp, "JSON argument must be an object");
+            return false;
+        }
+        if (!qapi_validate(type, opts, big, errp)) {
+            if (big) {
+                g_hash_table_unref(big);
+            }
+            return false;
+        }
+        if (big) {
+            g_hash_table_unref(big);
+        }
+    } else {
+        g_autoptr(json_t) kv = keyval_parse(arg, "driver", errp);
+
+        if (!kv) {
+            return false;
+        }
+        opts = qapi_validate_keyval(type, kv, errp);
+        if (!opts) {
+            return false;
+        }
+    }
+    /* the monitor's reference, dropped by blockdev-del */
+    bn = bdrv_open_options(opts, true, errp);
+    return bn != NULL;
+}

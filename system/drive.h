@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * -drive and -blockdev, as QEMU takes them.
+ */
+#ifndef SYSTEM_DRIVE_H
+#define SYSTEM_DRIVE_H
+
+#include <stdbool.h>
+
+#include "qapi/error.h"
+#include "qapi/schema.h"
+
+/* -drive @arg: nodes, a backend named by id, a device for if=virtio. */
+bool drive_add(QapiSchema *schema, const char *arg, Error **errp);
+
+/* -blockdev @arg (keyval or JSON): a monitor-owned node. */
+bool blockdev_add_arg(QapiSchema *schema, const char *arg, Error **errp);
+
+#endif /* SYSTEM_DRIVE_H */

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Guest devices.  Each disk device is attached to a block backend: the
+ * -drive's, or an anonymous one created on a node given by node name
+ * (the -blockdev way).  Device paths are QEMU's: /machine/peripheral/ID
+ * (or /machine/peripheral-anon/device[N]), with virtio-blk's backend at
+ * .../virtio-backend, so query-block's "qdev" reads the same.
+ *
+ * Buses follow the machine type: none has none, pc has the IDE buses
+ * ide.0 and ide.1, q35 the AHCI buses ide.0 to ide.5; PCI on pc and
+ * q35; a SCSI bus per virtio-scsi-pci controller ("ID.0").
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "monitor/hmp.h"
+#include "qapi/event.h"
+#include "qapi/opts.h"
+#include "qapi/qjson.h"
+#include "system/guest.h"
+#include "system/machine.h"
+
+typedef struct {
+    char *id;               /* NULL: anonymous */
+    char *driver;
+    char *path;             /* /machine/peripheral/ID */
+    char *qdev;             /* what query-block shows */
+    BlockBackend *blk;
+    bool anon_backend;      /* created for this device */
+} GuestDevice;
+
+static GPtrArray *devices;
+static unsigned anon_count;
+
+static const char *const disk_drivers[] = {
+    "virtio-blk-pci", "scsi-hd", "ide-hd", NULL
+};
+
+static GuestDevice *find_device(const char *id)
+{
+    for (guint i = 0; devices && i < devices->len; i++) {
+        GuestDevice *d = g_ptr_array_index(devices, i);
+
+        if (d->id && !strcmp(d->id, id)) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+BlockBackend *guest_device_backend(const char *id)
+{
+    GuestDevice *d = find_device(id);
+
+    return d ? d->blk : NULL;
+}
+
+/* The property name QEMU reports in drive errors. */
+static const char *drive_prop_owner(const char *driver)
+{
+    return !strcmp(driver, "virtio-blk-pci") ? "virtio-blk-device" : driver;
+}
+
+static bool bus_available(const char *driver, const char *bus, Error **errp)
+{
+    const char *machine = machine_config()->type;
+    bool is_none = !strcmp(machine, "none");
+    const char *kind = !strcmp(driver, "scsi-hd") ? "SCSI"
+        : !strcmp(driver, "ide-hd") ? "IDE" : "PCI";
+
+    if (!strcmp(kind, "SCSI")) {
+        for (guint i = 0; devices && i < devices->len; i++) {
+            GuestDevice *d = g_ptr_array_index(devices, i);
+
+            if (!strcmp(d->driver, "virtio-scsi-pci")
+                && (!bus || (d->id && g_str_has_prefix(bus, d->id)))) {
+                return true;
+            }
+        }
+        if (bus) {
+            error_setg(errp, "Bus '%s' not found", bus);
+            return false;
+        }
+    } else if (!is_none) {
+        if (!strcmp(kind, "IDE") && bus
+            && !(g_str_has_prefix(bus, "ide.") && strlen(bus) == 5
+                 && bus[4] >= '0'
+                 && bus[4] <= (g_str_has_prefix(machine, "pc-q35") ? '5'
+                                                                   : '1'))) {
+            error_setg(errp, "Bus '%s' not found", bus);
+            return false;
+        }
+        return true;
+    }
+    error_setg(errp, "No '%s' bus found for device '%s'", kind, driver);
+    return false;
+}
+
+bool guest_device_add(const json_t *props, Error **errp)
+{
+    static const char *const known[] = {
+        "driver", "id", "drive", "bus", "addr", "serial", "bootindex",
+        "write-cache", "num-queues", "scsi-id", "lun", "channel", "unit",
+        "logical_block_size", "physical_block_size", "discard_granularity",
+        NULL
+    };
+    const char *driver = qjson_get_str(props, "driver");
+    const char *id = qjson_get_str_or(props, "id", NULL);
+    const char *drive = qjson_get_str_or(props, "drive", NULL);
+    const char *key;
+    json_t *val;
+    GuestDevice *d;
+    BlockBackend *blk = NULL;
+    bool anon = false;
+
+    if (!strcmp(driver, "virtio-blk")) {
+        driver = "virtio-blk-pci";
+    }
+    if (!g_strv_contains(disk_drivers, driver)
+        && strcmp(driver, "virtio-scsi-pci")) {
+        error_setg(errp, "'%s' is not a valid device model name", driver);
+        return false;
+    }
+    if (id && find_device(id)) {
+        error_setg(errp, "Duplicate device ID '%s'", id);
+        return false;
+    }
+    json_object_foreach((json_t *)props, key, val) {
+        if (!g_strv_contains(known, key)) {
+            error_setg(errp, "Property '%s.%s' not found",
+                       drive_prop_owner(driver), key);
+            return false;
+        }
+    }
+    if (!bus_available(driver, qjson_get_str_or(props, "bus", NULL),
+                       errp)) {
+        return false;
+    }
+    if (g_strv_contains(disk_drivers, driver)) {
+        if (!drive) {
+            error_setg(errp, "drive property not set");
+            return false;
+        }
+        blk = blk_by_name(drive);
+        if (blk && blk_qdev(blk)) {
+            error_setg(errp, "Property '%s.drive' can't take value '%s', "
+                       "it's in use", drive_prop_owner(driver), drive);
+            return false;
+        }
+        if (!blk) {
+            BlockNode *bn = bdrv_find_node(drive);
+
+            if (!bn) {
+                error_setg(errp, "Property '%s.drive' can't find value '%s'",
+                           drive_prop_owner(driver), drive);
+                return false;
+            }
+            blk = blk_new("", bn, errp);
+            if (!blk) {
+                return false;
+            }
+            anon = true;
+        }
+    }
+    d = g_new0(GuestDevice, 1);
+    d->id = g_strdup(id);
+    d->driver = g_strdup(driver);
+    d->path = id ? g_strdup_printf("/machine/peripheral/%s", id)
+                 : g_strdup_printf("/machine/peripheral-anon/device[%u]",
+                                   anon_count++);
+    d->qdev = !strcmp(driver, "virtio-blk-pci")
+        ? g_strdup_printf("%s/virtio-backend", d->path) : g_strdup(d->path);
+    d->blk = blk;
+    d->anon_backend = anon;
+    if (blk) {
+        blk_set_qdev(blk, d->qdev, id);
+    }
+    if (!devices) {
+        devices = g_ptr_array_new();
+    }
+    g_ptr_array_add(devices, d);
+    return true;
+}
+
+bool guest_device_add_arg(const char *arg, Error **errp)
+{
+    g_autoptr(Opts) o = opts_parse(arg, "driver", NULL, NULL, errp);
+    g_autoptr(json_t) props = json_object();
+
+    if (!o) {
+        return false;
+    }
+    for (guint i = 0; i < opts_count(o); i++) {
+        const char *key = opts_key(o, i);
+
+        json_object_set_new(props, key, qjson_str(opts_get(o, key)));
+    }
+    if (!json_object_get(props, "driver")) {
+        error_setg(errp, "Parameter 'driver' is missing");
+        return false;
+    }
+    return guest_device_add(props, errp);
+}
+
+static void device_free(GuestDevice *d)
+{
+    g_free(d->id);
+    g_free(d->driver);
+    g_free(d->path);
+    g_free(d->qdev);
+    g_free(d);
+}
+
+static bool qmp_device_add(const json_t *args, json_t **ret, Error **errp)
+{
+    g_autoptr(json_t) props = json_object();
+    const char *key;
+    json_t *val;
+
+    /* device_add takes QOM properties: values as strings, like -device */
+    json_object_foreach((json_t *)args, key, val) {
+        if (json_is_string(val)) {
+            json_object_set(props, key, val);
+        } else {
+            g_autofree char *s = qjson_to_wire(val, false);
+
+            json_object_set_new(props, key, qjson_str(s));
+        }
+    }
+    return guest_device_add(props, errp);
+}
+
+static bool qmp_device_del(const json_t *args, json_t **ret, Error **errp)
+{
+    const char *id = qjson_get_str(args, "id");
+    GuestDevice *d = find_device(id);
+
+    if (!d) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
+                  "Device '%s' not found", id);
+        return false;
+    }
+    /* the emulated guest acknowledges the unplug at once */
+    g_ptr_array_remove(devices, d);
+    if (d->blk) {
+        blk_set_qdev(d->blk, NULL, NULL);
+        if (d->anon_backend) {
+            blk_delete(d->blk);
+        }
+    }
+    if (strcmp(d->qdev, d->path)) {
+        qapi_event_send("DEVICE_DELETED",
+                        json_pack("{s:s}", "path", d->qdev));
+    }
+    qapi_event_send("DEVICE_DELETED",
+                    d->id ? json_pack("{s:s,s:s}", "device", d->id, "path",
+                                      d->path)
+                          : json_pack("{s:s}", "path", d->path));
+    device_free(d);
+    return true;
+}
+
+void guest_cleanup(void)
+{
+    for (guint i = 0; devices && i < devices->len; i++) {
+        GuestDevice *d = g_ptr_array_index(devices, i);
+
+        if (d->blk) {
+            blk_set_qdev(d->blk, NULL, NULL);
+            if (d->anon_backend) {
+                blk_delete(d->blk);
+            }
+        }
+        device_free(d);
+    }
+    g_clear_pointer(&devices, g_ptr_array_unref);
+}
+
+static void hmp_device_add(HmpCall *call, const json_t *args)
+{
+    Error *err = NULL;
+
+    if (!guest_device_add_arg(qjson_get_str(args, "device"), &err)) {
+        g_string_append_printf(hmp_call_out(call), "Error: %s\n",
+                               error_get_pretty(err));
+        error_free(err);
+    }
+    hmp_call_finish(call);
+}
+
+const HmpHandler guest_hmp_handlers[] = {
+    { "device_add", hmp_device_add },
+};
+
+const size_t guest_hmp_handlers_count = G_N_ELEMENTS(guest_hmp_handlers);
+
+const QapiHandler guest_qmp_handlers[] = {
+    { "device_add", qmp_device_add, NULL },
+    { "device_del", qmp_device_del, NULL },
+};
+
+const size_t guest_qmp_handlers_count = G_N_ELEMENTS(guest_qmp_handlers);

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Every subsystem's QMP and HMP handler tables, attached to the schema
+ * in one place so qmpd, the schema test and the fuzzers serve the same
+ * commands.
+ */
+#include "config.h"
+
+#include "block/job.h"
+#include "block/qmp-block.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "system/guest.h"
+#include "system/handlers.h"
+#include "system/machine.h"
+#include "system/runstate.h"
+
+void qmpd_register_handlers(QapiSchema *s)
+{
+    static bool hmp_done;
+
+    qapi_register_handlers(s, mon_qmp_handlers, mon_qmp_handlers_count);
+    qapi_register_handlers(s, runstate_qmp_handlers,
+                           runstate_qmp_handlers_count);
+    qapi_register_handlers(s, machine_qmp_handlers,
+                           machine_qmp_handlers_count);
+    qapi_register_handlers(s, block_qmp_handlers, block_qmp_handlers_count);
+    qapi_register_handlers(s, create_qmp_handlers, create_qmp_handlers_count);
+    qapi_register_handlers(s, job_qmp_handlers, job_qmp_handlers_count);
+    qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
+    /* HMP tables are process-wide; a second schema reuses them */
+    if (!hmp_done) {
+        hmp_register_handlers(guest_hmp_handlers, guest_hmp_handlers_count);
+        hmp_done = true;
+    }
+}
