@@ -126,6 +126,14 @@ fail_lock:
     return false;
 }
 
+static void drop_locks(int fd)
+{
+    for (int i = 0; i < 5; i++) {
+        lock_byte(fd, LOCK_PERM_BASE + i, false);
+        lock_byte(fd, LOCK_SHARED_BASE + i, false);
+    }
+}
+
 /* ---- opening --------------------------------------------------------- */
 
 static uint32_t probe_alignment(int fd, bool direct)
@@ -688,10 +696,15 @@ static bool file_reopen_rw(BlockNode *bn, bool read_only, Error **errp)
         error_setg_errno(errp, errno, "Could not reopen file");
         return false;
     }
+    /* our old descriptor's locks would conflict with the new ones */
+    if (s->locking) {
+        drop_locks(s->fd);
+    }
     bn->read_only = read_only;
     if (s->locking && !apply_locks(bn, fd, filename, errp)) {
         bn->read_only = was;
         close(fd);
+        apply_locks(bn, s->fd, filename, NULL);
         return false;
     }
     close(s->fd);

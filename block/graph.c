@@ -616,6 +616,22 @@ static void close_drained_cb(void *opaque, int ret)
     }
 }
 
+/*
+ * A closing node and the children only it uses leave the node list at
+ * once, as they would in QEMU's synchronous close; they are released
+ * when the close has flushed.
+ */
+static void hide_subtree(BlockNode *bn)
+{
+    g_ptr_array_remove(bdrv_all_nodes(), bn);
+    if (bn->file && bn->file->child->refcnt == 1) {
+        hide_subtree(bn->file->child);
+    }
+    if (bn->backing && bn->backing->child->refcnt == 1) {
+        hide_subtree(bn->backing->child);
+    }
+}
+
 void bdrv_unref(BlockNode *bn)
 {
     Closing *c;
@@ -624,7 +640,7 @@ void bdrv_unref(BlockNode *bn)
     if (--bn->refcnt > 0) {
         return;
     }
-    g_ptr_array_remove(bdrv_all_nodes(), bn);
+    hide_subtree(bn);
     if (!closing_nodes) {
         closing_nodes = g_ptr_array_new();
     }

@@ -55,12 +55,15 @@ struct QioCmdInfo {
     const char *args;           /* NULL: takes none worth describing */
     const char *oneline;
     const char *help;           /* extended help, or NULL */
+    bool write;                 /* needs a writable target */
 };
 
 struct QioCmd {
     QemuIoTarget t;
     BlockNode *ref;             /* t.node or the backend's root, held */
-    GString *out;
+    GString *out;               /* qemu-io's stdout */
+    GString *err;               /* its stderr */
+    GString *mon;               /* error_report(): the monitor in QEMU */
     char *input;                /* argv points into it */
     char **argv;
     const QioCmdInfo *info;
@@ -477,8 +480,16 @@ static void cmd_done_cb(void *opaque, int unused)
     if (c->ref) {
         bdrv_unref(c->ref);
     }
-    c->done(c->opaque, c->out->str, c->ret < 0);
+    {
+        QemuIoResult r = {
+            c->out->str, c->err->str, c->mon->str, c->ret < 0
+        };
+
+        c->done(c->opaque, &r);
+    }
     g_string_free(c->out, TRUE);
+    g_string_free(c->err, TRUE);
+    g_string_free(c->mon, TRUE);
     g_free(c->argv);
     g_free(c->input);
     g_free(c);
@@ -1537,6 +1548,7 @@ static const QioCmdInfo commands[] = {
     },
     {
         .name = "aio_write", .fn = aio_write_f, .argmin = 2, .argmax = -1,
+        .write = true,
         .args = "[-Cfiquz] [-P pattern] off len [len..]",
         .oneline = "asynchronously writes a number of bytes",
         .help = "\n"
@@ -1567,6 +1579,7 @@ static const QioCmdInfo commands[] = {
     },
     {
         .name = "discard", .altname = "d", .fn = discard_f, .argmin = 2,
+        .write = true,
         .argmax = -1, .args = "[-Cq] off len",
         .oneline = "discards a number of bytes at a specified offset",
         .help = "\n"
@@ -1641,6 +1654,7 @@ static const QioCmdInfo commands[] = {
     },
     {
         .name = "write", .altname = "w", .fn = write_f, .argmin = 2,
+        .write = true,
         .argmax = -1,
         .args = "[-bcCfnquz] [-P pattern | -s source_file] off len",
         .oneline = "writes a number of bytes at a specified offset",
@@ -1660,6 +1674,7 @@ static const QioCmdInfo commands[] = {
     },
     {
         .name = "writev", .fn = writev_f, .argmin = 2, .argmax = -1,
+        .write = true,
         .args = "[-Cfq] [-P pattern] off len [len..]",
         .oneline = "writes a number of bytes at a specified offset",
         .help = "\n"
@@ -1736,24 +1751,30 @@ static void run_command(QioCmd *c)
     }
     ci = find_command(c->argv[0]);
     if (!ci) {
-        out(c->out, "command \"%s\" not found\n", c->argv[0]);
+        out(c->err, "command \"%s\" not found\n", c->argv[0]);
         cmd_finish(c, -EINVAL);
         return;
     }
     c->info = ci;
     if (argc - 1 < ci->argmin || (ci->argmax != -1 && argc - 1 > ci->argmax)) {
         if (ci->argmax == -1) {
-            out(c->out, "bad argument count %d to %s, expected at least %d "
+            out(c->err, "bad argument count %d to %s, expected at least %d "
                 "arguments\n", argc - 1, c->argv[0], ci->argmin);
         } else if (ci->argmin == ci->argmax) {
-            out(c->out, "bad argument count %d to %s, expected %d "
+            out(c->err, "bad argument count %d to %s, expected %d "
                 "arguments\n", argc - 1, c->argv[0], ci->argmin);
         } else {
-            out(c->out, "bad argument count %d to %s, expected between %d "
+            out(c->err, "bad argument count %d to %s, expected between %d "
                 "and %d arguments\n", argc - 1, c->argv[0], ci->argmin,
                 ci->argmax);
         }
         cmd_finish(c, -EINVAL);
+        return;
+    }
+    /* QEMU asks for the write permission, which a read-only node refuses */
+    if (ci->write && c->ref && bdrv_is_read_only(c->ref)) {
+        out(c->mon, "Block node is read-only\n");
+        cmd_finish(c, -EPERM);
         return;
     }
     ci->fn(c, argc, c->argv);
@@ -1771,6 +1792,8 @@ void qemu_io_run(const QemuIoTarget *t, const char *cmdline,
         bdrv_ref(c->ref);
     }
     c->out = g_string_new(NULL);
+    c->err = g_string_new(NULL);
+    c->mon = g_string_new(NULL);
     c->input = g_strdup(cmdline);
     c->done = done;
     c->opaque = opaque;

@@ -26,12 +26,22 @@ typedef struct QemuIoTarget {
 } QemuIoTarget;
 
 /*
- * A command has finished.  @output is everything it printed ("\n" line
- * ends; "" when nothing), borrowed for the duration of the call.
- * @failed is true when qemu-io would return an error: a bad command or
- * argument, a failed request, a read -P mismatch.
+ * What a command printed, split as qemu-io splits it: @out is its
+ * stdout, @err its stderr (unknown command, bad argument count), @mon
+ * what QEMU reports with error_report(), which lands on the monitor
+ * that ran the command.  "\n" line ends; "" when nothing.  @failed is
+ * true when qemu-io would return an error: a bad command or argument, a
+ * failed request, a read -P mismatch.
  */
-typedef void QemuIoDoneCb(void *opaque, const char *output, bool failed);
+typedef struct QemuIoResult {
+    const char *out;
+    const char *err;
+    const char *mon;
+    bool failed;
+} QemuIoResult;
+
+/* A command has finished; @r is borrowed for the duration of the call. */
+typedef void QemuIoDoneCb(void *opaque, const QemuIoResult *r);
 
 /* Where completions of aio_read/aio_write print; one call per report. */
 typedef void QemuIoSink(const char *text);

@@ -505,6 +505,58 @@ bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp)
     return true;
 }
 
+/*
+ * Going read-only: the node must first write back what its metadata
+ * cache holds, or a later close (which flushes only writable nodes)
+ * would lose it.  Drain, flush, then reopen.
+ */
+typedef struct {
+    BlockNode *bn;
+    BdrvCb *cb;
+    void *opaque;
+    int ret;
+} MakeReadOnly;
+
+static void make_ro_flushed_cb(void *opaque, int ret)
+{
+    MakeReadOnly *m = opaque;
+    Error *err = NULL;
+
+    if (ret < 0) {
+        m->ret = ret;
+    } else if (!bdrv_reopen_read_only(m->bn, true, &err)) {
+        m->ret = -EIO;
+        error_free(err);
+    }
+    bdrv_unref(m->bn);
+    m->cb(m->opaque, m->ret);
+    g_free(m);
+}
+
+static void make_ro_drained_cb(void *opaque, int ret)
+{
+    MakeReadOnly *m = opaque;
+
+    bdrv_flush(m->bn, make_ro_flushed_cb, m);
+}
+
+/* Make @bn read-only once its metadata is on disk; @cb gets 0 or -errno. */
+static void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque)
+{
+    MakeReadOnly *m = g_new0(MakeReadOnly, 1);
+
+    if (bn->read_only) {
+        g_free(m);
+        ioq_defer_int(cb, opaque, 0);
+        return;
+    }
+    m->bn = bn;
+    m->cb = cb;
+    m->opaque = opaque;
+    bdrv_ref(bn);
+    bdrv_drain(bn, make_ro_drained_cb, m);
+}
+
 static bool reopen_one(const json_t *o, Error **errp)
 {
     const char *name = qjson_get_str_or(o, "node-name", NULL);
@@ -547,7 +599,8 @@ static bool reopen_one(const json_t *o, Error **errp)
         return false;
     }
     ro = qjson_get_bool_or(o, "read-only", false);
-    if (!bdrv_reopen_read_only(bn, ro, errp)) {
+    /* read-write -> read-only happens after the flush, in the caller */
+    if (!ro && !bdrv_reopen_read_only(bn, false, errp)) {
         return false;
     }
     if (backing) {
@@ -561,19 +614,60 @@ static bool reopen_one(const json_t *o, Error **errp)
     return true;
 }
 
-static bool qmp_blockdev_reopen(const json_t *args, json_t **ret,
-                                Error **errp)
-{
-    const json_t *list = json_object_get(args, "options");
-    size_t i;
-    json_t *o;
+typedef struct {
+    const json_t *list;
+    size_t next;
+    QapiReply *reply;
+} ReopenList;
 
-    json_array_foreach((json_t *)list, i, o) {
-        if (!reopen_one(o, errp)) {
-            return false;
-        }
+static void reopen_next(ReopenList *r);
+
+static void reopen_ro_done_cb(void *opaque, int ret)
+{
+    ReopenList *r = opaque;
+    Error *err = NULL;
+
+    if (ret < 0) {
+        error_setg_errno(&err, -ret, "Could not reopen read-only");
+        qapi_reply_error(r->reply, err);
+        g_free(r);
+        return;
     }
-    return true;
+    reopen_next(r);
+}
+
+/* One entry after the other; each may wait for a flush. */
+static void reopen_next(ReopenList *r)
+{
+    const json_t *o = json_array_get(r->list, r->next++);
+    Error *err = NULL;
+    BlockNode *bn;
+
+    if (!o) {
+        qapi_reply_return(r->reply, NULL);
+        g_free(r);
+        return;
+    }
+    if (!reopen_one(o, &err)) {
+        qapi_reply_error(r->reply, err);
+        g_free(r);
+        return;
+    }
+    bn = bdrv_find_node(qjson_get_str(o, "node-name"));
+    if (qjson_get_bool_or(o, "read-only", false)) {
+        bdrv_make_read_only(bn, reopen_ro_done_cb, r);
+    } else {
+        reopen_next(r);
+    }
+}
+
+static void qmp_blockdev_reopen(const json_t *args, QapiReply *reply)
+{
+    ReopenList *r = g_new0(ReopenList, 1);
+
+    r->list = json_object_get(args, "options");
+    r->reply = reply;
+    reopen_next(r);
 }
 
 /* Put @overlay where @bn was: in every backend and parent using it. */
@@ -602,6 +696,12 @@ static void replace_node(BlockNode *bn, BlockNode *overlay)
     }
 }
 
+static void snapshot_ro_done_cb(void *opaque, int ret)
+{
+    /* as QEMU, a failure to reopen the old top read-only is not fatal */
+    qapi_reply_return(opaque, NULL);
+}
+
 static bool snapshot_attach(BlockNode *bn, BlockNode *overlay, Error **errp)
 {
     if (bdrv_backing(overlay)) {
@@ -619,8 +719,7 @@ static bool snapshot_attach(BlockNode *bn, BlockNode *overlay, Error **errp)
     return true;
 }
 
-static bool qmp_blockdev_snapshot(const json_t *args, json_t **ret,
-                                  Error **errp)
+static bool blockdev_snapshot(const json_t *args, Error **errp)
 {
     const char *node = qjson_get_str(args, "node");
     const char *ovname = qjson_get_str(args, "overlay");
@@ -637,8 +736,7 @@ static bool qmp_blockdev_snapshot(const json_t *args, json_t **ret,
     return snapshot_attach(bn, overlay, errp);
 }
 
-static bool qmp_blockdev_snapshot_sync(const json_t *args, json_t **ret,
-                                       Error **errp)
+static bool blockdev_snapshot_sync(const json_t *args, Error **errp)
 {
     const char *device = qjson_get_str_or(args, "device", NULL);
     const char *node = qjson_get_str_or(args, "node-name", NULL);
@@ -648,6 +746,8 @@ static bool qmp_blockdev_snapshot_sync(const json_t *args, json_t **ret,
     const char *mode = qjson_get_str_or(args, "mode", "absolute-paths");
     BlockNode *bn = bdrv_lookup(device, node, errp);
     g_autoptr(json_t) opts = NULL;
+    g_autoptr(json_t) fo = NULL;
+    BlockNode *f = NULL;
     BlockNode *overlay;
     bool ok;
 
@@ -663,10 +763,8 @@ static bool qmp_blockdev_snapshot_sync(const json_t *args, json_t **ret,
         error_setg(errp, "Duplicate nodes with node-name='%s'", ovname);
         return false;
     }
+    fo = json_pack("{s:s,s:s}", "driver", "file", "filename", file);
     if (!strcmp(mode, "absolute-paths")) {
-        g_autoptr(json_t) fo = json_pack("{s:s,s:s}", "driver", "file",
-                                         "filename", file);
-        BlockNode *f;
         Qcow2CreateOpts co = {
             .size = bn->total_size, .cluster_size = 65536, .version = 3,
             .backing_file = bdrv_filename(bn), .backing_fmt = bn->drv->name,
@@ -675,22 +773,29 @@ static bool qmp_blockdev_snapshot_sync(const json_t *args, json_t **ret,
         if (!bdrv_create_file(file, 0, errp)) {
             return false;
         }
+        /*
+         * The overlay is opened on this same file node: a second one
+         * would meet the image locks of this one, which closes later.
+         */
         f = bdrv_open_options(fo, false, errp);
         if (!f) {
             return false;
         }
-        ok = qcow2_create(f, &co, errp);
-        bdrv_unref(f);
-        if (!ok) {
+        if (!qcow2_create(f, &co, errp)) {
+            bdrv_unref(f);
             return false;
         }
     }
-    opts = json_pack("{s:s,s:{s:s,s:s},s:n}", "driver", "qcow2",
-                     "file", "driver", "file", "filename", file, "backing");
+    opts = json_pack("{s:s,s:o,s:n}", "driver", "qcow2", "file",
+                     f ? qjson_str(bdrv_node_name(f)) : json_incref(fo),
+                     "backing");
     if (ovname) {
         json_object_set_new(opts, "node-name", qjson_str(ovname));
     }
     overlay = bdrv_open_options(opts, false, errp);
+    if (f) {
+        bdrv_unref(f);
+    }
     if (!overlay) {
         return false;
     }
@@ -699,21 +804,68 @@ static bool qmp_blockdev_snapshot_sync(const json_t *args, json_t **ret,
     return ok;
 }
 
+/*
+ * The old top @old (looked up before the snapshot, referenced) becomes
+ * a read-only backing image, as in QEMU; then the reply.
+ */
+static void snapshot_reply(BlockNode *old, QapiReply *reply, bool ok,
+                           Error *err)
+{
+    if (!ok) {
+        qapi_reply_error(reply, err);
+    } else {
+        bdrv_make_read_only(old, snapshot_ro_done_cb, reply);
+    }
+    if (old) {
+        bdrv_unref(old);
+    }
+}
+
+static void qmp_blockdev_snapshot(const json_t *args, QapiReply *reply)
+{
+    const char *node = qjson_get_str(args, "node");
+    BlockNode *old = bdrv_lookup(node, node, NULL);
+    Error *err = NULL;
+    bool ok;
+
+    if (old) {
+        bdrv_ref(old);
+    }
+    ok = blockdev_snapshot(args, &err);
+    snapshot_reply(old, reply, ok, err);
+}
+
+static void qmp_blockdev_snapshot_sync(const json_t *args, QapiReply *reply)
+{
+    BlockNode *old = bdrv_lookup(qjson_get_str_or(args, "device", NULL),
+                                 qjson_get_str_or(args, "node-name", NULL),
+                                 NULL);
+    Error *err = NULL;
+    bool ok;
+
+    if (old) {
+        bdrv_ref(old);
+    }
+    ok = blockdev_snapshot_sync(args, &err);
+    snapshot_reply(old, reply, ok, err);
+}
+
 /* ---- qemu-io through QMP (extension) --------------------------------------- */
 
-static void qemu_io_reply_cb(void *opaque, const char *output, bool failed)
+/* Everything qemu-io printed, on whichever channel, goes to the client. */
+static void qemu_io_reply_cb(void *opaque, const QemuIoResult *r)
 {
     QapiReply *reply = opaque;
+    g_autofree char *text = g_strconcat(r->mon, r->err, r->out, NULL);
     Error *err = NULL;
 
-    if (failed) {
-        g_autofree char *msg = g_strchomp(g_strdup(output));
-
-        error_setg(&err, "%s", *msg ? msg : "qemu-io command failed");
+    if (r->failed) {
+        g_strchomp(text);
+        error_setg(&err, "%s", *text ? text : "qemu-io command failed");
         qapi_reply_error(reply, err);
         return;
     }
-    qapi_reply_return(reply, qjson_str(output));
+    qapi_reply_return(reply, qjson_str(text));
 }
 
 static void qmp_qemu_io(const json_t *args, QapiReply *reply)
@@ -751,9 +903,9 @@ const QapiHandler block_qmp_handlers[] = {
     { "x-debug-query-block-graph", qmp_x_debug_query_block_graph, NULL },
     { "block_resize", NULL, qmp_block_resize },
     { "change-backing-file", qmp_change_backing_file, NULL },
-    { "blockdev-reopen", qmp_blockdev_reopen, NULL },
-    { "blockdev-snapshot", qmp_blockdev_snapshot, NULL },
-    { "blockdev-snapshot-sync", qmp_blockdev_snapshot_sync, NULL },
+    { "blockdev-reopen", NULL, qmp_blockdev_reopen },
+    { "blockdev-snapshot", NULL, qmp_blockdev_snapshot },
+    { "blockdev-snapshot-sync", NULL, qmp_blockdev_snapshot_sync },
 };
 
 const size_t block_qmp_handlers_count = G_N_ELEMENTS(block_qmp_handlers);

@@ -254,13 +254,18 @@ static void print_info_blockstats(GString *out, const json_t *ret)
     }
 }
 
-/* QEMU prints qemu-io's output on its own stdout, not on the monitor. */
-static void qemu_io_done_cb(void *opaque, const char *output, bool failed)
+/*
+ * QEMU prints qemu-io's output on its own stdout and stderr; only what
+ * it reports with error_report() reaches the monitor.
+ */
+static void qemu_io_done_cb(void *opaque, const QemuIoResult *r)
 {
     HmpCall *call = opaque;
 
-    fputs(output, stdout);
+    fputs(r->out, stdout);
     fflush(stdout);
+    fputs(r->err, stderr);
+    g_string_append(hmp_call_out(call), r->mon);
     hmp_call_finish(call);
 }
 

@@ -44,14 +44,15 @@ static void sink_cb(const char *text)
     g_string_append(sink_text, text);
 }
 
-static void run_done_cb(void *opaque, const char *output, bool failed)
+/* The three channels in one text, in the order a terminal shows them. */
+static void run_done_cb(void *opaque, const QemuIoResult *res)
 {
     Result *r = opaque;
 
     g_assert(!r->done);
     r->done = true;
-    r->failed = failed;
-    r->output = g_strdup(output);
+    r->failed = res->failed;
+    r->output = g_strconcat(res->mon, res->err, res->out, NULL);
 }
 
 /* The time and rates of a report line vary from run to run. */
