@@ -30,7 +30,13 @@ demo: qmpd
 	fi; \
 	echo "QMP socket: $$dir/qmp.sock  (try: socat - UNIX-CONNECT:$$dir/qmp.sock)"; \
 	echo "HMP below; 'help' lists the commands, 'quit' ends the demo."; \
-	./qmpd -nodefaults -name demo -m 256 -monitor stdio \
+	disk=; if [ -f $$dir/sn2.qcow2 ]; then \
+	    disk="-drive file=$$dir/sn2.qcow2,if=none,id=drive0,format=qcow2 \
+	          -device virtio-blk-pci,drive=drive0,id=vd0"; \
+	    echo "drive0 (sn2 on top): try 'info block' or" \
+	         "'qemu-io drive0 \"write -P 0x5a 0 64k\"'"; \
+	fi; \
+	./qmpd -nodefaults -name demo -m 256 -monitor stdio $$disk \
 	    -qmp unix:$$dir/qmp.sock,server=on,wait=off; \
 	rm -rf $$dir
 .PHONY: demo
