@@ -155,6 +155,11 @@ static gboolean aio_done_cb(gint fd, GIOCondition cond, gpointer data)
     if (aio_pending->len) {
         submit_pending();
     }
+    /* submitted here: the idle pass would only wake the loop for nothing */
+    if (!aio_pending->len && submit_idle) {
+        g_source_remove(submit_idle);
+        submit_idle = 0;
+    }
     return G_SOURCE_CONTINUE;
 }
 

@@ -38,7 +38,8 @@
 #include "qapi/qjson.h"
 #include "util/log.h"
 
-#define L2_CACHE_TABLES 64
+/* As QEMU 7.2: by default the L2 cache covers the image, up to 32 MiB */
+#define L2_CACHE_MAX_BYTES (32u << 20)
 #define RB_CACHE_TABLES 16
 #define WRITEBACK_MS 1000
 #define WRITEBACK_DIRTY_TABLES 32
@@ -1570,9 +1571,12 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
     if (!qcow2_refcount_open(bn, errp)) {
         goto out;
     }
+    /* tables are allocated as they are loaded: a big limit costs nothing */
     qcow2_cache_init(&s->l2_cache, MAX(4, qjson_get_int_or(opts,
-                     "l2-cache-size", (int64_t)L2_CACHE_TABLES
-                     * s->cluster_size) / s->cluster_size), BLKDBG_L2_LOAD);
+                     "l2-cache-size", (int64_t)MIN(
+                         (uint64_t)s->l1_size * s->cluster_size,
+                         L2_CACHE_MAX_BYTES)) / s->cluster_size),
+                     BLKDBG_L2_LOAD);
     qcow2_cache_init(&s->rb_cache, MAX(4, qjson_get_int_or(opts,
                      "refcount-cache-size", (int64_t)RB_CACHE_TABLES
                      * s->cluster_size) / s->cluster_size),

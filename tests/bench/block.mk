@@ -1,4 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# (the block I/O benchmark goes here)
-bench-block:
+# Block I/O benchmark (numbers, never pass/fail): "make bench-block" builds
+# bench-block, which drives qmpd's block layer the way "qemu-img bench"
+# drives QEMU's, and runs run-block.sh to print both side by side.
+# EXTRA_PROGRAMS: built only for this target, not by "make" or "make check".
+EXTRA_PROGRAMS = tests/bench/bench-block
+tests_bench_bench_block_SOURCES = tests/bench/bench-block.c
+tests_bench_bench_block_LDADD = $(BLOCK_LIBS) $(QAPI_LIBS)
+CLEANFILES += tests/bench/bench-block$(EXEEXT)
+EXTRA_DIST += tests/bench/run-block.sh
+
+bench-block: tests/bench/bench-block$(EXEEXT)
+	BENCH_BLOCK='$(abs_top_builddir)/tests/bench/bench-block$(EXEEXT)' \
+		bash '$(abs_top_srcdir)/tests/bench/run-block.sh'
 .PHONY: bench-block
