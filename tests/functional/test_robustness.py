@@ -22,7 +22,10 @@ def rss_peak_kib(pid):
     return 0
 
 
-def assert_responsive(c, limit=2.0):
+def assert_responsive(c, limit=30.0):
+    """The client is still served: a hang detector, not a speed target
+    (speed lives in tests/bench; under ASan on a loaded machine filling a
+    lazy client's bounded buffer with schema replies takes seconds)."""
     t = time.time()
     assert c.cmd("query-status")["status"] in ("running", "paused")
     took = time.time() - t

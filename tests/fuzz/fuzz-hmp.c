@@ -19,6 +19,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char *scratch;       /* the working directory, kept for the run */
+
 static void done_cb(void *opaque, const char *output)
 {
     *(bool *)opaque = true;
@@ -35,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s = qapi_schema_load(NULL);
         g_assert(s);
         /* block commands may create files: keep them in a scratch dir */
-        g_assert(chdir(g_dir_make_tmp("qmpd-fuzz-XXXXXX", NULL)) == 0);
+        scratch = g_dir_make_tmp("qmpd-fuzz-XXXXXX", NULL);
+        g_assert(scratch && chdir(scratch) == 0);
         g_assert(bdrv_init(NULL));
         qmpd_register_handlers(s);
         g_assert(hmp_check_table(s, NULL));

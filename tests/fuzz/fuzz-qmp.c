@@ -23,6 +23,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char *scratch;       /* the working directory, kept for the run */
+
 static QapiSchema *fuzz_schema(void)
 {
     static QapiSchema *s;
@@ -34,7 +36,8 @@ static QapiSchema *fuzz_schema(void)
         s = qapi_schema_load(&err);
         g_assert(s);
         /* block commands may create files: keep them in a scratch dir */
-        g_assert(chdir(g_dir_make_tmp("qmpd-fuzz-XXXXXX", NULL)) == 0);
+        scratch = g_dir_make_tmp("qmpd-fuzz-XXXXXX", NULL);
+        g_assert(scratch && chdir(scratch) == 0);
         g_assert(bdrv_init(NULL));
         qmpd_register_handlers(s);
         g_assert(qapi_check_handlers(s, NULL) && mon_check(s, NULL));
