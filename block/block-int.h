@@ -134,6 +134,12 @@ struct BlockNode {
 
     unsigned in_flight;
     GArray *drain_waiters;      /* DrainWaiter */
+
+    /* write serialisation (io.c) */
+    GList *writes;              /* IoReq *: writes that started */
+    GList *range_locks;         /* BdrvRangeLock *: held or waiting */
+    GQueue queued_writes;       /* IoReq *: waiting for a lock */
+    GArray *write_notifiers;
     BlockStats stats;
 };
 

@@ -32,6 +32,7 @@ typedef void BdrvCb(void *opaque, int ret);
 enum {
     BDRV_REQ_MAY_UNMAP = 1,     /* zero writes may deallocate */
     BDRV_REQ_FUA = 2,           /* durable on completion */
+    BDRV_REQ_LOCK_OWNER = 4,    /* by the holder of a range lock: no wait */
 };
 
 /* Block status bits. */
@@ -130,6 +131,32 @@ void bdrv_block_status(BlockNode *bn, uint64_t off, uint64_t len,
  */
 void bdrv_is_allocated_above(BlockNode *top, BlockNode *base, uint64_t off,
                              uint64_t len, BdrvStatusCb *cb, void *opaque);
+
+/*
+ * Write serialisation, for jobs that read a range and write it back
+ * (stream's copy-on-read into the active layer): while a range lock is
+ * held or waited for, writes to @bn overlapping it wait, except those
+ * flagged BDRV_REQ_LOCK_OWNER.  A lock is granted once no overlapping
+ * write is in flight and no overlapping lock is held; @cb may run
+ * before bdrv_range_lock() returns.
+ */
+typedef struct BdrvRangeLock BdrvRangeLock;
+typedef void BdrvRangeLockCb(void *opaque, BdrvRangeLock *lock);
+
+void bdrv_range_lock(BlockNode *bn, uint64_t off, uint64_t len,
+                     BdrvRangeLockCb *cb, void *opaque);
+void bdrv_range_unlock(BdrvRangeLock *lock);
+
+/*
+ * Called as each write, zero write or discard to @bn starts (after any
+ * wait for a range lock), with its range: dirty tracking for jobs.
+ */
+typedef void BdrvWriteNotifyFn(void *opaque, uint64_t off, uint64_t len);
+
+void bdrv_add_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
+                             void *opaque);
+void bdrv_remove_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
+                                void *opaque);
 
 /* Call @cb once no request is in flight on @bn (possibly at once, later). */
 void bdrv_drain(BlockNode *bn, BdrvCb *cb, void *opaque);

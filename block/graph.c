@@ -426,6 +426,10 @@ static void node_free(BlockNode *bn)
     if (bn->drain_waiters) {
         g_array_free(bn->drain_waiters, TRUE);
     }
+    if (bn->write_notifiers) {
+        g_array_free(bn->write_notifiers, TRUE);
+    }
+    g_assert(!bn->writes && !bn->range_locks);
     g_free(bn->opaque);
     g_free(bn);
 }

@@ -34,7 +34,27 @@ typedef struct {
     gint64 start_ns;
     BdrvCb *cb;
     void *opaque;
+    /* writes: what to start once serialisation allows */
+    const void *buf;
+    int flags;
+    bool tracked;               /* in bn->writes */
 } IoReq;
+
+struct BdrvRangeLock {
+    BlockNode *bn;
+    uint64_t off;
+    uint64_t len;
+    bool held;
+    BdrvRangeLockCb *cb;
+    void *opaque;
+};
+
+typedef struct {
+    BdrvWriteNotifyFn *fn;
+    void *opaque;
+} WriteNotifier;
+
+static void grant_locks(BlockNode *bn);
 
 typedef struct {
     BdrvCb *cb;
@@ -130,18 +150,29 @@ static void account(BlockStats *st, IoType type, uint64_t off, uint64_t len,
 static void io_done_cb(void *opaque, int ret)
 {
     IoReq *r = opaque;
+    BlockNode *bn = r->bn;
+    bool tracked = r->tracked;
 
-    account(&r->bn->stats, r->type, r->off, r->len,
+    BdrvCb *cb = r->cb;
+    void *cb_opaque = r->opaque;
+
+    account(&bn->stats, r->type, r->off, r->len,
             now_ns() - r->start_ns, ret);
-    bdrv_dec_in_flight(r->bn);
-    r->cb(r->opaque, ret);
+    if (tracked) {
+        bn->writes = g_list_remove(bn->writes, r);
+    }
     g_free(r);
+    if (tracked) {
+        grant_locks(bn);
+    }
+    bdrv_dec_in_flight(bn);
+    cb(cb_opaque, ret);
 }
 
 static IoReq *io_start(BlockNode *bn, IoType type, uint64_t off,
                        uint64_t len, BdrvCb *cb, void *opaque)
 {
-    IoReq *r = g_new(IoReq, 1);
+    IoReq *r = g_new0(IoReq, 1);
 
     r->bn = bn;
     r->type = type;
@@ -232,6 +263,187 @@ static void do_write_zeroes(IoReq *r, int flags)
     }
 }
 
+/* ---- write serialisation ------------------------------------------------ */
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+/* May write @r start, or must it wait for a range lock? */
+static bool write_blocked(const IoReq *r)
+{
+    if (r->flags & BDRV_REQ_LOCK_OWNER) {
+        return false;
+    }
+    for (GList *l = r->bn->range_locks; l; l = l->next) {
+        const BdrvRangeLock *k = l->data;
+
+        if (overlaps(r->off, r->len, k->off, k->len)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool lock_blocked(const BdrvRangeLock *k)
+{
+    for (GList *l = k->bn->writes; l; l = l->next) {
+        const IoReq *w = l->data;
+
+        if (!(w->flags & BDRV_REQ_LOCK_OWNER)
+            && overlaps(w->off, w->len, k->off, k->len)) {
+            return true;
+        }
+    }
+    for (GList *l = k->bn->range_locks; l && l->data != k; l = l->next) {
+        const BdrvRangeLock *o = l->data;
+
+        /* earlier locks go first: no overtaking */
+        if (overlaps(o->off, o->len, k->off, k->len)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void write_start(IoReq *r)
+{
+    BlockNode *bn = r->bn;
+
+    r->tracked = true;
+    bn->writes = g_list_prepend(bn->writes, r);
+    for (guint i = 0; bn->write_notifiers && i < bn->write_notifiers->len;
+         i++) {
+        WriteNotifier *n = &g_array_index(bn->write_notifiers,
+                                          WriteNotifier, i);
+
+        n->fn(n->opaque, r->off, r->len);
+    }
+    switch (r->type) {
+    case IO_WRITE:
+        if (bn->detect_zeroes != BDRV_DETECT_ZEROES_OFF
+            && buffer_is_zero(r->buf, r->len)) {
+            int zf = r->flags & BDRV_REQ_FUA;
+
+            if (bn->detect_zeroes == BDRV_DETECT_ZEROES_UNMAP
+                && bn->discard_unmap) {
+                zf |= BDRV_REQ_MAY_UNMAP;
+            }
+            do_write_zeroes(r, zf);
+            return;
+        }
+        bn->drv->write(bn, r->off, r->len, r->buf,
+                       r->flags & (BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP),
+                       io_done_cb, r);
+        return;
+    case IO_ZERO:
+        do_write_zeroes(r, r->flags & (BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP));
+        return;
+    case IO_DISCARD:
+        bn->drv->discard(bn, r->off, r->len, io_done_cb, r);
+        return;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+static void write_submit(IoReq *r)
+{
+    if (write_blocked(r)) {
+        g_queue_push_tail(&r->bn->queued_writes, r);
+        return;
+    }
+    write_start(r);
+}
+
+/* After a lock went away: start the writes it held back. */
+static void release_writes(BlockNode *bn)
+{
+    guint n = g_queue_get_length(&bn->queued_writes);
+
+    while (n--) {
+        IoReq *r = g_queue_pop_head(&bn->queued_writes);
+
+        if (write_blocked(r)) {
+            g_queue_push_tail(&bn->queued_writes, r);
+        } else {
+            write_start(r);
+        }
+    }
+}
+
+static void grant_locks(BlockNode *bn)
+{
+    GList *l = bn->range_locks;
+
+    while (l) {
+        BdrvRangeLock *k = l->data;
+
+        l = l->next;
+        if (!k->held && !lock_blocked(k)) {
+            k->held = true;
+            k->cb(k->opaque, k);
+            /* the callback may have unlocked anything: start over */
+            l = bn->range_locks;
+        }
+    }
+}
+
+void bdrv_range_lock(BlockNode *bn, uint64_t off, uint64_t len,
+                     BdrvRangeLockCb *cb, void *opaque)
+{
+    BdrvRangeLock *k = g_new0(BdrvRangeLock, 1);
+
+    k->bn = bn;
+    k->off = off;
+    k->len = len;
+    k->cb = cb;
+    k->opaque = opaque;
+    bn->range_locks = g_list_append(bn->range_locks, k);
+    grant_locks(bn);
+}
+
+void bdrv_range_unlock(BdrvRangeLock *k)
+{
+    BlockNode *bn = k->bn;
+
+    g_assert(k->held);
+    bn->range_locks = g_list_remove(bn->range_locks, k);
+    g_free(k);
+    release_writes(bn);
+    grant_locks(bn);
+}
+
+void bdrv_add_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
+                             void *opaque)
+{
+    WriteNotifier n = { fn, opaque };
+
+    if (!bn->write_notifiers) {
+        bn->write_notifiers = g_array_new(FALSE, FALSE,
+                                          sizeof(WriteNotifier));
+    }
+    g_array_append_val(bn->write_notifiers, n);
+}
+
+void bdrv_remove_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
+                                void *opaque)
+{
+    for (guint i = 0; bn->write_notifiers && i < bn->write_notifiers->len;
+         i++) {
+        WriteNotifier *n = &g_array_index(bn->write_notifiers,
+                                          WriteNotifier, i);
+
+        if (n->fn == fn && n->opaque == opaque) {
+            g_array_remove_index(bn->write_notifiers, i);
+            return;
+        }
+    }
+}
+
+/* ---- writes --------------------------------------------------------------- */
+
 void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
                 int flags, BdrvCb *cb, void *opaque)
 {
@@ -245,18 +457,9 @@ void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
         io_complete_now(r, 0);
         return;
     }
-    if (bn->detect_zeroes != BDRV_DETECT_ZEROES_OFF
-        && buffer_is_zero(buf, len)) {
-        int zf = flags & BDRV_REQ_FUA;
-
-        if (bn->detect_zeroes == BDRV_DETECT_ZEROES_UNMAP
-            && bn->discard_unmap) {
-            zf |= BDRV_REQ_MAY_UNMAP;
-        }
-        do_write_zeroes(r, zf);
-        return;
-    }
-    bn->drv->write(bn, off, len, buf, flags, io_done_cb, r);
+    r->buf = buf;
+    r->flags = flags;
+    write_submit(r);
 }
 
 void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
@@ -275,7 +478,8 @@ void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
     if (!bn->discard_unmap) {
         flags &= ~BDRV_REQ_MAY_UNMAP;
     }
-    do_write_zeroes(r, flags);
+    r->flags = flags;
+    write_submit(r);
 }
 
 void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
@@ -291,7 +495,7 @@ void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
         io_complete_now(r, 0);
         return;
     }
-    bn->drv->discard(bn, off, len, io_done_cb, r);
+    write_submit(r);
 }
 
 /*

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The request layer's write serialisation and write notifiers, on a
+ * null-co node: writes wait for overlapping range locks (not for
+ * disjoint ones, not when the lock's owner writes), locks wait for
+ * overlapping writes in flight and for earlier overlapping locks, and
+ * notifiers see each write as it starts.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "block/block.h"
+#include "qapi/qjson.h"
+
+static BlockNode *node;
+static char buf[65536];
+
+static void count_cb(void *opaque, int ret)
+{
+    assert_int_equal(ret, 0);
+    (*(int *)opaque)++;
+}
+
+static void got_lock_cb(void *opaque, BdrvRangeLock *lock)
+{
+    *(BdrvRangeLock **)opaque = lock;
+}
+
+/* Run the main loop until nothing is ready to run. */
+static void settle(void)
+{
+    for (int i = 0; i < 50; i++) {
+        g_main_context_iteration(NULL, FALSE);
+    }
+}
+
+static int setup(void **state)
+{
+    Error *err = NULL;
+    json_t *o = json_pack("{s:s,s:s,s:I}", "driver", "null-co", "node-name",
+                          "n", "size", (json_int_t)(1 << 20));
+
+    assert_true(bdrv_init(&err));
+    node = bdrv_open_options(o, false, &err);
+    json_decref(o);
+    assert_non_null(node);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    bdrv_unref(node);
+    settle();
+    return 0;
+}
+
+static void test_write_waits_for_lock(void **state)
+{
+    BdrvRangeLock *lock = NULL;
+    int done = 0;
+
+    bdrv_range_lock(node, 4096, 8192, got_lock_cb, &lock);
+    assert_non_null(lock);          /* nothing in flight: granted at once */
+    bdrv_write(node, 8192, 4096, buf, 0, count_cb, &done);        /* waits */
+    bdrv_write(node, 65536, 4096, buf, 0, count_cb, &done);       /* free */
+    bdrv_write(node, 4096, 4096, buf, BDRV_REQ_LOCK_OWNER, count_cb,
+               &done);                                            /* owner */
+    settle();
+    assert_int_equal(done, 2);
+    bdrv_range_unlock(lock);
+    settle();
+    assert_int_equal(done, 3);
+}
+
+static void test_lock_waits_for_write(void **state)
+{
+    BdrvRangeLock *lock = NULL;
+    BdrvRangeLock *second = NULL;
+    int done = 0;
+
+    bdrv_write(node, 0, 4096, buf, 0, count_cb, &done);
+    bdrv_range_lock(node, 0, 65536, got_lock_cb, &lock);
+    assert_null(lock);              /* the write is in flight */
+    bdrv_range_lock(node, 32768, 65536, got_lock_cb, &second);
+    settle();
+    assert_int_equal(done, 1);
+    assert_non_null(lock);
+    assert_null(second);            /* overlaps the first lock */
+    bdrv_range_unlock(lock);
+    assert_non_null(second);
+    bdrv_range_unlock(second);
+}
+
+static void test_waiting_lock_holds_new_writes(void **state)
+{
+    BdrvRangeLock *lock = NULL;
+    int first = 0;
+    int later = 0;
+
+    bdrv_write(node, 0, 4096, buf, 0, count_cb, &first);
+    bdrv_range_lock(node, 0, 4096, got_lock_cb, &lock);
+    /* no overtaking: a write arriving after the lock waits for it */
+    bdrv_write(node, 0, 4096, buf, 0, count_cb, &later);
+    settle();
+    assert_int_equal(first, 1);
+    assert_non_null(lock);
+    assert_int_equal(later, 0);
+    bdrv_range_unlock(lock);
+    settle();
+    assert_int_equal(later, 1);
+}
+
+typedef struct {
+    uint64_t off;
+    uint64_t len;
+    int calls;
+} Seen;
+
+static void notify_cb(void *opaque, uint64_t off, uint64_t len)
+{
+    Seen *s = opaque;
+
+    s->off = off;
+    s->len = len;
+    s->calls++;
+}
+
+static void test_notifier(void **state)
+{
+    Seen seen = { 0 };
+    int done = 0;
+
+    bdrv_add_write_notifier(node, notify_cb, &seen);
+    bdrv_write(node, 512, 1024, buf, 0, count_cb, &done);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.off, 512);
+    assert_int_equal(seen.len, 1024);
+    bdrv_write_zeroes(node, 4096, 4096, 0, count_cb, &done);
+    assert_int_equal(seen.calls, 2);
+    bdrv_read(node, 0, 4096, buf, count_cb, &done);
+    assert_int_equal(seen.calls, 2);  /* reads are not writes */
+    bdrv_remove_write_notifier(node, notify_cb, &seen);
+    bdrv_write(node, 0, 512, buf, 0, count_cb, &done);
+    assert_int_equal(seen.calls, 2);
+    settle();
+    assert_int_equal(done, 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_waits_for_lock),
+        cmocka_unit_test(test_lock_waits_for_write),
+        cmocka_unit_test(test_waiting_lock_holds_new_writes),
+        cmocka_unit_test(test_notifier),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
