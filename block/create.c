@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "block/block-int.h"
+#include "block/ioq.h"
 #include "block/job-int.h"
 #include "block/qcow2-create.h"
 #include "block/qmp-block.h"
@@ -143,6 +144,11 @@ static bool create_qcow2(const json_t *o, Error **errp)
     return ok;
 }
 
+static void create_done_cb(void *opaque, int ret)
+{
+    job_completed(opaque, ret, NULL);
+}
+
 static void create_run(Job *job)
 {
     CreateJob *c = (CreateJob *)job;
@@ -160,7 +166,13 @@ static void create_run(Job *job)
         ok = false;
     }
     job_progress_update(job, 1);
-    job_completed(job, ok ? 0 : -EINVAL, ok ? NULL : error_get_pretty(err));
+    if (ok) {
+        /* QEMU's job yields for its I/O: it completes after the reply */
+        ioq_defer_int(create_done_cb, job, 0);
+        return;
+    }
+    /* a failure before any I/O concludes the job before the reply */
+    job_completed(job, -EINVAL, error_get_pretty(err));
     error_free(err);
 }
 

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "block/ioq.h"
 #include "block/job-int.h"
 #include "qapi/event.h"
 #include "qapi/qjson.h"
@@ -183,19 +182,17 @@ void *job_create(const char *id, const JobDriver *drv, bool auto_finalize,
     return job;
 }
 
-static void run_cb(void *opaque, int ret)
-{
-    Job *job = opaque;
-
-    job->driver->run(job);
-}
-
 void job_start(Job *job)
 {
     job->started = true;
     transition(job, JOB_STATUS_RUNNING);
-    /* the driver runs from the main loop, after the command's reply */
-    ioq_defer_int(run_cb, job, 0);
+    /*
+     * QEMU enters the job's coroutine at once, and it runs until it first
+     * waits for I/O: a job that fails before any I/O has concluded by the
+     * time the command replies.  So run() is called here; it returns once
+     * its I/O is under way.
+     */
+    job->driver->run(job);
 }
 
 static void event_block(Job *job, const char *name, bool with_error)

@@ -705,6 +705,12 @@ static void req_step(Qcow2Req *r)
             - (pos >> s->cluster_bits) + 1;
         n = run_length(s, r->l2, l2i, nclusters, e);
         len = MIN((n << s->cluster_bits) - (pos & cmask), chunk_end - pos);
+        if ((kind == KIND_DATA || kind == KIND_SHARED)
+            && (e & L2E_OFFSET_MASK) + (pos & cmask) + len > s->next_free) {
+            /* data past the end of the file (corrupt): new clusters go there */
+            r->ret = -EIO;
+            break;
+        }
 
         if (!writing) {
             uint8_t *dst = r->buf + (pos - r->off);
@@ -714,10 +720,6 @@ static void req_step(Qcow2Req *r)
             case KIND_SHARED: {
                 uint64_t host = (e & L2E_OFFSET_MASK) + (pos & cmask);
 
-                if (host + len > s->next_free) {
-                    r->ret = -EIO;
-                    break;
-                }
                 r->pending++;
                 data_io(r->bn, BLKDBG_READ_AIO, false, host, len, dst, 0,
                         sub_done_cb, r);

@@ -36,18 +36,25 @@ static json_t *image_info(BlockNode *bn, bool flat)
     if (actual >= 0) {
         json_object_set_new(o, "actual-size", json_integer(actual));
     }
-    json_object_set_new(o, "virtual-size", json_integer(bn->total_size));
+    /* QEMU reports lengths in whole sectors (bdrv_getlength) */
+    json_object_set_new(o, "virtual-size", json_integer(
+                            (bn->total_size + 511) & ~(uint64_t)511));
     if (bn->drv->cluster_size) {
         json_object_set_new(o, "cluster-size",
                             json_integer(bn->drv->cluster_size(bn)));
     }
     if (bn->backing_file) {
+        /*
+         * Like QEMU, from the name in the header (whatever backing is
+         * open), relative to the directory of the file below the format
+         */
+        BlockNode *f = bdrv_file_child(bn);
+        g_autofree char *full = bdrv_full_backing_filename(
+            bdrv_filename(f ? f : bn), bn->backing_file);
+
         json_object_set_new(o, "backing-filename",
                             qjson_str(bn->backing_file));
-        json_object_set_new(o, "full-backing-filename", qjson_str(
-                                bn->full_backing_filename
-                                ? bn->full_backing_filename
-                                : bn->backing_file));
+        json_object_set_new(o, "full-backing-filename", qjson_str(full));
         if (bn->backing_format) {
             json_object_set_new(o, "backing-filename-format",
                                 qjson_str(bn->backing_format));
@@ -75,7 +82,8 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat)
     BlockNode *b = bdrv_backing(bn);
     int depth = 0;
 
-    for (BlockNode *n = b; n; n = bdrv_backing(n)) {
+    /* QEMU counts the depth while collecting the chain, so not if flat */
+    for (BlockNode *n = b; n && !flat; n = bdrv_backing(n)) {
         depth++;
     }
     json_object_set_new(o, "file", qjson_str(bdrv_filename(bn)));
@@ -197,13 +205,24 @@ static json_t *stats_json(const BlockStats *st, bool account)
     return o;
 }
 
-/* A node's entry: its stats, its file child ("parent"), its backing. */
-static json_t *node_stats(BlockNode *bn)
+/*
+ * A node's entry: its stats, its file child ("parent") and, for a
+ * backend's tree (@blk_level), its backing, as QEMU's
+ * bdrv_query_bds_stats() builds it.
+ */
+static json_t *node_stats(BlockNode *bn, bool blk_level)
 {
     json_t *o = json_object();
 
+    /*
+     * QEMU accounts I/O per backend only: a node shows nothing but the
+     * end of its highest write (the backend's stats replace these)
+     */
+    BlockStats st = { .wr_highest_offset = bn->stats.wr_highest_offset,
+                      .last_access_ns = -1 };
+
     json_object_set_new(o, "node-name", qjson_str(bn->node_name));
-    json_object_set_new(o, "stats", stats_json(&bn->stats, false));
+    json_object_set_new(o, "stats", stats_json(&st, false));
     if (!strcmp(bn->drv->name, "file")) {
         json_object_set_new(o, "driver-specific", json_pack(
                                 "{s:s,s:I,s:I,s:I}", "driver", "file",
@@ -214,10 +233,12 @@ static json_t *node_stats(BlockNode *bn)
                                 (json_int_t)bn->stats.unmap_bytes));
     }
     if (bn->file) {
-        json_object_set_new(o, "parent", node_stats(bn->file->child));
+        json_object_set_new(o, "parent", node_stats(bn->file->child,
+                                                    blk_level));
     }
-    if (bn->backing) {
-        json_object_set_new(o, "backing", node_stats(bn->backing->child));
+    if (bn->backing && blk_level) {
+        json_object_set_new(o, "backing", node_stats(bn->backing->child,
+                                                     blk_level));
     }
     return o;
 }
@@ -232,7 +253,8 @@ static bool qmp_query_blockstats(const json_t *args, json_t **ret,
 
         for (guint i = 0; i < all->len; i++) {
             json_array_append_new(list, node_stats(g_ptr_array_index(all,
-                                                                     i)));
+                                                                     i),
+                                                   false));
         }
     } else {
         GPtrArray *all = blk_all();
@@ -245,7 +267,7 @@ static bool qmp_query_blockstats(const json_t *args, json_t **ret,
             if (!*blk_name(blk) && !blk_qdev(blk)) {
                 continue;
             }
-            o = root ? node_stats(root) : json_object();
+            o = root ? node_stats(root, true) : json_object();
             json_object_set_new(o, "device", qjson_str(blk_name(blk)));
             if (blk_qdev(blk)) {
                 json_object_set_new(o, "qdev", qjson_str(blk_qdev(blk)));
@@ -259,6 +281,133 @@ static bool qmp_query_blockstats(const json_t *args, json_t **ret,
     return true;
 }
 
+/* ---- permissions ------------------------------------------------------ */
+
+/*
+ * QEMU's permission model, as far as it shows: what each edge of the
+ * graph takes and shares (x-debug-query-block-graph) and which requests
+ * conflict (block_resize of a node that a parent does not let resize).
+ * A node's cumulative permissions are the union of what its parent
+ * edges take and the intersection of what they share; each edge derives
+ * its permissions from its parent's cumulative ones by the child's role
+ * (QEMU's bdrv_default_perms()).
+ */
+#define PERM_PASSTHROUGH (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE \
+                          | BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE)
+
+/* A parent that is closing has already left the graph, as in QEMU. */
+static bool edge_live(const BdrvChild *c)
+{
+    return !c->parent || c->parent->refcnt > 0;
+}
+
+/* What a backend takes on its root: the guest device's, or -drive's. */
+static void blk_root_perm(BlockBackend *blk, unsigned *perm,
+                          unsigned *shared)
+{
+    BlockNode *r = blk_root(blk);
+
+    *perm = BLK_PERM_CONSISTENT_READ | (r->read_only ? 0 : BLK_PERM_WRITE);
+    /* blkconf_apply_backend_options(); blk_new_open() shares all */
+    *shared = blk_qdev(blk) ? BLK_PERM_CONSISTENT_READ
+        | BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE : PERM_PASSTHROUGH;
+}
+
+static void node_perm(const BlockNode *bn, unsigned *perm, unsigned *shared);
+
+static unsigned perm_names_mask(const json_t *list)
+{
+    static const char *const names[] = {
+        "consistent-read", "write", "write-unchanged", "resize",
+    };
+    unsigned mask = 0;
+    size_t i;
+    json_t *v;
+
+    json_array_foreach((json_t *)list, i, v) {
+        for (size_t k = 0; k < G_N_ELEMENTS(names); k++) {
+            if (!strcmp(json_string_value(v), names[k])) {
+                mask |= 1u << k;
+            }
+        }
+    }
+    return mask;
+}
+
+static void child_perm(const BdrvChild *c, unsigned *perm, unsigned *shared)
+{
+    const BlockNode *p = c->parent;
+    const json_t *o = p->options;
+    unsigned pp;
+    unsigned ps;
+
+    node_perm(p, &pp, &ps);
+    if (c == p->backing) {
+        /* bdrv_default_perms_for_cow() */
+        *perm = pp & BLK_PERM_CONSISTENT_READ;
+        *shared = (ps & BLK_PERM_WRITE ? BLK_PERM_WRITE | BLK_PERM_RESIZE : 0)
+            | BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+        return;
+    }
+    /* bdrv_filter_default_perms(), the base of the other roles */
+    *perm = pp & PERM_PASSTHROUGH;
+    *shared = ps & PERM_PASSTHROUGH;
+    if (!strcmp(p->drv->name, "raw")) {
+        /* a filter unless it shows only part of its file */
+        if (qjson_has(o, "offset") || qjson_has(o, "size")) {
+            *shared &= ~BLK_PERM_RESIZE;
+        }
+    } else if (p->drv->is_filter) {
+        *perm |= perm_names_mask(json_object_get(o, "take-child-perms"));
+        *shared &= ~perm_names_mask(json_object_get(o,
+                                                    "unshare-child-perms"));
+    } else if (p->drv->is_format) {
+        /* bdrv_default_perms_for_storage(): data and metadata */
+        if (!p->read_only) {
+            *perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+        }
+        *perm |= BLK_PERM_CONSISTENT_READ;
+        *shared &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+        if (*perm & BLK_PERM_WRITE_UNCHANGED) {
+            *perm |= BLK_PERM_WRITE;
+        }
+        if (*perm & BLK_PERM_WRITE) {
+            *perm |= BLK_PERM_RESIZE;
+        }
+    }
+}
+
+static void node_perm(const BlockNode *bn, unsigned *perm, unsigned *shared)
+{
+    GPtrArray *blks = blk_all();
+
+    *perm = 0;
+    *shared = PERM_PASSTHROUGH;
+    for (guint i = 0; i < bn->parents->len; i++) {
+        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
+        unsigned p;
+        unsigned s;
+
+        if (edge_live(c)) {
+            child_perm(c, &p, &s);
+            *perm |= p;
+            *shared &= s;
+        }
+    }
+    for (guint i = 0; i < blks->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blks, i);
+        unsigned p;
+        unsigned s;
+
+        if (blk_root(blk) == bn) {
+            blk_root_perm(blk, &p, &s);
+            *perm |= p;
+            *shared &= s;
+        }
+    }
+}
+
+/* As QEMU lists them: each permission prepended in enum order. */
 static json_t *perm_list(unsigned perm)
 {
     static const char *const names[] = {
@@ -266,7 +415,7 @@ static json_t *perm_list(unsigned perm)
     };
     json_t *l = json_array();
 
-    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+    for (size_t i = G_N_ELEMENTS(names); i-- > 0;) {
         if (perm & (1u << i)) {
             json_array_append_new(l, qjson_str(names[i]));
         }
@@ -274,61 +423,163 @@ static json_t *perm_list(unsigned perm)
     return l;
 }
 
+/*
+ * A new user taking @perm on @bn (sharing everything) conflicts with a
+ * parent that does not share it: QEMU's bdrv_a_allow_b() message, for
+ * the unnamed backend that QMP commands like block_resize create.
+ */
+static bool perm_conflict(BlockNode *bn, unsigned perm, Error **errp)
+{
+    static const char *const names[] = {
+        "consistent read", "write", "write unchanged", "resize",
+    };
+
+    for (guint i = bn->parents->len; i-- > 0;) {
+        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
+        g_autoptr(GString) missing = g_string_new(NULL);
+        unsigned p;
+        unsigned s;
+
+        if (!edge_live(c)) {
+            continue;
+        }
+        child_perm(c, &p, &s);
+        for (size_t k = 0; k < G_N_ELEMENTS(names); k++) {
+            if (perm & ~s & (1u << k)) {
+                g_string_append_printf(missing, "%s%s",
+                                       missing->len ? ", " : "", names[k]);
+            }
+        }
+        if (missing->len) {
+            error_setg(errp, "Permission conflict on node '%s': permissions "
+                       "'%s' are both required by an unnamed block device "
+                       "(uses node '%s' as 'root' child) and unshared by "
+                       "node '%s' (uses node '%s' as '%s' child).",
+                       bn->node_name, missing->str, bn->node_name,
+                       c->parent->node_name, bn->node_name, c->name);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* QEMU's bdrv_get_device_or_node_name() */
+static const char *device_or_node_name(const BlockNode *bn)
+{
+    GPtrArray *blks = blk_all();
+
+    for (guint i = 0; i < blks->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blks, i);
+
+        if (blk_root(blk) == bn && *blk_name(blk)) {
+            return blk_name(blk);
+        }
+    }
+    return bn->node_name;
+}
+
+/*
+ * QEMU's op blockers: a backing node refuses most operations (delete,
+ * resize, snapshot, backing file change) while it is one.  The newest
+ * blocker is the one reported.
+ */
+static bool backing_blocked(const BlockNode *bn, Error **errp)
+{
+    for (guint i = bn->parents->len; i-- > 0;) {
+        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
+
+        if (edge_live(c) && c->parent && c == c->parent->backing) {
+            error_setg(errp, "Node '%s' is busy: node is used as backing hd "
+                       "of '%s'", bn->node_name,
+                       device_or_node_name(c->parent));
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- x-debug-query-block-graph ----------------------------------------- */
+
+typedef struct {
+    GHashTable *ids;            /* object -> id, numbered when first seen */
+    guint next;
+    json_t *nodes;
+    json_t *edges;
+} GraphDump;
+
+static guint graph_id(GraphDump *g, const void *obj)
+{
+    guint id = GPOINTER_TO_UINT(g_hash_table_lookup(g->ids, obj));
+
+    if (!id) {
+        id = g->next++;
+        g_hash_table_insert(g->ids, (gpointer)obj, GUINT_TO_POINTER(id));
+    }
+    return id;
+}
+
+/* QEMU prepends nodes and edges, so both lists come out newest first. */
+static void graph_node(GraphDump *g, const void *obj, const char *type,
+                       const char *name)
+{
+    json_array_insert_new(g->nodes, 0, json_pack("{s:i,s:s,s:s}", "id",
+                                                 graph_id(g, obj), "type",
+                                                 type, "name", name));
+}
+
+static void graph_edge(GraphDump *g, const void *parent,
+                       const BlockNode *child, const char *name,
+                       unsigned perm, unsigned shared)
+{
+    guint p = graph_id(g, parent);
+
+    json_array_insert_new(g->edges, 0, json_pack(
+        "{s:i,s:i,s:s,s:o,s:o}", "parent", p, "child", graph_id(g, child),
+        "name", name, "perm", perm_list(perm), "shared-perm",
+        perm_list(shared)));
+}
+
 static bool qmp_x_debug_query_block_graph(const json_t *args, json_t **ret,
                                           Error **errp)
 {
     GPtrArray *nodes = bdrv_all_nodes();
     GPtrArray *blks = blk_all();
-    json_t *jn = json_array();
-    json_t *je = json_array();
     g_autoptr(GHashTable) ids = g_hash_table_new(NULL, NULL);
-    guint next = 1;
+    GraphDump g = { ids, 1, json_array(), json_array() };
 
-    for (guint i = 0; i < nodes->len; i++) {
-        BlockNode *bn = g_ptr_array_index(nodes, i);
-
-        g_hash_table_insert(ids, bn, GUINT_TO_POINTER(next));
-        json_array_append_new(jn, json_pack("{s:i,s:s,s:s}", "id", next++,
-                                            "type", "block-driver",
-                                            "name", bn->node_name));
-    }
+    /* backends first, then nodes in the order they were named */
     for (guint i = 0; i < blks->len; i++) {
         BlockBackend *blk = g_ptr_array_index(blks, i);
-        guint id = next++;
+        unsigned perm;
+        unsigned shared;
 
-        json_array_append_new(jn, json_pack("{s:i,s:s,s:s}", "id", id,
-                                            "type", "block-backend",
-                                            "name", blk_name(blk)));
+        if (!*blk_name(blk) && !blk_qdev(blk)) {
+            continue;
+        }
+        graph_node(&g, blk, "block-backend",
+                   *blk_name(blk) ? blk_name(blk) : blk_qdev(blk));
         if (blk_root(blk)) {
-            BlockNode *r = blk_root(blk);
-
-            json_array_append_new(je, json_pack(
-                "{s:i,s:i,s:s,s:o,s:o}", "parent", id, "child",
-                GPOINTER_TO_UINT(g_hash_table_lookup(ids, r)), "name",
-                "root", "perm", perm_list(r->read_only ? 1 : 0xb),
-                "shared-perm", perm_list(0x5)));
+            blk_root_perm(blk, &perm, &shared);
+            graph_edge(&g, blk, blk_root(blk), "root", perm, shared);
         }
     }
     for (guint i = 0; i < nodes->len; i++) {
         BlockNode *bn = g_ptr_array_index(nodes, i);
-        BdrvChild *cs[] = { bn->file, bn->backing };
+        /* QEMU's children list: the newest child first */
+        BdrvChild *cs[] = { bn->backing, bn->file };
 
+        graph_node(&g, bn, "block-driver", bn->node_name);
         for (size_t k = 0; k < G_N_ELEMENTS(cs); k++) {
-            if (!cs[k]) {
-                continue;
+            unsigned perm;
+            unsigned shared;
+
+            if (cs[k]) {
+                child_perm(cs[k], &perm, &shared);
+                graph_edge(&g, bn, cs[k]->child, cs[k]->name, perm, shared);
             }
-            json_array_append_new(je, json_pack(
-                "{s:i,s:i,s:s,s:o,s:o}",
-                "parent", GPOINTER_TO_UINT(g_hash_table_lookup(ids, bn)),
-                "child", GPOINTER_TO_UINT(g_hash_table_lookup(ids,
-                                                              cs[k]->child)),
-                "name", cs[k]->name,
-                "perm", perm_list(cs[k] == bn->backing || bn->read_only
-                                  ? 0 : 0xb),
-                "shared-perm", perm_list(cs[k] == bn->backing ? 0xd : 0x5)));
         }
     }
-    *ret = json_pack("{s:o,s:o}", "nodes", jn, "edges", je);
+    *ret = json_pack("{s:o,s:o}", "nodes", g.nodes, "edges", g.edges);
     return true;
 }
 
@@ -353,12 +604,18 @@ static void qmp_blockdev_del(const json_t *args, QapiReply *reply)
     BlockNode *bn = bdrv_find_node(name);
     Error *err = NULL;
 
+    /* QEMU's order of checks, and its wording for each */
     if (!bn) {
         error_setg(&err, "Failed to find node with node-name='%s'", name);
+    } else if (bn->backend_users) {
+        error_setg(&err, "Node %s is in use", name);
+    } else if (backing_blocked(bn, &err)) {
+        /* err set */
     } else if (!bn->monitor_owned) {
         error_setg(&err, "Node %s is not owned by the monitor", name);
     } else if (bn->refcnt > 1) {
-        error_setg(&err, "Node %s is in use", name);
+        error_setg(&err, "Block device %s is in use",
+                   device_or_node_name(bn));
     }
     if (err) {
         qapi_reply_error(reply, err);
@@ -414,10 +671,16 @@ static void qmp_block_resize(const json_t *args, QapiReply *reply)
     BlockNode *bn = bdrv_lookup(device, node, &err);
     Resize *r;
 
+    /* QEMU's order: arguments, op blockers, permissions, the image */
     if (bn && size < 0) {
         error_setg(&err, "Parameter 'size' expects a >0 size");
+    } else if (bn && backing_blocked(bn, NULL)) {
+        /* QEMU prints the device argument even when it is absent */
+        error_setg(&err, "Device '%s' is in use", device ? device : "(null)");
+    } else if (bn && perm_conflict(bn, BLK_PERM_RESIZE, &err)) {
+        /* err set */
     } else if (bn && bn->read_only) {
-        error_setg(&err, "Cannot resize a read-only node");
+        error_setg(&err, "Image is read-only");
     }
     if (err) {
         qapi_reply_error(reply, err);
@@ -457,9 +720,28 @@ static bool qmp_change_backing_file(const json_t *args, json_t **ret,
     if (!top) {
         return false;
     }
-    bn = chain_find(top, image);
+    /* QEMU's qmp_get_root_bs(): no node may use @top */
+    for (guint i = 0; i < top->parents->len; i++) {
+        if (edge_live(g_ptr_array_index(top->parents, i))) {
+            error_setg(errp, "Need a root block node");
+            return false;
+        }
+    }
+    bn = bdrv_lookup(NULL, image, errp);
     if (!bn) {
-        error_setg(errp, "image file not found");
+        return false;
+    }
+    if (!bdrv_backing(bn)) {
+        error_setg(errp, "not allowing backing file change on an image "
+                   "without a backing file");
+        return false;
+    }
+    if (backing_blocked(top, errp)) {
+        return false;
+    }
+    if (!chain_find(top, image)) {
+        error_setg(errp, "'%s' and image file are not in the same chain",
+                   device);
         return false;
     }
     if (!bn->drv->change_backing_file) {
@@ -484,6 +766,19 @@ static bool qmp_change_backing_file(const json_t *args, json_t **ret,
 bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp)
 {
     BlockNode *f = bdrv_file_child(bn);
+
+    /*
+     * As in QEMU, only a child that inherits its options from @bn
+     * (opened with it, not added by the monitor and referenced) follows;
+     * another one must be writable already
+     */
+    if (f && f->monitor_owned) {
+        if (!read_only && f->read_only) {
+            error_setg(errp, "Block node is read-only");
+            return false;
+        }
+        f = NULL;
+    }
 
     if (bn->read_only == read_only) {
         return true;
@@ -574,16 +869,15 @@ static bool reopen_one(const json_t *o, Error **errp)
         error_setg(errp, "Failed to find node with node-name='%s'", name);
         return false;
     }
-    if (strcmp(qjson_get_str(o, "driver"), bn->drv->name)) {
-        error_setg(errp, "Cannot change the option 'driver'");
+    /* the checks in the order of QEMU's bdrv_reopen_prepare() */
+    if (bn->drv->has_backing && !backing
+        && (bdrv_backing(bn) || bn->backing_file)) {
+        error_setg(errp, "backing is missing for '%s'", bn->node_name);
         return false;
     }
     if (backing && json_is_string(backing)) {
-        nb = bdrv_find_node(json_string_value(backing));
+        nb = bdrv_lookup(NULL, json_string_value(backing), errp);
         if (!nb) {
-            error_setg(errp, "Cannot find device='%s' nor node-name='%s'",
-                       json_string_value(backing),
-                       json_string_value(backing));
             return false;
         }
         for (BlockNode *n = nb; n; n = bdrv_backing(n)) {
@@ -596,6 +890,10 @@ static bool reopen_one(const json_t *o, Error **errp)
     } else if (backing && json_is_object(backing)) {
         error_setg(errp, "Cannot create a new node as backing child in "
                    "blockdev-reopen");
+        return false;
+    }
+    if (strcmp(qjson_get_str(o, "driver"), bn->drv->name)) {
+        error_setg(errp, "Cannot change the option 'driver'");
         return false;
     }
     ro = qjson_get_bool_or(o, "read-only", false);
@@ -685,7 +983,8 @@ static void replace_node(BlockNode *bn, BlockNode *overlay)
     for (guint i = 0; i < bn->parents->len; i++) {
         BdrvChild *c = g_ptr_array_index(bn->parents, i);
 
-        if (c->parent != overlay && c->parent) {
+        /* a closing parent has left the graph already */
+        if (c->parent != overlay && c->parent && edge_live(c)) {
             bdrv_ref(overlay);
             g_ptr_array_add(overlay->parents, c);
             c->child = overlay;
@@ -704,6 +1003,14 @@ static void snapshot_ro_done_cb(void *opaque, int ret)
 
 static bool snapshot_attach(BlockNode *bn, BlockNode *overlay, Error **errp)
 {
+    /* QEMU's external_snapshot_prepare(), in its order */
+    if (overlay->backend_users) {
+        error_setg(errp, "The overlay is already in use");
+        return false;
+    }
+    if (backing_blocked(overlay, errp)) {
+        return false;
+    }
     if (bdrv_backing(overlay)) {
         error_setg(errp, "The overlay already has a backing image");
         return false;
@@ -724,16 +1031,13 @@ static bool blockdev_snapshot(const json_t *args, Error **errp)
     const char *node = qjson_get_str(args, "node");
     const char *ovname = qjson_get_str(args, "overlay");
     BlockNode *bn = bdrv_lookup(node, node, errp);
-    BlockNode *overlay = bn ? bdrv_lookup(ovname, ovname, errp) : NULL;
+    BlockNode *overlay;
 
-    if (!overlay) {
+    if (!bn || backing_blocked(bn, errp)) {
         return false;
     }
-    if (overlay->backend_users || overlay->parents->len) {
-        error_setg(errp, "The overlay is already in use");
-        return false;
-    }
-    return snapshot_attach(bn, overlay, errp);
+    overlay = bdrv_lookup(ovname, ovname, errp);
+    return overlay && snapshot_attach(bn, overlay, errp);
 }
 
 static bool blockdev_snapshot_sync(const json_t *args, Error **errp)
@@ -751,16 +1055,25 @@ static bool blockdev_snapshot_sync(const json_t *args, Error **errp)
     BlockNode *overlay;
     bool ok;
 
-    if (!bn) {
+    /* QEMU's external_snapshot_prepare(), in its order */
+    if (!bn || backing_blocked(bn, errp)) {
+        return false;
+    }
+    if (node && !ovname) {
+        error_setg(errp, "New overlay node-name missing");
+        return false;
+    }
+    if (ovname && (blk_by_name(ovname) || bdrv_find_node(ovname))) {
+        error_setg(errp, "New overlay node-name already in use");
+        return false;
+    }
+    if (!strcmp(format, "raw")) {
+        error_setg(errp, "Backing file not supported for file format 'raw'");
         return false;
     }
     if (strcmp(format, "qcow2")) {
         error_setg(errp, "qmpd creates snapshot overlays in qcow2 format "
                    "only");
-        return false;
-    }
-    if (ovname && bdrv_find_node(ovname)) {
-        error_setg(errp, "Duplicate nodes with node-name='%s'", ovname);
         return false;
     }
     fo = json_pack("{s:s,s:s}", "driver", "file", "filename", file);

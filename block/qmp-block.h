@@ -19,7 +19,7 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat);
 /* BlockInfo of @blk (query-block); a new reference. */
 json_t *blk_info(BlockBackend *blk);
 
-/* Make @bn (and its file child) read-only or writable. */
+/* Make @bn (and a file child it opened itself) read-only or writable. */
 bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp);
 
 /* Create (or truncate) a regular file of @size bytes. */

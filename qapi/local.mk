@@ -2,6 +2,7 @@
 QAPI_SCHEMA_FILES = \
 	qapi/schema/block-core.json \
 	qapi/schema/block.json \
+	qapi/schema/block-job.json \
 	qapi/schema/control.json \
 	qapi/schema/introspect.json \
 	qapi/schema/job.json \

@@ -3,8 +3,9 @@
  * Guest devices.  Each disk device is attached to a block backend: the
  * -drive's, or an anonymous one created on a node given by node name
  * (the -blockdev way).  Device paths are QEMU's: /machine/peripheral/ID
- * (or /machine/peripheral-anon/device[N]), with virtio-blk's backend at
- * .../virtio-backend, so query-block's "qdev" reads the same.
+ * (or /machine/peripheral-anon/device[N]).  query-block's "qdev" is, as
+ * in QEMU, the device's id (else its path), except for virtio-blk, whose
+ * backend belongs to the inner device at .../virtio-backend.
  *
  * Buses follow the machine type: none has none, pc has the IDE buses
  * ide.0 and ide.1, q35 the AHCI buses ide.0 to ide.5; PCI on pc and
@@ -28,6 +29,7 @@ typedef struct {
     char *qdev;             /* what query-block shows */
     BlockBackend *blk;
     bool anon_backend;      /* created for this device */
+    guint unplug_source;    /* device_del accepted, removal pending */
 } GuestDevice;
 
 static GPtrArray *devices;
@@ -97,7 +99,36 @@ static bool bus_available(const char *driver, const char *bus, Error **errp)
     return false;
 }
 
-bool guest_device_add(const json_t *props, Error **errp)
+/*
+ * The bus a hot-plugged device would go on refuses hotplug: IDE buses
+ * always, and q35's PCIe root bus (QEMU's QERR_BUS_NO_HOTPLUG).  With
+ * no bus given, QEMU picks the last bus of the first controller.
+ */
+static bool bus_hotpluggable(const char *driver, const char *bus,
+                             Error **errp)
+{
+    const char *machine = machine_config()->type;
+    bool q35 = g_str_has_prefix(machine, "pc-q35");
+
+    if (!strcmp(driver, "ide-hd")) {
+        error_setg(errp, "Bus '%s' does not support hotplugging",
+                   bus ? bus : q35 ? "ide.5" : "ide.1");
+        return false;
+    }
+    if (q35 && strcmp(driver, "scsi-hd")) {
+        error_setg(errp, "Bus '%s' does not support hotplugging",
+                   bus ? bus : "pcie.0");
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Add a device; @hot when the machine is running already (device_add).
+ * The checks follow QEMU's qdev_device_add(): model, bus, hotplug, id,
+ * properties, then the drive.
+ */
+static bool device_add(const json_t *props, bool hot, Error **errp)
 {
     static const char *const known[] = {
         "driver", "id", "drive", "bus", "addr", "serial", "bootindex",
@@ -108,6 +139,7 @@ bool guest_device_add(const json_t *props, Error **errp)
     const char *driver = qjson_get_str(props, "driver");
     const char *id = qjson_get_str_or(props, "id", NULL);
     const char *drive = qjson_get_str_or(props, "drive", NULL);
+    const char *bus = qjson_get_str_or(props, "bus", NULL);
     const char *key;
     json_t *val;
     GuestDevice *d;
@@ -122,6 +154,12 @@ bool guest_device_add(const json_t *props, Error **errp)
         error_setg(errp, "'%s' is not a valid device model name", driver);
         return false;
     }
+    if (!bus_available(driver, bus, errp)) {
+        return false;
+    }
+    if (hot && !bus_hotpluggable(driver, bus, errp)) {
+        return false;
+    }
     if (id && find_device(id)) {
         error_setg(errp, "Duplicate device ID '%s'", id);
         return false;
@@ -132,10 +170,6 @@ bool guest_device_add(const json_t *props, Error **errp)
                        drive_prop_owner(driver), key);
             return false;
         }
-    }
-    if (!bus_available(driver, qjson_get_str_or(props, "bus", NULL),
-                       errp)) {
-        return false;
     }
     if (g_strv_contains(disk_drivers, driver)) {
         if (!drive) {
@@ -169,8 +203,13 @@ bool guest_device_add(const json_t *props, Error **errp)
     d->path = id ? g_strdup_printf("/machine/peripheral/%s", id)
                  : g_strdup_printf("/machine/peripheral-anon/device[%u]",
                                    anon_count++);
+    /*
+     * QEMU names the device by its id, else its path; virtio-blk's
+     * backend belongs to the inner virtio-blk-device, which has no id
+     */
     d->qdev = !strcmp(driver, "virtio-blk-pci")
-        ? g_strdup_printf("%s/virtio-backend", d->path) : g_strdup(d->path);
+        ? g_strdup_printf("%s/virtio-backend", d->path)
+        : g_strdup(id ? id : d->path);
     d->blk = blk;
     d->anon_backend = anon;
     if (blk) {
@@ -183,7 +222,12 @@ bool guest_device_add(const json_t *props, Error **errp)
     return true;
 }
 
-bool guest_device_add_arg(const char *arg, Error **errp)
+bool guest_device_add(const json_t *props, Error **errp)
+{
+    return device_add(props, false, errp);
+}
+
+static bool device_add_arg(const char *arg, bool hot, Error **errp)
 {
     g_autoptr(Opts) o = opts_parse(arg, "driver", NULL, NULL, errp);
     g_autoptr(json_t) props = json_object();
@@ -200,7 +244,12 @@ bool guest_device_add_arg(const char *arg, Error **errp)
         error_setg(errp, "Parameter 'driver' is missing");
         return false;
     }
-    return guest_device_add(props, errp);
+    return device_add(props, hot, errp);
+}
+
+bool guest_device_add_arg(const char *arg, Error **errp)
+{
+    return device_add_arg(arg, false, errp);
 }
 
 static void device_free(GuestDevice *d)
@@ -228,7 +277,32 @@ static bool qmp_device_add(const json_t *args, json_t **ret, Error **errp)
             json_object_set_new(props, key, qjson_str(s));
         }
     }
-    return guest_device_add(props, errp);
+    return device_add(props, true, errp);
+}
+
+/* The unplug completes: the device goes, then its DEVICE_DELETED events. */
+static gboolean unplug_cb(gpointer opaque)
+{
+    GuestDevice *d = opaque;
+
+    g_ptr_array_remove(devices, d);
+    if (d->blk) {
+        blk_set_qdev(d->blk, NULL, NULL);
+        if (d->anon_backend) {
+            blk_delete(d->blk);
+        }
+    }
+    if (!strcmp(d->driver, "virtio-blk-pci")) {
+        /* the inner virtio-blk-device goes first */
+        qapi_event_send("DEVICE_DELETED",
+                        json_pack("{s:s}", "path", d->qdev));
+    }
+    qapi_event_send("DEVICE_DELETED",
+                    d->id ? json_pack("{s:s,s:s}", "device", d->id, "path",
+                                      d->path)
+                          : json_pack("{s:s}", "path", d->path));
+    device_free(d);
+    return G_SOURCE_REMOVE;
 }
 
 static bool qmp_device_del(const json_t *args, json_t **ret, Error **errp)
@@ -241,23 +315,18 @@ static bool qmp_device_del(const json_t *args, json_t **ret, Error **errp)
                   "Device '%s' not found", id);
         return false;
     }
-    /* the emulated guest acknowledges the unplug at once */
-    g_ptr_array_remove(devices, d);
-    if (d->blk) {
-        blk_set_qdev(d->blk, NULL, NULL);
-        if (d->anon_backend) {
-            blk_delete(d->blk);
-        }
+    if (d->unplug_source) {
+        error_setg(errp, "Device %s is already in the process of unplug",
+                   id);
+        return false;
     }
-    if (strcmp(d->qdev, d->path)) {
-        qapi_event_send("DEVICE_DELETED",
-                        json_pack("{s:s}", "path", d->qdev));
-    }
-    qapi_event_send("DEVICE_DELETED",
-                    d->id ? json_pack("{s:s,s:s}", "device", d->id, "path",
-                                      d->path)
-                          : json_pack("{s:s}", "path", d->path));
-    device_free(d);
+    /*
+     * The emulated guest acknowledges the unplug at once, but as in
+     * QEMU the device goes (and DEVICE_DELETED is sent) only after the
+     * command's reply
+     */
+    d->unplug_source = g_idle_add_full(G_PRIORITY_DEFAULT, unplug_cb, d,
+                                       NULL);
     return true;
 }
 
@@ -266,6 +335,9 @@ void guest_cleanup(void)
     for (guint i = 0; devices && i < devices->len; i++) {
         GuestDevice *d = g_ptr_array_index(devices, i);
 
+        if (d->unplug_source) {
+            g_source_remove(d->unplug_source);
+        }
         if (d->blk) {
             blk_set_qdev(d->blk, NULL, NULL);
             if (d->anon_backend) {
@@ -281,7 +353,7 @@ static void hmp_device_add(HmpCall *call, const json_t *args)
 {
     Error *err = NULL;
 
-    if (!guest_device_add_arg(qjson_get_str(args, "device"), &err)) {
+    if (!device_add_arg(qjson_get_str(args, "device"), true, &err)) {
         g_string_append_printf(hmp_call_out(call), "Error: %s\n",
                                error_get_pretty(err));
         error_free(err);

@@ -51,6 +51,7 @@ FUNCTIONAL_TESTS = \
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
+	tests/compat/test_block_compat.py \
 	tests/compat/test_cmdline_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)

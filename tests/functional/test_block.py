@@ -178,7 +178,7 @@ def test_blockdev_add_del():
               if n["node-name"] == "n1"][0]
         assert n1["ro"] and n1["backing_file_depth"] == 0, n1
         assert c.error("blockdev-del", **{"node-name": "f1"}) == (
-            "GenericError", "Node f1 is in use")
+            "GenericError", "Block device f1 is in use")
         assert c.error("blockdev-del", **{"node-name": "nosuch"}) == (
             "GenericError", "Failed to find node with node-name='nosuch'")
         c.cmd("blockdev-del", **{"node-name": "n1"})
