@@ -20,6 +20,8 @@ typedef struct JobDriver {
     void (*run)(Job *job);
     /* pause was requested and the driver is idle: nothing to do */
     void (*resume)(Job *job);
+    /* job-resume / block-job-resume was accepted */
+    void (*user_resume)(Job *job);
     /* job-complete in ready state */
     bool (*complete)(Job *job, Error **errp);
     /* cancel requested while running: stop issuing, then complete */
@@ -61,6 +63,9 @@ struct Job {
 void *job_create(const char *id, const JobDriver *drv, bool auto_finalize,
                  bool auto_dismiss, Error **errp);
 
+/* A created job that cannot start: straight to null, and freed. */
+void job_early_fail(Job *job);
+
 /* Start it: running, then the driver's run(). */
 void job_start(Job *job);
 
@@ -75,6 +80,17 @@ bool job_is_cancelled(const Job *job);
 
 /* The driver has stopped issuing I/O for a pause request. */
 void job_pause_point(Job *job);
+
+/* The verbs, as job-* and block-job-* run them (errors as QEMU's). */
+bool job_user_pause(Job *job, Error **errp);
+bool job_user_resume(Job *job, Error **errp);
+bool job_cancel(Job *job, bool force, Error **errp);
+bool job_complete(Job *job, Error **errp);
+bool job_finalize(Job *job, Error **errp);
+bool job_dismiss_verb(Job *job, Error **errp);
+
+/* Every job, newest first (borrowed). */
+GList *job_list(void);
 
 void job_progress_update(Job *job, int64_t done);
 void job_progress_set_remaining(Job *job, int64_t remaining);

@@ -347,9 +347,20 @@ void job_progress_set_remaining(Job *job, int64_t remaining)
     job->progress_total = job->progress_current + remaining;
 }
 
+void job_early_fail(Job *job)
+{
+    g_assert(job->status == JOB_STATUS_CREATED);
+    dismiss(job);
+}
+
+GList *job_list(void)
+{
+    return jobs;
+}
+
 /* ---- verbs ------------------------------------------------------------- */
 
-static bool job_user_pause(Job *job, Error **errp)
+bool job_user_pause(Job *job, Error **errp)
 {
     if (!check_verb(job, JOB_VERB_PAUSE, errp)) {
         return false;
@@ -363,7 +374,7 @@ static bool job_user_pause(Job *job, Error **errp)
     return true;
 }
 
-static bool job_user_resume(Job *job, Error **errp)
+bool job_user_resume(Job *job, Error **errp)
 {
     if (!check_verb(job, JOB_VERB_RESUME, errp)) {
         return false;
@@ -373,11 +384,14 @@ static bool job_user_resume(Job *job, Error **errp)
         return false;
     }
     job->user_paused = false;
+    if (job->driver->user_resume) {
+        job->driver->user_resume(job);
+    }
     job_resume_internal(job);
     return true;
 }
 
-static bool job_cancel(Job *job, bool force, Error **errp)
+bool job_cancel(Job *job, bool force, Error **errp)
 {
     if (!check_verb(job, JOB_VERB_CANCEL, errp)) {
         return false;
@@ -400,7 +414,7 @@ static bool job_cancel(Job *job, bool force, Error **errp)
     return true;
 }
 
-static bool job_complete(Job *job, Error **errp)
+bool job_complete(Job *job, Error **errp)
 {
     if (!check_verb(job, JOB_VERB_COMPLETE, errp)) {
         return false;
@@ -413,7 +427,7 @@ static bool job_complete(Job *job, Error **errp)
     return job->driver->complete(job, errp);
 }
 
-static bool job_finalize(Job *job, Error **errp)
+bool job_finalize(Job *job, Error **errp)
 {
     if (!check_verb(job, JOB_VERB_FINALIZE, errp)) {
         return false;
@@ -422,7 +436,7 @@ static bool job_finalize(Job *job, Error **errp)
     return true;
 }
 
-static bool job_dismiss_verb(Job *job, Error **errp)
+bool job_dismiss_verb(Job *job, Error **errp)
 {
     if (!check_verb(job, JOB_VERB_DISMISS, errp)) {
         return false;

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include "block/blockjob.h"
 #include "block/job.h"
 #include "block/qmp-block.h"
 #include "monitor/hmp.h"
@@ -27,6 +28,8 @@ void qmpd_register_handlers(QapiSchema *s)
     qapi_register_handlers(s, block_qmp_handlers, block_qmp_handlers_count);
     qapi_register_handlers(s, create_qmp_handlers, create_qmp_handlers_count);
     qapi_register_handlers(s, job_qmp_handlers, job_qmp_handlers_count);
+    qapi_register_handlers(s, blockjob_qmp_handlers,
+                           blockjob_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
     /* HMP tables are process-wide; a second schema reuses them */
     if (!hmp_done) {

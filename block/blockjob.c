@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Block jobs: the node, the speed limit, the error policy, the op
+ * blockers, and the block-job-* commands and query-block-jobs.  See
+ * blockjob.h for what a driver does.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "block/block-int.h"
+#include "block/blockjob.h"
+#include "qapi/event.h"
+#include "qapi/qjson.h"
+
+#define SLICE_NS (100 * 1000 * 1000ll)     /* rate limit slice: 100 ms */
+
+/* Which job blocks a node: nodes are few, jobs fewer; a list will do. */
+static GList *blocked;     /* BlockedNode * */
+
+typedef struct {
+    BlockNode *bn;
+    BlockJob *job;
+} BlockedNode;
+
+BlockdevOnError block_on_error_parse(const char *s, BlockdevOnError dflt)
+{
+    static const char *const names[] = {
+        "report", "ignore", "enospc", "stop", "auto"
+    };
+
+    for (size_t i = 0; s && i < G_N_ELEMENTS(names); i++) {
+        if (!strcmp(s, names[i])) {
+            return (BlockdevOnError)i;
+        }
+    }
+    return dflt;
+}
+
+static BlockJob *blocker_of(const BlockNode *bn)
+{
+    for (GList *l = blocked; l; l = l->next) {
+        BlockedNode *b = l->data;
+
+        if (b->bn == bn) {
+            return b->job;
+        }
+    }
+    return NULL;
+}
+
+bool bdrv_op_is_blocked(BlockNode *bn, Error **errp)
+{
+    BlockJob *bj = blocker_of(bn);
+
+    if (bj) {
+        error_setg(errp, "Node '%s' is busy: block device is in use by "
+                   "block job: %s", bdrv_node_name(bn),
+                   job_type_name(bj->job.driver->type));
+        return true;
+    }
+    return false;
+}
+
+bool block_job_add_node(BlockJob *bj, BlockNode *bn, Error **errp)
+{
+    BlockedNode *b;
+
+    if (blocker_of(bn) == bj) {
+        return true;
+    }
+    if (bdrv_op_is_blocked(bn, errp)) {
+        return false;
+    }
+    b = g_new0(BlockedNode, 1);
+    b->bn = bn;
+    b->job = bj;
+    bdrv_ref(bn);
+    blocked = g_list_prepend(blocked, b);
+    g_ptr_array_add(bj->nodes, bn);
+    return true;
+}
+
+static void unblock_all(BlockJob *bj)
+{
+    GList *l = blocked;
+
+    while (l) {
+        GList *next = l->next;
+        BlockedNode *b = l->data;
+
+        if (b->job == bj) {
+            blocked = g_list_delete_link(blocked, l);
+            bdrv_unref(b->bn);
+            g_free(b);
+        }
+        l = next;
+    }
+    g_ptr_array_set_size(bj->nodes, 0);
+}
+
+/* The backend whose root @bs is: QEMU's default job id. */
+static const char *device_name(BlockNode *bs)
+{
+    GPtrArray *all = blk_all();
+
+    for (guint i = 0; i < all->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(all, i);
+
+        if (blk_root(blk) == bs && *blk_name(blk)) {
+            return blk_name(blk);
+        }
+    }
+    return "";
+}
+
+void *block_job_create(const char *job_id, const JobDriver *drv,
+                       BlockNode *bs, int64_t speed, bool auto_finalize,
+                       bool auto_dismiss, Error **errp)
+{
+    BlockJob *bj;
+
+    if (bdrv_op_is_blocked(bs, errp)) {
+        return NULL;
+    }
+    bj = job_create(job_id ? job_id : device_name(bs), drv, auto_finalize,
+                    auto_dismiss, errp);
+    if (!bj) {
+        return NULL;
+    }
+    bj->bs = bs;
+    bdrv_ref(bs);
+    bj->io_status = "ok";
+    bj->nodes = g_ptr_array_new();
+    block_job_add_node(bj, bs, NULL);
+    if (speed < 0) {
+        /* QEMU sets the speed on the created job: created, then null */
+        error_setg(errp, "Parameter 'speed' expects a non-negative value");
+        job_early_fail(&bj->job);
+        return NULL;
+    }
+    bj->speed = speed;
+    return bj;
+}
+
+BlockJob *block_job_get(const char *id, Error **errp)
+{
+    Job *job = job_find(id);
+
+    if (!job || !job->driver->block_job) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_ACTIVE,
+                  "Block job '%s' not found", id);
+        return NULL;
+    }
+    return (BlockJob *)job;
+}
+
+uint64_t block_job_ratelimit_ns(BlockJob *bj, uint64_t bytes)
+{
+    int64_t now = g_get_monotonic_time() * 1000;
+    uint64_t quota;
+
+    if (!bj->speed) {
+        return 0;
+    }
+    quota = MAX(1, (uint64_t)bj->speed * SLICE_NS / 1000000000ll);
+    if (now - bj->slice_start_ns >= SLICE_NS) {
+        /* whole slices of quota went unused: start a new one */
+        uint64_t slices = (now - bj->slice_start_ns) / SLICE_NS;
+
+        bj->slice_start_ns += slices * SLICE_NS;
+        bj->slice_bytes = slices * quota >= bj->slice_bytes
+            ? 0 : bj->slice_bytes - slices * quota;
+    }
+    bj->slice_bytes += bytes;
+    if (bj->slice_bytes <= quota) {
+        return 0;
+    }
+    /* over quota: wait until the slices it needs have passed */
+    return (bj->slice_bytes - 1) / quota * SLICE_NS
+        - (now - bj->slice_start_ns);
+}
+
+typedef struct {
+    BlockJob *bj;
+    void (*cb)(BlockJob *);
+} Sleep;
+
+static gboolean sleep_done_cb(gpointer opaque)
+{
+    Sleep *s = opaque;
+
+    s->bj->sleep_source = 0;
+    s->cb(s->bj);
+    return G_SOURCE_REMOVE;
+}
+
+void block_job_sleep_ns(BlockJob *bj, uint64_t ns, void (*cb)(BlockJob *))
+{
+    Sleep *s = g_new0(Sleep, 1);
+
+    g_assert(!bj->sleep_source);
+    s->bj = bj;
+    s->cb = cb;
+    bj->sleep_source = g_timeout_add_full(G_PRIORITY_DEFAULT,
+                                          MAX(1, ns / 1000000), sleep_done_cb,
+                                          s, g_free);
+}
+
+void block_job_io_begin(BlockJob *bj)
+{
+    bj->in_flight++;
+}
+
+void block_job_io_end(BlockJob *bj)
+{
+    g_assert(bj->in_flight > 0);
+    bj->in_flight--;
+}
+
+BlockErrorAction block_job_error_action(BlockJob *bj, BlockdevOnError on_err,
+                                        bool is_read, int error)
+{
+    static const char *const names[] = { "ignore", "report", "stop" };
+    BlockErrorAction action;
+
+    switch (on_err) {
+    case BLOCKDEV_ON_ERROR_ENOSPC:
+    case BLOCKDEV_ON_ERROR_AUTO:
+        action = error == -ENOSPC ? BLOCK_ERROR_ACTION_STOP
+                                  : BLOCK_ERROR_ACTION_REPORT;
+        break;
+    case BLOCKDEV_ON_ERROR_STOP:
+        action = BLOCK_ERROR_ACTION_STOP;
+        break;
+    case BLOCKDEV_ON_ERROR_IGNORE:
+        action = BLOCK_ERROR_ACTION_IGNORE;
+        break;
+    default:
+        action = BLOCK_ERROR_ACTION_REPORT;
+        break;
+    }
+    if (!bj->job.cancelled) {
+        qapi_event_send("BLOCK_JOB_ERROR", json_pack(
+                            "{s:s,s:s,s:s}", "device", bj->job.id,
+                            "operation", is_read ? "read" : "write",
+                            "action", names[action]));
+    }
+    if (action == BLOCK_ERROR_ACTION_STOP) {
+        if (!bj->job.user_paused) {
+            bj->job.pause_count++;
+            bj->job.user_paused = true;
+        }
+        if (!strcmp(bj->io_status, "ok")) {
+            bj->io_status = error == -ENOSPC ? "nospace" : "failed";
+        }
+    }
+    return action;
+}
+
+void block_job_user_resume(Job *job)
+{
+    ((BlockJob *)job)->io_status = "ok";
+}
+
+json_t *block_job_event_data(Job *job)
+{
+    BlockJob *bj = (BlockJob *)job;
+
+    return json_pack("{s:s,s:s,s:I,s:I,s:I}", "type",
+                     job_type_name(job->driver->type), "device", job->id,
+                     "len", (json_int_t)job->progress_total,
+                     "offset", (json_int_t)job->progress_current,
+                     "speed", (json_int_t)bj->speed);
+}
+
+void block_job_free(BlockJob *bj)
+{
+    if (bj->sleep_source) {
+        g_source_remove(bj->sleep_source);
+        bj->sleep_source = 0;
+    }
+    unblock_all(bj);
+    g_ptr_array_unref(bj->nodes);
+    if (bj->bs) {
+        bdrv_unref(bj->bs);
+        bj->bs = NULL;
+    }
+}
+
+/* ---- QMP ----------------------------------------------------------------- */
+
+static json_t *block_job_info(BlockJob *bj)
+{
+    Job *job = &bj->job;
+    json_t *o = json_pack(
+        "{s:s,s:s,s:I,s:I,s:b,s:b,s:I,s:s,s:b,s:s,s:b,s:b}",
+        "type", job_type_name(job->driver->type), "device", job->id,
+        "len", (json_int_t)job->progress_total,
+        "offset", (json_int_t)job->progress_current,
+        "busy", bj->in_flight > 0 && !job->paused,
+        "paused", job->pause_count > 0,
+        "speed", (json_int_t)bj->speed, "io-status", bj->io_status,
+        "ready", job->ready, "status", job_status_name(job->status),
+        "auto-finalize", job->auto_finalize,
+        "auto-dismiss", job->auto_dismiss);
+
+    if (job->ret < 0 && job->status == JOB_STATUS_CONCLUDED) {
+        json_object_set_new(o, "error", qjson_str(
+                                job->error ? job->error
+                                           : g_strerror(-job->ret)));
+    }
+    return o;
+}
+
+static bool qmp_query_block_jobs(const json_t *args, json_t **ret,
+                                 Error **errp)
+{
+    json_t *list = json_array();
+
+    for (GList *l = job_list(); l; l = l->next) {
+        Job *job = l->data;
+
+        if (job->id && job->driver->block_job) {
+            json_array_append_new(list, block_job_info((BlockJob *)job));
+        }
+    }
+    *ret = list;
+    return true;
+}
+
+static bool qmp_block_job_set_speed(const json_t *args, json_t **ret,
+                                    Error **errp)
+{
+    BlockJob *bj = block_job_get(qjson_get_str(args, "device"), errp);
+    int64_t speed = qjson_get_int(args, "speed");
+
+    if (!bj) {
+        return false;
+    }
+    if (!job_verb_allowed(JOB_VERB_SET_SPEED, bj->job.status)) {
+        error_setg(errp, "Job '%s' in state '%s' cannot accept command verb "
+                   "'set-speed'", bj->job.id,
+                   job_status_name(bj->job.status));
+        return false;
+    }
+    if (speed < 0) {
+        error_setg(errp, "Parameter 'speed' expects a non-negative value");
+        return false;
+    }
+    bj->speed = speed;
+    /* the new limit counts from now */
+    bj->slice_start_ns = g_get_monotonic_time() * 1000;
+    bj->slice_bytes = 0;
+    return true;
+}
+
+#define BLOCK_JOB_VERB(fn, key, call)                                       \
+    static bool fn(const json_t *args, json_t **ret, Error **errp)          \
+    {                                                                       \
+        BlockJob *bj = block_job_get(qjson_get_str(args, key), errp);       \
+                                                                            \
+        return bj && call;                                                  \
+    }
+
+BLOCK_JOB_VERB(qmp_block_job_cancel, "device",
+               job_cancel(&bj->job, qjson_get_bool_or(args, "force", false),
+                          errp))
+BLOCK_JOB_VERB(qmp_block_job_pause, "device", job_user_pause(&bj->job, errp))
+BLOCK_JOB_VERB(qmp_block_job_resume, "device",
+               job_user_resume(&bj->job, errp))
+BLOCK_JOB_VERB(qmp_block_job_complete, "device", job_complete(&bj->job, errp))
+BLOCK_JOB_VERB(qmp_block_job_finalize, "id", job_finalize(&bj->job, errp))
+BLOCK_JOB_VERB(qmp_block_job_dismiss, "id",
+               job_dismiss_verb(&bj->job, errp))
+
+const QapiHandler blockjob_qmp_handlers[] = {
+    { "query-block-jobs", qmp_query_block_jobs, NULL },
+    { "block-job-set-speed", qmp_block_job_set_speed, NULL },
+    { "block-job-cancel", qmp_block_job_cancel, NULL },
+    { "block-job-pause", qmp_block_job_pause, NULL },
+    { "block-job-resume", qmp_block_job_resume, NULL },
+    { "block-job-complete", qmp_block_job_complete, NULL },
+    { "block-job-finalize", qmp_block_job_finalize, NULL },
+    { "block-job-dismiss", qmp_block_job_dismiss, NULL },
+};
+
+const size_t blockjob_qmp_handlers_count =
+    G_N_ELEMENTS(blockjob_qmp_handlers);

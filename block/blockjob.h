@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Block jobs: jobs that work on a node of the graph (stream, commit,
+ * mirror, backup).  On top of the job core they add what QEMU 7.2's
+ * block jobs have: the node they are named after, a speed limit, an
+ * error policy with its io-status and BLOCK_JOB_ERROR, op blockers that
+ * make the nodes they use "busy" for other jobs, the block-job-* verbs
+ * and query-block-jobs, and the BLOCK_JOB_* events.
+ *
+ * A driver embeds BlockJob first (BlockJob embeds Job first) and sets
+ * .block_job = true and .event_data = block_job_event_data in its
+ * JobDriver.  The copy loop of a driver:
+ *
+ *   - keeps its requests in flight counted with block_job_io_begin/end
+ *     (query-block-jobs' "busy", and what a pause waits for);
+ *   - before issuing N more bytes asks block_job_ratelimit_ns(job, N) and,
+ *     when it returns a delay, waits with block_job_sleep_ns();
+ *   - between batches, when job_should_pause(), stops issuing and calls
+ *     job_pause_point() once nothing is in flight; it is resumed through
+ *     JobDriver.resume;
+ *   - when job_is_cancelled(), stops issuing and, once nothing is in
+ *     flight, calls job_completed(job, -ECANCELED, NULL) (or 0 for a
+ *     ready mirror cancelled without force);
+ *   - on an I/O error calls block_job_error_action(): IGNORE (go on, the
+ *     range stays to be done), REPORT (end the job: job_completed with
+ *     the error), STOP (the job was paused: retry the range after
+ *     resume);
+ *   - reports progress with job_progress_update/set_remaining.
+ */
+#ifndef BLOCK_BLOCKJOB_H
+#define BLOCK_BLOCKJOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "block/block.h"
+#include "block/job-int.h"
+
+typedef enum BlockdevOnError {
+    BLOCKDEV_ON_ERROR_REPORT,
+    BLOCKDEV_ON_ERROR_IGNORE,
+    BLOCKDEV_ON_ERROR_ENOSPC,
+    BLOCKDEV_ON_ERROR_STOP,
+    BLOCKDEV_ON_ERROR_AUTO,
+} BlockdevOnError;
+
+typedef enum BlockErrorAction {
+    BLOCK_ERROR_ACTION_IGNORE,
+    BLOCK_ERROR_ACTION_REPORT,
+    BLOCK_ERROR_ACTION_STOP,
+} BlockErrorAction;
+
+typedef struct BlockJob {
+    Job job;
+    BlockNode *bs;              /* the node named by "device"; referenced */
+    int64_t speed;              /* bytes per second, 0: unlimited */
+    int64_t slice_start_ns;     /* rate limit: current 100 ms slice */
+    uint64_t slice_bytes;       /* bytes issued in it */
+    const char *io_status;      /* "ok", "failed", "nospace" */
+    unsigned in_flight;         /* requests the driver has issued */
+    guint sleep_source;         /* block_job_sleep_ns() timer */
+    GPtrArray *nodes;           /* BlockNode *: blocked for other jobs */
+} BlockJob;
+
+/* "report", ... from QMP (NULL: @dflt). */
+BlockdevOnError block_on_error_parse(const char *s, BlockdevOnError dflt);
+
+/*
+ * Create a block job on @bs.  @job_id NULL means QEMU's default, the
+ * name of the backend whose root @bs is ("Invalid job ID ''" when there
+ * is none).  Fails (and creates nothing) when @bs is blocked by another
+ * job: "Node 'x' is busy: block device is in use by block job: stream".
+ * A negative @speed fails after the job was created, as in QEMU (the
+ * created/null events are sent).  On success @bs is blocked by the job;
+ * block other nodes the job uses with block_job_add_node().  The caller
+ * then calls job_start().
+ */
+void *block_job_create(const char *job_id, const JobDriver *drv,
+                       BlockNode *bs, int64_t speed, bool auto_finalize,
+                       bool auto_dismiss, Error **errp);
+
+/* Block @bn for other jobs while this one exists (referenced). */
+bool block_job_add_node(BlockJob *bj, BlockNode *bn, Error **errp);
+
+/* Is @bn in use by a block job?  Sets QEMU's "is busy" error. */
+bool bdrv_op_is_blocked(BlockNode *bn, Error **errp);
+
+/* The block job with id @id; DeviceNotActive "Block job 'x' not found". */
+BlockJob *block_job_get(const char *id, Error **errp);
+
+/*
+ * Rate limiting: the delay in ns before @bytes more may be issued (0:
+ * now).  The bytes are accounted either way.
+ */
+uint64_t block_job_ratelimit_ns(BlockJob *bj, uint64_t bytes);
+
+/* Call @cb(@bj) after @ns, from the main loop (cancelled by job free). */
+void block_job_sleep_ns(BlockJob *bj, uint64_t ns, void (*cb)(BlockJob *));
+
+void block_job_io_begin(BlockJob *bj);
+void block_job_io_end(BlockJob *bj);
+
+/*
+ * An I/O error @error (negative errno) in a read (@is_read) or write:
+ * what @on_err says to do (enospc and auto: stop on ENOSPC, else
+ * report).  Sends BLOCK_JOB_ERROR with the action unless the job is
+ * cancelled; for STOP sets the io-status ("nospace" or "failed") and
+ * pauses the job as a user pause would, so that block-job-resume or
+ * job-resume continues it (and sets the io-status back to "ok").
+ */
+BlockErrorAction block_job_error_action(BlockJob *bj, BlockdevOnError on_err,
+                                        bool is_read, int error);
+
+/* BLOCK_JOB_COMPLETED/CANCELLED/READY data (JobDriver.event_data). */
+json_t *block_job_event_data(Job *job);
+
+/* Release the nodes and the reference (JobDriver.free calls it). */
+void block_job_free(BlockJob *bj);
+
+/* JobDriver.user_resume of block jobs: the io-status is "ok" again. */
+void block_job_user_resume(Job *job);
+
+extern const QapiHandler blockjob_qmp_handlers[];
+extern const size_t blockjob_qmp_handlers_count;
+
+#endif /* BLOCK_BLOCKJOB_H */
