@@ -281,8 +281,10 @@ void block_job_free(BlockJob *bj)
         g_source_remove(bj->sleep_source);
         bj->sleep_source = 0;
     }
-    unblock_all(bj);
-    g_ptr_array_unref(bj->nodes);
+    if (bj->nodes) {
+        unblock_all(bj);
+        g_ptr_array_unref(bj->nodes);
+    }
     if (bj->bs) {
         bdrv_unref(bj->bs);
         bj->bs = NULL;
@@ -350,9 +352,13 @@ static bool qmp_block_job_set_speed(const json_t *args, json_t **ret,
         return false;
     }
     bj->speed = speed;
-    /* the new limit counts from now */
+    /* the new limit counts from now; a job waiting for the old one looks
+     * again */
     bj->slice_start_ns = g_get_monotonic_time() * 1000;
     bj->slice_bytes = 0;
+    if (bj->job.driver->kick) {
+        bj->job.driver->kick(&bj->job);
+    }
     return true;
 }
 

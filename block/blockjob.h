@@ -123,4 +123,12 @@ void block_job_user_resume(Job *job);
 extern const QapiHandler blockjob_qmp_handlers[];
 extern const size_t blockjob_qmp_handlers_count;
 
+/* stream.c: block-stream */
+extern const QapiHandler stream_qmp_handlers[];
+extern const size_t stream_qmp_handlers_count;
+
+/* commit.c: block-commit */
+extern const QapiHandler commit_qmp_handlers[];
+extern const size_t commit_qmp_handlers_count;
+
 #endif /* BLOCK_BLOCKJOB_H */

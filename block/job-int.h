@@ -22,6 +22,8 @@ typedef struct JobDriver {
     void (*resume)(Job *job);
     /* job-resume / block-job-resume was accepted */
     void (*user_resume)(Job *job);
+    /* a pause was requested: stop waiting (rate limit) and look again */
+    void (*kick)(Job *job);
     /* job-complete in ready state */
     bool (*complete)(Job *job, Error **errp);
     /* cancel requested while running: stop issuing, then complete */

@@ -293,7 +293,12 @@ void job_completed(Job *job, int ret, const char *error)
     transition(job, JOB_STATUS_WAITING);
     transition(job, JOB_STATUS_PENDING);
     if (!job->auto_finalize) {
-        event_block(job, "BLOCK_JOB_PENDING", false);
+        if (job->driver->block_job && job->id) {
+            qapi_event_send("BLOCK_JOB_PENDING", json_pack(
+                                "{s:s,s:s}", "type",
+                                type_names[job->driver->type], "id",
+                                job->id));
+        }
         return;
     }
     do_finalize(job);
@@ -371,6 +376,9 @@ bool job_user_pause(Job *job, Error **errp)
     }
     job->user_paused = true;
     job->pause_count++;
+    if (job->driver->kick) {
+        job->driver->kick(job);
+    }
     return true;
 }
 
@@ -396,6 +404,10 @@ bool job_cancel(Job *job, bool force, Error **errp)
     if (!check_verb(job, JOB_VERB_CANCEL, errp)) {
         return false;
     }
+    /* only a ready job (mirror, active commit) tells cancel apart */
+    if (!job->ready) {
+        force = true;
+    }
     job->cancelled = true;
     job->force_cancel |= force;
     /* a paused job must run again to notice the cancel */
@@ -403,6 +415,9 @@ bool job_cancel(Job *job, bool force, Error **errp)
         job->pause_count = 1;
         job->user_paused = false;
         job_resume_internal(job);
+    } else {
+        job->pause_count = 0;
+        job->user_paused = false;
     }
     if (!job->started) {
         job_completed(job, -ECANCELED, NULL);

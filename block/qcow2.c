@@ -419,6 +419,19 @@ static void alloc_l2_loaded_cb(void *opaque, int ret, Qcow2Table *t)
     alloc_finish(w, ret);
 }
 
+/*
+ * The data never reached the new clusters: nothing points to them yet,
+ * so they are freed again (as QEMU does) rather than left leaked.
+ */
+static void alloc_abort(AllocWrite *w, int ret)
+{
+    Qcow2State *s = state(w->r->bn);
+
+    qcow2_free_clusters(w->r->bn, w->host,
+                        (w->gend - w->gstart) >> s->cluster_bits);
+    alloc_finish(w, ret);
+}
+
 static void alloc_data_written_cb(void *opaque, int ret)
 {
     AllocWrite *w = opaque;
@@ -426,8 +439,7 @@ static void alloc_data_written_cb(void *opaque, int ret)
     uint64_t l1i = w->gstart >> (s->l2_bits + s->cluster_bits);
 
     if (ret < 0) {
-        /* the new clusters stay unreferenced: a leak, never corruption */
-        alloc_finish(w, ret);
+        alloc_abort(w, ret);
         return;
     }
     qcow2_table_get(w->r->bn, &s->l2_cache, s->l1[l1i] & L1E_OFFSET_MASK,
@@ -441,7 +453,7 @@ static void alloc_write_data(AllocWrite *w)
     uint64_t len;
 
     if (w->ret < 0) {
-        alloc_finish(w, w->ret);
+        alloc_abort(w, w->ret);
         return;
     }
     if (w->bounce) {

@@ -137,7 +137,8 @@ json_t *blk_info(BlockBackend *blk)
         json_object_set_new(o, "qdev", qjson_str(blk_qdev(blk)));
     }
     json_object_set_new(o, "type", qjson_str("unknown"));
-    json_object_set_new(o, "removable", json_false());
+    /* QEMU: a backend no device uses counts as removable media */
+    json_object_set_new(o, "removable", json_boolean(!blk_qdev(blk)));
     json_object_set_new(o, "locked", json_false());
     if (blk_qdev(blk)) {
         json_object_set_new(o, "io-status",

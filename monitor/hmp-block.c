@@ -142,6 +142,14 @@ static void print_block_info(GString *out, const json_t *info,
         if (strcmp(io, "ok")) {
             g_string_append_printf(out, "    I/O status:       %s\n", io);
         }
+        if (qjson_get_bool_or(info, "removable", false)) {
+            g_string_append_printf(out, "    Removable device: %slocked, "
+                                   "tray %s\n",
+                                   qjson_get_bool_or(info, "locked", false)
+                                   ? "" : "not ",
+                                   qjson_get_bool_or(info, "tray_open", false)
+                                   ? "open" : "closed");
+        }
     }
     if (!ins) {
         return;

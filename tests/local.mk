@@ -47,7 +47,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_cmdline.py \
 	tests/functional/test_hmp.py \
 	tests/functional/test_robustness.py \
-	tests/functional/test_block.py
+	tests/functional/test_block.py \
+	tests/functional/test_stream.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \

@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * block-stream: pull into the top of a chain the data its backing layers
+ * above base hold, then make base (or nothing) the top's backing.
+ *
+ * The image is cut into chunks that several workers copy at once.  For
+ * each range a worker asks whether a layer between the top's backing
+ * and base holds it; if so it takes a range lock on the top (so that a
+ * guest write to the range waits, and the worker waits for guest writes
+ * in flight), asks again whether the top now holds the range itself
+ * (the guest wrote it: nothing to copy), and otherwise reads it through
+ * the top and writes it back into the top.  The guest's data therefore
+ * always wins, whatever the interleaving.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "block/block-int.h"
+#include "block/blockjob.h"
+#include "block/ioq.h"
+#include "qapi/qjson.h"
+
+#define CHUNK (1u << 20)        /* bytes a worker takes at a time */
+#define WORKERS 8
+
+typedef struct StreamJob StreamJob;
+
+typedef struct {
+    StreamJob *s;
+    uint64_t off;               /* current position in the chunk */
+    uint64_t end;
+    uint64_t n;                 /* bytes of the current step */
+    uint8_t *buf;
+    BdrvRangeLock *lock;
+    bool busy;
+    bool rate_wait;             /* waits for the speed limit to copy */
+} Worker;
+
+struct StreamJob {
+    BlockJob common;
+    BlockNode *top;
+    BlockNode *base;            /* NULL: the whole chain */
+    char *backing_file;         /* written into the top's header */
+    BlockdevOnError on_error;
+    uint64_t next;              /* first byte no worker took yet */
+    uint64_t len;
+    GArray *retry;              /* uint64_t chunk starts after a stop */
+    int error;                  /* first error (ignore goes on) */
+    bool stop;                  /* report: take no new chunks */
+    Worker workers[WORKERS];
+};
+
+static void worker_next(Worker *w);
+static void stream_kick(StreamJob *s);
+static void worker_next_or_copy(Worker *w);
+
+static unsigned busy_workers(StreamJob *s)
+{
+    unsigned n = 0;
+
+    for (int i = 0; i < WORKERS; i++) {
+        n += s->workers[i].busy;
+    }
+    return n;
+}
+
+/* No worker busy: finish, pause, or nothing (work is left to do). */
+static void stream_idle(StreamJob *s)
+{
+    Job *job = &s->common.job;
+
+    if (busy_workers(s)) {
+        return;
+    }
+    if (job->cancelled) {
+        job_completed(job, -ECANCELED, NULL);
+        return;
+    }
+    if (s->stop || (s->next >= s->len && !s->retry->len)) {
+        job_completed(job, s->error, NULL);
+        return;
+    }
+    if (job_should_pause(job)) {
+        job_pause_point(job);
+    }
+}
+
+static void worker_done(Worker *w)
+{
+    StreamJob *s = w->s;
+
+    w->busy = false;
+    if (w->lock) {
+        bdrv_range_unlock(w->lock);
+        w->lock = NULL;
+    }
+    stream_kick(s);
+    stream_idle(s);
+}
+
+/* An error at [w->off, +n): the policy decides.  True: go on. */
+static bool worker_error(Worker *w, int ret)
+{
+    StreamJob *s = w->s;
+    BlockErrorAction a = block_job_error_action(&s->common, s->on_error,
+                                                true, ret);
+
+    if (a == BLOCK_ERROR_ACTION_STOP) {
+        /* the rest of the chunk is done again after the resume */
+        uint64_t start = w->off;
+
+        g_array_append_val(s->retry, start);
+        g_array_append_val(s->retry, w->end);
+        return false;
+    }
+    if (!s->error) {
+        s->error = ret;
+    }
+    if (a == BLOCK_ERROR_ACTION_REPORT) {
+        s->stop = true;
+        return false;
+    }
+    return true;                /* ignore: the range stays as it was */
+}
+
+static void step_done(Worker *w)
+{
+    StreamJob *s = w->s;
+
+    if (w->lock) {
+        bdrv_range_unlock(w->lock);
+        w->lock = NULL;
+    }
+    job_progress_update(&s->common.job, w->n);
+    w->off += w->n;
+    worker_next(w);
+}
+
+static void write_cb(void *opaque, int ret)
+{
+    Worker *w = opaque;
+
+    block_job_io_end(&w->s->common);
+    if (ret < 0 && !worker_error(w, ret)) {
+        worker_done(w);
+        return;
+    }
+    step_done(w);
+}
+
+static void read_cb(void *opaque, int ret)
+{
+    Worker *w = opaque;
+    StreamJob *s = w->s;
+
+    if (ret < 0) {
+        block_job_io_end(&s->common);
+        if (!worker_error(w, ret)) {
+            worker_done(w);
+            return;
+        }
+        step_done(w);
+        return;
+    }
+    bdrv_write(s->top, w->off, w->n, w->buf, BDRV_REQ_LOCK_OWNER, write_cb,
+               w);
+}
+
+/* Under the lock: copy unless the guest wrote the range meanwhile. */
+static void top_status_cb(void *opaque, int ret, int status, uint64_t pnum)
+{
+    Worker *w = opaque;
+    StreamJob *s = w->s;
+
+    if (ret < 0) {
+        block_job_io_end(&s->common);
+        if (!worker_error(w, ret)) {
+            worker_done(w);
+            return;
+        }
+        step_done(w);
+        return;
+    }
+    w->n = MIN(w->n, pnum);
+    if (status & BDRV_STATUS_ALLOCATED) {
+        block_job_io_end(&s->common);
+        step_done(w);
+        return;
+    }
+    bdrv_read(s->top, w->off, w->n, w->buf, read_cb, w);
+}
+
+static void locked_cb(void *opaque, BdrvRangeLock *lock)
+{
+    Worker *w = opaque;
+
+    w->lock = lock;
+    bdrv_block_status(w->s->top, w->off, w->n, top_status_cb, w);
+}
+
+static void copy_range(Worker *w);
+
+static void above_cb(void *opaque, int ret, int status, uint64_t pnum)
+{
+    Worker *w = opaque;
+    StreamJob *s = w->s;
+
+    block_job_io_end(&s->common);
+    if (ret < 0) {
+        if (!worker_error(w, ret)) {
+            worker_done(w);
+            return;
+        }
+        w->n = MIN(w->end - w->off, 65536);
+        step_done(w);
+        return;
+    }
+    w->n = pnum;
+    if (!status) {
+        step_done(w);           /* base (or nothing) provides it */
+        return;
+    }
+    copy_range(w);
+}
+
+static void copy_now(Worker *w)
+{
+    StreamJob *s = w->s;
+
+    block_job_io_begin(&s->common);
+    bdrv_range_lock(s->top, w->off, w->n, locked_cb, w);
+}
+
+/* The speed limit counts what is copied, not what is skipped. */
+static void rate_wake(BlockJob *bj)
+{
+    StreamJob *s = (StreamJob *)bj;
+
+    for (int i = 0; i < WORKERS; i++) {
+        Worker *w = &s->workers[i];
+
+        if (w->rate_wait) {
+            w->rate_wait = false;
+            worker_next_or_copy(w);
+        }
+    }
+}
+
+static void copy_range(Worker *w)
+{
+    StreamJob *s = w->s;
+    Job *job = &s->common.job;
+    uint64_t delay;
+
+    if (job->cancelled || s->stop || job_should_pause(job)) {
+        worker_next(w);         /* gives the rest of the chunk back */
+        return;
+    }
+    delay = block_job_ratelimit_ns(&s->common, w->n);
+
+    if (!delay) {
+        copy_now(w);
+        return;
+    }
+    w->rate_wait = true;
+    if (!s->common.sleep_source) {
+        block_job_sleep_ns(&s->common, delay, rate_wake);
+    }
+}
+
+/* After a rate wait: copy, unless the job must stop meanwhile. */
+static void worker_next_or_copy(Worker *w)
+{
+    Job *job = &w->s->common.job;
+
+    if (job->cancelled || w->s->stop || job_should_pause(job)) {
+        worker_next(w);         /* gives the rest of the chunk back */
+        return;
+    }
+    copy_now(w);
+}
+
+/* Next step of the worker's chunk, or the next chunk, or stop. */
+static void worker_next(Worker *w)
+{
+    StreamJob *s = w->s;
+    Job *job = &s->common.job;
+    BlockNode *backing;
+
+    if (w->off >= w->end || job->cancelled || s->stop
+        || job_should_pause(job)) {
+        if (w->off < w->end && !job->cancelled && !s->stop) {
+            /* paused in the middle of a chunk: keep the rest */
+            uint64_t start = w->off;
+
+            g_array_append_val(s->retry, start);
+            g_array_append_val(s->retry, w->end);
+        }
+        worker_done(w);
+        return;
+    }
+    backing = bdrv_backing(s->top);
+    if (!backing || backing == s->base) {
+        w->n = w->end - w->off;
+        step_done(w);
+        return;
+    }
+    block_job_io_begin(&s->common);
+    bdrv_is_allocated_above(backing, s->base, w->off, w->end - w->off,
+                            above_cb, w);
+}
+
+static void worker_start(Worker *w, uint64_t off, uint64_t end)
+{
+    w->busy = true;
+    w->off = off;
+    w->end = end;
+    worker_next(w);
+}
+
+/* Give idle workers chunks while the job may run. */
+static void stream_kick(StreamJob *s)
+{
+    Job *job = &s->common.job;
+
+    for (int i = 0; i < WORKERS; i++) {
+        Worker *w = &s->workers[i];
+        uint64_t off, end;
+
+        if (w->busy) {
+            continue;
+        }
+        if (job->cancelled || s->stop || job_should_pause(job)) {
+            return;
+        }
+        if (s->retry->len) {
+            off = g_array_index(s->retry, uint64_t, 0);
+            end = g_array_index(s->retry, uint64_t, 1);
+            g_array_remove_range(s->retry, 0, 2);
+        } else if (s->next < s->len) {
+            off = s->next;
+            end = MIN(s->len, off + CHUNK);
+            s->next = end;
+        } else {
+            return;
+        }
+        worker_start(w, off, end);
+    }
+}
+
+static void idle_cb(void *opaque, int ret)
+{
+    stream_idle(opaque);
+}
+
+static void stream_run(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+
+    s->len = bdrv_length(s->top);
+    job_progress_set_remaining(job, s->len);
+    stream_kick(s);
+    /* nothing to do at all: finish from the main loop, as QEMU does */
+    if (!busy_workers(s)) {
+        ioq_defer_int(idle_cb, s, 0);
+    }
+}
+
+/* Pause or cancel while waiting for the speed limit: stop waiting. */
+static void stream_wake(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+
+    if (s->common.sleep_source) {
+        g_source_remove(s->common.sleep_source);
+        s->common.sleep_source = 0;
+        rate_wake(&s->common);
+    }
+}
+
+static void stream_cancel(Job *job, bool force)
+{
+    stream_wake(job);
+}
+
+static void stream_resume(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+
+    stream_kick(s);
+    stream_idle(s);
+}
+
+static int stream_prepare(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+    const char *file = s->backing_file;
+    const char *fmt = NULL;
+    Error *err = NULL;
+    int ret = 0;
+
+    if (s->base) {
+        fmt = bdrv_driver_name(s->base);
+        if (!file) {
+            file = bdrv_filename(s->base);
+        }
+    }
+    if (s->top->drv->change_backing_file
+        && !s->top->drv->change_backing_file(s->top, s->base ? file : NULL,
+                                             s->base ? fmt : NULL, &err)) {
+        ret = -EIO;
+        g_free(job->error);
+        job->error = g_strdup(error_get_pretty(err));
+        error_free(err);
+        return ret;
+    }
+    /* the layers above base leave the graph as the top lets them go */
+    bdrv_set_backing(s->top, s->base);
+    return 0;
+}
+
+/* Also for a job that failed before stream's own fields were set. */
+static void stream_free(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+
+    for (int i = 0; i < WORKERS; i++) {
+        if (s->workers[i].buf) {
+            ioq_buf_free(s->workers[i].buf);
+        }
+    }
+    if (s->retry) {
+        g_array_free(s->retry, TRUE);
+    }
+    if (s->base) {
+        bdrv_unref(s->base);
+    }
+    if (s->top) {
+        bdrv_unref(s->top);
+    }
+    g_free(s->backing_file);
+    block_job_free(&s->common);
+}
+
+static const JobDriver stream_driver = {
+    .type = JOB_TYPE_STREAM,
+    .instance_size = sizeof(StreamJob),
+    .block_job = true,
+    .run = stream_run,
+    .resume = stream_resume,
+    .user_resume = block_job_user_resume,
+    .kick = stream_wake,
+    .cancel = stream_cancel,
+    .prepare = stream_prepare,
+    .free = stream_free,
+    .event_data = block_job_event_data,
+};
+
+/* Is @base below @top in its backing chain? */
+static bool chain_contains(BlockNode *top, BlockNode *base)
+{
+    for (BlockNode *n = bdrv_backing(top); n; n = bdrv_backing(n)) {
+        if (n == base) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The node of the chain below @top whose image is @file (base=). */
+static BlockNode *find_backing_image(BlockNode *top, const char *file)
+{
+    for (BlockNode *n = bdrv_backing(top); n; n = bdrv_backing(n)) {
+        if (!strcmp(bdrv_filename(n), file)
+            || (top->backing_file && !strcmp(file, top->backing_file))) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
+{
+    const char *device = qjson_get_str(args, "device");
+    const char *base = qjson_get_str_or(args, "base", NULL);
+    const char *base_node = qjson_get_str_or(args, "base-node", NULL);
+    const char *bottom = qjson_get_str_or(args, "bottom", NULL);
+    const char *backing_file = qjson_get_str_or(args, "backing-file", NULL);
+    BlockNode *bs = bdrv_lookup(device, device, errp);
+    BlockNode *base_bs = NULL;
+    StreamJob *s;
+
+    if (!bs) {
+        return false;
+    }
+    if (base && base_node) {
+        error_setg(errp, "'base' and 'base-node' cannot be specified at the "
+                   "same time");
+        return false;
+    }
+    if (base && bottom) {
+        error_setg(errp, "'base' and 'bottom' cannot be specified at the "
+                   "same time");
+        return false;
+    }
+    if (bottom && base_node) {
+        error_setg(errp, "'bottom' and 'base-node' cannot be specified at "
+                   "the same time");
+        return false;
+    }
+    if (qjson_has(args, "filter-node-name")) {
+        error_setg(errp, "qmpd's block-stream does not support "
+                   "filter-node-name");
+        return false;
+    }
+    if (base) {
+        base_bs = find_backing_image(bs, base);
+        if (!base_bs) {
+            error_setg(errp, "Can't find '%s' in the backing chain", base);
+            return false;
+        }
+    }
+    if (base_node) {
+        base_bs = bdrv_lookup(NULL, base_node, errp);
+        if (!base_bs) {
+            return false;
+        }
+        if (bs == base_bs || !chain_contains(bs, base_bs)) {
+            error_setg(errp, "Node '%s' is not a backing image of '%s'",
+                       base_node, device);
+            return false;
+        }
+    }
+    if (bottom) {
+        BlockNode *b = bdrv_lookup(NULL, bottom, errp);
+
+        if (!b) {
+            return false;
+        }
+        if (!chain_contains(bs, b)) {
+            error_setg(errp, "Node '%s' is not in a chain starting from "
+                       "'%s'", bottom, device);
+            return false;
+        }
+        base_bs = bdrv_backing(b);
+    }
+    if (!base_bs && backing_file) {
+        error_setg(errp, "backing file specified, but streaming the entire "
+                   "chain");
+        return false;
+    }
+    if (bdrv_is_read_only(bs)) {
+        error_setg(errp, "Block node is read-only");
+        return false;
+    }
+    s = block_job_create(qjson_get_str_or(args, "job-id", NULL),
+                         &stream_driver, bs,
+                         qjson_get_int_or(args, "speed", 0),
+                         qjson_get_bool_or(args, "auto-finalize", true),
+                         qjson_get_bool_or(args, "auto-dismiss", true), errp);
+    if (!s) {
+        return false;
+    }
+    /* the layers that go away are busy for other jobs */
+    for (BlockNode *n = bdrv_backing(bs); n && n != base_bs;
+         n = bdrv_backing(n)) {
+        if (!block_job_add_node(&s->common, n, errp)) {
+            job_early_fail(&s->common.job);
+            return false;
+        }
+    }
+    s->top = bs;
+    bdrv_ref(bs);
+    s->base = base_bs;
+    if (base_bs) {
+        bdrv_ref(base_bs);
+    }
+    s->backing_file = g_strdup(backing_file);
+    s->on_error = block_on_error_parse(qjson_get_str_or(args, "on-error",
+                                                        NULL),
+                                       BLOCKDEV_ON_ERROR_REPORT);
+    s->retry = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (int i = 0; i < WORKERS; i++) {
+        s->workers[i].s = s;
+        s->workers[i].buf = ioq_buf_alloc(CHUNK);
+    }
+    job_start(&s->common.job);
+    return true;
+}
+
+const QapiHandler stream_qmp_handlers[] = {
+    { "block-stream", qmp_block_stream, NULL },
+};
+
+const size_t stream_qmp_handlers_count = G_N_ELEMENTS(stream_qmp_handlers);

@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""block-stream on the seed chain base <- sn1 <- sn2, checked with qemu-img.
+
+Each layer holds its own pattern at overlapping and separate offsets;
+the guest (HMP qemu-io on drive0) writes before, during (the job paused)
+and after the job.  Afterwards the guest-visible content must equal the
+flattened chain from before plus the guest's writes, every image must
+pass qemu-img check, and the chain must be what QEMU leaves.  Skips (77)
+without qemu-img.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, Skip, run  # noqa: E402
+
+MiB = 1 << 20
+
+# (layer, pattern, offset MiB, length MiB)
+LAYOUT = [("base", 0x11, 0, 4), ("base", 0x12, 8, 1), ("base", 0x13, 30, 2),
+          ("sn1", 0x21, 2, 4), ("sn1", 0x22, 20, 1), ("sn1", 0x23, 31, 2),
+          ("sn2", 0x31, 5, 2), ("sn2", 0x32, 40, 1)]
+
+
+def need_tools():
+    for t in ("qemu-img", "qemu-io"):
+        if not shutil.which(t):
+            raise Skip("%s not installed" % t)
+
+
+def img(*args):
+    p = subprocess.run(["qemu-img"] + list(args), capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, (args, p.stderr)
+    return p.stdout
+
+
+def qemu_io(path, *cmds):
+    args = ["qemu-io", "-f", "qcow2"]
+    for c in cmds:
+        args += ["-c", c]
+    p = subprocess.run(args + [path], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and "failed" not in p.stdout, (cmds, p.stdout)
+
+
+def make_chain(d):
+    paths = {n: os.path.join(d, n + ".qcow2") for n in ("base", "sn1", "sn2")}
+    img("create", "-q", "-f", "qcow2", paths["base"], "64M")
+    img("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2",
+        paths["sn1"])
+    img("create", "-q", "-f", "qcow2", "-b", "sn1.qcow2", "-F", "qcow2",
+        paths["sn2"])
+    for layer, pat, off, ln in LAYOUT:
+        qemu_io(paths[layer], "write -P %d %dM %dM" % (pat, off, ln))
+    return paths
+
+
+def flat_copy(paths, d):
+    """What the guest sees now, as a raw file."""
+    out = os.path.join(d, "expect.raw")
+    img("convert", "-O", "raw", paths["sn2"], out)
+    return out
+
+
+def apply_write(raw, pat, off, ln):
+    with open(raw, "r+b") as f:
+        f.seek(off)
+        f.write(bytes([pat]) * ln)
+
+
+def check_images(paths):
+    for p in paths:
+        r = json.loads(subprocess.run(
+            ["qemu-img", "check", "--output=json", p], capture_output=True,
+            text=True).stdout)
+        assert not r.get("corruptions") and not r.get("leaks") and \
+            not r.get("check-errors"), (p, r)
+
+
+def same_content(image, raw):
+    p = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw",
+                        image, raw], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def chain_of(path):
+    info = json.loads(img("info", "--output=json", "--backing-chain", path))
+    return [os.path.basename(i["filename"]) for i in info]
+
+
+def hmp_io(c, cmd):
+    assert c.cmd("human-monitor-command", **{
+        "command-line": 'qemu-io drive0 "%s"' % cmd}) == ""
+
+
+def statuses(c, job, until="null"):
+    seen = []
+    while not seen or seen[-1] != until:
+        e = c.event("JOB_STATUS_CHANGE", timeout=60)
+        assert e["data"]["id"] == job, e
+        seen.append(e["data"]["status"])
+    return seen
+
+
+def node_of(c, filename, drv="qcow2"):
+    return [n["node-name"] for n in c.cmd("query-named-block-nodes")
+            if n["file"].endswith(filename) and n["drv"] == drv][0]
+
+
+class Setup:
+    def __init__(self, extra=()):
+        need_tools()
+        self.dir = tempfile.mkdtemp(prefix="qmpd-stream-")
+        self.paths = make_chain(self.dir)
+        self.expect = flat_copy(self.paths, self.dir)
+        self.extra = list(extra)
+
+    def start(self, args=None):
+        return Qmpd(["-M", "none"] + (args or [
+            "-drive", "file=%s,if=none,id=drive0,format=qcow2"
+            % self.paths["sn2"]]) + self.extra)
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_stream_to_base_with_guest_writes():
+    s = Setup()
+    try:
+        with s.start() as q:
+            c = q.connect()
+            base = node_of(c, "base.qcow2")
+            hmp_io(c, "write -P 0x41 1M 64k")          # before
+            apply_write(s.expect, 0x41, 1 * MiB, 65536)
+            c.cmd("block-stream", device="drive0", **{"base-node": base},
+                  speed=1)
+            c.cmd("block-job-pause", device="drive0")
+            # during: over data the job still has to copy from sn1
+            for pat, off in ((0x42, 21 * MiB + 4096), (0x43, 3 * MiB),
+                             (0x44, 31 * MiB + 512)):
+                hmp_io(c, "write -P %d %d 4k" % (pat, off))
+                apply_write(s.expect, pat, off, 4096)
+            jobs = c.cmd("query-block-jobs")
+            assert jobs[0]["device"] == "drive0" and jobs[0]["paused"]
+            assert jobs[0]["type"] == "stream" and jobs[0]["len"] == 64 * MiB
+            c.cmd("block-job-set-speed", device="drive0", speed=0)
+            c.cmd("block-job-resume", device="drive0")
+            seen = statuses(c, "drive0")
+            assert seen[-4:] == ["waiting", "pending", "concluded", "null"], \
+                seen
+            done = c.event("BLOCK_JOB_COMPLETED")["data"]
+            assert done == {"type": "stream", "device": "drive0",
+                            "len": 64 * MiB, "offset": 64 * MiB,
+                            "speed": 0}, done
+            ins = c.cmd("query-block")[0]["inserted"]
+            assert ins["backing_file_depth"] == 1, ins
+            assert ins["backing_file"] == s.paths["base"], ins
+            hmp_io(c, "write -P 0x45 40M 4k")           # after
+            apply_write(s.expect, 0x45, 40 * MiB, 4096)
+            c.cmd("quit")
+            q.wait()
+        assert chain_of(s.paths["sn2"]) == ["sn2.qcow2", "base.qcow2"]
+        info = json.loads(img("info", "--output=json", s.paths["sn2"]))
+        assert info["backing-filename"] == s.paths["base"], info
+        assert info["backing-filename-format"] == "qcow2"
+        check_images(s.paths.values())
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+def test_stream_whole_chain():
+    s = Setup()
+    try:
+        with s.start() as q:
+            c = q.connect()
+            c.cmd("block-stream", device="drive0", **{"job-id": "pull0",
+                                                      "auto-dismiss": False})
+            seen = statuses(c, "pull0", until="concluded")
+            assert seen == ["waiting", "pending", "concluded"] or \
+                seen == ["created", "running", "waiting", "pending",
+                         "concluded"], seen
+            jobs = c.cmd("query-jobs")
+            assert jobs == [{"id": "pull0", "type": "stream",
+                             "status": "concluded",
+                             "current-progress": 64 * MiB,
+                             "total-progress": 64 * MiB}], jobs
+            c.cmd("job-dismiss", id="pull0")
+            assert c.cmd("query-block")[0]["inserted"][
+                "backing_file_depth"] == 0
+            c.cmd("quit")
+            q.wait()
+        assert chain_of(s.paths["sn2"]) == ["sn2.qcow2"]
+        check_images(s.paths.values())
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+def test_finalize_and_cancel():
+    s = Setup()
+    try:
+        with s.start() as q:
+            c = q.connect()
+            c.cmd("block-stream", device="drive0", **{"auto-finalize": False})
+            statuses(c, "drive0", until="pending")
+            assert c.event("BLOCK_JOB_PENDING")["data"] == {
+                "type": "stream", "id": "drive0"}
+            # nothing changed before finalize
+            assert c.cmd("query-block")[0]["inserted"][
+                "backing_file_depth"] == 2
+            cls, desc = c.error("block-job-dismiss", id="drive0")
+            assert desc == "Job 'drive0' in state 'pending' cannot accept " \
+                "command verb 'dismiss'", desc
+            c.cmd("block-job-finalize", id="drive0")
+            assert statuses(c, "drive0") == ["concluded", "null"]
+            assert c.cmd("query-block")[0]["inserted"][
+                "backing_file_depth"] == 0
+            c.cmd("quit")
+            q.wait()
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+    s = Setup()
+    try:
+        with s.start() as q:
+            c = q.connect()
+            c.cmd("block-stream", device="drive0", speed=1)
+            c.cmd("block-job-cancel", device="drive0")
+            seen = statuses(c, "drive0")
+            assert seen[-3:] == ["aborting", "concluded", "null"], seen
+            ev = c.event("BLOCK_JOB_CANCELLED")["data"]
+            assert ev["type"] == "stream" and ev["device"] == "drive0", ev
+            assert c.cmd("query-block")[0]["inserted"][
+                "backing_file_depth"] == 2
+            c.cmd("quit")
+            q.wait()
+        assert chain_of(s.paths["sn2"]) == ["sn2.qcow2", "sn1.qcow2",
+                                            "base.qcow2"]
+        check_images(s.paths.values())
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+def test_errors():
+    s = Setup()
+    try:
+        with s.start() as q:
+            c = q.connect()
+            base = node_of(c, "base.qcow2")
+            cases = [
+                (dict(device="nosuch"),
+                 "Cannot find device='nosuch' nor node-name='nosuch'"),
+                (dict(device="drive0", base="x", **{"base-node": base}),
+                 "'base' and 'base-node' cannot be specified at the same "
+                 "time"),
+                (dict(device="drive0", **{"base-node": "nosuch"}),
+                 "Cannot find device='' nor node-name='nosuch'"),
+                (dict(device="drive0", **{"backing-file": "x"}),
+                 "backing file specified, but streaming the entire chain"),
+                (dict(device="drive0", speed=-1),
+                 "Parameter 'speed' expects a non-negative value"),
+                (dict(device="drive0", **{"job-id": "1bad"}),
+                 "Invalid job ID '1bad'"),
+                (dict(device=base, **{"job-id": "j"}),
+                 None),       # base has no backing: a job that copies nothing
+            ]
+            for args, msg in cases:
+                r = c.execute("block-stream", args)
+                if msg is None:
+                    continue
+                assert r.get("error", {}).get("desc") == msg, (args, r)
+            c.events.clear()
+            c.cmd("block-stream", device="drive0", speed=1)
+            cls, desc = c.error("block-stream", device="drive0",
+                                **{"job-id": "second"})
+            assert desc.startswith("Node '") and desc.endswith(
+                "' is busy: block device is in use by block job: stream"), \
+                desc
+            assert c.error("block-job-pause", device="nosuch") == (
+                "DeviceNotActive", "Block job 'nosuch' not found")
+            assert c.error("block-job-complete", device="drive0") == (
+                "GenericError", "Job 'drive0' in state 'running' cannot "
+                "accept command verb 'complete'")
+            c.cmd("block-job-cancel", device="drive0", force=True)
+            c.cmd("quit")
+            q.wait()
+    finally:
+        s.close()
+
+
+def blkdebug_top(s, rule):
+    """sn2 through blkdebug (its writes fail by @rule), as node top; the
+    backing is given, as a relative name cannot be resolved against a
+    blkdebug file (QEMU's json: filename)."""
+    return ["-blockdev", json.dumps({
+        "driver": "qcow2", "node-name": "top",
+        "file": {"driver": "blkdebug", "inject-error": [rule],
+                 "image": {"driver": "file",
+                           "filename": s.paths["sn2"]}},
+        "backing": {"driver": "qcow2",
+                    "file": {"driver": "file",
+                             "filename": s.paths["sn1"]}}})]
+
+
+def test_on_error_report():
+    s = Setup()
+    try:
+        with s.start(blkdebug_top(s, {"event": "write_aio", "errno": 5})) \
+                as q:
+            c = q.connect()
+            c.cmd("block-stream", device="top", **{"job-id": "j"})
+            err = c.event("BLOCK_JOB_ERROR")["data"]
+            assert err == {"device": "j", "operation": "read",
+                           "action": "report"}, err
+            done = c.event("BLOCK_JOB_COMPLETED", timeout=60)["data"]
+            assert done["error"] == "Input/output error", done
+            # the chain is unchanged
+            n = [x for x in c.cmd("query-named-block-nodes")
+                 if x["node-name"] == "top"][0]
+            assert n["backing_file_depth"] == 2, n
+            c.cmd("quit")
+            q.wait()
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+def test_on_error_stop_resume():
+    s = Setup()
+    try:
+        with s.start(blkdebug_top(s, {"event": "write_aio", "errno": 28,
+                                      "once": True})) as q:
+            c = q.connect()
+            c.cmd("block-stream", device="top", **{"job-id": "j",
+                                                   "on-error": "enospc"})
+            err = c.event("BLOCK_JOB_ERROR")["data"]
+            assert err == {"device": "j", "operation": "read",
+                           "action": "stop"}, err
+            while c.cmd("query-block-jobs")[0]["status"] != "paused":
+                time.sleep(0.05)
+            job = c.cmd("query-block-jobs")[0]
+            assert job["io-status"] == "nospace" and job["paused"], job
+            c.cmd("block-job-resume", device="j")
+            statuses(c, "j")
+            done = c.event("BLOCK_JOB_COMPLETED")["data"]
+            assert "error" not in done, done
+            c.cmd("quit")
+            q.wait()
+        assert chain_of(s.paths["sn2"]) == ["sn2.qcow2"]
+        check_images(s.paths.values())
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+def test_kill9_mid_stream():
+    s = Setup()
+    try:
+        q = s.start()
+        c = q.connect()
+        c.cmd("block-stream", device="drive0", speed=8 * MiB)
+        time.sleep(0.3)
+        q.proc.send_signal(signal.SIGKILL)
+        q.proc.wait()
+        q.close()
+        for p in s.paths.values():
+            r = json.loads(subprocess.run(
+                ["qemu-img", "check", "--output=json", p],
+                capture_output=True, text=True).stdout)
+            assert not r.get("corruptions") and not r.get("check-errors"), r
+        # still the old chain, still the guest's data
+        assert chain_of(s.paths["sn2"]) == ["sn2.qcow2", "sn1.qcow2",
+                                            "base.qcow2"]
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+if __name__ == "__main__":
+    run([test_stream_to_base_with_guest_writes, test_stream_whole_chain,
+         test_finalize_and_cancel, test_errors, test_on_error_report,
+         test_on_error_stop_resume, test_kill9_mid_stream])
