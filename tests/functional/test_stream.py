@@ -336,28 +336,81 @@ def test_on_error_report():
         s.close()
 
 
-def test_on_error_stop_resume():
+def test_on_error_ignore():
+    """ignore goes on past each error; the job still fails at the end
+    and leaves the chain (QEMU's stream)."""
     s = Setup()
     try:
-        with s.start(blkdebug_top(s, {"event": "write_aio", "errno": 28,
+        with s.start(blkdebug_top(s, {"event": "write_aio", "errno": 5})) \
+                as q:
+            c = q.connect()
+            c.cmd("block-stream", device="top", **{"job-id": "j",
+                                                   "on-error": "ignore"})
+            done = c.event("BLOCK_JOB_COMPLETED", timeout=60)["data"]
+            assert done["error"] == "Input/output error", done
+            assert done["offset"] == done["len"], done    # went through
+            errs = [e for e in c.events if e["event"] == "BLOCK_JOB_ERROR"]
+            assert len(errs) > 1 and all(
+                e["data"]["action"] == "ignore" for e in errs), errs
+            n = [x for x in c.cmd("query-named-block-nodes")
+                 if x["node-name"] == "top"][0]
+            assert n["backing_file_depth"] == 2, n
+            c.cmd("quit")
+            q.wait()
+        check_images(s.paths.values())
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+def stop_resume(errno, policy, io_status):
+    s = Setup()
+    try:
+        with s.start(blkdebug_top(s, {"event": "write_aio", "errno": errno,
                                       "once": True})) as q:
             c = q.connect()
             c.cmd("block-stream", device="top", **{"job-id": "j",
-                                                   "on-error": "enospc"})
+                                                   "on-error": policy})
             err = c.event("BLOCK_JOB_ERROR")["data"]
             assert err == {"device": "j", "operation": "read",
                            "action": "stop"}, err
             while c.cmd("query-block-jobs")[0]["status"] != "paused":
                 time.sleep(0.05)
             job = c.cmd("query-block-jobs")[0]
-            assert job["io-status"] == "nospace" and job["paused"], job
+            assert job["io-status"] == io_status and job["paused"], job
             c.cmd("block-job-resume", device="j")
+            for job in c.cmd("query-block-jobs"):      # may be done already
+                assert job["io-status"] == "ok", job
             statuses(c, "j")
             done = c.event("BLOCK_JOB_COMPLETED")["data"]
             assert "error" not in done, done
             c.cmd("quit")
             q.wait()
         assert chain_of(s.paths["sn2"]) == ["sn2.qcow2"]
+        check_images(s.paths.values())
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+def test_on_error_stop_resume():
+    stop_resume(28, "enospc", "nospace")    # enospc stops on ENOSPC
+    stop_resume(5, "stop", "failed")        # stop stops on anything
+
+
+def test_on_error_enospc_reports_eio():
+    s = Setup()
+    try:
+        with s.start(blkdebug_top(s, {"event": "write_aio", "errno": 5,
+                                      "once": True})) as q:
+            c = q.connect()
+            c.cmd("block-stream", device="top", **{"job-id": "j",
+                                                   "on-error": "enospc"})
+            assert c.event("BLOCK_JOB_ERROR")["data"]["action"] == "report"
+            done = c.event("BLOCK_JOB_COMPLETED", timeout=60)["data"]
+            assert done["error"] == "Input/output error", done
+            c.cmd("quit")
+            q.wait()
         check_images(s.paths.values())
         same_content(s.paths["sn2"], s.expect)
     finally:
@@ -390,4 +443,5 @@ def test_kill9_mid_stream():
 if __name__ == "__main__":
     run([test_stream_to_base_with_guest_writes, test_stream_whole_chain,
          test_finalize_and_cancel, test_errors, test_on_error_report,
-         test_on_error_stop_resume, test_kill9_mid_stream])
+         test_on_error_ignore, test_on_error_stop_resume,
+         test_on_error_enospc_reports_eio, test_kill9_mid_stream])
