@@ -18,6 +18,7 @@ struct BlockBackend {
     char *name;
     BlockNode *root;
     char *qdev;                 /* device path, when a device uses it */
+    bool auto_del;              /* a -drive: goes with its device */
     char *dev_id;
     BlockStats stats;
     const char *io_status;      /* "ok", "failed", "nospace" */
@@ -134,6 +135,16 @@ BlockBackend *blk_by_dev_id(const char *id)
         }
     }
     return NULL;
+}
+
+void blk_set_auto_del(BlockBackend *blk, bool auto_del)
+{
+    blk->auto_del = auto_del;
+}
+
+bool blk_auto_del(const BlockBackend *blk)
+{
+    return blk->auto_del;
 }
 
 void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id)

@@ -183,6 +183,13 @@ const char *blk_qdev(const BlockBackend *blk);
 void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id);
 const char *blk_dev_id(const BlockBackend *blk);
 
+/*
+ * A -drive backend: QEMU deletes it with the device that used it
+ * (blockdev_mark_auto_del), so device_del makes the drive go too.
+ */
+void blk_set_auto_del(BlockBackend *blk, bool auto_del);
+bool blk_auto_del(const BlockBackend *blk);
+
 /* The backend of the guest device with id @id, or NULL. */
 BlockBackend *blk_by_dev_id(const char *id);
 

@@ -212,6 +212,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     if (!blk) {
         return false;
     }
+    blk_set_auto_del(blk, true);
     if (virtio) {
         g_autoptr(json_t) dev = json_pack("{s:s,s:s}", "driver",
                                           "virtio-blk-pci", "drive", id);

@@ -288,7 +288,7 @@ static gboolean unplug_cb(gpointer opaque)
     g_ptr_array_remove(devices, d);
     if (d->blk) {
         blk_set_qdev(d->blk, NULL, NULL);
-        if (d->anon_backend) {
+        if (d->anon_backend || blk_auto_del(d->blk)) {
             blk_delete(d->blk);
         }
     }

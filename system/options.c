@@ -306,9 +306,6 @@ bad:
     return false;
 }
 
-static const char *const disk_devices[] = {
-    "virtio-blk-pci", "virtio-blk", "scsi-hd", "ide-hd", NULL
-};
 
 static void print_device_help(void)
 {
@@ -318,35 +315,17 @@ static void print_device_help(void)
            "name \"virtio-blk-pci\", bus PCI, alias \"virtio-blk\"\n");
 }
 
+/* Checked when the device is created, after the drives exist. */
 static bool opt_device(QmpdOptions *o, const char *arg, Error **errp)
 {
-    static const char *const keys[] = {
-        "driver", "id", "drive", "bus", "addr", "serial", "bootindex",
-        "write-cache", NULL
-    };
     g_autoptr(Opts) d = opts_parse(arg, "driver", NULL, NULL, errp);
-    const char *driver;
     DeviceOpt *dev;
 
     if (!d) {
         return false;
     }
-    driver = opts_get(d, "driver");
-    if (!driver || !g_strv_contains(disk_devices, driver)) {
-        error_setg(errp, "'%s' is not a valid device model name",
-                   driver ? driver : "");
-        return false;
-    }
-    for (guint i = 0; i < opts_count(d); i++) {
-        if (!g_strv_contains(keys, opts_key(d, i))) {
-            error_setg(errp, "Property '%s.%s' not found", driver,
-                       opts_key(d, i));
-            return false;
-        }
-    }
     dev = g_new0(DeviceOpt, 1);
-    dev->driver = g_strdup(!strcmp(driver, "virtio-blk") ? "virtio-blk-pci"
-                                                         : driver);
+    dev->driver = g_strdup(opts_get(d, "driver"));
     dev->id = g_strdup(opts_get(d, "id"));
     dev->drive = g_strdup(opts_get(d, "drive"));
     dev->arg = g_strdup(arg);

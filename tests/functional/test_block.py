@@ -242,6 +242,31 @@ def test_blockdev_cmdline():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_drive_goes_with_device():
+    """A -drive backend is deleted with its device, as in QEMU; a node
+    the device used through an anonymous backend stays."""
+    need_tools()
+    d = tempfile.mkdtemp(prefix="qmpd-block-")
+    try:
+        base, sn1 = chain(d, ("base", "sn1"))
+        with Qmpd(["-M", "pc", "-S",
+                   "-drive", "file=%s,if=none,id=drive0,format=qcow2" % sn1,
+                   "-device", "virtio-scsi-pci,id=s0",
+                   "-device", "scsi-hd,drive=drive0,id=d0,bus=s0.0"]) as q:
+            c = q.connect()
+            assert [b["device"] for b in c.cmd("query-block")] == ["drive0"]
+            c.cmd("device_del", id="d0")
+            assert c.event("DEVICE_DELETED")["data"] == {
+                "device": "d0", "path": "/machine/peripheral/d0"}
+            assert c.cmd("query-block") == []
+            assert c.cmd("query-named-block-nodes") == []
+            c.cmd("quit")
+            q.wait()
+        check_clean(sn1)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_snapshot_resize_backing():
     need_tools()
     d = tempfile.mkdtemp(prefix="qmpd-block-")
@@ -539,6 +564,7 @@ def test_kill9_durability():
 
 if __name__ == "__main__":
     run([test_drive_device_line, test_blockdev_add_del, test_blockdev_cmdline,
+         test_drive_goes_with_device,
          test_snapshot_resize_backing, test_reopen, test_blockdev_create,
          test_locking, test_qemu_img_images, test_bad_images,
          test_kill9_durability])
