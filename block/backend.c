@@ -107,8 +107,12 @@ void blk_set_root(BlockBackend *blk, BlockNode *root)
         root->backend_users++;
     }
     blk->root = root;
+    if (root) {
+        bdrv_refresh_perms(root, NULL);
+    }
     if (old) {
         old->backend_users--;
+        bdrv_refresh_perms(old, NULL);
         bdrv_unref(old);
     }
 }
@@ -153,6 +157,10 @@ void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id)
     g_free(blk->dev_id);
     blk->qdev = g_strdup(qdev);
     blk->dev_id = g_strdup(id);
+    /* a device writes through the backend: the root's locks follow */
+    if (blk->root) {
+        bdrv_refresh_perms(blk->root, NULL);
+    }
 }
 
 const char *blk_io_status_name(const BlockBackend *blk)

@@ -186,6 +186,10 @@ struct BlockDriver {
     bool (*change_backing_file)(BlockNode *bn, const char *file,
                                 const char *fmt, Error **errp);
     bool (*reopen_rw)(BlockNode *bn, bool read_only, Error **errp);
+    /* what the parents use (@perm) and let others do (@shared): image
+     * locks for protocol nodes */
+    bool (*set_perm)(BlockNode *bn, unsigned perm, unsigned shared,
+                     Error **errp);
     /* bytes the image occupies on disk ("actual-size"), or -1 */
     int64_t (*allocated_size)(BlockNode *bn);
     /* "format-specific" for query-block's image info, or NULL */
@@ -238,6 +242,29 @@ BdrvChild *bdrv_attach_child(BlockNode *parent, BlockNode *child,
                              const char *name);
 void bdrv_detach_child(BdrvChild *c);
 void bdrv_set_backing(BlockNode *bn, BlockNode *backing);
+
+/*
+ * Recompute what @bn's parents (and backends) need from it, as QEMU's
+ * default permissions do, and apply it (file nodes: their image locks;
+ * filters pass it on to their child).  Fails, changing nothing, when
+ * another process's locks conflict.
+ */
+bool bdrv_refresh_perms(BlockNode *bn, Error **errp);
+
+/*
+ * Put @to where @from is: every backend whose root @from is and every
+ * node using @from as a child (closing parents excepted) use @to
+ * instead.  Main loop only; the caller holds a reference on both.
+ */
+void bdrv_replace_node(BlockNode *from, BlockNode *to);
+
+/*
+ * Release @lock (held, on a node that @to has just replaced with
+ * bdrv_replace_node()): the writes it held back on its node are
+ * started on @to instead, as QEMU resubmits requests queued at a
+ * backend on the backend's new root.
+ */
+void bdrv_range_unlock_redirect(BdrvRangeLock *lock, BlockNode *to);
 
 /* @backing as a path relative to the directory of image @filename. */
 char *bdrv_full_backing_filename(const char *filename, const char *backing);

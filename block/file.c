@@ -47,6 +47,8 @@ typedef struct {
     bool native;            /* libaio; else the thread pool */
     uint32_t align;         /* 1 when not O_DIRECT */
     bool locking;
+    unsigned perm;          /* what the parents use (lock bytes held) */
+    unsigned shared;        /* what they let others do */
     GPtrArray *writes;      /* Range * in flight (direct mode) */
     GQueue *waiting;        /* PendingWrite * held by an overlap */
 } FileState;
@@ -83,55 +85,75 @@ static bool byte_taken(int fd, int byte)
     return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
-static bool apply_locks(BlockNode *bn, int fd, const char *filename,
-                        Error **errp)
+/*
+ * Hold lock bytes for @perm and for what @shared does not share, on @fd;
+ * fail if another process holds a conflicting byte (QEMU's messages).
+ * Bytes no longer needed are released.  On failure the locks are those
+ * of (@old_perm, @old_shared) again.
+ */
+static bool set_locks(int fd, const char *filename, unsigned perm,
+                      unsigned shared, unsigned old_perm,
+                      unsigned old_shared, Error **errp)
 {
-    unsigned perm = BLK_PERM_CONSISTENT_READ;
-    unsigned shared = BLK_PERM_ALL;
-
-    if (!bn->read_only) {
-        perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
-        shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
-    } else if (!qjson_get_bool_or(bn->options, "force-share", false)) {
-        shared &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
-    }
     for (int i = 0; i < 5; i++) {
-        if ((perm & (1 << i)) && lock_byte(fd, LOCK_PERM_BASE + i, true)) {
-            goto fail_lock;
-        }
-        if (!(shared & (1 << i))
-            && lock_byte(fd, LOCK_SHARED_BASE + i, true)) {
-            goto fail_lock;
+        if (((perm & (1 << i)) && lock_byte(fd, LOCK_PERM_BASE + i, true))
+            || (!(shared & (1 << i))
+                && lock_byte(fd, LOCK_SHARED_BASE + i, true))) {
+            error_setg_errno(errp, errno, "Failed to lock byte");
+            goto revert;
         }
     }
     for (int i = 0; i < 5; i++) {
         if ((perm & (1 << i)) && byte_taken(fd, LOCK_SHARED_BASE + i)) {
             error_setg(errp, "Failed to get \"%s\" lock", perm_names[i]);
-            error_append_hint(errp, "Is another process using the image "
-                              "[%s]?\n", filename);
-            return false;
+            goto conflict;
         }
         if (!(shared & (1 << i)) && byte_taken(fd, LOCK_PERM_BASE + i)) {
             error_setg(errp, "Failed to get shared \"%s\" lock",
                        perm_names[i]);
-            error_append_hint(errp, "Is another process using the image "
-                              "[%s]?\n", filename);
-            return false;
+            goto conflict;
+        }
+    }
+    for (int i = 0; i < 5; i++) {
+        if (!(perm & (1 << i))) {
+            lock_byte(fd, LOCK_PERM_BASE + i, false);
+        }
+        if (shared & (1 << i)) {
+            lock_byte(fd, LOCK_SHARED_BASE + i, false);
         }
     }
     return true;
 
-fail_lock:
-    error_setg_errno(errp, errno, "Failed to lock byte");
+conflict:
+    error_append_hint(errp, "Is another process using the image [%s]?\n",
+                      filename);
+revert:
+    for (int i = 0; i < 5; i++) {
+        if (!(old_perm & (1 << i))) {
+            lock_byte(fd, LOCK_PERM_BASE + i, false);
+        }
+        if (old_shared & (1 << i)) {
+            lock_byte(fd, LOCK_SHARED_BASE + i, false);
+        }
+    }
     return false;
 }
 
-static void drop_locks(int fd)
+static bool file_set_perm(BlockNode *bn, unsigned perm, unsigned shared,
+                          Error **errp)
 {
-    for (int i = 0; i < 5; i++) {
-        lock_byte(fd, LOCK_PERM_BASE + i, false);
-        lock_byte(fd, LOCK_SHARED_BASE + i, false);
+    FileState *s = bn->opaque;
+
+    if (!s->locking) {
+        return true;
     }
+    if (!set_locks(s->fd, qjson_get_str(bn->options, "filename"), perm,
+                   shared, s->perm, s->shared, errp)) {
+        return false;
+    }
+    s->perm = perm;
+    s->shared = shared;
+    return true;
 }
 
 /* ---- opening --------------------------------------------------------- */
@@ -205,11 +227,10 @@ static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
         error_setg_errno(errp, errno, "Could not open '%s'", filename);
         return false;
     }
+    /* locks follow what the parents need (bdrv_refresh_perms) */
     s->locking = strcmp(locking, "off") != 0;
-    if (s->locking && !apply_locks(bn, s->fd, filename, errp)) {
-        close(s->fd);
-        return false;
-    }
+    s->perm = 0;
+    s->shared = BLK_PERM_ALL;
     s->native = !strcmp(aio, "native");
     s->align = probe_alignment(s->fd, bn->cache_direct);
     s->writes = g_ptr_array_new_with_free_func(g_free);
@@ -689,24 +710,28 @@ static bool file_reopen_rw(BlockNode *bn, bool read_only, Error **errp)
     FileState *s = bn->opaque;
     const char *filename = qjson_get_str(bn->options, "filename");
     int flags = O_CLOEXEC | (bn->cache_direct ? O_DIRECT : 0);
-    bool was = bn->read_only;
     int fd = open(filename, flags | (read_only ? O_RDONLY : O_RDWR));
 
     if (fd < 0) {
         error_setg_errno(errp, errno, "Could not reopen file");
         return false;
     }
-    /* our old descriptor's locks would conflict with the new ones */
+    /*
+     * The new descriptor takes over the locks; the old one's would
+     * conflict with them, so they go first.  The parents refresh the
+     * permissions for the new mode afterwards.
+     */
     if (s->locking) {
-        drop_locks(s->fd);
+        set_locks(s->fd, filename, 0, BLK_PERM_ALL, 0, BLK_PERM_ALL, NULL);
+        if (!set_locks(fd, filename, s->perm, s->shared, 0, BLK_PERM_ALL,
+                       errp)) {
+            close(fd);
+            set_locks(s->fd, filename, s->perm, s->shared, 0, BLK_PERM_ALL,
+                      NULL);
+            return false;
+        }
     }
     bn->read_only = read_only;
-    if (s->locking && !apply_locks(bn, fd, filename, errp)) {
-        bn->read_only = was;
-        close(fd);
-        apply_locks(bn, s->fd, filename, NULL);
-        return false;
-    }
     close(s->fd);
     s->fd = fd;
     return true;
@@ -717,6 +742,7 @@ const BlockDriver bdrv_file = {
     .instance_size = sizeof(FileState),
     .open = file_open,
     .close = file_close,
+    .set_perm = file_set_perm,
     .read = file_read,
     .write = file_write,
     .write_zeroes = file_write_zeroes,

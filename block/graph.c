@@ -191,7 +191,74 @@ void bdrv_detach_child(BdrvChild *c)
     g_ptr_array_remove(child->parents, c);
     g_free(c->name);
     g_free(c);
+    /* the parent's needs go: only ever fewer locks, which cannot fail */
+    bdrv_refresh_perms(child, NULL);
     bdrv_unref(child);
+}
+
+/* ---- permissions ----------------------------------------------------- */
+
+#define PERM_UNSHARE_WRITE (BLK_PERM_ALL & ~(BLK_PERM_WRITE | BLK_PERM_RESIZE))
+
+/*
+ * What everything using @bn needs from it, after QEMU's default
+ * permissions: a format holds its file consistent and, when writable,
+ * writes and resizes it, and lets nobody else write or resize it; a
+ * backing image is read and must not change under its overlay; a
+ * filter passes on what its own users need; a guest device writes
+ * through a writable backend and shares everything but writing.
+ */
+static void node_needs(const BlockNode *bn, unsigned *perm, unsigned *shared)
+{
+    GPtrArray *blks = blk_all();
+
+    *perm = 0;
+    *shared = BLK_PERM_ALL;
+    for (guint i = 0; i < bn->parents->len; i++) {
+        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
+        const BlockNode *p = c->parent;
+        unsigned cp, cs;
+
+        if (!p) {
+            continue;
+        }
+        if (!strcmp(c->name, "backing")) {
+            cp = BLK_PERM_CONSISTENT_READ;
+            cs = PERM_UNSHARE_WRITE;
+        } else if (p->drv->is_filter) {
+            node_needs(p, &cp, &cs);
+        } else {
+            cp = BLK_PERM_CONSISTENT_READ
+                | (p->read_only ? 0 : BLK_PERM_WRITE | BLK_PERM_RESIZE);
+            cs = PERM_UNSHARE_WRITE;
+        }
+        *perm |= cp;
+        *shared &= cs;
+    }
+    for (guint i = 0; i < blks->len; i++) {
+        const BlockBackend *blk = g_ptr_array_index(blks, i);
+
+        if (blk_root(blk) == bn && blk_qdev(blk)) {
+            *perm |= BLK_PERM_CONSISTENT_READ
+                | (bn->read_only ? 0 : BLK_PERM_WRITE);
+            *shared &= BLK_PERM_ALL & ~BLK_PERM_WRITE;
+        }
+    }
+}
+
+bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
+{
+    unsigned perm, shared;
+
+    node_needs(bn, &perm, &shared);
+    if (bn->drv->set_perm && !bn->drv->set_perm(bn, perm, shared, errp)) {
+        return false;
+    }
+    /* a filter's child serves the filter's users */
+    if (bn->drv->is_filter && bn->file) {
+        return bdrv_refresh_perms(bn->file->child, errp);
+    }
+    return true;
 }
 
 void bdrv_set_backing(BlockNode *bn, BlockNode *backing)
@@ -201,6 +268,32 @@ void bdrv_set_backing(BlockNode *bn, BlockNode *backing)
     bn->backing = backing ? bdrv_attach_child(bn, backing, "backing") : NULL;
     if (old) {
         bdrv_detach_child(old);
+    }
+}
+
+void bdrv_replace_node(BlockNode *from, BlockNode *to)
+{
+    GPtrArray *blks = blk_all();
+
+    for (guint i = 0; i < blks->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blks, i);
+
+        if (blk_root(blk) == from) {
+            blk_set_root(blk, to);
+        }
+    }
+    for (guint i = 0; i < from->parents->len; i++) {
+        BdrvChild *c = g_ptr_array_index(from->parents, i);
+
+        /* a closing parent has left the graph already */
+        if (c->parent && c->parent != to && c->parent->refcnt > 0) {
+            bdrv_ref(to);
+            g_ptr_array_add(to->parents, c);
+            c->child = to;
+            g_ptr_array_remove_index(from->parents, i);
+            i--;
+            bdrv_unref(from);
+        }
     }
 }
 
@@ -494,6 +587,12 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
         }
         bn->file = bdrv_attach_child(bn, f, role);
         bdrv_unref(f);
+        if (!bdrv_refresh_perms(f, errp)) {
+            bdrv_detach_child(bn->file);
+            bn->file = NULL;
+            node_free(bn);
+            return NULL;
+        }
     }
     if (drv->instance_size) {
         bn->opaque = g_malloc0(drv->instance_size);

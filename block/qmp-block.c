@@ -798,6 +798,19 @@ bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp)
     } else {
         bn->read_only = read_only;
     }
+    /* what @bn needs from its file changed: its image locks follow */
+    if (bdrv_file_child(bn)
+        && !bdrv_refresh_perms(bdrv_file_child(bn), errp)) {
+        if (bn->drv->reopen_rw) {
+            bn->drv->reopen_rw(bn, !read_only, NULL);
+        } else {
+            bn->read_only = !read_only;
+        }
+        if (f) {
+            bdrv_reopen_read_only(f, !read_only, NULL);
+        }
+        return false;
+    }
     return true;
 }
 

@@ -166,12 +166,11 @@ def test_blockdev_add_del():
                 c.cmd("query-named-block-nodes")] == names
         r = c.execute("blockdev-add", {"driver": "nosuch", "node-name": "x"})
         assert r["error"]["class"] == "GenericError", r
-        # by reference, with the chain cut by backing: null (read-only:
-        # qmpd's file nodes lock for writing when opened writable, QEMU's
-        # only once a writer attaches, so a writable one would meet the
-        # lock of top's backing chain)
+        # by reference, with the chain cut by backing: null; a writable
+        # file node locks nothing until a writer uses it (QEMU's
+        # permissions), so it may sit on top's backing image
         c.cmd("blockdev-add", driver="file", filename=sn1,
-              **{"node-name": "f1", "read-only": True})
+              **{"node-name": "f1"})
         c.cmd("blockdev-add", driver="qcow2", file="f1", backing=None,
               **{"node-name": "n1", "read-only": True})
         n1 = [n for n in c.cmd("query-named-block-nodes", flat=True)
@@ -406,6 +405,19 @@ def test_locking():
         c.cmd("blockdev-del", **{"node-name": "b"})
         rc, out = qemu_io(base, "write 0 4k")
         assert rc == 0, out
+        # a bare file node takes no lock; a format on it does
+        c.cmd("blockdev-add", driver="file", filename=base,
+              **{"node-name": "bf"})
+        rc, out = qemu_io(base, "write 0 4k")
+        assert rc == 0, out
+        c.cmd("blockdev-add", driver="qcow2", file="bf",
+              **{"node-name": "b"})
+        rc, out = qemu_io(base, "write 0 4k")
+        assert rc != 0 and 'Failed to get "write" lock' in out, out
+        c.cmd("blockdev-del", **{"node-name": "b"})
+        rc, out = qemu_io(base, "write 0 4k")
+        assert rc == 0, out
+        c.cmd("blockdev-del", **{"node-name": "bf"})
         # and the other way round: qemu-io holds the image
         holder = subprocess.Popen(["qemu-io", "-f", "qcow2", base],
                                   stdin=subprocess.PIPE,
