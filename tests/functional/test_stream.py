@@ -417,6 +417,59 @@ def test_on_error_enospc_reports_eio():
         s.close()
 
 
+def libvirt_blockdevs(s):
+    """The chain as libvirt opens it: a storage and a format node per
+    layer, backing by reference, only the top writable."""
+    args = []
+    layers = [("base", 3), ("sn1", 2), ("sn2", 1)]
+    for i, (name, n) in enumerate(layers):
+        top = name == "sn2"
+        args += ["-blockdev", json.dumps({
+            "driver": "file", "filename": s.paths[name],
+            "node-name": "libvirt-%d-storage" % n, "auto-read-only": True,
+            "discard": "unmap"})]
+        fmt = {"node-name": "libvirt-%d-format" % n, "read-only": not top,
+               "driver": "qcow2", "file": "libvirt-%d-storage" % n}
+        fmt["backing"] = "libvirt-%d-format" % (n + 1) if i else None
+        args += ["-blockdev", json.dumps(fmt)]
+    return args + ["-device", "virtio-blk-pci,drive=libvirt-1-format,"
+                   "id=virtio-disk0"]
+
+
+def test_libvirt_blockpull():
+    """virsh blockpull vda --base <base>: libvirt's exact sequence."""
+    s = Setup()
+    try:
+        with Qmpd(["-M", "pc", "-S"] + libvirt_blockdevs(s)) as q:
+            c = q.connect()
+            job = "pull-vda-libvirt-1-format"
+            c.cmd("block-stream", device="libvirt-1-format", **{
+                "job-id": job, "base-node": "libvirt-3-format",
+                "auto-finalize": True, "auto-dismiss": False})
+            assert statuses(c, job, until="concluded")[-3:] == [
+                "waiting", "pending", "concluded"]
+            jobs = c.cmd("query-jobs")
+            assert jobs[0]["id"] == job and "error" not in jobs[0], jobs
+            c.cmd("job-dismiss", id=job)
+            c.cmd("query-named-block-nodes", flat=True)
+            c.cmd("blockdev-del", **{"node-name": "libvirt-2-format"})
+            c.cmd("blockdev-del", **{"node-name": "libvirt-2-storage"})
+            names = sorted(n["node-name"]
+                           for n in c.cmd("query-named-block-nodes"))
+            assert names == ["libvirt-1-format", "libvirt-1-storage",
+                             "libvirt-3-format", "libvirt-3-storage"], names
+            blk = c.cmd("query-block")[0]
+            assert blk["inserted"]["node-name"] == "libvirt-1-format"
+            assert blk["inserted"]["backing_file_depth"] == 1
+            c.cmd("quit")
+            q.wait()
+        assert chain_of(s.paths["sn2"]) == ["sn2.qcow2", "base.qcow2"]
+        check_images(s.paths.values())
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
 def test_kill9_mid_stream():
     s = Setup()
     try:
@@ -444,4 +497,5 @@ if __name__ == "__main__":
     run([test_stream_to_base_with_guest_writes, test_stream_whole_chain,
          test_finalize_and_cancel, test_errors, test_on_error_report,
          test_on_error_ignore, test_on_error_stop_resume,
-         test_on_error_enospc_reports_eio, test_kill9_mid_stream])
+         test_on_error_enospc_reports_eio, test_libvirt_blockpull,
+         test_kill9_mid_stream])
