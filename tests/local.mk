@@ -9,7 +9,8 @@ UNIT_TESTS = \
 	tests/unit/test-schema \
 	tests/unit/test-qcow2 \
 	tests/unit/test-qemu-io \
-	tests/unit/test-io
+	tests/unit/test-io \
+	tests/unit/test-hbitmap
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -39,6 +40,10 @@ tests_unit_test_qemu_io_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 tests_unit_test_io_SOURCES = tests/unit/test-io.c
 tests_unit_test_io_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_io_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_hbitmap_SOURCES = tests/unit/test-hbitmap.c
+tests_unit_test_hbitmap_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_hbitmap_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += $(UNIT_TESTS)
 
