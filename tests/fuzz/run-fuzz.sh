@@ -12,11 +12,15 @@ CC=${CC:-clang} "$src/configure" -q --enable-fuzzing >configure.out 2>&1 ||
     { cat configure.out; exit 1; }
 make -j"$(nproc)" fuzz >make.out 2>&1 || { tail -30 make.out; exit 1; }
 status=0
-for t in qmp hmp; do
+for t in qmp hmp qcow2; do
+    case $t in
+    qcow2) max_len=262144 ;;    # whole images, up to 64 KiB clusters
+    *) max_len=4096 ;;
+    esac
     corpus=$(mktemp -d)
     cp "$src/tests/fuzz/corpus/$t"/* "$corpus"/ 2>/dev/null
     if ASAN_OPTIONS=detect_leaks=1 "./tests/fuzz/fuzz-$t" \
-        -max_total_time="$secs" -max_len=4096 -timeout=10 \
+        -max_total_time="$secs" -max_len="$max_len" -timeout=10 \
         -print_final_stats=1 "$corpus" >"fuzz-$t.log" 2>&1; then
         echo "fuzz ok $t ($(grep -o 'stat::number_of_executed_units: *[0-9]*' \
             "fuzz-$t.log" | grep -o '[0-9]*$') runs)"
