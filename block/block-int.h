@@ -124,6 +124,7 @@ struct BlockNode {
     char *backing_file;         /* as recorded in the image header */
     char *backing_format;
     char *full_backing_filename;
+    char *auto_backing_file;    /* QEMU's: decides "json:" filenames */
 
     bool read_only;
     bool cache_direct;
@@ -265,6 +266,20 @@ void bdrv_replace_node(BlockNode *from, BlockNode *to);
  * backend on the backend's new root.
  */
 void bdrv_range_unlock_redirect(BdrvRangeLock *lock, BlockNode *to);
+
+/*
+ * Write a new backing file name and format into @bn's image header (the
+ * graph does not change) and refresh the names derived from it.
+ */
+bool bdrv_change_backing_file(BlockNode *bn, const char *file,
+                              const char *fmt, Error **errp);
+
+/*
+ * Recompute bn->filename: the file's name for a plain format or filter,
+ * or QEMU's "json:{...}" when options or an overridden backing make the
+ * file name alone not enough to open the node again.
+ */
+void bdrv_refresh_filename(BlockNode *bn);
 
 /* @backing as a path relative to the directory of image @filename. */
 char *bdrv_full_backing_filename(const char *filename, const char *backing);

@@ -50,13 +50,17 @@ static BlockJob *blocker_of(const BlockNode *bn)
     return NULL;
 }
 
+static const char *device_name(BlockNode *bs);
+
 bool bdrv_op_is_blocked(BlockNode *bn, Error **errp)
 {
     BlockJob *bj = blocker_of(bn);
 
     if (bj) {
+        /* QEMU names the device when the node is a backend's root */
         error_setg(errp, "Node '%s' is busy: block device is in use by "
-                   "block job: %s", bdrv_node_name(bn),
+                   "block job: %s",
+                   *device_name(bn) ? device_name(bn) : bdrv_node_name(bn),
                    job_type_name(bj->job.driver->type));
         return true;
     }
@@ -204,8 +208,8 @@ void block_job_sleep_ns(BlockJob *bj, uint64_t ns, void (*cb)(BlockJob *))
     s->bj = bj;
     s->cb = cb;
     bj->sleep_source = g_timeout_add_full(G_PRIORITY_DEFAULT,
-                                          MAX(1, ns / 1000000), sleep_done_cb,
-                                          s, g_free);
+                                          CLAMP(ns / 1000000, 1, G_MAXUINT),
+                                          sleep_done_cb, s, g_free);
 }
 
 void block_job_io_begin(BlockJob *bj)
@@ -304,7 +308,10 @@ static json_t *block_job_info(BlockJob *bj)
         "busy", bj->in_flight > 0 && !job->paused,
         "paused", job->pause_count > 0,
         "speed", (json_int_t)bj->speed, "io-status", bj->io_status,
-        "ready", job->ready, "status", job_status_name(job->status),
+        /* QEMU's job_is_ready(): not after leaving ready (pending) */
+        "ready", job->status == JOB_STATUS_READY
+                 || job->status == JOB_STATUS_STANDBY,
+        "status", job_status_name(job->status),
         "auto-finalize", job->auto_finalize,
         "auto-dismiss", job->auto_dismiss);
 
@@ -370,9 +377,23 @@ static bool qmp_block_job_set_speed(const json_t *args, json_t **ret,
         return bj && call;                                                  \
     }
 
-BLOCK_JOB_VERB(qmp_block_job_cancel, "device",
-               job_cancel(&bj->job, qjson_get_bool_or(args, "force", false),
-                          errp))
+static bool qmp_block_job_cancel(const json_t *args, json_t **ret,
+                                 Error **errp)
+{
+    const char *id = qjson_get_str(args, "device");
+    BlockJob *bj = block_job_get(id, errp);
+    bool force = qjson_get_bool_or(args, "force", false);
+
+    if (!bj) {
+        return false;
+    }
+    if (bj->job.user_paused && !force) {
+        error_setg(errp, "The block job for device '%s' is currently paused",
+                   id);
+        return false;
+    }
+    return job_cancel(&bj->job, force, errp);
+}
 BLOCK_JOB_VERB(qmp_block_job_pause, "device", job_user_pause(&bj->job, errp))
 BLOCK_JOB_VERB(qmp_block_job_resume, "device",
                job_user_resume(&bj->job, errp))

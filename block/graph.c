@@ -269,6 +269,7 @@ void bdrv_set_backing(BlockNode *bn, BlockNode *backing)
     if (old) {
         bdrv_detach_child(old);
     }
+    bdrv_refresh_filename(bn);
 }
 
 void bdrv_replace_node(BlockNode *from, BlockNode *to)
@@ -397,8 +398,13 @@ char *bdrv_full_backing_filename(const char *filename, const char *backing)
 }
 
 /* Open the backing chain recorded in the image header of @bn. */
+/*
+ * Open the backing image the header of @bn names.  @extra (may be NULL)
+ * holds options for it given without a driver, as -drive's
+ * backing.node-name=...: they are added to what the header implies.
+ */
 static bool open_default_backing(BlockNode *bn, const Inherit *inh,
-                                 Error **errp)
+                                 const json_t *extra, Error **errp)
 {
     g_autofree char *full = bdrv_full_backing_filename(bn->filename,
                                                        bn->backing_file);
@@ -424,6 +430,9 @@ static bool open_default_backing(BlockNode *bn, const Inherit *inh,
     opts = json_pack("{s:s,s:{s:s,s:o},s:b}", "driver", "raw",
                      "file", "driver", "file", "filename", qjson_str(full),
                      "read-only", 1);
+    if (extra) {
+        json_object_update(opts, (json_t *)extra);
+    }
     if (!fmt) {
         /* open the file alone first, to see what it holds */
         Error *err = NULL;
@@ -475,36 +484,94 @@ static bool open_default_backing(BlockNode *bn, const Inherit *inh,
     return true;
 }
 
-static void refresh_filename(BlockNode *bn)
+/* Only options that the file name already implies (or that do not
+ * change what is opened) keep a plain file name. */
+static bool plain_options(const BlockNode *bn)
 {
-    const json_t *o = bn->options;
+    static const char *const implied[] = {
+        "driver", "node-name", "file", "backing", "read-only", "cache",
+        "discard", "detect-zeroes", "auto-read-only", "force-share",
+        "filename", "locking", "aio", NULL
+    };
     const char *key;
     json_t *val;
-    bool plain = true;
 
-    /* formats and filters show their file's name when nothing else is set */
-    json_object_foreach((json_t *)o, key, val) {
-        if (strcmp(key, "driver") && strcmp(key, "node-name")
-            && strcmp(key, "file") && strcmp(key, "backing")
-            && strcmp(key, "read-only") && strcmp(key, "cache")
-            && strcmp(key, "discard") && strcmp(key, "detect-zeroes")
-            && strcmp(key, "auto-read-only") && strcmp(key, "force-share")
-            && strcmp(key, "filename") && strcmp(key, "locking")
-            && strcmp(key, "aio")) {
-            plain = false;
+    json_object_foreach(bn->options, key, val) {
+        if (!g_strv_contains(implied, key)) {
+            return false;
         }
     }
+    return true;
+}
+
+/* QEMU's bdrv_backing_overridden(). */
+static bool backing_overridden(const BlockNode *bn)
+{
+    const char *a = bn->auto_backing_file ? bn->auto_backing_file : "";
+
+    if (!bn->drv->has_backing) {
+        return false;
+    }
+    return bn->backing ? strcmp(a, bdrv_filename(bn->backing->child)) != 0
+                       : *a != '\0';
+}
+
+/* The options that open @bn again (QEMU's full_open_options), keys in
+ * QEMU's (sorted) order. */
+static json_t *full_options(const BlockNode *bn)
+{
+    json_t *o;
+
+    if (!strcmp(bn->drv->name, "file")) {
+        return json_pack("{s:s,s:s}", "driver", "file", "filename",
+                         qjson_get_str(bn->options, "filename"));
+    }
+    if (!plain_options(bn) || !bn->file) {
+        return json_deep_copy(bn->options);
+    }
+    o = json_object();
+    if (backing_overridden(bn)) {
+        json_object_set_new(o, "backing", bn->backing
+                            ? full_options(bn->backing->child)
+                            : json_null());
+    }
+    json_object_set_new(o, "driver", qjson_str(bn->drv->name));
+    json_object_set_new(o, bn->drv->is_filter ? "image" : "file",
+                        full_options(bn->file->child));
+    return o;
+}
+
+void bdrv_refresh_filename(BlockNode *bn)
+{
     g_free(bn->filename);
     if (!strcmp(bn->drv->name, "file")) {
-        bn->filename = g_strdup(qjson_get_str(o, "filename"));
-    } else if (plain && bn->file && (bn->drv->is_format
-                                     || bn->drv->is_filter)) {
+        bn->filename = g_strdup(qjson_get_str(bn->options, "filename"));
+    } else if (plain_options(bn) && bn->file && !backing_overridden(bn)
+               && (bn->drv->is_format || bn->drv->is_filter)) {
         bn->filename = g_strdup(bdrv_filename(bn->file->child));
     } else {
+        g_autoptr(json_t) o = full_options(bn);
         g_autofree char *j = qjson_to_wire(o, false);
 
         bn->filename = g_strdup_printf("json:%s", j);
     }
+}
+
+bool bdrv_change_backing_file(BlockNode *bn, const char *file,
+                              const char *fmt, Error **errp)
+{
+    if (!bn->drv->change_backing_file) {
+        error_setg(errp, "Driver '%s' does not support backing files",
+                   bn->drv->name);
+        return false;
+    }
+    if (!bn->drv->change_backing_file(bn, file, fmt, errp)) {
+        return false;
+    }
+    g_free(bn->auto_backing_file);
+    bn->auto_backing_file = g_strdup(file ? file : "");
+    bdrv_refresh_filename(bn);
+    return true;
 }
 
 static void node_free(BlockNode *bn)
@@ -515,6 +582,7 @@ static void node_free(BlockNode *bn)
     g_free(bn->backing_file);
     g_free(bn->backing_format);
     g_free(bn->full_backing_filename);
+    g_free(bn->auto_backing_file);
     g_ptr_array_unref(bn->parents);
     if (bn->drain_waiters) {
         g_array_free(bn->drain_waiters, TRUE);
@@ -604,7 +672,7 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
         node_free(bn);
         return NULL;
     }
-    refresh_filename(bn);
+    bdrv_refresh_filename(bn);
     /* the node is usable (and nameable) from here on */
     g_ptr_array_add(bdrv_all_nodes(), bn);
     bn->monitor_owned = monitor_owned;
@@ -616,6 +684,13 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
 
         if (b && json_is_null(b)) {
             /* explicitly no backing */
+        } else if (b && json_is_object(b) && !json_object_get(b, "driver")) {
+            /* options for the image the header names */
+            ok = bn->backing_file
+                && open_default_backing(bn, &child, b, &err);
+            if (!bn->backing_file) {
+                error_setg(&err, "Parameter 'backing.driver' is missing");
+            }
         } else if (b) {
             Inherit bi = child;
             BlockNode *bb;
@@ -632,7 +707,7 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
                 ok = false;
             }
         } else if (bn->backing_file) {
-            ok = open_default_backing(bn, &child, &err);
+            ok = open_default_backing(bn, &child, NULL, &err);
         }
         if (!ok) {
             error_propagate(errp, err);
@@ -640,6 +715,12 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
             bdrv_unref(bn);
             return NULL;
         }
+        /* opened from the header: its name is what the header implies */
+        bn->auto_backing_file = g_strdup(
+            (!b || !json_object_get(b, "driver")) && bn->backing
+            ? bdrv_filename(bn->backing->child)
+            : bn->backing_file ? bn->backing_file : "");
+        bdrv_refresh_filename(bn);
     }
     return bn;
 }

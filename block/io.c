@@ -415,6 +415,37 @@ void bdrv_range_unlock(BdrvRangeLock *k)
     grant_locks(bn);
 }
 
+void bdrv_range_unlock_redirect(BdrvRangeLock *k, BlockNode *to)
+{
+    BlockNode *bn = k->bn;
+
+    g_assert(k->held);
+    bn->range_locks = g_list_remove(bn->range_locks, k);
+    g_free(k);
+    while (!g_queue_is_empty(&bn->queued_writes)) {
+        IoReq *r = g_queue_pop_head(&bn->queued_writes);
+
+        r->bn = to;
+        bdrv_inc_in_flight(to);
+        bdrv_dec_in_flight(bn);
+        if (to->read_only) {
+            io_complete_now(r, -EPERM);
+        } else if (r->off > to->total_size
+                   || r->len > to->total_size - r->off) {
+            io_complete_now(r, -EIO);
+        } else if (r->type == IO_DISCARD
+                   && (!to->discard_unmap || !to->drv->discard)) {
+            io_complete_now(r, 0);
+        } else {
+            if (r->type == IO_ZERO && !to->discard_unmap) {
+                r->flags &= ~BDRV_REQ_MAY_UNMAP;
+            }
+            write_submit(r);
+        }
+    }
+    grant_locks(bn);
+}
+
 void bdrv_add_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
                              void *opaque)
 {

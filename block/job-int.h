@@ -39,6 +39,7 @@ typedef struct JobDriver {
 } JobDriver;
 
 struct Job {
+    int refcnt;                 /* the job list's and running verbs' */
     char *id;
     const JobDriver *driver;
     JobStatus status;
@@ -93,6 +94,15 @@ bool job_dismiss_verb(Job *job, Error **errp);
 
 /* Every job, newest first (borrowed). */
 GList *job_list(void);
+
+/*
+ * At exit, as QEMU's job_cancel_sync_all(): force-cancel every job that
+ * has not concluded.  job_all_concluded() tells when they have; then
+ * job_dismiss_all() drops them all (each sends its null event).
+ */
+void job_cancel_all(void);
+bool job_all_concluded(void);
+void job_dismiss_all(void);
 
 void job_progress_update(Job *job, int64_t done);
 void job_progress_set_remaining(Job *job, int64_t remaining);

@@ -173,6 +173,7 @@ void *job_create(const char *id, const JobDriver *drv, bool auto_finalize,
         return NULL;
     }
     job = g_malloc0(drv->instance_size);
+    job->refcnt = 1;
     job->id = g_strdup(id);
     job->driver = drv;
     job->auto_finalize = auto_finalize;
@@ -211,9 +212,17 @@ static void event_block(Job *job, const char *name, bool with_error)
     qapi_event_send(name, data);
 }
 
-static void job_free(Job *job)
+static void job_ref(Job *job)
 {
-    jobs = g_list_remove(jobs, job);
+    job->refcnt++;
+}
+
+/* The last reference frees: a verb may hold one while the job ends. */
+static void job_unref(Job *job)
+{
+    if (--job->refcnt > 0) {
+        return;
+    }
     if (job->driver->free) {
         job->driver->free(job);
     }
@@ -225,7 +234,8 @@ static void job_free(Job *job)
 static void dismiss(Job *job)
 {
     transition(job, JOB_STATUS_NULL);
-    job_free(job);
+    jobs = g_list_remove(jobs, job);
+    job_unref(job);
 }
 
 static void finalize_single(Job *job)
@@ -384,11 +394,12 @@ bool job_user_pause(Job *job, Error **errp)
 
 bool job_user_resume(Job *job, Error **errp)
 {
-    if (!check_verb(job, JOB_VERB_RESUME, errp)) {
+    /* QEMU checks this before the verb table */
+    if (!job->user_paused || job->pause_count <= 0) {
+        error_setg(errp, "Can't resume a job that was not paused");
         return false;
     }
-    if (!job->user_paused) {
-        error_setg(errp, "Can't resume a job that was not paused");
+    if (!check_verb(job, JOB_VERB_RESUME, errp)) {
         return false;
     }
     job->user_paused = false;
@@ -399,17 +410,25 @@ bool job_user_resume(Job *job, Error **errp)
     return true;
 }
 
-bool job_cancel(Job *job, bool force, Error **errp)
+static void cancel(Job *job, bool force)
 {
-    if (!check_verb(job, JOB_VERB_CANCEL, errp)) {
-        return false;
-    }
     /* only a ready job (mirror, active commit) tells cancel apart */
     if (!job->ready) {
         force = true;
     }
     job->cancelled = true;
     job->force_cancel |= force;
+    if (!job->started) {
+        job_completed(job, -ECANCELED, NULL);
+        return;
+    }
+    if (job->status == JOB_STATUS_PENDING) {
+        abort_job(job);
+        return;
+    }
+    if (job->driver->cancel) {
+        job->driver->cancel(job, force);
+    }
     /* a paused job must run again to notice the cancel */
     if (job->paused) {
         job->pause_count = 1;
@@ -419,14 +438,54 @@ bool job_cancel(Job *job, bool force, Error **errp)
         job->pause_count = 0;
         job->user_paused = false;
     }
-    if (!job->started) {
-        job_completed(job, -ECANCELED, NULL);
-    } else if (job->status == JOB_STATUS_PENDING) {
-        abort_job(job);
-    } else if (job->driver->cancel) {
-        job->driver->cancel(job, force);
+}
+
+bool job_cancel(Job *job, bool force, Error **errp)
+{
+    if (!check_verb(job, JOB_VERB_CANCEL, errp)) {
+        return false;
+    }
+    /* the job may end (and be dismissed) inside: keep it until done */
+    job_ref(job);
+    cancel(job, force);
+    job_unref(job);
+    return true;
+}
+
+void job_cancel_all(void)
+{
+    GList *all = g_list_copy(jobs);
+
+    for (GList *l = all; l; l = l->next) {
+        job_ref(l->data);
+    }
+    for (GList *l = all; l; l = l->next) {
+        Job *job = l->data;
+
+        if (job->status != JOB_STATUS_CONCLUDED
+            && job->status != JOB_STATUS_NULL && !job->cancelled) {
+            cancel(job, true);
+        }
+        job_unref(job);
+    }
+    g_list_free(all);
+}
+
+bool job_all_concluded(void)
+{
+    for (GList *l = jobs; l; l = l->next) {
+        if (((Job *)l->data)->status != JOB_STATUS_CONCLUDED) {
+            return false;
+        }
     }
     return true;
+}
+
+void job_dismiss_all(void)
+{
+    while (jobs) {
+        dismiss(jobs->data);
+    }
 }
 
 bool job_complete(Job *job, Error **errp)
@@ -494,8 +553,15 @@ static bool qmp_query_jobs(const json_t *args, json_t **ret, Error **errp)
     static bool fn(const json_t *args, json_t **ret, Error **errp)          \
     {                                                                       \
         Job *job = job_get(qjson_get_str(args, "id"), errp);                \
+        bool ok;                                                            \
                                                                             \
-        return job && call;                                                 \
+        if (!job) {                                                         \
+            return false;                                                   \
+        }                                                                   \
+        job_ref(job);                                                       \
+        ok = call;                                                          \
+        job_unref(job);                                                     \
+        return ok;                                                          \
     }
 
 JOB_VERB_HANDLER(qmp_job_pause, job_user_pause(job, errp))

@@ -756,8 +756,7 @@ static bool qmp_change_backing_file(const json_t *args, json_t **ret,
     if (ro && !bdrv_reopen_read_only(bn, false, errp)) {
         return false;
     }
-    ok = bn->drv->change_backing_file(bn, file, b ? b->drv->name : NULL,
-                                      errp);
+    ok = bdrv_change_backing_file(bn, file, b ? b->drv->name : NULL, errp);
     if (ro) {
         bdrv_reopen_read_only(bn, true, NULL);
     }
@@ -849,8 +848,7 @@ static void make_ro_drained_cb(void *opaque, int ret)
     bdrv_flush(m->bn, make_ro_flushed_cb, m);
 }
 
-/* Make @bn read-only once its metadata is on disk; @cb gets 0 or -errno. */
-static void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque)
+void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque)
 {
     MakeReadOnly *m = g_new0(MakeReadOnly, 1);
 

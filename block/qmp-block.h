@@ -22,6 +22,12 @@ json_t *blk_info(BlockBackend *blk);
 /* Make @bn (and a file child it opened itself) read-only or writable. */
 bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp);
 
+/*
+ * Make @bn read-only once its metadata is on disk (drain, flush,
+ * reopen); @cb gets 0 or -errno, from the main loop.
+ */
+void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque);
+
 /* Create (or truncate) a regular file of @size bytes. */
 bool bdrv_create_file(const char *filename, uint64_t size, Error **errp);
 

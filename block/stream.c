@@ -3,14 +3,19 @@
  * block-stream: pull into the top of a chain the data its backing layers
  * above base hold, then make base (or nothing) the top's backing.
  *
- * The image is cut into chunks that several workers copy at once.  For
- * each range a worker asks whether a layer between the top's backing
- * and base holds it; if so it takes a range lock on the top (so that a
- * guest write to the range waits, and the worker waits for guest writes
- * in flight), asks again whether the top now holds the range itself
- * (the guest wrote it: nothing to copy), and otherwise reads it through
- * the top and writes it back into the top.  The guest's data therefore
- * always wins, whatever the interleaving.
+ * The image is walked in chunks that several workers copy at once (one
+ * worker when a speed limit is set: QEMU's sequential job, whose
+ * progress and rate a user can follow).  A worker goes through its
+ * chunk in steps of at most STEP bytes: it asks whether a layer between
+ * the top's backing and base holds the step; if so it takes a range
+ * lock on the top (a guest write to the range waits, and the worker
+ * waits for guest writes in flight), asks again whether the top now
+ * holds the range itself (the guest wrote it: nothing to copy), and
+ * otherwise reads it through the top and writes it back into the top.
+ * The guest's data therefore always wins, whatever the interleaving.
+ *
+ * Progress is the prefix of the image that is done, as a sequential job
+ * reports it; the speed limit is applied after each copy, as in QEMU.
  */
 #include "config.h"
 
@@ -20,9 +25,11 @@
 #include "block/block-int.h"
 #include "block/blockjob.h"
 #include "block/ioq.h"
+#include "block/qmp-block.h"
 #include "qapi/qjson.h"
 
 #define CHUNK (1u << 20)        /* bytes a worker takes at a time */
+#define STEP (512u << 10)       /* QEMU's stream chunk */
 #define WORKERS 8
 
 typedef struct StreamJob StreamJob;
@@ -35,8 +42,13 @@ typedef struct {
     uint8_t *buf;
     BdrvRangeLock *lock;
     bool busy;
-    bool rate_wait;             /* waits for the speed limit to copy */
+    bool rate_wait;             /* copied; waits for the speed limit */
 } Worker;
+
+typedef struct {
+    uint64_t start;
+    uint64_t end;
+} Span;
 
 struct StreamJob {
     BlockJob common;
@@ -44,17 +56,21 @@ struct StreamJob {
     BlockNode *base;            /* NULL: the whole chain */
     char *backing_file;         /* written into the top's header */
     BlockdevOnError on_error;
+    bool reopened_rw;           /* the top was read-only before the job */
     uint64_t next;              /* first byte no worker took yet */
     uint64_t len;
-    GArray *retry;              /* uint64_t chunk starts after a stop */
+    GArray *retry;              /* Span: given back (pause, stop, limit) */
+    GArray *done;               /* Span: finished beyond the prefix */
+    uint64_t prefix;            /* [0, prefix) is finished */
     int error;                  /* first error (ignore goes on) */
     bool stop;                  /* report: take no new chunks */
+    bool error_stop;            /* stopped by on-error until resumed */
     Worker workers[WORKERS];
 };
 
 static void worker_next(Worker *w);
 static void stream_kick(StreamJob *s);
-static void worker_next_or_copy(Worker *w);
+static bool must_stop(StreamJob *s);
 
 static unsigned busy_workers(StreamJob *s)
 {
@@ -66,12 +82,46 @@ static unsigned busy_workers(StreamJob *s)
     return n;
 }
 
+static void give_back(StreamJob *s, uint64_t start, uint64_t end)
+{
+    Span sp = { start, end };
+
+    if (start < end) {
+        g_array_append_val(s->retry, sp);
+    }
+}
+
+/* [start, end) is finished: the prefix grows over what is contiguous. */
+static void mark_done(StreamJob *s, uint64_t start, uint64_t end)
+{
+    Job *job = &s->common.job;
+    uint64_t old = s->prefix;
+    Span sp = { start, end };
+    bool merged = true;
+
+    g_array_append_val(s->done, sp);
+    while (merged) {
+        merged = false;
+        for (guint i = 0; i < s->done->len; i++) {
+            Span *d = &g_array_index(s->done, Span, i);
+
+            if (d->start <= s->prefix) {
+                s->prefix = MAX(s->prefix, d->end);
+                g_array_remove_index_fast(s->done, i);
+                merged = true;
+                break;
+            }
+        }
+    }
+    job_progress_update(job, s->prefix - old);
+}
+
 /* No worker busy: finish, pause, or nothing (work is left to do). */
 static void stream_idle(StreamJob *s)
 {
     Job *job = &s->common.job;
 
-    if (busy_workers(s)) {
+    if (busy_workers(s) || job->deferred_to_main) {
         return;
     }
     if (job->cancelled) {
@@ -100,19 +150,28 @@ static void worker_done(Worker *w)
     stream_idle(s);
 }
 
-/* An error at [w->off, +n): the policy decides.  True: go on. */
+/*
+ * An error at the current step: the policy decides.  True: go on past
+ * the step.  After a report or a stop, the failures of requests that
+ * were already in flight say nothing more (QEMU's job is sequential and
+ * has no such requests).
+ */
 static bool worker_error(Worker *w, int ret)
 {
     StreamJob *s = w->s;
-    BlockErrorAction a = block_job_error_action(&s->common, s->on_error,
-                                                true, ret);
+    BlockErrorAction a;
 
+    if (s->stop) {
+        return false;
+    }
+    if (s->error_stop) {
+        give_back(s, w->off, w->end);
+        return false;
+    }
+    a = block_job_error_action(&s->common, s->on_error, true, ret);
     if (a == BLOCK_ERROR_ACTION_STOP) {
-        /* the rest of the chunk is done again after the resume */
-        uint64_t start = w->off;
-
-        g_array_append_val(s->retry, start);
-        g_array_append_val(s->retry, w->end);
+        s->error_stop = true;
+        give_back(s, w->off, w->end);
         return false;
     }
     if (!s->error) {
@@ -122,7 +181,7 @@ static bool worker_error(Worker *w, int ret)
         s->stop = true;
         return false;
     }
-    return true;                /* ignore: the range stays as it was */
+    return true;                /* ignore: the step stays as it was */
 }
 
 static void step_done(Worker *w)
@@ -133,9 +192,46 @@ static void step_done(Worker *w)
         bdrv_range_unlock(w->lock);
         w->lock = NULL;
     }
-    job_progress_update(&s->common.job, w->n);
+    mark_done(s, w->off, w->off + w->n);
     w->off += w->n;
     worker_next(w);
+}
+
+static void rate_wake(BlockJob *bj)
+{
+    StreamJob *s = (StreamJob *)bj;
+
+    for (int i = 0; i < WORKERS; i++) {
+        Worker *w = &s->workers[i];
+
+        if (w->rate_wait) {
+            w->rate_wait = false;
+            worker_next(w);
+        }
+    }
+}
+
+/* A step was copied: account it, and wait if the speed limit says so. */
+static void copied(Worker *w)
+{
+    StreamJob *s = w->s;
+    uint64_t delay;
+
+    if (w->lock) {
+        bdrv_range_unlock(w->lock);
+        w->lock = NULL;
+    }
+    mark_done(s, w->off, w->off + w->n);
+    w->off += w->n;
+    delay = block_job_ratelimit_ns(&s->common, w->n);
+    if (!delay || must_stop(s)) {
+        worker_next(w);
+        return;
+    }
+    w->rate_wait = true;
+    if (!s->common.sleep_source) {
+        block_job_sleep_ns(&s->common, delay, rate_wake);
+    }
 }
 
 static void write_cb(void *opaque, int ret)
@@ -143,11 +239,15 @@ static void write_cb(void *opaque, int ret)
     Worker *w = opaque;
 
     block_job_io_end(&w->s->common);
-    if (ret < 0 && !worker_error(w, ret)) {
-        worker_done(w);
+    if (ret < 0) {
+        if (worker_error(w, ret)) {
+            step_done(w);
+        } else {
+            worker_done(w);
+        }
         return;
     }
-    step_done(w);
+    copied(w);
 }
 
 static void read_cb(void *opaque, int ret)
@@ -157,11 +257,11 @@ static void read_cb(void *opaque, int ret)
 
     if (ret < 0) {
         block_job_io_end(&s->common);
-        if (!worker_error(w, ret)) {
+        if (worker_error(w, ret)) {
+            step_done(w);
+        } else {
             worker_done(w);
-            return;
         }
-        step_done(w);
         return;
     }
     bdrv_write(s->top, w->off, w->n, w->buf, BDRV_REQ_LOCK_OWNER, write_cb,
@@ -176,11 +276,11 @@ static void top_status_cb(void *opaque, int ret, int status, uint64_t pnum)
 
     if (ret < 0) {
         block_job_io_end(&s->common);
-        if (!worker_error(w, ret)) {
+        if (worker_error(w, ret)) {
+            step_done(w);
+        } else {
             worker_done(w);
-            return;
         }
-        step_done(w);
         return;
     }
     w->n = MIN(w->n, pnum);
@@ -200,103 +300,49 @@ static void locked_cb(void *opaque, BdrvRangeLock *lock)
     bdrv_block_status(w->s->top, w->off, w->n, top_status_cb, w);
 }
 
-static void copy_range(Worker *w);
-
 static void above_cb(void *opaque, int ret, int status, uint64_t pnum)
 {
     Worker *w = opaque;
     StreamJob *s = w->s;
 
-    block_job_io_end(&s->common);
     if (ret < 0) {
-        if (!worker_error(w, ret)) {
+        block_job_io_end(&s->common);
+        w->n = MIN(w->end - w->off, STEP);
+        if (worker_error(w, ret)) {
+            step_done(w);
+        } else {
             worker_done(w);
-            return;
         }
-        w->n = MIN(w->end - w->off, 65536);
-        step_done(w);
         return;
     }
-    w->n = pnum;
+    w->n = MIN(pnum, STEP);
     if (!status) {
+        block_job_io_end(&s->common);
         step_done(w);           /* base (or nothing) provides it */
         return;
     }
-    copy_range(w);
-}
-
-static void copy_now(Worker *w)
-{
-    StreamJob *s = w->s;
-
-    block_job_io_begin(&s->common);
+    /* still counted as in flight: the lock and the copy follow */
     bdrv_range_lock(s->top, w->off, w->n, locked_cb, w);
 }
 
-/* The speed limit counts what is copied, not what is skipped. */
-static void rate_wake(BlockJob *bj)
+static bool must_stop(StreamJob *s)
 {
-    StreamJob *s = (StreamJob *)bj;
-
-    for (int i = 0; i < WORKERS; i++) {
-        Worker *w = &s->workers[i];
-
-        if (w->rate_wait) {
-            w->rate_wait = false;
-            worker_next_or_copy(w);
-        }
-    }
-}
-
-static void copy_range(Worker *w)
-{
-    StreamJob *s = w->s;
     Job *job = &s->common.job;
-    uint64_t delay;
 
-    if (job->cancelled || s->stop || job_should_pause(job)) {
-        worker_next(w);         /* gives the rest of the chunk back */
-        return;
-    }
-    delay = block_job_ratelimit_ns(&s->common, w->n);
-
-    if (!delay) {
-        copy_now(w);
-        return;
-    }
-    w->rate_wait = true;
-    if (!s->common.sleep_source) {
-        block_job_sleep_ns(&s->common, delay, rate_wake);
-    }
+    return job->cancelled || s->stop || s->error_stop
+        || job_should_pause(job);
 }
 
-/* After a rate wait: copy, unless the job must stop meanwhile. */
-static void worker_next_or_copy(Worker *w)
-{
-    Job *job = &w->s->common.job;
-
-    if (job->cancelled || w->s->stop || job_should_pause(job)) {
-        worker_next(w);         /* gives the rest of the chunk back */
-        return;
-    }
-    copy_now(w);
-}
-
-/* Next step of the worker's chunk, or the next chunk, or stop. */
+/* Next step of the worker's chunk, or give up the chunk and stop. */
 static void worker_next(Worker *w)
 {
     StreamJob *s = w->s;
-    Job *job = &s->common.job;
     BlockNode *backing;
 
-    if (w->off >= w->end || job->cancelled || s->stop
-        || job_should_pause(job)) {
-        if (w->off < w->end && !job->cancelled && !s->stop) {
-            /* paused in the middle of a chunk: keep the rest */
-            uint64_t start = w->off;
-
-            g_array_append_val(s->retry, start);
-            g_array_append_val(s->retry, w->end);
+    if (w->off >= w->end || must_stop(s)) {
+        if (!s->common.job.cancelled && !s->stop) {
+            /* paused or stopped in the middle: keep the rest */
+            give_back(s, w->off, w->end);
         }
         worker_done(w);
         return;
@@ -308,67 +354,79 @@ static void worker_next(Worker *w)
         return;
     }
     block_job_io_begin(&s->common);
-    bdrv_is_allocated_above(backing, s->base, w->off, w->end - w->off,
-                            above_cb, w);
-}
-
-static void worker_start(Worker *w, uint64_t off, uint64_t end)
-{
-    w->busy = true;
-    w->off = off;
-    w->end = end;
-    worker_next(w);
+    bdrv_is_allocated_above(backing, s->base, w->off,
+                            MIN(w->end - w->off, STEP), above_cb, w);
 }
 
 /* Give idle workers chunks while the job may run. */
 static void stream_kick(StreamJob *s)
 {
-    Job *job = &s->common.job;
+    unsigned workers = s->common.speed ? 1 : WORKERS;
 
-    for (int i = 0; i < WORKERS; i++) {
+    for (unsigned i = 0; i < workers; i++) {
         Worker *w = &s->workers[i];
-        uint64_t off, end;
 
-        if (w->busy) {
+        if (w->busy || must_stop(s)) {
             continue;
         }
-        if (job->cancelled || s->stop || job_should_pause(job)) {
-            return;
-        }
         if (s->retry->len) {
-            off = g_array_index(s->retry, uint64_t, 0);
-            end = g_array_index(s->retry, uint64_t, 1);
-            g_array_remove_range(s->retry, 0, 2);
+            /* the lowest offset first: the prefix grows soonest */
+            guint best = 0;
+
+            for (guint k = 1; k < s->retry->len; k++) {
+                if (g_array_index(s->retry, Span, k).start
+                    < g_array_index(s->retry, Span, best).start) {
+                    best = k;
+                }
+            }
+            w->off = g_array_index(s->retry, Span, best).start;
+            w->end = g_array_index(s->retry, Span, best).end;
+            g_array_remove_index_fast(s->retry, best);
         } else if (s->next < s->len) {
-            off = s->next;
-            end = MIN(s->len, off + CHUNK);
-            s->next = end;
+            w->off = s->next;
+            w->end = MIN(s->len, w->off + CHUNK);
+            s->next = w->end;
         } else {
             return;
         }
-        worker_start(w, off, end);
+        w->busy = true;
+        worker_next(w);
     }
 }
 
-static void idle_cb(void *opaque, int ret)
+static void start_cb(void *opaque, int ret)
 {
-    stream_idle(opaque);
+    StreamJob *s = opaque;
+
+    stream_kick(s);
+    stream_idle(s);
 }
 
+/* The work starts from the main loop: the command replies first. */
 static void stream_run(Job *job)
 {
     StreamJob *s = (StreamJob *)job;
 
     s->len = bdrv_length(s->top);
     job_progress_set_remaining(job, s->len);
-    stream_kick(s);
-    /* nothing to do at all: finish from the main loop, as QEMU does */
-    if (!busy_workers(s)) {
-        ioq_defer_int(idle_cb, s, 0);
-    }
+    ioq_defer_int(start_cb, s, 0);
 }
 
-/* Pause or cancel while waiting for the speed limit: stop waiting. */
+static void stream_resume(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+
+    stream_kick(s);
+    stream_idle(s);
+}
+
+static void stream_user_resume(Job *job)
+{
+    ((StreamJob *)job)->error_stop = false;
+    block_job_user_resume(job);
+}
+
+/* Pause, cancel or a new speed while waiting for the limit: look again. */
 static void stream_wake(Job *job)
 {
     StreamJob *s = (StreamJob *)job;
@@ -385,21 +443,12 @@ static void stream_cancel(Job *job, bool force)
     stream_wake(job);
 }
 
-static void stream_resume(Job *job)
-{
-    StreamJob *s = (StreamJob *)job;
-
-    stream_kick(s);
-    stream_idle(s);
-}
-
 static int stream_prepare(Job *job)
 {
     StreamJob *s = (StreamJob *)job;
     const char *file = s->backing_file;
     const char *fmt = NULL;
     Error *err = NULL;
-    int ret = 0;
 
     if (s->base) {
         fmt = bdrv_driver_name(s->base);
@@ -408,17 +457,32 @@ static int stream_prepare(Job *job)
         }
     }
     if (s->top->drv->change_backing_file
-        && !s->top->drv->change_backing_file(s->top, s->base ? file : NULL,
-                                             s->base ? fmt : NULL, &err)) {
-        ret = -EIO;
+        && !bdrv_change_backing_file(s->top, s->base ? file : NULL,
+                                     s->base ? fmt : NULL, &err)) {
         g_free(job->error);
         job->error = g_strdup(error_get_pretty(err));
         error_free(err);
-        return ret;
+        return -EIO;
     }
     /* the layers above base leave the graph as the top lets them go */
     bdrv_set_backing(s->top, s->base);
     return 0;
+}
+
+static void ro_done_cb(void *opaque, int ret)
+{
+    bdrv_unref(opaque);
+}
+
+static void stream_clean(Job *job)
+{
+    StreamJob *s = (StreamJob *)job;
+
+    if (s->reopened_rw) {
+        /* read-only again once what the job wrote is on disk */
+        bdrv_ref(s->top);
+        bdrv_make_read_only(s->top, ro_done_cb, s->top);
+    }
 }
 
 /* Also for a job that failed before stream's own fields were set. */
@@ -433,6 +497,9 @@ static void stream_free(Job *job)
     }
     if (s->retry) {
         g_array_free(s->retry, TRUE);
+    }
+    if (s->done) {
+        g_array_free(s->done, TRUE);
     }
     if (s->base) {
         bdrv_unref(s->base);
@@ -450,10 +517,11 @@ static const JobDriver stream_driver = {
     .block_job = true,
     .run = stream_run,
     .resume = stream_resume,
-    .user_resume = block_job_user_resume,
+    .user_resume = stream_user_resume,
     .kick = stream_wake,
     .cancel = stream_cancel,
     .prepare = stream_prepare,
+    .clean = stream_clean,
     .free = stream_free,
     .event_data = block_job_event_data,
 };
@@ -472,10 +540,12 @@ static bool chain_contains(BlockNode *top, BlockNode *base)
 /* The node of the chain below @top whose image is @file (base=). */
 static BlockNode *find_backing_image(BlockNode *top, const char *file)
 {
-    for (BlockNode *n = bdrv_backing(top); n; n = bdrv_backing(n)) {
-        if (!strcmp(bdrv_filename(n), file)
-            || (top->backing_file && !strcmp(file, top->backing_file))) {
-            return n;
+    for (BlockNode *n = top; bdrv_backing(n); n = bdrv_backing(n)) {
+        const char *name = bdrv_backing_file(n);
+
+        if (!strcmp(bdrv_filename(bdrv_backing(n)), file)
+            || (name && !strcmp(name, file))) {
+            return bdrv_backing(n);
         }
     }
     return NULL;
@@ -551,10 +621,6 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
                    "chain");
         return false;
     }
-    if (bdrv_is_read_only(bs)) {
-        error_setg(errp, "Block node is read-only");
-        return false;
-    }
     s = block_job_create(qjson_get_str_or(args, "job-id", NULL),
                          &stream_driver, bs,
                          qjson_get_int_or(args, "speed", 0),
@@ -571,6 +637,14 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
             return false;
         }
     }
+    /* streaming into a backing image: writable for the job, as in QEMU */
+    if (bdrv_is_read_only(bs)) {
+        if (!bdrv_reopen_read_only(bs, false, errp)) {
+            job_early_fail(&s->common.job);
+            return false;
+        }
+        s->reopened_rw = true;
+    }
     s->top = bs;
     bdrv_ref(bs);
     s->base = base_bs;
@@ -581,10 +655,11 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
     s->on_error = block_on_error_parse(qjson_get_str_or(args, "on-error",
                                                         NULL),
                                        BLOCKDEV_ON_ERROR_REPORT);
-    s->retry = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    s->retry = g_array_new(FALSE, FALSE, sizeof(Span));
+    s->done = g_array_new(FALSE, FALSE, sizeof(Span));
     for (int i = 0; i < WORKERS; i++) {
         s->workers[i].s = s;
-        s->workers[i].buf = ioq_buf_alloc(CHUNK);
+        s->workers[i].buf = ioq_buf_alloc(STEP);
     }
     job_start(&s->common.job);
     return true;

@@ -171,6 +171,26 @@ static json_t *drive_to_blockdev(const Opts *d, Error **errp)
     return g_steal_pointer(&o);
 }
 
+/* Driverless backing options: only node names (down the chain). */
+static bool check_backing_names(const json_t *b, Error **errp)
+{
+    const char *key;
+    json_t *val;
+
+    json_object_foreach((json_t *)b, key, val) {
+        if (!strcmp(key, "backing") && json_is_object(val)
+            && !json_object_get(val, "driver")) {
+            if (!check_backing_names(val, errp)) {
+                return false;
+            }
+        } else if (strcmp(key, "node-name")) {
+            error_setg(errp, "Parameter 'backing.driver' is missing");
+            return false;
+        }
+    }
+    return true;
+}
+
 bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
 {
     const QapiType *type = qapi_schema_type(schema, "BlockdevOptions");
@@ -178,6 +198,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     g_autoptr(json_t) kv = NULL;
     g_autoptr(json_t) opts = NULL;
     g_autofree char *id = NULL;
+    json_t *backing;
     const char *iface;
     bool virtio;
     BlockNode *bn;
@@ -199,9 +220,30 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     if (!kv) {
         return false;
     }
+    /*
+     * backing.node-name=... without backing.driver names the images the
+     * headers name (QEMU fills in driver and file): kept aside from the
+     * schema check, which wants a driver.
+     */
+    backing = json_object_get(kv, "backing");
+    if (backing && json_is_object(backing)
+        && !json_object_get(backing, "driver")) {
+        json_incref(backing);
+        json_object_del(kv, "backing");
+        if (!check_backing_names(backing, errp)) {
+            json_decref(backing);
+            return false;
+        }
+    } else {
+        backing = NULL;
+    }
     opts = qapi_validate_keyval(type, kv, errp);
     if (!opts) {
+        json_decref(backing);
         return false;
+    }
+    if (backing) {
+        json_object_set_new(opts, "backing", backing);
     }
     bn = bdrv_open_options(opts, false, errp);
     if (!bn) {

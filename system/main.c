@@ -19,6 +19,7 @@
 #include <glib-unix.h>
 
 #include "block/block.h"
+#include "block/job-int.h"
 #include "monitor/monitor.h"
 #include "qapi/dispatch.h"
 #include "qapi/schema.h"
@@ -220,19 +221,25 @@ static Chardev *claim_chardev(QmpdOptions *o, const char *id,
     }
 }
 
-/* -blockdev and -drive in order, then the devices that use them. */
+/* Every -blockdev, then every -drive (QEMU's order), then the devices. */
 static void open_block_devices(QapiSchema *schema, const QmpdOptions *o)
 {
-    for (guint i = 0; i < o->drives->len; i++) {
-        const DriveOpt *d = g_ptr_array_index(o->drives, i);
-        Error *err = NULL;
-        bool ok = d->blockdev ? blockdev_add_arg(schema, d->arg, &err)
-                              : drive_add(schema, d->arg, &err);
+    for (int pass = 0; pass < 2; pass++) {
+        for (guint i = 0; i < o->drives->len; i++) {
+            const DriveOpt *d = g_ptr_array_index(o->drives, i);
+            Error *err = NULL;
+            bool ok;
 
-        if (!ok) {
-            error_prepend(&err, "-%s %s: ", d->blockdev ? "blockdev" : "drive",
-                          d->arg);
-            die(err);
+            if (d->blockdev != (pass == 0)) {
+                continue;
+            }
+            ok = d->blockdev ? blockdev_add_arg(schema, d->arg, &err)
+                             : drive_add(schema, d->arg, &err);
+            if (!ok) {
+                error_prepend(&err, "-%s %s: ",
+                              d->blockdev ? "blockdev" : "drive", d->arg);
+                die(err);
+            }
         }
     }
     for (guint i = 0; i < o->devices->len; i++) {
@@ -251,11 +258,19 @@ static void block_closed_cb(void *opaque, int ret)
     *(bool *)opaque = true;
 }
 
-/* As QEMU at exit: every image flushed and closed, locks released. */
+/*
+ * As QEMU at exit: every job cancelled and waited for (a job holds its
+ * nodes), then every image flushed and closed, locks released.
+ */
 static void close_block_devices(void)
 {
     bool done = false;
 
+    job_cancel_all();
+    while (!job_all_concluded()) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    job_dismiss_all();
     guest_cleanup();
     bdrv_close_all(block_closed_cb, &done);
     while (!done) {
@@ -270,6 +285,7 @@ static void run_main_loop(void)
     while (!qmpd_shutdown_requested()) {
         g_main_context_iteration(NULL, TRUE);
     }
+    close_block_devices();
     /* let the monitors write the last replies and events */
     deadline = g_get_monotonic_time() + EXIT_FLUSH_US;
     while (mon_output_pending() && g_get_monotonic_time() < deadline) {
@@ -336,7 +352,6 @@ int main(int argc, char **argv)
     }
 
     run_main_loop();
-    close_block_devices();
 
     mon_cleanup();
     qtest_stop();

@@ -53,12 +53,14 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_hmp.py \
 	tests/functional/test_robustness.py \
 	tests/functional/test_block.py \
-	tests/functional/test_stream.py
+	tests/functional/test_stream.py \
+	tests/functional/test_commit.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
 	tests/compat/test_block_compat.py \
-	tests/compat/test_cmdline_compat.py
+	tests/compat/test_cmdline_compat.py \
+	tests/compat/test_jobs_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
@@ -100,7 +102,7 @@ endif
 # Benchmarks (numbers, never pass/fail): "make bench"
 EXTRA_DIST += tests/bench/qmp-rtt.c tests/bench/run-qmp-rtt.sh
 include tests/bench/block.mk
-bench: qmpd bench-block
+bench: qmpd bench-block bench-jobs
 	QMPD='$(abs_top_builddir)/qmpd' bash '$(abs_top_srcdir)/tests/bench/run-qmp-rtt.sh'
 .PHONY: bench
 
