@@ -15,6 +15,7 @@ is not installed.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -723,8 +724,57 @@ def test_base_grows():
             "virtual-size"] == 64 * MiB
 
 
+def check_no_corruption(path):
+    """After a kill -9 leaked clusters are allowed, nothing else."""
+    p = subprocess.run(["qemu-img", "check", "--output=json", path],
+                       capture_output=True, text=True, timeout=60)
+    r = json.loads(p.stdout)
+    assert r.get("corruptions", 0) == 0 and r.get("check-errors", 0) == 0, \
+        (path, r)
+
+
+def kill9_during(active):
+    """kill -9 while a commit copies: both chains stay uncorrupted and
+    the guest's data (the chain as it was, and a write it had flushed)
+    reads back through sn2, whatever base already holds."""
+    with Tmp() as d:
+        paths = seed_chain(d)
+        q = start(paths)
+        try:
+            c = q.connect()
+            n = node_names(c)
+            io(c, "drive0", "write -P 0x44 20M 64k")
+            io(c, "drive0", "flush")
+            args = {"job-id": "c1", "base-node": n["base.qcow2"],
+                    "speed": 4 * MiB}
+            if not active:
+                args["top-node"] = n["sn1.qcow2"]
+            c.cmd("block-commit", device="drive0", **args)
+            time.sleep(0.4)
+            q.proc.send_signal(signal.SIGKILL)
+            q.proc.wait()
+        finally:
+            q.close()
+        for p in paths:
+            check_no_corruption(p)
+        chain = json.loads(img("info", "--output=json", "--backing-chain",
+                               paths[2]))
+        assert [i["filename"] for i in chain] == list(paths[::-1]), chain
+        qemu_io(paths[2], *read_cmds(SEED + [(20 * MiB, 64 * KiB, 0x44)]))
+
+
+def test_kill9_intermediate():
+    need_tools()
+    kill9_during(False)
+
+
+def test_kill9_active():
+    need_tools()
+    kill9_during(True)
+
+
 if __name__ == "__main__":
     run([test_errors, test_busy, test_intermediate,
          test_intermediate_options, test_active, test_active_manual_finalize,
          test_cancel, test_speed_pause, test_error_report, test_error_stop,
-         test_base_grows])
+         test_base_grows, test_kill9_intermediate, test_kill9_active])
