@@ -47,6 +47,7 @@ typedef struct {
     bool native;            /* libaio; else the thread pool */
     uint32_t align;         /* 1 when not O_DIRECT */
     bool locking;
+    uint64_t eof;           /* the file's size, with writes submitted */
     unsigned perm;          /* what the parents use (lock bytes held) */
     unsigned shared;        /* what they let others do */
     GPtrArray *writes;      /* Range * in flight (direct mode) */
@@ -236,6 +237,7 @@ static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
     s->writes = g_ptr_array_new_with_free_func(g_free);
     s->waiting = g_queue_new();
     bn->total_size = fd_size(s->fd);
+    s->eof = bn->total_size;
     return true;
 }
 
@@ -268,10 +270,19 @@ static void submit_read(FileState *s, void *buf, uint64_t len, uint64_t off,
     }
 }
 
+/*
+ * A write that grows the file goes to the thread pool even with libaio:
+ * ext4 (and others) complete an extending O_DIRECT write inside
+ * io_submit(), which would stall the main loop and with it the
+ * monitor.  Writes inside the file stay asynchronous in the kernel.
+ */
 static void submit_write(FileState *s, const void *buf, uint64_t len,
                          uint64_t off, IoqCb *cb, void *opaque)
 {
-    if (s->native) {
+    bool extends = off + len > s->eof;
+
+    s->eof = MAX(s->eof, off + len);
+    if (s->native && !extends) {
         ioq_pwrite(s->fd, buf, len, off, cb, opaque);
     } else {
         ioq_pwrite_thread(s->fd, buf, len, off, cb, opaque);
@@ -693,6 +704,7 @@ static bool file_truncate(BlockNode *bn, uint64_t size, Error **errp)
         error_setg_errno(errp, errno, "Failed to resize file");
         return false;
     }
+    s->eof = size;
     bn->total_size = size;
     return true;
 }

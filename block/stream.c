@@ -64,12 +64,16 @@ struct StreamJob {
     uint64_t prefix;            /* [0, prefix) is finished */
     int error;                  /* first error (ignore goes on) */
     bool stop;                  /* report: take no new chunks */
+    bool kicking;               /* in stream_kick(): no recursion */
+    bool kick_again;
+    bool finishing;             /* job_completed() is on its way */
     bool error_stop;            /* stopped by on-error until resumed */
     Worker workers[WORKERS];
 };
 
 static void worker_next(Worker *w);
 static void stream_kick(StreamJob *s);
+static void kick_once(StreamJob *s);
 static bool must_stop(StreamJob *s);
 
 static unsigned busy_workers(StreamJob *s)
@@ -116,20 +120,23 @@ static void mark_done(StreamJob *s, uint64_t start, uint64_t end)
     job_progress_update(job, s->prefix - old);
 }
 
-/* No worker busy: finish, pause, or nothing (work is left to do). */
+/*
+ * No worker busy: finish, pause, or nothing (work is left to do).
+ * Every stream_kick() is followed by this; inside a kick it waits for
+ * the kick to end, since finishing may free the job.  Callers touch
+ * nothing of the job after it.
+ */
 static void stream_idle(StreamJob *s)
 {
     Job *job = &s->common.job;
 
-    if (busy_workers(s) || job->deferred_to_main) {
+    if (busy_workers(s) || s->kicking || s->finishing) {
         return;
     }
-    if (job->cancelled) {
-        job_completed(job, -ECANCELED, NULL);
-        return;
-    }
-    if (s->stop || (s->next >= s->len && !s->retry->len)) {
-        job_completed(job, s->error, NULL);
+    if (job->cancelled || s->stop
+        || (s->next >= s->len && !s->retry->len)) {
+        s->finishing = true;
+        job_completed(job, job->cancelled ? -ECANCELED : s->error, NULL);
         return;
     }
     if (job_should_pause(job)) {
@@ -358,8 +365,27 @@ static void worker_next(Worker *w)
                             MIN(w->end - w->off, STEP), above_cb, w);
 }
 
-/* Give idle workers chunks while the job may run. */
+/*
+ * Give idle workers chunks while the job may run.  A worker that
+ * finishes its chunk at once asks for more from inside this loop: the
+ * request is noted and served by the loop, not by recursion (a large
+ * image with nothing to copy would otherwise recurse chunk by chunk).
+ */
 static void stream_kick(StreamJob *s)
+{
+    if (s->kicking) {
+        s->kick_again = true;
+        return;
+    }
+    s->kicking = true;
+    do {
+        s->kick_again = false;
+        kick_once(s);
+    } while (s->kick_again);
+    s->kicking = false;
+}
+
+static void kick_once(StreamJob *s)
 {
     unsigned workers = s->common.speed ? 1 : WORKERS;
 

@@ -13,3 +13,13 @@ bench-block: tests/bench/bench-block$(EXEEXT)
 	BENCH_BLOCK='$(abs_top_builddir)/tests/bench/bench-block$(EXEEXT)' \
 		bash '$(abs_top_srcdir)/tests/bench/run-block.sh'
 .PHONY: bench-block
+
+# Block job benchmark (numbers, never pass/fail): "make bench-jobs" times
+# block-stream and block-commit in qmpd and in qemu-storage-daemon on the
+# same qcow2 chain, next to cp and dd (run-jobs.sh; jobclient.py speaks QMP).
+EXTRA_DIST += tests/bench/run-jobs.sh tests/bench/jobclient.py
+
+bench-jobs: qmpd$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+		bash '$(abs_top_srcdir)/tests/bench/run-jobs.sh'
+.PHONY: bench-jobs
