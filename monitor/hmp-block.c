@@ -310,7 +310,35 @@ const HmpHandler block_hmp_handlers[] = {
 };
 const size_t block_hmp_handlers_count = G_N_ELEMENTS(block_hmp_handlers);
 
+static void print_info_block_jobs(GString *out, const json_t *ret)
+{
+    size_t i;
+    const json_t *j;
+
+    if (!json_array_size(ret)) {
+        g_string_append(out, "No active jobs\n");
+        return;
+    }
+    json_array_foreach(ret, i, j) {
+        const char *type = qjson_get_str(j, "type");
+
+        if (!strcmp(type, "stream")) {
+            g_string_append_printf(out, "Streaming device %s:",
+                                   qjson_get_str(j, "device"));
+        } else {
+            g_string_append_printf(out, "Type %s, device %s:", type,
+                                   qjson_get_str(j, "device"));
+        }
+        g_string_append_printf(out, " Completed %" PRId64 " of %" PRId64
+                               " bytes, speed limit %" PRId64 " bytes/s\n",
+                               qjson_get_int(j, "offset"),
+                               qjson_get_int(j, "len"),
+                               qjson_get_int(j, "speed"));
+    }
+}
+
 const HmpPrinter block_hmp_printers[] = {
     { "info_blockstats", print_info_blockstats },
+    { "info_block_jobs", print_info_block_jobs },
 };
 const size_t block_hmp_printers_count = G_N_ELEMENTS(block_hmp_printers);

@@ -503,6 +503,37 @@ def test_quit_mid_stream():
         s.close()
 
 
+def test_hmp_job_commands():
+    """The human monitor's job commands, as QEMU prints them."""
+    s = Setup()
+    try:
+        with s.start() as q:
+            c = q.connect()
+            assert hmp_line(c, "info block-jobs") == "No active jobs\r\n"
+            assert hmp_line(c, "block_stream drive0 1") == ""
+            assert hmp_line(c, "block_job_pause drive0") == ""
+            assert hmp_line(c, "info block-jobs").startswith(
+                "Streaming device drive0: Completed ")
+            assert hmp_line(c, "block_job_cancel drive0") == (
+                "Error: The block job for device 'drive0' is currently "
+                "paused\r\n")
+            assert hmp_line(c, "block_job_set_speed drive0 0") == ""
+            assert hmp_line(c, "block_job_resume drive0") == ""
+            statuses(c, "drive0")
+            assert hmp_line(c, "block_job_complete drive0") == (
+                "Error: Block job 'drive0' not found\r\n")
+            c.cmd("quit")
+            q.wait()
+        assert chain_of(s.paths["sn2"]) == ["sn2.qcow2"]
+        same_content(s.paths["sn2"], s.expect)
+    finally:
+        s.close()
+
+
+def hmp_line(c, line):
+    return c.cmd("human-monitor-command", **{"command-line": line})
+
+
 def test_kill9_mid_stream():
     s = Setup()
     try:
@@ -531,4 +562,5 @@ if __name__ == "__main__":
          test_finalize_and_cancel, test_errors, test_on_error_report,
          test_on_error_ignore, test_on_error_stop_resume,
          test_on_error_enospc_reports_eio, test_libvirt_blockpull,
-         test_quit_mid_stream, test_kill9_mid_stream])
+         test_quit_mid_stream, test_hmp_job_commands,
+         test_kill9_mid_stream])
