@@ -20,36 +20,19 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, Skip, binary, run  # noqa: E402
+from qmpd import Qmpd, binary, run  # noqa: E402
+from images import check_clean, img, need_tools  # noqa: E402
+from images import qemu_io_rc as qemu_io  # noqa: E402
 
 MiB = 1 << 20
 
 
-def need_tools():
-    for t in ("qemu-img", "qemu-io"):
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
 
 
-def img(*args):
-    p = subprocess.run(["qemu-img"] + list(args), capture_output=True,
-                       text=True, timeout=60)
-    assert p.returncode == 0, (args, p.stdout, p.stderr)
-    return p.stdout
 
 
-def qemu_io(path, cmd, fmt="qcow2"):
-    p = subprocess.run(["qemu-io", "-f", fmt, "-c", cmd, path],
-                       capture_output=True, text=True, timeout=60)
-    return p.returncode, p.stdout + p.stderr
 
 
-def check_clean(path):
-    p = subprocess.run(["qemu-img", "check", "--output=json", path],
-                       capture_output=True, text=True, timeout=60)
-    r = json.loads(p.stdout)
-    assert r.get("corruptions", 0) == 0 and r.get("leaks", 0) == 0 \
-        and r.get("check-errors", 0) == 0, (path, r)
 
 
 def chain(d, names=("base", "sn1", "sn2"), size="64M"):

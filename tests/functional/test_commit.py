@@ -16,13 +16,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, Skip, run  # noqa: E402
+from qmpd import Qmpd, run  # noqa: E402
+from images import check_clean, img, need_tools, qemu_io  # noqa: E402
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -65,36 +65,12 @@ SN2_DATA = [(2 * MiB, 2 * MiB, 0x33), (12 * MiB, MiB, 0x3a)]
 SEED = BASE_DATA + SN1_DATA + SN2_DATA
 
 
-def need_tools():
-    for t in ("qemu-img", "qemu-io"):
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
 
 
-def img(*args):
-    p = subprocess.run(["qemu-img"] + list(args), capture_output=True,
-                       text=True, timeout=60)
-    assert p.returncode == 0, (args, p.stdout, p.stderr)
-    return p.stdout
 
 
-def qemu_io(path, *cmds):
-    args = ["qemu-io", "-f", "qcow2"]
-    for c in cmds:
-        args += ["-c", c]
-    p = subprocess.run(args + [path], capture_output=True, text=True,
-                       timeout=60)
-    out = p.stdout + p.stderr
-    assert p.returncode == 0 and "fail" not in out.lower(), (cmds, out)
-    return out
 
 
-def check_clean(path):
-    p = subprocess.run(["qemu-img", "check", "--output=json", path],
-                       capture_output=True, text=True, timeout=60)
-    r = json.loads(p.stdout)
-    assert r.get("corruptions", 0) == 0 and r.get("leaks", 0) == 0 \
-        and r.get("check-errors", 0) == 0, (path, r)
 
 
 def seed_chain(d, base_size="64M"):
@@ -724,13 +700,6 @@ def test_base_grows():
             "virtual-size"] == 64 * MiB
 
 
-def check_no_corruption(path):
-    """After a kill -9 leaked clusters are allowed, nothing else."""
-    p = subprocess.run(["qemu-img", "check", "--output=json", path],
-                       capture_output=True, text=True, timeout=60)
-    r = json.loads(p.stdout)
-    assert r.get("corruptions", 0) == 0 and r.get("check-errors", 0) == 0, \
-        (path, r)
 
 
 def kill9_during(active):
@@ -756,7 +725,7 @@ def kill9_during(active):
         finally:
             q.close()
         for p in paths:
-            check_no_corruption(p)
+            check_clean(p, leaks=True)
         chain = json.loads(img("info", "--output=json", "--backing-chain",
                                paths[2]))
         assert [i["filename"] for i in chain] == list(paths[::-1]), chain

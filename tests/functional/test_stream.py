@@ -20,7 +20,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, Skip, run  # noqa: E402
+from qmpd import Qmpd, run  # noqa: E402
+from images import (chain_of, check_images, img, need_tools,  # noqa: E402
+                    qemu_io, same_content)
 
 MiB = 1 << 20
 
@@ -30,26 +32,10 @@ LAYOUT = [("base", 0x11, 0, 4), ("base", 0x12, 8, 1), ("base", 0x13, 30, 2),
           ("sn2", 0x31, 5, 2), ("sn2", 0x32, 40, 1)]
 
 
-def need_tools():
-    for t in ("qemu-img", "qemu-io"):
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
 
 
-def img(*args):
-    p = subprocess.run(["qemu-img"] + list(args), capture_output=True,
-                       text=True, timeout=60)
-    assert p.returncode == 0, (args, p.stderr)
-    return p.stdout
 
 
-def qemu_io(path, *cmds):
-    args = ["qemu-io", "-f", "qcow2"]
-    for c in cmds:
-        args += ["-c", c]
-    p = subprocess.run(args + [path], capture_output=True, text=True,
-                       timeout=60)
-    assert p.returncode == 0 and "failed" not in p.stdout, (cmds, p.stdout)
 
 
 def make_chain(d):
@@ -77,24 +63,10 @@ def apply_write(raw, pat, off, ln):
         f.write(bytes([pat]) * ln)
 
 
-def check_images(paths):
-    for p in paths:
-        r = json.loads(subprocess.run(
-            ["qemu-img", "check", "--output=json", p], capture_output=True,
-            text=True).stdout)
-        assert not r.get("corruptions") and not r.get("leaks") and \
-            not r.get("check-errors"), (p, r)
 
 
-def same_content(image, raw):
-    p = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw",
-                        image, raw], capture_output=True, text=True)
-    assert p.returncode == 0, p.stdout + p.stderr
 
 
-def chain_of(path):
-    info = json.loads(img("info", "--output=json", "--backing-chain", path))
-    return [os.path.basename(i["filename"]) for i in info]
 
 
 def hmp_io(c, cmd):

@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Images made and checked with QEMU's own tools, for the block tests."""
+
+import json
+import os
+import shutil
+import subprocess
+
+from qmpd import Skip
+
+
+def need_tools():
+    for t in ("qemu-img", "qemu-io"):
+        if not shutil.which(t):
+            raise Skip("%s not installed" % t)
+
+
+def img(*args):
+    """qemu-img ARGS, which must succeed; its stdout."""
+    p = subprocess.run(["qemu-img"] + list(args), capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p.stdout
+
+
+def qemu_io_rc(path, cmd, fmt="qcow2"):
+    """One qemu-io command: (exit status, everything it printed)."""
+    p = subprocess.run(["qemu-io", "-f", fmt, "-c", cmd, path],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+
+def qemu_io(path, *cmds, fmt="qcow2"):
+    """qemu-io commands that must all succeed (a read -P must match)."""
+    args = ["qemu-io", "-f", fmt]
+    for c in cmds:
+        args += ["-c", c]
+    p = subprocess.run(args + [path], capture_output=True, text=True,
+                       timeout=60)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0 and "fail" not in out.lower(), (cmds, out)
+    return out
+
+
+def check_clean(path, leaks=False):
+    """qemu-img check: no corruption, no errors, no leaks unless @leaks
+    (after a kill -9 leaked clusters are allowed)."""
+    p = subprocess.run(["qemu-img", "check", "--output=json", path],
+                       capture_output=True, text=True, timeout=60)
+    r = json.loads(p.stdout)
+    assert not r.get("corruptions") and not r.get("check-errors") and \
+        (leaks or not r.get("leaks")), (path, r)
+
+
+def check_images(paths, leaks=False):
+    for p in paths:
+        check_clean(p, leaks)
+
+
+def same_content(image, raw, fmt="qcow2"):
+    """The guest view of @image (with its chain) equals raw file @raw."""
+    p = subprocess.run(["qemu-img", "compare", "-f", fmt, "-F", "raw",
+                        image, raw], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def chain_of(path):
+    """The file names of @path's backing chain, top first."""
+    info = json.loads(img("info", "--output=json", "--backing-chain", path))
+    return [os.path.basename(i["filename"]) for i in info]
