@@ -141,6 +141,8 @@ struct BlockNode {
     GList *range_locks;         /* BdrvRangeLock *: held or waiting */
     GQueue queued_writes;       /* IoReq *: waiting for a lock */
     GArray *write_notifiers;
+    BdrvWriteHookFn *write_hook;
+    void *write_hook_opaque;
     BlockStats stats;
 };
 
@@ -266,6 +268,14 @@ void bdrv_replace_node(BlockNode *from, BlockNode *to);
  * backend on the backend's new root.
  */
 void bdrv_range_unlock_redirect(BdrvRangeLock *lock, BlockNode *to);
+
+/*
+ * Open the backing image @bn's header names, as a node opened without
+ * "backing" options would have (a no-op when @bn has a backing or its
+ * image names none): QEMU's bdrv_open_backing_file(), for a node first
+ * opened with "backing": null.  Main loop only.
+ */
+bool bdrv_open_backing_file(BlockNode *bn, Error **errp);
 
 /*
  * Write a new backing file name and format into @bn's image header (the

@@ -158,6 +158,35 @@ void bdrv_add_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
 void bdrv_remove_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
                                 void *opaque);
 
+/*
+ * A write hook (the write-blocking mirror): consulted as a write or zero
+ * write to @bn is submitted (not a discard, not one flagged
+ * BDRV_REQ_LOCK_OWNER, not on a read-only node, not an empty one).  It
+ * returns false to let the request go on as usual, or true to take it
+ * over: it then carries the request out on @bn with
+ * bdrv_hook_continue() when it sees fit, and calls @cb itself, later.
+ * One hook per node; NULL removes it.
+ */
+enum {
+    BDRV_HOOK_WRITE,            /* @buf holds the data */
+    BDRV_HOOK_ZERO,             /* @buf is NULL */
+};
+
+typedef bool BdrvWriteHookFn(void *opaque, int type, uint64_t off,
+                             uint64_t len, const void *buf, int flags,
+                             BdrvCb *cb, void *cb_opaque);
+
+void bdrv_set_write_hook(BlockNode *bn, BdrvWriteHookFn *fn, void *opaque);
+
+/*
+ * Submit a request a write hook took over, as the request layer would
+ * have (range locks, statistics, the driver), except that write
+ * notifiers are not called: the hook's owner tracks it itself.
+ */
+void bdrv_hook_continue(BlockNode *bn, int type, uint64_t off, uint64_t len,
+                        const void *buf, int flags, BdrvCb *cb,
+                        void *opaque);
+
 /* Call @cb once no request is in flight on @bn (possibly at once, later). */
 void bdrv_drain(BlockNode *bn, BdrvCb *cb, void *opaque);
 

@@ -131,4 +131,8 @@ extern const size_t stream_qmp_handlers_count;
 extern const QapiHandler commit_qmp_handlers[];
 extern const size_t commit_qmp_handlers_count;
 
+/* mirror.c: drive-mirror, blockdev-mirror */
+extern const QapiHandler mirror_qmp_handlers[];
+extern const size_t mirror_qmp_handlers_count;
+
 #endif /* BLOCK_BLOCKJOB_H */

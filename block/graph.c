@@ -741,6 +741,41 @@ BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
     return bn;
 }
 
+bool bdrv_open_backing_file(BlockNode *bn, Error **errp)
+{
+    Inherit inh = {
+        .read_only = bn->read_only, .cache_direct = bn->cache_direct,
+        .no_flush = bn->cache_no_flush, .discard_unmap = bn->discard_unmap,
+        .chain_files = g_ptr_array_new_with_free_func(g_free),
+    };
+    char *old_auto = bn->auto_backing_file;
+    bool ok = true;
+
+    if (bn->backing || !bn->backing_file) {
+        g_ptr_array_unref(inh.chain_files);
+        return true;
+    }
+    /*
+     * The header decides from now on, as if opened without options: the
+     * node's plain file name is what a relative backing name is
+     * resolved against
+     */
+    bn->auto_backing_file = g_strdup("");
+    bdrv_refresh_filename(bn);
+    ok = open_default_backing(bn, &inh, NULL, errp);
+    g_ptr_array_unref(inh.chain_files);
+    g_free(bn->auto_backing_file);
+    if (ok) {
+        g_free(old_auto);
+        json_object_del(bn->options, "backing");
+        bn->auto_backing_file = g_strdup(bdrv_filename(bn->backing->child));
+    } else {
+        bn->auto_backing_file = old_auto;
+    }
+    bdrv_refresh_filename(bn);
+    return ok;
+}
+
 /* ---- closing ------------------------------------------------------------- */
 
 typedef struct {

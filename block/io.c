@@ -38,6 +38,7 @@ typedef struct {
     const void *buf;
     int flags;
     bool tracked;               /* in bn->writes */
+    bool no_notify;             /* continued by a write hook */
 } IoReq;
 
 struct BdrvRangeLock {
@@ -313,8 +314,8 @@ static void write_start(IoReq *r)
 
     r->tracked = true;
     bn->writes = g_list_prepend(bn->writes, r);
-    for (guint i = 0; bn->write_notifiers && i < bn->write_notifiers->len;
-         i++) {
+    for (guint i = 0; !r->no_notify && bn->write_notifiers
+         && i < bn->write_notifiers->len; i++) {
         WriteNotifier *n = &g_array_index(bn->write_notifiers,
                                           WriteNotifier, i);
 
@@ -473,13 +474,30 @@ void bdrv_remove_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
     }
 }
 
+void bdrv_set_write_hook(BlockNode *bn, BdrvWriteHookFn *fn, void *opaque)
+{
+    bn->write_hook = fn;
+    bn->write_hook_opaque = opaque;
+}
+
+static bool hooked(BlockNode *bn, int type, uint64_t off, uint64_t len,
+                   const void *buf, int flags, BdrvCb *cb, void *opaque)
+{
+    return bn->write_hook && !(flags & BDRV_REQ_LOCK_OWNER)
+        && !bn->read_only && len
+        && bn->write_hook(bn->write_hook_opaque, type, off, len, buf, flags,
+                          cb, opaque);
+}
+
 /* ---- writes --------------------------------------------------------------- */
 
-void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
-                int flags, BdrvCb *cb, void *opaque)
+static void do_write(BlockNode *bn, uint64_t off, uint64_t len,
+                     const void *buf, int flags, BdrvCb *cb, void *opaque,
+                     bool notify)
 {
     IoReq *r = io_start(bn, IO_WRITE, off, len, cb, opaque);
 
+    r->no_notify = !notify;
     if (bn->read_only) {
         io_complete_now(r, -EPERM);
         return;
@@ -493,11 +511,13 @@ void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
     write_submit(r);
 }
 
-void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
-                       BdrvCb *cb, void *opaque)
+static void do_write_zeroes_req(BlockNode *bn, uint64_t off, uint64_t len,
+                                int flags, BdrvCb *cb, void *opaque,
+                                bool notify)
 {
     IoReq *r = io_start(bn, IO_ZERO, off, len, cb, opaque);
 
+    r->no_notify = !notify;
     if (bn->read_only) {
         io_complete_now(r, -EPERM);
         return;
@@ -511,6 +531,32 @@ void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
     }
     r->flags = flags;
     write_submit(r);
+}
+
+void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
+                int flags, BdrvCb *cb, void *opaque)
+{
+    if (!hooked(bn, BDRV_HOOK_WRITE, off, len, buf, flags, cb, opaque)) {
+        do_write(bn, off, len, buf, flags, cb, opaque, true);
+    }
+}
+
+void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
+                       BdrvCb *cb, void *opaque)
+{
+    if (!hooked(bn, BDRV_HOOK_ZERO, off, len, NULL, flags, cb, opaque)) {
+        do_write_zeroes_req(bn, off, len, flags, cb, opaque, true);
+    }
+}
+
+void bdrv_hook_continue(BlockNode *bn, int type, uint64_t off, uint64_t len,
+                        const void *buf, int flags, BdrvCb *cb, void *opaque)
+{
+    if (type == BDRV_HOOK_WRITE) {
+        do_write(bn, off, len, buf, flags, cb, opaque, false);
+    } else {
+        do_write_zeroes_req(bn, off, len, flags, cb, opaque, false);
+    }
 }
 
 void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,

@@ -10,6 +10,7 @@ block_libblock_a_SOURCES = \
 	block/qcow2-create.c block/qcow2-create.h \
 	block/job.c block/job.h block/job-int.h block/create.c \
 	block/blockjob.c block/blockjob.h block/stream.c block/commit.c \
+	block/mirror.c \
 	block/qmp-block.c block/qmp-block.h
 
 BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)

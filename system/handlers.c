@@ -32,6 +32,8 @@ void qmpd_register_handlers(QapiSchema *s)
                            blockjob_qmp_handlers_count);
     qapi_register_handlers(s, stream_qmp_handlers, stream_qmp_handlers_count);
     qapi_register_handlers(s, commit_qmp_handlers, commit_qmp_handlers_count);
+    qapi_register_handlers(s, mirror_qmp_handlers,
+                           mirror_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
     /* HMP tables are process-wide; a second schema reuses them */
     if (!hmp_done) {

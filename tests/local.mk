@@ -54,7 +54,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_robustness.py \
 	tests/functional/test_block.py \
 	tests/functional/test_stream.py \
-	tests/functional/test_commit.py
+	tests/functional/test_commit.py \
+	tests/functional/test_mirror.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \

@@ -223,7 +223,11 @@ class Importer:
         elif man.get("args_type"):
             d["data"] = self.name_of(e["arg-type"], man["args_type"], name)
         elif arg["members"] or "tag" in arg:
-            d["data"] = self.members_json(name, arg, name)
+            # a command documented without its arguments (merge): the
+            # type names come from the object with the same members
+            src = name if man["members"] or man["bases"] else \
+                self.guess_return(name, e["arg-type"]) or name
+            d["data"] = self.members_json(name, arg, src)
         if kind == "command":
             rt = e["ret-type"]
             r = self.intro[rt]

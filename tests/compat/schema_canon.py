@@ -31,7 +31,9 @@ def canon(idx, name, seen=()):
         out = {"members": {m["name"]: {"type": canon(idx, m["type"], seen),
                                        "optional": "default" in m,
                                        "features": sorted(m.get("features", []))}
-                           for m in e["members"]},
+                           for m in e["members"]
+                           # downstream extension members are ours alone
+                           if not m["name"].startswith("__")},
                "features": sorted(e.get("features", []))}
         if "tag" in e:
             out["tag"] = e["tag"]
