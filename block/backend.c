@@ -151,6 +151,28 @@ bool blk_auto_del(const BlockBackend *blk)
     return blk->auto_del;
 }
 
+BlockBackend *blk_by_qdev_id(const char *id, Error **errp)
+{
+    static const char vb[] = "/virtio-backend";
+    size_t n = strlen(id);
+    bool inner = n > strlen(vb) && !strcmp(id + n - strlen(vb), vb);
+    g_autofree char *dev = g_strndup(id, inner ? n - strlen(vb) : n);
+    BlockBackend *blk = blk_by_dev_id(dev);
+    bool virtio = blk && blk->qdev && g_str_has_suffix(blk->qdev, vb);
+
+    if (blk && virtio && !inner) {
+        /* the virtio-blk-pci proxy; its virtio-backend child has the disk */
+        error_setg(errp, "Device does not have a block device backend");
+        return NULL;
+    }
+    if (!blk || (inner && !virtio)) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
+                  id);
+        return NULL;
+    }
+    return blk;
+}
+
 void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id)
 {
     g_free(blk->qdev);

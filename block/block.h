@@ -222,6 +222,13 @@ bool blk_auto_del(const BlockBackend *blk);
 /* The backend of the guest device with id @id, or NULL. */
 BlockBackend *blk_by_dev_id(const char *id);
 
+/*
+ * The backend a device path names, as qemu-io -d takes it: "ID" for
+ * scsi-hd and ide-hd, "ID/virtio-backend" for virtio-blk-pci (whose
+ * proxy "ID" has none).  NULL with QEMU's error otherwise.
+ */
+BlockBackend *blk_by_qdev_id(const char *id, Error **errp);
+
 /* The device's io-status: "ok", "failed" or "nospace". */
 const char *blk_io_status_name(const BlockBackend *blk);
 void blk_set_io_status(BlockBackend *blk, const char *status);

@@ -1200,11 +1200,7 @@ static void qmp_qemu_io(const json_t *args, QapiReply *reply)
     Error *err = NULL;
 
     if (qjson_get_bool_or(args, "qdev", false)) {
-        t.blk = blk_by_dev_id(device);
-        if (!t.blk) {
-            error_set(&err, ERROR_CLASS_DEVICE_NOT_FOUND,
-                      "Device '%s' not found", device);
-        }
+        t.blk = blk_by_qdev_id(device, &err);
     } else {
         t.blk = blk_by_name(device);
         if (!t.blk) {

@@ -284,10 +284,7 @@ static void hmp_qemu_io(HmpCall *call, const json_t *args)
     Error *err = NULL;
 
     if (qjson_get_bool_or(args, "qdev", false)) {
-        t.blk = blk_by_dev_id(device);
-        if (!t.blk) {
-            error_setg(&err, "Device '%s' not found", device);
-        }
+        t.blk = blk_by_qdev_id(device, &err);
     } else {
         t.blk = blk_by_name(device);
         if (!t.blk) {

@@ -193,8 +193,13 @@ def test_blockdev_cmdline():
             assert blk[0]["device"] == "" and \
                 blk[0]["qdev"] == "/machine/peripheral/vd0/virtio-backend"
             io(c, "fmt0", "read -P 0x22 1M 1M")
-            assert "wrote" in c.cmd("__com.qmpd_qemu-io", device="vd0",
-                                    qdev=True, command="write 0 4k")
+            # as qemu-io -d: the virtio proxy has no disk, its backend has
+            assert c.error("__com.qmpd_qemu-io", device="vd0", qdev=True,
+                           command="read 0 4k") == (
+                "GenericError", "Device does not have a block device backend")
+            assert "wrote" in c.cmd("__com.qmpd_qemu-io",
+                                    device="vd0/virtio-backend", qdev=True,
+                                    command="write 0 4k")
             c.cmd("device_del", id="vd0")
             evs = [c.event("DEVICE_DELETED")["data"] for _ in range(2)]
             assert evs == [
