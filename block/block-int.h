@@ -210,6 +210,18 @@ struct BlockDriver {
     int (*pwrite_sync)(BlockNode *bn, uint64_t off, uint64_t len,
                        const void *buf);
     int (*flush_sync)(BlockNode *bn);
+
+    /*
+     * Persistent dirty bitmaps (optional; without them a bitmap cannot
+     * be persistent).  bitmap_can_store: may a new bitmap @name of
+     * @granularity be stored (QEMU's checks and messages)?
+     * bitmap_remove: drop the stored bitmap @name from the image (absent
+     * is not an error); 0, -EBUSY while metadata writeback is in flight
+     * (flush and try again; @errp untouched), or -errno with @errp set.
+     */
+    bool (*bitmap_can_store)(BlockNode *bn, const char *name,
+                             uint32_t granularity, Error **errp);
+    int (*bitmap_remove)(BlockNode *bn, const char *name, Error **errp);
 };
 
 extern const char *const blkdbg_event_names[BLKDBG__MAX];

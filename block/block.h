@@ -180,8 +180,9 @@ void bdrv_set_write_hook(BlockNode *bn, BdrvWriteHookFn *fn, void *opaque);
 
 /*
  * Submit a request a write hook took over, as the request layer would
- * have (range locks, statistics, the driver), except that write
- * notifiers are not called: the hook's owner tracks it itself.
+ * have (range locks, statistics, the driver), except that the write
+ * notifier registered with the hook's opaque is not called: the hook's
+ * owner tracks it itself.  Other notifiers (dirty bitmaps) are.
  */
 void bdrv_hook_continue(BlockNode *bn, int type, uint64_t off, uint64_t len,
                         const void *buf, int flags, BdrvCb *cb,

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "block/block-int.h"
+#include "block/dirty-bitmap.h"
 #include "block/ioq.h"
 #include "qapi/qjson.h"
 
@@ -576,6 +577,7 @@ bool bdrv_change_backing_file(BlockNode *bn, const char *file,
 
 static void node_free(BlockNode *bn)
 {
+    dbitmap_node_free(bn);
     json_decref(bn->options);
     g_free(bn->node_name);
     g_free(bn->filename);

@@ -314,11 +314,16 @@ static void write_start(IoReq *r)
 
     r->tracked = true;
     bn->writes = g_list_prepend(bn->writes, r);
-    for (guint i = 0; !r->no_notify && bn->write_notifiers
-         && i < bn->write_notifiers->len; i++) {
+    for (guint i = 0; bn->write_notifiers && i < bn->write_notifiers->len;
+         i++) {
         WriteNotifier *n = &g_array_index(bn->write_notifiers,
                                           WriteNotifier, i);
 
+        /* a hook's owner tracks what it continues; the others (dirty
+         * bitmaps) see every write, as QEMU's bitmaps do */
+        if (r->no_notify && n->opaque == bn->write_hook_opaque) {
+            continue;
+        }
         n->fn(n->opaque, r->off, r->len);
     }
     switch (r->type) {

@@ -398,3 +398,25 @@ void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
     bdrv_write(bn->file->child, s->reftable_offset, w->len, w->buf, 0,
                reftable_written_cb, w);
 }
+
+int qcow2_write_reftable_sync(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+    uint64_t len = (uint64_t)s->reftable_clusters * s->cluster_size;
+    uint8_t *buf;
+    int ret;
+
+    if (!s->reftable_dirty) {
+        return 0;
+    }
+    buf = ioq_buf_alloc0(len);
+    for (uint32_t i = 0; i < s->reftable_size; i++) {
+        be64_write(buf + 8 * i, s->reftable[i]);
+    }
+    ret = bdrv_pwrite_sync(bn->file->child, s->reftable_offset, len, buf);
+    ioq_buf_free(buf);
+    if (ret == 0) {
+        s->reftable_dirty = false;
+    }
+    return ret;
+}

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "block/dirty-bitmap.h"
 #include "block/ioq.h"
 #include "block/qcow2.h"
 #include "qapi/qjson.h"
@@ -1174,6 +1175,57 @@ static void qcow2_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
     qcow2_flush_metadata(bn, true, cb, opaque);
 }
 
+int qcow2_flush_metadata_sync(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+    BlockNode *f = file_of(bn);
+    int r;
+
+    if (bn->read_only) {
+        return 0;
+    }
+    if (s->flushing) {
+        return -EBUSY;
+    }
+    if ((r = qcow2_cache_write_sync(bn, &s->rb_cache)) < 0
+        || (r = qcow2_write_reftable_sync(bn)) < 0
+        || (s->header_dirty && (r = qcow2_write_header_sync(bn)) < 0)
+        || (r = bdrv_flush_sync(f)) < 0
+        || (r = qcow2_cache_write_sync(bn, &s->l2_cache)) < 0) {
+        return r;
+    }
+    if (s->l1_dirty) {
+        uint64_t bytes = align_up((uint64_t)s->l1_size * 8, 512);
+        uint8_t *buf = ioq_buf_alloc0(bytes);
+
+        for (uint32_t i = 0; i < s->l1_size; i++) {
+            be64_write(buf + 8 * i, s->l1[i]);
+        }
+        r = bdrv_pwrite_sync(f, s->l1_offset, bytes, buf);
+        ioq_buf_free(buf);
+        if (r < 0) {
+            return r;
+        }
+        s->l1_dirty = false;
+    }
+    /* the decrements, now that nothing on disk refers to the clusters */
+    while (s->pending_frees->len) {
+        uint64_t off = g_array_index(s->pending_frees, uint64_t, 0);
+        uint64_t bi = (off >> s->cluster_bits) / s->refblock_entries;
+
+        g_array_remove_index_fast(s->pending_frees, 0);
+        if (bi < s->reftable_size && s->reftable[bi]
+            && qcow2_get_refcount_sync(bn, off) > 0
+            && (r = qcow2_update_refcount_sync(bn, off, -1)) < 0) {
+            return r;
+        }
+    }
+    if ((r = qcow2_cache_write_sync(bn, &s->rb_cache)) < 0) {
+        return r;
+    }
+    return bdrv_flush_sync(f);
+}
+
 static void writeback_done_cb(void *opaque, int ret)
 {
     if (ret < 0) {
@@ -1253,6 +1305,7 @@ static uint8_t *header_bytes(BlockNode *bn, size_t *len)
         { 2, 0, "bitmaps" }, { 2, 1, "raw external data" },
     };
     uint8_t table[G_N_ELEMENTS(features) * 48];
+    uint8_t bitmaps[24];
     const char *bfile = bn->backing_file;
     size_t need;
 
@@ -1279,14 +1332,13 @@ static uint8_t *header_bytes(BlockNode *bn, size_t *len)
         put_ext(b, QCOW2_EXT_BACKING_FORMAT, bn->backing_format,
                 strlen(bn->backing_format));
     }
+    /* QEMU's order: feature names, bitmaps, the unknown ones kept */
+    need = b->len + 8 + sizeof(table) + 8 + (bfile ? strlen(bfile) : 0)
+        + (s->nb_bitmaps ? 8 + sizeof(bitmaps) : 0);
     for (guint i = 0; i < s->kept_exts->len; i++) {
-        GBytes *e = g_ptr_array_index(s->kept_exts, i);
-        gsize elen;
-        const uint8_t *d = g_bytes_get_data(e, &elen);
-
-        put_ext(b, get32(d), d + 4, elen - 4);
+        need += 8 + align_up(g_bytes_get_size(
+                                 g_ptr_array_index(s->kept_exts, i)) - 4, 8);
     }
-    need = b->len + 8 + sizeof(table) + 8 + (bfile ? strlen(bfile) : 0);
     if (s->version >= 3 && need <= s->cluster_size) {
         memset(table, 0, sizeof(table));
         for (size_t i = 0; i < G_N_ELEMENTS(features); i++) {
@@ -1296,6 +1348,20 @@ static uint8_t *header_bytes(BlockNode *bn, size_t *len)
                    strlen(features[i].name));
         }
         put_ext(b, QCOW2_EXT_FEATURE_TABLE, table, sizeof(table));
+    }
+    if (s->nb_bitmaps) {
+        memset(bitmaps, 0, sizeof(bitmaps));
+        put32(bitmaps, s->nb_bitmaps);
+        be64_write(bitmaps + 8, s->bitmap_dir_size);
+        be64_write(bitmaps + 16, s->bitmap_dir_offset);
+        put_ext(b, QCOW2_EXT_BITMAPS, bitmaps, sizeof(bitmaps));
+    }
+    for (guint i = 0; i < s->kept_exts->len; i++) {
+        GBytes *e = g_ptr_array_index(s->kept_exts, i);
+        gsize elen;
+        const uint8_t *d = g_bytes_get_data(e, &elen);
+
+        put_ext(b, get32(d), d + 4, elen - 4);
     }
     put_ext(b, QCOW2_EXT_END, NULL, 0);
     if (bfile) {
@@ -1413,9 +1479,10 @@ static bool parse_extensions(BlockNode *bn, const uint8_t *hdr,
                        "external data file");
             return false;
         case QCOW2_EXT_BITMAPS:
-            s->has_bitmaps_ext = true;
-            /* kept as it is, like unknown ones */
-            /* fall through */
+            if (!qcow2_bitmaps_parse_ext(bn, hdr + off, len, errp)) {
+                return false;
+            }
+            break;
         default: {
             uint8_t *raw = g_malloc(4 + len);
 
@@ -1599,9 +1666,13 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
         if (!check_writable(bn, errp)) {
             goto out;
         }
-        if (s->autoclear) {
-            /* features we do not maintain must be marked stale */
-            s->autoclear = 0;
+        /*
+         * Features we do not maintain must be marked stale, and a stale
+         * bitmaps extension goes (as QEMU drops it)
+         */
+        if ((s->autoclear & ~QCOW2_AUTOCLEAR_BITMAPS)
+            || s->drop_bitmaps_ext) {
+            s->autoclear &= QCOW2_AUTOCLEAR_BITMAPS;
             r = qcow2_write_header_sync(bn);
             if (r < 0) {
                 error_setg_errno(errp, -r, "Could not update qcow2 header");
@@ -1613,6 +1684,11 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
             error_setg_errno(errp, -r, "Could not read refcount block");
             goto out;
         }
+    }
+    if (!qcow2_bitmaps_load(bn, errp)) {
+        goto out;
+    }
+    if (!bn->read_only) {
         s->writeback_timer = g_timeout_add(WRITEBACK_MS, writeback_timer_cb,
                                            bn);
     }
@@ -1639,7 +1715,16 @@ out:
 static void qcow2_close(BlockNode *bn)
 {
     Qcow2State *s = state(bn);
+    Error *err = NULL;
+    int r = qcow2_bitmaps_store(bn, true, &err);
 
+    if (r < 0) {
+        /* nobody waits for a close: the operator hears of it */
+        qmpd_log(LOG_WARNING, "Lost persistent bitmaps during inactivation "
+                 "of node '%s': %s", bn->node_name,
+                 err ? error_get_pretty(err) : g_strerror(-r));
+        error_free(err);
+    }
     if (s->writeback_timer) {
         g_source_remove(s->writeback_timer);
     }
@@ -1666,6 +1751,9 @@ static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
 
     if (size % 512) {
         error_setg(errp, "The new size must be a multiple of 512");
+        return false;
+    }
+    if (!qcow2_bitmaps_truncate_check(bn, errp)) {
         return false;
     }
     /* QEMU 7.2 can shrink; qmpd grows only (the issue asks no more) */
@@ -1766,11 +1854,34 @@ static bool qcow2_reopen_rw(BlockNode *bn, bool read_only, Error **errp)
             error_setg_errno(errp, -r, "Could not read refcount block");
             return false;
         }
+        if (!qcow2_bitmaps_reopen_rw(bn, errp)) {
+            bn->read_only = was;
+            return false;
+        }
         if (!s->writeback_timer) {
             s->writeback_timer = g_timeout_add(WRITEBACK_MS,
                                                writeback_timer_cb, bn);
         }
     } else {
+        /* QEMU's qcow2_reopen_bitmaps_ro(): stored, then read-only */
+        Error *err = NULL;
+        int r = bn->read_only ? 0 : qcow2_bitmaps_store(bn, false, &err);
+
+        if (r < 0) {
+            if (!err) {
+                error_setg_errno(&err, -r, "Cannot store the bitmaps of "
+                                 "'%s' while its metadata is written back",
+                                 bn->node_name);
+            }
+            error_propagate(errp, err);
+            return false;
+        }
+        for (DirtyBitmap *bm = dbitmap_next(bn, NULL); bm;
+             bm = dbitmap_next(bn, bm)) {
+            if (dbitmap_persistent(bm)) {
+                dbitmap_set_readonly(bm, true);
+            }
+        }
         bn->read_only = true;
         if (s->writeback_timer) {
             g_source_remove(s->writeback_timer);
@@ -1837,4 +1948,6 @@ const BlockDriver bdrv_qcow2 = {
     .format_specific = qcow2_format_specific,
     .cluster_size = qcow2_cluster_size,
     .dirty_flag = qcow2_dirty_flag,
+    .bitmap_can_store = qcow2_bitmap_can_store,
+    .bitmap_remove = qcow2_bitmap_remove,
 };

@@ -95,7 +95,12 @@ typedef struct Qcow2State {
     uint32_t nb_snapshots;
     uint64_t snapshots_offset;
     uint8_t compression_type;
-    bool has_bitmaps_ext;
+
+    /* the bitmaps extension (persistent dirty bitmaps, qcow2-bitmap.c) */
+    uint32_t nb_bitmaps;
+    uint64_t bitmap_dir_offset;
+    uint64_t bitmap_dir_size;
+    bool drop_bitmaps_ext;      /* stale (autoclear bit off): not kept */
 
     /* L1 */
     uint64_t *l1;
@@ -206,10 +211,52 @@ int qcow2_pin_tail_refblock(BlockNode *bn);
 void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
                           void *opaque);
 
+/* The same, synchronously (control path; no flush in flight). */
+int qcow2_write_reftable_sync(BlockNode *bn);
+
 /* qcow2.c */
 int qcow2_write_header_sync(BlockNode *bn);
 void qcow2_flush_metadata(BlockNode *bn, bool sync_disk,
                           void (*cb)(void *opaque, int ret), void *opaque);
+
+/*
+ * qcow2_flush_metadata() run synchronously, same stages and order, for
+ * control paths that must see their metadata on disk before going on
+ * (storing bitmaps).  -EBUSY while an asynchronous flush is running
+ * (tables may be in flight): nothing was done, flush and try again.
+ */
+int qcow2_flush_metadata_sync(BlockNode *bn);
+
+/* qcow2-bitmap.c: persistent dirty bitmaps (the bitmaps extension) */
+
+/* The extension's header fields, at open (@len bytes at @data). */
+bool qcow2_bitmaps_parse_ext(BlockNode *bn, const uint8_t *data,
+                             uint32_t len, Error **errp);
+
+/*
+ * At open, after the rest: create the node's bitmaps from the image.
+ * Read-write, the loaded ones are marked in use in the image; read-only,
+ * they are read-only.  Those found in use are inconsistent.
+ */
+bool qcow2_bitmaps_load(BlockNode *bn, Error **errp);
+
+/*
+ * Write every persistent, consistent, writable bitmap of the node into
+ * the image (not in use); with @release they leave the node (close).
+ * 0, -EBUSY (flush in flight; nothing done) or -errno with @errp set.
+ */
+int qcow2_bitmaps_store(BlockNode *bn, bool release, Error **errp);
+
+/* Read-only -> read-write: mark the read-only bitmaps in use again. */
+bool qcow2_bitmaps_reopen_rw(BlockNode *bn, Error **errp);
+
+/* A resize keeps the bitmaps only when each is loaded and usable. */
+bool qcow2_bitmaps_truncate_check(BlockNode *bn, Error **errp);
+
+/* BlockDriver.bitmap_can_store / bitmap_remove */
+bool qcow2_bitmap_can_store(BlockNode *bn, const char *name,
+                            uint32_t granularity, Error **errp);
+int qcow2_bitmap_remove(BlockNode *bn, const char *name, Error **errp);
 
 static inline uint64_t be64_read(const void *p)
 {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "block/block-int.h"
+#include "block/dirty-bitmap.h"
 #include "block/ioq.h"
 #include "block/qcow2-create.h"
 #include "block/qmp-block.h"
@@ -80,6 +81,7 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat)
 {
     json_t *o = json_object();
     BlockNode *b = bdrv_backing(bn);
+    json_t *bitmaps;
     int depth = 0;
 
     /* QEMU counts the depth while collecting the chain, so not if flat */
@@ -109,6 +111,10 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat)
                             "direct", bn->cache_direct,
                             "no-flush", bn->cache_no_flush));
     json_object_set_new(o, "write_threshold", json_integer(0));
+    bitmaps = dbitmap_query(bn);
+    if (bitmaps) {
+        json_object_set_new(o, "dirty-bitmaps", bitmaps);
+    }
     return o;
 }
 
@@ -646,6 +652,10 @@ static void resize_flushed_cb(void *opaque, int ret)
         error_setg(&err, "Image format driver does not support resize");
     } else if (bn->drv->truncate(bn, r->size, &err)) {
         /* formats above a resized node see it through the graph */
+        dbitmap_node_resized(bn);
+        if (bdrv_file_child(bn)) {
+            dbitmap_node_resized(bdrv_file_child(bn));
+        }
     }
     bdrv_unref(bn);
     if (err) {
@@ -763,9 +773,20 @@ static bool qmp_change_backing_file(const json_t *args, json_t **ret,
     return ok;
 }
 
+/* @bn's own part of a reopen: its driver's, or just the flag. */
+static bool reopen_self(BlockNode *bn, bool read_only, Error **errp)
+{
+    if (bn->drv->reopen_rw) {
+        return bn->drv->reopen_rw(bn, read_only, errp);
+    }
+    bn->read_only = read_only;
+    return true;
+}
+
 bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp)
 {
     BlockNode *f = bdrv_file_child(bn);
+    bool fc;
 
     /*
      * As in QEMU, only a child that inherits its options from @bn
@@ -783,30 +804,34 @@ bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp)
     if (bn->read_only == read_only) {
         return true;
     }
-    if (f && f->read_only != read_only && !bdrv_reopen_read_only(f, read_only,
-                                                                 errp)) {
+    fc = f && f->read_only != read_only;
+    /*
+     * Becoming writable, the file goes first; becoming read-only, last:
+     * the format writes its last metadata (persistent bitmaps) on its way
+     */
+    if (!read_only && fc && !bdrv_reopen_read_only(f, false, errp)) {
         return false;
     }
-    if (bn->drv->reopen_rw) {
-        if (!bn->drv->reopen_rw(bn, read_only, errp)) {
-            if (f) {
-                bdrv_reopen_read_only(f, !read_only, NULL);
-            }
-            return false;
+    if (!reopen_self(bn, read_only, errp)) {
+        if (!read_only && fc) {
+            bdrv_reopen_read_only(f, true, NULL);
         }
-    } else {
-        bn->read_only = read_only;
+        return false;
+    }
+    if (read_only && fc && !bdrv_reopen_read_only(f, true, errp)) {
+        reopen_self(bn, false, NULL);
+        return false;
     }
     /* what @bn needs from its file changed: its image locks follow */
     if (bdrv_file_child(bn)
         && !bdrv_refresh_perms(bdrv_file_child(bn), errp)) {
-        if (bn->drv->reopen_rw) {
-            bn->drv->reopen_rw(bn, !read_only, NULL);
-        } else {
-            bn->read_only = !read_only;
+        /* undone in the reverse order */
+        if (read_only && fc) {
+            bdrv_reopen_read_only(f, false, NULL);
         }
-        if (f) {
-            bdrv_reopen_read_only(f, !read_only, NULL);
+        reopen_self(bn, !read_only, NULL);
+        if (!read_only && fc) {
+            bdrv_reopen_read_only(f, true, NULL);
         }
         return false;
     }

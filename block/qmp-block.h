@@ -37,4 +37,8 @@ extern const size_t create_qmp_handlers_count;
 extern const QapiHandler block_qmp_handlers[];
 extern const size_t block_qmp_handlers_count;
 
+/* block/dirty-bitmap.c */
+extern const QapiHandler dirty_bitmap_qmp_handlers[];
+extern const size_t dirty_bitmap_qmp_handlers_count;
+
 #endif /* BLOCK_QMP_BLOCK_H */

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 QAPI_SCHEMA_FILES = \
+	qapi/schema/bitmap.json \
 	qapi/schema/block-core.json \
 	qapi/schema/block.json \
 	qapi/schema/block-job.json \

@@ -10,7 +10,8 @@ UNIT_TESTS = \
 	tests/unit/test-qcow2 \
 	tests/unit/test-qemu-io \
 	tests/unit/test-io \
-	tests/unit/test-hbitmap
+	tests/unit/test-hbitmap \
+	tests/unit/test-dirty-bitmap
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -45,6 +46,10 @@ tests_unit_test_hbitmap_SOURCES = tests/unit/test-hbitmap.c
 tests_unit_test_hbitmap_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_hbitmap_LDADD = $(TEST_LIBS)
 
+tests_unit_test_dirty_bitmap_SOURCES = tests/unit/test-dirty-bitmap.c
+tests_unit_test_dirty_bitmap_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_dirty_bitmap_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+
 check_PROGRAMS += $(UNIT_TESTS)
 
 FUNCTIONAL_TESTS = \
@@ -55,6 +60,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_block.py \
 	tests/functional/test_stream.py \
 	tests/functional/test_commit.py \
+	tests/functional/test_bitmaps.py \
 	tests/functional/test_mirror.py
 
 COMPAT_TESTS = \

@@ -771,7 +771,8 @@ def test_libvirt_blockcopy(s):
         evs = until_event(c, "BLOCK_JOB_READY")
         assert names(evs) == ["created", "running", "ready",
                               "BLOCK_JOB_READY"], names(evs)
-        s.write(c, 0x91, 10 * MiB, 64 * KiB, device="virtio-disk0")
+        s.write(c, 0x91, 10 * MiB, 64 * KiB,
+                device="virtio-disk0/virtio-backend")
         c.cmd("job-complete", id=job)
         evs = until_status(c, job, "concluded")
         assert names(evs) == ["waiting", "pending", "BLOCK_JOB_COMPLETED",
@@ -789,8 +790,9 @@ def test_libvirt_blockcopy(s):
         nodes = sorted(n["node-name"]
                        for n in c.cmd("query-named-block-nodes"))
         assert nodes == ["libvirt-4-format", "libvirt-4-storage"], nodes
-        s.write(c, 0x92, 11 * MiB, 64 * KiB, device="virtio-disk0")
-        hmp_io(c, "flush", "virtio-disk0")
+        s.write(c, 0x92, 11 * MiB, 64 * KiB,
+                device="virtio-disk0/virtio-backend")
+        hmp_io(c, "flush", "virtio-disk0/virtio-backend")
         c.cmd("quit")
         q.wait()
     assert chain_of(dest) == ["copy.qcow2"]
