@@ -50,6 +50,39 @@
  *   and marked busy meanwhile), and are not marked dirty; so once ready
  *   the target needs no background copying at all.
  *
+ *   With __com.qmpd_auto-write-blocking (a qmpd extension) a job in
+ *   background mode watches whether it converges, and switches itself
+ *   to write-blocking once it does not.  Every 100 ms it samples what
+ *   is left to copy (dirty + in flight, the job's len - offset); the
+ *   window starts again at each sample that is a new lowest (or zero:
+ *   in sync), and at each moment the pump finds nothing left.  The
+ *   count has stopped shrinking when the window holds 10 samples (1 s)
+ *   and the job's own copies wrote twice its buffer in it (2 * buf-size,
+ *   or twice the disk when that is smaller):
+ *
+ *     left  ^  guest faster than the copy       converging
+ *           |    .-.   .--.  .-.              \_
+ *           |  _/   '-'    ''   '-.  ...        '-._  new lowest
+ *           | /  no new lowest for >= 1 s and     '-._ after each
+ *           |/   >= 2 buffers copied: switch          '-. wave
+ *           +--------------------------------------------> time
+ *
+ *   The time keeps a bursty guest from triggering it.  The bytes keep
+ *   a job whose count falls in steps from triggering it between two
+ *   steps: under a speed limit the job fills its whole buffer with
+ *   requests at once and then sleeps for all of them, so the count
+ *   drops by up to a buffer at a time, seconds apart; two buffers
+ *   copied without a new lowest are two such waves that gained nothing.
+ *
+ *   The switch installs the write hook as write-blocking mode does from
+ *   the start (writes already past it were marked dirty by the
+ *   notifier, which stays) and keeps it to the end.  From then on the
+ *   guest dirties only the granules it writes in part (none with
+ *   writes aligned to the granularity), so the count falls to zero and
+ *   READY (and the final sync of job-complete) comes at any guest write
+ *   rate, the guest's writes slowed to what the target takes.  The
+ *   switch is logged (LOG_INFO); query-block-jobs stays QEMU's.
+ *
  *   A target whose image names a backing file that is not open yet
  *   (drive-mirror's targets until the switch, as in QEMU) must never get
  *   part of a cluster written, nor zeroes that deallocate: it would read
@@ -81,6 +114,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +137,10 @@
 #define SLEEP_SLICE_NS (100 * 1000 * 1000ll)
 /* QEMU's BLOCK_JOB_SLICE_TIME: how often a ready job looks for dirt */
 #define READY_SLICE_NS (100 * 1000 * 1000ll)
+/* __com.qmpd_auto-write-blocking: sample period and window (see above) */
+#define AUTO_WB "__com.qmpd_auto-write-blocking"
+#define CONVERGE_SAMPLE_MS 100
+#define CONVERGE_SAMPLES 10
 
 typedef enum {
     MIRROR_SYNC_TOP,
@@ -184,6 +222,14 @@ struct MirrorJob {
     bool hook;
     bool notifier;
 
+    /* AUTO_WB: the convergence watch, until it switches to blocking */
+    bool auto_wb;
+    guint converge_source;      /* the CONVERGE_SAMPLE_MS timer */
+    unsigned converge_samples;  /* samples since the window started */
+    uint64_t converge_min;      /* lowest left-to-copy in the window */
+    uint64_t converge_mark;     /* @copied when the window started */
+    uint64_t copied;            /* bytes the job's own copies wrote */
+
     bool started;               /* the barrier after the notifier passed */
     bool in_run;
     bool done;                  /* finishing: no more pumping */
@@ -209,6 +255,8 @@ struct MirrorJob {
 };
 
 static void mirror_pump(MirrorJob *s);
+static void converge_restart(MirrorJob *s);
+static void converge_stop(MirrorJob *s);
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -369,6 +417,7 @@ static void mirror_finish(MirrorJob *s, int ret)
         g_source_remove(s->kick_source);
         s->kick_source = 0;
     }
+    converge_stop(s);
     finish_now(s);
 }
 
@@ -416,6 +465,7 @@ static void op_write_cb(void *opaque, int ret)
     }
     if (!op->zeroing) {
         job_progress_update(&s->common.job, op->len);
+        s->copied += op->len;
     }
     op_end(op);
     update_remaining(s);
@@ -753,6 +803,8 @@ static void pump_copy(MirrorJob *s)
         || hbitmap_count(s->dirty) || s->final_wait) {
         return;
     }
+    /* nothing left: the count reached zero, it does shrink */
+    converge_restart(s);
     if (!job->ready) {
         /* in sync: flush the target, then READY (QEMU's mirror_flush) */
         if (!s->need_flush) {
@@ -999,6 +1051,72 @@ static bool active_hook(void *opaque, int type, uint64_t off, uint64_t len,
     return true;
 }
 
+/* ---- __com.qmpd_auto-write-blocking ------------------------------------ */
+
+/* A new window: the next sample is its first lowest. */
+static void converge_restart(MirrorJob *s)
+{
+    s->converge_samples = 0;
+    s->converge_min = UINT64_MAX;
+    s->converge_mark = s->copied;
+}
+
+static void converge_stop(MirrorJob *s)
+{
+    if (s->converge_source) {
+        g_source_remove(s->converge_source);
+        s->converge_source = 0;
+    }
+}
+
+/* Background copying does not converge: go on in write-blocking mode. */
+static void converge_switch(MirrorJob *s, uint64_t left)
+{
+    g_assert(!s->hook && !s->src->write_hook);
+    s->write_blocking = true;
+    bdrv_set_write_hook(s->src, active_hook, s);
+    s->hook = true;
+    qmpd_log(LOG_INFO, "mirror job '%s': %" PRIu64 " bytes left to copy, "
+             "lowest %" PRIu64 " over the last %u samples while %" PRIu64
+             " bytes were copied: switching to copy-mode write-blocking",
+             s->common.job.id, left, s->converge_min, s->converge_samples,
+             s->copied - s->converge_mark);
+}
+
+static gboolean converge_cb(gpointer opaque)
+{
+    MirrorJob *s = opaque;
+    Job *job = &s->common.job;
+    uint64_t left = hbitmap_count(s->dirty) + s->bytes_in_flight;
+
+    if (s->done) {
+        s->converge_source = 0;
+        return G_SOURCE_REMOVE;
+    }
+    /*
+     * Only the copy phase counts, and only while the job copies: a pause
+     * (by the user or an error policy) or a cancel starts afresh
+     */
+    if (!s->started || !s->zeroing_done || !s->scan_done || job->paused
+        || job_should_pause(job) || job_is_cancelled(job) || s->ret < 0) {
+        converge_restart(s);
+        return G_SOURCE_CONTINUE;
+    }
+    if (left < s->converge_min || left == 0) {
+        converge_restart(s);
+        s->converge_min = left;
+        return G_SOURCE_CONTINUE;
+    }
+    s->converge_samples++;
+    if (s->converge_samples < CONVERGE_SAMPLES
+        || s->copied - s->converge_mark < 2 * MIN(s->buf_size, s->len)) {
+        return G_SOURCE_CONTINUE;
+    }
+    s->converge_source = 0;
+    converge_switch(s, left);
+    return G_SOURCE_REMOVE;
+}
+
 /* ---- job driver -------------------------------------------------------- */
 
 static void write_notify(void *opaque, uint64_t off, uint64_t len)
@@ -1069,6 +1187,10 @@ static void mirror_run(Job *job)
     if (s->write_blocking) {
         bdrv_set_write_hook(s->src, active_hook, s);
         s->hook = true;
+    } else if (s->auto_wb) {
+        converge_restart(s);
+        s->converge_source = g_timeout_add(CONVERGE_SAMPLE_MS, converge_cb,
+                                           s);
     }
     s->in_run = true;
     block_job_io_begin(&s->common);
@@ -1227,6 +1349,7 @@ static void mirror_clean(Job *job)
 {
     MirrorJob *s = (MirrorJob *)job;
 
+    converge_stop(s);
     release_final_lock(s, NULL);
     if (s->notifier) {
         bdrv_remove_write_notifier(s->src, write_notify, s);
@@ -1669,6 +1792,7 @@ static bool mirror_start(MirrorStart *m, Error **errp)
         s->buf_size = MAX(s->buf_size, s->cow_cluster);
         s->op_max = MAX(s->op_max, s->cow_cluster);
     }
+    s->auto_wb = qjson_get_bool_or(args, AUTO_WB, false);
     s->on_source_error = block_on_error_parse(
         qjson_get_str_or(args, "on-source-error", NULL),
         BLOCKDEV_ON_ERROR_REPORT);

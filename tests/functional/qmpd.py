@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SKIP = 77
@@ -199,9 +200,25 @@ class Qmpd:
         self.proc = subprocess.Popen(self.args, stdin=stdin or subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self.stderr,
                                      env=env)
+        # qmpd prints qemu-io's output on stdout (as QEMU): keep reading
+        # it, or a full pipe would block qmpd in write()
+        self.stdout_data = bytearray()
+        self.stdout_reader = threading.Thread(target=self._drain_stdout,
+                                              daemon=True)
+        self.stdout_reader.start()
         self.clients = []
         if qmp and wait:
             self.wait_for_path(self.qmp_path)
+
+    def _drain_stdout(self):
+        for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
+            self.stdout_data += chunk
+
+    def stdout_text(self):
+        """What qmpd printed on stdout; complete once it has exited."""
+        if self.proc.poll() is not None:
+            self.stdout_reader.join(10)
+        return self.stdout_data.decode(errors="replace")
 
     def wait_for_path(self, path, timeout=10):
         deadline = time.time() + timeout
@@ -252,6 +269,7 @@ class Qmpd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.stdout_reader.join(10)
         if self.proc.stdout:
             self.proc.stdout.close()
         self.stderr.close()

@@ -100,7 +100,7 @@ def test_drive_device_line():
                 ins["node-name"], paths[2])), info
             c.cmd("quit")
             q.wait()
-            out = q.proc.stdout.read().decode()
+            out = q.stdout_text()
             assert "wrote 65536/65536 bytes at offset 4194304" in out, out
         for p in paths:
             check_clean(p)

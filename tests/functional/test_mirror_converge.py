@@ -1,0 +1,421 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A mirror under a guest that writes faster than it copies, and a mirror
+whose target runs out of space.
+
+Convergence: a guest writer (a thread with its own QMP connection) keeps
+rewriting every 64 KiB cluster of a 16 MiB disk through HMP qemu-io
+aio_write, a whole round over the disk (in a spread order) between two
+aio_flush, while drive-mirror copies at a speed limit far below that.
+READY needs nothing left to copy at one moment, i.e. every cluster
+copied after its last write, i.e. the whole disk copied within one round
+of the writer: at the speed limit that takes longer than a round, so a
+background mirror provably never gets ready (checked: the rounds are
+timed).  With __com.qmpd_auto-write-blocking the job notices that its
+dirty count stopped shrinking, switches to write-blocking (logged) and
+gets ready; it is completed while the guest keeps writing, and the
+target then holds exactly what the guest wrote (the writes are replayed
+onto a raw file; qemu-img compare and check after quit).
+
+ENOSPC: the target is a file on a tiny tmpfs mounted for the test
+(skipped when mounting is not permitted).  on-target-error enospc or
+stop pauses the job with BLOCK_JOB_ERROR (action stop) and io-status
+nospace; after a remount with room block-job-resume finishes with the
+source's data.  With report the job fails with the ENOSPC error.
+Skips (77) without qemu-img.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, Skip, run  # noqa: E402
+from images import check_clean, img, need_tools, qemu_io, \
+    same_content  # noqa: E402
+from test_mirror import hmp_io, inserted, job_info, names, \
+    until_event, until_status  # noqa: E402
+
+KiB = 1 << 10
+MiB = 1 << 20
+
+AUTO_WB = "__com.qmpd_auto-write-blocking"
+DISK = 16 * MiB
+CLUSTER = 64 * KiB
+SPEED = 8 * MiB             # the mirror's speed limit, bytes/s
+# the switch waits for twice this copied without progress (see mirror.c)
+BUF = 4 * MiB
+NO_READY_S = 5              # without the extension: no READY for so long
+SWITCH_LOG = "switching to copy-mode write-blocking"
+
+
+class GuestWriter(threading.Thread):
+    """Rounds of aio_write -P N over every cluster of the disk, each
+    round one pattern, in an order spread over the disk, closed by an
+    aio_flush: a cluster is never written twice at once, so the order
+    of the log is the order of the data."""
+
+    def __init__(self, q, device="drive0"):
+        super().__init__(daemon=True)
+        self.c = q.connect()
+        self.device = device
+        n = DISK // CLUSTER
+        # 97 is prime to n: a permutation that jumps across the disk
+        self.order = [(i * 97) % n * CLUSTER for i in range(n)]
+        self.log = []           # (pattern, offset), in issue order
+        self.rounds = []        # seconds each full round took
+        self.stop = threading.Event()
+        self.error = None
+        self.pattern = 1
+        self.cond = threading.Condition()
+
+    def one_round(self):
+        # -q: qemu-io's report of an aio request goes to qmpd's stdout,
+        # a pipe that the harness never reads
+        start = time.time()
+        for off in self.order:
+            if self.stop.is_set():
+                break
+            hmp_io(self.c, "aio_write -q -P %d %d %d"
+                   % (self.pattern, off, CLUSTER), self.device)
+            self.log.append((self.pattern, off))
+        hmp_io(self.c, "aio_flush", self.device)
+        with self.cond:
+            if not self.stop.is_set():
+                self.rounds.append(time.time() - start)
+            self.cond.notify_all()
+        self.pattern = self.pattern % 255 + 1
+
+    def wait_rounds(self, n, timeout=60):
+        """Wait until @n more rounds are complete."""
+        with self.cond:
+            want = len(self.rounds) + n
+            ok = self.cond.wait_for(lambda: len(self.rounds) >= want
+                                    or self.error or not self.is_alive(),
+                                    timeout)
+        assert ok and not self.error, self.error or "writer stalled"
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                self.one_round()
+        except Exception as e:          # reported by finish()
+            self.error = e
+
+    def finish(self):
+        self.stop.set()
+        self.join(60)
+        assert not self.is_alive(), "the guest writer hangs"
+        if self.error:
+            raise self.error
+
+    def replay(self, path):
+        """What the guest wrote, onto a raw file of zeroes."""
+        with open(path, "wb") as f:
+            f.truncate(DISK)
+            for pat, off in self.log:
+                f.seek(off)
+                f.write(bytes([pat]) * CLUSTER)
+
+
+def compare(a, fa, b, fb):
+    """qemu-img compare: @a and @b read the same."""
+    p = subprocess.run(["qemu-img", "compare", "-f", fa, "-F", fb, a, b],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def left(c, job):
+    j = job_info(c, job)
+    return j["len"] - j["offset"]
+
+
+def watch(c, secs):
+    """For @secs, what is left to copy every 0.2 s, until READY (then
+    True)."""
+    seen = []
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        seen.append(left(c, "m"))
+        try:
+            until_event(c, "BLOCK_JOB_READY", timeout=0.2)
+        except TimeoutError:
+            continue
+        return True, seen
+    return False, seen
+
+
+def with_dir(fn):
+    def wrapper():
+        need_tools()
+        d = tempfile.mkdtemp(prefix="qmpd-converge-")
+        try:
+            fn(d)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+def start_qmpd(src, env_log=True):
+    env = dict(os.environ, QMPD_LOG="info") if env_log else None
+    return Qmpd(["-M", "none", "-drive",
+                 "file=%s,if=none,id=drive0,format=qcow2" % src], env=env)
+
+
+def writer_proves(w):
+    """The rounds are short enough that no copy at SPEED can catch up:
+    the whole disk takes DISK / SPEED seconds (less the first buffer
+    of requests, which the speed limit lets through at once)."""
+    catch_up = (DISK - BUF) / SPEED
+    worst = max(w.rounds)
+    if worst * 2 > catch_up:
+        raise Skip("the guest writer is too slow here (a round took "
+                   "%.2f s; the copy needs %.2f s)" % (worst, catch_up))
+
+
+@with_dir
+def test_background_does_not_converge(d):
+    """Without the extension a background mirror slower than the guest
+    does not get ready: what is left to copy stays up."""
+    src = os.path.join(d, "src.qcow2")
+    img("create", "-q", "-f", "qcow2", src, str(DISK))
+    with start_qmpd(src) as q:
+        c = q.connect()
+        w = GuestWriter(q)
+        w.one_round()
+        w.start()
+        try:
+            c.cmd("drive-mirror", device="drive0", sync="full",
+                  target=os.path.join(d, "t.qcow2"), speed=SPEED,
+                  **{"job-id": "m", "buf-size": BUF})
+            ready, seen = watch(c, NO_READY_S)
+        finally:
+            w.finish()
+        writer_proves(w)
+        assert not ready, "READY under the writer: %r" % seen
+        assert not job_info(c, "m")["ready"]
+        # each round dirties the whole disk again; between two rounds
+        # the copy gets back at most a buffer and SPEED * round of it
+        assert min(seen[len(seen) // 2:]) >= DISK // 4, seen
+        assert SWITCH_LOG not in q.stderr_text()
+        c.cmd("block-job-cancel", device="m")
+        evs = until_status(c, "m", "null")
+        assert "BLOCK_JOB_CANCELLED" in names(evs), names(evs)
+        c.cmd("quit")
+        q.wait()
+    check_clean(src)
+
+
+@with_dir
+def test_auto_write_blocking_converges(d):
+    """With the extension the same job switches to write-blocking, gets
+    ready, and completes under the writer; the target then holds exactly
+    what the guest wrote."""
+    src = os.path.join(d, "src.qcow2")
+    t = os.path.join(d, "t.qcow2")
+    expect = os.path.join(d, "expect.raw")
+    img("create", "-q", "-f", "qcow2", src, str(DISK))
+    with start_qmpd(src) as q:
+        c = q.connect()
+        w = GuestWriter(q)
+        w.one_round()
+        w.start()
+        try:
+            t0 = time.time()
+            c.cmd("drive-mirror", device="drive0", sync="full", target=t,
+                  speed=SPEED, **{"job-id": "m", "buf-size": BUF,
+                                  AUTO_WB: True})
+            evs = until_event(c, "BLOCK_JOB_READY", timeout=90)
+            ready_s = time.time() - t0
+            assert names(evs)[-2:] == ["ready", "BLOCK_JOB_READY"], evs
+            assert SWITCH_LOG in q.stderr_text(), q.stderr_text()
+            # ready in write-blocking mode: a round lands on both
+            # sides, then the switch to the target, writer running
+            w.wait_rounds(1)
+            c.cmd("block-job-complete", device="m")
+            evs = until_status(c, "m", "null", timeout=60)
+            assert names(evs) == ["waiting", "pending",
+                                  "BLOCK_JOB_COMPLETED", "concluded",
+                                  "null"], names(evs)
+            done = evs[2]["data"]
+            assert "error" not in done, done
+            assert inserted(c)["file"] == t
+            w.wait_rounds(2)
+        finally:
+            w.finish()
+        writer_proves(w)
+        print("# ready after %.1f s; writer rounds up to %.2f s, %d writes"
+              % (ready_s, max(w.rounds), len(w.log)))
+        print("# " + [ln for ln in q.stderr_text().splitlines()
+                      if SWITCH_LOG in ln][0])
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        q.wait()
+    w.replay(expect)
+    same_content(t, expect)
+    check_clean(t)
+    check_clean(src)
+
+
+@with_dir
+def test_auto_write_blocking_no_false_switch(d):
+    """A job that converges in steps far apart, a 1 MiB buffer (one
+    request) every 2 s under its speed limit, does not switch: 20
+    samples without a new lowest between two steps, but only one
+    buffer copied.  (blockdev-mirror takes the argument as well.)"""
+    src = os.path.join(d, "src.qcow2")
+    t = os.path.join(d, "t.qcow2")
+    img("create", "-q", "-f", "qcow2", src, str(DISK))
+    img("create", "-q", "-f", "qcow2", t, str(DISK))
+    qemu_io(src, "write -q -P 7 0 4M")
+    with start_qmpd(src) as q:
+        c = q.connect()
+        c.cmd("blockdev-add", driver="qcow2", **{
+            "node-name": "t", "file": {"driver": "file", "filename": t}})
+        c.cmd("blockdev-mirror", device="drive0", sync="full", target="t",
+              speed=512 * KiB, **{"job-id": "m", "buf-size": MiB,
+                                  AUTO_WB: True})
+        until_event(c, "BLOCK_JOB_READY", timeout=60)
+        c.cmd("block-job-cancel", device="m")
+        evs = until_status(c, "m", "null")
+        assert "BLOCK_JOB_COMPLETED" in names(evs), names(evs)
+        assert SWITCH_LOG not in q.stderr_text(), q.stderr_text()
+        c.cmd("quit")
+        q.wait()
+    compare(src, "qcow2", t, "qcow2")
+    check_clean(t)
+
+
+# ---- ENOSPC on a tiny tmpfs ---------------------------------------------
+
+class Tmpfs:
+    """A tmpfs of @size bytes on a new directory; unmounted by close()."""
+
+    def __init__(self, parent, size):
+        if not shutil.which("mount") or not shutil.which("umount"):
+            raise Skip("mount or umount not installed")
+        self.dir = os.path.join(parent, "tmpfs")
+        os.mkdir(self.dir)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size,
+                            "tmpfs", self.dir], capture_output=True,
+                           text=True)
+        if p.returncode != 0:
+            raise Skip("cannot mount a tmpfs here (%s)"
+                       % (p.stderr.strip() or "mount failed"))
+        self.mounted = True
+
+    def resize(self, size):
+        subprocess.run(["mount", "-o", "remount,size=%d" % size, self.dir],
+                       check=True)
+
+    def close(self):
+        if self.mounted:
+            self.mounted = False
+            if subprocess.run(["umount", self.dir]).returncode != 0:
+                # never leave it mounted: detach it once it is unused
+                subprocess.run(["umount", "-l", self.dir], check=True)
+
+
+def enospc_setup(d):
+    """An 8 MiB source full of data; a tmpfs of 2 MiB for its target."""
+    src = os.path.join(d, "src.qcow2")
+    img("create", "-q", "-f", "qcow2", src, "8M")
+    qemu_io(src, "write -q -P 0x3c 0 3M", "write -q -P 0x3d 3M 5M")
+    return src, Tmpfs(d, 2 * MiB)
+
+
+def enospc_stop(d, fmt, policy):
+    src, fs = enospc_setup(d)
+    t = os.path.join(fs.dir, "t." + fmt)
+    try:
+        with start_qmpd(src, env_log=False) as q:
+            c = q.connect()
+            # the default cache mode: tmpfs refuses O_DIRECT
+            c.cmd("drive-mirror", device="drive0", sync="full", target=t,
+                  format=fmt, **{"job-id": "m", "on-target-error": policy})
+            evs = until_status(c, "m", "paused")
+            errs = [e["data"] for e in evs if e["event"] == "BLOCK_JOB_ERROR"]
+            assert errs and all(e == {"device": "m", "operation": "write",
+                                      "action": "stop"} for e in errs), evs
+            j = job_info(c, "m")
+            assert j["paused"] and j["io-status"] == "nospace", j
+            assert not j["ready"] and j["offset"] < j["len"], j
+            # the guest goes on meanwhile
+            hmp_io(c, "write -P 0x3e 1M 64k")
+            fs.resize(32 * MiB)
+            c.cmd("block-job-resume", device="m")
+            until_event(c, "BLOCK_JOB_READY")
+            assert job_info(c, "m")["io-status"] == "ok"
+            c.cmd("block-job-complete", device="m")
+            evs = until_status(c, "m", "null")
+            done = [e["data"] for e in evs
+                    if e["event"] == "BLOCK_JOB_COMPLETED"]
+            assert done and "error" not in done[0], evs
+            assert inserted(c)["file"] == t
+            hmp_io(c, "aio_flush")
+            c.cmd("quit")
+            q.wait()
+        qemu_io(src, "read -q -P 0x3e 1M 64k")
+        compare(src, "qcow2", t, fmt)
+        if fmt == "qcow2":
+            check_clean(t)
+        check_clean(src)
+    finally:
+        fs.close()
+
+
+@with_dir
+def test_enospc_policy_enospc(d):
+    """on-target-error enospc: raw and qcow2 targets out of space."""
+    for fmt in ("raw", "qcow2"):
+        sub = os.path.join(d, fmt)
+        os.mkdir(sub)
+        enospc_stop(sub, fmt, "enospc")
+
+
+@with_dir
+def test_enospc_policy_stop(d):
+    """on-target-error stop: the same pause, the same io-status."""
+    enospc_stop(d, "raw", "stop")
+
+
+@with_dir
+def test_enospc_report(d):
+    """on-target-error report: the job fails with the ENOSPC error and
+    the device keeps its source."""
+    src, fs = enospc_setup(d)
+    t = os.path.join(fs.dir, "t.raw")
+    try:
+        with start_qmpd(src, env_log=False) as q:
+            c = q.connect()
+            c.cmd("drive-mirror", device="drive0", sync="full", target=t,
+                  format="raw", **{"job-id": "m",
+                                   "on-target-error": "report"})
+            evs = until_status(c, "m", "null")
+            errs = [e["data"] for e in evs if e["event"] == "BLOCK_JOB_ERROR"]
+            assert errs and errs[0] == {"device": "m", "operation": "write",
+                                        "action": "report"}, evs
+            done = [e["data"] for e in evs
+                    if e["event"] == "BLOCK_JOB_COMPLETED"]
+            assert done[0]["error"] == "No space left on device", done
+            assert names(evs)[-4:] == ["aborting", "BLOCK_JOB_COMPLETED",
+                                       "concluded", "null"], names(evs)
+            assert inserted(c)["file"] == src
+            c.cmd("quit")
+            q.wait()
+        check_clean(src)
+    finally:
+        fs.close()
+
+
+if __name__ == "__main__":
+    run([test_background_does_not_converge,
+         test_auto_write_blocking_converges,
+         test_auto_write_blocking_no_false_switch,
+         test_enospc_policy_enospc, test_enospc_policy_stop,
+         test_enospc_report])
