@@ -634,8 +634,7 @@ static bool qmp_block_dirty_bitmap_disable(const json_t *args, json_t **ret,
  * merges one by one and puts the target back when a later source fails,
  * which gives the same errors in the same order.
  */
-static bool qmp_block_dirty_bitmap_merge(const json_t *args, json_t **ret,
-                                         Error **errp)
+bool dbitmap_qmp_merge(const json_t *args, HBitmap **backup, Error **errp)
 {
     BlockNode *bn;
     DirtyBitmap *dst = dbitmap_lookup(qjson_get_str(args, "node"),
@@ -671,10 +670,24 @@ static bool qmp_block_dirty_bitmap_merge(const json_t *args, json_t **ret,
         }
         g_ptr_array_add(srcs, src);
     }
+    if (backup) {
+        HBitmap *copy = hbitmap_new(dbitmap_size(dst),
+                                    dbitmap_granularity(dst));
+
+        hbitmap_merge(copy, dst->hb);
+        *backup = dst->hb;
+        dst->hb = copy;
+    }
     for (guint k = 0; k < srcs->len; k++) {
         merge_bits(dst->hb, ((DirtyBitmap *)g_ptr_array_index(srcs, k))->hb);
     }
     return true;
+}
+
+static bool qmp_block_dirty_bitmap_merge(const json_t *args, json_t **ret,
+                                         Error **errp)
+{
+    return dbitmap_qmp_merge(args, NULL, errp);
 }
 
 const QapiHandler dirty_bitmap_qmp_handlers[] = {

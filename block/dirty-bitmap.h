@@ -142,6 +142,13 @@ DirtyBitmap *dbitmap_qmp_add(const char *node, const char *name,
                              bool has_granularity, uint32_t granularity,
                              bool persistent, bool disabled, Error **errp);
 
+/*
+ * block-dirty-bitmap-merge with its arguments @args (borrowed); with
+ * @backup, *@backup gets the target's old bits (dbitmap_restore()).
+ * The target is looked up again by the caller to restore it.
+ */
+bool dbitmap_qmp_merge(const json_t *args, HBitmap **backup, Error **errp);
+
 typedef void DbitmapDoneCb(void *opaque, Error *err);
 void dbitmap_qmp_remove(const char *node, const char *name,
                         DbitmapDoneCb *cb, void *opaque);

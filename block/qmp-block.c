@@ -1063,7 +1063,8 @@ static bool snapshot_attach(BlockNode *bn, BlockNode *overlay, Error **errp)
     return true;
 }
 
-static bool blockdev_snapshot(const json_t *args, Error **errp)
+static bool blockdev_snapshot(const json_t *args, BlockNode **pov,
+                              Error **errp)
 {
     const char *node = qjson_get_str(args, "node");
     const char *ovname = qjson_get_str(args, "overlay");
@@ -1074,10 +1075,18 @@ static bool blockdev_snapshot(const json_t *args, Error **errp)
         return false;
     }
     overlay = bdrv_lookup(ovname, ovname, errp);
-    return overlay && snapshot_attach(bn, overlay, errp);
+    if (!overlay || !snapshot_attach(bn, overlay, errp)) {
+        return false;
+    }
+    if (pov) {
+        bdrv_ref(overlay);
+        *pov = overlay;
+    }
+    return true;
 }
 
-static bool blockdev_snapshot_sync(const json_t *args, Error **errp)
+static bool blockdev_snapshot_sync(const json_t *args, BlockNode **pov,
+                                   Error **errp)
 {
     const char *device = qjson_get_str_or(args, "device", NULL);
     const char *node = qjson_get_str_or(args, "node-name", NULL);
@@ -1150,6 +1159,10 @@ static bool blockdev_snapshot_sync(const json_t *args, Error **errp)
         return false;
     }
     ok = snapshot_attach(bn, overlay, errp);
+    if (ok && pov) {
+        bdrv_ref(overlay);
+        *pov = overlay;
+    }
     bdrv_unref(overlay);
     return ok;
 }
@@ -1181,7 +1194,7 @@ static void qmp_blockdev_snapshot(const json_t *args, QapiReply *reply)
     if (old) {
         bdrv_ref(old);
     }
-    ok = blockdev_snapshot(args, &err);
+    ok = blockdev_snapshot(args, NULL, &err);
     snapshot_reply(old, reply, ok, err);
 }
 
@@ -1196,8 +1209,51 @@ static void qmp_blockdev_snapshot_sync(const json_t *args, QapiReply *reply)
     if (old) {
         bdrv_ref(old);
     }
-    ok = blockdev_snapshot_sync(args, &err);
+    ok = blockdev_snapshot_sync(args, NULL, &err);
     snapshot_reply(old, reply, ok, err);
+}
+
+bool bdrv_snapshot_prepare(const json_t *data, bool sync, BlockNode **old,
+                           BlockNode **overlay, Error **errp)
+{
+    BlockNode *bn;
+
+    if (sync) {
+        bn = bdrv_lookup(qjson_get_str_or(data, "device", NULL),
+                         qjson_get_str_or(data, "node-name", NULL), NULL);
+    } else {
+        bn = bdrv_lookup(qjson_get_str(data, "node"),
+                         qjson_get_str(data, "node"), NULL);
+    }
+    if (bn) {
+        bdrv_ref(bn);
+    }
+    if (!(sync ? blockdev_snapshot_sync(data, overlay, errp)
+               : blockdev_snapshot(data, overlay, errp))) {
+        if (bn) {
+            bdrv_unref(bn);
+        }
+        return false;
+    }
+    *old = bn;
+    return true;
+}
+
+void bdrv_snapshot_abort(BlockNode *old, BlockNode *overlay)
+{
+    /* QEMU's abort puts the graph back: @old's parents return to it */
+    replace_node(overlay, old);
+    bdrv_set_backing(overlay, NULL);
+    bdrv_unref(overlay);
+    bdrv_unref(old);
+}
+
+void bdrv_snapshot_commit(BlockNode *old, BlockNode *overlay, BdrvCb *cb,
+                          void *opaque)
+{
+    bdrv_unref(overlay);
+    bdrv_make_read_only(old, cb, opaque);
+    bdrv_unref(old);
 }
 
 /* ---- qemu-io through QMP (extension) --------------------------------------- */

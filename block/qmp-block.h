@@ -31,6 +31,20 @@ void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque);
 /* Create (or truncate) a regular file of @size bytes. */
 bool bdrv_create_file(const char *filename, uint64_t size, Error **errp);
 
+/*
+ * The snapshot actions of a transaction (@sync: blockdev-snapshot-sync's
+ * arguments @data, else blockdev-snapshot's).  prepare() attaches the
+ * overlay as blockdev-snapshot does and gives the old top and the
+ * overlay, referenced; abort() puts the graph back as it was, commit()
+ * makes the old top read-only (@cb gets 0 or -errno); both drop the
+ * references.  Main loop only.
+ */
+bool bdrv_snapshot_prepare(const json_t *data, bool sync, BlockNode **old,
+                           BlockNode **overlay, Error **errp);
+void bdrv_snapshot_abort(BlockNode *old, BlockNode *overlay);
+void bdrv_snapshot_commit(BlockNode *old, BlockNode *overlay, BdrvCb *cb,
+                          void *opaque);
+
 extern const QapiHandler create_qmp_handlers[];
 extern const size_t create_qmp_handlers_count;
 

@@ -9,7 +9,8 @@ QAPI_SCHEMA_FILES = \
 	qapi/schema/job.json \
 	qapi/schema/machine.json \
 	qapi/schema/qdev.json \
-	qapi/schema/run-state.json
+	qapi/schema/run-state.json \
+	qapi/schema/transaction.json
 
 EXTRA_DIST += $(QAPI_SCHEMA_FILES) qapi/schema/schema.gresource.xml \
 	qapi/schema/import-qmp-ref.py

@@ -9,6 +9,7 @@
 #include "block/blockjob.h"
 #include "block/job.h"
 #include "block/qmp-block.h"
+#include "block/transaction.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "system/guest.h"
@@ -34,6 +35,8 @@ void qmpd_register_handlers(QapiSchema *s)
                            blockjob_qmp_handlers_count);
     qapi_register_handlers(s, stream_qmp_handlers, stream_qmp_handlers_count);
     qapi_register_handlers(s, commit_qmp_handlers, commit_qmp_handlers_count);
+    qapi_register_handlers(s, transaction_qmp_handlers,
+                           transaction_qmp_handlers_count);
     qapi_register_handlers(s, mirror_qmp_handlers,
                            mirror_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
