@@ -686,6 +686,11 @@ def compare(name):
             raise Skip("%s not installed" % t)
     args, steps = SCENARIOS[name]
     theirs = normalise(transcript(qemu, args, steps))
+    # QEMU 7.2 sometimes hangs and aborts in a forced cancel of a ready
+    # active commit (seen under load): then there is nothing to compare
+    broken = [t for _, t in theirs if "<timeout" in t or '"exit -' in t]
+    if broken:
+        raise Skip("QEMU itself failed in %s: %s" % (name, broken[0][:120]))
     other = qemu if os.environ.get("JOBS_COMPAT_QEMU_ONLY") else None
     ours = normalise(transcript(other, args, steps))
     dump = os.environ.get("JOBS_COMPAT_DUMP")
