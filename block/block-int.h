@@ -143,6 +143,7 @@ struct BlockNode {
     GArray *write_notifiers;
     BdrvWriteHookFn *write_hook;
     void *write_hook_opaque;
+    bool write_hook_discards;   /* discards go to the hook too */
     BlockStats stats;
 };
 

@@ -170,6 +170,7 @@ void bdrv_remove_write_notifier(BlockNode *bn, BdrvWriteNotifyFn *fn,
 enum {
     BDRV_HOOK_WRITE,            /* @buf holds the data */
     BDRV_HOOK_ZERO,             /* @buf is NULL */
+    BDRV_HOOK_DISCARD,          /* only with bdrv_set_write_hook_discards */
 };
 
 typedef bool BdrvWriteHookFn(void *opaque, int type, uint64_t off,
@@ -177,6 +178,13 @@ typedef bool BdrvWriteHookFn(void *opaque, int type, uint64_t off,
                              BdrvCb *cb, void *cb_opaque);
 
 void bdrv_set_write_hook(BlockNode *bn, BdrvWriteHookFn *fn, void *opaque);
+
+/*
+ * Let the hook take over discards too (BDRV_HOOK_DISCARD, @buf NULL,
+ * @flags 0), those that would reach the driver (discard=unmap): the
+ * backup job's copy-before-write.  Cleared by bdrv_set_write_hook().
+ */
+void bdrv_set_write_hook_discards(BlockNode *bn, bool on);
 
 /*
  * Submit a request a write hook took over, as the request layer would

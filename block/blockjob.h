@@ -135,4 +135,18 @@ extern const size_t commit_qmp_handlers_count;
 extern const QapiHandler mirror_qmp_handlers[];
 extern const size_t mirror_qmp_handlers_count;
 
+/*
+ * backup.c: blockdev-backup, drive-backup, and the transaction action
+ * blockdev-backup: backup_txn_prepare() checks @args (the action's
+ * data, borrowed) and creates the job (NULL with @errp set);
+ * backup_job_start() starts it (commit), backup_job_abort() drops it
+ * unstarted, the bitmap it took back as it was (abort).  Main loop only.
+ */
+Job *backup_txn_prepare(const json_t *args, Error **errp);
+void backup_job_start(Job *job);
+void backup_job_abort(Job *job);
+
+extern const QapiHandler backup_qmp_handlers[];
+extern const size_t backup_qmp_handlers_count;
+
 #endif /* BLOCK_BLOCKJOB_H */

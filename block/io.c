@@ -483,6 +483,12 @@ void bdrv_set_write_hook(BlockNode *bn, BdrvWriteHookFn *fn, void *opaque)
 {
     bn->write_hook = fn;
     bn->write_hook_opaque = opaque;
+    bn->write_hook_discards = false;
+}
+
+void bdrv_set_write_hook_discards(BlockNode *bn, bool on)
+{
+    bn->write_hook_discards = on;
 }
 
 static bool hooked(BlockNode *bn, int type, uint64_t off, uint64_t len,
@@ -554,21 +560,27 @@ void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
     }
 }
 
+static void do_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                       BdrvCb *cb, void *opaque, bool notify);
+
 void bdrv_hook_continue(BlockNode *bn, int type, uint64_t off, uint64_t len,
                         const void *buf, int flags, BdrvCb *cb, void *opaque)
 {
     if (type == BDRV_HOOK_WRITE) {
         do_write(bn, off, len, buf, flags, cb, opaque, false);
+    } else if (type == BDRV_HOOK_DISCARD) {
+        do_discard(bn, off, len, cb, opaque, false);
     } else {
         do_write_zeroes_req(bn, off, len, flags, cb, opaque, false);
     }
 }
 
-void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
-                  void *opaque)
+static void do_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                       BdrvCb *cb, void *opaque, bool notify)
 {
     IoReq *r = io_start(bn, IO_DISCARD, off, len, cb, opaque);
 
+    r->no_notify = !notify;
     if (bn->read_only) {
         io_complete_now(r, -EPERM);
         return;
@@ -578,6 +590,15 @@ void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
         return;
     }
     write_submit(r);
+}
+
+void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
+                  void *opaque)
+{
+    if (!(bn->write_hook_discards && bn->discard_unmap && bn->drv->discard
+          && hooked(bn, BDRV_HOOK_DISCARD, off, len, NULL, 0, cb, opaque))) {
+        do_discard(bn, off, len, cb, opaque, true);
+    }
 }
 
 /*

@@ -17,3 +17,4 @@ block_libblock_a_SOURCES = \
 
 BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)
 block_libblock_a_SOURCES += block/qemu-io.c block/qemu-io.h
+block_libblock_a_SOURCES += block/backup.c

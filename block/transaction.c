@@ -18,6 +18,7 @@
 #include <glib.h>
 #include <jansson.h>
 
+#include "block/blockjob.h"
 #include "block/dirty-bitmap.h"
 #include "block/qmp-block.h"
 #include "block/transaction.h"
@@ -34,6 +35,7 @@ typedef enum {
     TXN_BITMAP_MERGE,
     TXN_SNAPSHOT,
     TXN_SNAPSHOT_SYNC,
+    TXN_BACKUP,
     TXN_UNSUPPORTED,
 } TxnKind;
 
@@ -50,6 +52,7 @@ static const struct {
     { "block-dirty-bitmap-merge", TXN_BITMAP_MERGE },
     { "blockdev-snapshot", TXN_SNAPSHOT },
     { "blockdev-snapshot-sync", TXN_SNAPSHOT_SYNC },
+    { "blockdev-backup", TXN_BACKUP },
 };
 
 typedef struct {
@@ -61,6 +64,7 @@ typedef struct {
     bool was_enabled;       /* enable, disable */
     BlockNode *old;         /* snapshots: the old top, referenced */
     BlockNode *overlay;     /* snapshots: referenced */
+    Job *job;               /* backup: created, started by commit */
 } TxnAction;
 
 typedef struct {
@@ -101,6 +105,11 @@ static bool txn_prepare(TxnAction *a, bool grouped, Error **errp)
                    "yet", a->type);
         return false;
     }
+    if (grouped && a->kind == TXN_BACKUP) {
+        error_setg(errp, "qmpd does not support Transaction property "
+                   "completion-mode = grouped yet");
+        return false;
+    }
     /* QEMU checks this first in each action that has no job */
     if (grouped && a->kind != TXN_ABORT) {
         error_setg(errp, "Action '%s' does not support Transaction property "
@@ -111,6 +120,9 @@ static bool txn_prepare(TxnAction *a, bool grouped, Error **errp)
     case TXN_ABORT:
         error_setg(errp, "Transaction aborted using Abort action");
         return false;
+    case TXN_BACKUP:
+        a->job = backup_txn_prepare(d, errp);
+        return a->job != NULL;
     case TXN_BITMAP_ADD:
         a->bm = dbitmap_qmp_add(qjson_get_str(d, "node"),
                                 qjson_get_str(d, "name"),
@@ -182,6 +194,9 @@ static void txn_abort(TxnAction *a)
     case TXN_SNAPSHOT_SYNC:
         bdrv_snapshot_abort(a->old, a->overlay);
         break;
+    case TXN_BACKUP:
+        backup_job_abort(a->job);
+        break;
     case TXN_ABORT:
     case TXN_UNSUPPORTED:
         break;
@@ -234,6 +249,9 @@ static void txn_commit_next(Txn *t)
         case TXN_BITMAP_CLEAR:
         case TXN_BITMAP_MERGE:
             hbitmap_free(a->backup);
+            break;
+        case TXN_BACKUP:
+            backup_job_start(a->job);
             break;
         default:
             break;

@@ -39,6 +39,7 @@ void qmpd_register_handlers(QapiSchema *s)
                            transaction_qmp_handlers_count);
     qapi_register_handlers(s, mirror_qmp_handlers,
                            mirror_qmp_handlers_count);
+    qapi_register_handlers(s, backup_qmp_handlers, backup_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
     /* HMP tables are process-wide; a second schema reuses them */
     if (!hmp_done) {

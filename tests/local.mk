@@ -63,7 +63,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_commit.py \
 	tests/functional/test_bitmaps.py \
 	tests/functional/test_mirror.py \
-	tests/functional/test_mirror_converge.py
+	tests/functional/test_mirror_converge.py \
+	tests/functional/test_backup.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \

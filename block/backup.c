@@ -1,0 +1,1098 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The backup job (blockdev-backup, drive-backup): a point-in-time copy
+ * of a node into a target of the same size while the guest keeps
+ * writing.
+ *
+ * Design.  The job keeps one bitmap, @copy, of the clusters whose
+ * point-in-time contents have not reached the target yet (all of them
+ * at the start), and one, @busy, of the clusters being copied now.
+ *
+ *   - Copy-before-write: the job owns the source's write hook (io.c).
+ *     A guest write or zero write that touches a cluster that is still
+ *     in @copy or @busy is held: the job copies the old data of those
+ *     clusters to the target first (a CBW copy), and once none of the
+ *     write's clusters is in @copy or @busy, continues the write with
+ *     bdrv_hook_continue().  Writes that touch only copied clusters go
+ *     on untouched.  So every cluster reaches the target with the data
+ *     it held when the job started, whatever the guest does.
+ *   - sync=full: a background loop walks @copy from a cursor, copying
+ *     up to MAX_OPS clusters at a time, under the speed limit; the job
+ *     ends once @copy is empty and nothing is in flight.
+ *   - sync=top: as full, but an allocation scan first drops from @copy
+ *     the clusters that the source's top image does not hold at all
+ *     (the target's backing provides them).  Until the scan passed a
+ *     cluster it stays in @copy, so a guest write there is copied first
+ *     (harmless: the data is what the backing gives).
+ *   - sync=none: no background loop; only CBW copies, until the job is
+ *     cancelled (the target is an overlay over the source that holds
+ *     what the guest overwrote: image fleecing).
+ *   - sync=bitmap (incremental: bitmap-mode on-success): @copy starts
+ *     as the user's bitmap, at cluster granularity.  The bitmap's bits
+ *     move aside at the start (it keeps recording: QEMU's successor) and
+ *     it is busy; at the end bitmap-mode puts them back (reclaim) or not
+ *     (abdicate), as QEMU's backup_cleanup_sync_bitmap().
+ *
+ *        guest write [A..B)          job
+ *              |                      |
+ *         hook: clusters dirty? --no--+--> continue at once
+ *              | yes                  |
+ *         hold; CBW copy each dirty, not busy cluster: read src, write tgt
+ *              |                      |
+ *         all its clusters clean and idle --> continue the write
+ *
+ * A writer that started before the hook was installed is waited for
+ * with a whole-source range lock before the job reads anything.
+ * Discards that reach the driver (discard=unmap) are held the same way
+ * (bdrv_set_write_hook_discards()), as QEMU's copy-before-write filter
+ * copies before a discard.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block-int.h"
+#include "block/blockjob.h"
+#include "block/dirty-bitmap.h"
+#include "block/ioq.h"
+#include "block/qcow2-create.h"
+#include "block/qmp-block.h"
+#include "qapi/qjson.h"
+#include "util/hbitmap.h"
+
+#define BACKUP_CLUSTER_DEFAULT (64 * 1024)
+#define MAX_OPS 16
+
+typedef struct BackupJob BackupJob;
+
+/* QEMU's BitmapSyncMode. */
+enum {
+    BITMAP_MODE_ON_SUCCESS,
+    BITMAP_MODE_NEVER,
+    BITMAP_MODE_ALWAYS,
+};
+
+typedef struct {
+    BackupJob *s;
+    uint64_t off;
+    uint64_t len;
+    void *buf;
+    bool cbw;                   /* for a held guest write: not counted
+                                   for pause, errors break the write */
+} CopyOp;
+
+/* A guest write held by the hook until its clusters are copied. */
+typedef struct {
+    int type;                   /* BDRV_HOOK_* */
+    uint64_t off;
+    uint64_t len;
+    const void *buf;
+    int flags;
+    BdrvCb *cb;
+    void *opaque;
+    int ret;                    /* a failed CBW copy breaks the write */
+} HeldWrite;
+
+struct BackupJob {
+    BlockJob common;
+    BlockNode *src;             /* referenced */
+    BlockNode *target;          /* referenced */
+    bool sync_none;
+    bool zero_ok;               /* zeroes may go as zero writes: the
+                                   target has no backing that a zero
+                                   write could let show through */
+    BlockNode *top_base;        /* sync top: the source's backing (not
+                                   referenced: the source holds it) */
+    uint64_t scan_off;          /* sync top: the allocation scan */
+    bool scan_done;
+    BlockdevOnError on_source_error;
+    BlockdevOnError on_target_error;
+    uint64_t len;
+    uint64_t cluster;
+
+    /*
+     * incremental/bitmap: the user's bitmap, busy during the job.  At
+     * the start its bits move to @sync_bits and it goes on recording
+     * (QEMU's successor); at the end bitmap-mode decides whether
+     * @sync_bits (and, for always after a failure, what was not
+     * copied) go back into it.
+     */
+    DirtyBitmap *bitmap;
+    HBitmap *sync_bits;
+    bool sync_bitmap;           /* sync=bitmap: copy only @sync_bits */
+    int bitmap_mode;            /* BITMAP_MODE_* */
+
+    HBitmap *copy;              /* point-in-time data not yet copied */
+    HBitmap *busy;              /* being copied */
+    uint64_t cursor;            /* the background loop's position */
+    unsigned ops;               /* copies in flight (CBW included) */
+    unsigned bg_ops;            /* background copies in flight */
+    GQueue held;                /* HeldWrite * */
+    bool hook;
+    bool started;               /* the start barrier was granted */
+    bool sleeping;              /* speed limit wait */
+    bool prepaid;               /* the next copy was already accounted */
+    bool finishing;
+    int ret;                    /* the reported error that ends the job */
+    guint kick_source;
+};
+
+static void backup_pump(BackupJob *s);
+static void cleanup_bitmap(BackupJob *s, int ret);
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static gboolean kick_cb(gpointer opaque)
+{
+    BackupJob *s = opaque;
+
+    s->kick_source = 0;
+    backup_pump(s);
+    return G_SOURCE_REMOVE;
+}
+
+/* Pump from the main loop: the job core still uses the job after hooks. */
+static void kick(BackupJob *s)
+{
+    if (!s->kick_source && !s->finishing) {
+        s->kick_source = g_idle_add_full(G_PRIORITY_DEFAULT, kick_cb, s,
+                                         NULL);
+    }
+}
+
+static void cluster_range(const BackupJob *s, uint64_t off, uint64_t len,
+                          uint64_t *start, uint64_t *end)
+{
+    *start = off / s->cluster * s->cluster;
+    *end = MIN(s->len, (off + len + s->cluster - 1) / s->cluster
+                       * s->cluster);
+}
+
+static bool range_has(const HBitmap *hb, uint64_t start, uint64_t end)
+{
+    int64_t d = hbitmap_next_dirty(hb, start);
+
+    return d >= 0 && (uint64_t)d < end;
+}
+
+static bool buffer_is_zero(const void *buf, uint64_t len)
+{
+    const unsigned char *p = buf;
+
+    return len == 0 || (p[0] == 0 && !memcmp(p, p + 1, len - 1));
+}
+
+/* ---- copies ------------------------------------------------------------ */
+
+static void process_held(BackupJob *s);
+
+static void op_end(CopyOp *op, int ret)
+{
+    BackupJob *s = op->s;
+
+    hbitmap_reset(s->busy, op->off, op->len);
+    if (ret == 0) {
+        hbitmap_reset(s->copy, op->off, op->len);
+        job_progress_update(&s->common.job, op->len);
+    }
+    if (ret < 0 && op->cbw) {
+        /* QEMU's on-cbw-error=break-guest-write */
+        for (GList *l = s->held.head; l; l = l->next) {
+            HeldWrite *w = l->data;
+
+            if (w->off < op->off + op->len && op->off < w->off + w->len) {
+                w->ret = ret;
+            }
+        }
+    }
+    ioq_buf_free(op->buf);
+    s->ops--;
+    if (!op->cbw) {
+        s->bg_ops--;
+        block_job_io_end(&s->common);
+    }
+    g_free(op);
+    process_held(s);
+    backup_pump(s);
+}
+
+static void op_failed(CopyOp *op, bool is_read, int ret)
+{
+    BackupJob *s = op->s;
+
+    if (!op->cbw) {
+        BlockErrorAction a = block_job_error_action(
+            &s->common, is_read ? s->on_source_error : s->on_target_error,
+            is_read, ret);
+
+        if (a == BLOCK_ERROR_ACTION_REPORT) {
+            if (!s->ret) {
+                s->ret = ret;
+            }
+        } else {
+            /* ignore or stop: the range is copied again later */
+            s->cursor = 0;
+        }
+    }
+    op_end(op, ret);
+}
+
+static void op_write_cb(void *opaque, int ret)
+{
+    CopyOp *op = opaque;
+
+    if (ret < 0) {
+        op_failed(op, false, ret);
+        return;
+    }
+    op_end(op, 0);
+}
+
+static void op_read_cb(void *opaque, int ret)
+{
+    CopyOp *op = opaque;
+    BackupJob *s = op->s;
+
+    if (ret < 0) {
+        op_failed(op, true, ret);
+        return;
+    }
+    if (s->zero_ok && buffer_is_zero(op->buf, op->len)) {
+        bdrv_write_zeroes(s->target, op->off, op->len, 0, op_write_cb, op);
+    } else {
+        bdrv_write(s->target, op->off, op->len, op->buf, 0, op_write_cb, op);
+    }
+}
+
+static void issue_copy(BackupJob *s, uint64_t off, uint64_t len, bool cbw)
+{
+    CopyOp *op = g_new0(CopyOp, 1);
+
+    op->s = s;
+    op->off = off;
+    op->len = len;
+    op->cbw = cbw;
+    op->buf = ioq_buf_alloc(len);
+    hbitmap_set(s->busy, off, len);
+    s->ops++;
+    if (!cbw) {
+        s->bg_ops++;
+        block_job_io_begin(&s->common);
+    }
+    bdrv_read(s->src, off, len, op->buf, op_read_cb, op);
+}
+
+/* ---- copy-before-write ------------------------------------------------- */
+
+/*
+ * Go over the held writes: continue those whose clusters are all
+ * copied (or that a failed copy broke), start copies for the others.
+ */
+static void process_held(BackupJob *s)
+{
+    GList *l = s->held.head;
+
+    while (l) {
+        HeldWrite *w = l->data;
+        GList *next = l->next;
+        uint64_t start, end;
+
+        cluster_range(s, w->off, w->len, &start, &end);
+        if (w->ret == 0 && !s->finishing
+            && range_has(s->busy, start, end)) {
+            l = next;
+            continue;
+        }
+        if (w->ret == 0 && !s->finishing && range_has(s->copy, start, end)) {
+            for (uint64_t c = start; c < end; c += s->cluster) {
+                if (hbitmap_get(s->copy, c) && !hbitmap_get(s->busy, c)) {
+                    issue_copy(s, c, MIN(s->cluster, s->len - c), true);
+                }
+            }
+            l = next;
+            continue;
+        }
+        g_queue_delete_link(&s->held, l);
+        if (w->ret < 0) {
+            w->cb(w->opaque, w->ret);
+        } else {
+            bdrv_hook_continue(s->src, w->type, w->off, w->len, w->buf,
+                               w->flags, w->cb, w->opaque);
+        }
+        g_free(w);
+        /* a callback may have changed the queue: start over */
+        l = s->held.head;
+    }
+}
+
+static bool backup_hook(void *opaque, int type, uint64_t off, uint64_t len,
+                        const void *buf, int flags, BdrvCb *cb,
+                        void *cb_opaque)
+{
+    BackupJob *s = opaque;
+    uint64_t start, end;
+    HeldWrite *w;
+
+    if (s->finishing || off >= s->len) {
+        return false;
+    }
+    cluster_range(s, off, len, &start, &end);
+    if (!range_has(s->copy, start, end) && !range_has(s->busy, start, end)) {
+        return false;
+    }
+    w = g_new0(HeldWrite, 1);
+    w->type = type;
+    w->off = off;
+    w->len = len;
+    w->buf = buf;
+    w->flags = flags;
+    w->cb = cb;
+    w->opaque = cb_opaque;
+    g_queue_push_tail(&s->held, w);
+    /* the copies start now; the write goes on from their completions */
+    for (uint64_t c = start; c < end; c += s->cluster) {
+        if (hbitmap_get(s->copy, c) && !hbitmap_get(s->busy, c)) {
+            issue_copy(s, c, MIN(s->cluster, s->len - c), true);
+        }
+    }
+    return true;
+}
+
+/* ---- the job ----------------------------------------------------------- */
+
+static void release_hook(BackupJob *s)
+{
+    if (s->hook) {
+        bdrv_set_write_hook(s->src, NULL, NULL);
+        s->hook = false;
+    }
+    /* finishing: every held write goes on (or fails) now */
+    process_held(s);
+}
+
+static void flushed_cb(void *opaque, int ret)
+{
+    BackupJob *s = opaque;
+
+    job_completed(&s->common.job, ret, NULL);
+}
+
+static void finish(BackupJob *s, int ret)
+{
+    s->finishing = true;
+    release_hook(s);
+    if (ret == 0) {
+        bdrv_flush(s->target, flushed_cb, s);
+        return;
+    }
+    job_completed(&s->common.job, ret, NULL);
+}
+
+static void sleep_cb(BlockJob *bj)
+{
+    BackupJob *s = (BackupJob *)bj;
+
+    s->sleeping = false;
+    s->prepaid = true;
+    backup_pump(s);
+}
+
+static void scan_step(BackupJob *s);
+
+static void scan_cb(void *opaque, int ret, int status, uint64_t pnum)
+{
+    BackupJob *s = opaque;
+    uint64_t off = s->scan_off;
+
+    s->ops--;
+    if (ret < 0) {
+        /* QEMU's backup copies what it could not find out about */
+        s->scan_done = true;
+    } else {
+        uint64_t end = MIN(s->len, off + pnum);
+
+        if (!status) {
+            uint64_t a = (off + s->cluster - 1) / s->cluster * s->cluster;
+            uint64_t b = end == s->len ? end : end / s->cluster * s->cluster;
+
+            if (a < b) {
+                hbitmap_reset(s->copy, a, b - a);
+            }
+        }
+        s->scan_off = end;
+        s->scan_done = end >= s->len;
+    }
+    if (s->scan_done) {
+        job_progress_set_remaining(&s->common.job, hbitmap_count(s->copy));
+    }
+    process_held(s);
+    if (!s->scan_done && !s->finishing && !s->common.job.cancelled) {
+        scan_step(s);
+        return;
+    }
+    backup_pump(s);
+}
+
+static void scan_step(BackupJob *s)
+{
+    s->ops++;
+    bdrv_is_allocated_above(s->src, s->top_base, s->scan_off,
+                            s->len - s->scan_off, scan_cb, s);
+}
+
+/* The next cluster to copy in the background, or false. */
+static bool pick(BackupJob *s, uint64_t *off)
+{
+    while (s->cursor < s->len) {
+        int64_t d = hbitmap_next_dirty(s->copy, s->cursor);
+
+        if (d < 0) {
+            s->cursor = s->len;
+            return false;
+        }
+        s->cursor = (uint64_t)d + s->cluster;
+        if (!hbitmap_get(s->busy, (uint64_t)d)) {
+            *off = (uint64_t)d;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void backup_pump(BackupJob *s)
+{
+    Job *job = &s->common.job;
+
+    if (s->finishing || !s->started || s->sleeping) {
+        return;
+    }
+    while (!s->sync_none && s->scan_done && !job->cancelled && !s->ret
+           && !job->paused && !job_should_pause(job) && s->ops < MAX_OPS) {
+        uint64_t off;
+
+        if (!pick(s, &off)) {
+            break;
+        }
+        if (!s->prepaid) {
+            uint64_t ns = block_job_ratelimit_ns(&s->common, s->cluster);
+
+            if (ns) {
+                /* this cluster is accounted: issue it after the wait */
+                s->cursor = off;
+                s->sleeping = true;
+                block_job_sleep_ns(&s->common, ns, sleep_cb);
+                return;
+            }
+        }
+        s->prepaid = false;
+        issue_copy(s, off, MIN(s->cluster, s->len - off), false);
+    }
+    if (s->ops == 0 && (job->cancelled || s->ret)) {
+        finish(s, job->cancelled ? -ECANCELED : s->ret);
+        return;
+    }
+    if (s->ops == 0 && !s->sync_none && hbitmap_count(s->copy) == 0) {
+        finish(s, 0);
+        return;
+    }
+    if (s->bg_ops == 0 && !job->paused && job_should_pause(job)) {
+        job_pause_point(job);
+    }
+}
+
+static void barrier_cb(void *opaque, BdrvRangeLock *lock)
+{
+    BackupJob *s = opaque;
+
+    /* writes that began before the hook are done: the data is stable */
+    bdrv_range_unlock(lock);
+    s->started = true;
+    if (!s->scan_done) {
+        scan_step(s);
+        return;
+    }
+    kick(s);
+}
+
+static void backup_run(Job *job)
+{
+    BackupJob *s = (BackupJob *)job;
+
+    s->copy = hbitmap_new(s->len, s->cluster);
+    s->busy = hbitmap_new(s->len, s->cluster);
+    if (s->sync_bitmap) {
+        uint64_t off = 0, start, len;
+
+        while (hbitmap_next_dirty_area(s->sync_bits, off, UINT64_MAX, &start,
+                                       &len)) {
+            hbitmap_set(s->copy, start, MIN(len, s->len - start));
+            off = start + len;
+            if (off >= s->len) {
+                break;
+            }
+        }
+    } else {
+        hbitmap_set(s->copy, 0, s->len);
+    }
+    job_progress_set_remaining(job, hbitmap_count(s->copy));
+    g_queue_init(&s->held);
+    bdrv_set_write_hook(s->src, backup_hook, s);
+    bdrv_set_write_hook_discards(s->src, true);
+    s->hook = true;
+    bdrv_range_lock(s->src, 0, MAX(s->len, 1), barrier_cb, s);
+}
+
+static void backup_resume(Job *job)
+{
+    kick((BackupJob *)job);
+}
+
+static void wake(BackupJob *s)
+{
+    if (s->common.sleep_source) {
+        g_source_remove(s->common.sleep_source);
+        s->common.sleep_source = 0;
+        s->sleeping = false;
+        s->prepaid = true;
+    }
+}
+
+static void backup_cancel(Job *job, bool force)
+{
+    BackupJob *s = (BackupJob *)job;
+
+    (void)force;
+    if (job->paused) {
+        /* the job core resumes it next: backup_resume() goes on */
+        return;
+    }
+    wake(s);
+    kick(s);
+}
+
+static void backup_kick(Job *job)
+{
+    BackupJob *s = (BackupJob *)job;
+
+    wake(s);
+    kick(s);
+}
+
+static void backup_clean(Job *job)
+{
+    BackupJob *s = (BackupJob *)job;
+
+    s->finishing = true;
+    release_hook(s);
+    g_clear_pointer(&s->target, bdrv_unref);
+    block_job_free(&s->common);
+    s->common.nodes = NULL;
+    g_clear_pointer(&s->src, bdrv_unref);
+}
+
+static void backup_free(Job *job)
+{
+    BackupJob *s = (BackupJob *)job;
+
+    if (s->kick_source) {
+        g_source_remove(s->kick_source);
+        s->kick_source = 0;
+    }
+    backup_clean(job);
+    /* a job that never ran to commit or abort: as an abort */
+    cleanup_bitmap(s, -1);
+    g_clear_pointer(&s->copy, hbitmap_free);
+    g_clear_pointer(&s->busy, hbitmap_free);
+}
+
+/* QEMU's backup_cleanup_sync_bitmap(), @ret the job's result. */
+static void cleanup_bitmap(BackupJob *s, int ret)
+{
+    /* a job that never started (a transaction's abort) gives it back */
+    bool sync = (ret == 0 || s->bitmap_mode == BITMAP_MODE_ALWAYS)
+                && s->bitmap_mode != BITMAP_MODE_NEVER && s->copy;
+
+    if (!s->bitmap) {
+        return;
+    }
+    if (!sync) {
+        /* reclaim: the old bits are back, with what was written since */
+        hbitmap_merge(dbitmap_hbitmap(s->bitmap), s->sync_bits);
+    }
+    if (ret < 0 && s->bitmap_mode == BITMAP_MODE_ALWAYS && s->copy) {
+        uint64_t off = 0, start, len;
+
+        /* what was not copied stays dirty */
+        while (hbitmap_next_dirty_area(s->copy, off, UINT64_MAX, &start,
+                                       &len)) {
+            dbitmap_set_range(s->bitmap, start, MIN(len, s->len - start));
+            off = start + len;
+            if (off >= s->len) {
+                break;
+            }
+        }
+    }
+    dbitmap_set_busy(s->bitmap, false);
+    s->bitmap = NULL;
+    g_clear_pointer(&s->sync_bits, hbitmap_free);
+}
+
+static void backup_commit(Job *job)
+{
+    cleanup_bitmap((BackupJob *)job, 0);
+}
+
+static void backup_abort(Job *job)
+{
+    cleanup_bitmap((BackupJob *)job, -1);
+}
+
+static const JobDriver backup_driver = {
+    .type = JOB_TYPE_BACKUP,
+    .instance_size = sizeof(BackupJob),
+    .block_job = true,
+    .run = backup_run,
+    .resume = backup_resume,
+    .user_resume = block_job_user_resume,
+    .kick = backup_kick,
+    .cancel = backup_cancel,
+    .commit = backup_commit,
+    .abort = backup_abort,
+    .clean = backup_clean,
+    .free = backup_free,
+    .event_data = block_job_event_data,
+};
+
+/* ---- QMP --------------------------------------------------------------- */
+
+static uint32_t cluster_size(BlockNode *bn)
+{
+    bn = bdrv_skip_filters(bn);
+    return bn->drv->cluster_size ? bn->drv->cluster_size(bn) : 0;
+}
+
+/*
+ * QEMU's do_backup_common() and backup_job_create(), for @bs and
+ * @target: the job, created and not started, or NULL.
+ */
+static BackupJob *backup_create(const json_t *args, BlockNode *bs,
+                                BlockNode *target, Error **errp)
+{
+    const char *sync = qjson_get_str(args, "sync");
+    bool has_bitmap = qjson_get_str_or(args, "bitmap", NULL) != NULL;
+    const char *mode = qjson_get_str_or(args, "bitmap-mode", NULL);
+    bool has_mode = mode != NULL;
+    DirtyBitmap *bm = NULL;
+    BackupJob *s;
+
+    if ((!strcmp(sync, "bitmap") || !strcmp(sync, "incremental"))
+        && !has_bitmap) {
+        error_setg(errp, "must provide a valid bitmap name for '%s' sync "
+                   "mode", sync);
+        return NULL;
+    }
+    if (!strcmp(sync, "incremental")) {
+        if (has_mode && strcmp(mode, "on-success")) {
+            error_setg(errp, "Bitmap sync mode must be 'on-success' when "
+                       "using sync mode 'incremental'");
+            return NULL;
+        }
+        has_mode = true;
+        mode = "on-success";
+        sync = "bitmap";
+    }
+    if (has_bitmap) {
+        const char *name = qjson_get_str(args, "bitmap");
+
+        bm = dbitmap_find(bs, name);
+        if (!bm) {
+            error_setg(errp, "Bitmap '%s' could not be found", name);
+            return NULL;
+        }
+        if (!has_mode) {
+            error_setg(errp, "Bitmap sync mode must be given when providing "
+                       "a bitmap");
+            return NULL;
+        }
+        if (!dbitmap_check(bm, DBITMAP_CHECK_ALLOW_RO, errp)) {
+            return NULL;
+        }
+        if (!strcmp(sync, "none")) {
+            error_setg(errp, "sync mode '%s' does not produce meaningful "
+                       "bitmap outputs", sync);
+            return NULL;
+        }
+        if (!strcmp(mode, "never") && strcmp(sync, "bitmap")) {
+            error_setg(errp, "Bitmap sync mode '%s' has no meaningful effect "
+                       "when combined with sync mode '%s'", mode, sync);
+            return NULL;
+        }
+    }
+    if (!has_bitmap && has_mode) {
+        error_setg(errp, "Cannot specify bitmap sync mode without a bitmap");
+        return NULL;
+    }
+    if (bs == target) {
+        error_setg(errp, "Source and target cannot be the same");
+        return NULL;
+    }
+    if (qjson_get_bool_or(args, "compress", false)) {
+        error_setg(errp, "qmpd does not support 'compress' in backup jobs");
+        return NULL;
+    }
+    if (bdrv_op_is_blocked(bs, errp) || bdrv_op_is_blocked(target, errp)) {
+        return NULL;
+    }
+    if (bm && strcmp(mode, "never")
+        && !dbitmap_check(bm, DBITMAP_CHECK_DEFAULT, errp)) {
+        return NULL;
+    }
+    if (bm && dbitmap_busy(bm)) {
+        /* QEMU's bdrv_dirty_bitmap_create_successor() */
+        error_setg(errp, "Cannot create a successor for a bitmap that is "
+                   "in-use by an operation");
+        return NULL;
+    }
+    if (bdrv_length(bs) != bdrv_length(target)) {
+        error_setg(errp, "Source and target image have different sizes");
+        return NULL;
+    }
+    if (qjson_get_str_or(args, "filter-node-name", NULL)) {
+        error_setg(errp, "qmpd does not support 'filter-node-name' in "
+                   "backup jobs: it inserts no filter node");
+        return NULL;
+    }
+    if (bdrv_is_read_only(target)) {
+        error_setg(errp, "Block node is read-only");
+        return NULL;
+    }
+
+    s = block_job_create(qjson_get_str_or(args, "job-id", NULL),
+                         &backup_driver, bs,
+                         qjson_get_int_or(args, "speed", 0),
+                         qjson_get_bool_or(args, "auto-finalize", true),
+                         qjson_get_bool_or(args, "auto-dismiss", true), errp);
+    if (!s) {
+        return NULL;
+    }
+    s->src = bs;
+    bdrv_ref(bs);
+    s->target = target;
+    bdrv_ref(target);
+    s->sync_none = !strcmp(sync, "none");
+    if (bm) {
+        s->bitmap = bm;
+        s->bitmap_mode = !strcmp(mode, "never") ? BITMAP_MODE_NEVER
+                         : !strcmp(mode, "always") ? BITMAP_MODE_ALWAYS
+                         : BITMAP_MODE_ON_SUCCESS;
+        s->sync_bitmap = !strcmp(sync, "bitmap");
+        dbitmap_clear(bm, &s->sync_bits);
+        dbitmap_set_busy(bm, true);
+    }
+    s->zero_ok = !bdrv_backing_file(bdrv_skip_filters(target))
+                 && !bdrv_backing(bdrv_skip_filters(target));
+    /* without a backing, what the top holds is what the chain holds */
+    s->top_base = bdrv_backing(bdrv_skip_filters(bs));
+    s->scan_done = strcmp(sync, "top") != 0;
+    s->len = bdrv_length(bs);
+    /* QEMU's block-copy: at least 64 KiB, else the target's cluster */
+    s->cluster = MAX(BACKUP_CLUSTER_DEFAULT, cluster_size(target));
+    s->on_source_error = block_on_error_parse(
+        qjson_get_str_or(args, "on-source-error", NULL),
+        BLOCKDEV_ON_ERROR_REPORT);
+    s->on_target_error = block_on_error_parse(
+        qjson_get_str_or(args, "on-target-error", NULL),
+        BLOCKDEV_ON_ERROR_REPORT);
+    block_job_add_node(&s->common, target, NULL);
+    return s;
+}
+
+void backup_job_start(Job *job)
+{
+    /*
+     * QEMU 7.2 runs blockdev-backup as a transaction action that starts
+     * the job inside a drained section of the source: the job pauses
+     * at once and resumes as the section ends (JOB_STATUS_CHANGE
+     * created, running, paused, running).  The same, through a pause
+     * nobody can see.
+     */
+    job->pause_count++;
+    job->user_paused = true;
+    job_start(job);
+    job_pause_point(job);
+    job_user_resume(job, NULL);
+}
+
+void backup_job_abort(Job *job)
+{
+    job_early_fail(job);
+}
+
+static bool backup_start(const json_t *args, BlockNode *bs,
+                         BlockNode *target, Error **errp)
+{
+    BackupJob *s = backup_create(args, bs, target, errp);
+
+    if (!s) {
+        return false;
+    }
+    backup_job_start(&s->common.job);
+    return true;
+}
+
+Job *backup_txn_prepare(const json_t *args, Error **errp)
+{
+    const char *device = qjson_get_str(args, "device");
+    const char *target = qjson_get_str(args, "target");
+    BlockNode *bs, *tgt;
+    BackupJob *s;
+
+    bs = bdrv_lookup(device, device, errp);
+    if (!bs) {
+        return NULL;
+    }
+    tgt = bdrv_lookup(target, target, errp);
+    if (!tgt) {
+        return NULL;
+    }
+    s = backup_create(args, bs, tgt, errp);
+    return s ? &s->common.job : NULL;
+}
+
+static bool qmp_blockdev_backup(const json_t *args, json_t **ret,
+                                Error **errp)
+{
+    const char *device = qjson_get_str(args, "device");
+    const char *target = qjson_get_str(args, "target");
+    BlockNode *bs, *tgt;
+
+    (void)ret;
+    bs = bdrv_lookup(device, device, errp);
+    if (!bs) {
+        return false;
+    }
+    tgt = bdrv_lookup(target, target, errp);
+    if (!tgt) {
+        return false;
+    }
+    return backup_start(args, bs, tgt, errp);
+}
+
+/*
+ * QEMU's bdrv_img_create() for the formats qmpd writes (as drive-mirror
+ * does: the same few lines, kept here to leave mirror.c alone).
+ */
+static bool create_target(const char *filename, const char *format,
+                          uint64_t size, BlockNode *backing, Error **errp)
+{
+    g_autoptr(json_t) fo = NULL;
+    const BlockDriver *drv = bdrv_find_driver(format);
+    BlockNode *f;
+    bool ok;
+
+    if (!drv || !strcmp(format, "file") || drv->is_filter) {
+        error_setg(errp, "Unknown file format '%s'", format);
+        return false;
+    }
+    if (!strcmp(format, "raw")) {
+        if (backing) {
+            error_setg(errp, "Backing file not supported for file format "
+                       "'raw'");
+            return false;
+        }
+        return bdrv_create_file(filename, size, errp);
+    }
+    if (strcmp(format, "qcow2")) {
+        error_setg(errp, "qmpd creates backup targets in qcow2 or raw "
+                   "format only");
+        return false;
+    }
+    if (!bdrv_create_file(filename, 0, errp)) {
+        return false;
+    }
+    fo = json_pack("{s:s,s:s}", "driver", "file", "filename", filename);
+    f = bdrv_open_options(fo, false, errp);
+    if (!f) {
+        return false;
+    }
+    {
+        Qcow2CreateOpts co = {
+            .size = size, .cluster_size = 65536, .version = 3,
+            .backing_file = backing ? bdrv_filename(backing) : NULL,
+            .backing_fmt = backing ? bdrv_driver_name(backing) : NULL,
+        };
+
+        ok = qcow2_create(f, &co, errp);
+    }
+    bdrv_unref(f);
+    return ok;
+}
+
+/* The format of the image in @file: qcow2 by its magic, else raw. */
+static const char *probe(BlockNode *file)
+{
+    void *buf = ioq_buf_alloc(4096);
+    const char *fmt = "raw";
+
+    if (bdrv_length(file) >= 4
+        && bdrv_pread_sync(file, 0, 4096, buf) >= 0
+        && !memcmp(buf, "QFI\xfb", 4)) {
+        fmt = "qcow2";
+    }
+    ioq_buf_free(buf);
+    return fmt;
+}
+
+/*
+ * Open drive-backup's target as QEMU does: read-write, discard=unmap,
+ * detect-zeroes=unmap, without its backing (sync none gives it the
+ * source as backing afterwards).
+ */
+static BlockNode *open_target(const char *filename, const char *format,
+                              Error **errp)
+{
+    g_autoptr(json_t) opts = json_pack("{s:s,s:s}", "discard", "unmap",
+                                       "detect-zeroes", "unmap");
+    json_t *fo = json_pack("{s:s,s:s}", "driver", "file", "filename",
+                           filename);
+    BlockNode *f = NULL;
+    BlockNode *t;
+
+    if (!format) {
+        f = bdrv_open_options(fo, false, errp);
+        json_decref(fo);
+        if (!f) {
+            return NULL;
+        }
+        format = probe(f);
+        fo = qjson_str(bdrv_node_name(f));
+    }
+    json_object_set_new(opts, "driver", qjson_str(format));
+    json_object_set_new(opts, "file", fo);
+    if (bdrv_find_driver(format) && bdrv_find_driver(format)->has_backing) {
+        json_object_set_new(opts, "backing", json_null());
+    }
+    t = bdrv_open_options(opts, false, errp);
+    if (f) {
+        bdrv_unref(f);
+    }
+    return t;
+}
+
+/*
+ * QEMU 7.2's drive_backup_prepare(): the checks and their order.  The
+ * target opened here is held by the job; NULL in *@opened unless the
+ * command failed with the target open.
+ */
+static bool drive_backup(const json_t *args, BlockNode **opened,
+                         Error **errp)
+{
+    const char *device = qjson_get_str(args, "device");
+    const char *filename = qjson_get_str(args, "target");
+    const char *sync = qjson_get_str(args, "sync");
+    bool existing = !strcmp(qjson_get_str_or(args, "mode",
+                                             "absolute-paths"), "existing");
+    const char *format = qjson_get_str_or(args, "format", NULL);
+    g_autoptr(json_t) a = json_deep_copy(args);
+    BlockNode *bs, *target, *source = NULL;
+
+    bs = bdrv_lookup(device, device, errp);
+    if (!bs) {
+        return false;
+    }
+    if (!format && !existing) {
+        format = bdrv_driver_name(bs);
+    }
+    if (bdrv_op_is_blocked(bs, errp)) {
+        return false;
+    }
+    if (!strcmp(sync, "top")) {
+        source = bdrv_backing(bdrv_skip_filters(bs));
+        if (!source) {
+            sync = "full";
+            json_object_set_new(a, "sync", qjson_str(sync));
+        }
+    }
+    if (!strcmp(sync, "none")) {
+        source = bs;
+    }
+    if (!existing && !create_target(filename, format, bdrv_length(bs),
+                                    source, errp)) {
+        return false;
+    }
+    target = open_target(filename, format, errp);
+    if (!target) {
+        return false;
+    }
+    *opened = target;
+    if (source && (!strcmp(sync, "none") || !existing)) {
+        /*
+         * QEMU opens the backing the new image names (sync top) or sets
+         * the source (sync none); qmpd gives the node it has open
+         */
+        bdrv_set_backing(bdrv_skip_filters(target), source);
+    }
+    if (!backup_start(a, bs, target, errp)) {
+        return false;
+    }
+    /* the job holds the target now */
+    bdrv_unref(target);
+    *opened = NULL;
+    return true;
+}
+
+typedef struct {
+    const json_t *args;
+    QapiReply *reply;
+    Error *err;
+} DriveBackup;
+
+static void drive_backup_closed_cb(void *opaque, int ret)
+{
+    DriveBackup *d = opaque;
+
+    qapi_reply_error(d->reply, d->err);
+    g_free(d);
+}
+
+static void drive_backup_go(void *opaque, int ret)
+{
+    DriveBackup *d = opaque;
+    BlockNode *opened = NULL;
+
+    if (drive_backup(d->args, &opened, &d->err)) {
+        qapi_reply_return(d->reply, NULL);
+        g_free(d);
+        return;
+    }
+    if (!opened) {
+        drive_backup_closed_cb(d, 0);
+        return;
+    }
+    bdrv_unref(opened);
+    bdrv_wait_closed(drive_backup_closed_cb, d);
+}
+
+/*
+ * Asynchronous only to open and close files at once, as QEMU does:
+ * images still closing have released their locks before the target is
+ * created, and a target this command opened is closed by the time of
+ * an error reply.
+ */
+static void qmp_drive_backup(const json_t *args, QapiReply *reply)
+{
+    DriveBackup *d = g_new0(DriveBackup, 1);
+
+    d->args = args;
+    d->reply = reply;
+    bdrv_wait_closed(drive_backup_go, d);
+}
+
+const QapiHandler backup_qmp_handlers[] = {
+    { "blockdev-backup", qmp_blockdev_backup, NULL },
+    { "drive-backup", NULL, qmp_drive_backup },
+};
+
+const size_t backup_qmp_handlers_count = G_N_ELEMENTS(backup_qmp_handlers);

@@ -1,0 +1,736 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""blockdev-backup, checked with QEMU's own tools.
+
+The source is a qcow2 image with patterns written by qemu-io; what the
+guest saw when the job started is kept as a raw file (qemu-img convert
+before qmpd starts).  The guest then writes through HMP qemu-io while
+the job copies, slowed down by its speed limit, so that most writes hit
+clusters not yet copied and are held for copy-before-write.  sync full
+must leave a target equal to the raw file; sync none must leave a
+target that, over the source as it is afterwards, reads as the raw file
+(image fleecing).  Every image passes qemu-img check.  The events and
+error messages are those QEMU 7.2 gives (checked against
+qemu-system-x86_64 when installed).  Skips (77) without qemu-img.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, QmpError, run, qemu_binary  # noqa: E402
+from images import check_images, img, need_tools, qemu_io  # noqa: E402
+from test_mirror import hmp_io, names, until_status  # noqa: E402
+from test_bitmaps import start as start_either  # noqa: E402
+
+KiB = 1 << 10
+MiB = 1 << 20
+
+LAYOUT = [(0x11, 0, 4 * MiB), (0x12, 8 * MiB, MiB), (0x13, 30 * MiB, 2 * MiB),
+          (0x14, 50 * MiB, 64 * KiB), (0x15, 63 * MiB, MiB)]
+# guest writes during the job: aligned, partial, straddling clusters,
+# over data and over unallocated (zero) ranges, zero writes
+WRITES = [(0x41, 64 * KiB, 64 * KiB), (0x42, 5 * MiB + 4 * KiB, 4 * KiB),
+          (0x43, 8 * MiB - 8 * KiB, 24 * KiB), (0x44, 60 * MiB, MiB),
+          (0x45, 30 * MiB + 100 * KiB, 300 * KiB), (0x46, 63 * MiB + 5, 7)]
+ZERO_WRITES = [(2 * MiB, 128 * KiB), (50 * MiB, 4 * KiB)]
+
+
+class Setup:
+    def __init__(self):
+        need_tools()
+        self.dir = tempfile.mkdtemp(prefix="qmpd-backup-")
+        self.src = self.path("src.qcow2")
+        img("create", "-q", "-f", "qcow2", self.src, "64M")
+        for pat, off, ln in LAYOUT:
+            qemu_io(self.src, "write -q -P %d %d %d" % (pat, off, ln))
+        self.before = self.path("before.raw")
+        img("convert", "-O", "raw", self.src, self.before)
+        self.after = self.path("after.raw")
+        shutil.copy(self.before, self.after)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def target(self, name="tgt.qcow2", size="64M"):
+        p = self.path(name)
+        img("create", "-q", "-f", "qcow2", p, size)
+        return p
+
+    def start(self, binary_path=None):
+        return Qmpd(["-M", "none", "-drive",
+                     "file=%s,if=none,id=drive0,format=qcow2" % self.src],
+                    binary_path=binary_path)
+
+    def guest_writes(self, c):
+        for pat, off, ln in WRITES:
+            hmp_io(c, "write -P %d %d %d" % (pat, off, ln))
+            self.apply(pat, off, ln)
+        for off, ln in ZERO_WRITES:
+            hmp_io(c, "write -z %d %d" % (off, ln))
+            self.apply(0, off, ln)
+
+    def apply(self, pat, off, ln):
+        with open(self.after, "r+b") as f:
+            f.seek(off)
+            f.write(bytes([pat]) * ln)
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def with_setup(fn):
+    def wrapper():
+        s = Setup()
+        try:
+            fn(s)
+        finally:
+            s.close()
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+def add_target(c, path, node="tgt", backing=False):
+    opts = {"driver": "qcow2", "node-name": node,
+            "file": {"driver": "file", "filename": path}}
+    if not backing:
+        opts["backing"] = None
+    c.cmd("blockdev-add", **opts)
+
+
+def compare(a, b, fa="qcow2", fb="raw"):
+    import subprocess
+    p = subprocess.run(["qemu-img", "compare", "-f", fa, "-F", fb, a, b],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@with_setup
+def test_full(s):
+    t = s.target()
+    with s.start() as q:
+        c = q.connect()
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="full",
+              speed=MiB)
+        j = c.cmd("query-block-jobs")[0]
+        assert j["type"] == "backup" and j["device"] == "drive0", j
+        assert not j["ready"]
+        s.guest_writes(c)
+        c.cmd("block-job-set-speed", device="drive0", speed=0)
+        evs = until_status(c, "drive0", "null")
+        assert names(evs) == ["created", "running", "paused", "running",
+                              "waiting", "pending",
+                              "BLOCK_JOB_COMPLETED", "concluded", "null"], \
+            names(evs)
+        done = evs[6]["data"]
+        assert done["type"] == "backup" and "error" not in done, done
+        assert done["offset"] == done["len"] == 64 * MiB, done
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    # the backup is the disk at the job's start; the guest kept its writes
+    compare(t, s.before)
+    compare(s.src, s.after)
+    check_images([t, s.src])
+
+
+@with_setup
+def test_none(s):
+    t = s.target()
+    with s.start() as q:
+        c = q.connect()
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="none",
+              **{"job-id": "fleece"})
+        s.guest_writes(c)
+        # a second write to a copied cluster is not copied again
+        hmp_io(c, "write -P 0x77 %d 4096" % (64 * KiB))
+        s.apply(0x77, 64 * KiB, 4096)
+        c.cmd("block-job-cancel", device="fleece")
+        evs = until_status(c, "fleece", "null")
+        assert names(evs) == ["created", "running", "paused", "running",
+                              "aborting",
+                              "BLOCK_JOB_CANCELLED", "concluded", "null"], \
+            names(evs)
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    compare(s.src, s.after)
+    check_images([t, s.src])
+    # over the source as it is now, the target is the disk at the start
+    img("rebase", "-u", "-b", s.src, "-F", "qcow2", t)
+    compare(t, s.before)
+
+
+@with_setup
+def test_cancel(s):
+    t = s.target()
+    with s.start() as q:
+        c = q.connect()
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="full",
+              speed=MiB, **{"job-id": "b"})
+        s.guest_writes(c)
+        c.cmd("block-job-cancel", device="b")
+        evs = until_status(c, "b", "null")
+        assert names(evs) == ["created", "running", "paused", "running",
+                              "aborting",
+                              "BLOCK_JOB_CANCELLED", "concluded", "null"], \
+            names(evs)
+        d = evs[5]["data"]
+        assert d["type"] == "backup" and d["offset"] < d["len"], d
+        # the nodes are free again: a new backup runs to the end
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="full",
+              **{"job-id": "b2"})
+        until_status(c, "b2", "null")
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    compare(t, s.after)
+    check_images([t, s.src])
+
+
+@with_setup
+def test_manual_finalize(s):
+    t = s.target()
+    with s.start() as q:
+        c = q.connect()
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="full",
+              **{"job-id": "m", "auto-finalize": False,
+                 "auto-dismiss": False})
+        evs = until_status(c, "m", "pending")
+        assert names(evs) == ["created", "running", "paused", "running",
+                              "waiting", "pending"], \
+            names(evs)
+        c.cmd("job-finalize", id="m")
+        evs = until_status(c, "m", "concluded")
+        assert names(evs) == ["BLOCK_JOB_PENDING", "BLOCK_JOB_COMPLETED",
+                              "concluded"], names(evs)
+        c.cmd("job-dismiss", id="m")
+        until_status(c, "m", "null")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    compare(t, s.before)
+    check_images([t, s.src])
+
+
+@with_setup
+def test_drive_backup_full(s):
+    t = s.path("new.qcow2")
+    with s.start() as q:
+        c = q.connect()
+        c.cmd("drive-backup", device="drive0", target=t, sync="full",
+              speed=MiB)
+        s.guest_writes(c)
+        c.cmd("block-job-set-speed", device="drive0", speed=0)
+        evs = until_status(c, "drive0", "null")
+        assert names(evs)[-5:] == ["waiting", "pending",
+                                   "BLOCK_JOB_COMPLETED", "concluded",
+                                   "null"], names(evs)
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    info = json.loads(img("info", "--output=json", t))
+    assert info["format"] == "qcow2" and "backing-filename" not in info
+    compare(t, s.before)
+    compare(s.src, s.after)
+    check_images([t, s.src])
+
+
+@with_setup
+def test_drive_backup_none(s):
+    t = s.path("fleece.qcow2")
+    with s.start() as q:
+        c = q.connect()
+        c.cmd("drive-backup", device="drive0", target=t, sync="none",
+              **{"job-id": "f"})
+        s.guest_writes(c)
+        c.cmd("block-job-cancel", device="f")
+        until_status(c, "f", "null")
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    info = json.loads(img("info", "--output=json", t))
+    assert info["backing-filename"] == s.src, info
+    # the overlay over the source as it is now: the disk at the start
+    compare(t, s.before)
+    compare(s.src, s.after)
+    check_images([t, s.src])
+
+
+@with_setup
+def test_drive_backup_existing(s):
+    for fmt, pre in (("raw", "r.raw"), (None, "q.qcow2")):
+        t = s.path(pre)
+        img("create", "-q", "-f", fmt or "qcow2", t, "64M")
+        with s.start() as q:
+            c = q.connect()
+            args = {"device": "drive0", "target": t, "sync": "full",
+                    "mode": "existing"}
+            if fmt:
+                args["format"] = fmt
+            c.cmd("drive-backup", **args)
+            until_status(c, "drive0", "null")
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+        compare(t, s.before, fa=fmt or "qcow2")
+
+
+def drive_errors_of(s, qemu=False):
+    out = []
+    cases = [{"device": "nope", "target": s.path("x.qcow2"), "sync": "full"},
+             {"device": "drive0", "target": s.path("missing.qcow2"),
+              "sync": "full", "mode": "existing"},
+             {"device": "drive0", "target": s.path("x.qcow2"),
+              "sync": "full", "format": "vmdkx"},
+             {"device": "drive0", "target": s.path("y.qcow2"),
+              "sync": "incremental"}]
+    for args in cases:
+        q, c = start_either(["-drive", "file=%s,if=none,id=drive0,"
+                             "format=qcow2" % s.src], qemu)
+        with q:
+            try:
+                c.cmd("drive-backup", **args)
+                out.append(None)
+            except QmpError as e:
+                out.append((e.cls, e.desc))
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+    return out
+
+
+@with_setup
+def test_drive_errors(s):
+    got = drive_errors_of(s)
+    want = [
+        ("GenericError", "Cannot find device='nope' nor node-name='nope'"),
+        ("GenericError", "Could not open '%s': No such file or directory"
+         % s.path("missing.qcow2")),
+        ("GenericError", "Unknown file format 'vmdkx'"),
+        ("GenericError", "must provide a valid bitmap name for "
+         "'incremental' sync mode"),
+    ]
+    assert got == want, got
+    if qemu_binary():
+        assert drive_errors_of(s, True) == want
+
+
+def make_top(s):
+    """base.qcow2 <- top.qcow2 with data in both; the guest's view kept
+    as before.raw / after.raw."""
+    base = s.path("base.qcow2")
+    top = s.path("top.qcow2")
+    os.rename(s.src, base)
+    img("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2",
+        top)
+    for pat, off, ln in [(0x21, 2 * MiB, MiB), (0x22, 31 * MiB, 4 * KiB),
+                         (0x23, 40 * MiB, 256 * KiB)]:
+        qemu_io(top, "write -q -P %d %d %d" % (pat, off, ln))
+    qemu_io(top, "write -q -z %d %d" % (63 * MiB, 64 * KiB))
+    s.src = top
+    img("convert", "-O", "raw", top, s.before)
+    shutil.copy(s.before, s.after)
+    return base, top
+
+
+def top_events(s, qemu, t):
+    q, c = start_either(["-drive", "file=%s,if=none,id=drive0,"
+                         "format=qcow2" % s.src], qemu)
+    with q:
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="top")
+        evs = until_status(c, "drive0", "null")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    return [e["data"] for e in evs if e["event"] == "BLOCK_JOB_COMPLETED"]
+
+
+@with_setup
+def test_top(s):
+    base, top = make_top(s)
+    t = s.path("t.qcow2")
+    img("create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", t)
+    with s.start() as q:
+        c = q.connect()
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="top",
+              speed=MiB)
+        s.guest_writes(c)
+        c.cmd("block-job-set-speed", device="drive0", speed=0)
+        evs = until_status(c, "drive0", "null")
+        done = [e["data"] for e in evs
+                if e["event"] == "BLOCK_JOB_COMPLETED"][0]
+        assert "error" not in done and done["offset"] == done["len"], done
+        # only the top's clusters (and those the guest overwrote)
+        assert done["len"] < 8 * MiB, done
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    compare(t, s.before)
+    compare(top, s.after)
+    check_images([t, top, base])
+    # without guest writes: the same progress as QEMU
+    t2 = s.path("t2.qcow2")
+    img("create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", t2)
+    shutil.copy(t2, s.path("t3.qcow2"))
+    got = top_events(s, False, t2)
+    compare(t2, s.after)
+    if qemu_binary():
+        assert top_events(s, True, s.path("t3.qcow2")) == got
+
+
+@with_setup
+def test_drive_backup_top(s):
+    base, top = make_top(s)
+    t = s.path("new.qcow2")
+    with s.start() as q:
+        c = q.connect()
+        c.cmd("drive-backup", device="drive0", target=t, sync="top",
+              speed=MiB)
+        s.guest_writes(c)
+        c.cmd("block-job-set-speed", device="drive0", speed=0)
+        until_status(c, "drive0", "null")
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    info = json.loads(img("info", "--output=json", t))
+    assert info["backing-filename"] == base, info
+    compare(t, s.before)
+    compare(top, s.after)
+    check_images([t, top, base])
+
+
+def add_b0(c, granularity=None):
+    """block-dirty-bitmap-add b0 on drive0 (cmd() takes "name" itself)."""
+    args = {"node": "drive0", "name": "b0"}
+    if granularity:
+        args["granularity"] = granularity
+    r = c.execute("block-dirty-bitmap-add", args)
+    assert r == {"return": {}}, r
+
+
+def bitmap_info(c, name="b0", device="drive0"):
+    for b in c.cmd("query-block"):
+        if b["device"] == device:
+            for bm in b["inserted"].get("dirty-bitmaps", []):
+                if bm.get("name") == name:
+                    return bm
+    return None
+
+
+def granules(writes, g=64 * KiB):
+    out = set()
+    for off, ln in writes:
+        out |= set(range(off // g, (off + ln - 1) // g + 1))
+    return out
+
+
+@with_setup
+def test_incremental_cycle(s):
+    full = s.target("full.qcow2")
+    with s.start() as q:
+        c = q.connect()
+        add_target(c, full, "full")
+        # full backup and a new bitmap at the same point
+        c.cmd("transaction", actions=[
+            {"type": "blockdev-backup",
+             "data": {"device": "drive0", "target": "full", "sync": "full",
+                      "job-id": "f", "speed": MiB}},
+            {"type": "block-dirty-bitmap-add",
+             "data": {"node": "drive0", "name": "b0"}}])
+        s.guest_writes(c)
+        c.cmd("block-job-set-speed", device="f", speed=0)
+        until_status(c, "f", "null")
+        written = [(o, n) for _, o, n in WRITES] + ZERO_WRITES
+        more = [(0x61, 20 * MiB, 8 * KiB), (0x62, 45 * MiB - 4 * KiB,
+                                           12 * KiB)]
+        for pat, off, ln in more:
+            hmp_io(c, "write -P %d %d %d" % (pat, off, ln))
+            s.apply(pat, off, ln)
+        written += [(o, n) for _, o, n in more]
+        assert bitmap_info(c)["count"] == len(granules(written)) * 64 * KiB
+        point = s.path("point.raw")
+        shutil.copy(s.after, point)
+        # the incremental backup over the full one, guest writing on
+        inc = s.path("inc1.qcow2")
+        img("create", "-q", "-f", "qcow2", "-b", full, "-F", "qcow2", inc)
+        add_target(c, inc, "inc1")
+        c.cmd("blockdev-backup", device="drive0", target="inc1",
+              sync="incremental", bitmap="b0", speed=MiB, **{"job-id": "i"})
+        bm = bitmap_info(c)
+        assert bm["busy"] and bm["recording"], bm
+        e = c.execute("block-dirty-bitmap-clear",
+                      {"node": "drive0", "name": "b0"})["error"]
+        assert e == {"class": "GenericError",
+                     "desc": "Bitmap 'b0' is currently in use by another "
+                     "operation and cannot be used"}, e
+        during = [(0x71, 20 * MiB, 4 * KiB), (0x72, 33 * MiB, 64 * KiB)]
+        for pat, off, ln in during:
+            hmp_io(c, "write -P %d %d %d" % (pat, off, ln))
+            s.apply(pat, off, ln)
+        c.cmd("block-job-set-speed", device="i", speed=0)
+        evs = until_status(c, "i", "null")
+        done = [e["data"] for e in evs
+                if e["event"] == "BLOCK_JOB_COMPLETED"][0]
+        assert "error" not in done, done
+        assert done["len"] == len(granules(written)) * 64 * KiB, done
+        # on-success: the bitmap now holds what came after the backup
+        bm = bitmap_info(c)
+        assert not bm["busy"], bm
+        assert bm["count"] == len(granules([(o, n) for _, o, n in during])) \
+            * 64 * KiB, bm
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    compare(full, s.before)
+    compare(inc, point)
+    compare(s.src, s.after)
+    check_images([full, inc, s.src])
+
+
+def bitmap_counts(s, qemu):
+    """The bitmap's count after a sync=bitmap or full backup in each
+    bitmap-mode, no guest writes during the job."""
+    out = []
+    for sync, mode in (("bitmap", "on-success"), ("bitmap", "never"),
+                       ("bitmap", "always"), ("full", "on-success"),
+                       ("full", "always")):
+        t = s.target("m.qcow2")
+        q, c = start_either(["-drive", "file=%s,if=none,id=drive0,"
+                             "format=qcow2" % s.src], qemu)
+        with q:
+            add_target(c, t)
+            add_b0(c, 65536)
+            for pat, off, ln in WRITES:
+                hmp_io(c, "write -P %d %d %d" % (pat, off, ln))
+            c.cmd("blockdev-backup", device="drive0", target="tgt",
+                  sync=sync, bitmap="b0", **{"bitmap-mode": mode})
+            evs = until_status(c, "drive0", "null")
+            done = [e["data"] for e in evs
+                    if e["event"] == "BLOCK_JOB_COMPLETED"][0]
+            out.append((sync, mode, done["len"],
+                        c.cmd("query-block")[0]["inserted"]
+                        ["dirty-bitmaps"][0]["count"]))
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+    return out
+
+
+@with_setup
+def test_bitmap_modes(s):
+    got = bitmap_counts(s, False)
+    n = len(granules([(o, ln) for _, o, ln in WRITES])) * 64 * KiB
+    assert got == [("bitmap", "on-success", n, 0), ("bitmap", "never", n, n),
+                   ("bitmap", "always", n, 0),
+                   ("full", "on-success", 64 * MiB, 0),
+                   ("full", "always", 64 * MiB, 0)], got
+    if qemu_binary():
+        assert bitmap_counts(s, True) == got
+
+
+@with_setup
+def test_bitmap_cancel(s):
+    """Cancelled: on-success gives the bits back (with the new writes);
+    always keeps only what was not copied (and the new writes)."""
+    for mode in ("on-success", "always"):
+        t = s.target("c.qcow2")
+        with s.start() as q:
+            c = q.connect()
+            add_target(c, t)
+            add_b0(c)
+            hmp_io(c, "write -P 1 0 %d" % (16 * MiB))
+            c.cmd("blockdev-backup", device="drive0", target="tgt",
+                  sync="bitmap", bitmap="b0", speed=MiB,
+                  **{"bitmap-mode": mode, "job-id": "x"})
+            hmp_io(c, "write -P 2 %d 4096" % (40 * MiB))
+            c.cmd("block-job-cancel", device="x")
+            evs = until_status(c, "x", "null")
+            d = [e["data"] for e in evs
+                 if e["event"] == "BLOCK_JOB_CANCELLED"][0]
+            bm = bitmap_info(c)
+            assert not bm["busy"], bm
+            if mode == "on-success":
+                assert bm["count"] == 16 * MiB + 64 * KiB, bm
+            else:
+                assert bm["count"] == 16 * MiB - d["offset"] + 64 * KiB, \
+                    (bm, d)
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+
+
+@with_setup
+def test_none_discard(s):
+    """With discard=unmap, a guest discard is copied before, as QEMU's
+    copy-before-write filter does."""
+    t = s.target()
+    with Qmpd(["-M", "none", "-drive", "file=%s,if=none,id=drive0,"
+               "format=qcow2,discard=unmap" % s.src]) as q:
+        c = q.connect()
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="none",
+              **{"job-id": "d"})
+        hmp_io(c, "discard 0 %d" % (2 * MiB))
+        hmp_io(c, "write -P 0x55 %d 4096" % (30 * MiB))
+        c.cmd("block-job-cancel", device="d")
+        until_status(c, "d", "null")
+        hmp_io(c, "aio_flush")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    check_images([t, s.src])
+    out = qemu_io(s.src, "read -P 0 0 %d" % (2 * MiB))
+    assert "read" in out, out
+    img("rebase", "-u", "-b", s.src, "-F", "qcow2", t)
+    compare(t, s.before)
+
+
+# (arguments, target image size) for errors both sides must give alike
+ERRORS = [
+    ({"device": "nope", "target": "tgt", "sync": "full"}, "64M"),
+    ({"device": "drive0", "target": "nope", "sync": "full"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "full"}, "32M"),
+    ({"device": "drive0", "target": "drive0", "sync": "full"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "incremental"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "bitmap"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "full",
+      "bitmap-mode": "never"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "incremental",
+      "bitmap": "b0", "bitmap-mode": "always"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "full", "speed": -1},
+     "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "bitmap",
+      "bitmap": "nope", "bitmap-mode": "never"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "full",
+      "bitmap": "b0"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "none",
+      "bitmap": "b0", "bitmap-mode": "on-success"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "full",
+      "bitmap": "b0", "bitmap-mode": "never"}, "64M"),
+    ({"device": "drive0", "target": "tgt", "sync": "bitmap",
+      "bitmap": "b0", "bitmap-mode": "never"}, "32M"),
+]
+
+
+def errors_of(s, qemu=False):
+    out = []
+    for args, size in ERRORS:
+        t = s.target("e.qcow2", size)
+        q, c = start_either(["-drive", "file=%s,if=none,id=drive0,"
+                             "format=qcow2" % s.src], qemu)
+        with q:
+            add_target(c, t)
+            add_b0(c)
+            try:
+                c.cmd("blockdev-backup", **args)
+                out.append(None)
+            except QmpError as e:
+                out.append((e.cls, e.desc))
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+    return out
+
+
+@with_setup
+def test_errors(s):
+    got = errors_of(s)
+    want = [
+        ("GenericError", "Cannot find device='nope' nor node-name='nope'"),
+        ("GenericError", "Cannot find device='nope' nor node-name='nope'"),
+        ("GenericError", "Source and target image have different sizes"),
+        ("GenericError", "Source and target cannot be the same"),
+        ("GenericError", "must provide a valid bitmap name for "
+         "'incremental' sync mode"),
+        ("GenericError", "must provide a valid bitmap name for 'bitmap' "
+         "sync mode"),
+        ("GenericError", "Cannot specify bitmap sync mode without a "
+         "bitmap"),
+        ("GenericError", "Bitmap sync mode must be 'on-success' when using "
+         "sync mode 'incremental'"),
+        ("GenericError", "Parameter 'speed' expects a non-negative value"),
+        ("GenericError", "Bitmap 'nope' could not be found"),
+        ("GenericError", "Bitmap sync mode must be given when providing a "
+         "bitmap"),
+        ("GenericError", "sync mode 'none' does not produce meaningful "
+         "bitmap outputs"),
+        ("GenericError", "Bitmap sync mode 'never' has no meaningful effect "
+         "when combined with sync mode 'full'"),
+        ("GenericError", "Source and target image have different sizes"),
+    ]
+    assert got == want, got
+    if qemu_binary():
+        assert errors_of(s, True) == want
+
+
+@with_setup
+def test_refused(s):
+    t = s.target()
+    with s.start() as q:
+        c = q.connect()
+        add_target(c, t)
+        for extra, msg in [
+                ({"compress": True},
+                 "qmpd does not support 'compress' in backup jobs"),
+                ({"filter-node-name": "f"},
+                 "qmpd does not support 'filter-node-name' in backup jobs: "
+                 "it inserts no filter node"),
+                ]:
+            e = c.error("blockdev-backup", **dict(
+                {"device": "drive0", "target": "tgt", "sync": "full"},
+                **extra))
+            assert e == ("GenericError", msg), e
+        # busy: a second job on the same nodes
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="none",
+              **{"job-id": "a"})
+        e = c.error("blockdev-backup", device="drive0", target="tgt",
+                    sync="none", **{"job-id": "b"})
+        assert "is busy" in e[1], e
+        c.cmd("block-job-cancel", device="a")
+        until_status(c, "a", "null")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+
+
+def event_names(s, qemu):
+    """Events of a full backup, then of a cancelled sync=none backup."""
+    t = s.target()
+    q, c = start_either(["-drive", "file=%s,if=none,id=drive0,"
+                         "format=qcow2" % s.src], qemu)
+    with q:
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="full")
+        full = until_status(c, "drive0", "null")
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="none",
+              **{"job-id": "n"})
+        j = c.cmd("query-block-jobs")
+        assert [(x["type"], x["device"], x["ready"]) for x in j] == \
+            [("backup", "n", False)], j
+        c.cmd("block-job-cancel", device="n")
+        none = until_status(c, "n", "null")
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    data = [{k: v for k, v in e["data"].items()}
+            for e in full + none if e["event"].startswith("BLOCK_JOB")]
+    return names(full), names(none), data
+
+
+@with_setup
+def test_events_like_qemu(s):
+    got = event_names(s, False)
+    assert got[0] == ["created", "running", "paused", "running", "waiting",
+                      "pending", "BLOCK_JOB_COMPLETED", "concluded",
+                      "null"], got
+    if qemu_binary():
+        assert event_names(s, True) == got
+
+
+if __name__ == "__main__":
+    run([test_full, test_none, test_cancel, test_manual_finalize,
+         test_errors, test_refused, test_events_like_qemu,
+         test_drive_backup_full, test_drive_backup_none,
+         test_drive_backup_existing, test_drive_errors, test_top,
+         test_drive_backup_top, test_incremental_cycle, test_bitmap_modes,
+         test_bitmap_cancel, test_none_discard])
