@@ -70,7 +70,8 @@ COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
 	tests/compat/test_block_compat.py \
 	tests/compat/test_cmdline_compat.py \
-	tests/compat/test_jobs_compat.py
+	tests/compat/test_jobs_compat.py \
+	tests/compat/test_mirror_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
