@@ -23,3 +23,15 @@ bench-jobs: qmpd$(EXEEXT)
 	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
 		bash '$(abs_top_srcdir)/tests/bench/run-jobs.sh'
 .PHONY: bench-jobs
+
+# Mirror benchmark (numbers, never pass/fail): "make bench-mirror" times
+# blockdev-mirror in qmpd and in qemu-storage-daemon on the same images
+# (qcow2 and raw sync=full, the seed's chain), next to cp and dd, and under
+# a paced guest writer in qmpd, QEMU and qsd (run-mirror.sh; mirrorclient.py
+# speaks QMP and runs the writer; BENCH_MIRROR_GB=1 for a quick run).
+EXTRA_DIST += tests/bench/run-mirror.sh tests/bench/mirrorclient.py
+
+bench-mirror: qmpd$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+		bash '$(abs_top_srcdir)/tests/bench/run-mirror.sh'
+.PHONY: bench-mirror

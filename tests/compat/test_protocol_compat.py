@@ -11,6 +11,7 @@ version and the package string are normalised before comparing.  Skips
 import json
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
@@ -117,7 +118,16 @@ def normalise(msg):
 def transcript(binary, args):
     out = []
     with Qmpd(args, binary_path=binary) as q:
-        c = QmpClient(q.qmp_path, negotiate=False)
+        # QEMU creates its socket file a moment before it listens
+        deadline = time.time() + 10
+        while True:
+            try:
+                c = QmpClient(q.qmp_path, negotiate=False)
+                break
+            except ConnectionRefusedError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.01)
         q.clients.append(c)
         # QEMU 7.2 can send an early RESUME ahead of its greeting (a
         # start-up race in its monitor); the greeting is what we compare

@@ -236,7 +236,17 @@ class Qmpd:
             return f.read().decode(errors="replace")
 
     def connect(self, negotiate=True, path=None):
-        c = QmpClient(path or self.qmp_path, negotiate=negotiate)
+        # QEMU (as a reference binary) creates its socket file a moment
+        # before it listens; qmpd renames it into place once listening
+        deadline = time.time() + 10
+        while True:
+            try:
+                c = QmpClient(path or self.qmp_path, negotiate=negotiate)
+                break
+            except ConnectionRefusedError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.01)
         self.clients.append(c)
         if Qmpd.checker is None and negotiate:
             Qmpd.checker = SchemaChecker(c.cmd("query-qmp-schema"))
