@@ -1043,51 +1043,9 @@ static bool drive_backup(const json_t *args, BlockNode **opened,
     return true;
 }
 
-typedef struct {
-    const json_t *args;
-    QapiReply *reply;
-    Error *err;
-} DriveBackup;
-
-static void drive_backup_closed_cb(void *opaque, int ret)
-{
-    DriveBackup *d = opaque;
-
-    qapi_reply_error(d->reply, d->err);
-    g_free(d);
-}
-
-static void drive_backup_go(void *opaque, int ret)
-{
-    DriveBackup *d = opaque;
-    BlockNode *opened = NULL;
-
-    if (drive_backup(d->args, &opened, &d->err)) {
-        qapi_reply_return(d->reply, NULL);
-        g_free(d);
-        return;
-    }
-    if (!opened) {
-        drive_backup_closed_cb(d, 0);
-        return;
-    }
-    bdrv_unref(opened);
-    bdrv_wait_closed(drive_backup_closed_cb, d);
-}
-
-/*
- * Asynchronous only to open and close files at once, as QEMU does:
- * images still closing have released their locks before the target is
- * created, and a target this command opened is closed by the time of
- * an error reply.
- */
 static void qmp_drive_backup(const json_t *args, QapiReply *reply)
 {
-    DriveBackup *d = g_new0(DriveBackup, 1);
-
-    d->args = args;
-    d->reply = reply;
-    bdrv_wait_closed(drive_backup_go, d);
+    block_job_start_with_files(args, reply, drive_backup);
 }
 
 const QapiHandler backup_qmp_handlers[] = {

@@ -186,6 +186,34 @@ uint64_t block_job_ratelimit_ns(BlockJob *bj, uint64_t bytes)
         - (now - bj->slice_start_ns);
 }
 
+#define SLEEP_SLICE_NS (100 * 1000 * 1000ll)
+
+void block_job_rate_account(BlockJob *bj, uint64_t bytes)
+{
+    uint64_t ns = block_job_ratelimit_ns(bj, bytes);
+
+    if (ns) {
+        bj->wait_until_ns = g_get_monotonic_time() * 1000 + ns;
+        bj->wait_speed = bj->speed;
+    }
+}
+
+bool block_job_rate_wait(BlockJob *bj, void (*wake)(BlockJob *))
+{
+    gint64 now = g_get_monotonic_time() * 1000;
+
+    if (!bj->wait_until_ns) {
+        return false;
+    }
+    if (bj->speed != bj->wait_speed || now >= bj->wait_until_ns) {
+        bj->wait_until_ns = 0;
+        return false;
+    }
+    block_job_sleep_ns(bj, MIN(bj->wait_until_ns - now, SLEEP_SLICE_NS),
+                       wake);
+    return true;
+}
+
 typedef struct {
     BlockJob *bj;
     void (*cb)(BlockJob *);
@@ -293,6 +321,50 @@ void block_job_free(BlockJob *bj)
         bdrv_unref(bj->bs);
         bj->bs = NULL;
     }
+}
+
+typedef struct {
+    const json_t *args;
+    QapiReply *reply;
+    BlockJobStartFn *start;
+    Error *err;
+} StartWithFiles;
+
+static void start_failed_cb(void *opaque, int ret)
+{
+    StartWithFiles *d = opaque;
+
+    qapi_reply_error(d->reply, d->err);
+    g_free(d);
+}
+
+static void start_go_cb(void *opaque, int ret)
+{
+    StartWithFiles *d = opaque;
+    BlockNode *opened = NULL;
+
+    if (d->start(d->args, &opened, &d->err)) {
+        qapi_reply_return(d->reply, NULL);
+        g_free(d);
+        return;
+    }
+    if (!opened) {
+        start_failed_cb(d, 0);
+        return;
+    }
+    bdrv_unref(opened);
+    bdrv_wait_closed(start_failed_cb, d);
+}
+
+void block_job_start_with_files(const json_t *args, QapiReply *reply,
+                                BlockJobStartFn *start)
+{
+    StartWithFiles *d = g_new0(StartWithFiles, 1);
+
+    d->args = args;
+    d->reply = reply;
+    d->start = start;
+    bdrv_wait_closed(start_go_cb, d);
 }
 
 /* ---- QMP ----------------------------------------------------------------- */

@@ -59,6 +59,8 @@ typedef struct BlockJob {
     const char *io_status;      /* "ok", "failed", "nospace" */
     unsigned in_flight;         /* requests the driver has issued */
     guint sleep_source;         /* block_job_sleep_ns() timer */
+    gint64 wait_until_ns;       /* block_job_rate_wait(): 0 when none */
+    int64_t wait_speed;         /* the speed the wait was computed for */
     GPtrArray *nodes;           /* BlockNode *: blocked for other jobs */
 } BlockJob;
 
@@ -94,6 +96,17 @@ BlockJob *block_job_get(const char *id, Error **errp);
  */
 uint64_t block_job_ratelimit_ns(BlockJob *bj, uint64_t bytes);
 
+/*
+ * The speed limit as QEMU applies it to mirror and commit: a request
+ * goes out at once (block_job_rate_account() its bytes), and the delay
+ * it causes is waited before the next one.  block_job_rate_wait() is
+ * true when such a wait is due: it arms a sleep calling @wake (in
+ * slices of at most 100 ms, so a pause or cancel is noticed) and the
+ * caller stops issuing; a changed speed ends the wait.
+ */
+void block_job_rate_account(BlockJob *bj, uint64_t bytes);
+bool block_job_rate_wait(BlockJob *bj, void (*wake)(BlockJob *));
+
 /* Call @cb(@bj) after @ns, from the main loop (cancelled by job free). */
 void block_job_sleep_ns(BlockJob *bj, uint64_t ns, void (*cb)(BlockJob *));
 
@@ -116,6 +129,18 @@ json_t *block_job_event_data(Job *job);
 
 /* Release the nodes and the reference (JobDriver.free calls it). */
 void block_job_free(BlockJob *bj);
+
+/*
+ * Start a job whose command opens or creates image files (drive-mirror,
+ * drive-backup): @start(@args, &opened, errp) runs once images that are
+ * still closing have released their locks; on failure a node it opened
+ * (*opened) is closed before the error reply, as QEMU's is.  For async
+ * QMP handlers.
+ */
+typedef bool BlockJobStartFn(const json_t *args, BlockNode **opened,
+                             Error **errp);
+void block_job_start_with_files(const json_t *args, QapiReply *reply,
+                                BlockJobStartFn *start);
 
 /* JobDriver.user_resume of block jobs: the io-status is "ok" again. */
 void block_job_user_resume(Job *job);

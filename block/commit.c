@@ -59,8 +59,6 @@
 #define CHUNK_MAX (1024 * 1024ull)      /* active: mirror's MAX_IO_BYTES */
 #define COMMIT_CHUNK (512 * 1024ull)    /* intermediate: QEMU's buffer */
 #define MAX_IN_FLIGHT 16
-/* sleeps for the speed limit are cut in slices to notice pause/cancel */
-#define SLEEP_SLICE_NS (100 * 1000 * 1000ll)
 
 typedef struct {
     uint64_t *words;
@@ -105,8 +103,6 @@ struct CommitJob {
     guint kick_source;
 
     /* speed limit: bytes accounted, issued once the wait is over */
-    gint64 wait_until_ns;
-    int64_t wait_speed;
 
     /* the allocation pass */
     uint64_t scan_off;
@@ -261,39 +257,6 @@ static void update_remaining(CommitJob *s)
 static void commit_sleep_cb(BlockJob *bj)
 {
     commit_pump((CommitJob *)bj);
-}
-
-/*
- * The speed limit, as QEMU applies it: a request goes out at once and
- * the delay it causes is waited before the next one.  True: a sleep
- * was armed and the pump must stop.  A changed speed ends the wait
- * (QEMU's block-job-set-speed wakes the job).
- */
-static bool rate_wait(CommitJob *s)
-{
-    BlockJob *bj = &s->common;
-    gint64 now = g_get_monotonic_time() * 1000;
-
-    if (!s->wait_until_ns) {
-        return false;
-    }
-    if (bj->speed != s->wait_speed || now >= s->wait_until_ns) {
-        s->wait_until_ns = 0;
-        return false;
-    }
-    block_job_sleep_ns(bj, MIN(s->wait_until_ns - now, SLEEP_SLICE_NS),
-                       commit_sleep_cb);
-    return true;
-}
-
-static void rate_account(CommitJob *s, uint64_t bytes)
-{
-    uint64_t ns = block_job_ratelimit_ns(&s->common, bytes);
-
-    if (ns) {
-        s->wait_until_ns = g_get_monotonic_time() * 1000 + ns;
-        s->wait_speed = s->common.speed;
-    }
 }
 
 /*
@@ -602,12 +565,12 @@ static void pump_intermediate(CommitJob *s)
             }
             break;
         }
-        if (rate_wait(s)) {
+        if (block_job_rate_wait(&s->common, commit_sleep_cb)) {
             return;
         }
         inter_take(s, &r);
         issue_copy(s, &r);
-        rate_account(s, r.len);
+        block_job_rate_account(&s->common, r.len);
     }
     if (bj->in_flight == 0 && !inter_peek(s, &r) && s->scan_off >= s->len) {
         commit_finish(s, 0);
@@ -750,14 +713,14 @@ static void pump_active(CommitJob *s)
         return;
     }
     while (bj->in_flight < MAX_IN_FLIGHT && !s->final_wait) {
-        if (rate_wait(s)) {
+        if (block_job_rate_wait(&s->common, commit_sleep_cb)) {
             return;
         }
         if (!active_pick(s, &r)) {
             break;
         }
         issue_copy(s, &r);
-        rate_account(s, r.len);
+        block_job_rate_account(&s->common, r.len);
     }
     if (bj->in_flight || s->dirty.count) {
         return;

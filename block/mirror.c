@@ -133,8 +133,6 @@
 #define DEFAULT_BUF_SIZE (MAX_IN_FLIGHT * MAX_IO_BYTES)
 /* QEMU zeroes a target in requests of up to INT_MAX bytes */
 #define ZERO_CHUNK (1ull << 30)
-/* sleeps for the speed limit are cut in slices to notice pause/cancel */
-#define SLEEP_SLICE_NS (100 * 1000 * 1000ll)
 /* QEMU's BLOCK_JOB_SLICE_TIME: how often a ready job looks for dirt */
 #define READY_SLICE_NS (100 * 1000 * 1000ll)
 /* __com.qmpd_auto-write-blocking: sample period and window (see above) */
@@ -238,8 +236,6 @@ struct MirrorJob {
     bool need_flush;            /* the target was written since a flush */
     guint kick_source;
 
-    gint64 wait_until_ns;
-    int64_t wait_speed;
 
     uint64_t zero_off;          /* the zeroing phase */
     bool zeroing_done;
@@ -288,38 +284,6 @@ static void update_remaining(MirrorJob *s)
 static void mirror_sleep_cb(BlockJob *bj)
 {
     mirror_pump((MirrorJob *)bj);
-}
-
-/*
- * The speed limit, as QEMU applies it: a request goes out at once and
- * the delay it causes is waited before the next one.  True: a sleep
- * was armed and the pump must stop.  A changed speed ends the wait.
- */
-static bool rate_wait(MirrorJob *s)
-{
-    BlockJob *bj = &s->common;
-    gint64 now = g_get_monotonic_time() * 1000;
-
-    if (!s->wait_until_ns) {
-        return false;
-    }
-    if (bj->speed != s->wait_speed || now >= s->wait_until_ns) {
-        s->wait_until_ns = 0;
-        return false;
-    }
-    block_job_sleep_ns(bj, MIN(s->wait_until_ns - now, SLEEP_SLICE_NS),
-                       mirror_sleep_cb);
-    return true;
-}
-
-static void rate_account(MirrorJob *s, uint64_t bytes)
-{
-    uint64_t ns = block_job_ratelimit_ns(&s->common, bytes);
-
-    if (ns) {
-        s->wait_until_ns = g_get_monotonic_time() * 1000 + ns;
-        s->wait_speed = s->common.speed;
-    }
 }
 
 /* Stop sleeping for the speed limit (the wait itself is kept). */
@@ -538,7 +502,7 @@ static void op_status_cb(void *opaque, int ret, int status, uint64_t pnum)
     s->buf_in_flight -= op->buf_len - op->len;
     op->buf_len = op->len;
     op->buf = ioq_buf_alloc(op->len);
-    rate_account(s, op->len);
+    block_job_rate_account(&s->common, op->len);
     bdrv_read(s->src, op->off, op->len, op->buf, op_read_cb, op);
 }
 
@@ -791,7 +755,7 @@ static void pump_copy(MirrorJob *s)
         uint64_t max = MIN(s->op_max, budget / s->granularity
                            * s->granularity);
 
-        if (max < s->granularity || rate_wait(s)) {
+        if (max < s->granularity || block_job_rate_wait(&s->common, mirror_sleep_cb)) {
             break;
         }
         if (!pick(s, max, &off, &len)) {
@@ -2010,51 +1974,9 @@ static bool drive_mirror(const json_t *args, BlockNode **opened,
     return true;
 }
 
-typedef struct {
-    const json_t *args;
-    QapiReply *reply;
-    Error *err;
-} DriveMirror;
-
-static void drive_mirror_closed_cb(void *opaque, int ret)
-{
-    DriveMirror *d = opaque;
-
-    qapi_reply_error(d->reply, d->err);
-    g_free(d);
-}
-
-static void drive_mirror_go(void *opaque, int ret)
-{
-    DriveMirror *d = opaque;
-    BlockNode *opened = NULL;
-
-    if (drive_mirror(d->args, &opened, &d->err)) {
-        qapi_reply_return(d->reply, NULL);
-        g_free(d);
-        return;
-    }
-    if (!opened) {
-        drive_mirror_closed_cb(d, 0);
-        return;
-    }
-    bdrv_unref(opened);
-    bdrv_wait_closed(drive_mirror_closed_cb, d);
-}
-
-/*
- * Asynchronous only to open and close files as QEMU does, at once:
- * images that are still closing (the target of a job that just ended)
- * have released their locks before the target is created, and the
- * target this command opened is closed by the time of an error reply.
- */
 static void qmp_drive_mirror(const json_t *args, QapiReply *reply)
 {
-    DriveMirror *d = g_new0(DriveMirror, 1);
-
-    d->args = args;
-    d->reply = reply;
-    bdrv_wait_closed(drive_mirror_go, d);
+    block_job_start_with_files(args, reply, drive_mirror);
 }
 
 const QapiHandler mirror_qmp_handlers[] = {
