@@ -117,6 +117,17 @@ void blk_set_root(BlockBackend *blk, BlockNode *root)
     }
 }
 
+void blk_job_hold(BlockNode *bn)
+{
+    bn->backend_users++;
+}
+
+void blk_job_release(BlockNode *bn)
+{
+    g_assert(bn->backend_users > 0);
+    bn->backend_users--;
+}
+
 const char *blk_qdev(const BlockBackend *blk)
 {
     return blk->qdev;

@@ -213,6 +213,14 @@ const char *blk_name(const BlockBackend *blk);
 BlockNode *blk_root(const BlockBackend *blk);
 void blk_set_root(BlockBackend *blk, BlockNode *root);
 
+/*
+ * A job's private backend on @bn, as QEMU's mirror and commit jobs keep on
+ * their target and base: nameless, no device, listed nowhere; it only
+ * makes @bn "in use" (blockdev-del: "Node x is in use").
+ */
+void blk_job_hold(BlockNode *bn);
+void blk_job_release(BlockNode *bn);
+
 /* All backends, in creation order (borrowed). */
 GPtrArray *blk_all(void);
 

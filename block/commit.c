@@ -1021,9 +1021,11 @@ static void commit_free(Job *job)
     }
     block_job_free(&s->common);
     if (s->top) {
+        blk_job_release(s->top);
         bdrv_unref(s->top);
     }
     if (s->base) {
+        blk_job_release(s->base);
         bdrv_unref(s->base);
     }
     while ((r = g_queue_pop_head(&s->redo))) {
@@ -1293,10 +1295,13 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
     if (!s) {
         return false;
     }
+    /* QEMU's commit job writes through backends of its own on both */
     s->top = top_bs;
     bdrv_ref(top_bs);
+    blk_job_hold(top_bs);
     s->base = base_bs;
     bdrv_ref(base_bs);
+    blk_job_hold(base_bs);
     s->active = active;
     s->on_error = on_error;
     s->backing_file = g_strdup(backing_file);

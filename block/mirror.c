@@ -1302,6 +1302,9 @@ static void release_nodes(MirrorJob *s)
     g_clear_pointer(&s->base, bdrv_unref);
     g_clear_pointer(&s->new_backing, bdrv_unref);
     g_clear_pointer(&s->to_replace, bdrv_unref);
+    if (s->target) {
+        blk_job_release(s->target);
+    }
     g_clear_pointer(&s->target, bdrv_unref);
     block_job_free(&s->common);
     /* block_job_free() is done with them; once is enough */
@@ -1714,6 +1717,7 @@ static bool mirror_start(MirrorStart *m, Error **errp)
     bdrv_ref(bs);
     s->target = target;
     bdrv_ref(target);
+    blk_job_hold(target);
     if (base) {
         s->base = base;
         bdrv_ref(base);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "block/block-int.h"
+#include "block/blockjob.h"
 #include "block/dirty-bitmap.h"
 #include "block/ioq.h"
 #include "block/qcow2-create.h"
@@ -616,7 +617,7 @@ static void qmp_blockdev_del(const json_t *args, QapiReply *reply)
         error_setg(&err, "Failed to find node with node-name='%s'", name);
     } else if (bn->backend_users) {
         error_setg(&err, "Node %s is in use", name);
-    } else if (backing_blocked(bn, &err)) {
+    } else if (bdrv_op_is_blocked(bn, &err) || backing_blocked(bn, &err)) {
         /* err set */
     } else if (!bn->monitor_owned) {
         error_setg(&err, "Node %s is not owned by the monitor", name);

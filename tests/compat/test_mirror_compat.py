@@ -463,11 +463,6 @@ KNOWN = {
         "job's anonymous dirty bitmap in the source node's dirty-bitmaps "
         "(qmpd lists no job-internal bitmap)",
         without_filter_and_job_bitmap),
-    ("blockdev_mirror", 4): (
-        "qmpd bug: blockdev-del of a node that is a mirror job's target "
-        "says 'Block device tgt is in use'; QEMU checks for a block "
-        "backend on the node first and says 'Node tgt is in use'",
-        None),
     ("blockdev_mirror_top", 6): (
         "QEMU names a node whose backing was given by node name as "
         "json:{...} when the image header's backing file name "

@@ -338,6 +338,9 @@ def test_blockdev_errors(s):
         assert err(device="small", job_id="b") == (
             g, "Node 't1' is busy: block device is in use by block job: "
             "mirror")
+        # the job's own backend on its target comes first, as in QEMU
+        assert c.error("blockdev-del", **{"node-name": "t1"}) == (
+            g, "Node t1 is in use")
         assert err(device="small", target="sn2", job_id="b") == (
             g, "Node 'sn2' is busy: block device is in use by block job: "
             "mirror")
