@@ -625,7 +625,13 @@ static void sync_flushed_cb(void *opaque, int ret)
     if (ret < 0) {
         error_action(s, false, ret);
     } else if (!job->ready && !job_is_cancelled(job) && s->ret == 0) {
+        /*
+         * READY tells of the point the flush made durable, when nothing
+         * was left (QEMU's job counts later writes on its next pass)
+         */
+        job_progress_set_remaining(job, 0);
         job_transition_to_ready(job);
+        update_remaining(s);
     }
     commit_pump(s);
 }

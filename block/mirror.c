@@ -234,6 +234,7 @@ struct MirrorJob {
     int ret;                    /* the reported error that ends the job */
     int final_ret;
     bool need_flush;            /* the target was written since a flush */
+    int64_t ready_remaining;    /* remaining when the READY flush began */
     guint kick_source;
 
 
@@ -661,7 +662,14 @@ static void sync_flushed_cb(void *opaque, int ret)
         s->need_flush = true;
         error_action(s, false, ret);
     } else if (!job->ready && !job_is_cancelled(job) && s->ret == 0) {
+        /*
+         * READY tells of the point the flush made durable: what the guest
+         * wrote during the flush is counted again right after the event,
+         * as QEMU's job counts it on its next pass
+         */
+        job_progress_set_remaining(job, s->ready_remaining);
         job_transition_to_ready(job);
+        update_remaining(s);
     }
     mirror_pump(s);
 }
@@ -776,6 +784,7 @@ static void pump_copy(MirrorJob *s)
             job_transition_to_ready(job);
         } else {
             s->need_flush = false;
+            s->ready_remaining = job->progress_total - job->progress_current;
             block_job_io_begin(bj);
             bdrv_flush(s->target, sync_flushed_cb, s);
             return;

@@ -72,6 +72,7 @@ class GuestWriter(threading.Thread):
         self.error = None
         self.pattern = 1
         self.cond = threading.Condition()
+        self.pause = 0          # seconds between two writes
 
     def one_round(self):
         # -q: qemu-io's report of an aio request goes to qmpd's stdout,
@@ -83,6 +84,8 @@ class GuestWriter(threading.Thread):
             hmp_io(self.c, "aio_write -q -P %d %d %d"
                    % (self.pattern, off, CLUSTER), self.device)
             self.log.append((self.pattern, off))
+            if self.pause:
+                time.sleep(self.pause)
         hmp_io(self.c, "aio_flush", self.device)
         with self.cond:
             if not self.stop.is_set():
@@ -206,6 +209,37 @@ def test_background_does_not_converge(d):
         c.cmd("block-job-cancel", device="m")
         evs = until_status(c, "m", "null")
         assert "BLOCK_JOB_CANCELLED" in names(evs), names(evs)
+        c.cmd("quit")
+        q.wait()
+    check_clean(src)
+
+
+@with_dir
+def test_ready_counts_under_writes(d):
+    """A background mirror that keeps up with a slow writer: READY's
+    offset equals its len (the point the flush made durable, as QEMU
+    reports it) though the guest writes during the flush; the writes are
+    counted again just after it. Several jobs, to catch the window."""
+    src = os.path.join(d, "src.qcow2")
+    img("create", "-q", "-f", "qcow2", src, str(DISK))
+    with start_qmpd(src) as q:
+        c = q.connect()
+        w = GuestWriter(q)
+        w.pause = 0.002
+        w.start()
+        try:
+            for i in range(4):
+                t = os.path.join(d, "t%d.qcow2" % i)
+                c.cmd("drive-mirror", device="drive0", sync="full",
+                      target=t, **{"job-id": "m"})
+                evs = until_event(c, "BLOCK_JOB_READY", timeout=60)
+                ready = evs[-1]["data"]
+                assert ready["offset"] == ready["len"], ready
+                c.cmd("block-job-cancel", device="m")
+                evs = until_status(c, "m", "null", timeout=60)
+                assert "BLOCK_JOB_COMPLETED" in names(evs), names(evs)
+        finally:
+            w.finish()
         c.cmd("quit")
         q.wait()
     check_clean(src)
@@ -415,6 +449,7 @@ def test_enospc_report(d):
 
 if __name__ == "__main__":
     run([test_background_does_not_converge,
+         test_ready_counts_under_writes,
          test_auto_write_blocking_converges,
          test_auto_write_blocking_no_false_switch,
          test_enospc_policy_enospc, test_enospc_policy_stop,
