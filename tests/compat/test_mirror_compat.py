@@ -110,7 +110,9 @@ SCENARIOS["full_new_image"] = (DRIVE, [
                       "format": "qcow2"}, ready("drive0")),
     ("query-block-jobs", None),
     ("query-jobs", None),
-    ("block-job-complete", {"device": "drive0"}),
+    # the switch is asynchronous in both; whether the query below still
+    # sees the job would depend on timing, so the step waits for its end
+    ("block-job-complete", {"device": "drive0"}, done("drive0")),
     ("query-block-jobs", None),
 ] + CHAIN, BASE_IMAGES + ("full.qcow2",))
 
