@@ -74,6 +74,16 @@
  *   drops by up to a buffer at a time, seconds apart; two buffers
  *   copied without a new lowest are two such waves that gained nothing.
  *
+ *   A guest that writes at random faster than the copy leaves a count
+ *   that still falls, more and more slowly, for many seconds: most of
+ *   its writes land where the copy has not been yet, fewer as the copy
+ *   goes on, until the count levels off.  Background copying gets to
+ *   nothing left only if the job copies faster than the guest writes
+ *   (once all is copied every guest write makes new dirt), so the job
+ *   also switches when, in two 1 s windows in a row, the guest wrote
+ *   (write notifier bytes) at least three quarters of what the job
+ *   copied.  A guest that writes nothing never triggers it.
+ *
  *   The switch installs the write hook as write-blocking mode does from
  *   the start (writes already past it were marked dirty by the
  *   notifier, which stays) and keeps it to the end.  From then on the
@@ -139,6 +149,8 @@
 #define AUTO_WB "__com.qmpd_auto-write-blocking"
 #define CONVERGE_SAMPLE_MS 100
 #define CONVERGE_SAMPLES 10
+/* pace windows in a row the guest must win (see pace_says_switch()) */
+#define PACE_LOST_WINDOWS 2
 
 typedef enum {
     MIRROR_SYNC_TOP,
@@ -226,6 +238,11 @@ struct MirrorJob {
     unsigned converge_samples;  /* samples since the window started */
     uint64_t converge_min;      /* lowest left-to-copy in the window */
     uint64_t converge_mark;     /* @copied when the window started */
+    uint64_t guest_written;     /* bytes the guest wrote to the source */
+    unsigned pace_samples;      /* samples in the current pace window */
+    unsigned pace_lost;         /* pace windows in a row the guest won */
+    uint64_t pace_copied;       /* @copied when the window started */
+    uint64_t pace_written;      /* @guest_written when it started */
     uint64_t copied;            /* bytes the job's own copies wrote */
 
     bool started;               /* the barrier after the notifier passed */
@@ -253,6 +270,7 @@ struct MirrorJob {
 
 static void mirror_pump(MirrorJob *s);
 static void converge_restart(MirrorJob *s);
+static void pace_restart(MirrorJob *s, bool lost);
 static void converge_stop(MirrorJob *s);
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -763,7 +781,13 @@ static void pump_copy(MirrorJob *s)
         uint64_t max = MIN(s->op_max, budget / s->granularity
                            * s->granularity);
 
-        if (max < s->granularity || block_job_rate_wait(&s->common, mirror_sleep_cb)) {
+        /*
+         * Copies count for the speed once their reads start, so the
+         * whole buffer goes out before the first delay: QEMU 7.2 does
+         * the same (at 4 MiB/s both copy 16 MiB at once, then wait 4 s)
+         */
+        if (max < s->granularity
+            || block_job_rate_wait(bj, mirror_sleep_cb)) {
             break;
         }
         if (!pick(s, max, &off, &len)) {
@@ -777,6 +801,7 @@ static void pump_copy(MirrorJob *s)
     }
     /* nothing left: the count reached zero, it does shrink */
     converge_restart(s);
+    pace_restart(s, false);
     if (!job->ready) {
         /* in sync: flush the target, then READY (QEMU's mirror_flush) */
         if (!s->need_flush) {
@@ -1034,6 +1059,32 @@ static void converge_restart(MirrorJob *s)
     s->converge_mark = s->copied;
 }
 
+/* A new pace window; @lost: it follows one the guest won. */
+static void pace_restart(MirrorJob *s, bool lost)
+{
+    s->pace_samples = 0;
+    s->pace_lost = lost ? s->pace_lost + 1 : 0;
+    s->pace_copied = s->copied;
+    s->pace_written = s->guest_written;
+}
+
+/*
+ * Whether the pace windows say the copy loses: each window ends after
+ * CONVERGE_SAMPLES samples; the guest won it when it wrote at least
+ * three quarters as much as the job copied meanwhile.
+ */
+static bool pace_says_switch(MirrorJob *s)
+{
+    uint64_t copied = s->copied - s->pace_copied;
+    uint64_t written = s->guest_written - s->pace_written;
+
+    if (++s->pace_samples < CONVERGE_SAMPLES) {
+        return false;
+    }
+    pace_restart(s, written >= copied - copied / 4);
+    return s->pace_lost >= PACE_LOST_WINDOWS;
+}
+
 static void converge_stop(MirrorJob *s)
 {
     if (s->converge_source) {
@@ -1043,17 +1094,15 @@ static void converge_stop(MirrorJob *s)
 }
 
 /* Background copying does not converge: go on in write-blocking mode. */
-static void converge_switch(MirrorJob *s, uint64_t left)
+static void converge_switch(MirrorJob *s, uint64_t left, const char *why)
 {
     g_assert(!s->hook && !s->src->write_hook);
     s->write_blocking = true;
     bdrv_set_write_hook(s->src, active_hook, s);
     s->hook = true;
     qmpd_log(LOG_INFO, "mirror job '%s': %" PRIu64 " bytes left to copy, "
-             "lowest %" PRIu64 " over the last %u samples while %" PRIu64
-             " bytes were copied: switching to copy-mode write-blocking",
-             s->common.job.id, left, s->converge_min, s->converge_samples,
-             s->copied - s->converge_mark);
+             "%s: switching to copy-mode write-blocking",
+             s->common.job.id, left, why);
 }
 
 static gboolean converge_cb(gpointer opaque)
@@ -1061,6 +1110,7 @@ static gboolean converge_cb(gpointer opaque)
     MirrorJob *s = opaque;
     Job *job = &s->common.job;
     uint64_t left = hbitmap_count(s->dirty) + s->bytes_in_flight;
+    g_autofree char *why = NULL;
 
     if (s->done) {
         s->converge_source = 0;
@@ -1073,7 +1123,16 @@ static gboolean converge_cb(gpointer opaque)
     if (!s->started || !s->zeroing_done || !s->scan_done || job->paused
         || job_should_pause(job) || job_is_cancelled(job) || s->ret < 0) {
         converge_restart(s);
+        pace_restart(s, false);
         return G_SOURCE_CONTINUE;
+    }
+    if (left == 0) {
+        pace_restart(s, false);
+    } else if (pace_says_switch(s)) {
+        s->converge_source = 0;
+        converge_switch(s, left, "the guest wrote faster than the job "
+                        "copied");
+        return G_SOURCE_REMOVE;
     }
     if (left < s->converge_min || left == 0) {
         converge_restart(s);
@@ -1086,7 +1145,11 @@ static gboolean converge_cb(gpointer opaque)
         return G_SOURCE_CONTINUE;
     }
     s->converge_source = 0;
-    converge_switch(s, left);
+    why = g_strdup_printf("lowest %" PRIu64 " over the last %u samples "
+                          "while %" PRIu64 " bytes were copied",
+                          s->converge_min, s->converge_samples,
+                          s->copied - s->converge_mark);
+    converge_switch(s, left, why);
     return G_SOURCE_REMOVE;
 }
 
@@ -1101,6 +1164,7 @@ static void write_notify(void *opaque, uint64_t off, uint64_t len)
     }
     /* the job's length grows when the job looks (QEMU: loop top) */
     hbitmap_set(s->dirty, off, MIN(len, s->len - off));
+    s->guest_written += len;
     kick(s);
 }
 
@@ -1162,6 +1226,7 @@ static void mirror_run(Job *job)
         s->hook = true;
     } else if (s->auto_wb) {
         converge_restart(s);
+        pace_restart(s, false);
         s->converge_source = g_timeout_add(CONVERGE_SAMPLE_MS, converge_cb,
                                            s);
     }

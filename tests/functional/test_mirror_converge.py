@@ -296,6 +296,84 @@ def test_auto_write_blocking_converges(d):
     check_clean(src)
 
 
+class PacedWriter(threading.Thread):
+    """64 KiB writes at pseudo-random clusters of a disk of @size, at
+    most @rate bytes/s, until stopped."""
+
+    def __init__(self, q, size, rate):
+        super().__init__(daemon=True)
+        self.c = q.connect()
+        self.n = size // CLUSTER
+        self.rate = rate
+        self.stop = threading.Event()
+        self.written = 0
+        self.error = None
+
+    def run(self):
+        i = 0
+        start = time.time()
+        try:
+            while not self.stop.is_set():
+                ahead = start + self.written / self.rate - time.time()
+                if ahead > 0:
+                    time.sleep(ahead)
+                off = (i * 7919) % self.n * CLUSTER
+                hmp_io(self.c, "aio_write -q -P %d %d %d"
+                       % (i % 250 + 1, off, CLUSTER))
+                self.written += CLUSTER
+                i += 1
+            hmp_io(self.c, "aio_flush")
+        except Exception as e:          # reported by finish()
+            self.error = e
+
+    def finish(self):
+        self.stop.set()
+        self.join(60)
+        assert not self.is_alive(), "the guest writer hangs"
+        if self.error:
+            raise self.error
+
+
+@with_dir
+def test_auto_write_blocking_guest_outpaces(d):
+    """A guest that writes faster than the job copies, at random over a
+    disk that is all dirty: the count still falls (most writes land on
+    what is dirty already), so no stall is seen, but the job switches
+    once the guest has out-written it for two 1 s windows; READY and the
+    switch to the target follow, with the target equal to the source."""
+    size = 64 * MiB
+    src = os.path.join(d, "src.qcow2")
+    t = os.path.join(d, "t.qcow2")
+    img("create", "-q", "-f", "qcow2", src, str(size))
+    qemu_io(src, "write -q -P 9 0 %d" % size)
+    with start_qmpd(src) as q:
+        c = q.connect()
+        # 6 MiB/s against a copy of 4: the guest wins, but not by much
+        w = PacedWriter(q, size, 6 * MiB)
+        w.start()
+        try:
+            c.cmd("drive-mirror", device="drive0", sync="full", target=t,
+                  speed=4 * MiB, **{"job-id": "m", "buf-size": MiB,
+                                    AUTO_WB: True})
+            until_event(c, "BLOCK_JOB_READY", timeout=90)
+        finally:
+            w.finish()
+        log = q.stderr_text()
+        if SWITCH_LOG not in log and w.written < 6 * MiB:
+            raise Skip("the guest writer is too slow here")
+        assert "the guest wrote faster than the job copied: " + \
+            SWITCH_LOG in log, log
+        c.cmd("block-job-complete", device="m")
+        evs = until_status(c, "m", "null", timeout=60)
+        assert "BLOCK_JOB_COMPLETED" in names(evs), names(evs)
+        assert inserted(c)["file"] == t
+        c.cmd("quit")
+        q.wait()
+    compare(src, "qcow2", t, "qcow2")
+    check_clean(t)
+    check_clean(src)
+
+
 @with_dir
 def test_auto_write_blocking_no_false_switch(d):
     """A job that converges in steps far apart, a 1 MiB buffer (one
@@ -451,6 +529,7 @@ if __name__ == "__main__":
     run([test_background_does_not_converge,
          test_ready_counts_under_writes,
          test_auto_write_blocking_converges,
+         test_auto_write_blocking_guest_outpaces,
          test_auto_write_blocking_no_false_switch,
          test_enospc_policy_enospc, test_enospc_policy_stop,
          test_enospc_report])
