@@ -53,14 +53,31 @@ NO_READY_S = 5              # without the extension: no READY for so long
 SWITCH_LOG = "switching to copy-mode write-blocking"
 
 
-class GuestWriter(threading.Thread):
+class Writer(threading.Thread):
+    """A guest writer thread: run() records its exception in
+    self.error, finish() stops it and raises that."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.error = None
+
+    def finish(self):
+        self.stop.set()
+        self.join(60)
+        assert not self.is_alive(), "the guest writer hangs"
+        if self.error:
+            raise self.error
+
+
+class GuestWriter(Writer):
     """Rounds of aio_write -P N over every cluster of the disk, each
     round one pattern, in an order spread over the disk, closed by an
     aio_flush: a cluster is never written twice at once, so the order
     of the log is the order of the data."""
 
     def __init__(self, q, device="drive0"):
-        super().__init__(daemon=True)
+        super().__init__()
         self.c = q.connect()
         self.device = device
         n = DISK // CLUSTER
@@ -68,8 +85,6 @@ class GuestWriter(threading.Thread):
         self.order = [(i * 97) % n * CLUSTER for i in range(n)]
         self.log = []           # (pattern, offset), in issue order
         self.rounds = []        # seconds each full round took
-        self.stop = threading.Event()
-        self.error = None
         self.pattern = 1
         self.cond = threading.Condition()
         self.pause = 0          # seconds between two writes
@@ -108,13 +123,6 @@ class GuestWriter(threading.Thread):
                 self.one_round()
         except Exception as e:          # reported by finish()
             self.error = e
-
-    def finish(self):
-        self.stop.set()
-        self.join(60)
-        assert not self.is_alive(), "the guest writer hangs"
-        if self.error:
-            raise self.error
 
     def replay(self, path):
         """What the guest wrote, onto a raw file of zeroes."""
@@ -296,18 +304,16 @@ def test_auto_write_blocking_converges(d):
     check_clean(src)
 
 
-class PacedWriter(threading.Thread):
+class PacedWriter(Writer):
     """64 KiB writes at pseudo-random clusters of a disk of @size, at
     most @rate bytes/s, until stopped."""
 
     def __init__(self, q, size, rate):
-        super().__init__(daemon=True)
+        super().__init__()
         self.c = q.connect()
         self.n = size // CLUSTER
         self.rate = rate
-        self.stop = threading.Event()
         self.written = 0
-        self.error = None
 
     def run(self):
         i = 0
@@ -325,13 +331,6 @@ class PacedWriter(threading.Thread):
             hmp_io(self.c, "aio_flush")
         except Exception as e:          # reported by finish()
             self.error = e
-
-    def finish(self):
-        self.stop.set()
-        self.join(60)
-        assert not self.is_alive(), "the guest writer hangs"
-        if self.error:
-            raise self.error
 
 
 @with_dir
