@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -104,7 +105,8 @@ static bool cache_mode(const char *mode, bool *direct, bool *no_flush)
 static json_t *drive_to_blockdev(const Opts *d, Error **errp)
 {
     static const char *const own[] = {
-        "file", "format", "id", "if", "readonly", "read-only", "cache",
+        "file", "format", "driver", "id", "if", "readonly", "read-only",
+        "cache",
         "aio", "media", "index", "unit", "bus", "snapshot", "werror",
         "rerror", "serial", "copy-on-read", NULL
     };
@@ -113,9 +115,21 @@ static json_t *drive_to_blockdev(const Opts *d, Error **errp)
     const char *cache = opts_get(d, "cache");
     const char *aio = opts_get(d, "aio");
     g_autoptr(json_t) o = json_object();
-    json_t *f;
+    json_t *f = NULL;
 
-    if (!file) {
+    bool file_opts = false;
+
+    for (guint i = 0; i < opts_count(d); i++) {
+        file_opts |= g_str_has_prefix(opts_key(d, i), "file.");
+    }
+    if (opts_has(d, "driver")) {
+        if (format) {
+            error_setg(errp, "Cannot specify both 'driver' and 'format'");
+            return NULL;
+        }
+        format = opts_get(d, "driver");
+    }
+    if (!file && !format && !file_opts) {
         /* QEMU makes an empty drive; qmpd has no removable media */
         error_setg(errp, "A block device without a file is not supported");
         return NULL;
@@ -129,17 +143,29 @@ static json_t *drive_to_blockdev(const Opts *d, Error **errp)
         return NULL;
     }
     if (!format) {
-        format = probe_format(file);
+        /* a file given by file.* options only: probed as QEMU's raw */
+        format = file ? probe_format(file) : "raw";
     }
     json_object_set_new(o, "driver", qjson_str(format));
-    f = json_pack("{s:s,s:s}", "driver", "file", "filename", file);
-    json_object_set_new(o, "file", f);
+    /* a protocol driver (driver=null-co) or file.* options: no file child */
+    if (file) {
+        f = json_pack("{s:s,s:s}", "driver", "file", "filename", file);
+        json_object_set_new(o, "file", f);
+    }
     if (aio) {
         if (strcmp(aio, "native") && strcmp(aio, "threads")) {
             error_setg(errp, "invalid aio option");
             return NULL;
         }
-        json_object_set_new(f, "aio", qjson_str(aio));
+        if (f) {
+            json_object_set_new(f, "aio", qjson_str(aio));
+        } else if (opts_has(d, "file.driver")
+                   && (!strcmp(opts_get(d, "file.driver"), "file")
+                       || !strcmp(opts_get(d, "file.driver"), "host_device"))
+                   && !set_dotted(o, "file.aio", aio, errp)) {
+            /* other protocol drivers ignore it, as QEMU's */
+            return NULL;
+        }
     }
     if (cache) {
         bool direct, no_flush;
@@ -161,10 +187,19 @@ static json_t *drive_to_blockdev(const Opts *d, Error **errp)
     for (guint i = 0; i < opts_count(d); i++) {
         const char *key = opts_key(d, i);
 
+        const char *val = opts_get(d, key);
+        g_autofree char *bytes = NULL;
+        uint64_t n;
+
         if (g_strv_contains(own, key)) {
             continue;
         }
-        if (!set_dotted(o, key, opts_get(d, key), errp)) {
+        /* QEMU's -drive takes a driver's size option with a suffix (1G) */
+        if ((!strcmp(key, "size") || !strcmp(key, "file.size"))
+            && opts_parse_size(val, &n)) {
+            val = bytes = g_strdup_printf("%" PRIu64, n);
+        }
+        if (!set_dotted(o, key, val, errp)) {
             return NULL;
         }
     }

@@ -229,6 +229,33 @@ def test_blockdev_cmdline():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_drive_without_file():
+    """-drive with a protocol driver (driver=null-co,size=1G) or with the
+    file given by file.* options, as QEMU takes them: a size with a
+    suffix, aio for the file driver only; driver and format together
+    are refused with QEMU's message."""
+    with Qmpd(["-M", "none",
+               "-drive", "if=none,id=n0,driver=null-co,size=1G",
+               "-drive", "if=none,id=n1,format=raw,file.driver=null-co,"
+               "file.size=64M,aio=native",
+               "-drive", "if=none,id=n2,file.driver=null-co,"
+               "file.size=2M"]) as q:
+        c = q.connect()
+        got = {b["device"]: (b["inserted"]["drv"],
+                             b["inserted"]["image"]["virtual-size"])
+               for b in c.cmd("query-block")}
+        assert got == {"n0": ("null-co", 1 << 30), "n1": ("raw", 64 << 20),
+                       "n2": ("raw", 2 << 20)}, got
+        assert "read 512/512" in io(c, "n1", "read 0 512")
+        c.cmd("quit")
+        q.wait()
+    p = subprocess.run([binary(), "-nodefaults", "-M", "none", "-drive",
+                        "if=none,id=d0,driver=raw,format=raw,file=x"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and p.stderr.rstrip().endswith(
+        "Cannot specify both 'driver' and 'format'"), p.stderr
+
+
 def test_drive_goes_with_device():
     """A -drive backend is deleted with its device, as in QEMU; a node
     the device used through an anonymous backend stays."""
@@ -564,7 +591,7 @@ def test_kill9_durability():
 
 if __name__ == "__main__":
     run([test_drive_device_line, test_blockdev_add_del, test_blockdev_cmdline,
-         test_drive_goes_with_device,
+         test_drive_without_file, test_drive_goes_with_device,
          test_snapshot_resize_backing, test_reopen, test_blockdev_create,
          test_locking, test_qemu_img_images, test_bad_images,
          test_kill9_durability])
