@@ -114,7 +114,7 @@ endif
 # Benchmarks (numbers, never pass/fail): "make bench"
 EXTRA_DIST += tests/bench/qmp-rtt.c tests/bench/run-qmp-rtt.sh
 include tests/bench/block.mk
-bench: qmpd bench-block bench-jobs bench-mirror
+bench: qmpd bench-block bench-jobs bench-mirror bench-backup
 	QMPD='$(abs_top_builddir)/qmpd' bash '$(abs_top_srcdir)/tests/bench/run-qmp-rtt.sh'
 .PHONY: bench
 

@@ -6,8 +6,12 @@
  * loop, and prints the wall time, IOPS and MiB/s.  Offsets are either
  * sequential with a step that wraps at the end of the image (qemu-img's
  * rule, so both tools can be given the same access pattern) or random,
- * aligned to the request size, from a fixed seed.  It is a benchmark, not
- * a test: it asserts no targets and fails only when I/O fails.
+ * aligned to the request size, from a fixed seed.  --bitmaps N adds N
+ * enabled dirty bitmaps to the node first, so that every write is tracked
+ * as a guest write is (the cost run-backup.sh measures), and -f null-co
+ * measures the layers above a disk that drops every write.  It is a
+ * benchmark, not a test: it asserts no targets and fails only when I/O
+ * fails.
  */
 #include "config.h"
 
@@ -27,11 +31,12 @@
 #include <jansson.h>
 
 #include "block/block.h"
+#include "block/dirty-bitmap.h"
 #include "block/ioq.h"
 
 typedef struct BenchOpts {
     const char *filename;
-    const char *fmt;          /* "qcow2" or "raw"; NULL: probe */
+    const char *fmt;          /* "qcow2", "raw", "null-co"; NULL: probe */
     const char *cache;        /* "none" or "writeback" */
     const char *aio;          /* "native" or "threads" */
     bool write;
@@ -44,6 +49,8 @@ typedef struct BenchOpts {
     uint64_t seed;            /* random mode */
     int pattern;              /* byte written */
     bool flush;               /* writes: include a final flush in the time */
+    unsigned bitmaps;         /* enabled dirty bitmaps on the node */
+    uint64_t granularity;     /* theirs */
 } BenchOpts;
 
 typedef struct Bench Bench;
@@ -85,20 +92,21 @@ static G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) void die(const char *fmt, ...)
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: bench-block [-w] [-r] [-f qcow2|raw] [-t none|writeback]\n"
+"usage: bench-block [-w] [-r] [-f qcow2|raw|null-co] [-t none|writeback]\n"
 "                   [-i native|threads] [-s size] [-d depth] [-c count]\n"
 "                   [-o offset] [-S step] [--seed N] [--pattern BYTE]\n"
-"                   [--flush] FILENAME\n"
+"                   [--flush] [--bitmaps N [--granularity G]] FILENAME\n"
 "\n"
 "  -w            write (default: read)\n"
 "  -r            random offsets aligned to -s, from --seed (default:\n"
 "                sequential from -o, advancing by -S and wrapping at the\n"
 "                end of the image as qemu-img bench does)\n"
-"  -f fmt        image format (default: qcow2 if the magic says so)\n"
+"  -f fmt        image format (default: qcow2 if the magic says so);\n"
+"                null-co: no file, FILENAME is the device size (e.g. 4G)\n"
 "  -t cache      none (O_DIRECT) or writeback (default: writeback)\n"
 "  -i aio        native (libaio; needs -t none) or threads\n"
 "                (default: native with -t none, else threads)\n"
-"  -s size       bytes per request, suffixes K M G (default: 4K)\n"
+"  -s size       bytes per request, suffixes K M G T (default: 4K)\n"
 "  -d depth      requests in flight (default: 64, as qemu-img bench);\n"
 "                -q is the same (not qemu-img's \"quiet\")\n"
 "  -c count      requests in all (default: 75000, as qemu-img bench)\n"
@@ -107,6 +115,10 @@ static void usage(FILE *f)
 "  --seed N      random mode seed (default: 1)\n"
 "  --pattern B   byte value written (default: 0xa5)\n"
 "  --flush       writes: time a final flush as well\n"
+"  --bitmaps N   add N enabled dirty bitmaps to the node before the run\n"
+"                (default: 0); the summary line then gives the first\n"
+"                one's dirty bytes (bitmap_bytes)\n"
+"  --granularity G  their granularity (default: 64K)\n"
 "\n"
 "Prints a summary and a key=value line (ops, bytes, seconds, iops,\n"
 "mib_s) for scripts.\n");
@@ -135,6 +147,9 @@ static uint64_t parse_size(const char *s, const char *what)
     case 'G':
         mul = 1ull << 30;
         break;
+    case 'T':
+        mul = 1ull << 40;
+        break;
     default:
         die("invalid %s '%s'", what, s);
     }
@@ -150,11 +165,16 @@ static uint64_t parse_size(const char *s, const char *what)
 
 static void parse_args(int argc, char **argv, BenchOpts *o)
 {
-    enum { OPT_SEED = 256, OPT_PATTERN, OPT_FLUSH, OPT_HELP };
+    enum {
+        OPT_SEED = 256, OPT_PATTERN, OPT_FLUSH, OPT_BITMAPS, OPT_GRANULARITY,
+        OPT_HELP
+    };
     static const struct option longopts[] = {
         { "seed", required_argument, NULL, OPT_SEED },
         { "pattern", required_argument, NULL, OPT_PATTERN },
         { "flush", no_argument, NULL, OPT_FLUSH },
+        { "bitmaps", required_argument, NULL, OPT_BITMAPS },
+        { "granularity", required_argument, NULL, OPT_GRANULARITY },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -212,6 +232,21 @@ static void parse_args(int argc, char **argv, BenchOpts *o)
         case OPT_FLUSH:
             o->flush = true;
             break;
+        case OPT_BITMAPS:
+            v = parse_size(optarg, "bitmap count");
+            if (v > 1024) {
+                die("at most 1024 bitmaps");
+            }
+            o->bitmaps = (unsigned)v;
+            break;
+        case OPT_GRANULARITY:
+            o->granularity = parse_size(optarg, "granularity");
+            if (o->granularity < DBITMAP_MIN_GRANULARITY
+                || o->granularity > (1u << 31)
+                || (o->granularity & (o->granularity - 1))) {
+                die("granularity must be a power of two, 512 to 2G");
+            }
+            break;
         case 'h':
         case OPT_HELP:
             usage(stdout);
@@ -264,12 +299,19 @@ static BlockNode *open_image(const BenchOpts *o)
 {
     g_autoptr(Error) err = NULL;
     bool direct = !strcmp(o->cache, "none");
-    json_t *opts = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{s:b}}}",
-                             "driver", o->fmt, "node-name", "bench",
-                             "file", "driver", "file", "filename",
-                             o->filename, "aio", o->aio, "cache", "direct",
-                             direct);
+    json_t *opts;
     BlockNode *bn;
+
+    if (!strcmp(o->fmt, "null-co")) {
+        opts = json_pack("{s:s,s:s,s:I}", "driver", "null-co", "node-name",
+                         "bench", "size",
+                         (json_int_t)parse_size(o->filename, "device size"));
+    } else {
+        opts = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{s:b}}}", "driver",
+                         o->fmt, "node-name", "bench", "file", "driver",
+                         "file", "filename", o->filename, "aio", o->aio,
+                         "cache", "direct", direct);
+    }
 
     if (!opts) {
         die("could not build the node options");
@@ -399,10 +441,13 @@ int main(int argc, char **argv)
         .count = 75000,
         .seed = 1,
         .pattern = 0xa5,
+        .granularity = 65536,
     };
+    DirtyBitmap *first_bitmap = NULL;
     g_autoptr(Error) err = NULL;
     Bench b = { .o = &o };
     gint64 start_us, end_us;
+    uint64_t bitmap_bytes;
     double secs;
 
     parse_args(argc, argv, &o);
@@ -414,6 +459,15 @@ int main(int argc, char **argv)
     }
     b.bn = open_image(&o);
     b.image_size = bdrv_length(b.bn);
+    for (unsigned i = 0; i < o.bitmaps; i++) {
+        g_autofree char *name = g_strdup_printf("bench%u", i);
+
+        first_bitmap = dbitmap_create(b.bn, (uint32_t)o.granularity, name,
+                                      &err);
+        if (!first_bitmap) {
+            die("%s", error_get_pretty(err));
+        }
+    }
     if (o.size > b.image_size || o.offset > b.image_size - o.size) {
         die("image of %" PRIu64 " bytes is too small for %" PRIu64
             "-byte requests at offset %" PRIu64, b.image_size, o.size,
@@ -436,9 +490,9 @@ int main(int argc, char **argv)
     }
 
     printf("Sending %" PRIu64 " %s requests, %" PRIu64 " bytes each, %u in "
-           "parallel (%s, cache=%s, aio=%s, ", o.count,
+           "parallel (%s, cache=%s, aio=%s, %u dirty bitmaps, ", o.count,
            o.write ? "write" : "read", o.size, o.depth, o.fmt, o.cache,
-           o.aio);
+           o.aio, o.bitmaps);
     if (o.random) {
         printf("random offsets, seed %" PRIu64 ")\n", o.seed);
     } else {
@@ -457,6 +511,8 @@ int main(int argc, char **argv)
     }
     end_us = g_get_monotonic_time();
 
+    /* the node's close releases its bitmaps */
+    bitmap_bytes = first_bitmap ? dbitmap_count(first_bitmap) : 0;
     close_image(b.bn);
     for (unsigned i = 0; i < o.depth; i++) {
         ioq_buf_free(b.slots[i].buf);
@@ -474,7 +530,8 @@ int main(int argc, char **argv)
     }
     printf("Run completed in %.3f seconds.\n", secs);
     printf("ops=%" PRIu64 " bytes=%" PRIu64 " seconds=%.6f iops=%.0f "
-           "mib_s=%.1f\n", b.completed, b.completed * o.size, secs,
-           b.completed / secs, b.completed * o.size / secs / (1 << 20));
+           "mib_s=%.1f bitmap_bytes=%" PRIu64 "\n", b.completed,
+           b.completed * o.size, secs, b.completed / secs,
+           b.completed * o.size / secs / (1 << 20), bitmap_bytes);
     return 0;
 }

@@ -35,3 +35,18 @@ bench-mirror: qmpd$(EXEEXT)
 	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
 		bash '$(abs_top_srcdir)/tests/bench/run-mirror.sh'
 .PHONY: bench-mirror
+
+# Dirty bitmap and backup benchmark (numbers, never pass/fail): "make
+# bench-backup" measures the cost of 0, 1 and 8 dirty bitmaps on guest
+# writes (bench-block in-process and HMP qemu-io, against qemu-img bench and
+# QEMU), blockdev-backup sync=full/incremental in qmpd, qemu-storage-daemon
+# and QEMU next to cp and dd, and the memory of bitmaps per TiB
+# (run-backup.sh; backupclient.py speaks QMP; BENCH_BACKUP_GB=1 and
+# BENCH_BACKUP_REPEAT=1 for a quick run).
+EXTRA_DIST += tests/bench/run-backup.sh tests/bench/backupclient.py
+
+bench-backup: qmpd$(EXEEXT) tests/bench/bench-block$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+		BENCH_BLOCK='$(abs_top_builddir)/tests/bench/bench-block$(EXEEXT)' \
+		bash '$(abs_top_srcdir)/tests/bench/run-backup.sh'
+.PHONY: bench-backup
