@@ -28,10 +28,19 @@
  *     cancelled (the target is an overlay over the source that holds
  *     what the guest overwrote: image fleecing).
  *   - sync=bitmap (incremental: bitmap-mode on-success): @copy starts
- *     as the user's bitmap, at cluster granularity.  The bitmap's bits
- *     move aside at the start (it keeps recording: QEMU's successor) and
- *     it is busy; at the end bitmap-mode puts them back (reclaim) or not
+ *     as the user's bitmap, at cluster granularity.  The bitmap is
+ *     frozen for the job (busy, its count as at the start) while an
+ *     anonymous successor records the writes; at the end bitmap-mode
+ *     merges the two (reclaim) or keeps only the successor's bits
  *     (abdicate), as QEMU's backup_cleanup_sync_bitmap().
+ *   - @copy is an anonymous, disabled bitmap on the source, so the
+ *     queries show what is left to copy, as QEMU shows its block-copy
+ *     bitmap.
+ *   - An I/O error of the background loop ends its round (QEMU's
+ *     block-copy call): nothing new is issued, and once the copies in
+ *     flight are done the error policy is applied once, with one
+ *     BLOCK_JOB_ERROR: report ends the job, ignore starts a new round,
+ *     stop pauses the job and starts one when it is resumed.
  *
  *        guest write [A..B)          job
  *              |                      |
@@ -113,18 +122,17 @@ struct BackupJob {
     uint64_t cluster;
 
     /*
-     * incremental/bitmap: the user's bitmap, busy during the job.  At
-     * the start its bits move to @sync_bits and it goes on recording
-     * (QEMU's successor); at the end bitmap-mode decides whether
-     * @sync_bits (and, for always after a failure, what was not
-     * copied) go back into it.
+     * incremental/bitmap: the user's bitmap, frozen during the job (see
+     * dbitmap_freeze()); at the end bitmap-mode decides whether its
+     * bits (and, for always after a failure, what was not copied) stay.
      */
     DirtyBitmap *bitmap;
-    HBitmap *sync_bits;
-    bool sync_bitmap;           /* sync=bitmap: copy only @sync_bits */
+    bool sync_bitmap;           /* sync=bitmap: copy only its bits */
     int bitmap_mode;            /* BITMAP_MODE_* */
 
-    HBitmap *copy;              /* point-in-time data not yet copied */
+    DirtyBitmap *copy_bm;       /* anonymous, on the source */
+    HBitmap *copy;              /* its bits: point-in-time data not yet
+                                   copied */
     HBitmap *busy;              /* being copied */
     uint64_t cursor;            /* the background loop's position */
     unsigned ops;               /* copies in flight (CBW included) */
@@ -135,6 +143,9 @@ struct BackupJob {
     bool sleeping;              /* speed limit wait */
     bool prepaid;               /* the next copy was already accounted */
     bool finishing;
+    int round_err;              /* the round's first error, not applied
+                                   yet (0: none) */
+    bool round_err_read;
     int ret;                    /* the reported error that ends the job */
     guint kick_source;
 };
@@ -222,21 +233,37 @@ static void op_failed(CopyOp *op, bool is_read, int ret)
 {
     BackupJob *s = op->s;
 
-    if (!op->cbw) {
-        BlockErrorAction a = block_job_error_action(
-            &s->common, is_read ? s->on_source_error : s->on_target_error,
-            is_read, ret);
-
-        if (a == BLOCK_ERROR_ACTION_REPORT) {
-            if (!s->ret) {
-                s->ret = ret;
-            }
-        } else {
-            /* ignore or stop: the range is copied again later */
-            s->cursor = 0;
-        }
+    if (!op->cbw && !s->round_err) {
+        s->round_err = ret;
+        s->round_err_read = is_read;
     }
     op_end(op, ret);
+}
+
+/* The failed round has no copy in flight: the policy decides, once. */
+static void round_failed(BackupJob *s)
+{
+    int err = s->round_err;
+    BlockErrorAction a;
+
+    s->round_err = 0;
+    if (s->common.job.cancelled) {
+        return;
+    }
+    if (s->common.job.txn_cancelled) {
+        /* QEMU's job sees its cancel now: it ends, with no policy */
+        s->ret = err;
+        return;
+    }
+    a = block_job_error_action(&s->common, s->round_err_read
+                               ? s->on_source_error : s->on_target_error,
+                               s->round_err_read, err);
+    if (a == BLOCK_ERROR_ACTION_REPORT) {
+        s->ret = err;
+    } else {
+        /* a new round: what failed is still in @copy */
+        s->cursor = 0;
+    }
 }
 
 static void op_write_cb(void *opaque, int ret)
@@ -379,6 +406,10 @@ static void flushed_cb(void *opaque, int ret)
     job_completed(&s->common.job, ret, NULL);
 }
 
+/*
+ * The job ends from the main loop, never inside backup_pump(): a copy
+ * that completes at once (a read of a hole) pumps from within the pump.
+ */
 static void finish(BackupJob *s, int ret)
 {
     s->finishing = true;
@@ -387,7 +418,7 @@ static void finish(BackupJob *s, int ret)
         bdrv_flush(s->target, flushed_cb, s);
         return;
     }
-    job_completed(&s->common.job, ret, NULL);
+    ioq_defer_int(flushed_cb, s, ret);
 }
 
 static void sleep_cb(BlockJob *bj)
@@ -418,7 +449,15 @@ static void scan_cb(void *opaque, int ret, int status, uint64_t pnum)
             uint64_t b = end == s->len ? end : end / s->cluster * s->cluster;
 
             if (a < b) {
+                int64_t c = a;
+
                 hbitmap_reset(s->copy, a, b - a);
+                /* a copy in flight counts its cluster when it ends */
+                while ((c = hbitmap_next_dirty(s->busy, c)) >= 0
+                       && (uint64_t)c < b) {
+                    hbitmap_set(s->copy, c, MIN(s->cluster, s->len - c));
+                    c += s->cluster;
+                }
             }
         }
         s->scan_off = end;
@@ -468,7 +507,11 @@ static void backup_pump(BackupJob *s)
     if (s->finishing || !s->started || s->sleeping) {
         return;
     }
+    if (s->round_err && s->bg_ops == 0) {
+        round_failed(s);
+    }
     while (!s->sync_none && s->scan_done && !job->cancelled && !s->ret
+           && !s->round_err
            && !job->paused && !job_should_pause(job) && s->ops < MAX_OPS) {
         uint64_t off;
 
@@ -488,6 +531,9 @@ static void backup_pump(BackupJob *s)
         }
         s->prepaid = false;
         issue_copy(s, off, MIN(s->cluster, s->len - off), false);
+    }
+    if (s->finishing) {
+        return;     /* a copy that completed at once finished the job */
     }
     if (s->ops == 0 && (job->cancelled || s->ret)) {
         finish(s, job->cancelled ? -ECANCELED : s->ret);
@@ -520,12 +566,13 @@ static void backup_run(Job *job)
 {
     BackupJob *s = (BackupJob *)job;
 
-    s->copy = hbitmap_new(s->len, s->cluster);
     s->busy = hbitmap_new(s->len, s->cluster);
     if (s->sync_bitmap) {
+        const HBitmap *bits = dbitmap_hbitmap(s->bitmap);
         uint64_t off = 0, start, len;
 
-        while (hbitmap_next_dirty_area(s->sync_bits, off, UINT64_MAX, &start,
+        hbitmap_reset_all(s->copy);
+        while (hbitmap_next_dirty_area(bits, off, UINT64_MAX, &start,
                                        &len)) {
             hbitmap_set(s->copy, start, MIN(len, s->len - start));
             off = start + len;
@@ -533,8 +580,6 @@ static void backup_run(Job *job)
                 break;
             }
         }
-    } else {
-        hbitmap_set(s->copy, 0, s->len);
     }
     job_progress_set_remaining(job, hbitmap_count(s->copy));
     g_queue_init(&s->held);
@@ -589,6 +634,11 @@ static void backup_clean(Job *job)
     g_clear_pointer(&s->target, bdrv_unref);
     block_job_free(&s->common);
     s->common.nodes = NULL;
+    if (s->copy_bm) {
+        dbitmap_release(s->copy_bm);
+        s->copy_bm = NULL;
+        s->copy = NULL;
+    }
     g_clear_pointer(&s->src, bdrv_unref);
 }
 
@@ -600,27 +650,26 @@ static void backup_free(Job *job)
         g_source_remove(s->kick_source);
         s->kick_source = 0;
     }
-    backup_clean(job);
     /* a job that never ran to commit or abort: as an abort */
     cleanup_bitmap(s, -1);
-    g_clear_pointer(&s->copy, hbitmap_free);
+    backup_clean(job);
     g_clear_pointer(&s->busy, hbitmap_free);
 }
 
-/* QEMU's backup_cleanup_sync_bitmap(), @ret the job's result. */
+/*
+ * QEMU's backup_cleanup_sync_bitmap(), @ret the job's result.  A job
+ * that never started (a transaction's abort) has all of @copy still
+ * dirty, so bitmap-mode always leaves the whole bitmap dirty, as QEMU.
+ */
 static void cleanup_bitmap(BackupJob *s, int ret)
 {
-    /* a job that never started (a transaction's abort) gives it back */
     bool sync = (ret == 0 || s->bitmap_mode == BITMAP_MODE_ALWAYS)
-                && s->bitmap_mode != BITMAP_MODE_NEVER && s->copy;
+                && s->bitmap_mode != BITMAP_MODE_NEVER;
 
     if (!s->bitmap) {
         return;
     }
-    if (!sync) {
-        /* reclaim: the old bits are back, with what was written since */
-        hbitmap_merge(dbitmap_hbitmap(s->bitmap), s->sync_bits);
-    }
+    dbitmap_thaw(s->bitmap, !sync);
     if (ret < 0 && s->bitmap_mode == BITMAP_MODE_ALWAYS && s->copy) {
         uint64_t off = 0, start, len;
 
@@ -634,9 +683,7 @@ static void cleanup_bitmap(BackupJob *s, int ret)
             }
         }
     }
-    dbitmap_set_busy(s->bitmap, false);
     s->bitmap = NULL;
-    g_clear_pointer(&s->sync_bits, hbitmap_free);
 }
 
 static void backup_commit(Job *job)
@@ -788,8 +835,9 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
                          : !strcmp(mode, "always") ? BITMAP_MODE_ALWAYS
                          : BITMAP_MODE_ON_SUCCESS;
         s->sync_bitmap = !strcmp(sync, "bitmap");
-        dbitmap_clear(bm, &s->sync_bits);
-        dbitmap_set_busy(bm, true);
+        if (!dbitmap_freeze(bm, NULL)) {
+            g_assert_not_reached();     /* not busy: checked above */
+        }
     }
     s->zero_ok = !bdrv_backing_file(bdrv_skip_filters(target))
                  && !bdrv_backing(bdrv_skip_filters(target));
@@ -799,6 +847,11 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
     s->len = bdrv_length(bs);
     /* QEMU's block-copy: at least 64 KiB, else the target's cluster */
     s->cluster = MAX(BACKUP_CLUSTER_DEFAULT, cluster_size(target));
+    /* all dirty until the job starts, as QEMU's block-copy bitmap */
+    s->copy_bm = dbitmap_create(bs, s->cluster, NULL, NULL);
+    dbitmap_set_enabled(s->copy_bm, false);
+    s->copy = dbitmap_hbitmap(s->copy_bm);
+    hbitmap_set(s->copy, 0, s->len);
     s->on_source_error = block_on_error_parse(
         qjson_get_str_or(args, "on-source-error", NULL),
         BLOCKDEV_ON_ERROR_REPORT);
@@ -814,20 +867,29 @@ void backup_job_start(Job *job)
     /*
      * QEMU 7.2 runs blockdev-backup as a transaction action that starts
      * the job inside a drained section of the source: the job pauses
-     * at once and resumes as the section ends (JOB_STATUS_CHANGE
-     * created, running, paused, running).  The same, through a pause
-     * nobody can see.
+     * at once and resumes as the section ends, after every action of
+     * the transaction committed (JOB_STATUS_CHANGE created, running,
+     * paused, then running).  The same, through a pause nobody sees.
      */
-    job->pause_count++;
-    job->user_paused = true;
+    if (job_status(job) != JOB_STATUS_CREATED) {
+        return;     /* cancelled from another monitor meanwhile */
+    }
+    job_pause(job);
     job_start(job);
-    job_pause_point(job);
-    job_user_resume(job, NULL);
+    if (job_status(job) == JOB_STATUS_RUNNING) {
+        job_pause_point(job);
+    }
+}
+
+void backup_job_resume(Job *job)
+{
+    job_resume(job);
 }
 
 void backup_job_abort(Job *job)
 {
-    job_early_fail(job);
+    /* QEMU cancels it: created, aborting, concluded, null */
+    job_cancel(job, true, NULL);
 }
 
 static bool backup_start(const json_t *args, BlockNode *bs,
@@ -839,26 +901,47 @@ static bool backup_start(const json_t *args, BlockNode *bs,
         return false;
     }
     backup_job_start(&s->common.job);
+    backup_job_resume(&s->common.job);
     return true;
 }
 
-Job *backup_txn_prepare(const json_t *args, Error **errp)
+static BackupJob *drive_backup_create(const json_t *args,
+                                      BlockNode **opened, Error **errp);
+
+Job *backup_txn_prepare(const json_t *args, bool drive, JobTxn *txn,
+                        Error **errp)
 {
-    const char *device = qjson_get_str(args, "device");
-    const char *target = qjson_get_str(args, "target");
-    BlockNode *bs, *tgt;
     BackupJob *s;
 
-    bs = bdrv_lookup(device, device, errp);
-    if (!bs) {
+    if (drive) {
+        BlockNode *opened = NULL;
+
+        s = drive_backup_create(args, &opened, errp);
+        if (opened) {
+            bdrv_unref(opened);
+        }
+    } else {
+        const char *device = qjson_get_str(args, "device");
+        const char *target = qjson_get_str(args, "target");
+        BlockNode *bs, *tgt;
+
+        bs = bdrv_lookup(device, device, errp);
+        if (!bs) {
+            return NULL;
+        }
+        tgt = bdrv_lookup(target, target, errp);
+        if (!tgt) {
+            return NULL;
+        }
+        s = backup_create(args, bs, tgt, errp);
+    }
+    if (!s) {
         return NULL;
     }
-    tgt = bdrv_lookup(target, target, errp);
-    if (!tgt) {
-        return NULL;
+    if (txn) {
+        job_txn_add_job(txn, &s->common.job);
     }
-    s = backup_create(args, bs, tgt, errp);
-    return s ? &s->common.job : NULL;
+    return &s->common.job;
 }
 
 static bool qmp_blockdev_backup(const json_t *args, json_t **ret,
@@ -983,11 +1066,11 @@ static BlockNode *open_target(const char *filename, const char *format,
 
 /*
  * QEMU 7.2's drive_backup_prepare(): the checks and their order.  The
- * target opened here is held by the job; NULL in *@opened unless the
- * command failed with the target open.
+ * target opened here is held by the job; *@opened is NULL unless the job
+ * could not be created with the target open (the caller closes it).
  */
-static bool drive_backup(const json_t *args, BlockNode **opened,
-                         Error **errp)
+static BackupJob *drive_backup_create(const json_t *args,
+                                      BlockNode **opened, Error **errp)
 {
     const char *device = qjson_get_str(args, "device");
     const char *filename = qjson_get_str(args, "target");
@@ -997,16 +1080,17 @@ static bool drive_backup(const json_t *args, BlockNode **opened,
     const char *format = qjson_get_str_or(args, "format", NULL);
     g_autoptr(json_t) a = json_deep_copy(args);
     BlockNode *bs, *target, *source = NULL;
+    BackupJob *s;
 
     bs = bdrv_lookup(device, device, errp);
     if (!bs) {
-        return false;
+        return NULL;
     }
     if (!format && !existing) {
         format = bdrv_driver_name(bs);
     }
     if (bdrv_op_is_blocked(bs, errp)) {
-        return false;
+        return NULL;
     }
     if (!strcmp(sync, "top")) {
         source = bdrv_backing(bdrv_skip_filters(bs));
@@ -1020,11 +1104,11 @@ static bool drive_backup(const json_t *args, BlockNode **opened,
     }
     if (!existing && !create_target(filename, format, bdrv_length(bs),
                                     source, errp)) {
-        return false;
+        return NULL;
     }
     target = open_target(filename, format, errp);
     if (!target) {
-        return false;
+        return NULL;
     }
     *opened = target;
     if (source && (!strcmp(sync, "none") || !existing)) {
@@ -1034,12 +1118,26 @@ static bool drive_backup(const json_t *args, BlockNode **opened,
          */
         bdrv_set_backing(bdrv_skip_filters(target), source);
     }
-    if (!backup_start(a, bs, target, errp)) {
-        return false;
+    s = backup_create(a, bs, target, errp);
+    if (!s) {
+        return NULL;
     }
     /* the job holds the target now */
     bdrv_unref(target);
     *opened = NULL;
+    return s;
+}
+
+static bool drive_backup(const json_t *args, BlockNode **opened,
+                         Error **errp)
+{
+    BackupJob *s = drive_backup_create(args, opened, errp);
+
+    if (!s) {
+        return false;
+    }
+    backup_job_start(&s->common.job);
+    backup_job_resume(&s->common.job);
     return true;
 }
 

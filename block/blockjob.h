@@ -161,14 +161,22 @@ extern const QapiHandler mirror_qmp_handlers[];
 extern const size_t mirror_qmp_handlers_count;
 
 /*
- * backup.c: blockdev-backup, drive-backup, and the transaction action
- * blockdev-backup: backup_txn_prepare() checks @args (the action's
- * data, borrowed) and creates the job (NULL with @errp set);
- * backup_job_start() starts it (commit), backup_job_abort() drops it
- * unstarted, the bitmap it took back as it was (abort).  Main loop only.
+ * backup.c: blockdev-backup, drive-backup, and the same as transaction
+ * actions.  backup_txn_prepare() checks @args (the action's data,
+ * borrowed) and creates the job (NULL with @errp set), in @txn when not
+ * NULL (completion-mode grouped); with @drive it is drive-backup's,
+ * which first creates (per mode) and opens the target image: a target
+ * opened for a job that could not be created is closed again (the
+ * caller waits for bdrv_wait_closed() before it replies), and the image
+ * file it created stays, as in QEMU.  backup_job_start() starts the job
+ * paused (commit), backup_job_resume() lets it run once every action
+ * committed; backup_job_abort() cancels it unstarted, the bitmap it
+ * froze back as bitmap-mode says for a failure (abort).  Main loop only.
  */
-Job *backup_txn_prepare(const json_t *args, Error **errp);
+Job *backup_txn_prepare(const json_t *args, bool drive, JobTxn *txn,
+                        Error **errp);
 void backup_job_start(Job *job);
+void backup_job_resume(Job *job);
 void backup_job_abort(Job *job);
 
 extern const QapiHandler backup_qmp_handlers[];

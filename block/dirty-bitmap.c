@@ -43,6 +43,7 @@ struct DirtyBitmap {
     bool persistent;
     bool inconsistent;
     bool readonly;
+    DirtyBitmap *successor;     /* frozen: what records meanwhile */
 };
 
 static GHashTable *all_nodes;   /* BlockNode * -> NodeBitmaps * */
@@ -254,7 +255,7 @@ uint64_t dbitmap_count(const DirtyBitmap *bm)
 
 bool dbitmap_enabled(const DirtyBitmap *bm)
 {
-    return !bm->disabled;
+    return !bm->disabled || (bm->successor && !bm->successor->disabled);
 }
 
 void dbitmap_set_enabled(DirtyBitmap *bm, bool enabled)
@@ -335,6 +336,52 @@ void dbitmap_restore(DirtyBitmap *bm, HBitmap *backup)
     bm->hb = backup;
 }
 
+bool dbitmap_freeze(DirtyBitmap *bm, Error **errp)
+{
+    DirtyBitmap *succ;
+
+    if (bm->busy) {
+        error_setg(errp, "Cannot create a successor for a bitmap that is "
+                   "in-use by an operation");
+        return false;
+    }
+    succ = dbitmap_create(bm->owner->bn, dbitmap_granularity(bm), NULL,
+                          errp);
+    if (!succ) {
+        return false;
+    }
+    succ->disabled = bm->disabled;
+    bm->disabled = true;
+    bm->successor = succ;
+    bm->busy = true;
+    return true;
+}
+
+void dbitmap_thaw(DirtyBitmap *bm, bool keep_old)
+{
+    DirtyBitmap *succ = bm->successor;
+    NodeBitmaps *nb = bm->owner;
+
+    g_assert(succ);
+    bm->successor = NULL;
+    bm->busy = false;
+    bm->disabled = succ->disabled;
+    if (keep_old) {
+        hbitmap_merge(bm->hb, succ->hb);
+    } else {
+        HBitmap *hb = bm->hb;
+        GList *at_bm = g_list_find(nb->list, bm);
+        GList *at_succ = g_list_find(nb->list, succ);
+
+        bm->hb = succ->hb;
+        succ->hb = hb;
+        /* the queries list @bm in the successor's place from now on */
+        at_succ->data = bm;
+        at_bm->data = succ;
+    }
+    dbitmap_release(succ);
+}
+
 /* @dst |= @src, whatever their granularities (same size). */
 static void merge_bits(HBitmap *dst, const HBitmap *src)
 {
@@ -404,7 +451,8 @@ json_t *dbitmap_query(BlockNode *bn)
         json_object_set_new(o, "count", json_integer(dbitmap_count(bm)));
         json_object_set_new(o, "granularity",
                             json_integer(dbitmap_granularity(bm)));
-        json_object_set_new(o, "recording", json_boolean(!bm->disabled));
+        json_object_set_new(o, "recording",
+                            json_boolean(dbitmap_enabled(bm)));
         json_object_set_new(o, "busy", json_boolean(bm->busy));
         json_object_set_new(o, "persistent", json_boolean(bm->persistent));
         if (bm->inconsistent) {

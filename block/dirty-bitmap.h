@@ -86,7 +86,8 @@ uint64_t dbitmap_size(const DirtyBitmap *bm);
 /* Dirty bytes as QEMU counts them: dirty granules times granularity. */
 uint64_t dbitmap_count(const DirtyBitmap *bm);
 
-bool dbitmap_enabled(const DirtyBitmap *bm);        /* "recording" */
+/* "recording": enabled, or frozen with a recording successor. */
+bool dbitmap_enabled(const DirtyBitmap *bm);
 void dbitmap_set_enabled(DirtyBitmap *bm, bool enabled);
 bool dbitmap_busy(const DirtyBitmap *bm);
 void dbitmap_set_busy(DirtyBitmap *bm, bool busy);
@@ -116,6 +117,25 @@ void dbitmap_clear(DirtyBitmap *bm, HBitmap **backup);
 
 /* Put @backup (taken) back as @bm's bits; undoes clear and merge. */
 void dbitmap_restore(DirtyBitmap *bm, HBitmap *backup);
+
+/*
+ * A job that uses @bm (backup's sync=incremental/bitmap) freezes it, as
+ * QEMU's bdrv_dirty_bitmap_create_successor(): @bm keeps its bits as
+ * they are and is busy; writes from now on go to a new anonymous
+ * bitmap of the same granularity (the successor; it records when @bm
+ * did, and the queries show @bm recording through it).  Fails (and
+ * changes nothing) when @bm is busy.
+ */
+bool dbitmap_freeze(DirtyBitmap *bm, Error **errp);
+
+/*
+ * End the freeze.  Abdicate (@keep_old false): @bm's frozen bits go, and
+ * @bm is what the successor recorded, in the successor's place in the
+ * node's list (QEMU: the successor takes the name).  Reclaim (@keep_old
+ * true): the successor's bits are merged into @bm.  Either way @bm
+ * records as before the freeze and is no longer busy.
+ */
+void dbitmap_thaw(DirtyBitmap *bm, bool keep_old);
 
 /*
  * QEMU's bdrv_merge_dirty_bitmap(): @dst |= @src, after checking @dst

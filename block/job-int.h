@@ -38,8 +38,22 @@ typedef struct JobDriver {
     json_t *(*event_data)(Job *job);
 } JobDriver;
 
+/*
+ * A job transaction (QEMU's JobTxn): jobs that complete or fail as one.
+ * Every job belongs to one; a job created alone has its own.  A job of
+ * a transaction that finishes its work waits (status waiting) until
+ * every other one has; then all become pending and are finalized
+ * together, newest first.  When one fails or is cancelled, the others
+ * are cancelled, and each is finalized (aborted) once it has stopped:
+ * the failed one ends with BLOCK_JOB_COMPLETED and its error, the
+ * others with BLOCK_JOB_CANCELLED.
+ */
+typedef struct JobTxn JobTxn;
+
 struct Job {
-    int refcnt;                 /* the job list's and running verbs' */
+    int refcnt;                 /* the job list's, its transaction's and
+                                   running verbs' */
+    JobTxn *txn;                /* referenced; NULL once finalized */
     char *id;
     const JobDriver *driver;
     JobStatus status;
@@ -51,6 +65,10 @@ struct Job {
     char *error;
     bool cancelled;
     bool force_cancel;
+    bool txn_cancelled;         /* its transaction aborts: it runs on
+                                   until woken in turn, and is cancelled
+                                   then (QEMU sets the flag at once but
+                                   wakes the job only in turn) */
     int pause_count;            /* pause requests not yet resumed */
     bool user_paused;
     bool paused;                /* the driver acknowledged a pause */
@@ -65,6 +83,16 @@ struct Job {
  */
 void *job_create(const char *id, const JobDriver *drv, bool auto_finalize,
                  bool auto_dismiss, Error **errp);
+
+/* A new, empty transaction (referenced by the caller). */
+JobTxn *job_txn_new(void);
+void job_txn_unref(JobTxn *txn);
+
+/* Move @job, created and not started, into @txn (which references it). */
+void job_txn_add_job(JobTxn *txn, Job *job);
+
+void job_ref(Job *job);
+void job_unref(Job *job);
 
 /* A created job that cannot start: straight to null, and freed. */
 void job_early_fail(Job *job);
@@ -83,6 +111,14 @@ bool job_is_cancelled(const Job *job);
 
 /* The driver has stopped issuing I/O for a pause request. */
 void job_pause_point(Job *job);
+
+/*
+ * A pause nobody asked for through QMP, as QEMU's job_pause() and
+ * job_resume() (a drained section): counted with the user's pauses but
+ * not one of them, so job-resume does not end it.
+ */
+void job_pause(Job *job);
+void job_resume(Job *job);
 
 /* The verbs, as job-* and block-job-* run them (errors as QEMU's). */
 bool job_user_pause(Job *job, Error **errp);

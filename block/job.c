@@ -11,6 +11,12 @@
  * pending waits for job-finalize when auto-finalize is off (sending
  * BLOCK_JOB_PENDING); concluded waits for job-dismiss when auto-dismiss
  * is off.  Every transition is a JOB_STATUS_CHANGE event.
+ *
+ * Completion goes through the job's transaction (QEMU's JobTxn, see
+ * job-int.h), of one job unless a grouped transaction made it larger:
+ * waiting lasts until every job of it has completed, and a failure
+ * aborts them all.  Where QEMU waits for a cancelled job in a nested
+ * event loop, qmpd wakes it and carries on when it completes.
  */
 #include "config.h"
 
@@ -72,6 +78,14 @@ static const bool verbs[JOB_VERB__MAX][JOB_STATUS__MAX] = {
 };
 
 static GList *jobs;             /* newest first, as QEMU lists them */
+
+struct JobTxn {
+    GList *jobs;                /* Job *, newest first as QEMU's list;
+                                   each referenced */
+    int refcnt;
+    bool aborting;
+    bool busy;                  /* finalizing: a nested call waits */
+};
 
 const char *job_status_name(JobStatus s)
 {
@@ -179,6 +193,9 @@ void *job_create(const char *id, const JobDriver *drv, bool auto_finalize,
     job->auto_finalize = auto_finalize;
     job->auto_dismiss = auto_dismiss;
     jobs = g_list_prepend(jobs, job);
+    job->txn = job_txn_new();
+    job_ref(job);
+    job->txn->jobs = g_list_prepend(NULL, job);
     transition(job, JOB_STATUS_CREATED);
     return job;
 }
@@ -212,17 +229,18 @@ static void event_block(Job *job, const char *name, bool with_error)
     qapi_event_send(name, data);
 }
 
-static void job_ref(Job *job)
+void job_ref(Job *job)
 {
     job->refcnt++;
 }
 
 /* The last reference frees: a verb may hold one while the job ends. */
-static void job_unref(Job *job)
+void job_unref(Job *job)
 {
     if (--job->refcnt > 0) {
         return;
     }
+    g_assert(!job->txn);
     if (job->driver->free) {
         job->driver->free(job);
     }
@@ -231,15 +249,90 @@ static void job_unref(Job *job)
     g_free(job);
 }
 
+JobTxn *job_txn_new(void)
+{
+    JobTxn *txn = g_new0(JobTxn, 1);
+
+    txn->refcnt = 1;
+    return txn;
+}
+
+static void txn_ref(JobTxn *txn)
+{
+    txn->refcnt++;
+}
+
+void job_txn_unref(JobTxn *txn)
+{
+    if (txn && --txn->refcnt == 0) {
+        g_assert(!txn->jobs);
+        g_free(txn);
+    }
+}
+
+/* @job leaves its transaction (finalized, or dismissed unstarted). */
+static void txn_del_job(Job *job)
+{
+    JobTxn *txn = job->txn;
+
+    if (!txn) {
+        return;
+    }
+    txn->jobs = g_list_remove(txn->jobs, job);
+    job->txn = NULL;
+    job_txn_unref(txn);
+    job_unref(job);
+}
+
+void job_txn_add_job(JobTxn *txn, Job *job)
+{
+    g_assert(job->status == JOB_STATUS_CREATED);
+    job_ref(job);
+    txn_del_job(job);
+    job->txn = txn;
+    txn_ref(txn);
+    txn->jobs = g_list_prepend(txn->jobs, job);
+}
+
+/* QEMU's job_is_completed(): its work is over, whatever the result. */
+static bool is_completed(const Job *job)
+{
+    return job->status == JOB_STATUS_WAITING
+           || job->status == JOB_STATUS_PENDING
+           || job->status == JOB_STATUS_ABORTING
+           || job->status == JOB_STATUS_CONCLUDED
+           || job->status == JOB_STATUS_NULL;
+}
+
 static void dismiss(Job *job)
 {
     transition(job, JOB_STATUS_NULL);
     jobs = g_list_remove(jobs, job);
+    txn_del_job(job);
     job_unref(job);
+}
+
+static void cancel_async(Job *job, bool force);
+
+/* QEMU's job_update_rc(): a cancelled job fails; a failed one aborts. */
+static void update_rc(Job *job)
+{
+    if (job->txn_cancelled) {
+        job->txn_cancelled = false;
+        cancel_async(job, true);
+    }
+    if (job->ret == 0 && job->force_cancel) {
+        job->ret = -ECANCELED;
+    }
+    if (job->ret < 0 && job->status != JOB_STATUS_ABORTING) {
+        transition(job, JOB_STATUS_ABORTING);
+    }
 }
 
 static void finalize_single(Job *job)
 {
+    job_ref(job);
+    update_rc(job);
     if (job->ret == 0) {
         if (job->driver->commit) {
             job->driver->commit(job);
@@ -257,61 +350,136 @@ static void finalize_single(Job *job)
             event_block(job, "BLOCK_JOB_COMPLETED", true);
         }
     }
+    txn_del_job(job);
     transition(job, JOB_STATUS_CONCLUDED);
-    if (job->auto_dismiss || !job->id) {
+    if (job->auto_dismiss || !job->id || !job->started) {
         dismiss(job);
     }
+    job_unref(job);
 }
 
-static void abort_job(Job *job)
-{
-    if (job->ret == 0) {
-        job->ret = -ECANCELED;
-    }
-    if (job->status != JOB_STATUS_ABORTING) {
-        transition(job, JOB_STATUS_ABORTING);
-    }
-    finalize_single(job);
-}
+static void enter_cancelled(Job *job);
 
-static void do_finalize(Job *job)
+/*
+ * Finalize the jobs of an aborting transaction in its order, each once
+ * it has stopped.  QEMU waits for each in turn in a nested loop, waking
+ * it only then (until then it goes on copying); qmpd wakes the first
+ * that has not stopped and comes back here when a job completes.
+ */
+static void txn_abort_continue(JobTxn *txn)
 {
-    int ret = job->driver->prepare ? job->driver->prepare(job) : 0;
-
-    if (ret < 0) {
-        job->ret = ret;
-        abort_job(job);
+    if (txn->busy) {
         return;
     }
-    finalize_single(job);
+    txn_ref(txn);
+    txn->busy = true;
+    while (txn->jobs) {
+        Job *j = txn->jobs->data;
+
+        if (!is_completed(j)) {
+            enter_cancelled(j);
+            if (!is_completed(j)) {
+                break;
+            }
+        }
+        finalize_single(j);
+    }
+    txn->busy = false;
+    job_txn_unref(txn);
+}
+
+/* QEMU's job_completed_txn_abort(): @job failed or was cancelled. */
+static void txn_abort(Job *job)
+{
+    JobTxn *txn = job->txn;
+
+    if (!txn->aborting) {
+        txn->aborting = true;
+        for (GList *l = txn->jobs; l; l = l->next) {
+            Job *j = l->data;
+
+            if (j == job) {
+                continue;
+            }
+            if (j->started && !j->deferred_to_main) {
+                j->txn_cancelled = true;
+            } else {
+                cancel_async(j, true);
+            }
+        }
+    }
+    txn_abort_continue(txn);
+}
+
+/* Prepare every job, then commit (or, one failing, abort) them all. */
+static void do_finalize(Job *job)
+{
+    JobTxn *txn = job->txn;
+    bool failed = false;
+
+    txn_ref(txn);
+    for (GList *l = txn->jobs; l && !failed; l = l->next) {
+        Job *j = l->data;
+
+        if (j->ret == 0 && j->driver->prepare) {
+            j->ret = j->driver->prepare(j);
+            update_rc(j);
+            failed = j->ret < 0;
+        }
+    }
+    if (failed) {
+        txn_abort(job);
+    } else {
+        while (txn->jobs) {
+            finalize_single(txn->jobs->data);
+        }
+    }
+    job_txn_unref(txn);
+}
+
+/* QEMU's job_completed_txn_success(). */
+static void txn_success(Job *job)
+{
+    JobTxn *txn = job->txn;
+
+    transition(job, JOB_STATUS_WAITING);
+    for (GList *l = txn->jobs; l; l = l->next) {
+        if (!is_completed(l->data)) {
+            return;
+        }
+    }
+    for (GList *l = txn->jobs; l; l = l->next) {
+        Job *j = l->data;
+
+        transition(j, JOB_STATUS_PENDING);
+        if (!j->auto_finalize && j->driver->block_job && j->id) {
+            qapi_event_send("BLOCK_JOB_PENDING", json_pack(
+                                "{s:s,s:s}", "type",
+                                type_names[j->driver->type], "id", j->id));
+        }
+    }
+    for (GList *l = txn->jobs; l; l = l->next) {
+        if (!((Job *)l->data)->auto_finalize) {
+            return;
+        }
+    }
+    do_finalize(job);
 }
 
 void job_completed(Job *job, int ret, const char *error)
 {
+    g_assert(!is_completed(job));
     job->deferred_to_main = true;
-    if (job->force_cancel && ret == 0) {
-        ret = -ECANCELED;
-    }
     job->ret = ret;
     if (ret < 0 && error && !job->error) {
         job->error = g_strdup(error);
     }
-    if (ret < 0) {
-        abort_job(job);
-        return;
+    update_rc(job);
+    if (job->ret < 0) {
+        txn_abort(job);
+    } else {
+        txn_success(job);
     }
-    transition(job, JOB_STATUS_WAITING);
-    transition(job, JOB_STATUS_PENDING);
-    if (!job->auto_finalize) {
-        if (job->driver->block_job && job->id) {
-            qapi_event_send("BLOCK_JOB_PENDING", json_pack(
-                                "{s:s,s:s}", "type",
-                                type_names[job->driver->type], "id",
-                                job->id));
-        }
-        return;
-    }
-    do_finalize(job);
 }
 
 void job_transition_to_ready(Job *job)
@@ -350,6 +518,19 @@ static void job_resume_internal(Job *job)
             job->driver->resume(job);
         }
     }
+}
+
+void job_pause(Job *job)
+{
+    job->pause_count++;
+    if (job->driver->kick) {
+        job->driver->kick(job);
+    }
+}
+
+void job_resume(Job *job)
+{
+    job_resume_internal(job);
 }
 
 void job_progress_update(Job *job, int64_t done)
@@ -410,26 +591,37 @@ bool job_user_resume(Job *job, Error **errp)
     return true;
 }
 
-static void cancel(Job *job, bool force)
+/*
+ * QEMU's job_cancel_async(): mark @job cancelled.  Only a job in ready
+ * or standby (mirror, active commit) tells a soft cancel apart, so a
+ * pending one is cancelled outright; a job whose work is over ignores a
+ * soft cancel.
+ */
+static void cancel_async(Job *job, bool force)
 {
-    /* only a ready job (mirror, active commit) tells cancel apart */
-    if (!job->ready) {
+    if (job->status != JOB_STATUS_READY
+        && job->status != JOB_STATUS_STANDBY) {
         force = true;
     }
-    job->cancelled = true;
-    job->force_cancel |= force;
-    if (!job->started) {
-        job_completed(job, -ECANCELED, NULL);
-        return;
+    if (force || !job->deferred_to_main) {
+        job->cancelled = true;
+        job->force_cancel |= force;
     }
-    if (job->status == JOB_STATUS_PENDING) {
-        abort_job(job);
+}
+
+/* A cancelled job that still runs looks again (a paused one resumes). */
+static void enter_cancelled(Job *job)
+{
+    if (job->txn_cancelled) {
+        job->txn_cancelled = false;
+        cancel_async(job, true);
+    }
+    if (!job->started || job->deferred_to_main) {
         return;
     }
     if (job->driver->cancel) {
-        job->driver->cancel(job, force);
+        job->driver->cancel(job, job->force_cancel);
     }
-    /* a paused job must run again to notice the cancel */
     if (job->paused) {
         job->pause_count = 1;
         job->user_paused = false;
@@ -437,6 +629,21 @@ static void cancel(Job *job, bool force)
     } else {
         job->pause_count = 0;
         job->user_paused = false;
+    }
+}
+
+static void cancel(Job *job, bool force)
+{
+    /* a driver may end the job inside enter_cancelled() */
+    bool deferred = job->deferred_to_main;
+
+    cancel_async(job, force);
+    enter_cancelled(job);
+    if (!job->started) {
+        job_completed(job, -ECANCELED, NULL);
+    } else if (deferred && job->force_cancel) {
+        /* waiting for its transaction, or pending */
+        txn_abort(job);
     }
 }
 
@@ -462,8 +669,10 @@ void job_cancel_all(void)
     for (GList *l = all; l; l = l->next) {
         Job *job = l->data;
 
+        /* an aborting job is on its way already */
         if (job->status != JOB_STATUS_CONCLUDED
-            && job->status != JOB_STATUS_NULL && !job->cancelled) {
+            && job->status != JOB_STATUS_NULL
+            && job->status != JOB_STATUS_ABORTING && !job->cancelled) {
             cancel(job, true);
         }
         job_unref(job);

@@ -9,6 +9,14 @@
  * overlay referenced); commit only lets go.  Two commits wait for I/O
  * (a persistent bitmap leaving the image, an old snapshot top becoming
  * read-only), so the handler is async and commits one action at a time.
+ *
+ * Backup actions create their job in prepare and start it paused in
+ * commit; the jobs run once every action committed (QEMU's drained
+ * sections end in its clean phase).  With completion-mode grouped the
+ * jobs form one job transaction (block/job-int.h): they finish, or
+ * fail and are cancelled, together.  drive-backup creates and opens
+ * its target in prepare, so the transaction first waits for images
+ * still closing, and after an abort for the targets it closed.
  */
 #include "config.h"
 
@@ -36,6 +44,7 @@ typedef enum {
     TXN_SNAPSHOT,
     TXN_SNAPSHOT_SYNC,
     TXN_BACKUP,
+    TXN_DRIVE_BACKUP,
     TXN_UNSUPPORTED,
 } TxnKind;
 
@@ -53,6 +62,7 @@ static const struct {
     { "blockdev-snapshot", TXN_SNAPSHOT },
     { "blockdev-snapshot-sync", TXN_SNAPSHOT_SYNC },
     { "blockdev-backup", TXN_BACKUP },
+    { "drive-backup", TXN_DRIVE_BACKUP },
 };
 
 typedef struct {
@@ -64,7 +74,8 @@ typedef struct {
     bool was_enabled;       /* enable, disable */
     BlockNode *old;         /* snapshots: the old top, referenced */
     BlockNode *overlay;     /* snapshots: referenced */
-    Job *job;               /* backup: created, started by commit */
+    Job *job;               /* backups: created, started by commit;
+                               referenced */
 } TxnAction;
 
 typedef struct {
@@ -74,6 +85,8 @@ typedef struct {
     size_t n;
     size_t next;            /* the next action to commit */
     Error *err;             /* the first commit failure */
+    JobTxn *jobs;           /* completion-mode grouped */
+    bool opens;             /* a drive-backup action opens images */
 } Txn;
 
 static TxnKind txn_kind(const char *type)
@@ -96,7 +109,12 @@ static DirtyBitmap *txn_lookup(const TxnAction *a, unsigned flags,
     return bm && dbitmap_check(bm, flags, errp) ? bm : NULL;
 }
 
-static bool txn_prepare(TxnAction *a, bool grouped, Error **errp)
+static bool is_backup(const TxnAction *a)
+{
+    return a->kind == TXN_BACKUP || a->kind == TXN_DRIVE_BACKUP;
+}
+
+static bool txn_prepare(TxnAction *a, JobTxn *grouped, Error **errp)
 {
     const json_t *d = a->data;
 
@@ -105,13 +123,8 @@ static bool txn_prepare(TxnAction *a, bool grouped, Error **errp)
                    "yet", a->type);
         return false;
     }
-    if (grouped && a->kind == TXN_BACKUP) {
-        error_setg(errp, "qmpd does not support Transaction property "
-                   "completion-mode = grouped yet");
-        return false;
-    }
     /* QEMU checks this first in each action that has no job */
-    if (grouped && a->kind != TXN_ABORT) {
+    if (grouped && a->kind != TXN_ABORT && !is_backup(a)) {
         error_setg(errp, "Action '%s' does not support Transaction property "
                    "completion-mode = grouped", a->type);
         return false;
@@ -121,8 +134,14 @@ static bool txn_prepare(TxnAction *a, bool grouped, Error **errp)
         error_setg(errp, "Transaction aborted using Abort action");
         return false;
     case TXN_BACKUP:
-        a->job = backup_txn_prepare(d, errp);
-        return a->job != NULL;
+    case TXN_DRIVE_BACKUP:
+        a->job = backup_txn_prepare(d, a->kind == TXN_DRIVE_BACKUP, grouped,
+                                    errp);
+        if (!a->job) {
+            return false;
+        }
+        job_ref(a->job);
+        return true;
     case TXN_BITMAP_ADD:
         a->bm = dbitmap_qmp_add(qjson_get_str(d, "node"),
                                 qjson_get_str(d, "name"),
@@ -195,6 +214,7 @@ static void txn_abort(TxnAction *a)
         bdrv_snapshot_abort(a->old, a->overlay);
         break;
     case TXN_BACKUP:
+    case TXN_DRIVE_BACKUP:
         backup_job_abort(a->job);
         break;
     case TXN_ABORT:
@@ -205,6 +225,12 @@ static void txn_abort(TxnAction *a)
 
 static void txn_free(Txn *t)
 {
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->acts[i].job) {
+            job_unref(t->acts[i].job);
+        }
+    }
+    job_txn_unref(t->jobs);
     json_decref(t->actions);
     g_free(t->acts);
     g_free(t);
@@ -251,10 +277,16 @@ static void txn_commit_next(Txn *t)
             hbitmap_free(a->backup);
             break;
         case TXN_BACKUP:
+        case TXN_DRIVE_BACKUP:
             backup_job_start(a->job);
             break;
         default:
             break;
+        }
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->acts[i].job) {
+            backup_job_resume(t->acts[i].job);
         }
     }
     if (t->err) {
@@ -265,14 +297,44 @@ static void txn_commit_next(Txn *t)
     txn_free(t);
 }
 
+static void txn_failed_cb(void *opaque, int ret)
+{
+    Txn *t = opaque;
+
+    qapi_reply_error(t->reply, t->err);
+    t->err = NULL;
+    txn_free(t);
+}
+
+static void txn_prepare_all_cb(void *opaque, int ret)
+{
+    Txn *t = opaque;
+    size_t i;
+    const json_t *v;
+
+    json_array_foreach(t->actions, i, v) {
+        TxnAction *a = &t->acts[i];
+
+        if (!txn_prepare(a, t->jobs, &t->err)) {
+            while (i-- > 0) {
+                txn_abort(&t->acts[i]);
+            }
+            if (t->opens) {
+                /* the targets drive-backup opened are closed first */
+                bdrv_wait_closed(txn_failed_cb, t);
+            } else {
+                txn_failed_cb(t, 0);
+            }
+            return;
+        }
+    }
+    txn_commit_next(t);
+}
+
 static void qmp_transaction(const json_t *args, QapiReply *reply)
 {
     Txn *t = g_new0(Txn, 1);
     const json_t *props = json_object_get(args, "properties");
-    bool grouped = props && !strcmp(qjson_get_str_or(props, "completion-mode",
-                                                     "individual"),
-                                    "grouped");
-    Error *err = NULL;
     size_t i;
     const json_t *v;
 
@@ -280,22 +342,24 @@ static void qmp_transaction(const json_t *args, QapiReply *reply)
     t->actions = json_incref(json_object_get(args, "actions"));
     t->n = json_array_size(t->actions);
     t->acts = g_new0(TxnAction, t->n ? t->n : 1);
+    if (props && !strcmp(qjson_get_str_or(props, "completion-mode",
+                                          "individual"), "grouped")) {
+        t->jobs = job_txn_new();
+    }
     json_array_foreach(t->actions, i, v) {
         TxnAction *a = &t->acts[i];
 
         a->type = qjson_get_str(v, "type");
         a->kind = txn_kind(a->type);
         a->data = json_object_get(v, "data");
-        if (!txn_prepare(a, grouped, &err)) {
-            while (i-- > 0) {
-                txn_abort(&t->acts[i]);
-            }
-            qapi_reply_error(reply, err);
-            txn_free(t);
-            return;
-        }
+        t->opens |= a->kind == TXN_DRIVE_BACKUP;
     }
-    txn_commit_next(t);
+    if (t->opens) {
+        /* images still closing hold their locks (drive-backup's too) */
+        bdrv_wait_closed(txn_prepare_all_cb, t);
+        return;
+    }
+    txn_prepare_all_cb(t, 0);
 }
 
 const QapiHandler transaction_qmp_handlers[] = {

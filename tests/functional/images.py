@@ -68,3 +68,14 @@ def chain_of(path):
     """The file names of @path's backing chain, top first."""
     info = json.loads(img("info", "--output=json", "--backing-chain", path))
     return [os.path.basename(i["filename"]) for i in info]
+
+
+def qcow2_node(node, path, rules=None):
+    """blockdev-add options: qcow2 image @path as @node, without its
+    backing; with @rules, its file goes through blkdebug with those
+    inject-error rules (blkdebug sees file offsets)."""
+    f = {"driver": "file", "filename": path}
+    if rules is not None:
+        f = {"driver": "blkdebug", "inject-error": rules, "image": f}
+    return {"driver": "qcow2", "node-name": node, "backing": None,
+            "file": f}

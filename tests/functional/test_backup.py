@@ -11,7 +11,10 @@ must leave a target equal to the raw file; sync none must leave a
 target that, over the source as it is afterwards, reads as the raw file
 (image fleecing).  Every image passes qemu-img check.  The events and
 error messages are those QEMU 7.2 gives (checked against
-qemu-system-x86_64 when installed).  Skips (77) without qemu-img.
+qemu-system-x86_64 when installed).  The error policies are driven by
+blkdebug on the source (reads fail) or the target (writes fail); a
+bitmap used by a job is checked while frozen and after each bitmap-mode,
+for a successful and a failed job.  Skips (77) without qemu-img.
 """
 
 import json
@@ -22,9 +25,12 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, QmpError, run, qemu_binary  # noqa: E402
-from images import check_images, img, need_tools, qemu_io  # noqa: E402
-from test_mirror import hmp_io, names, until_status  # noqa: E402
+from images import (check_images, img, need_tools, qcow2_node,  # noqa
+                    qemu_io)
+from test_mirror import (events_until, hmp_io, job_info, names,  # noqa
+                         until_status)
 from test_bitmaps import start as start_either  # noqa: E402
+from test_transaction import log  # noqa: E402
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -727,10 +733,257 @@ def test_events_like_qemu(s):
         assert event_names(s, True) == got
 
 
+def node_bitmaps(c, node="src"):
+    """(name or None, count, busy, recording) of @node's bitmaps, in the
+    order query-named-block-nodes lists them."""
+    for n in c.cmd("query-named-block-nodes"):
+        if n["node-name"] == node:
+            return [(b.get("name"), b["count"], b["busy"], b["recording"])
+                    for b in n.get("dirty-bitmaps", [])]
+    raise KeyError(node)
+
+
+def start_src(s, src=None, qemu=False):
+    """qmpd (or QEMU) with the source as node src of drive0, or as the
+    -blockdev @src."""
+    if src:
+        return start_either(["-blockdev", json.dumps(src)], qemu)
+    return start_either(["-drive", "file=%s,if=none,id=drive0,format=qcow2,"
+                         "node-name=src" % s.src], qemu)
+
+
+W1 = [(0x31, MiB, 2 * MiB), (0x32, 20 * MiB, 64 * KiB),
+      (0x33, 40 * MiB + 4 * KiB, 4 * KiB)]
+W2 = [(0x41, 50 * MiB, 64 * KiB), (0x42, 2 * MiB, 4 * KiB),
+      (0x43, 60 * MiB, 8 * KiB)]
+
+
+@with_setup
+def test_bitmap_frozen(s):
+    """During sync=bitmap/incremental the bitmap is busy and keeps its
+    count from the job's start; an anonymous successor records the
+    guest's writes and the job's copy bitmap (not recording) shows what
+    is left, as QEMU 7.2 lists them on the source.  At the end: on-success
+    and always keep only the writes made during the job (the bitmap
+    listed where the successor was), never merges both."""
+    g1 = len(granules([(o, n) for _, o, n in W1])) * 64 * KiB
+    g2 = len(granules([(o, n) for _, o, n in W2])) * 64 * KiB
+    g12 = len(granules([(o, n) for _, o, n in W1 + W2])) * 64 * KiB
+    for mode, after in (
+            ("on-success", [("b0", g2), ("other", g12)]),
+            ("never", [("other", g12), ("b0", g12)]),
+            ("always", [("b0", g2), ("other", g12)])):
+        shutil.copy(s.before, s.after)
+        src0 = s.path("src0.qcow2")
+        shutil.copy(s.src, src0)
+        t = s.path("t.qcow2")
+        img("convert", "-O", "qcow2", s.before, t)
+        q, c = start_src(s)
+        with q:
+            add_target(c, t)
+            for name in ("b0", "other"):
+                assert "return" in c.execute("block-dirty-bitmap-add", {
+                    "node": "src", "name": name})
+            for pat, off, ln in W1:
+                hmp_io(c, "write -P %d %d %d" % (pat, off, ln))
+                s.apply(pat, off, ln)
+            point = s.path("point.raw")
+            shutil.copy(s.after, point)
+            args = {"device": "drive0", "target": "tgt", "bitmap": "b0",
+                    "job-id": "j", "speed": MiB}
+            if mode == "on-success":
+                args["sync"] = "incremental"
+            else:
+                args.update({"sync": "bitmap", "bitmap-mode": mode})
+            c.cmd("blockdev-backup", **args)
+            for pat, off, ln in W2:
+                hmp_io(c, "write -P %d %d %d" % (pat, off, ln))
+                s.apply(pat, off, ln)
+            during = node_bitmaps(c)
+            assert [b[:1] + b[2:] for b in during] == [
+                (None, False, False), (None, False, True),
+                ("other", False, True), ("b0", True, True)], during
+            assert 0 < during[0][1] <= g1 and during[1][1] == g2 and \
+                during[2][1] == g12 and during[3][1] == g1, during
+            c.cmd("block-job-set-speed", device="j", speed=0)
+            evs = until_status(c, "j", "null")
+            done = [e["data"] for e in evs
+                    if e["event"] == "BLOCK_JOB_COMPLETED"][0]
+            assert "error" not in done and done["len"] == g1, done
+            got = node_bitmaps(c)
+            assert got == [(n, cnt, False, True) for n, cnt in after], \
+                (mode, got)
+            hmp_io(c, "aio_flush")
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+        compare(t, point)
+        compare(s.src, s.after)
+        check_images([t, s.src])
+        os.replace(src0, s.src)
+
+
+def failed_counts(s, qemu):
+    """A job whose target fails every write, in each bitmap-mode: the
+    events, and the bitmaps after it and after one more guest write."""
+    t = s.target("f.qcow2")
+    q, c = start_src(s, qemu=qemu)
+    out = []
+    with q:
+        c.cmd("blockdev-add", **qcow2_node(
+            "tgt", t, [{"event": "write_aio", "errno": 5}]))
+        for name in ("b0", "other"):
+            assert "return" in c.execute("block-dirty-bitmap-add", {
+                "node": "src", "name": name})
+        hmp_io(c, "write -P 3 0 4M")
+        for i, mode in enumerate(("on-success", "never", "always")):
+            c.cmd("blockdev-backup", device="drive0", target="tgt",
+                  sync="bitmap", bitmap="b0", **{"bitmap-mode": mode,
+                                                 "job-id": "j"})
+            out.append(log(until_status(c, "j", "null")))
+            out.append(node_bitmaps(c))
+            hmp_io(c, "write -P 3 %d 64k" % ((8 + i) * MiB))
+            out.append(node_bitmaps(c))
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    return out
+
+
+@with_setup
+def test_bitmap_failed_job(s):
+    """A failed job gives the bitmap back: on-success and never as it was
+    (with what was written since), always with what was not copied
+    (here all of it) and listed first, as QEMU 7.2."""
+    got = failed_counts(s, False)
+    evs = ["j:created", "j:running", "j:paused", "j:running",
+           "ERROR j write report", "j:aborting",
+           "COMPLETED j Input/output error", "j:concluded", "j:null"]
+    old, more = 4 * MiB, 4 * MiB + 64 * KiB
+    assert got == [
+        evs, [("other", old, False, True), ("b0", old, False, True)],
+        [("other", more, False, True), ("b0", more, False, True)],
+        evs, [("other", more, False, True), ("b0", more, False, True)],
+        [("other", more + 64 * KiB, False, True),
+         ("b0", more + 64 * KiB, False, True)],
+        evs, [("b0", more + 64 * KiB, False, True),
+              ("other", more + 64 * KiB, False, True)],
+        [("b0", more + 128 * KiB, False, True),
+         ("other", more + 128 * KiB, False, True)]], got
+    if qemu_binary():
+        assert failed_counts(s, True) == got
+
+
+def on_error(s, side, policy, errno=5, once=False):
+    """A full backup of the source into a new target, with blkdebug on
+    @side (src: reads fail; tgt: writes fail) and @policy for it.
+    Returns (qmpd, client, target path); the job is j."""
+    rule = {"event": "read_aio" if side == "src" else "write_aio",
+            "errno": errno}
+    if once:
+        rule["once"] = True
+    t = s.target()
+    src = qcow2_node("src", s.src, [rule] if side == "src" else None)
+    q, c = start_src(s, src)
+    c.cmd("blockdev-add", **qcow2_node("tgt", t, [rule] if side == "tgt"
+                                       else None))
+    c.cmd("blockdev-backup", device="src", target="tgt", sync="full",
+          **{"job-id": "j",
+             "on-source-error": policy if side == "src" else "report",
+             "on-target-error": policy if side == "tgt" else "report"})
+    return q, c, t
+
+
+START = ["j:created", "j:running", "j:paused", "j:running"]
+
+
+def until_second(c, job, status, timeout=60):
+    """Events up to @job's second change to @status (a backup pauses once
+    as it starts)."""
+    seen = []
+
+    def pred(e):
+        if e["event"] == "JOB_STATUS_CHANGE" and \
+                e["data"] == {"id": job, "status": status}:
+            seen.append(e)
+        return len(seen) == 2
+    return events_until(c, pred, timeout)
+DONE = ["j:waiting", "j:pending", "COMPLETED j", "j:concluded", "j:null"]
+
+
+@with_setup
+def test_on_error_report(s):
+    """report: one BLOCK_JOB_ERROR for the failed round of copies, however
+    many copies it had in flight, then the job fails with the error."""
+    for side, op in (("src", "read"), ("tgt", "write")):
+        q, c, t = on_error(s, side, "report")
+        with q:
+            evs = log(until_status(c, "j", "null"))
+            assert evs == START + [
+                "ERROR j %s report" % op, "j:aborting",
+                "COMPLETED j Input/output error", "j:concluded",
+                "j:null"], evs
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+        check_images([t, s.src])
+
+
+@with_setup
+def test_on_error_ignore(s):
+    """ignore: the failed copies are done again; the backup completes
+    and is the whole source."""
+    for side, op in (("src", "read"), ("tgt", "write")):
+        q, c, t = on_error(s, side, "ignore", once=True)
+        with q:
+            evs = log(until_status(c, "j", "null"))
+            assert evs == START + ["ERROR j %s ignore" % op] + DONE, evs
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+        compare(t, s.before)
+        check_images([t, s.src])
+
+
+@with_setup
+def test_on_error_stop(s):
+    """stop, and enospc on ENOSPC: the job pauses with io-status failed
+    or nospace until it is resumed, then copies what failed and
+    completes; enospc on another error reports it."""
+    for side, op, policy, errno, status in (
+            ("tgt", "write", "stop", 5, "failed"),
+            ("src", "read", "stop", 5, "failed"),
+            ("tgt", "write", "enospc", 28, "nospace"),
+            ("tgt", "write", "auto", 28, "nospace")):
+        q, c, t = on_error(s, side, policy, errno, once=True)
+        with q:
+            evs = log(until_second(c, "j", "paused"))
+            assert evs == START + ["ERROR j %s stop" % op, "j:paused"], evs
+            j = job_info(c, "j")
+            assert (j["status"], j["paused"], j["busy"], j["io-status"]) \
+                == ("paused", True, False, status), j
+            assert j["offset"] < j["len"], j
+            c.cmd("block-job-resume", device="j")
+            j = job_info(c, "j")
+            assert j is None or j["io-status"] == "ok", j
+            evs = log(until_status(c, "j", "null"))
+            assert evs == ["j:running"] + DONE, evs
+            c.cmd("quit")
+            assert q.wait() == 0, q.stderr_text()
+        compare(t, s.before)
+        check_images([t, s.src])
+    q, c, t = on_error(s, "tgt", "enospc", 5, once=True)
+    with q:
+        evs = log(until_status(c, "j", "null"))
+        assert evs == START + ["ERROR j write report", "j:aborting",
+                               "COMPLETED j Input/output error",
+                               "j:concluded", "j:null"], evs
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+
+
 if __name__ == "__main__":
     run([test_full, test_none, test_cancel, test_manual_finalize,
          test_errors, test_refused, test_events_like_qemu,
          test_drive_backup_full, test_drive_backup_none,
          test_drive_backup_existing, test_drive_errors, test_top,
          test_drive_backup_top, test_incremental_cycle, test_bitmap_modes,
-         test_bitmap_cancel, test_none_discard])
+         test_bitmap_cancel, test_none_discard, test_bitmap_frozen,
+         test_bitmap_failed_job, test_on_error_report, test_on_error_ignore,
+         test_on_error_stop])

@@ -3,7 +3,8 @@
  * Dirty bitmaps on null-co nodes: writes, zero writes and discards
  * recorded by enabled bitmaps only, QEMU's count (whole granules, even
  * the last, partial one) and size (the length in whole sectors), merges
- * across granularities, clear with a backup and restore, the checks
+ * across granularities, clear with a backup and restore, freezing for a
+ * job (successor, reclaim, abdicate), the checks
  * and their messages, resize, and release of everything with the node.
  */
 #include "config.h"
@@ -253,6 +254,64 @@ static void test_clear_restore(void **state)
     dbitmap_release(a);
 }
 
+/* The bitmaps of the node, newest first, as "name" or "-" (anonymous). */
+static void assert_order(const char *want)
+{
+    GString *got = g_string_new("");
+
+    for (DirtyBitmap *bm = dbitmap_next(node, NULL); bm;
+         bm = dbitmap_next(node, bm)) {
+        g_string_append_printf(got, "%s%s", got->len ? " " : "",
+                               dbitmap_name(bm) ? dbitmap_name(bm) : "-");
+    }
+    assert_string_equal(got->str, want);
+    g_string_free(got, TRUE);
+}
+
+static void test_freeze_thaw(void **state)
+{
+    DirtyBitmap *a = create("a", 4096);
+    DirtyBitmap *other;
+    Error *err = NULL;
+
+    write_sync(0, 8192);
+    assert_true(dbitmap_freeze(a, &err));
+    assert_true(dbitmap_busy(a) && dbitmap_enabled(a));
+    /* frozen: the count stays, the successor records */
+    write_sync(65536, 4096);
+    assert_int_equal(dbitmap_count(a), 8192);
+    assert_false(dbitmap_freeze(a, &err));
+    assert_string_equal(error_get_pretty(err), "Cannot create a successor "
+                        "for a bitmap that is in-use by an operation");
+    error_free(err);
+    err = NULL;
+    other = create("other", 4096);
+    assert_order("other - a");
+    /* reclaim: both sets of bits, in place */
+    dbitmap_thaw(a, true);
+    assert_false(dbitmap_busy(a));
+    assert_int_equal(dbitmap_count(a), 8192 + 4096);
+    assert_order("other a");
+    write_sync(131072, 512);
+    assert_int_equal(dbitmap_count(a), 4 * 4096);
+    /* abdicate: only what was written meanwhile, in the successor's place */
+    assert_true(dbitmap_freeze(a, &err));
+    write_sync(262144, 4096);
+    dbitmap_thaw(a, false);
+    assert_int_equal(dbitmap_count(a), 4096);
+    assert_order("a other");
+    /* a disabled bitmap's successor does not record either */
+    dbitmap_set_enabled(a, false);
+    assert_true(dbitmap_freeze(a, &err));
+    assert_false(dbitmap_enabled(a));
+    write_sync(0, 4096);
+    dbitmap_thaw(a, false);
+    assert_int_equal(dbitmap_count(a), 0);
+    assert_false(dbitmap_enabled(a));
+    dbitmap_release(a);
+    dbitmap_release(other);
+}
+
 static void test_query(void **state)
 {
     DirtyBitmap *a = create("a", 65536);
@@ -302,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_merge_granularities),
         cmocka_unit_test(test_merge_checks),
         cmocka_unit_test(test_clear_restore),
+        cmocka_unit_test(test_freeze_thaw),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_freed_with_node),
     };
