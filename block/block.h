@@ -133,6 +133,14 @@ void bdrv_is_allocated_above(BlockNode *top, BlockNode *base, uint64_t off,
                              uint64_t len, BdrvStatusCb *cb, void *opaque);
 
 /*
+ * QEMU's bdrv_block_status_above(top, NULL): what reads of [@off, ...)
+ * return, from the first node of the chain that decides.  The
+ * callback's @status is BDRV_STATUS_DATA, BDRV_STATUS_ZERO or 0.
+ */
+void bdrv_block_status_above(BlockNode *top, uint64_t off, uint64_t len,
+                             BdrvStatusCb *cb, void *opaque);
+
+/*
  * Write serialisation, for jobs that read a range and write it back
  * (stream's copy-on-read into the active layer): while a range lock is
  * held or waited for, writes to @bn overlapping it wait, except those

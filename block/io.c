@@ -701,13 +701,15 @@ void bdrv_block_status(BlockNode *bn, uint64_t off, uint64_t len,
 }
 
 /*
- * Allocation above @base: ask each node from @top down; the first that
- * reports ALLOCATED decides.  The answer covers the shortest run any
- * asked node reported, so it is exact for the whole of @pnum.
+ * Allocation above @base, or (@status) what reads return: ask each node
+ * from @top down; the first that reports ALLOCATED decides.  The answer
+ * covers the shortest run any asked node reported, so it is exact for
+ * the whole of @pnum.
  */
 typedef struct {
     BlockNode *cur;
     BlockNode *base;
+    bool status;
     uint64_t off;
     uint64_t len;
     BdrvStatusCb *cb;
@@ -724,15 +726,17 @@ static void alloc_above_cb(void *opaque, int ret, int status, uint64_t pnum)
         g_free(a);
         return;
     }
-    a->len = MIN(a->len, pnum);
+    a->len = MIN(a->len, MAX(pnum, 1));
     if (status & BDRV_STATUS_ALLOCATED) {
-        a->cb(a->opaque, 0, 1, a->len);
+        a->cb(a->opaque, 0, a->status
+              ? status & (BDRV_STATUS_DATA | BDRV_STATUS_ZERO) : 1, a->len);
         g_free(a);
         return;
     }
     next = bdrv_backing(bdrv_skip_filters(a->cur));
     if (!next || next == a->base || a->off >= bdrv_length(next)) {
-        a->cb(a->opaque, 0, 0, a->len);
+        /* nothing below decides: reads return zeroes */
+        a->cb(a->opaque, 0, a->status ? BDRV_STATUS_ZERO : 0, a->len);
         g_free(a);
         return;
     }
@@ -742,18 +746,32 @@ static void alloc_above_cb(void *opaque, int ret, int status, uint64_t pnum)
                       alloc_above_cb, a);
 }
 
-void bdrv_is_allocated_above(BlockNode *top, BlockNode *base, uint64_t off,
-                             uint64_t len, BdrvStatusCb *cb, void *opaque)
+static void walk_above(BlockNode *top, BlockNode *base, bool status,
+                       uint64_t off, uint64_t len, BdrvStatusCb *cb,
+                       void *opaque)
 {
     AllocAbove *a = g_new0(AllocAbove, 1);
 
     a->cur = top;
     a->base = base;
+    a->status = status;
     a->off = off;
     a->len = len;
     a->cb = cb;
     a->opaque = opaque;
     bdrv_block_status(bdrv_skip_filters(top), off, len, alloc_above_cb, a);
+}
+
+void bdrv_is_allocated_above(BlockNode *top, BlockNode *base, uint64_t off,
+                             uint64_t len, BdrvStatusCb *cb, void *opaque)
+{
+    walk_above(top, base, false, off, len, cb, opaque);
+}
+
+void bdrv_block_status_above(BlockNode *top, uint64_t off, uint64_t len,
+                             BdrvStatusCb *cb, void *opaque)
+{
+    walk_above(top, NULL, true, off, len, cb, opaque);
 }
 
 int bdrv_pread_sync(BlockNode *bn, uint64_t off, uint64_t len, void *buf)

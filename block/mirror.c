@@ -326,64 +326,6 @@ static void error_action(MirrorJob *s, bool is_read, int ret)
     }
 }
 
-/* ---- block status through the chain ------------------------------------ */
-
-/*
- * QEMU's bdrv_block_status_above(src, NULL): whether [off, off + *pnum)
- * reads as data or as zeroes, asking each layer from the top down until
- * one decides.  The callback's @status is BDRV_STATUS_DATA, _ZERO or 0.
- */
-typedef struct {
-    BlockNode *cur;
-    uint64_t off;
-    uint64_t len;
-    BdrvStatusCb *cb;
-    void *opaque;
-} StatusAbove;
-
-static void status_above_cb(void *opaque, int ret, int status, uint64_t pnum)
-{
-    StatusAbove *a = opaque;
-    BlockNode *next;
-
-    if (ret < 0) {
-        a->cb(a->opaque, ret, 0, 0);
-        g_free(a);
-        return;
-    }
-    a->len = MIN(a->len, MAX(pnum, 1));
-    if (status & BDRV_STATUS_ALLOCATED) {
-        a->cb(a->opaque, 0, status & (BDRV_STATUS_DATA | BDRV_STATUS_ZERO),
-              a->len);
-        g_free(a);
-        return;
-    }
-    next = bdrv_backing(bdrv_skip_filters(a->cur));
-    if (!next || a->off >= bdrv_length(next)) {
-        /* nothing below: reads return zeroes */
-        a->cb(a->opaque, 0, BDRV_STATUS_ZERO, a->len);
-        g_free(a);
-        return;
-    }
-    a->cur = next;
-    a->len = MIN(a->len, bdrv_length(next) - a->off);
-    bdrv_block_status(bdrv_skip_filters(next), a->off, a->len,
-                      status_above_cb, a);
-}
-
-static void status_above(BlockNode *top, uint64_t off, uint64_t len,
-                         BdrvStatusCb *cb, void *opaque)
-{
-    StatusAbove *a = g_new0(StatusAbove, 1);
-
-    a->cur = top;
-    a->off = off;
-    a->len = len;
-    a->cb = cb;
-    a->opaque = opaque;
-    bdrv_block_status(bdrv_skip_filters(top), off, len, status_above_cb, a);
-}
-
 /* ---- finishing --------------------------------------------------------- */
 
 static void finish_now(MirrorJob *s)
@@ -534,7 +476,7 @@ static void op_locked_cb(void *opaque, BdrvRangeLock *lock)
     op->lock = lock;
     hbitmap_reset(s->dirty, op->off, op->len);
     update_remaining(s);
-    status_above(s->src, op->off, op->len, op_status_cb, op);
+    bdrv_block_status_above(s->src, op->off, op->len, op_status_cb, op);
 }
 
 static MirrorOp *op_new(MirrorJob *s, uint64_t off, uint64_t len)
