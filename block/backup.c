@@ -17,8 +17,10 @@
  *     on untouched.  So every cluster reaches the target with the data
  *     it held when the job started, whatever the guest does.
  *   - sync=full: a background loop walks @copy from a cursor, copying
- *     up to MAX_OPS clusters at a time, under the speed limit; the job
- *     ends once @copy is empty and nothing is in flight.
+ *     runs of up to MAX_COPY bytes, MAX_OPS at a time, under the speed
+ *     limit; each asks the source's block status first, so holes and
+ *     zeroes go as zero writes without a read.  The job ends once @copy
+ *     is empty and nothing is in flight.
  *   - sync=top: as full, but an allocation scan first drops from @copy
  *     the clusters that the source's top image does not hold at all
  *     (the target's backing provides them).  Until the scan passed a
@@ -73,6 +75,8 @@
 
 #define BACKUP_CLUSTER_DEFAULT (64 * 1024)
 #define MAX_OPS 16
+/* a background copy covers up to this much (QEMU's block-copy buffer) */
+#define MAX_COPY (1024 * 1024)
 
 typedef struct BackupJob BackupJob;
 
@@ -148,6 +152,12 @@ struct BackupJob {
     bool round_err_read;
     int ret;                    /* the reported error that ends the job */
     guint kick_source;
+    /*
+     * Copies of holes and zeroes complete inside the call that issues
+     * them; these turn the pump's and the scan's recursion into loops
+     */
+    bool in_pump, pump_again;
+    bool in_scan, scan_again;
 };
 
 static void backup_pump(BackupJob *s);
@@ -293,6 +303,35 @@ static void op_read_cb(void *opaque, int ret)
     }
 }
 
+/*
+ * A background copy asks first what the source holds there (QEMU's
+ * block-copy does): zeroes and holes go as one zero write, without a
+ * read; data is read.  One method per copy: it is cut to what the
+ * answer covers, and the rest is left to a later pick.
+ */
+static void op_status_cb(void *opaque, int ret, int status, uint64_t pnum)
+{
+    CopyOp *op = opaque;
+    BackupJob *s = op->s;
+
+    if (ret >= 0 && pnum < op->len) {
+        uint64_t n = MAX(pnum / s->cluster * s->cluster, s->cluster);
+
+        if (n < op->len) {
+            hbitmap_reset(s->busy, op->off + n, op->len - n);
+            s->cursor = MIN(s->cursor, op->off + n);
+            op->len = n;
+        }
+    }
+    if (ret >= 0 && !(status & BDRV_STATUS_DATA) && s->zero_ok
+        && (status & BDRV_STATUS_ZERO) && pnum >= op->len) {
+        bdrv_write_zeroes(s->target, op->off, op->len, 0, op_write_cb, op);
+        return;
+    }
+    op->buf = ioq_buf_alloc(op->len);
+    bdrv_read(s->src, op->off, op->len, op->buf, op_read_cb, op);
+}
+
 static void issue_copy(BackupJob *s, uint64_t off, uint64_t len, bool cbw)
 {
     CopyOp *op = g_new0(CopyOp, 1);
@@ -301,13 +340,16 @@ static void issue_copy(BackupJob *s, uint64_t off, uint64_t len, bool cbw)
     op->off = off;
     op->len = len;
     op->cbw = cbw;
-    op->buf = ioq_buf_alloc(len);
     hbitmap_set(s->busy, off, len);
     s->ops++;
     if (!cbw) {
         s->bg_ops++;
         block_job_io_begin(&s->common);
+        bdrv_block_status_above(s->src, off, len, op_status_cb, op);
+        return;
     }
+    /* a guest write waits for it: no detour */
+    op->buf = ioq_buf_alloc(len);
     bdrv_read(s->src, off, len, op->buf, op_read_cb, op);
 }
 
@@ -476,31 +518,73 @@ static void scan_cb(void *opaque, int ret, int status, uint64_t pnum)
 
 static void scan_step(BackupJob *s)
 {
-    s->ops++;
-    bdrv_is_allocated_above(s->src, s->top_base, s->scan_off,
-                            s->len - s->scan_off, scan_cb, s);
+    if (s->in_scan) {
+        s->scan_again = true;
+        return;
+    }
+    s->in_scan = true;
+    do {
+        s->scan_again = false;
+        s->ops++;
+        bdrv_is_allocated_above(s->src, s->top_base, s->scan_off,
+                                s->len - s->scan_off, scan_cb, s);
+    } while (s->scan_again);
+    s->in_scan = false;
 }
 
-/* The next cluster to copy in the background, or false. */
-static bool pick(BackupJob *s, uint64_t *off)
+/*
+ * The next run of clusters to copy in the background (to copy, none
+ * busy, at most MAX_COPY bytes), or false.
+ */
+static bool pick(BackupJob *s, uint64_t *off, uint64_t *len)
 {
     while (s->cursor < s->len) {
         int64_t d = hbitmap_next_dirty(s->copy, s->cursor);
+        int64_t end;
+        int64_t b;
 
         if (d < 0) {
             s->cursor = s->len;
             return false;
         }
-        s->cursor = (uint64_t)d + s->cluster;
-        if (!hbitmap_get(s->busy, (uint64_t)d)) {
-            *off = (uint64_t)d;
-            return true;
+        if (hbitmap_get(s->busy, (uint64_t)d)) {
+            s->cursor = (uint64_t)d + s->cluster;
+            continue;
         }
+        end = MIN(s->len, (uint64_t)d + MAX(MAX_COPY, s->cluster));
+        b = hbitmap_next_clean(s->copy, d);
+        if (b >= 0 && b < end) {
+            end = b;
+        }
+        b = hbitmap_next_dirty(s->busy, d);
+        if (b >= 0 && b < end) {
+            end = b;
+        }
+        *off = (uint64_t)d;
+        *len = (uint64_t)end - (uint64_t)d;
+        s->cursor = (uint64_t)end;
+        return true;
     }
     return false;
 }
 
+static void pump_once(BackupJob *s);
+
 static void backup_pump(BackupJob *s)
+{
+    if (s->in_pump) {
+        s->pump_again = true;
+        return;
+    }
+    s->in_pump = true;
+    do {
+        s->pump_again = false;
+        pump_once(s);
+    } while (s->pump_again);
+    s->in_pump = false;
+}
+
+static void pump_once(BackupJob *s)
 {
     Job *job = &s->common.job;
 
@@ -514,12 +598,13 @@ static void backup_pump(BackupJob *s)
            && !s->round_err
            && !job->paused && !job_should_pause(job) && s->ops < MAX_OPS) {
         uint64_t off;
+        uint64_t len;
 
-        if (!pick(s, &off)) {
+        if (!pick(s, &off, &len)) {
             break;
         }
         if (!s->prepaid) {
-            uint64_t ns = block_job_ratelimit_ns(&s->common, s->cluster);
+            uint64_t ns = block_job_ratelimit_ns(&s->common, len);
 
             if (ns) {
                 /* this cluster is accounted: issue it after the wait */
@@ -530,7 +615,7 @@ static void backup_pump(BackupJob *s)
             }
         }
         s->prepaid = false;
-        issue_copy(s, off, MIN(s->cluster, s->len - off), false);
+        issue_copy(s, off, len, false);
     }
     if (s->finishing) {
         return;     /* a copy that completed at once finished the job */

@@ -201,6 +201,39 @@ def test_cancel(s):
 
 
 @with_setup
+def test_full_sparse(s):
+    """A large, mostly unallocated source (8 GiB, data at both ends):
+    the holes go to the target as zero writes in long runs, without
+    reads and without allocating data clusters; the target equals the
+    source.  (The copies of holes complete inside the call that issues
+    them: 131072 clusters of them must not nest.)"""
+    src = s.path("big.qcow2")
+    img("create", "-q", "-f", "qcow2", src, "8G")
+    qemu_io(src, "write -q -P 0x61 0 1M")
+    qemu_io(src, "write -q -P 0x62 %d 1M" % (8 * 1024 * MiB - MiB))
+    t = s.target("big-tgt.qcow2", "8G")
+    with Qmpd(["-M", "none", "-drive",
+               "file=%s,if=none,id=drive0,format=qcow2" % src]) as q:
+        c = q.connect()
+        add_target(c, t)
+        c.cmd("blockdev-backup", device="drive0", target="tgt", sync="full")
+        evs = until_status(c, "drive0", "null", timeout=120)
+        done = [e for e in evs if e.get("event") == "BLOCK_JOB_COMPLETED"]
+        assert done and "error" not in done[0]["data"], evs
+        assert done[0]["data"]["offset"] == 8 * 1024 * MiB, done
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    compare(t, src, fb="qcow2")
+    check_images([t, src])
+    import subprocess
+    info = json.loads(subprocess.run(
+        ["qemu-img", "check", "--output=json", t], capture_output=True,
+        text=True).stdout)
+    # 2 MiB of data, the tables and metadata: a few dozen clusters
+    assert info["allocated-clusters"] < 64, info
+
+
+@with_setup
 def test_manual_finalize(s):
     t = s.target()
     with s.start() as q:
@@ -979,7 +1012,7 @@ def test_on_error_stop(s):
 
 
 if __name__ == "__main__":
-    run([test_full, test_none, test_cancel, test_manual_finalize,
+    run([test_full, test_full_sparse, test_none, test_cancel, test_manual_finalize,
          test_errors, test_refused, test_events_like_qemu,
          test_drive_backup_full, test_drive_backup_none,
          test_drive_backup_existing, test_drive_errors, test_top,
