@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpError, run, qemu_binary  # noqa: E402
+from qmpd import Qmpd, QmpError, Skip, run, qemu_binary  # noqa: E402
 from images import (check_images, img, need_tools, qcow2_node,  # noqa
                     qemu_io)
 from test_mirror import (events_until, hmp_io, job_info, names,  # noqa
@@ -881,6 +881,62 @@ def failed_counts(s, qemu):
     return out
 
 
+def cross_cycle(s, first_qemu):
+    """The incremental cycle split between two implementations: the
+    first runs the full backup and adds persistent bitmap b0 in one
+    transaction, the guest writes, it quits (b0 stored in the image);
+    the second loads b0 and runs the incremental backup into an overlay
+    of the full one.  The restored chain must equal the source."""
+    full = s.target("full.qcow2")
+    inc = s.path("inc.qcow2")
+    img("create", "-q", "-f", "qcow2", "-b", full, "-F", "qcow2", inc)
+    q, c = start_src(s, qemu=first_qemu)
+    with q:
+        c.cmd("blockdev-add", **qcow2_node("full", full))
+        c.cmd("transaction", actions=[
+            {"type": "blockdev-backup", "data": {
+                "device": "drive0", "target": "full", "sync": "full",
+                "job-id": "f"}},
+            {"type": "block-dirty-bitmap-add", "data": {
+                "node": "src", "name": "b0", "persistent": True}}])
+        until_status(c, "f", "null")
+        for pat, off, ln in W1:
+            hmp_io(c, "write -P %d %d %d" % (pat, off, ln))
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    q, c = start_src(s, qemu=not first_qemu)
+    with q:
+        c.cmd("blockdev-add", **qcow2_node("inc", inc))
+        c.cmd("blockdev-backup", device="drive0", target="inc",
+              sync="incremental", bitmap="b0", **{"job-id": "i"})
+        evs = until_status(c, "i", "null")
+        done = [e["data"] for e in evs
+                if e.get("event") == "BLOCK_JOB_COMPLETED"]
+        assert done and "error" not in done[0], evs
+        # the clusters the guest wrote, no more
+        assert done[0]["len"] == 2 * MiB + 2 * 64 * KiB, done
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+    compare(inc, s.src, fb="qcow2")
+    check_images([full, inc, s.src])
+
+
+@with_setup
+def test_bitmap_qmpd_to_qemu(s):
+    """qmpd's full backup and bitmap; QEMU's incremental backup."""
+    if not qemu_binary():
+        raise Skip("qemu-system-x86_64 not installed")
+    cross_cycle(s, False)
+
+
+@with_setup
+def test_bitmap_qemu_to_qmpd(s):
+    """QEMU's full backup and bitmap; qmpd's incremental backup."""
+    if not qemu_binary():
+        raise Skip("qemu-system-x86_64 not installed")
+    cross_cycle(s, True)
+
+
 @with_setup
 def test_bitmap_failed_job(s):
     """A failed job gives the bitmap back: on-success and never as it was
@@ -1019,4 +1075,5 @@ if __name__ == "__main__":
          test_drive_backup_top, test_incremental_cycle, test_bitmap_modes,
          test_bitmap_cancel, test_none_discard, test_bitmap_frozen,
          test_bitmap_failed_job, test_on_error_report, test_on_error_ignore,
-         test_on_error_stop])
+         test_on_error_stop, test_bitmap_qmpd_to_qemu,
+         test_bitmap_qemu_to_qmpd])
