@@ -4,7 +4,8 @@
  * null-co node: writes wait for overlapping range locks (not for
  * disjoint ones, not when the lock's owner writes), locks wait for
  * overlapping writes in flight and for earlier overlapping locks, and
- * notifiers see each write as it starts.
+ * notifiers see each write as it starts.  Also the I/O buffer cache:
+ * large buffers are reused at their exact size, small ones never kept.
  */
 #include "config.h"
 
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "block/block.h"
+#include "block/ioq.h"
 #include "qapi/qjson.h"
 
 static BlockNode *node;
@@ -153,6 +155,33 @@ static void test_notifier(void **state)
     assert_int_equal(done, 4);
 }
 
+static void test_buf_cache(void **state)
+{
+    void *a = ioq_buf_alloc(1 << 20);
+    void *b = ioq_buf_alloc(1 << 20);
+    void *c;
+
+    memset(a, 1, 1 << 20);
+    ioq_buf_free(a);
+    ioq_buf_free(b);
+    /* a freed large buffer comes back for the same size */
+    c = ioq_buf_alloc(1 << 20);
+    assert_true(c == a || c == b);
+    ioq_buf_free(c);
+    /* another size gets its own, cleared when asked */
+    c = ioq_buf_alloc0(128 * 1024);
+    assert_true(c != a && c != b);
+    for (size_t i = 0; i < 128 * 1024; i++) {
+        assert_int_equal(((unsigned char *)c)[i], 0);
+    }
+    ioq_buf_free(c);
+    /* a reused buffer is cleared too when asked */
+    c = ioq_buf_alloc0(1 << 20);
+    assert_int_equal(((unsigned char *)c)[4096], 0);
+    ioq_buf_free(c);
+    ioq_buf_free(ioq_buf_alloc(512));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_lock_waits_for_write),
         cmocka_unit_test(test_waiting_lock_holds_new_writes),
         cmocka_unit_test(test_notifier),
+        cmocka_unit_test(test_buf_cache),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
