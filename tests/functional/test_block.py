@@ -256,6 +256,36 @@ def test_drive_without_file():
         "Cannot specify both 'driver' and 'format'"), p.stderr
 
 
+def test_parallel_extending_writes():
+    """Many allocating writes in flight at once on a new qcow2 with
+    O_DIRECT and libaio: each grows the file (they queue one after the
+    other in the file driver); every pattern reads back and the image is
+    clean."""
+    need_tools()
+    d = tempfile.mkdtemp(prefix="qmpd-block-")
+    try:
+        p = os.path.join(d, "grow.qcow2")
+        img("create", "-q", "-f", "qcow2", p, "256M")
+        with Qmpd(["-M", "none", "-drive",
+                   "file=%s,if=none,id=d0,format=qcow2,cache=none,"
+                   "aio=native" % p]) as q:
+            c = q.connect()
+            for i in range(48):
+                io(c, "d0", "aio_write -q -P %d %d 1M" % (i + 1, i * 5 * MiB))
+            io(c, "d0", "aio_flush")
+            for i in range(48):
+                assert "read 1048576/1048576" in io(
+                    c, "d0", "read -P %d %d 1M" % (i + 1, i * 5 * MiB))
+            c.cmd("quit")
+            q.wait()
+        check_clean(p)
+        for i in (0, 47):
+            rc, out = qemu_io(p, "read -P %d %d 1M" % (i + 1, i * 5 * MiB))
+            assert rc == 0 and "Pattern verification failed" not in out, out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_drive_goes_with_device():
     """A -drive backend is deleted with its device, as in QEMU; a node
     the device used through an anonymous backend stays."""
@@ -591,7 +621,8 @@ def test_kill9_durability():
 
 if __name__ == "__main__":
     run([test_drive_device_line, test_blockdev_add_del, test_blockdev_cmdline,
-         test_drive_without_file, test_drive_goes_with_device,
+         test_drive_without_file, test_parallel_extending_writes,
+         test_drive_goes_with_device,
          test_snapshot_resize_backing, test_reopen, test_blockdev_create,
          test_locking, test_qemu_img_images, test_bad_images,
          test_kill9_durability])
