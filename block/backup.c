@@ -17,7 +17,8 @@
  *     on untouched.  So every cluster reaches the target with the data
  *     it held when the job started, whatever the guest does.
  *   - sync=full: a background loop walks @copy from a cursor, copying
- *     runs of up to MAX_COPY bytes, MAX_OPS at a time, under the speed
+ *     runs of up to MAX_COPY bytes, up to MAX_OPS and MAX_BYTES in
+ *     flight (QEMU's block-copy: 64 workers), under the speed
  *     limit; each asks the source's block status first, so holes and
  *     zeroes go as zero writes without a read.  The job ends once @copy
  *     is empty and nothing is in flight.
@@ -74,7 +75,8 @@
 #include "util/hbitmap.h"
 
 #define BACKUP_CLUSTER_DEFAULT (64 * 1024)
-#define MAX_OPS 16
+#define MAX_OPS 64
+#define MAX_BYTES (16 * 1024 * 1024)
 /* a background copy covers up to this much (QEMU's block-copy buffer) */
 #define MAX_COPY (1024 * 1024)
 
@@ -141,6 +143,7 @@ struct BackupJob {
     uint64_t cursor;            /* the background loop's position */
     unsigned ops;               /* copies in flight (CBW included) */
     unsigned bg_ops;            /* background copies in flight */
+    uint64_t bg_bytes;          /* their bytes */
     GQueue held;                /* HeldWrite * */
     bool hook;
     bool started;               /* the start barrier was granted */
@@ -232,6 +235,7 @@ static void op_end(CopyOp *op, int ret)
     s->ops--;
     if (!op->cbw) {
         s->bg_ops--;
+        s->bg_bytes -= op->len;
         block_job_io_end(&s->common);
     }
     g_free(op);
@@ -320,6 +324,7 @@ static void op_status_cb(void *opaque, int ret, int status, uint64_t pnum)
         if (n < op->len) {
             hbitmap_reset(s->busy, op->off + n, op->len - n);
             s->cursor = MIN(s->cursor, op->off + n);
+            s->bg_bytes -= op->len - n;
             op->len = n;
         }
     }
@@ -344,6 +349,7 @@ static void issue_copy(BackupJob *s, uint64_t off, uint64_t len, bool cbw)
     s->ops++;
     if (!cbw) {
         s->bg_ops++;
+        s->bg_bytes += len;
         block_job_io_begin(&s->common);
         bdrv_block_status_above(s->src, off, len, op_status_cb, op);
         return;
@@ -596,7 +602,8 @@ static void pump_once(BackupJob *s)
     }
     while (!s->sync_none && s->scan_done && !job->cancelled && !s->ret
            && !s->round_err
-           && !job->paused && !job_should_pause(job) && s->ops < MAX_OPS) {
+           && !job->paused && !job_should_pause(job) && s->ops < MAX_OPS
+           && s->bg_bytes < MAX_BYTES) {
         uint64_t off;
         uint64_t len;
 
