@@ -601,8 +601,8 @@ part_writes()
     echo "in-proc: bench-block --bitmaps N; qemu-img: qemu-img bench, N persistent"
     echo "bitmaps in the image (none for raw and null-co: qemu-img cannot add them)."
     echo "HMP: qemu-io aio_write via human-monitor-command; QEMU is"
-    echo "qemu-system-x86_64 -M none; qmpd's null-co is a -blockdev node (its -drive"
-    echo "takes no driver without file=), QEMU's a -drive driver=null-co."
+    echo "qemu-system-x86_64 -M none; qmpd's null-co is a -blockdev node, QEMU's a"
+    echo "-drive driver=null-co (the same node either way)."
 }
 
 # ---- 2. backup throughput ------------------------------------------------
