@@ -80,9 +80,10 @@
  *   goes on, until the count levels off.  Background copying gets to
  *   nothing left only if the job copies faster than the guest writes
  *   (once all is copied every guest write makes new dirt), so the job
- *   also switches when, in two 1 s windows in a row, the guest wrote
- *   (write notifier bytes) at least three quarters of what the job
- *   copied.  A guest that writes nothing never triggers it.
+ *   also switches when, in two windows in a row (each at least 1 s and
+ *   two buffers of copying), the guest wrote (write notifier bytes) at
+ *   least three quarters of what the job copied.  A guest that writes
+ *   nothing never triggers it.
  *
  *   The switch installs the write hook as write-blocking mode does from
  *   the start (writes already past it were marked dirty by the
@@ -1012,7 +1013,10 @@ static void pace_restart(MirrorJob *s, bool lost)
 
 /*
  * Whether the pace windows say the copy loses: each window ends after
- * CONVERGE_SAMPLES samples; the guest won it when it wrote at least
+ * CONVERGE_SAMPLES samples once the job copied two buffers in it (a job
+ * under a speed limit copies a buffer at a time, seconds apart: a window
+ * must span its bursts, else one between two bursts would compare the
+ * guest's writes with nothing); the guest won it when it wrote at least
  * three quarters as much as the job copied meanwhile.
  */
 static bool pace_says_switch(MirrorJob *s)
@@ -1020,7 +1024,8 @@ static bool pace_says_switch(MirrorJob *s)
     uint64_t copied = s->copied - s->pace_copied;
     uint64_t written = s->guest_written - s->pace_written;
 
-    if (++s->pace_samples < CONVERGE_SAMPLES) {
+    if (++s->pace_samples < CONVERGE_SAMPLES
+        || copied < 2 * MIN(s->buf_size, s->len)) {
         return false;
     }
     pace_restart(s, written >= copied - copied / 4);

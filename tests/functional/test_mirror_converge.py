@@ -313,6 +313,7 @@ class PacedWriter(Writer):
         self.c = q.connect()
         self.n = size // CLUSTER
         self.rate = rate
+        self.chunk = CLUSTER    # bytes per write, at a cluster's start
         self.written = 0
 
     def run(self):
@@ -325,8 +326,8 @@ class PacedWriter(Writer):
                     time.sleep(ahead)
                 off = (i * 7919) % self.n * CLUSTER
                 hmp_io(self.c, "aio_write -q -P %d %d %d"
-                       % (i % 250 + 1, off, CLUSTER))
-                self.written += CLUSTER
+                       % (i % 250 + 1, off, self.chunk))
+                self.written += self.chunk
                 i += 1
             hmp_io(self.c, "aio_flush")
         except Exception as e:          # reported by finish()
@@ -396,6 +397,39 @@ def test_auto_write_blocking_no_false_switch(d):
         evs = until_status(c, "m", "null")
         assert "BLOCK_JOB_COMPLETED" in names(evs), names(evs)
         assert SWITCH_LOG not in q.stderr_text(), q.stderr_text()
+        c.cmd("quit")
+        q.wait()
+    compare(src, "qcow2", t, "qcow2")
+    check_clean(t)
+
+
+@with_dir
+def test_auto_write_blocking_slow_job_light_guest(d):
+    """A job under a speed limit that copies a buffer every 4 s, and a
+    guest that writes 4 KiB twice a second: between two bursts the job
+    copies nothing while the guest writes, but over the bursts the guest
+    writes far less than the job copies, so no switch; READY comes."""
+    src = os.path.join(d, "src.qcow2")
+    t = os.path.join(d, "t.qcow2")
+    img("create", "-q", "-f", "qcow2", src, str(DISK))
+    qemu_io(src, "write -q -P 7 0 2M")
+    with start_qmpd(src) as q:
+        c = q.connect()
+        w = PacedWriter(q, 2 * MiB, 8 * KiB)
+        w.chunk = 4 * KiB
+        w.start()
+        try:
+            c.cmd("drive-mirror", device="drive0", sync="full", target=t,
+                  speed=256 * KiB, **{"job-id": "m", "buf-size": MiB,
+                                      AUTO_WB: True})
+            until_event(c, "BLOCK_JOB_READY", timeout=60)
+        finally:
+            w.finish()
+        assert w.written >= 16 * KiB, w.written
+        assert SWITCH_LOG not in q.stderr_text(), q.stderr_text()
+        c.cmd("block-job-complete", device="m")
+        evs = until_status(c, "m", "null")
+        assert "BLOCK_JOB_COMPLETED" in names(evs), names(evs)
         c.cmd("quit")
         q.wait()
     compare(src, "qcow2", t, "qcow2")
@@ -530,5 +564,6 @@ if __name__ == "__main__":
          test_auto_write_blocking_converges,
          test_auto_write_blocking_guest_outpaces,
          test_auto_write_blocking_no_false_switch,
+         test_auto_write_blocking_slow_job_light_guest,
          test_enospc_policy_enospc, test_enospc_policy_stop,
          test_enospc_report])
