@@ -42,7 +42,7 @@ from qmpd import Qmpd, Skip, qemu_binary, run  # noqa: E402
 from test_jobs_compat import (BLOCKDEV, CHAIN, DRIVE, LEN,  # noqa: E402
                               connect, done, make_images, moved,
                               normalise, run_steps, status, subst, tool,
-                              until)
+                              reference, until)
 
 MiB = 1024 * 1024
 
@@ -488,7 +488,8 @@ def compare(name):
         if not shutil.which(t):
             raise Skip("%s not installed" % t)
     args, steps, images = SCENARIOS[name]
-    theirs = normalise(name_filters(transcript(qemu, args, steps, images)))
+    theirs = normalise(name_filters(reference(transcript, qemu, args,
+                                              steps, images)))
     other = qemu if os.environ.get("MIRROR_COMPAT_QEMU_ONLY") else None
     ours = normalise(name_filters(transcript(other, args, steps, images)))
     dump = os.environ.get("MIRROR_COMPAT_DUMP")
