@@ -1056,71 +1056,6 @@ static bool qmp_blockdev_backup(const json_t *args, json_t **ret,
 }
 
 /*
- * QEMU's bdrv_img_create() for the formats qmpd writes (as drive-mirror
- * does: the same few lines, kept here to leave mirror.c alone).
- */
-static bool create_target(const char *filename, const char *format,
-                          uint64_t size, BlockNode *backing, Error **errp)
-{
-    g_autoptr(json_t) fo = NULL;
-    const BlockDriver *drv = bdrv_find_driver(format);
-    BlockNode *f;
-    bool ok;
-
-    if (!drv || !strcmp(format, "file") || drv->is_filter) {
-        error_setg(errp, "Unknown file format '%s'", format);
-        return false;
-    }
-    if (!strcmp(format, "raw")) {
-        if (backing) {
-            error_setg(errp, "Backing file not supported for file format "
-                       "'raw'");
-            return false;
-        }
-        return bdrv_create_file(filename, size, errp);
-    }
-    if (strcmp(format, "qcow2")) {
-        error_setg(errp, "qmpd creates backup targets in qcow2 or raw "
-                   "format only");
-        return false;
-    }
-    if (!bdrv_create_file(filename, 0, errp)) {
-        return false;
-    }
-    fo = json_pack("{s:s,s:s}", "driver", "file", "filename", filename);
-    f = bdrv_open_options(fo, false, errp);
-    if (!f) {
-        return false;
-    }
-    {
-        Qcow2CreateOpts co = {
-            .size = size, .cluster_size = 65536, .version = 3,
-            .backing_file = backing ? bdrv_filename(backing) : NULL,
-            .backing_fmt = backing ? bdrv_driver_name(backing) : NULL,
-        };
-
-        ok = qcow2_create(f, &co, errp);
-    }
-    bdrv_unref(f);
-    return ok;
-}
-
-/* The format of the image in @file: qcow2 by its magic, else raw. */
-static const char *probe(BlockNode *file)
-{
-    void *buf = ioq_buf_alloc(4096);
-    const char *fmt = "raw";
-
-    if (bdrv_length(file) >= 4
-        && bdrv_pread_sync(file, 0, 4096, buf) >= 0
-        && !memcmp(buf, "QFI\xfb", 4)) {
-        fmt = "qcow2";
-    }
-    ioq_buf_free(buf);
-    return fmt;
-}
-
-/*
  * Open drive-backup's target as QEMU does: read-write, discard=unmap,
  * detect-zeroes=unmap, without its backing (sync none gives it the
  * source as backing afterwards).
@@ -1141,7 +1076,7 @@ static BlockNode *open_target(const char *filename, const char *format,
         if (!f) {
             return NULL;
         }
-        format = probe(f);
+        format = block_job_probe_format(f);
         fo = qjson_str(bdrv_node_name(f));
     }
     json_object_set_new(opts, "driver", qjson_str(format));
@@ -1194,8 +1129,9 @@ static BackupJob *drive_backup_create(const json_t *args,
     if (!strcmp(sync, "none")) {
         source = bs;
     }
-    if (!existing && !create_target(filename, format, bdrv_length(bs),
-                                    source, errp)) {
+    if (!existing
+        && !block_job_create_target("backup", filename, format,
+                                    bdrv_length(bs), source, errp)) {
         return NULL;
     }
     target = open_target(filename, format, errp);

@@ -1818,68 +1818,6 @@ static bool qmp_blockdev_mirror(const json_t *args, json_t **ret,
     return mirror_start(&m, errp);
 }
 
-/* QEMU's bdrv_img_create() for the formats qmpd writes. */
-static bool create_target(const char *filename, const char *format,
-                          uint64_t size, BlockNode *backing, Error **errp)
-{
-    g_autoptr(json_t) fo = NULL;
-    BlockNode *f;
-    bool ok;
-
-    if (!bdrv_find_driver(format) || !strcmp(format, "file")
-        || bdrv_find_driver(format)->is_filter) {
-        error_setg(errp, "Unknown file format '%s'", format);
-        return false;
-    }
-    if (!strcmp(format, "raw")) {
-        if (backing) {
-            error_setg(errp, "Backing file not supported for file format "
-                       "'raw'");
-            return false;
-        }
-        return bdrv_create_file(filename, size, errp);
-    }
-    if (strcmp(format, "qcow2")) {
-        error_setg(errp, "qmpd creates mirror targets in qcow2 or raw "
-                   "format only");
-        return false;
-    }
-    if (!bdrv_create_file(filename, 0, errp)) {
-        return false;
-    }
-    fo = json_pack("{s:s,s:s}", "driver", "file", "filename", filename);
-    f = bdrv_open_options(fo, false, errp);
-    if (!f) {
-        return false;
-    }
-    {
-        Qcow2CreateOpts co = {
-            .size = size, .cluster_size = 65536, .version = 3,
-            .backing_file = backing ? bdrv_filename(backing) : NULL,
-            .backing_fmt = backing ? bdrv_driver_name(backing) : NULL,
-        };
-
-        ok = qcow2_create(f, &co, errp);
-    }
-    bdrv_unref(f);
-    return ok;
-}
-
-/* The format of the image in @file: qcow2 by its magic, else raw. */
-static const char *probe(BlockNode *file)
-{
-    void *buf = ioq_buf_alloc(4096);
-    const char *fmt = "raw";
-
-    if (bdrv_length(file) >= 4
-        && bdrv_pread_sync(file, 0, 4096, buf) >= 0
-        && !memcmp(buf, "QFI\xfb", 4)) {
-        fmt = "qcow2";
-    }
-    ioq_buf_free(buf);
-    return fmt;
-}
-
 /*
  * Open the target of drive-mirror as QEMU does: read-write, without its
  * backing (the job takes care of what the backing would give), with the
@@ -1911,7 +1849,7 @@ static BlockNode *open_target(const json_t *args, BlockNode *bs,
         if (!f) {
             return NULL;
         }
-        format = probe(f);
+        format = block_job_probe_format(f);
         fo = qjson_str(bdrv_node_name(f));
     }
     json_object_set_new(opts, "driver", qjson_str(format));
@@ -1977,9 +1915,10 @@ static bool drive_mirror(const json_t *args, BlockNode **opened,
     if (!existing) {
         bool with_backing = strcmp(m.sync, "full") && target_backing;
 
-        if (!create_target(qjson_get_str(args, "target"), format,
-                           bdrv_length(m.bs),
-                           with_backing ? target_backing : NULL, errp)) {
+        if (!block_job_create_target("mirror", qjson_get_str(args, "target"),
+                                     format, bdrv_length(m.bs),
+                                     with_backing ? target_backing : NULL,
+                                     errp)) {
             return false;
         }
     }
