@@ -366,9 +366,11 @@ class Drives:
                 for b in self.c.cmd("query-block")
                 for m in b["inserted"].get("dirty-bitmaps", [])]
 
-    def close(self, backed_up=()):
+    def close(self, backed_up=(), copies=()):
         """Quit; images pass qemu-img check; the targets in @backed_up
-        hold their source's data."""
+        hold their source's data, and so do the other (image, raw)
+        pairs in @copies (checked once qmpd is gone: a job's own target
+        is closed only after its last event)."""
         quit(self.q, self.c)
         self.q.close()
         try:
@@ -378,6 +380,9 @@ class Drives:
             for i in backed_up:
                 same_content(self.path("t%d.qcow2" % i),
                              self.path("s%d.raw" % i))
+            for image, raw in copies:
+                check_clean(self.path(image))
+                same_content(self.path(image), self.path(raw))
         finally:
             shutil.rmtree(self.d, ignore_errors=True)
 
@@ -610,6 +615,7 @@ def test_drive_backup_action():
     unstarted and closes the target (an image file it created stays, as
     in QEMU); errors as the command's."""
     ds = Drives(2)
+    copies = []
     try:
         def db(name, **kw):
             data = {"device": "drive0", "target": ds.path(name),
@@ -655,10 +661,9 @@ def test_drive_backup_action():
                                 "d:paused", "j1:running", "j1:paused",
                                 "d:running", "j1:running"], log(evs)
         assert "COMPLETED d" in log(evs) and "COMPLETED j1" in log(evs)
-        check_clean(ds.path("full.qcow2"))
-        same_content(ds.path("full.qcow2"), ds.path("s0.raw"))
+        copies = [("full.qcow2", "s0.raw")]
     finally:
-        ds.close(backed_up=[1])
+        ds.close(backed_up=[1], copies=copies)
 
 
 def test_unsupported():
