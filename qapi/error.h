@@ -2,7 +2,7 @@
 /*
  * The one error type of qmpd: a class (QEMU's ErrorClass, as it appears
  * on the wire), a message, and an optional hint that only HMP shows.
- * Rules (shared/STYLE.md section 6): a callee never reads *errp, leaves it
+ * Rules (docs/style.md section 6): a callee never reads *errp, leaves it
  * untouched on success and sets exactly one error on failure.
  */
 #ifndef QAPI_ERROR_H
