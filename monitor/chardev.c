@@ -223,15 +223,60 @@ static bool split_host_port(const char *s, char **host, char **port,
     return true;
 }
 
+/*
+ * The part of a "unix:" or "tcp:" monitor address after the prefix, as
+ * QEMU reads it: "unix:" is followed by socket options with "path"
+ * implied (so "unix:PATH,server=on" and "unix:path=PATH,server=on" are
+ * the same), "tcp:" by "HOST:PORT" and then options.
+ */
+static Opts *uri_socket_opts(Chardev *c, const char *uri, Error **errp)
+{
+    static const char *const keys[] = {
+        "path", "server", "wait", "ipv4", "ipv6", "nodelay", "telnet",
+        "to", "reconnect", "abstract", "tight", "mux", NULL
+    };
+    const char *rest;
+
+    if (g_str_has_prefix(uri, "unix:")) {
+        Opts *o = opts_parse(uri + strlen("unix:"), "path", keys,
+                             socket_bools, errp);
+
+        if (o && opts_has(o, "path")) {
+            c->path = g_strdup(opts_get(o, "path"));
+            if (!*c->path) {
+                error_setg(errp, "chardev: socket: no path given");
+                opts_free(o);
+                return NULL;
+            }
+        }
+        return o;
+    }
+    if (g_str_has_prefix(uri, "tcp:")) {
+        g_autofree char *hostport = NULL;
+
+        rest = uri + strlen("tcp:");
+        hostport = g_strndup(rest, strcspn(rest, ","));
+        rest += strlen(hostport);
+        /* "tcp:host=H,port=P" is no spelling of QEMU's: its parse error */
+        if (!strchr(hostport, ':') || strchr(hostport, '=')
+            || g_str_has_suffix(hostport, ":")) {
+            error_setg(errp, "parse error: %s", uri);
+            return NULL;
+        }
+        if (!split_host_port(hostport, &c->host, &c->port, errp)) {
+            return NULL;
+        }
+        return opts_parse(*rest ? rest + 1 : rest, NULL, keys + 1,
+                          socket_bools, errp);
+    }
+    error_setg(errp, "'%s' is not a valid char driver", uri);
+    return NULL;
+}
+
 Chardev *chardev_parse_uri(const char *uri, const char *id, const char *loc,
                            char **ref, Error **errp)
 {
-    static const char *const uri_keys[] = {
-        "addr", "server", "wait", "ipv4", "ipv6", "nodelay", "telnet",
-        "to", "reconnect", "abstract", "tight", "mux", NULL
-    };
     g_autoptr(Opts) o = NULL;
-    const char *addr;
     Chardev *c;
 
     *ref = NULL;
@@ -248,34 +293,12 @@ Chardev *chardev_parse_uri(const char *uri, const char *id, const char *loc,
         c->kind = CHARDEV_NULL;
         return c;
     }
-    o = opts_parse(uri, "addr", uri_keys, socket_bools, errp);
-    if (!o) {
-        goto fail;
-    }
-    addr = opts_get(o, "addr");
-    if (g_str_has_prefix(addr, "unix:")) {
-        c->path = g_strdup(addr + strlen("unix:"));
-        if (!*c->path) {
-            error_setg(errp, "chardev: socket: no path given");
-            goto fail;
-        }
-    } else if (g_str_has_prefix(addr, "tcp:")) {
-        if (!split_host_port(addr + strlen("tcp:"), &c->host, &c->port,
-                             errp)) {
-            goto fail;
-        }
-    } else {
-        error_setg(errp, "'%s' is not a valid char driver", uri);
-        goto fail;
-    }
-    if (!socket_opts(c, o, errp)) {
-        goto fail;
+    o = uri_socket_opts(c, uri, errp);
+    if (!o || !socket_opts(c, o, errp)) {
+        chardev_free(c);
+        return NULL;
     }
     return c;
-
-fail:
-    chardev_free(c);
-    return NULL;
 }
 
 static bool set_nonblock_cloexec(int fd)

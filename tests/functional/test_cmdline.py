@@ -3,6 +3,7 @@
 """The QEMU-style command line: options, errors, sockets, process control."""
 
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -299,6 +300,41 @@ def test_qtest():
     os.rmdir(d)
 
 
+def test_keyval_socket_addresses():
+    # the forms Python's qemu.machine and other QEMU tools pass: after
+    # "unix:" a keyval list with "path" implied
+    d = tempfile.mkdtemp()
+    qt = os.path.join(d, "qtest.sock")
+    qmp = os.path.join(d, "qmp.sock")
+    lsock = socket.socket(socket.AF_UNIX)
+    lsock.bind(qt)
+    lsock.listen(1)
+    lsock.settimeout(30)
+    with Qmpd(["-display", "none", "-vga", "none", "-accel", "qtest",
+               "-qtest", "unix:path=%s" % qt,
+               "-qmp", "unix:path=%s,server=on,wait=off" % qmp],
+              qmp=False) as q:
+        s, _ = lsock.accept()
+        f = s.makefile("rwb")
+        f.write(b"endianness\n")
+        f.flush()
+        assert f.readline() == b"OK little\n"
+        q.wait_for_path(qmp)
+        c = q.connect(path=qmp)
+        assert c.cmd("query-status")["status"] == "running"
+        s.close()
+    lsock.close()
+    shutil.rmtree(d, ignore_errors=True)
+    # QEMU 7.2 takes no keyval after "tcp:", only HOST:PORT
+    p = subprocess.run([binary(), "-nodefaults", "-qmp",
+                        "tcp:host=127.0.0.1,port=4444,server=on,wait=off"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p
+    assert p.stderr.endswith(": -qmp tcp:host=127.0.0.1,port=4444,server=on,"
+                             "wait=off: parse error: tcp:host=127.0.0.1,"
+                             "port=4444,server=on,wait=off\n"), p.stderr
+
+
 def test_qemu_style_line():
     # the command line a management tool builds for QEMU
     with Qmpd(["-M", "pc", "-m", "64", "-vga", "none", "-no-user-config",
@@ -321,4 +357,4 @@ if __name__ == "__main__":
     run([test_option_errors, test_informational, test_unix_socket_mode,
          test_tcp, test_old_spelling_and_chardev_mon, test_inherited_fds,
          test_wait_on, test_client_mode, test_pidfile, test_daemonize,
-         test_qtest, test_qemu_style_line, test_nographic_hmp_default])
+         test_qtest, test_keyval_socket_addresses, test_qemu_style_line, test_nographic_hmp_default])
