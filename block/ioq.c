@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -81,6 +82,7 @@ static guint submit_idle;
 static unsigned aio_in_flight;
 
 static GThreadPool *pool;
+static bool name_threads;
 static GAsyncQueue *pool_done;
 static int pool_efd = -1;
 static guint pool_watch;
@@ -165,9 +167,15 @@ static gboolean aio_done_cb(gint fd, GIOCondition cond, gpointer data)
 
 static void work_run(gpointer data, gpointer user)
 {
+    static __thread bool named;
     Work *w = data;
     uint64_t one = 1;
     ssize_t r = 0;
+
+    if (name_threads && !named) {
+        prctl(PR_SET_NAME, "worker");
+        named = true;
+    }
 
     switch (w->op) {
     case WORK_PREAD:
@@ -555,4 +563,9 @@ void ioq_buf_free(void *buf)
 unsigned ioq_in_flight(void)
 {
     return aio_in_flight + aio_pending->len + pool_in_flight;
+}
+
+void ioq_name_threads(bool on)
+{
+    name_threads = on;
 }

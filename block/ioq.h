@@ -69,4 +69,11 @@ void ioq_buf_free(void *buf);
 /* Requests submitted and not yet completed (for tests and drain). */
 unsigned ioq_in_flight(void);
 
+/*
+ * Name the helper threads "worker", as QEMU names its thread pool's
+ * threads with -name debug-threads=on; off leaves them as GLib names
+ * them.  Call before any I/O.
+ */
+void ioq_name_threads(bool on);
+
 #endif /* BLOCK_IOQ_H */

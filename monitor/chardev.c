@@ -40,6 +40,7 @@ struct Chardev {
     bool wait;
     bool ipv4, ipv6;
     bool nodelay;
+    bool signal;            /* stdio: ^C raises SIGINT (signal=on) */
     /* state */
     int fd;                 /* listening or connected socket */
     int conn;               /* connection made by open (wait/client) */
@@ -70,6 +71,7 @@ static Chardev *chardev_new(const char *id, const char *loc)
     c->fd = -1;
     c->conn = -1;
     c->inherited_fd = -1;
+    c->signal = true;
     return c;
 }
 
@@ -167,7 +169,17 @@ Chardev *chardev_parse(const char *spec, Error **errp)
         g_autoptr(Opts) o = opts_parse(spec, "backend", stdio_keys,
                                        stdio_bools, errp);
 
+        Error *err = NULL;
+
         if (!o) {
+            goto fail;
+        }
+        c->signal = opts_get_bool(o, "signal", true, &err);
+        if (!err && opts_get_bool(o, "mux", false, &err)) {
+            error_setg(&err, "mux is not supported by qmpd");
+        }
+        if (err) {
+            error_propagate(errp, err);
             goto fail;
         }
         c->kind = CHARDEV_STDIO;
@@ -533,6 +545,11 @@ const char *chardev_id(const Chardev *c)
 const char *chardev_location(const Chardev *c)
 {
     return c->loc ? c->loc : c->id;
+}
+
+bool chardev_stdio_signal(const Chardev *c)
+{
+    return c->signal;
 }
 
 ChardevKind chardev_kind(const Chardev *c)

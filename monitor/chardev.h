@@ -44,6 +44,9 @@ const char *chardev_id(const Chardev *c);
 const char *chardev_location(const Chardev *c);
 ChardevKind chardev_kind(const Chardev *c);
 
+/* stdio: whether ^C and friends stay signals (QEMU's signal=on) */
+bool chardev_stdio_signal(const Chardev *c);
+
 /* For sockets: a listening socket (accept clients) or a connection. */
 bool chardev_is_listener(const Chardev *c);
 

@@ -98,10 +98,10 @@ static void restore_tty(void)
 
 /*
  * The terminal mode QEMU's stdio chardev sets: no line buffering or
- * echo (the line editor does both); output processing and signal keys
- * stay on.
+ * echo (the line editor does both); output processing stays on, and so
+ * do the signal keys unless the chardev says signal=off.
  */
-static void set_tty_raw(int fd)
+static void set_tty_raw(int fd, bool signals)
 {
     struct termios t;
 
@@ -113,6 +113,9 @@ static void set_tty_raw(int fd)
                    | IXON);
     t.c_oflag |= OPOST;
     t.c_lflag &= ~(ECHO | ECHONL | ICANON | IEXTEN);
+    if (!signals) {
+        t.c_lflag &= ~ISIG;
+    }
     t.c_cflag &= ~(CSIZE | PARENB);
     t.c_cflag |= CS8;
     t.c_cc[VMIN] = 1;
@@ -336,7 +339,7 @@ static void session_new(Monitor *mon, int in_fd, int out_fd, bool owns)
     if (chardev_kind(mon->chr) == CHARDEV_STDIO) {
         s->is_tty = isatty(in_fd) && isatty(out_fd);
         if (s->is_tty && mon->mode == MON_MODE_READLINE) {
-            set_tty_raw(in_fd);
+            set_tty_raw(in_fd, chardev_stdio_signal(mon->chr));
         }
         set_nonblock(in_fd, &stdio_flags[0]);
         set_nonblock(out_fd, &stdio_flags[1]);

@@ -31,11 +31,69 @@ static const MachineType machine_types[] = {
     { "none", NULL, "empty machine", false, 1, false, NULL, "ram" },
 };
 
-/* Properties of absent hardware that management tools always set. */
-static const char *const machine_keys[] = {
-    "type", "accel", "usb", "dump-guest-core", "vmport", "smm",
-    "graphics", "suppress-vmdesc", NULL
+/*
+ * Machine properties that management tools always set.  qmpd has no
+ * firmware, display, vCPUs or core-dumped guest RAM, so each value that
+ * asks for nothing (and the defaults) means the same here as in QEMU;
+ * one that asks for hardware qmpd lacks is refused.  x86 marks the
+ * properties only pc and q35 have.
+ */
+typedef struct {
+    const char *name;
+    bool x86;
+    const char *const *values;  /* NULL: a bool */
+    bool refuse_on;             /* "on" asks for hardware qmpd lacks */
+} MachineProp;
+
+static const char *const on_off_auto[] = { "on", "off", "auto", NULL };
+
+static const MachineProp machine_props[] = {
+    { "usb", false, NULL, true },
+    { "dump-guest-core", false, NULL, false },
+    { "graphics", false, NULL, false },
+    { "suppress-vmdesc", false, NULL, false },
+    { "vmport", true, on_off_auto, true },
+    { "smm", true, on_off_auto, true },
 };
+
+static bool check_machine_prop(const MachineType *t, const Opts *o,
+                               const char *key, Error **errp)
+{
+    const char *val = opts_get(o, key);
+    const MachineProp *p = NULL;
+    Error *err = NULL;
+    bool on;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(machine_props); i++) {
+        if (!strcmp(machine_props[i].name, key)) {
+            p = &machine_props[i];
+        }
+    }
+    if (!p || (p->x86 && !t->alias)) {
+        error_setg(errp, "Property '%s-machine.%s' not found", t->name, key);
+        return false;
+    }
+    if (p->values) {
+        if (!g_strv_contains(p->values, val)) {
+            error_setg(errp, "Parameter '%s' does not accept value '%s'",
+                       key, val);
+            return false;
+        }
+        on = !strcmp(val, "on");
+    } else {
+        on = opts_get_bool(o, key, false, &err);
+        if (err) {
+            error_propagate(errp, err);
+            return false;
+        }
+    }
+    /* -M none has no bus for such hardware: QEMU adds none either */
+    if (p->refuse_on && on && t->alias) {
+        error_setg(errp, "%s=on is not supported by qmpd", key);
+        return false;
+    }
+    return true;
+}
 
 static MachineConfig the_config;
 
@@ -81,9 +139,10 @@ bool machine_parse(MachineConfig *mc, const char *spec, Error **errp)
     }
     mc->type = t->name;
     for (guint i = 0; i < opts_count(o); i++) {
-        if (!g_strv_contains(machine_keys, opts_key(o, i))) {
-            error_setg(errp, "Property '%s-machine.%s' not found", t->name,
-                       opts_key(o, i));
+        const char *key = opts_key(o, i);
+
+        if (strcmp(key, "type") && strcmp(key, "accel")
+            && !check_machine_prop(t, o, key, errp)) {
             return false;
         }
     }
@@ -102,6 +161,7 @@ bool machine_parse_accel(MachineConfig *mc, const char *spec, Error **errp)
     static const char *const accel_keys[] = { "accel", "thread", NULL };
     g_autoptr(Opts) o = opts_parse(spec, "accel", accel_keys, NULL, errp);
     const char *accel;
+    const char *thread;
 
     if (!o) {
         return false;
@@ -112,6 +172,16 @@ bool machine_parse_accel(MachineConfig *mc, const char *spec, Error **errp)
         return false;
     }
     if (!check_accel(accel, errp)) {
+        return false;
+    }
+    /* TCG's threading; qmpd runs no vCPUs, so either is what it does */
+    thread = opts_get(o, "thread");
+    if (thread && strcmp(accel, "tcg")) {
+        error_setg(errp, "Property '%s-accel.thread' not found", accel);
+        return false;
+    }
+    if (thread && strcmp(thread, "single") && strcmp(thread, "multi")) {
+        error_setg(errp, "Invalid 'thread' setting %s", thread);
         return false;
     }
     mc->accel = g_intern_string(accel);

@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
 
 #include "block/block.h"
+#include "block/ioq.h"
 #include "block/job-int.h"
 #include "monitor/monitor.h"
 #include "qapi/dispatch.h"
@@ -312,6 +314,11 @@ int main(int argc, char **argv)
         return 0;
     }
     set_log_level_from_env();
+    if (o.process_name) {
+        /* the kernel keeps 15 bytes of it, as for QEMU's */
+        prctl(PR_SET_NAME, o.process_name);
+    }
+    ioq_name_threads(o.debug_threads);
     if (o.daemonize) {
         daemonize_start();
     }

@@ -212,12 +212,22 @@ static bool opt_name(QmpdOptions *o, const char *arg, Error **errp)
                                         NULL };
     static const char *const bools[] = { "debug-threads", NULL };
     g_autoptr(Opts) n = opts_parse(arg, "guest", keys, bools, errp);
+    Error *err = NULL;
+    bool debug_threads;
 
     if (!n) {
         return false;
     }
+    debug_threads = opts_get_bool(n, "debug-threads", false, &err);
+    if (err) {
+        error_propagate(errp, err);
+        return false;
+    }
+    o->debug_threads = debug_threads;
     g_free(o->machine.name);
     o->machine.name = g_strdup(opts_get(n, "guest"));
+    g_free(o->process_name);
+    o->process_name = g_strdup(opts_get(n, "process"));
     return true;
 }
 
@@ -230,8 +240,16 @@ static bool opt_pidfile(QmpdOptions *o, const char *arg, Error **errp)
 
 static bool opt_display(QmpdOptions *o, const char *arg, Error **errp)
 {
-    g_autoptr(Opts) d = opts_parse(arg, "type", NULL, NULL, errp);
+    /* DisplayOptions' common members; "none" has no others */
+    static const char *const keys[] = { "type", "full-screen",
+                                        "window-close", "show-cursor", "gl",
+                                        NULL };
+    static const char *const bools[] = { "full-screen", "window-close",
+                                         "show-cursor", NULL };
+    g_autoptr(Opts) d = opts_parse(arg, "type", NULL, bools, errp);
+    Error *err = NULL;
     const char *type;
+    const char *gl;
 
     if (!d) {
         return false;
@@ -240,6 +258,29 @@ static bool opt_display(QmpdOptions *o, const char *arg, Error **errp)
     if (!type || strcmp(type, "none")) {
         error_setg(errp, "display '%s' is not supported by qmpd (only "
                    "'none')", type ? type : "");
+        return false;
+    }
+    for (guint i = 0; i < opts_count(d); i++) {
+        if (!g_strv_contains(keys, opts_key(d, i))) {
+            error_setg(errp, "Parameter '%s' is unexpected", opts_key(d, i));
+            return false;
+        }
+    }
+    for (guint i = 0; bools[i]; i++) {
+        opts_get_bool(d, bools[i], false, &err);
+    }
+    if (err) {
+        error_propagate(errp, err);
+        return false;
+    }
+    /* QEMU's gl values: off, on, core, es; only "off" needs no GPU */
+    gl = opts_get(d, "gl");
+    if (gl && strcmp(gl, "off")) {
+        if (strcmp(gl, "on") && strcmp(gl, "core") && strcmp(gl, "es")) {
+            error_setg(errp, "Parameter 'gl' does not accept value '%s'", gl);
+        } else {
+            error_setg(errp, "OpenGL is not supported by the display");
+        }
         return false;
     }
     return true;
@@ -357,6 +398,12 @@ static bool opt_blockdev(QmpdOptions *o, const char *arg, Error **errp)
 
 static bool opt_incoming(QmpdOptions *o, const char *arg, Error **errp)
 {
+    /* until migration exists, only a destination that waits is honest */
+    if (strcmp(arg, "defer")) {
+        error_setg(errp, "migration is not supported by qmpd "
+                   "yet (only -incoming defer)");
+        return false;
+    }
     g_free(o->incoming);
     o->incoming = g_strdup(arg);
     return true;
@@ -610,6 +657,7 @@ void qmpd_options_free(QmpdOptions *o)
     g_free(o->qtest_log);
     g_free(o->pidfile);
     g_free(o->incoming);
+    g_free(o->process_name);
     g_free(o->machine.name);
 }
 

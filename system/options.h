@@ -52,6 +52,8 @@ typedef struct QmpdOptions {
     bool daemonize;
     char *pidfile;
     char *incoming;
+    char *process_name;     /* -name process=, for the thread's comm */
+    bool debug_threads;     /* -name debug-threads=on */
     bool nodefaults;
     bool nographic;
     int log_level;

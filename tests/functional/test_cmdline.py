@@ -71,6 +71,71 @@ def test_option_errors():
                  "supported; use -drive or -blockdev")
 
 
+def test_property_values():
+    # each value QEMU 7.2 refuses is refused with its words; what asks for
+    # hardware qmpd lacks is refused by name (checked against 7.2)
+    expect_error(["-M", "pc,usb=maybe"],
+                 "qmpd: Parameter 'usb' expects 'on' or 'off'")
+    expect_error(["-M", "pc,usb=on"], "qmpd: usb=on is not supported by qmpd")
+    expect_error(["-M", "none,vmport=off"],
+                 "qmpd: Property 'none-machine.vmport' not found")
+    expect_error(["-M", "pc,vmport=maybe"],
+                 "qmpd: Parameter 'vmport' does not accept value 'maybe'")
+    expect_error(["-M", "q35,smm=on"], "qmpd: smm=on is not supported by qmpd")
+    expect_error(["-M", "none,dump-guest-core=maybe"],
+                 "qmpd: Parameter 'dump-guest-core' expects 'on' or 'off'")
+    expect_error(["-accel", "tcg,thread=x"],
+                 "qmpd: -accel tcg,thread=x: Invalid 'thread' setting x")
+    expect_error(["-accel", "kvm,thread=single"],
+                 "qmpd: -accel kvm,thread=single: Property "
+                 "'kvm-accel.thread' not found")
+    expect_error(["-display", "none,foo=bar"],
+                 "qmpd: -display none,foo=bar: Parameter 'foo' is unexpected")
+    expect_error(["-display", "none,gl=on"],
+                 "qmpd: -display none,gl=on: OpenGL is not supported by the "
+                 "display")
+    expect_error(["-name", "vm,debug-threads=maybe"],
+                 "qmpd: -name vm,debug-threads=maybe: Parameter "
+                 "'debug-threads' expects 'on' or 'off'")
+    expect_error(["-chardev", "stdio,id=c0,mux=on"],
+                 "qmpd: -chardev stdio,id=c0,mux=on: mux is not supported by "
+                 "qmpd")
+    expect_error(["-chardev", "stdio,id=c0,signal=maybe"],
+                 "qmpd: -chardev stdio,id=c0,signal=maybe: Parameter "
+                 "'signal' expects 'on' or 'off'")
+    expect_error(["-incoming", "tcp:127.0.0.1:4444"],
+                 "qmpd: -incoming tcp:127.0.0.1:4444: migration is not "
+                 "supported by qmpd yet (only -incoming defer)")
+    # what libvirt passes is taken
+    with Qmpd(["-M", "pc,usb=off,vmport=off,smm=off,dump-guest-core=off,"
+               "graphics=off,suppress-vmdesc=on", "-accel", "tcg,thread=multi",
+               "-display", "none,gl=off,show-cursor=on"]) as q:
+        q.connect().cmd("query-name")
+
+
+def test_name_process_and_threads():
+    # process= is the process name ps shows; debug-threads=on names the
+    # I/O helper threads "worker", as QEMU names its thread pool
+    d = tempfile.mkdtemp()
+    img = os.path.join(d, "d.raw")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    with Qmpd(["-name", "guest=vm0,process=qmpd-vm0-long-name,"
+               "debug-threads=on",
+               "-drive", "file=%s,format=raw,if=none,id=d0" % img]) as q:
+        c = q.connect()
+        with open("/proc/%d/comm" % q.proc.pid) as f:
+            assert f.read() == "qmpd-vm0-long-n\n"
+        c.cmd("human-monitor-command",
+              **{"command-line": 'qemu-io d0 "write -P 1 0 4k"'})
+        comms = set()
+        for t in os.listdir("/proc/%d/task" % q.proc.pid):
+            with open("/proc/%d/task/%s/comm" % (q.proc.pid, t)) as f:
+                comms.add(f.read().strip())
+        assert "worker" in comms, comms
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def test_informational():
     rc, out, _ = qmpd_run("-version")
     assert rc == 0 and out.startswith("QEMU emulator version 7.2."), out
@@ -354,7 +419,8 @@ def test_nographic_hmp_default():
 
 
 if __name__ == "__main__":
-    run([test_option_errors, test_informational, test_unix_socket_mode,
+    run([test_option_errors, test_property_values,
+         test_name_process_and_threads, test_informational, test_unix_socket_mode,
          test_tcp, test_old_spelling_and_chardev_mon, test_inherited_fds,
          test_wait_on, test_client_mode, test_pidfile, test_daemonize,
          test_qtest, test_keyval_socket_addresses, test_qemu_style_line, test_nographic_hmp_default])
