@@ -13,6 +13,7 @@
 #include "monitor/monitor-int.h"
 #include "qapi/introspect.h"
 #include "qapi/qjson.h"
+#include "system/machine.h"
 #include "util/log.h"
 
 #define QUEUE_MAX 8
@@ -221,7 +222,11 @@ static void hmc_done_cb(void *opaque, const char *output)
 
 static void qmp_human_monitor_command(const json_t *args, QapiReply *reply)
 {
-    if (qjson_get_int_or(args, "cpu-index", 0) != 0) {
+    int64_t cpu = qjson_get_int_or(args, "cpu-index", 0);
+
+    /* QEMU: an index of no CPU, which on -M none is any index at all */
+    if (qjson_has(args, "cpu-index")
+        && (cpu < 0 || cpu >= machine_cpu_count())) {
         Error *err = NULL;
 
         error_setg(&err, "Parameter 'cpu-index' expects a CPU number");

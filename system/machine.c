@@ -213,6 +213,11 @@ const MachineConfig *machine_config(void)
     return &the_config;
 }
 
+int machine_cpu_count(void)
+{
+    return the_config.type && !strcmp(the_config.type, "none") ? 0 : 1;
+}
+
 static bool qmp_query_machines(const json_t *args, json_t **ret,
                                Error **errp)
 {

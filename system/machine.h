@@ -34,6 +34,13 @@ void machine_print_help(FILE *f);
 void machine_set_config(const MachineConfig *mc);
 const MachineConfig *machine_config(void);
 
+/*
+ * How many CPUs the machine has: none for "none", one otherwise (qmpd
+ * takes no -smp; QEMU's default is one CPU).  HMP commands run "on" one
+ * of them (human-monitor-command's cpu-index).
+ */
+int machine_cpu_count(void);
+
 extern const QapiHandler machine_qmp_handlers[];
 extern const size_t machine_qmp_handlers_count;
 

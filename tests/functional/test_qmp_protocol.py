@@ -10,7 +10,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpClient, run  # noqa: E402
+from qmpd import Qmpd, QmpClient, qemu_binary, run  # noqa: E402
 
 
 def test_greeting():
@@ -144,6 +144,28 @@ def test_argument_errors():
         # missing is reported before unexpected, as in QEMU
         assert c.error("human-monitor-command", bogus=1) == (
             "GenericError", "Parameter 'command-line' is missing")
+
+
+def test_cpu_index():
+    """human-monitor-command's cpu-index must name one of the machine's
+    CPUs: there is none on -M none, CPU 0 on pc.  QEMU 7.2 answers the
+    same (run beside qmpd when installed)."""
+    no_cpu = ("GenericError", "Parameter 'cpu-index' expects a CPU number")
+    status = "VM status: paused (prelaunch)\r\n"
+    for b in [None] + ([qemu_binary()] if qemu_binary() else []):
+        for machine, cpus in (("none", ()), ("pc", (0,))):
+            with Qmpd(["-M", machine, "-S"], binary_path=b) as q:
+                c = q.connect()
+                for i in (0, 1, 5, -1):
+                    args = {"command-line": "info status", "cpu-index": i}
+                    if i in cpus:
+                        assert c.cmd("human-monitor-command",
+                                     **args) == status, (b, machine, i)
+                    else:
+                        assert c.error("human-monitor-command",
+                                       **args) == no_cpu, (b, machine, i)
+                assert c.cmd("human-monitor-command",
+                             **{"command-line": "info status"}) == status
 
 
 def test_oob():
@@ -294,6 +316,6 @@ def test_pretty():
 if __name__ == "__main__":
     run([test_greeting, test_negotiation_mode, test_capabilities_arguments,
          test_id_echo, test_framing, test_malformed_input,
-         test_argument_errors, test_oob, test_queries, test_stop_cont_events,
-         test_prelaunch, test_incoming_defer_state, test_quit, test_sigterm,
-         test_pretty])
+         test_argument_errors, test_cpu_index, test_oob, test_queries,
+         test_stop_cont_events, test_prelaunch, test_incoming_defer_state,
+         test_quit, test_sigterm, test_pretty])
