@@ -18,6 +18,7 @@ struct BlockBackend {
     char *name;
     BlockNode *root;
     char *qdev;                 /* device path, when a device uses it */
+    bool dev_writes;            /* the device took write access */
     bool auto_del;              /* a -drive: goes with its device */
     char *dev_id;
     BlockStats stats;
@@ -190,10 +191,17 @@ void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id)
     g_free(blk->dev_id);
     blk->qdev = g_strdup(qdev);
     blk->dev_id = g_strdup(id);
+    /* fixed when the device is attached, whatever the node does later */
+    blk->dev_writes = qdev && blk->root && !blk->root->read_only;
     /* a device writes through the backend: the root's locks follow */
     if (blk->root) {
         bdrv_refresh_perms(blk->root, NULL);
     }
+}
+
+bool blk_dev_writes(const BlockBackend *blk)
+{
+    return blk->dev_writes;
 }
 
 const char *blk_io_status_name(const BlockBackend *blk)

@@ -113,6 +113,12 @@ struct BlockNode {
     void *opaque;               /* driver state, drv->instance_size */
     int refcnt;
     bool monitor_owned;         /* added by blockdev-add / -blockdev */
+    /*
+     * The parent that opened this node for itself (inline options, the
+     * image header's backing file): it hands on its options when it is
+     * reopened (QEMU's inherits_from).  Only ever compared.
+     */
+    const BlockNode *inherits_from;
 
     BdrvChild *file;
     BdrvChild *backing;
@@ -120,6 +126,9 @@ struct BlockNode {
     unsigned backend_users;     /* backends with us as root */
 
     json_t *options;            /* the options we were opened with */
+    json_t *reopened_opts;      /* flattened, as the last reopen gave
+                                 * them with what they inherited (reopen.c);
+                                 * NULL before */
     char *filename;             /* what query-block shows as "file" */
     char *backing_file;         /* as recorded in the image header */
     char *backing_format;
@@ -146,6 +155,23 @@ struct BlockNode {
     bool write_hook_discards;   /* discards go to the hook too */
     BlockStats stats;
 };
+
+/*
+ * One node's part of a reopen (block/reopen.c): the options it is
+ * reopened with, flattened as QEMU flattens them ("cache.direct",
+ * "inject-error.0.event"; borrowed), the generic state it gets, and
+ * what its driver staged.
+ */
+typedef struct BdrvReopenState {
+    BlockNode *bn;
+    const json_t *opts;
+    const json_t *old_opts;     /* the node's current ones, flattened */
+    bool read_only;
+    bool cache_direct;
+    bool cache_no_flush;
+    bool discard_unmap;
+    void *opaque;               /* the driver's, between prepare and end */
+} BdrvReopenState;
 
 /*
  * A driver.  I/O callbacks are asynchronous: the driver calls @cb later
@@ -189,7 +215,25 @@ struct BlockDriver {
     bool (*truncate)(BlockNode *bn, uint64_t size, Error **errp);
     bool (*change_backing_file)(BlockNode *bn, const char *file,
                                 const char *fmt, Error **errp);
-    bool (*reopen_rw)(BlockNode *bn, bool read_only, Error **errp);
+    /*
+     * Reopen (all optional; a driver without them reopens with its
+     * options unchanged).  reopen_opts: the options reopen_prepare
+     * applies (a name covers its members: "overlap-check" takes in
+     * "overlap-check.template"); any other must keep its value.
+     * reopen_resettable: those that may be left out, meaning their
+     * default.  reopen_prepare checks @rs and stages the change in
+     * rs->opaque, changing nothing anyone sees (it may write what must
+     * be on disk before the node is read-only); then exactly one of
+     * reopen_commit (which cannot fail) or reopen_abort, which ends
+     * rs->opaque.  With reopen_post, commit leaves rs->opaque to it; it
+     * runs once every node of the reopen has committed.
+     */
+    const char *const *reopen_opts;
+    const char *const *reopen_resettable;
+    bool (*reopen_prepare)(BdrvReopenState *rs, Error **errp);
+    void (*reopen_commit)(BdrvReopenState *rs);
+    void (*reopen_abort)(BdrvReopenState *rs);
+    void (*reopen_post)(BdrvReopenState *rs);
     /* what the parents use (@perm) and let others do (@shared): image
      * locks for protocol nodes */
     bool (*set_perm)(BlockNode *bn, unsigned perm, unsigned shared,
@@ -266,6 +310,26 @@ void bdrv_set_backing(BlockNode *bn, BlockNode *backing);
  * another process's locks conflict.
  */
 bool bdrv_refresh_perms(BlockNode *bn, Error **errp);
+
+/*
+ * Does something using @bn need to write it: a writable format above it,
+ * or a guest device that took write access when it was attached?
+ */
+bool bdrv_has_writers(const BlockNode *bn);
+
+/*
+ * The first of @names (NULL-terminated; a name covers its members) whose
+ * value @rs->opts changes from @rs->old_opts, or NULL: for a driver that
+ * takes some of its options only unchanged.
+ */
+const char *bdrv_reopen_changed(const BdrvReopenState *rs,
+                                const char *const *names);
+
+/* Does @bn have @child anywhere below it (or is it @child)? */
+bool bdrv_has_descendant(const BlockNode *bn, const BlockNode *child);
+
+/* A guest device on @blk was attached writable (QEMU keeps that). */
+bool blk_dev_writes(const BlockBackend *blk);
 
 /*
  * Put @to where @from is: every backend whose root @from is and every

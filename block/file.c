@@ -198,6 +198,24 @@ static uint64_t fd_size(int fd)
     return st.st_size;
 }
 
+/*
+ * QEMU drops the host page cache when an incoming migration hands the
+ * image over (and can check it did); qmpd takes no such hand-over, so
+ * only the defaults mean what they say.
+ */
+static bool check_cache_drop(const json_t *opts, Error **errp)
+{
+    if (!qjson_get_bool_or(opts, "drop-cache", true)) {
+        error_setg(errp, "drop-cache=off is not supported by qmpd");
+        return false;
+    }
+    if (qjson_get_bool_or(opts, "x-check-cache-dropped", false)) {
+        error_setg(errp, "x-check-cache-dropped is not supported by qmpd");
+        return false;
+    }
+    return true;
+}
+
 static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
 {
     FileState *s = bn->opaque;
@@ -209,6 +227,9 @@ static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
 
     if (qjson_has(opts, "pr-manager")) {
         error_setg(errp, "pr-manager is not supported by qmpd");
+        return false;
+    }
+    if (!check_cache_drop(opts, errp)) {
         return false;
     }
     if (!strcmp(aio, "io_uring")) {
@@ -762,37 +783,99 @@ static int64_t file_allocated_size(BlockNode *bn)
     return fstat(s->fd, &st) < 0 ? -1 : (int64_t)st.st_blocks * 512;
 }
 
-static bool file_reopen_rw(BlockNode *bn, bool read_only, Error **errp)
+/*
+ * Reopen: a change of read-only or cache.direct needs a descriptor
+ * opened the new way, made in prepare.  Until commit the old one keeps
+ * serving I/O and holds the image locks, which the reopen sets for the
+ * new permissions on it; at commit the new one takes the same lock bytes
+ * (read locks: ours do not conflict with each other) and the old one is
+ * closed, which drops its own.
+ */
+typedef struct {
+    int fd;                 /* -1: the old descriptor stays */
+    bool native;
+    uint32_t align;
+} FileReopen;
+
+static bool file_reopen_prepare(BdrvReopenState *rs, Error **errp)
 {
+    BlockNode *bn = rs->bn;
     FileState *s = bn->opaque;
     const char *filename = qjson_get_str(bn->options, "filename");
-    int flags = O_CLOEXEC | (bn->cache_direct ? O_DIRECT : 0);
-    int fd = open(filename, flags | (read_only ? O_RDONLY : O_RDWR));
+    FileReopen *r;
+    int fd;
 
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Could not reopen file");
+    if (!check_cache_drop(rs->opts, errp)) {
         return false;
     }
-    /*
-     * The new descriptor takes over the locks; the old one's would
-     * conflict with them, so they go first.  The parents refresh the
-     * permissions for the new mode afterwards.
-     */
-    if (s->locking) {
-        set_locks(s->fd, filename, 0, BLK_PERM_ALL, 0, BLK_PERM_ALL, NULL);
-        if (!set_locks(fd, filename, s->perm, s->shared, 0, BLK_PERM_ALL,
-                       errp)) {
-            close(fd);
-            set_locks(s->fd, filename, s->perm, s->shared, 0, BLK_PERM_ALL,
-                      NULL);
-            return false;
-        }
+    r = g_new0(FileReopen, 1);
+    r->fd = -1;
+    /* QEMU keeps aio=native without O_DIRECT; the pool serves it here */
+    r->native = !strcmp(qjson_get_str_or(bn->options, "aio", "threads"),
+                        "native") && rs->cache_direct;
+    r->align = s->align;
+    rs->opaque = r;
+    if (rs->read_only == bn->read_only
+        && rs->cache_direct == bn->cache_direct) {
+        r->native = s->native;
+        return true;
     }
-    bn->read_only = read_only;
-    close(s->fd);
-    s->fd = fd;
+    fd = open(filename, O_CLOEXEC | (rs->cache_direct ? O_DIRECT : 0)
+              | (rs->read_only ? O_RDONLY : O_RDWR));
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not reopen file");
+        g_free(r);
+        rs->opaque = NULL;
+        return false;
+    }
+    r->fd = fd;
+    r->align = probe_alignment(fd, rs->cache_direct);
     return true;
 }
+
+static void file_reopen_commit(BdrvReopenState *rs)
+{
+    FileState *s = rs->bn->opaque;
+    FileReopen *r = rs->opaque;
+
+    s->native = r->native;
+    if (r->fd >= 0) {
+        if (s->locking) {
+            for (int i = 0; i < 5; i++) {
+                if (s->perm & (1 << i)) {
+                    lock_byte(r->fd, LOCK_PERM_BASE + i, true);
+                }
+                if (!(s->shared & (1 << i))) {
+                    lock_byte(r->fd, LOCK_SHARED_BASE + i, true);
+                }
+            }
+        }
+        close(s->fd);
+        s->fd = r->fd;
+        s->align = r->align;
+    }
+    g_free(r);
+    rs->opaque = NULL;
+}
+
+static void file_reopen_abort(BdrvReopenState *rs)
+{
+    FileReopen *r = rs->opaque;
+
+    if (r->fd >= 0) {
+        close(r->fd);
+    }
+    g_free(r);
+    rs->opaque = NULL;
+}
+
+/* QEMU's file driver applies these two; filename, aio, locking stay. */
+static const char *const file_reopen_opts[] = {
+    "drop-cache", "x-check-cache-dropped", NULL
+};
+static const char *const file_reopen_resettable[] = {
+    "x-check-cache-dropped", NULL
+};
 
 const BlockDriver bdrv_file = {
     .name = "file",
@@ -807,7 +890,11 @@ const BlockDriver bdrv_file = {
     .flush = file_flush,
     .block_status = file_block_status,
     .truncate = file_truncate,
-    .reopen_rw = file_reopen_rw,
+    .reopen_opts = file_reopen_opts,
+    .reopen_resettable = file_reopen_resettable,
+    .reopen_prepare = file_reopen_prepare,
+    .reopen_commit = file_reopen_commit,
+    .reopen_abort = file_reopen_abort,
     .allocated_size = file_allocated_size,
     .pread_sync = file_pread_sync,
     .pwrite_sync = file_pwrite_sync,

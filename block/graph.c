@@ -189,6 +189,9 @@ void bdrv_detach_child(BdrvChild *c)
 {
     BlockNode *child = c->child;
 
+    if (child->inherits_from == c->parent) {
+        child->inherits_from = NULL;
+    }
     g_ptr_array_remove(child->parents, c);
     g_free(c->name);
     g_free(c);
@@ -241,10 +244,26 @@ static void node_needs(const BlockNode *bn, unsigned *perm, unsigned *shared)
 
         if (blk_root(blk) == bn && blk_qdev(blk)) {
             *perm |= BLK_PERM_CONSISTENT_READ
-                | (bn->read_only ? 0 : BLK_PERM_WRITE);
+                | (bn->read_only && !blk_dev_writes(blk) ? 0
+                                                         : BLK_PERM_WRITE);
             *shared &= BLK_PERM_ALL & ~BLK_PERM_WRITE;
         }
     }
+}
+
+bool bdrv_has_writers(const BlockNode *bn)
+{
+    unsigned perm, shared;
+
+    node_needs(bn, &perm, &shared);
+    return perm & BLK_PERM_WRITE;
+}
+
+bool bdrv_has_descendant(const BlockNode *bn, const BlockNode *child)
+{
+    return bn == child
+        || (bn->file && bdrv_has_descendant(bn->file->child, child))
+        || (bn->backing && bdrv_has_descendant(bn->backing->child, child));
 }
 
 bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
@@ -289,6 +308,9 @@ void bdrv_replace_node(BlockNode *from, BlockNode *to)
 
         /* a closing parent has left the graph already */
         if (c->parent && c->parent != to && c->parent->refcnt > 0) {
+            if (from->inherits_from == c->parent) {
+                from->inherits_from = NULL;
+            }
             bdrv_ref(to);
             g_ptr_array_add(to->parents, c);
             c->child = to;
@@ -343,9 +365,14 @@ static bool assign_node_name(BlockNode *bn, const char *name, Error **errp)
 static BlockNode *open_node(const json_t *opts, const Inherit *inh,
                             bool monitor_owned, Error **errp);
 
-/* A child given as BlockdevRef: a node name or inline options. */
+/*
+ * A child given as BlockdevRef: a node name or inline options.  *@own:
+ * the parent opened it for itself: inline, or a node nobody else holds
+ * that the caller opened just to hand it over (as qmpd's jobs and
+ * snapshot-sync open an image's file, where QEMU opens it inline).
+ */
 static BlockNode *open_child(const json_t *ref, const Inherit *inh,
-                             Error **errp)
+                             bool *own, Error **errp)
 {
     if (json_is_string(ref)) {
         BlockNode *bn = bdrv_find_node(json_string_value(ref));
@@ -355,9 +382,12 @@ static BlockNode *open_child(const json_t *ref, const Inherit *inh,
                        json_string_value(ref), json_string_value(ref));
             return NULL;
         }
+        *own = !bn->monitor_owned && bn->refcnt == 1 && !bn->parents->len
+            && !bn->backend_users && !bn->inherits_from;
         bdrv_ref(bn);
         return bn;
     }
+    *own = true;
     return open_node(ref, inh, false, errp);
 }
 
@@ -479,6 +509,7 @@ static bool open_default_backing(BlockNode *bn, const Inherit *inh,
         }
     }
     bn->backing = bdrv_attach_child(bn, b, "backing");
+    b->inherits_from = bn;
     bdrv_unref(b);
     g_free(bn->full_backing_filename);
     bn->full_backing_filename = g_strdup(full);
@@ -579,6 +610,7 @@ static void node_free(BlockNode *bn)
 {
     dbitmap_node_free(bn);
     json_decref(bn->options);
+    json_decref(bn->reopened_opts);
     g_free(bn->node_name);
     g_free(bn->filename);
     g_free(bn->backing_file);
@@ -649,13 +681,18 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
     child.discard_unmap = bn->discard_unmap;
     if (drv->is_format || drv->is_filter) {
         const char *role = drv->is_filter ? "image" : "file";
-        BlockNode *f = open_child(json_object_get(opts, role), &child, errp);
+        bool own;
+        BlockNode *f = open_child(json_object_get(opts, role), &child, &own,
+                                  errp);
 
         if (!f) {
             node_free(bn);
             return NULL;
         }
         bn->file = bdrv_attach_child(bn, f, role);
+        if (own) {
+            f->inherits_from = bn;
+        }
         bdrv_unref(f);
         if (!bdrv_refresh_perms(f, errp)) {
             bdrv_detach_child(bn->file);
@@ -696,12 +733,16 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
         } else if (b) {
             Inherit bi = child;
             BlockNode *bb;
+            bool own;
 
             bi.read_only = true;
             bi.discard_unmap = false;
-            bb = open_child(b, &bi, &err);
+            bb = open_child(b, &bi, &own, &err);
             if (bb) {
                 bn->backing = bdrv_attach_child(bn, bb, "backing");
+                if (own) {
+                    bb->inherits_from = bn;
+                }
                 bdrv_unref(bb);
                 g_free(bn->full_backing_filename);
                 bn->full_backing_filename = g_strdup(bdrv_filename(bb));

@@ -1497,6 +1497,18 @@ static bool parse_extensions(BlockNode *bn, const uint8_t *hdr,
     return true;
 }
 
+/* The cache limits (in tables) @opts ask for, as open sets them. */
+static void cache_limits(const Qcow2State *s, const json_t *opts,
+                         unsigned *l2, unsigned *rb)
+{
+    *l2 = MAX(4, qjson_get_int_or(opts, "l2-cache-size", (int64_t)MIN(
+                  (uint64_t)s->l1_size * s->cluster_size,
+                  L2_CACHE_MAX_BYTES)) / s->cluster_size);
+    *rb = MAX(4, qjson_get_int_or(opts, "refcount-cache-size",
+                                  (int64_t)RB_CACHE_TABLES
+                                  * s->cluster_size) / s->cluster_size);
+}
+
 static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
 {
     Qcow2State *s = state(bn);
@@ -1507,6 +1519,7 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
     uint64_t backing_off, l1_bytes, needed, size;
     uint32_t backing_len;
     uint8_t *l1buf;
+    unsigned l2_max, rb_max;
     int r;
     bool ok = false;
 
@@ -1653,15 +1666,9 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
         goto out;
     }
     /* tables are allocated as they are loaded: a big limit costs nothing */
-    qcow2_cache_init(&s->l2_cache, MAX(4, qjson_get_int_or(opts,
-                     "l2-cache-size", (int64_t)MIN(
-                         (uint64_t)s->l1_size * s->cluster_size,
-                         L2_CACHE_MAX_BYTES)) / s->cluster_size),
-                     BLKDBG_L2_LOAD);
-    qcow2_cache_init(&s->rb_cache, MAX(4, qjson_get_int_or(opts,
-                     "refcount-cache-size", (int64_t)RB_CACHE_TABLES
-                     * s->cluster_size) / s->cluster_size),
-                     BLKDBG_REFBLOCK_LOAD);
+    cache_limits(s, opts, &l2_max, &rb_max);
+    qcow2_cache_init(&s->l2_cache, l2_max, BLKDBG_L2_LOAD);
+    qcow2_cache_init(&s->rb_cache, rb_max, BLKDBG_REFBLOCK_LOAD);
     if (!bn->read_only) {
         if (!check_writable(bn, errp)) {
             goto out;
@@ -1835,37 +1842,69 @@ static bool qcow2_change_backing_file(BlockNode *bn, const char *file,
     return true;
 }
 
-static bool qcow2_reopen_rw(BlockNode *bn, bool read_only, Error **errp)
-{
-    Qcow2State *s = state(bn);
-    bool was = bn->read_only;
+/*
+ * Reopen.  The cache sizes are limits on clean tables kept: a new limit
+ * holds from the next load on.  Going read-only, the bitmaps are stored
+ * first, while the file is still writable; going read-write, the image
+ * is checked in prepare, and the bitmaps are marked in use once every
+ * node of the reopen (the file too) is writable, as QEMU does after its
+ * commit.
+ */
+typedef struct {
+    unsigned l2_max;
+    unsigned rb_max;
+    bool to_rw;
+} Qcow2Reopen;
 
-    if (!read_only) {
+/*
+ * QEMU changes these on reopen too; qmpd does not apply them (yet), so
+ * they must keep their values.
+ */
+static const char *const qcow2_fixed_opts[] = {
+    "lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
+    "pass-discard-other", "overlap-check", "cache-size",
+    "l2-cache-entry-size", "cache-clean-interval", NULL
+};
+
+static const char *const qcow2_reopen_opts[] = {
+    "lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
+    "pass-discard-other", "overlap-check", "cache-size",
+    "l2-cache-entry-size", "cache-clean-interval", "l2-cache-size",
+    "refcount-cache-size", NULL
+};
+
+static bool qcow2_reopen_prepare(BdrvReopenState *rs, Error **errp)
+{
+    BlockNode *bn = rs->bn;
+    Qcow2State *s = state(bn);
+    const char *changed = bdrv_reopen_changed(rs, qcow2_fixed_opts);
+    Qcow2Reopen *q;
+
+    if (changed) {
+        error_setg(errp, "qmpd cannot change the qcow2 option '%s' of an "
+                   "open image", changed);
+        return false;
+    }
+    q = g_new0(Qcow2Reopen, 1);
+    cache_limits(s, rs->opts, &q->l2_max, &q->rb_max);
+    q->to_rw = bn->read_only && !rs->read_only;
+    if (q->to_rw) {
         int r;
 
-        bn->read_only = false;
         if (!check_writable(bn, errp)) {
-            bn->read_only = was;
+            g_free(q);
             return false;
         }
         r = qcow2_pin_tail_refblock(bn);
         if (r < 0) {
-            bn->read_only = was;
             error_setg_errno(errp, -r, "Could not read refcount block");
+            g_free(q);
             return false;
         }
-        if (!qcow2_bitmaps_reopen_rw(bn, errp)) {
-            bn->read_only = was;
-            return false;
-        }
-        if (!s->writeback_timer) {
-            s->writeback_timer = g_timeout_add(WRITEBACK_MS,
-                                               writeback_timer_cb, bn);
-        }
-    } else {
-        /* QEMU's qcow2_reopen_bitmaps_ro(): stored, then read-only */
+    } else if (!bn->read_only && rs->read_only) {
+        /* QEMU's qcow2_reopen_bitmaps_ro(): stored before read-only */
         Error *err = NULL;
-        int r = bn->read_only ? 0 : qcow2_bitmaps_store(bn, false, &err);
+        int r = qcow2_bitmaps_store(bn, false, &err);
 
         if (r < 0) {
             if (!err) {
@@ -1874,21 +1913,57 @@ static bool qcow2_reopen_rw(BlockNode *bn, bool read_only, Error **errp)
                                  bn->node_name);
             }
             error_propagate(errp, err);
+            g_free(q);
             return false;
         }
+    }
+    rs->opaque = q;
+    return true;
+}
+
+static void qcow2_reopen_commit(BdrvReopenState *rs)
+{
+    BlockNode *bn = rs->bn;
+    Qcow2State *s = state(bn);
+    Qcow2Reopen *q = rs->opaque;
+
+    s->l2_cache.max = q->l2_max;
+    s->rb_cache.max = q->rb_max;
+    if (bn->read_only) {
         for (DirtyBitmap *bm = dbitmap_next(bn, NULL); bm;
              bm = dbitmap_next(bn, bm)) {
             if (dbitmap_persistent(bm)) {
                 dbitmap_set_readonly(bm, true);
             }
         }
-        bn->read_only = true;
         if (s->writeback_timer) {
             g_source_remove(s->writeback_timer);
             s->writeback_timer = 0;
         }
+    } else if (!s->writeback_timer) {
+        s->writeback_timer = g_timeout_add(WRITEBACK_MS, writeback_timer_cb,
+                                           bn);
     }
-    return true;
+}
+
+static void qcow2_reopen_abort(BdrvReopenState *rs)
+{
+    g_free(rs->opaque);
+    rs->opaque = NULL;
+}
+
+static void qcow2_reopen_post(BdrvReopenState *rs)
+{
+    Qcow2Reopen *q = rs->opaque;
+    Error *err = NULL;
+
+    /* as QEMU, a failure here is reported, the reopen stands */
+    if (q->to_rw && !qcow2_bitmaps_reopen_rw(rs->bn, &err)) {
+        qmpd_log(LOG_ERR, "%s", error_get_pretty(err));
+        error_free(err);
+    }
+    g_free(q);
+    rs->opaque = NULL;
 }
 
 static json_t *qcow2_format_specific(BlockNode *bn)
@@ -1943,7 +2018,12 @@ const BlockDriver bdrv_qcow2 = {
     .block_status = qcow2_block_status,
     .truncate = qcow2_truncate,
     .change_backing_file = qcow2_change_backing_file,
-    .reopen_rw = qcow2_reopen_rw,
+    .reopen_opts = qcow2_reopen_opts,
+    .reopen_resettable = qcow2_reopen_opts,
+    .reopen_prepare = qcow2_reopen_prepare,
+    .reopen_commit = qcow2_reopen_commit,
+    .reopen_abort = qcow2_reopen_abort,
+    .reopen_post = qcow2_reopen_post,
     .allocated_size = qcow2_allocated_size,
     .format_specific = qcow2_format_specific,
     .cluster_size = qcow2_cluster_size,

@@ -3,7 +3,7 @@
  * QMP commands of the block layer: adding and removing nodes, the
  * queries (query-block, query-named-block-nodes, query-blockstats,
  * x-debug-query-block-graph) in QEMU 7.2's shapes, and the graph and
- * image changes (resize, backing file, reopen, snapshots).
+ * image changes (resize, backing file, snapshots; reopen is reopen.c).
  *
  * Commands that must wait for I/O (blockdev-del closes and flushes,
  * block_resize drains first) are async handlers.
@@ -774,265 +774,6 @@ static bool qmp_change_backing_file(const json_t *args, json_t **ret,
     return ok;
 }
 
-/* @bn's own part of a reopen: its driver's, or just the flag. */
-static bool reopen_self(BlockNode *bn, bool read_only, Error **errp)
-{
-    if (bn->drv->reopen_rw) {
-        return bn->drv->reopen_rw(bn, read_only, errp);
-    }
-    bn->read_only = read_only;
-    return true;
-}
-
-bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp)
-{
-    BlockNode *f = bdrv_file_child(bn);
-    bool fc;
-
-    /*
-     * As in QEMU, only a child that inherits its options from @bn
-     * (opened with it, not added by the monitor and referenced) follows;
-     * another one must be writable already
-     */
-    if (f && f->monitor_owned) {
-        if (!read_only && f->read_only) {
-            error_setg(errp, "Block node is read-only");
-            return false;
-        }
-        f = NULL;
-    }
-
-    if (bn->read_only == read_only) {
-        return true;
-    }
-    fc = f && f->read_only != read_only;
-    /*
-     * Becoming writable, the file goes first; becoming read-only, last:
-     * the format writes its last metadata (persistent bitmaps) on its way
-     */
-    if (!read_only && fc && !bdrv_reopen_read_only(f, false, errp)) {
-        return false;
-    }
-    if (!reopen_self(bn, read_only, errp)) {
-        if (!read_only && fc) {
-            bdrv_reopen_read_only(f, true, NULL);
-        }
-        return false;
-    }
-    if (read_only && fc && !bdrv_reopen_read_only(f, true, errp)) {
-        reopen_self(bn, false, NULL);
-        return false;
-    }
-    /* what @bn needs from its file changed: its image locks follow */
-    if (bdrv_file_child(bn)
-        && !bdrv_refresh_perms(bdrv_file_child(bn), errp)) {
-        /* undone in the reverse order */
-        if (read_only && fc) {
-            bdrv_reopen_read_only(f, false, NULL);
-        }
-        reopen_self(bn, !read_only, NULL);
-        if (!read_only && fc) {
-            bdrv_reopen_read_only(f, true, NULL);
-        }
-        return false;
-    }
-    return true;
-}
-
-/*
- * Going read-only: the node must first write back what its metadata
- * cache holds, or a later close (which flushes only writable nodes)
- * would lose it.  Drain, flush, then reopen.
- */
-typedef struct {
-    BlockNode *bn;
-    BdrvCb *cb;
-    void *opaque;
-    int ret;
-} MakeReadOnly;
-
-static void make_ro_flushed_cb(void *opaque, int ret)
-{
-    MakeReadOnly *m = opaque;
-    Error *err = NULL;
-
-    if (ret < 0) {
-        m->ret = ret;
-    } else if (!bdrv_reopen_read_only(m->bn, true, &err)) {
-        m->ret = -EIO;
-        error_free(err);
-    }
-    bdrv_unref(m->bn);
-    m->cb(m->opaque, m->ret);
-    g_free(m);
-}
-
-static void make_ro_drained_cb(void *opaque, int ret)
-{
-    MakeReadOnly *m = opaque;
-
-    bdrv_flush(m->bn, make_ro_flushed_cb, m);
-}
-
-void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque)
-{
-    MakeReadOnly *m = g_new0(MakeReadOnly, 1);
-
-    if (bn->read_only) {
-        g_free(m);
-        ioq_defer_int(cb, opaque, 0);
-        return;
-    }
-    m->bn = bn;
-    m->cb = cb;
-    m->opaque = opaque;
-    bdrv_ref(bn);
-    bdrv_drain(bn, make_ro_drained_cb, m);
-}
-
-static bool reopen_one(const json_t *o, Error **errp)
-{
-    const char *name = qjson_get_str_or(o, "node-name", NULL);
-    const json_t *backing = json_object_get(o, "backing");
-    BlockNode *bn;
-    BlockNode *nb = NULL;
-    bool ro;
-
-    if (!name) {
-        error_setg(errp, "node-name not specified");
-        return false;
-    }
-    bn = bdrv_find_node(name);
-    if (!bn) {
-        error_setg(errp, "Failed to find node with node-name='%s'", name);
-        return false;
-    }
-    /* the checks in the order of QEMU's bdrv_reopen_prepare() */
-    if (bn->drv->has_backing && !backing
-        && (bdrv_backing(bn) || bn->backing_file)) {
-        error_setg(errp, "backing is missing for '%s'", bn->node_name);
-        return false;
-    }
-    if (backing && json_is_string(backing)) {
-        nb = bdrv_lookup(NULL, json_string_value(backing), errp);
-        if (!nb) {
-            return false;
-        }
-        for (BlockNode *n = nb; n; n = bdrv_backing(n)) {
-            if (n == bn) {
-                error_setg(errp, "Making '%s' a backing child of '%s' would "
-                           "create a cycle", nb->node_name, bn->node_name);
-                return false;
-            }
-        }
-    } else if (backing && json_is_object(backing)) {
-        error_setg(errp, "Cannot create a new node as backing child in "
-                   "blockdev-reopen");
-        return false;
-    }
-    if (strcmp(qjson_get_str(o, "driver"), bn->drv->name)) {
-        error_setg(errp, "Cannot change the option 'driver'");
-        return false;
-    }
-    ro = qjson_get_bool_or(o, "read-only", false);
-    /* read-write -> read-only happens after the flush, in the caller */
-    if (!ro && !bdrv_reopen_read_only(bn, false, errp)) {
-        return false;
-    }
-    if (backing) {
-        if (!bn->drv->has_backing) {
-            error_setg(errp, "Driver '%s' of node '%s' does not support "
-                       "backing files", bn->drv->name, bn->node_name);
-            return false;
-        }
-        bdrv_set_backing(bn, nb);
-    }
-    return true;
-}
-
-typedef struct {
-    const json_t *list;
-    size_t next;
-    QapiReply *reply;
-} ReopenList;
-
-static void reopen_next(ReopenList *r);
-
-static void reopen_ro_done_cb(void *opaque, int ret)
-{
-    ReopenList *r = opaque;
-    Error *err = NULL;
-
-    if (ret < 0) {
-        error_setg_errno(&err, -ret, "Could not reopen read-only");
-        qapi_reply_error(r->reply, err);
-        g_free(r);
-        return;
-    }
-    reopen_next(r);
-}
-
-/* One entry after the other; each may wait for a flush. */
-static void reopen_next(ReopenList *r)
-{
-    const json_t *o = json_array_get(r->list, r->next++);
-    Error *err = NULL;
-    BlockNode *bn;
-
-    if (!o) {
-        qapi_reply_return(r->reply, NULL);
-        g_free(r);
-        return;
-    }
-    if (!reopen_one(o, &err)) {
-        qapi_reply_error(r->reply, err);
-        g_free(r);
-        return;
-    }
-    bn = bdrv_find_node(qjson_get_str(o, "node-name"));
-    if (qjson_get_bool_or(o, "read-only", false)) {
-        bdrv_make_read_only(bn, reopen_ro_done_cb, r);
-    } else {
-        reopen_next(r);
-    }
-}
-
-static void qmp_blockdev_reopen(const json_t *args, QapiReply *reply)
-{
-    ReopenList *r = g_new0(ReopenList, 1);
-
-    r->list = json_object_get(args, "options");
-    r->reply = reply;
-    reopen_next(r);
-}
-
-/* Put @overlay where @bn was: in every backend and parent using it. */
-static void replace_node(BlockNode *bn, BlockNode *overlay)
-{
-    GPtrArray *blks = blk_all();
-
-    for (guint i = 0; i < blks->len; i++) {
-        BlockBackend *blk = g_ptr_array_index(blks, i);
-
-        if (blk_root(blk) == bn) {
-            blk_set_root(blk, overlay);
-        }
-    }
-    for (guint i = 0; i < bn->parents->len; i++) {
-        BdrvChild *c = g_ptr_array_index(bn->parents, i);
-
-        /* a closing parent has left the graph already */
-        if (c->parent != overlay && c->parent && edge_live(c)) {
-            bdrv_ref(overlay);
-            g_ptr_array_add(overlay->parents, c);
-            c->child = overlay;
-            g_ptr_array_remove_index(bn->parents, i);
-            i--;
-            bdrv_unref(bn);
-        }
-    }
-}
-
 static void snapshot_ro_done_cb(void *opaque, int ret)
 {
     /* as QEMU, a failure to reopen the old top read-only is not fatal */
@@ -1059,7 +800,7 @@ static bool snapshot_attach(BlockNode *bn, BlockNode *overlay, Error **errp)
     }
     bdrv_ref(overlay);
     bdrv_set_backing(overlay, bn);
-    replace_node(bn, overlay);
+    bdrv_replace_node(bn, overlay);
     bdrv_unref(overlay);
     return true;
 }
@@ -1243,7 +984,7 @@ bool bdrv_snapshot_prepare(const json_t *data, bool sync, BlockNode **old,
 void bdrv_snapshot_abort(BlockNode *old, BlockNode *overlay)
 {
     /* QEMU's abort puts the graph back: @old's parents return to it */
-    replace_node(overlay, old);
+    bdrv_replace_node(overlay, old);
     bdrv_set_backing(overlay, NULL);
     bdrv_unref(overlay);
     bdrv_unref(old);
@@ -1306,7 +1047,6 @@ const QapiHandler block_qmp_handlers[] = {
     { "x-debug-query-block-graph", qmp_x_debug_query_block_graph, NULL },
     { "block_resize", NULL, qmp_block_resize },
     { "change-backing-file", qmp_change_backing_file, NULL },
-    { "blockdev-reopen", NULL, qmp_blockdev_reopen },
     { "blockdev-snapshot", NULL, qmp_blockdev_snapshot },
     { "blockdev-snapshot-sync", NULL, qmp_blockdev_snapshot_sync },
 };

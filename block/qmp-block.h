@@ -19,7 +19,11 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat);
 /* BlockInfo of @blk (query-block); a new reference. */
 json_t *blk_info(BlockBackend *blk);
 
-/* Make @bn (and a file child it opened itself) read-only or writable. */
+/*
+ * block/reopen.c: make @bn read-only or writable, with the children it
+ * opened for itself, keeping its other options (QEMU's
+ * bdrv_reopen_set_read_only()).  Main loop; the caller has drained it.
+ */
 bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp);
 
 /*
@@ -50,6 +54,10 @@ extern const size_t create_qmp_handlers_count;
 
 extern const QapiHandler block_qmp_handlers[];
 extern const size_t block_qmp_handlers_count;
+
+/* block/reopen.c */
+extern const QapiHandler reopen_qmp_handlers[];
+extern const size_t reopen_qmp_handlers_count;
 
 /* block/dirty-bitmap.c */
 extern const QapiHandler dirty_bitmap_qmp_handlers[];

@@ -21,39 +21,90 @@ static BlockNode *child(BlockNode *bn)
     return bn->file->child;
 }
 
-static bool raw_open(BlockNode *bn, const json_t *opts, Error **errp)
+/*
+ * The window @opts asks for on a file of @flen bytes, with QEMU's checks
+ * in its order and its messages (the same at open and at reopen).
+ */
+static bool raw_window(const json_t *opts, uint64_t flen, bool direct,
+                       RawState *w, uint64_t *size, Error **errp)
 {
-    RawState *s = bn->opaque;
-    uint64_t flen = bdrv_length(child(bn));
+    int64_t off = qjson_get_int_or(opts, "offset", 0);
+    int64_t sz = qjson_get_int_or(opts, "size", 0);
 
-    s->offset = qjson_get_int_or(opts, "offset", 0);
-    if ((int64_t)s->offset < 0) {
-        error_setg(errp, "offset cannot be negative");
+    if (off < 0 || sz < 0) {
+        error_setg(errp, "Parameter '%s' expects a non-negative number "
+                   "below 2^64", off < 0 ? "offset" : "size");
         return false;
     }
-    if (s->offset > flen) {
-        error_setg(errp, "The sum of offset (%" G_GUINT64_FORMAT ") and "
-                   "size (0) has to be smaller or equal to the actual size "
-                   "of the containing file (%" G_GUINT64_FORMAT ")",
-                   s->offset, flen);
+    w->offset = off;
+    w->has_size = qjson_has(opts, "size");
+    if (w->offset > flen) {
+        error_setg(errp, "Offset (%" G_GUINT64_FORMAT ") cannot be greater "
+                   "than size of the containing file (%" G_GUINT64_FORMAT
+                   ")", w->offset, flen);
         return false;
     }
-    s->has_size = qjson_has(opts, "size");
-    bn->total_size = s->has_size ? (uint64_t)qjson_get_int(opts, "size")
-                                 : flen - s->offset;
-    if (s->offset + bn->total_size > flen) {
+    if (w->has_size && flen - w->offset < (uint64_t)sz) {
         error_setg(errp, "The sum of offset (%" G_GUINT64_FORMAT ") and "
                    "size (%" G_GUINT64_FORMAT ") has to be smaller or equal "
-                   "to the actual size of the containing file (%"
-                   G_GUINT64_FORMAT ")", s->offset, bn->total_size, flen);
+                   "to the  actual size of the containing file (%"
+                   G_GUINT64_FORMAT ")", w->offset, (uint64_t)sz, flen);
         return false;
     }
-    if (s->offset % 512 && bn->cache_direct) {
+    if (w->has_size && sz % 512) {
+        error_setg(errp, "Specified size is not multiple of 512");
+        return false;
+    }
+    if (w->offset % 512 && direct) {
         error_setg(errp, "offset must be a multiple of 512 with O_DIRECT");
         return false;
     }
+    *size = w->has_size ? (uint64_t)sz : flen - w->offset;
     return true;
 }
+
+static bool raw_open(BlockNode *bn, const json_t *opts, Error **errp)
+{
+    return raw_window(opts, bdrv_length(child(bn)), bn->cache_direct,
+                      bn->opaque, &bn->total_size, errp);
+}
+
+/* Reopen moves the window; the size is checked against the file now. */
+typedef struct {
+    RawState w;
+    uint64_t size;
+} RawReopen;
+
+static bool raw_reopen_prepare(BdrvReopenState *rs, Error **errp)
+{
+    RawReopen *r = g_new0(RawReopen, 1);
+
+    if (!raw_window(rs->opts, bdrv_length(child(rs->bn)), rs->cache_direct,
+                    &r->w, &r->size, errp)) {
+        g_free(r);
+        return false;
+    }
+    rs->opaque = r;
+    return true;
+}
+
+static void raw_reopen_commit(BdrvReopenState *rs)
+{
+    RawReopen *r = rs->opaque;
+
+    *(RawState *)rs->bn->opaque = r->w;
+    rs->bn->total_size = r->size;
+    g_free(r);
+    rs->opaque = NULL;
+}
+
+static void raw_reopen_abort(BdrvReopenState *rs)
+{
+    g_free(rs->opaque);
+    rs->opaque = NULL;
+}
+
+static const char *const raw_reopen_opts[] = { "offset", "size", NULL };
 
 static void raw_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
                      BdrvCb *cb, void *opaque)
@@ -145,6 +196,11 @@ const BlockDriver bdrv_raw = {
     .instance_size = sizeof(RawState),
     .is_format = true,
     .open = raw_open,
+    .reopen_opts = raw_reopen_opts,
+    .reopen_resettable = raw_reopen_opts,
+    .reopen_prepare = raw_reopen_prepare,
+    .reopen_commit = raw_reopen_commit,
+    .reopen_abort = raw_reopen_abort,
     .read = raw_read,
     .write = raw_write,
     .write_zeroes = raw_write_zeroes,
