@@ -144,6 +144,9 @@ struct BlockNode {
 
     unsigned in_flight;
     GArray *drain_waiters;      /* DrainWaiter */
+    /* completed writes, zero writes, discards, sync writes, truncates:
+     * a flush need not reach the disk if none came since the last one */
+    uint64_t write_gen;
 
     /* write serialisation (io.c) */
     GList *writes;              /* IoReq *: writes that started */

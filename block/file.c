@@ -54,6 +54,7 @@ typedef struct {
     GQueue *waiting;        /* PendingWrite * held by an overlap */
     bool extending;         /* an extending write is in the pool */
     GQueue growers;         /* Grow *: extending writes waiting for it */
+    uint64_t flushed_gen;   /* bn->write_gen the last fdatasync covered */
 } FileState;
 
 static const char *const perm_names[] = {
@@ -628,18 +629,45 @@ static void file_discard(BlockNode *bn, uint64_t off, uint64_t len,
                   len, plain_done_cb, p);
 }
 
+/*
+ * A flush reaches the disk only if something was written since the last
+ * one that did (QEMU's flushed_gen): writes completed before the flush
+ * started are covered by its fdatasync; later ones bump the generation
+ * again, so the next flush syncs.
+ */
+typedef struct {
+    BlockNode *bn;
+    uint64_t gen;
+    BdrvCb *cb;
+    void *opaque;
+} FlushReq;
+
+static void flush_done_cb(void *opaque, ssize_t ret)
+{
+    FlushReq *f = opaque;
+    FileState *s = f->bn->opaque;
+
+    if (ret == 0) {
+        s->flushed_gen = MAX(s->flushed_gen, f->gen);
+    }
+    f->cb(f->opaque, ret < 0 ? (int)ret : 0);
+    g_free(f);
+}
+
 static void file_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
 {
     FileState *s = bn->opaque;
-    Plain *p = g_new0(Plain, 1);
+    FlushReq *f = g_new0(FlushReq, 1);
 
-    p->cb = cb;
-    p->opaque = opaque;
-    if (bn->cache_no_flush) {
-        ioq_defer(plain_done_cb, p, 0);
+    f->bn = bn;
+    f->gen = bn->write_gen;
+    f->cb = cb;
+    f->opaque = opaque;
+    if (bn->cache_no_flush || f->gen == s->flushed_gen) {
+        ioq_defer(flush_done_cb, f, 0);
         return;
     }
-    ioq_fsync(s->fd, true, plain_done_cb, p);
+    ioq_fsync(s->fd, true, flush_done_cb, f);
 }
 
 typedef struct {
@@ -755,11 +783,16 @@ static int file_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
 static int file_flush_sync(BlockNode *bn)
 {
     FileState *s = bn->opaque;
+    uint64_t gen = bn->write_gen;
 
-    if (bn->cache_no_flush) {
+    if (bn->cache_no_flush || gen == s->flushed_gen) {
         return 0;
     }
-    return fdatasync(s->fd) < 0 ? -errno : 0;
+    if (fdatasync(s->fd) < 0) {
+        return -errno;
+    }
+    s->flushed_gen = MAX(s->flushed_gen, gen);
+    return 0;
 }
 
 static bool file_truncate(BlockNode *bn, uint64_t size, Error **errp)
@@ -770,6 +803,8 @@ static bool file_truncate(BlockNode *bn, uint64_t size, Error **errp)
         error_setg_errno(errp, errno, "Failed to resize file");
         return false;
     }
+    /* the new size is metadata fdatasync must write */
+    bn->write_gen++;
     s->eof = size;
     bn->total_size = size;
     return true;

@@ -7,6 +7,13 @@
  * and supplies fallbacks for what a driver lacks: zero writes as data,
  * allocation status for protocol nodes.  A flush flushes the node's own
  * metadata, then its children.
+ *
+ * FUA ("durable on completion") is emulated here for every driver, as
+ * QEMU 7.2 does: the write goes down without the flag, and once it has
+ * completed the node it was addressed to is flushed (a format's metadata,
+ * then the file below, down to fdatasync) before the caller hears of it.
+ * Each completed write bumps the node's write generation, so that a
+ * protocol driver can tell a flush with nothing new to make durable.
  */
 #include "config.h"
 
@@ -39,6 +46,7 @@ typedef struct {
     int flags;
     bool tracked;               /* in bn->writes */
     bool no_notify;             /* continued by a write hook */
+    bool fua;                   /* flush @bn before completing */
 } IoReq;
 
 struct BdrvRangeLock {
@@ -170,6 +178,23 @@ static void io_done_cb(void *opaque, int ret)
     cb(cb_opaque, ret);
 }
 
+/*
+ * A driver finished a write, zero write or discard: what it wrote is in
+ * the node's next generation; a FUA write is not complete before the
+ * flush that makes it durable is.
+ */
+static void write_done_cb(void *opaque, int ret)
+{
+    IoReq *r = opaque;
+
+    r->bn->write_gen++;
+    if (ret == 0 && r->fua) {
+        bdrv_flush(r->bn, io_done_cb, r);
+        return;
+    }
+    io_done_cb(r, ret);
+}
+
 static IoReq *io_start(BlockNode *bn, IoType type, uint64_t off,
                        uint64_t len, BdrvCb *cb, void *opaque)
 {
@@ -235,15 +260,15 @@ static void zero_fallback_cb(void *opaque, int ret)
     uint64_t n;
 
     if (ret < 0 || z->off >= z->end) {
-        io_done_cb(z->r, ret);
+        write_done_cb(z->r, ret);
         ioq_buf_free(z->zeroes);
         g_free(z);
         return;
     }
     n = MIN(z->end - z->off, ZERO_CHUNK);
     z->off += n;
-    z->r->bn->drv->write(z->r->bn, z->off - n, n, z->zeroes,
-                         z->flags & BDRV_REQ_FUA, zero_fallback_cb, z);
+    z->r->bn->drv->write(z->r->bn, z->off - n, n, z->zeroes, 0,
+                         zero_fallback_cb, z);
 }
 
 static void do_write_zeroes(IoReq *r, int flags)
@@ -251,7 +276,7 @@ static void do_write_zeroes(IoReq *r, int flags)
     BlockNode *bn = r->bn;
 
     if (bn->drv->write_zeroes) {
-        bn->drv->write_zeroes(bn, r->off, r->len, flags, io_done_cb, r);
+        bn->drv->write_zeroes(bn, r->off, r->len, flags, write_done_cb, r);
     } else {
         ZeroFallback *z = g_new0(ZeroFallback, 1);
 
@@ -314,6 +339,10 @@ static void write_start(IoReq *r)
 
     r->tracked = true;
     bn->writes = g_list_prepend(bn->writes, r);
+    if (r->flags & BDRV_REQ_FUA) {
+        r->fua = true;
+        r->flags &= ~BDRV_REQ_FUA;
+    }
     for (guint i = 0; bn->write_notifiers && i < bn->write_notifiers->len;
          i++) {
         WriteNotifier *n = &g_array_index(bn->write_notifiers,
@@ -330,7 +359,7 @@ static void write_start(IoReq *r)
     case IO_WRITE:
         if (bn->detect_zeroes != BDRV_DETECT_ZEROES_OFF
             && buffer_is_zero(r->buf, r->len)) {
-            int zf = r->flags & BDRV_REQ_FUA;
+            int zf = 0;
 
             if (bn->detect_zeroes == BDRV_DETECT_ZEROES_UNMAP
                 && bn->discard_unmap) {
@@ -340,14 +369,13 @@ static void write_start(IoReq *r)
             return;
         }
         bn->drv->write(bn, r->off, r->len, r->buf,
-                       r->flags & (BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP),
-                       io_done_cb, r);
+                       r->flags & BDRV_REQ_MAY_UNMAP, write_done_cb, r);
         return;
     case IO_ZERO:
-        do_write_zeroes(r, r->flags & (BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP));
+        do_write_zeroes(r, r->flags & BDRV_REQ_MAY_UNMAP);
         return;
     case IO_DISCARD:
-        bn->drv->discard(bn, r->off, r->len, io_done_cb, r);
+        bn->drv->discard(bn, r->off, r->len, write_done_cb, r);
         return;
     default:
         g_assert_not_reached();
@@ -783,11 +811,15 @@ int bdrv_pread_sync(BlockNode *bn, uint64_t off, uint64_t len, void *buf)
 int bdrv_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
                      const void *buf)
 {
+    int ret;
+
     if (bn->read_only) {
         return -EPERM;
     }
     g_assert(bn->drv->pwrite_sync);
-    return bn->drv->pwrite_sync(bn, off, len, buf);
+    ret = bn->drv->pwrite_sync(bn, off, len, buf);
+    bn->write_gen++;
+    return ret;
 }
 
 int bdrv_flush_sync(BlockNode *bn)

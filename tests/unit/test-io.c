@@ -4,8 +4,9 @@
  * null-co node: writes wait for overlapping range locks (not for
  * disjoint ones, not when the lock's owner writes), locks wait for
  * overlapping writes in flight and for earlier overlapping locks, and
- * notifiers see each write as it starts.  Also the I/O buffer cache:
- * large buffers are reused at their exact size, small ones never kept.
+ * notifiers see each write as it starts.  FUA writes are flushed before
+ * they complete, and fail when the flush does.  Also the I/O buffer cache: large
+ * buffers are reused at their exact size, small ones never kept.
  */
 #include "config.h"
 
@@ -17,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "block/block.h"
+#include "block/block-int.h"
 #include "block/ioq.h"
 #include "qapi/qjson.h"
 
@@ -155,6 +156,55 @@ static void test_notifier(void **state)
     assert_int_equal(done, 4);
 }
 
+/* The node's flush count when the write completed, or -errno. */
+static void flushes_at_completion_cb(void *opaque, int ret)
+{
+    *(int64_t *)opaque = ret < 0 ? ret : (int64_t)node->stats.flush_ops;
+}
+
+static void test_fua_flushes_before_completion(void **state)
+{
+    uint64_t before = node->stats.flush_ops;
+    int64_t seen = -1;
+
+    bdrv_write(node, 0, 4096, buf, 0, flushes_at_completion_cb, &seen);
+    settle();
+    assert_int_equal(seen, before);         /* a plain write: no flush */
+    bdrv_write(node, 0, 4096, buf, BDRV_REQ_FUA, flushes_at_completion_cb,
+               &seen);
+    settle();
+    assert_int_equal(seen, before + 1);     /* flushed, then completed */
+    bdrv_write_zeroes(node, 0, 4096, BDRV_REQ_FUA, flushes_at_completion_cb,
+                      &seen);
+    settle();
+    assert_int_equal(seen, before + 2);
+}
+
+static void test_fua_fails_with_its_flush(void **state)
+{
+    Error *err = NULL;
+    /* the write to the filter activates a rule failing its flushes */
+    json_t *o = json_pack("{s:s,s:s,s:[{s:s,s:s,s:i}],s:s}",
+                          "driver", "blkdebug", "node-name", "dbg",
+                          "inject-error", "event", "pwritev", "iotype",
+                          "flush", "errno", 5, "image", "n");
+    BlockNode *dbg = bdrv_open_options(o, false, &err);
+    int64_t seen = 0;
+    int done = 0;
+
+    json_decref(o);
+    assert_non_null(dbg);
+    bdrv_write(dbg, 0, 4096, buf, 0, count_cb, &done);
+    settle();
+    assert_int_equal(done, 1);              /* no flush, nothing failed */
+    bdrv_write(dbg, 0, 4096, buf, BDRV_REQ_FUA, flushes_at_completion_cb,
+               &seen);
+    settle();
+    assert_int_equal(seen, -5);             /* written, but not durable */
+    bdrv_unref(dbg);
+    settle();
+}
+
 static void test_buf_cache(void **state)
 {
     void *a = ioq_buf_alloc(1 << 20);
@@ -189,6 +239,8 @@ int main(void)
         cmocka_unit_test(test_lock_waits_for_write),
         cmocka_unit_test(test_waiting_lock_holds_new_writes),
         cmocka_unit_test(test_notifier),
+        cmocka_unit_test(test_fua_flushes_before_completion),
+        cmocka_unit_test(test_fua_fails_with_its_flush),
         cmocka_unit_test(test_buf_cache),
     };
 
