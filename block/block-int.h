@@ -187,6 +187,13 @@ struct BlockDriver {
     bool is_format;             /* has a "file" child, format info */
     bool is_filter;             /* data passes through to one child */
     bool has_backing;           /* may have a "backing" child */
+    /*
+     * A protocol's options that change what it serves (QEMU's
+     * strong_runtime_opts), "driver" among them, in the order QEMU's
+     * "json:" file names print them; given none but the driver, the
+     * file name is "DRIVER://".  NULL: the options as given.
+     */
+    const char *const *strong_opts;
 
     /*
      * Open @bn from @opts (the driver's BlockdevOptions members, borrowed).

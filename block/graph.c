@@ -548,12 +548,30 @@ static bool backing_overridden(const BlockNode *bn)
                        : *a != '\0';
 }
 
+/* A protocol's options that matter (cache, node-name... do not). */
+static json_t *strong_options(const BlockNode *bn)
+{
+    json_t *o = json_object();
+
+    for (const char *const *k = bn->drv->strong_opts; *k; k++) {
+        json_t *v = json_object_get(bn->options, *k);
+
+        if (v) {
+            json_object_set(o, *k, v);
+        }
+    }
+    return o;
+}
+
 /* The options that open @bn again (QEMU's full_open_options), keys in
  * QEMU's (sorted) order. */
 static json_t *full_options(const BlockNode *bn)
 {
     json_t *o;
 
+    if (bn->drv->strong_opts) {
+        return strong_options(bn);
+    }
     if (!strcmp(bn->drv->name, "file")) {
         return json_pack("{s:s,s:s}", "driver", "file", "filename",
                          qjson_get_str(bn->options, "filename"));
@@ -579,13 +597,18 @@ void bdrv_refresh_filename(BlockNode *bn)
     if (!strcmp(bn->drv->name, "file")) {
         bn->filename = g_strdup(qjson_get_str(bn->options, "filename"));
     } else if (plain_options(bn) && bn->file && !backing_overridden(bn)
-               && (bn->drv->is_format || bn->drv->is_filter)) {
+               && (bn->drv->is_format || bn->drv->is_filter)
+               && !g_str_has_prefix(bdrv_filename(bn->file->child),
+                                    "json:")) {
+        /* a child known only by its options makes the parent so too */
         bn->filename = g_strdup(bdrv_filename(bn->file->child));
     } else {
         g_autoptr(json_t) o = full_options(bn);
         g_autofree char *j = qjson_to_wire(o, false);
 
-        bn->filename = g_strdup_printf("json:%s", j);
+        bn->filename = bn->drv->strong_opts && json_object_size(o) == 1
+            ? g_strdup_printf("%s://", bn->drv->name)
+            : g_strdup_printf("json:%s", j);
     }
 }
 

@@ -144,9 +144,21 @@ static int null_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
     return 0;
 }
 
+/* nothing on disk: QEMU reports an actual size of 0 */
+static int64_t null_allocated_size(BlockNode *bn)
+{
+    return 0;
+}
+
+/* QEMU's QDict prints them in this order */
+static const char *const null_strong_opts[] = {
+    "read-zeroes", "driver", "size", NULL
+};
+
 const BlockDriver bdrv_null_co = {
     .name = "null-co",
     .instance_size = sizeof(NullState),
+    .strong_opts = null_strong_opts,
     .open = null_open,
     .read = null_read,
     .write = null_write,
@@ -155,12 +167,14 @@ const BlockDriver bdrv_null_co = {
     .block_status = null_block_status,
     .pread_sync = null_pread_sync,
     .pwrite_sync = null_pwrite_sync,
+    .allocated_size = null_allocated_size,
 };
 
 /* The same device; QEMU's two differ only in how they complete. */
 const BlockDriver bdrv_null_aio = {
     .name = "null-aio",
     .instance_size = sizeof(NullState),
+    .strong_opts = null_strong_opts,
     .open = null_open,
     .read = null_read,
     .write = null_write,
@@ -169,4 +183,5 @@ const BlockDriver bdrv_null_aio = {
     .block_status = null_block_status,
     .pread_sync = null_pread_sync,
     .pwrite_sync = null_pwrite_sync,
+    .allocated_size = null_allocated_size,
 };

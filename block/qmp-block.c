@@ -24,6 +24,19 @@
 
 /* ---- information ---------------------------------------------------------- */
 
+/*
+ * Whether QEMU's bdrv_get_info() answers for @bn, without which image
+ * info has no "dirty-flag": qcow2 and file do, raw and filters ask
+ * their child, null-co cannot.
+ */
+static bool has_image_info(const BlockNode *bn)
+{
+    if (bn->drv->dirty_flag || !strcmp(bn->drv->name, "file")) {
+        return true;
+    }
+    return bn->file && has_image_info(bn->file->child);
+}
+
 static json_t *image_info(BlockNode *bn, bool flat)
 {
     json_t *o = json_object();
@@ -33,8 +46,11 @@ static json_t *image_info(BlockNode *bn, bool flat)
 
     json_object_set_new(o, "filename", qjson_str(bdrv_filename(bn)));
     json_object_set_new(o, "format", qjson_str(bn->drv->name));
-    json_object_set_new(o, "dirty-flag", json_boolean(
-                            bn->drv->dirty_flag && bn->drv->dirty_flag(bn)));
+    if (has_image_info(bn)) {
+        json_object_set_new(o, "dirty-flag", json_boolean(
+                                bn->drv->dirty_flag
+                                && bn->drv->dirty_flag(bn)));
+    }
     if (actual >= 0) {
         json_object_set_new(o, "actual-size", json_integer(actual));
     }

@@ -99,6 +99,13 @@ NODES_STEPS = [
     ("blockdev-add", {"driver": "qcow2", "node-name": "b",
                       "file": file_ref("ov2.qcow2",
                                        **{"node-name": "bfile"})}),
+    # protocol nodes: file names from the options that matter only
+    ("blockdev-add", {"driver": "null-co", "node-name": "null0",
+                      "cache": {"direct": True, "no-flush": False}}),
+    ("blockdev-add", {"driver": "null-aio", "node-name": "null1",
+                      "size": 4096, "read-zeroes": False}),
+    ("blockdev-add", {"driver": "raw", "node-name": "null2",
+                      "file": "null1"}),
     # errors
     ("blockdev-add", {"driver": "raw", "node-name": "e0",
                       "detect-zeroes": "unmap", "file": file_ref("raw2.img")}),
