@@ -3,7 +3,10 @@
  * Block backends: what a -drive id or a guest device refers to.  A
  * backend holds a reference on its root node, checks requests against
  * the root's length (the guest cannot reach past its disk) and keeps the
- * per-device statistics that query-blockstats reports.
+ * per-device statistics that query-blockstats reports.  Its write cache
+ * setting is QEMU's enable_write_cache: off (-drive cache=writethrough or
+ * directsync, a device's write-cache=off), every write through it is
+ * durable on completion (BDRV_REQ_FUA).
  */
 #include "config.h"
 
@@ -23,6 +26,7 @@ struct BlockBackend {
     char *dev_id;
     BlockStats stats;
     const char *io_status;      /* "ok", "failed", "nospace" */
+    bool write_cache;           /* off: writes go down with FUA */
 };
 
 typedef struct {
@@ -74,6 +78,7 @@ BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
     b->name = g_strdup(name);
     b->stats.last_access_ns = -1;
     b->io_status = "ok";
+    b->write_cache = true;
     blk_set_root(b, root);
     g_ptr_array_add(blk_all(), b);
     return b;
@@ -214,6 +219,16 @@ void blk_set_io_status(BlockBackend *blk, const char *status)
     blk->io_status = status;
 }
 
+void blk_set_write_cache(BlockBackend *blk, bool on)
+{
+    blk->write_cache = on;
+}
+
+bool blk_write_cache(const BlockBackend *blk)
+{
+    return blk->write_cache;
+}
+
 BlockStats *blk_stats(BlockBackend *blk)
 {
     return &blk->stats;
@@ -325,7 +340,9 @@ void blk_write(BlockBackend *blk, uint64_t off, uint64_t len,
     BlkReq *r = blk_start(blk, BLK_WRITE, off, len, cb, opaque);
 
     if (r) {
-        bdrv_write(blk->root, off, len, buf, flags, blk_done_cb, r);
+        bdrv_write(blk->root, off, len, buf,
+                   flags | (blk->write_cache ? 0 : BDRV_REQ_FUA),
+                   blk_done_cb, r);
     }
 }
 
@@ -335,7 +352,9 @@ void blk_write_zeroes(BlockBackend *blk, uint64_t off, uint64_t len,
     BlkReq *r = blk_start(blk, BLK_ZERO, off, len, cb, opaque);
 
     if (r) {
-        bdrv_write_zeroes(blk->root, off, len, flags, blk_done_cb, r);
+        bdrv_write_zeroes(blk->root, off, len,
+                          flags | (blk->write_cache ? 0 : BDRV_REQ_FUA),
+                          blk_done_cb, r);
     }
 }
 

@@ -258,6 +258,15 @@ BlockBackend *blk_by_qdev_id(const char *id, Error **errp);
 const char *blk_io_status_name(const BlockBackend *blk);
 void blk_set_io_status(BlockBackend *blk, const char *status);
 
+/*
+ * The backend's write cache (QEMU's enable_write_cache; on for a new
+ * backend).  Off, every write and zero write through the backend is
+ * durable before it completes (BDRV_REQ_FUA); query-block's
+ * "cache"."writeback" reports it.
+ */
+void blk_set_write_cache(BlockBackend *blk, bool on);
+bool blk_write_cache(const BlockBackend *blk);
+
 /* I/O through a backend: bounds-checked against the root's length. */
 void blk_read(BlockBackend *blk, uint64_t off, uint64_t len, void *buf,
               BdrvCb *cb, void *opaque);

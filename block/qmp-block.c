@@ -123,6 +123,7 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat)
     json_object_set_new(o, "iops_rd", json_integer(0));
     json_object_set_new(o, "iops_wr", json_integer(0));
     json_object_set_new(o, "image", image_info(bn, flat));
+    /* a node's own: a backend on it reports its write cache instead */
     json_object_set_new(o, "cache", json_pack(
                             "{s:b,s:b,s:b}", "writeback", 1,
                             "direct", bn->cache_direct,
@@ -168,8 +169,11 @@ json_t *blk_info(BlockBackend *blk)
                             qjson_str(blk_io_status_name(blk)));
     }
     if (blk_root(blk)) {
-        json_object_set_new(o, "inserted",
-                            bdrv_device_info(blk_root(blk), false));
+        json_t *ins = bdrv_device_info(blk_root(blk), false);
+
+        json_object_set_new(json_object_get(ins, "cache"), "writeback",
+                            json_boolean(blk_write_cache(blk)));
+        json_object_set_new(o, "inserted", ins);
     }
     return o;
 }

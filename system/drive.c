@@ -79,20 +79,27 @@ static const char *probe_format(const char *filename)
     return "raw";
 }
 
-/* -drive's cache= shorthand as cache.direct / cache.no-flush. */
-static bool cache_mode(const char *mode, bool *direct, bool *no_flush)
+/*
+ * -drive's cache= shorthand: cache.direct and cache.no-flush of the
+ * nodes, and the backend's write cache (cache.writeback).
+ */
+static bool cache_mode(const char *mode, bool *writeback, bool *direct,
+                       bool *no_flush)
 {
     static const struct {
         const char *name;
-        bool direct, no_flush;
+        bool writeback, direct, no_flush;
     } modes[] = {
-        { "writeback", false, false }, { "writethrough", false, false },
-        { "none", true, false }, { "off", true, false },
-        { "directsync", true, false }, { "unsafe", false, true },
+        { "writeback", true, false, false },
+        { "writethrough", false, false, false },
+        { "none", true, true, false }, { "off", true, true, false },
+        { "directsync", false, true, false },
+        { "unsafe", true, false, true },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
         if (!strcmp(mode, modes[i].name)) {
+            *writeback = modes[i].writeback;
             *direct = modes[i].direct;
             *no_flush = modes[i].no_flush;
             return true;
@@ -101,12 +108,18 @@ static bool cache_mode(const char *mode, bool *direct, bool *no_flush)
     return false;
 }
 
-/* The BlockdevOptions (keyval strings) a -drive stands for. */
-static json_t *drive_to_blockdev(const Opts *d, Error **errp)
+/*
+ * The BlockdevOptions (keyval strings) a -drive stands for, and in
+ * @writeback its backend's write cache: cache.writeback=on|off, else
+ * what cache= implies (QEMU keeps it off the nodes, which have no such
+ * option).
+ */
+static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
+                                 Error **errp)
 {
     static const char *const own[] = {
         "file", "format", "driver", "id", "if", "readonly", "read-only",
-        "cache",
+        "cache", "cache.writeback",
         "aio", "media", "index", "unit", "bus", "snapshot", "werror",
         "rerror", "serial", "copy-on-read", NULL
     };
@@ -167,16 +180,26 @@ static json_t *drive_to_blockdev(const Opts *d, Error **errp)
             return NULL;
         }
     }
+    *writeback = true;
     if (cache) {
         bool direct, no_flush;
 
-        if (!cache_mode(cache, &direct, &no_flush)) {
+        if (!cache_mode(cache, writeback, &direct, &no_flush)) {
             error_setg(errp, "invalid cache option");
             return NULL;
         }
         json_object_set_new(o, "cache", json_pack(
                                 "{s:s,s:s}", "direct", direct ? "on" : "off",
                                 "no-flush", no_flush ? "on" : "off"));
+    }
+    if (opts_has(d, "cache.writeback")) {
+        Error *err = NULL;
+
+        *writeback = opts_get_bool(d, "cache.writeback", true, &err);
+        if (err) {
+            error_propagate(errp, err);
+            return NULL;
+        }
     }
     if (opts_has(d, "readonly") || opts_has(d, "read-only")) {
         json_object_set_new(o, "read-only", qjson_str(
@@ -236,6 +259,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     json_t *backing;
     const char *iface;
     bool virtio;
+    bool writeback;
     BlockNode *bn;
     BlockBackend *blk;
 
@@ -251,7 +275,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     virtio = !strcmp(iface, "virtio");
     id = opts_has(d, "id") ? g_strdup(opts_get(d, "id"))
         : g_strdup_printf("%s%u", iface, if_counter[virtio]++);
-    kv = drive_to_blockdev(d, errp);
+    kv = drive_to_blockdev(d, &writeback, errp);
     if (!kv) {
         return false;
     }
@@ -290,6 +314,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
         return false;
     }
     blk_set_auto_del(blk, true);
+    blk_set_write_cache(blk, writeback);
     if (virtio) {
         g_autoptr(json_t) dev = json_pack("{s:s,s:s}", "driver",
                                           "virtio-blk-pci", "drive", id);

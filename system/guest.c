@@ -140,6 +140,7 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
     const char *id = qjson_get_str_or(props, "id", NULL);
     const char *drive = qjson_get_str_or(props, "drive", NULL);
     const char *bus = qjson_get_str_or(props, "bus", NULL);
+    const char *wce = qjson_get_str_or(props, "write-cache", "auto");
     const char *key;
     json_t *val;
     GuestDevice *d;
@@ -170,6 +171,11 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
                        drive_prop_owner(driver), key);
             return false;
         }
+    }
+    if (strcmp(wce, "on") && strcmp(wce, "off") && strcmp(wce, "auto")) {
+        error_setg(errp, "Parameter 'write-cache' does not accept value "
+                   "'%s'", wce);
+        return false;
     }
     if (g_strv_contains(disk_drivers, driver)) {
         if (!drive) {
@@ -214,6 +220,10 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
     d->anon_backend = anon;
     if (blk) {
         blk_set_qdev(blk, d->qdev, id);
+        /* as QEMU's blkconf_apply_backend_options: auto keeps the drive's */
+        if (strcmp(wce, "auto")) {
+            blk_set_write_cache(blk, !strcmp(wce, "on"));
+        }
     }
     if (!devices) {
         devices = g_ptr_array_new();
@@ -267,10 +277,14 @@ static bool qmp_device_add(const json_t *args, json_t **ret, Error **errp)
     const char *key;
     json_t *val;
 
-    /* device_add takes QOM properties: values as strings, like -device */
+    /* device_add takes QOM properties: values as strings, like -device
+     * (QEMU's QemuOpts spell booleans on/off) */
     json_object_foreach((json_t *)args, key, val) {
         if (json_is_string(val)) {
             json_object_set(props, key, val);
+        } else if (json_is_boolean(val)) {
+            json_object_set_new(props, key,
+                                qjson_str(json_is_true(val) ? "on" : "off"));
         } else {
             g_autofree char *s = qjson_to_wire(val, false);
 

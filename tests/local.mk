@@ -60,6 +60,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_block.py \
 	tests/functional/test_create_file.py \
 	tests/functional/test_reopen.py \
+	tests/functional/test_cache.py \
 	tests/functional/test_transaction.py \
 	tests/functional/test_stream.py \
 	tests/functional/test_commit.py \

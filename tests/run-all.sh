@@ -30,7 +30,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         build-essential autoconf automake pkg-config ca-certificates \
         libglib2.0-dev libglib2.0-dev-bin libjansson-dev libaio-dev \
         libcmocka-dev python3 clang libclang-rt-14-dev \
-        qemu-utils qemu-system-x86 qemu-system-common >/dev/null
+        qemu-utils qemu-system-x86 qemu-system-common strace >/dev/null
 fi
 
 step "autoreconf"

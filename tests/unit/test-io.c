@@ -5,7 +5,8 @@
  * disjoint ones, not when the lock's owner writes), locks wait for
  * overlapping writes in flight and for earlier overlapping locks, and
  * notifiers see each write as it starts.  FUA writes are flushed before
- * they complete, and fail when the flush does.  Also the I/O buffer cache: large
+ * they complete, and fail when the flush does; a backend without write
+ * cache makes every write FUA.  Also the I/O buffer cache: large
  * buffers are reused at their exact size, small ones never kept.
  */
 #include "config.h"
@@ -205,6 +206,27 @@ static void test_fua_fails_with_its_flush(void **state)
     settle();
 }
 
+static void test_backend_write_cache(void **state)
+{
+    Error *err = NULL;
+    BlockBackend *blk = blk_new("", node, &err);
+    uint64_t before = node->stats.flush_ops;
+    int done = 0;
+
+    assert_non_null(blk);
+    assert_true(blk_write_cache(blk));
+    blk_write(blk, 0, 4096, buf, 0, count_cb, &done);
+    settle();
+    assert_int_equal(node->stats.flush_ops, before);
+    blk_set_write_cache(blk, false);
+    blk_write(blk, 0, 4096, buf, 0, count_cb, &done);
+    blk_write_zeroes(blk, 8192, 4096, 0, count_cb, &done);
+    settle();
+    assert_int_equal(done, 3);
+    assert_int_equal(node->stats.flush_ops, before + 2);
+    blk_delete(blk);
+}
+
 static void test_buf_cache(void **state)
 {
     void *a = ioq_buf_alloc(1 << 20);
@@ -241,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_notifier),
         cmocka_unit_test(test_fua_flushes_before_completion),
         cmocka_unit_test(test_fua_fails_with_its_flush),
+        cmocka_unit_test(test_backend_write_cache),
         cmocka_unit_test(test_buf_cache),
     };
 
