@@ -287,12 +287,13 @@ def expect_writes(ref, n):
 
 
 def run_counted(name, prog, args, d, target, n, fua=False, device=False,
-                image=None):
+                image=None, node=False):
     """Start, write @n times, flush, quit: (syncs in the writes, syncs
-    in the flush, cache object, cache line, opens of @image)."""
+    in the flush, cache object and cache line of the backend, unless
+    @node is written to, opens of @image)."""
     t = Traced(name, prog, args, d)
     try:
-        cache = cache_of(t, target)
+        cache = (None, None) if node else cache_of(t, target)
         m0 = t.mark()
         writes(t, target, n, fua, device)
         m1 = t.mark()
@@ -374,6 +375,37 @@ def test_fua_writes():
                     seen[name] = got[:2]
                 if "qemu" in seen:
                     assert seen["qemu"] == seen["qmpd"], (fmt, mode, seen)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_blockdev_cache_options():
+    """-blockdev cache.direct and cache.no-flush are honoured: O_DIRECT
+    on the image, FUA writes to the node (qemu-io write -f) synced or
+    not, as QEMU."""
+    need_strace()
+    d = tempfile.mkdtemp(prefix="qmpd-cache-")
+    try:
+        for direct, no_flush in ((True, False), (True, True),
+                                 (False, True)):
+            seen = {}
+            for name, prog in programs():
+                path, ref = make_images(d, "qcow2", name)
+                got = run_counted(name, prog, [
+                    "-M", "none", "-blockdev",
+                    "driver=qcow2,node-name=disk0,cache.direct=%s,"
+                    "cache.no-flush=%s,file.driver=file,file.filename=%s"
+                    % ("on" if direct else "off",
+                       "on" if no_flush else "off", path)],
+                    d, "disk0", N, fua=True, image=path, node=True)
+                what = (name, direct, no_flush, got)
+                assert got[0] == (0 if no_flush else N), what
+                assert all(("O_DIRECT" in o) == direct for o in got[4]), what
+                expect_writes(ref, N)
+                verify(path, ref)
+                seen[name] = got[:2]
+            if "qemu" in seen:
+                assert seen["qemu"] == seen["qmpd"], (direct, no_flush, seen)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -577,5 +609,6 @@ def test_reported_and_errors():
 
 
 if __name__ == "__main__":
-    run([test_cache_modes, test_fua_writes, test_device_write_cache,
+    run([test_cache_modes, test_fua_writes, test_blockdev_cache_options,
+         test_device_write_cache,
          test_sync_before_reply, test_reported_and_errors])
