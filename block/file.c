@@ -663,6 +663,10 @@ static void file_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
     f->gen = bn->write_gen;
     f->cb = cb;
     f->opaque = opaque;
+    if (bn->cache_no_flush) {
+        /* nothing synced: once no-flush is reopened off, a flush syncs */
+        f->gen = 0;
+    }
     if (bn->cache_no_flush || f->gen == s->flushed_gen) {
         ioq_defer(flush_done_cb, f, 0);
         return;

@@ -410,6 +410,44 @@ def test_blockdev_cache_options():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_no_flush_reopened_off():
+    """A write made under cache.no-flush=on is synced by the first flush
+    after blockdev-reopen turns no-flush off.  QEMU 7.2 counts the
+    skipped flush as done (flushed_gen) and syncs nothing then: a
+    deliberate difference, checked on both sides."""
+    need_strace()
+    d = tempfile.mkdtemp(prefix="qmpd-cache-")
+
+    def opts(no_flush, path):
+        f = {"driver": "file", "node-name": "f0", "filename": path,
+             "cache": {"no-flush": no_flush}}
+        return {"driver": "raw", "node-name": "n0", "file": f,
+                "cache": {"no-flush": no_flush}}
+    try:
+        for name, prog in programs():
+            path, ref = make_images(d, "raw", name)
+            t = Traced(name, prog, ["-M", "none"], d)
+            try:
+                t.cmd("blockdev-add", **opts(True, path))
+                m0 = t.mark()
+                assert t.hmp('qemu-io n0 "write -P 0x40 0 4k"') == ""
+                assert t.hmp('qemu-io n0 "flush"') == ""
+                m1 = t.mark()
+                t.cmd("blockdev-reopen", options=[opts(False, path)])
+                assert t.hmp('qemu-io n0 "flush"') == ""
+                m2 = t.mark()
+                assert t.quit() == 0
+            finally:
+                t.kill()
+            tr = Trace(t.log)
+            got = (tr.syncs(m0, m1), tr.syncs(m1, m2))
+            assert got == ((0, 1) if name == "qmpd" else (0, 0)), (name, got)
+            expect_writes(ref, 1)
+            verify(path, ref, "raw")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 BLOCKDEV = ["-blockdev", "driver=qcow2,node-name=disk0,file.driver=file,"
             "file.filename={img}"]
 DRIVE_WT = ["-drive", "file={img},format=qcow2,if=none,id=drive0,"
@@ -610,5 +648,5 @@ def test_reported_and_errors():
 
 if __name__ == "__main__":
     run([test_cache_modes, test_fua_writes, test_blockdev_cache_options,
-         test_device_write_cache,
+         test_no_flush_reopened_off, test_device_write_cache,
          test_sync_before_reply, test_reported_and_errors])
