@@ -106,16 +106,83 @@ static void raw_reopen_abort(BdrvReopenState *rs)
 
 static const char *const raw_reopen_opts[] = { "offset", "size", NULL };
 
+/* A read or write waiting at a blkdebug breakpoint on its event. */
+typedef struct {
+    BlockNode *bn;
+    bool write;
+    uint64_t off;
+    uint64_t len;
+    void *buf;
+    int flags;
+    BdrvCb *cb;
+    void *opaque;
+} RawHeld;
+
+static void raw_write_go(BlockNode *bn, uint64_t off, uint64_t len,
+                         const void *buf, int flags, BdrvCb *cb,
+                         void *opaque);
+
+static void raw_held_go_cb(void *opaque, int ret)
+{
+    RawHeld *h = opaque;
+    RawState *s = h->bn->opaque;
+
+    if (h->write) {
+        raw_write_go(h->bn, h->off, h->len, h->buf, h->flags, h->cb,
+                     h->opaque);
+    } else {
+        bdrv_read(child(h->bn), s->offset + h->off, h->len, h->buf, h->cb,
+                  h->opaque);
+    }
+    g_free(h);
+}
+
+/*
+ * As QEMU's raw, report each read and write to the file child as
+ * read_aio or write_aio, so that blkdebug rules on those events apply
+ * to it.  True when a breakpoint holds the request (it goes on later).
+ */
+static bool raw_debug_event(BlockNode *bn, bool write, uint64_t off,
+                            uint64_t len, const void *buf, int flags,
+                            BdrvCb *cb, void *opaque)
+{
+    RawHeld *h;
+
+    if (!child(bn)->drv->debug_event) {
+        return false;
+    }
+    h = g_new0(RawHeld, 1);
+    *h = (RawHeld) { bn, write, off, len, (void *)buf, flags, cb, opaque };
+    if (bdrv_debug_event(child(bn), write ? BLKDBG_WRITE_AIO
+                                          : BLKDBG_READ_AIO,
+                         raw_held_go_cb, h)) {
+        return true;
+    }
+    g_free(h);
+    return false;
+}
+
 static void raw_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
                      BdrvCb *cb, void *opaque)
 {
     RawState *s = bn->opaque;
 
-    bdrv_read(child(bn), s->offset + off, len, buf, cb, opaque);
+    if (!raw_debug_event(bn, false, off, len, buf, 0, cb, opaque)) {
+        bdrv_read(child(bn), s->offset + off, len, buf, cb, opaque);
+    }
 }
 
 static void raw_write(BlockNode *bn, uint64_t off, uint64_t len,
                       const void *buf, int flags, BdrvCb *cb, void *opaque)
+{
+    if (!raw_debug_event(bn, true, off, len, buf, flags, cb, opaque)) {
+        raw_write_go(bn, off, len, buf, flags, cb, opaque);
+    }
+}
+
+static void raw_write_go(BlockNode *bn, uint64_t off, uint64_t len,
+                         const void *buf, int flags, BdrvCb *cb,
+                         void *opaque)
 {
     RawState *s = bn->opaque;
 
