@@ -6,7 +6,10 @@
  * per-device statistics that query-blockstats reports.  Its write cache
  * setting is QEMU's enable_write_cache: off (-drive cache=writethrough or
  * directsync, a device's write-cache=off), every write through it is
- * durable on completion (BDRV_REQ_FUA).
+ * durable on completion (BDRV_REQ_FUA).  It also holds the device error
+ * policy (rerror/werror), the io-status and the BLOCK_IO_ERROR event, as
+ * QEMU's BlockBackend does; holding and retrying a request and stopping
+ * the guest belong to the device model.
  */
 #include "config.h"
 
@@ -16,6 +19,7 @@
 #include "block/block-int.h"
 #include "block/block.h"
 #include "block/ioq.h"
+#include "qapi/event.h"
 
 struct BlockBackend {
     char *name;
@@ -27,14 +31,19 @@ struct BlockBackend {
     BlockStats stats;
     const char *io_status;      /* "ok", "failed", "nospace" */
     bool write_cache;           /* off: writes go down with FUA */
+    BlockdevOnError on_read_error;
+    BlockdevOnError on_write_error;
+    const BlockDevOps *dev_ops;
+    void *dev;
 };
 
 typedef struct {
     BlockBackend *blk;
-    int type;
+    BlkIoType type;
     uint64_t off;
     uint64_t len;
     gint64 start;
+    bool account;               /* false: the device counts it */
     BdrvCb *cb;
     void *opaque;
 } BlkReq;
@@ -79,6 +88,8 @@ BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
     b->stats.last_access_ns = -1;
     b->io_status = "ok";
     b->write_cache = true;
+    b->on_read_error = BLOCKDEV_ON_ERROR_REPORT;
+    b->on_write_error = BLOCKDEV_ON_ERROR_ENOSPC;
     blk_set_root(b, root);
     g_ptr_array_add(blk_all(), b);
     return b;
@@ -209,14 +220,98 @@ bool blk_dev_writes(const BlockBackend *blk)
     return blk->dev_writes;
 }
 
+bool blk_iostatus_is_enabled(const BlockBackend *blk)
+{
+    return blk->qdev
+        && (blk->on_write_error == BLOCKDEV_ON_ERROR_ENOSPC
+            || blk->on_write_error == BLOCKDEV_ON_ERROR_STOP
+            || blk->on_read_error == BLOCKDEV_ON_ERROR_STOP);
+}
+
 const char *blk_io_status_name(const BlockBackend *blk)
 {
     return blk->io_status;
 }
 
-void blk_set_io_status(BlockBackend *blk, const char *status)
+void blk_iostatus_reset(BlockBackend *blk)
 {
-    blk->io_status = status;
+    blk->io_status = "ok";
+}
+
+void blk_set_on_error(BlockBackend *blk, BlockdevOnError on_read_error,
+                      BlockdevOnError on_write_error)
+{
+    g_assert(on_read_error != BLOCKDEV_ON_ERROR_AUTO
+             && on_write_error != BLOCKDEV_ON_ERROR_AUTO);
+    blk->on_read_error = on_read_error;
+    blk->on_write_error = on_write_error;
+}
+
+BlockdevOnError blk_get_on_error(const BlockBackend *blk, bool is_read)
+{
+    return is_read ? blk->on_read_error : blk->on_write_error;
+}
+
+BlockdevOnError block_on_error_parse(const char *s, BlockdevOnError dflt)
+{
+    static const char *const names[] = {
+        "report", "ignore", "enospc", "stop", "auto"
+    };
+
+    for (size_t i = 0; s && i < G_N_ELEMENTS(names); i++) {
+        if (!strcmp(s, names[i])) {
+            return (BlockdevOnError)i;
+        }
+    }
+    return dflt;
+}
+
+BlockErrorAction block_error_action_for(BlockdevOnError on_err, int error)
+{
+    switch (on_err) {
+    case BLOCKDEV_ON_ERROR_ENOSPC:
+    case BLOCKDEV_ON_ERROR_AUTO:
+        return error == ENOSPC ? BLOCK_ERROR_ACTION_STOP
+                               : BLOCK_ERROR_ACTION_REPORT;
+    case BLOCKDEV_ON_ERROR_STOP:
+        return BLOCK_ERROR_ACTION_STOP;
+    case BLOCKDEV_ON_ERROR_IGNORE:
+        return BLOCK_ERROR_ACTION_IGNORE;
+    default:
+        return BLOCK_ERROR_ACTION_REPORT;
+    }
+}
+
+BlockErrorAction blk_get_error_action(const BlockBackend *blk, bool is_read,
+                                      int error)
+{
+    return block_error_action_for(blk_get_on_error(blk, is_read), error);
+}
+
+void blk_error_action(BlockBackend *blk, BlockErrorAction action,
+                      bool is_read, int error)
+{
+    static const char *const names[] = { "ignore", "report", "stop" };
+    json_t *data;
+
+    g_assert(error > 0);
+    /* the io-status first, so that no query sees the event without it */
+    if (action == BLOCK_ERROR_ACTION_STOP && blk_iostatus_is_enabled(blk)
+        && !strcmp(blk->io_status, "ok")) {
+        blk->io_status = error == ENOSPC ? "nospace" : "failed";
+    }
+    data = json_pack("{s:s,s:s,s:s,s:s}", "device", blk->name,
+                     "operation", is_read ? "read" : "write",
+                     "action", names[action], "reason", g_strerror(error));
+    if (blk->root) {
+        json_object_set_new(data, "node-name",
+                            json_string(bdrv_node_name(blk->root)));
+    }
+    /* QEMU tells whether it was ENOSPC only where io-status is kept */
+    if (blk_iostatus_is_enabled(blk)) {
+        json_object_set_new(data, "nospace", json_boolean(error == ENOSPC));
+    }
+    qapi_event_send("BLOCK_IO_ERROR", data);
 }
 
 void blk_set_write_cache(BlockBackend *blk, bool on)
@@ -234,47 +329,49 @@ BlockStats *blk_stats(BlockBackend *blk)
     return &blk->stats;
 }
 
-enum { BLK_READ, BLK_WRITE, BLK_ZERO, BLK_DISCARD, BLK_FLUSH };
-
-static void blk_done_cb(void *opaque, int ret)
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *dev)
 {
-    BlkReq *r = opaque;
-    BlockStats *st = &r->blk->stats;
-    gint64 ns = (g_get_monotonic_time() - r->start) * 1000;
+    blk->dev_ops = ops;
+    blk->dev = dev;
+}
+
+void blk_account(BlockBackend *blk, BlkIoType type, uint64_t off,
+                 uint64_t len, gint64 ns, int ret)
+{
+    BlockStats *st = &blk->stats;
 
     st->last_access_ns = g_get_monotonic_time() * 1000;
-    switch (r->type) {
-    case BLK_READ:
+    switch (type) {
+    case BLK_IO_READ:
         if (ret < 0) {
             st->failed_rd++;
         } else {
             st->rd_ops++;
-            st->rd_bytes += r->len;
+            st->rd_bytes += len;
             st->rd_time_ns += ns;
         }
         break;
-    case BLK_WRITE:
-    case BLK_ZERO:
+    case BLK_IO_WRITE:
+    case BLK_IO_ZERO:
         if (ret < 0) {
             st->failed_wr++;
         } else {
             st->wr_ops++;
-            st->wr_bytes += r->len;
+            st->wr_bytes += len;
             st->wr_time_ns += ns;
-            st->wr_highest_offset = MAX(st->wr_highest_offset,
-                                        r->off + r->len);
+            st->wr_highest_offset = MAX(st->wr_highest_offset, off + len);
         }
         break;
-    case BLK_DISCARD:
+    case BLK_IO_DISCARD:
         if (ret < 0) {
             st->failed_unmap++;
         } else {
             st->unmap_ops++;
-            st->unmap_bytes += r->len;
+            st->unmap_bytes += len;
             st->unmap_time_ns += ns;
         }
         break;
-    case BLK_FLUSH:
+    case BLK_IO_FLUSH:
         if (ret < 0) {
             st->failed_flush++;
         } else {
@@ -283,35 +380,63 @@ static void blk_done_cb(void *opaque, int ret)
         }
         break;
     }
+}
+
+static void blk_account_invalid(BlockBackend *blk, BlkIoType type)
+{
+    switch (type) {
+    case BLK_IO_READ:
+        blk->stats.invalid_rd++;
+        break;
+    case BLK_IO_DISCARD:
+        blk->stats.invalid_unmap++;
+        break;
+    case BLK_IO_FLUSH:
+        blk->stats.invalid_flush++;
+        break;
+    default:
+        blk->stats.invalid_wr++;
+    }
+}
+
+static void blk_done_cb(void *opaque, int ret)
+{
+    BlkReq *r = opaque;
+
+    if (r->account) {
+        blk_account(r->blk, r->type, r->off, r->len,
+                    (g_get_monotonic_time() - r->start) * 1000, ret);
+    }
     r->cb(r->opaque, ret);
     g_free(r);
 }
 
-/* A request, or NULL after failing it (no medium, out of bounds). */
-static BlkReq *blk_start(BlockBackend *blk, int type, uint64_t off,
-                         uint64_t len, BdrvCb *cb, void *opaque)
+/*
+ * Start a request; false when it is refused (no medium, out of range,
+ * misaligned) after counting it as invalid; then only a plain backend
+ * request (@account: counted here) still gets @cb, with the error.
+ */
+static bool blk_submit(BlockBackend *blk, BlkIoType type, uint64_t off,
+                       uint64_t len, void *buf, int flags, uint32_t align,
+                       bool account, BdrvCb *cb, void *opaque)
 {
     BlkReq *r;
 
     if (!blk->root) {
-        ioq_defer_int(cb, opaque, -ENOMEDIUM);
-        return NULL;
-    }
-    if (type != BLK_FLUSH
-        && (off > bdrv_length(blk->root)
-            || len > bdrv_length(blk->root) - off)) {
-        switch (type) {
-        case BLK_READ:
-            blk->stats.invalid_rd++;
-            break;
-        case BLK_DISCARD:
-            blk->stats.invalid_unmap++;
-            break;
-        default:
-            blk->stats.invalid_wr++;
+        if (account) {
+            ioq_defer_int(cb, opaque, -ENOMEDIUM);
         }
-        ioq_defer_int(cb, opaque, -EIO);
-        return NULL;
+        return false;
+    }
+    if (type != BLK_IO_FLUSH
+        && (off > bdrv_length(blk->root)
+            || len > bdrv_length(blk->root) - off
+            || off % align || len % align)) {
+        blk_account_invalid(blk, type);
+        if (account) {
+            ioq_defer_int(cb, opaque, -EIO);
+        }
+        return false;
     }
     r = g_new0(BlkReq, 1);
     r->blk = blk;
@@ -319,60 +444,84 @@ static BlkReq *blk_start(BlockBackend *blk, int type, uint64_t off,
     r->off = off;
     r->len = len;
     r->start = g_get_monotonic_time();
+    r->account = account;
     r->cb = cb;
     r->opaque = opaque;
-    return r;
+    /* with the write cache off every write is durable on completion */
+    if (!blk->write_cache) {
+        flags |= BDRV_REQ_FUA;
+    }
+    switch (type) {
+    case BLK_IO_READ:
+        bdrv_read(blk->root, off, len, buf, blk_done_cb, r);
+        break;
+    case BLK_IO_WRITE:
+        bdrv_write(blk->root, off, len, buf, flags, blk_done_cb, r);
+        break;
+    case BLK_IO_ZERO:
+        bdrv_write_zeroes(blk->root, off, len, flags, blk_done_cb, r);
+        break;
+    case BLK_IO_DISCARD:
+        bdrv_discard(blk->root, off, len, blk_done_cb, r);
+        break;
+    case BLK_IO_FLUSH:
+        bdrv_flush(blk->root, blk_done_cb, r);
+        break;
+    }
+    return true;
+}
+
+void blk_io(BlockBackend *blk, BlkIoType type, uint64_t off, uint64_t len,
+            void *buf, int flags, BdrvCb *cb, void *opaque)
+{
+    blk_submit(blk, type, off, len, buf, flags, 1, true, cb, opaque);
+}
+
+bool blk_dev_submit(BlockBackend *blk, BlkIoType type, uint64_t off,
+                    uint64_t len, void *buf, int flags, uint32_t align,
+                    BdrvCb *cb, void *opaque)
+{
+    return blk_submit(blk, type, off, len, buf, flags, align, false, cb,
+                      opaque);
+}
+
+void blk_dev_io(BlockBackend *blk, BlkIoType type, uint64_t off,
+                uint64_t len, void *buf, int flags, BdrvCb *cb,
+                void *opaque)
+{
+    if (blk->dev_ops) {
+        blk->dev_ops->io(blk->dev, type, off, len, buf, flags, cb, opaque);
+    } else {
+        blk_io(blk, type, off, len, buf, flags, cb, opaque);
+    }
 }
 
 void blk_read(BlockBackend *blk, uint64_t off, uint64_t len, void *buf,
               BdrvCb *cb, void *opaque)
 {
-    BlkReq *r = blk_start(blk, BLK_READ, off, len, cb, opaque);
-
-    if (r) {
-        bdrv_read(blk->root, off, len, buf, blk_done_cb, r);
-    }
+    blk_io(blk, BLK_IO_READ, off, len, buf, 0, cb, opaque);
 }
 
 void blk_write(BlockBackend *blk, uint64_t off, uint64_t len,
                const void *buf, int flags, BdrvCb *cb, void *opaque)
 {
-    BlkReq *r = blk_start(blk, BLK_WRITE, off, len, cb, opaque);
-
-    if (r) {
-        bdrv_write(blk->root, off, len, buf,
-                   flags | (blk->write_cache ? 0 : BDRV_REQ_FUA),
-                   blk_done_cb, r);
-    }
+    /* the request layer takes the buffer as const for writes */
+    blk_io(blk, BLK_IO_WRITE, off, len, (void *)buf, flags, cb, opaque);
 }
 
 void blk_write_zeroes(BlockBackend *blk, uint64_t off, uint64_t len,
                       int flags, BdrvCb *cb, void *opaque)
 {
-    BlkReq *r = blk_start(blk, BLK_ZERO, off, len, cb, opaque);
-
-    if (r) {
-        bdrv_write_zeroes(blk->root, off, len,
-                          flags | (blk->write_cache ? 0 : BDRV_REQ_FUA),
-                          blk_done_cb, r);
-    }
+    blk_io(blk, BLK_IO_ZERO, off, len, NULL, flags, cb, opaque);
 }
 
 void blk_discard(BlockBackend *blk, uint64_t off, uint64_t len, BdrvCb *cb,
                  void *opaque)
 {
-    BlkReq *r = blk_start(blk, BLK_DISCARD, off, len, cb, opaque);
-
-    if (r) {
-        bdrv_discard(blk->root, off, len, blk_done_cb, r);
-    }
+    blk_io(blk, BLK_IO_DISCARD, off, len, NULL, 0, cb, opaque);
 }
 
 void blk_flush(BlockBackend *blk, BdrvCb *cb, void *opaque)
 {
-    BlkReq *r = blk_start(blk, BLK_FLUSH, 0, 0, cb, opaque);
-
-    if (r) {
-        bdrv_flush(blk->root, blk_done_cb, r);
-    }
+    blk_io(blk, BLK_IO_FLUSH, 0, 0, NULL, 0, cb, opaque);
 }

@@ -28,6 +28,25 @@ typedef struct BlockBackend BlockBackend;
 /* Completion of an I/O request: 0 or -errno. */
 typedef void BdrvCb(void *opaque, int ret);
 
+/* QEMU's BlockdevOnError: what a device or a job does on an I/O error. */
+typedef enum BlockdevOnError {
+    BLOCKDEV_ON_ERROR_REPORT,
+    BLOCKDEV_ON_ERROR_IGNORE,
+    BLOCKDEV_ON_ERROR_ENOSPC,
+    BLOCKDEV_ON_ERROR_STOP,
+    BLOCKDEV_ON_ERROR_AUTO,
+} BlockdevOnError;
+
+/* What is done about one error (BLOCK_IO_ERROR's, BLOCK_JOB_ERROR's action). */
+typedef enum BlockErrorAction {
+    BLOCK_ERROR_ACTION_IGNORE,
+    BLOCK_ERROR_ACTION_REPORT,
+    BLOCK_ERROR_ACTION_STOP,
+} BlockErrorAction;
+
+/* "report", ... from QMP (NULL: @dflt). */
+BlockdevOnError block_on_error_parse(const char *s, BlockdevOnError dflt);
+
 /* Request flags. */
 enum {
     BDRV_REQ_MAY_UNMAP = 1,     /* zero writes may deallocate */
@@ -254,9 +273,99 @@ BlockBackend *blk_by_dev_id(const char *id);
  */
 BlockBackend *blk_by_qdev_id(const char *id, Error **errp);
 
-/* The device's io-status: "ok", "failed" or "nospace". */
+/*
+ * The device's io-status: "ok", "failed" or "nospace".  As in QEMU it is
+ * kept (and shown) only while a device is attached and its policy can
+ * stop the guest: werror enospc or stop, or rerror stop.
+ */
+bool blk_iostatus_is_enabled(const BlockBackend *blk);
 const char *blk_io_status_name(const BlockBackend *blk);
-void blk_set_io_status(BlockBackend *blk, const char *status);
+
+/* "ok" again (cont does this for every named backend). */
+void blk_iostatus_reset(BlockBackend *blk);
+
+/*
+ * The device error policy (QEMU's on_read_error/on_write_error): a new
+ * backend reports read errors and stops on ENOSPC for the rest
+ * (enospc); -drive rerror=/werror= and the device's own properties
+ * change it.  Never BLOCKDEV_ON_ERROR_AUTO.
+ */
+void blk_set_on_error(BlockBackend *blk, BlockdevOnError on_read_error,
+                      BlockdevOnError on_write_error);
+BlockdevOnError blk_get_on_error(const BlockBackend *blk, bool is_read);
+
+/* What @on_err does about -@error (auto: as enospc, as jobs have it). */
+BlockErrorAction block_error_action_for(BlockdevOnError on_err, int error);
+
+/*
+ * A device request on @blk failed with -@error (positive errno): what
+ * its policy says to do.  Then blk_error_action() reports the action the
+ * device took: for stop it sets the io-status (first error wins), then
+ * sends BLOCK_IO_ERROR for every action; stopping the guest is the
+ * device's business, after this call (QEMU's order: the event, then
+ * STOP).
+ */
+BlockErrorAction blk_get_error_action(const BlockBackend *blk, bool is_read,
+                                      int error);
+void blk_error_action(BlockBackend *blk, BlockErrorAction action,
+                      bool is_read, int error);
+
+/* The kinds of request a backend takes. */
+typedef enum BlkIoType {
+    BLK_IO_READ,
+    BLK_IO_WRITE,
+    BLK_IO_ZERO,
+    BLK_IO_DISCARD,
+    BLK_IO_FLUSH,
+} BlkIoType;
+
+/*
+ * The guest device's side of its backend (QEMU's BlockDevOps): @io
+ * issues one guest request of @type through the device model (its
+ * checks and its error policy); @buf is borrowed until @cb.
+ */
+typedef struct BlockDevOps {
+    void (*io)(void *dev, BlkIoType type, uint64_t off, uint64_t len,
+               void *buf, int flags, BdrvCb *cb, void *opaque);
+} BlockDevOps;
+
+/* Attach (@ops with its @dev) or detach (NULL) the device's side. */
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *dev);
+
+/*
+ * A guest request through the device attached to @blk (qemu-io -d):
+ * the device's ops, or, with no device ops, plain backend I/O.
+ */
+void blk_dev_io(BlockBackend *blk, BlkIoType type, uint64_t off,
+                uint64_t len, void *buf, int flags, BdrvCb *cb,
+                void *opaque);
+
+/*
+ * Backend I/O for a device model, as blk_io() but: a request out of
+ * range or whose offset or length is not a multiple of @align (the
+ * device's block size) is counted as invalid and refused: false, and
+ * @cb is never called (the device fails it without its error policy);
+ * a request that reaches the node is not counted in the statistics:
+ * the device counts it with blk_account() once its policy has decided
+ * what the guest sees.
+ */
+bool blk_dev_submit(BlockBackend *blk, BlkIoType type, uint64_t off,
+                    uint64_t len, void *buf, int flags, uint32_t align,
+                    BdrvCb *cb, void *opaque);
+
+/*
+ * Count a finished request in @blk's statistics: failed when @ret < 0,
+ * else @len bytes at @off done in @ns nanoseconds.
+ */
+void blk_account(BlockBackend *blk, BlkIoType type, uint64_t off,
+                 uint64_t len, gint64 ns, int ret);
+
+/*
+ * A request of any @type (@buf unused for zeroes, discard and flush;
+ * @off, @len and @flags unused for flush).
+ */
+void blk_io(BlockBackend *blk, BlkIoType type, uint64_t off, uint64_t len,
+            void *buf, int flags, BdrvCb *cb, void *opaque);
 
 /*
  * The backend's write cache (QEMU's enable_write_cache; on for a new

@@ -27,20 +27,6 @@ typedef struct {
     BlockJob *job;
 } BlockedNode;
 
-BlockdevOnError block_on_error_parse(const char *s, BlockdevOnError dflt)
-{
-    static const char *const names[] = {
-        "report", "ignore", "enospc", "stop", "auto"
-    };
-
-    for (size_t i = 0; s && i < G_N_ELEMENTS(names); i++) {
-        if (!strcmp(s, names[i])) {
-            return (BlockdevOnError)i;
-        }
-    }
-    return dflt;
-}
-
 static BlockJob *blocker_of(const BlockNode *bn)
 {
     for (GList *l = blocked; l; l = l->next) {
@@ -258,24 +244,8 @@ BlockErrorAction block_job_error_action(BlockJob *bj, BlockdevOnError on_err,
                                         bool is_read, int error)
 {
     static const char *const names[] = { "ignore", "report", "stop" };
-    BlockErrorAction action;
+    BlockErrorAction action = block_error_action_for(on_err, -error);
 
-    switch (on_err) {
-    case BLOCKDEV_ON_ERROR_ENOSPC:
-    case BLOCKDEV_ON_ERROR_AUTO:
-        action = error == -ENOSPC ? BLOCK_ERROR_ACTION_STOP
-                                  : BLOCK_ERROR_ACTION_REPORT;
-        break;
-    case BLOCKDEV_ON_ERROR_STOP:
-        action = BLOCK_ERROR_ACTION_STOP;
-        break;
-    case BLOCKDEV_ON_ERROR_IGNORE:
-        action = BLOCK_ERROR_ACTION_IGNORE;
-        break;
-    default:
-        action = BLOCK_ERROR_ACTION_REPORT;
-        break;
-    }
     if (!bj->job.cancelled) {
         qapi_event_send("BLOCK_JOB_ERROR", json_pack(
                             "{s:s,s:s,s:s}", "device", bj->job.id,

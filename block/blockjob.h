@@ -36,20 +36,6 @@
 #include "block/block.h"
 #include "block/job-int.h"
 
-typedef enum BlockdevOnError {
-    BLOCKDEV_ON_ERROR_REPORT,
-    BLOCKDEV_ON_ERROR_IGNORE,
-    BLOCKDEV_ON_ERROR_ENOSPC,
-    BLOCKDEV_ON_ERROR_STOP,
-    BLOCKDEV_ON_ERROR_AUTO,
-} BlockdevOnError;
-
-typedef enum BlockErrorAction {
-    BLOCK_ERROR_ACTION_IGNORE,
-    BLOCK_ERROR_ACTION_REPORT,
-    BLOCK_ERROR_ACTION_STOP,
-} BlockErrorAction;
-
 typedef struct BlockJob {
     Job job;
     BlockNode *bs;              /* the node named by "device"; referenced */
@@ -63,9 +49,6 @@ typedef struct BlockJob {
     int64_t wait_speed;         /* the speed the wait was computed for */
     GPtrArray *nodes;           /* BlockNode *: blocked for other jobs */
 } BlockJob;
-
-/* "report", ... from QMP (NULL: @dflt). */
-BlockdevOnError block_on_error_parse(const char *s, BlockdevOnError dflt);
 
 /*
  * Create a block job on @bs.  @job_id NULL means QEMU's default, the

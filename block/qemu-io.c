@@ -512,7 +512,7 @@ static void cmd_usage(QioCmd *c)
 
 static bool target_equal(const QemuIoTarget *a, const QemuIoTarget *b)
 {
-    return a->blk == b->blk && a->node == b->node;
+    return a->blk == b->blk && a->node == b->node && a->qdev == b->qdev;
 }
 
 static BlockNode *target_root(const QemuIoTarget *t)
@@ -524,23 +524,15 @@ static void target_io(const QemuIoTarget *t, QioReqType type, uint64_t off,
                       uint64_t len, void *buf, int flags, BdrvCb *cb,
                       void *opaque)
 {
+    static const BlkIoType blk_types[] = {
+        [QIO_READ] = BLK_IO_READ, [QIO_WRITE] = BLK_IO_WRITE,
+        [QIO_ZERO] = BLK_IO_ZERO, [QIO_DISCARD] = BLK_IO_DISCARD,
+    };
     BlockNode *bn = t->node;
 
     if (t->blk) {
-        switch (type) {
-        case QIO_READ:
-            blk_read(t->blk, off, len, buf, cb, opaque);
-            break;
-        case QIO_WRITE:
-            blk_write(t->blk, off, len, buf, flags, cb, opaque);
-            break;
-        case QIO_ZERO:
-            blk_write_zeroes(t->blk, off, len, flags, cb, opaque);
-            break;
-        case QIO_DISCARD:
-            blk_discard(t->blk, off, len, cb, opaque);
-            break;
-        }
+        (t->qdev ? blk_dev_io : blk_io)(t->blk, blk_types[type], off, len,
+                                         buf, flags, cb, opaque);
         return;
     }
     /* QEMU goes through a temporary backend, which fails these so */
@@ -1269,7 +1261,8 @@ static void flush_done_cb(void *opaque, int ret)
 static void flush_f(QioCmd *c, int argc, char **argv)
 {
     if (c->t.blk) {
-        blk_flush(c->t.blk, flush_done_cb, c);
+        (c->t.qdev ? blk_dev_io : blk_io)(c->t.blk, BLK_IO_FLUSH, 0, 0, NULL,
+                                           0, flush_done_cb, c);
     } else {
         bdrv_flush(c->t.node, flush_done_cb, c);
     }

@@ -18,11 +18,15 @@
  * goes through the backend (bounds-checked, counted in the backend's
  * statistics) when @blk is set, else straight to @node (bounds-checked
  * here, as QEMU's temporary backend would).  Control commands (alloc,
- * map, break, ...) use @node or the backend's root.
+ * map, break, ...) use @node or the backend's root.  With @qdev (a
+ * backend target only, qemu-io -d) reads, writes, discards and flushes
+ * are the guest's: they go through the attached device (blk_dev_io()),
+ * its checks and its error policy.
  */
 typedef struct QemuIoTarget {
     BlockBackend *blk;
     BlockNode *node;
+    bool qdev;
 } QemuIoTarget;
 
 /*

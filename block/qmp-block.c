@@ -164,7 +164,7 @@ json_t *blk_info(BlockBackend *blk)
     /* QEMU: a backend no device uses counts as removable media */
     json_object_set_new(o, "removable", json_boolean(!blk_qdev(blk)));
     json_object_set_new(o, "locked", json_false());
-    if (blk_qdev(blk)) {
+    if (blk_iostatus_is_enabled(blk)) {
         json_object_set_new(o, "io-status",
                             qjson_str(blk_io_status_name(blk)));
     }
@@ -1039,11 +1039,12 @@ static void qemu_io_reply_cb(void *opaque, const QemuIoResult *r)
 static void qmp_qemu_io(const json_t *args, QapiReply *reply)
 {
     const char *device = qjson_get_str(args, "device");
-    QemuIoTarget t = { NULL, NULL };
+    QemuIoTarget t = { NULL, NULL, false };
     Error *err = NULL;
 
     if (qjson_get_bool_or(args, "qdev", false)) {
         t.blk = blk_by_qdev_id(device, &err);
+        t.qdev = true;
     } else {
         t.blk = blk_by_name(device);
         if (!t.blk) {

@@ -280,11 +280,12 @@ static void qemu_io_done_cb(void *opaque, const QemuIoResult *r)
 static void hmp_qemu_io(HmpCall *call, const json_t *args)
 {
     const char *device = qjson_get_str(args, "device");
-    QemuIoTarget t = { NULL, NULL };
+    QemuIoTarget t = { NULL, NULL, false };
     Error *err = NULL;
 
     if (qjson_get_bool_or(args, "qdev", false)) {
         t.blk = blk_by_qdev_id(device, &err);
+        t.qdev = true;
     } else {
         t.blk = blk_by_name(device);
         if (!t.blk) {

@@ -150,7 +150,6 @@ json_t *keyval_parse(const char *params, const char *implied_key,
     g_autoptr(GString) val = g_string_new(NULL);
     const char *s = params;
     bool first = true;
-    json_t *out;
 
     while (*s) {
         const char *eq = s;
@@ -182,13 +181,22 @@ json_t *keyval_parse(const char *params, const char *implied_key,
             s++;
         }
     }
-    out = listify(root, "", errp);
+    if (!keyval_make_lists(root, errp)) {
+        return NULL;
+    }
+    return json_incref(root);
+}
+
+bool keyval_make_lists(json_t *root, Error **errp)
+{
+    json_t *out = listify(root, "", errp);
+
     if (out != root) {
         if (out) {
             json_decref(out);
             error_setg(errp, "Parameters '*' used inconsistently");
         }
-        return NULL;
+        return false;
     }
-    return json_incref(out);
+    return true;
 }

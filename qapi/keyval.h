@@ -20,4 +20,11 @@
 json_t *keyval_parse(const char *params, const char *implied_key,
                      Error **errp);
 
+/*
+ * Turn the objects of @root whose keys are 0..n-1 into lists, as
+ * keyval_parse() does (for options built key by key, as -drive's).
+ * False with @errp set when indices are missing or mixed with names.
+ */
+bool keyval_make_lists(json_t *root, Error **errp);
+
 #endif /* QAPI_KEYVAL_H */

@@ -249,6 +249,22 @@ static bool check_backing_names(const json_t *b, Error **errp)
     return true;
 }
 
+/* -drive werror=/rerror= (enospc is for writes only), as QEMU reads them. */
+static bool parse_error_action(const char *s, bool is_read,
+                               BlockdevOnError *out, Error **errp)
+{
+    BlockdevOnError v = block_on_error_parse(s, BLOCKDEV_ON_ERROR_AUTO);
+
+    if (v == BLOCKDEV_ON_ERROR_AUTO
+        || (is_read && v == BLOCKDEV_ON_ERROR_ENOSPC)) {
+        error_setg(errp, "'%s' invalid %s error action", s,
+                   is_read ? "read" : "write");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
 {
     const QapiType *type = qapi_schema_type(schema, "BlockdevOptions");
@@ -262,6 +278,8 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     bool writeback;
     BlockNode *bn;
     BlockBackend *blk;
+    BlockdevOnError on_read = BLOCKDEV_ON_ERROR_REPORT;
+    BlockdevOnError on_write = BLOCKDEV_ON_ERROR_ENOSPC;
 
     if (!d) {
         return false;
@@ -276,7 +294,15 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     id = opts_has(d, "id") ? g_strdup(opts_get(d, "id"))
         : g_strdup_printf("%s%u", iface, if_counter[virtio]++);
     kv = drive_to_blockdev(d, &writeback, errp);
-    if (!kv) {
+    if (!kv || !keyval_make_lists(kv, errp)) {
+        return false;
+    }
+    if ((opts_has(d, "werror")
+         && !parse_error_action(opts_get(d, "werror"), false, &on_write,
+                                errp))
+        || (opts_has(d, "rerror")
+            && !parse_error_action(opts_get(d, "rerror"), true, &on_read,
+                                   errp))) {
         return false;
     }
     /*
@@ -308,6 +334,18 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     if (!bn) {
         return false;
     }
+    /*
+     * QEMU 7.2 has no -drive serial= any more: it is left over for the
+     * image's driver, which has no such option (the device has one)
+     */
+    if (opts_has(d, "serial")) {
+        error_setg(errp, "Block %s '%s' %s support the option 'serial'",
+                   bdrv_file_child(bn) ? "format" : "protocol",
+                   bdrv_driver_name(bn),
+                   bdrv_file_child(bn) ? "does not" : "doesn't");
+        bdrv_unref(bn);
+        return false;
+    }
     blk = blk_new(id, bn, errp);
     bdrv_unref(bn);
     if (!blk) {
@@ -315,6 +353,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     }
     blk_set_auto_del(blk, true);
     blk_set_write_cache(blk, writeback);
+    blk_set_on_error(blk, on_read, on_write);
     if (virtio) {
         g_autoptr(json_t) dev = json_pack("{s:s,s:s}", "driver",
                                           "virtio-blk-pci", "drive", id);

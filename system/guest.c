@@ -19,6 +19,7 @@
 #include "qapi/event.h"
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
+#include "system/guest-disk.h"
 #include "system/guest.h"
 #include "system/machine.h"
 
@@ -28,6 +29,7 @@ typedef struct {
     char *path;             /* /machine/peripheral/ID */
     char *qdev;             /* what query-block shows */
     BlockBackend *blk;
+    GuestDisk *disk;        /* disk devices: properties, guest I/O */
     bool anon_backend;      /* created for this device */
     guint unplug_source;    /* device_del accepted, removal pending */
 } GuestDevice;
@@ -134,6 +136,7 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
         "driver", "id", "drive", "bus", "addr", "serial", "bootindex",
         "write-cache", "num-queues", "scsi-id", "lun", "channel", "unit",
         "logical_block_size", "physical_block_size", "discard_granularity",
+        "min_io_size", "opt_io_size", "rerror", "werror",
         NULL
     };
     const char *driver = qjson_get_str(props, "driver");
@@ -145,6 +148,7 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
     json_t *val;
     GuestDevice *d;
     BlockBackend *blk = NULL;
+    g_autoptr(GuestDisk) disk = NULL;
     bool anon = false;
 
     if (!strcmp(driver, "virtio-blk")) {
@@ -178,6 +182,10 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
         return false;
     }
     if (g_strv_contains(disk_drivers, driver)) {
+        disk = guest_disk_new(driver, id, props, errp);
+        if (!disk) {
+            return false;
+        }
         if (!drive) {
             error_setg(errp, "drive property not set");
             return false;
@@ -202,6 +210,12 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
             }
             anon = true;
         }
+        if (!guest_disk_realize(disk, blk, errp)) {
+            if (anon) {
+                blk_delete(blk);
+            }
+            return false;
+        }
     }
     d = g_new0(GuestDevice, 1);
     d->id = g_strdup(id);
@@ -217,6 +231,7 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
         ? g_strdup_printf("%s/virtio-backend", d->path)
         : g_strdup(id ? id : d->path);
     d->blk = blk;
+    d->disk = g_steal_pointer(&disk);
     d->anon_backend = anon;
     if (blk) {
         blk_set_qdev(blk, d->qdev, id);
@@ -300,6 +315,8 @@ static gboolean unplug_cb(gpointer opaque)
     GuestDevice *d = opaque;
 
     g_ptr_array_remove(devices, d);
+    /* the disk lets go of the backend (and fails what it held) first */
+    guest_disk_free(d->disk);
     if (d->blk) {
         blk_set_qdev(d->blk, NULL, NULL);
         if (d->anon_backend || blk_auto_del(d->blk)) {
@@ -352,6 +369,7 @@ void guest_cleanup(void)
         if (d->unplug_source) {
             g_source_remove(d->unplug_source);
         }
+        guest_disk_free(d->disk);
         if (d->blk) {
             blk_set_qdev(d->blk, NULL, NULL);
             if (d->anon_backend) {
@@ -361,6 +379,66 @@ void guest_cleanup(void)
         device_free(d);
     }
     g_clear_pointer(&devices, g_ptr_array_unref);
+}
+
+/* Properties QEMU's disk devices have that qmpd does not model. */
+static const char *const unmodelled_props[] = {
+    "bus", "addr", "bootindex", "write-cache", "num-queues", "scsi-id",
+    "lun", "channel", "unit", "realized", "hotplugged", "hotpluggable",
+    "parent_bus", "share-rw", "account-invalid", "account-failed",
+    "backend_defaults", NULL
+};
+
+void guest_qom_paths(GPtrArray *paths)
+{
+    for (guint i = 0; devices && i < devices->len; i++) {
+        GuestDevice *d = g_ptr_array_index(devices, i);
+
+        g_ptr_array_add(paths, d->path);
+        if (strcmp(d->qdev, d->path) && g_str_has_prefix(d->qdev, "/")) {
+            g_ptr_array_add(paths, d->qdev);
+        }
+    }
+}
+
+json_t *guest_qom_get(const char *path, const char *prop, Error **errp)
+{
+    for (guint i = 0; devices && i < devices->len; i++) {
+        GuestDevice *d = g_ptr_array_index(devices, i);
+        bool inner = !strcmp(path, d->qdev) && strcmp(d->qdev, d->path);
+        const char *type = inner ? "virtio-blk-device" : d->driver;
+        json_t *v = NULL;
+
+        if (strcmp(path, d->path) && !inner) {
+            continue;
+        }
+        if (!strcmp(prop, "type")) {
+            return json_string(type);
+        }
+        if (d->blk && !strcmp(prop, "drive")) {
+            /* the -drive id, or the node name for a -blockdev node */
+            return json_string(*blk_name(d->blk)
+                               ? blk_name(d->blk)
+                               : bdrv_node_name(blk_root(d->blk)));
+        }
+        if (d->disk) {
+            v = guest_disk_prop(d->disk, prop);
+        }
+        if (v) {
+            return v;
+        }
+        if (g_strv_contains(unmodelled_props, prop)
+            && (d->disk || !strcmp(prop, "realized"))) {
+            error_setg(errp, "Property '%s.%s' is not modelled by qmpd", type,
+                       prop);
+            return NULL;
+        }
+        error_setg(errp, "Property '%s.%s' not found", type, prop);
+        return NULL;
+    }
+    error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
+              path);
+    return NULL;
 }
 
 static void hmp_device_add(HmpCall *call, const json_t *args)

@@ -32,6 +32,15 @@ void guest_cleanup(void);
 /* The backend of the disk device with id @id, or NULL. */
 BlockBackend *guest_device_backend(const char *id);
 
+/* Add every device's QOM path (borrowed) to @paths, for qom-get. */
+void guest_qom_paths(GPtrArray *paths);
+
+/*
+ * qom-get on the device at @path (one guest_qom_paths() gave): the
+ * value (new reference), or NULL with QEMU's error.
+ */
+json_t *guest_qom_get(const char *path, const char *prop, Error **errp);
+
 extern const HmpHandler guest_hmp_handlers[];
 extern const size_t guest_hmp_handlers_count;
 

@@ -15,6 +15,7 @@
 #include "system/guest.h"
 #include "system/handlers.h"
 #include "system/machine.h"
+#include "system/qom.h"
 #include "system/runstate.h"
 
 void qmpd_register_handlers(QapiSchema *s)
@@ -43,6 +44,7 @@ void qmpd_register_handlers(QapiSchema *s)
                            mirror_qmp_handlers_count);
     qapi_register_handlers(s, backup_qmp_handlers, backup_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
+    qapi_register_handlers(s, qom_qmp_handlers, qom_qmp_handlers_count);
     /* HMP tables are process-wide; a second schema reuses them */
     if (!hmp_done) {
         hmp_register_handlers(guest_hmp_handlers, guest_hmp_handlers_count);

@@ -8,6 +8,8 @@ system_libsystem_a_SOURCES = \
 	system/qtest.c system/qtest.h \
 	system/drive.c system/drive.h \
 	system/guest.c system/guest.h \
+	system/guest-disk.c system/guest-disk.h \
+	system/qom.c system/qom.h \
 	system/handlers.c system/handlers.h
 
 bin_PROGRAMS += qmpd

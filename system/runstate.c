@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include "block/block.h"
 #include "monitor/monitor.h"
 #include "qapi/event.h"
 #include "qapi/qjson.h"
@@ -173,6 +174,17 @@ static bool qmp_cont(const json_t *args, json_t **ret, Error **errp)
         autostart = true;
         return true;
     default:
+        /*
+         * As QEMU: the io-status of every named backend is "ok" again
+         * (one a device made on a -blockdev node keeps its own)
+         */
+        for (guint i = 0; i < blk_all()->len; i++) {
+            BlockBackend *blk = g_ptr_array_index(blk_all(), i);
+
+            if (*blk_name(blk)) {
+                blk_iostatus_reset(blk);
+            }
+        }
         vm_start();
         return true;
     }

@@ -67,14 +67,17 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_bitmaps.py \
 	tests/functional/test_mirror.py \
 	tests/functional/test_mirror_converge.py \
-	tests/functional/test_backup.py
+	tests/functional/test_backup.py \
+	tests/functional/test_devices.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
 	tests/compat/test_block_compat.py \
 	tests/compat/test_cmdline_compat.py \
 	tests/compat/test_jobs_compat.py \
-	tests/compat/test_mirror_compat.py
+	tests/compat/test_mirror_compat.py \
+	tests/compat/test_werror_compat.py \
+	tests/compat/test_devices_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 
 from qmpd import Skip
 
@@ -79,3 +80,19 @@ def qcow2_node(node, path, rules=None):
         f = {"driver": "blkdebug", "inject-error": rules, "image": f}
     return {"driver": "qcow2", "node-name": node, "backing": None,
             "file": f}
+
+
+def with_dir(prefix):
+    """Decorator: the test gets a fresh directory (removed afterwards);
+    skips when QEMU's image tools are missing."""
+    def decorate(fn):
+        def wrapper():
+            need_tools()
+            d = tempfile.mkdtemp(prefix=prefix)
+            try:
+                fn(d)
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        wrapper.__name__ = fn.__name__
+        return wrapper
+    return decorate

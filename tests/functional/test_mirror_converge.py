@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, Skip, run  # noqa: E402
 from images import check_clean, img, need_tools, qemu_io, \
-    same_content  # noqa: E402
+    same_content, with_dir  # noqa: E402
 from test_mirror import hmp_io, inserted, job_info, names, \
     until_event, until_status  # noqa: E402
 
@@ -160,18 +160,6 @@ def watch(c, secs):
     return False, seen
 
 
-def with_dir(fn):
-    def wrapper():
-        need_tools()
-        d = tempfile.mkdtemp(prefix="qmpd-converge-")
-        try:
-            fn(d)
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-    wrapper.__name__ = fn.__name__
-    return wrapper
-
-
 def start_qmpd(src, env_log=True):
     env = dict(os.environ, QMPD_LOG="info") if env_log else None
     return Qmpd(["-M", "none", "-drive",
@@ -189,7 +177,7 @@ def writer_proves(w):
                    "%.2f s; the copy needs %.2f s)" % (worst, catch_up))
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_background_does_not_converge(d):
     """Without the extension a background mirror slower than the guest
     does not get ready: what is left to copy stays up."""
@@ -222,7 +210,7 @@ def test_background_does_not_converge(d):
     check_clean(src)
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_ready_counts_under_writes(d):
     """A background mirror that keeps up with a slow writer: READY's
     offset equals its len (the point the flush made durable, as QEMU
@@ -253,7 +241,7 @@ def test_ready_counts_under_writes(d):
     check_clean(src)
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_auto_write_blocking_converges(d):
     """With the extension the same job switches to write-blocking, gets
     ready, and completes under the writer; the target then holds exactly
@@ -334,7 +322,7 @@ class PacedWriter(Writer):
             self.error = e
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_auto_write_blocking_guest_outpaces(d):
     """A guest that writes faster than the job copies, at random over a
     disk that is all dirty: the count still falls (most writes land on
@@ -374,7 +362,7 @@ def test_auto_write_blocking_guest_outpaces(d):
     check_clean(src)
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_auto_write_blocking_no_false_switch(d):
     """A job that converges in steps far apart, a 1 MiB buffer (one
     request) every 2 s under its speed limit, does not switch: 20
@@ -403,7 +391,7 @@ def test_auto_write_blocking_no_false_switch(d):
     check_clean(t)
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_auto_write_blocking_slow_job_light_guest(d):
     """A job under a speed limit that copies a buffer every 4 s, and a
     guest that writes 4 KiB twice a second: between two bursts the job
@@ -514,7 +502,7 @@ def enospc_stop(d, fmt, policy):
         fs.close()
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_enospc_policy_enospc(d):
     """on-target-error enospc: raw and qcow2 targets out of space."""
     for fmt in ("raw", "qcow2"):
@@ -523,13 +511,13 @@ def test_enospc_policy_enospc(d):
         enospc_stop(sub, fmt, "enospc")
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_enospc_policy_stop(d):
     """on-target-error stop: the same pause, the same io-status."""
     enospc_stop(d, "raw", "stop")
 
 
-@with_dir
+@with_dir("qmpd-converge-")
 def test_enospc_report(d):
     """on-target-error report: the job fails with the ENOSPC error and
     the device keeps its source."""

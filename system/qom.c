@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qom-get over the objects qmpd models: the /machine/peripheral and
+ * /machine/peripheral-anon containers and the guest's devices.  A path
+ * is absolute, or partial as QEMU resolves it: the one object whose
+ * path ends with it (none or several: not found).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "qapi/qjson.h"
+#include "system/guest.h"
+#include "system/qom.h"
+
+/* The object @path names, among @paths, or NULL. */
+static const char *resolve(GPtrArray *paths, const char *path)
+{
+    g_autofree char *tail = g_strconcat("/", path, NULL);
+    const char *found = NULL;
+
+    for (guint i = 0; i < paths->len; i++) {
+        const char *p = g_ptr_array_index(paths, i);
+
+        if (path[0] == '/' ? !strcmp(p, path) : g_str_has_suffix(p, tail)) {
+            if (found) {
+                return NULL;
+            }
+            found = p;
+        }
+    }
+    return found;
+}
+
+static bool qmp_qom_get(const json_t *args, json_t **ret, Error **errp)
+{
+    const char *path = qjson_get_str(args, "path");
+    const char *prop = qjson_get_str(args, "property");
+    g_autoptr(GPtrArray) paths = g_ptr_array_new();
+    const char *obj;
+
+    g_ptr_array_add(paths, "/machine/peripheral");
+    g_ptr_array_add(paths, "/machine/peripheral-anon");
+    guest_qom_paths(paths);
+    obj = resolve(paths, path);
+    if (!obj) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
+                  path);
+        return false;
+    }
+    if (g_str_has_prefix(obj, "/machine/peripheral/")
+        || g_str_has_prefix(obj, "/machine/peripheral-anon/")) {
+        *ret = guest_qom_get(obj, prop, errp);
+        return *ret != NULL;
+    }
+    if (!strcmp(prop, "type")) {
+        *ret = json_string("container");
+        return true;
+    }
+    error_setg(errp, "Property 'container.%s' not found", prop);
+    return false;
+}
+
+const QapiHandler qom_qmp_handlers[] = {
+    { "qom-get", qmp_qom_get, NULL },
+};
+
+const size_t qom_qmp_handlers_count = G_N_ELEMENTS(qom_qmp_handlers);

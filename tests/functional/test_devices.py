@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Guest disk devices: error policy, block sizes, serial, qom-get.
+
+The guest's I/O is qemu-io -d (HMP) or __com.qmpd_qemu-io with qdev,
+through virtio-blk-pci, scsi-hd and ide-hd; faults come from blkdebug.
+The messages and values are QEMU 7.2's (tests/compat/
+test_werror_compat.py compares the error policy with a real QEMU
+guest, test_devices_compat.py the properties).  Every image qmpd wrote
+passes qemu-img check and holds the data the guest wrote.  Skips (77)
+when qemu-img is not installed.
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, run  # noqa: E402
+from images import check_clean, img, qemu_io, with_dir  # noqa: E402
+
+DEADLINE = 60
+
+
+def disk(d, name="disk.qcow2"):
+    path = os.path.join(d, name)
+    img("create", "-q", "-f", "qcow2", path, "4M")
+    qemu_io(path, "write -P 0x11 0 1M")
+    return path
+
+
+def faulty(path, errno, event="write_aio", once=True, node="fmt"):
+    """A -blockdev: @path through blkdebug failing @event with @errno."""
+    return json.dumps({
+        "driver": "qcow2", "node-name": node,
+        "file": {"driver": "blkdebug",
+                 "inject-error": [{"event": event, "errno": errno,
+                                   "once": once}],
+                 "image": {"driver": "file", "filename": path}}})
+
+
+def gio(c, dev, cmd):
+    """A guest request through device @dev; its output or QmpError."""
+    return c.cmd("__com.qmpd_qemu-io", device=dev, qdev=True, command=cmd)
+
+
+def gio_error(c, dev, cmd):
+    return c.error("__com.qmpd_qemu-io", device=dev, qdev=True,
+                   command=cmd)[1]
+
+
+def hmp(c, line):
+    return c.cmd("human-monitor-command", **{"command-line": line})
+
+
+def wait_stdout(q, text):
+    deadline = time.time() + DEADLINE
+    while text not in q.stdout_text():
+        assert time.time() < deadline, (text, q.stdout_text())
+        time.sleep(0.01)
+
+
+def io_status(c, dev):
+    return [b.get("io-status") for b in c.cmd("query-block")
+            if b.get("qdev", "").startswith("/machine/peripheral/" + dev)
+            or b.get("qdev") == dev][0]
+
+
+@with_dir("qmpd-devices-")
+def test_stop_and_retry(d):
+    """werror=stop on virtio-blk: the write is held, the guest stops in
+    io-error, cont issues it again and it lands."""
+    path = disk(d)
+    with Qmpd(["-M", "pc", "-blockdev", faulty(path, 5),
+               "-device", "virtio-blk-pci,drive=fmt,id=vd0,werror=stop"]) \
+            as q:
+        c = q.connect()
+        dev = "vd0/virtio-backend"
+        assert io_status(c, "vd0") == "ok"
+        # HMP qemu-io -d is the guest's I/O too; aio: the guest waits,
+        # not the monitor
+        assert hmp(c, 'qemu-io -d %s "aio_write -P 0x5a 64k 64k"' % dev) \
+            == ""
+        e = c.event("BLOCK_IO_ERROR", DEADLINE)["data"]
+        assert e == {"device": "", "node-name": "fmt", "operation": "write",
+                     "action": "stop", "nospace": False,
+                     "reason": "Input/output error"}, e
+        c.event("STOP", DEADLINE)
+        assert c.cmd("query-status") == {"status": "io-error",
+                                         "singlestep": False,
+                                         "running": False}
+        assert hmp(c, "info status") == "VM status: paused (io-error)\r\n"
+        assert io_status(c, "vd0") == "failed"
+        assert "    I/O status:       failed\r\n" in hmp(c, "info block")
+        assert "wrote" not in q.stdout_text()
+        st = c.cmd("query-blockstats")[0]["stats"]
+        assert st["failed_wr_operations"] == 0 and st["wr_operations"] == 0
+        # stop changes nothing in io-error; cont retries
+        c.cmd("stop")
+        assert c.cmd("query-status")["status"] == "io-error"
+        c.cmd("cont")
+        c.event("RESUME", DEADLINE)
+        gio(c, dev, "aio_flush")
+        wait_stdout(q, "wrote 65536/65536 bytes at offset 65536")
+        assert "failed" not in q.stdout_text()
+        assert c.cmd("query-status")["status"] == "running"
+        # QEMU resets io-status on cont for named backends only; this
+        # device's backend is anonymous (-blockdev): it keeps "failed"
+        assert io_status(c, "vd0") == "failed"
+        st = c.cmd("query-blockstats")[0]["stats"]
+        assert st["wr_operations"] == 1 and st["failed_wr_operations"] == 0
+        gio(c, dev, "read -P 0x5a 64k 64k")
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    check_clean(path)
+    qemu_io(path, "read -P 0x5a 64k 64k", "read -P 0x11 0 64k")
+
+
+@with_dir("qmpd-devices-")
+def test_drive_policies(d):
+    """-drive werror/rerror, the device's auto inherits them; a named
+    backend's io-status is reset by cont; a sync write waits for cont
+    (sent on another connection)."""
+    path = disk(d)
+    drive = ("if=none,id=d0,driver=qcow2,file.driver=blkdebug,"
+             "file.inject-error.0.event=write_aio,"
+             "file.inject-error.0.errno=28,file.inject-error.0.once=on,"
+             "file.image.driver=file,file.image.filename=%s,"
+             "werror=enospc,rerror=stop" % path)
+    with Qmpd(["-M", "pc", "-device", "virtio-scsi-pci,id=scsi0",
+               "-drive", drive, "-device", "scsi-hd,drive=d0,id=sd0"]) as q:
+        c = q.connect()
+        c2 = q.connect()
+        assert io_status(c, "sd0") == "ok"
+        c.send_raw(json.dumps({"execute": "__com.qmpd_qemu-io",
+                               "arguments": {"device": "sd0", "qdev": True,
+                                             "command":
+                                             "write -P 0x66 0 4k"}}))
+        e = c2.event("BLOCK_IO_ERROR", DEADLINE)["data"]
+        assert e == {"device": "d0", "node-name": e["node-name"],
+                     "operation": "write", "action": "stop",
+                     "nospace": True,
+                     "reason": "No space left on device"}, e
+        c2.event("STOP", DEADLINE)
+        assert io_status(c2, "sd0") == "nospace"
+        c2.cmd("cont")
+        c2.event("RESUME", DEADLINE)
+        r = c.reply(DEADLINE)
+        assert r["return"].startswith("wrote 4096/4096 bytes at offset 0"), r
+        assert io_status(c2, "sd0") == "ok"
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    check_clean(path)
+    qemu_io(path, "read -P 0x66 0 4k")
+
+
+@with_dir("qmpd-devices-")
+def test_report_and_ignore(d):
+    """report: the guest sees the error; ignore: success, not written;
+    both send BLOCK_IO_ERROR, neither stops the guest nor shows an
+    io-status (no stop in the policy)."""
+    path = disk(d)
+    rules = [{"event": "write_aio", "errno": 5, "once": True},
+             {"event": "read_aio", "errno": 5, "once": True}]
+    bd = {"driver": "qcow2", "node-name": "fmt",
+          "file": {"driver": "blkdebug", "inject-error": rules,
+                   "image": {"driver": "file", "filename": path}}}
+    with Qmpd(["-M", "pc", "-blockdev", json.dumps(bd), "-device",
+               "ide-hd,drive=fmt,id=hd0,werror=report,rerror=ignore"]) as q:
+        c = q.connect()
+        assert io_status(c, "hd0") is None
+        assert gio_error(c, "hd0", "write -P 0x22 0 4k") == \
+            "write failed: Input/output error"
+        e = c.event("BLOCK_IO_ERROR", DEADLINE)["data"]
+        assert e["action"] == "report" and e["operation"] == "write" and \
+            "nospace" not in e, e
+        out = gio(c, "hd0", "read 0 4k")
+        assert out.startswith("read 4096/4096 bytes at offset 0"), out
+        e = c.event("BLOCK_IO_ERROR", DEADLINE)["data"]
+        assert e["action"] == "ignore" and e["operation"] == "read", e
+        assert c.cmd("query-status")["status"] == "running"
+        st = c.cmd("query-blockstats")[0]["stats"]
+        assert (st["failed_wr_operations"], st["rd_operations"],
+                st["failed_rd_operations"]) == (1, 1, 0), st
+        gio(c, "hd0", "read -P 0x11 0 4k")
+        gio(c, "hd0", "write -P 0x23 8k 4k")
+        c.cmd("quit")
+        q.wait(DEADLINE)
+        assert not [e for e in c.events if e["event"] == "BLOCK_IO_ERROR"]
+    check_clean(path)
+    qemu_io(path, "read -P 0x11 0 4k", "read -P 0x23 8k 4k")
+
+
+@with_dir("qmpd-devices-")
+def test_held_request_on_unplug_and_quit(d):
+    """A request the stop policy holds ends when its device goes (the
+    guest is gone), and at quit; nothing leaks, images are clean."""
+    path = disk(d)
+    path2 = disk(d, "disk2.qcow2")
+    with Qmpd(["-M", "pc", "-blockdev", faulty(path, 5, once=False),
+               "-blockdev", faulty(path2, 5, once=False, node="fmt2"),
+               "-device", "virtio-scsi-pci,id=scsi0",
+               "-device", "scsi-hd,drive=fmt,id=sd0,werror=stop",
+               "-device", "scsi-hd,drive=fmt2,id=sd1,werror=stop"]) as q:
+        c = q.connect()
+        gio(c, "sd0", "aio_write -P 0x33 0 4k")
+        assert c.event("BLOCK_IO_ERROR", DEADLINE)["data"]["node-name"] == \
+            "fmt"
+        c.event("STOP", DEADLINE)
+        # a stopped guest's device still fails (and holds) without a
+        # second STOP
+        gio(c, "sd1", "aio_write -P 0x34 0 4k")
+        e = c.event("BLOCK_IO_ERROR", DEADLINE)["data"]
+        assert e["node-name"] == "fmt2" and e["action"] == "stop", e
+        c.cmd("device_del", id="sd0")
+        c.event("DEVICE_DELETED", DEADLINE)
+        wait_stdout(q, "aio_write failed: Operation canceled")
+        c.cmd("cont")
+        c.event("RESUME", DEADLINE)
+        c.event("STOP", DEADLINE)
+        c.cmd("quit")
+        q.wait(DEADLINE)
+        assert q.proc.returncode == 0
+    for p in (path, path2):
+        check_clean(p)
+        qemu_io(p, "read -P 0x11 0 4k")
+
+
+@with_dir("qmpd-devices-")
+def test_block_sizes(d):
+    """The device addresses logical blocks: misaligned guest requests
+    fail as invalid (no policy, no event); aligned ones work."""
+    path = disk(d)
+    with Qmpd(["-M", "pc", "-blockdev",
+               "driver=qcow2,node-name=fmt,file.driver=file,"
+               "file.filename=%s" % path, "-device",
+               "virtio-blk-pci,drive=fmt,id=vd0,werror=stop,"
+               "logical_block_size=4096,physical_block_size=4096"]) as q:
+        c = q.connect()
+        dev = "vd0/virtio-backend"
+        for cmd in ("write -P 0x44 512 4k", "write -P 0x44 0 512",
+                    "read 4k 1k", "discard 1k 4k", "write -z 0 2k"):
+            assert gio_error(c, dev, cmd).endswith("Input/output error"), \
+                cmd
+        st = c.cmd("query-blockstats")[0]["stats"]
+        assert (st["invalid_wr_operations"], st["invalid_rd_operations"],
+                st["invalid_unmap_operations"]) == (3, 1, 1), st
+        gio(c, dev, "write -P 0x44 4k 8k")
+        gio(c, dev, "flush")
+        # the backend itself (no -d) still takes any byte range
+        c.cmd("__com.qmpd_qemu-io", device="fmt", command="read 1 3")
+        assert c.cmd("query-status")["status"] == "running"
+        assert not [e for e in c.events if e["event"] == "BLOCK_IO_ERROR"]
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    check_clean(path)
+    qemu_io(path, "read -P 0x11 0 4k", "read -P 0x44 4k 8k",
+            "read -P 0x11 12k 4k")
+
+
+@with_dir("qmpd-devices-")
+def test_properties(d):
+    """qom-get shows the device properties as QEMU does; device_add
+    refuses bad ones with QEMU's messages and changes nothing."""
+    path = disk(d)
+    with Qmpd(["-M", "pc", "-S", "-drive",
+               "file=%s,format=qcow2,if=none,id=d0" % path,
+               "-device", "virtio-blk-pci,drive=d0,id=vd0,serial=SER1,"
+               "logical_block_size=4096,physical_block_size=4096,"
+               "werror=stop"]) as q:
+        c = q.connect()
+
+        def get(path, prop):
+            return c.cmd("qom-get", path=path, property=prop)
+
+        for p in ("/machine/peripheral/vd0", "vd0",
+                  "/machine/peripheral/vd0/virtio-backend"):
+            assert get(p, "serial") == "SER1"
+            assert get(p, "logical_block_size") == 4096
+            assert get(p, "discard_granularity") == 4294967295
+            assert get(p, "werror") == "stop" and get(p, "rerror") == "auto"
+            assert get(p, "drive") == "d0"
+        assert get("vd0", "type") == "virtio-blk-pci"
+        assert get("vd0/virtio-backend", "type") == "virtio-blk-device"
+        assert c.error("qom-get", path="vd0", property="nosuch") == (
+            "GenericError", "Property 'virtio-blk-pci.nosuch' not found")
+        assert c.error("qom-get", path="nosuch", property="serial") == (
+            "DeviceNotFound", "Device 'nosuch' not found")
+        c.cmd("blockdev-add", driver="null-co", **{"node-name": "n0"})
+        c.cmd("device_add", driver="virtio-scsi-pci", id="scsi0")
+        for args, err in [
+            ({"werror": "foo"},
+             "Parameter 'werror' does not accept value 'foo'"),
+            ({"logical_block_size": 1000}, "Property x.logical_block_size "
+             "doesn't take value '1000', it's not a power of 2"),
+            ({"logical_block_size": "256"}, "Property x.logical_block_size "
+             "doesn't take value 256 (minimum: 512, maximum: 2097152)"),
+            ({"logical_block_size": "4k"},
+             "logical_block_size > physical_block_size not supported"),
+            ({"discard_granularity": 4294967296}, "Property scsi-hd."
+             "discard_granularity doesn't take value 4294967296 "
+             "(maximum: 4294967295)"),
+            ({"discard_granularity": 1000},
+             "discard_granularity must be a multiple of logical_block_size"),
+            ({"min_io_size": 1000},
+             "min_io_size must be a multiple of logical_block_size"),
+            ({"logical_block_size": -512},
+             "Parameter 'logical_block_size' expects size"),
+        ]:
+            args = dict(args, driver="scsi-hd", drive="n0", id="x")
+            assert c.error("device_add", **args) == ("GenericError", err), \
+                args
+        assert c.error("qom-get", path="x", property="type")[0] == \
+            "DeviceNotFound"
+        assert [b["device"] for b in c.cmd("query-block")] == ["d0"]
+        c.cmd("device_add", driver="scsi-hd", drive="n0", id="sd0")
+        assert get("sd0", "serial") == ""
+        assert get("sd0", "discard_granularity") == 4096
+        assert get("sd0", "logical_block_size") == 512
+        assert get("sd0", "drive") == "n0"
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    with Qmpd(["-M", "pc", "-blockdev", "driver=null-co,node-name=n0",
+               "-blockdev", "driver=null-co,node-name=n1",
+               "-device", "ide-hd,drive=n0,id=hd0,bus=ide.0",
+               "-device", "ide-hd,drive=n1,bus=ide.1,serial=MINE"]) as q:
+        c = q.connect()
+        assert c.cmd("qom-get", path="hd0", property="serial") == "QM00001"
+        assert c.cmd("qom-get", path="/machine/peripheral-anon/device[0]",
+                     property="serial") == "MINE"
+        assert c.cmd("qom-get", path="hd0",
+                     property="discard_granularity") == 512
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    # IDE's own rules, checked when the device is realized
+    for opts, err in [
+        ("discard_granularity=4096",
+         "discard_granularity must be 512 for ide"),
+        ("logical_block_size=4096,physical_block_size=4096",
+         "discard_granularity must be a multiple of logical_block_size"),
+        ("logical_block_size=4096,physical_block_size=4096,"
+         "discard_granularity=0", "logical_block_size must be 512 for IDE"),
+    ]:
+        arg = "ide-hd,drive=n0,%s" % opts
+        q = Qmpd(["-M", "pc", "-blockdev", "driver=null-co,node-name=n0",
+                  "-device", arg], wait=False)
+        try:
+            assert q.wait(DEADLINE) == 1
+            assert q.stderr_text() == "qmpd: -device %s: %s\n" % (arg, err)
+        finally:
+            q.close()
+
+
+@with_dir("qmpd-devices-")
+def test_drive_options(d):
+    """-drive werror/rerror/serial as QEMU 7.2 takes them."""
+    path = disk(d)
+    base = "file=%s,format=qcow2,if=none,id=d0" % path
+    for extra, err in [
+        (",werror=foo", "'foo' invalid write error action"),
+        (",rerror=enospc", "'enospc' invalid read error action"),
+        (",werror=auto", "'auto' invalid write error action"),
+        (",serial=abc",
+         "Block format 'qcow2' does not support the option 'serial'"),
+    ]:
+        q = Qmpd(["-M", "pc", "-drive", base + extra], wait=False)
+        try:
+            assert q.wait(DEADLINE) == 1
+            assert q.stderr_text() == "qmpd: -drive %s%s: %s\n" % (
+                base, extra, err), q.stderr_text()
+        finally:
+            q.close()
+    q = Qmpd(["-M", "none", "-drive", "driver=null-co,if=none,serial=x"],
+             wait=False)
+    try:
+        assert q.wait(DEADLINE) == 1
+        assert q.stderr_text().endswith(
+            "Block protocol 'null-co' doesn't support the option "
+            "'serial'\n"), q.stderr_text()
+    finally:
+        q.close()
+    check_clean(path)
+
+
+if __name__ == "__main__":
+    run([test_stop_and_retry, test_drive_policies, test_report_and_ignore,
+         test_held_request_on_unplug_and_quit, test_block_sizes,
+         test_properties, test_drive_options])
