@@ -263,6 +263,34 @@ static bool qmp_query_memory_size_summary(const json_t *args, json_t **ret,
     return true;
 }
 
+char *machine_qom_type(void)
+{
+    return g_strdup_printf("%s-machine", the_config.type);
+}
+
+json_t *machine_qom_get(const char *name)
+{
+    if (!strcmp(name, "type")) {
+        g_autofree char *type = machine_qom_type();
+
+        return json_string(type);
+    }
+    if (!strcmp(name, "memory")) {
+        json_t *mem = json_pack("{s:I}", "size",
+                                (json_int_t)the_config.ram_size);
+
+        /* QEMU shows the hotplug limits only when there are slots */
+        if (the_config.ram_slots) {
+            json_object_set_new(mem, "slots",
+                                json_integer(the_config.ram_slots));
+            json_object_set_new(mem, "max-size",
+                                json_integer(the_config.maxram_size));
+        }
+        return mem;
+    }
+    return NULL;
+}
+
 static bool qmp_query_target(const json_t *args, json_t **ret, Error **errp)
 {
     *ret = json_pack("{s:s}", "arch", "x86_64");

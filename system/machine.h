@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "qapi/dispatch.h"
 #include "qapi/error.h"
 
@@ -18,6 +20,8 @@ typedef struct MachineConfig {
     const char *type;       /* canonical name, e.g. "pc-i440fx-7.2" */
     const char *accel;      /* "tcg", "kvm" or "qtest" */
     uint64_t ram_size;
+    uint64_t maxram_size;   /* -m maxmem=, else ram_size */
+    uint64_t ram_slots;     /* -m slots=, else 0 */
     char *name;             /* -name guest=..., or NULL */
 } MachineConfig;
 
@@ -29,6 +33,15 @@ bool machine_parse_accel(MachineConfig *mc, const char *spec, Error **errp);
 
 /* Print "-machine help". */
 void machine_print_help(FILE *f);
+
+/*
+ * The value qom-get gives for /machine's property @name (a new
+ * reference), or NULL when qmpd's machine has no such property.
+ */
+json_t *machine_qom_get(const char *name);
+
+/* QEMU's QOM type of the machine, e.g. "pc-i440fx-7.2-machine". */
+char *machine_qom_type(void);
 
 /* The configuration the queries report; set once at start-up. */
 void machine_set_config(const MachineConfig *mc);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "qapi/opts.h"
+#include "system/memory.h"
 #include "system/options.h"
 
 typedef bool OptionFn(QmpdOptions *o, const char *arg, Error **errp);
@@ -308,43 +309,7 @@ static bool opt_accel(QmpdOptions *o, const char *arg, Error **errp)
 
 static bool opt_m(QmpdOptions *o, const char *arg, Error **errp)
 {
-    static const char *const keys[] = { "size", "slots", "maxmem", NULL };
-    g_autoptr(Opts) m = opts_parse(arg, "size", keys, NULL, errp);
-    const char *size;
-    uint64_t v;
-
-    if (!m) {
-        return false;
-    }
-    size = opts_get(m, "size");
-    if (!size) {
-        error_setg(errp, "missing 'size' option value");
-        return false;
-    }
-    /* a bare number is in MiB, as in QEMU */
-    if (g_ascii_isdigit(size[strlen(size) - 1])) {
-        g_autofree char *mib = g_strdup_printf("%sM", size);
-
-        if (!opts_parse_size(mib, &v)) {
-            goto bad;
-        }
-    } else if (!opts_parse_size(size, &v)) {
-        goto bad;
-    }
-    if (v == 0) {
-        error_setg(errp, "ram size too small");
-        return false;
-    }
-    o->machine.ram_size = v;
-    o->ram_size_set = true;
-    return true;
-bad:
-    error_setg(errp, "Parameter 'size' expects a non-negative number below "
-               "2^64");
-    error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "
-                      "mega-, giga-, tera-, peta-\nand exabytes, "
-                      "respectively.\n");
-    return false;
+    return memory_parse(&o->memory, arg, errp);
 }
 
 
@@ -550,9 +515,9 @@ static bool resolve(QmpdOptions *o, Error **errp)
             }
         }
     }
-    if (!o->ram_size_set) {
-        /* QEMU's defaults: the empty machine has no RAM */
-        o->machine.ram_size = strcmp(o->machine.type, "none") ? 128 << 20 : 0;
+    /* after -M, whatever the order: sizes and limits depend on it */
+    if (!memory_apply(&o->machine, &o->memory, errp)) {
+        return false;
     }
     if (o->qtest) {
         /* the virtual clock then belongs to the qtest client */

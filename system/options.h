@@ -14,6 +14,7 @@
 #include "monitor/monitor.h"
 #include "qapi/error.h"
 #include "system/machine.h"
+#include "system/memory.h"
 
 typedef struct MonitorOpt {
     char *chardev_id;       /* the chardev to serve */
@@ -47,7 +48,7 @@ typedef struct QmpdOptions {
     char *qtest;            /* the chardev id serving qtest */
     char *qtest_log;
     MachineConfig machine;
-    bool ram_size_set;      /* -m was given */
+    MemoryOpts memory;      /* -m */
     bool start_paused;
     bool daemonize;
     char *pidfile;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qom-get over the objects qmpd models: the /machine/peripheral and
- * /machine/peripheral-anon containers and the guest's devices.  A path
- * is absolute, or partial as QEMU resolves it: the one object whose
- * path ends with it (none or several: not found).
+ * qom-get over the objects qmpd models: the machine (/machine) with its
+ * memory, the /machine/peripheral and /machine/peripheral-anon
+ * containers, and the guest's devices.  A path is absolute, or partial
+ * as QEMU resolves it: the one object whose path ends with it (none or
+ * several: not found).
  */
 #include "config.h"
 
@@ -11,7 +12,18 @@
 
 #include "qapi/qjson.h"
 #include "system/guest.h"
+#include "system/machine.h"
 #include "system/qom.h"
+
+/* Properties QEMU's machines have that qmpd does not model. */
+static const char *const machine_unmodelled[] = {
+    "kernel", "dt-compatible", "boot", "initrd",
+    "confidential-guest-support", "graphics", "usb", "firmware",
+    "memory-encryption", "smp", "dump-guest-core", "phandle-start",
+    "dumpdtb", "memory-backend", "dtb", "mem-merge", "append",
+    "suppress-vmdesc", "peripheral-anon", "peripheral", "unattached",
+    "smm", "acpi", "pit", "pic", "vmport", "sata", "i8042", NULL
+};
 
 /* The object @path names, among @paths, or NULL. */
 static const char *resolve(GPtrArray *paths, const char *path)
@@ -37,8 +49,10 @@ static bool qmp_qom_get(const json_t *args, json_t **ret, Error **errp)
     const char *path = qjson_get_str(args, "path");
     const char *prop = qjson_get_str(args, "property");
     g_autoptr(GPtrArray) paths = g_ptr_array_new();
+    g_autofree char *type = NULL;
     const char *obj;
 
+    g_ptr_array_add(paths, "/machine");
     g_ptr_array_add(paths, "/machine/peripheral");
     g_ptr_array_add(paths, "/machine/peripheral-anon");
     guest_qom_paths(paths);
@@ -48,16 +62,30 @@ static bool qmp_qom_get(const json_t *args, json_t **ret, Error **errp)
                   path);
         return false;
     }
-    if (g_str_has_prefix(obj, "/machine/peripheral/")
-        || g_str_has_prefix(obj, "/machine/peripheral-anon/")) {
-        *ret = guest_qom_get(obj, prop, errp);
-        return *ret != NULL;
+    if (strcmp(obj, "/machine")) {
+        if (g_str_has_prefix(obj, "/machine/peripheral/")
+            || g_str_has_prefix(obj, "/machine/peripheral-anon/")) {
+            *ret = guest_qom_get(obj, prop, errp);
+            return *ret != NULL;
+        }
+        if (!strcmp(prop, "type")) {
+            *ret = json_string("container");
+            return true;
+        }
+        error_setg(errp, "Property 'container.%s' not found", prop);
+        return false;
     }
-    if (!strcmp(prop, "type")) {
-        *ret = json_string("container");
+    *ret = machine_qom_get(prop);
+    if (*ret) {
         return true;
     }
-    error_setg(errp, "Property 'container.%s' not found", prop);
+    type = machine_qom_type();
+    if (g_strv_contains(machine_unmodelled, prop)) {
+        error_setg(errp, "Property '%s.%s' is not modelled by qmpd", type,
+                   prop);
+    } else {
+        error_setg(errp, "Property '%s.%s' not found", type, prop);
+    }
     return false;
 }
 

@@ -68,7 +68,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_mirror.py \
 	tests/functional/test_mirror_converge.py \
 	tests/functional/test_backup.py \
-	tests/functional/test_devices.py
+	tests/functional/test_devices.py \
+	tests/functional/test_memory.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
@@ -77,7 +78,8 @@ COMPAT_TESTS = \
 	tests/compat/test_jobs_compat.py \
 	tests/compat/test_mirror_compat.py \
 	tests/compat/test_werror_compat.py \
-	tests/compat/test_devices_compat.py
+	tests/compat/test_devices_compat.py \
+	tests/compat/test_memory_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
