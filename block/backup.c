@@ -17,10 +17,11 @@
  *     on untouched.  So every cluster reaches the target with the data
  *     it held when the job started, whatever the guest does.
  *   - sync=full: a background loop walks @copy from a cursor, copying
- *     runs of up to MAX_COPY bytes, up to MAX_OPS and MAX_BYTES in
- *     flight (QEMU's block-copy: 64 workers), under the speed
- *     limit; each asks the source's block status first, so holes and
- *     zeroes go as zero writes without a read.  The job ends once @copy
+ *     runs of up to MAX_COPY bytes (x-perf max-chunk, if smaller), up
+ *     to x-perf max-workers (default 64, QEMU's block-copy workers) and
+ *     MAX_BYTES in flight, under the speed limit; each asks the
+ *     source's block status first, so holes and zeroes go as zero
+ *     writes without a read.  The job ends once @copy
  *     is empty and nothing is in flight.
  *   - sync=top: as full, but an allocation scan first drops from @copy
  *     the clusters that the source's top image does not hold at all
@@ -62,6 +63,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +129,8 @@ struct BackupJob {
     BlockdevOnError on_target_error;
     uint64_t len;
     uint64_t cluster;
+    uint64_t max_chunk;         /* x-perf: a background copy's bytes */
+    int64_t max_workers;        /* x-perf: background copies in flight */
 
     /*
      * incremental/bitmap: the user's bitmap, frozen during the job (see
@@ -557,7 +562,7 @@ static bool pick(BackupJob *s, uint64_t *off, uint64_t *len)
             s->cursor = (uint64_t)d + s->cluster;
             continue;
         }
-        end = MIN(s->len, (uint64_t)d + MAX(MAX_COPY, s->cluster));
+        end = MIN(s->len, (uint64_t)d + s->max_chunk);
         b = hbitmap_next_clean(s->copy, d);
         if (b >= 0 && b < end) {
             end = b;
@@ -603,7 +608,7 @@ static void pump_once(BackupJob *s)
     while (!s->sync_none && s->scan_done && !job->cancelled && !s->ret
            && !s->round_err
            && !job->paused && !job_should_pause(job) && s->ops < MAX_OPS
-           && s->bg_bytes < MAX_BYTES) {
+           && s->bg_ops < s->max_workers && s->bg_bytes < MAX_BYTES) {
         uint64_t off;
         uint64_t len;
 
@@ -823,6 +828,12 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
     bool has_bitmap = qjson_get_str_or(args, "bitmap", NULL) != NULL;
     const char *mode = qjson_get_str_or(args, "bitmap-mode", NULL);
     bool has_mode = mode != NULL;
+    /* x-perf: QEMU's BackupPerf, 64 workers and no chunk limit */
+    const json_t *perf = json_object_get(args, "x-perf");
+    int64_t max_workers = perf ? qjson_get_int_or(perf, "max-workers", 64)
+                               : 64;
+    int64_t max_chunk = perf ? qjson_get_int_or(perf, "max-chunk", 0) : 0;
+    uint64_t cluster;
     DirtyBitmap *bm = NULL;
     BackupJob *s;
 
@@ -881,7 +892,22 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
         error_setg(errp, "qmpd does not support 'compress' in backup jobs");
         return NULL;
     }
+    /* qmpd copies through a buffer; copy_file_range is not used */
+    if (perf && qjson_get_bool_or(perf, "use-copy-range", false)) {
+        error_setg(errp, "qmpd does not support 'use-copy-range' in backup "
+                   "jobs");
+        return NULL;
+    }
     if (bdrv_op_is_blocked(bs, errp) || bdrv_op_is_blocked(target, errp)) {
+        return NULL;
+    }
+    if (max_workers < 1 || max_workers > INT_MAX) {
+        error_setg(errp, "max-workers must be between 1 and %d", INT_MAX);
+        return NULL;
+    }
+    if (max_chunk < 0) {
+        error_setg(errp, "max-chunk must be zero (which means no limit) or "
+                   "positive");
         return NULL;
     }
     if (bm && strcmp(mode, "never")
@@ -905,6 +931,13 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
     }
     if (bdrv_is_read_only(target)) {
         error_setg(errp, "Block node is read-only");
+        return NULL;
+    }
+    /* QEMU's block-copy: at least 64 KiB, else the target's cluster */
+    cluster = MAX(BACKUP_CLUSTER_DEFAULT, cluster_size(target));
+    if (max_chunk && (uint64_t)max_chunk < cluster) {
+        error_setg(errp, "Required max-chunk (%" PRId64 ") is less than "
+                   "backup cluster size (%" PRIu64 ")", max_chunk, cluster);
         return NULL;
     }
 
@@ -937,8 +970,17 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
     s->top_base = bdrv_backing(bdrv_skip_filters(bs));
     s->scan_done = strcmp(sync, "top") != 0;
     s->len = bdrv_length(bs);
-    /* QEMU's block-copy: at least 64 KiB, else the target's cluster */
-    s->cluster = MAX(BACKUP_CLUSTER_DEFAULT, cluster_size(target));
+    s->cluster = cluster;
+    /*
+     * a copy is whole clusters: up to max-chunk when it is smaller,
+     * rounded up to a cluster as QEMU's block-copy does
+     */
+    s->max_chunk = MAX(MAX_COPY, cluster);
+    if (max_chunk) {
+        s->max_chunk = MIN(s->max_chunk, (uint64_t)max_chunk);
+        s->max_chunk = (s->max_chunk + cluster - 1) / cluster * cluster;
+    }
+    s->max_workers = max_workers;
     /* all dirty until the job starts, as QEMU's block-copy bitmap */
     s->copy_bm = dbitmap_create(bs, s->cluster, NULL, NULL);
     dbitmap_set_enabled(s->copy_bm, false);

@@ -69,7 +69,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_mirror_converge.py \
 	tests/functional/test_backup.py \
 	tests/functional/test_devices.py \
-	tests/functional/test_memory.py
+	tests/functional/test_memory.py \
+	tests/functional/test_backup_perf.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
@@ -79,7 +80,8 @@ COMPAT_TESTS = \
 	tests/compat/test_mirror_compat.py \
 	tests/compat/test_werror_compat.py \
 	tests/compat/test_devices_compat.py \
-	tests/compat/test_memory_compat.py
+	tests/compat/test_memory_compat.py \
+	tests/compat/test_backup_perf_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
