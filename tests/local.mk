@@ -86,6 +86,7 @@ COMPAT_TESTS = \
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
 	tests/functional/images.py \
+	tests/functional/reference.py \
 	tests/functional/coverage.py \
 	tests/compat/schema_canon.py
 

@@ -23,8 +23,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import (Qmpd, QmpClient, QmpError, Skip, qemu_binary,  # noqa: E402
+from qmpd import (Qmpd, QmpError, Skip, qemu_binary,  # noqa: E402
                   run)
+from reference import start  # noqa: E402
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -87,31 +88,6 @@ def qemu_io(path, *cmds):
 def node_arg(path, node="n0", ro=False):
     return ["-blockdev", "driver=qcow2,file.driver=file,file.filename=%s,"
             "node-name=%s%s" % (path, node, ",read-only=on" if ro else "")]
-
-
-def start(args, qemu=False):
-    """qmpd (or QEMU) on @args, and a negotiated QMP client."""
-    machine = [] if "-M" in args else ["-M", "none"]
-    q = Qmpd(machine + list(args),
-             binary_path=qemu_binary() if qemu else None)
-    if not qemu:
-        return q, q.connect()
-    # QEMU creates its socket file (bind) a moment before it listens
-    deadline = time.time() + 10
-    while True:
-        try:
-            c = QmpClient(q.qmp_path, negotiate=False)
-            break
-        except ConnectionRefusedError:
-            if time.time() > deadline or q.proc.poll() is not None:
-                raise
-            time.sleep(0.01)
-    q.clients.append(c)
-    # QEMU 7.2 may send an early RESUME ahead of its greeting
-    while "QMP" not in c.greeting:
-        c.greeting = c.recv()
-    assert "return" in c.execute("qmp_capabilities")
-    return q, c
 
 
 def quit(q, c):

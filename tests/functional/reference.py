@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""qmpd and the reference QEMU 7.2 started alike, for tests that run one
+scenario on both and compare."""
+
+import sys
+import time
+
+from qmpd import Qmpd, QmpClient, qemu_binary
+
+
+def start(args, qemu=False):
+    """qmpd (or QEMU) on @args (-M none unless given), and a negotiated
+    QMP client.  The reference QEMU on a loaded machine now and then does
+    not answer its first command (seen in CI, as in the compat tests):
+    it is started once more, with a fresh process."""
+    machine = [] if "-M" in args else ["-M", "none"]
+    if not qemu:
+        q = Qmpd(machine + list(args))
+        c = q.connect()
+        c.sock.settimeout(60)   # a loaded machine: generous, not tight
+        return q, c
+    for attempt in (1, 2):
+        q = Qmpd(machine + list(args), binary_path=qemu_binary())
+        try:
+            return q, _negotiate(q)
+        except (TimeoutError, ConnectionError) as e:
+            q.close()
+            if attempt == 2:
+                raise
+            sys.stderr.write("# the reference QEMU did not answer (%r); "
+                             "starting it once more\n" % (e,))
+
+
+def _negotiate(q):
+    # QEMU creates its socket file (bind) a moment before it listens
+    deadline = time.time() + 30
+    while True:
+        try:
+            c = QmpClient(q.qmp_path, negotiate=False, timeout=20)
+            break
+        except (ConnectionRefusedError, FileNotFoundError):
+            if time.time() > deadline or q.proc.poll() is not None:
+                raise
+            time.sleep(0.01)
+    q.clients.append(c)
+    # QEMU 7.2 may send an early RESUME ahead of its greeting
+    while "QMP" not in c.greeting:
+        c.greeting = c.recv()
+    assert "return" in c.execute("qmp_capabilities")
+    c.sock.settimeout(60)
+    return c
