@@ -459,7 +459,8 @@ static bool blk_submit(BlockBackend *blk, BlkIoType type, uint64_t off,
         bdrv_write(blk->root, off, len, buf, flags, blk_done_cb, r);
         break;
     case BLK_IO_ZERO:
-        bdrv_write_zeroes(blk->root, off, len, flags, blk_done_cb, r);
+        bdrv_write_zeroes(blk->root, off, len, flags | BDRV_REQ_FROM_BACKEND,
+                          blk_done_cb, r);
         break;
     case BLK_IO_DISCARD:
         bdrv_discard(blk->root, off, len, blk_done_cb, r);

@@ -52,6 +52,11 @@ enum {
     BDRV_REQ_MAY_UNMAP = 1,     /* zero writes may deallocate */
     BDRV_REQ_FUA = 2,           /* durable on completion */
     BDRV_REQ_LOCK_OWNER = 4,    /* by the holder of a range lock: no wait */
+    /*
+     * From a backend, not a parent node: as in QEMU, only a node's
+     * parents lose MAY_UNMAP to its discard=ignore
+     */
+    BDRV_REQ_FROM_BACKEND = 8,
 };
 
 /* Block status bits. */

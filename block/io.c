@@ -471,7 +471,8 @@ void bdrv_range_unlock_redirect(BdrvRangeLock *k, BlockNode *to)
                    && (!to->discard_unmap || !to->drv->discard)) {
             io_complete_now(r, 0);
         } else {
-            if (r->type == IO_ZERO && !to->discard_unmap) {
+            if (r->type == IO_ZERO && !to->discard_unmap
+                && !(r->flags & BDRV_REQ_FROM_BACKEND)) {
                 r->flags &= ~BDRV_REQ_MAY_UNMAP;
             }
             write_submit(r);
@@ -565,7 +566,7 @@ static void do_write_zeroes_req(BlockNode *bn, uint64_t off, uint64_t len,
         io_complete_now(r, 0);
         return;
     }
-    if (!bn->discard_unmap) {
+    if (!bn->discard_unmap && !(flags & BDRV_REQ_FROM_BACKEND)) {
         flags &= ~BDRV_REQ_MAY_UNMAP;
     }
     r->flags = flags;

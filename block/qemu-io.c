@@ -548,7 +548,8 @@ static void target_io(const QemuIoTarget *t, QioReqType type, uint64_t off,
         bdrv_write(bn, off, len, buf, flags, cb, opaque);
         break;
     case QIO_ZERO:
-        bdrv_write_zeroes(bn, off, len, flags, cb, opaque);
+        bdrv_write_zeroes(bn, off, len, flags | BDRV_REQ_FROM_BACKEND, cb,
+                          opaque);
         break;
     case QIO_DISCARD:
         bdrv_discard(bn, off, len, cb, opaque);
