@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qcow2: open, header, and the data path.
+ * qcow2: open, close, the control path, and the data path.
  *
  * A request walks its guest range L2 table by L2 table.  Within a table
  * it takes runs of clusters of one kind (data, zero, unallocated,
@@ -18,14 +18,7 @@
  * the new clusters: data reaches the file before any metadata that
  * refers to it.
  *
- * Metadata is written back in an order that keeps the image consistent
- * after a crash at any point (qcow2_flush_metadata):
- *
- *   refcount blocks (increments) -> refcount table -> header
- *     -> L2 tables -> L1 table -> refcount blocks (decrements)
- *
- * A background writeback (every second while dirty) bounds what a
- * crash can lose; a guest flush adds fdatasync between the stages.
+ * Metadata writeback is qcow2-flush.c, the header qcow2-header.c.
  */
 #include "config.h"
 
@@ -42,8 +35,6 @@
 /* As QEMU 7.2: by default the L2 cache covers the image, up to 32 MiB */
 #define L2_CACHE_MAX_BYTES (32u << 20)
 #define RB_CACHE_TABLES 16
-#define WRITEBACK_MS 1000
-#define WRITEBACK_DIRTY_TABLES 32
 
 typedef enum {
     KIND_UNALLOCATED,
@@ -1000,400 +991,9 @@ static void qcow2_block_status(BlockNode *bn, uint64_t off, uint64_t len,
     qcow2_table_get(bn, &s->l2_cache, l2off, status_loaded_cb, q);
 }
 
-/* ---- metadata writeback ---------------------------------------------------- */
-
-typedef struct {
-    BlockNode *bn;
-    bool sync_disk;
-    int step;
-    int ret;
-    uint8_t *buf;
-    uint64_t l1_gen;
-} Flush;
-
-static void flush_run(BlockNode *bn, bool sync_disk);
-
-static void flush_step_cb(void *opaque, int ret);
-
-static void flush_step_io_cb(void *opaque, ssize_t ret)
-{
-    flush_step_cb(opaque, (int)ret);
-}
-
-static uint8_t *header_bytes(BlockNode *bn, size_t *len);
-
-static void flush_done(Flush *f)
-{
-    BlockNode *bn = f->bn;
-    Qcow2State *s = state(bn);
-    GArray *w = s->flush_waiters;
-    int ret = f->ret;
-
-    s->flushing = false;
-    s->flush_waiters = NULL;
-    g_free(f);
-    /* flushes asked for while this one ran start now */
-    if (s->next_flush) {
-        s->flush_waiters = s->next_flush;
-        s->next_flush = NULL;
-        flush_run(bn, true);
-    }
-    /* last: a waiter may be the close that frees the node */
-    for (guint i = 0; w && i < w->len; i++) {
-        Qcow2Waiter *q = &g_array_index(w, Qcow2Waiter, i);
-
-        q->cb(q->opaque, ret);
-    }
-    if (w) {
-        g_array_free(w, TRUE);
-    }
-}
-
-/*
- * The stages, each started when the previous one completed:
- *   0 refcount blocks  1 refcount table  2 header  3 (fdatasync)
- *   4 L2 tables  5 L1 table  6 queued decrements  7 refcount blocks
- */
-static void flush_step_cb(void *opaque, int ret)
-{
-    Flush *f = opaque;
-    BlockNode *bn = f->bn;
-    Qcow2State *s = state(bn);
-
-    if (f->buf) {
-        ioq_buf_free(f->buf);
-        f->buf = NULL;
-    }
-    if (ret < 0 && f->ret == 0) {
-        f->ret = ret;
-    }
-    if (f->ret < 0) {
-        if (f->step == 6 && s->l1_gen != f->l1_gen) {
-            s->l1_dirty = true;
-        }
-        flush_done(f);
-        return;
-    }
-    switch (f->step++) {
-    case 0:
-        qcow2_cache_writeback(bn, &s->rb_cache, flush_step_cb, f);
-        return;
-    case 1:
-        qcow2_write_reftable(bn, flush_step_cb, f);
-        return;
-    case 2:
-        if (s->header_dirty) {
-            size_t len;
-
-            s->header_dirty = false;
-            f->buf = header_bytes(bn, &len);
-            bdrv_write(file_of(bn), 0, s->cluster_size, f->buf, 0,
-                       flush_step_cb, f);
-            return;
-        }
-        ioq_defer_int(flush_step_cb, f, 0);
-        return;
-    case 3:
-        if (f->sync_disk) {
-            bdrv_debug_event(file_of(bn), BLKDBG_FLUSH_TO_DISK, NULL, NULL);
-            bdrv_flush(file_of(bn), flush_step_cb, f);
-            return;
-        }
-        ioq_defer_int(flush_step_cb, f, 0);
-        return;
-    case 4:
-        qcow2_cache_writeback(bn, &s->l2_cache, flush_step_cb, f);
-        return;
-    case 5:
-        if (s->l1_dirty) {
-            uint64_t bytes = align_up((uint64_t)s->l1_size * 8, 512);
-
-            s->l1_dirty = false;
-            f->l1_gen = s->l1_gen;
-            f->buf = ioq_buf_alloc0(bytes);
-            for (uint32_t i = 0; i < s->l1_size; i++) {
-                be64_write(f->buf + 8 * i, s->l1[i]);
-            }
-            bdrv_write(file_of(bn), s->l1_offset, bytes, f->buf, 0,
-                       flush_step_cb, f);
-            return;
-        }
-        ioq_defer_int(flush_step_cb, f, 0);
-        return;
-    case 6:
-        if (s->pending_frees->len) {
-            qcow2_apply_frees(bn, flush_step_cb, f);
-            return;
-        }
-        ioq_defer_int(flush_step_cb, f, 0);
-        return;
-    case 7:
-        qcow2_cache_writeback(bn, &s->rb_cache, flush_step_cb, f);
-        return;
-    default:
-        flush_done(f);
-        return;
-    }
-}
-
-static void flush_run(BlockNode *bn, bool sync_disk)
-{
-    Qcow2State *s = state(bn);
-    Flush *f = g_new0(Flush, 1);
-
-    s->flushing = true;
-    f->bn = bn;
-    f->sync_disk = sync_disk;
-    ioq_defer(flush_step_io_cb, f, 0);
-}
-
-void qcow2_flush_metadata(BlockNode *bn, bool sync_disk,
-                          void (*cb)(void *opaque, int ret), void *opaque)
-{
-    Qcow2State *s = state(bn);
-    Qcow2Waiter w = { cb, opaque };
-
-    if (bn->read_only) {
-        ioq_defer_int(cb, opaque, 0);
-        return;
-    }
-    if (s->flushing) {
-        /* what this flush covers may predate the caller's writes */
-        if (!s->next_flush) {
-            s->next_flush = g_array_new(FALSE, FALSE, sizeof(Qcow2Waiter));
-        }
-        g_array_append_val(s->next_flush, w);
-        return;
-    }
-    s->flush_waiters = g_array_new(FALSE, FALSE, sizeof(Qcow2Waiter));
-    g_array_append_val(s->flush_waiters, w);
-    flush_run(bn, sync_disk);
-}
-
 static void qcow2_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
 {
     qcow2_flush_metadata(bn, true, cb, opaque);
-}
-
-int qcow2_flush_metadata_sync(BlockNode *bn)
-{
-    Qcow2State *s = state(bn);
-    BlockNode *f = file_of(bn);
-    int r;
-
-    if (bn->read_only) {
-        return 0;
-    }
-    if (s->flushing) {
-        return -EBUSY;
-    }
-    if ((r = qcow2_cache_write_sync(bn, &s->rb_cache)) < 0
-        || (r = qcow2_write_reftable_sync(bn)) < 0
-        || (s->header_dirty && (r = qcow2_write_header_sync(bn)) < 0)
-        || (r = bdrv_flush_sync(f)) < 0
-        || (r = qcow2_cache_write_sync(bn, &s->l2_cache)) < 0) {
-        return r;
-    }
-    if (s->l1_dirty) {
-        uint64_t bytes = align_up((uint64_t)s->l1_size * 8, 512);
-        uint8_t *buf = ioq_buf_alloc0(bytes);
-
-        for (uint32_t i = 0; i < s->l1_size; i++) {
-            be64_write(buf + 8 * i, s->l1[i]);
-        }
-        r = bdrv_pwrite_sync(f, s->l1_offset, bytes, buf);
-        ioq_buf_free(buf);
-        if (r < 0) {
-            return r;
-        }
-        s->l1_dirty = false;
-    }
-    /* the decrements, now that nothing on disk refers to the clusters */
-    while (s->pending_frees->len) {
-        uint64_t off = g_array_index(s->pending_frees, uint64_t, 0);
-        uint64_t bi = (off >> s->cluster_bits) / s->refblock_entries;
-
-        g_array_remove_index_fast(s->pending_frees, 0);
-        if (bi < s->reftable_size && s->reftable[bi]
-            && qcow2_get_refcount_sync(bn, off) > 0
-            && (r = qcow2_update_refcount_sync(bn, off, -1)) < 0) {
-            return r;
-        }
-    }
-    if ((r = qcow2_cache_write_sync(bn, &s->rb_cache)) < 0) {
-        return r;
-    }
-    return bdrv_flush_sync(f);
-}
-
-static void writeback_done_cb(void *opaque, int ret)
-{
-    if (ret < 0) {
-        qmpd_log(LOG_WARNING, "qcow2 metadata writeback failed: %s",
-                 g_strerror(-ret));
-    }
-}
-
-static gboolean writeback_timer_cb(gpointer opaque)
-{
-    BlockNode *bn = opaque;
-    Qcow2State *s = state(bn);
-
-    if (!s->flushing && (qcow2_cache_dirty_count(&s->l2_cache)
-                         || qcow2_cache_dirty_count(&s->rb_cache)
-                         || s->l1_dirty || s->pending_frees->len)) {
-        Qcow2Waiter w = { writeback_done_cb, NULL };
-
-        s->flush_waiters = g_array_new(FALSE, FALSE, sizeof(Qcow2Waiter));
-        g_array_append_val(s->flush_waiters, w);
-        flush_run(bn, false);
-    }
-    return G_SOURCE_CONTINUE;
-}
-
-/* ---- header --------------------------------------------------------------- */
-
-/* Header extensions start at any header length: p may be unaligned. */
-static void put32(uint8_t *p, uint32_t v)
-{
-    v = GUINT32_TO_BE(v);
-    memcpy(p, &v, 4);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-
-    memcpy(&v, p, 4);
-    return GUINT32_FROM_BE(v);
-}
-
-static void put_ext(GByteArray *b, uint32_t type, const void *data,
-                    uint32_t len)
-{
-    uint8_t h[8];
-    static const uint8_t pad[8];
-
-    put32(h, type);
-    put32(h + 4, len);
-    g_byte_array_append(b, h, 8);
-    if (len) {
-        g_byte_array_append(b, data, len);
-    }
-    g_byte_array_append(b, pad, (8 - len % 8) % 8);
-}
-
-/*
- * The header cluster for the current state: fixed fields, extensions
- * (backing format, the ones kept from the image, feature names when they
- * fit), end marker, backing file name.
- */
-static uint8_t *header_bytes(BlockNode *bn, size_t *len)
-{
-    Qcow2State *s = state(bn);
-    GByteArray *b = g_byte_array_new();
-    uint8_t *out = ioq_buf_alloc0(s->cluster_size);
-    uint8_t fixed[112] = { 0 };
-    uint32_t hlen = s->version >= 3 ? 112 : 72;
-    static const struct {
-        uint8_t type, bit;
-        const char *name;
-    } features[] = {
-        { 0, 0, "dirty bit" }, { 0, 1, "corrupt bit" },
-        { 0, 2, "external data file" }, { 0, 3, "compression type" },
-        { 0, 4, "extended L2 entries" }, { 1, 0, "lazy refcounts" },
-        { 2, 0, "bitmaps" }, { 2, 1, "raw external data" },
-    };
-    uint8_t table[G_N_ELEMENTS(features) * 48];
-    uint8_t bitmaps[24];
-    const char *bfile = bn->backing_file;
-    size_t need;
-
-    put32(fixed, QCOW2_MAGIC);
-    put32(fixed + 4, s->version);
-    put32(fixed + 20, s->cluster_bits);
-    be64_write(fixed + 24, bn->total_size);
-    put32(fixed + 36, s->l1_size);
-    be64_write(fixed + 40, s->l1_offset);
-    be64_write(fixed + 48, s->reftable_offset);
-    put32(fixed + 56, s->reftable_clusters);
-    put32(fixed + 60, s->nb_snapshots);
-    be64_write(fixed + 64, s->snapshots_offset);
-    if (s->version >= 3) {
-        be64_write(fixed + 72, s->incompat);
-        be64_write(fixed + 80, s->compat);
-        be64_write(fixed + 88, s->autoclear);
-        put32(fixed + 96, s->refcount_order);
-        put32(fixed + 100, hlen);
-        fixed[104] = s->compression_type;
-    }
-    g_byte_array_append(b, fixed, hlen);
-    if (bfile && bn->backing_format) {
-        put_ext(b, QCOW2_EXT_BACKING_FORMAT, bn->backing_format,
-                strlen(bn->backing_format));
-    }
-    /* QEMU's order: feature names, bitmaps, the unknown ones kept */
-    need = b->len + 8 + sizeof(table) + 8 + (bfile ? strlen(bfile) : 0)
-        + (s->nb_bitmaps ? 8 + sizeof(bitmaps) : 0);
-    for (guint i = 0; i < s->kept_exts->len; i++) {
-        need += 8 + align_up(g_bytes_get_size(
-                                 g_ptr_array_index(s->kept_exts, i)) - 4, 8);
-    }
-    if (s->version >= 3 && need <= s->cluster_size) {
-        memset(table, 0, sizeof(table));
-        for (size_t i = 0; i < G_N_ELEMENTS(features); i++) {
-            table[48 * i] = features[i].type;
-            table[48 * i + 1] = features[i].bit;
-            memcpy(table + 48 * i + 2, features[i].name,
-                   strlen(features[i].name));
-        }
-        put_ext(b, QCOW2_EXT_FEATURE_TABLE, table, sizeof(table));
-    }
-    if (s->nb_bitmaps) {
-        memset(bitmaps, 0, sizeof(bitmaps));
-        put32(bitmaps, s->nb_bitmaps);
-        be64_write(bitmaps + 8, s->bitmap_dir_size);
-        be64_write(bitmaps + 16, s->bitmap_dir_offset);
-        put_ext(b, QCOW2_EXT_BITMAPS, bitmaps, sizeof(bitmaps));
-    }
-    for (guint i = 0; i < s->kept_exts->len; i++) {
-        GBytes *e = g_ptr_array_index(s->kept_exts, i);
-        gsize elen;
-        const uint8_t *d = g_bytes_get_data(e, &elen);
-
-        put_ext(b, get32(d), d + 4, elen - 4);
-    }
-    put_ext(b, QCOW2_EXT_END, NULL, 0);
-    if (bfile) {
-        be64_write(b->data + 8, b->len);
-        put32(b->data + 16, strlen(bfile));
-        g_byte_array_append(b, (const uint8_t *)bfile, strlen(bfile));
-    }
-    *len = b->len;
-    if (b->len <= s->cluster_size) {
-        memcpy(out, b->data, b->len);
-    }
-    g_byte_array_free(b, TRUE);
-    return out;
-}
-
-int qcow2_write_header_sync(BlockNode *bn)
-{
-    Qcow2State *s = state(bn);
-    size_t len;
-    uint8_t *buf = header_bytes(bn, &len);
-    int r;
-
-    if (len > s->cluster_size) {
-        ioq_buf_free(buf);
-        return -ENOSPC;
-    }
-    r = bdrv_pwrite_sync(file_of(bn), 0, s->cluster_size, buf);
-    ioq_buf_free(buf);
-    if (r == 0) {
-        s->header_dirty = false;
-    }
-    return r;
 }
 
 /* ---- open and close --------------------------------------------------------- */
@@ -1446,57 +1046,6 @@ static bool check_writable(BlockNode *bn, Error **errp)
     return true;
 }
 
-static bool parse_extensions(BlockNode *bn, const uint8_t *hdr,
-                             uint64_t start, uint64_t limit, Error **errp)
-{
-    Qcow2State *s = state(bn);
-    uint64_t off = start;
-
-    while (off + 8 <= limit) {
-        uint32_t type = get32(hdr + off);
-        uint32_t len = get32(hdr + off + 4);
-
-        off += 8;
-        if (type == QCOW2_EXT_END) {
-            return true;
-        }
-        if (off + len > limit) {
-            error_setg(errp, "qcow2: Invalid header extension length");
-            return false;
-        }
-        switch (type) {
-        case QCOW2_EXT_BACKING_FORMAT:
-            g_free(bn->backing_format);
-            bn->backing_format = g_strndup((const char *)hdr + off, len);
-            break;
-        case QCOW2_EXT_FEATURE_TABLE:
-            break;              /* we write our own */
-        case QCOW2_EXT_CRYPTO:
-            error_setg(errp, "qmpd does not support encrypted qcow2 images");
-            return false;
-        case QCOW2_EXT_DATA_FILE:
-            error_setg(errp, "qmpd does not support qcow2 images with an "
-                       "external data file");
-            return false;
-        case QCOW2_EXT_BITMAPS:
-            if (!qcow2_bitmaps_parse_ext(bn, hdr + off, len, errp)) {
-                return false;
-            }
-            break;
-        default: {
-            uint8_t *raw = g_malloc(4 + len);
-
-            put32(raw, type);
-            memcpy(raw + 4, hdr + off, len);
-            g_ptr_array_add(s->kept_exts, g_bytes_new_take(raw, 4 + len));
-            break;
-        }
-        }
-        off += align_up(len, 8);
-    }
-    return true;
-}
-
 /* The cache limits (in tables) @opts ask for, as open sets them. */
 static void cache_limits(const Qcow2State *s, const json_t *opts,
                          unsigned *l2, unsigned *rb)
@@ -1536,16 +1085,16 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
     }
     /* past the end reads as zeroes, as QEMU reads a short header */
     r = flen < 4 ? -EINVAL : bdrv_pread_sync(f, 0, MIN(flen, hbytes), hdr);
-    if (r < 0 || get32(hdr) != QCOW2_MAGIC) {
+    if (r < 0 || be32_read(hdr) != QCOW2_MAGIC) {
         error_setg(errp, "Image is not in qcow2 format");
         goto out;
     }
-    s->version = get32(hdr + 4);
+    s->version = be32_read(hdr + 4);
     if (s->version < 2 || s->version > 3) {
         error_setg(errp, "Unsupported qcow2 version %u", s->version);
         goto out;
     }
-    s->cluster_bits = get32(hdr + 20);
+    s->cluster_bits = be32_read(hdr + 20);
     if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS
         || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS) {
         error_setg(errp, "Unsupported cluster size: 2^%u", s->cluster_bits);
@@ -1555,24 +1104,24 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
     s->l2_bits = s->cluster_bits - 3;
     s->l2_size = 1u << s->l2_bits;
     size = be64_read(hdr + 24);
-    if (get32(hdr + 32) != 0) {
+    if (be32_read(hdr + 32) != 0) {
         error_setg(errp, "qmpd does not support encrypted qcow2 images");
         goto out;
     }
-    s->l1_size = get32(hdr + 36);
+    s->l1_size = be32_read(hdr + 36);
     s->l1_offset = be64_read(hdr + 40);
     s->reftable_offset = be64_read(hdr + 48);
-    s->reftable_clusters = get32(hdr + 56);
-    s->nb_snapshots = get32(hdr + 60);
+    s->reftable_clusters = be32_read(hdr + 56);
+    s->nb_snapshots = be32_read(hdr + 60);
     s->snapshots_offset = be64_read(hdr + 64);
     backing_off = be64_read(hdr + 8);
-    backing_len = get32(hdr + 16);
+    backing_len = be32_read(hdr + 16);
     if (s->version >= 3) {
         s->incompat = be64_read(hdr + 72);
         s->compat = be64_read(hdr + 80);
         s->autoclear = be64_read(hdr + 88);
-        s->refcount_order = get32(hdr + 96);
-        s->header_length = get32(hdr + 100);
+        s->refcount_order = be32_read(hdr + 96);
+        s->header_length = be32_read(hdr + 100);
         if (s->header_length < 104 || s->header_length > s->cluster_size) {
             error_setg(errp, "qcow2 header too short");
             goto out;
@@ -1630,7 +1179,7 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
     }
     bn->total_size = size;
 
-    if (!parse_extensions(bn, hdr, s->header_length,
+    if (!qcow2_parse_extensions(bn, hdr, s->header_length,
                           backing_off && backing_off < hbytes ? backing_off
                                                               : s->cluster_size,
                           errp)) {
@@ -1696,8 +1245,7 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
         goto out;
     }
     if (!bn->read_only) {
-        s->writeback_timer = g_timeout_add(WRITEBACK_MS, writeback_timer_cb,
-                                           bn);
+        qcow2_writeback_start(bn);
     }
     ok = true;
 out:
@@ -1825,7 +1373,7 @@ static bool qcow2_change_backing_file(BlockNode *bn, const char *file,
 
     bn->backing_file = file && *file ? g_strdup(file) : NULL;
     bn->backing_format = bn->backing_file && fmt ? g_strdup(fmt) : NULL;
-    buf = header_bytes(bn, &len);
+    buf = qcow2_header_bytes(bn, &len);
     ioq_buf_free(buf);
     r = len > s->cluster_size ? -ENOSPC : qcow2_write_header_sync(bn);
     if (r < 0) {
@@ -1941,8 +1489,7 @@ static void qcow2_reopen_commit(BdrvReopenState *rs)
             s->writeback_timer = 0;
         }
     } else if (!s->writeback_timer) {
-        s->writeback_timer = g_timeout_add(WRITEBACK_MS, writeback_timer_cb,
-                                           bn);
+        qcow2_writeback_start(bn);
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <glib.h>
 
@@ -214,10 +215,26 @@ void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
 /* The same, synchronously (control path; no flush in flight). */
 int qcow2_write_reftable_sync(BlockNode *bn);
 
-/* qcow2.c */
+/* qcow2-header.c */
 int qcow2_write_header_sync(BlockNode *bn);
+
+/*
+ * The header cluster for the node's state (ioq buffer of cluster_size
+ * bytes); *@len is what it needs, more than a cluster when it does not
+ * fit (the buffer is then not valid).
+ */
+uint8_t *qcow2_header_bytes(BlockNode *bn, size_t *len);
+
+/* The header extensions in @hdr from @start to @limit, at open. */
+bool qcow2_parse_extensions(BlockNode *bn, const uint8_t *hdr,
+                            uint64_t start, uint64_t limit, Error **errp);
+
+/* qcow2-flush.c */
 void qcow2_flush_metadata(BlockNode *bn, bool sync_disk,
                           void (*cb)(void *opaque, int ret), void *opaque);
+
+/* Write back metadata every second while anything is dirty. */
+void qcow2_writeback_start(BlockNode *bn);
 
 /*
  * qcow2_flush_metadata() run synchronously, same stages and order, for
@@ -257,6 +274,15 @@ bool qcow2_bitmaps_truncate_check(BlockNode *bn, Error **errp);
 bool qcow2_bitmap_can_store(BlockNode *bn, const char *name,
                             uint32_t granularity, Error **errp);
 int qcow2_bitmap_remove(BlockNode *bn, const char *name, Error **errp);
+
+/* Header fields may be unaligned. */
+static inline uint32_t be32_read(const void *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return GUINT32_FROM_BE(v);
+}
 
 static inline uint64_t be64_read(const void *p)
 {
