@@ -7,6 +7,13 @@
  * unpinned, clean tables beyond the limit are evicted, least recently
  * used first.  Dirty tables stay until written back.
  *
+ * An L2 table may point to clusters whose refcount increments are not
+ * on disk yet (allocated after the flush wrote the refcount blocks): it
+ * is written with those entries' old values (held entries), and stays
+ * dirty for the next flush.  A new L2 table is not written at all before
+ * its own cluster's refcount is on disk, and the L1 table points to it
+ * only once it is (qcow2-flush.c).
+ *
  * Writeback writes a copy of each dirty table, so that the main loop may
  * keep changing the table while the write is in flight without the disk
  * ever receiving a half-updated entry.  A table never has two writes in
@@ -65,6 +72,9 @@ static void table_free(Qcow2Cache *c, Qcow2Table *t)
     }
     if (t->waiters) {
         g_array_free(t->waiters, TRUE);
+    }
+    if (t->held) {
+        g_array_free(t->held, TRUE);
     }
     ioq_buf_free(t->data);
     g_free(t);
@@ -149,6 +159,7 @@ static void load_done_cb(void *opaque, int ret)
 
     t->waiters = NULL;
     t->loaded = ret == 0;
+    t->on_disk = t->loaded;
     t->load_ret = ret;
     for (guint i = 0; i < w->len; i++) {
         GetReq *g = &g_array_index(w, GetReq, i);
@@ -274,6 +285,7 @@ Qcow2Table *qcow2_table_get_sync(BlockNode *bn, Qcow2Cache *c,
         return NULL;
     }
     t->loaded = true;
+    t->on_disk = true;
     t->pin = 1;
     return t;
 }
@@ -290,6 +302,59 @@ void qcow2_table_unpin(Qcow2Cache *c, Qcow2Table *t)
 void qcow2_table_dirty(Qcow2Table *t)
 {
     t->dirty_gen++;
+}
+
+void qcow2_table_hold(Qcow2Table *t, uint32_t i, uint64_t old, uint64_t gen)
+{
+    Qcow2HeldEntry h = { i, old, gen };
+
+    if (!t->held) {
+        t->held = g_array_new(FALSE, FALSE, sizeof(Qcow2HeldEntry));
+    }
+    for (guint k = 0; k < t->held->len; k++) {
+        Qcow2HeldEntry *e = &g_array_index(t->held, Qcow2HeldEntry, k);
+
+        /* what the disk may hold is still the first old value */
+        if (e->index == i) {
+            e->gen = MAX(e->gen, gen);
+            return;
+        }
+    }
+    g_array_append_val(t->held, h);
+}
+
+Qcow2Table *qcow2_cache_lookup(Qcow2Cache *c, uint64_t offset)
+{
+    return g_hash_table_lookup(c->map, &offset);
+}
+
+/*
+ * Into @copy, the old value of each held entry whose clusters' refcounts
+ * are not on disk; the others are let go.  True when something was held.
+ */
+static bool apply_holds(Qcow2State *s, Qcow2Table *t, uint8_t *copy)
+{
+    bool held = false;
+    guint k = 0;
+
+    while (t->held && k < t->held->len) {
+        Qcow2HeldEntry *e = &g_array_index(t->held, Qcow2HeldEntry, k);
+
+        if (e->gen > s->rb_durable_gen) {
+            be64_write(copy + 8 * e->index, e->old);
+            held = true;
+            k++;
+        } else {
+            g_array_remove_index_fast(t->held, k);
+        }
+    }
+    return held;
+}
+
+/* A new table waits until its own cluster's refcount is on disk. */
+static bool may_write(Qcow2State *s, const Qcow2Table *t)
+{
+    return t->on_disk || t->own_gen <= s->rb_durable_gen;
 }
 
 void qcow2_cache_drop(Qcow2Cache *c, uint64_t offset)
@@ -341,6 +406,9 @@ static void table_written_cb(void *opaque, int ret)
     if (ret == 0 && w->gen > t->clean_gen) {
         t->clean_gen = w->gen;
     }
+    if (ret == 0) {
+        t->on_disk = true;
+    }
     ioq_buf_free(w->copy);
     rq = requeues ? g_hash_table_lookup(requeues, t) : NULL;
     if (rq) {
@@ -371,6 +439,9 @@ static void start_table_write(BlockNode *bn, Qcow2Cache *c, Qcow2Table *t,
     w->rounds = rounds;
     w->copy = ioq_buf_alloc(s->cluster_size);
     memcpy(w->copy, t->data, s->cluster_size);
+    if (apply_holds(s, t, w->copy)) {
+        t->dirty_gen++;         /* the held entries are still to write */
+    }
     if (!t->writing) {
         t->pin++;               /* held until the last write is done */
     }
@@ -405,7 +476,8 @@ void qcow2_cache_writeback(BlockNode *bn, Qcow2Cache *c,
         Qcow2Table *t = v;
         GPtrArray *rounds;
 
-        if (!t->loaded || t->dirty_gen == t->clean_gen) {
+        if (!t->loaded || t->dirty_gen == t->clean_gen
+            || !may_write(state(bn), t)) {
             if (!t->writing) {
                 continue;
             }
@@ -441,20 +513,29 @@ int qcow2_cache_write_sync(BlockNode *bn, Qcow2Cache *c)
     g_hash_table_iter_init(&it, c->map);
     while (g_hash_table_iter_next(&it, &k, &v)) {
         Qcow2Table *t = v;
+        uint8_t *copy;
+        bool held;
         int r;
 
         if (!t->loaded || t->dirty_gen == t->clean_gen) {
             continue;
         }
-        if (t->writing) {
+        if (t->writing || !may_write(state(bn), t)) {
             return -EBUSY;
         }
+        copy = ioq_buf_alloc(state(bn)->cluster_size);
+        memcpy(copy, t->data, state(bn)->cluster_size);
+        held = apply_holds(state(bn), t, copy);
         r = bdrv_pwrite_sync(bn->file->child, t->offset,
-                             state(bn)->cluster_size, t->data);
+                             state(bn)->cluster_size, copy);
+        ioq_buf_free(copy);
         if (r < 0) {
             return r;
         }
-        t->clean_gen = t->dirty_gen;
+        t->on_disk = true;
+        if (!held) {
+            t->clean_gen = t->dirty_gen;
+        }
     }
     return 0;
 }

@@ -8,8 +8,24 @@
  *   refcount blocks (increments) -> refcount table -> header
  *     -> L2 tables -> L1 table -> refcount blocks (decrements)
  *
- * A background writeback (every second while dirty) bounds what a
- * crash can lose; a guest flush adds fdatasync between the stages.
+ * Each stage starts when the previous one completed.  Requests go on
+ * meanwhile, so each stage writes only what the stages before it made
+ * safe:
+ *
+ * - the decrements applied are those queued before the flush began:
+ *   the L2 and L1 changes that queued them are older than the L2 and
+ *   L1 writes of this flush;
+ * - an L2 entry pointing to clusters allocated after the refcount
+ *   blocks were written is written with its old value (held entries,
+ *   qcow2-cache.c), and a new L2 table waits for its own refcount;
+ * - the L1 table points to a new L2 table only once the table is on
+ *   disk, the refcount table to a new refcount block likewise;
+ * - the header points to a moved refcount table only when the move is
+ *   older than the flush (the new table and its refcounts are written).
+ *
+ * What is held back stays dirty for the next flush.  A background
+ * writeback (every second while dirty) bounds what a crash can lose; a
+ * guest flush adds fdatasync between the stages.
  */
 #include "config.h"
 
@@ -38,6 +54,9 @@ typedef struct {
     int ret;
     uint8_t *buf;
     uint64_t l1_gen;
+    GArray *frees;          /* queued before the flush began */
+    uint64_t rb_gen;        /* allocations before the flush began */
+    uint64_t reftable_offset;
 } Flush;
 
 static void flush_run(BlockNode *bn, bool sync_disk);
@@ -95,21 +114,36 @@ static void flush_step_cb(void *opaque, int ret)
         f->ret = ret;
     }
     if (f->ret < 0) {
-        if (f->step == 6 && s->l1_gen != f->l1_gen) {
+        /* a failed header or L1 table write is still to be done */
+        if (f->step == 3) {
+            s->header_dirty = true;
+        }
+        if (f->step == 6) {
             s->l1_dirty = true;
+        }
+        if (f->frees) {
+            g_array_append_vals(s->pending_frees, f->frees->data,
+                                f->frees->len);
+            g_array_free(f->frees, TRUE);
         }
         flush_done(f);
         return;
     }
     switch (f->step++) {
     case 0:
+        f->frees = s->pending_frees;
+        s->pending_frees = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        f->rb_gen = s->alloc_gen;
+        f->reftable_offset = s->reftable_offset;
         qcow2_cache_writeback(bn, &s->rb_cache, flush_step_cb, f);
         return;
     case 1:
+        s->rb_durable_gen = MAX(s->rb_durable_gen, f->rb_gen);
         qcow2_write_reftable(bn, flush_step_cb, f);
         return;
     case 2:
-        if (s->header_dirty) {
+        /* a table that moved since the flush began waits for the next */
+        if (s->header_dirty && s->reftable_offset == f->reftable_offset) {
             size_t len;
 
             s->header_dirty = false;
@@ -139,6 +173,14 @@ static void flush_step_cb(void *opaque, int ret)
             f->l1_gen = s->l1_gen;
             f->buf = ioq_buf_alloc0(bytes);
             for (uint32_t i = 0; i < s->l1_size; i++) {
+                Qcow2Table *t = qcow2_cache_lookup(
+                    &s->l2_cache, s->l1[i] & L1E_OFFSET_MASK);
+
+                /* a table not on disk yet: the entry waits (was 0) */
+                if (t && !t->on_disk) {
+                    s->l1_dirty = true;
+                    continue;
+                }
                 be64_write(f->buf + 8 * i, s->l1[i]);
             }
             bdrv_write(file_of(bn), s->l1_offset, bytes, f->buf, 0,
@@ -147,13 +189,18 @@ static void flush_step_cb(void *opaque, int ret)
         }
         ioq_defer_int(flush_step_cb, f, 0);
         return;
-    case 6:
-        if (s->pending_frees->len) {
-            qcow2_apply_frees(bn, flush_step_cb, f);
+    case 6: {
+        GArray *frees = f->frees;
+
+        f->frees = NULL;
+        if (frees->len) {
+            qcow2_apply_frees(bn, frees, flush_step_cb, f);
             return;
         }
+        g_array_free(frees, TRUE);
         ioq_defer_int(flush_step_cb, f, 0);
         return;
+    }
     case 7:
         qcow2_cache_writeback(bn, &s->rb_cache, flush_step_cb, f);
         return;
@@ -209,8 +256,11 @@ int qcow2_flush_metadata_sync(BlockNode *bn)
     if (s->flushing) {
         return -EBUSY;
     }
-    if ((r = qcow2_cache_write_sync(bn, &s->rb_cache)) < 0
-        || (r = qcow2_write_reftable_sync(bn)) < 0
+    if ((r = qcow2_cache_write_sync(bn, &s->rb_cache)) < 0) {
+        return r;
+    }
+    s->rb_durable_gen = s->alloc_gen;
+    if ((r = qcow2_write_reftable_sync(bn)) < 0
         || (s->header_dirty && (r = qcow2_write_header_sync(bn)) < 0)
         || (r = bdrv_flush_sync(f)) < 0
         || (r = qcow2_cache_write_sync(bn, &s->l2_cache)) < 0) {

@@ -237,6 +237,7 @@ uint64_t qcow2_alloc_clusters(BlockNode *bn, uint64_t n, int *ret)
         return 0;
     }
     bdrv_debug_event(bn->file->child, BLKDBG_CLUSTER_ALLOC, NULL, NULL);
+    s->alloc_gen++;
     s->next_free += n * s->cluster_size;
     for (uint64_t i = 0; i < n; i++) {
         *ret = qcow2_update_refcount_sync(bn, off + i * s->cluster_size, 1);
@@ -282,12 +283,13 @@ static void apply_loaded_cb(void *opaque, int ret, Qcow2Table *t)
     } else {
         /* every queued free this block covers, in one go */
         for (guint i = a->next; i < a->frees->len; i++) {
-            uint64_t c = g_array_index(a->frees, uint64_t, i)
-                >> s->cluster_bits;
+            uint64_t e = g_array_index(a->frees, uint64_t, i);
+            uint64_t c = e >> s->cluster_bits;
             uint64_t bi = c / s->refblock_entries;
             uint64_t v;
 
-            if (bi >= s->reftable_size || s->reftable[bi] != t->offset) {
+            /* 0: applied with an earlier block (never cluster 0) */
+            if (!e || bi >= s->reftable_size || s->reftable[bi] != t->offset) {
                 continue;
             }
             v = get_rc(s, t->data, c % s->refblock_entries);
@@ -326,24 +328,19 @@ static void apply_next(ApplyFrees *a)
         return;
     }
     g_array_free(a->frees, TRUE);
-    s->applying_frees = NULL;
     a->cb(a->opaque, a->ret);
     g_free(a);
 }
 
-void qcow2_apply_frees(BlockNode *bn, void (*cb)(void *opaque, int ret),
-                       void *opaque)
+void qcow2_apply_frees(BlockNode *bn, GArray *frees,
+                       void (*cb)(void *opaque, int ret), void *opaque)
 {
-    Qcow2State *s = state(bn);
     ApplyFrees *a = g_new0(ApplyFrees, 1);
 
     a->bn = bn;
     a->cb = cb;
     a->opaque = opaque;
-    /* frees queued from now on wait for the next flush */
-    a->frees = s->pending_frees;
-    s->applying_frees = a->frees;
-    s->pending_frees = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    a->frees = frees;
     apply_next(a);
 }
 
@@ -354,6 +351,28 @@ typedef struct {
     void (*cb)(void *opaque, int ret);
     void *opaque;
 } RtWrite;
+
+/*
+ * The refcount table as it may go to disk: a block not written yet (new
+ * since the refcount blocks were written) is left out, which dirties
+ * the table again for the next flush.
+ */
+static uint8_t *reftable_bytes(Qcow2State *s, uint64_t len)
+{
+    uint8_t *buf = ioq_buf_alloc0(len);
+
+    for (uint32_t i = 0; i < s->reftable_size; i++) {
+        Qcow2Table *t = s->reftable[i]
+            ? qcow2_cache_lookup(&s->rb_cache, s->reftable[i]) : NULL;
+
+        if (t && !t->on_disk) {
+            s->reftable_dirty = true;
+            continue;
+        }
+        be64_write(buf + 8 * i, s->reftable[i]);
+    }
+    return buf;
+}
 
 static void reftable_written_cb(void *opaque, int ret)
 {
@@ -390,10 +409,7 @@ void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
     }
     s->reftable_dirty = false;
     w->len = (uint64_t)s->reftable_clusters * s->cluster_size;
-    w->buf = ioq_buf_alloc0(w->len);
-    for (uint32_t i = 0; i < s->reftable_size; i++) {
-        be64_write(w->buf + 8 * i, s->reftable[i]);
-    }
+    w->buf = reftable_bytes(s, w->len);
     bdrv_debug_event(bn->file->child, BLKDBG_REFTABLE_UPDATE, NULL, NULL);
     bdrv_write(bn->file->child, s->reftable_offset, w->len, w->buf, 0,
                reftable_written_cb, w);
@@ -409,14 +425,12 @@ int qcow2_write_reftable_sync(BlockNode *bn)
     if (!s->reftable_dirty) {
         return 0;
     }
-    buf = ioq_buf_alloc0(len);
-    for (uint32_t i = 0; i < s->reftable_size; i++) {
-        be64_write(buf + 8 * i, s->reftable[i]);
-    }
+    s->reftable_dirty = false;
+    buf = reftable_bytes(s, len);
     ret = bdrv_pwrite_sync(bn->file->child, s->reftable_offset, len, buf);
     ioq_buf_free(buf);
-    if (ret == 0) {
-        s->reftable_dirty = false;
+    if (ret < 0) {
+        s->reftable_dirty = true;
     }
     return ret;
 }

@@ -364,6 +364,7 @@ typedef struct {
     int cow_pending;
     int ret;
     bool zero;              /* the request writes zeroes */
+    uint64_t gen;           /* allocation generation of the new clusters */
 } AllocWrite;
 
 static void qcow2_do_read(BlockNode *bn, uint64_t off, uint64_t len,
@@ -380,6 +381,7 @@ static void alloc_l2_updated(AllocWrite *w, Qcow2Table *t)
         uint64_t old = l2_get(t, l2i + k);
 
         release_entry(w->r->bn, old);
+        qcow2_table_hold(t, l2i + k, old, w->gen);
         l2_set(t, l2i + k, (w->host + (k << s->cluster_bits))
                | QCOW2_OFLAG_COPIED);
     }
@@ -494,6 +496,7 @@ static void start_alloc_write(Qcow2Req *r, uint64_t pos, uint64_t len)
     w->claim = claim(s, w->gstart, w->gend);
     w->host = qcow2_alloc_clusters(r->bn, (w->gend - w->gstart)
                                    >> s->cluster_bits, &ret);
+    w->gen = s->alloc_gen;
     r->pending++;
     if (!w->host) {
         alloc_finish(w, ret ? ret : -EIO);
@@ -622,6 +625,7 @@ static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none)
         }
         bdrv_debug_event(file_of(r->bn), BLKDBG_L2_ALLOC_WRITE, NULL, NULL);
         r->l2 = qcow2_table_new(r->bn, &s->l2_cache, l2off);
+        r->l2->own_gen = s->alloc_gen;
         bdrv_debug_event(file_of(r->bn), BLKDBG_L1_UPDATE, NULL, NULL);
         s->l1[l1i] = l2off | QCOW2_OFLAG_COPIED;
         s->l1_dirty = true;

@@ -57,8 +57,19 @@ typedef struct Qcow2Table {
     uint64_t dirty_gen;         /* bumped on every change */
     uint64_t clean_gen;         /* gen known to be on disk */
     bool writing;
+    bool on_disk;               /* loaded, or written at least once */
+    uint64_t own_gen;           /* allocation generation of its cluster */
+    GArray *held;               /* Qcow2HeldEntry: L2 entries not to write
+                                 * yet (qcow2_table_hold) */
     GList *lru_link;
 } Qcow2Table;
+
+/* An L2 entry written as @old until increments up to @gen are on disk. */
+typedef struct {
+    uint32_t index;
+    uint64_t old;
+    uint64_t gen;
+} Qcow2HeldEntry;
 
 typedef struct {
     void (*cb)(void *opaque, int ret);
@@ -126,7 +137,14 @@ typedef struct Qcow2State {
      * cluster with refcount 0 after a crash).
      */
     GArray *pending_frees;      /* uint64_t host offsets, one cluster each */
-    GArray *applying_frees;     /* taken by the flush applying them */
+    /*
+     * Every allocation bumps @alloc_gen; increments of generations up to
+     * @rb_durable_gen are on disk.  Metadata referring to clusters of a
+     * later generation must not reach the disk before their refcounts
+     * do (see qcow2-flush.c).
+     */
+    uint64_t alloc_gen;
+    uint64_t rb_durable_gen;
     Qcow2Table *tail_rb;        /* refcount block at next_free, pinned */
 
     Qcow2Cache l2_cache;
@@ -165,12 +183,24 @@ Qcow2Table *qcow2_table_get_sync(BlockNode *bn, Qcow2Cache *c,
                                  uint64_t offset, int *ret);
 
 void qcow2_table_unpin(Qcow2Cache *c, Qcow2Table *t);
+
+/*
+ * Entry @i of L2 table @t changes from @old to point to clusters of
+ * allocation generation @gen: until their refcounts are on disk the
+ * table is written with @old there.
+ */
+void qcow2_table_hold(Qcow2Table *t, uint32_t i, uint64_t old, uint64_t gen);
+
+/* The table at @offset if cached (not pinned, loaded or not), or NULL. */
+Qcow2Table *qcow2_cache_lookup(Qcow2Cache *c, uint64_t offset);
 void qcow2_table_dirty(Qcow2Table *t);
 void qcow2_cache_drop(Qcow2Cache *c, uint64_t offset);
 
 /*
  * Write every dirty table of @c (from snapshots, so later changes are
- * safe); @cb when all writes completed.
+ * safe); @cb when all writes completed.  L2 tables go out with their
+ * held entries' old values, and a table never written before waits
+ * until its own cluster's refcount is on disk.
  */
 void qcow2_cache_writeback(BlockNode *bn, Qcow2Cache *c,
                            void (*cb)(void *opaque, int ret), void *opaque);
@@ -195,9 +225,12 @@ uint64_t qcow2_alloc_clusters(BlockNode *bn, uint64_t n, int *ret);
  */
 void qcow2_free_clusters(BlockNode *bn, uint64_t offset, uint64_t n);
 
-/* Apply the queued decrements to the (cached) refcount blocks. */
-void qcow2_apply_frees(BlockNode *bn, void (*cb)(void *opaque, int ret),
-                       void *opaque);
+/*
+ * Apply the decrements @frees (taken from @pending_frees; owned from now
+ * on) to the (cached) refcount blocks.
+ */
+void qcow2_apply_frees(BlockNode *bn, GArray *frees,
+                       void (*cb)(void *opaque, int ret), void *opaque);
 
 /* The refcount of the cluster at @offset (sync; control path). */
 int64_t qcow2_get_refcount_sync(BlockNode *bn, uint64_t offset);

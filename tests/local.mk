@@ -70,7 +70,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_backup.py \
 	tests/functional/test_devices.py \
 	tests/functional/test_memory.py \
-	tests/functional/test_backup_perf.py
+	tests/functional/test_backup_perf.py \
+	tests/functional/test_qcow2_discard.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
