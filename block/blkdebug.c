@@ -443,6 +443,11 @@ static int blkdebug_flush_sync(BlockNode *bn)
     return bdrv_flush_sync(image(bn));
 }
 
+static int blkdebug_discard_sync(BlockNode *bn, uint64_t off, uint64_t len)
+{
+    return bdrv_discard_sync(image(bn), off, len);
+}
+
 static bool blkdebug_truncate(BlockNode *bn, uint64_t size, Error **errp)
 {
     BlockNode *i = image(bn);
@@ -483,6 +488,7 @@ const BlockDriver bdrv_blkdebug = {
     .pread_sync = blkdebug_pread_sync,
     .pwrite_sync = blkdebug_pwrite_sync,
     .flush_sync = blkdebug_flush_sync,
+    .discard_sync = blkdebug_discard_sync,
 };
 
 bool bdrv_debug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,

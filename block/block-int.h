@@ -265,6 +265,8 @@ struct BlockDriver {
     int (*pwrite_sync)(BlockNode *bn, uint64_t off, uint64_t len,
                        const void *buf);
     int (*flush_sync)(BlockNode *bn);
+    /* optional, as discard: a discard the caller must see done */
+    int (*discard_sync)(BlockNode *bn, uint64_t off, uint64_t len);
 
     /*
      * Persistent dirty bitmaps (optional; without them a bitmap cannot
@@ -296,6 +298,9 @@ int bdrv_pread_sync(BlockNode *bn, uint64_t off, uint64_t len, void *buf);
 int bdrv_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
                      const void *buf);
 int bdrv_flush_sync(BlockNode *bn);
+
+/* A discard as bdrv_discard() would do it (nothing with discard=ignore). */
+int bdrv_discard_sync(BlockNode *bn, uint64_t off, uint64_t len);
 
 /* Register a driver (called once per driver at bdrv_init). */
 const BlockDriver *bdrv_find_driver(const char *name);

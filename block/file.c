@@ -799,6 +799,18 @@ static int file_flush_sync(BlockNode *bn)
     return 0;
 }
 
+static int file_discard_sync(BlockNode *bn, uint64_t off, uint64_t len)
+{
+    FileState *s = bn->opaque;
+
+    if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+                  len) < 0) {
+        /* as file_discard: a filesystem that cannot punch keeps the data */
+        return errno == ENOTSUP || errno == EOPNOTSUPP ? 0 : -errno;
+    }
+    return 0;
+}
+
 static bool file_truncate(BlockNode *bn, uint64_t size, Error **errp)
 {
     FileState *s = bn->opaque;
@@ -938,4 +950,5 @@ const BlockDriver bdrv_file = {
     .pread_sync = file_pread_sync,
     .pwrite_sync = file_pwrite_sync,
     .flush_sync = file_flush_sync,
+    .discard_sync = file_discard_sync,
 };

@@ -827,3 +827,14 @@ int bdrv_flush_sync(BlockNode *bn)
 {
     return bn->drv->flush_sync ? bn->drv->flush_sync(bn) : 0;
 }
+
+int bdrv_discard_sync(BlockNode *bn, uint64_t off, uint64_t len)
+{
+    if (bn->read_only) {
+        return -EPERM;
+    }
+    if (!bn->discard_unmap || !bn->drv->discard_sync || !len) {
+        return 0;
+    }
+    return bn->drv->discard_sync(bn, off, len);
+}

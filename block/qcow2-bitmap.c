@@ -416,11 +416,13 @@ static void free_table(BlockNode *bn, uint64_t off, uint32_t size)
             if (!(e & BME_ENTRY_RESERVED_MASK)
                 && (e & BME_ENTRY_OFFSET_MASK)
                 && !((e & BME_ENTRY_OFFSET_MASK) % s->cluster_size)) {
-                qcow2_free_clusters(bn, e & BME_ENTRY_OFFSET_MASK, 1);
+                qcow2_free_clusters(bn, e & BME_ENTRY_OFFSET_MASK, 1,
+                                    QCOW2_DISCARD_ALWAYS);
             }
         }
     }
-    qcow2_free_clusters(bn, off, size_to_clusters(s, bytes));
+    qcow2_free_clusters(bn, off, size_to_clusters(s, bytes),
+                        QCOW2_DISCARD_ALWAYS);
 }
 
 /*
@@ -470,13 +472,14 @@ static int dir_replace(BlockNode *bn, GPtrArray *list)
         goto fail;
     }
     if (old_size) {
-        qcow2_free_clusters(bn, old_off, size_to_clusters(s, old_size));
+        qcow2_free_clusters(bn, old_off, size_to_clusters(s, old_size),
+                            QCOW2_DISCARD_OTHER);
     }
     return 0;
 
 fail:
     if (new_off) {
-        qcow2_free_clusters(bn, new_off, nclusters);
+        qcow2_free_clusters(bn, new_off, nclusters, QCOW2_DISCARD_OTHER);
     }
     return r;
 }
@@ -911,7 +914,8 @@ int qcow2_bitmaps_store(BlockNode *bn, bool release, Error **errp)
 
 fail:
     for (guint i = 0; i < allocated->len; i++) {
-        qcow2_free_clusters(bn, g_array_index(allocated, uint64_t, i), 1);
+        qcow2_free_clusters(bn, g_array_index(allocated, uint64_t, i), 1,
+                            QCOW2_DISCARD_ALWAYS);
     }
     qcow2_flush_metadata_sync(bn);
     return r < 0 ? r : -EIO;

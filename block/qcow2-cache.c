@@ -7,6 +7,10 @@
  * unpinned, clean tables beyond the limit are evicted, least recently
  * used first.  Dirty tables stay until written back.
  *
+ * With cache-clean-interval, a timer drops the clean, unpinned tables
+ * nobody used since its previous run (QEMU's qcow2_cache_clean_unused),
+ * so an idle image gives its cache memory back.
+ *
  * An L2 table may point to clusters whose refcount increments are not
  * on disk yet (allocated after the flush wrote the refcount blocks): it
  * is written with those entries' old values (held entries), and stays
@@ -99,6 +103,7 @@ void qcow2_cache_destroy(Qcow2Cache *c)
 
 static void touch(Qcow2Cache *c, Qcow2Table *t)
 {
+    t->used = true;
     if (t->lru_link) {
         g_queue_unlink(&c->lru, t->lru_link);
         g_queue_push_tail_link(&c->lru, t->lru_link);
@@ -366,6 +371,49 @@ void qcow2_cache_drop(Qcow2Cache *c, uint64_t offset)
     }
 }
 
+bool qcow2_cache_loading(Qcow2Cache *c, uint64_t offset)
+{
+    Qcow2Table *t = g_hash_table_lookup(c->map, &offset);
+
+    return t && !t->loaded;
+}
+
+void qcow2_cache_clean_unused(Qcow2Cache *c)
+{
+    GList *l = c->lru.head;
+
+    while (l) {
+        GList *next = l->next;
+        Qcow2Table *t = l->data;
+
+        if (evictable(t) && !t->used) {
+            table_free(c, t);
+        } else {
+            t->used = false;
+        }
+        l = next;
+    }
+}
+
+static gboolean cache_clean_cb(gpointer opaque)
+{
+    Qcow2State *s = state(opaque);
+
+    qcow2_cache_clean_unused(&s->l2_cache);
+    qcow2_cache_clean_unused(&s->rb_cache);
+    return G_SOURCE_CONTINUE;
+}
+
+void qcow2_cache_clean_start(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+
+    if (s->opts.cache_clean_interval) {
+        s->cache_clean_timer = g_timeout_add_seconds(
+            s->opts.cache_clean_interval, cache_clean_cb, bn);
+    }
+}
+
 unsigned qcow2_cache_dirty_count(Qcow2Cache *c)
 {
     GHashTableIter it;
@@ -520,7 +568,10 @@ int qcow2_cache_write_sync(BlockNode *bn, Qcow2Cache *c)
         if (!t->loaded || t->dirty_gen == t->clean_gen) {
             continue;
         }
-        if (t->writing || !may_write(state(bn), t)) {
+        if (t->writing) {
+            return -EBUSY;
+        }
+        if (!may_write(state(bn), t)) {
             return -EBUSY;
         }
         copy = ioq_buf_alloc(state(bn)->cluster_size);

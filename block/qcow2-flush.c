@@ -23,9 +23,13 @@
  * - the header points to a moved refcount table only when the move is
  *   older than the flush (the new table and its refcounts are written).
  *
- * What is held back stays dirty for the next flush.  A background
+ * What is held back stays dirty for the next flush.  Clusters the
+ * applied decrements free are discarded on the file before anyone may
+ * reuse them (qcow2-discard.c).  A background
  * writeback (every second while dirty) bounds what a crash can lose; a
- * guest flush adds fdatasync between the stages.
+ * guest flush adds fdatasync between the stages.  One flush runs at a
+ * time: flushes asked for meanwhile run once it is done, since what it
+ * covers may predate their writes.
  */
 #include "config.h"
 
@@ -281,18 +285,8 @@ int qcow2_flush_metadata_sync(BlockNode *bn)
         s->l1_dirty = false;
     }
     /* the decrements, now that nothing on disk refers to the clusters */
-    while (s->pending_frees->len) {
-        uint64_t off = g_array_index(s->pending_frees, uint64_t, 0);
-        uint64_t bi = (off >> s->cluster_bits) / s->refblock_entries;
-
-        g_array_remove_index_fast(s->pending_frees, 0);
-        if (bi < s->reftable_size && s->reftable[bi]
-            && qcow2_get_refcount_sync(bn, off) > 0
-            && (r = qcow2_update_refcount_sync(bn, off, -1)) < 0) {
-            return r;
-        }
-    }
-    if ((r = qcow2_cache_write_sync(bn, &s->rb_cache)) < 0) {
+    if ((r = qcow2_apply_frees_sync(bn)) < 0
+        || (r = qcow2_cache_write_sync(bn, &s->rb_cache)) < 0) {
         return r;
     }
     return bdrv_flush_sync(f);
@@ -311,9 +305,10 @@ static gboolean writeback_timer_cb(gpointer opaque)
     BlockNode *bn = opaque;
     Qcow2State *s = state(bn);
 
-    if (!s->flushing && (qcow2_cache_dirty_count(&s->l2_cache)
-                         || qcow2_cache_dirty_count(&s->rb_cache)
-                         || s->l1_dirty || s->pending_frees->len)) {
+    if (!s->flushing
+        && (qcow2_cache_dirty_count(&s->l2_cache)
+            || qcow2_cache_dirty_count(&s->rb_cache)
+            || s->l1_dirty || s->pending_frees->len)) {
         Qcow2Waiter w = { writeback_done_cb, NULL };
 
         s->flush_waiters = g_array_new(FALSE, FALSE, sizeof(Qcow2Waiter));

@@ -2,20 +2,25 @@
 /*
  * qcow2 refcounts and cluster allocation.
  *
- * Allocation appends: new clusters come from @next_free, past the end of
- * everything in the file, and freed clusters are not reused in this
- * session.  So allocation never waits: the refcount blocks it touches
- * are the ones covering the end of the file, which are either new
- * (created in memory) or were loaded at open.  A new refcount block is
- * placed at @next_free too; when that is inside the range it covers it
- * describes itself.  The refcount table grows by moving to a bigger
- * copy at the end; the old one is freed like any other cluster.
+ * Allocation is QEMU's first fit: the first run of free clusters at or
+ * after the free-cluster index, where everything past @next_free (the
+ * end of what is in use) is free.  Which clusters below @next_free are
+ * free is kept in memory (qcow2-freemap.c; loaded at open from the
+ * refcount blocks), so allocation never waits for a free-space search:
+ * the refcount blocks it touches cover either reused clusters (read
+ * once, when they were freed or at open) or the end of the file (new,
+ * or loaded at open and pinned).  A new refcount block is placed at
+ * @next_free; when that is inside the range it covers it describes
+ * itself.  The refcount table grows by moving to a bigger copy at the
+ * end; the old one is freed like any other cluster.
  *
  * Ordering on disk (see qcow2_flush_metadata): increments are written
  * before the L2/L1 entries that use the clusters; decrements (queued in
  * @pending_frees) after the entries that stopped using them.  A crash at
  * any point leaves at worst leaked clusters, never a referenced cluster
- * with refcount 0.
+ * with refcount 0.  A cluster whose refcount reaches 0 goes back to the
+ * allocator through qcow2-discard.c (discarded on the file first where
+ * its free's type says so).
  */
 #include "config.h"
 
@@ -198,8 +203,54 @@ static int grow_reftable(BlockNode *bn, uint64_t need_index)
         }
     }
     /* the old table is still what the header on disk points to */
-    qcow2_free_clusters(bn, old_off, old_clusters);
+    qcow2_free_clusters(bn, old_off, old_clusters, QCOW2_DISCARD_OTHER);
     return 0;
+}
+
+int qcow2_freemap_load(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+    uint64_t end = s->next_free >> s->cluster_bits;
+    uint8_t *buf = ioq_buf_alloc(s->cluster_size);
+    int r = 0;
+
+    qcow2_freemap_destroy(&s->freemap);
+    qcow2_freemap_init(&s->freemap);
+    s->free_index = 0;
+    for (uint64_t bi = 0; bi * s->refblock_entries < end; bi++) {
+        uint64_t first = bi * s->refblock_entries;
+        uint64_t n = MIN(s->refblock_entries, end - first);
+        Qcow2Table *t;
+
+        if (bi >= s->reftable_size || !s->reftable[bi]) {
+            /* no refcount block: nothing there is in use */
+            qcow2_freemap_mark(&s->freemap, first, n, true);
+            continue;
+        }
+        /* the cached copy may be newer than the file */
+        t = qcow2_table_peek(&s->rb_cache, s->reftable[bi]);
+        if (!t) {
+            r = bdrv_pread_sync(bn->file->child, s->reftable[bi],
+                                s->cluster_size, buf);
+            if (r < 0) {
+                break;
+            }
+        }
+        for (uint64_t i = 0; i < n;) {
+            uint64_t j = i;
+
+            while (j < n && !get_rc(s, t ? t->data : buf, j)) {
+                j++;
+            }
+            qcow2_freemap_mark(&s->freemap, first + i, j - i, true);
+            i = j + 1;
+        }
+        if (t) {
+            qcow2_table_unpin(&s->rb_cache, t);
+        }
+    }
+    ioq_buf_free(buf);
+    return r;
 }
 
 int qcow2_pin_tail_refblock(BlockNode *bn)
@@ -226,21 +277,57 @@ int qcow2_pin_tail_refblock(BlockNode *bn)
     return 0;
 }
 
+/*
+ * The refcount block covering cluster @c is being loaded asynchronously:
+ * a synchronous refcount update cannot use it now.
+ */
+static bool refblock_busy(Qcow2State *s, uint64_t c)
+{
+    uint64_t bi = c / s->refblock_entries;
+
+    return bi < s->reftable_size && s->reftable[bi]
+        && qcow2_cache_loading(&s->rb_cache, s->reftable[bi]);
+}
+
 uint64_t qcow2_alloc_clusters(BlockNode *bn, uint64_t n, int *ret)
 {
     Qcow2State *s = state(bn);
-    uint64_t off = s->next_free;
+    uint64_t end = s->next_free >> s->cluster_bits;
+    uint64_t from = s->free_index;
+    uint64_t c, off;
 
     *ret = 0;
     if (s->refcount_order != 4) {
         *ret = -ENOTSUP;
         return 0;
     }
+    for (;;) {
+        uint64_t k;
+
+        c = qcow2_freemap_find(&s->freemap, from, n, end);
+        for (k = 0; k < n && c + k < end && !refblock_busy(s, c + k); k++) {
+        }
+        if (k == n || c + k >= end) {
+            break;
+        }
+        from = c + k + 1;       /* QEMU would wait; this one goes on */
+    }
     bdrv_debug_event(bn->file->child, BLKDBG_CLUSTER_ALLOC, NULL, NULL);
     s->alloc_gen++;
-    s->next_free += n * s->cluster_size;
+    off = c << s->cluster_bits;
+    if (c < end) {
+        qcow2_freemap_mark(&s->freemap, c, MIN(n, end - c), false);
+    }
+    if (from == s->free_index) {
+        s->free_index = c + n;
+    }
+    s->next_free = MAX(s->next_free, off + n * s->cluster_size);
     for (uint64_t i = 0; i < n; i++) {
-        *ret = qcow2_update_refcount_sync(bn, off + i * s->cluster_size, 1);
+        uint64_t o = off + i * s->cluster_size;
+
+        /* a table freed earlier must not come back from the cache */
+        qcow2_cache_drop(&s->l2_cache, o);
+        *ret = qcow2_update_refcount_sync(bn, o, 1);
         if (*ret < 0) {
             return 0;
         }
@@ -249,12 +336,13 @@ uint64_t qcow2_alloc_clusters(BlockNode *bn, uint64_t n, int *ret)
     return *ret < 0 ? 0 : off;
 }
 
-void qcow2_free_clusters(BlockNode *bn, uint64_t offset, uint64_t n)
+void qcow2_free_clusters(BlockNode *bn, uint64_t offset, uint64_t n,
+                         Qcow2DiscardType type)
 {
     Qcow2State *s = state(bn);
 
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t c = offset + i * s->cluster_size;
+        uint64_t c = (offset + i * s->cluster_size) | type;
 
         g_array_append_val(s->pending_frees, c);
     }
@@ -271,6 +359,14 @@ typedef struct {
 } ApplyFrees;
 
 static void apply_next(ApplyFrees *a);
+
+static void apply_discarded_cb(void *opaque, int ret)
+{
+    ApplyFrees *a = opaque;
+
+    a->cb(a->opaque, a->ret);
+    g_free(a);
+}
 
 static void apply_loaded_cb(void *opaque, int ret, Qcow2Table *t)
 {
@@ -295,6 +391,10 @@ static void apply_loaded_cb(void *opaque, int ret, Qcow2Table *t)
             v = get_rc(s, t->data, c % s->refblock_entries);
             if (v > 0) {
                 set_rc16(t->data, c % s->refblock_entries, v - 1);
+                if (v == 1) {
+                    qcow2_cluster_freed(a->bn, c << s->cluster_bits,
+                                        e & QCOW2_FREE_TYPE_MASK);
+                }
             }
             g_array_index(a->frees, uint64_t, i) = 0;
         }
@@ -309,10 +409,11 @@ static void apply_next(ApplyFrees *a)
     Qcow2State *s = state(a->bn);
 
     while (a->next < a->frees->len) {
-        uint64_t off = g_array_index(a->frees, uint64_t, a->next);
+        uint64_t off = g_array_index(a->frees, uint64_t, a->next)
+            & ~QCOW2_FREE_TYPE_MASK;
         uint64_t bi;
 
-        if (!off) {
+        if (!g_array_index(a->frees, uint64_t, a->next)) {
             a->next++;
             continue;
         }
@@ -328,8 +429,41 @@ static void apply_next(ApplyFrees *a)
         return;
     }
     g_array_free(a->frees, TRUE);
-    a->cb(a->opaque, a->ret);
-    g_free(a);
+    /* what reached 0 is discarded before anyone may reuse it */
+    qcow2_discards_issue(a->bn, apply_discarded_cb, a);
+}
+
+int qcow2_apply_frees_sync(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+
+    while (s->pending_frees->len) {
+        uint64_t e = g_array_index(s->pending_frees, uint64_t, 0);
+        uint64_t off = e & ~QCOW2_FREE_TYPE_MASK;
+        uint64_t bi = (off >> s->cluster_bits) / s->refblock_entries;
+        int64_t v;
+        int r;
+
+        g_array_remove_index_fast(s->pending_frees, 0);
+        if (bi >= s->reftable_size || !s->reftable[bi]) {
+            continue;
+        }
+        v = qcow2_get_refcount_sync(bn, off);
+        if (v < 0) {
+            return v;
+        }
+        if (v > 0) {
+            r = qcow2_update_refcount_sync(bn, off, -1);
+            if (r < 0) {
+                return r;
+            }
+            if (v == 1) {
+                qcow2_cluster_freed(bn, off, e & QCOW2_FREE_TYPE_MASK);
+            }
+        }
+    }
+    qcow2_discards_issue_sync(bn);
+    return 0;
 }
 
 void qcow2_apply_frees(BlockNode *bn, GArray *frees,

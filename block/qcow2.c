@@ -16,7 +16,17 @@
  * from the old contents (copy on write, read through this driver's own
  * read path), writes the data, and only then points the L2 entries at
  * the new clusters: data reaches the file before any metadata that
- * refers to it.
+ * refers to it.  A zero cluster that kept its allocation is written in
+ * place (zeroes around the data), as QEMU does.
+ *
+ * Zero writes and discards follow QEMU 7.2's generic layer and driver:
+ * whole clusters change their L2 entries (qcow2_zero_entry() says how;
+ * the clusters they stop using are freed with the reason "request"), a
+ * discard skips partial clusters, and a zero write of part of a cluster
+ * sets the zero flag only when the rest of the cluster reads as zeroes
+ * already (down the backing chain if need be), else writes zeroes as
+ * data.  v2 images have no zero flag: without a backing file zero
+ * writes discard, with one they write zeroes and discards do nothing.
  *
  * Metadata writeback is qcow2-flush.c, the header qcow2-header.c.
  */
@@ -31,10 +41,6 @@
 #include "block/qcow2.h"
 #include "qapi/qjson.h"
 #include "util/log.h"
-
-/* As QEMU 7.2: by default the L2 cache covers the image, up to 32 MiB */
-#define L2_CACHE_MAX_BYTES (32u << 20)
-#define RB_CACHE_TABLES 16
 
 typedef enum {
     KIND_UNALLOCATED,
@@ -62,6 +68,8 @@ typedef struct Qcow2Req {
     int flags;
     int pending;            /* sub-requests in flight, +1 while stepping */
     int ret;
+    int rest_zero;          /* zero write in one cluster: 1 when the rest
+                             * of the cluster reads as zeroes, -1 not */
     Qcow2Table *l2;         /* pinned L2 table in use */
     BdrvCb *cb;
     void *opaque;
@@ -115,7 +123,7 @@ static void compressed_range(const Qcow2State *s, uint64_t e, uint64_t *off,
 }
 
 /* Queue the host clusters an old entry used for release after flush. */
-static void release_entry(BlockNode *bn, uint64_t e)
+static void release_entry(BlockNode *bn, uint64_t e, Qcow2DiscardType type)
 {
     Qcow2State *s = state(bn);
 
@@ -123,7 +131,7 @@ static void release_entry(BlockNode *bn, uint64_t e)
     case KIND_DATA:
     case KIND_SHARED:
     case KIND_ZERO_ALLOC:
-        qcow2_free_clusters(bn, e & L2E_OFFSET_MASK, 1);
+        qcow2_free_clusters(bn, e & L2E_OFFSET_MASK, 1, type);
         break;
     case KIND_COMPRESSED: {
         uint64_t off, len, first, last;
@@ -133,7 +141,8 @@ static void release_entry(BlockNode *bn, uint64_t e)
         first = (off & ~511ull) & ~((uint64_t)s->cluster_size - 1);
         last = ((off & ~511ull) + ((len + (off & 511) + 511) & ~511ull) - 1)
             & ~((uint64_t)s->cluster_size - 1);
-        qcow2_free_clusters(bn, first, ((last - first) >> s->cluster_bits) + 1);
+        qcow2_free_clusters(bn, first, ((last - first) >> s->cluster_bits) + 1,
+                            type);
         break;
     }
     default:
@@ -171,6 +180,9 @@ static Qcow2Alloc *claim(Qcow2State *s, uint64_t start, uint64_t end)
 }
 
 static void req_step(Qcow2Req *r);
+static Qcow2Req *req_new(BlockNode *bn, QReqType type, uint64_t off,
+                         uint64_t len, const void *buf, int flags,
+                         BdrvCb *cb, void *opaque);
 
 static void release_claim(Qcow2State *s, Qcow2Alloc *a)
 {
@@ -218,45 +230,63 @@ static void sub_done_cb(void *opaque, int ret)
  * A data read or write on the file, after reporting @ev; a blkdebug
  * breakpoint on the event holds it there.
  */
+typedef enum {
+    DATA_READ,
+    DATA_WRITE,
+    DATA_ZERO,              /* zeroes written in place (no unmap) */
+} DataOp;
+
 typedef struct {
-    BlockNode *file;
-    bool write;
+    BlockNode *bn;
+    DataOp op;
     uint64_t host;
     uint64_t len;
     uint8_t *buf;
     int flags;
+    uint64_t token;         /* qcow2_io_begin() */
     BdrvCb *done;
     void *done_opaque;
 } DataIo;
 
-static void data_io_go_cb(void *opaque, int ret)
+static void data_io_done_cb(void *opaque, int ret)
 {
     DataIo *d = opaque;
 
-    if (d->write) {
-        bdrv_write(d->file, d->host, d->len, d->buf, d->flags, d->done,
-                   d->done_opaque);
-    } else {
-        bdrv_read(d->file, d->host, d->len, d->buf, d->done, d->done_opaque);
-    }
+    qcow2_io_end(d->bn, d->token);
+    d->done(d->done_opaque, ret);
     g_free(d);
 }
 
-static void data_io(BlockNode *bn, BlkdebugEvent ev, bool write,
+static void data_io_go_cb(void *opaque, int ret)
+{
+    DataIo *d = opaque;
+    BlockNode *f = file_of(d->bn);
+
+    if (d->op == DATA_READ) {
+        bdrv_read(f, d->host, d->len, d->buf, data_io_done_cb, d);
+    } else if (d->op == DATA_WRITE) {
+        bdrv_write(f, d->host, d->len, d->buf, d->flags, data_io_done_cb, d);
+    } else {
+        bdrv_write_zeroes(f, d->host, d->len, d->flags, data_io_done_cb, d);
+    }
+}
+
+static void data_io(BlockNode *bn, BlkdebugEvent ev, DataOp op,
                     uint64_t host, uint64_t len, const uint8_t *buf,
                     int flags, BdrvCb *done, void *done_opaque)
 {
     DataIo *d = g_new0(DataIo, 1);
 
-    d->file = file_of(bn);
-    d->write = write;
+    d->bn = bn;
+    d->op = op;
     d->host = host;
     d->len = len;
     d->buf = (uint8_t *)buf;
     d->flags = flags;
     d->done = done;
     d->done_opaque = done_opaque;
-    if (!bdrv_debug_event(d->file, ev, data_io_go_cb, d)) {
+    d->token = qcow2_io_begin(bn);
+    if (!bdrv_debug_event(file_of(bn), ev, data_io_go_cb, d)) {
         data_io_go_cb(d, 0);
     }
 }
@@ -270,6 +300,7 @@ typedef struct {
     uint8_t *dst;
     uint64_t in_off;        /* offset of the wanted bytes in the cluster */
     uint64_t len;
+    uint64_t token;
 } Decompress;
 
 static int inflate_cluster(const uint8_t *src, uint64_t slen, uint8_t *dst,
@@ -309,6 +340,7 @@ static void decompress_read_cb(void *opaque, int ret)
         g_free(out);
     }
     ioq_buf_free(d->cbuf);
+    qcow2_io_end(d->r->bn, d->token);
     sub_done(d->r, ret);
     g_free(d);
 }
@@ -327,6 +359,7 @@ static void read_compressed(Qcow2Req *r, uint64_t e, uint64_t in_off,
     d->len = len;
     d->cbuf = ioq_buf_alloc(d->clen);
     r->pending++;
+    d->token = qcow2_io_begin(r->bn);
     bdrv_debug_event(file_of(r->bn), BLKDBG_READ_COMPRESSED, NULL, NULL);
     bdrv_read(file_of(r->bn), coff, d->clen, d->cbuf, decompress_read_cb, d);
 }
@@ -364,6 +397,8 @@ typedef struct {
     int cow_pending;
     int ret;
     bool zero;              /* the request writes zeroes */
+    bool in_place;          /* into the preallocated clusters of a zero
+                             * run (QEMU keeps them), nothing allocated */
     uint64_t gen;           /* allocation generation of the new clusters */
 } AllocWrite;
 
@@ -380,8 +415,11 @@ static void alloc_l2_updated(AllocWrite *w, Qcow2Table *t)
     for (uint64_t k = 0; k < n; k++) {
         uint64_t old = l2_get(t, l2i + k);
 
-        release_entry(w->r->bn, old);
-        qcow2_table_hold(t, l2i + k, old, w->gen);
+        /* QEMU passes no discard down for clusters replaced so */
+        if (!w->in_place) {
+            release_entry(w->r->bn, old, QCOW2_DISCARD_NEVER);
+            qcow2_table_hold(t, l2i + k, old, w->gen);
+        }
         l2_set(t, l2i + k, (w->host + (k << s->cluster_bits))
                | QCOW2_OFLAG_COPIED);
     }
@@ -421,8 +459,11 @@ static void alloc_abort(AllocWrite *w, int ret)
 {
     Qcow2State *s = state(w->r->bn);
 
-    qcow2_free_clusters(w->r->bn, w->host,
-                        (w->gend - w->gstart) >> s->cluster_bits);
+    if (!w->in_place) {
+        qcow2_free_clusters(w->r->bn, w->host,
+                            (w->gend - w->gstart) >> s->cluster_bits,
+                            QCOW2_DISCARD_NEVER);
+    }
     alloc_finish(w, ret);
 }
 
@@ -463,7 +504,7 @@ static void alloc_write_data(AllocWrite *w)
         src = r->buf + (w->data_off - r->off);
         len = w->data_len;
     }
-    data_io(r->bn, BLKDBG_WRITE_AIO, true, w->host, len, src,
+    data_io(r->bn, BLKDBG_WRITE_AIO, DATA_WRITE, w->host, len, src,
             r->flags & BDRV_REQ_FUA, alloc_data_written_cb, w);
 }
 
@@ -480,7 +521,12 @@ static void cow_read_cb(void *opaque, int ret)
     }
 }
 
-static void start_alloc_write(Qcow2Req *r, uint64_t pos, uint64_t len)
+/*
+ * Write [@pos, +@len) (edges filled from the old contents) into new
+ * clusters, or into @host when the run's clusters are preallocated.
+ */
+static void start_alloc_write(Qcow2Req *r, uint64_t pos, uint64_t len,
+                              uint64_t host)
 {
     Qcow2State *s = state(r->bn);
     AllocWrite *w = g_new0(AllocWrite, 1);
@@ -494,8 +540,11 @@ static void start_alloc_write(Qcow2Req *r, uint64_t pos, uint64_t len)
     w->data_len = len;
     w->zero = r->type == QREQ_ZERO;
     w->claim = claim(s, w->gstart, w->gend);
-    w->host = qcow2_alloc_clusters(r->bn, (w->gend - w->gstart)
-                                   >> s->cluster_bits, &ret);
+    w->in_place = host != 0;
+    ret = 0;
+    w->host = host ? host
+                   : qcow2_alloc_clusters(r->bn, (w->gend - w->gstart)
+                                          >> s->cluster_bits, &ret);
     w->gen = s->alloc_gen;
     r->pending++;
     if (!w->host) {
@@ -525,32 +574,33 @@ static void start_alloc_write(Qcow2Req *r, uint64_t pos, uint64_t len)
 
 /* ---- zero and discard of whole clusters ------------------------------------ */
 
+/* QEMU's discard_in_l2_slice() / zero_in_l2_slice() on @n clusters. */
 static void set_clusters(Qcow2Req *r, Qcow2Table *t, uint32_t l2i,
-                         uint64_t n)
+                         uint64_t n, bool discard)
 {
     Qcow2State *s = state(r->bn);
-    bool unmap = r->type == QREQ_DISCARD || (r->flags & BDRV_REQ_MAY_UNMAP);
     bool backing = bdrv_backing(r->bn) != NULL;
+    bool changed = false;
 
     for (uint64_t k = 0; k < n; k++) {
         uint64_t old = l2_get(t, l2i + k);
-        ClusterKind kind = classify(s, old);
-        uint64_t e;
+        bool release;
+        uint64_t e = qcow2_zero_entry(s->version, backing, discard,
+                                      r->flags & BDRV_REQ_MAY_UNMAP, old,
+                                      &release);
 
-        if (r->type == QREQ_DISCARD) {
-            /* guest discard: read as zeroes where a backing would show */
-            e = backing ? QCOW2_OFLAG_ZERO : 0;
-        } else if (!unmap && (kind == KIND_DATA || kind == KIND_ZERO_ALLOC)) {
-            e = (old & L2E_OFFSET_MASK) | QCOW2_OFLAG_COPIED
-                | QCOW2_OFLAG_ZERO;
-            old = 0;            /* the cluster stays in use */
-        } else {
-            e = QCOW2_OFLAG_ZERO;
+        if (e == old) {
+            continue;
         }
-        release_entry(r->bn, old);
+        if (release) {
+            release_entry(r->bn, old, QCOW2_DISCARD_REQUEST);
+        }
         l2_set(t, l2i + k, e);
+        changed = true;
     }
-    qcow2_table_dirty(t);
+    if (changed) {
+        qcow2_table_dirty(t);
+    }
 }
 
 /* ---- the stepping engine --------------------------------------------------- */
@@ -672,6 +722,284 @@ static uint64_t run_length(const Qcow2State *s, const Qcow2Table *t,
     return n;
 }
 
+/*
+ * How a write treats a cluster: in place when the entry owns an
+ * allocated cluster (plain data, or a zero cluster that kept its
+ * allocation), else into new clusters.  A run mixes kinds only among
+ * new allocations, as QEMU's count_single_write_clusters().
+ */
+typedef enum {
+    WRITE_IN_PLACE,
+    WRITE_ZERO_ALLOC,       /* in place, with zeroes around the data */
+    WRITE_NEW,
+} WriteMode;
+
+static WriteMode write_mode(const Qcow2State *s, uint64_t e)
+{
+    switch (classify(s, e)) {
+    case KIND_DATA:
+        return WRITE_IN_PLACE;
+    case KIND_ZERO_ALLOC:
+        return (e & QCOW2_OFLAG_COPIED) ? WRITE_ZERO_ALLOC : WRITE_NEW;
+    default:
+        return WRITE_NEW;
+    }
+}
+
+static uint64_t write_run(const Qcow2State *s, const Qcow2Table *t,
+                          uint32_t l2i, uint64_t max, uint64_t first)
+{
+    WriteMode m = write_mode(s, first);
+    uint64_t n = 1;
+
+    while (n < max) {
+        uint64_t e = l2_get(t, l2i + n);
+
+        if (write_mode(s, e) != m
+            || (m != WRITE_NEW && (e & L2E_OFFSET_MASK)
+                != (first & L2E_OFFSET_MASK) + (n << s->cluster_bits))) {
+            break;
+        }
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Requests wait while a range they touch is being allocated; true when
+ * @r now waits (it steps again when the allocation is done).
+ */
+static bool wait_for_claim(Qcow2Req *r, uint64_t start, uint64_t end)
+{
+    Qcow2State *s = state(r->bn);
+    Qcow2Alloc *a = claimed(s, start, end);
+
+    if (!a) {
+        return false;
+    }
+    r->pending++;               /* the wait holds the request open */
+    g_queue_push_tail(a->waiters, r);
+    if (r->l2) {
+        qcow2_table_unpin(&s->l2_cache, r->l2);
+        r->l2 = NULL;
+    }
+    return true;
+}
+
+/* Write [@pos, +@len) of the run entry @e starts, as data (or zeroes). */
+static void write_as_data(Qcow2Req *r, uint64_t pos, uint64_t len,
+                          uint64_t e)
+{
+    Qcow2State *s = state(r->bn);
+    uint64_t host = (e & L2E_OFFSET_MASK) + (pos & (s->cluster_size - 1));
+
+    switch (write_mode(s, e)) {
+    case WRITE_IN_PLACE:
+        r->pending++;
+        if (r->type == QREQ_WRITE) {
+            data_io(r->bn, BLKDBG_WRITE_AIO, DATA_WRITE, host, len,
+                    r->buf + (pos - r->off), r->flags & BDRV_REQ_FUA,
+                    sub_done_cb, r);
+        } else {
+            data_io(r->bn, BLKDBG_WRITE_AIO, DATA_ZERO, host, len, NULL,
+                    r->flags & BDRV_REQ_FUA, sub_done_cb, r);
+        }
+        break;
+    case WRITE_ZERO_ALLOC:
+        start_alloc_write(r, pos, len, e & L2E_OFFSET_MASK);
+        break;
+    case WRITE_NEW:
+        start_alloc_write(r, pos, len, 0);
+        break;
+    }
+}
+
+/* ---- zero writes within one cluster ------------------------------------- */
+
+/*
+ * QEMU zeroes a part of a cluster through the zero flag only when the
+ * rest of the cluster reads as zeroes already; for a cluster that falls
+ * through to the backing file that is a block status query down the
+ * chain, after which the zero write runs again, knowing.
+ */
+typedef struct {
+    Qcow2Req *r;            /* the zero write waiting */
+    uint64_t pos;
+    uint64_t len;
+    uint64_t off[2];        /* the rest: before and after */
+    uint64_t end[2];
+    int i;
+    bool zero;
+} RestCheck;
+
+static void rest_check_next(RestCheck *c);
+
+static void rest_zero_done_cb(void *opaque, int ret)
+{
+    sub_done(opaque, ret);
+}
+
+static void rest_status_cb(void *opaque, int ret, int status, uint64_t pnum)
+{
+    RestCheck *c = opaque;
+
+    if (ret < 0 || !(status & BDRV_STATUS_ZERO) || !pnum) {
+        c->zero = false;
+        c->i = 2;
+    } else {
+        c->off[c->i] += pnum;
+    }
+    rest_check_next(c);
+}
+
+static void rest_check_next(RestCheck *c)
+{
+    BlockNode *b = bdrv_backing(c->r->bn);
+    uint64_t blen = bdrv_length(b);
+
+    while (c->i < 2) {
+        /* past the backing file's end everything reads as zeroes */
+        uint64_t end = MIN(c->end[c->i], blen);
+
+        if (c->off[c->i] >= end) {
+            c->i++;
+            continue;
+        }
+        bdrv_block_status_above(b, c->off[c->i], end - c->off[c->i],
+                                rest_status_cb, c);
+        return;
+    }
+    {
+        Qcow2Req *z = req_new(c->r->bn, QREQ_ZERO, c->pos, c->len, NULL,
+                              c->r->flags, rest_zero_done_cb, c->r);
+
+        z->rest_zero = c->zero ? 1 : -1;
+        g_free(c);
+        req_step(z);
+    }
+}
+
+/* A zero write of [@pos, +@len), inside one cluster and not all of it. */
+static bool zero_partial(Qcow2Req *r, uint64_t pos, uint64_t len)
+{
+    Qcow2State *s = state(r->bn);
+    BlockNode *bn = r->bn;
+    uint64_t cstart = pos & ~((uint64_t)s->cluster_size - 1);
+    bool backing = bdrv_backing(bn) != NULL;
+    bool none, rest_zero;
+    uint32_t l2i;
+    uint64_t e;
+
+    if (!need_l2(r, pos, true, &none)
+        || wait_for_claim(r, cstart, cstart + s->cluster_size)) {
+        return false;
+    }
+    l2i = (pos >> s->cluster_bits) & (s->l2_size - 1);
+    e = l2_get(r->l2, l2i);
+    switch (s->version < 3 && backing ? KIND_DATA : classify(s, e)) {
+    case KIND_ZERO:
+    case KIND_ZERO_ALLOC:
+        rest_zero = true;
+        break;
+    case KIND_UNALLOCATED:
+        if (!backing) {
+            rest_zero = true;
+        } else if (r->rest_zero) {
+            rest_zero = r->rest_zero > 0;
+        } else {
+            RestCheck *c = g_new0(RestCheck, 1);
+
+            c->r = r;
+            c->pos = pos;
+            c->len = len;
+            c->off[0] = cstart;
+            c->end[0] = pos;
+            c->off[1] = pos + len;
+            c->end[1] = MIN(cstart + s->cluster_size, bn->total_size);
+            c->zero = true;
+            r->pending++;
+            r->pos += len;
+            rest_check_next(c);
+            return true;
+        }
+        break;
+    default:
+        rest_zero = false;
+        break;
+    }
+    /*
+     * v2 has no zero flag: without a backing file it zeroes by
+     * discarding, with one it writes zeroes as data
+     */
+    if (rest_zero) {
+        set_clusters(r, r->l2, l2i, 1, s->version < 3);
+    } else {
+        write_as_data(r, pos, len, e);
+    }
+    r->pos += len;
+    return true;
+}
+
+/*
+ * Zero writes and discards from r->pos to @chunk_end (one L2 table), as
+ * QEMU's generic layer splits them: whole clusters change their L2
+ * entries (a partial cluster at the end of the image counts as whole);
+ * a discard ignores partial clusters, a zero write zeroes them as
+ * zero_partial() says.  False when the request waits.
+ */
+static bool zero_discard_step(Qcow2Req *r, uint64_t chunk_end)
+{
+    Qcow2State *s = state(r->bn);
+    uint64_t pos = r->pos;
+    uint64_t cmask = s->cluster_size - 1;
+    uint64_t cstart = pos & ~cmask;
+    uint64_t lim = MIN(r->end, chunk_end);
+    bool v2_backing = s->version < 3 && bdrv_backing(r->bn);
+    uint64_t whole = 0, wend;
+    uint32_t l2i;
+    bool none;
+
+    if (r->type == QREQ_DISCARD && v2_backing) {
+        /* without a zero flag the backing file's old data would show */
+        r->pos = r->end;
+        return true;
+    }
+    if (pos == cstart) {
+        whole = (lim - pos) >> s->cluster_bits;
+        if (lim == r->bn->total_size && (lim & cmask)) {
+            whole++;
+        }
+    }
+    if (!whole) {
+        uint64_t piece = MIN(r->end, cstart + s->cluster_size) - pos;
+
+        if (r->type == QREQ_DISCARD) {
+            r->pos += piece;
+            return true;
+        }
+        return zero_partial(r, pos, piece);
+    }
+    wend = MIN(r->end, pos + (whole << s->cluster_bits));
+    if (!need_l2(r, pos, true, &none)
+        || wait_for_claim(r, pos, align_up(wend, s->cluster_size))) {
+        return false;
+    }
+    l2i = (pos >> s->cluster_bits) & (s->l2_size - 1);
+    if (v2_backing) {
+        /* no zero flag, and discarding would show the backing file */
+        uint64_t e = l2_get(r->l2, l2i);
+        uint64_t n = write_run(s, r->l2, l2i, whole, e);
+
+        wend = MIN(wend, pos + (n << s->cluster_bits));
+        write_as_data(r, pos, wend - pos, e);
+    } else {
+        set_clusters(r, r->l2, l2i, whole,
+                     r->type == QREQ_DISCARD || s->version < 3);
+    }
+    r->pos = wend;
+    return true;
+}
+
 static void req_step(Qcow2Req *r)
 {
     Qcow2State *s = state(r->bn);
@@ -682,27 +1010,24 @@ static void req_step(Qcow2Req *r)
         uint64_t pos = r->pos;
         uint64_t span = 1ull << (s->l2_bits + s->cluster_bits);
         uint64_t chunk_end = MIN(r->end, (pos & ~(span - 1)) + span);
-        bool writing = r->type != QREQ_READ;
         bool none;
         uint32_t l2i;
         uint64_t e, nclusters, n, len;
         ClusterKind kind;
 
-        /*
-         * Writes need the L2 table; so do zero writes where a backing file
-         * would otherwise show through.  Without an L2 table everything
-         * reads from the backing file, or as zeroes.
-         */
-        if (!need_l2(r, pos, r->type == QREQ_WRITE
-                     || (r->type == QREQ_ZERO && bdrv_backing(r->bn)),
-                     &none)) {
+        if (r->type == QREQ_ZERO || r->type == QREQ_DISCARD) {
+            if (!zero_discard_step(r, chunk_end)) {
+                break;
+            }
+            continue;
+        }
+        /* without an L2 table reads come from the backing file, or zeroes */
+        if (!need_l2(r, pos, r->type == QREQ_WRITE, &none)) {
             break;
         }
         if (none) {
             len = chunk_end - pos;
-            if (r->type == QREQ_READ) {
-                read_unallocated(r, pos, len, r->buf + (pos - r->off));
-            }
+            read_unallocated(r, pos, len, r->buf + (pos - r->off));
             r->pos += len;
             continue;
         }
@@ -711,7 +1036,8 @@ static void req_step(Qcow2Req *r)
         kind = classify(s, e);
         nclusters = ((chunk_end - 1) >> s->cluster_bits)
             - (pos >> s->cluster_bits) + 1;
-        n = run_length(s, r->l2, l2i, nclusters, e);
+        n = r->type == QREQ_WRITE ? write_run(s, r->l2, l2i, nclusters, e)
+                                  : run_length(s, r->l2, l2i, nclusters, e);
         len = MIN((n << s->cluster_bits) - (pos & cmask), chunk_end - pos);
         if ((kind == KIND_DATA || kind == KIND_SHARED)
             && (e & L2E_OFFSET_MASK) + (pos & cmask) + len > s->next_free) {
@@ -720,7 +1046,7 @@ static void req_step(Qcow2Req *r)
             break;
         }
 
-        if (!writing) {
+        if (r->type == QREQ_READ) {
             uint8_t *dst = r->buf + (pos - r->off);
 
             switch (kind) {
@@ -729,7 +1055,7 @@ static void req_step(Qcow2Req *r)
                 uint64_t host = (e & L2E_OFFSET_MASK) + (pos & cmask);
 
                 r->pending++;
-                data_io(r->bn, BLKDBG_READ_AIO, false, host, len, dst, 0,
+                data_io(r->bn, BLKDBG_READ_AIO, DATA_READ, host, len, dst, 0,
                         sub_done_cb, r);
                 break;
             }
@@ -747,78 +1073,12 @@ static void req_step(Qcow2Req *r)
             r->pos += len;
             continue;
         }
-
-        /* writes, zeroes, discards: the clusters must not be mid-allocation */
-        {
-            uint64_t cstart = pos & ~cmask;
-            uint64_t cend = align_up(pos + len, s->cluster_size);
-            Qcow2Alloc *a = claimed(s, cstart, cend);
-
-            if (a) {
-                r->pending++;   /* the wait holds the request open */
-                g_queue_push_tail(a->waiters, r);
-                if (r->l2) {
-                    qcow2_table_unpin(&s->l2_cache, r->l2);
-                    r->l2 = NULL;
-                }
-                break;
-            }
+        if (wait_for_claim(r, pos & ~cmask, align_up(pos + len,
+                                                     s->cluster_size))) {
+            break;
         }
-        if (r->type == QREQ_WRITE && kind == KIND_DATA) {
-            uint64_t host = (e & L2E_OFFSET_MASK) + (pos & cmask);
-
-            r->pending++;
-            data_io(r->bn, BLKDBG_WRITE_AIO, true, host, len,
-                    r->buf + (pos - r->off), r->flags & BDRV_REQ_FUA,
-                    sub_done_cb, r);
-            r->pos += len;
-            continue;
-        }
-        if (r->type == QREQ_WRITE) {
-            start_alloc_write(r, pos, len);
-            r->pos += len;
-            continue;
-        }
-        /* zero or discard: whole clusters in the L2 table, edges as data */
-        {
-            uint64_t head = pos & cmask;
-            uint64_t whole;
-
-            if (head || len < s->cluster_size) {
-                uint64_t part = MIN(len, s->cluster_size - head);
-
-                if (r->type == QREQ_ZERO && kind != KIND_ZERO
-                    && !(kind == KIND_UNALLOCATED && !bdrv_backing(r->bn))) {
-                    if (kind == KIND_DATA) {
-                        r->pending++;
-                        bdrv_write_zeroes(file_of(r->bn),
-                                          (e & L2E_OFFSET_MASK) + head, part,
-                                          0, sub_done_cb, r);
-                    } else {
-                        start_alloc_write(r, pos, part);
-                    }
-                }
-                r->pos += part;
-                continue;
-            }
-            whole = len >> s->cluster_bits;
-            if (r->type == QREQ_ZERO && s->version < 3) {
-                /* no zero flag: write zeroes where something shows through */
-                if (kind == KIND_DATA) {
-                    r->pending++;
-                    bdrv_write_zeroes(file_of(r->bn), e & L2E_OFFSET_MASK,
-                                      whole << s->cluster_bits, 0,
-                                      sub_done_cb, r);
-                } else if (!(kind == KIND_UNALLOCATED
-                             && !bdrv_backing(r->bn))) {
-                    start_alloc_write(r, pos, whole << s->cluster_bits);
-                }
-            } else if (!(r->type == QREQ_DISCARD && s->version < 3
-                         && bdrv_backing(r->bn))) {
-                set_clusters(r, r->l2, l2i, whole);
-            }
-            r->pos += whole << s->cluster_bits;
-        }
+        write_as_data(r, pos, len, e);
+        r->pos += len;
     }
     if (r->pos >= r->end && r->l2) {
         qcow2_table_unpin(&s->l2_cache, r->l2);
@@ -1050,18 +1310,6 @@ static bool check_writable(BlockNode *bn, Error **errp)
     return true;
 }
 
-/* The cache limits (in tables) @opts ask for, as open sets them. */
-static void cache_limits(const Qcow2State *s, const json_t *opts,
-                         unsigned *l2, unsigned *rb)
-{
-    *l2 = MAX(4, qjson_get_int_or(opts, "l2-cache-size", (int64_t)MIN(
-                  (uint64_t)s->l1_size * s->cluster_size,
-                  L2_CACHE_MAX_BYTES)) / s->cluster_size);
-    *rb = MAX(4, qjson_get_int_or(opts, "refcount-cache-size",
-                                  (int64_t)RB_CACHE_TABLES
-                                  * s->cluster_size) / s->cluster_size);
-}
-
 static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
 {
     Qcow2State *s = state(bn);
@@ -1072,13 +1320,13 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
     uint64_t backing_off, l1_bytes, needed, size;
     uint32_t backing_len;
     uint8_t *l1buf;
-    unsigned l2_max, rb_max;
     int r;
     bool ok = false;
 
     s->kept_exts = g_ptr_array_new_with_free_func(
         (GDestroyNotify)g_bytes_unref);
     s->allocs = g_ptr_array_new();
+    qcow2_discard_init(bn);
     if (qjson_has(opts, "data-file")) {
         error_setg(errp, "qmpd does not support qcow2 external data files");
         goto out;
@@ -1215,13 +1463,15 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
         }
         ioq_buf_free(l1buf);
     }
-    if (!qcow2_refcount_open(bn, errp)) {
+    if (!qcow2_refcount_open(bn, errp)
+        || !qcow2_options_parse(bn, opts, bn->discard_unmap, &s->opts,
+                                errp)) {
         goto out;
     }
     /* tables are allocated as they are loaded: a big limit costs nothing */
-    cache_limits(s, opts, &l2_max, &rb_max);
-    qcow2_cache_init(&s->l2_cache, l2_max, BLKDBG_L2_LOAD);
-    qcow2_cache_init(&s->rb_cache, rb_max, BLKDBG_REFBLOCK_LOAD);
+    qcow2_cache_init(&s->l2_cache, s->opts.l2_cache_tables, BLKDBG_L2_LOAD);
+    qcow2_cache_init(&s->rb_cache, s->opts.rb_cache_tables,
+                     BLKDBG_REFBLOCK_LOAD);
     if (!bn->read_only) {
         if (!check_writable(bn, errp)) {
             goto out;
@@ -1240,6 +1490,9 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
             }
         }
         r = qcow2_pin_tail_refblock(bn);
+        if (r == 0) {
+            r = qcow2_freemap_load(bn);
+        }
         if (r < 0) {
             error_setg_errno(errp, -r, "Could not read refcount block");
             goto out;
@@ -1251,6 +1504,7 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
     if (!bn->read_only) {
         qcow2_writeback_start(bn);
     }
+    qcow2_cache_clean_start(bn);
     ok = true;
 out:
     ioq_buf_free(hdr);
@@ -1266,6 +1520,7 @@ out:
             qcow2_cache_destroy(&s->l2_cache);
             qcow2_cache_destroy(&s->rb_cache);
         }
+        qcow2_discard_cleanup(bn);
         memset(s, 0, sizeof(*s));
     }
     return ok;
@@ -1287,6 +1542,9 @@ static void qcow2_close(BlockNode *bn)
     if (s->writeback_timer) {
         g_source_remove(s->writeback_timer);
     }
+    if (s->cache_clean_timer) {
+        g_source_remove(s->cache_clean_timer);
+    }
     if (s->tail_rb) {
         qcow2_table_unpin(&s->rb_cache, s->tail_rb);
     }
@@ -1297,6 +1555,7 @@ static void qcow2_close(BlockNode *bn)
     g_array_free(s->pending_frees, TRUE);
     g_ptr_array_unref(s->kept_exts);
     g_ptr_array_unref(s->allocs);
+    qcow2_discard_cleanup(bn);
 }
 
 /* ---- control path ---------------------------------------------------------- */
@@ -1338,7 +1597,8 @@ static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
         for (uint32_t i = 0; i < s->l1_size; i++) {
             be64_write(buf + 8 * i, s->l1[i]);
         }
-        r = bdrv_pwrite_sync(file_of(bn), new_off, bytes, buf);
+        /* the table's sectors only, as QEMU: the rest stays unwritten */
+        r = bdrv_pwrite_sync(file_of(bn), new_off, needed * 8, buf);
         ioq_buf_free(buf);
         if (r == 0) {
             r = qcow2_cache_write_sync(bn, &s->rb_cache);
@@ -1352,7 +1612,7 @@ static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
         s->l1_size = needed;
         s->l1_offset = new_off;
         if (old_off) {
-            qcow2_free_clusters(bn, old_off, old_n);
+            qcow2_free_clusters(bn, old_off, old_n, QCOW2_DISCARD_OTHER);
         }
     }
     bn->total_size = size;
@@ -1403,20 +1663,12 @@ static bool qcow2_change_backing_file(BlockNode *bn, const char *file,
  * commit.
  */
 typedef struct {
-    unsigned l2_max;
-    unsigned rb_max;
+    Qcow2Options opts;
     bool to_rw;
 } Qcow2Reopen;
 
-/*
- * QEMU changes these on reopen too; qmpd does not apply them (yet), so
- * they must keep their values.
- */
-static const char *const qcow2_fixed_opts[] = {
-    "lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
-    "pass-discard-other", "overlap-check", "cache-size",
-    "l2-cache-entry-size", "cache-clean-interval", NULL
-};
+/* What qmpd does not apply yet, so it must keep its value. */
+static const char *const qcow2_fixed_opts[] = { "overlap-check", NULL };
 
 static const char *const qcow2_reopen_opts[] = {
     "lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
@@ -1428,7 +1680,6 @@ static const char *const qcow2_reopen_opts[] = {
 static bool qcow2_reopen_prepare(BdrvReopenState *rs, Error **errp)
 {
     BlockNode *bn = rs->bn;
-    Qcow2State *s = state(bn);
     const char *changed = bdrv_reopen_changed(rs, qcow2_fixed_opts);
     Qcow2Reopen *q;
 
@@ -1437,8 +1688,13 @@ static bool qcow2_reopen_prepare(BdrvReopenState *rs, Error **errp)
                    "open image", changed);
         return false;
     }
+    /* as QEMU's qcow2_update_options(): all of them, checked first */
     q = g_new0(Qcow2Reopen, 1);
-    cache_limits(s, rs->opts, &q->l2_max, &q->rb_max);
+    if (!qcow2_options_parse(bn, rs->opts, rs->discard_unmap, &q->opts,
+                             errp)) {
+        g_free(q);
+        return false;
+    }
     q->to_rw = bn->read_only && !rs->read_only;
     if (q->to_rw) {
         int r;
@@ -1448,6 +1704,9 @@ static bool qcow2_reopen_prepare(BdrvReopenState *rs, Error **errp)
             return false;
         }
         r = qcow2_pin_tail_refblock(bn);
+        if (r == 0) {
+            r = qcow2_freemap_load(bn);
+        }
         if (r < 0) {
             error_setg_errno(errp, -r, "Could not read refcount block");
             g_free(q);
@@ -1479,8 +1738,19 @@ static void qcow2_reopen_commit(BdrvReopenState *rs)
     Qcow2State *s = state(bn);
     Qcow2Reopen *q = rs->opaque;
 
-    s->l2_cache.max = q->l2_max;
-    s->rb_cache.max = q->rb_max;
+    bool new_interval = q->opts.cache_clean_interval
+        != s->opts.cache_clean_interval;
+
+    s->opts = q->opts;
+    s->l2_cache.max = s->opts.l2_cache_tables;
+    s->rb_cache.max = s->opts.rb_cache_tables;
+    if (new_interval) {
+        if (s->cache_clean_timer) {
+            g_source_remove(s->cache_clean_timer);
+            s->cache_clean_timer = 0;
+        }
+        qcow2_cache_clean_start(bn);
+    }
     if (bn->read_only) {
         for (DirtyBitmap *bm = dbitmap_next(bn, NULL); bm;
              bm = dbitmap_next(bn, bm)) {

@@ -46,6 +46,50 @@
 #define QCOW2_EXT_CRYPTO 0x0537be77u
 #define QCOW2_EXT_DATA_FILE 0x44415441u
 
+/*
+ * Why a cluster loses a reference (QEMU's qcow2_discard_type): decides,
+ * with the pass-discard-* options, whether the host range of a cluster
+ * whose refcount reaches 0 is discarded on the file.  Queued frees carry
+ * it in the low bits of their (cluster aligned) offset.
+ */
+typedef enum {
+    QCOW2_DISCARD_NEVER,        /* replaced by COW, an aborted allocation */
+    QCOW2_DISCARD_ALWAYS,       /* bitmap tables and data */
+    QCOW2_DISCARD_REQUEST,      /* guest discard, zero write with unmap */
+    QCOW2_DISCARD_SNAPSHOT,     /* internal snapshot deletion */
+    QCOW2_DISCARD_OTHER,        /* old L1/refcount table, bitmap directory */
+    QCOW2_DISCARD__MAX,
+} Qcow2DiscardType;
+
+#define QCOW2_FREE_TYPE_MASK 7ull
+
+/* The runtime options of a qcow2 node (qcow2-options.c). */
+typedef struct Qcow2Options {
+    bool pass_discard[QCOW2_DISCARD__MAX];
+    uint64_t l2_cache_tables;
+    uint64_t rb_cache_tables;
+    uint32_t cache_clean_interval;  /* seconds; 0: never */
+} Qcow2Options;
+
+/*
+ * Free clusters below the end of the file, one bit each (set: free).
+ * Clusters at or past the end of the file are free without a bit.
+ */
+typedef struct Qcow2FreeMap {
+    uint64_t *words;
+    uint64_t nbits;             /* clusters the words cover */
+} Qcow2FreeMap;
+
+/*
+ * A host range of freed clusters: to discard, or waiting for the data
+ * I/O begun before sequence number @seq to complete.
+ */
+typedef struct Qcow2FreeRange {
+    uint64_t off;
+    uint64_t len;
+    uint64_t seq;
+} Qcow2FreeRange;
+
 /* A cached metadata cluster: an L2 table or a refcount block. */
 typedef struct Qcow2Table {
     uint64_t offset;            /* host offset of the cluster */
@@ -57,6 +101,7 @@ typedef struct Qcow2Table {
     uint64_t dirty_gen;         /* bumped on every change */
     uint64_t clean_gen;         /* gen known to be on disk */
     bool writing;
+    bool used;                  /* since the last cache-clean pass */
     bool on_disk;               /* loaded, or written at least once */
     uint64_t own_gen;           /* allocation generation of its cluster */
     GArray *held;               /* Qcow2HeldEntry: L2 entries not to write
@@ -129,8 +174,16 @@ typedef struct Qcow2State {
     bool reftable_dirty;
     bool header_dirty;
 
-    /* allocation: clusters are appended past everything in use */
+    Qcow2Options opts;
+
+    /*
+     * allocation: QEMU's first fit, searching from @free_index for free
+     * clusters below @next_free (the end of everything in use) and
+     * going on past it
+     */
     uint64_t next_free;
+    Qcow2FreeMap freemap;
+    uint64_t free_index;        /* cluster index */
     /*
      * Clusters to dereference once the metadata that stopped using them
      * is on disk (a decrement written first could leave a referenced
@@ -147,6 +200,18 @@ typedef struct Qcow2State {
     uint64_t rb_durable_gen;
     Qcow2Table *tail_rb;        /* refcount block at next_free, pinned */
 
+    /*
+     * Clusters whose refcount reached 0 on their way into @freemap
+     * (qcow2-discard.c): discarded on the file first when their free's
+     * type passes discards down, then held until the data I/O that was
+     * in flight when they were freed has completed.
+     */
+    GArray *discards;           /* Qcow2Range to discard on the file */
+    unsigned discards_in_flight;
+    GArray *quarantine;         /* Qcow2Held */
+    GArray *io_in_flight;       /* uint64_t sequence numbers */
+    uint64_t io_seq;
+
     Qcow2Cache l2_cache;
     Qcow2Cache rb_cache;
     GPtrArray *allocs;          /* Qcow2Alloc * in flight */
@@ -156,6 +221,7 @@ typedef struct Qcow2State {
     GArray *flush_waiters;      /* Qcow2Waiter, for the flush running */
     GArray *next_flush;         /* Qcow2Waiter, queued behind it */
     guint writeback_timer;
+    guint cache_clean_timer;
 
     GPtrArray *kept_exts;       /* GBytes: type (4 bytes BE) + data */
 } Qcow2State;
@@ -209,6 +275,85 @@ unsigned qcow2_cache_dirty_count(Qcow2Cache *c);
 /* Write dirty tables synchronously (control path; nothing in flight). */
 int qcow2_cache_write_sync(BlockNode *bn, Qcow2Cache *c);
 
+/* qcow2-cache.c: cache-clean-interval, QEMU's qcow2_cache_clean_unused() */
+void qcow2_cache_clean_unused(Qcow2Cache *c);
+
+/* Start the node's cache-clean-interval timer (none for 0). */
+void qcow2_cache_clean_start(BlockNode *bn);
+bool qcow2_cache_loading(Qcow2Cache *c, uint64_t offset);
+
+/* qcow2-freemap.c (pure: no I/O) */
+void qcow2_freemap_init(Qcow2FreeMap *m);
+void qcow2_freemap_destroy(Qcow2FreeMap *m);
+
+/* Mark [@first, +@n) free or in use; the map grows as needed. */
+void qcow2_freemap_mark(Qcow2FreeMap *m, uint64_t first, uint64_t n,
+                        bool free);
+bool qcow2_freemap_is_free(const Qcow2FreeMap *m, uint64_t c, uint64_t end);
+
+/*
+ * QEMU's first fit: the first @n free clusters in a row at or after
+ * @from, where everything from @end (the end of the file) is free.
+ */
+uint64_t qcow2_freemap_find(const Qcow2FreeMap *m, uint64_t from, uint64_t n,
+                            uint64_t end);
+
+/* The number of free clusters below @end. */
+uint64_t qcow2_freemap_count(const Qcow2FreeMap *m, uint64_t end);
+
+/* qcow2-discard.c: freed clusters on their way back to the allocator */
+
+/* A cluster's refcount reached 0 (in memory), for @type's reason. */
+void qcow2_cluster_freed(BlockNode *bn, uint64_t off, Qcow2DiscardType type);
+
+/*
+ * Discard on the file what qcow2_cluster_freed() collected (where its
+ * type passes discards down); @cb once they completed and the clusters
+ * wait in quarantine.  The _sync form for the control path.
+ */
+void qcow2_discards_issue(BlockNode *bn, void (*cb)(void *opaque, int ret),
+                          void *opaque);
+void qcow2_discards_issue_sync(BlockNode *bn);
+
+/*
+ * Data I/O on the file (reads and in-place writes of clusters the L2
+ * tables point to): a cluster freed while it runs is reused only once
+ * it completed.  qcow2_io_begin() returns the token for qcow2_io_end().
+ */
+uint64_t qcow2_io_begin(BlockNode *bn);
+void qcow2_io_end(BlockNode *bn, uint64_t token);
+
+/*
+ * The L2 entry replacing @old when a guest discard (@discard) or zero
+ * write of its whole cluster runs, as QEMU 7.2 sets it; *@release when
+ * @old's clusters lose their reference (a free of type "request").
+ * Equal to @old when nothing changes.  v2 zero writes without a backing
+ * file are discards.
+ */
+uint64_t qcow2_zero_entry(uint32_t version, bool backing, bool discard,
+                          bool may_unmap, uint64_t old, bool *release);
+
+void qcow2_discard_init(BlockNode *bn);
+void qcow2_discard_cleanup(BlockNode *bn);
+
+/* qcow2-options.c */
+
+/*
+ * The runtime options in @opts as QEMU 7.2 takes them (its messages),
+ * with @bn's image already parsed and @unmap its discard option (the
+ * default of pass-discard-request); refused ones name themselves.
+ */
+bool qcow2_options_parse(BlockNode *bn, const json_t *opts, bool unmap,
+                         Qcow2Options *o, Error **errp);
+
+/*
+ * QEMU's read_cache_sizes() and its minimums: the L2 and refcount cache
+ * sizes in tables for an image of @size bytes and @cluster_size.
+ */
+bool qcow2_cache_sizes(const json_t *opts, uint32_t cluster_size,
+                       uint64_t size, uint64_t *l2_tables,
+                       uint64_t *rb_tables, Error **errp);
+
 /* qcow2-refcount.c */
 bool qcow2_refcount_open(BlockNode *bn, Error **errp);
 
@@ -221,9 +366,10 @@ uint64_t qcow2_alloc_clusters(BlockNode *bn, uint64_t n, int *ret);
 
 /*
  * Queue [@offset, +@n clusters) for a refcount decrement; the next flush
- * applies it after writing the L2 and L1 tables.
+ * applies it after writing the L2 and L1 tables.  @type says why.
  */
-void qcow2_free_clusters(BlockNode *bn, uint64_t offset, uint64_t n);
+void qcow2_free_clusters(BlockNode *bn, uint64_t offset, uint64_t n,
+                         Qcow2DiscardType type);
 
 /*
  * Apply the decrements @frees (taken from @pending_frees; owned from now
@@ -232,11 +378,20 @@ void qcow2_free_clusters(BlockNode *bn, uint64_t offset, uint64_t n);
 void qcow2_apply_frees(BlockNode *bn, GArray *frees,
                        void (*cb)(void *opaque, int ret), void *opaque);
 
+/* The same, synchronously (control path; no flush in flight). */
+int qcow2_apply_frees_sync(BlockNode *bn);
+
 /* The refcount of the cluster at @offset (sync; control path). */
 int64_t qcow2_get_refcount_sync(BlockNode *bn, uint64_t offset);
 
 /* Change a refcount synchronously (creation, control path). */
 int qcow2_update_refcount_sync(BlockNode *bn, uint64_t offset, int delta);
+
+/*
+ * At a read-write open: the clusters below the end of the file whose
+ * refcount is 0 are free (read from the refcount blocks).
+ */
+int qcow2_freemap_load(BlockNode *bn);
 
 /* Keep the refcount block covering @next_free loaded and pinned. */
 int qcow2_pin_tail_refblock(BlockNode *bn);

@@ -222,6 +222,17 @@ static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
             && opts_parse_size(val, &n)) {
             val = bytes = g_strdup_printf("%" PRIu64, n);
         }
+        /* and discard=on/off for unmap/ignore, on any node */
+        if (!strcmp(key, "discard") || g_str_has_suffix(key, ".discard")) {
+            if (!strcmp(val, "on") || !strcmp(val, "unmap")) {
+                val = "unmap";
+            } else if (!strcmp(val, "off") || !strcmp(val, "ignore")) {
+                val = "ignore";
+            } else {
+                error_setg(errp, "Invalid discard option");
+                return NULL;
+            }
+        }
         if (!set_dotted(o, key, val, errp)) {
             return NULL;
         }

@@ -8,6 +8,7 @@ UNIT_TESTS = \
 	tests/unit/test-options \
 	tests/unit/test-schema \
 	tests/unit/test-qcow2 \
+	tests/unit/test-qcow2-discard \
 	tests/unit/test-qemu-io \
 	tests/unit/test-io \
 	tests/unit/test-hbitmap \
@@ -33,6 +34,10 @@ tests_unit_test_schema_LDADD = system/libsystem.a monitor/libmonitor.a \
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
 tests_unit_test_qcow2_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_qcow2_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_qcow2_discard_SOURCES = tests/unit/test-qcow2-discard.c
+tests_unit_test_qcow2_discard_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_qcow2_discard_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_qemu_io_SOURCES = tests/unit/test-qemu-io.c
 tests_unit_test_qemu_io_CFLAGS = $(TEST_CFLAGS)
