@@ -255,6 +255,8 @@ struct BlockDriver {
     /* cluster size for image info, 0 when not meaningful */
     uint32_t (*cluster_size)(BlockNode *bn);
     bool (*dirty_flag)(BlockNode *bn);
+    /* optional: false once the node does no more I/O (a corrupt image) */
+    bool (*is_inserted)(BlockNode *bn);
 
     /* blkdebug: an event happened; see bdrv_debug_event() */
     bool (*debug_event)(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,

@@ -116,6 +116,9 @@ const char *bdrv_node_name(const BlockNode *bn);
 const char *bdrv_driver_name(const BlockNode *bn);
 const char *bdrv_filename(const BlockNode *bn);
 bool bdrv_is_read_only(const BlockNode *bn);
+
+/* QEMU's: false once a node of the subtree can do no more I/O at all. */
+bool bdrv_is_inserted(BlockNode *bn);
 uint64_t bdrv_length(const BlockNode *bn);
 
 /* The backing child's node, or NULL. */

@@ -134,6 +134,15 @@ bool bdrv_is_read_only(const BlockNode *bn)
     return bn->read_only;
 }
 
+bool bdrv_is_inserted(BlockNode *bn)
+{
+    if (bn->drv->is_inserted && !bn->drv->is_inserted(bn)) {
+        return false;
+    }
+    return (!bn->file || bdrv_is_inserted(bn->file->child))
+        && (!bn->backing || bdrv_is_inserted(bn->backing->child));
+}
+
 uint64_t bdrv_length(const BlockNode *bn)
 {
     return bn->total_size;

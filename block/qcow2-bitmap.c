@@ -384,6 +384,10 @@ static int dir_rewrite_in_place(BlockNode *bn, GPtrArray *list)
     s->autoclear &= ~QCOW2_AUTOCLEAR_BITMAPS;
     r = header_sync(bn);
     if (r == 0) {
+        r = qcow2_overlap_check(bn, QCOW2_OL_BITMAP_DIRECTORY,
+                                s->bitmap_dir_offset, size);
+    }
+    if (r == 0) {
         r = bdrv_pwrite_sync(file_of(bn), s->bitmap_dir_offset, size, buf);
     }
     if (r == 0) {
@@ -446,6 +450,10 @@ static int dir_replace(BlockNode *bn, GPtrArray *list)
         nclusters = size_to_clusters(s, new_size);
         new_off = qcow2_alloc_clusters(bn, nclusters, &r);
         if (new_off) {
+            r = qcow2_overlap_check(bn, 0, new_off,
+                                    nclusters << s->cluster_bits);
+        }
+        if (new_off && r == 0) {
             r = bdrv_pwrite_sync(file_of(bn), new_off,
                                  nclusters << s->cluster_bits, buf);
         }
@@ -579,8 +587,11 @@ static bool store_data(BlockNode *bn, BmEntry *e, GArray *allocated,
             return false;
         }
         g_array_append_val(allocated, off);
-        r = bdrv_pwrite_sync(file_of(bn), off, s->cluster_size,
-                             ser + (i << s->cluster_bits));
+        r = qcow2_overlap_check(bn, 0, off, s->cluster_size);
+        if (r == 0) {
+            r = bdrv_pwrite_sync(file_of(bn), off, s->cluster_size,
+                                 ser + (i << s->cluster_bits));
+        }
         if (r < 0) {
             error_setg_errno(errp, -r, "Failed to write bitmap '%s' to "
                              "file", e->name);
@@ -607,8 +618,11 @@ static bool store_data(BlockNode *bn, BmEntry *e, GArray *allocated,
     for (uint64_t i = 0; i < tb_size; i++) {
         wr64(buf + 8 * i, tb[i]);
     }
-    r = bdrv_pwrite_sync(file_of(bn), tb_off, tb_clusters << s->cluster_bits,
-                         buf);
+    r = qcow2_overlap_check(bn, 0, tb_off, tb_clusters << s->cluster_bits);
+    if (r == 0) {
+        r = bdrv_pwrite_sync(file_of(bn), tb_off,
+                             tb_clusters << s->cluster_bits, buf);
+    }
     ioq_buf_free(buf);
     if (r < 0) {
         error_setg_errno(errp, -r, "Failed to write bitmap '%s' to file",

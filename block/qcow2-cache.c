@@ -443,6 +443,12 @@ static void round_done(WbRound *r, int ret)
 static void start_table_write(BlockNode *bn, Qcow2Cache *c, Qcow2Table *t,
                               GPtrArray *rounds);
 
+/* A table's write may overlap its own kind of metadata: itself. */
+static unsigned ign(Qcow2State *s, Qcow2Cache *c)
+{
+    return c == &s->l2_cache ? QCOW2_OL_ACTIVE_L2 : QCOW2_OL_REFCOUNT_BLOCK;
+}
+
 static void table_written_cb(void *opaque, int ret)
 {
     TableWrite *w = opaque;
@@ -479,6 +485,7 @@ static void start_table_write(BlockNode *bn, Qcow2Cache *c, Qcow2Table *t,
 {
     Qcow2State *s = state(bn);
     TableWrite *w = g_new0(TableWrite, 1);
+    int r;
 
     w->bn = bn;
     w->c = c;
@@ -494,6 +501,11 @@ static void start_table_write(BlockNode *bn, Qcow2Cache *c, Qcow2Table *t,
         t->pin++;               /* held until the last write is done */
     }
     t->writing = true;
+    r = qcow2_overlap_check(bn, ign(s, c), t->offset, s->cluster_size);
+    if (r < 0) {
+        ioq_defer_int(table_written_cb, w, r);
+        return;
+    }
     bdrv_write(bn->file->child, t->offset, s->cluster_size, w->copy, 0,
                table_written_cb, w);
 }
@@ -574,11 +586,15 @@ int qcow2_cache_write_sync(BlockNode *bn, Qcow2Cache *c)
         if (!may_write(state(bn), t)) {
             return -EBUSY;
         }
+        r = qcow2_overlap_check(bn, ign(state(bn), c), t->offset,
+                                state(bn)->cluster_size);
         copy = ioq_buf_alloc(state(bn)->cluster_size);
         memcpy(copy, t->data, state(bn)->cluster_size);
         held = apply_holds(state(bn), t, copy);
-        r = bdrv_pwrite_sync(bn->file->child, t->offset,
-                             state(bn)->cluster_size, copy);
+        if (r == 0) {
+            r = bdrv_pwrite_sync(bn->file->child, t->offset,
+                                 state(bn)->cluster_size, copy);
+        }
         ioq_buf_free(copy);
         if (r < 0) {
             return r;

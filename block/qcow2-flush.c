@@ -117,7 +117,7 @@ static void flush_step_cb(void *opaque, int ret)
     if (ret < 0 && f->ret == 0) {
         f->ret = ret;
     }
-    if (f->ret < 0) {
+    if (f->ret < 0 || s->dead) {
         /* a failed header or L1 table write is still to be done */
         if (f->step == 3) {
             s->header_dirty = true;
@@ -187,6 +187,12 @@ static void flush_step_cb(void *opaque, int ret)
                 }
                 be64_write(f->buf + 8 * i, s->l1[i]);
             }
+            ret = qcow2_overlap_check(bn, QCOW2_OL_ACTIVE_L1, s->l1_offset,
+                                      bytes);
+            if (ret < 0) {
+                ioq_defer_int(flush_step_cb, f, ret);
+                return;
+            }
             bdrv_write(file_of(bn), s->l1_offset, bytes, f->buf, 0,
                        flush_step_cb, f);
             return;
@@ -231,7 +237,7 @@ void qcow2_flush_metadata(BlockNode *bn, bool sync_disk,
     Qcow2State *s = state(bn);
     Qcow2Waiter w = { cb, opaque };
 
-    if (bn->read_only) {
+    if (bn->read_only || s->dead) {
         ioq_defer_int(cb, opaque, 0);
         return;
     }
@@ -254,7 +260,7 @@ int qcow2_flush_metadata_sync(BlockNode *bn)
     BlockNode *f = file_of(bn);
     int r;
 
-    if (bn->read_only) {
+    if (bn->read_only || s->dead) {
         return 0;
     }
     if (s->flushing) {
@@ -277,7 +283,10 @@ int qcow2_flush_metadata_sync(BlockNode *bn)
         for (uint32_t i = 0; i < s->l1_size; i++) {
             be64_write(buf + 8 * i, s->l1[i]);
         }
-        r = bdrv_pwrite_sync(f, s->l1_offset, bytes, buf);
+        r = qcow2_overlap_check(bn, QCOW2_OL_ACTIVE_L1, s->l1_offset, bytes);
+        if (r == 0) {
+            r = bdrv_pwrite_sync(f, s->l1_offset, bytes, buf);
+        }
         ioq_buf_free(buf);
         if (r < 0) {
             return r;
@@ -305,7 +314,7 @@ static gboolean writeback_timer_cb(gpointer opaque)
     BlockNode *bn = opaque;
     Qcow2State *s = state(bn);
 
-    if (!s->flushing
+    if (!s->flushing && !s->dead
         && (qcow2_cache_dirty_count(&s->l2_cache)
             || qcow2_cache_dirty_count(&s->rb_cache)
             || s->l1_dirty || s->pending_frees->len)) {

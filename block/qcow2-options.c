@@ -5,7 +5,9 @@
  *
  * Each option either works as in QEMU or is refused naming itself:
  * pass-discard-request/-snapshot/-other decide which freed clusters
- * are discarded on the file (qcow2-discard.c), the cache sizes bound the L2 and refcount caches, cache-clean-interval drops
+ * are discarded on the file (qcow2-discard.c), overlap-check which
+ * metadata writes are checked against (qcow2-overlap.c), the cache
+ * sizes bound the L2 and refcount caches, cache-clean-interval drops
  * the tables not used for that long (qcow2-cache.c).  qmpd caches whole
  * L2 tables, so an l2-cache-entry-size other than the cluster size is
  * refused, and lazy refcounts are refused (refcounts are always written
@@ -29,6 +31,12 @@
  */
 #define DEFAULT_RB_CACHE_TABLES 16
 #define DEFAULT_CACHE_CLEAN_INTERVAL 600
+
+static const char *const ol_flag_names[QCOW2_OL_BITS] = {
+    "main-header", "active-l1", "active-l2", "refcount-table",
+    "refcount-block", "snapshot-table", "inactive-l1", "inactive-l2",
+    "bitmap-directory",
+};
 
 /* A QemuOpts size: QEMU refuses negative numbers with this message. */
 static bool get_size(const json_t *opts, const char *key, uint64_t dflt,
@@ -122,6 +130,42 @@ bool qcow2_cache_sizes(const json_t *opts, uint32_t cluster_size,
     return true;
 }
 
+static unsigned mode_bits(const char *mode)
+{
+    if (!strcmp(mode, "none")) {
+        return 0;
+    } else if (!strcmp(mode, "constant")) {
+        return QCOW2_OL_CONSTANT;
+    } else if (!strcmp(mode, "all")) {
+        return QCOW2_OL_ALL;
+    }
+    return QCOW2_OL_CACHED;
+}
+
+/* "cached" unless said otherwise; the struct form overrides flags. */
+static unsigned overlap_bits(const json_t *v)
+{
+    unsigned bits;
+
+    if (!v) {
+        return QCOW2_OL_CACHED;
+    }
+    if (json_is_string(v)) {
+        return mode_bits(json_string_value(v));
+    }
+    bits = mode_bits(qjson_get_str_or(v, "template", "cached"));
+    for (unsigned i = 0; i < QCOW2_OL_BITS; i++) {
+        if (qjson_has(v, ol_flag_names[i])) {
+            if (qjson_get_bool_or(v, ol_flag_names[i], false)) {
+                bits |= 1u << i;
+            } else {
+                bits &= ~(1u << i);
+            }
+        }
+    }
+    return bits;
+}
+
 bool qcow2_options_parse(BlockNode *bn, const json_t *opts, bool unmap,
                          Qcow2Options *o, Error **errp)
 {
@@ -154,6 +198,7 @@ bool qcow2_options_parse(BlockNode *bn, const json_t *opts, bool unmap,
             return false;
         }
     }
+    o->overlap_check = overlap_bits(json_object_get(opts, "overlap-check"));
     o->pass_discard[QCOW2_DISCARD_NEVER] = false;
     o->pass_discard[QCOW2_DISCARD_ALWAYS] = true;
     o->pass_discard[QCOW2_DISCARD_REQUEST] =

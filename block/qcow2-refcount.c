@@ -87,6 +87,9 @@ bool qcow2_refcount_open(BlockNode *bn, Error **errp)
     }
     for (uint32_t i = 0; i < s->reftable_size; i++) {
         s->reftable[i] = be64_read(buf + 8 * i) & REFT_OFFSET_MASK;
+        if (s->reftable[i]) {
+            s->reftable_used = i + 1;
+        }
     }
     ioq_buf_free(buf);
     s->next_free = align_up(bdrv_length(bn->file->child), s->cluster_size);
@@ -143,6 +146,7 @@ int qcow2_update_refcount_sync(BlockNode *bn, uint64_t offset, int delta)
         s->next_free += s->cluster_size;
         t = qcow2_table_new(bn, &s->rb_cache, rb);
         s->reftable[bi] = rb;
+        s->reftable_used = MAX(s->reftable_used, bi + 1);
         s->reftable_dirty = true;
         qcow2_table_unpin(&s->rb_cache, t);
         ret = qcow2_update_refcount_sync(bn, rb, 1);
@@ -533,6 +537,7 @@ void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
 {
     Qcow2State *s = state(bn);
     RtWrite *w = g_new0(RtWrite, 1);
+    int r;
 
     w->bn = bn;
     w->cb = cb;
@@ -545,6 +550,12 @@ void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
     w->len = (uint64_t)s->reftable_clusters * s->cluster_size;
     w->buf = reftable_bytes(s, w->len);
     bdrv_debug_event(bn->file->child, BLKDBG_REFTABLE_UPDATE, NULL, NULL);
+    r = qcow2_overlap_check(bn, QCOW2_OL_REFCOUNT_TABLE, s->reftable_offset,
+                            w->len);
+    if (r < 0) {
+        ioq_defer_int(reftable_written_cb, w, r);
+        return;
+    }
     bdrv_write(bn->file->child, s->reftable_offset, w->len, w->buf, 0,
                reftable_written_cb, w);
 }
@@ -561,7 +572,11 @@ int qcow2_write_reftable_sync(BlockNode *bn)
     }
     s->reftable_dirty = false;
     buf = reftable_bytes(s, len);
-    ret = bdrv_pwrite_sync(bn->file->child, s->reftable_offset, len, buf);
+    ret = qcow2_overlap_check(bn, QCOW2_OL_REFCOUNT_TABLE,
+                              s->reftable_offset, len);
+    if (ret == 0) {
+        ret = bdrv_pwrite_sync(bn->file->child, s->reftable_offset, len, buf);
+    }
     ioq_buf_free(buf);
     if (ret < 0) {
         s->reftable_dirty = true;

@@ -244,6 +244,7 @@ typedef struct {
     uint8_t *buf;
     int flags;
     uint64_t token;         /* qcow2_io_begin() */
+    int ret;
     BdrvCb *done;
     void *done_opaque;
 } DataIo;
@@ -253,7 +254,7 @@ static void data_io_done_cb(void *opaque, int ret)
     DataIo *d = opaque;
 
     qcow2_io_end(d->bn, d->token);
-    d->done(d->done_opaque, ret);
+    d->done(d->done_opaque, ret < 0 ? ret : d->ret);
     g_free(d);
 }
 
@@ -262,8 +263,17 @@ static void data_io_go_cb(void *opaque, int ret)
     DataIo *d = opaque;
     BlockNode *f = file_of(d->bn);
 
+    if (state(d->bn)->dead) {
+        ioq_defer_int(data_io_done_cb, d, -ENOMEDIUM);
+        return;
+    }
     if (d->op == DATA_READ) {
         bdrv_read(f, d->host, d->len, d->buf, data_io_done_cb, d);
+        return;
+    }
+    d->ret = qcow2_overlap_check(d->bn, 0, d->host, d->len);
+    if (d->ret < 0) {
+        ioq_defer_int(data_io_done_cb, d, d->ret);
     } else if (d->op == DATA_WRITE) {
         bdrv_write(f, d->host, d->len, d->buf, d->flags, data_io_done_cb, d);
     } else {
@@ -1006,6 +1016,9 @@ static void req_step(Qcow2Req *r)
     uint64_t cmask = s->cluster_size - 1;
 
     r->pending++;
+    if (s->dead && r->ret == 0) {
+        r->ret = -ENOMEDIUM;
+    }
     while (r->pos < r->end && r->ret == 0) {
         uint64_t pos = r->pos;
         uint64_t span = 1ull << (s->l2_bits + s->cluster_bits);
@@ -1530,7 +1543,8 @@ static void qcow2_close(BlockNode *bn)
 {
     Qcow2State *s = state(bn);
     Error *err = NULL;
-    int r = qcow2_bitmaps_store(bn, true, &err);
+    /* a node that met corruption writes nothing more */
+    int r = s->dead ? 0 : qcow2_bitmaps_store(bn, true, &err);
 
     if (r < 0) {
         /* nobody waits for a close: the operator hears of it */
@@ -1598,7 +1612,11 @@ static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
             be64_write(buf + 8 * i, s->l1[i]);
         }
         /* the table's sectors only, as QEMU: the rest stays unwritten */
-        r = bdrv_pwrite_sync(file_of(bn), new_off, needed * 8, buf);
+        r = qcow2_overlap_check(bn, 0, new_off, bytes);
+        if (r == 0) {
+            r = bdrv_pwrite_sync(file_of(bn), new_off,
+                                 needed * 8, buf);
+        }
         ioq_buf_free(buf);
         if (r == 0) {
             r = qcow2_cache_write_sync(bn, &s->rb_cache);
@@ -1667,9 +1685,6 @@ typedef struct {
     bool to_rw;
 } Qcow2Reopen;
 
-/* What qmpd does not apply yet, so it must keep its value. */
-static const char *const qcow2_fixed_opts[] = { "overlap-check", NULL };
-
 static const char *const qcow2_reopen_opts[] = {
     "lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
     "pass-discard-other", "overlap-check", "cache-size",
@@ -1680,16 +1695,9 @@ static const char *const qcow2_reopen_opts[] = {
 static bool qcow2_reopen_prepare(BdrvReopenState *rs, Error **errp)
 {
     BlockNode *bn = rs->bn;
-    const char *changed = bdrv_reopen_changed(rs, qcow2_fixed_opts);
-    Qcow2Reopen *q;
+    Qcow2Reopen *q = g_new0(Qcow2Reopen, 1);
 
-    if (changed) {
-        error_setg(errp, "qmpd cannot change the qcow2 option '%s' of an "
-                   "open image", changed);
-        return false;
-    }
     /* as QEMU's qcow2_update_options(): all of them, checked first */
-    q = g_new0(Qcow2Reopen, 1);
     if (!qcow2_options_parse(bn, rs->opts, rs->discard_unmap, &q->opts,
                              errp)) {
         g_free(q);
@@ -1817,6 +1825,11 @@ static bool qcow2_dirty_flag(BlockNode *bn)
     return state(bn)->incompat & QCOW2_INCOMPAT_DIRTY;
 }
 
+static bool qcow2_is_inserted(BlockNode *bn)
+{
+    return !state(bn)->dead;
+}
+
 static int64_t qcow2_allocated_size(BlockNode *bn)
 {
     BlockNode *f = file_of(bn);
@@ -1849,6 +1862,7 @@ const BlockDriver bdrv_qcow2 = {
     .format_specific = qcow2_format_specific,
     .cluster_size = qcow2_cluster_size,
     .dirty_flag = qcow2_dirty_flag,
+    .is_inserted = qcow2_is_inserted,
     .bitmap_can_store = qcow2_bitmap_can_store,
     .bitmap_remove = qcow2_bitmap_remove,
 };

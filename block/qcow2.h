@@ -63,9 +63,31 @@ typedef enum {
 
 #define QCOW2_FREE_TYPE_MASK 7ull
 
+/* Metadata kinds a write must not overlap (QEMU's bit order). */
+enum {
+    QCOW2_OL_MAIN_HEADER = 1 << 0,
+    QCOW2_OL_ACTIVE_L1 = 1 << 1,
+    QCOW2_OL_ACTIVE_L2 = 1 << 2,
+    QCOW2_OL_REFCOUNT_TABLE = 1 << 3,
+    QCOW2_OL_REFCOUNT_BLOCK = 1 << 4,
+    QCOW2_OL_SNAPSHOT_TABLE = 1 << 5,
+    QCOW2_OL_INACTIVE_L1 = 1 << 6,
+    QCOW2_OL_INACTIVE_L2 = 1 << 7,
+    QCOW2_OL_BITMAP_DIRECTORY = 1 << 8,
+    QCOW2_OL_BITS = 9,
+};
+#define QCOW2_OL_CONSTANT (QCOW2_OL_MAIN_HEADER | QCOW2_OL_ACTIVE_L1 \
+                           | QCOW2_OL_REFCOUNT_TABLE \
+                           | QCOW2_OL_SNAPSHOT_TABLE \
+                           | QCOW2_OL_BITMAP_DIRECTORY)
+#define QCOW2_OL_CACHED (QCOW2_OL_CONSTANT | QCOW2_OL_ACTIVE_L2 \
+                         | QCOW2_OL_REFCOUNT_BLOCK | QCOW2_OL_INACTIVE_L1)
+#define QCOW2_OL_ALL (QCOW2_OL_CACHED | QCOW2_OL_INACTIVE_L2)
+
 /* The runtime options of a qcow2 node (qcow2-options.c). */
 typedef struct Qcow2Options {
     bool pass_discard[QCOW2_DISCARD__MAX];
+    unsigned overlap_check;     /* QCOW2_OL_* */
     uint64_t l2_cache_tables;
     uint64_t rb_cache_tables;
     uint32_t cache_clean_interval;  /* seconds; 0: never */
@@ -171,6 +193,7 @@ typedef struct Qcow2State {
     uint32_t reftable_size;     /* entries */
     uint64_t reftable_offset;
     uint32_t reftable_clusters;
+    uint32_t reftable_used;     /* entries up to the last block's */
     bool reftable_dirty;
     bool header_dirty;
 
@@ -211,6 +234,10 @@ typedef struct Qcow2State {
     GArray *quarantine;         /* Qcow2Held */
     GArray *io_in_flight;       /* uint64_t sequence numbers */
     uint64_t io_seq;
+
+    /* fatal corruption (QEMU's bs->drv = NULL): no more I/O at all */
+    bool dead;
+    bool signaled_corruption;
 
     Qcow2Cache l2_cache;
     Qcow2Cache rb_cache;
@@ -353,6 +380,22 @@ bool qcow2_options_parse(BlockNode *bn, const json_t *opts, bool unmap,
 bool qcow2_cache_sizes(const json_t *opts, uint32_t cluster_size,
                        uint64_t size, uint64_t *l2_tables,
                        uint64_t *rb_tables, Error **errp);
+
+/* qcow2-overlap.c */
+
+/*
+ * QEMU's qcow2_pre_write_overlap_check(): 0 when a write of [@off,
+ * +@len) on the file touches no metadata the node's overlap-check
+ * watches (minus @ign); else the image is marked corrupt and made
+ * unusable (BLOCK_IMAGE_CORRUPTED) and -EIO returned.
+ */
+int qcow2_overlap_check(BlockNode *bn, unsigned ign, uint64_t off,
+                        uint64_t len);
+
+/* QEMU's qcow2_signal_corruption(). */
+void qcow2_signal_corruption(BlockNode *bn, bool fatal, int64_t off,
+                             int64_t size, const char *fmt, ...)
+    G_GNUC_PRINTF(5, 6);
 
 /* qcow2-refcount.c */
 bool qcow2_refcount_open(BlockNode *bn, Error **errp);

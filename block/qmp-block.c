@@ -168,7 +168,7 @@ json_t *blk_info(BlockBackend *blk)
         json_object_set_new(o, "io-status",
                             qjson_str(blk_io_status_name(blk)));
     }
-    if (blk_root(blk)) {
+    if (blk_root(blk) && bdrv_is_inserted(blk_root(blk))) {
         json_t *ins = bdrv_device_info(blk_root(blk), false);
 
         json_object_set_new(json_object_get(ins, "cache"), "writeback",

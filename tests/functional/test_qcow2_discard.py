@@ -317,6 +317,79 @@ def test_pass_discard_other():
             assert old_l1 != hole, ext
 
 
+def corrupt_image(d, name, target):
+    """A qcow2 whose first L2 entry points at host offset @target (with
+    the "copied" flag), as qemu-img check would call corrupt."""
+    p = os.path.join(d, name)
+    img("create", "-q", "-f", "qcow2", p, "64M")
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 1 0 64k", p],
+                   check=True, capture_output=True)
+    with open(p, "r+b") as f:
+        hdr = f.read(104)
+        l1 = int.from_bytes(hdr[40:48], "big")
+        f.seek(l1)
+        l2 = int.from_bytes(f.read(8), "big") & 0x00fffffffffffe00
+        f.seek(l2)
+        f.write((target | (1 << 63)).to_bytes(8, "big"))
+    return p
+
+
+def corrupt_bit(path):
+    info = json.loads(img("info", "--output=json", path))
+    return info["format-specific"]["data"].get("corrupt")
+
+
+def test_overlap_check():
+    """A guest write that would overwrite metadata (an L2 entry pointing
+    at it) fails with EIO, marks the image corrupt, sends
+    BLOCK_IMAGE_CORRUPTED and leaves the node without a medium, with
+    QEMU's message for each kind of metadata; overlap-check=none and the
+    struct form turn checks off."""
+    need_tools()
+    targets = [(0x10000, "refcount table"), (0x20000, "refcount block"),
+               (0x30000, "active L1 table"), (0x40000, "active L2 table")]
+    with Tmp() as d:
+        for target, what in targets:
+            events = {}
+            for qemu in sides():
+                p = corrupt_image(d, "c%x%d.qcow2" % (target, qemu), target)
+                q, c = start(["-drive", "file=%s,if=none,id=d0,format=qcow2"
+                              % p], qemu)
+                hmp(c, 'qemu-io d0 "write -P 2 0 4k"')
+                hmp(c, 'qemu-io d0 "read 0 4k"')
+                ev = c.event("BLOCK_IMAGE_CORRUPTED", timeout=30)["data"]
+                blk = c.execute("query-block")["return"][0]
+                out = finish(q, c)
+                assert out.splitlines()[0] == \
+                    "write failed: Input/output error", out
+                assert "read failed: No medium found" in out, out
+                assert corrupt_bit(p) is True, p
+                ev.pop("node-name")
+                events[qemu] = ev
+                if not qemu:
+                    assert "inserted" not in blk, blk
+            assert events[False] == {
+                "device": "d0", "fatal": True, "offset": target,
+                "size": 4096, "msg": "Preventing invalid write on metadata "
+                "(overlaps with %s)" % what}, events
+            if True in events:
+                assert events[True] == events[False], events
+        # checks off: the write goes through (and corrupts, as in QEMU)
+        for opt in (",overlap-check=none",
+                    ",overlap-check.template=all,"
+                    "overlap-check.refcount-block=off"):
+            for qemu in sides():
+                p = corrupt_image(d, "off%d.qcow2" % qemu, 0x20000)
+                q, c = start(["-drive", "file=%s,if=none,id=d0,"
+                              "format=qcow2%s" % (p, opt)], qemu)
+                hmp(c, 'qemu-io d0 "write -P 2 0 4k"')
+                assert not [e for e in c.events
+                            if e["event"] == "BLOCK_IMAGE_CORRUPTED"]
+                out = finish(q, c)
+                assert "wrote 4096/4096" in out, (opt, out)
+                assert corrupt_bit(p) is False, p
+
+
 def test_option_errors():
     """Each qcow2 option is taken with QEMU's checks and messages, or
     refused naming itself."""
@@ -554,7 +627,7 @@ def test_kill9_consistent():
 if __name__ == "__main__":
     run([test_discard_reaches_file, test_discard_options,
          test_zero_and_discard_like_qemu, test_reuse_across_sessions,
-         test_pass_discard_other, test_option_errors,
+         test_pass_discard_other, test_overlap_check, test_option_errors,
          test_lazy_refcounts_image, test_l2_cache_size,
          test_cache_clean_interval, test_frees_across_refcount_blocks,
          test_kill9_consistent])

@@ -444,9 +444,9 @@ def test_device_read_only():
 
 
 def test_qmpd_refusals():
-    """What qmpd cannot do is refused naming it (QEMU applies these): the
-    qcow2 options qmpd does not apply yet, page cache dropping; the qcow2
-    options it applies are checked as at open."""
+    """What qmpd cannot do is refused naming it (QEMU applies these): page
+    cache dropping, lazy refcounts; the qcow2 options it applies are
+    checked as at open."""
     with Tmp() as d:
         qcow2_images(d)
         with Qmpd(["-M", "none"] + [a.replace("$D", d) for a in FA]) as q:
@@ -458,9 +458,6 @@ def test_qmpd_refusals():
             assert reopen(c, dict(Q, **{"cache-size": 65536,
                                         "l2-cache-size": 131072})) == (
                 "l2-cache-size may not exceed cache-size")
-            assert reopen(c, dict(Q, **{"overlap-check": "all"})) == (
-                "qmpd cannot change the qcow2 option 'overlap-check' of an "
-                "open image")
             assert reopen(c, F(d, **{"drop-cache": False})) == (
                 "drop-cache=off is not supported by qmpd")
             assert reopen(c, F(d, **{"x-check-cache-dropped": True})) == (
@@ -470,7 +467,8 @@ def test_qmpd_refusals():
                                         "refcount-cache-size": 262144})) \
                 is None
             assert reopen(c, dict(Q, **{"pass-discard-other": True,
-                                        "cache-clean-interval": 5})) is None
+                                        "cache-clean-interval": 5,
+                                        "overlap-check": "all"})) is None
             assert c.error("blockdev-add", driver="file", filename=os.path.join(
                 d, "b.raw"), **{"node-name": "x", "drop-cache": False}) == (
                 "GenericError", "drop-cache=off is not supported by qmpd")
