@@ -651,6 +651,9 @@ static void line_done_cb(void *opaque, const char *output)
         mon_session_write(h->s, HMP_PROMPT, strlen(HMP_PROMPT));
         mon_session_release(h->s, MON_HOLD_BUSY);
         run_next(h);
+        if (h->s) {
+            mon_session_idle(h->s);
+        }
     } else {
         /* the session went away while the command ran */
         g_queue_free_full(h->lines, g_free);
@@ -733,6 +736,11 @@ void hmp_session_input(MonSession *s, const char *buf, size_t len)
             g_string_append_c(h->partial, buf[i]);
         }
     }
+}
+
+bool hmp_session_idle(const MonSession *s)
+{
+    return !s->hmp->busy && g_queue_is_empty(s->hmp->lines);
 }
 
 void hmp_session_end(MonSession *s)

@@ -40,6 +40,7 @@ typedef struct MonSession {
     bool closed;            /* peer gone or we hung up */
     bool broken;            /* write failed; closing from the main loop */
     bool hangup_after_flush;
+    bool input_ended;       /* EOF seen; closing once the queue is done */
     unsigned holds;         /* reasons to stop reading input */
 
     /* QMP */
@@ -87,12 +88,22 @@ QapiSchema *mon_schema(void);
 void qmp_session_start(MonSession *s);
 void qmp_session_input(MonSession *s, const char *buf, size_t len);
 void qmp_session_end(MonSession *s);
+bool qmp_session_idle(const MonSession *s);
 void qmp_session_event(MonSession *s, const json_t *event);
 
 /* hmp.c */
 void hmp_session_start(MonSession *s);
 void hmp_session_input(MonSession *s, const char *buf, size_t len);
 void hmp_session_end(MonSession *s);
+bool hmp_session_idle(const MonSession *s);
+
+/*
+ * The protocol has nothing left to run: after end of input the session
+ * closes once its last reply is written (the peer may have sent
+ * commands and then closed its side, as a script piping into -qmp stdio
+ * does; QEMU answers them all).
+ */
+void mon_session_idle(MonSession *s);
 
 /* Build (again) the HMP command table from the schema. */
 bool hmp_check_table(QapiSchema *schema, Error **errp);

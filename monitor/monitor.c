@@ -152,6 +152,19 @@ static void set_nonblock(int fd, int *saved)
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+static bool session_idle(const MonSession *s)
+{
+    return s->mon->mode == MON_MODE_CONTROL ? qmp_session_idle(s)
+                                            : hmp_session_idle(s);
+}
+
+void mon_session_idle(MonSession *s)
+{
+    if (s->input_ended && !s->closed && session_idle(s)) {
+        mon_session_hangup(s);
+    }
+}
+
 static gboolean session_readable_cb(gint fd, GIOCondition cond,
                                     gpointer opaque)
 {
@@ -162,6 +175,11 @@ static gboolean session_readable_cb(gint fd, GIOCondition cond,
     n = read(fd, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return G_SOURCE_CONTINUE;
+    }
+    if (n == 0 && !session_idle(s)) {
+        s->in_watch = 0;
+        s->input_ended = true;
+        return G_SOURCE_REMOVE;
     }
     if (n <= 0) {
         s->in_watch = 0;
@@ -185,7 +203,8 @@ static gboolean session_readable_cb(gint fd, GIOCondition cond,
 
 static void session_watch_input(MonSession *s)
 {
-    if (!s->in_watch && !s->holds && !s->closed && s->in_fd >= 0) {
+    if (!s->in_watch && !s->holds && !s->closed && !s->input_ended
+        && s->in_fd >= 0) {
         s->in_watch = g_unix_fd_add(s->in_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                     session_readable_cb, s);
     }

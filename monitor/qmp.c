@@ -125,6 +125,12 @@ static void process_queue(MonSession *s)
     if (g_queue_get_length(s->requests) < QUEUE_MAX) {
         mon_session_release(s, MON_HOLD_QUEUE);
     }
+    mon_session_idle(s);
+}
+
+bool qmp_session_idle(const MonSession *s)
+{
+    return !s->busy && g_queue_is_empty(s->requests);
 }
 
 void qmp_session_start(MonSession *s)

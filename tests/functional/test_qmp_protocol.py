@@ -7,10 +7,13 @@ Expected strings were observed on qemu-system-x86_64 7.2 -M none.
 
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpClient, qemu_binary, run  # noqa: E402
+from qmpd import Qmpd, QmpClient, binary, qemu_binary, run  # noqa: E402
 
 
 def test_greeting():
@@ -247,6 +250,46 @@ def test_incoming_defer_state():
         assert not c.events
 
 
+def test_piped_input_all_answered():
+    # a script pipes commands into -qmp stdio (or -monitor stdio) and
+    # closes its end: every command is run and answered, also one that
+    # completes later (qemu-io), before the session ends; QEMU 7.2 does
+    d = tempfile.mkdtemp()
+    img = os.path.join(d, "d.raw")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    drive = ["-drive", "file=%s,format=raw,if=none,id=d0" % img]
+    qmp_in = ('{"execute":"qmp_capabilities"}\n'
+              '{"execute":"human-monitor-command","arguments":'
+              '{"command-line":"qemu-io d0 \\"write -P 7 0 64k\\""}}\n'
+              '{"execute":"query-status"}\n{"execute":"quit"}\n')
+    hmp_in = 'qemu-io d0 "read -P 7 0 64k"\ninfo status\nquit\n'
+    bins = [binary()]
+    if qemu_binary():
+        bins.append(qemu_binary())
+    try:
+        for b in bins:
+            base = [b, "-M", "none", "-nodefaults", "-display", "none"] + drive
+            p = subprocess.run(base + ["-qmp", "stdio"], input=qmp_in,
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, (b, p)
+            replies = [json.loads(ln) for ln in p.stdout.splitlines()
+                       if ln.startswith("{")]
+            assert [r for r in replies if "return" in r] == [
+                {"return": {}}, {"return": ""},
+                {"return": {"status": "running", "singlestep": False,
+                            "running": True}},
+                {"return": {}}], (b, p.stdout)
+            assert "wrote 65536/65536 bytes at offset 0" in p.stdout
+            p = subprocess.run(base + ["-monitor", "stdio"], input=hmp_in,
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, (b, p)
+            assert "read 65536/65536 bytes at offset 0" in p.stdout, p.stdout
+            assert "VM status: running" in p.stdout, p.stdout
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_quit():
     with Qmpd() as q:
         a = q.connect()
@@ -318,4 +361,5 @@ if __name__ == "__main__":
          test_id_echo, test_framing, test_malformed_input,
          test_argument_errors, test_cpu_index, test_oob, test_queries,
          test_stop_cont_events, test_prelaunch, test_incoming_defer_state,
-         test_quit, test_sigterm, test_pretty])
+         test_piped_input_all_answered, test_quit, test_sigterm,
+         test_pretty])
