@@ -3,12 +3,19 @@
  * blkdebug: QEMU's error-injection filter, option for option.
  *
  * Rules hang off events (the BLKDBG_* a format reports on its file
- * child, and "pwritev"/"pwritev_done" for writes to the filter itself).
+ * child, and those the request layer reports on the filter itself:
+ * pwritev, pwritev_zero, pwritev_done and the read-modify-write ones).
  * When an event fires in the current state (state 0 in a rule means
  * "any"), its inject-error rules become active and its set-state rules
  * pick the state the filter enters once the event is processed.  Active
  * rules fail the next requests of their iotype touching their sector
  * (-1: any) with -errno, until a "once" rule fires and disappears.
+ *
+ * The limit options (align, max-transfer, opt-/max-write-zero, opt-/
+ * max-discard) become the node's BdrvLimits, which the request layer
+ * applies (io-align.c); as QEMU's, the filter declines zero writes
+ * shorter than its alignment (they go down as data) and discards
+ * shorter than its request alignment.
  *
  * Breakpoints (qemu-io break/resume/wait_break/remove_break) are
  * one-shot rules that hold the request reporting the event until
@@ -17,6 +24,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "block/blkdebug.h"
@@ -117,8 +125,13 @@ typedef struct {
     GPtrArray *rules;       /* Rule *, most recent first (as QEMU) */
     GPtrArray *active;      /* Rule * (borrowed from @rules) */
     GPtrArray *held;        /* Held * */
-    uint32_t align;
+    BdrvLimits limits;      /* the options; 0: the merged value stays */
 } BlkdebugState;
+
+static BlockNode *image(BlockNode *bn)
+{
+    return bn->file->child;
+}
 
 static void rule_free(gpointer p)
 {
@@ -152,6 +165,101 @@ static unsigned iotype_bit(const char *name)
     return 0;
 }
 
+/* The limit options, in the order QEMU checks them. */
+enum {
+    LIM_ALIGN,
+    LIM_MAX_TRANSFER,
+    LIM_OPT_WRITE_ZERO,
+    LIM_MAX_WRITE_ZERO,
+    LIM_OPT_DISCARD,
+    LIM_MAX_DISCARD,
+    LIM__MAX,
+};
+
+static const char *const limit_names[LIM__MAX] = {
+    "align", "max-transfer", "opt-write-zero", "max-write-zero",
+    "opt-discard", "max-discard",
+};
+
+/*
+ * Read and check the limit options as QEMU does: each a power of two
+ * (align) or a multiple of the alignment that applies (the node's, or
+ * the child's when larger; the optimum for the maximums), below 2^31.
+ */
+static bool parse_limits(BlockNode *bn, const json_t *opts, Error **errp)
+{
+    BlkdebugState *s = bn->opaque;
+    uint64_t v[LIM__MAX];
+    uint64_t align;
+
+    for (int i = 0; i < LIM__MAX; i++) {
+        int64_t x = qjson_get_int_or(opts, limit_names[i], 0);
+
+        if (x < 0) {
+            error_setg(errp, "Parameter '%s' expects a non-negative number "
+                       "below 2^64", limit_names[i]);
+            return false;
+        }
+        v[i] = x;
+    }
+    if (v[LIM_ALIGN] && (v[LIM_ALIGN] >= G_MAXINT32
+                         || (v[LIM_ALIGN] & (v[LIM_ALIGN] - 1)))) {
+        error_setg(errp, "Cannot meet constraints with align %" PRIu64,
+                   v[LIM_ALIGN]);
+        return false;
+    }
+    align = MAX(v[LIM_ALIGN], image(bn)->bl.request_alignment);
+    for (int i = LIM_MAX_TRANSFER; i < LIM__MAX; i++) {
+        /* a maximum must be a multiple of its optimum too */
+        uint64_t a = i == LIM_MAX_WRITE_ZERO || i == LIM_MAX_DISCARD
+            ? MAX(v[i - 1], align) : align;
+
+        if (v[i] && (v[i] >= G_MAXINT32 || v[i] % a)) {
+            error_setg(errp, "Cannot meet constraints with %s %" PRIu64,
+                       limit_names[i], v[i]);
+            return false;
+        }
+    }
+    s->limits = (BdrvLimits) {
+        .request_alignment = v[LIM_ALIGN],
+        .max_transfer = v[LIM_MAX_TRANSFER],
+        .pwrite_zeroes_alignment = v[LIM_OPT_WRITE_ZERO],
+        .max_pwrite_zeroes = v[LIM_MAX_WRITE_ZERO],
+        .pdiscard_alignment = v[LIM_OPT_DISCARD],
+        .max_pdiscard = v[LIM_MAX_DISCARD],
+    };
+    return true;
+}
+
+static void blkdebug_refresh_limits(BlockNode *bn)
+{
+    BlkdebugState *s = bn->opaque;
+    const BdrvLimits *l;
+
+    if (!s) {
+        return;     /* not open yet: nothing of ours to apply */
+    }
+    l = &s->limits;
+    if (l->request_alignment) {
+        bn->bl.request_alignment = l->request_alignment;
+    }
+    if (l->max_transfer) {
+        bn->bl.max_transfer = l->max_transfer;
+    }
+    if (l->pwrite_zeroes_alignment) {
+        bn->bl.pwrite_zeroes_alignment = l->pwrite_zeroes_alignment;
+    }
+    if (l->max_pwrite_zeroes) {
+        bn->bl.max_pwrite_zeroes = l->max_pwrite_zeroes;
+    }
+    if (l->pdiscard_alignment) {
+        bn->bl.pdiscard_alignment = l->pdiscard_alignment;
+    }
+    if (l->max_pdiscard) {
+        bn->bl.max_pdiscard = l->max_pdiscard;
+    }
+}
+
 static bool blkdebug_open(BlockNode *bn, const json_t *opts, Error **errp)
 {
     BlkdebugState *s = bn->opaque;
@@ -168,9 +276,7 @@ static bool blkdebug_open(BlockNode *bn, const json_t *opts, Error **errp)
     s->rules = g_ptr_array_new_with_free_func(rule_free);
     s->active = g_ptr_array_new();
     s->held = g_ptr_array_new();
-    s->align = qjson_get_int_or(opts, "align", 1);
-    if (!s->align || (s->align & (s->align - 1))) {
-        error_setg(errp, "Cannot meet constraints with align %u", s->align);
+    if (!parse_limits(bn, opts, errp)) {
         goto fail;
     }
     list = json_object_get(opts, "inject-error");
@@ -295,11 +401,6 @@ static int rule_check(BlockNode *bn, uint64_t off, uint64_t len,
     return 0;
 }
 
-static BlockNode *image(BlockNode *bn)
-{
-    return bn->file->child;
-}
-
 static void blkdebug_read(BlockNode *bn, uint64_t off, uint64_t len,
                           void *buf, BdrvCb *cb, void *opaque)
 {
@@ -312,63 +413,32 @@ static void blkdebug_read(BlockNode *bn, uint64_t off, uint64_t len,
     bdrv_read(image(bn), off, len, buf, cb, opaque);
 }
 
-typedef struct {
-    BlockNode *bn;
-    uint64_t off;
-    uint64_t len;
-    const void *buf;
-    int flags;
-    BdrvCb *cb;
-    void *opaque;
-} WriteReq;
-
-static void write_done_cb(void *opaque, int ret)
-{
-    WriteReq *w = opaque;
-
-    blkdebug_event(w->bn, BLKDBG_PWRITEV_DONE, NULL, NULL);
-    w->cb(w->opaque, ret);
-    g_free(w);
-}
-
-static void write_go_cb(void *opaque, int ret)
-{
-    WriteReq *w = opaque;
-    int err = rule_check(w->bn, w->off, w->len, IOT_WRITE);
-
-    if (err) {
-        w->cb(w->opaque, err);
-        g_free(w);
-        return;
-    }
-    bdrv_write(image(w->bn), w->off, w->len, w->buf, w->flags,
-               write_done_cb, w);
-}
-
 static void blkdebug_write(BlockNode *bn, uint64_t off, uint64_t len,
                            const void *buf, int flags, BdrvCb *cb,
                            void *opaque)
 {
-    WriteReq *w = g_new0(WriteReq, 1);
+    int err = rule_check(bn, off, len, IOT_WRITE);
 
-    w->bn = bn;
-    w->off = off;
-    w->len = len;
-    w->buf = buf;
-    w->flags = flags;
-    w->cb = cb;
-    w->opaque = opaque;
-    if (!blkdebug_event(bn, BLKDBG_PWRITEV, write_go_cb, w)) {
-        write_go_cb(w, 0);
+    if (err) {
+        ioq_defer_int(cb, opaque, err);
+        return;
     }
+    bdrv_write(image(bn), off, len, buf, flags, cb, opaque);
 }
 
 static void blkdebug_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
                                   int flags, BdrvCb *cb, void *opaque)
 {
+    uint32_t align = MAX(bn->bl.request_alignment,
+                         bn->bl.pwrite_zeroes_alignment);
     int err;
 
-    blkdebug_event(bn, BLKDBG_PWRITEV_ZERO, NULL, NULL);
+    /* as QEMU's: what is shorter than the preferred alignment goes down
+     * as data (the request layer's fallback), to exercise it */
+    if (len < align) {
+        ioq_defer_int(cb, opaque, -ENOTSUP);
+        return;
+    }
     err = rule_check(bn, off, len, IOT_WRITE_ZEROES);
     if (err) {
         ioq_defer_int(cb, opaque, err);
@@ -380,8 +450,14 @@ static void blkdebug_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
 static void blkdebug_discard(BlockNode *bn, uint64_t off, uint64_t len,
                              BdrvCb *cb, void *opaque)
 {
-    int err = rule_check(bn, off, len, IOT_DISCARD);
+    int err;
 
+    /* declined, as QEMU's blkdebug declines them: discard is advice */
+    if (len < bn->bl.request_alignment) {
+        ioq_defer_int(cb, opaque, -ENOTSUP);
+        return;
+    }
+    err = rule_check(bn, off, len, IOT_DISCARD);
     if (err) {
         ioq_defer_int(cb, opaque, err);
         return;
@@ -483,6 +559,7 @@ const BlockDriver bdrv_blkdebug = {
     .flush = blkdebug_flush,
     .block_status = blkdebug_block_status,
     .truncate = blkdebug_truncate,
+    .refresh_limits = blkdebug_refresh_limits,
     .allocated_size = blkdebug_allocated_size,
     .debug_event = blkdebug_event,
     .pread_sync = blkdebug_pread_sync,

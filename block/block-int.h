@@ -100,6 +100,22 @@ struct BdrvChild {
     BlockNode *child;
 };
 
+/*
+ * What a node's driver can take in one request (QEMU's BlockLimits); 0
+ * means no limit, and request_alignment is at least 1.  The request
+ * layer (io-align.c) cuts and widens requests to fit before the driver
+ * sees them.  Computed by bdrv_refresh_limits(): merged from the
+ * children as QEMU merges them, then the driver's own.
+ */
+typedef struct BdrvLimits {
+    uint32_t request_alignment;         /* offsets and lengths */
+    uint64_t max_transfer;              /* reads and writes */
+    uint32_t pwrite_zeroes_alignment;   /* preferred for zero writes */
+    uint64_t max_pwrite_zeroes;
+    uint32_t pdiscard_alignment;        /* preferred for discards */
+    uint64_t max_pdiscard;
+} BdrvLimits;
+
 typedef enum {
     BDRV_DETECT_ZEROES_OFF,
     BDRV_DETECT_ZEROES_ON,
@@ -147,6 +163,7 @@ struct BlockNode {
     /* completed writes, zero writes, discards, sync writes, truncates:
      * a flush need not reach the disk if none came since the last one */
     uint64_t write_gen;
+    BdrvLimits bl;
 
     /* write serialisation (io.c) */
     GList *writes;              /* IoReq *: writes that started */
@@ -258,6 +275,10 @@ struct BlockDriver {
     /* optional: false once the node does no more I/O (a corrupt image) */
     bool (*is_inserted)(BlockNode *bn);
 
+    /* optional: set the driver's own limits in bn->bl over the merged
+     * ones (called from the child's attach on, before open too) */
+    void (*refresh_limits)(BlockNode *bn);
+
     /* blkdebug: an event happened; see bdrv_debug_event() */
     bool (*debug_event)(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
                         void *opaque);
@@ -294,6 +315,21 @@ extern const char *const blkdbg_event_names[BLKDBG__MAX];
  */
 bool bdrv_debug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
                       void *opaque);
+
+/*
+ * Recompute @bn's limits (QEMU's bdrv_refresh_limits): max_transfer and
+ * pdiscard_alignment merged from its children, then the driver's; and
+ * so for its parents, whose merged limits may follow.
+ */
+void bdrv_refresh_limits(BlockNode *bn);
+
+/*
+ * QEMU's check as a user that cannot resize takes the write permission
+ * on @bn (qemu-io): every node the permission reaches through filters
+ * and raw must have a size that is a multiple of its request alignment,
+ * or its widened writes would grow it.
+ */
+bool bdrv_check_write_unresized(const BlockNode *bn, Error **errp);
 
 /* Synchronous control-path I/O on a (quiesced) node. */
 int bdrv_pread_sync(BlockNode *bn, uint64_t off, uint64_t len, void *buf);

@@ -298,6 +298,7 @@ void bdrv_set_backing(BlockNode *bn, BlockNode *backing)
     if (old) {
         bdrv_detach_child(old);
     }
+    bdrv_refresh_limits(bn);
     bdrv_refresh_filename(bn);
 }
 
@@ -326,6 +327,7 @@ void bdrv_replace_node(BlockNode *from, BlockNode *to)
             g_ptr_array_remove_index(from->parents, i);
             i--;
             bdrv_unref(from);
+            bdrv_refresh_limits(c->parent);
         }
     }
 }
@@ -743,6 +745,7 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
         node_free(bn);
         return NULL;
     }
+    bdrv_refresh_limits(bn);
     bdrv_refresh_filename(bn);
     /* the node is usable (and nameable) from here on */
     g_ptr_array_add(bdrv_all_nodes(), bn);
@@ -790,6 +793,7 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
             bdrv_unref(bn);
             return NULL;
         }
+        bdrv_refresh_limits(bn);
         /* opened from the header: its name is what the header implies */
         bn->auto_backing_file = g_strdup(
             (!b || !json_object_get(b, "driver")) && bn->backing

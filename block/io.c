@@ -3,10 +3,13 @@
  * The request layer between callers (backends, jobs, qemu-io, formats
  * calling their children) and drivers.  It counts requests in flight per
  * node (so a node can be drained), keeps the statistics, applies the
- * node's options (read-only, detect-zeroes, discard=ignore, no-flush)
- * and supplies fallbacks for what a driver lacks: zero writes as data,
- * allocation status for protocol nodes.  A flush flushes the node's own
- * metadata, then its children.
+ * node's options (read-only, discard=ignore, no-flush), serialises
+ * writes against range locks, and supplies allocation status for
+ * protocol nodes.  What reaches the driver is cut and aligned to the
+ * node's block limits by io-align.c (also detect-zeroes, and zero
+ * writes as data where the driver has none); an unaligned write holds a
+ * range lock over the blocks it reads back.  A flush flushes the node's
+ * own metadata, then its children.
  *
  * FUA ("durable on completion") is emulated here for every driver, as
  * QEMU 7.2 does: the write goes down without the flag, and once it has
@@ -21,9 +24,8 @@
 #include <string.h>
 
 #include "block/block-int.h"
+#include "block/io-align.h"
 #include "block/ioq.h"
-
-#define ZERO_CHUNK (1u << 20)
 
 typedef enum {
     IO_READ,
@@ -47,6 +49,7 @@ typedef struct {
     bool tracked;               /* in bn->writes */
     bool no_notify;             /* continued by a write hook */
     bool fua;                   /* flush @bn before completing */
+    BdrvRangeLock *pad_lock;    /* held over a read-modify-write */
 } IoReq;
 
 struct BdrvRangeLock {
@@ -161,6 +164,7 @@ static void io_done_cb(void *opaque, int ret)
     IoReq *r = opaque;
     BlockNode *bn = r->bn;
     bool tracked = r->tracked;
+    BdrvRangeLock *pad_lock = r->pad_lock;
 
     BdrvCb *cb = r->cb;
     void *cb_opaque = r->opaque;
@@ -171,7 +175,9 @@ static void io_done_cb(void *opaque, int ret)
         bn->writes = g_list_remove(bn->writes, r);
     }
     g_free(r);
-    if (tracked) {
+    if (pad_lock) {
+        bdrv_range_unlock(pad_lock);
+    } else if (tracked) {
         grant_locks(bn);
     }
     bdrv_dec_in_flight(bn);
@@ -226,67 +232,7 @@ void bdrv_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
         io_complete_now(r, 0);
         return;
     }
-    bn->drv->read(bn, off, len, buf, io_done_cb, r);
-}
-
-static bool buffer_is_zero(const void *buf, uint64_t len)
-{
-    const unsigned char *p = buf;
-
-    /* cheap rejection first: most data is not zero */
-    if (len && (p[0] || p[len - 1] || p[len / 2])) {
-        return false;
-    }
-    for (uint64_t i = 0; i < len; i++) {
-        if (p[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Zeroes written as data, ZERO_CHUNK at a time. */
-typedef struct {
-    IoReq *r;
-    void *zeroes;
-    uint64_t off;
-    uint64_t end;
-    int flags;
-} ZeroFallback;
-
-static void zero_fallback_cb(void *opaque, int ret)
-{
-    ZeroFallback *z = opaque;
-    uint64_t n;
-
-    if (ret < 0 || z->off >= z->end) {
-        write_done_cb(z->r, ret);
-        ioq_buf_free(z->zeroes);
-        g_free(z);
-        return;
-    }
-    n = MIN(z->end - z->off, ZERO_CHUNK);
-    z->off += n;
-    z->r->bn->drv->write(z->r->bn, z->off - n, n, z->zeroes, 0,
-                         zero_fallback_cb, z);
-}
-
-static void do_write_zeroes(IoReq *r, int flags)
-{
-    BlockNode *bn = r->bn;
-
-    if (bn->drv->write_zeroes) {
-        bn->drv->write_zeroes(bn, r->off, r->len, flags, write_done_cb, r);
-    } else {
-        ZeroFallback *z = g_new0(ZeroFallback, 1);
-
-        z->r = r;
-        z->zeroes = ioq_buf_alloc0(MIN(r->len, ZERO_CHUNK));
-        z->off = r->off;
-        z->end = r->off + r->len;
-        z->flags = flags;
-        zero_fallback_cb(z, 0);
-    }
+    bdrv_limited_read(bn, off, len, buf, io_done_cb, r);
 }
 
 /* ---- write serialisation ------------------------------------------------ */
@@ -357,25 +303,16 @@ static void write_start(IoReq *r)
     }
     switch (r->type) {
     case IO_WRITE:
-        if (bn->detect_zeroes != BDRV_DETECT_ZEROES_OFF
-            && buffer_is_zero(r->buf, r->len)) {
-            int zf = 0;
-
-            if (bn->detect_zeroes == BDRV_DETECT_ZEROES_UNMAP
-                && bn->discard_unmap) {
-                zf |= BDRV_REQ_MAY_UNMAP;
-            }
-            do_write_zeroes(r, zf);
-            return;
-        }
-        bn->drv->write(bn, r->off, r->len, r->buf,
-                       r->flags & BDRV_REQ_MAY_UNMAP, write_done_cb, r);
+        bdrv_limited_write(bn, r->off, r->len, r->buf,
+                           r->flags & BDRV_REQ_MAY_UNMAP, write_done_cb, r);
         return;
     case IO_ZERO:
-        do_write_zeroes(r, r->flags & BDRV_REQ_MAY_UNMAP);
+        bdrv_limited_write_zeroes(bn, r->off, r->len,
+                                  r->flags & BDRV_REQ_MAY_UNMAP,
+                                  write_done_cb, r);
         return;
     case IO_DISCARD:
-        bn->drv->discard(bn, r->off, r->len, write_done_cb, r);
+        bdrv_limited_discard(bn, r->off, r->len, write_done_cb, r);
         return;
     default:
         g_assert_not_reached();
@@ -389,6 +326,34 @@ static void write_submit(IoReq *r)
         return;
     }
     write_start(r);
+}
+
+static void pad_locked_cb(void *opaque, BdrvRangeLock *lock)
+{
+    IoReq *r = opaque;
+
+    r->pad_lock = lock;
+    r->flags |= BDRV_REQ_LOCK_OWNER;
+    write_start(r);
+}
+
+/*
+ * A write the driver must see widened reads the partial blocks back
+ * first: it holds a range lock over them until it completes, so that no
+ * write to those blocks comes between its read and its write.  (A
+ * caller that holds a lock itself, BDRV_REQ_LOCK_OWNER, serialises.)
+ */
+static void write_submit_widened(IoReq *r)
+{
+    uint64_t aoff, alen;
+
+    if (!(r->flags & BDRV_REQ_LOCK_OWNER)
+        && bdrv_needs_rmw(r->bn, r->off, r->len)) {
+        bdrv_rmw_extent(r->bn, r->off, r->len, &aoff, &alen);
+        bdrv_range_lock(r->bn, aoff, alen, pad_locked_cb, r);
+        return;
+    }
+    write_submit(r);
 }
 
 /* After a lock went away: start the writes it held back. */
@@ -548,7 +513,7 @@ static void do_write(BlockNode *bn, uint64_t off, uint64_t len,
     }
     r->buf = buf;
     r->flags = flags;
-    write_submit(r);
+    write_submit_widened(r);
 }
 
 static void do_write_zeroes_req(BlockNode *bn, uint64_t off, uint64_t len,
@@ -570,7 +535,7 @@ static void do_write_zeroes_req(BlockNode *bn, uint64_t off, uint64_t len,
         flags &= ~BDRV_REQ_MAY_UNMAP;
     }
     r->flags = flags;
-    write_submit(r);
+    write_submit_widened(r);
 }
 
 void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,

@@ -1727,6 +1727,7 @@ static void run_command(QioCmd *c)
 {
     GPtrArray *words = g_ptr_array_new();
     const QioCmdInfo *ci;
+    Error *err = NULL;
     char *p = c->input;
     char *w;
     int argc;
@@ -1768,6 +1769,12 @@ static void run_command(QioCmd *c)
     /* QEMU asks for the write permission, which a read-only node refuses */
     if (ci->write && c->ref && bdrv_is_read_only(c->ref)) {
         out(c->mon, "Block node is read-only\n");
+        cmd_finish(c, -EPERM);
+        return;
+    }
+    if (ci->write && c->ref && !bdrv_check_write_unresized(c->ref, &err)) {
+        out(c->mon, "%s\n", error_get_pretty(err));
+        error_free(err);
         cmd_finish(c, -EPERM);
         return;
     }

@@ -635,6 +635,7 @@ static void switch_child(BlockNode *bn, BdrvChild **edge, const char *name,
             nb->inherits_from = bn;
         }
     }
+    bdrv_refresh_limits(bn);
 }
 
 static void unswitch_child(BlockNode *bn, BdrvChild **edge,
@@ -652,6 +653,7 @@ static void unswitch_child(BlockNode *bn, BdrvChild **edge,
         old->inherits_from = old_inh;
         bdrv_unref(old);
     }
+    bdrv_refresh_limits(bn);
 }
 
 static void entry_apply(ReopenEntry *e)

@@ -11,6 +11,7 @@ UNIT_TESTS = \
 	tests/unit/test-qcow2-discard \
 	tests/unit/test-qemu-io \
 	tests/unit/test-io \
+	tests/unit/test-io-align \
 	tests/unit/test-hbitmap \
 	tests/unit/test-dirty-bitmap
 
@@ -47,6 +48,10 @@ tests_unit_test_io_SOURCES = tests/unit/test-io.c
 tests_unit_test_io_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_io_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
+tests_unit_test_io_align_SOURCES = tests/unit/test-io-align.c
+tests_unit_test_io_align_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_io_align_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+
 tests_unit_test_hbitmap_SOURCES = tests/unit/test-hbitmap.c
 tests_unit_test_hbitmap_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_hbitmap_LDADD = $(TEST_LIBS)
@@ -66,6 +71,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_create_file.py \
 	tests/functional/test_reopen.py \
 	tests/functional/test_cache.py \
+	tests/functional/test_blkdebug.py \
 	tests/functional/test_transaction.py \
 	tests/functional/test_stream.py \
 	tests/functional/test_commit.py \

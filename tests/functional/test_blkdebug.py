@@ -1,0 +1,422 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""blkdebug's options and events, beside QEMU 7.2.
+
+Each scenario opens the same node graph (raw over blkdebug over a file)
+in qmpd (blockdev-add, then qemu-io on the node) and in QEMU's qemu-io
+(the graph as a json: file name), each on its own copy of the same
+image, and runs the same qemu-io commands: every command must succeed
+or fail alike, with the same message, and the two images must end up
+identical (qemu-img compare).  The scenarios prove each limit option
+has its effect: a rule that only an alignment's read-modify-write, a
+max-transfer split or a zero/discard limit can trigger or dodge.
+QEMU's part is skipped (not the test) when qemu-io is missing.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, QmpError, qemu_binary, run  # noqa: E402
+from images import img  # noqa: E402
+
+KiB = 1024
+MiB = 1 << 20
+
+# qemu-io's timing line, which differs between any two runs
+STATS = re.compile(r"^[\d.]+ (bytes|[KMGT]iB), \d+ ops; ")
+
+
+class Tmp:
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="qmpd-blkdebug-")
+        return self.dir
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def have_qemu_io():
+    return shutil.which("qemu-io") is not None
+
+
+def results(text):
+    """What qemu-io printed, without the timing lines."""
+    return [line for line in text.splitlines()
+            if line.strip() and not STATS.match(line)]
+
+
+def base_image(path, size=MiB):
+    """A raw image full of 0xaa, so zeroes and new data both show."""
+    img("create", "-q", "-f", "raw", path, str(size))
+    p = subprocess.run(["qemu-io", "-f", "raw", "-c",
+                        "write -P 0xaa 0 %d" % size, path],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def graph(path, raw=None, **dbg):
+    """raw over blkdebug (options @dbg) over file @path."""
+    b = dict({"driver": "blkdebug",
+              "image": {"driver": "file", "filename": path}}, **dbg)
+    return dict({"driver": "raw", "file": b}, **(raw or {}))
+
+
+def qmpd_run(node, cmds):
+    """The commands' results on qmpd, one list per command."""
+    with Qmpd(["-M", "none"]) as q:
+        c = q.connect()
+        c.cmd("blockdev-add", **dict(node, **{"node-name": "n0"}))
+        out = [results(qemu_io(c, "n0", x)) for x in cmds]
+        c.cmd("quit")
+        q.wait(30)
+    return out
+
+
+def qemu_io(c, node, cmd):
+    """qmpd's qemu-io on @node: what it printed (a failed command is an
+    error reply carrying the same text)."""
+    try:
+        return c.cmd("__com.qmpd_qemu-io", device=node, command=cmd)
+    except QmpError as e:
+        return e.desc
+
+
+def qemu_run(node, cmds):
+    """The same on QEMU's qemu-io (one process for all the commands)."""
+    args = ["qemu-io"]
+    for x in cmds:
+        args += ["-c", x]
+    p = subprocess.run(args + ["json:" + json.dumps(node)],
+                       capture_output=True, text=True, timeout=120)
+    assert "can't open" not in p.stderr, p.stderr
+    return split_runs(p.stdout + p.stderr, len(cmds))
+
+
+def split_runs(text, n):
+    """qemu-io's output of @n commands, one list each: every command
+    prints one result line (after any pattern mismatch line)."""
+    lines = results(text)
+    out = []
+    i = 0
+    for _ in range(n):
+        cur = []
+        # one result line (plus its timing line, already dropped), or an
+        # error line; a pattern mismatch adds its own line first
+        while i < len(lines) and lines[i].startswith("Pattern verification"):
+            cur.append(lines[i])
+            i += 1
+        if i < len(lines):
+            cur.append(lines[i])
+            i += 1
+        out.append(cur)
+    assert i == len(lines), (lines, out)
+    return out
+
+
+def compare(node_of, cmds, size=MiB, expect=None, differ=None):
+    """Run @cmds on qmpd and QEMU, each on a fresh copy of a 0xaa image,
+    through the graph @node_of(path) gives.  Results and final images
+    must be the same, except for commands listed in @differ (index ->
+    (qmpd's, QEMU's) first result line), which are checked as given.
+    @expect (list of substrings, one per command, or None) checks
+    qmpd's results.  Returns qmpd's results."""
+    with Tmp() as d:
+        ours = os.path.join(d, "qmpd.raw")
+        theirs = os.path.join(d, "qemu.raw")
+        base_image(ours, size)
+        shutil.copy(ours, theirs)
+        got = qmpd_run(node_of(ours), cmds)
+        if expect:
+            for x, r, e in zip(cmds, got, expect):
+                if e is not None:
+                    assert any(e in line for line in r), (x, r, e)
+        if not have_qemu_io():
+            return got
+        ref = qemu_run(node_of(theirs), cmds)
+        for i, (x, a, b) in enumerate(zip(cmds, got, ref)):
+            if differ and i in differ:
+                assert a[:1] == [differ[i][0]], (x, a, differ[i])
+                assert b[:1] == [differ[i][1]], (x, b, differ[i])
+                continue
+            assert a == b, "%s: qmpd %r, QEMU %r" % (x, a, b)
+        if not differ:
+            p = subprocess.run(["qemu-img", "compare", "-f", "raw", "-F",
+                                "raw", ours, theirs],
+                               capture_output=True, text=True)
+            assert p.returncode == 0, p.stdout + p.stderr
+        return got
+
+
+def content(path, off, length):
+    with open(path, "rb") as f:
+        f.seek(off)
+        return f.read(length)
+
+
+FAIL = "write failed: Input/output error"
+
+
+# ---- request alignment (read-modify-write) -----------------------------------
+
+RMW_WRITES = ["write -P 0x11 512 512", "write -P 0x11 0 512",
+              "write -P 0x11 3584 1024", "write -P 0x11 512 8192",
+              "write -z 512 512", "write -z 512 8192", "write -z 1024 16384"]
+
+
+def test_align_rmw_events():
+    """An unaligned write under align=4096 reads its partial blocks back,
+    raising pwritev_rmw_head/_tail before and _after_head/_after_tail
+    after the reads: a rule on each event fails exactly the writes that
+    have such a part, as in QEMU (the audit's case: a rule on
+    pwritev_rmw_head fails "write 512 512"); aligned writes never raise
+    them.  Without align no write raises them."""
+    events = ["pwritev_rmw_head", "pwritev_rmw_after_head",
+              "pwritev_rmw_tail", "pwritev_rmw_after_tail"]
+    for ev in events:
+        for x in RMW_WRITES + ["write -P 0x22 4096 4096"]:
+            compare(lambda p: graph(p, align=4096,
+                                    **{"inject-error": [{"event": ev}]}),
+                    [x, "read -P 0xaa 65536 512"])
+    # the audit's case, spelt out
+    got = compare(lambda p: graph(p, align=4096, **{"inject-error": [
+        {"event": "pwritev_rmw_head"}]}), ["write -P 0x11 512 512"],
+        expect=[FAIL])
+    got = compare(lambda p: graph(p, **{"inject-error": [
+        {"event": "pwritev_rmw_head"}]}), ["write -P 0x11 512 512"],
+        expect=["wrote 512/512 bytes at offset 512"])
+
+
+def test_align_rmw_data():
+    """What read-modify-write leaves behind: the bytes around an
+    unaligned write or zero write are kept, as QEMU keeps them; reads of
+    any alignment return the right bytes."""
+    cmds = ["write -P 0x11 100 5000", "read -P 0x11 100 5000",
+            "read -P 0xaa 0 100", "read -P 0xaa 5100 3092",
+            "write -z 9000 10000", "read -P 0 9000 10000",
+            "read -P 0xaa 8192 808", "read -P 0xaa 19000 1480",
+            "write -P 0x33 4096 4096", "read -P 0x33 4096 4096",
+            "write -P 0x44 65535 2", "read -P 0x44 65535 2",
+            "read -P 0xaa 65534 1", "read -P 0xaa 65537 1",
+            "write -P 0x55 1048000 576", "read -P 0x55 1048000 576"]
+    for opts in ({"align": 4096}, {"align": 512, "max-transfer": 1024},
+                 {"align": 65536, "max-transfer": 65536}):
+        compare(lambda p: graph(p, **opts), cmds,
+                expect=[None] * len(cmds))
+
+
+def test_align_rmw_read_error():
+    """A once rule that fails the read-back itself: qmpd fails the write
+    and leaves the block as it was.  QEMU 7.2 ignores that error and
+    writes the block with zeroes where it could not read (a deliberate
+    difference: qmpd never writes bytes it did not read).  Once rules on
+    the _after_ events fail the write itself, alike."""
+    for ev in ("pwritev_rmw_head", "pwritev_rmw_tail"):
+        for x in ("write -P 0x11 512 512", "write -z 512 512"):
+            with Tmp() as d:
+                path = os.path.join(d, "a.raw")
+                base_image(path)
+                node = graph(path, align=4096, **{"inject-error": [
+                    {"event": ev, "once": True}]})
+                got = qmpd_run(node, [x, "read -P 0xaa 0 512"])
+                assert got[0] == [FAIL], got
+                assert content(path, 0, 4096) == b"\xaa" * 4096
+                if have_qemu_io():
+                    ref = qemu_run(node, [x])
+                    assert ref[0][0].startswith("wrote"), ref
+                    assert content(path, 0, 16) == b"\0" * 16
+    for ev in ("pwritev_rmw_after_head", "pwritev_rmw_after_tail"):
+        compare(lambda p: graph(p, align=4096, **{"inject-error": [
+            {"event": ev, "once": True}]}),
+            ["write -P 0x11 512 512", "read -P 0xaa 0 4096",
+             "write -P 0x11 512 8192", "read -P 0x11 512 8192"])
+
+
+# ---- max-transfer --------------------------------------------------------------
+
+def test_max_transfer():
+    """max-transfer cuts reads and writes into pieces the filter sees one
+    by one: a once rule on one sector fails only the piece holding it,
+    so the pieces before it are written (QEMU's result, byte for byte);
+    without the option the whole write fails and nothing is written."""
+    rule = [{"event": "pwritev", "sector": 200, "once": True,
+             "iotype": "write"}]
+    cmds = ["write -P 0x11 0 128k", "read -P 0x11 0 64k",
+            "read -P 0xaa 64k 64k"]
+    compare(lambda p: graph(p, **{"max-transfer": 65536,
+                                  "inject-error": rule}),
+            cmds, expect=[FAIL, "read 65536/65536", "read 65536/65536"])
+    compare(lambda p: graph(p, **{"inject-error": rule}),
+            ["write -P 0x11 0 128k", "read -P 0xaa 0 128k"],
+            expect=[FAIL, "read 131072/131072"])
+    # reads too: two once rules, on sectors 0 and 200; a whole read
+    # meets the ENOSPC one first, the first piece meets only the EIO one
+    rrules = [{"event": "pwritev_done", "iotype": "read", "sector": 200,
+               "errno": 28, "once": True},
+              {"event": "pwritev_done", "iotype": "read", "sector": 0,
+               "errno": 5, "once": True}]
+    cmds = ["write 0 512", "read 0 128k", "read 0 128k"]
+    compare(lambda p: graph(p, **{"max-transfer": 65536,
+                                  "inject-error": rrules}), cmds,
+            expect=[None, "read failed: Input/output error",
+                    "read failed: No space left on device"])
+    compare(lambda p: graph(p, **{"inject-error": rrules}), cmds,
+            expect=[None, "read failed: No space left on device",
+                    "read failed: Input/output error"])
+
+
+# ---- zero writes -----------------------------------------------------------------
+
+def test_write_zero_limits():
+    """opt-write-zero: a zero write's unaligned tail goes to the filter as
+    data (a rule on writes fails it; without the option the whole zero
+    write passes).  max-write-zero: zero writes go down in pieces, so a
+    once rule on one sector fails only its piece."""
+    rule = [{"event": "pwritev_zero", "iotype": "write"}]
+    compare(lambda p: graph(p, **{"opt-write-zero": 4096,
+                                  "inject-error": rule}),
+            ["write -z 0 6144", "read -P 0 0 4096", "read -P 0xaa 4096 4k"],
+            expect=[FAIL, None, None])
+    compare(lambda p: graph(p, **{"inject-error": rule}),
+            ["write -z 0 6144", "read -P 0 0 6144"],
+            expect=["wrote 6144/6144", None])
+    zrule = [{"event": "pwritev_zero", "iotype": "write-zeroes",
+              "sector": 9, "once": True}]
+    compare(lambda p: graph(p, **{"opt-write-zero": 4096,
+                                  "max-write-zero": 4096,
+                                  "inject-error": zrule}),
+            ["write -z 0 8192", "read -P 0 0 4096", "read -P 0xaa 4096 4k"],
+            expect=[FAIL, None, None])
+    compare(lambda p: graph(p, **{"inject-error": zrule}),
+            ["write -z 0 8192", "read -P 0xaa 0 8192"],
+            expect=[FAIL, None])
+
+
+# ---- discards --------------------------------------------------------------------------
+
+def test_discard_limits():
+    """Discards are cut as QEMU cuts them: a piece shorter than the
+    request alignment is dropped (the data stays), and with opt-/
+    max-discard a once rule fails only its piece, so the pieces before
+    it are discarded (the file reads zeroes there)."""
+    unmap = {"discard": "unmap"}
+    cmds = ["discard 512 512", "read -P 0xaa 0 4096",
+            "discard 4096 8192", "read -P 0 4096 8192",
+            "discard 12288 4608", "read -P 0 12288 4096",
+            "read -P 0xaa 16384 4096"]
+    compare(lambda p: graph(p, unmap, align=4096, **{"opt-discard": 4096}),
+            cmds, expect=[None] * len(cmds))
+    compare(lambda p: graph(p, unmap),
+            ["discard 512 512", "read -P 0 512 512"])
+    # align alone: QEMU 7.2's qemu-io dies of a division by zero
+    # (SIGFPE) on the first short discard; qmpd drops it
+    with Tmp() as d:
+        path = os.path.join(d, "a.raw")
+        base_image(path)
+        got = qmpd_run(graph(path, unmap, align=4096), cmds[:4])
+        assert all("failed" not in r[0] for r in got), got
+        assert content(path, 0, 4096) == b"\xaa" * 4096
+    rule = [{"event": "pwritev", "iotype": "discard", "sector": 16,
+             "once": True}]
+    for opts in ({"opt-discard": 4096, "max-discard": 4096}, {}):
+        compare(lambda p: graph(p, unmap, **dict(opts, **{
+            "inject-error": rule})),
+            ["write -P 0x11 65536 512", "discard 0 12288",
+             "read -P 0 0 8192" if opts else "read -P 0xaa 0 8192"],
+            expect=[None, "discard failed: Input/output error", None])
+
+
+# ---- option checks ------------------------------------------------------------------
+
+LIMIT_CASES = [
+    {"align": 3}, {"align": 0}, {"align": -1}, {"align": 1 << 31},
+    {"align": 1 << 40}, {"max-transfer": -5}, {"max-transfer": 1 << 31},
+    {"max-transfer": (1 << 31) - 1}, {"align": 512, "max-transfer": 1000},
+    {"align": 4096, "max-transfer": 2048},
+    {"opt-write-zero": 1000, "align": 512},
+    {"max-write-zero": 1536, "opt-write-zero": 1024, "align": 512},
+    {"opt-discard": 1000, "align": 512},
+    {"max-discard": 1536, "opt-discard": 1024},
+    {"max-discard": 2048, "opt-discard": 1024, "max-transfer": 512},
+    {"opt-write-zero": 1 << 32}, {"max-discard": -1},
+    {"align": 4096, "max-transfer": 4096, "opt-write-zero": 2048},
+]
+
+
+def test_limit_checks():
+    """blockdev-add refuses what QEMU refuses, with QEMU's messages
+    ("Cannot meet constraints with ...", ranges), and accepts the rest."""
+    with Tmp() as d:
+        path = os.path.join(d, "a.raw")
+        base_image(path)
+        calls = [("blockdev-add", dict({"driver": "blkdebug",
+                                        "node-name": "b%d" % i,
+                                        "image": {"driver": "file",
+                                                  "filename": path,
+                                                  "locking": "off"}},
+                                       **o))
+                 for i, o in enumerate(LIMIT_CASES)]
+        ours = replies(None, calls)
+        assert "Cannot meet constraints with max-transfer 2048" in ours
+        if qemu_binary():
+            theirs = replies(qemu_binary(), calls)
+            assert ours == theirs, list(zip(LIMIT_CASES, ours, theirs))
+
+
+def test_size_not_aligned():
+    """A node whose size is not a multiple of its request alignment
+    cannot be written by a user that cannot resize it (a widened write
+    would grow the file): qemu-io's write fails with QEMU's message, its
+    reads work, and the file keeps its size."""
+    with Tmp() as d:
+        path = os.path.join(d, "odd.raw")
+        with open(path, "wb") as f:
+            f.write(b"\xaa" * 5000)
+        node = graph(path, align=4096)
+        calls = [("blockdev-add", dict(node, **{"node-name": "n0"})),
+                 ("human-monitor-command",
+                  {"command-line": 'qemu-io n0 "write 0 512"'}),
+                 ("human-monitor-command",
+                  {"command-line": 'qemu-io n0 "read -P 0xaa 4096 904"'})]
+        printed = []
+        ours = replies(None, calls, printed)
+        assert ours[1].strip() == "Cannot get 'write' permission without " \
+            "'resize': Image size is not a multiple of request alignment", \
+            ours
+        assert results(printed[0]) == [
+            "read 904/904 bytes at offset 4096"], printed
+        assert os.path.getsize(path) == 5000
+        if qemu_binary():
+            theirs = replies(qemu_binary(), calls)
+            assert ours[1].strip() == theirs[1].strip(), (ours, theirs)
+
+
+def replies(binary, calls, stdout=None):
+    """Each call's reply (its error's message when it failed); with
+    @stdout (a list), what the process printed is appended to it."""
+    out = []
+    with Qmpd(["-M", "none"], binary_path=binary) as q:
+        c = q.connect()
+        for name, args in calls:
+            r = c.execute(name, args)
+            out.append(r["error"]["desc"] if "error" in r else r["return"])
+        c.cmd("quit")
+        q.wait(30)
+        if stdout is not None:
+            stdout.append(q.stdout_text())
+    return out
+
+
+if __name__ == "__main__":
+    if not shutil.which("qemu-img"):
+        print("skip: qemu-img not installed")
+        sys.exit(77)
+    run([test_align_rmw_events, test_align_rmw_data,
+         test_align_rmw_read_error, test_max_transfer,
+         test_write_zero_limits, test_discard_limits, test_limit_checks,
+         test_size_not_aligned])
