@@ -133,6 +133,9 @@ static BlockNode *image(BlockNode *bn)
     return bn->file->child;
 }
 
+static bool blkdebug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
+                           void *opaque);
+
 static void rule_free(gpointer p)
 {
     Rule *r = p;
@@ -186,6 +189,73 @@ static const char *const limit_names[LIM__MAX] = {
  * (align) or a multiple of the alignment that applies (the node's, or
  * the child's when larger; the optimum for the maximums), below 2^31.
  */
+/*
+ * Events whose code path qmpd does not have: a rule on one would never
+ * fire, so it is refused.  (QEMU 7.2 itself never reports
+ * "refblock_update"; rules on it are accepted, as QEMU accepts them.
+ * "cor_write" waits for the copy-on-read filter.)
+ */
+static const BlkdebugEvent never_raised[] = {
+    BLKDBG_CLUSTER_ALLOC_BYTES,         /* compressed writes */
+    BLKDBG_CLUSTER_ALLOC_SPACE,         /* zeroing new clusters */
+    BLKDBG_EMPTY_IMAGE_PREPARE,         /* emptying an image (commit) */
+    BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS,  /* shrinking */
+    BLKDBG_L1_SHRINK_WRITE_TABLE,
+    BLKDBG_L2_ALLOC_COW_READ,           /* L2 tables shared by snapshots */
+    BLKDBG_L2_UPDATE_COMPRESSED,
+    BLKDBG_VMSTATE_LOAD,                /* VM state in the image */
+    BLKDBG_VMSTATE_SAVE,
+    BLKDBG_WRITE_COMPRESSED,
+};
+
+static bool event_raised(int ev)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(never_raised); i++) {
+        if ((int)never_raised[i] == ev) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An inject-error or set-state rule from its BlkdebugInjectErrorOptions
+ * or BlkdebugSetStateOptions @o. */
+static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
+                     Error **errp)
+{
+    const char *name = qjson_get_str(o, "event");
+    Rule *r;
+
+    if (!event_raised(event_by_name(name))) {
+        error_setg(errp, "blkdebug event '%s' is never raised by qmpd",
+                   name);
+        return false;
+    }
+    if (act == ACT_INJECT && qjson_get_bool_or(o, "immediately", false)) {
+        /* errors always complete from the main loop, after the request
+         * has returned to its caller: the default's yield, always */
+        error_setg(errp, "blkdebug inject-error 'immediately' is not "
+                   "supported by qmpd");
+        return false;
+    }
+    r = g_new0(Rule, 1);
+    r->action = act;
+    r->event = event_by_name(name);
+    r->state = qjson_get_int_or(o, "state", 0);
+    if (act == ACT_INJECT) {
+        r->error = qjson_get_int_or(o, "errno", EIO);
+        r->once = qjson_get_bool_or(o, "once", false);
+        r->sector = qjson_get_int_or(o, "sector", -1);
+        r->iotypes = qjson_has(o, "iotype")
+            ? iotype_bit(qjson_get_str(o, "iotype")) : IOT_ALL;
+    } else {
+        r->new_state = qjson_get_int_or(o, "new_state", 0);
+    }
+    /* most recent first, as QEMU keeps them */
+    g_ptr_array_insert(s->rules, 0, r);
+    return true;
+}
+
 static bool parse_limits(BlockNode *bn, const json_t *opts, Error **errp)
 {
     BlkdebugState *s = bn->opaque;
@@ -281,29 +351,19 @@ static bool blkdebug_open(BlockNode *bn, const json_t *opts, Error **errp)
     }
     list = json_object_get(opts, "inject-error");
     json_array_foreach((json_t *)list, i, o) {
-        Rule *r = g_new0(Rule, 1);
-
-        r->action = ACT_INJECT;
-        r->event = event_by_name(qjson_get_str(o, "event"));
-        r->state = qjson_get_int_or(o, "state", 0);
-        r->error = qjson_get_int_or(o, "errno", EIO);
-        r->once = qjson_get_bool_or(o, "once", false);
-        r->sector = qjson_get_int_or(o, "sector", -1);
-        r->iotypes = qjson_has(o, "iotype")
-            ? iotype_bit(qjson_get_str(o, "iotype")) : IOT_ALL;
-        g_ptr_array_insert(s->rules, 0, r);
+        if (!add_rule(s, ACT_INJECT, o, errp)) {
+            goto fail;
+        }
     }
     list = json_object_get(opts, "set-state");
     json_array_foreach((json_t *)list, i, o) {
-        Rule *r = g_new0(Rule, 1);
-
-        r->action = ACT_SET_STATE;
-        r->event = event_by_name(qjson_get_str(o, "event"));
-        r->state = qjson_get_int_or(o, "state", 0);
-        r->new_state = qjson_get_int(o, "new_state");
-        g_ptr_array_insert(s->rules, 0, r);
+        if (!add_rule(s, ACT_SET_STATE, o, errp)) {
+            goto fail;
+        }
     }
     bn->total_size = bdrv_length(bn->file->child);
+    /* QEMU's blkdebug reports "none" to itself once it is open */
+    blkdebug_event(bn, BLKDBG_NONE, NULL, NULL);
     return true;
 fail:
     g_ptr_array_unref(s->rules);
@@ -502,21 +562,29 @@ static void blkdebug_block_status(BlockNode *bn, uint64_t off, uint64_t len,
     bdrv_block_status(image(bn), off, len, cb, opaque);
 }
 
+/* The control path's I/O meets the rules too, as all I/O does in QEMU
+ * (opening an image, growing its tables). */
 static int blkdebug_pread_sync(BlockNode *bn, uint64_t off, uint64_t len,
                                void *buf)
 {
-    return bdrv_pread_sync(image(bn), off, len, buf);
+    int err = rule_check(bn, off, len, IOT_READ);
+
+    return err ? err : bdrv_pread_sync(image(bn), off, len, buf);
 }
 
 static int blkdebug_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
                                 const void *buf)
 {
-    return bdrv_pwrite_sync(image(bn), off, len, buf);
+    int err = rule_check(bn, off, len, IOT_WRITE);
+
+    return err ? err : bdrv_pwrite_sync(image(bn), off, len, buf);
 }
 
 static int blkdebug_flush_sync(BlockNode *bn)
 {
-    return bdrv_flush_sync(image(bn));
+    int err = rule_check(bn, 0, 0, IOT_FLUSH);
+
+    return err ? err : bdrv_flush_sync(image(bn));
 }
 
 static int blkdebug_discard_sync(BlockNode *bn, uint64_t off, uint64_t len)
@@ -586,6 +654,11 @@ static BlockNode *find_blkdebug(BlockNode *bn)
         bn = bn->file ? bn->file->child : NULL;
     }
     return bn;
+}
+
+bool blkdebug_event_supported(const char *event)
+{
+    return event_raised(event_by_name(event));
 }
 
 int blkdebug_breakpoint(BlockNode *bn, const char *event, const char *tag)

@@ -11,6 +11,13 @@
 
 #include "block/block.h"
 
+/*
+ * False for an event qmpd never reports (no such code path: compressed
+ * writes, VM state...), on which a breakpoint would wait forever; true
+ * for the others and for unknown names.
+ */
+bool blkdebug_event_supported(const char *event);
+
 /* Hold the next request that reports @event, under @tag (one-shot). */
 int blkdebug_breakpoint(BlockNode *bn, const char *event, const char *tag);
 

@@ -163,6 +163,7 @@ struct BlockNode {
     /* completed writes, zero writes, discards, sync writes, truncates:
      * a flush need not reach the disk if none came since the last one */
     uint64_t write_gen;
+    uint64_t flushed_gen;       /* write_gen the last good flush covered */
     BdrvLimits bl;
 
     /* write serialisation (io.c) */

@@ -597,43 +597,74 @@ void bdrv_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
 
 /*
  * A flush: the node's own part (format metadata), then the file child,
- * then the backing child, each after the previous one completed.
+ * then the backing child, each after the previous one completed.  As in
+ * QEMU, flush_to_os is reported to the file child before the node's own
+ * part, and flush_to_disk after it when something was written to the
+ * node since its last good flush (and no-flush is off).
  */
+enum {
+    FLUSH_TO_OS_EVENT,
+    FLUSH_OWN,
+    FLUSH_TO_DISK_EVENT,
+    FLUSH_FILE,
+    FLUSH_BACKING,
+    FLUSH_DONE,
+};
+
 typedef struct {
     IoReq *r;
     int step;
     int ret;
+    uint64_t gen;               /* the node's write_gen as it began */
 } Flush;
 
 static void flush_step_cb(void *opaque, int ret)
 {
     Flush *f = opaque;
     BlockNode *bn = f->r->bn;
+    BlockNode *file = bn->file ? bn->file->child : NULL;
 
     if (ret < 0 && f->ret == 0) {
         f->ret = ret;
     }
     for (;;) {
         switch (f->step++) {
-        case 0:
+        case FLUSH_TO_OS_EVENT:
+            if (file && bdrv_debug_event(file, BLKDBG_FLUSH_TO_OS,
+                                         flush_step_cb, f)) {
+                return;
+            }
+            break;
+        case FLUSH_OWN:
             if (bn->drv->flush && !f->ret) {
                 bn->drv->flush(bn, flush_step_cb, f);
                 return;
             }
             break;
-        case 1:
-            if (bn->file && !f->ret) {
-                bdrv_flush(bn->file->child, flush_step_cb, f);
+        case FLUSH_TO_DISK_EVENT:
+            if (file && !f->ret && !bn->cache_no_flush
+                && bn->flushed_gen != f->gen
+                && bdrv_debug_event(file, BLKDBG_FLUSH_TO_DISK,
+                                    flush_step_cb, f)) {
                 return;
             }
             break;
-        case 2:
+        case FLUSH_FILE:
+            if (file && !f->ret) {
+                bdrv_flush(file, flush_step_cb, f);
+                return;
+            }
+            break;
+        case FLUSH_BACKING:
             if (bn->backing && !bn->backing->child->read_only && !f->ret) {
                 bdrv_flush(bn->backing->child, flush_step_cb, f);
                 return;
             }
             break;
         default:
+            if (!f->ret) {
+                bn->flushed_gen = f->gen;
+            }
             io_done_cb(f->r, f->ret);
             g_free(f);
             return;
@@ -646,8 +677,9 @@ void bdrv_flush(BlockNode *bn, BdrvCb *cb, void *opaque)
     Flush *f = g_new0(Flush, 1);
 
     f->r = io_start(bn, IO_FLUSH, 0, 0, cb, opaque);
+    f->gen = bn->write_gen;
     if (bn->read_only) {
-        f->step = 3;
+        f->step = FLUSH_DONE;
     }
     ioq_defer_int(flush_step_cb, f, 0);
 }

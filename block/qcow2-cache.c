@@ -480,6 +480,27 @@ static void table_written_cb(void *opaque, int ret)
     g_ptr_array_free(rounds, TRUE);
 }
 
+/*
+ * blkdebug's events for a table about to be written: a refcount block
+ * is updated (refblock_update_part), and written for the first time
+ * after its allocation (refblock_alloc_write), or as one of those that
+ * describe a moved refcount table (refblock_alloc_write_blocks).
+ */
+static void write_events(BlockNode *bn, Qcow2Cache *c, Qcow2Table *t)
+{
+    Qcow2State *s = state(bn);
+
+    if (c == &s->rb_cache) {
+        if (!t->on_disk) {
+            bdrv_debug_event(bn->file->child, s->reftable_moved
+                             ? BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS
+                             : BLKDBG_REFBLOCK_ALLOC_WRITE, NULL, NULL);
+        }
+        bdrv_debug_event(bn->file->child, BLKDBG_REFBLOCK_UPDATE_PART, NULL,
+                         NULL);
+    }
+}
+
 static void start_table_write(BlockNode *bn, Qcow2Cache *c, Qcow2Table *t,
                               GPtrArray *rounds)
 {
@@ -506,6 +527,7 @@ static void start_table_write(BlockNode *bn, Qcow2Cache *c, Qcow2Table *t,
         ioq_defer_int(table_written_cb, w, r);
         return;
     }
+    write_events(bn, c, t);
     bdrv_write(bn->file->child, t->offset, s->cluster_size, w->copy, 0,
                table_written_cb, w);
 }
@@ -592,6 +614,7 @@ int qcow2_cache_write_sync(BlockNode *bn, Qcow2Cache *c)
         memcpy(copy, t->data, state(bn)->cluster_size);
         held = apply_holds(state(bn), t, copy);
         if (r == 0) {
+            write_events(bn, c, t);
             r = bdrv_pwrite_sync(bn->file->child, t->offset,
                                  state(bn)->cluster_size, copy);
         }

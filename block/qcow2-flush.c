@@ -151,6 +151,7 @@ static void flush_step_cb(void *opaque, int ret)
             size_t len;
 
             s->header_dirty = false;
+            qcow2_header_write_events(bn);
             f->buf = qcow2_header_bytes(bn, &len);
             bdrv_write(file_of(bn), 0, s->cluster_size, f->buf, 0,
                        flush_step_cb, f);
@@ -160,7 +161,6 @@ static void flush_step_cb(void *opaque, int ret)
         return;
     case 3:
         if (f->sync_disk) {
-            bdrv_debug_event(file_of(bn), BLKDBG_FLUSH_TO_DISK, NULL, NULL);
             bdrv_flush(file_of(bn), flush_step_cb, f);
             return;
         }

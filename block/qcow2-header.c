@@ -138,6 +138,17 @@ uint8_t *qcow2_header_bytes(BlockNode *bn, size_t *len)
     return out;
 }
 
+void qcow2_header_write_events(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+
+    if (s->reftable_moved) {
+        s->reftable_moved = false;
+        bdrv_debug_event(file_of(bn), BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE,
+                         NULL, NULL);
+    }
+}
+
 int qcow2_write_header_sync(BlockNode *bn)
 {
     Qcow2State *s = state(bn);
@@ -149,6 +160,7 @@ int qcow2_write_header_sync(BlockNode *bn)
         ioq_buf_free(buf);
         return -ENOSPC;
     }
+    qcow2_header_write_events(bn);
     r = bdrv_pwrite_sync(file_of(bn), 0, s->cluster_size, buf);
     ioq_buf_free(buf);
     if (r == 0) {

@@ -78,11 +78,12 @@ bool qcow2_refcount_open(BlockNode *bn, Error **errp)
     s->reftable_size = bytes / 8;
     s->reftable = g_new0(uint64_t, MAX(s->reftable_size, 1));
     buf = ioq_buf_alloc(MAX(bytes, 1));
+    bdrv_debug_event(bn->file->child, BLKDBG_REFTABLE_LOAD, NULL, NULL);
     r = bytes ? bdrv_pread_sync(bn->file->child, s->reftable_offset, bytes,
                                 buf) : 0;
     if (r < 0) {
         ioq_buf_free(buf);
-        error_setg_errno(errp, -r, "Could not read refcount table");
+        error_setg_errno(errp, -r, "Could not initialize refcount handling");
         return false;
     }
     for (uint32_t i = 0; i < s->reftable_size; i++) {
@@ -148,6 +149,7 @@ int qcow2_update_refcount_sync(BlockNode *bn, uint64_t offset, int delta)
         s->reftable[bi] = rb;
         s->reftable_used = MAX(s->reftable_used, bi + 1);
         s->reftable_dirty = true;
+        s->refblock_hooked = true;
         qcow2_table_unpin(&s->rb_cache, t);
         ret = qcow2_update_refcount_sync(bn, rb, 1);
         if (ret < 0) {
@@ -200,6 +202,7 @@ static int grow_reftable(BlockNode *bn, uint64_t need_index)
     s->reftable_clusters = clusters;
     s->reftable_dirty = true;
     s->header_dirty = true;
+    s->reftable_moved = true;
     for (uint64_t i = 0; i < clusters; i++) {
         ret = qcow2_update_refcount_sync(bn, new_off + i * s->cluster_size, 1);
         if (ret < 0) {
@@ -532,6 +535,25 @@ static void reftable_done_cb(void *opaque, ssize_t ret)
     g_free(w);
 }
 
+/*
+ * blkdebug's events for a refcount table write: a table moved to a new
+ * place is written in full (QEMU's refblock_alloc_write_table); one that
+ * only gained new blocks hooks them up (refblock_alloc_hookup).
+ */
+void qcow2_reftable_write_events(BlockNode *bn)
+{
+    Qcow2State *s = state(bn);
+    BlockNode *f = bn->file->child;
+
+    if (s->reftable_moved) {
+        bdrv_debug_event(f, BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE, NULL, NULL);
+    } else if (s->refblock_hooked) {
+        bdrv_debug_event(f, BLKDBG_REFBLOCK_ALLOC_HOOKUP, NULL, NULL);
+    }
+    s->refblock_hooked = false;
+    bdrv_debug_event(f, BLKDBG_REFTABLE_UPDATE, NULL, NULL);
+}
+
 void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
                           void *opaque)
 {
@@ -549,7 +571,7 @@ void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
     s->reftable_dirty = false;
     w->len = (uint64_t)s->reftable_clusters * s->cluster_size;
     w->buf = reftable_bytes(s, w->len);
-    bdrv_debug_event(bn->file->child, BLKDBG_REFTABLE_UPDATE, NULL, NULL);
+    qcow2_reftable_write_events(bn);
     r = qcow2_overlap_check(bn, QCOW2_OL_REFCOUNT_TABLE, s->reftable_offset,
                             w->len);
     if (r < 0) {
@@ -575,6 +597,7 @@ int qcow2_write_reftable_sync(BlockNode *bn)
     ret = qcow2_overlap_check(bn, QCOW2_OL_REFCOUNT_TABLE,
                               s->reftable_offset, len);
     if (ret == 0) {
+        qcow2_reftable_write_events(bn);
         ret = bdrv_pwrite_sync(bn->file->child, s->reftable_offset, len, buf);
     }
     ioq_buf_free(buf);

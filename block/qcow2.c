@@ -1349,8 +1349,12 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
         goto out;
     }
     /* past the end reads as zeroes, as QEMU reads a short header */
-    r = flen < 4 ? -EINVAL : bdrv_pread_sync(f, 0, MIN(flen, hbytes), hdr);
-    if (r < 0 || be32_read(hdr) != QCOW2_MAGIC) {
+    r = flen < 4 ? 0 : bdrv_pread_sync(f, 0, MIN(flen, hbytes), hdr);
+    if (r < 0) {
+        error_setg_errno(errp, -r, "Could not read qcow2 header");
+        goto out;
+    }
+    if (flen < 4 || be32_read(hdr) != QCOW2_MAGIC) {
         error_setg(errp, "Image is not in qcow2 format");
         goto out;
     }
@@ -1579,6 +1583,8 @@ static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
     Qcow2State *s = state(bn);
     uint64_t needed = (size + ((uint64_t)s->cluster_size << s->l2_bits) - 1)
         >> (s->cluster_bits + s->l2_bits);
+    uint64_t old_size = bn->total_size;
+    bool grow_l1 = needed > s->l1_size;
     int r;
 
     if (size % 512) {
@@ -1598,11 +1604,14 @@ static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
         uint64_t n = bytes / s->cluster_size;
         uint64_t old_off = s->l1_offset;
         uint64_t old_n = size_to_clusters(s, (uint64_t)s->l1_size * 8);
-        uint64_t new_off = qcow2_alloc_clusters(bn, n, &r);
+        uint64_t new_off;
         uint8_t *buf;
 
+        bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_ALLOC_TABLE, NULL,
+                         NULL);
+        new_off = qcow2_alloc_clusters(bn, n, &r);
         if (!new_off) {
-            error_setg_errno(errp, -r, "Could not allocate L1 table");
+            error_setg_errno(errp, -r, "Failed to grow the L1 table");
             return false;
         }
         bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_WRITE_TABLE, NULL,
@@ -1622,7 +1631,7 @@ static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
             r = qcow2_cache_write_sync(bn, &s->rb_cache);
         }
         if (r < 0) {
-            error_setg_errno(errp, -r, "Could not write L1 table");
+            error_setg_errno(errp, -r, "Failed to grow the L1 table");
             return false;
         }
         s->l1 = g_renew(uint64_t, s->l1, needed);
@@ -1637,7 +1646,10 @@ static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
     bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_ACTIVATE_TABLE, NULL, NULL);
     r = qcow2_write_header_sync(bn);
     if (r < 0) {
-        error_setg_errno(errp, -r, "Could not update qcow2 header");
+        /* the image keeps its size (a bigger L1 table does no harm) */
+        bn->total_size = old_size;
+        error_setg_errno(errp, -r, grow_l1 ? "Failed to grow the L1 table"
+                                           : "Could not update qcow2 header");
         return false;
     }
     return true;

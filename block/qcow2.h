@@ -196,6 +196,9 @@ typedef struct Qcow2State {
     uint32_t reftable_used;     /* entries up to the last block's */
     bool reftable_dirty;
     bool header_dirty;
+    /* for blkdebug's refblock_alloc events, as the writes happen */
+    bool refblock_hooked;       /* new blocks in the table since written */
+    bool reftable_moved;        /* the header must switch to a new table */
 
     Qcow2Options opts;
 
@@ -440,6 +443,8 @@ int qcow2_freemap_load(BlockNode *bn);
 int qcow2_pin_tail_refblock(BlockNode *bn);
 
 /* Write the refcount table (and header if needed) when dirty. */
+/* Report the blkdebug events of a refcount table write about to start. */
+void qcow2_reftable_write_events(BlockNode *bn);
 void qcow2_write_reftable(BlockNode *bn, void (*cb)(void *opaque, int ret),
                           void *opaque);
 
@@ -455,6 +460,12 @@ int qcow2_write_header_sync(BlockNode *bn);
  * fit (the buffer is then not valid).
  */
 uint8_t *qcow2_header_bytes(BlockNode *bn, size_t *len);
+
+/*
+ * blkdebug's events for a header about to be written: one that points
+ * to a moved refcount table switches to it (refblock_alloc_switch_table).
+ */
+void qcow2_header_write_events(BlockNode *bn);
 
 /* The header extensions in @hdr from @start to @limit, at open. */
 bool qcow2_parse_extensions(BlockNode *bn, const uint8_t *hdr,

@@ -1424,8 +1424,15 @@ static void map_f(QioCmd *c, int argc, char **argv)
 
 static void break_f(QioCmd *c, int argc, char **argv)
 {
-    int ret = blkdebug_breakpoint(c->ref, argv[1], argv[2]);
+    int ret;
 
+    if (!blkdebug_event_supported(argv[1])) {
+        out(c->out, "Could not set breakpoint: blkdebug event '%s' is never "
+            "raised by qmpd\n", argv[1]);
+        cmd_finish(c, -ENOTSUP);
+        return;
+    }
+    ret = blkdebug_breakpoint(c->ref, argv[1], argv[2]);
     if (ret < 0) {
         out(c->out, "Could not set breakpoint: %s\n", g_strerror(-ret));
     }

@@ -23,7 +23,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, QmpError, qemu_binary, run  # noqa: E402
-from images import img  # noqa: E402
+from images import check_clean, img  # noqa: E402
 
 KiB = 1024
 MiB = 1 << 20
@@ -84,7 +84,8 @@ def qemu_io(c, node, cmd):
     try:
         return c.cmd("__com.qmpd_qemu-io", device=node, command=cmd)
     except QmpError as e:
-        return e.desc
+        # a failed flush prints nothing, as QEMU's
+        return "" if e.desc == "qemu-io command failed" else e.desc
 
 
 def qemu_run(node, cmds):
@@ -95,17 +96,20 @@ def qemu_run(node, cmds):
     p = subprocess.run(args + ["json:" + json.dumps(node)],
                        capture_output=True, text=True, timeout=120)
     assert "can't open" not in p.stderr, p.stderr
-    return split_runs(p.stdout + p.stderr, len(cmds))
+    return split_runs(p.stdout + p.stderr, cmds)
 
 
-def split_runs(text, n):
-    """qemu-io's output of @n commands, one list each: every command
-    prints one result line (after any pattern mismatch line)."""
+def split_runs(text, cmds):
+    """qemu-io's output of @cmds, one list each: a flush prints nothing,
+    every other command one result line (after any pattern mismatch)."""
     lines = results(text)
     out = []
     i = 0
-    for _ in range(n):
+    for x in cmds:
         cur = []
+        if x.split()[0] in ("flush", "f", "aio_flush"):
+            out.append(cur)
+            continue
         # one result line (plus its timing line, already dropped), or an
         # error line; a pattern mismatch adds its own line first
         while i < len(lines) and lines[i].startswith("Pattern verification"):
@@ -213,8 +217,9 @@ def test_align_rmw_data():
 def test_align_rmw_read_error():
     """A once rule that fails the read-back itself: qmpd fails the write
     and leaves the block as it was.  QEMU 7.2 ignores that error and
-    writes the block with zeroes where it could not read (a deliberate
-    difference: qmpd never writes bytes it did not read).  Once rules on
+    writes the block with whatever its buffer held where it could not
+    read (a deliberate difference: qmpd never writes bytes it did not
+    read).  Once rules on
     the _after_ events fail the write itself, alike."""
     for ev in ("pwritev_rmw_head", "pwritev_rmw_tail"):
         for x in ("write -P 0x11 512 512", "write -z 512 512"):
@@ -229,7 +234,6 @@ def test_align_rmw_read_error():
                 if have_qemu_io():
                     ref = qemu_run(node, [x])
                     assert ref[0][0].startswith("wrote"), ref
-                    assert content(path, 0, 16) == b"\0" * 16
     for ev in ("pwritev_rmw_after_head", "pwritev_rmw_after_tail"):
         compare(lambda p: graph(p, align=4096, **{"inject-error": [
             {"event": ev, "once": True}]}),
@@ -331,6 +335,168 @@ def test_discard_limits():
             expect=[None, "discard failed: Input/output error", None])
 
 
+# ---- events ------------------------------------------------------------------
+
+def test_flush_events():
+    """A flush reports flush_to_os to the file child of every node that
+    has one, and flush_to_disk when something was written since the
+    node's last flush and no-flush is off: a rule on either fails the
+    flush (silently, in qemu-io) and what follows, as in QEMU."""
+    def rule(ev):
+        return {"inject-error": [{"event": ev, "errno": 28}]}
+
+    compare(lambda p: graph(p, **rule("flush_to_os")),
+            ["flush", "write -P 1 0 512", "read -P 0xaa 0 512"],
+            expect=[None, "write failed: No space left on device", None])
+    # nothing written yet: no flush_to_disk; after a write: reported
+    compare(lambda p: graph(p, **rule("flush_to_disk")),
+            ["flush", "write -P 1 0 512", "flush", "write -P 2 0 512",
+             "read -P 1 0 512"],
+            expect=[None, "wrote 512/512", None,
+                    "write failed: No space left on device", None])
+    compare(lambda p: graph(p, {"cache": {"no-flush": True}},
+                            **rule("flush_to_disk")),
+            ["write -P 1 0 512", "flush", "write -P 2 0 512"],
+            expect=[None, None, "wrote 512/512"])
+
+
+def test_none_event():
+    """QEMU's blkdebug reports "none" to itself once it is open, so a rule
+    on it is active from the start."""
+    compare(lambda p: graph(p, **{"inject-error": [
+        {"event": "none", "errno": 28, "once": True}]}),
+        ["read 0 512", "read -P 0xaa 0 512"],
+        expect=["read failed: No space left on device", "read 512/512"])
+
+
+def qcow2_graph(path, ev):
+    return {"driver": "qcow2", "node-name": "n0",
+            "file": {"driver": "blkdebug",
+                     "inject-error": [{"event": ev, "errno": 28}],
+                     "image": {"driver": "file", "filename": path}}}
+
+
+def test_qcow2_open_resize_events():
+    """reftable_load (open), l1_grow_alloc_table, _write_table and
+    _activate_table (block_resize that grows the L1 table) fail what
+    they fail in QEMU, with QEMU's messages; the image stays sound."""
+    for ev in ("reftable_load", "l1_grow_alloc_table",
+               "l1_grow_write_table", "l1_grow_activate_table"):
+        results_of = {}
+        for b in [None] + ([qemu_binary()] if qemu_binary() else []):
+            with Tmp() as d:
+                path = os.path.join(d, "t.qcow2")
+                img("create", "-q", "-f", "qcow2", path, "1G")
+                results_of[b] = replies(b, [
+                    ("blockdev-add", qcow2_graph(path, ev)),
+                    ("block_resize", {"node-name": "n0", "size": 2 << 30}),
+                    ("query-named-block-nodes", {"flat": True})])
+                results_of[b][2] = [n["image"]["virtual-size"]
+                                    for n in results_of[b][2]
+                                    if n["node-name"] == "n0"]
+                if b is None:
+                    check_clean(path, leaks=True)
+        ours = results_of.pop(None)
+        if ev == "reftable_load":
+            assert ours[0] == "Could not initialize refcount handling: " \
+                "No space left on device", ours
+        else:
+            assert ours[1] == "Failed to grow the L1 table: No space " \
+                "left on device" and ours[2] == [1 << 30], ours
+        for theirs in results_of.values():
+            assert ours == theirs, (ev, ours, theirs)
+
+
+ALLOC_STEPS = ["write -P 1 0 4k", "flush", "write -P 2 1M 1M", "flush",
+               "write -P 3 8M 12M", "flush", "write -P 4 40M 64k", "flush",
+               "write -P 9 60M 512"]
+
+
+def alloc_run(binary, ev):
+    """@ALLOC_STEPS on a qcow2 image with 512-byte clusters (new refcount
+    blocks, and a refcount table that must move), a rule on @ev: the
+    commands' results."""
+    with Tmp() as d:
+        path = os.path.join(d, "t.qcow2")
+        img("create", "-q", "-f", "qcow2", "-o", "cluster_size=512", path,
+            "64M")
+        node = qcow2_graph(path, ev) if ev else {
+            "driver": "qcow2", "node-name": "n0",
+            "file": {"driver": "file", "filename": path}}
+        printed = []
+        replies(binary, [("blockdev-add", node)] + [
+            ("human-monitor-command",
+             {"command-line": 'qemu-io n0 "%s"' % x}) for x in ALLOC_STEPS],
+            printed)
+        if binary is None:
+            check_clean(path, leaks=True)
+        return results(printed[0])
+
+
+def test_qcow2_allocation_events():
+    """The refcount events of cluster allocation: a new refcount block
+    written (refblock_alloc_write) and hooked into the table
+    (refblock_alloc_hookup), refcount block updates
+    (refblock_update_part), and a refcount table that has to move
+    (reftable_grow, refblock_alloc_write_blocks, _write_table,
+    _switch_table).  qmpd writes refcounts back at a
+    flush, QEMU as the allocating write goes: each rule fails a write in
+    both, at that write in QEMU and at the next flush in qmpd (so the
+    write after it fails).  Without a rule nothing fails."""
+    clean = alloc_run(None, None)
+    assert not [r for r in clean if "failed" in r], clean
+    for ev in ("refblock_update_part", "refblock_alloc_write",
+               "refblock_alloc_hookup", "refblock_alloc_write_blocks",
+               "refblock_alloc_write_table", "refblock_alloc_switch_table",
+               "reftable_grow"):
+        for b in [None] + ([qemu_binary()] if qemu_binary() else []):
+            got = alloc_run(b, ev)
+            assert "write failed: No space left on device" in got, (ev, b,
+                                                                    got)
+
+
+def test_never_raised_refused():
+    """Rules and breakpoints on events whose code path qmpd does not
+    have (compressed writes, VM state, shrinking, ...) are refused by
+    name instead of waiting forever; so is inject-error's "immediately"
+    (qmpd always completes an injected error from the main loop).  QEMU
+    accepts them (a deliberate difference)."""
+    with Tmp() as d:
+        path = os.path.join(d, "a.raw")
+        base_image(path)
+        events = ["cluster_alloc_bytes", "cluster_alloc_space",
+                  "empty_image_prepare", "l1_shrink_free_l2_clusters",
+                  "l1_shrink_write_table", "l2_alloc_cow_read",
+                  "l2_update_compressed", "vmstate_load", "vmstate_save",
+                  "write_compressed"]
+        calls = []
+        for i, ev in enumerate(events):
+            calls.append(("blockdev-add", dict(graph(path, **{
+                "inject-error": [{"event": ev}]}), **{"node-name": "e%d" % i})))
+            calls.append(("blockdev-add", dict(graph(path, **{
+                "set-state": [{"event": ev, "new_state": 2}]}),
+                **{"node-name": "s%d" % i})))
+        calls.append(("blockdev-add", dict(graph(path, **{
+            "inject-error": [{"event": "pwritev", "immediately": True}]}),
+            **{"node-name": "im"})))
+        calls.append(("blockdev-add", dict(graph(path, **{
+            "inject-error": [{"event": "pwritev", "immediately": False}]}),
+            **{"node-name": "ok"})))
+        calls.append(("human-monitor-command", {
+            "command-line": 'qemu-io ok "break write_compressed A"'}))
+        printed = []
+        got = replies(None, calls, printed)
+        for i, ev in enumerate(events):
+            want = "blkdebug event '%s' is never raised by qmpd" % ev
+            assert got[2 * i] == want and got[2 * i + 1] == want, got
+        assert got[-3] == "blkdebug inject-error 'immediately' is not " \
+            "supported by qmpd", got
+        assert got[-2] == {}, got
+        assert results(printed[0]) == [
+            "Could not set breakpoint: blkdebug event 'write_compressed' "
+            "is never raised by qmpd"], printed
+
+
 # ---- option checks ------------------------------------------------------------------
 
 LIMIT_CASES = [
@@ -419,4 +585,6 @@ if __name__ == "__main__":
     run([test_align_rmw_events, test_align_rmw_data,
          test_align_rmw_read_error, test_max_transfer,
          test_write_zero_limits, test_discard_limits, test_limit_checks,
-         test_size_not_aligned])
+         test_size_not_aligned, test_flush_events, test_none_event,
+         test_qcow2_open_resize_events, test_qcow2_allocation_events,
+         test_never_raised_refused])
