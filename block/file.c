@@ -45,6 +45,7 @@ typedef struct PendingWrite PendingWrite;
 typedef struct {
     int fd;
     bool native;            /* libaio; else the thread pool */
+    unsigned max_batch;     /* aio-max-batch: 0, the engine's default */
     uint32_t align;         /* 1 when not O_DIRECT */
     bool locking;
     uint64_t eof;           /* the file's size, with writes submitted */
@@ -257,6 +258,10 @@ static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
     s->perm = 0;
     s->shared = BLK_PERM_ALL;
     s->native = !strcmp(aio, "native");
+    /* as QEMU's: a positive value caps libaio's batches (the thread
+     * pool has none), anything else leaves the default */
+    s->max_batch = CLAMP(qjson_get_int_or(opts, "aio-max-batch", 0), 0,
+                         G_MAXUINT);
     s->align = probe_alignment(s->fd, bn->cache_direct);
     s->writes = g_ptr_array_new_with_free_func(g_free);
     s->waiting = g_queue_new();
@@ -288,7 +293,7 @@ static void submit_read(FileState *s, void *buf, uint64_t len, uint64_t off,
                         IoqCb *cb, void *opaque)
 {
     if (s->native) {
-        ioq_pread(s->fd, buf, len, off, cb, opaque);
+        ioq_pread(s->fd, buf, len, off, s->max_batch, cb, opaque);
     } else {
         ioq_pread_thread(s->fd, buf, len, off, cb, opaque);
     }
@@ -339,7 +344,7 @@ static void submit_write(FileState *s, const void *buf, uint64_t len,
 
     s->eof = MAX(s->eof, off + len);
     if (s->native && !extends) {
-        ioq_pwrite(s->fd, buf, len, off, cb, opaque);
+        ioq_pwrite(s->fd, buf, len, off, s->max_batch, cb, opaque);
         return;
     }
     if (!extends) {

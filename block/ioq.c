@@ -4,7 +4,8 @@
  *
  * libaio: requests are queued and submitted in one io_submit() per main
  * loop iteration (an idle source), so a burst of requests costs one
- * syscall.  io_submit() may accept fewer than asked (or EAGAIN when the
+ * syscall; a request with a batch limit (a file's aio-max-batch) makes a
+ * queue of that many go down at once.  io_submit() may accept fewer than asked (or EAGAIN when the
  * ring is full); the rest stays queued and is retried after the next
  * completions.  Completions are signalled on an eventfd; the handler
  * drains io_getevents() with a zero timeout.
@@ -123,11 +124,20 @@ static void submit_pending(void)
     }
 }
 
-static void aio_queue(AioReq *req)
+static void aio_queue(AioReq *req, unsigned max_batch)
 {
     io_set_eventfd(&req->iocb, aio_efd);
     req->iocb.data = req;
     g_ptr_array_add(aio_pending, &req->iocb);
+    if (max_batch && aio_pending->len >= max_batch) {
+        /* QEMU's aio-max-batch: a full batch goes down at once */
+        submit_pending();
+        if (!aio_pending->len && submit_idle) {
+            g_source_remove(submit_idle);
+            submit_idle = 0;
+        }
+        return;
+    }
     if (!submit_idle) {
         submit_idle = g_idle_add_full(G_PRIORITY_DEFAULT, submit_idle_cb,
                                       NULL, NULL);
@@ -308,8 +318,8 @@ void ioq_cleanup(void)
     g_array_free(deferred, TRUE);
 }
 
-void ioq_pread(int fd, void *buf, size_t len, off_t off, IoqCb *cb,
-               void *opaque)
+void ioq_pread(int fd, void *buf, size_t len, off_t off, unsigned max_batch,
+               IoqCb *cb, void *opaque)
 {
     AioReq *req;
 
@@ -321,11 +331,11 @@ void ioq_pread(int fd, void *buf, size_t len, off_t off, IoqCb *cb,
     io_prep_pread(&req->iocb, fd, buf, len, off);
     req->cb = cb;
     req->opaque = opaque;
-    aio_queue(req);
+    aio_queue(req, max_batch);
 }
 
-void ioq_pwrite(int fd, const void *buf, size_t len, off_t off, IoqCb *cb,
-                void *opaque)
+void ioq_pwrite(int fd, const void *buf, size_t len, off_t off,
+                unsigned max_batch, IoqCb *cb, void *opaque)
 {
     AioReq *req;
 
@@ -337,7 +347,7 @@ void ioq_pwrite(int fd, const void *buf, size_t len, off_t off, IoqCb *cb,
     io_prep_pwrite(&req->iocb, fd, (void *)buf, len, off);
     req->cb = cb;
     req->opaque = opaque;
-    aio_queue(req);
+    aio_queue(req, max_batch);
 }
 
 static Work *work_new(WorkOp op, int fd, IoqCb *cb, void *opaque)

@@ -31,11 +31,15 @@ void ioq_cleanup(void);
  * libaio read/write of @len bytes at @off.  With O_DIRECT fds, @buf,
  * @len and @off must be aligned to the device's logical block size.
  * A short read (end of file) completes with the smaller count.
+ * Requests queued in one main loop iteration go down in one io_submit();
+ * with @max_batch > 0 (a file's aio-max-batch) the queue is submitted as
+ * soon as it holds that many, so that no io_submit() this request joins
+ * carries more (0: the engine's default, the whole queue).
  */
-void ioq_pread(int fd, void *buf, size_t len, off_t off, IoqCb *cb,
-               void *opaque);
-void ioq_pwrite(int fd, const void *buf, size_t len, off_t off, IoqCb *cb,
-                void *opaque);
+void ioq_pread(int fd, void *buf, size_t len, off_t off, unsigned max_batch,
+               IoqCb *cb, void *opaque);
+void ioq_pwrite(int fd, const void *buf, size_t len, off_t off,
+                unsigned max_batch, IoqCb *cb, void *opaque);
 
 /* The same through the thread pool (buffered files, aio=threads). */
 void ioq_pread_thread(int fd, void *buf, size_t len, off_t off, IoqCb *cb,

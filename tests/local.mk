@@ -72,6 +72,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_reopen.py \
 	tests/functional/test_cache.py \
 	tests/functional/test_blkdebug.py \
+	tests/functional/test_aio_batch.py \
 	tests/functional/test_transaction.py \
 	tests/functional/test_stream.py \
 	tests/functional/test_commit.py \
