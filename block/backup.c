@@ -1107,11 +1107,13 @@ static BlockNode *open_target(const char *filename, const char *format,
 {
     g_autoptr(json_t) opts = json_pack("{s:s,s:s}", "discard", "unmap",
                                        "detect-zeroes", "unmap");
-    json_t *fo = json_pack("{s:s,s:s}", "driver", "file", "filename",
-                           filename);
+    json_t *fo = bdrv_filename_options(filename, errp);
     BlockNode *f = NULL;
     BlockNode *t;
 
+    if (!fo) {
+        return NULL;
+    }
     if (!format) {
         f = bdrv_open_options(fo, false, errp);
         json_decref(fo);

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "block/blkdebug.h"
+#include "block/blkdebug-config.h"
 #include "block/block-int.h"
 #include "block/ioq.h"
 #include "qapi/qjson.h"
@@ -126,6 +127,7 @@ typedef struct {
     GPtrArray *active;      /* Rule * (borrowed from @rules) */
     GPtrArray *held;        /* Held * */
     BdrvLimits limits;      /* the options; 0: the merged value stays */
+    char *config;           /* the config file, as given, or NULL */
 } BlkdebugState;
 
 static BlockNode *image(BlockNode *bn)
@@ -223,9 +225,23 @@ static bool event_raised(int ev)
 static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
                      Error **errp)
 {
-    const char *name = qjson_get_str(o, "event");
+    const char *name = json_string_value(json_object_get(o, "event"));
+    const char *iotype = json_string_value(json_object_get(o, "iotype"));
     Rule *r;
 
+    /* the schema checked the options' rules; a config file's not yet */
+    if (!name) {
+        error_setg(errp, "Missing event name for rule");
+        return false;
+    }
+    if (event_by_name(name) < 0) {
+        error_setg(errp, "invalid parameter value: %s", name);
+        return false;
+    }
+    if (act == ACT_INJECT && iotype && !iotype_bit(iotype)) {
+        error_setg(errp, "invalid parameter value: %s", iotype);
+        return false;
+    }
     if (!event_raised(event_by_name(name))) {
         error_setg(errp, "blkdebug event '%s' is never raised by qmpd",
                    name);
@@ -246,8 +262,7 @@ static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
         r->error = qjson_get_int_or(o, "errno", EIO);
         r->once = qjson_get_bool_or(o, "once", false);
         r->sector = qjson_get_int_or(o, "sector", -1);
-        r->iotypes = qjson_has(o, "iotype")
-            ? iotype_bit(qjson_get_str(o, "iotype")) : IOT_ALL;
+        r->iotypes = iotype ? iotype_bit(iotype) : IOT_ALL;
     } else {
         r->new_state = qjson_get_int_or(o, "new_state", 0);
     }
@@ -256,12 +271,10 @@ static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
     return true;
 }
 
-static bool parse_limits(BlockNode *bn, const json_t *opts, Error **errp)
+/* The limit options' values (0 when absent); negative ones refused. */
+static bool read_limits(const json_t *opts, uint64_t v[LIM__MAX],
+                        Error **errp)
 {
-    BlkdebugState *s = bn->opaque;
-    uint64_t v[LIM__MAX];
-    uint64_t align;
-
     for (int i = 0; i < LIM__MAX; i++) {
         int64_t x = qjson_get_int_or(opts, limit_names[i], 0);
 
@@ -272,6 +285,15 @@ static bool parse_limits(BlockNode *bn, const json_t *opts, Error **errp)
         }
         v[i] = x;
     }
+    return true;
+}
+
+static bool check_limits(BlockNode *bn, const uint64_t v[LIM__MAX],
+                         Error **errp)
+{
+    BlkdebugState *s = bn->opaque;
+    uint64_t align;
+
     if (v[LIM_ALIGN] && (v[LIM_ALIGN] >= G_MAXINT32
                          || (v[LIM_ALIGN] & (v[LIM_ALIGN] - 1)))) {
         error_setg(errp, "Cannot meet constraints with align %" PRIu64,
@@ -299,6 +321,65 @@ static bool parse_limits(BlockNode *bn, const json_t *opts, Error **errp)
         .max_pdiscard = v[LIM_MAX_DISCARD],
     };
     return true;
+}
+
+/*
+ * The rules: a config file's groups first, then the options' rules, all
+ * inject-error rules before all set-state ones (QEMU's order).
+ */
+static bool read_rules(BlkdebugState *s, const json_t *opts, Error **errp)
+{
+    g_autoptr(json_t) inject = json_array();
+    g_autoptr(json_t) set_state = json_array();
+    size_t i;
+    json_t *o;
+
+    if (s->config
+        && !blkdebug_read_config(s->config, inject, set_state, errp)) {
+        return false;
+    }
+    if (json_object_get(opts, "inject-error")) {
+        json_array_extend(inject, json_object_get(opts, "inject-error"));
+    }
+    json_array_foreach(inject, i, o) {
+        if (!add_rule(s, ACT_INJECT, o, errp)) {
+            return false;
+        }
+    }
+    if (json_object_get(opts, "set-state")) {
+        json_array_extend(set_state, json_object_get(opts, "set-state"));
+    }
+    json_array_foreach(set_state, i, o) {
+        if (!add_rule(s, ACT_SET_STATE, o, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * QEMU's name for a blkdebug node whose options are its config file (if
+ * any) and a plainly named image: "blkdebug:CONFIG:IMAGE".  Any rule or
+ * limit, or an image known only by its options, makes it a json: name.
+ */
+static char *blkdebug_plain_filename(BlockNode *bn)
+{
+    static const char *const strong[] = {
+        "inject-error", "set-state", "align", "max-transfer",
+        "opt-write-zero", "max-write-zero", "opt-discard", "max-discard",
+    };
+    const char *img = bdrv_filename(image(bn));
+
+    for (size_t i = 0; i < G_N_ELEMENTS(strong); i++) {
+        if (json_object_get(bn->options, strong[i])) {
+            return NULL;
+        }
+    }
+    if (!img || g_str_has_prefix(img, "json:")) {
+        return NULL;
+    }
+    return g_strdup_printf("blkdebug:%s:%s",
+                           qjson_get_str_or(bn->options, "config", ""), img);
 }
 
 static void blkdebug_refresh_limits(BlockNode *bn)
@@ -333,43 +414,26 @@ static void blkdebug_refresh_limits(BlockNode *bn)
 static bool blkdebug_open(BlockNode *bn, const json_t *opts, Error **errp)
 {
     BlkdebugState *s = bn->opaque;
-    const json_t *list;
-    size_t i;
-    json_t *o;
+    uint64_t limits[LIM__MAX];
 
-    if (qjson_has(opts, "config")) {
-        error_setg(errp, "blkdebug config files are not supported by qmpd; "
-                   "use the inject-error and set-state options");
-        return false;
-    }
     s->state = 1;
     s->rules = g_ptr_array_new_with_free_func(rule_free);
     s->active = g_ptr_array_new();
     s->held = g_ptr_array_new();
-    if (!parse_limits(bn, opts, errp)) {
-        goto fail;
-    }
-    list = json_object_get(opts, "inject-error");
-    json_array_foreach((json_t *)list, i, o) {
-        if (!add_rule(s, ACT_INJECT, o, errp)) {
-            goto fail;
-        }
-    }
-    list = json_object_get(opts, "set-state");
-    json_array_foreach((json_t *)list, i, o) {
-        if (!add_rule(s, ACT_SET_STATE, o, errp)) {
-            goto fail;
-        }
+    s->config = g_strdup(qjson_get_str_or(opts, "config", NULL));
+    /* QEMU's order: option types, the rules, then the limits' checks */
+    if (!read_limits(opts, limits, errp) || !read_rules(s, opts, errp)
+        || !check_limits(bn, limits, errp)) {
+        g_ptr_array_unref(s->rules);
+        g_ptr_array_unref(s->active);
+        g_ptr_array_unref(s->held);
+        g_free(s->config);
+        return false;
     }
     bn->total_size = bdrv_length(bn->file->child);
     /* QEMU's blkdebug reports "none" to itself once it is open */
     blkdebug_event(bn, BLKDBG_NONE, NULL, NULL);
     return true;
-fail:
-    g_ptr_array_unref(s->rules);
-    g_ptr_array_unref(s->active);
-    g_ptr_array_unref(s->held);
-    return false;
 }
 
 static void blkdebug_close(BlockNode *bn)
@@ -387,6 +451,7 @@ static void blkdebug_close(BlockNode *bn)
     g_ptr_array_unref(s->active);
     g_ptr_array_unref(s->rules);
     g_ptr_array_unref(s->held);
+    g_free(s->config);
 }
 
 static bool blkdebug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
@@ -628,6 +693,7 @@ const BlockDriver bdrv_blkdebug = {
     .block_status = blkdebug_block_status,
     .truncate = blkdebug_truncate,
     .refresh_limits = blkdebug_refresh_limits,
+    .plain_filename = blkdebug_plain_filename,
     .allocated_size = blkdebug_allocated_size,
     .debug_event = blkdebug_event,
     .pread_sync = blkdebug_pread_sync,

@@ -276,6 +276,10 @@ struct BlockDriver {
     /* optional: false once the node does no more I/O (a corrupt image) */
     bool (*is_inserted)(BlockNode *bn);
 
+    /* optional: the node's name when it has a plain one of its own
+     * (QEMU's exact_filename, e.g. blkdebug's "blkdebug::FILE"), else
+     * NULL for the generic rules (bdrv_refresh_filename) */
+    char *(*plain_filename)(BlockNode *bn);
     /* optional: set the driver's own limits in bn->bl over the merged
      * ones (called from the child's attach on, before open too) */
     void (*refresh_limits)(BlockNode *bn);

@@ -88,6 +88,17 @@ bool bdrv_init(Error **errp);
 BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
                              Error **errp);
 
+/*
+ * The options of the protocol node a file name stands for, as QEMU reads
+ * file names: QEMU's legacy "blkdebug:CONFIG:IMAGE" / "blkdebug::IMAGE"
+ * is a blkdebug node (with config file CONFIG) over the file IMAGE; any
+ * other name is a file.  A new reference, or NULL with QEMU's message.
+ */
+json_t *bdrv_filename_options(const char *filename, Error **errp);
+
+/* Does @filename use the legacy blkdebug syntax? */
+bool bdrv_filename_is_blkdebug(const char *filename);
+
 /* The node named @name, or NULL. */
 BlockNode *bdrv_find_node(const char *name);
 

@@ -478,6 +478,11 @@ bool block_job_create_target(const char *what, const char *filename,
         error_setg(errp, "Unknown file format '%s'", format);
         return false;
     }
+    if (bdrv_filename_is_blkdebug(filename)) {
+        error_setg(errp, "Protocol driver 'blkdebug' does not support image "
+                   "creation");
+        return false;
+    }
     if (!strcmp(format, "raw")) {
         if (backing) {
             error_setg(errp, "Backing file not supported for file format "

@@ -430,7 +430,9 @@ char *bdrv_full_backing_filename(const char *filename, const char *backing)
 {
     const char *slash;
 
+    /* a name with a protocol prefix stands as it is, as in QEMU */
     if (!backing || g_path_is_absolute(backing) || !filename
+        || bdrv_filename_is_blkdebug(backing)
         || g_str_has_prefix(filename, "json:")
         || !(slash = strrchr(filename, '/'))) {
         return g_strdup(backing);
@@ -469,9 +471,18 @@ static bool open_default_backing(BlockNode *bn, const Inherit *inh,
     child.read_only = true;
     child.discard_unmap = false;
     child.depth = inh->depth + 1;
-    opts = json_pack("{s:s,s:{s:s,s:o},s:b}", "driver", "raw",
-                     "file", "driver", "file", "filename", qjson_str(full),
-                     "read-only", 1);
+    {
+        Error *err = NULL;
+        json_t *fo = bdrv_filename_options(full, &err);
+
+        if (!fo) {
+            error_propagate_prepend(errp, err, "Could not open backing "
+                                    "file: ");
+            return false;
+        }
+        opts = json_pack("{s:s,s:o,s:b}", "driver", "raw", "file", fo,
+                         "read-only", 1);
+    }
     if (extra) {
         json_object_update(opts, (json_t *)extra);
     }
@@ -604,8 +615,12 @@ static json_t *full_options(const BlockNode *bn)
 
 void bdrv_refresh_filename(BlockNode *bn)
 {
+    char *own = bn->drv->plain_filename ? bn->drv->plain_filename(bn) : NULL;
+
     g_free(bn->filename);
-    if (!strcmp(bn->drv->name, "file")) {
+    if (own) {
+        bn->filename = own;
+    } else if (!strcmp(bn->drv->name, "file")) {
         bn->filename = g_strdup(qjson_get_str(bn->options, "filename"));
     } else if (plain_options(bn) && bn->file && !backing_overridden(bn)
                && (bn->drv->is_format || bn->drv->is_filter)

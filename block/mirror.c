@@ -1829,11 +1829,13 @@ static BlockNode *open_target(const json_t *args, BlockNode *bs,
     const char *filename = qjson_get_str(args, "target");
     const char *node_name = qjson_get_str_or(args, "node-name", NULL);
     g_autoptr(json_t) opts = json_object();
-    json_t *fo = json_pack("{s:s,s:s}", "driver", "file", "filename",
-                           filename);
+    json_t *fo = bdrv_filename_options(filename, errp);
     BlockNode *f = NULL;
     BlockNode *t;
 
+    if (!fo) {
+        return NULL;
+    }
     if (bs->cache_direct || bs->cache_no_flush) {
         json_object_set_new(opts, "cache", json_pack(
                                 "{s:b,s:b}", "direct", bs->cache_direct,

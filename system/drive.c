@@ -128,7 +128,8 @@ static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
     const char *cache = opts_get(d, "cache");
     const char *aio = opts_get(d, "aio");
     g_autoptr(json_t) o = json_object();
-    json_t *f = NULL;
+    json_t *fo;
+    json_t *f;
 
     bool file_opts = false;
 
@@ -155,15 +156,21 @@ static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
         error_setg(errp, "media=%s is not supported", opts_get(d, "media"));
         return NULL;
     }
+    /* a protocol driver (driver=null-co) or file.* options: no file child;
+     * "blkdebug:CONFIG:IMAGE" is blkdebug over IMAGE, as in QEMU */
+    fo = file ? bdrv_filename_options(file, errp) : NULL;
+    if (file && !fo) {
+        return NULL;
+    }
+    f = fo && json_object_get(fo, "image") ? json_object_get(fo, "image")
+                                           : fo;
     if (!format) {
         /* a file given by file.* options only: probed as QEMU's raw */
-        format = file ? probe_format(file) : "raw";
+        format = f ? probe_format(qjson_get_str(f, "filename")) : "raw";
     }
     json_object_set_new(o, "driver", qjson_str(format));
-    /* a protocol driver (driver=null-co) or file.* options: no file child */
-    if (file) {
-        f = json_pack("{s:s,s:s}", "driver", "file", "filename", file);
-        json_object_set_new(o, "file", f);
+    if (fo) {
+        json_object_set_new(o, "file", fo);
     }
     if (aio) {
         if (strcmp(aio, "native") && strcmp(aio, "threads")) {

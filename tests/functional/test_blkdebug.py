@@ -89,8 +89,10 @@ def qemu_io(c, node, cmd):
 
 
 def qemu_run(node, cmds):
-    """The same on QEMU's qemu-io (one process for all the commands)."""
-    args = ["qemu-io"]
+    """The same on QEMU's qemu-io (one process for all the commands),
+    with the write cache on as a node's is (qemu-io's own default is
+    writethrough: a flush after every write)."""
+    args = ["qemu-io", "-t", "writeback"]
     for x in cmds:
         args += ["-c", x]
     p = subprocess.run(args + ["json:" + json.dumps(node)],
@@ -497,6 +499,202 @@ def test_never_raised_refused():
             "is never raised by qmpd"], printed
 
 
+# ---- config files and legacy file names -------------------------------------
+
+CONFIGS_WORKING = [
+    '[inject-error]\nevent = "pwritev"\n',
+    '[inject-error]\nevent = "pwritev"\niotype = "read"\n',
+    '# comment\n\n[inject-error]\n  event = "pwritev"   \n errno = "28" # c\n',
+    '[inject-error]\n\tevent\t=\t"pwritev"\n',
+    '[set-state]\nevent = "pwritev"\nnew_state = "2"\n'
+    '[inject-error]\nevent = "pwritev_done"\nstate = "2"\n',
+    '[inject-error]\nevent = "pwritev"\nonce = "on"\n',
+    '[inject-error]\nevent = "pwritev"\nonce = "yes"\n',
+    '[inject-error]\nevent = "pwritev"\nsector = "-1"\n',
+    '[inject-error]\nevent = "pwritev"\nsector = "1"\n',
+    '[inject-error "id1"]\nevent = "pwritev"\n',
+    '[inject-error]\nevent = "pwritev"\nerrno = "0x1c"\n',
+    '[set-state]\nevent = "pwritev"\n',
+    '[inject-error]\nevent = "pwritev" trailing\n',
+    '[inject-error]\nevent = "read_aio"\nevent = "pwritev"\n',
+    '[inject-error]\r\nevent = "pwritev"\r\n',
+]
+
+CONFIGS_BAD = [
+    '[inject-error]\nevent = "bogus"\n',
+    '[inject-error]\n',
+    '[bogus]\nevent = "pwritev"\n',
+    'event = "pwritev"\n',
+    '[inject-error]\nevent = pwritev\n',
+    '[inject-error]\nfoo = "1"\n',
+    '[inject-error]\nerrno = "x"\nevent = "pwritev"\n',
+    '[inject-error]\nevent = "pwritev"\nonce = "maybe"\n',
+    '[inject-error]\nevent = "pwritev"\nsector = "1x"\n',
+    '[inject-error]\nevent = "pwritev"\nstate = "1k"\n',
+    '  [inject-error]\nevent = "pwritev"\n',
+    '#[inject-error]\n  # x\n',
+    '[inject-error]\nevent = "pwritev"\niotype = "bogus"\n',
+    '[inject-error]\nevent = "pwritev"\nstate="1"\n',
+    '[set-state]\nevent = "bogus"\n[inject-error]\nevent = "bogus2"\n',
+]
+
+
+def test_config_file():
+    """The config option reads QEMU's blkdebug config file format (it was
+    refused): rules work as QEMU's with every spelling QEMU takes, and
+    every file QEMU refuses is refused with QEMU's message; a config
+    file's rules come before the options' rules, as in QEMU."""
+    with Tmp() as d:
+        cfg = os.path.join(d, "cfg")
+        for text in CONFIGS_WORKING:
+            with open(cfg, "w", newline="") as f:
+                f.write(text)
+            compare(lambda p: graph(p, config=cfg),
+                    ["write -P 1 0 512", "read 0 512", "write -P 2 0 512"])
+        # both: the file's rule and the options' rule on one event
+        with open(cfg, "w") as f:
+            f.write('[inject-error]\nevent = "pwritev_done"\nerrno = "28"\n'
+                    'once = "on"\n')
+        compare(lambda p: graph(p, config=cfg, **{"inject-error": [
+            {"event": "pwritev_done", "errno": 5, "once": True}]}),
+            ["write 0 512", "read 0 512", "read 0 512", "read 0 512"])
+        path = os.path.join(d, "a.raw")
+        base_image(path)
+        calls = []
+        for i, text in enumerate(CONFIGS_BAD):
+            name = os.path.join(d, "bad%d" % i)
+            with open(name, "w") as f:
+                f.write(text)
+            calls.append(("blockdev-add", dict(graph(path, config=name),
+                                               **{"node-name": "b%d" % i})))
+        calls.append(("blockdev-add", dict(graph(
+            path, config=os.path.join(d, "missing")), **{"node-name": "m"})))
+        ours = replies(None, calls)
+        assert ours[0] == "invalid parameter value: bogus", ours
+        assert ours[-1] == "Could not read blkdebug config file: No such " \
+            "file or directory", ours
+        assert all(isinstance(r, str) for r in ours), ours
+        if qemu_binary():
+            theirs = replies(qemu_binary(), calls)
+            assert ours == theirs, list(zip(CONFIGS_BAD, ours, theirs))
+
+
+def events_of(c, until):
+    """The events up to @until, in order, job status changes left out:
+    (name, an error's operation, a completion's error)."""
+    last = c.event(until, 60)
+    got, c.events = c.events + [last], []
+    return [(e["event"], e["data"].get("operation"), e["data"].get("error"))
+            for e in got if e["event"] != "JOB_STATUS_CHANGE"]
+
+
+def legacy_run(binary, d):
+    """-drive with blkdebug file names, a backing file named so, and
+    drive-mirror / drive-backup to such targets: what each shows."""
+    cfg = os.path.join(d, "cfg")
+    out = {}
+    printed = []
+    args = ["-M", "none",
+            "-drive", "file=blkdebug::%s/a.qcow2,if=none,id=d0" % d,
+            "-drive", "file=blkdebug:%s:%s/b.qcow2,if=none,id=d1,"
+            "format=qcow2" % (cfg, d),
+            "-drive", "file=%s/top.qcow2,if=none,id=d2" % d]
+    with Qmpd(args, binary_path=binary) as q:
+        c = q.connect()
+        out["nodes"] = sorted(
+            (n["drv"], n["file"], n.get("backing_file"), n["ro"])
+            for n in c.cmd("query-named-block-nodes", flat=True))
+        out["block"] = sorted((b["device"], b["inserted"]["file"])
+                              for b in c.cmd("query-block"))
+        for x in ('qemu-io d1 "read 0 512"', 'qemu-io d1 "read 0 512"',
+                  'qemu-io d2 "read 0 4k"', 'qemu-io d2 "read -P 7 0 4k"'):
+            assert c.cmd("human-monitor-command",
+                         **{"command-line": x}) == ""
+        replies_ = []
+        for cmd, target, mode in (
+                ("drive-mirror", "blkdebug::%s/new.qcow2" % d, None),
+                ("drive-backup", "blkdebug::%s/new.qcow2" % d, None),
+                ("drive-mirror", "blkdebug:%s/new.qcow2" % d, "existing"),
+                ("drive-mirror", "blkdebug:%s:%s/t.qcow2" % (cfg, d),
+                 "existing")):
+            a = {"device": "d0", "target": target, "sync": "full",
+                 "format": "qcow2", "job-id": "j"}
+            if mode:
+                a["mode"] = mode
+            r = c.execute(cmd, a)
+            replies_.append(r["error"]["desc"] if "error" in r else "ok")
+        out["replies"] = replies_
+        out["mirror"] = events_of(c, "BLOCK_JOB_COMPLETED")
+        r = c.execute("drive-backup", {
+            "device": "d0", "target": "blkdebug:%s:%s/t.qcow2" % (cfg, d),
+            "sync": "full", "format": "qcow2", "mode": "existing",
+            "job-id": "k"})
+        out["backup-reply"] = r["error"]["desc"] if "error" in r else "ok"
+        out["backup"] = events_of(c, "BLOCK_JOB_COMPLETED")
+        c.cmd("quit")
+        q.wait(30)
+        printed.append(q.stdout_text())
+    out["printed"] = results(printed[0])
+    return out
+
+
+def test_legacy_filenames():
+    """QEMU's legacy file names "blkdebug:CONFIG:IMAGE" and
+    "blkdebug::IMAGE" open a blkdebug node over the image as a -drive
+    file=, as a backing file name in an image header and as a
+    drive-mirror/drive-backup target (mode existing; creating one is
+    refused as QEMU refuses it); the nodes are named so, as in QEMU, and
+    the config file's rules act: the same nodes, names, replies, events
+    and qemu-io results as QEMU 7.2."""
+    results_of = {}
+    for b in [None] + ([qemu_binary()] if qemu_binary() else []):
+        with Tmp() as d:
+            with open(os.path.join(d, "cfg"), "w") as f:
+                f.write('[inject-error]\nevent = "read_aio"\nerrno = "28"\n'
+                        'once = "on"\n'
+                        '[inject-error]\nevent = "write_aio"\nerrno = "28"\n')
+            with open(os.path.join(d, "cfgn"), "w") as f:
+                f.write('[inject-error]\nevent = "none"\nerrno = "28"\n'
+                        'once = "on"\n')
+            for n in ("a", "b", "t"):
+                img("create", "-q", "-f", "qcow2", os.path.join(
+                    d, n + ".qcow2"), "4M")
+                subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                                "write -P 1 0 1M",
+                                os.path.join(d, n + ".qcow2")], check=True,
+                               capture_output=True)
+            base = os.path.join(d, "base.raw")
+            base_image(base, 4 * MiB)
+            subprocess.run(["qemu-io", "-f", "raw", "-c", "write -P 7 0 4k",
+                            base], check=True, capture_output=True)
+            img("create", "-q", "-f", "qcow2", "-u", "-b",
+                "blkdebug:%s/cfgn:%s" % (d, base), "-F", "raw",
+                os.path.join(d, "top.qcow2"), "4M")
+            got = legacy_run(b, d)
+            # paths differ between the runs
+            results_of[b] = json.loads(json.dumps(got).replace(d, "D"))
+            if b is None:
+                for n in ("a", "b", "t", "top"):
+                    check_clean(os.path.join(d, n + ".qcow2"))
+    ours = results_of.pop(None)
+    assert ["blkdebug", "blkdebug:D/cfg:D/b.qcow2", None, False] in \
+        ours["nodes"], ours
+    assert ["qcow2", "D/top.qcow2", "blkdebug:D/cfgn:D/base.raw", False] \
+        in ours["nodes"], ours
+    assert ["d0", "blkdebug::D/a.qcow2"] in ours["block"], ours
+    assert ours["printed"] == [
+        "read failed: No space left on device",
+        "read 512/512 bytes at offset 0",
+        "read failed: No space left on device",
+        "read 4096/4096 bytes at offset 0"], ours
+    assert ours["replies"][0] == "Protocol driver 'blkdebug' does not " \
+        "support image creation", ours
+    assert ["BLOCK_JOB_ERROR", "write", None] in ours["mirror"], ours
+    for theirs in results_of.values():
+        for k in ours:
+            assert ours[k] == theirs[k], (k, ours[k], theirs[k])
+
+
 # ---- option checks ------------------------------------------------------------------
 
 LIMIT_CASES = [
@@ -587,4 +785,5 @@ if __name__ == "__main__":
          test_write_zero_limits, test_discard_limits, test_limit_checks,
          test_size_not_aligned, test_flush_events, test_none_event,
          test_qcow2_open_resize_events, test_qcow2_allocation_events,
-         test_never_raised_refused])
+         test_never_raised_refused, test_config_file,
+         test_legacy_filenames])
