@@ -695,6 +695,62 @@ def test_legacy_filenames():
             assert ours[k] == theirs[k], (k, ours[k], theirs[k])
 
 
+# ---- jobs --------------------------------------------------------------------
+
+def commit_run(binary, d, ev):
+    """block-commit of mid into base (raw over blkdebug with a rule on
+    @ev) under active: the job's events."""
+    base = {"driver": "raw", "node-name": "base", "file": {
+        "driver": "blkdebug", "inject-error": [{"event": ev}],
+        "image": {"driver": "file", "filename": os.path.join(d, "base.raw")}}}
+    with Qmpd(["-M", "none"], binary_path=binary) as q:
+        c = q.connect()
+        c.cmd("blockdev-add", **base)
+        for n, b in (("mid", "base"), ("active", "mid")):
+            c.cmd("blockdev-add", driver="qcow2", backing=b, **{
+                "node-name": n, "file": {
+                    "driver": "file",
+                    "filename": os.path.join(d, n + ".qcow2")}})
+        c.cmd("block-commit", device="active", **{
+            "job-id": "c", "top-node": "mid", "base-node": "base"})
+        got = events_of(c, "BLOCK_JOB_COMPLETED")
+        c.cmd("quit")
+        q.wait(30)
+    return [(e, op, err) for e, op, err in got]
+
+
+def test_commit_into_raw_over_blkdebug():
+    """Issue 12: a block-commit whose base is raw over blkdebug with a
+    write error injected fails as in QEMU: BLOCK_JOB_ERROR (operation
+    write) then BLOCK_JOB_COMPLETED with the error, whether the rule
+    hangs off raw's write_aio or the filter's own pwritev."""
+    for ev in ("write_aio", "pwritev"):
+        runs = {}
+        for b in [None] + ([qemu_binary()] if qemu_binary() else []):
+            with Tmp() as d:
+                base_image(os.path.join(d, "base.raw"), 4 * MiB)
+                img("create", "-q", "-f", "qcow2", "-b",
+                    os.path.join(d, "base.raw"), "-F", "raw",
+                    os.path.join(d, "mid.qcow2"))
+                subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                                "write -P 2 0 512k",
+                                os.path.join(d, "mid.qcow2")], check=True,
+                               capture_output=True)
+                img("create", "-q", "-f", "qcow2", "-b",
+                    os.path.join(d, "mid.qcow2"), "-F", "qcow2",
+                    os.path.join(d, "active.qcow2"))
+                runs[b] = commit_run(b, d, ev)
+                if b is None:
+                    for n in ("mid", "active"):
+                        check_clean(os.path.join(d, n + ".qcow2"))
+        ours = runs.pop(None)
+        assert ours == [("BLOCK_JOB_ERROR", "write", None),
+                        ("BLOCK_JOB_COMPLETED", None,
+                         "Input/output error")], (ev, ours)
+        for theirs in runs.values():
+            assert ours == theirs, (ev, ours, theirs)
+
+
 # ---- option checks ------------------------------------------------------------------
 
 LIMIT_CASES = [
@@ -786,4 +842,4 @@ if __name__ == "__main__":
          test_size_not_aligned, test_flush_events, test_none_event,
          test_qcow2_open_resize_events, test_qcow2_allocation_events,
          test_never_raised_refused, test_config_file,
-         test_legacy_filenames])
+         test_legacy_filenames, test_commit_into_raw_over_blkdebug])
