@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * blkdebug's two text forms, as QEMU 7.2 reads them.
+ * blkdebug's options that are read as text or checked against each
+ * other, as QEMU 7.2 reads them: the limit options, the config file and
+ * the legacy file name.
+ *
+ * The limit options (align, max-transfer, opt-/max-write-zero, opt-/
+ * max-discard) are checked in QEMU's order, against the alignment that
+ * applies (the node's, or its child's when larger; a maximum against its
+ * optimum too), each below 2^31.
  *
  * The config file (the "config" option): "[inject-error]" and
  * "[set-state]" groups of `key = "value"` lines, read line by line with
@@ -18,13 +25,81 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "block/blkdebug-config.h"
-#include "block/block.h"
 #include "qapi/qjson.h"
+
+/* The limit options, in the order QEMU checks them. */
+enum {
+    LIM_ALIGN,
+    LIM_MAX_TRANSFER,
+    LIM_OPT_WRITE_ZERO,
+    LIM_MAX_WRITE_ZERO,
+    LIM_OPT_DISCARD,
+    LIM_MAX_DISCARD,
+};
+G_STATIC_ASSERT(LIM_MAX_DISCARD + 1 == BLKDEBUG_LIMITS);
+
+static const char *const limit_names[BLKDEBUG_LIMITS] = {
+    "align", "max-transfer", "opt-write-zero", "max-write-zero",
+    "opt-discard", "max-discard",
+};
+
+/* The limit options' values (0 when absent); negative ones refused. */
+bool blkdebug_read_limits(const json_t *opts, uint64_t v[BLKDEBUG_LIMITS],
+                          Error **errp)
+{
+    for (int i = 0; i < BLKDEBUG_LIMITS; i++) {
+        int64_t x = qjson_get_int_or(opts, limit_names[i], 0);
+
+        if (x < 0) {
+            error_setg(errp, "Parameter '%s' expects a non-negative number "
+                       "below 2^64", limit_names[i]);
+            return false;
+        }
+        v[i] = x;
+    }
+    return true;
+}
+
+bool blkdebug_check_limits(const uint64_t v[BLKDEBUG_LIMITS],
+                           uint32_t child_align, BdrvLimits *bl,
+                           Error **errp)
+{
+    uint64_t align;
+
+    if (v[LIM_ALIGN] && (v[LIM_ALIGN] >= G_MAXINT32
+                         || (v[LIM_ALIGN] & (v[LIM_ALIGN] - 1)))) {
+        error_setg(errp, "Cannot meet constraints with align %" PRIu64,
+                   v[LIM_ALIGN]);
+        return false;
+    }
+    align = MAX(v[LIM_ALIGN], child_align);
+    for (int i = LIM_MAX_TRANSFER; i < BLKDEBUG_LIMITS; i++) {
+        /* a maximum must be a multiple of its optimum too */
+        uint64_t a = i == LIM_MAX_WRITE_ZERO || i == LIM_MAX_DISCARD
+            ? MAX(v[i - 1], align) : align;
+
+        if (v[i] && (v[i] >= G_MAXINT32 || v[i] % a)) {
+            error_setg(errp, "Cannot meet constraints with %s %" PRIu64,
+                       limit_names[i], v[i]);
+            return false;
+        }
+    }
+    *bl = (BdrvLimits) {
+        .request_alignment = v[LIM_ALIGN],
+        .max_transfer = v[LIM_MAX_TRANSFER],
+        .pwrite_zeroes_alignment = v[LIM_OPT_WRITE_ZERO],
+        .max_pwrite_zeroes = v[LIM_MAX_WRITE_ZERO],
+        .pdiscard_alignment = v[LIM_OPT_DISCARD],
+        .max_pdiscard = v[LIM_MAX_DISCARD],
+    };
+    return true;
+}
 
 typedef enum {
     T_STR,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * blkdebug's config file (blkdebug-config.c), for the blkdebug driver.
- * The legacy "blkdebug:CONFIG:IMAGE" file name is parsed there too; its
+ * blkdebug's options read as text or checked together (blkdebug-config.c),
+ * for the blkdebug driver: the limit options and the config file.  The
+ * legacy "blkdebug:CONFIG:IMAGE" file name is parsed there too; its
  * entry point is public (block.h).
  */
 #ifndef BLOCK_BLKDEBUG_CONFIG_H
@@ -11,7 +12,27 @@
 
 #include <jansson.h>
 
+#include <stdint.h>
+
+#include "block/block-int.h"
 #include "qapi/error.h"
+
+/* align, max-transfer, opt-write-zero, max-write-zero, opt-discard,
+ * max-discard */
+#define BLKDEBUG_LIMITS 6
+
+/* The limit options' values into @v (0 when absent); a negative one is
+ * refused with QEMU's message. */
+bool blkdebug_read_limits(const json_t *opts, uint64_t v[BLKDEBUG_LIMITS],
+                          Error **errp);
+
+/*
+ * Check @v as QEMU does, @child_align being the image child's request
+ * alignment; on success @bl holds them (0: not set).
+ */
+bool blkdebug_check_limits(const uint64_t v[BLKDEBUG_LIMITS],
+                           uint32_t child_align, BdrvLimits *bl,
+                           Error **errp);
 
 /*
  * Read the config file at @path as QEMU does, appending each

@@ -24,7 +24,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <string.h>
 
 #include "block/blkdebug.h"
@@ -170,27 +169,7 @@ static unsigned iotype_bit(const char *name)
     return 0;
 }
 
-/* The limit options, in the order QEMU checks them. */
-enum {
-    LIM_ALIGN,
-    LIM_MAX_TRANSFER,
-    LIM_OPT_WRITE_ZERO,
-    LIM_MAX_WRITE_ZERO,
-    LIM_OPT_DISCARD,
-    LIM_MAX_DISCARD,
-    LIM__MAX,
-};
 
-static const char *const limit_names[LIM__MAX] = {
-    "align", "max-transfer", "opt-write-zero", "max-write-zero",
-    "opt-discard", "max-discard",
-};
-
-/*
- * Read and check the limit options as QEMU does: each a power of two
- * (align) or a multiple of the alignment that applies (the node's, or
- * the child's when larger; the optimum for the maximums), below 2^31.
- */
 /*
  * Events whose code path qmpd does not have: a rule on one would never
  * fire, so it is refused.  (QEMU 7.2 itself never reports
@@ -268,58 +247,6 @@ static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
     }
     /* most recent first, as QEMU keeps them */
     g_ptr_array_insert(s->rules, 0, r);
-    return true;
-}
-
-/* The limit options' values (0 when absent); negative ones refused. */
-static bool read_limits(const json_t *opts, uint64_t v[LIM__MAX],
-                        Error **errp)
-{
-    for (int i = 0; i < LIM__MAX; i++) {
-        int64_t x = qjson_get_int_or(opts, limit_names[i], 0);
-
-        if (x < 0) {
-            error_setg(errp, "Parameter '%s' expects a non-negative number "
-                       "below 2^64", limit_names[i]);
-            return false;
-        }
-        v[i] = x;
-    }
-    return true;
-}
-
-static bool check_limits(BlockNode *bn, const uint64_t v[LIM__MAX],
-                         Error **errp)
-{
-    BlkdebugState *s = bn->opaque;
-    uint64_t align;
-
-    if (v[LIM_ALIGN] && (v[LIM_ALIGN] >= G_MAXINT32
-                         || (v[LIM_ALIGN] & (v[LIM_ALIGN] - 1)))) {
-        error_setg(errp, "Cannot meet constraints with align %" PRIu64,
-                   v[LIM_ALIGN]);
-        return false;
-    }
-    align = MAX(v[LIM_ALIGN], image(bn)->bl.request_alignment);
-    for (int i = LIM_MAX_TRANSFER; i < LIM__MAX; i++) {
-        /* a maximum must be a multiple of its optimum too */
-        uint64_t a = i == LIM_MAX_WRITE_ZERO || i == LIM_MAX_DISCARD
-            ? MAX(v[i - 1], align) : align;
-
-        if (v[i] && (v[i] >= G_MAXINT32 || v[i] % a)) {
-            error_setg(errp, "Cannot meet constraints with %s %" PRIu64,
-                       limit_names[i], v[i]);
-            return false;
-        }
-    }
-    s->limits = (BdrvLimits) {
-        .request_alignment = v[LIM_ALIGN],
-        .max_transfer = v[LIM_MAX_TRANSFER],
-        .pwrite_zeroes_alignment = v[LIM_OPT_WRITE_ZERO],
-        .max_pwrite_zeroes = v[LIM_MAX_WRITE_ZERO],
-        .pdiscard_alignment = v[LIM_OPT_DISCARD],
-        .max_pdiscard = v[LIM_MAX_DISCARD],
-    };
     return true;
 }
 
@@ -414,7 +341,7 @@ static void blkdebug_refresh_limits(BlockNode *bn)
 static bool blkdebug_open(BlockNode *bn, const json_t *opts, Error **errp)
 {
     BlkdebugState *s = bn->opaque;
-    uint64_t limits[LIM__MAX];
+    uint64_t limits[BLKDEBUG_LIMITS];
 
     s->state = 1;
     s->rules = g_ptr_array_new_with_free_func(rule_free);
@@ -422,8 +349,10 @@ static bool blkdebug_open(BlockNode *bn, const json_t *opts, Error **errp)
     s->held = g_ptr_array_new();
     s->config = g_strdup(qjson_get_str_or(opts, "config", NULL));
     /* QEMU's order: option types, the rules, then the limits' checks */
-    if (!read_limits(opts, limits, errp) || !read_rules(s, opts, errp)
-        || !check_limits(bn, limits, errp)) {
+    if (!blkdebug_read_limits(opts, limits, errp)
+        || !read_rules(s, opts, errp)
+        || !blkdebug_check_limits(limits, image(bn)->bl.request_alignment,
+                                  &s->limits, errp)) {
         g_ptr_array_unref(s->rules);
         g_ptr_array_unref(s->active);
         g_ptr_array_unref(s->held);
