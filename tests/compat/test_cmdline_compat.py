@@ -12,7 +12,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from qmpd import Skip, binary, qemu_binary, run  # noqa: E402
+from qmpd import binary, need_qemu, run, sanitizer_report  # noqa: E402
 
 CASES = [
     ["-foo"],
@@ -42,15 +42,16 @@ CASES = [
 def first_error(prog, args):
     p = subprocess.run([prog] + args + ["-display", "none", "-nodefaults"],
                        stdin=subprocess.DEVNULL, capture_output=True,
-                       timeout=10)
-    line = p.stderr.decode().splitlines()[0] if p.stderr else ""
+                       timeout=30)
+    err = p.stderr.decode(errors="replace")
+    if prog == binary():
+        assert sanitizer_report(err) is None, sanitizer_report(err)
+    line = err.splitlines()[0] if err else ""
     return p.returncode, line.split(": ", 1)[1] if ": " in line else line
 
 
 def test_errors_match():
-    qemu = qemu_binary()
-    if not qemu:
-        raise Skip("qemu-system-x86_64 not installed")
+    qemu = need_qemu()
     bad = []
     for args in CASES:
         theirs = first_error(qemu, args)

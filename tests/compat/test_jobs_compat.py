@@ -31,7 +31,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from qmpd import Qmpd, QmpClient, Skip, qemu_binary, run  # noqa: E402
+from qmpd import (Qmpd, QmpClient, Skip, need_qemu, need_qemu_utils,  # noqa: E402
+                  qemu_binary, run)
 
 MiB = 1024 * 1024
 IMAGES = ("base.qcow2", "sn1.qcow2", "sn2.qcow2", "other.qcow2")
@@ -438,7 +439,7 @@ def subst(v, tmp):
 
 def connect(q):
     """QEMU creates its socket file a moment before it listens."""
-    deadline = time.time() + 10
+    deadline = time.time() + 30
     while True:
         try:
             c = QmpClient(q.qmp_path, negotiate=False)
@@ -518,7 +519,7 @@ def run_steps(c, steps, tmp, q):
     for i, step in enumerate(steps):
         name, args = step[0], subst(step[1], tmp)
         wait = step[2] if len(step) > 2 else None
-        deadline = time.time() + 10
+        deadline = time.time() + 30
         try:
             if wait and wait[0] == "moved":
                 # the step's events are kept, only the replies repeat
@@ -551,7 +552,7 @@ def run_steps(c, steps, tmp, q):
             return out
         except EOFError:
             try:
-                q.wait(10)
+                q.wait(30)
             except subprocess.TimeoutExpired:
                 pass
             out.append((step, ["<connection closed, exit %r: %s>" % (
@@ -613,7 +614,7 @@ def transcript(binary, args, steps):
     try:
         make_images(tmp)
         with Qmpd(subst(args, tmp), binary_path=binary, wait=False) as q:
-            deadline = time.time() + 10
+            deadline = time.time() + 30
             while not os.path.exists(q.qmp_path):
                 if q.proc.poll() is not None or time.time() > deadline:
                     return [(("start", args), [
@@ -627,7 +628,7 @@ def transcript(binary, args, steps):
             try:
                 if q.proc.poll() is None:
                     c.send_raw(json.dumps({"execute": "quit"}))
-                q.wait(10)
+                q.wait(30)
                 out.append((("quit", None), ["exit %d" % q.proc.returncode]))
             except (OSError, subprocess.TimeoutExpired):
                 out.append((("quit", None), ["<did not exit>"]))
@@ -692,12 +693,8 @@ KNOWN = {
 
 
 def compare(name):
-    qemu = qemu_binary()
-    if not qemu:
-        raise Skip("qemu-system-x86_64 not installed")
-    for t in ("qemu-img", "qemu-io"):
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
+    qemu = need_qemu()
+    need_qemu_utils()
     args, steps = SCENARIOS[name]
     theirs = normalise(reference(transcript, qemu, args, steps))
     # QEMU 7.2 sometimes hangs and aborts in a forced cancel of a ready

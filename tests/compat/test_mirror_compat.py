@@ -38,7 +38,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from qmpd import Qmpd, Skip, qemu_binary, run  # noqa: E402
+from qmpd import Qmpd, need_qemu, need_qemu_utils, run  # noqa: E402
 from test_jobs_compat import (BLOCKDEV, CHAIN, DRIVE, LEN,  # noqa: E402
                               connect, done, make_images, moved,
                               normalise, run_steps, status, subst, tool,
@@ -334,7 +334,7 @@ def transcript(binary, args, steps, images):
     try:
         make_targets(tmp)
         with Qmpd(subst(args, tmp), binary_path=binary, wait=False) as q:
-            deadline = time.time() + 10
+            deadline = time.time() + 30
             while not os.path.exists(q.qmp_path):
                 if q.proc.poll() is not None or time.time() > deadline:
                     return [(("start", args), [
@@ -347,7 +347,7 @@ def transcript(binary, args, steps, images):
             try:
                 if q.proc.poll() is None:
                     c.send_raw(json.dumps({"execute": "quit"}))
-                q.wait(10)
+                q.wait(30)
                 out.append((("quit", None), ["exit %d" % q.proc.returncode]))
             except (OSError, subprocess.TimeoutExpired):
                 out.append((("quit", None), ["<did not exit>"]))
@@ -481,12 +481,8 @@ KNOWN = {
 
 
 def compare(name):
-    qemu = qemu_binary()
-    if not qemu:
-        raise Skip("qemu-system-x86_64 not installed")
-    for t in ("qemu-img", "qemu-io"):
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
+    qemu = need_qemu()
+    need_qemu_utils()
     args, steps, images = SCENARIOS[name]
     theirs = normalise(name_filters(reference(transcript, qemu, args,
                                               steps, images)))

@@ -29,7 +29,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from qmpd import Qmpd, Skip, qemu_binary, run  # noqa: E402
+from qmpd import Qmpd, need_qemu, need_qemu_utils, qemu_binary, \
+    run  # noqa: E402
 
 DEADLINE = 60
 LBA = 8                         # the guest's sector: offset 4096
@@ -254,8 +255,8 @@ CASES = [
 
 
 def test_error_policy_matches_qemu():
-    if not qemu_binary() or not shutil.which("qemu-img"):
-        raise Skip("QEMU 7.2 not installed")
+    need_qemu()
+    need_qemu_utils()
     bad = []
     for case in CASES:
         dq = tempfile.mkdtemp(prefix="qmpd-werror-qemu-")

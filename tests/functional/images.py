@@ -7,13 +7,11 @@ import shutil
 import subprocess
 import tempfile
 
-from qmpd import Skip
+from qmpd import need_qemu_utils
 
 
 def need_tools():
-    for t in ("qemu-img", "qemu-io"):
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
+    need_qemu_utils()
 
 
 def img(*args):

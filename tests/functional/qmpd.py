@@ -7,12 +7,25 @@ Every successful reply is checked against the command's return type
 from query-qmp-schema, and the names of the commands used are appended
 to $QMPD_COVERAGE_FILE when set, so the suite can report schema commands
 no test uses.
+
+How qmpd ended is part of every test: Qmpd.close() (and run_qmpd() for
+a qmpd run to its end) fails the test when qmpd exited with another
+status than the test expects (0 after quit or SIGTERM, on which qmpd
+flushes and exits; a test that kills it says so with kill9()) or when
+its stderr holds a sanitizer report (ASan, LeakSanitizer, UBSan).
+
+Skips: a test that cannot run here raises Skip(why, need), @need naming
+what is missing (NEED_QEMU, NEED_QEMU_UTILS, NEED_TMPFS).  When
+$QMPD_MUST_RUN lists the needs this machine meets (tests/run-all.sh sets
+it), a skip for one of those, or a skip that names no need, is a
+failure: in CI nothing that can run here may skip.
 """
 
 import json
 import os
-import select
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +34,16 @@ import threading
 import time
 
 SKIP = 77
+
+# The needs a Skip names; QMPD_MUST_RUN is a space-separated list of them
+NEED_QEMU = "qemu"              # qemu-system-x86_64, the reference
+NEED_QEMU_UTILS = "qemu-utils"  # qemu-img and qemu-io
+NEED_TMPFS = "tmpfs"            # mounting a tmpfs (root)
+
+# The first line of a report from ASan, LeakSanitizer or UBSan
+SANITIZER_REPORT = re.compile(r"^.*(ERROR: [A-Za-z]+Sanitizer|"
+                              r"SUMMARY: [A-Za-z]+Sanitizer|"
+                              r"runtime error: ).*$", re.M)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("QMPD_BUILDDIR", os.path.join(HERE, "..", ".."))
@@ -33,6 +56,72 @@ def binary():
 def qemu_binary():
     q = os.environ.get("QEMU_BIN") or shutil.which("qemu-system-x86_64")
     return q if q and os.access(q, os.X_OK) else None
+
+
+def need_qemu():
+    """The reference QEMU's path; Skip (NEED_QEMU) without it."""
+    q = qemu_binary()
+    if not q:
+        raise Skip("qemu-system-x86_64 not installed", NEED_QEMU)
+    return q
+
+
+def need_qemu_utils():
+    for t in ("qemu-img", "qemu-io"):
+        if not shutil.which(t):
+            raise Skip("%s not installed" % t, NEED_QEMU_UTILS)
+
+
+def sanitizer_report(text):
+    """The sanitizer report in @text (from its first line on), or None."""
+    m = SANITIZER_REPORT.search(text)
+    return text[m.start():m.start() + 6000] if m else None
+
+
+def check_ended(what, status, expect, stderr):
+    """Assert that process @what ended with @status == @expect and left
+    no sanitizer report in @stderr (text)."""
+    report = sanitizer_report(stderr)
+    assert report is None, "%s: sanitizer report:\n%s" % (what, report)
+    assert status == expect, "%s: exit status %r, expected %r; stderr:\n%s" \
+        % (what, status, expect, stderr[-3000:])
+
+
+def sanitizer_env(directory, env=None):
+    """@env (default: ours) with sanitizer reports going to files in
+    @directory, for a qmpd whose stderr nobody sees (-daemonize); read
+    them with sanitizer_logs()."""
+    env = dict(os.environ if env is None else env)
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        opts = [o for o in env.get(var, "").split(":") if o]
+        env[var] = ":".join(opts + ["log_path=%s" %
+                                    os.path.join(directory, "sanitizer")])
+    return env
+
+
+def sanitizer_logs(directory):
+    """The reports sanitizer_env() made processes write, as one text."""
+    out = ""
+    for n in sorted(os.listdir(directory)):
+        if n.startswith("sanitizer."):
+            with open(os.path.join(directory, n), errors="replace") as f:
+                out += f.read()
+    return out
+
+
+def run_qmpd(args, status=0, timeout=30, **kw):
+    """subprocess.run of qmpd with @args to its end (stdin /dev/null
+    unless input= is given, output captured): the test fails unless it
+    exits @status without a sanitizer report.  Returns the
+    CompletedProcess."""
+    if "input" not in kw:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+    p = subprocess.run([binary()] + list(args), capture_output=True,
+                       timeout=timeout, **kw)
+    err = p.stderr if isinstance(p.stderr, str) else \
+        p.stderr.decode(errors="replace")
+    check_ended("qmpd %s" % " ".join(args), p.returncode, status, err)
+    return p
 
 
 class QmpError(Exception):
@@ -96,7 +185,7 @@ class SchemaChecker:
 class QmpClient:
     """One QMP connection."""
 
-    def __init__(self, path=None, sock=None, negotiate=True, timeout=10):
+    def __init__(self, path=None, sock=None, negotiate=True, timeout=30):
         self.sock = sock or socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if path:
             self.sock.connect(path)
@@ -161,7 +250,7 @@ class QmpClient:
         assert "error" in r, "%s succeeded: %r" % (name, r)
         return r["error"]["class"], r["error"]["desc"]
 
-    def event(self, name, timeout=10):
+    def event(self, name, timeout=30):
         deadline = time.time() + timeout
         while True:
             for i, e in enumerate(self.events):
@@ -177,6 +266,23 @@ class QmpClient:
                 raise AssertionError("unexpected reply %r" % m)
 
 
+def wait_mid_copy(c, job, timeout=30):
+    """Poll query-block-jobs on client @c until block job @job runs and
+    has done part of its work (0 < offset < len, status running); its
+    entry.  Fails if the job gets past that first."""
+    deadline = time.time() + timeout
+    while True:
+        j = [j for j in c.cmd("query-block-jobs") if j["device"] == job]
+        assert j, "job %s is gone" % job
+        j = j[0]
+        if j["status"] == "running" and 0 < j["offset"] < j["len"]:
+            return j
+        assert j["offset"] < j["len"] or j["len"] == 0, \
+            "job %s is past the middle of its copy: %r" % (job, j)
+        assert time.time() < deadline, "job %s did not start: %r" % (job, j)
+        time.sleep(0.01)
+
+
 class Qmpd:
     """A qmpd process in its own temporary directory."""
 
@@ -184,8 +290,13 @@ class Qmpd:
     binary_path = None
 
     def __init__(self, args=(), qmp=True, env=None, stdin=None,
-                 binary_path=None, wait=True):
+                 binary_path=None, wait=True, status=0):
+        """@binary_path: another binary (the reference QEMU), whose end
+        is not checked, or qmpd's own; @status: the exit status the test expects of
+        qmpd (see close())."""
         self.dir = tempfile.mkdtemp(prefix="qmpd-test-")
+        self.ours = binary_path in (None, binary())
+        self.status = status
         self.qmp_path = os.path.join(self.dir, "qmp.sock")
         self.bin = binary_path or binary()
         # QMPD_WRAPPER (e.g. valgrind) runs our binary, never QEMU
@@ -220,7 +331,7 @@ class Qmpd:
             self.stdout_reader.join(10)
         return self.stdout_data.decode(errors="replace")
 
-    def wait_for_path(self, path, timeout=10):
+    def wait_for_path(self, path, timeout=30):
         deadline = time.time() + timeout
         while not os.path.exists(path):
             if self.proc.poll() is not None:
@@ -238,7 +349,7 @@ class Qmpd:
     def connect(self, negotiate=True, path=None):
         # QEMU (as a reference binary) creates its socket file a moment
         # before it listens; qmpd renames it into place once listening
-        deadline = time.time() + 10
+        deadline = time.time() + 30
         while True:
             try:
                 c = QmpClient(path or self.qmp_path, negotiate=negotiate)
@@ -263,10 +374,21 @@ class Qmpd:
             with open(cov, "a") as f:
                 f.write(name + "\n")
 
-    def wait(self, timeout=10):
+    def wait(self, timeout=30):
         return self.proc.wait(timeout)
 
+    def kill9(self):
+        """kill -9 qmpd, for a test of what survives that; close() then
+        expects that end."""
+        self.status = -signal.SIGKILL
+        self.proc.kill()
+        self.proc.wait()
+
     def close(self):
+        """End qmpd (SIGTERM if it still runs: it flushes and exits 0)
+        and clean up; then fail if it ended otherwise than expected or
+        reported a sanitizer error."""
+        problem = None
         for c in self.clients:
             try:
                 c.close()
@@ -275,15 +397,23 @@ class Qmpd:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                problem = "%s did not exit within 60 s of SIGTERM" % self.bin
         self.stdout_reader.join(10)
         if self.proc.stdout:
             self.proc.stdout.close()
+        if self.ours and not problem:
+            try:
+                check_ended(" ".join(self.args), self.proc.returncode,
+                            self.status, self.stderr_text())
+            except AssertionError as e:
+                problem = str(e)
         self.stderr.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        assert problem is None, problem
 
     def __enter__(self):
         return self
@@ -292,15 +422,32 @@ class Qmpd:
         self.close()
 
 
-def run(tests):
-    """Run test functions; print a summary; exit 0, 1, or 77 if all skip."""
+def must_run(skip):
+    """Whether @skip is a failure here (see the module's comment)."""
+    have = os.environ.get("QMPD_MUST_RUN")
+    if have is None:
+        return False
+    return skip.need is None or skip.need in have.split()
+
+
+def run(tests, needs=()):
+    """Run test functions, each after the functions in @needs (such as
+    need_qemu_utils); print a summary; exit 0, 1, or 77 if all skip."""
     failed = skipped = 0
     for t in tests:
         name = t.__name__
         try:
+            for need in needs:
+                need()
             t()
             print("ok - %s" % name)
         except Skip as e:
+            if must_run(e):
+                failed += 1
+                print("FAIL - %s: skipped (%s), but it must run here "
+                      "(QMPD_MUST_RUN=%s)" % (name, e,
+                                              os.environ["QMPD_MUST_RUN"]))
+                continue
             skipped += 1
             print("skip - %s: %s" % (name, e))
         except Exception:
@@ -319,4 +466,9 @@ def run(tests):
 
 
 class Skip(Exception):
-    pass
+    """raise Skip(why, need): the test cannot run here for want of
+    @need (NEED_*; None: for another reason, never one in CI)."""
+
+    def __init__(self, why, need=None):
+        super().__init__(why)
+        self.need = need

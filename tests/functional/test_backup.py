@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpError, Skip, run, qemu_binary  # noqa: E402
+from qmpd import Qmpd, QmpError, need_qemu, run, qemu_binary  # noqa: E402
 from images import (check_images, img, need_tools, qcow2_node,  # noqa
                     qemu_io)
 from test_mirror import (events_until, hmp_io, job_info, names,  # noqa
@@ -924,16 +924,14 @@ def cross_cycle(s, first_qemu):
 @with_setup
 def test_bitmap_qmpd_to_qemu(s):
     """qmpd's full backup and bitmap; QEMU's incremental backup."""
-    if not qemu_binary():
-        raise Skip("qemu-system-x86_64 not installed")
+    need_qemu()
     cross_cycle(s, False)
 
 
 @with_setup
 def test_bitmap_qemu_to_qmpd(s):
     """QEMU's full backup and bitmap; qmpd's incremental backup."""
-    if not qemu_binary():
-        raise Skip("qemu-system-x86_64 not installed")
+    need_qemu()
     cross_cycle(s, True)
 
 

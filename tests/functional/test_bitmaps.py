@@ -23,8 +23,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import (Qmpd, QmpError, Skip, qemu_binary,  # noqa: E402
-                  run)
+from qmpd import (Qmpd, QmpError, qemu_binary,  # noqa: E402
+                  need_qemu_utils, run)
+from qmpd import need_qemu as need_reference_qemu  # noqa: E402
 from reference import start  # noqa: E402
 
 KiB = 1 << 10
@@ -32,15 +33,12 @@ MiB = 1 << 20
 
 
 def need_tools():
-    for t in ("qemu-img", "qemu-io"):
-        if not shutil.which(t):
-            raise Skip("%s not installed" % t)
+    need_qemu_utils()
 
 
 def need_qemu():
-    need_tools()
-    if not qemu_binary():
-        raise Skip("qemu-system-x86_64 not installed")
+    need_qemu_utils()
+    need_reference_qemu()
 
 
 def img(*args):
@@ -97,8 +95,7 @@ def quit(q, c):
 
 
 def kill9(q):
-    q.proc.kill()
-    q.proc.wait()
+    q.kill9()
 
 
 def io(c, node, line):
@@ -629,7 +626,7 @@ def test_remove_during_writeback():
             c2.send_raw(json.dumps({"execute": "block-dirty-bitmap-remove",
                                     "arguments": {"node": "n0",
                                                   "name": "pb"}}))
-            deadline = time.time() + 10
+            deadline = time.time() + 30
             while not bitmaps(c, "n0")["pb"]["busy"]:
                 assert time.time() < deadline
                 time.sleep(0.01)

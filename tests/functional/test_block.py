@@ -13,14 +13,13 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, binary, run  # noqa: E402
+from qmpd import Qmpd, run, run_qmpd  # noqa: E402
 from images import check_clean, img, need_tools  # noqa: E402
 from images import qemu_io_rc as qemu_io  # noqa: E402
 
@@ -219,9 +218,7 @@ def test_blockdev_cmdline():
             (["-drive", "file=%s,if=none,id=d0,format=qcow2,cache=bogus"
               % sn1], "invalid cache option"),
         ]:
-            p = subprocess.run([binary(), "-nodefaults"] + args, capture_output=True,
-                               text=True, timeout=10)
-            assert p.returncode == 1, (args, p.stderr)
+            p = run_qmpd(["-nodefaults"] + args, status=1, text=True)
             assert len(p.stderr.splitlines()) == 1, p.stderr
             if text:
                 assert p.stderr.rstrip().endswith(text), p.stderr
@@ -249,10 +246,10 @@ def test_drive_without_file():
         assert "read 512/512" in io(c, "n1", "read 0 512")
         c.cmd("quit")
         q.wait()
-    p = subprocess.run([binary(), "-nodefaults", "-M", "none", "-drive",
-                        "if=none,id=d0,driver=raw,format=raw,file=x"],
-                       capture_output=True, text=True, timeout=10)
-    assert p.returncode == 1 and p.stderr.rstrip().endswith(
+    p = run_qmpd(["-nodefaults", "-M", "none", "-drive",
+                  "if=none,id=d0,driver=raw,format=raw,file=x"], status=1,
+                 text=True)
+    assert p.stderr.rstrip().endswith(
         "Cannot specify both 'driver' and 'format'"), p.stderr
 
 
@@ -475,7 +472,7 @@ def test_locking():
             assert "lock" in desc, desc
             assert c.cmd("query-named-block-nodes") == []
         finally:
-            holder.communicate("quit\n", timeout=10)
+            holder.communicate("quit\n", timeout=30)
 
 
 def test_qemu_img_images():
@@ -605,8 +602,7 @@ def test_kill9_durability():
                             '64k"' % off}}))
                     durable.pop(off, None)
                 time.sleep(rng.random() * 0.05)
-                q.proc.send_signal(signal.SIGKILL)
-                q.proc.wait()
+                q.kill9()
             p = subprocess.run(["qemu-img", "check", "--output=json", path],
                                capture_output=True, text=True)
             res = json.loads(p.stdout)

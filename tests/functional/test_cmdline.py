@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The QEMU-style command line: options, errors, sockets, process control."""
 
+import ctypes
 import os
 import shutil
 import socket
@@ -12,18 +13,18 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpClient, binary, run  # noqa: E402
+from qmpd import Qmpd, QmpClient, binary, check_ended, run, run_qmpd, \
+    sanitizer_env, sanitizer_logs  # noqa: E402
 
 
-def qmpd_run(*args, timeout=10):
-    p = subprocess.run([binary()] + list(args), stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=timeout)
+def qmpd_run(*args, status=0, env=None):
+    """qmpd to its end, which must be exit @status: (status, out, err)."""
+    p = run_qmpd(args, status, env=env)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
 def expect_error(args, text):
-    rc, out, err = qmpd_run(*args)
-    assert rc == 1, (args, rc, err)
+    rc, out, err = qmpd_run(*args, status=1)
     assert err.splitlines()[0] == text, (args, err)
     return err
 
@@ -175,7 +176,7 @@ def test_tcp():
     port = free_tcp_port()
     with Qmpd(["-qmp", "tcp:127.0.0.1:%d,server=on,wait=off" % port],
               qmp=False) as q:
-        deadline = time.time() + 10
+        deadline = time.time() + 30
         while True:
             try:
                 s = socket.create_connection(("127.0.0.1", port))
@@ -223,7 +224,8 @@ def test_inherited_fds():
                           % fds[0], "-mon", "chardev=l,mode=control",
                           "-chardev", "socket,id=c,fd=%d" % fds[1],
                           "-mon", "chardev=c,mode=control"],
-                         pass_fds=fds, stdin=subprocess.DEVNULL)
+                         pass_fds=fds, stdin=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
     try:
         theirs.close()
         lsock.close()
@@ -234,7 +236,8 @@ def test_inherited_fds():
         c1.event("STOP")
         c2.event("STOP")
         c2.cmd("quit")
-        assert p.wait(10) == 0
+        _, err = p.communicate(timeout=30)
+        check_ended("qmpd", p.returncode, 0, err.decode(errors="replace"))
     finally:
         if p.poll() is None:
             p.kill()
@@ -248,7 +251,7 @@ def test_wait_on():
         path = os.path.join(probe.dir, "w.sock")
         with Qmpd(["-qmp", "unix:%s,server=on" % path], qmp=False) as q:
             q.wait_for_path(path)
-            deadline = time.time() + 10
+            deadline = time.time() + 30
             while "waiting for connection" not in q.stderr_text():
                 assert time.time() < deadline
                 time.sleep(0.02)
@@ -266,7 +269,7 @@ def test_client_mode():
     lsock = socket.socket(socket.AF_UNIX)
     lsock.bind(path)
     lsock.listen(1)
-    lsock.settimeout(10)
+    lsock.settimeout(30)
     with Qmpd(["-chardev", "socket,id=c,path=%s" % path,
                "-mon", "chardev=c,mode=control"], qmp=False) as q:
         s, _ = lsock.accept()
@@ -290,8 +293,8 @@ def test_pidfile():
             q.connect().cmd("query-name")
             with open(pidfile) as f:
                 assert int(f.read()) == q.proc.pid
-            rc, _, err = qmpd_run("-nodefaults", "-pidfile", pidfile)
-            assert rc == 1
+            rc, _, err = qmpd_run("-nodefaults", "-pidfile", pidfile,
+                                  status=1)
             assert err.startswith("qmpd: cannot create PID file: Cannot lock "
                                   "pid file: Resource temporarily "
                                   "unavailable"), err
@@ -300,14 +303,24 @@ def test_pidfile():
         assert not os.path.exists(pidfile)
 
 
+def adopt_orphans():
+    """Make this process the subreaper of its descendants
+    (PR_SET_CHILD_SUBREAPER), so that a daemon whose parent exits becomes
+    our child and its exit status can be waited for."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(36, 1, 0, 0, 0) == 0, os.strerror(ctypes.get_errno())
+
+
 def test_daemonize():
+    adopt_orphans()
     with Qmpd(qmp=False, wait=False) as probe:
         sock = os.path.join(probe.dir, "d.sock")
         pidfile = os.path.join(probe.dir, "d.pid")
-        rc, out, err = qmpd_run("-daemonize", "-nodefaults", "-pidfile",
-                                pidfile, "-qmp",
-                                "unix:%s,server=on,wait=off" % sock)
-        assert rc == 0, err
+        # the daemon's stderr is /dev/null: its sanitizer reports go to
+        # files in probe.dir
+        qmpd_run("-daemonize", "-nodefaults", "-pidfile", pidfile, "-qmp",
+                 "unix:%s,server=on,wait=off" % sock,
+                 env=sanitizer_env(probe.dir))
         assert os.path.exists(sock)
         with open(pidfile) as f:
             pid = int(f.read())
@@ -315,18 +328,20 @@ def test_daemonize():
             c = QmpClient(sock)
             assert c.cmd("query-status")["running"]
             c.cmd("quit")
-            deadline = time.time() + 10
-            while os.path.exists("/proc/%d" % pid):
-                with open("/proc/%d/stat" % pid) as f:
-                    if f.read().split()[2] == "Z":
-                        break
-                assert time.time() < deadline
+            deadline = time.time() + 30
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                assert time.time() < deadline, "the daemon did not exit"
                 time.sleep(0.02)
+            pid = None
+            check_ended("qmpd -daemonize", os.waitstatus_to_exitcode(status),
+                        0, sanitizer_logs(probe.dir))
         finally:
-            try:
+            if pid:
                 os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+                os.waitpid(pid, 0)
 
 
 def test_qtest():
@@ -336,7 +351,7 @@ def test_qtest():
     lsock = socket.socket(socket.AF_UNIX)
     lsock.bind(path)
     lsock.listen(1)
-    lsock.settimeout(10)
+    lsock.settimeout(30)
     with Qmpd(["-M", "pc", "-vga", "none", "-accel", "qtest", "-qtest",
                "unix:%s" % path, "-qtest-log", log]) as q:
         s, _ = lsock.accept()
@@ -412,9 +427,7 @@ def test_qemu_style_line():
 
 
 def test_nographic_hmp_default():
-    p = subprocess.run([binary(), "-nographic"], input=b"info status\nquit\n",
-                       capture_output=True, timeout=10)
-    assert p.returncode == 0, p.stderr
+    p = run_qmpd(["-nographic"], input=b"info status\nquit\n")
     assert b"VM status: running\r\n" in p.stdout, p.stdout
 
 

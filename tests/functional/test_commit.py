@@ -15,13 +15,12 @@ is not installed.
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, run  # noqa: E402
+from qmpd import Qmpd, run, wait_mid_copy  # noqa: E402
 from images import check_clean, img, need_tools, qemu_io  # noqa: E402
 
 KiB = 1 << 10
@@ -106,7 +105,7 @@ def verify(c, device, writes):
         io(c, device, cmd)
 
 
-def events_until(c, pred, timeout=20):
+def events_until(c, pred, timeout=30):
     """Events in arrival order, up to the first one @pred accepts."""
     out = []
     deadline = time.time() + timeout
@@ -125,10 +124,10 @@ def events_until(c, pred, timeout=20):
                 raise AssertionError("unexpected reply %r" % m)
             c.events.append(m)
     finally:
-        c.sock.settimeout(10)
+        c.sock.settimeout(30)
 
 
-def until_status(c, job, status, timeout=20):
+def until_status(c, job, status, timeout=30):
     return events_until(c, lambda e: e["event"] == "JOB_STATUS_CHANGE"
                         and e["data"] == {"id": job, "status": status},
                         timeout)
@@ -722,9 +721,8 @@ def kill9_during(active):
             if not active:
                 args["top-node"] = n["sn1.qcow2"]
             c.cmd("block-commit", device="drive0", **args)
-            time.sleep(0.4)
-            q.proc.send_signal(signal.SIGKILL)
-            q.proc.wait()
+            wait_mid_copy(c, "c1")
+            q.kill9()
         finally:
             q.close()
         for p in paths:

@@ -344,7 +344,7 @@ def test_properties(d):
     ]:
         arg = "ide-hd,drive=n0,%s" % opts
         q = Qmpd(["-M", "pc", "-blockdev", "driver=null-co,node-name=n0",
-                  "-device", arg], wait=False)
+                  "-device", arg], wait=False, status=1)
         try:
             assert q.wait(DEADLINE) == 1
             assert q.stderr_text() == "qmpd: -device %s: %s\n" % (arg, err)
@@ -364,7 +364,8 @@ def test_drive_options(d):
         (",serial=abc",
          "Block format 'qcow2' does not support the option 'serial'"),
     ]:
-        q = Qmpd(["-M", "pc", "-drive", base + extra], wait=False)
+        q = Qmpd(["-M", "pc", "-drive", base + extra], wait=False,
+                 status=1)
         try:
             assert q.wait(DEADLINE) == 1
             assert q.stderr_text() == "qmpd: -drive %s%s: %s\n" % (
@@ -372,7 +373,7 @@ def test_drive_options(d):
         finally:
             q.close()
     q = Qmpd(["-M", "none", "-drive", "driver=null-co,if=none,serial=x"],
-             wait=False)
+             wait=False, status=1)
     try:
         assert q.wait(DEADLINE) == 1
         assert q.stderr_text().endswith(

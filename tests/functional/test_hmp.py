@@ -8,10 +8,11 @@ import select
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, binary, run  # noqa: E402
+from qmpd import Qmpd, binary, check_ended, run, run_qmpd  # noqa: E402
 
 BANNER = b"QEMU 7.2.0 monitor - type 'help' for more information\r\n"
 ANSI = re.compile(rb"\x1b\[[0-9]*[A-Za-z]")
@@ -70,26 +71,26 @@ def test_texts():
 
 
 def test_pipe():
-    p = subprocess.run([binary(), "-nodefaults", "-monitor", "stdio",
-                        "-name", "foo"],
-                       input=b"info name\nbogus\ninfo status\nquit\n",
-                       capture_output=True, timeout=10)
-    assert p.returncode == 0
+    p = run_qmpd(["-nodefaults", "-monitor", "stdio", "-name", "foo"],
+                 input=b"info name\nbogus\ninfo status\nquit\n")
     assert p.stdout == (BANNER + b"(qemu) foo\r\n(qemu) unknown command: "
                         b"'bogus'\r\n(qemu) VM status: running\r\n(qemu) "), \
         p.stdout
 
 
 class Pty:
+    """qmpd with its monitor on a terminal; close() checks its end."""
+
     def __init__(self, args):
         self.master, slave = os.openpty()
+        self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, stdin=slave, stdout=slave,
-                                     stderr=subprocess.DEVNULL,
+                                     stderr=self.stderr,
                                      start_new_session=True)
         os.close(slave)
         self.out = b""
 
-    def read_until(self, marker, timeout=10):
+    def read_until(self, marker, timeout=30):
         deadline = time.time() + timeout
         while marker not in self.out:
             left = deadline - time.time()
@@ -107,10 +108,16 @@ class Pty:
         os.write(self.master, s)
 
     def close(self):
-        if self.proc.poll() is None:
+        killed = self.proc.poll() is None
+        if killed:
             self.proc.kill()
         self.proc.wait()
         os.close(self.master)
+        self.stderr.seek(0)
+        err = self.stderr.read().decode(errors="replace")
+        self.stderr.close()
+        if not killed:
+            check_ended("qmpd", self.proc.returncode, 0, err)
 
 
 def screen(raw):
@@ -146,7 +153,7 @@ def test_pty_editing():
         t.type(b"info nam junk\x17\x1b[D\x1b[3~e\r")
         t.read_until(b"ptyvm\r\n(qemu) ")
         t.type(b"quit\r")
-        assert t.proc.wait(10) == 0
+        assert t.proc.wait(30) == 0
     finally:
         t.close()
 
@@ -159,7 +166,7 @@ def test_socket_monitor():
             q.wait_for_path(path)
             s = socket.socket(socket.AF_UNIX)
             s.connect(path)
-            s.settimeout(10)
+            s.settimeout(30)
             buf = b""
             while not buf.endswith(b"(qemu) "):
                 buf += s.recv(4096)
@@ -173,12 +180,12 @@ def test_socket_monitor():
             # a second client on the same socket is served at once
             s2 = socket.socket(socket.AF_UNIX)
             s2.connect(path)
-            s2.settimeout(10)
+            s2.settimeout(30)
             buf = b""
             while not buf.endswith(b"(qemu) "):
                 buf += s2.recv(4096)
             s2.sendall(b"q\n")
-            assert q.wait(10) == 0
+            assert q.wait(30) == 0
             s.close()
             s2.close()
 

@@ -25,7 +25,7 @@ def memory(args):
 
 
 def error(args):
-    q = Qmpd(args, wait=False)
+    q = Qmpd(args, wait=False, status=1)
     try:
         assert q.wait(DEADLINE) == 1
         return q.stderr_text()

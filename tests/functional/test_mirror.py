@@ -17,13 +17,12 @@ image the job leaves is compared with it (qemu-img compare), checked
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, run  # noqa: E402
+from qmpd import Qmpd, run, wait_mid_copy  # noqa: E402
 from images import (check_images, chain_of, img, need_tools,  # noqa: E402
                     qemu_io, same_content)
 
@@ -83,7 +82,7 @@ def events_until(c, pred, timeout=30):
                 raise AssertionError("unexpected reply %r" % m)
             c.events.append(m)
     finally:
-        c.sock.settimeout(10)
+        c.sock.settimeout(30)
 
 
 def until_status(c, job, status, timeout=30):
@@ -815,11 +814,8 @@ def test_kill9_mid_copy(s):
         hmp_io(c, "flush")
         c.cmd("drive-mirror", device="drive0", target=t, sync="full",
               speed=4 * MiB, **{"job-id": "m"})
-        time.sleep(0.4)
-        j = job_info(c, "m")
-        assert 0 < j["offset"] < j["len"], j
-        q.proc.send_signal(signal.SIGKILL)
-        q.proc.wait()
+        wait_mid_copy(c, "m")
+        q.kill9()
     finally:
         q.close()
     check_images([t, *s.paths.values()], leaks=True)

@@ -34,7 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, Skip, run  # noqa: E402
+from qmpd import NEED_TMPFS, Qmpd, Skip, run  # noqa: E402
 from images import check_clean, img, need_tools, qemu_io, \
     same_content, with_dir  # noqa: E402
 from test_mirror import hmp_io, inserted, job_info, names, \
@@ -431,7 +431,7 @@ class Tmpfs:
 
     def __init__(self, parent, size):
         if not shutil.which("mount") or not shutil.which("umount"):
-            raise Skip("mount or umount not installed")
+            raise Skip("mount or umount not installed", NEED_TMPFS)
         self.dir = os.path.join(parent, "tmpfs")
         os.mkdir(self.dir)
         p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size,
@@ -439,7 +439,7 @@ class Tmpfs:
                            text=True)
         if p.returncode != 0:
             raise Skip("cannot mount a tmpfs here (%s)"
-                       % (p.stderr.strip() or "mount failed"))
+                       % (p.stderr.strip() or "mount failed"), NEED_TMPFS)
         self.mounted = True
 
     def resize(self, size):

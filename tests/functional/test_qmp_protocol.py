@@ -13,7 +13,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpClient, binary, qemu_binary, run  # noqa: E402
+from qmpd import Qmpd, QmpClient, binary, check_ended, qemu_binary, \
+    run  # noqa: E402
 
 
 def test_greeting():
@@ -273,6 +274,8 @@ def test_piped_input_all_answered():
             p = subprocess.run(base + ["-qmp", "stdio"], input=qmp_in,
                                capture_output=True, text=True, timeout=60)
             assert p.returncode == 0, (b, p)
+            if b == binary():
+                check_ended("qmpd -qmp stdio", p.returncode, 0, p.stderr)
             replies = [json.loads(ln) for ln in p.stdout.splitlines()
                        if ln.startswith("{")]
             assert [r for r in replies if "return" in r] == [
@@ -284,6 +287,8 @@ def test_piped_input_all_answered():
             p = subprocess.run(base + ["-monitor", "stdio"], input=hmp_in,
                                capture_output=True, text=True, timeout=60)
             assert p.returncode == 0, (b, p)
+            if b == binary():
+                check_ended("qmpd -monitor stdio", p.returncode, 0, p.stderr)
             assert "read 65536/65536 bytes at offset 0" in p.stdout, p.stdout
             assert "VM status: running" in p.stdout, p.stdout
     finally:
@@ -300,7 +305,7 @@ def test_quit():
         assert e["data"] == {"guest": False, "reason": "host-qmp-quit"}
         assert a.recv() == {"return": {}, "id": "q"}
         assert b.event("SHUTDOWN")["data"]["reason"] == "host-qmp-quit"
-        assert q.wait(10) == 0
+        assert q.wait(30) == 0
         assert not os.path.exists(q.qmp_path)
 
 
@@ -310,7 +315,7 @@ def test_sigterm():
         q.proc.terminate()
         assert c.event("SHUTDOWN")["data"] == {"guest": False,
                                                "reason": "host-signal"}
-        assert q.wait(10) == 0
+        assert q.wait(30) == 0
         assert "terminating on signal 15 from pid" in q.stderr_text()
 
 
@@ -341,7 +346,7 @@ def test_pretty():
             import socket
             s = socket.socket(socket.AF_UNIX)
             s.connect(path)
-            s.settimeout(10)
+            s.settimeout(30)
             buf = [b""]
             greeting, raw = read_pretty(s, buf)
             assert raw.startswith(b'{\r\n    "QMP": {\r\n'), raw

@@ -13,14 +13,13 @@ without qemu-img.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, run  # noqa: E402
+from qmpd import Qmpd, run, wait_mid_copy  # noqa: E402
 from images import (chain_of, check_images, img, need_tools,  # noqa: E402
                     qemu_io, same_content)
 
@@ -348,7 +347,9 @@ def stop_resume(errno, policy, io_status):
             err = c.event("BLOCK_JOB_ERROR")["data"]
             assert err == {"device": "j", "operation": "read",
                            "action": "stop"}, err
+            deadline = time.time() + 30
             while c.cmd("query-block-jobs")[0]["status"] != "paused":
+                assert time.time() < deadline, "the job did not pause"
                 time.sleep(0.05)
             job = c.cmd("query-block-jobs")[0]
             assert job["io-status"] == io_status and job["paused"], job
@@ -512,9 +513,8 @@ def test_kill9_mid_stream():
         q = s.start()
         c = q.connect()
         c.cmd("block-stream", device="drive0", speed=8 * MiB)
-        time.sleep(0.3)
-        q.proc.send_signal(signal.SIGKILL)
-        q.proc.wait()
+        wait_mid_copy(c, "drive0")
+        q.kill9()
         q.close()
         for p in s.paths.values():
             r = json.loads(subprocess.run(

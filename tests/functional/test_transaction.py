@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Skip, qemu_binary, run  # noqa: E402
+from qmpd import need_qemu_utils, qemu_binary, run  # noqa: E402
 from images import (check_clean, img, need_tools, qcow2_node,  # noqa: E402
                     qemu_io, same_content)
 from test_bitmaps import quit, start  # noqa: E402
@@ -699,11 +699,9 @@ def test_unsupported():
 
 
 if __name__ == "__main__":
-    if not shutil.which("qemu-img"):
-        raise Skip("qemu-img not installed")
     run([test_abort_and_properties, test_each_action, test_rollback_bitmaps,
          test_libvirt_shapes, test_rollback_snapshots, test_unsupported,
          test_grouped_failure, test_grouped_failure_while_waiting,
          test_grouped_success, test_grouped_cancel, test_grouped_finalize,
          test_grouped_bitmaps, test_abort_backup_bitmap,
-         test_drive_backup_action])
+         test_drive_backup_action], needs=[need_qemu_utils])
