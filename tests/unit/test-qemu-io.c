@@ -520,7 +520,7 @@ static void test_blkdebug(void **state)
 {
     g_autofree char *path = path_of("dbg.qcow2");
     BlockNode *bn;
-    QemuIoTarget t;
+    QemuIoTarget t = { 0 };
     g_autofree char *masked = NULL;
     Result flush;
 
@@ -663,7 +663,7 @@ static void test_against_qemu_io(void **state)
     g_autofree char *theirs = path_of("theirs.qcow2");
     g_autofree char *cmd = NULL;
     BlockNode *bn;
-    QemuIoTarget t;
+    QemuIoTarget t = { 0 };
 
     if (!have("qemu-io") || !have("qemu-img")) {
         skip();
