@@ -465,7 +465,11 @@ def test_locking():
                                   stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         try:
-            time.sleep(0.5)
+            # qemu-io runs commands once it has the image open (locked):
+            # the answer to one says it holds the lock
+            holder.stdin.write("read 0 512\n")
+            holder.stdin.flush()
+            assert "read 512/512 bytes" in holder.stdout.readline()
             cls, desc = c.error("blockdev-add", driver="qcow2",
                                 **{"node-name": "b"},
                                 file={"driver": "file", "filename": base})
