@@ -477,6 +477,7 @@ def compare(args, steps):
                         step[0], json.dumps(step[1]),
                         json.dumps(json.loads(text), indent=1,
                                    sort_keys=True)))
+    assert len(theirs) == len(ours) == len(steps), (len(theirs), len(ours))
     bad = []
     for (step, t), (_, o) in zip(theirs, ours):
         if o != t:

@@ -40,9 +40,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
 from qmpd import Qmpd, need_qemu, need_qemu_utils, run  # noqa: E402
 from test_jobs_compat import (BLOCKDEV, CHAIN, DRIVE, LEN,  # noqa: E402
-                              connect, done, make_images, moved,
-                              normalise, run_steps, status, subst, tool,
-                              reference, until)
+                              connect, diff_steps, done, dump_transcripts,
+                              make_images, moved, normalise, run_steps,
+                              status, subst, tool, reference, until)
 
 MiB = 1024 * 1024
 
@@ -453,11 +453,10 @@ def seed_end_state(tr):
 CHECKS = {"seed_two_step": seed_end_state}
 
 
-# Differences qmpd has on purpose or not yet: (scenario, step) ->
-# (reason, mask).  mask is None to skip the step, else a function that
-# takes out the difference from both sides' messages, and the rest of
-# the step is still compared strictly.  Each is shown, not hidden, when
-# the test runs.
+# Differences qmpd has on purpose or not yet, as test_jobs_compat.KNOWN:
+# (scenario, step) -> (reason, mask), mask a function that takes the
+# difference out of a step's messages on both sides; the rest of the
+# step is still compared strictly.
 KNOWN = {
     ("blockdev_mirror", 3): (
         "while a mirror job runs QEMU has an implicit mirror_top filter "
@@ -490,29 +489,8 @@ def compare(name):
     ours = normalise(name_filters(transcript(other, args, steps, images)))
     dump = os.environ.get("MIRROR_COMPAT_DUMP")
     if dump:
-        for who, tr in (("qemu", theirs), ("qmpd", ours)):
-            with open("%s.%s.%s" % (dump, name, who), "w") as f:
-                for step, text in tr:
-                    f.write("=== %s %s\n%s\n" % (
-                        step[0], json.dumps(step[1]),
-                        json.dumps(json.loads(text), indent=1,
-                                   sort_keys=True)))
-    bad = []
-    for i in range(max(len(theirs), len(ours))):
-        t = theirs[i] if i < len(theirs) else (None, "<missing>")
-        o = ours[i] if i < len(ours) else (None, "<missing>")
-        tt, ot = t[1], o[1]
-        if (name, i) in KNOWN and tt != ot:
-            reason, mask = KNOWN[(name, i)]
-            print("known difference, %s step %d: %s" % (name, i, reason))
-            if mask is None:
-                continue
-            tt = json.dumps(mask(json.loads(tt)), sort_keys=True)
-            ot = json.dumps(mask(json.loads(ot)), sort_keys=True)
-        if tt != ot or t[0] != o[0]:
-            step = t[0] or o[0]
-            bad.append("step %d %s %s:\n  qemu: %s\n  qmpd: %s" % (
-                i, step[0], json.dumps(step[1]), tt, ot))
+        dump_transcripts(dump, name, theirs, ours)
+    bad = diff_steps(name, theirs, ours, KNOWN)
     assert not bad, "%s:\n%s" % (name, "\n".join(bad))
     check = CHECKS.get(name)
     if check:
