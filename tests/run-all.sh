@@ -3,76 +3,116 @@
 # Install what the build and tests need (Debian 12, as root), build, and
 # run every test: the -Werror build with make check (unit, functional
 # and, with QEMU installed, compat tests), the same suite under
-# ASan+UBSan, and a short libFuzzer run per fuzz target.  The last line
-# is "N passed, N failed".
+# ASan+UBSan, the CI self-test (tests/ci-selftest.sh) and a short
+# libFuzzer run per fuzz target.  The last line is "N passed, N failed,
+# N skipped", counting test functions; the exit status is 0 only when
+# every stage built, ran tests and passed them, no sanitizer reported,
+# and no test skipped that must run here (QMPD_MUST_RUN: see
+# tests/ci-lib.sh and tests/functional/qmpd.py).
 set -u
 cd "$(dirname "$0")/.."
 top=$PWD
-jobs=$(nproc 2>/dev/null || echo 2)
-passed=0
-failed=0
+. "$top/tests/ci-lib.sh"
+CI_JOBS=$(nproc 2>/dev/null || echo 2)
 
 step() { printf '\n=== %s\n' "$*"; }
-tally() {   # $1: automake test-suite.log
-    local p f
-    p=$(sed -n 's/^# PASS: *//p' "$1" | head -1)
-    f=$(( $(sed -n 's/^# FAIL: *//p' "$1" | head -1) + \
-          $(sed -n 's/^# ERROR: *//p' "$1" | head -1) ))
-    passed=$((passed + ${p:-0}))
-    failed=$((failed + f))
+finish() {
+    echo
+    ci_summary
+    [ "$ci_failed" = 0 ]
+    exit
 }
 
+installed=no
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     step "installing build and test dependencies"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends \
+    if apt-get update -qq && apt-get install -y -qq --no-install-recommends \
         build-essential autoconf automake pkg-config ca-certificates \
         libglib2.0-dev libglib2.0-dev-bin libjansson-dev libaio-dev \
         libcmocka-dev python3 clang libclang-rt-14-dev \
-        qemu-utils qemu-system-x86 qemu-system-common strace >/dev/null
+        qemu-utils qemu-system-x86 qemu-system-common strace \
+        xfsprogs btrfs-progs >/dev/null; then
+        installed=yes
+    else
+        ci_fail "apt-get could not install the dependencies"
+    fi
 fi
 
-step "autoreconf"
-autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
+# What this machine has, so the tests that need it must not skip
+export QMPD_MUST_RUN
+QMPD_MUST_RUN=$(ci_must_run)
+echo "tests that must run here: needs '$QMPD_MUST_RUN' (QMPD_MUST_RUN)"
 
-run_suite() {   # $1: build dir, rest: configure flags
-    local dir=$1; shift
-    rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || return 1
-    if ! "$top/configure" -q --enable-werror "$@" >configure.out 2>&1; then
-        cat configure.out; failed=$((failed + 1)); cd "$top"; return 1
-    fi
-    if ! make -j"$jobs" >make.out 2>&1; then
-        tail -40 make.out; failed=$((failed + 1)); cd "$top"; return 1
-    fi
-    make -j"$jobs" check >check.out 2>&1
-    grep -E '^(PASS|FAIL|ERROR|SKIP|XFAIL|XPASS):' check.out
-    for log in $(grep -lE '^:test-result: (FAIL|ERROR)' tests/*/*.trs 2>/dev/null); do
-        echo "--- ${log%.trs}.log"; tail -60 "${log%.trs}.log"
-    done
-    tally test-suite.log
-    cd "$top"
+step "autoreconf"
+if ! out=$(autoreconf -fi 2>&1); then
+    echo "$out"
+    ci_fail "autoreconf"
+    finish
+fi
+
+# build DIR FLAGS...: configure (by a relative path, so that the self-
+# test can copy the tree with its build) and make; false on failure.
+build() {
+    local dir=$1
+    shift
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    (
+        cd "$dir" || exit 1
+        if ! ../configure -q --enable-werror "$@" >configure.out 2>&1; then
+            cat configure.out
+            exit 1
+        fi
+        if ! make -j"$CI_JOBS" >make.out 2>&1; then
+            tail -40 make.out
+            exit 1
+        fi
+    )
 }
 
 step "build with -Werror and run the test suite"
-run_suite "$top/build-ci"
+if build "$top/build-ci"; then
+    ci_check_stage "make check" "$top/build-ci"
+else
+    ci_fail "the -Werror build"
+fi
 
 step "the same suite under ASan+UBSan"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite "$top/build-asan" --enable-sanitizers
+# from here on: a report aborts the process (LeakSanitizer at its exit)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if build "$top/build-asan" --enable-sanitizers; then
+    ci_check_stage "make check (ASan+UBSan)" "$top/build-asan"
+else
+    ci_fail "the ASan+UBSan build"
+fi
+
+step "CI self-test: each fault must fail a stage"
+if out=$(bash "$top/tests/ci-selftest.sh" "$top/build-ci" "$top/build-asan"); then
+    echo "$out"
+else
+    echo "$out"
+    ci_fail "the CI self-test"
+fi
+ci_passed=$((ci_passed + $(grep -c '^ok - ' <<<"$out")))
 
 if command -v clang >/dev/null; then
     step "fuzzing (libFuzzer, 60 s per target)"
-    if run_fuzz=$(CC=clang "$top/tests/fuzz/run-fuzz.sh" "$top/build-fuzz" 60); then
-        echo "$run_fuzz"
-        passed=$((passed + $(echo "$run_fuzz" | grep -c '^fuzz ok')))
-    else
-        echo "$run_fuzz"
-        failed=$((failed + 1))
+    out=$(CC=clang "$top/tests/fuzz/run-fuzz.sh" "$top/build-fuzz" 60)
+    rc=$?
+    echo "$out"
+    n=$(grep -c '^fuzz ok' <<<"$out")
+    ci_passed=$((ci_passed + n))
+    if [ "$rc" != 0 ]; then
+        ci_fail "fuzzing"
+    elif [ "$n" = 0 ]; then
+        ci_fail "fuzzing: no target ran"
     fi
+elif [ "$installed" = yes ]; then
+    ci_fail "clang is missing though it was installed: no fuzzing"
+else
+    echo "skip - fuzzing: clang not installed"
+    ci_skipped=$((ci_skipped + 1))
 fi
 
-echo
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

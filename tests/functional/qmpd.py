@@ -15,7 +15,8 @@ flushes and exits; a test that kills it says so with kill9()) or when
 its stderr holds a sanitizer report (ASan, LeakSanitizer, UBSan).
 
 Skips: a test that cannot run here raises Skip(why, need), @need naming
-what is missing (NEED_QEMU, NEED_QEMU_UTILS, NEED_TMPFS).  When
+what is missing (NEED_QEMU, NEED_QEMU_UTILS, NEED_MOUNT, or a program
+such as "mkfs.xfs").  When
 $QMPD_MUST_RUN lists the needs this machine meets (tests/run-all.sh sets
 it), a skip for one of those, or a skip that names no need, is a
 failure: in CI nothing that can run here may skip.
@@ -38,7 +39,7 @@ SKIP = 77
 # The needs a Skip names; QMPD_MUST_RUN is a space-separated list of them
 NEED_QEMU = "qemu"              # qemu-system-x86_64, the reference
 NEED_QEMU_UTILS = "qemu-utils"  # qemu-img and qemu-io
-NEED_TMPFS = "tmpfs"            # mounting a tmpfs (root)
+NEED_MOUNT = "mount"            # mounting a filesystem (root)
 
 # The first line of a report from ASan, LeakSanitizer or UBSan
 SANITIZER_REPORT = re.compile(r"^.*(ERROR: [A-Za-z]+Sanitizer|"

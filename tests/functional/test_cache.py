@@ -36,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import (Qmpd, QmpClient, QmpError, SchemaChecker, Skip,  # noqa: E402
-                  binary, qemu_binary, run)
+                  binary, check_ended, qemu_binary, run)
 from images import (check_clean, img, need_tools, qemu_io,  # noqa: E402
                     same_content)
 
@@ -65,11 +65,12 @@ CACHE_INFO = {
 def need_strace():
     need_tools()
     if not shutil.which("strace"):
-        raise Skip("strace not installed")
+        raise Skip("strace not installed", "strace")
     p = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "true"],
                        capture_output=True)
     if p.returncode != 0:
-        raise Skip("strace cannot trace here: %s" % p.stderr.decode().strip())
+        raise Skip("strace cannot trace here: %s" % p.stderr.decode().strip(),
+                   "strace")
 
 
 def programs():
@@ -212,7 +213,10 @@ class Traced:
 
     def quit(self):
         self.cmd("quit")
-        return self.proc.wait(DEADLINE)
+        status = self.proc.wait(DEADLINE)
+        if self.is_qmpd:
+            check_ended(self.name, status, 0, self.output())
+        return status
 
     def kill(self):
         if self.proc.poll() is None:

@@ -406,10 +406,9 @@ def test_keyval_socket_addresses():
     lsock.close()
     shutil.rmtree(d, ignore_errors=True)
     # QEMU 7.2 takes no keyval after "tcp:", only HOST:PORT
-    p = subprocess.run([binary(), "-nodefaults", "-qmp",
-                        "tcp:host=127.0.0.1,port=4444,server=on,wait=off"],
-                       capture_output=True, text=True, timeout=30)
-    assert p.returncode == 1, p
+    p = run_qmpd(["-nodefaults", "-qmp",
+                  "tcp:host=127.0.0.1,port=4444,server=on,wait=off"],
+                 status=1, text=True)
     assert p.stderr.endswith(": -qmp tcp:host=127.0.0.1,port=4444,server=on,"
                              "wait=off: parse error: tcp:host=127.0.0.1,"
                              "port=4444,server=on,wait=off\n"), p.stderr

@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, Skip, qemu_binary, run  # noqa: E402
+from qmpd import NEED_MOUNT, Qmpd, Skip, qemu_binary, run  # noqa: E402
 
 MiB = 1 << 20
 FS_IOC_GETFLAGS = 0x80086601
@@ -106,8 +106,10 @@ class LoopFs:
 
     def __init__(self, fstype):
         mkfs = shutil.which("mkfs." + fstype)
-        if not mkfs or os.geteuid() != 0:
-            raise Skip("mkfs.%s or root missing" % fstype)
+        if not mkfs:
+            raise Skip("mkfs.%s not installed" % fstype, "mkfs." + fstype)
+        if os.geteuid() != 0:
+            raise Skip("mounting needs root", NEED_MOUNT)
         self.dir = tempfile.mkdtemp(prefix="qmpd-fs-")
         self.image = os.path.join(self.dir, "fs.img")
         self.mnt = os.path.join(self.dir, "mnt")
@@ -122,7 +124,7 @@ class LoopFs:
                                 self.mnt], stderr=subprocess.PIPE)
             if r.returncode:
                 raise Skip("cannot mount a loop %s: %s" %
-                           (fstype, r.stderr.decode().strip()))
+                           (fstype, r.stderr.decode().strip()), NEED_MOUNT)
             self.mounted = True
         except BaseException:
             self.close()

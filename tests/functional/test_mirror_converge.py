@@ -23,7 +23,7 @@ file; qemu-img compare and check after quit).
 
 ENOSPC: the target is a file on a tiny tmpfs mounted for the test
 (skipped when mounting is not permitted: a failure where QMPD_MUST_RUN
-has tmpfs, as for root).  on-target-error enospc or
+has mount, as for root).  on-target-error enospc or
 stop pauses the job with BLOCK_JOB_ERROR (action stop) and io-status
 nospace; after a remount with room block-job-resume finishes with the
 source's data.  With report the job fails with the ENOSPC error.
@@ -39,7 +39,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import NEED_TMPFS, Qmpd, Skip, run  # noqa: E402
+from qmpd import NEED_MOUNT, Qmpd, Skip, run  # noqa: E402
 from images import check_clean, img, need_tools, qemu_io, \
     same_content, with_dir  # noqa: E402
 from test_mirror import hmp_io, inserted, job_info, names, \
@@ -494,7 +494,7 @@ class Tmpfs:
 
     def __init__(self, parent, size):
         if not shutil.which("mount") or not shutil.which("umount"):
-            raise Skip("mount or umount not installed", NEED_TMPFS)
+            raise Skip("mount or umount not installed", NEED_MOUNT)
         self.dir = os.path.join(parent, "tmpfs")
         os.mkdir(self.dir)
         p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size,
@@ -502,7 +502,7 @@ class Tmpfs:
                            text=True)
         if p.returncode != 0:
             raise Skip("cannot mount a tmpfs here (%s)"
-                       % (p.stderr.strip() or "mount failed"), NEED_TMPFS)
+                       % (p.stderr.strip() or "mount failed"), NEED_MOUNT)
         self.mounted = True
 
     def resize(self, size):
