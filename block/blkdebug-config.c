@@ -240,9 +240,11 @@ json_t *bdrv_filename_options(const char *filename, Error **errp)
     const char *colon;
     json_t *o;
 
+    /* qjson_str: a name read from an image header need not be UTF-8 */
     if (strncmp(filename, "blkdebug:", strlen("blkdebug:"))) {
-        return json_pack("{s:s,s:s}", "driver", "file", "filename",
-                         filename);
+        o = json_pack("{s:s}", "driver", "file");
+        json_object_set_new(o, "filename", qjson_str(filename));
+        return o;
     }
     colon = strchr(rest, ':');
     if (!colon || !colon[1]) {
@@ -250,11 +252,13 @@ json_t *bdrv_filename_options(const char *filename, Error **errp)
                    "path");
         return NULL;
     }
-    o = json_pack("{s:s,s:{s:s,s:s}}", "driver", "blkdebug", "image",
-                  "driver", "file", "filename", colon + 1);
+    o = json_pack("{s:s,s:{s:s}}", "driver", "blkdebug", "image",
+                  "driver", "file");
+    json_object_set_new(json_object_get(o, "image"), "filename",
+                        qjson_str(colon + 1));
     if (colon > rest) {
         json_object_set_new(o, "config",
-                            json_stringn(rest, colon - rest));
+                            json_stringn_nocheck(rest, colon - rest));
     }
     return o;
 }

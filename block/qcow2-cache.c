@@ -27,6 +27,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "block/ioq.h"
@@ -260,7 +261,15 @@ Qcow2Table *qcow2_table_new(BlockNode *bn, Qcow2Cache *c, uint64_t offset)
 {
     Qcow2Table *t;
 
-    g_assert(!g_hash_table_lookup(c->map, &offset));
+    if (g_hash_table_lookup(c->map, &offset)) {
+        qcow2_signal_corruption(bn, true, offset, state(bn)->cluster_size,
+                                "Preventing invalid allocation of %s at "
+                                "offset %#" PRIx64,
+                                c == &state(bn)->l2_cache ? "L2 table"
+                                                         : "refcount block",
+                                offset);
+        return NULL;
+    }
     t = table_alloc(bn, c, offset);
     memset(t->data, 0, state(bn)->cluster_size);
     t->loaded = true;

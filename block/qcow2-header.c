@@ -175,17 +175,19 @@ bool qcow2_parse_extensions(BlockNode *bn, const uint8_t *hdr,
     Qcow2State *s = state(bn);
     uint64_t off = start;
 
-    while (off + 8 <= limit) {
-        uint32_t type = be32_read(hdr + off);
-        uint32_t len = be32_read(hdr + off + 4);
+    while (off < limit) {
+        uint32_t type, len;
 
+        /* QEMU checks the length of every extension, the end marker's too */
+        if (off + 8 > limit
+            || (len = be32_read(hdr + off + 4)) > limit - off - 8) {
+            error_setg(errp, "Header extension too large");
+            return false;
+        }
+        type = be32_read(hdr + off);
         off += 8;
         if (type == QCOW2_EXT_END) {
             return true;
-        }
-        if (off + len > limit) {
-            error_setg(errp, "qcow2: Invalid header extension length");
-            return false;
         }
         switch (type) {
         case QCOW2_EXT_BACKING_FORMAT:

@@ -146,6 +146,9 @@ int qcow2_update_refcount_sync(BlockNode *bn, uint64_t offset, int delta)
         bdrv_debug_event(bn->file->child, BLKDBG_REFBLOCK_ALLOC, NULL, NULL);
         s->next_free += s->cluster_size;
         t = qcow2_table_new(bn, &s->rb_cache, rb);
+        if (!t) {
+            return -EIO;
+        }
         s->reftable[bi] = rb;
         s->reftable_used = MAX(s->reftable_used, bi + 1);
         s->reftable_dirty = true;

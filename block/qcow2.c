@@ -685,6 +685,10 @@ static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none)
         }
         bdrv_debug_event(file_of(r->bn), BLKDBG_L2_ALLOC_WRITE, NULL, NULL);
         r->l2 = qcow2_table_new(r->bn, &s->l2_cache, l2off);
+        if (!r->l2) {
+            r->ret = -EIO;
+            return false;
+        }
         r->l2->own_gen = s->alloc_gen;
         bdrv_debug_event(file_of(r->bn), BLKDBG_L1_UPDATE, NULL, NULL);
         s->l1[l1i] = l2off | QCOW2_OFLAG_COPIED;

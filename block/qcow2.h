@@ -271,7 +271,12 @@ void qcow2_table_get(BlockNode *bn, Qcow2Cache *c, uint64_t offset,
 /* The table if cached and loaded, pinned; else NULL. */
 Qcow2Table *qcow2_table_peek(Qcow2Cache *c, uint64_t offset);
 
-/* A new zeroed table at @offset (just allocated); pinned and dirty. */
+/*
+ * A new zeroed table at @offset (just allocated); pinned and dirty.
+ * NULL, with the image marked corrupt, when the cache already holds a
+ * table there: the refcounts of a damaged image called a cluster in use
+ * free.
+ */
 Qcow2Table *qcow2_table_new(BlockNode *bn, Qcow2Cache *c, uint64_t offset);
 
 /* Load synchronously (control path and the rare tail refblock). */

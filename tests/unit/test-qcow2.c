@@ -361,6 +361,72 @@ static void test_backing(void **state)
     unlink(base);
 }
 
+/* Patch @len bytes at @off of the file at @path. */
+static void patch(const char *path, long off, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "r+b");
+
+    assert_non_null(f);
+    assert_int_equal(fseek(f, off, SEEK_SET), 0);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static uint32_t read_be32(const char *path, long off)
+{
+    uint8_t b[4];
+    FILE *f = fopen(path, "rb");
+
+    assert_non_null(f);
+    assert_int_equal(fseek(f, off, SEEK_SET), 0);
+    assert_int_equal(fread(b, 1, 4, f), 4);
+    fclose(f);
+    return (uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
+}
+
+/* The open fails with a message that starts with @want. */
+static void open_fails(const char *path, const char *want)
+{
+    Error *err = NULL;
+    json_t *o = json_pack("{s:s,s:{s:s,s:s}}", "driver", "qcow2", "file",
+                          "driver", "file", "filename", path);
+    BlockNode *bn = bdrv_open_options(o, false, &err);
+
+    json_decref(o);
+    assert_null(bn);
+    assert_non_null(err);
+    if (strncmp(error_get_pretty(err), want, strlen(want))) {
+        print_error("got '%s', want '%s...'\n", error_get_pretty(err), want);
+        fail();
+    }
+    error_free(err);
+}
+
+/*
+ * Headers the fuzzer found wrong: a backing file name that is not UTF-8
+ * (the open failed without a message) and an end-of-extensions marker
+ * whose length runs past the header area (accepted; QEMU refuses it).
+ */
+static void test_bad_headers(void **state)
+{
+    g_autofree char *path = path_of("bad.qcow2");
+    static const uint8_t not_utf8[] = { 0xa2, 0xf6 };
+    static const uint8_t end_too_long[8] = { 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    uint32_t hlen;
+
+    create_sync(path, 1 << 20, 4096, 3, "missing-base.qcow2", false);
+    /* the name is the header's last item: overwrite its last two bytes */
+    patch(path, read_be32(path, 12) + read_be32(path, 16) - 2, not_utf8, 2);
+    open_fails(path, "Could not open backing file: ");
+    unlink(path);
+
+    create_sync(path, 1 << 20, 4096, 3, NULL, false);
+    hlen = read_be32(path, 100);
+    patch(path, hlen, end_too_long, sizeof(end_too_long));
+    open_fails(path, "Header extension too large");
+    unlink(path);
+}
+
 static int setup(void **state)
 {
     tmpdir = g_dir_make_tmp("qmpd-qcow2-XXXXXX", NULL);
@@ -380,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_cluster_sizes),
         cmocka_unit_test(test_v2_direct_prealloc),
         cmocka_unit_test(test_backing),
+        cmocka_unit_test(test_bad_headers),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
