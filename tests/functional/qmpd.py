@@ -284,6 +284,15 @@ def wait_mid_copy(c, job, timeout=30):
         time.sleep(0.01)
 
 
+def traced_env(env=None):
+    """@env (default: ours) for a qmpd run under ptrace (strace, gdb):
+    LeakSanitizer cannot work there and would abort at exit; the same
+    paths run untraced elsewhere, with it."""
+    env = dict(env if env is not None else os.environ)
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    return env
+
+
 class Qmpd:
     """A qmpd process in its own temporary directory."""
 
@@ -304,6 +313,8 @@ class Qmpd:
         wrapper = os.environ.get("QMPD_WRAPPER", "").split() \
             if not binary_path else []
         self.args = wrapper + [self.bin, "-nodefaults", "-display", "none"]
+        if wrapper and os.path.basename(wrapper[0]) in ("strace", "gdb"):
+            env = traced_env(env)
         if qmp:
             self.args += ["-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
         self.args += list(args)

@@ -36,7 +36,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import (Qmpd, QmpClient, QmpError, SchemaChecker, Skip,  # noqa: E402
-                  binary, check_ended, qemu_binary, run)
+                  binary, check_ended, qemu_binary, run,
+                  traced_env)
 from images import (check_clean, img, need_tools, qemu_io,  # noqa: E402
                     same_content)
 
@@ -141,12 +142,7 @@ class Traced:
                    "-e", "trace=" + TRACED] + (
                        ["-e", "inject=%s:delay_exit=200000" % ",".join(SYNCS)]
                        if slow_sync else []) + cmd
-        env = dict(os.environ)
-        if trace:
-            # LeakSanitizer cannot work under ptrace: it would abort at
-            # exit (the same paths run untraced elsewhere, with it)
-            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + \
-                ":detect_leaks=0"
+        env = traced_env() if trace else None
         self.out = open(os.path.join(d, "out-%s" % name), "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self.out, stderr=self.out,
