@@ -35,6 +35,7 @@ struct BlockBackend {
     BlockdevOnError on_write_error;
     const BlockDevOps *dev_ops;
     void *dev;
+    bool qemu_io_write;         /* HMP qemu-io took "write" on it */
 };
 
 typedef struct {
@@ -90,8 +91,13 @@ BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
     b->write_cache = true;
     b->on_read_error = BLOCKDEV_ON_ERROR_REPORT;
     b->on_write_error = BLOCKDEV_ON_ERROR_ENOSPC;
-    blk_set_root(b, root);
+    /* listed first: the root's permissions count the new backend */
     g_ptr_array_add(blk_all(), b);
+    blk_set_root(b, root);
+    if (root && !bdrv_refresh_perms(root, errp)) {
+        blk_delete(b);
+        return NULL;
+    }
     return b;
 }
 
@@ -226,6 +232,32 @@ bool blk_iostatus_is_enabled(const BlockBackend *blk)
         && (blk->on_write_error == BLOCKDEV_ON_ERROR_ENOSPC
             || blk->on_write_error == BLOCKDEV_ON_ERROR_STOP
             || blk->on_read_error == BLOCKDEV_ON_ERROR_STOP);
+}
+
+void blk_qemu_io_take_write(BlockBackend *blk)
+{
+    if (!blk->qemu_io_write) {
+        blk->qemu_io_write = true;
+        if (blk->root) {
+            bdrv_refresh_perms(blk->root, NULL);
+        }
+    }
+}
+
+bool blk_qemu_io_wrote(const BlockBackend *blk)
+{
+    return blk->qemu_io_write;
+}
+
+bool blk_attach_dev(BlockBackend *blk, const char *qdev, const char *id,
+                    Error **errp)
+{
+    blk_set_qdev(blk, qdev, id);
+    if (blk->root && !bdrv_refresh_perms(blk->root, errp)) {
+        blk_set_qdev(blk, NULL, NULL);
+        return false;
+    }
+    return true;
 }
 
 const char *blk_io_status_name(const BlockBackend *blk)

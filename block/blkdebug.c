@@ -601,6 +601,16 @@ static bool blkdebug_truncate(BlockNode *bn, uint64_t size, Error **errp)
     return true;
 }
 
+/* take-child-perms / unshare-child-perms: QEMU's test knobs */
+static void blkdebug_child_perm(const BlockNode *bn, unsigned *perm,
+                                unsigned *shared)
+{
+    *perm |= bdrv_perm_names_mask(json_object_get(bn->options,
+                                                  "take-child-perms"));
+    *shared &= ~bdrv_perm_names_mask(json_object_get(bn->options,
+                                                     "unshare-child-perms"));
+}
+
 static int64_t blkdebug_allocated_size(BlockNode *bn)
 {
     BlockNode *i = image(bn);
@@ -623,6 +633,7 @@ const BlockDriver bdrv_blkdebug = {
     .truncate = blkdebug_truncate,
     .refresh_limits = blkdebug_refresh_limits,
     .plain_filename = blkdebug_plain_filename,
+    .child_perm = blkdebug_child_perm,
     .allocated_size = blkdebug_allocated_size,
     .debug_event = blkdebug_event,
     .pread_sync = blkdebug_pread_sync,

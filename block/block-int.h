@@ -72,14 +72,13 @@ typedef enum {
 } BlkdebugEvent;
 
 
-/* Permissions, as QEMU's image locking understands them (bit numbers). */
+/* Permissions, as QEMU 7.2's image locking understands them (bits). */
 enum {
     BLK_PERM_CONSISTENT_READ = 1 << 0,
     BLK_PERM_WRITE = 1 << 1,
     BLK_PERM_WRITE_UNCHANGED = 1 << 2,
     BLK_PERM_RESIZE = 1 << 3,
-    BLK_PERM_GRAPH_MOD = 1 << 4,
-    BLK_PERM_ALL = 0x1f,
+    BLK_PERM_ALL = 0x0f,
 };
 
 /* I/O accounting, reported by query-blockstats. */
@@ -152,6 +151,7 @@ struct BlockNode {
     char *auto_backing_file;    /* QEMU's: decides "json:" filenames */
 
     bool read_only;
+    bool force_share;           /* lets its parents share everything */
     bool cache_direct;
     bool cache_no_flush;
     bool discard_unmap;         /* discard=unmap (else ignore) */
@@ -266,6 +266,12 @@ struct BlockDriver {
      * locks for protocol nodes */
     bool (*set_perm)(BlockNode *bn, unsigned perm, unsigned shared,
                      Error **errp);
+    /*
+     * Filters: adjust what the filter takes from its child (@perm) and
+     * shares (@shared), given its users' (already in both); optional.
+     */
+    void (*child_perm)(const BlockNode *bn, unsigned *perm,
+                       unsigned *shared);
     /* bytes the image occupies on disk ("actual-size"), or -1 */
     int64_t (*allocated_size)(BlockNode *bn);
     /* "format-specific" for query-block's image info, or NULL */
@@ -363,11 +369,28 @@ void bdrv_set_backing(BlockNode *bn, BlockNode *backing);
 
 /*
  * Recompute what @bn's parents (and backends) need from it, as QEMU's
- * default permissions do, and apply it (file nodes: their image locks;
- * filters pass it on to their child).  Fails, changing nothing, when
- * another process's locks conflict.
+ * default permissions do, and apply it to @bn and the nodes below it
+ * (file nodes: their image locks).  Fails with QEMU's message when a
+ * read-only node would be written or another process's locks conflict.
  */
 bool bdrv_refresh_perms(BlockNode *bn, Error **errp);
+
+/* ---- permissions (perm.c) ------------------------------------------- */
+
+/* An edge whose parent is closing has left the graph, as in QEMU. */
+bool bdrv_edge_live(const BdrvChild *c);
+
+/* What edge @c takes from its child and shares, QEMU's way. */
+void bdrv_child_perm(const BdrvChild *c, unsigned *perm, unsigned *shared);
+
+/* @bn's cumulative permissions: its parents' and backends' together. */
+void bdrv_node_perm(const BlockNode *bn, unsigned *perm, unsigned *shared);
+
+/* What a backend takes on its root: the guest device's, or -drive's. */
+void blk_root_perm(BlockBackend *blk, unsigned *perm, unsigned *shared);
+
+/* The permission bits a list of QEMU's names ("write", ...) stands for. */
+unsigned bdrv_perm_names_mask(const json_t *list);
 
 /*
  * Does something using @bn need to write it: a writable format above it,
@@ -428,6 +451,14 @@ void bdrv_refresh_filename(BlockNode *bn);
 
 /* @backing as a path relative to the directory of image @filename. */
 char *bdrv_full_backing_filename(const char *filename, const char *backing);
+
+/*
+ * QEMU's HMP qemu-io takes "write" on a backend for its write commands
+ * and keeps it: a backend no device uses takes only "consistent read"
+ * until then.
+ */
+void blk_qemu_io_take_write(BlockBackend *blk);
+bool blk_qemu_io_wrote(const BlockBackend *blk);
 
 /* The per-device statistics of a backend. */
 BlockStats *blk_stats(BlockBackend *blk);

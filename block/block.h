@@ -273,6 +273,15 @@ GPtrArray *blk_all(void);
 /* The guest device attached, as "/machine/peripheral/ID/..." or NULL. */
 const char *blk_qdev(const BlockBackend *blk);
 void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id);
+
+/*
+ * Attach the guest device @qdev (id @id) to @blk, which takes the
+ * device's permissions on the root; fails, attaching nothing, with
+ * QEMU's message when they conflict (another process's image locks).
+ */
+bool blk_attach_dev(BlockBackend *blk, const char *qdev, const char *id,
+                    Error **errp);
+
 const char *blk_dev_id(const BlockBackend *blk);
 
 /*

@@ -60,8 +60,9 @@ typedef struct {
 
 static const char *const perm_names[] = {
     "consistent read", "write", "write unchanged", "resize",
-    "change children",
 };
+
+#define PERM_COUNT ((int)G_N_ELEMENTS(perm_names))
 
 /* ---- locking --------------------------------------------------------- */
 
@@ -100,7 +101,7 @@ static bool set_locks(int fd, const char *filename, unsigned perm,
                       unsigned shared, unsigned old_perm,
                       unsigned old_shared, Error **errp)
 {
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < PERM_COUNT; i++) {
         if (((perm & (1 << i)) && lock_byte(fd, LOCK_PERM_BASE + i, true))
             || (!(shared & (1 << i))
                 && lock_byte(fd, LOCK_SHARED_BASE + i, true))) {
@@ -108,7 +109,7 @@ static bool set_locks(int fd, const char *filename, unsigned perm,
             goto revert;
         }
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < PERM_COUNT; i++) {
         if ((perm & (1 << i)) && byte_taken(fd, LOCK_SHARED_BASE + i)) {
             error_setg(errp, "Failed to get \"%s\" lock", perm_names[i]);
             goto conflict;
@@ -119,7 +120,7 @@ static bool set_locks(int fd, const char *filename, unsigned perm,
             goto conflict;
         }
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < PERM_COUNT; i++) {
         if (!(perm & (1 << i))) {
             lock_byte(fd, LOCK_PERM_BASE + i, false);
         }
@@ -133,7 +134,7 @@ conflict:
     error_append_hint(errp, "Is another process using the image [%s]?\n",
                       filename);
 revert:
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < PERM_COUNT; i++) {
         if (!(old_perm & (1 << i))) {
             lock_byte(fd, LOCK_PERM_BASE + i, false);
         }

@@ -13,7 +13,8 @@
  *
  * Options a child inherits when it is opened inline (QEMU's rules):
  * read-only, cache.direct, cache.no-flush and discard for "file"
- * children; cache.* for backing children, which are always read-only.
+ * children; cache.* for backing children, which are always read-only;
+ * force-share for both.
  */
 #include "config.h"
 
@@ -211,61 +212,12 @@ void bdrv_detach_child(BdrvChild *c)
 
 /* ---- permissions ----------------------------------------------------- */
 
-#define PERM_UNSHARE_WRITE (BLK_PERM_ALL & ~(BLK_PERM_WRITE | BLK_PERM_RESIZE))
-
-/*
- * What everything using @bn needs from it, after QEMU's default
- * permissions: a format holds its file consistent and, when writable,
- * writes and resizes it, and lets nobody else write or resize it; a
- * backing image is read and must not change under its overlay; a
- * filter passes on what its own users need; a guest device writes
- * through a writable backend and shares everything but writing.
- */
-static void node_needs(const BlockNode *bn, unsigned *perm, unsigned *shared)
-{
-    GPtrArray *blks = blk_all();
-
-    *perm = 0;
-    *shared = BLK_PERM_ALL;
-    for (guint i = 0; i < bn->parents->len; i++) {
-        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
-        const BlockNode *p = c->parent;
-        unsigned cp, cs;
-
-        if (!p) {
-            continue;
-        }
-        if (!strcmp(c->name, "backing")) {
-            cp = BLK_PERM_CONSISTENT_READ;
-            cs = PERM_UNSHARE_WRITE;
-        } else if (p->drv->is_filter) {
-            node_needs(p, &cp, &cs);
-        } else {
-            cp = BLK_PERM_CONSISTENT_READ
-                | (p->read_only ? 0 : BLK_PERM_WRITE | BLK_PERM_RESIZE);
-            cs = PERM_UNSHARE_WRITE;
-        }
-        *perm |= cp;
-        *shared &= cs;
-    }
-    for (guint i = 0; i < blks->len; i++) {
-        const BlockBackend *blk = g_ptr_array_index(blks, i);
-
-        if (blk_root(blk) == bn && blk_qdev(blk)) {
-            *perm |= BLK_PERM_CONSISTENT_READ
-                | (bn->read_only && !blk_dev_writes(blk) ? 0
-                                                         : BLK_PERM_WRITE);
-            *shared &= BLK_PERM_ALL & ~BLK_PERM_WRITE;
-        }
-    }
-}
-
 bool bdrv_has_writers(const BlockNode *bn)
 {
     unsigned perm, shared;
 
-    node_needs(bn, &perm, &shared);
-    return perm & BLK_PERM_WRITE;
+    bdrv_node_perm(bn, &perm, &shared);
+    return perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED);
 }
 
 bool bdrv_has_descendant(const BlockNode *bn, const BlockNode *child)
@@ -279,15 +231,21 @@ bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
 {
     unsigned perm, shared;
 
-    node_needs(bn, &perm, &shared);
+    bdrv_node_perm(bn, &perm, &shared);
+    /* QEMU's bdrv_node_refresh_perm(): no writer on a read-only node */
+    if ((perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED))
+        && bn->read_only) {
+        error_setg(errp, "Block node is read-only");
+        return false;
+    }
     if (bn->drv->set_perm && !bn->drv->set_perm(bn, perm, shared, errp)) {
         return false;
     }
-    /* a filter's child serves the filter's users */
-    if (bn->drv->is_filter && bn->file) {
-        return bdrv_refresh_perms(bn->file->child, errp);
+    /* what the children are asked for follows from what @bn is asked */
+    if (bn->file && !bdrv_refresh_perms(bn->file->child, errp)) {
+        return false;
     }
-    return true;
+    return !bn->backing || bdrv_refresh_perms(bn->backing->child, errp);
 }
 
 void bdrv_set_backing(BlockNode *bn, BlockNode *backing)
@@ -709,6 +667,14 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
         return NULL;
     }
     bn->read_only = qjson_get_bool_or(opts, "read-only", inh->read_only);
+    bn->force_share = qjson_get_bool_or(opts, "force-share",
+                                        inh->force_share);
+    if (bn->force_share && !bn->read_only) {
+        error_setg(errp, "force-share=on can only be used with read-only "
+                   "images");
+        node_free(bn);
+        return NULL;
+    }
     bn->cache_direct = qjson_get_bool_or(cache, "direct", inh->cache_direct);
     bn->cache_no_flush = qjson_get_bool_or(cache, "no-flush", inh->no_flush);
     bn->discard_unmap = discard ? !strcmp(discard, "unmap")
@@ -725,6 +691,7 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
 
     child = *inh;
     child.read_only = bn->read_only;
+    child.force_share = bn->force_share;
     child.cache_direct = bn->cache_direct;
     child.no_flush = bn->cache_no_flush;
     child.discard_unmap = bn->discard_unmap;
@@ -797,6 +764,7 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
                 g_free(bn->full_backing_filename);
                 bn->full_backing_filename = g_strdup(bdrv_filename(bb));
             } else {
+                error_prepend(&err, "Could not open backing file: ");
                 ok = false;
             }
         } else if (bn->backing_file) {
@@ -838,7 +806,8 @@ BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
 bool bdrv_open_backing_file(BlockNode *bn, Error **errp)
 {
     Inherit inh = {
-        .read_only = bn->read_only, .cache_direct = bn->cache_direct,
+        .read_only = bn->read_only, .force_share = bn->force_share,
+        .cache_direct = bn->cache_direct,
         .no_flush = bn->cache_no_flush, .discard_unmap = bn->discard_unmap,
         .chain_files = g_ptr_array_new_with_free_func(g_free),
     };

@@ -4,7 +4,7 @@ block_libblock_a_SOURCES = \
 	block/block.h block/block-int.h \
 	block/ioq.c block/ioq.h \
 	block/io.c block/io-align.c block/io-align.h \
-	block/graph.c block/backend.c \
+	block/graph.c block/perm.c block/backend.c \
 	block/file.c block/raw.c block/null.c \
 	block/blkdebug.c block/blkdebug.h \
 	block/blkdebug-config.c block/blkdebug-config.h \

@@ -1056,9 +1056,13 @@ static void req_step(Qcow2Req *r)
         n = r->type == QREQ_WRITE ? write_run(s, r->l2, l2i, nclusters, e)
                                   : run_length(s, r->l2, l2i, nclusters, e);
         len = MIN((n << s->cluster_bits) - (pos & cmask), chunk_end - pos);
-        if ((kind == KIND_DATA || kind == KIND_SHARED)
+        if ((kind == KIND_DATA || kind == KIND_SHARED) && !r->bn->read_only
             && (e & L2E_OFFSET_MASK) + (pos & cmask) + len > s->next_free) {
-            /* data past the end of the file (corrupt): new clusters go there */
+            /*
+             * data past the end of the file (corrupt): new clusters go
+             * there.  A read-only node allocates nothing, and a writer
+             * that shares the image with it (force-share) grows the file
+             */
             r->ret = -EIO;
             break;
         }

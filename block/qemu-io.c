@@ -531,6 +531,9 @@ static void target_io(const QemuIoTarget *t, QioReqType type, uint64_t off,
     BlockNode *bn = t->node;
 
     if (t->blk) {
+        if (type != QIO_READ) {
+            blk_qemu_io_take_write(t->blk);
+        }
         (t->qdev ? blk_dev_io : blk_io)(t->blk, blk_types[type], off, len,
                                          buf, flags, cb, opaque);
         return;

@@ -311,130 +311,6 @@ static bool qmp_query_blockstats(const json_t *args, json_t **ret,
 
 /* ---- permissions ------------------------------------------------------ */
 
-/*
- * QEMU's permission model, as far as it shows: what each edge of the
- * graph takes and shares (x-debug-query-block-graph) and which requests
- * conflict (block_resize of a node that a parent does not let resize).
- * A node's cumulative permissions are the union of what its parent
- * edges take and the intersection of what they share; each edge derives
- * its permissions from its parent's cumulative ones by the child's role
- * (QEMU's bdrv_default_perms()).
- */
-#define PERM_PASSTHROUGH (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE \
-                          | BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE)
-
-/* A parent that is closing has already left the graph, as in QEMU. */
-static bool edge_live(const BdrvChild *c)
-{
-    return !c->parent || c->parent->refcnt > 0;
-}
-
-/* What a backend takes on its root: the guest device's, or -drive's. */
-static void blk_root_perm(BlockBackend *blk, unsigned *perm,
-                          unsigned *shared)
-{
-    BlockNode *r = blk_root(blk);
-
-    *perm = BLK_PERM_CONSISTENT_READ | (r->read_only ? 0 : BLK_PERM_WRITE);
-    /* blkconf_apply_backend_options(); blk_new_open() shares all */
-    *shared = blk_qdev(blk) ? BLK_PERM_CONSISTENT_READ
-        | BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE : PERM_PASSTHROUGH;
-}
-
-static void node_perm(const BlockNode *bn, unsigned *perm, unsigned *shared);
-
-static unsigned perm_names_mask(const json_t *list)
-{
-    static const char *const names[] = {
-        "consistent-read", "write", "write-unchanged", "resize",
-    };
-    unsigned mask = 0;
-    size_t i;
-    json_t *v;
-
-    json_array_foreach((json_t *)list, i, v) {
-        for (size_t k = 0; k < G_N_ELEMENTS(names); k++) {
-            if (!strcmp(json_string_value(v), names[k])) {
-                mask |= 1u << k;
-            }
-        }
-    }
-    return mask;
-}
-
-static void child_perm(const BdrvChild *c, unsigned *perm, unsigned *shared)
-{
-    const BlockNode *p = c->parent;
-    const json_t *o = p->options;
-    unsigned pp;
-    unsigned ps;
-
-    node_perm(p, &pp, &ps);
-    if (c == p->backing) {
-        /* bdrv_default_perms_for_cow() */
-        *perm = pp & BLK_PERM_CONSISTENT_READ;
-        *shared = (ps & BLK_PERM_WRITE ? BLK_PERM_WRITE | BLK_PERM_RESIZE : 0)
-            | BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
-        return;
-    }
-    /* bdrv_filter_default_perms(), the base of the other roles */
-    *perm = pp & PERM_PASSTHROUGH;
-    *shared = ps & PERM_PASSTHROUGH;
-    if (!strcmp(p->drv->name, "raw")) {
-        /* a filter unless it shows only part of its file */
-        if (qjson_has(o, "offset") || qjson_has(o, "size")) {
-            *shared &= ~BLK_PERM_RESIZE;
-        }
-    } else if (p->drv->is_filter) {
-        *perm |= perm_names_mask(json_object_get(o, "take-child-perms"));
-        *shared &= ~perm_names_mask(json_object_get(o,
-                                                    "unshare-child-perms"));
-    } else if (p->drv->is_format) {
-        /* bdrv_default_perms_for_storage(): data and metadata */
-        if (!p->read_only) {
-            *perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
-        }
-        *perm |= BLK_PERM_CONSISTENT_READ;
-        *shared &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
-        if (*perm & BLK_PERM_WRITE_UNCHANGED) {
-            *perm |= BLK_PERM_WRITE;
-        }
-        if (*perm & BLK_PERM_WRITE) {
-            *perm |= BLK_PERM_RESIZE;
-        }
-    }
-}
-
-static void node_perm(const BlockNode *bn, unsigned *perm, unsigned *shared)
-{
-    GPtrArray *blks = blk_all();
-
-    *perm = 0;
-    *shared = PERM_PASSTHROUGH;
-    for (guint i = 0; i < bn->parents->len; i++) {
-        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
-        unsigned p;
-        unsigned s;
-
-        if (edge_live(c)) {
-            child_perm(c, &p, &s);
-            *perm |= p;
-            *shared &= s;
-        }
-    }
-    for (guint i = 0; i < blks->len; i++) {
-        BlockBackend *blk = g_ptr_array_index(blks, i);
-        unsigned p;
-        unsigned s;
-
-        if (blk_root(blk) == bn) {
-            blk_root_perm(blk, &p, &s);
-            *perm |= p;
-            *shared &= s;
-        }
-    }
-}
-
 /* As QEMU lists them: each permission prepended in enum order. */
 static json_t *perm_list(unsigned perm)
 {
@@ -468,10 +344,10 @@ static bool perm_conflict(BlockNode *bn, unsigned perm, Error **errp)
         unsigned p;
         unsigned s;
 
-        if (!edge_live(c)) {
+        if (!bdrv_edge_live(c)) {
             continue;
         }
-        child_perm(c, &p, &s);
+        bdrv_child_perm(c, &p, &s);
         for (size_t k = 0; k < G_N_ELEMENTS(names); k++) {
             if (perm & ~s & (1u << k)) {
                 g_string_append_printf(missing, "%s%s",
@@ -516,7 +392,7 @@ static bool backing_blocked(const BlockNode *bn, Error **errp)
     for (guint i = bn->parents->len; i-- > 0;) {
         const BdrvChild *c = g_ptr_array_index(bn->parents, i);
 
-        if (edge_live(c) && c->parent && c == c->parent->backing) {
+        if (bdrv_edge_live(c) && c->parent && c == c->parent->backing) {
             error_setg(errp, "Node '%s' is busy: node is used as backing hd "
                        "of '%s'", bn->node_name,
                        device_or_node_name(c->parent));
@@ -602,7 +478,7 @@ static bool qmp_x_debug_query_block_graph(const json_t *args, json_t **ret,
             unsigned shared;
 
             if (cs[k]) {
-                child_perm(cs[k], &perm, &shared);
+                bdrv_child_perm(cs[k], &perm, &shared);
                 graph_edge(&g, bn, cs[k]->child, cs[k]->name, perm, shared);
             }
         }
@@ -613,12 +489,38 @@ static bool qmp_x_debug_query_block_graph(const json_t *args, json_t **ret,
 
 /* ---- nodes -------------------------------------------------------------------- */
 
-static bool qmp_blockdev_add(const json_t *args, json_t **ret, Error **errp)
+typedef struct {
+    QapiReply *reply;
+    Error *err;
+} AddFailed;
+
+static void add_failed_closed_cb(void *opaque, int ret)
 {
-    BlockNode *bn = bdrv_open_options(args, true, errp);
+    AddFailed *a = opaque;
+
+    qapi_reply_error(a->reply, a->err);
+    g_free(a);
+}
+
+static void qmp_blockdev_add(const json_t *args, QapiReply *reply)
+{
+    AddFailed *a;
+    Error *err = NULL;
 
     /* the monitor keeps the reference until blockdev-del */
-    return bn != NULL;
+    if (bdrv_open_options(args, true, &err)) {
+        qapi_reply_return(reply, NULL);
+        return;
+    }
+    /*
+     * What a failed open had opened closes asynchronously: the error
+     * comes once it is closed (its image locks released), as QEMU's
+     * synchronous close would have it
+     */
+    a = g_new0(AddFailed, 1);
+    a->reply = reply;
+    a->err = err;
+    bdrv_wait_closed(add_failed_closed_cb, a);
 }
 
 static void del_closed_cb(void *opaque, int ret)
@@ -754,7 +656,7 @@ static bool qmp_change_backing_file(const json_t *args, json_t **ret,
     }
     /* QEMU's qmp_get_root_bs(): no node may use @top */
     for (guint i = 0; i < top->parents->len; i++) {
-        if (edge_live(g_ptr_array_index(top->parents, i))) {
+        if (bdrv_edge_live(g_ptr_array_index(top->parents, i))) {
             error_setg(errp, "Need a root block node");
             return false;
         }
@@ -1060,7 +962,7 @@ static void qmp_qemu_io(const json_t *args, QapiReply *reply)
 
 const QapiHandler block_qmp_handlers[] = {
     { "__com.qmpd_qemu-io", NULL, qmp_qemu_io },
-    { "blockdev-add", qmp_blockdev_add, NULL },
+    { "blockdev-add", NULL, qmp_blockdev_add },
     { "blockdev-del", NULL, qmp_blockdev_del },
     { "query-block", qmp_query_block, NULL },
     { "query-named-block-nodes", qmp_query_named_block_nodes, NULL },

@@ -168,6 +168,10 @@ static json_t *current_options(const BlockNode *bn)
             json_object_del(flat, k);
         }
     }
+    /* a force-share the node inherited is among its options in QEMU */
+    if (bn->force_share && !json_object_get(flat, "force-share")) {
+        json_object_set_new(flat, "force-share", json_true());
+    }
     return flat;
 }
 
@@ -585,7 +589,10 @@ static bool entry_prepare(ReopenEntry *e, Error **errp)
             && !strcmp(c->child->node_name, json_string_value(nv))) {
             continue;
         }
-        if (!json_equal(nv, json_object_get(e->old, key))) {
+        /* QEMU 7.2 refuses force-share in an entry, even unchanged */
+        if (!json_equal(nv, json_object_get(e->old, key))
+            || (!strcmp(key, "force-share") && e->explicit_opts
+                && json_object_get(e->explicit_opts, key))) {
             error_setg(errp, "Cannot change the option '%s'", key);
             goto fail;
         }

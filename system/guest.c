@@ -34,6 +34,8 @@ typedef struct {
     guint unplug_source;    /* device_del accepted, removal pending */
 } GuestDevice;
 
+static void device_free(GuestDevice *d);
+
 static GPtrArray *devices;
 static unsigned anon_count;
 
@@ -233,12 +235,17 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
     d->blk = blk;
     d->disk = g_steal_pointer(&disk);
     d->anon_backend = anon;
-    if (blk) {
-        blk_set_qdev(blk, d->qdev, id);
-        /* as QEMU's blkconf_apply_backend_options: auto keeps the drive's */
-        if (strcmp(wce, "auto")) {
-            blk_set_write_cache(blk, !strcmp(wce, "on"));
+    /* the device's permissions may meet another process's image locks */
+    if (blk && !blk_attach_dev(blk, d->qdev, id, errp)) {
+        if (anon) {
+            blk_delete(blk);
         }
+        device_free(d);
+        return false;
+    }
+    /* as QEMU's blkconf_apply_backend_options: auto keeps the drive's */
+    if (blk && strcmp(wce, "auto")) {
+        blk_set_write_cache(blk, !strcmp(wce, "on"));
     }
     if (!devices) {
         devices = g_ptr_array_new();

@@ -83,7 +83,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_devices.py \
 	tests/functional/test_memory.py \
 	tests/functional/test_backup_perf.py \
-	tests/functional/test_qcow2_discard.py
+	tests/functional/test_qcow2_discard.py \
+	tests/functional/test_force_share.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
