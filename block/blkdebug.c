@@ -581,26 +581,6 @@ static int blkdebug_flush_sync(BlockNode *bn)
     return err ? err : bdrv_flush_sync(image(bn));
 }
 
-static int blkdebug_discard_sync(BlockNode *bn, uint64_t off, uint64_t len)
-{
-    return bdrv_discard_sync(image(bn), off, len);
-}
-
-static bool blkdebug_truncate(BlockNode *bn, uint64_t size, Error **errp)
-{
-    BlockNode *i = image(bn);
-
-    if (!i->drv->truncate) {
-        error_setg(errp, "Image format driver does not support resize");
-        return false;
-    }
-    if (!i->drv->truncate(i, size, errp)) {
-        return false;
-    }
-    bn->total_size = size;
-    return true;
-}
-
 /* take-child-perms / unshare-child-perms: QEMU's test knobs */
 static void blkdebug_child_perm(const BlockNode *bn, unsigned *perm,
                                 unsigned *shared)
@@ -611,17 +591,11 @@ static void blkdebug_child_perm(const BlockNode *bn, unsigned *perm,
                                                      "unshare-child-perms"));
 }
 
-static int64_t blkdebug_allocated_size(BlockNode *bn)
-{
-    BlockNode *i = image(bn);
-
-    return i->drv->allocated_size ? i->drv->allocated_size(i) : -1;
-}
-
 const BlockDriver bdrv_blkdebug = {
     .name = "blkdebug",
     .instance_size = sizeof(BlkdebugState),
     .is_filter = true,
+    .child_name = "image",
     .open = blkdebug_open,
     .close = blkdebug_close,
     .read = blkdebug_read,
@@ -630,16 +604,19 @@ const BlockDriver bdrv_blkdebug = {
     .discard = blkdebug_discard,
     .flush = blkdebug_flush,
     .block_status = blkdebug_block_status,
-    .truncate = blkdebug_truncate,
+    .truncate = bdrv_filter_truncate,
     .refresh_limits = blkdebug_refresh_limits,
     .plain_filename = blkdebug_plain_filename,
     .child_perm = blkdebug_child_perm,
-    .allocated_size = blkdebug_allocated_size,
+    /* no allocated_size: QEMU's blkdebug is a protocol there, and shows
+     * no actual-size */
+    .cluster_size = bdrv_filter_cluster_size,
+    .dirty_flag = bdrv_filter_dirty_flag,
     .debug_event = blkdebug_event,
     .pread_sync = blkdebug_pread_sync,
     .pwrite_sync = blkdebug_pwrite_sync,
     .flush_sync = blkdebug_flush_sync,
-    .discard_sync = blkdebug_discard_sync,
+    .discard_sync = bdrv_filter_discard_sync,
 };
 
 bool bdrv_debug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,

@@ -152,6 +152,7 @@ struct BlockNode {
 
     bool read_only;
     bool force_share;           /* lets its parents share everything */
+    bool copy_on_read;          /* -drive copy-on-read=on */
     bool cache_direct;
     bool cache_no_flush;
     bool discard_unmap;         /* discard=unmap (else ignore) */
@@ -212,6 +213,11 @@ struct BlockDriver {
      * file name is "DRIVER://".  NULL: the options as given.
      */
     const char *const *strong_opts;
+    const char *child_name;     /* its file child's, if not "file" */
+    /* a filter QEMU names json:{...} always, never by its child's name */
+    bool json_filename;
+    /* blockdev-reopen refuses it (QEMU: no bdrv_reopen_prepare) */
+    bool no_reopen;
 
     /*
      * Open @bn from @opts (the driver's BlockdevOptions members, borrowed).
@@ -342,6 +348,21 @@ void bdrv_refresh_limits(BlockNode *bn);
  */
 bool bdrv_check_write_unresized(const BlockNode *bn, Error **errp);
 
+/* A read without @bn's own copy-on-read (what copy-on-read reads with). */
+void bdrv_read_plain(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                     BdrvCb *cb, void *opaque);
+
+/*
+ * Read [@off, @off + @len) of @bn, copying into @bn what it does not
+ * hold itself (io-cor.c): all of it, or with @bottom (a node of @bn's
+ * backing chain, or @bn) only what the chain holds down to @bottom.
+ * @flags: BDRV_REQ_LOCK_OWNER when the caller holds a range lock on @bn
+ * over the cluster-aligned range.  @len > 0.
+ */
+void bdrv_cor_read(BlockNode *bn, BlockNode *bottom, uint64_t off,
+                   uint64_t len, void *buf, int flags, BdrvCb *cb,
+                   void *opaque);
+
 /* Synchronous control-path I/O on a (quiesced) node. */
 int bdrv_pread_sync(BlockNode *bn, uint64_t off, uint64_t len, void *buf);
 int bdrv_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
@@ -350,6 +371,33 @@ int bdrv_flush_sync(BlockNode *bn);
 
 /* A discard as bdrv_discard() would do it (nothing with discard=ignore). */
 int bdrv_discard_sync(BlockNode *bn, uint64_t off, uint64_t len);
+
+/*
+ * Filter nodes' common code (filter.c): the child a filter shows (NULL
+ * for other nodes), and BlockDriver entries that pass everything a
+ * filter does not intercept straight to that child.
+ */
+BlockNode *bdrv_filter_child(const BlockNode *bn);
+void bdrv_filter_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                      BdrvCb *cb, void *opaque);
+void bdrv_filter_write(BlockNode *bn, uint64_t off, uint64_t len,
+                       const void *buf, int flags, BdrvCb *cb, void *opaque);
+void bdrv_filter_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
+                              int flags, BdrvCb *cb, void *opaque);
+void bdrv_filter_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                         BdrvCb *cb, void *opaque);
+void bdrv_filter_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                              BdrvStatusCb *cb, void *opaque);
+bool bdrv_filter_truncate(BlockNode *bn, uint64_t size, Error **errp);
+int64_t bdrv_filter_allocated_size(BlockNode *bn);
+uint32_t bdrv_filter_cluster_size(BlockNode *bn);
+bool bdrv_filter_dirty_flag(BlockNode *bn);
+int bdrv_filter_pread_sync(BlockNode *bn, uint64_t off, uint64_t len,
+                           void *buf);
+int bdrv_filter_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
+                            const void *buf);
+int bdrv_filter_flush_sync(BlockNode *bn);
+int bdrv_filter_discard_sync(BlockNode *bn, uint64_t off, uint64_t len);
 
 /* Register a driver (called once per driver at bdrv_init). */
 const BlockDriver *bdrv_find_driver(const char *name);
@@ -360,6 +408,7 @@ extern const BlockDriver bdrv_qcow2;
 extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_null_aio;
 extern const BlockDriver bdrv_blkdebug;
+extern const BlockDriver bdrv_cor;
 
 /* Graph helpers for drivers and jobs. */
 BdrvChild *bdrv_attach_child(BlockNode *parent, BlockNode *child,

@@ -57,6 +57,9 @@ enum {
      * parents lose MAY_UNMAP to its discard=ignore
      */
     BDRV_REQ_FROM_BACKEND = 8,
+    /* the data does not change (a copy-on-read): no write notifier or
+     * hook sees it */
+    BDRV_REQ_WRITE_UNCHANGED = 16,
 };
 
 /* Block status bits. */
@@ -124,6 +127,9 @@ void bdrv_close_all(BdrvCb *cb, void *opaque);
 void bdrv_wait_closed(BdrvCb *cb, void *opaque);
 
 const char *bdrv_node_name(const BlockNode *bn);
+/* The name of the backend whose root @bn is, else its node name (QEMU's
+ * bdrv_get_device_or_node_name(), as messages name a node). */
+const char *bdrv_device_or_node_name(const BlockNode *bn);
 const char *bdrv_driver_name(const BlockNode *bn);
 const char *bdrv_filename(const BlockNode *bn);
 bool bdrv_is_read_only(const BlockNode *bn);
@@ -152,6 +158,21 @@ GPtrArray *bdrv_all_nodes(void);
 
 void bdrv_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
                BdrvCb *cb, void *opaque);
+
+/*
+ * A read by the holder of a range lock on @bn covering the range (a
+ * job's copy): copy-on-read, which otherwise waits for such a lock
+ * itself, relies on the caller's.
+ */
+void bdrv_read_locked(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                      BdrvCb *cb, void *opaque);
+
+/*
+ * Reads of @bn copy what its backing chain holds into it (-drive
+ * copy-on-read=on); @bn must be writable.
+ */
+void bdrv_enable_copy_on_read(BlockNode *bn);
+
 void bdrv_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
                 int flags, BdrvCb *cb, void *opaque);
 void bdrv_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,

@@ -434,7 +434,14 @@ static void copy_read_cb(void *opaque, int ret)
 static void copy_start(CommitOp *op)
 {
     op->buf = ioq_buf_alloc(op->r.len);
-    bdrv_read(op->s->top, op->r.off, op->r.len, op->buf, copy_read_cb, op);
+    if (op->lock) {
+        /* an active commit's range lock (active_locked_cb) */
+        bdrv_read_locked(op->s->top, op->r.off, op->r.len, op->buf,
+                         copy_read_cb, op);
+    } else {
+        bdrv_read(op->s->top, op->r.off, op->r.len, op->buf, copy_read_cb,
+                  op);
+    }
 }
 
 static void active_locked_cb(void *opaque, BdrvRangeLock *lock)

@@ -479,21 +479,6 @@ void dbitmap_node_resized(BlockNode *bn)
 
 /* ---- QMP ------------------------------------------------------------------ */
 
-/* QEMU's bdrv_get_device_or_node_name(). */
-static const char *device_or_node_name(const BlockNode *bn)
-{
-    GPtrArray *blks = blk_all();
-
-    for (guint i = 0; i < blks->len; i++) {
-        BlockBackend *blk = g_ptr_array_index(blks, i);
-
-        if (blk_root(blk) == bn && *blk_name(blk)) {
-            return blk_name(blk);
-        }
-    }
-    return bdrv_node_name(bn);
-}
-
 DirtyBitmap *dbitmap_qmp_add(const char *node, const char *name,
                              bool has_granularity, uint32_t granularity,
                              bool persistent, bool disabled, Error **errp)
@@ -522,7 +507,7 @@ DirtyBitmap *dbitmap_qmp_add(const char *node, const char *name,
     if (persistent) {
         if (!bn->drv->bitmap_can_store) {
             error_setg_errno(errp, ENOTSUP, "Can't store persistent "
-                             "bitmaps to %s", device_or_node_name(bn));
+                             "bitmaps to %s", bdrv_device_or_node_name(bn));
             return NULL;
         }
         if (dbitmap_find(bn, name)) {
@@ -531,7 +516,7 @@ DirtyBitmap *dbitmap_qmp_add(const char *node, const char *name,
         }
         if (!bn->drv->bitmap_can_store(bn, name, granularity, errp)) {
             error_prepend(errp, "Can't make bitmap '%s' persistent in "
-                          "'%s': ", name, device_or_node_name(bn));
+                          "'%s': ", name, bdrv_device_or_node_name(bn));
             return NULL;
         }
     }

@@ -49,7 +49,7 @@ static unsigned auto_name_counter;
 
 static const BlockDriver *const drivers[] = {
     &bdrv_file, &bdrv_raw, &bdrv_qcow2, &bdrv_null_co, &bdrv_null_aio,
-    &bdrv_blkdebug,
+    &bdrv_blkdebug, &bdrv_cor,
 };
 
 bool bdrv_init(Error **errp)
@@ -117,6 +117,20 @@ BlockNode *bdrv_lookup(const char *device, const char *node, Error **errp)
 
 const char *bdrv_node_name(const BlockNode *bn)
 {
+    return bn->node_name;
+}
+
+const char *bdrv_device_or_node_name(const BlockNode *bn)
+{
+    GPtrArray *blks = blk_all();
+
+    for (guint i = 0; i < blks->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blks, i);
+
+        if (blk_root(blk) == bn && *blk_name(blk)) {
+            return blk_name(blk);
+        }
+    }
     return bn->node_name;
 }
 
@@ -503,7 +517,9 @@ static bool plain_options(const BlockNode *bn)
     static const char *const implied[] = {
         "driver", "node-name", "file", "backing", "read-only", "cache",
         "discard", "detect-zeroes", "auto-read-only", "force-share",
-        "filename", "locking", "aio", NULL
+        "filename", "locking", "aio",
+        /* copy-on-read's, which QEMU takes out of the node's options */
+        "bottom", NULL
     };
     const char *key;
     json_t *val;
@@ -566,8 +582,7 @@ static json_t *full_options(const BlockNode *bn)
                             : json_null());
     }
     json_object_set_new(o, "driver", qjson_str(bn->drv->name));
-    json_object_set_new(o, bn->drv->is_filter ? "image" : "file",
-                        full_options(bn->file->child));
+    json_object_set_new(o, bn->file->name, full_options(bn->file->child));
     return o;
 }
 
@@ -582,6 +597,7 @@ void bdrv_refresh_filename(BlockNode *bn)
         bn->filename = g_strdup(qjson_get_str(bn->options, "filename"));
     } else if (plain_options(bn) && bn->file && !backing_overridden(bn)
                && (bn->drv->is_format || bn->drv->is_filter)
+               && !bn->drv->json_filename
                && !g_str_has_prefix(bdrv_filename(bn->file->child),
                                     "json:")) {
         /* a child known only by its options makes the parent so too */
@@ -696,7 +712,7 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
     child.no_flush = bn->cache_no_flush;
     child.discard_unmap = bn->discard_unmap;
     if (drv->is_format || drv->is_filter) {
-        const char *role = drv->is_filter ? "image" : "file";
+        const char *role = drv->child_name ? drv->child_name : "file";
         bool own;
         BlockNode *f = open_child(json_object_get(opts, role), &child, &own,
                                   errp);

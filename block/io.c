@@ -169,8 +169,11 @@ static void io_done_cb(void *opaque, int ret)
     BdrvCb *cb = r->cb;
     void *cb_opaque = r->opaque;
 
-    account(&bn->stats, r->type, r->off, r->len,
-            now_ns() - r->start_ns, ret);
+    /* QEMU's copy-on-read writes bypass the node's accounting */
+    if (!(r->flags & BDRV_REQ_WRITE_UNCHANGED)) {
+        account(&bn->stats, r->type, r->off, r->len,
+                now_ns() - r->start_ns, ret);
+    }
     if (tracked) {
         bn->writes = g_list_remove(bn->writes, r);
     }
@@ -225,6 +228,33 @@ static void io_complete_now(IoReq *r, int ret)
 
 void bdrv_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
                BdrvCb *cb, void *opaque)
+{
+    /* a read-only node (a snapshot made it a backing) just reads */
+    if (bn->copy_on_read && !bn->read_only && len) {
+        bdrv_cor_read(bn, NULL, off, len, buf, 0, cb, opaque);
+        return;
+    }
+    bdrv_read_plain(bn, off, len, buf, cb, opaque);
+}
+
+void bdrv_read_locked(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                      BdrvCb *cb, void *opaque)
+{
+    if (bn->copy_on_read && !bn->read_only && len) {
+        bdrv_cor_read(bn, NULL, off, len, buf, BDRV_REQ_LOCK_OWNER, cb,
+                      opaque);
+        return;
+    }
+    bdrv_read_plain(bn, off, len, buf, cb, opaque);
+}
+
+void bdrv_enable_copy_on_read(BlockNode *bn)
+{
+    bn->copy_on_read = true;
+}
+
+void bdrv_read_plain(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                     BdrvCb *cb, void *opaque)
 {
     IoReq *r = io_start(bn, IO_READ, off, len, cb, opaque);
 
@@ -289,8 +319,10 @@ static void write_start(IoReq *r)
         r->fua = true;
         r->flags &= ~BDRV_REQ_FUA;
     }
-    for (guint i = 0; bn->write_notifiers && i < bn->write_notifiers->len;
-         i++) {
+    /* a copy-on-read changes nothing that dirty tracking cares about */
+    for (guint i = 0; bn->write_notifiers
+         && !(r->flags & BDRV_REQ_WRITE_UNCHANGED)
+         && i < bn->write_notifiers->len; i++) {
         WriteNotifier *n = &g_array_index(bn->write_notifiers,
                                           WriteNotifier, i);
 

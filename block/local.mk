@@ -3,10 +3,10 @@ noinst_LIBRARIES += block/libblock.a
 block_libblock_a_SOURCES = \
 	block/block.h block/block-int.h \
 	block/ioq.c block/ioq.h \
-	block/io.c block/io-align.c block/io-align.h \
-	block/graph.c block/perm.c block/backend.c \
+	block/io.c block/io-align.c block/io-align.h block/io-cor.c \
+	block/graph.c block/perm.c block/filter.c block/backend.c \
 	block/file.c block/raw.c block/null.c \
-	block/blkdebug.c block/blkdebug.h \
+	block/blkdebug.c block/blkdebug.h block/cor.c \
 	block/blkdebug-config.c block/blkdebug-config.h \
 	block/qcow2.c block/qcow2.h block/qcow2-cache.c block/qcow2-refcount.c \
 	block/qcow2-freemap.c block/qcow2-discard.c block/qcow2-overlap.c \

@@ -465,7 +465,8 @@ static void op_status_cb(void *opaque, int ret, int status, uint64_t pnum)
     op->buf_len = op->len;
     op->buf = ioq_buf_alloc(op->len);
     block_job_rate_account(&s->common, op->len);
-    bdrv_read(s->src, op->off, op->len, op->buf, op_read_cb, op);
+    /* under the op's range lock (op_locked_cb) */
+    bdrv_read_locked(s->src, op->off, op->len, op->buf, op_read_cb, op);
 }
 
 static void op_locked_cb(void *opaque, BdrvRangeLock *lock)

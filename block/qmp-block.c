@@ -37,10 +37,19 @@ static bool has_image_info(const BlockNode *bn)
     return bn->file && has_image_info(bn->file->child);
 }
 
+/* The node whose image QEMU shows below @bn's: its filtered child, or
+ * its backing (bdrv_filter_or_cow_bs()). */
+static BlockNode *filter_or_cow(const BlockNode *bn)
+{
+    BlockNode *f = bdrv_filter_child(bn);
+
+    return f ? f : bdrv_backing(bn);
+}
+
 static json_t *image_info(BlockNode *bn, bool flat)
 {
     json_t *o = json_object();
-    BlockNode *b = bdrv_backing(bn);
+    BlockNode *b = filter_or_cow(bn);
     int64_t actual = bn->drv->allocated_size ? bn->drv->allocated_size(bn)
                                              : -1;
 
@@ -57,7 +66,8 @@ static json_t *image_info(BlockNode *bn, bool flat)
     /* QEMU reports lengths in whole sectors (bdrv_getlength) */
     json_object_set_new(o, "virtual-size", json_integer(
                             (bn->total_size + 511) & ~(uint64_t)511));
-    if (bn->drv->cluster_size) {
+    /* as QEMU, none when the node (a filter over a file) has none */
+    if (bn->drv->cluster_size && bn->drv->cluster_size(bn)) {
         json_object_set_new(o, "cluster-size",
                             json_integer(bn->drv->cluster_size(bn)));
     }
@@ -102,7 +112,7 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat)
     int depth = 0;
 
     /* QEMU counts the depth while collecting the chain, so not if flat */
-    for (BlockNode *n = b; n && !flat; n = bdrv_backing(n)) {
+    for (BlockNode *n = filter_or_cow(bn); n && !flat; n = filter_or_cow(n)) {
         depth++;
     }
     json_object_set_new(o, "file", qjson_str(bdrv_filename(bn)));
@@ -367,21 +377,6 @@ static bool perm_conflict(BlockNode *bn, unsigned perm, Error **errp)
     return false;
 }
 
-/* QEMU's bdrv_get_device_or_node_name() */
-static const char *device_or_node_name(const BlockNode *bn)
-{
-    GPtrArray *blks = blk_all();
-
-    for (guint i = 0; i < blks->len; i++) {
-        BlockBackend *blk = g_ptr_array_index(blks, i);
-
-        if (blk_root(blk) == bn && *blk_name(blk)) {
-            return blk_name(blk);
-        }
-    }
-    return bn->node_name;
-}
-
 /*
  * QEMU's op blockers: a backing node refuses most operations (delete,
  * resize, snapshot, backing file change) while it is one.  The newest
@@ -395,7 +390,7 @@ static bool backing_blocked(const BlockNode *bn, Error **errp)
         if (bdrv_edge_live(c) && c->parent && c == c->parent->backing) {
             error_setg(errp, "Node '%s' is busy: node is used as backing hd "
                        "of '%s'", bn->node_name,
-                       device_or_node_name(c->parent));
+                       bdrv_device_or_node_name(c->parent));
             return true;
         }
     }
@@ -545,7 +540,7 @@ static void qmp_blockdev_del(const json_t *args, QapiReply *reply)
         error_setg(&err, "Node %s is not owned by the monitor", name);
     } else if (bn->refcnt > 1) {
         error_setg(&err, "Block device %s is in use",
-                   device_or_node_name(bn));
+                   bdrv_device_or_node_name(bn));
     }
     if (err) {
         qapi_reply_error(reply, err);

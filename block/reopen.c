@@ -541,6 +541,18 @@ static bool entry_prepare(ReopenEntry *e, Error **errp)
             json_object_del(left, k);
         }
     }
+    /* QEMU's bdrv_can_set_read_only(), then a driver without reopen */
+    if (e->rs.read_only && bn->copy_on_read) {
+        error_setg(errp, "Can't set node '%s' to r/o with copy-on-read "
+                   "enabled", bdrv_device_or_node_name(bn));
+        return false;
+    }
+    if (drv->no_reopen) {
+        error_setg(errp, "Block format '%s' used by node '%s' does not "
+                   "support reopening files", drv->name,
+                   bdrv_device_or_node_name(bn));
+        return false;
+    }
 
     order = qemu_order(e->old);
     for (guint i = 0; i < order->len; i++) {

@@ -296,7 +296,8 @@ static void top_status_cb(void *opaque, int ret, int status, uint64_t pnum)
         step_done(w);
         return;
     }
-    bdrv_read(s->top, w->off, w->n, w->buf, read_cb, w);
+    /* under the worker's range lock (locked_cb) */
+    bdrv_read_locked(s->top, w->off, w->n, w->buf, read_cb, w);
 }
 
 static void locked_cb(void *opaque, BdrvRangeLock *lock)

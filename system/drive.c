@@ -294,6 +294,8 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     const char *iface;
     bool virtio;
     bool writeback;
+    bool cor;
+    Error *err = NULL;
     BlockNode *bn;
     BlockBackend *blk;
     BlockdevOnError on_read = BLOCKDEV_ON_ERROR_REPORT;
@@ -348,6 +350,16 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     if (backing) {
         json_object_set_new(opts, "backing", backing);
     }
+    cor = opts_get_bool(d, "copy-on-read", false, &err);
+    if (err) {
+        error_propagate(errp, err);
+        return false;
+    }
+    if (cor && qjson_get_bool_or(opts, "read-only", false)) {
+        fprintf(stderr, "qmpd: -drive %s: warning: disabling copy-on-read "
+                "on read-only drive\n", arg);
+        cor = false;
+    }
     bn = bdrv_open_options(opts, false, errp);
     if (!bn) {
         return false;
@@ -363,6 +375,10 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
                    bdrv_file_child(bn) ? "does not" : "doesn't");
         bdrv_unref(bn);
         return false;
+    }
+    if (cor) {
+        /* on the node itself, not a filter node: QEMU 7.2's graph */
+        bdrv_enable_copy_on_read(bn);
     }
     blk = blk_new(id, bn, errp);
     bdrv_unref(bn);

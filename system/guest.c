@@ -237,6 +237,7 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
     d->anon_backend = anon;
     /* the device's permissions may meet another process's image locks */
     if (blk && !blk_attach_dev(blk, d->qdev, id, errp)) {
+        guest_disk_free(d->disk);
         if (anon) {
             blk_delete(blk);
         }
