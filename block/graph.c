@@ -24,6 +24,7 @@
 #include "block/block-int.h"
 #include "block/dirty-bitmap.h"
 #include "block/ioq.h"
+#include "qapi/opts.h"
 #include "qapi/qjson.h"
 
 #define NODE_NAME_MAX 31
@@ -304,19 +305,6 @@ void bdrv_replace_node(BlockNode *from, BlockNode *to)
     }
 }
 
-static bool id_wellformed(const char *id)
-{
-    if (!g_ascii_isalpha(id[0])) {
-        return false;
-    }
-    for (const char *p = id + 1; *p; p++) {
-        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool assign_node_name(BlockNode *bn, const char *name, Error **errp)
 {
     if (!name) {
@@ -324,7 +312,7 @@ static bool assign_node_name(BlockNode *bn, const char *name, Error **errp)
         bn->auto_named = true;
         return true;
     }
-    if (!id_wellformed(name)) {
+    if (!opts_id_wellformed(name)) {
         error_setg(errp, "Invalid node-name: '%s'", name);
         return false;
     }

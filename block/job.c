@@ -25,6 +25,7 @@
 
 #include "block/job-int.h"
 #include "qapi/event.h"
+#include "qapi/opts.h"
 #include "qapi/qjson.h"
 
 static const char *const status_names[JOB_STATUS__MAX] = {
@@ -160,25 +161,12 @@ static bool check_verb(Job *job, JobVerb verb, Error **errp)
     return false;
 }
 
-static bool id_wellformed(const char *id)
-{
-    if (!g_ascii_isalpha(id[0])) {
-        return false;
-    }
-    for (const char *p = id + 1; *p; p++) {
-        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 void *job_create(const char *id, const JobDriver *drv, bool auto_finalize,
                  bool auto_dismiss, Error **errp)
 {
     Job *job;
 
-    if (id && !id_wellformed(id)) {
+    if (id && !opts_id_wellformed(id)) {
         error_setg(errp, "Invalid job ID '%s'", id);
         return NULL;
     }

@@ -116,23 +116,45 @@ const char *opts_key(const Opts *o, guint i)
     return g_ptr_array_index(o->keys, i);
 }
 
-bool opts_get_bool(const Opts *o, const char *key, bool dflt, Error **errp)
+bool opts_parse_bool(const char *key, const char *v, bool *out,
+                     Error **errp)
 {
-    const char *v = opts_get(o, key);
-
-    if (!v) {
-        return dflt;
-    }
     if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true")
         || !strcmp(v, "y")) {
+        *out = true;
         return true;
     }
     if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false")
         || !strcmp(v, "n")) {
-        return false;
+        *out = false;
+        return true;
     }
     error_setg(errp, "Parameter '%s' expects 'on' or 'off'", key);
-    return dflt;
+    return false;
+}
+
+bool opts_get_bool(const Opts *o, const char *key, bool dflt, Error **errp)
+{
+    const char *v = opts_get(o, key);
+    bool b = dflt;
+
+    if (v) {
+        opts_parse_bool(key, v, &b, errp);
+    }
+    return b;
+}
+
+bool opts_id_wellformed(const char *id)
+{
+    if (!g_ascii_isalpha(id[0])) {
+        return false;
+    }
+    for (const char *p = id + 1; *p; p++) {
+        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool opts_parse_size(const char *s, uint64_t *out)

@@ -42,6 +42,19 @@ const char *opts_key(const Opts *o, guint i);
 /* on/off (also yes/no, true/false as QEMU); @dflt when absent. */
 bool opts_get_bool(const Opts *o, const char *key, bool dflt, Error **errp);
 
+/*
+ * QEMU's boolean words for @key's value @v (on/yes/true/y, off/no/false/n);
+ * false with "Parameter '@key' expects 'on' or 'off'" otherwise.
+ */
+bool opts_parse_bool(const char *key, const char *v, bool *out,
+                     Error **errp);
+
+/*
+ * An id QEMU takes (-device, -drive, job and node names): a letter, then
+ * letters, digits, '-', '.' and '_'.
+ */
+bool opts_id_wellformed(const char *id);
+
 /* A size with optional suffix (k, M, G, T, P, E); @dflt when absent. */
 bool opts_get_size(const Opts *o, const char *key, uint64_t dflt,
                    uint64_t *out, Error **errp);
