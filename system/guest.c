@@ -7,9 +7,11 @@
  * in QEMU, the device's id (else its path), except for virtio-blk, whose
  * backend belongs to the inner device at .../virtio-backend.
  *
- * Buses follow the machine type: none has none, pc has the IDE buses
- * ide.0 and ide.1, q35 the AHCI buses ide.0 to ide.5; PCI on pc and
- * q35; a SCSI bus per virtio-scsi-pci controller ("ID.0").
+ * A device is added as QEMU's qdev_device_add() does it: the model, its
+ * bus (guest-bus.c), hotplug, the id, the properties (guest-props.c: one
+ * table says what each model takes), then realize: the address on the
+ * bus, the drive, the disk model (guest-disk.c).  A controller's
+ * devices go with it.
  */
 #include "config.h"
 
@@ -19,9 +21,13 @@
 #include "qapi/event.h"
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
+#include "system/guest-bus.h"
 #include "system/guest-disk.h"
+#include "system/guest-props.h"
 #include "system/guest.h"
 #include "system/machine.h"
+
+#define VIRTIO_QUEUE_MAX 1024
 
 typedef struct {
     char *id;               /* NULL: anonymous */
@@ -32,16 +38,15 @@ typedef struct {
     GuestDisk *disk;        /* disk devices: properties, guest I/O */
     bool anon_backend;      /* created for this device */
     guint unplug_source;    /* device_del accepted, removal pending */
+    GuestDriver drv;
+    GuestDevProps props;    /* with the address it was given */
+    GuestBus *bus;          /* the bus it is on */
+    GuestBus *child_bus;    /* a SCSI controller's */
 } GuestDevice;
 
 static void device_free(GuestDevice *d);
 
 static GPtrArray *devices;
-static unsigned anon_count;
-
-static const char *const disk_drivers[] = {
-    "virtio-blk-pci", "scsi-hd", "ide-hd", NULL
-};
 
 static GuestDevice *find_device(const char *id)
 {
@@ -62,66 +67,82 @@ BlockBackend *guest_device_backend(const char *id)
     return d ? d->blk : NULL;
 }
 
-/* The property name QEMU reports in drive errors. */
-static const char *drive_prop_owner(const char *driver)
+static bool bootindex_used(int32_t bootindex)
 {
-    return !strcmp(driver, "virtio-blk-pci") ? "virtio-blk-device" : driver;
-}
+    for (guint i = 0; devices && i < devices->len; i++) {
+        GuestDevice *d = g_ptr_array_index(devices, i);
 
-static bool bus_available(const char *driver, const char *bus, Error **errp)
-{
-    const char *machine = machine_config()->type;
-    bool is_none = !strcmp(machine, "none");
-    const char *kind = !strcmp(driver, "scsi-hd") ? "SCSI"
-        : !strcmp(driver, "ide-hd") ? "IDE" : "PCI";
-
-    if (!strcmp(kind, "SCSI")) {
-        for (guint i = 0; devices && i < devices->len; i++) {
-            GuestDevice *d = g_ptr_array_index(devices, i);
-
-            if (!strcmp(d->driver, "virtio-scsi-pci")
-                && (!bus || (d->id && g_str_has_prefix(bus, d->id)))) {
-                return true;
-            }
+        if (d->props.bootindex == bootindex) {
+            return true;
         }
-        if (bus) {
-            error_setg(errp, "Bus '%s' not found", bus);
-            return false;
-        }
-    } else if (!is_none) {
-        if (!strcmp(kind, "IDE") && bus
-            && !(g_str_has_prefix(bus, "ide.") && strlen(bus) == 5
-                 && bus[4] >= '0'
-                 && bus[4] <= (g_str_has_prefix(machine, "pc-q35") ? '5'
-                                                                   : '1'))) {
-            error_setg(errp, "Bus '%s' not found", bus);
-            return false;
-        }
-        return true;
     }
-    error_setg(errp, "No '%s' bus found for device '%s'", kind, driver);
     return false;
 }
 
-/*
- * The bus a hot-plugged device would go on refuses hotplug: IDE buses
- * always, and q35's PCIe root bus (QEMU's QERR_BUS_NO_HOTPLUG).  With
- * no bus given, QEMU picks the last bus of the first controller.
- */
-static bool bus_hotpluggable(const char *driver, const char *bus,
-                             Error **errp)
+/* QEMU's "device[*]": the first index no anonymous device has. */
+static char *anon_path(void)
 {
-    const char *machine = machine_config()->type;
-    bool q35 = g_str_has_prefix(machine, "pc-q35");
+    for (unsigned n = 0;; n++) {
+        g_autofree char *path =
+            g_strdup_printf("/machine/peripheral-anon/device[%u]", n);
+        bool used = false;
 
-    if (!strcmp(driver, "ide-hd")) {
-        error_setg(errp, "Bus '%s' does not support hotplugging",
-                   bus ? bus : q35 ? "ide.5" : "ide.1");
+        for (guint i = 0; devices && i < devices->len && !used; i++) {
+            GuestDevice *d = g_ptr_array_index(devices, i);
+
+            used = !strcmp(d->path, path);
+        }
+        if (!used) {
+            return g_steal_pointer(&path);
+        }
+    }
+}
+
+/*
+ * The drive property names a backend (-drive id) no device has, or a
+ * node; QEMU's messages name the inner device of virtio-blk-pci.
+ */
+static bool find_drive(GuestDriver drv, const char *drive,
+                       BlockBackend **blk, BlockNode **node, Error **errp)
+{
+    const char *owner = drv == GUEST_DRIVER_VIRTIO_BLK ? "virtio-blk-device"
+                                                       : guest_driver_name(drv);
+
+    *blk = blk_by_name(drive);
+    if (*blk && blk_qdev(*blk)) {
+        error_setg(errp, "Property '%s.drive' can't take value '%s', "
+                   "it's in use", owner, drive);
         return false;
     }
-    if (q35 && strcmp(driver, "scsi-hd")) {
-        error_setg(errp, "Bus '%s' does not support hotplugging",
-                   bus ? bus : "pcie.0");
+    if (!*blk) {
+        *node = bdrv_find_node(drive);
+        if (!*node) {
+            error_setg(errp, "Property '%s.drive' can't find value '%s'",
+                       owner, drive);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* What a device's realize checks before the disk model's. */
+static bool device_check(GuestDriver drv, const GuestDevProps *p,
+                         Error **errp)
+{
+    if (guest_driver_is_disk(drv) && !p->drive) {
+        error_setg(errp, drv == GUEST_DRIVER_IDE_HD ? "No drive specified"
+                                                    : "drive property not set");
+        return false;
+    }
+    if (drv == GUEST_DRIVER_VIRTIO_BLK && !p->num_queues) {
+        error_setg(errp, "num-queues property must be larger than 0");
+        return false;
+    }
+    /* QEMU 7.2 aborts here; later QEMU refuses so */
+    if (drv == GUEST_DRIVER_VIRTIO_BLK && p->num_queues != UINT16_MAX
+        && p->num_queues > VIRTIO_QUEUE_MAX) {
+        error_setg(errp, "num-queues property must be <= %d",
+                   VIRTIO_QUEUE_MAX);
         return false;
     }
     return true;
@@ -129,102 +150,87 @@ static bool bus_hotpluggable(const char *driver, const char *bus,
 
 /*
  * Add a device; @hot when the machine is running already (device_add).
- * The checks follow QEMU's qdev_device_add(): model, bus, hotplug, id,
- * properties, then the drive.
+ * The checks follow QEMU's qdev_device_add(): id syntax, model, bus,
+ * hotplug, id, properties (the drive among them), then realize: the
+ * address on the bus, the device's own checks, the disk model.
  */
 static bool device_add(const json_t *props, bool hot, Error **errp)
 {
-    static const char *const known[] = {
-        "driver", "id", "drive", "bus", "addr", "serial", "bootindex",
-        "write-cache", "num-queues", "scsi-id", "lun", "channel", "unit",
-        "logical_block_size", "physical_block_size", "discard_granularity",
-        "min_io_size", "opt_io_size", "rerror", "werror",
-        NULL
-    };
-    const char *driver = qjson_get_str(props, "driver");
     const char *id = qjson_get_str_or(props, "id", NULL);
-    const char *drive = qjson_get_str_or(props, "drive", NULL);
-    const char *bus = qjson_get_str_or(props, "bus", NULL);
-    const char *wce = qjson_get_str_or(props, "write-cache", "auto");
-    const char *key;
-    json_t *val;
+    const char *driver;
+    const char *wce;
+    GuestDriver drv;
+    GuestDevProps p;
+    GuestBus *bus;
     GuestDevice *d;
     BlockBackend *blk = NULL;
+    BlockNode *node = NULL;
     g_autoptr(GuestDisk) disk = NULL;
     bool anon = false;
 
-    if (!strcmp(driver, "virtio-blk")) {
-        driver = "virtio-blk-pci";
-    }
-    if (!g_strv_contains(disk_drivers, driver)
-        && strcmp(driver, "virtio-scsi-pci")) {
-        error_setg(errp, "'%s' is not a valid device model name", driver);
+    if (id && !opts_id_wellformed(id)) {
+        error_setg(errp, "Parameter 'id' expects an identifier");
+        error_append_hint(errp, "Identifiers consist of letters, digits, "
+                          "'-', '.', '_', starting with a letter.\n");
         return false;
     }
-    if (!bus_available(driver, bus, errp)) {
+    if (!guest_driver_lookup(qjson_get_str(props, "driver"), &drv)) {
+        error_setg(errp, "'%s' is not a valid device model name",
+                   qjson_get_str(props, "driver"));
         return false;
     }
-    if (hot && !bus_hotpluggable(driver, bus, errp)) {
+    driver = guest_driver_name(drv);
+    bus = guest_bus_find(qjson_get_str_or(props, "bus", NULL), drv, errp);
+    if (!bus) {
+        return false;
+    }
+    if (hot && !guest_bus_hotpluggable(bus)) {
+        error_setg(errp, "Bus '%s' does not support hotplugging",
+                   guest_bus_name(bus));
         return false;
     }
     if (id && find_device(id)) {
         error_setg(errp, "Duplicate device ID '%s'", id);
         return false;
     }
-    json_object_foreach((json_t *)props, key, val) {
-        if (!g_strv_contains(known, key)) {
-            error_setg(errp, "Property '%s.%s' not found",
-                       drive_prop_owner(driver), key);
-            return false;
-        }
-    }
-    if (strcmp(wce, "on") && strcmp(wce, "off") && strcmp(wce, "auto")) {
-        error_setg(errp, "Parameter 'write-cache' does not accept value "
-                   "'%s'", wce);
+    if (!guest_props_parse(drv, props, &p, errp)) {
         return false;
     }
-    if (g_strv_contains(disk_drivers, driver)) {
+    if (p.bootindex >= 0 && bootindex_used(p.bootindex)) {
+        error_setg(errp, "The bootindex %d has already been used",
+                   p.bootindex);
+        return false;
+    }
+    wce = p.write_cache;
+    if (guest_driver_is_disk(drv)) {
         disk = guest_disk_new(driver, id, props, errp);
-        if (!disk) {
+        if (!disk
+            || (p.drive && !find_drive(drv, p.drive, &blk, &node, errp))) {
             return false;
         }
-        if (!drive) {
-            error_setg(errp, "drive property not set");
-            return false;
-        }
-        blk = blk_by_name(drive);
-        if (blk && blk_qdev(blk)) {
-            error_setg(errp, "Property '%s.drive' can't take value '%s', "
-                       "it's in use", drive_prop_owner(driver), drive);
-            return false;
-        }
+    }
+    if (!guest_bus_place(bus, drv, hot, &p, errp)
+        || !device_check(drv, &p, errp)) {
+        return false;
+    }
+    if (node) {
+        blk = blk_new("", node, errp);
         if (!blk) {
-            BlockNode *bn = bdrv_find_node(drive);
-
-            if (!bn) {
-                error_setg(errp, "Property '%s.drive' can't find value '%s'",
-                           drive_prop_owner(driver), drive);
-                return false;
-            }
-            blk = blk_new("", bn, errp);
-            if (!blk) {
-                return false;
-            }
-            anon = true;
-        }
-        if (!guest_disk_realize(disk, blk, errp)) {
-            if (anon) {
-                blk_delete(blk);
-            }
             return false;
         }
+        anon = true;
+    }
+    if (disk && !guest_disk_realize(disk, blk, errp)) {
+        if (anon) {
+            blk_delete(blk);
+        }
+        return false;
     }
     d = g_new0(GuestDevice, 1);
     d->id = g_strdup(id);
     d->driver = g_strdup(driver);
     d->path = id ? g_strdup_printf("/machine/peripheral/%s", id)
-                 : g_strdup_printf("/machine/peripheral-anon/device[%u]",
-                                   anon_count++);
+                 : anon_path();
     /*
      * QEMU names the device by its id, else its path; virtio-blk's
      * backend belongs to the inner virtio-blk-device, which has no id
@@ -252,7 +258,20 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
         devices = g_ptr_array_new();
     }
     g_ptr_array_add(devices, d);
+    d->drv = drv;
+    d->props = p;
+    d->props.drive = NULL;      /* borrowed from @props */
+    d->bus = bus;
+    guest_bus_attach(bus, drv, id, &d->props, d);
+    if (drv == GUEST_DRIVER_VIRTIO_SCSI) {
+        d->child_bus = guest_bus_new_scsi(id);
+    }
     return true;
+}
+
+void guest_init(bool defaults, bool vga)
+{
+    guest_bus_init(machine_config()->type, defaults, vga);
 }
 
 bool guest_device_add(const json_t *props, Error **errp)
@@ -317,12 +336,39 @@ static bool qmp_device_add(const json_t *args, json_t **ret, Error **errp)
     return device_add(props, true, errp);
 }
 
-/* The unplug completes: the device goes, then its DEVICE_DELETED events. */
-static gboolean unplug_cb(gpointer opaque)
+/* The device on @bus added last, or NULL. */
+static GuestDevice *newest_on(const GuestBus *bus)
 {
-    GuestDevice *d = opaque;
+    for (guint i = devices->len; i > 0; i--) {
+        GuestDevice *d = g_ptr_array_index(devices, i - 1);
 
+        if (d->bus == bus) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The device goes, then its DEVICE_DELETED events.  As in QEMU, a
+ * controller's devices go before it (newest first), and a virtio
+ * device's inner device before the device.
+ */
+static void device_remove(GuestDevice *d)
+{
+    if (d->child_bus) {
+        GuestDevice *c;
+
+        while ((c = newest_on(d->child_bus))) {
+            if (c->unplug_source) {
+                g_source_remove(c->unplug_source);
+            }
+            device_remove(c);
+        }
+        guest_bus_free(d->child_bus);
+    }
     g_ptr_array_remove(devices, d);
+    guest_bus_detach(d->bus, d);
     /* the disk lets go of the backend (and fails what it held) first */
     guest_disk_free(d->disk);
     if (d->blk) {
@@ -331,16 +377,26 @@ static gboolean unplug_cb(gpointer opaque)
             blk_delete(d->blk);
         }
     }
-    if (!strcmp(d->driver, "virtio-blk-pci")) {
-        /* the inner virtio-blk-device goes first */
-        qapi_event_send("DEVICE_DELETED",
-                        json_pack("{s:s}", "path", d->qdev));
+    if (d->drv == GUEST_DRIVER_VIRTIO_BLK
+        || d->drv == GUEST_DRIVER_VIRTIO_SCSI) {
+        g_autofree char *inner = g_strdup_printf("%s/virtio-backend",
+                                                 d->path);
+
+        qapi_event_send("DEVICE_DELETED", json_pack("{s:s}", "path", inner));
     }
     qapi_event_send("DEVICE_DELETED",
                     d->id ? json_pack("{s:s,s:s}", "device", d->id, "path",
                                       d->path)
                           : json_pack("{s:s}", "path", d->path));
     device_free(d);
+}
+
+static gboolean unplug_cb(gpointer opaque)
+{
+    GuestDevice *d = opaque;
+
+    d->unplug_source = 0;
+    device_remove(d);
     return G_SOURCE_REMOVE;
 }
 
@@ -357,6 +413,11 @@ static bool qmp_device_del(const json_t *args, json_t **ret, Error **errp)
     if (d->unplug_source) {
         error_setg(errp, "Device %s is already in the process of unplug",
                    id);
+        return false;
+    }
+    if (!guest_bus_hotpluggable(d->bus)) {
+        error_setg(errp, "Bus '%s' does not support hotplugging",
+                   guest_bus_name(d->bus));
         return false;
     }
     /*
@@ -387,15 +448,8 @@ void guest_cleanup(void)
         device_free(d);
     }
     g_clear_pointer(&devices, g_ptr_array_unref);
+    guest_bus_cleanup();
 }
-
-/* Properties QEMU's disk devices have that qmpd does not model. */
-static const char *const unmodelled_props[] = {
-    "bus", "addr", "bootindex", "write-cache", "num-queues", "scsi-id",
-    "lun", "channel", "unit", "realized", "hotplugged", "hotpluggable",
-    "parent_bus", "share-rw", "account-invalid", "account-failed",
-    "backend_defaults", NULL
-};
 
 void guest_qom_paths(GPtrArray *paths)
 {
@@ -432,11 +486,13 @@ json_t *guest_qom_get(const char *path, const char *prop, Error **errp)
         if (d->disk) {
             v = guest_disk_prop(d->disk, prop);
         }
+        if (!v) {
+            v = guest_props_qom_get(d->drv, inner, &d->props, prop);
+        }
         if (v) {
             return v;
         }
-        if (g_strv_contains(unmodelled_props, prop)
-            && (d->disk || !strcmp(prop, "realized"))) {
+        if (guest_props_qemu_has(d->drv, inner, prop)) {
             error_setg(errp, "Property '%s.%s' is not modelled by qmpd", type,
                        prop);
             return NULL;
@@ -451,9 +507,13 @@ json_t *guest_qom_get(const char *path, const char *prop, Error **errp)
 
 static void hmp_device_add(HmpCall *call, const json_t *args)
 {
+    const char *arg = qjson_get_str(args, "device");
+    g_autoptr(GString) help_err = g_string_new(NULL);
     Error *err = NULL;
 
-    if (!device_add_arg(qjson_get_str(args, "device"), true, &err)) {
+    if (guest_props_print_help(arg, hmp_call_out(call), help_err)) {
+        g_string_append(hmp_call_out(call), help_err->str);
+    } else if (!device_add_arg(arg, true, &err)) {
         g_string_append_printf(hmp_call_out(call), "Error: %s\n",
                                error_get_pretty(err));
         error_free(err);

@@ -18,6 +18,13 @@
 #include "qapi/error.h"
 
 /*
+ * The machine's buses and own devices, after machine_set_config():
+ * @defaults when QEMU would add its default devices (no -nodefaults),
+ * whose VGA (@vga) and NIC take PCI slots before any -device.
+ */
+void guest_init(bool defaults, bool vga);
+
+/*
  * Add a device from @props ({"driver", "id"?, "drive"?, "bus"?, ...}
  * with string values, as -device and device_add give them).
  */

@@ -10,6 +10,8 @@ system_libsystem_a_SOURCES = \
 	system/drive.c system/drive.h \
 	system/guest.c system/guest.h \
 	system/guest-disk.c system/guest-disk.h \
+	system/guest-props.c system/guest-props.h \
+	system/guest-bus.c system/guest-bus.h \
 	system/qom.c system/qom.h \
 	system/handlers.c system/handlers.h
 

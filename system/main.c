@@ -329,6 +329,7 @@ int main(int argc, char **argv)
     }
 
     machine_set_config(&o.machine);
+    guest_init(!o.nodefaults, !o.no_vga);
     vclock_init(!strcmp(o.machine.accel, "qtest"));
     initial = o.incoming ? RUN_STATE_INMIGRATE
         : o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "qapi/opts.h"
+#include "system/guest-props.h"
 #include "system/memory.h"
 #include "system/options.h"
 
@@ -294,6 +295,7 @@ static bool opt_vga(QmpdOptions *o, const char *arg, Error **errp)
                    arg);
         return false;
     }
+    o->no_vga = true;
     return true;
 }
 
@@ -312,14 +314,6 @@ static bool opt_m(QmpdOptions *o, const char *arg, Error **errp)
     return memory_parse(&o->memory, arg, errp);
 }
 
-
-static void print_device_help(void)
-{
-    printf("Storage devices:\n"
-           "name \"ide-hd\", bus IDE, desc \"virtual IDE disk\"\n"
-           "name \"scsi-hd\", bus SCSI, desc \"virtual SCSI disk\"\n"
-           "name \"virtio-blk-pci\", bus PCI, alias \"virtio-blk\"\n");
-}
 
 /* Checked when the device is created, after the drives exist. */
 static bool opt_device(QmpdOptions *o, const char *arg, Error **errp)
@@ -455,8 +449,17 @@ static bool handle_help_forms(const char *name, const char *arg)
         machine_print_help(stdout);
         return true;
     }
-    if (!strcmp(name, "device") && is_help(arg)) {
-        print_device_help();
+    if (!strcmp(name, "device")) {
+        g_autoptr(GString) out = g_string_new(NULL);
+        g_autoptr(GString) err = g_string_new(NULL);
+
+        if (!guest_props_print_help(arg, out, err)) {
+            return false;
+        }
+        fputs(out->str, stdout);
+        if (err->len) {
+            fprintf(stderr, "qmpd: -device %s: %s", arg, err->str);
+        }
         return true;
     }
     if (!strcmp(name, "accel") && is_help(arg)) {

@@ -57,6 +57,7 @@ typedef struct QmpdOptions {
     bool debug_threads;     /* -name debug-threads=on */
     bool nodefaults;
     bool nographic;
+    bool no_vga;            /* -vga none */
     int log_level;
 } QmpdOptions;
 

@@ -2,9 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Disk device properties against QEMU 7.2: the same command lines and
 device_add calls must fail with the same message, and qom-get must show
-the same values.  Skips (77) when QEMU is not installed.
+the same values: the block sizes and error policy, the addresses (PCI
+slot/function, IDE unit, SCSI channel/target/LUN: given, refused, or
+assigned by default), bootindex and num-queues.  The property names
+qmpd takes, refuses as unmodelled, or does not know are checked against
+QEMU's -device DRIVER,help.  Skips (77) when QEMU is not installed.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -43,6 +48,122 @@ DRIVE_CASES = [
     "werror=foo", "rerror=enospc", "werror=auto", "rerror=bad,werror=bad",
     "serial=abc", "serial=x,werror=bad",
 ]
+
+NULLS = ["-blockdev", "driver=null-co,node-name=n1",
+         "-blockdev", "driver=null-co,node-name=n2",
+         "-blockdev", "driver=null-co,node-name=n3"]
+
+
+def dev(*specs, machine="pc"):
+    """A command line: @machine, three null nodes, -device @specs."""
+    args = ["-M", machine] + NULLS
+    for spec in specs:
+        args += ["-device", spec]
+    return args
+
+
+# Buses, addresses and the other device properties: each command line
+# fails (or starts) on both with the same first message
+ADDRESS_CASES = [
+    # buses
+    dev("virtio-blk-pci,drive=n1,bus=nonexistent"),
+    dev("virtio-blk-pci,drive=n1,bus=ide.0"),
+    dev("virtio-blk-pci,drive=n1,bus=pcie.0"),
+    dev("virtio-blk-pci,drive=n1,bus="),
+    dev("virtio-blk-pci,drive=n1,bus=pci.0/"),
+    dev("virtio-blk-pci,drive=n1,bus=pci.0", machine="q35"),
+    dev("ide-hd,drive=n1,bus=pcie.0", machine="q35"),
+    dev("ide-hd,drive=n1,bus=pci.0"),
+    dev("ide-hd,drive=n1,bus=ide.2"),
+    dev("ide-hd,drive=n1,bus=ide.6", machine="q35"),
+    dev("virtio-blk-pci,drive=n1", machine="none"),
+    dev("virtio-scsi-pci", machine="none"),
+    dev("scsi-hd,drive=n1", machine="none"),
+    dev("ide-hd,drive=n1", machine="none"),
+    dev("scsi-hd,drive=n1"),
+    dev("virtio-scsi-pci,id=s", "scsi-hd,drive=n1,bus=s"),
+    dev("virtio-scsi-pci,id=s", "scsi-hd,drive=n1,bus=s.1"),
+    dev("virtio-scsi-pci,id=s", "virtio-blk-pci,drive=n1,bus=s.0"),
+    dev("virtio-scsi-pci,id=s", "virtio-scsi-pci,bus=s.0"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,bus=scsi.1"),
+    dev("virtio-scsi-pci", "virtio-scsi-pci", "scsi-hd,drive=n1,bus=scsi.1"),
+    # PCI addresses
+    dev("virtio-blk-pci,drive=n1,addr=zz"), dev("virtio-blk-pci,drive=n1,addr=3.8"),
+    dev("virtio-blk-pci,drive=n1,addr=32"), dev("virtio-blk-pci,drive=n1,addr=20"),
+    dev("virtio-blk-pci,drive=n1,addr=-1"), dev("virtio-blk-pci,drive=n1,addr="),
+    dev("virtio-blk-pci,drive=n1,addr=3."), dev("virtio-blk-pci,drive=n1,addr=.1"),
+    dev("virtio-blk-pci,drive=n1,addr=1g"), dev("virtio-scsi-pci,addr=ff.0"),
+    dev("virtio-blk-pci,drive=n1,addr=0"), dev("virtio-blk-pci,drive=n1,addr=1"),
+    dev("virtio-blk-pci,drive=n1,addr=1.1"), dev("virtio-scsi-pci,addr=1.3"),
+    dev("virtio-blk-pci,drive=n1,addr=0", machine="q35"),
+    dev("virtio-blk-pci,drive=n1,addr=1f", machine="q35"),
+    dev("virtio-scsi-pci,addr=1f.2", machine="q35"),
+    dev("virtio-scsi-pci,addr=1f.3", machine="q35"),
+    dev("virtio-blk-pci,drive=n1,addr=3", "virtio-blk-pci,drive=n2,addr=3"),
+    dev("virtio-blk-pci,drive=n1,addr=3,id=a", "virtio-scsi-pci,addr=3"),
+    dev("virtio-blk-pci,drive=n1,addr=3", "virtio-blk-pci,drive=n2,addr=3.1"),
+    dev("virtio-blk-pci,drive=n1,addr=3.1", "virtio-blk-pci,drive=n2,addr=3"),
+    dev("virtio-blk-pci,drive=n1,addr=3.1", "virtio-blk-pci,addr=3"),
+    dev("virtio-blk-pci,drive=n1,addr=3,multifunction=on",
+        "virtio-blk-pci,drive=n2,addr=3.1"),
+    dev("virtio-blk-pci,drive=n1,addr=3.1",
+        "virtio-scsi-pci,addr=3,multifunction=on"),
+    dev("virtio-blk-pci,drive=n1,addr=1.2"),
+    dev("virtio-blk-pci,drive=n1,multifunction=maybe"),
+    dev("virtio-blk-pci,drive=n1,multifunction=y"),
+    # bootindex, num-queues
+    dev("virtio-blk-pci,drive=n1,bootindex=abc"),
+    dev("virtio-blk-pci,drive=n1,bootindex=2147483648"),
+    dev("ide-hd,drive=n1,bootindex=1k"), dev("ide-hd,drive=n1,bootindex="),
+    dev("virtio-blk-pci,drive=n1,bootindex=1", "ide-hd,drive=n2,bootindex=1"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,bootindex=0x10",
+        "virtio-blk-pci,drive=n2,bootindex=16"),
+    dev("virtio-blk-pci,drive=n1,bootindex=-1", "ide-hd,drive=n2,bootindex=-1"),
+    dev("virtio-blk-pci,drive=n1,num-queues=0"),
+    dev("virtio-blk-pci,drive=n1,num-queues=65536"),
+    dev("virtio-blk-pci,drive=n1,num-queues=-1"),
+    dev("virtio-blk-pci,drive=n1,num-queues=x"),
+    dev("virtio-blk-pci,num-queues=0"),
+    dev("virtio-blk-pci,drive=n1,addr=1,num-queues=0"),
+    # SCSI addresses
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,scsi-id=256"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,lun=16384"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,channel=1"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,channel=-1"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,scsi-id=-1"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,scsi-id=2147483648"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,lun=2147483648"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,scsi-id=x"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,scsi-id=900,lun=99999"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,scsi-id=0,lun=0,id=a",
+        "scsi-hd,drive=n2,scsi-id=0,lun=0"),
+    dev("virtio-scsi-pci", "scsi-hd,drive=n1,scsi-id=0,lun=0",
+        "scsi-hd,drive=n2,scsi-id=0,lun=0"),
+    dev("virtio-scsi-pci", "scsi-hd,scsi-id=300"),
+    dev("virtio-scsi-pci", "scsi-hd"),
+    # IDE units
+    dev("ide-hd,drive=n1,unit=2"), dev("ide-hd,drive=n1,unit=-1"),
+    dev("ide-hd,drive=n1,unit=x"), dev("ide-hd,drive=n1,unit=4294967296"),
+    dev("ide-hd,drive=n1", "ide-hd,drive=n2", "ide-hd,drive=n3"),
+    dev("ide-hd,drive=n1", "ide-hd,drive=n2", machine="q35"),
+    dev("ide-hd,drive=n1,unit=1,bus=ide.0", machine="q35"),
+    dev("ide-hd,drive=n1,unit=1", "ide-hd,drive=n2,unit=1"),
+    dev("ide-hd,drive=n1,bus=ide.0", "ide-hd,drive=n2,bus=ide.0",
+        "ide-hd,drive=n3,bus=ide.0"),
+    dev("ide-hd"), dev("ide-hd,unit=3"),
+    # what a model does not have, ids
+    dev("virtio-blk-pci,drive=n1,foo=1"), dev("virtio-blk-pci,drive=n1,scsi-id=1"),
+    dev("virtio-blk-pci,drive=n1,lun=1"), dev("virtio-blk-pci,drive=n1,unit=1"),
+    dev("virtio-blk-pci,drive=n1,num_queues=2"),
+    dev("scsi-hd,drive=n1,unit=1"), dev("virtio-scsi-pci", "scsi-hd,drive=n1,addr=3"),
+    dev("ide-hd,drive=n1,num-queues=1"), dev("ide-hd,drive=n1,scsi-id=1"),
+    dev("virtio-scsi-pci,drive=n1"), dev("virtio-scsi-pci,bootindex=1"),
+    dev("virtio-scsi-pci,num-queues=2"), dev("virtio-scsi-pci,serial=x"),
+    dev("virtio-blk-pci,drive=n1,id=1a"), dev("virtio-blk-pci,drive=n1,id="),
+    dev("nosuch,id=1a"), dev("virtio-blk,drive=n1,bus=ide.0"),
+    dev("virtio-scsi,addr=0"),
+]
+
 
 QOM_PROPS = ["type", "drive", "serial", "logical_block_size",
              "physical_block_size", "discard_granularity", "min_io_size",
@@ -97,6 +218,11 @@ def test_command_line_errors(path):
         cases.append(["-M", "pc", "-drive", drive + "," + opts])
     cases.append(["-M", "none", "-drive",
                   "driver=null-co,if=none,serial=x"])
+    compare_errors(cases)
+
+
+def compare_errors(cases):
+    """Each command line starts, or fails with the same first message."""
     bad = []
     for args in cases:
         theirs = first_error(qemu_binary(), args)
@@ -105,6 +231,251 @@ def test_command_line_errors(path):
             bad.append("%s\n  qemu: %r\n  qmpd: %r"
                        % (" ".join(args), theirs, ours))
     assert not bad, "\n".join(bad)
+
+
+def test_address_errors():
+    need_qemu()
+    compare_errors(ADDRESS_CASES)
+
+
+def stdio_session(prog, args, cmds, nodefaults=True):
+    """The replies to @cmds (QMP over stdio), values or (class, desc)."""
+    lines = [{"execute": "qmp_capabilities"}]
+    lines += [{"execute": n, "arguments": a} for n, a in cmds]
+    lines.append({"execute": "quit"})
+    p = subprocess.run([prog, "-display", "none", "-S"]
+                       + (["-nodefaults"] if nodefaults else []) + args
+                       + ["-qmp", "stdio"],
+                       input="".join(json.dumps(m) + "\n"
+                                     for m in lines).encode(),
+                       capture_output=True, timeout=DEADLINE)
+    replies = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    replies = [r for r in replies if "return" in r or "error" in r]
+    assert len(replies) == len(lines), (prog, args, p.stderr)
+    return [r["return"] if "return" in r
+            else (r["error"]["class"], r["error"]["desc"])
+            for r in replies[1:-1]]
+
+
+ADDR_PROPS = ["addr", "multifunction", "bootindex", "num-queues",
+              "write-cache", "scsi-id", "lun", "channel", "unit", "drive",
+              "type", "nosuch"]
+
+
+def qom_all(paths):
+    return [("qom-get", {"path": p, "property": prop})
+            for p in paths for prop in ADDR_PROPS]
+
+
+def test_default_addresses():
+    """Where devices land when no address is given, with and without
+    QEMU's default devices: qom-get shows the same on both."""
+    need_qemu()
+    nulls = []
+    for i in range(8):
+        nulls += ["-blockdev", "driver=null-co,node-name=n%d" % i]
+    scenarios = [
+        (["-M", "pc", "-device", "virtio-scsi-pci,id=s",
+          "-device", "virtio-blk-pci,drive=n0,id=v,bootindex=3,"
+          "num-queues=4,write-cache=off",
+          "-device", "virtio-blk-pci,drive=n1,id=m,addr=6,multifunction=on",
+          "-device", "virtio-blk-pci,drive=n2,id=f,addr=6.3",
+          "-device", "scsi-hd,drive=n3,id=sd0",
+          "-device", "scsi-hd,drive=n4,id=sd1,scsi-id=0",
+          "-device", "scsi-hd,drive=n5,id=sd2,lun=3,bootindex=0",
+          "-device", "ide-hd,drive=n6,id=h0",
+          "-device", "ide-hd,drive=n7,id=h1,unit=0,bus=ide.0"],
+         ["s", "v", "v/virtio-backend", "m", "f", "sd0", "sd1", "sd2", "h0",
+          "h1"], True),
+        (["-M", "q35", "-device", "virtio-blk-pci,drive=n0,id=v",
+          "-device", "virtio-scsi-pci,id=s", "-device", "virtio-scsi-pci",
+          "-device", "scsi-hd,drive=n1,id=sd0,lun=7",
+          "-device", "ide-hd,drive=n2,id=h0",
+          "-device", "ide-hd,drive=n3,id=h1,bus=ide.0",
+          "-device", "ide-hd,drive=n4,id=h2,bus=ide.3"],
+         ["v", "s", "/machine/peripheral-anon/device[0]", "sd0", "h0", "h1",
+          "h2"], True),
+        (["-M", "pc", "-device", "virtio-blk-pci,drive=n0,id=v",
+          "-device", "virtio-scsi-pci,id=s"], ["v", "s"], False),
+        (["-M", "pc", "-vga", "none", "-device",
+          "virtio-blk-pci,drive=n0,id=v"], ["v"], False),
+        (["-M", "q35", "-device", "virtio-blk-pci,drive=n0,id=v"], ["v"],
+         False),
+        (["-M", "q35", "-vga", "none", "-device",
+          "virtio-blk-pci,drive=n0,id=v"], ["v"], False),
+    ]
+    for args, paths, nodefaults in scenarios:
+        cmds = qom_all(paths)
+        theirs = stdio_session(qemu_binary(), nulls + args, cmds, nodefaults)
+        ours = stdio_session(binary(), nulls + args, cmds, nodefaults)
+        bad = ["%r\n  qemu: %r\n  qmpd: %r" % (c, a, b)
+               for c, a, b in zip(cmds, theirs, ours) if a != b]
+        assert not bad, "%s\n%s" % (" ".join(args), "\n".join(bad))
+    # without -nodefaults the default VGA and NIC hold their slots
+    for prog in (qemu_binary(), binary()):
+        r = stdio_session(prog, nulls + ["-M", "pc"], [
+            ("device_add", {"driver": "virtio-blk-pci", "drive": "n0",
+                            "addr": "2"}),
+            ("device_add", {"driver": "virtio-blk-pci", "drive": "n0",
+                            "addr": "3"})], False)
+        assert r == [("GenericError", "PCI: slot 2 function 0 not available "
+                      "for virtio-blk-pci, in use by VGA,id=(null)"),
+                     ("GenericError", "PCI: slot 3 function 0 not available "
+                      "for virtio-blk-pci, in use by e1000,id=(null)")], r
+
+
+def hotplug_transcript(binary_path, steps, machine):
+    """Replies (and DEVICE_DELETED events) of @steps on one side."""
+    t = []
+    nulls = []
+    for i in range(8):
+        nulls += ["-blockdev", "driver=null-co,node-name=n%d" % i]
+    with Qmpd(["-M", machine, "-S"] + nulls, binary_path=binary_path) as q:
+        c = q.connect()
+        for name, args in steps:
+            if name == "event":
+                t.append(c.event("DEVICE_DELETED", DEADLINE)["data"])
+                continue
+            r = c.execute(name, args)
+            t.append((name, args, r.get("return", r.get("error"))))
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    return t
+
+
+def qom(path, prop):
+    return ("qom-get", {"path": path, "property": prop})
+
+
+HOTPLUG_PC = [
+    ("device_add", {"driver": "virtio-scsi-pci", "id": "s"}),
+    qom("s", "addr"),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n0", "id": "v0",
+                    "addr": 16, "bootindex": 1}),
+    qom("v0", "addr"),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n1", "id": "v1",
+                    "bootindex": 1}),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n1", "id": "v1",
+                    "addr": "1.2"}),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n1", "id": "v1",
+                    "addr": "7", "multifunction": True}),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n2", "id": "v2",
+                    "addr": "7.1"}),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n2", "id": "v2",
+                    "addr": "8.1"}),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n3", "id": "v3",
+                    "addr": "8.0"}),
+    qom("v2", "addr"),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n3", "id": "v3",
+                    "num-queues": 0}),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n3", "id": "v3",
+                    "num-queues": 2, "bootindex": "2"}),
+    qom("v3", "addr"), qom("v3", "num-queues"), qom("v3", "bootindex"),
+    ("device_add", {"driver": "ide-hd", "drive": "n4", "id": "h"}),
+    ("device_add", {"driver": "ide-hd", "drive": "n4", "bus": "ide.0"}),
+    ("device_add", {"driver": "scsi-hd", "drive": "n4", "id": "sd0"}),
+    ("device_add", {"driver": "scsi-hd", "drive": "n5", "id": "sd1"}),
+    qom("sd0", "scsi-id"), qom("sd1", "scsi-id"),
+    ("device_del", {"id": "sd0"}), ("event", None),
+    ("device_add", {"driver": "scsi-hd", "drive": "n4", "id": "sd2",
+                    "lun": 1}),
+    qom("sd2", "scsi-id"), qom("sd2", "lun"),
+    ("device_add", {"driver": "scsi-hd", "drive": "n6", "id": "sd3",
+                    "scsi-id": 1, "lun": 1}),
+    ("device_add", {"driver": "scsi-hd", "drive": "n6", "id": "sd3",
+                    "bus": "s.0", "scsi-id": 0}),
+    qom("sd3", "lun"),
+]
+
+HOTPLUG_Q35 = [
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n0"}),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n0",
+                    "bus": "pcie.0"}),
+    ("device_add", {"driver": "ide-hd", "drive": "n0"}),
+    ("device_add", {"driver": "ide-hd", "drive": "n0", "bus": "ide.2"}),
+    ("device_add", {"driver": "virtio-blk-pci", "drive": "n0",
+                    "bus": "ide.2"}),
+]
+
+
+def test_hotplug():
+    """device_add and device_del: addresses, hotplug rules, messages."""
+    need_qemu()
+    for steps, machine in ((HOTPLUG_PC, "pc"), (HOTPLUG_Q35, "q35")):
+        theirs = hotplug_transcript(qemu_binary(), steps, machine)
+        ours = hotplug_transcript(None, steps, machine)
+        bad = ["%r\n  qemu: %r\n  qmpd: %r" % (a[:2], a, b)
+               for a, b in zip(theirs, ours) if a != b]
+        assert len(theirs) == len(ours) and not bad, "\n".join(bad)
+    # a device on a bus without hotplug cannot be unplugged either
+    for machine, spec, bus in (("pc", "ide-hd,drive=n0,id=d", "ide.1"),
+                               ("q35", "virtio-blk-pci,drive=n0,id=d",
+                                "pcie.0")):
+        args = ["-M", machine] + NULLS[:2] + ["-blockdev",
+                                              "driver=null-co,node-name=n0",
+                                              "-device", spec]
+        for prog in (qemu_binary(), binary()):
+            assert stdio_session(prog, args, [("device_del", {"id": "d"})]) \
+                == [("GenericError",
+                     "Bus '%s' does not support hotplugging" % bus)], prog
+
+
+DRIVERS = ["virtio-blk-pci", "scsi-hd", "ide-hd", "virtio-scsi-pci"]
+
+
+def device_help(prog, arg):
+    p = subprocess.run([prog, "-M", "pc", "-device", arg],
+                       capture_output=True, timeout=DEADLINE)
+    return p.returncode, p.stdout.decode().splitlines()
+
+
+def test_property_names():
+    """qmpd's -device DRIVER,help lines are QEMU's; every other property
+    QEMU's model has is refused as unmodelled, any other name as QEMU
+    refuses it."""
+    need_qemu()
+    rc, theirs = device_help(qemu_binary(), "help")
+    rc2, ours = device_help(binary(), "help")
+    assert rc == rc2 == 0 and ours[0] == "Storage devices:"
+    assert set(ours) <= set(theirs), set(ours) - set(theirs)
+    with Qmpd(["-M", "pc", "-S"] + NULLS
+              + ["-device", "virtio-scsi-pci,id=s"]) as q:
+        c = q.connect()
+        for drv in DRIVERS + ["virtio-blk"]:
+            rc, theirs = device_help(qemu_binary(), drv + ",help")
+            rc2, ours = device_help(binary(), drv + ",help")
+            assert rc == rc2 == 0 and ours[0] == theirs[0], (ours, theirs)
+            assert set(ours[1:]) <= set(theirs[1:]), \
+                set(ours[1:]) - set(theirs[1:])
+            names = [line.split("=")[0].strip() for line in theirs[1:]]
+            taken = {line.split("=")[0].strip() for line in ours[1:]}
+            model = ours[0].split()[0]
+            for name in names + ["nosuch-prop"]:
+                # never realized: no drive, or (a controller) slot 0
+                args = {"driver": drv, "id": "t", name: "1"}
+                if drv == "virtio-scsi-pci" and name != "addr":
+                    args["addr"] = "0"
+                if drv == "ide-hd":
+                    # no IDE hotplug: the command line
+                    rc, desc = first_error(binary(), [
+                        "-M", "pc", "-device", "ide-hd,%s=1" % name])
+                    assert rc == 1, (drv, name)
+                    desc = desc.split(": ", 1)[1]
+                else:
+                    r = c.execute("device_add", args)
+                    assert "error" in r, (drv, name, r)
+                    desc = r["error"]["desc"]
+                if name in taken:
+                    assert "not found" not in desc \
+                        and "qmpd" not in desc, (drv, name, desc)
+                elif name in names:
+                    assert desc == "Property '%s.%s' is not supported by " \
+                        "qmpd" % (model, name), (drv, name, desc)
+                else:
+                    assert desc == "Property '%s.%s' not found" \
+                        % (model, name), (drv, name, desc)
+        c.cmd("quit")
+        q.wait(DEADLINE)
 
 
 def qom_transcript(binary_path, path):
@@ -160,4 +531,6 @@ def test_device_add_and_qom_get(path):
 
 
 if __name__ == "__main__":
-    run([test_command_line_errors, test_device_add_and_qom_get])
+    run([test_command_line_errors, test_device_add_and_qom_get,
+         test_address_errors, test_default_addresses,
+         test_hotplug, test_property_names])

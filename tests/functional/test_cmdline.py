@@ -158,7 +158,8 @@ def test_informational():
         "Storage devices:",
         'name "ide-hd", bus IDE, desc "virtual IDE disk"',
         'name "scsi-hd", bus SCSI, desc "virtual SCSI disk"',
-        'name "virtio-blk-pci", bus PCI, alias "virtio-blk"'], out
+        'name "virtio-blk-pci", bus PCI, alias "virtio-blk"',
+        'name "virtio-scsi-pci", bus PCI, alias "virtio-scsi"'], out
     rc, out, _ = qmpd_run("-drive", "format=help")
     assert rc == 0 and out.startswith("Supported formats: "), out
     rc, out, _ = qmpd_run("-accel", "help")

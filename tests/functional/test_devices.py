@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Guest disk devices: error policy, block sizes, serial, qom-get.
+"""Guest disk devices: error policy, block sizes, serial, addresses
+(PCI slots, SCSI targets and LUNs, IDE units), bootindex, num-queues,
+the properties each model takes, qom-get, unplug.
 
 The guest's I/O is qemu-io -d (HMP) or __com.qmpd_qemu-io with qdev,
 through virtio-blk-pci, scsi-hd and ide-hd; faults come from blkdebug.
@@ -13,11 +15,12 @@ when qemu-img is not installed.
 
 import json
 import os
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, run  # noqa: E402
+from qmpd import Qmpd, binary, run  # noqa: E402
 from images import check_clean, img, qemu_io, with_dir  # noqa: E402
 
 DEADLINE = 60
@@ -384,7 +387,269 @@ def test_drive_options(d):
     check_clean(path)
 
 
+NULLS = []
+for _i in range(8):
+    NULLS += ["-blockdev", "driver=null-co,node-name=n%d" % _i]
+
+
+def start_error(args):
+    """qmpd @args must fail to start: its message (after the option)."""
+    q = Qmpd(args, wait=False, status=1)
+    try:
+        assert q.wait(DEADLINE) == 1
+        return q.stderr_text().splitlines()[0].split(": ", 2)[2]
+    finally:
+        q.close()
+
+
+def qom_get(c, path, prop):
+    return c.cmd("qom-get", path=path, property=prop)
+
+
+def test_pci_addresses():
+    """Slots as QEMU 7.2 assigns them after the chipset's (pc: 00.0,
+    01.0-01.3; q35: 00.0, 1f.*), given ones checked, multifunction,
+    hotplug; qom-get shows addr (the devfn), bootindex, num-queues."""
+    with Qmpd(["-M", "pc", "-S"] + NULLS + [
+            "-device", "virtio-scsi-pci,id=s",
+            "-device", "virtio-blk-pci,drive=n0,id=v,bootindex=3,"
+            "num-queues=4,write-cache=off",
+            "-device", "virtio-blk-pci,drive=n1,id=m,addr=0x6,"
+            "multifunction=on",
+            "-device", "virtio-blk-pci,drive=n2,addr=06.3"]) as q:
+        c = q.connect()
+        assert [qom_get(c, p, "addr") for p in
+                ("s", "v", "m", "/machine/peripheral-anon/device[0]")] == \
+            [2 << 3, 3 << 3, 6 << 3, 6 << 3 | 3]
+        assert (qom_get(c, "m", "multifunction"),
+                qom_get(c, "v", "multifunction")) == (True, False)
+        for p in ("v", "v/virtio-backend"):
+            assert (qom_get(c, p, "bootindex"), qom_get(c, p, "num-queues"),
+                    qom_get(c, p, "write-cache")) == (3, 4, "off")
+        assert (qom_get(c, "m", "bootindex"),
+                qom_get(c, "m", "num-queues")) == (-1, 1)
+        assert c.error("qom-get", path="v/virtio-backend",
+                       property="addr")[1] == \
+            "Property 'virtio-blk-device.addr' not found"
+        assert c.error("qom-get", path="v", property="queue-size")[1] == \
+            "Property 'virtio-blk-pci.queue-size' is not modelled by qmpd"
+        for args, err in [
+            ({"addr": "1"}, "PCI: slot 1 function 0 not available for "
+             "virtio-blk-pci, in use by PIIX3,id=(null)"),
+            ({"addr": "1.3"}, "PCI: slot 1 function 3 not available for "
+             "virtio-blk-pci, in use by PIIX4_PM,id=(null)"),
+            ({"addr": "3"}, "PCI: slot 3 function 0 not available for "
+             "virtio-blk-pci, in use by virtio-blk-pci,id=v"),
+            ({"addr": "1.2"}, "PCI: slot 1 function 0 already occupied by "
+             "PIIX3, new func virtio-blk-pci cannot be exposed to guest."),
+            ({"addr": "3.8"},
+             "Property 'virtio-blk-pci.addr' doesn't take value '3.8'"),
+            ({"addr": "7.1", "bus": "pci.0/"}, 7 << 3 | 1),
+            ({"addr": "7"}, "PCI: 7.0 indicates single function, but 7.1 "
+             "is already populated."),
+            ({"addr": "2.1"}, "PCI: slot 2 function 0 already occupied by "
+             "virtio-scsi-pci, new func virtio-blk-pci cannot be exposed "
+             "to guest."),
+            ({"bootindex": 3}, "The bootindex 3 has already been used"),
+            ({"bootindex": "0x7fffffff1"},
+             "Parameter 'bootindex' expects int32_t"),
+            ({"num-queues": 0}, "num-queues property must be larger than 0"),
+            # QEMU 7.2 aborts on this; later QEMU refuses it so
+            ({"num-queues": 1025}, "num-queues property must be <= 1024"),
+            ({"multifunction": "maybe"},
+             "Parameter 'multifunction' expects 'on' or 'off'"),
+            ({"bus": "ide.0"}, "Device 'virtio-blk-pci' can't go on IDE bus"),
+            ({"bus": "s.0"}, "Device 'virtio-blk-pci' can't go on SCSI bus"),
+            ({"bus": "pci.1"}, "Bus 'pci.1' not found"),
+            ({"bus": "/i440fx/pci.0"}, "Bus path '/i440fx/pci.0' is not "
+             "supported by qmpd (give the bus name)"),
+            ({"id": "1a"}, "Parameter 'id' expects an identifier"),
+            ({"drive": "n4"}, 4 << 3),
+        ]:
+            args = dict({"driver": "virtio-blk", "drive": "n3"}, **args)
+            r = c.execute("device_add", args)
+            if isinstance(err, int):
+                # anonymous devices: device[0] is on the command line
+                assert r == {"return": {}}, (args, r)
+                assert qom_get(c, "/machine/peripheral-anon/device[%d]"
+                               % (1 + (err == 4 << 3)), "addr") == err
+            else:
+                assert r["error"]["desc"] == err, (args, r)
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    with Qmpd(["-M", "q35", "-S"] + NULLS + [
+            "-device", "virtio-blk-pci,drive=n0,id=v",
+            "-device", "virtio-scsi-pci,id=s,addr=1f.4"]) as q:
+        c = q.connect()
+        assert (qom_get(c, "v", "addr"), qom_get(c, "s", "addr")) == \
+            (1 << 3, 0x1f << 3 | 4)
+        assert c.error("device_add", driver="virtio-blk-pci", drive="n1") \
+            == ("GenericError", "Bus 'pcie.0' does not support hotplugging")
+        assert c.error("device_del", id="v") == \
+            ("GenericError", "Bus 'pcie.0' does not support hotplugging")
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    for machine, addr, err in [
+            ("pc", "0", "in use by i440FX,id=(null)"),
+            ("q35", "1f.2", "in use by ich9-ahci,id=(null)")]:
+        assert start_error(["-M", machine] + NULLS + [
+            "-device", "virtio-blk-pci,drive=n0,addr=" + addr]).endswith(
+                err)
+
+
+def test_scsi_and_ide_addresses():
+    """SCSI: the first free target (at the LUN asked, else 0), the first
+    free LUN at a target, QEMU's ranges; IDE: unit 0 then 1 on the
+    machine's last IDE bus, two units (q35: one), no hotplug."""
+    with Qmpd(["-M", "pc", "-S"] + NULLS + [
+            "-device", "virtio-scsi-pci,id=s",
+            "-device", "scsi-hd,drive=n0,id=a",
+            "-device", "scsi-hd,drive=n1,id=b,scsi-id=0",
+            "-device", "scsi-hd,drive=n2,id=c,lun=3",
+            "-device", "ide-hd,drive=n3,id=h0",
+            "-device", "ide-hd,drive=n4,id=h1",
+            "-device", "ide-hd,drive=n5,id=h2,bus=ide.0,unit=1"]) as q:
+        c = q.connect()
+        assert [(qom_get(c, d, "channel"), qom_get(c, d, "scsi-id"),
+                 qom_get(c, d, "lun")) for d in "abc"] == \
+            [(0, 0, 0), (0, 0, 1), (0, 0, 3)]
+        assert [qom_get(c, d, "unit") for d in ("h0", "h1", "h2")] == \
+            [0, 1, 1]
+        for args, err in [
+            ({"scsi-id": 256}, "bad scsi device id: 256"),
+            ({"lun": 16384}, "bad scsi device lun: 16384"),
+            ({"channel": 1}, "bad scsi channel id: 1"),
+            ({"scsi-id": "2147483648"}, "bad scsi device id: -2147483648"),
+            ({"scsi-id": -1}, "Parameter 'scsi-id' expects uint32_t"),
+            ({"scsi-id": 0, "lun": 3}, "lun already used by 'c'"),
+            ({"unit": 0}, "Property 'scsi-hd.unit' not found"),
+            ({"addr": 0}, "Property 'scsi-hd.addr' not found"),
+            ({"bus": "s"}, "Bus 's' not found"),
+            ({"lun": 3}, 1),
+        ]:
+            r = c.execute("device_add", dict(
+                {"driver": "scsi-hd", "drive": "n6", "id": "x"}, **args))
+            if isinstance(err, int):
+                assert r == {"return": {}}, r
+                assert qom_get(c, "x", "scsi-id") == err
+            else:
+                assert r["error"]["desc"] == err, (args, r)
+        assert c.error("device_add", driver="ide-hd", drive="n7")[1] == \
+            "Bus 'ide.1' does not support hotplugging"
+        assert c.error("device_del", id="h0")[1] == \
+            "Bus 'ide.1' does not support hotplugging"
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    for machine, devs, err in [
+        ("pc", ["ide-hd,drive=n0", "ide-hd,drive=n1", "ide-hd,drive=n2"],
+         "IDE unit 1 is in use"),
+        ("pc", ["ide-hd,drive=n0,unit=2"],
+         "Can't create IDE unit 2, bus supports only 2 units"),
+        ("q35", ["ide-hd,drive=n0", "ide-hd,drive=n1"],
+         "Can't create IDE unit 1, bus supports only 1 units"),
+        ("pc", ["ide-hd"], "No drive specified"),
+        ("pc", ["ide-hd,drive=n0,bus=ide.2"], "Bus 'ide.2' not found"),
+        ("none", ["ide-hd,drive=n0"],
+         "No 'IDE' bus found for device 'ide-hd'"),
+        ("pc", ["scsi-hd,drive=n0"],
+         "No 'SCSI' bus found for device 'scsi-hd'"),
+        ("pc", ["ide-hd,drive=n0,num-queues=1"],
+         "Property 'ide-hd.num-queues' not found"),
+    ]:
+        args = ["-M", machine] + NULLS
+        for spec in devs:
+            args += ["-device", spec]
+        assert start_error(args) == err, (devs, start_error(args))
+
+
+@with_dir("qmpd-devices-")
+def test_controller_unplug(d):
+    """device_del of a virtio-scsi-pci takes its disks first (newest
+    first, then the inner virtio-scsi-device, then the controller): their
+    -drive backends go with them; the images the guest wrote are
+    clean."""
+    path = disk(d)
+    path2 = disk(d, "disk2.qcow2")
+    with Qmpd(["-M", "pc", "-S",
+               "-drive", "file=%s,format=qcow2,if=none,id=d0" % path,
+               "-blockdev", "driver=qcow2,node-name=f1,file.driver=file,"
+               "file.filename=%s" % path2,
+               "-device", "virtio-scsi-pci,id=s",
+               "-device", "scsi-hd,drive=d0,id=sd0",
+               "-device", "scsi-hd,drive=f1,id=sdb"]) as q:
+        c = q.connect()
+        gio(c, "sd0", "write -P 0x5a 0 64k")
+        gio(c, "sdb", "write -P 0x5b 0 64k")
+        c.cmd("device_del", id="s")
+        events = [c.event("DEVICE_DELETED", DEADLINE)["data"]
+                  for _ in range(4)]
+        assert events == [
+            {"device": "sdb", "path": "/machine/peripheral/sdb"},
+            {"device": "sd0", "path": "/machine/peripheral/sd0"},
+            {"path": "/machine/peripheral/s/virtio-backend"},
+            {"device": "s", "path": "/machine/peripheral/s"}], events
+        assert c.cmd("query-block") == []
+        # the bus and its addresses are gone with it; a new one starts
+        c.cmd("device_add", driver="virtio-scsi-pci", id="s")
+        c.cmd("device_add", driver="scsi-hd", drive="f1", id="sd1")
+        assert qom_get(c, "sd1", "scsi-id") == 0
+        assert qom_get(c, "s", "addr") == 2 << 3
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    for p, pattern in ((path, "0x5a"), (path2, "0x5b")):
+        check_clean(p)
+        qemu_io(p, "read -P %s 0 64k" % pattern, "read -P 0x11 64k 64k")
+
+
+def test_property_refusals_and_help():
+    """What a model lacks is refused as QEMU refuses it; what QEMU has
+    and qmpd does not model is refused by name; -device DRIVER,help and
+    HMP device_add DRIVER,help list what qmpd takes, in QEMU's format."""
+    p = subprocess.run([binary(), "-device", "virtio-blk,help"],
+                       capture_output=True, text=True, timeout=DEADLINE)
+    lines = p.stdout.splitlines()
+    assert p.returncode == 0 and lines[0] == "virtio-blk-pci options:"
+    assert lines[1] == ("  addr=<int32>           - Slot and optional "
+                        "function number, example: 06.0 or 06 (default: -1)")
+    assert "  bootindex=<int32>" in lines and "  serial=<str>" in lines
+    assert lines[1:] == sorted(lines[1:])
+    p = subprocess.run([binary(), "-device", "nosuch,help"],
+                       capture_output=True, text=True, timeout=DEADLINE)
+    assert p.returncode == 0 and p.stdout == "" and p.stderr == \
+        "qmpd: -device nosuch,help: Device 'nosuch' not found\n"
+    with Qmpd(["-M", "pc", "-S"] + NULLS) as q:
+        c = q.connect()
+        out = hmp(c, "device_add ide-hd,help")
+        assert out.startswith("ide-hd options:\r\n"), out
+        assert "  unit=<uint32>          -  (default: 4294967295)\r\n" in out
+        assert hmp(c, "device_add help").startswith("Storage devices:")
+        for drv, prop, err in [
+            ("virtio-blk-pci", "queue-size",
+             "Property 'virtio-blk-pci.queue-size' is not supported by qmpd"),
+            ("virtio-blk-pci", "scsi-id",
+             "Property 'virtio-blk-pci.scsi-id' not found"),
+            ("virtio-scsi-pci", "num_queues",
+             "Property 'virtio-scsi-pci.num_queues' is not supported by "
+             "qmpd"),
+            ("virtio-scsi-pci", "drive",
+             "Property 'virtio-scsi-pci.drive' not found"),
+            ("virtio-blk-pci", "bootindex", "Parameter 'bootindex' expects "
+             "integer"),
+            ("virtio-blk-pci", "num-queues", "Parameter 'num-queues' expects "
+             "integer"),
+        ]:
+            args = {"driver": drv, prop: "x"}
+            if drv != "virtio-scsi-pci":
+                args["drive"] = "n0"
+            assert c.error("device_add", **args)[1] == err, (args, err)
+        assert c.cmd("query-block") == []
+        c.cmd("quit")
+        q.wait(DEADLINE)
+
+
 if __name__ == "__main__":
     run([test_stop_and_retry, test_drive_policies, test_report_and_ignore,
          test_held_request_on_unplug_and_quit, test_block_sizes,
-         test_properties, test_drive_options])
+         test_properties, test_drive_options, test_pci_addresses,
+         test_scsi_and_ide_addresses, test_controller_unplug,
+         test_property_refusals_and_help])
