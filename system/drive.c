@@ -27,7 +27,20 @@
 #include "system/drive.h"
 #include "system/guest.h"
 
-static unsigned if_counter[2];      /* none, virtio: for default ids */
+/*
+ * Where each -drive of if=none or if=virtio sits: QEMU gives every drive
+ * of an interface a (bus, unit), names a drive without id by its unit
+ * ("none3", "virtio2") and refuses a second drive at the same place.
+ */
+typedef struct {
+    bool virtio;
+    int bus;
+    int unit;
+} DriveSlot;
+
+static GArray *drive_slots;         /* DriveSlot */
+static GPtrArray *virtio_drives;    /* char *: the -drive if=virtio args */
+static GPtrArray *virtio_ids;       /* char *: their ids */
 
 /* @obj[@key] = @value for a dotted @key, creating the objects between. */
 static bool set_dotted(json_t *obj, const char *key, const char *value,
@@ -283,6 +296,77 @@ static bool parse_error_action(const char *s, bool is_read,
     return true;
 }
 
+/*
+ * QEMU's -drive numbers (bus, unit, index): unsigned 64-bit in C's bases,
+ * kept in an int, so "-1" is -1 and 2^31 wraps.
+ */
+static bool drive_number(const Opts *d, const char *key, int dflt, int *out,
+                         Error **errp)
+{
+    const char *v = opts_get(d, key);
+    char *end;
+    uint64_t n;
+
+    *out = dflt;
+    if (!v) {
+        return true;
+    }
+    errno = 0;
+    n = strtoull(v, &end, 0);
+    if (errno == ERANGE) {
+        error_setg(errp, "Value '%s' is too large for parameter '%s'", v,
+                   key);
+        return false;
+    }
+    if (errno || end == v || *end) {
+        error_setg(errp, "Parameter '%s' expects a number", key);
+        return false;
+    }
+    *out = (int32_t)(uint32_t)n;
+    return true;
+}
+
+static bool slot_taken(bool virtio, int bus, int unit)
+{
+    for (guint i = 0; drive_slots && i < drive_slots->len; i++) {
+        DriveSlot *s = &g_array_index(drive_slots, DriveSlot, i);
+
+        if (s->virtio == virtio && s->bus == bus && s->unit == unit) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The drive's place, as QEMU's drive_new(): index= (for these
+ * interfaces, the unit), or bus= and unit=, or the first free unit on
+ * the bus.  These interfaces have no unit limit.
+ */
+static bool drive_slot(bool virtio, int index, int *bus, int *unit,
+                       Error **errp)
+{
+    if (index != -1) {
+        if (*bus != 0 || *unit != -1) {
+            error_setg(errp, "index cannot be used with bus and unit");
+            return false;
+        }
+        *unit = index;
+    }
+    if (*unit == -1) {
+        *unit = 0;
+        while (slot_taken(virtio, *bus, *unit)) {
+            (*unit)++;
+        }
+    }
+    if (slot_taken(virtio, *bus, *unit)) {
+        error_setg(errp, "drive with bus=%d, unit=%d (index=%d) exists",
+                   *bus, *unit, index);
+        return false;
+    }
+    return true;
+}
+
 bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
 {
     const QapiType *type = qapi_schema_type(schema, "BlockdevOptions");
@@ -300,19 +384,42 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     BlockBackend *blk;
     BlockdevOnError on_read = BLOCKDEV_ON_ERROR_REPORT;
     BlockdevOnError on_write = BLOCKDEV_ON_ERROR_ENOSPC;
+    DriveSlot slot;
+    int index;
 
     if (!d) {
         return false;
     }
+    if (opts_has(d, "id") && !opts_id_wellformed(opts_get(d, "id"))) {
+        error_setg(errp, "Parameter 'id' expects an identifier");
+        error_append_hint(errp, "Identifiers consist of letters, digits, "
+                          "'-', '.', '_', starting with a letter.\n");
+        return false;
+    }
+    if (opts_has(d, "readonly") && opts_has(d, "read-only")) {
+        error_setg(errp, "'read-only' and its alias 'readonly' can't be "
+                   "used at the same time");
+        return false;
+    }
     iface = opts_has(d, "if") ? opts_get(d, "if") : "ide";
-    if (strcmp(iface, "none") && strcmp(iface, "virtio")) {
+    virtio = !strcmp(iface, "virtio");
+    /* QEMU reads them in this order, before the interface */
+    if (!drive_number(d, "index", -1, &index, errp)
+        || !drive_number(d, "bus", 0, &slot.bus, errp)
+        || !drive_number(d, "unit", -1, &slot.unit, errp)) {
+        return false;
+    }
+    if (strcmp(iface, "none") && !virtio) {
         error_setg(errp, "if=%s is not supported (if=none or if=virtio)",
                    iface);
         return false;
     }
-    virtio = !strcmp(iface, "virtio");
+    slot.virtio = virtio;
+    if (!drive_slot(virtio, index, &slot.bus, &slot.unit, errp)) {
+        return false;
+    }
     id = opts_has(d, "id") ? g_strdup(opts_get(d, "id"))
-        : g_strdup_printf("%s%u", iface, if_counter[virtio]++);
+        : g_strdup_printf("%s%d", iface, slot.unit);
     kv = drive_to_blockdev(d, &writeback, errp);
     if (!kv || !keyval_make_lists(kv, errp)) {
         return false;
@@ -388,15 +495,34 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     blk_set_auto_del(blk, true);
     blk_set_write_cache(blk, writeback);
     blk_set_on_error(blk, on_read, on_write);
+    if (!drive_slots) {
+        drive_slots = g_array_new(FALSE, FALSE, sizeof(DriveSlot));
+        virtio_drives = g_ptr_array_new_with_free_func(g_free);
+        virtio_ids = g_ptr_array_new_with_free_func(g_free);
+    }
+    g_array_append_val(drive_slots, slot);
     if (virtio) {
-        g_autoptr(json_t) dev = json_pack("{s:s,s:s}", "driver",
-                                          "virtio-blk-pci", "drive", id);
+        g_ptr_array_add(virtio_drives, g_strdup(arg));
+        g_ptr_array_add(virtio_ids, g_steal_pointer(&id));
+    }
+    return true;
+}
+
+bool drive_add_devices(Error **errp)
+{
+    for (guint i = 0; virtio_drives && i < virtio_drives->len; i++) {
+        g_autoptr(json_t) dev = json_pack(
+            "{s:s,s:s}", "driver", "virtio-blk-pci", "drive",
+            (char *)g_ptr_array_index(virtio_ids, i));
 
         if (!guest_device_add(dev, errp)) {
-            blk_delete(blk);
+            error_prepend(errp, "-drive %s: ",
+                          (char *)g_ptr_array_index(virtio_drives, i));
             return false;
         }
     }
+    g_clear_pointer(&virtio_drives, g_ptr_array_unref);
+    g_clear_pointer(&virtio_ids, g_ptr_array_unref);
     return true;
 }
 

@@ -13,6 +13,12 @@
 /* -drive @arg: nodes, a backend named by id, a device for if=virtio. */
 bool drive_add(QapiSchema *schema, const char *arg, Error **errp);
 
+/*
+ * The virtio-blk-pci devices of the -drive if=virtio given, created (as
+ * QEMU does) after every -device; the error names the -drive.
+ */
+bool drive_add_devices(Error **errp);
+
 /* -blockdev @arg (keyval or JSON): a monitor-owned node. */
 bool blockdev_add_arg(QapiSchema *schema, const char *arg, Error **errp);
 

@@ -223,7 +223,10 @@ static Chardev *claim_chardev(QmpdOptions *o, const char *id,
     }
 }
 
-/* Every -blockdev, then every -drive (QEMU's order), then the devices. */
+/*
+ * Every -blockdev, then every -drive (QEMU's order), then the devices,
+ * -drive if=virtio's last.
+ */
 static void open_block_devices(QapiSchema *schema, const QmpdOptions *o)
 {
     for (int pass = 0; pass < 2; pass++) {
@@ -250,6 +253,14 @@ static void open_block_devices(QapiSchema *schema, const QmpdOptions *o)
 
         if (!guest_device_add_arg(d->arg, &err)) {
             error_prepend(&err, "-device %s: ", d->arg);
+            die(err);
+        }
+    }
+    /* QEMU creates if=virtio's devices after every -device */
+    {
+        Error *err = NULL;
+
+        if (!drive_add_devices(&err)) {
             die(err);
         }
     }

@@ -4,13 +4,15 @@
 device_add calls must fail with the same message, and qom-get must show
 the same values: the block sizes and error policy, the addresses (PCI
 slot/function, IDE unit, SCSI channel/target/LUN: given, refused, or
-assigned by default), bootindex and num-queues.  The property names
-qmpd takes, refuses as unmodelled, or does not know are checked against
-QEMU's -device DRIVER,help.  Skips (77) when QEMU is not installed.
+assigned by default), bootindex, num-queues, and -drive index/bus/unit
+naming.  The property names qmpd takes, refuses as unmodelled, or does
+not know are checked against QEMU's -device DRIVER,help.  Skips (77)
+when QEMU is not installed.
 """
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,6 +167,32 @@ ADDRESS_CASES = [
 ]
 
 
+def drives(*specs):
+    """A command line of -drive @specs over images d0, d1, ... ."""
+    args = ["-M", "pc"]
+    for i, spec in enumerate(specs):
+        args += ["-drive", "file=%%(dir)s/d%d.qcow2,format=qcow2,%s"
+                 % (i, spec)]
+    return args
+
+
+DRIVE_INDEX_CASES = [
+    drives("if=none,index=1,bus=1"), drives("if=none,index=1,unit=0"),
+    drives("if=none,index=abc"), drives("if=none,index=1k"),
+    drives("if=none,unit="), drives("if=none,bus=x,unit=y"),
+    drives("if=none,unit=y,index=x"), drives("if=none,bus=y,index=x"),
+    drives("if=none,index=99999999999999999999999"),
+    drives("if=none,index=0", "if=none,index=0"),
+    drives("if=none,index=0", "if=none,unit=0,bus=0"),
+    drives("if=none,index=1,id=x", "if=none,unit=1"),
+    drives("if=none,bus=1,unit=0", "if=none,bus=1,unit=0,werror=foo"),
+    drives("if=virtio,index=1", "if=virtio,unit=1"),
+    drives("if=none,index=1,unit=1,format=foo"),
+    drives("if=none,read-only=on,readonly=off"),
+    drives("if=none,readonly=on,read-only=on,index=x"),
+    drives("if=none,id=1a"), drives("if=none,id=a,index=1a"),
+]
+
 QOM_PROPS = ["type", "drive", "serial", "logical_block_size",
              "physical_block_size", "discard_granularity", "min_io_size",
              "opt_io_size", "werror", "rerror", "nosuch"]
@@ -236,6 +264,44 @@ def compare_errors(cases):
 def test_address_errors():
     need_qemu()
     compare_errors(ADDRESS_CASES)
+
+
+def test_drive_index():
+    """-drive index/bus/unit: the ids they give, the errors they cause."""
+    need_qemu()
+    d = tempfile.mkdtemp(prefix="qmpd-devcompat-")
+    try:
+        images = [os.path.join(d, "d%d.qcow2" % i) for i in range(3)]
+        for path in images:
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", path,
+                            "1M"], check=True)
+        compare_errors([[a % {"dir": d} for a in args]
+                        for args in DRIVE_INDEX_CASES])
+        # the ids (and devices) a command line gives, as info block shows
+        for specs in [("if=none,index=3",), ("if=none,unit=2",),
+                      ("if=none,bus=2,unit=1",), ("if=none,index=-2",),
+                      ("if=none,index=2147483648",), ("if=none,index=0x10",),
+                      ("if=none,id=foo", "if=none"),
+                      ("if=none,id=none0", "if=none"),
+                      ("if=virtio,id=foo", "if=virtio", "if=none"),
+                      ("if=virtio,index=2", "if=virtio", "if=none,unit=1"),
+                      ("if=none,bus=1", "if=none,bus=1")]:
+            args = [a % {"dir": d} for a in drives(*specs)]
+            cmds = [("human-monitor-command",
+                     {"command-line": "info block"})]
+            cmds += [("qom-get", {"path": "/machine/peripheral-anon/"
+                                  "device[%d]" % i, "property": p})
+                     for i in range(2) for p in ("drive", "addr")]
+            theirs = stdio_session(qemu_binary(), args, cmds)
+            ours = stdio_session(binary(), args, cmds)
+            # node names are numbered differently
+            theirs[0] = re.sub(r" \(#block\d+\)", "", theirs[0])
+            ours[0] = re.sub(r" \(#block\d+\)", "", ours[0])
+            assert theirs == ours, (specs, theirs, ours)
+        for path in images:
+            subprocess.run(["qemu-img", "check", "-q", path], check=True)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def stdio_session(prog, args, cmds, nodefaults=True):
@@ -532,5 +598,5 @@ def test_device_add_and_qom_get(path):
 
 if __name__ == "__main__":
     run([test_command_line_errors, test_device_add_and_qom_get,
-         test_address_errors, test_default_addresses,
+         test_address_errors, test_drive_index, test_default_addresses,
          test_hotplug, test_property_names])

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Guest disk devices: error policy, block sizes, serial, addresses
 (PCI slots, SCSI targets and LUNs, IDE units), bootindex, num-queues,
-the properties each model takes, qom-get, unplug.
+the properties each model takes, qom-get, unplug, -drive index/bus/unit.
 
 The guest's I/O is qemu-io -d (HMP) or __com.qmpd_qemu-io with qdev,
 through virtio-blk-pci, scsi-hd and ide-hd; faults come from blkdebug.
@@ -647,9 +647,53 @@ def test_property_refusals_and_help():
         q.wait(DEADLINE)
 
 
+@with_dir("qmpd-devices-")
+def test_drive_index(d):
+    """-drive index=/bus=/unit= place the drive and name it (QEMU's
+    "none3", "virtio2"); the place is unique; if=virtio devices come
+    after every -device."""
+    paths = [disk(d, "d%d.qcow2" % i) for i in range(4)]
+
+    def drive(i, spec):
+        return ["-drive", "file=%s,format=qcow2,%s" % (paths[i], spec)]
+
+    with Qmpd(["-M", "pc", "-S"] + drive(0, "if=none,index=3")
+              + drive(1, "if=none,id=foo") + drive(2, "if=none")
+              + drive(3, "if=virtio,unit=2")
+              + ["-device", "virtio-scsi-pci,id=s"]) as q:
+        c = q.connect()
+        assert [b["device"] for b in c.cmd("query-block")] == \
+            ["none3", "foo", "none1", "virtio2"]
+        assert qom_get(c, "s", "addr") == 2 << 3
+        dev = "/machine/peripheral-anon/device[0]"
+        assert (qom_get(c, dev, "drive"), qom_get(c, dev, "addr")) == \
+            ("virtio2", 3 << 3)
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    for specs, err in [
+        (["if=none,index=1,bus=1"], "index cannot be used with bus and unit"),
+        (["if=none,index=x"], "Parameter 'index' expects a number"),
+        (["if=none,unit=99999999999999999999"],
+         "Value '99999999999999999999' is too large for parameter 'unit'"),
+        (["if=none,index=1", "if=none,unit=1"],
+         "drive with bus=0, unit=1 (index=-1) exists"),
+        (["if=none,read-only=on,readonly=off"],
+         "'read-only' and its alias 'readonly' can't be used at the same "
+         "time"),
+        (["if=none,id=1a"], "Parameter 'id' expects an identifier"),
+    ]:
+        args = ["-M", "pc"]
+        for i, spec in enumerate(specs):
+            args += drive(i, spec)
+        assert start_error(args) == err, (specs, start_error(args))
+    for p in paths:
+        check_clean(p)
+        qemu_io(p, "read -P 0x11 0 1M")
+
+
 if __name__ == "__main__":
     run([test_stop_and_retry, test_drive_policies, test_report_and_ignore,
          test_held_request_on_unplug_and_quit, test_block_sizes,
          test_properties, test_drive_options, test_pci_addresses,
          test_scsi_and_ide_addresses, test_controller_unplug,
-         test_property_refusals_and_help])
+         test_property_refusals_and_help, test_drive_index])
