@@ -122,6 +122,80 @@ static bool cache_mode(const char *mode, bool *writeback, bool *direct,
 }
 
 /*
+ * QEMU's -drive hands each option to the driver of the node it is for,
+ * whose own option list gives its type: these are the byte sizes among
+ * the options of qmpd's drivers.  They take a suffix there (1M, 64k),
+ * where BlockdevOptions (so blockdev-add and -blockdev) has them as
+ * plain integers; the schema cannot tell them from the other integers.
+ */
+static const struct {
+    const char *driver;
+    const char *option;
+} drive_size_options[] = {
+    { "qcow2", "cache-size" }, { "qcow2", "l2-cache-size" },
+    { "qcow2", "l2-cache-entry-size" }, { "qcow2", "refcount-cache-size" },
+    { "raw", "offset" }, { "raw", "size" },
+    { "null-co", "size" }, { "null-aio", "size" },
+    { "blkdebug", "align" }, { "blkdebug", "max-transfer" },
+    { "blkdebug", "opt-write-zero" }, { "blkdebug", "max-write-zero" },
+    { "blkdebug", "opt-discard" }, { "blkdebug", "max-discard" },
+};
+
+/*
+ * The driver of the node that -drive option @key (dotted: "file.size")
+ * is for: @format for the top node, "X.driver" for child X, the file
+ * driver for the child file= makes; NULL when not given.
+ */
+static const char *option_driver(const Opts *d, const char *key,
+                                 const char *format)
+{
+    const char *dot = strrchr(key, '.');
+    g_autofree char *child = NULL;
+    g_autofree char *driver_key = NULL;
+
+    if (!dot) {
+        return format;
+    }
+    child = g_strndup(key, dot - key);
+    driver_key = g_strconcat(child, ".driver", NULL);
+    if (opts_has(d, driver_key)) {
+        return opts_get(d, driver_key);
+    }
+    return !strcmp(child, "file") && opts_has(d, "file") ? "file" : NULL;
+}
+
+/*
+ * A size option's value *@val in bytes (in *@bytes, and *@val points to
+ * it), as the -drive option list reads it; other options are left.
+ */
+static bool size_option(const Opts *d, const char *key, const char *format,
+                        const char **val, char **bytes, Error **errp)
+{
+    const char *driver = option_driver(d, key, format);
+    const char *dot = strrchr(key, '.');
+    const char *name = dot ? dot + 1 : key;
+    uint64_t n;
+
+    for (size_t i = 0; driver && i < G_N_ELEMENTS(drive_size_options);
+         i++) {
+        if (strcmp(drive_size_options[i].driver, driver)
+            || strcmp(drive_size_options[i].option, name)) {
+            continue;
+        }
+        if (!opts_parse_size(*val, &n)) {
+            error_setg(errp, "Parameter '%s' expects a non-negative number "
+                       "below 2^64", name);
+            error_append_hint(errp, "Optional suffix k, M, G, T, P or E "
+                              "means kilo-, mega-, giga-, tera-, peta-\n"
+                              "and exabytes, respectively.\n");
+            return false;
+        }
+        *val = *bytes = g_strdup_printf("%" PRIu64, n);
+    }
+    return true;
+}
+
+/*
  * The BlockdevOptions (keyval strings) a -drive stands for, and in
  * @writeback its backend's write cache: cache.writeback=on|off, else
  * what cache= implies (QEMU keeps it off the nodes, which have no such
@@ -232,15 +306,13 @@ static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
 
         const char *val = opts_get(d, key);
         g_autofree char *bytes = NULL;
-        uint64_t n;
 
         if (g_strv_contains(own, key)) {
             continue;
         }
         /* QEMU's -drive takes a driver's size option with a suffix (1G) */
-        if ((!strcmp(key, "size") || !strcmp(key, "file.size"))
-            && opts_parse_size(val, &n)) {
-            val = bytes = g_strdup_printf("%" PRIu64, n);
+        if (!size_option(d, key, format, &val, &bytes, errp)) {
+            return NULL;
         }
         /* and discard=on/off for unmap/ignore, on any node */
         if (!strcmp(key, "discard") || g_str_has_suffix(key, ".discard")) {

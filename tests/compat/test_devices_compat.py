@@ -191,6 +191,21 @@ DRIVE_INDEX_CASES = [
     drives("if=none,read-only=on,readonly=off"),
     drives("if=none,readonly=on,read-only=on,index=x"),
     drives("if=none,id=1a"), drives("if=none,id=a,index=1a"),
+    # the drivers' byte sizes take a suffix on -drive (not on -blockdev)
+    drives("if=none,cache-size=1M"), drives("if=none,l2-cache-size=1M"),
+    drives("if=none,refcount-cache-size=64k,l2-cache-entry-size=64k"),
+    drives("if=none,cache-size=x"), drives("if=none,l2-cache-size=-1"),
+    ["-drive", "driver=null-co,if=none,size=1.5k"],
+    ["-drive", "driver=null-co,if=none,size=1M,read-zeroes=on"],
+    ["-drive", "driver=raw,if=none,file.driver=null-co,file.size=2M"],
+    ["-drive", "driver=raw,if=none,offset=1k,size=2k,file.driver=null-co,"
+     "file.size=4k"],
+    ["-drive", "driver=raw,if=none,file.driver=blkdebug,"
+     "file.image.driver=null-co,file.align=4k,file.max-transfer=64k,"
+     "file.opt-write-zero=8k,file.max-write-zero=64k,file.opt-discard=8k,"
+     "file.max-discard=64k"],
+    ["-blockdev", "driver=qcow2,node-name=q,file.driver=file,"
+     "file.filename=%(dir)s/d0.qcow2,l2-cache-size=1M"],
 ]
 
 QOM_PROPS = ["type", "drive", "serial", "logical_block_size",

@@ -691,9 +691,57 @@ def test_drive_index(d):
         qemu_io(p, "read -P 0x11 0 1M")
 
 
+@with_dir("qmpd-devices-")
+def test_drive_size_suffixes(d):
+    """-drive takes the drivers' byte-size options with a suffix, as
+    QEMU's option lists do (BlockdevOptions has them as integers): raw's
+    offset and size place the guest's view in the file."""
+    path = os.path.join(d, "disk.raw")
+    img("create", "-q", "-f", "raw", path, "64k")
+    qemu_io(path, "write -P 0x11 0 64k", fmt="raw")
+    path2 = os.path.join(d, "disk2.raw")
+    img("create", "-q", "-f", "raw", path2, "64k")
+    with Qmpd(["-M", "pc", "-S", "-drive",
+               "file=%s,format=raw,if=none,id=d0,offset=4k,size=8k" % path,
+               "-drive", "driver=null-co,if=none,id=d1,size=1.5k",
+               "-drive", "driver=raw,if=none,id=d2,readonly=on,"
+               "file.driver=blkdebug,file.image.driver=file,"
+               "file.image.filename=%s,file.align=4k,file.max-transfer=64k"
+               % path2]) as q:
+        c = q.connect()
+        sizes = {b["device"]: b["inserted"]["image"]["virtual-size"]
+                 for b in c.cmd("query-block")}
+        assert sizes == {"d0": 8192, "d1": 1536, "d2": 65536}, sizes
+        c.cmd("__com.qmpd_qemu-io", device="d0", command="write -P 0x22 0 8k")
+        assert c.error("__com.qmpd_qemu-io", device="d0",
+                       command="write 8k 512")[1].startswith("write failed")
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    qemu_io(path, "read -P 0x11 0 4k", "read -P 0x22 4k 8k",
+            "read -P 0x11 12k 52k", fmt="raw")
+    qcow = disk(d)
+    for extra, err in [
+        ("cache-size=x", "Parameter 'cache-size' expects a non-negative "
+         "number below 2^64"),
+        ("l2-cache-size=-1", "Parameter 'l2-cache-size' expects a "
+         "non-negative number below 2^64"),
+        ("refcount-cache-size=64k", None), ("l2-cache-size=1M", None),
+    ]:
+        args = ["-M", "pc", "-drive",
+                "file=%s,format=qcow2,if=none,%s" % (qcow, extra)]
+        if err:
+            assert start_error(args) == err, (extra, start_error(args))
+        else:
+            with Qmpd(args) as q:
+                q.connect().cmd("quit")
+                q.wait(DEADLINE)
+    check_clean(qcow)
+
+
 if __name__ == "__main__":
     run([test_stop_and_retry, test_drive_policies, test_report_and_ignore,
          test_held_request_on_unplug_and_quit, test_block_sizes,
          test_properties, test_drive_options, test_pci_addresses,
          test_scsi_and_ide_addresses, test_controller_unplug,
-         test_property_refusals_and_help, test_drive_index])
+         test_property_refusals_and_help, test_drive_index,
+         test_drive_size_suffixes])
