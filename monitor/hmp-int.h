@@ -20,4 +20,8 @@ extern const size_t block_hmp_handlers_count;
 extern const HmpPrinter block_hmp_printers[];
 extern const size_t block_hmp_printers_count;
 
+/* hmp-block-cmds.c */
+extern const HmpHandler block_cmds_hmp_handlers[];
+extern const size_t block_cmds_hmp_handlers_count;
+
 #endif /* MONITOR_HMP_INT_H */

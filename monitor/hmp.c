@@ -5,23 +5,16 @@
  * an HMP-only handler, the argument syntax in QEMU's args_type notation,
  * and the help text.  A command line is parsed into QMP arguments,
  * validated against the schema and run through the same handler QMP
- * uses.
- *
- * args_type: comma-separated "key:T" with optional "?" suffix, where T
- * is s (a word or quoted string), S (the rest of the line), B (block
- * device), F (file name), i/l (integer), o (size with suffix), b
- * (on|off), or -c (a flag written "-c").
+ * uses.  The argument syntax (QEMU's args_type) is hmp-parse.c's.
  */
 #include "config.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "monitor/hmp-int.h"
+#include "monitor/hmp-parse.h"
 #include "monitor/monitor-int.h"
 #include "monitor/readline.h"
-#include "qapi/opts.h"
 #include "qapi/qjson.h"
 #include "qapi/validate.h"
 #include "util/log.h"
@@ -51,6 +44,7 @@ struct HmpCmd {
 struct HmpCall {
     GString *out;
     const HmpCmd *cmd;
+    HmpPrinterFn *print;    /* of the QMP command's result, or NULL */
     HmpLineDone *done;
     void *opaque;
 };
@@ -123,6 +117,10 @@ static bool build_table(QapiSchema *schema, Error **errp)
         }
         if (!c->help) {
             error_setg(errp, "hmp '%s': no help text", full);
+            return false;
+        }
+        if (!hmp_args_type_check(c->args_type, errp)) {
+            error_prepend(errp, "hmp '%s': ", full);
             return false;
         }
         if (!qmp == !handler) {
@@ -200,6 +198,8 @@ bool hmp_check_table(QapiSchema *schema, Error **errp)
     if (!block_registered) {
         hmp_register_handlers(block_hmp_handlers, block_hmp_handlers_count);
         hmp_register_printers(block_hmp_printers, block_hmp_printers_count);
+        hmp_register_handlers(block_cmds_hmp_handlers,
+                              block_cmds_hmp_handlers_count);
         block_registered = true;
     }
     if (hmp_cmds) {
@@ -268,31 +268,38 @@ void hmp_call_finish(HmpCall *call)
     hmp_call_end(call);
 }
 
+/* QEMU reads at most this many words after "help" (and else prints none). */
+#define HMP_HELP_MAX_WORDS 16
+
 static void hmp_help_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args)
 {
-    g_autofree char *what = g_strdup(qjson_get_str_or(args, "name", ""));
-    g_auto(GStrv) words = g_strsplit_set(g_strstrip(what), " \t", -1);
+    const char *p = qjson_get_str_or(args, "name", "");
+    g_autoptr(GPtrArray) words = g_ptr_array_new_with_free_func(g_free);
     const HmpCmd *c;
 
-    if (!words[0] || !*words[0]) {
-        help_list(call->out, false);
-        hmp_call_end(call);
-        return;
-    }
-    if (!strcmp(words[0], "info")) {
-        if (!words[1] || !*words[1]) {
-            help_list(call->out, true);
-        } else if ((c = find_cmd(words[1], true))) {
-            help_line(call->out, c);
-        } else {
-            g_string_append_printf(call->out, "unknown command: 'info %s'\n",
-                                   words[1]);
+    for (p = hmp_skip_spaces(p); *p; p = hmp_skip_spaces(p)) {
+        char *w = words->len < HMP_HELP_MAX_WORDS ? hmp_get_str(&p) : NULL;
+
+        if (!w) {
+            hmp_call_end(call);
+            return;
         }
-    } else if ((c = find_cmd(words[0], false))) {
+        g_ptr_array_add(words, w);
+    }
+    if (!words->len) {
+        help_list(call->out, false);
+    } else if (!(c = find_cmd(g_ptr_array_index(words, 0), false))) {
+        g_string_append_printf(call->out, "unknown command: '%s'\n",
+                               (char *)g_ptr_array_index(words, 0));
+    } else if (strcmp(c->names[0], "info")) {
+        help_line(call->out, c);
+    } else if (words->len == 1) {
+        help_list(call->out, true);
+    } else if ((c = find_cmd(g_ptr_array_index(words, 1), true))) {
         help_line(call->out, c);
     } else {
-        g_string_append_printf(call->out, "unknown command: '%s'\n",
-                               words[0]);
+        g_string_append_printf(call->out, "unknown command: 'info %s'\n",
+                               (char *)g_ptr_array_index(words, 1));
     }
     hmp_call_end(call);
 }
@@ -302,184 +309,6 @@ static void hmp_info_cb(HmpCall *call, const HmpCmd *cmd, const json_t *args)
     /* "info" alone; "info X" is dispatched to the subcommand directly */
     help_list(call->out, true);
     hmp_call_end(call);
-}
-
-/* ---- argument parsing ----------------------------------------------------- */
-
-static const char *skip_spaces(const char *p)
-{
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    return p;
-}
-
-/* A word, or a quoted string with C escapes; NULL at end of line. */
-static char *get_str(const char **pp)
-{
-    const char *p = skip_spaces(*pp);
-    GString *s = g_string_new(NULL);
-
-    if (!*p) {
-        g_string_free(s, TRUE);
-        return NULL;
-    }
-    if (*p == '"') {
-        p++;
-        while (*p && *p != '"') {
-            if (*p == '\\' && p[1]) {
-                p++;
-                switch (*p) {
-                case 'n': g_string_append_c(s, '\n'); break;
-                case 'r': g_string_append_c(s, '\r'); break;
-                case 't': g_string_append_c(s, '\t'); break;
-                default: g_string_append_c(s, *p); break;
-                }
-            } else {
-                g_string_append_c(s, *p);
-            }
-            p++;
-        }
-        if (*p != '"') {
-            g_string_free(s, TRUE);
-            *pp = p;
-            return NULL;
-        }
-        p++;
-    } else {
-        while (*p && *p != ' ' && *p != '\t') {
-            g_string_append_c(s, *p++);
-        }
-    }
-    *pp = p;
-    return g_string_free(s, FALSE);
-}
-
-static const char *type_noun(char t)
-{
-    switch (t) {
-    case 'B':
-        return "block device name";
-    case 'F':
-        return "filename";
-    case 'i':
-    case 'l':
-        return "integer";
-    case 'o':
-        return "size";
-    case 'b':
-        return "'on' or 'off'";
-    default:
-        return "string";
-    }
-}
-
-/*
- * Parse the arguments at *@pp per @c->args_type into a new object.
- * NULL after appending QEMU's message to @out.
- */
-static json_t *parse_args(const HmpCmd *c, const char **pp, GString *out)
-{
-    g_auto(GStrv) specs = g_strsplit(c->args_type, ",", -1);
-    g_autoptr(json_t) args = json_object();
-    const char *p = *pp;
-
-    for (guint i = 0; specs[i] && *specs[i]; i++) {
-        char *colon = strchr(specs[i], ':');
-        const char *key = specs[i];
-        const char *type;
-        bool optional;
-
-        g_assert(colon);
-        *colon = '\0';
-        type = colon + 1;
-        optional = type[strlen(type) - 1] == '?';
-        p = skip_spaces(p);
-
-        if (type[0] == '-') {
-            if (p[0] == '-' && p[1] == type[1]
-                && (p[2] == '\0' || p[2] == ' ' || p[2] == '\t')) {
-                json_object_set_new(args, key, json_true());
-                p += 2;
-            }
-            continue;
-        }
-        if (!*p && optional) {
-            continue;
-        }
-        switch (type[0]) {
-        case 'S':
-            if (!*p) {
-                goto missing;
-            }
-            json_object_set_new(args, key, qjson_str(p));
-            p += strlen(p);
-            break;
-        case 's':
-        case 'B':
-        case 'F': {
-            char *v = get_str(&p);
-
-            if (!v) {
-                goto missing;
-            }
-            json_object_set_new(args, key, qjson_str(v));
-            g_free(v);
-            break;
-        }
-        case 'i':
-        case 'l':
-        case 'o':
-        case 'b': {
-            g_autofree char *v = get_str(&p);
-            char *end;
-            long long n;
-            uint64_t u;
-
-            if (!v) {
-                goto missing;
-            }
-            if (type[0] == 'b') {
-                if (strcmp(v, "on") && strcmp(v, "off")) {
-                    g_string_append(out, "Expected 'on' or 'off'\n");
-                    return NULL;
-                }
-                json_object_set_new(args, key, json_boolean(!strcmp(v, "on")));
-            } else if (type[0] == 'o') {
-                if (!opts_parse_size(v, &u)) {
-                    g_string_append(out, "invalid size\n");
-                    return NULL;
-                }
-                json_object_set_new(args, key, json_integer(u));
-            } else {
-                errno = 0;
-                n = strtoll(v, &end, 0);
-                if (errno || *end) {
-                    g_string_append_printf(out, "invalid char '%c' in "
-                                           "expression\n", *end ? *end : ' ');
-                    return NULL;
-                }
-                json_object_set_new(args, key, json_integer(n));
-            }
-            break;
-        }
-        default:
-            g_assert_not_reached();
-        }
-        continue;
-missing:
-        g_string_append_printf(out, "%s: %s expected\n", c->name,
-                               type_noun(type[0]));
-        return NULL;
-    }
-    p = skip_spaces(p);
-    if (*p) {
-        g_string_append_printf(out, "%s: extraneous characters at the end of "
-                               "line\n", c->name);
-        return NULL;
-    }
-    *pp = p;
-    return g_steal_pointer(&args);
 }
 
 /* ---- running a line -------------------------------------------------------- */
@@ -496,25 +325,61 @@ static void qmp_done_cb(void *opaque, json_t *ret, Error *err)
         }
         error_free(err);
     } else {
-        if (call->cmd->print) {
-            call->cmd->print(call->out, ret);
+        if (call->print) {
+            call->print(call->out, ret);
         }
         json_decref(ret);
     }
     hmp_call_end(call);
 }
 
-/* The command name at *@pp: up to a space or '/', as QEMU reads it. */
+/* Validate @args (taken) for @qmp and run it; the result as qmp_done_cb. */
+static void call_qmp(HmpCall *call, const QapiCommand *qmp, json_t *args)
+{
+    Error *err = NULL;
+
+    if (!qapi_validate(qmp->args, args, NULL, &err)) {
+        json_decref(args);
+        qmp_done_cb(call, NULL, err);
+        return;
+    }
+    qapi_call(qmp, args, qmp_done_cb, call);
+}
+
+void hmp_call_qmp(HmpCall *call, const char *command, json_t *args)
+{
+    const QapiCommand *qmp = qapi_schema_command(mon_schema(), command);
+
+    g_assert(qmp);
+    call->print = NULL;
+    call_qmp(call, qmp, args);
+}
+
+/*
+ * The command name at *@pp: up to white space or '/', as QEMU reads it;
+ * NULL when the line is blank.
+ */
 static char *get_name(const char **pp)
 {
-    const char *p = skip_spaces(*pp);
+    const char *p = hmp_skip_spaces(*pp);
     const char *start = p;
 
-    while (*p && *p != ' ' && *p != '\t' && *p != '/') {
+    if (!*p) {
+        return NULL;
+    }
+    while (*p && *p != '/' && !hmp_isspace(*p)) {
         p++;
     }
     *pp = p;
     return g_strndup(start, p - start);
+}
+
+/* QEMU names an unknown command by the line up to its end, spaces too. */
+static void unknown_cmd(HmpCall *call, const char *line, const char *end)
+{
+    g_string_append_printf(call->out, "unknown command: '%.*s'\n",
+                           (int)(end - line), line);
+    hmp_call_end(call);
 }
 
 void hmp_run_line(const char *line, HmpLineDone *done, void *opaque)
@@ -529,44 +394,38 @@ void hmp_run_line(const char *line, HmpLineDone *done, void *opaque)
     call->out = g_string_new(NULL);
     call->done = done;
     call->opaque = opaque;
-    if (!*name) {
+    if (!name) {
         hmp_call_end(call);
         return;
     }
     c = find_cmd(name, false);
-    if (c && !strcmp(c->names[0], "info")) {
-        const char *q = p;
-        g_autofree char *sub = get_name(&q);
-
-        if (*sub) {
-            c = find_cmd(sub, true);
-            if (!c) {
-                g_string_append_printf(call->out,
-                                       "unknown command: 'info %s'\n", sub);
-                hmp_call_end(call);
-                return;
-            }
-            p = q;
-        }
-    }
     if (!c) {
-        g_string_append_printf(call->out, "unknown command: '%s'\n", name);
-        hmp_call_end(call);
+        unknown_cmd(call, line, p);
         return;
+    }
+    p = hmp_skip_spaces(p);
+    if (!strcmp(c->names[0], "info") && *p) {
+        g_autofree char *sub = get_name(&p);
+
+        c = find_cmd(sub, true);
+        if (!c) {
+            unknown_cmd(call, line, p);
+            return;
+        }
+        p = hmp_skip_spaces(p);
     }
     call->cmd = c;
     args_start = p;
-    args = parse_args(c, &p, call->out);
+    args = hmp_parse_args(c->name, c->args_type, &p, call->out);
     if (!args) {
         const char *end = args_start;
-        const char *start = skip_spaces(line);
 
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+        while (end > line && hmp_isspace(end[-1])) {
             end--;
         }
         g_string_append_printf(call->out,
                                "Try \"help %.*s\" for more information\n",
-                               (int)(end - start), start);
+                               (int)(end - line), line);
         hmp_call_end(call);
         return;
     }
@@ -580,16 +439,8 @@ void hmp_run_line(const char *line, HmpLineDone *done, void *opaque)
         json_decref(args);
         return;
     }
-    {
-        Error *err = NULL;
-
-        if (!qapi_validate(c->qmp->args, args, NULL, &err)) {
-            json_decref(args);
-            qmp_done_cb(call, NULL, err);
-            return;
-        }
-    }
-    qapi_call(c->qmp, args, qmp_done_cb, call);
+    call->print = c->print;
+    call_qmp(call, c->qmp, args);
 }
 
 /* ---- completion -------------------------------------------------------- */

@@ -41,4 +41,11 @@ void hmp_register_printers(const HmpPrinter *p, size_t n);
 GString *hmp_call_out(HmpCall *call);
 void hmp_call_finish(HmpCall *call);
 
+/*
+ * Finish @call by running the QMP command @command with @args (taken),
+ * validated against the schema as QMP would: nothing printed on
+ * success, "Error: <message>" and its hints on failure.
+ */
+void hmp_call_qmp(HmpCall *call, const char *command, json_t *args);
+
 #endif /* MONITOR_HMP_H */

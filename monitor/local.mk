@@ -5,5 +5,6 @@ monitor_libmonitor_a_SOURCES = \
 	monitor/chardev.c monitor/chardev.h \
 	monitor/qmp.c \
 	monitor/hmp.c monitor/hmp.h monitor/hmp-int.h monitor/hmp-cmds.c \
-	monitor/hmp-block.c \
+	monitor/hmp-parse.c monitor/hmp-parse.h \
+	monitor/hmp-block.c monitor/hmp-block-cmds.c \
 	monitor/readline.c monitor/readline.h

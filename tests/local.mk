@@ -13,7 +13,8 @@ UNIT_TESTS = \
 	tests/unit/test-io \
 	tests/unit/test-io-align \
 	tests/unit/test-hbitmap \
-	tests/unit/test-dirty-bitmap
+	tests/unit/test-dirty-bitmap \
+	tests/unit/test-hmp-parse
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -60,12 +61,17 @@ tests_unit_test_dirty_bitmap_SOURCES = tests/unit/test-dirty-bitmap.c
 tests_unit_test_dirty_bitmap_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_dirty_bitmap_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
+tests_unit_test_hmp_parse_SOURCES = tests/unit/test-hmp-parse.c
+tests_unit_test_hmp_parse_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_hmp_parse_LDADD = monitor/libmonitor.a $(TEST_LIBS)
+
 check_PROGRAMS += $(UNIT_TESTS)
 
 FUNCTIONAL_TESTS = \
 	tests/functional/test_qmp_protocol.py \
 	tests/functional/test_cmdline.py \
 	tests/functional/test_hmp.py \
+	tests/functional/test_hmp_block.py \
 	tests/functional/test_robustness.py \
 	tests/functional/test_block.py \
 	tests/functional/test_create_file.py \
