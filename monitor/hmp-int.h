@@ -24,4 +24,8 @@ extern const size_t block_hmp_printers_count;
 extern const HmpHandler block_cmds_hmp_handlers[];
 extern const size_t block_cmds_hmp_handlers_count;
 
+/* hmp-media.c */
+extern const HmpHandler media_hmp_handlers[];
+extern const size_t media_hmp_handlers_count;
+
 #endif /* MONITOR_HMP_INT_H */

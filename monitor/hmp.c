@@ -45,6 +45,7 @@ struct HmpCall {
     GString *out;
     const HmpCmd *cmd;
     HmpPrinterFn *print;    /* of the QMP command's result, or NULL */
+    bool plain_error;       /* no "Error: " before a failure */
     HmpLineDone *done;
     void *opaque;
 };
@@ -200,6 +201,7 @@ bool hmp_check_table(QapiSchema *schema, Error **errp)
         hmp_register_printers(block_hmp_printers, block_hmp_printers_count);
         hmp_register_handlers(block_cmds_hmp_handlers,
                               block_cmds_hmp_handlers_count);
+        hmp_register_handlers(media_hmp_handlers, media_hmp_handlers_count);
         block_registered = true;
     }
     if (hmp_cmds) {
@@ -318,7 +320,8 @@ static void qmp_done_cb(void *opaque, json_t *ret, Error *err)
     HmpCall *call = opaque;
 
     if (err) {
-        g_string_append_printf(call->out, "Error: %s\n",
+        g_string_append_printf(call->out, "%s%s\n",
+                               call->plain_error ? "" : "Error: ",
                                error_get_pretty(err));
         if (error_get_hint(err)) {
             g_string_append(call->out, error_get_hint(err));
@@ -353,6 +356,12 @@ void hmp_call_qmp(HmpCall *call, const char *command, json_t *args)
     g_assert(qmp);
     call->print = NULL;
     call_qmp(call, qmp, args);
+}
+
+void hmp_call_qmp_plain(HmpCall *call, const char *command, json_t *args)
+{
+    call->plain_error = true;
+    hmp_call_qmp(call, command, args);
 }
 
 /*

@@ -48,4 +48,7 @@ void hmp_call_finish(HmpCall *call);
  */
 void hmp_call_qmp(HmpCall *call, const char *command, json_t *args);
 
+/* hmp_call_qmp(), with a failure printed bare, as QEMU's error_report(). */
+void hmp_call_qmp_plain(HmpCall *call, const char *command, json_t *args);
+
 #endif /* MONITOR_HMP_H */

@@ -72,6 +72,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_cmdline.py \
 	tests/functional/test_hmp.py \
 	tests/functional/test_hmp_block.py \
+	tests/functional/test_hmp_drive.py \
 	tests/functional/test_robustness.py \
 	tests/functional/test_block.py \
 	tests/functional/test_create_file.py \
@@ -107,6 +108,7 @@ COMPAT_TESTS = \
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
 	tests/functional/images.py \
+	tests/functional/hmplines.py \
 	tests/functional/reference.py \
 	tests/functional/coverage.py \
 	tests/compat/schema_canon.py

@@ -16,20 +16,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run  # noqa: E402
+from hmplines import hmp, try_help  # noqa: E402
 from images import (chain_of, check_images, img, qemu_io,  # noqa: E402
                     with_dir)
 
 MiB = 1 << 20
 TiB = 1 << 40
 DEADLINE = 60
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
-
-
-def try_help(cmd):
-    return 'Try "help %s" for more information\r\n' % cmd
 
 
 def job(c):
