@@ -137,6 +137,14 @@ static bool opt_mon(QmpdOptions *o, const char *arg, Error **errp)
         error_setg(errp, "chardev name must be given");
         return false;
     }
+    for (guint i = 0; opts_has(m, "id") && i < o->monitors->len; i++) {
+        const MonitorOpt *other = g_ptr_array_index(o->monitors, i);
+
+        if (!g_strcmp0(other->id, opts_get(m, "id"))) {
+            error_setg(errp, "Duplicate ID '%s' for mon", other->id);
+            return false;
+        }
+    }
     mode = opts_get(m, "mode");
     if (mode && strcmp(mode, "control") && strcmp(mode, "readline")) {
         error_setg(errp, "Parameter 'mode' does not accept value '%s'", mode);
@@ -150,7 +158,7 @@ static bool opt_mon(QmpdOptions *o, const char *arg, Error **errp)
     monitor_opt_new(o, opts_get(m, "chardev"),
                     mode && !strcmp(mode, "control") ? MON_MODE_CONTROL
                                                      : MON_MODE_READLINE,
-                    pretty, loc);
+                    pretty, loc)->id = g_strdup(opts_get(m, "id"));
     return true;
 }
 
@@ -600,6 +608,7 @@ void qmpd_options_free(QmpdOptions *o)
 
         g_free(m->chardev_id);
         g_free(m->loc);
+        g_free(m->id);
         g_free(m);
     }
     g_ptr_array_unref(o->monitors);

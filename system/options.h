@@ -21,6 +21,7 @@ typedef struct MonitorOpt {
     MonMode mode;
     bool pretty;
     char *loc;              /* the option as given, for messages */
+    char *id;               /* -mon id=, unique among them as in QEMU */
 } MonitorOpt;
 
 typedef struct DeviceOpt {

@@ -92,7 +92,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \
 	tests/functional/test_force_share.py \
-	tests/functional/test_copy_on_read.py
+	tests/functional/test_copy_on_read.py \
+	tests/functional/test_option_effects.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
