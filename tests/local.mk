@@ -93,6 +93,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_qcow2_discard.py \
 	tests/functional/test_force_share.py \
 	tests/functional/test_copy_on_read.py \
+	tests/functional/test_options_table.py \
 	tests/functional/test_option_effects.py
 
 COMPAT_TESTS = \
