@@ -14,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import QmpClient, Skip, binary, qemu_binary, run  # noqa: E402
+from qmpd import Qmpd, QmpClient, Skip, binary, qemu_binary, run  # noqa: E402
 from test_cmdline import free_tcp_port  # noqa: E402
 
 
@@ -104,5 +104,26 @@ def test_mon_id():
     assert out.count(b'"return": {}') == 2, out
 
 
+def test_pci_bus():
+    """A PCI disk's bus= is the machine's PCI bus; others as QEMU refuses."""
+    for machine, bus in (("pc", "foo"), ("q35", "pci.0"), ("pc", "pcie.0")):
+        args = ["-M", machine, "-drive", "driver=null-co,if=none,id=d",
+                "-device", "virtio-blk-pci,drive=d,bus=" + bus]
+        want = ": -device virtio-blk-pci,drive=d,bus=%s: Bus '%s' not " \
+            "found\n" % (bus, bus)
+        rc, err = start_error(binary(), args)
+        assert rc == 1 and err == "qmpd" + want, err
+        qemu = qemu_binary()
+        if qemu:
+            rc, err = start_error(qemu, args)
+            assert rc == 1 and err.endswith(want), err
+    for machine, bus in (("pc", "pci.0"), ("q35", "pcie.0")):
+        with Qmpd(["-M", machine, "-drive", "driver=null-co,if=none,id=d",
+                   "-device", "virtio-blk-pci,drive=d,id=v,bus=" + bus]) as q:
+            c = q.connect()
+            assert c.cmd("qom-get", path="v", property="type") \
+                == "virtio-blk-pci"
+
+
 if __name__ == "__main__":
-    run([test_chardev_nodelay, test_mon_id])
+    run([test_chardev_nodelay, test_mon_id, test_pci_bus])
