@@ -14,7 +14,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpClient, Skip, binary, qemu_binary, run  # noqa: E402
+from qmpd import (Qmpd, QmpClient, Skip, binary, qemu_binary,  # noqa: E402
+                  run, traced_env)
 from test_cmdline import free_tcp_port  # noqa: E402
 
 
@@ -33,10 +34,7 @@ def nodelay_calls(prog, nodelay):
         p = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=setsockopt",
                               "-o", trace] + args, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE,
-                             # LeakSanitizer cannot run under ptrace
-                             env=dict(os.environ,
-                                      ASAN_OPTIONS="detect_leaks=0"))
+                             stderr=subprocess.PIPE, env=traced_env())
         with p:
             try:
                 c = None
@@ -61,7 +59,7 @@ def nodelay_calls(prog, nodelay):
 
 def test_chardev_nodelay():
     if not shutil.which("strace"):
-        raise Skip("strace is not installed")
+        raise Skip("strace is not installed", "strace")
     # on the listening socket, whose connections inherit it
     assert nodelay_calls(binary(), True) >= 1
     assert nodelay_calls(binary(), False) == 0

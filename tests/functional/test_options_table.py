@@ -30,12 +30,14 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpError, binary, run  # noqa: E402
+from qmpd import (NEED_QEMU_UTILS, Qmpd, QmpError, Skip,  # noqa: E402
+                  binary, run)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("QMPD_SRCDIR", os.path.join(HERE, "..", ".."))
@@ -479,6 +481,8 @@ def qmp_samples(d, spare):
 
 
 def test_qmp_sample_refusals():
+    if not shutil.which("qemu-img"):
+        raise Skip("qemu-img is not installed", NEED_QEMU_UTILS)
     readme = readme_tables()
     with tempfile.TemporaryDirectory() as d, Qmpd() as q:
         imgs = {}
