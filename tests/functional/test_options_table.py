@@ -259,7 +259,7 @@ def cmdline():
 
     drive = c_source("system/drive.c")
     machine = c_source("system/machine.c")
-    guest = c_source("system/guest.c")
+    props = c_source("system/guest-props.c")
     chardev = c_source("monitor/chardev.c")
     want = {
         OPTIONS: names + ["-" + n for n in unsupported],
@@ -282,8 +282,10 @@ def cmdline():
         "-qmp -monitor -qtest": sorted(set(
             re.findall(r'g_str_has_prefix\(uri, "([\w]+:)"\)', chardev)
             + re.findall(r'!strcmp\(uri, "(\w+)"\)', chardev))),
-        "-device": c_strings(guest, r"device_add\(.*?known\[\] = \{(.*?)\};",
-                             "the device properties in system/guest.c"),
+        # driver, id and bus are every model's; the rest per model
+        "-device": ["driver", "id", "bus"] + re.findall(
+            r'\{ "([\w-]+)", PT_', re.search(
+                r"dev_props\[\] = \{(.*?)\};", props, re.S).group(1)),
     }
     return want, unsupported
 
@@ -320,12 +322,42 @@ def compare(want, readme):
     return out
 
 
+def block_drivers():
+    """The drivers block/*.c define (a BlockDriver's .name)."""
+    names = set()
+    block = os.path.join(SRC, "block")
+    for f in sorted(os.listdir(block)):
+        if f.endswith(".c"):
+            names.update(re.findall(
+                r'const BlockDriver \w+ = \{[^}]*?\.name = "([\w-]+)"',
+                c_source(os.path.join("block", f)), re.S))
+    assert "qcow2" in names and "file" in names, names
+    return names
+
+
+def driver_rows_wrong(readme):
+    """A driver row of BlockdevOptions that says refused for a driver
+    qmpd has, or the other way round."""
+    have = block_drivers()
+    out = []
+    for row, desc in readme.get("BlockdevOptions", {}).items():
+        if not row.startswith("driver="):
+            continue
+        drv = row.split("=", 1)[1]
+        if refused(desc) == (drv in have):
+            out.append("README.md table 'BlockdevOptions': row `%s` says %s "
+                       "but block/ %s it" % (
+                           row, "refused" if refused(desc) else "it works",
+                           "defines" if drv in have else "does not define"))
+    return out
+
+
 def test_every_option_has_a_row():
     readme = readme_tables()
     defs, commands = load_schema()
     want, _ = cmdline()
     want.update(expected_qmp(defs, commands, readme))
-    problems = compare(want, readme)
+    problems = compare(want, readme) + driver_rows_wrong(readme)
     assert not problems, "\n" + "\n".join(problems)
 
 
@@ -370,9 +402,11 @@ CMDLINE_SAMPLES = [
     ("-drive", "snapshot", ["-drive", "driver=null-co,if=none,snapshot=on"]),
     ("-drive", "media", ["-drive", "driver=null-co,if=none,media=cdrom"]),
     ("-drive", "if", ["-drive", "driver=null-co,if=ide"]),
-    ("-drive", "index", ["-drive", "driver=null-co,if=none,index=1"]),
+    ("-drive", "index", ["-drive", "driver=null-co,if=none,index=1,bus=1"]),
     ("-drive", "copy-on-read", ["-drive",
-                                "driver=null-co,if=none,copy-on-read=on"]),
+                                "driver=null-co,if=none,copy-on-read=maybe"]),
+    ("-drive", "readonly", ["-drive", "driver=null-co,if=none,readonly=on,"
+                            "read-only=on"]),
     ("-drive", "serial", ["-drive", "driver=null-co,if=none,serial=x"]),
     ("-M", "usb", ["-M", "pc,usb=on"]),
     ("-M", "type", ["-M", "sun4m"]),
@@ -386,7 +420,7 @@ CMDLINE_SAMPLES = [
     ("-mon", "id", ["-chardev", "null,id=c", "-mon", "chardev=c,id=m",
                     "-chardev", "null,id=d", "-mon", "chardev=d,id=m"]),
     ("-device", "addr", ["-drive", "driver=null-co,if=none,id=d0",
-                         "-device", "virtio-blk-pci,drive=d0,addr=4"]),
+                         "-device", "virtio-blk-pci,drive=d0,addr=0"]),
     (OPTIONS, "-vga", ["-vga", "std"]),
     (OPTIONS, "-incoming", ["-incoming", "tcp:127.0.0.1:4444"]),
 ]
@@ -475,7 +509,7 @@ def qmp_samples(d, spare):
          {"node-name": "q", "snapshot-node-name": "s",
           "snapshot-file": os.path.join(d, "s.vmdk"), "format": "vmdk"}),
         ("-device", "addr", "device_add",
-         {"driver": "virtio-blk-pci", "drive": "q", "addr": "4"}),
+         {"driver": "virtio-blk-pci", "drive": "q", "addr": "0"}),
         ("qmp_capabilities", "enable", "qmp_capabilities", {}),
     ]
 
