@@ -206,8 +206,22 @@ int hmp_strtosz_mib(const char *nptr, const char **end, uint64_t *result)
         double frac;
 
         if (parse_fraction(f, &ep, &frac) < 0) {
-            /* "1." and "1.k": no digits; QEMU skips one character on */
-            ep++;
+            if (ep == f) {
+                /* "1." and "1.k": no digits; QEMU skips the '.' */
+                ep++;
+            } else if (memchr(f, 'e', ep - f) || memchr(f, 'E', ep - f)) {
+                /* out of range through an exponent: invalid, as below */
+                ep = nptr;
+                ret = -EINVAL;
+                goto out;
+            } else if (*ep) {
+                /*
+                 * Out of range digits: QEMU skips one character after
+                 * them, and past the end of the string when there is
+                 * none (it reads beyond the buffer); here never past it.
+                 */
+                ep++;
+            }
         } else if (memchr(f, 'e', ep - f) || memchr(f, 'E', ep - f)) {
             ep = nptr;
             ret = -EINVAL;
