@@ -194,7 +194,13 @@ class QmpClient:
         self.buf = b""
         self.events = []
         self.lines = []         # every raw line received, for tests
+        # QEMU 7.2, connected to while it starts, may send an event (RESUME)
+        # before its greeting: then the greeting was taken for the reply
+        # to qmp_capabilities ("KeyError: 'return'" on a loaded machine)
         self.greeting = self.recv()
+        while "event" in self.greeting:
+            self.events.append(self.greeting)
+            self.greeting = self.recv()
         if negotiate:
             self.cmd("qmp_capabilities")
 
