@@ -587,6 +587,7 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
     const char *backing_file = qjson_get_str_or(args, "backing-file", NULL);
     BlockNode *bs = bdrv_lookup(device, device, errp);
     BlockNode *base_bs = NULL;
+    bool reopened_rw;
     StreamJob *s;
 
     if (!bs) {
@@ -643,9 +644,23 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
         }
         base_bs = bdrv_backing(b);
     }
+    /*
+     * A busy layer refuses the command before any job exists, so the
+     * client sees the error and no JOB_STATUS_CHANGE (as QEMU).
+     */
+    for (BlockNode *n = bs; n && n != base_bs; n = bdrv_backing(n)) {
+        if (bdrv_op_is_blocked(n, errp)) {
+            return false;
+        }
+    }
     if (!base_bs && backing_file) {
         error_setg(errp, "backing file specified, but streaming the entire "
                    "chain");
+        return false;
+    }
+    /* streaming into a backing image: writable for the job, as in QEMU */
+    reopened_rw = bdrv_is_read_only(bs);
+    if (reopened_rw && !bdrv_reopen_read_only(bs, false, errp)) {
         return false;
     }
     s = block_job_create(qjson_get_str_or(args, "job-id", NULL),
@@ -654,23 +669,17 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
                          qjson_get_bool_or(args, "auto-finalize", true),
                          qjson_get_bool_or(args, "auto-dismiss", true), errp);
     if (!s) {
+        if (reopened_rw) {
+            bdrv_ref(bs);
+            bdrv_make_read_only(bs, ro_done_cb, bs);
+        }
         return false;
     }
-    /* the layers that go away are busy for other jobs */
+    s->reopened_rw = reopened_rw;
+    /* the layers that go away are busy for other jobs (checked above) */
     for (BlockNode *n = bdrv_backing(bs); n && n != base_bs;
          n = bdrv_backing(n)) {
-        if (!block_job_add_node(&s->common, n, errp)) {
-            job_early_fail(&s->common.job);
-            return false;
-        }
-    }
-    /* streaming into a backing image: writable for the job, as in QEMU */
-    if (bdrv_is_read_only(bs)) {
-        if (!bdrv_reopen_read_only(bs, false, errp)) {
-            job_early_fail(&s->common.job);
-            return false;
-        }
-        s->reopened_rw = true;
+        block_job_add_node(&s->common, n, NULL);
     }
     s->top = bs;
     bdrv_ref(bs);
