@@ -187,18 +187,44 @@ static uint32_t probe_alignment(int fd, bool direct)
     return align;
 }
 
-static uint64_t fd_size(int fd)
+/*
+ * Only a regular file or a block device is an image: QEMU's file driver
+ * takes regular files (its host_device driver, which qmpd does not have,
+ * takes block devices, so this one does).  A FIFO, a directory or a
+ * character device such as /dev/zero would be a 0-byte node that
+ * silently reads nothing.  The size is what lseek() finds, as QEMU's:
+ * a file whose end cannot be found (/proc/self/mem) is refused too.
+ */
+static bool fd_size(int fd, const char *filename, uint64_t *size,
+                    Error **errp)
 {
     struct stat st;
-    uint64_t size = 0;
+    off_t end;
 
     if (fstat(fd, &st) < 0) {
-        return 0;
+        error_setg_errno(errp, errno, "Could not stat '%s'", filename);
+        return false;
     }
-    if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size) == 0) {
-        return size;
+    if (S_ISBLK(st.st_mode)) {
+        if (ioctl(fd, BLKGETSIZE64, size) < 0) {
+            error_setg_errno(errp, errno, "Could not refresh total sector "
+                             "count");
+            return false;
+        }
+        return true;
     }
-    return st.st_size;
+    if (!S_ISREG(st.st_mode)) {
+        error_setg(errp, "'file' driver requires '%s' to be a regular file",
+                   filename);
+        return false;
+    }
+    end = lseek(fd, 0, SEEK_END);
+    if (end < 0) {
+        error_setg_errno(errp, errno, "Could not refresh total sector count");
+        return false;
+    }
+    *size = end;
+    return true;
 }
 
 /*
@@ -227,6 +253,8 @@ static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
     const char *locking = qjson_get_str_or(opts, "locking", "auto");
     bool auto_ro = qjson_get_bool_or(opts, "auto-read-only", false);
     int flags = O_CLOEXEC | (bn->cache_direct ? O_DIRECT : 0);
+    uint64_t size;
+    struct stat st;
 
     if (qjson_has(opts, "pr-manager")) {
         error_setg(errp, "pr-manager is not supported by qmpd");
@@ -244,14 +272,29 @@ static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
                    "cache.direct=on, which was not specified.");
         return false;
     }
+    if (stat(filename, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        /* opening a FIFO read-only would wait for a writer */
+        error_setg(errp, "'file' driver requires '%s' to be a regular file",
+                   filename);
+        return false;
+    }
     s->fd = open(filename, flags | (bn->read_only ? O_RDONLY : O_RDWR));
     if (s->fd < 0 && !bn->read_only && auto_ro
         && (errno == EACCES || errno == EROFS)) {
         bn->read_only = true;
         s->fd = open(filename, flags | O_RDONLY);
     }
+    if (s->fd < 0 && !bn->read_only && auto_ro && errno == EISDIR) {
+        /* QEMU's auto-read-only opens read-only first: then the type check
+         * below names what is wrong */
+        s->fd = open(filename, flags | O_RDONLY);
+    }
     if (s->fd < 0) {
         error_setg_errno(errp, errno, "Could not open '%s'", filename);
+        return false;
+    }
+    if (!fd_size(s->fd, filename, &size, errp)) {
+        close(s->fd);
         return false;
     }
     /* locks follow what the parents need (bdrv_refresh_perms) */
@@ -266,7 +309,7 @@ static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
     s->align = probe_alignment(s->fd, bn->cache_direct);
     s->writes = g_ptr_array_new_with_free_func(g_free);
     s->waiting = g_queue_new();
-    bn->total_size = fd_size(s->fd);
+    bn->total_size = size;
     s->eof = bn->total_size;
     return true;
 }

@@ -41,6 +41,7 @@ typedef struct {
 static GArray *drive_slots;         /* DriveSlot */
 static GPtrArray *virtio_drives;    /* char *: the -drive if=virtio args */
 static GPtrArray *virtio_ids;       /* char *: their ids */
+static GHashTable *auto_ids;        /* the ids of every -drive if=virtio */
 
 /* @obj[@key] = @value for a dotted @key, creating the objects between. */
 static bool set_dotted(json_t *obj, const char *key, const char *value,
@@ -574,10 +575,20 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     }
     g_array_append_val(drive_slots, slot);
     if (virtio) {
+        if (!auto_ids) {
+            auto_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             NULL);
+        }
+        g_hash_table_add(auto_ids, g_strdup(id));
         g_ptr_array_add(virtio_drives, g_strdup(arg));
         g_ptr_array_add(virtio_ids, g_steal_pointer(&id));
     }
     return true;
+}
+
+bool drive_auto_connected(const char *id)
+{
+    return auto_ids && g_hash_table_contains(auto_ids, id);
 }
 
 bool drive_add_devices(Error **errp)

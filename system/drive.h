@@ -19,6 +19,9 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp);
  */
 bool drive_add_devices(Error **errp);
 
+/* Was backend @id made by a -drive with a device of its own (if=virtio)? */
+bool drive_auto_connected(const char *id);
+
 /* -blockdev @arg (keyval or JSON): a monitor-owned node. */
 bool blockdev_add_arg(QapiSchema *schema, const char *arg, Error **errp);
 

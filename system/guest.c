@@ -21,6 +21,7 @@
 #include "qapi/event.h"
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
+#include "system/drive.h"
 #include "system/guest-bus.h"
 #include "system/guest-disk.h"
 #include "system/guest-props.h"
@@ -110,8 +111,16 @@ static bool find_drive(GuestDriver drv, const char *drive,
 
     *blk = blk_by_name(drive);
     if (*blk && blk_qdev(*blk)) {
-        error_setg(errp, "Property '%s.drive' can't take value '%s', "
-                   "it's in use", owner, drive);
+        /* QEMU names the drive's interface, whichever device came first */
+        if (drive_auto_connected(drive)) {
+            error_setg(errp, "Drive '%s' is already in use because it has "
+                       "been automatically connected to another device "
+                       "(did you need 'if=none' in the drive options?)",
+                       drive);
+        } else {
+            error_setg(errp, "Drive '%s' is already in use by another "
+                       "device", drive);
+        }
         return false;
     }
     if (!*blk) {
