@@ -7,6 +7,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "block/block-int.h"
@@ -489,6 +491,10 @@ bool block_job_create_target(const char *what, const char *filename,
                        "'raw'");
             return false;
         }
+        /* QEMU's bdrv_img_create() says what it makes, on stdout */
+        printf("Formatting '%s', fmt=raw size=%" PRIu64 "\n", filename,
+               size);
+        fflush(stdout);
         return bdrv_create_file(filename, size, errp);
     }
     if (strcmp(format, "qcow2")) {
@@ -496,6 +502,14 @@ bool block_job_create_target(const char *what, const char *filename,
                    "format only", what);
         return false;
     }
+    printf("Formatting '%s', fmt=qcow2 cluster_size=65536 extended_l2=off "
+           "compression_type=zlib size=%" PRIu64, filename, size);
+    if (backing) {
+        printf(" backing_file=%s backing_fmt=%s", bdrv_filename(backing),
+               bdrv_driver_name(backing));
+    }
+    printf(" lazy_refcounts=off refcount_bits=16\n");
+    fflush(stdout);
     if (!bdrv_create_file(filename, 0, errp)) {
         return false;
     }

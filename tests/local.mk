@@ -96,7 +96,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_options_table.py \
 	tests/functional/test_option_effects.py \
 	tests/functional/test_job_refusal.py \
-	tests/functional/test_refused_input.py
+	tests/functional/test_refused_input.py \
+	tests/functional/test_target_format.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
