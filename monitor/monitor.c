@@ -152,6 +152,16 @@ static void set_nonblock(int fd, int *saved)
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/*
+ * A stdio monitor outlives its input: QEMU keeps writing to stdout once
+ * stdin has ended, so a peer that closed its side still gets events
+ * (SHUTDOWN on SIGTERM, say).  A socket's end is its client's end.
+ */
+static bool outlives_input(const MonSession *s)
+{
+    return chardev_kind(s->mon->chr) == CHARDEV_STDIO;
+}
+
 static bool session_idle(const MonSession *s)
 {
     return s->mon->mode == MON_MODE_CONTROL ? qmp_session_idle(s)
@@ -160,7 +170,8 @@ static bool session_idle(const MonSession *s)
 
 void mon_session_idle(MonSession *s)
 {
-    if (s->input_ended && !s->closed && session_idle(s)) {
+    if (s->input_ended && !s->closed && session_idle(s)
+        && !outlives_input(s)) {
         mon_session_hangup(s);
     }
 }
@@ -176,7 +187,7 @@ static gboolean session_readable_cb(gint fd, GIOCondition cond,
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return G_SOURCE_CONTINUE;
     }
-    if (n == 0 && !session_idle(s)) {
+    if (n == 0 && (!session_idle(s) || outlives_input(s))) {
         s->in_watch = 0;
         s->input_ended = true;
         return G_SOURCE_REMOVE;

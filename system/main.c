@@ -136,9 +136,10 @@ static gboolean signal_cb(gint fd, GIOCondition cond, gpointer data)
     if (read(fd, &si, sizeof(si)) != sizeof(si)) {
         return G_SOURCE_CONTINUE;
     }
-    commpath = g_strdup_printf("/proc/%u/comm", si.ssi_pid);
-    if (si.ssi_pid && g_file_get_contents(commpath, &comm, NULL, NULL)) {
-        g_strchomp(comm);
+    /* QEMU names the sender by its argv[0], the first string of cmdline */
+    commpath = g_strdup_printf("/proc/%u/cmdline", si.ssi_pid);
+    if (si.ssi_pid && g_file_get_contents(commpath, &comm, NULL, NULL)
+        && *comm) {
         fprintf(stderr, "qmpd: terminating on signal %u from pid %u (%s)\n",
                 si.ssi_signo, si.ssi_pid, comm);
     } else {

@@ -97,7 +97,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_option_effects.py \
 	tests/functional/test_job_refusal.py \
 	tests/functional/test_refused_input.py \
-	tests/functional/test_target_format.py
+	tests/functional/test_target_format.py \
+	tests/functional/test_stdio_eof.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
