@@ -196,6 +196,39 @@ static bool size_option(const Opts *d, const char *key, const char *format,
     return true;
 }
 
+/* The keys -drive keeps for itself; the others are block options. */
+static const char *const own[] = {
+    "file", "format", "driver", "id", "if", "readonly", "read-only",
+    "cache", "cache.writeback",
+    "aio", "media", "index", "unit", "bus", "snapshot", "werror",
+    "rerror", "serial", "copy-on-read", NULL
+};
+
+/*
+ * A drive with no file and no driver is QEMU's empty drive only when no
+ * block option is left over (help=on included: "-drive help"); QEMU
+ * finds that opening the block, before it looks at the interface.
+ */
+static bool check_file_or_driver(const Opts *d, Error **errp)
+{
+    if (opts_has(d, "file") || opts_has(d, "format")
+        || opts_has(d, "driver")) {
+        return true;
+    }
+    for (guint i = 0; i < opts_count(d); i++) {
+        if (g_str_has_prefix(opts_key(d, i), "file.")) {
+            return true;
+        }
+    }
+    for (guint i = 0; i < opts_count(d); i++) {
+        if (!g_strv_contains(own, opts_key(d, i))) {
+            error_setg(errp, "Must specify either driver or file");
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
  * The BlockdevOptions (keyval strings) a -drive stands for, and in
  * @writeback its backend's write cache: cache.writeback=on|off, else
@@ -205,12 +238,6 @@ static bool size_option(const Opts *d, const char *key, const char *format,
 static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
                                  Error **errp)
 {
-    static const char *const own[] = {
-        "file", "format", "driver", "id", "if", "readonly", "read-only",
-        "cache", "cache.writeback",
-        "aio", "media", "index", "unit", "bus", "snapshot", "werror",
-        "rerror", "serial", "copy-on-read", NULL
-    };
     const char *file = opts_get(d, "file");
     const char *format = opts_get(d, "format");
     const char *cache = opts_get(d, "cache");
@@ -440,10 +467,12 @@ static bool drive_slot(bool virtio, int index, int *bus, int *unit,
     return true;
 }
 
+const char *const drive_flags[] = { "help", NULL };
+
 bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
 {
     const QapiType *type = qapi_schema_type(schema, "BlockdevOptions");
-    g_autoptr(Opts) d = opts_parse(arg, NULL, NULL, NULL, errp);
+    g_autoptr(Opts) d = opts_parse(arg, NULL, NULL, drive_flags, errp);
     g_autoptr(json_t) kv = NULL;
     g_autoptr(json_t) opts = NULL;
     g_autofree char *id = NULL;
@@ -480,6 +509,9 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     if (!drive_number(d, "index", -1, &index, errp)
         || !drive_number(d, "bus", 0, &slot.bus, errp)
         || !drive_number(d, "unit", -1, &slot.unit, errp)) {
+        return false;
+    }
+    if (!check_file_or_driver(d, errp)) {
         return false;
     }
     if (strcmp(iface, "none") && !virtio) {

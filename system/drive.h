@@ -10,6 +10,9 @@
 #include "qapi/error.h"
 #include "qapi/schema.h"
 
+/* The bare flags -drive takes ("help": help=on). */
+extern const char *const drive_flags[];
+
 /* -drive @arg: nodes, a backend named by id, a device for if=virtio. */
 bool drive_add(QapiSchema *schema, const char *arg, Error **errp);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "qapi/opts.h"
+#include "system/drive.h"
 #include "system/guest-props.h"
 #include "system/memory.h"
 #include "system/options.h"
@@ -474,9 +475,14 @@ static bool handle_help_forms(const char *name, const char *arg)
         printf("Accelerators supported in QEMU binary:\ntcg\nkvm\nqtest\n");
         return true;
     }
-    if (!strcmp(name, "drive") && !strcmp(arg, "format=help")) {
-        printf("Supported formats: blkdebug file null-co qcow2 raw\n");
-        return true;
+    if (!strcmp(name, "drive")) {
+        /* format=help among any other keys, as QEMU's -drive */
+        g_autoptr(Opts) d = opts_parse(arg, NULL, NULL, drive_flags, NULL);
+
+        if (d && !g_strcmp0(opts_get(d, "format"), "help")) {
+            printf("Supported formats: blkdebug file null-co qcow2 raw\n");
+            return true;
+        }
     }
     return false;
 }
