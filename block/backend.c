@@ -168,7 +168,9 @@ BlockBackend *blk_by_dev_id(const char *id)
     for (guint i = 0; i < all->len; i++) {
         BlockBackend *blk = g_ptr_array_index(all, i);
 
-        if (blk->dev_id && !strcmp(blk->dev_id, id)) {
+        /* a device without id is found by its QOM path, as in QEMU */
+        if ((blk->dev_id && !strcmp(blk->dev_id, id))
+            || (blk->qdev && !strcmp(blk->qdev, id))) {
             return blk;
         }
     }

@@ -312,7 +312,7 @@ const char *blk_dev_id(const BlockBackend *blk);
 void blk_set_auto_del(BlockBackend *blk, bool auto_del);
 bool blk_auto_del(const BlockBackend *blk);
 
-/* The backend of the guest device with id @id, or NULL. */
+/* The backend of the guest device with id (or QOM path) @id, or NULL. */
 BlockBackend *blk_by_dev_id(const char *id);
 
 /*

@@ -26,22 +26,38 @@
 #include "qapi/validate.h"
 #include "system/drive.h"
 #include "system/guest.h"
+#include "system/machine.h"
 
 /*
- * Where each -drive of if=none or if=virtio sits: QEMU gives every drive
- * of an interface a (bus, unit), names a drive without id by its unit
- * ("none3", "virtio2") and refuses a second drive at the same place.
+ * Where each -drive sits: QEMU gives every drive of an interface a (bus,
+ * unit), names a drive without id by them ("none3", "virtio2",
+ * "ide1-hd0") and refuses a second drive at the same place.
  */
+typedef enum {
+    DRIVE_IF_NONE,
+    DRIVE_IF_VIRTIO,
+    DRIVE_IF_IDE,
+} DriveIf;
+
 typedef struct {
-    bool virtio;
+    DriveIf iface;
     int bus;
     int unit;
 } DriveSlot;
 
+/* -drive if=ide (-hda…): the board's IDE disks, made before -device */
+typedef struct {
+    char *arg;
+    char *id;
+    int bus;
+    int unit;
+} IdeDrive;
+
 static GArray *drive_slots;         /* DriveSlot */
 static GPtrArray *virtio_drives;    /* char *: the -drive if=virtio args */
 static GPtrArray *virtio_ids;       /* char *: their ids */
-static GHashTable *auto_ids;        /* the ids of every -drive if=virtio */
+static GHashTable *auto_ids;        /* ids of -drive if=virtio or ide */
+static GArray *ide_drives;          /* IdeDrive, in command-line order */
 
 /* @obj[@key] = @value for a dotted @key, creating the objects between. */
 static bool set_dotted(json_t *obj, const char *key, const char *value,
@@ -426,12 +442,12 @@ static bool drive_number(const Opts *d, const char *key, int dflt, int *out,
     return true;
 }
 
-static bool slot_taken(bool virtio, int bus, int unit)
+static bool slot_taken(DriveIf iface, int bus, int unit)
 {
     for (guint i = 0; drive_slots && i < drive_slots->len; i++) {
         DriveSlot *s = &g_array_index(drive_slots, DriveSlot, i);
 
-        if (s->virtio == virtio && s->bus == bus && s->unit == unit) {
+        if (s->iface == iface && s->bus == bus && s->unit == unit) {
             return true;
         }
     }
@@ -439,27 +455,37 @@ static bool slot_taken(bool virtio, int bus, int unit)
 }
 
 /*
- * The drive's place, as QEMU's drive_new(): index= (for these
- * interfaces, the unit), or bus= and unit=, or the first free unit on
- * the bus.  These interfaces have no unit limit.
+ * The drive's place, as QEMU's drive_new(): index= (spread over buses of
+ * @max units; none and virtio have no limit, @max 0), or bus= and unit=,
+ * or the first free place from the bus on.
  */
-static bool drive_slot(bool virtio, int index, int *bus, int *unit,
-                       Error **errp)
+static bool drive_slot(DriveIf iface, int max, int index, int *bus,
+                       int *unit, Error **errp)
 {
     if (index != -1) {
         if (*bus != 0 || *unit != -1) {
             error_setg(errp, "index cannot be used with bus and unit");
             return false;
         }
-        *unit = index;
+        *bus = max ? index / max : 0;
+        *unit = max ? index % max : index;
     }
     if (*unit == -1) {
         *unit = 0;
-        while (slot_taken(virtio, *bus, *unit)) {
-            (*unit)++;
+        while (slot_taken(iface, *bus, *unit)) {
+            if (max && ++*unit >= max) {
+                *unit -= max;
+                ++*bus;
+            } else if (!max) {
+                ++*unit;
+            }
         }
     }
-    if (slot_taken(virtio, *bus, *unit)) {
+    if (max && *unit >= max) {
+        error_setg(errp, "unit %d too big (max is %d)", *unit, max - 1);
+        return false;
+    }
+    if (slot_taken(iface, *bus, *unit)) {
         error_setg(errp, "drive with bus=%d, unit=%d (index=%d) exists",
                    *bus, *unit, index);
         return false;
@@ -478,6 +504,8 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     g_autofree char *id = NULL;
     json_t *backing;
     const char *iface;
+    DriveIf dif;
+    int max;
     bool virtio;
     bool writeback;
     bool cor;
@@ -503,7 +531,9 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
                    "used at the same time");
         return false;
     }
-    iface = opts_has(d, "if") ? opts_get(d, "if") : "ide";
+    /* QEMU's default interface is the machine's: ide, none on -M none */
+    iface = opts_has(d, "if") ? opts_get(d, "if")
+        : strcmp(machine_config()->type, "none") ? "ide" : "none";
     virtio = !strcmp(iface, "virtio");
     /* QEMU reads them in this order, before the interface */
     if (!drive_number(d, "index", -1, &index, errp)
@@ -514,16 +544,25 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     if (!check_file_or_driver(d, errp)) {
         return false;
     }
-    if (strcmp(iface, "none") && !virtio) {
-        error_setg(errp, "if=%s is not supported (if=none or if=virtio)",
-                   iface);
+    if (!strcmp(iface, "ide")) {
+        dif = DRIVE_IF_IDE;
+    } else if (virtio || !strcmp(iface, "none")) {
+        dif = virtio ? DRIVE_IF_VIRTIO : DRIVE_IF_NONE;
+    } else {
+        error_setg(errp, "if=%s is not supported (if=none, if=virtio or "
+                   "if=ide)", iface);
         return false;
     }
-    slot.virtio = virtio;
-    if (!drive_slot(virtio, index, &slot.bus, &slot.unit, errp)) {
+    /* two units on each IDE bus; q35's AHCI ports have one */
+    max = dif != DRIVE_IF_IDE ? 0
+        : g_str_has_prefix(machine_config()->type, "pc-q35") ? 1 : 2;
+    slot.iface = dif;
+    if (!drive_slot(dif, max, index, &slot.bus, &slot.unit, errp)) {
         return false;
     }
     id = opts_has(d, "id") ? g_strdup(opts_get(d, "id"))
+        : dif == DRIVE_IF_IDE
+        ? g_strdup_printf("ide%d-hd%d", slot.bus, slot.unit)
         : g_strdup_printf("%s%d", iface, slot.unit);
     kv = drive_to_blockdev(d, &writeback, errp);
     if (!kv || !keyval_make_lists(kv, errp)) {
@@ -606,12 +645,23 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
         virtio_ids = g_ptr_array_new_with_free_func(g_free);
     }
     g_array_append_val(drive_slots, slot);
-    if (virtio) {
+    if (dif != DRIVE_IF_NONE) {
         if (!auto_ids) {
             auto_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                              NULL);
         }
         g_hash_table_add(auto_ids, g_strdup(id));
+    }
+    if (dif == DRIVE_IF_IDE) {
+        IdeDrive ide = { g_strdup(arg), g_steal_pointer(&id), slot.bus,
+                         slot.unit };
+
+        if (!ide_drives) {
+            ide_drives = g_array_new(FALSE, FALSE, sizeof(IdeDrive));
+        }
+        g_array_append_val(ide_drives, ide);
+    }
+    if (virtio) {
         g_ptr_array_add(virtio_drives, g_strdup(arg));
         g_ptr_array_add(virtio_ids, g_steal_pointer(&id));
     }
@@ -621,6 +671,64 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
 bool drive_auto_connected(const char *id)
 {
     return auto_ids && g_hash_table_contains(auto_ids, id);
+}
+
+static gint ide_order(gconstpointer a, gconstpointer b)
+{
+    const IdeDrive *x = a;
+    const IdeDrive *y = b;
+
+    return x->bus != y->bus ? x->bus - y->bus : x->unit - y->unit;
+}
+
+/*
+ * QEMU's board makes an ide-hd for each if=ide drive, bus by bus, in
+ * /machine/unattached after its own devices (device[18] on pc,
+ * device[16] on q35); a drive beyond the controller's buses (or on a
+ * machine without one) has no device, which QEMU refuses.
+ */
+bool drive_add_board_devices(Error **errp)
+{
+    const char *type = machine_config()->type;
+    bool q35 = g_str_has_prefix(type, "pc-q35");
+    int buses = !strcmp(type, "none") ? 0 : q35 ? 6 : 2;
+    unsigned next = q35 ? 16 : 18;
+    bool ok = true;
+
+    if (!ide_drives) {
+        return true;
+    }
+    g_array_sort(ide_drives, ide_order);
+    for (guint i = 0; i < ide_drives->len && ok; i++) {
+        IdeDrive *ide = &g_array_index(ide_drives, IdeDrive, i);
+        g_autofree char *bus = g_strdup_printf("ide.%d", ide->bus);
+        g_autofree char *unit = g_strdup_printf("%d", ide->unit);
+        g_autofree char *path = NULL;
+        g_autoptr(json_t) dev = NULL;
+
+        if (ide->bus >= buses) {
+            error_setg(errp, "-drive %s: machine type does not support "
+                       "if=ide,bus=%d,unit=%d", ide->arg, ide->bus,
+                       ide->unit);
+            ok = false;
+            break;
+        }
+        path = g_strdup_printf("/machine/unattached/device[%u]", next++);
+        dev = json_pack("{s:s,s:s,s:s,s:s}", "driver", "ide-hd", "drive",
+                        ide->id, "bus", bus, "unit", unit);
+        if (!guest_device_add_board(dev, path, errp)) {
+            error_prepend(errp, "-drive %s: ", ide->arg);
+            ok = false;
+        }
+    }
+    for (guint i = 0; i < ide_drives->len; i++) {
+        IdeDrive *ide = &g_array_index(ide_drives, IdeDrive, i);
+
+        g_free(ide->arg);
+        g_free(ide->id);
+    }
+    g_clear_pointer(&ide_drives, g_array_unref);
+    return ok;
 }
 
 bool drive_add_devices(Error **errp)

@@ -163,7 +163,8 @@ static bool device_check(GuestDriver drv, const GuestDevProps *p,
  * hotplug, id, properties (the drive among them), then realize: the
  * address on the bus, the device's own checks, the disk model.
  */
-static bool device_add(const json_t *props, bool hot, Error **errp)
+static bool device_add(const json_t *props, bool hot, const char *path,
+                       Error **errp)
 {
     const char *id = qjson_get_str_or(props, "id", NULL);
     const char *driver;
@@ -238,8 +239,8 @@ static bool device_add(const json_t *props, bool hot, Error **errp)
     d = g_new0(GuestDevice, 1);
     d->id = g_strdup(id);
     d->driver = g_strdup(driver);
-    d->path = id ? g_strdup_printf("/machine/peripheral/%s", id)
-                 : anon_path();
+    d->path = path ? g_strdup(path)
+        : id ? g_strdup_printf("/machine/peripheral/%s", id) : anon_path();
     /*
      * QEMU names the device by its id, else its path; virtio-blk's
      * backend belongs to the inner virtio-blk-device, which has no id
@@ -285,7 +286,13 @@ void guest_init(bool defaults, bool vga)
 
 bool guest_device_add(const json_t *props, Error **errp)
 {
-    return device_add(props, false, errp);
+    return device_add(props, false, NULL, errp);
+}
+
+bool guest_device_add_board(const json_t *props, const char *path,
+                            Error **errp)
+{
+    return device_add(props, false, path, errp);
 }
 
 static bool device_add_arg(const char *arg, bool hot, Error **errp)
@@ -305,7 +312,7 @@ static bool device_add_arg(const char *arg, bool hot, Error **errp)
         error_setg(errp, "Parameter 'driver' is missing");
         return false;
     }
-    return device_add(props, hot, errp);
+    return device_add(props, hot, NULL, errp);
 }
 
 bool guest_device_add_arg(const char *arg, Error **errp)
@@ -342,7 +349,7 @@ static bool qmp_device_add(const json_t *args, json_t **ret, Error **errp)
             json_object_set_new(props, key, qjson_str(s));
         }
     }
-    return device_add(props, true, errp);
+    return device_add(props, true, NULL, errp);
 }
 
 /* The device on @bus added last, or NULL. */

@@ -33,6 +33,10 @@ bool guest_device_add(const json_t *props, Error **errp);
 /* Add a device from a -device style string "driver,key=value,...". */
 bool guest_device_add_arg(const char *arg, Error **errp);
 
+/* A device the board makes (-drive if=ide's ide-hd), at @path. */
+bool guest_device_add_board(const json_t *props, const char *path,
+                            Error **errp);
+
 /* Remove every device (at exit; no events). */
 void guest_cleanup(void);
 

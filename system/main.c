@@ -242,10 +242,22 @@ static void open_block_devices(QapiSchema *schema, const QmpdOptions *o)
             ok = d->blockdev ? blockdev_add_arg(schema, d->arg, &err)
                              : drive_add(schema, d->arg, &err);
             if (!ok) {
-                error_prepend(&err, "-%s %s: ",
-                              d->blockdev ? "blockdev" : "drive", d->arg);
+                if (d->label) {
+                    error_prepend(&err, "%s: ", d->label);
+                } else {
+                    error_prepend(&err, "-%s %s: ",
+                                  d->blockdev ? "blockdev" : "drive", d->arg);
+                }
                 die(err);
             }
+        }
+    }
+    /* the board's IDE disks exist before any -device, as in QEMU */
+    {
+        Error *err = NULL;
+
+        if (!drive_add_board_devices(&err)) {
+            die(err);
         }
     }
     for (guint i = 0; i < o->devices->len; i++) {

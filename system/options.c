@@ -29,7 +29,7 @@ typedef struct {
 /* QEMU options qmpd knows of but does not implement. */
 static const char *const unsupported[] = {
     "vnc", "spice", "serial", "parallel", "netdev", "net", "nic", "cdrom",
-    "hda", "hdb", "hdc", "hdd", "fda", "fdb", "mtdblock", "sd", "pflash",
+    "fda", "fdb", "mtdblock", "sd", "pflash",
     "smp", "cpu", "object", "global", "boot", "rtc", "sandbox",
     "overcommit", "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
     "usb", "usbdevice", "audiodev", "audio", "soundhw", "snapshot", "loadvm",
@@ -342,13 +342,58 @@ static bool opt_device(QmpdOptions *o, const char *arg, Error **errp)
     return true;
 }
 
-static void add_drive(QmpdOptions *o, bool blockdev, const char *arg)
+static DriveOpt *add_drive(QmpdOptions *o, bool blockdev, const char *arg)
 {
     DriveOpt *d = g_new0(DriveOpt, 1);
 
     d->blockdev = blockdev;
     d->arg = g_strdup(arg);
     g_ptr_array_add(o->drives, d);
+    return d;
+}
+
+/*
+ * -hda FILE is QEMU's -drive file=FILE,index=0,media=disk on the
+ * machine's default interface (an IDE disk on pc/q35); -hdb..-hdd take
+ * indexes 1..3.  Errors name the -hdX option, as QEMU's.
+ */
+static bool opt_hd(QmpdOptions *o, int index, const char *name,
+                   const char *arg)
+{
+    g_autoptr(GString) drive = g_string_new("file=");
+    DriveOpt *d;
+
+    /* the file name is one value: its commas are doubled */
+    for (const char *p = arg; *p; p++) {
+        g_string_append_c(drive, *p);
+        if (*p == ',') {
+            g_string_append_c(drive, ',');
+        }
+    }
+    g_string_append_printf(drive, ",index=%d,media=disk", index);
+    d = add_drive(o, false, drive->str);
+    d->label = g_strdup_printf("-%s %s", name, arg);
+    return true;
+}
+
+static bool opt_hda(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return opt_hd(o, 0, "hda", arg);
+}
+
+static bool opt_hdb(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return opt_hd(o, 1, "hdb", arg);
+}
+
+static bool opt_hdc(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return opt_hd(o, 2, "hdc", arg);
+}
+
+static bool opt_hdd(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return opt_hd(o, 3, "hdd", arg);
 }
 
 /* Checked when opened, once the schema is loaded. */
@@ -400,6 +445,10 @@ static const Option options[] = {
     { "m", true, opt_m, false },
     { "device", true, opt_device, false },
     { "drive", true, opt_drive, false },
+    { "hda", true, opt_hda, false },
+    { "hdb", true, opt_hdb, false },
+    { "hdc", true, opt_hdc, false },
+    { "hdd", true, opt_hdd, false },
     { "blockdev", true, opt_blockdev, false },
     { "incoming", true, opt_incoming, false },
 };
@@ -632,6 +681,7 @@ void qmpd_options_free(QmpdOptions *o)
         DriveOpt *d = g_ptr_array_index(o->drives, i);
 
         g_free(d->arg);
+        g_free(d->label);
         g_free(d);
     }
     g_ptr_array_unref(o->drives);

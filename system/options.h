@@ -34,6 +34,7 @@ typedef struct DeviceOpt {
 typedef struct DriveOpt {
     bool blockdev;          /* -blockdev, else -drive */
     char *arg;
+    char *label;            /* "-hda FILE" for errors, else NULL */
 } DriveOpt;
 
 typedef enum OptAction {

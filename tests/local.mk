@@ -99,7 +99,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_refused_input.py \
 	tests/functional/test_target_format.py \
 	tests/functional/test_stdio_eof.py \
-	tests/functional/test_drive_help.py
+	tests/functional/test_drive_help.py \
+	tests/functional/test_hd_options.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \

@@ -401,7 +401,7 @@ def test_cmdline_refusals():
 CMDLINE_SAMPLES = [
     ("-drive", "snapshot", ["-drive", "driver=null-co,if=none,snapshot=on"]),
     ("-drive", "media", ["-drive", "driver=null-co,if=none,media=cdrom"]),
-    ("-drive", "if", ["-drive", "driver=null-co,if=ide"]),
+    ("-drive", "if", ["-drive", "driver=null-co,if=scsi"]),
     ("-drive", "index", ["-drive", "driver=null-co,if=none,index=1,bus=1"]),
     ("-drive", "copy-on-read", ["-drive",
                                 "driver=null-co,if=none,copy-on-read=maybe"]),
