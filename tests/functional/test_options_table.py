@@ -550,7 +550,25 @@ def test_qmp_sample_refusals():
                                          "t.qcow2"], os.listdir(d)
 
 
+
+def test_help_and_man_page_name_every_option():
+    """qmpd -h and the man page name every option qmpd takes."""
+    names = [n.split(",")[0] for n in cmdline()[0][OPTIONS]
+             if n not in ["-" + u for u in cmdline()[1]]]
+    p = subprocess.run([binary(), "-h"], capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    usage = p.stdout.decode()
+    man = c_source("system/qmpd.1").replace("\\-", "-")
+    missing = []
+    for n in names:
+        word = re.compile(r"(?<![\w-])%s(?![\w-])" % re.escape(n))
+        if not word.search(usage):
+            missing.append("qmpd -h (system/options.c print_usage): " + n)
+        if not word.search(man):
+            missing.append("system/qmpd.1: " + n)
+    assert not missing, "\n" + "\n".join(missing)
+
 if __name__ == "__main__":
     run([test_layout_rules, test_every_option_has_a_row,
          test_cmdline_refusals, test_cmdline_sample_refusals,
-         test_qmp_sample_refusals])
+         test_qmp_sample_refusals, test_help_and_man_page_name_every_option])
