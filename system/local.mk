@@ -21,27 +21,8 @@ qmpd_LDADD = system/libsystem.a monitor/libmonitor.a $(BLOCK_LIBS) \
 	$(QAPI_LIBS)
 
 # "make demo": qmpd with the human monitor on this terminal and a QMP
-# socket, in a scratch directory removed afterwards.  The demo disk chain
-# base <- sn1 <- sn2 is made with qemu-img when it is installed.
+# socket, on a disk chain with data in every layer (system/demo.sh)
 demo: qmpd
-	@dir=$$(mktemp -d /tmp/qmpd-demo.XXXXXX); \
-	if command -v qemu-img >/dev/null; then \
-	    qemu-img create -q -f qcow2 $$dir/base.qcow2 64M && \
-	    qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 \
-	        $$dir/sn1.qcow2 && \
-	    qemu-img create -q -f qcow2 -b sn1.qcow2 -F qcow2 \
-	        $$dir/sn2.qcow2 && \
-	    echo "demo disk chain: $$dir/base.qcow2 <- sn1.qcow2 <- sn2.qcow2"; \
-	fi; \
-	echo "QMP socket: $$dir/qmp.sock  (try: socat - UNIX-CONNECT:$$dir/qmp.sock)"; \
-	echo "HMP below; 'help' lists the commands, 'quit' ends the demo."; \
-	disk=; if [ -f $$dir/sn2.qcow2 ]; then \
-	    disk="-drive file=$$dir/sn2.qcow2,if=none,id=drive0,format=qcow2 \
-	          -device virtio-blk-pci,drive=drive0,id=vd0"; \
-	    echo "drive0 (sn2 on top): try 'info block' or" \
-	         "'qemu-io drive0 \"write -P 0x5a 0 64k\"'"; \
-	fi; \
-	./qmpd -nodefaults -name demo -m 256 -monitor stdio $$disk \
-	    -qmp unix:$$dir/qmp.sock,server=on,wait=off; \
-	rm -rf $$dir
+	@$(SHELL) $(srcdir)/system/demo.sh ./qmpd
+EXTRA_DIST += system/demo.sh
 .PHONY: demo

@@ -95,6 +95,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_copy_on_read.py \
 	tests/functional/test_options_table.py \
 	tests/functional/test_option_effects.py \
+	tests/functional/test_demo.py \
 	tests/functional/test_job_refusal.py \
 	tests/functional/test_refused_input.py \
 	tests/functional/test_target_format.py \
