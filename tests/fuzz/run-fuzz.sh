@@ -22,7 +22,7 @@ for t in qmp hmp qcow2; do
     if ASAN_OPTIONS=detect_leaks=1 "./tests/fuzz/fuzz-$t" \
         -max_total_time="$secs" -max_len="$max_len" -timeout=10 \
         -print_final_stats=1 "$corpus" >"fuzz-$t.log" 2>&1; then
-        echo "fuzz ok $t ($(grep -o 'stat::number_of_executed_units: *[0-9]*' \
+        echo "fuzz ok $t ($(grep -ao 'stat::number_of_executed_units: *[0-9]*' \
             "fuzz-$t.log" | grep -o '[0-9]*$') runs)"
     else
         echo "fuzz FAILED $t"; tail -40 "fuzz-$t.log"; status=1
