@@ -25,6 +25,7 @@
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
 #include "system/guest-props.h"
+#include "system/iothread.h"
 
 typedef enum {
     PT_STR,
@@ -36,6 +37,7 @@ typedef enum {
     PT_ON_OFF_AUTO,
     PT_ON_ERROR,
     PT_PCI_DEVFN,
+    PT_IOTHREAD,
 } PropType;
 
 /* Where a property's value lives: GuestDevProps, or the disk model. */
@@ -51,6 +53,7 @@ typedef enum {
     AT_SCSI_ID,
     AT_LUN,
     AT_UNIT,
+    AT_IOTHREAD,
 } PropAt;
 
 #define VBLK (1u << GUEST_DRIVER_VIRTIO_BLK)
@@ -79,6 +82,8 @@ static const DevProp dev_props[] = {
       "4294967295" },
     { "drive", PT_STR, DISKS, false, AT_DRIVE,
       "Node name or ID of a block device to use as a backend", NULL },
+    /* qmpd's one event loop serves the device either way */
+    { "iothread", PT_IOTHREAD, PCI, false, AT_IOTHREAD, NULL, NULL },
     { "logical_block_size", PT_SIZE, DISKS, false, AT_DISK,
       "A power of two between 512 B and 2 MiB", "0" },
     { "lun", PT_UINT32, SCSI, false, AT_LUN, "", "4294967295" },
@@ -104,7 +109,7 @@ static const char *const type_names[] = {
     [PT_STR] = "str", [PT_BOOL] = "bool", [PT_INT32] = "int32",
     [PT_UINT16] = "uint16", [PT_UINT32] = "uint32", [PT_SIZE] = "size",
     [PT_ON_OFF_AUTO] = "OnOffAuto", [PT_ON_ERROR] = "BlockdevOnError",
-    [PT_PCI_DEVFN] = "int32",
+    [PT_PCI_DEVFN] = "int32", [PT_IOTHREAD] = "link<iothread>",
 };
 
 /* QEMU 7.2's properties of each model (-device DRIVER,help). */
@@ -356,6 +361,8 @@ static bool set_prop(GuestDriver drv, const DevProp *dp, const char *val,
         return false;
     case PT_PCI_DEVFN:
         return parse_devfn(drv, dp->name, val, &p->addr, errp);
+    case PT_IOTHREAD:
+        return iothread_link(val, &p->iothread, errp);
     case PT_SIZE:
     case PT_ON_ERROR:
         /* the disk model's: guest_disk_new() reads them */
@@ -431,6 +438,8 @@ json_t *guest_props_qom_get(GuestDriver drv, bool inner,
         return json_integer(p->lun);
     case AT_UNIT:
         return json_integer(p->unit);
+    case AT_IOTHREAD:
+        return iothread_link_path(p->iothread);
     case AT_DISK:
     case AT_DRIVE:
         return NULL;

@@ -39,6 +39,7 @@ typedef struct GuestDevProps {
     uint32_t scsi_id;           /* GUEST_PROP_AUTO: the first free */
     uint32_t lun;               /* GUEST_PROP_AUTO: the first free */
     uint32_t unit;              /* GUEST_PROP_AUTO: the first free */
+    uint64_t iothread;          /* its object's serial; 0: none */
 } GuestDevProps;
 
 /*

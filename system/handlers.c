@@ -14,8 +14,11 @@
 #include "monitor/monitor.h"
 #include "system/guest.h"
 #include "system/handlers.h"
+#include "system/iothread.h"
 #include "system/machine.h"
+#include "system/object.h"
 #include "system/qom.h"
+#include "system/qom-tree.h"
 #include "system/runstate.h"
 
 void qmpd_register_handlers(QapiSchema *s)
@@ -45,6 +48,12 @@ void qmpd_register_handlers(QapiSchema *s)
     qapi_register_handlers(s, backup_qmp_handlers, backup_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
     qapi_register_handlers(s, qom_qmp_handlers, qom_qmp_handlers_count);
+    qapi_register_handlers(s, qom_tree_qmp_handlers,
+                           qom_tree_qmp_handlers_count);
+    qapi_register_handlers(s, object_qmp_handlers,
+                           object_qmp_handlers_count);
+    qapi_register_handlers(s, iothread_qmp_handlers,
+                           iothread_qmp_handlers_count);
     /* HMP tables are process-wide; a second schema reuses them */
     if (!hmp_done) {
         hmp_register_handlers(guest_hmp_handlers, guest_hmp_handlers_count);

@@ -12,7 +12,11 @@ system_libsystem_a_SOURCES = \
 	system/guest-disk.c system/guest-disk.h \
 	system/guest-props.c system/guest-props.h \
 	system/guest-bus.c system/guest-bus.h \
-	system/qom.c system/qom.h \
+	system/qom.c system/qom.h system/qom-tree.c system/qom-tree.h \
+	system/object.c system/object.h system/object-int.h \
+	system/iothread.c system/iothread.h \
+	system/secret.c system/secret.h \
+	system/memory-backend.c system/memory-backend.h \
 	system/handlers.c system/handlers.h
 
 bin_PROGRAMS += qmpd

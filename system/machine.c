@@ -142,9 +142,14 @@ bool machine_parse(MachineConfig *mc, const char *spec, Error **errp)
         const char *key = opts_key(o, i);
 
         if (strcmp(key, "type") && strcmp(key, "accel")
+            && strcmp(key, "memory-backend")
             && !check_machine_prop(t, o, key, errp)) {
             return false;
         }
+    }
+    /* linked to the object once the objects exist (memory-backend.c) */
+    if (opts_has(o, "memory-backend")) {
+        mc->memory_backend = g_intern_string(opts_get(o, "memory-backend"));
     }
     accel = opts_get(o, "accel");
     if (accel) {
@@ -274,6 +279,13 @@ json_t *machine_qom_get(const char *name)
         g_autofree char *type = machine_qom_type();
 
         return json_string(type);
+    }
+    if (!strcmp(name, "memory-backend")) {
+        g_autofree char *path = the_config.memory_backend
+            ? g_strdup_printf("/objects/%s", the_config.memory_backend)
+            : NULL;
+
+        return json_string(path ? path : "");
     }
     if (!strcmp(name, "memory")) {
         json_t *mem = json_pack("{s:I}", "size",

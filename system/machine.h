@@ -23,6 +23,8 @@ typedef struct MachineConfig {
     uint64_t maxram_size;   /* -m maxmem=, else ram_size */
     uint64_t ram_slots;     /* -m slots=, else 0 */
     char *name;             /* -name guest=..., or NULL */
+    const char *memory_backend; /* -machine memory-backend=, or the
+                                 * default RAM backend's id; NULL: none */
 } MachineConfig;
 
 /* Parse a -machine option string into @mc (type and properties). */

@@ -29,6 +29,8 @@
 #include "system/guest.h"
 #include "system/handlers.h"
 #include "system/machine.h"
+#include "system/memory-backend.h"
+#include "system/object.h"
 #include "system/options.h"
 #include "system/qtest.h"
 #include "system/runstate.h"
@@ -224,6 +226,23 @@ static Chardev *claim_chardev(QmpdOptions *o, const char *id,
     }
 }
 
+/* Every -object in order, then the machine's RAM backend. */
+static void create_objects(QapiSchema *schema, QmpdOptions *o)
+{
+    Error *err = NULL;
+
+    for (guint i = 0; i < o->objects->len; i++) {
+        const char *arg = g_ptr_array_index(o->objects, i);
+
+        if (!object_add_arg(schema, arg, &err)) {
+            die(err);
+        }
+    }
+    if (!memory_backend_link(&o->machine, &o->memory, &err)) {
+        die(err);
+    }
+}
+
 /*
  * Every -blockdev, then every -drive (QEMU's order), then the devices,
  * -drive if=virtio's last.
@@ -352,9 +371,10 @@ int main(int argc, char **argv)
         die(err);
     }
 
+    vclock_init(!strcmp(o.machine.accel, "qtest"));
+    create_objects(schema, &o);
     machine_set_config(&o.machine);
     guest_init(!o.nodefaults, !o.no_vga);
-    vclock_init(!strcmp(o.machine.accel, "qtest"));
     initial = o.incoming ? RUN_STATE_INMIGRATE
         : o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING;
     runstate_init(initial);

@@ -15,6 +15,7 @@
 #include "system/drive.h"
 #include "system/guest-props.h"
 #include "system/memory.h"
+#include "system/object.h"
 #include "system/options.h"
 
 typedef bool OptionFn(QmpdOptions *o, const char *arg, Error **errp);
@@ -30,7 +31,7 @@ typedef struct {
 static const char *const unsupported[] = {
     "vnc", "spice", "serial", "parallel", "netdev", "net", "nic", "cdrom",
     "fda", "fdb", "mtdblock", "sd", "pflash",
-    "smp", "cpu", "object", "global", "boot", "rtc", "sandbox",
+    "smp", "cpu", "global", "boot", "rtc", "sandbox",
     "overcommit", "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
     "usb", "usbdevice", "audiodev", "audio", "soundhw", "snapshot", "loadvm",
     "k", "mem-path", "mem-prealloc", "numa", "uuid", "smbios", "fw_cfg",
@@ -422,6 +423,13 @@ static bool opt_incoming(QmpdOptions *o, const char *arg, Error **errp)
     return true;
 }
 
+/* Created once the schema is loaded, before the drives that use them. */
+static bool opt_object(QmpdOptions *o, const char *arg, Error **errp)
+{
+    g_ptr_array_add(o->objects, g_strdup(arg));
+    return true;
+}
+
 static const Option options[] = {
     { "qmp", true, opt_qmp, false },
     { "qmp-pretty", true, opt_qmp_pretty, false },
@@ -451,6 +459,7 @@ static const Option options[] = {
     { "hdd", true, opt_hdd, false },
     { "blockdev", true, opt_blockdev, false },
     { "incoming", true, opt_incoming, false },
+    { "object", true, opt_object, false },
 };
 
 static void print_usage(void)
@@ -479,6 +488,8 @@ static void print_usage(void)
            "[,drive=ID][,id=ID][,PROP=VALUE...]\n"
            "                           (-device help, -device MODEL,help)\n"
            "-name NAME | guest=NAME[,process=NAME][,debug-threads=on|off]\n"
+           "-object iothread|secret|memory-backend-ram,id=ID[,...]\n"
+           "                           (-object help, -object TYPE,help)\n"
            "-S                         start paused (prelaunch)\n"
            "-incoming defer            start in the inmigrate state\n\n"
            "Disks:\n"
@@ -537,6 +548,9 @@ static bool handle_help_forms(const char *name, const char *arg)
     }
     if (!strcmp(name, "accel") && is_help(arg)) {
         printf("Accelerators supported in QEMU binary:\ntcg\nkvm\nqtest\n");
+        return true;
+    }
+    if (!strcmp(name, "object") && object_print_help(arg)) {
         return true;
     }
     if (!strcmp(name, "drive")) {
@@ -614,6 +628,7 @@ int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
     o->monitors = g_ptr_array_new();
     o->devices = g_ptr_array_new();
     o->drives = g_ptr_array_new();
+    o->objects = g_ptr_array_new_with_free_func(g_free);
     o->machine.type = "pc-i440fx-7.2";
     o->machine.accel = "tcg";
 
@@ -700,6 +715,7 @@ void qmpd_options_free(QmpdOptions *o)
         g_free(d);
     }
     g_ptr_array_unref(o->drives);
+    g_ptr_array_unref(o->objects);
     g_ptr_array_unref(o->chardevs);
     g_free(o->qtest);
     g_free(o->qtest_log);

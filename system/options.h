@@ -47,6 +47,7 @@ typedef struct QmpdOptions {
     GPtrArray *monitors;    /* MonitorOpt * */
     GPtrArray *devices;     /* DeviceOpt * */
     GPtrArray *drives;      /* DriveOpt *, in command-line order */
+    GPtrArray *objects;     /* char *: each -object's argument, in order */
     char *qtest;            /* the chardev id serving qtest */
     char *qtest_log;
     MachineConfig machine;

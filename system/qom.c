@@ -14,53 +14,30 @@
 #include "system/guest.h"
 #include "system/machine.h"
 #include "system/qom.h"
+#include "system/qom-tree.h"
 
 /* Properties QEMU's machines have that qmpd does not model. */
 static const char *const machine_unmodelled[] = {
     "kernel", "dt-compatible", "boot", "initrd",
     "confidential-guest-support", "graphics", "usb", "firmware",
     "memory-encryption", "smp", "dump-guest-core", "phandle-start",
-    "dumpdtb", "memory-backend", "dtb", "mem-merge", "append",
+    "dumpdtb", "dtb", "mem-merge", "append",
     "suppress-vmdesc", "peripheral-anon", "peripheral", "unattached",
     "smm", "acpi", "pit", "pic", "vmport", "sata", "i8042", NULL
 };
-
-/* The object @path names, among @paths, or NULL. */
-static const char *resolve(GPtrArray *paths, const char *path)
-{
-    g_autofree char *tail = g_strconcat("/", path, NULL);
-    const char *found = NULL;
-
-    for (guint i = 0; i < paths->len; i++) {
-        const char *p = g_ptr_array_index(paths, i);
-
-        if (path[0] == '/' ? !strcmp(p, path) : g_str_has_suffix(p, tail)) {
-            if (found) {
-                return NULL;
-            }
-            found = p;
-        }
-    }
-    return found;
-}
 
 static bool qmp_qom_get(const json_t *args, json_t **ret, Error **errp)
 {
     const char *path = qjson_get_str(args, "path");
     const char *prop = qjson_get_str(args, "property");
-    g_autoptr(GPtrArray) paths = g_ptr_array_new();
     g_autofree char *type = NULL;
-    const char *obj;
+    const char *obj = qom_resolve(path, errp);
 
-    g_ptr_array_add(paths, "/machine");
-    g_ptr_array_add(paths, "/machine/peripheral");
-    g_ptr_array_add(paths, "/machine/peripheral-anon");
-    guest_qom_paths(paths);
-    obj = resolve(paths, path);
     if (!obj) {
-        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
-                  path);
         return false;
+    }
+    if (qom_tree_get(obj, prop, ret, errp)) {
+        return *ret != NULL;
     }
     if (strcmp(obj, "/machine")) {
         if (g_str_has_prefix(obj, "/machine/peripheral/")

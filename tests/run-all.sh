@@ -29,7 +29,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     if apt-get update -qq && apt-get install -y -qq --no-install-recommends \
         build-essential autoconf automake pkg-config ca-certificates \
-        libglib2.0-dev libglib2.0-dev-bin libjansson-dev libaio-dev \
+        libglib2.0-dev libglib2.0-dev-bin libjansson-dev libaio-dev nettle-dev \
         libcmocka-dev python3 clang libclang-rt-14-dev \
         qemu-utils qemu-system-x86 qemu-system-common strace \
         xfsprogs btrfs-progs >/dev/null; then

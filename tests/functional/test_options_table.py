@@ -265,7 +265,7 @@ def cmdline():
         OPTIONS: names + ["-" + n for n in unsupported],
         "-drive": c_strings(drive, r"own\[\] = \{(.*?)\};",
                             "-drive's own keys in system/drive.c"),
-        "-M": ["type", "accel"] + re.findall(
+        "-M": ["type", "accel", "memory-backend"] + re.findall(
             r'\{ "([\w-]+)", (?:true|false),',
             re.search(r"machine_props\[\] = \{(.*?)\};", machine,
                       re.S).group(1)),
