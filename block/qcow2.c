@@ -1456,10 +1456,17 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
     }
     bn->total_size = size;
 
+    /*
+     * The area ends at the backing file name or the first cluster's end,
+     * as in QEMU, but never past what hdr holds: a file shorter than a
+     * cluster has only zeros after its end, and an extension running
+     * beyond it is refused ("Header extension too large").
+     */
     if (!qcow2_parse_extensions(bn, hdr, s->header_length,
-                          backing_off && backing_off < hbytes ? backing_off
-                                                              : s->cluster_size,
-                          errp)) {
+                                MIN(backing_off && backing_off < hbytes
+                                    ? backing_off : s->cluster_size,
+                                    align_up(hbytes, 4096)),
+                                errp)) {
         goto out;
     }
     if (backing_off) {

@@ -425,6 +425,26 @@ static void test_bad_headers(void **state)
     patch(path, hlen, end_too_long, sizeof(end_too_long));
     open_fails(path, "Header extension too large");
     unlink(path);
+
+    /*
+     * A file shorter than its first cluster whose extensions run to its
+     * end without an end marker: they were read past the header buffer
+     * (ASan); now the area ends with the file and the open fails on what
+     * is missing.
+     */
+    create_sync(path, 1 << 20, 65536, 3, NULL, false);
+    hlen = read_be32(path, 100);
+    {
+        uint32_t len = 4096 - hlen - 8;
+        uint8_t ext[8] = { 0x12, 0x34, 0x56, 0x78, len >> 24, len >> 16,
+                           len >> 8, len };
+
+        assert_int_equal(len % 8, 0);
+        patch(path, hlen, ext, sizeof(ext));
+    }
+    assert_int_equal(truncate(path, 4096), 0);
+    open_fails(path, "");
+    unlink(path);
 }
 
 static int setup(void **state)
