@@ -31,8 +31,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from qmpd import (Qmpd, QmpClient, need_qemu, need_qemu_utils,  # noqa: E402
+from qmpd import (Qmpd, need_qemu, need_qemu_utils,  # noqa: E402
                   qemu_binary, run)
+from reference import negotiate  # noqa: E402
 
 MiB = 1024 * 1024
 IMAGES = ("base.qcow2", "sn1.qcow2", "sn2.qcow2", "other.qcow2")
@@ -437,25 +438,6 @@ def subst(v, tmp):
     return v
 
 
-def connect(q):
-    """QEMU creates its socket file a moment before it listens."""
-    deadline = time.time() + 30
-    while True:
-        try:
-            c = QmpClient(q.qmp_path, negotiate=False)
-            break
-        except (ConnectionRefusedError, FileNotFoundError):
-            if time.time() > deadline or q.proc.poll() is not None:
-                raise
-            time.sleep(0.01)
-    q.clients.append(c)
-    # QEMU 7.2's early RESUME, if any (see QmpClient), is not compared
-    c.events.clear()
-    r = c.execute("qmp_capabilities")
-    assert r == {"return": {}}, (c.greeting, r)
-    return c
-
-
 class Timeout(Exception):
     pass
 
@@ -619,7 +601,7 @@ def transcript(binary, args, steps):
                         "<exit %r: %s>" % (q.proc.poll(),
                                            q.stderr_text().strip())])], tmp
                 time.sleep(0.01)
-            c = connect(q)
+            c = negotiate(q)
             out = run_steps(c, steps, tmp, q)
             # the steps a failure left out, so that what follows pairs up
             out += [(step, ["<not run>"]) for step in steps[len(out):]]

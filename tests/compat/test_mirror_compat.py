@@ -39,8 +39,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
 from qmpd import Qmpd, need_qemu, need_qemu_utils, run  # noqa: E402
+from reference import negotiate  # noqa: E402
 from test_jobs_compat import (BLOCKDEV, CHAIN, DRIVE, LEN,  # noqa: E402
-                              connect, diff_steps, done, dump_transcripts,
+                              diff_steps, done, dump_transcripts,
                               make_images, moved, normalise, run_steps,
                               status, subst, tool, reference, until)
 
@@ -341,7 +342,7 @@ def transcript(binary, args, steps, images):
                         "<exit %r: %s>" % (q.proc.poll(),
                                            q.stderr_text().strip())])], tmp
                 time.sleep(0.01)
-            c = connect(q)
+            c = negotiate(q)
             out = run_steps(c, steps, tmp, q)
             out += [(step, ["<not run>"]) for step in steps[len(out):]]
             try:

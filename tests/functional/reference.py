@@ -22,7 +22,7 @@ def start(args, qemu=False):
     for attempt in (1, 2):
         q = Qmpd(machine + list(args), binary_path=qemu_binary())
         try:
-            return q, _negotiate(q)
+            return q, negotiate(q)
         except (TimeoutError, ConnectionError) as e:
             q.close()
             if attempt == 2:
@@ -31,8 +31,9 @@ def start(args, qemu=False):
                              "starting it once more\n" % (e,))
 
 
-def _negotiate(q):
-    # QEMU creates its socket file (bind) a moment before it listens
+def negotiate(q):
+    """A QMP session on QEMU @q, negotiated.  QEMU creates its socket
+    file (bind) a moment before it listens."""
     deadline = time.time() + 30
     while True:
         try:
@@ -45,6 +46,7 @@ def _negotiate(q):
     q.clients.append(c)
     # QEMU 7.2's early RESUME, if any (see QmpClient), is not compared
     c.events.clear()
-    assert "return" in c.execute("qmp_capabilities")
+    r = c.execute("qmp_capabilities")
+    assert r == {"return": {}}, (c.greeting, r)
     c.sock.settimeout(60)
     return c
