@@ -7,6 +7,7 @@ system_libsystem_a_SOURCES = \
 	system/memory.c system/memory.h \
 	system/vclock.c system/vclock.h \
 	system/qtest.c system/qtest.h \
+	system/physmem.c system/physmem.h \
 	system/drive.c system/drive.h \
 	system/guest.c system/guest.h \
 	system/guest-disk.c system/guest-disk.h \

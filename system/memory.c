@@ -135,18 +135,26 @@ bool memory_parse(MemoryOpts *m, const char *arg, Error **errp)
     return true;
 }
 
-/* Where the pc machines put RAM above 4 GiB, given the ram size. */
-static uint64_t pc_above_4g_size(const MachineConfig *mc)
+uint64_t memory_below_4g_size(const MachineConfig *mc)
 {
     uint64_t lowmem;
 
+    if (!g_str_has_prefix(mc->type, "pc")) {
+        return mc->ram_size;
+    }
     if (g_str_has_prefix(mc->type, "pc-q35")) {
         lowmem = mc->ram_size >= 0xb0000000 ? 0x80000000 : 0xb0000000;
     } else {
         /* max-ram-below-4g 3.5 GiB, cut to 3 GiB by gigabyte alignment */
         lowmem = mc->ram_size >= 0xe0000000 ? 0xc0000000 : 0xe0000000;
     }
-    return mc->ram_size >= lowmem ? mc->ram_size - lowmem : 0;
+    return MIN(mc->ram_size, lowmem);
+}
+
+/* Where the pc machines put RAM above 4 GiB, given the ram size. */
+static uint64_t pc_above_4g_size(const MachineConfig *mc)
+{
+    return mc->ram_size - memory_below_4g_size(mc);
 }
 
 /*

@@ -35,4 +35,12 @@ bool memory_parse(MemoryOpts *m, const char *arg, Error **errp);
  */
 bool memory_apply(MachineConfig *mc, const MemoryOpts *m, Error **errp);
 
+/*
+ * How much of @mc's RAM the machine maps from guest physical address 0;
+ * the pc machines map the rest from 4 GiB (QEMU 7.2's split: q35 keeps
+ * 2 GiB below 4 GiB once RAM reaches 2.75 GiB, i440fx 3 GiB once it
+ * reaches 3.5 GiB).  Every other machine maps it all from 0.
+ */
+uint64_t memory_below_4g_size(const MachineConfig *mc);
+
 #endif /* SYSTEM_MEMORY_H */

@@ -614,9 +614,12 @@ static bool resolve(QmpdOptions *o, Error **errp)
     if (!memory_apply(&o->machine, &o->memory, errp)) {
         return false;
     }
-    if (o->qtest) {
-        /* the virtual clock then belongs to the qtest client */
-        o->machine.accel = "qtest";
+    if (!o->machine.accel) {
+        /*
+         * As QEMU: -qtest without an accelerator named takes the qtest
+         * one, whose virtual clock then belongs to the qtest client
+         */
+        o->machine.accel = o->qtest ? "qtest" : "tcg";
     }
     return true;
 }
@@ -630,7 +633,6 @@ int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
     o->drives = g_ptr_array_new();
     o->objects = g_ptr_array_new_with_free_func(g_free);
     o->machine.type = "pc-i440fx-7.2";
-    o->machine.accel = "tcg";
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

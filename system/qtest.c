@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qtest server side.  Line-based: each request is one line of words,
- * each reply one line starting "OK" or "FAIL".  Supported: clock_step
- * [ns] (advance the virtual clock; without an argument, to the next
- * deadline, and qmpd has no guest timers so it stays), clock_set ns,
- * endianness.  Anything else gets QEMU's "FAIL Unknown command".
+ * each reply one line starting "OK" or "FAIL".  Supported: the memory
+ * commands (readb..readq, writeb..writeq, read, write, memset, b64read,
+ * b64write) on the guest's RAM (physmem.c); with the qtest accelerator,
+ * clock_step [ns] (advance the virtual clock; without an argument, to
+ * the next deadline, and qmpd has no guest timers so it stays) and
+ * clock_set ns; endianness.  Anything else gets QEMU's "FAIL Unknown
+ * command", as do the clock commands under another accelerator.
  */
 #include "config.h"
 
@@ -17,6 +20,8 @@
 
 #include <glib-unix.h>
 
+#include "system/machine.h"
+#include "system/physmem.h"
 #include "system/qtest.h"
 #include "system/vclock.h"
 
@@ -31,6 +36,7 @@ typedef struct {
 
 static QTest *qt;
 
+/* QEMU's log line: "[R +secs] cmd", "[S +secs] reply", "[I +secs] ..." */
 static void qtest_log(char dir, const char *line)
 {
     if (qt->log) {
@@ -45,8 +51,11 @@ static void qtest_send(const char *line)
 {
     size_t off = 0, len = strlen(line);
 
-    qtest_log('S', line);
-    /* replies are tiny; block briefly rather than buffer */
+    /* QEMU logs every reply but its "ERR" ones */
+    if (!g_str_has_prefix(line, "ERR")) {
+        qtest_log('S', line);
+    }
+    /* the harness waits for this reply: block rather than buffer */
     while (off < len) {
         ssize_t n = write(qt->fd, line + off, len - off);
 
@@ -61,10 +70,155 @@ static void qtest_send(const char *line)
     }
 }
 
+/* A number as QEMU's qtest reads it (base 0, all of the word). */
+static bool qtest_number(const char *word, uint64_t *v)
+{
+    char *end;
+
+    if (!word || !*word || *word == '-') {
+        return false;
+    }
+    errno = 0;
+    *v = g_ascii_strtoull(word, &end, 0);
+    return !errno && !*end;
+}
+
+/* The largest read/write/memset qmpd takes in one command. */
+#define QTEST_MAX_LEN (256u << 20)
+
+static char *qtest_mem_read(char **words)
+{
+    static const char sizes[] = "bwlq";
+    uint64_t addr, len, v = 0;
+    g_autofree uint8_t *data = NULL;
+    GString *out;
+
+    if (!qtest_number(words[1], &addr)) {
+        return NULL;
+    }
+    if (strlen(words[0]) == 5 && g_str_has_prefix(words[0], "read")) {
+        const char *k = strchr(sizes, words[0][4]);
+        uint8_t b[8];
+
+        len = 1u << (k - sizes);
+        physmem_read(addr, b, len);
+        for (uint64_t i = len; i > 0; i--) {        /* x86: little-endian */
+            v = v << 8 | b[i - 1];
+        }
+        return g_strdup_printf("OK 0x%016" PRIx64 "\n", v);
+    }
+    if (!qtest_number(words[2], &len) || len > QTEST_MAX_LEN) {
+        return NULL;
+    }
+    data = g_malloc(len);
+    physmem_read(addr, data, len);
+    if (words[0][0] == 'b') {
+        g_autofree char *enc = g_base64_encode(data, len);
+
+        return g_strdup_printf("OK %s\n", enc);
+    }
+    out = g_string_new("OK 0x");
+    for (uint64_t i = 0; i < len; i++) {
+        g_string_append_printf(out, "%02x", data[i]);
+    }
+    g_string_append_c(out, '\n');
+    return g_string_free(out, FALSE);
+}
+
+static char *qtest_mem_write(char **words)
+{
+    static const char sizes[] = "bwlq";
+    uint64_t addr, len, v;
+    g_autofree uint8_t *data = NULL;
+
+    if (!qtest_number(words[1], &addr) || !words[2]) {
+        return NULL;
+    }
+    if (strlen(words[0]) == 6 && g_str_has_prefix(words[0], "write")) {
+        const char *k = strchr(sizes, words[0][5]);
+        uint8_t b[8];
+
+        if (!qtest_number(words[2], &v)) {
+            return NULL;
+        }
+        len = 1u << (k - sizes);
+        for (uint64_t i = 0; i < len; i++) {
+            b[i] = v >> (8 * i);
+        }
+        physmem_write(addr, b, len);
+        return g_strdup("OK\n");
+    }
+    if (!qtest_number(words[2], &len) || len > QTEST_MAX_LEN || !words[3]) {
+        return NULL;
+    }
+    if (!strcmp(words[0], "memset")) {
+        if (!qtest_number(words[3], &v)) {
+            return NULL;
+        }
+        data = g_malloc(len);
+        memset(data, (uint8_t)v, len);
+    } else if (!strcmp(words[0], "b64write")) {
+        size_t enc = strlen(words[3]) + 1;
+        gsize n;
+
+        /*
+         * QEMU decodes in place and writes the size it was told: past
+         * the decoded bytes come the rest of the base64 text (then
+         * zeros here, where QEMU reads beyond its buffer).
+         */
+        data = g_malloc0(MAX(len, enc));
+        memcpy(data, words[3], enc);
+        g_base64_decode_inplace((char *)data, &n);
+        if (n != len) {
+            g_autofree char *note = g_strdup_printf(
+                "b64write: data length mismatch (told %" PRIu64 ", found "
+                "%zu)\n", len, (size_t)n);
+
+            qtest_log('S', note);       /* logged, not sent, as QEMU */
+        }
+    } else {
+        size_t hex = strlen(words[3]);
+
+        if (hex < 3) {
+            return g_strdup("ERR invalid argument size\n");
+        }
+        /* "0x" then two digits a byte; missing bytes are zeros */
+        data = g_malloc0(len);
+        for (uint64_t i = 0; i < len && i * 2 + 4 <= hex; i++) {
+            int hi = g_ascii_xdigit_value(words[3][2 + i * 2]);
+            int lo = g_ascii_xdigit_value(words[3][3 + i * 2]);
+
+            data[i] = (hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo);
+        }
+    }
+    physmem_write(addr, data, len);
+    return g_strdup("OK\n");
+}
+
+/* Is @w one of @names (NULL-terminated)? */
+static bool qtest_is(const char *w, const char *const *names)
+{
+    for (; *names; names++) {
+        if (!strcmp(w, *names)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void qtest_command(char *line)
 {
+    static const char *const reads[] = {
+        "readb", "readw", "readl", "readq", "read", "b64read", NULL
+    };
+    static const char *const writes[] = {
+        "writeb", "writew", "writel", "writeq", "write", "b64write",
+        "memset", NULL
+    };
     g_auto(GStrv) words = NULL;
     g_autofree char *reply = NULL;
+    /* the virtual clock is the qtest accelerator's, as in QEMU */
+    bool clock = !strcmp(machine_config()->accel, "qtest");
     char *end;
     int64_t ns;
 
@@ -77,7 +231,11 @@ static void qtest_command(char *line)
     if (!words[0] || !*words[0]) {
         return;
     }
-    if (!strcmp(words[0], "clock_step")) {
+    if (qtest_is(words[0], reads)) {
+        reply = qtest_mem_read(words);
+    } else if (qtest_is(words[0], writes)) {
+        reply = qtest_mem_write(words);
+    } else if (clock && !strcmp(words[0], "clock_step")) {
         if (words[1]) {
             errno = 0;
             ns = strtoll(words[1], &end, 0);
@@ -88,7 +246,7 @@ static void qtest_command(char *line)
             vclock_warp(vclock_get_ns() + ns);
         }
         reply = g_strdup_printf("OK %" PRIi64 "\n", vclock_get_ns());
-    } else if (!strcmp(words[0], "clock_set") && words[1]) {
+    } else if (clock && !strcmp(words[0], "clock_set") && words[1]) {
         errno = 0;
         ns = strtoll(words[1], &end, 0);
         if (errno || *end) {
@@ -102,7 +260,8 @@ static void qtest_command(char *line)
     } else {
         reply = g_strdup_printf("FAIL Unknown command '%s'\n", words[0]);
     }
-    qtest_send(reply);
+    /* QEMU aborts on a bad or missing number; qmpd answers */
+    qtest_send(reply ? reply : "FAIL invalid argument\n");
 }
 
 static gboolean qtest_readable_cb(gint fd, GIOCondition cond, gpointer data)
@@ -115,6 +274,7 @@ static gboolean qtest_readable_cb(gint fd, GIOCondition cond, gpointer data)
         return G_SOURCE_CONTINUE;
     }
     if (n <= 0) {
+        qtest_log('I', "CLOSED\n");
         qt->watch = 0;
         return G_SOURCE_REMOVE;
     }
@@ -146,7 +306,10 @@ bool qtest_start(Chardev *chr, const char *log_path, Error **errp)
     qt->fd = fd;
     qt->in = g_string_new(NULL);
     qt->start_us = g_get_monotonic_time();
-    if (log_path) {
+    /* as QEMU: the log goes to stderr unless -qtest-log names a file */
+    if (!log_path) {
+        qt->log = stderr;
+    } else if (strcmp(log_path, "none")) {
         qt->log = fopen(log_path, "w");
         if (!qt->log) {
             error_setg_errno(errp, errno, "Could not open '%s'", log_path);
@@ -154,9 +317,19 @@ bool qtest_start(Chardev *chr, const char *log_path, Error **errp)
             return false;
         }
     }
+    if (qt->log) {
+        /* the one line QEMU stamps without a '+' */
+        fprintf(qt->log, "[I %f] OPENED\n", 0.0);
+        fflush(qt->log);
+    }
     qt->watch = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                               qtest_readable_cb, NULL);
     return true;
+}
+
+bool qtest_driver(void)
+{
+    return qt != NULL;
 }
 
 void qtest_stop(void)
@@ -165,10 +338,12 @@ void qtest_stop(void)
         return;
     }
     if (qt->watch) {
+        /* still open: QEMU logs the close its exit makes */
+        qtest_log('I', "CLOSED\n");
         g_source_remove(qt->watch);
     }
     close(qt->fd);
-    if (qt->log) {
+    if (qt->log && qt->log != stderr) {
         fclose(qt->log);
     }
     g_string_free(qt->in, TRUE);

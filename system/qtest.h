@@ -18,6 +18,9 @@
  */
 bool qtest_start(Chardev *chr, const char *log_path, Error **errp);
 
+/* Whether a qtest harness drives qmpd (-qtest served), QEMU's test. */
+bool qtest_driver(void);
+
 /* Close the qtest connection and log. */
 void qtest_stop(void);
 

@@ -14,7 +14,8 @@ UNIT_TESTS = \
 	tests/unit/test-io-align \
 	tests/unit/test-hbitmap \
 	tests/unit/test-dirty-bitmap \
-	tests/unit/test-hmp-parse
+	tests/unit/test-hmp-parse \
+	tests/unit/test-physmem
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -31,6 +32,11 @@ tests_unit_test_options_LDADD = monitor/libmonitor.a $(TEST_LIBS)
 tests_unit_test_schema_SOURCES = tests/unit/test-schema.c
 tests_unit_test_schema_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_schema_LDADD = system/libsystem.a monitor/libmonitor.a \
+	$(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_physmem_SOURCES = tests/unit/test-physmem.c
+tests_unit_test_physmem_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_physmem_LDADD = system/libsystem.a monitor/libmonitor.a \
 	$(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
@@ -102,7 +108,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_target_format.py \
 	tests/functional/test_stdio_eof.py \
 	tests/functional/test_drive_help.py \
-	tests/functional/test_hd_options.py
+	tests/functional/test_hd_options.py \
+	tests/functional/test_qemu_machine.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \

@@ -369,10 +369,13 @@ def test_qtest():
         assert ask("clock_set 10") == "OK 1000\n"
         assert ask("clock_step") == "OK 1000\n"
         assert ask("endianness") == "OK little\n"
-        assert ask("readb 0x0") == "FAIL Unknown command 'readb'\n"
+        assert ask("writeb 0x10 0xab") == "OK\n"
+        assert ask("readb 0x10") == "OK 0x00000000000000ab\n"
+        assert ask("inb 0x60") == "FAIL Unknown command 'inb'\n"
         q.connect().cmd("query-name")
         with open(log) as lf:
             text = lf.read()
+        assert text.startswith("[I 0.000000] OPENED\n"), text
         assert "clock_step 100\n" in text and "] OK 100\n" in text, text
         s.close()
     lsock.close()
