@@ -123,6 +123,12 @@ void bdrv_unref(BlockNode *bn);
  */
 void bdrv_close_all(BdrvCb *cb, void *opaque);
 
+/*
+ * Give @bn to the monitor, as blockdev-add's nodes are: blockdev-del
+ * may remove it, and the caller's reference becomes the monitor's.
+ */
+void bdrv_set_monitor_owned(BlockNode *bn);
+
 /* Call @cb once no node is closing any more. */
 void bdrv_wait_closed(BdrvCb *cb, void *opaque);
 

@@ -807,6 +807,11 @@ BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
     return bn;
 }
 
+void bdrv_set_monitor_owned(BlockNode *bn)
+{
+    bn->monitor_owned = true;
+}
+
 bool bdrv_open_backing_file(BlockNode *bn, Error **errp)
 {
     Inherit inh = {

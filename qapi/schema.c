@@ -915,3 +915,10 @@ const QapiType *qapi_union_variant(const QapiType *t, const char *tag)
     }
     return NULL;
 }
+
+const QapiType *qapi_union_variant_of(const QapiType *t, const json_t *obj)
+{
+    const char *tag = qjson_get_str_or(obj, t->tag->name, NULL);
+
+    return tag ? qapi_union_variant(t, tag) : NULL;
+}

@@ -128,4 +128,10 @@ const QapiMember *qapi_type_member(const QapiType *t, const char *name);
 /* The struct type of union @t for discriminator value @tag, or NULL. */
 const QapiType *qapi_union_variant(const QapiType *t, const char *tag);
 
+/*
+ * The struct type of union @t that object @obj selects by its
+ * discriminator (a string member), or NULL when it names none.
+ */
+const QapiType *qapi_union_variant_of(const QapiType *t, const json_t *obj);
+
 #endif /* QAPI_SCHEMA_H */

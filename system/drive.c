@@ -43,6 +43,7 @@ typedef struct {
     DriveIf iface;
     int bus;
     int unit;
+    char *id;               /* the drive's; the slot is free once it is gone */
 } DriveSlot;
 
 /* -drive if=ide (-hda…): the board's IDE disks, made before -device */
@@ -447,7 +448,8 @@ static bool slot_taken(DriveIf iface, int bus, int unit)
     for (guint i = 0; drive_slots && i < drive_slots->len; i++) {
         DriveSlot *s = &g_array_index(drive_slots, DriveSlot, i);
 
-        if (s->iface == iface && s->bus == bus && s->unit == unit) {
+        if (s->iface == iface && s->bus == bus && s->unit == unit
+            && blk_by_name(s->id)) {
             return true;
         }
     }
@@ -495,10 +497,60 @@ static bool drive_slot(DriveIf iface, int max, int index, int *bus,
 
 const char *const drive_flags[] = { "help", NULL };
 
-bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
+/*
+ * QEMU opens a drive's node first and then refuses what its driver left
+ * unused.  The first top-level key of @kv that BlockdevOptions has not
+ * for its driver: taken out of @kv (the schema would refuse it before
+ * the open), to be refused by leftover_error() once the node is open.
+ */
+static char *take_unknown_key(const QapiType *type, json_t *kv)
+{
+    const QapiType *branch = qapi_union_variant_of(type, kv);
+    const char *key;
+    json_t *v;
+
+    if (!branch) {
+        return NULL;            /* the schema's check says what is wrong */
+    }
+    json_object_foreach(kv, key, v) {
+        if (json_is_string(v) && !qapi_type_member(type, key)
+            && !qapi_type_member(branch, key)) {
+            char *taken = g_strdup(key);
+
+            json_object_del(kv, taken);
+            return taken;
+        }
+    }
+    return NULL;
+}
+
+/* QEMU's refusal of option @key that node @bn's driver did not use. */
+static void leftover_error(BlockNode *bn, const char *key, Error **errp)
+{
+    error_setg(errp, "Block %s '%s' %s support the option '%s'",
+               bdrv_file_child(bn) ? "format" : "protocol",
+               bdrv_driver_name(bn),
+               bdrv_file_child(bn) ? "does not" : "doesn't", key);
+}
+
+static void drive_slot_clear(gpointer p)
+{
+    g_free(((DriveSlot *)p)->id);
+}
+
+/*
+ * The drive -drive @arg describes, as QEMU's drive_new(): nodes and a
+ * backend named by its id (*@id_out), placed at its interface's slot
+ * (*@where, whose id stays the table's).  The devices of if=virtio and
+ * if=ide are the caller's.
+ */
+static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
+                               DriveSlot *where, char **id_out,
+                               Error **errp)
 {
     const QapiType *type = qapi_schema_type(schema, "BlockdevOptions");
     g_autoptr(Opts) d = opts_parse(arg, NULL, NULL, drive_flags, errp);
+    g_autofree char *unknown = NULL;
     g_autoptr(json_t) kv = NULL;
     g_autoptr(json_t) opts = NULL;
     g_autofree char *id = NULL;
@@ -518,18 +570,23 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     int index;
 
     if (!d) {
-        return false;
+        return NULL;
     }
     if (opts_has(d, "id") && !opts_id_wellformed(opts_get(d, "id"))) {
         error_setg(errp, "Parameter 'id' expects an identifier");
         error_append_hint(errp, "Identifiers consist of letters, digits, "
                           "'-', '.', '_', starting with a letter.\n");
-        return false;
+        return NULL;
+    }
+    /* QEMU's option list refuses the id before anything is opened */
+    if (opts_has(d, "id") && blk_by_name(opts_get(d, "id"))) {
+        error_setg(errp, "Duplicate ID '%s' for drive", opts_get(d, "id"));
+        return NULL;
     }
     if (opts_has(d, "readonly") && opts_has(d, "read-only")) {
         error_setg(errp, "'read-only' and its alias 'readonly' can't be "
                    "used at the same time");
-        return false;
+        return NULL;
     }
     /* QEMU's default interface is the machine's: ide, none on -M none */
     iface = opts_has(d, "if") ? opts_get(d, "if")
@@ -539,10 +596,10 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     if (!drive_number(d, "index", -1, &index, errp)
         || !drive_number(d, "bus", 0, &slot.bus, errp)
         || !drive_number(d, "unit", -1, &slot.unit, errp)) {
-        return false;
+        return NULL;
     }
     if (!check_file_or_driver(d, errp)) {
-        return false;
+        return NULL;
     }
     if (!strcmp(iface, "ide")) {
         dif = DRIVE_IF_IDE;
@@ -551,14 +608,14 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     } else {
         error_setg(errp, "if=%s is not supported (if=none, if=virtio or "
                    "if=ide)", iface);
-        return false;
+        return NULL;
     }
     /* two units on each IDE bus; q35's AHCI ports have one */
     max = dif != DRIVE_IF_IDE ? 0
         : g_str_has_prefix(machine_config()->type, "pc-q35") ? 1 : 2;
     slot.iface = dif;
     if (!drive_slot(dif, max, index, &slot.bus, &slot.unit, errp)) {
-        return false;
+        return NULL;
     }
     id = opts_has(d, "id") ? g_strdup(opts_get(d, "id"))
         : dif == DRIVE_IF_IDE
@@ -566,7 +623,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
         : g_strdup_printf("%s%d", iface, slot.unit);
     kv = drive_to_blockdev(d, &writeback, errp);
     if (!kv || !keyval_make_lists(kv, errp)) {
-        return false;
+        return NULL;
     }
     if ((opts_has(d, "werror")
          && !parse_error_action(opts_get(d, "werror"), false, &on_write,
@@ -574,7 +631,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
         || (opts_has(d, "rerror")
             && !parse_error_action(opts_get(d, "rerror"), true, &on_read,
                                    errp))) {
-        return false;
+        return NULL;
     }
     /*
      * backing.node-name=... without backing.driver names the images the
@@ -588,15 +645,16 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
         json_object_del(kv, "backing");
         if (!check_backing_names(backing, errp)) {
             json_decref(backing);
-            return false;
+            return NULL;
         }
     } else {
         backing = NULL;
     }
+    unknown = take_unknown_key(type, kv);
     opts = qapi_validate_keyval(type, kv, errp);
     if (!opts) {
         json_decref(backing);
-        return false;
+        return NULL;
     }
     if (backing) {
         json_object_set_new(opts, "backing", backing);
@@ -604,7 +662,7 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     cor = opts_get_bool(d, "copy-on-read", false, &err);
     if (err) {
         error_propagate(errp, err);
-        return false;
+        return NULL;
     }
     if (cor && qjson_get_bool_or(opts, "read-only", false)) {
         fprintf(stderr, "qmpd: -drive %s: warning: disabling copy-on-read "
@@ -613,19 +671,16 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     }
     bn = bdrv_open_options(opts, false, errp);
     if (!bn) {
-        return false;
+        return NULL;
     }
     /*
      * QEMU 7.2 has no -drive serial= any more: it is left over for the
      * image's driver, which has no such option (the device has one)
      */
-    if (opts_has(d, "serial")) {
-        error_setg(errp, "Block %s '%s' %s support the option 'serial'",
-                   bdrv_file_child(bn) ? "format" : "protocol",
-                   bdrv_driver_name(bn),
-                   bdrv_file_child(bn) ? "does not" : "doesn't");
+    if (opts_has(d, "serial") || unknown) {
+        leftover_error(bn, opts_has(d, "serial") ? "serial" : unknown, errp);
         bdrv_unref(bn);
-        return false;
+        return NULL;
     }
     if (cor) {
         /* on the node itself, not a filter node: QEMU 7.2's graph */
@@ -634,25 +689,42 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
     blk = blk_new(id, bn, errp);
     bdrv_unref(bn);
     if (!blk) {
-        return false;
+        return NULL;
     }
     blk_set_auto_del(blk, true);
     blk_set_write_cache(blk, writeback);
     blk_set_on_error(blk, on_read, on_write);
     if (!drive_slots) {
         drive_slots = g_array_new(FALSE, FALSE, sizeof(DriveSlot));
+        g_array_set_clear_func(drive_slots, drive_slot_clear);
+    }
+    slot.id = g_strdup(id);
+    g_array_append_val(drive_slots, slot);
+    *where = slot;
+    *id_out = g_steal_pointer(&id);
+    return blk;
+}
+
+bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
+{
+    g_autofree char *id = NULL;
+    DriveSlot slot;
+
+    if (!drive_new(schema, arg, &slot, &id, errp)) {
+        return false;
+    }
+    if (!virtio_drives) {
         virtio_drives = g_ptr_array_new_with_free_func(g_free);
         virtio_ids = g_ptr_array_new_with_free_func(g_free);
     }
-    g_array_append_val(drive_slots, slot);
-    if (dif != DRIVE_IF_NONE) {
+    if (slot.iface != DRIVE_IF_NONE) {
         if (!auto_ids) {
             auto_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                              NULL);
         }
         g_hash_table_add(auto_ids, g_strdup(id));
     }
-    if (dif == DRIVE_IF_IDE) {
+    if (slot.iface == DRIVE_IF_IDE) {
         IdeDrive ide = { g_strdup(arg), g_steal_pointer(&id), slot.bus,
                          slot.unit };
 
@@ -661,11 +733,76 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
         }
         g_array_append_val(ide_drives, ide);
     }
-    if (virtio) {
+    if (slot.iface == DRIVE_IF_VIRTIO) {
         g_ptr_array_add(virtio_drives, g_strdup(arg));
         g_ptr_array_add(virtio_ids, g_steal_pointer(&id));
     }
     return true;
+}
+
+bool drive_hot_add(QapiSchema *schema, const char *arg, int *refused,
+                   Error **errp)
+{
+    /* QEMU's BlockInterfaceType numbers, which its refusal prints */
+    static const int qemu_if_type[] = {
+        [DRIVE_IF_NONE] = 0, [DRIVE_IF_IDE] = 1, [DRIVE_IF_VIRTIO] = 7,
+    };
+    g_autofree char *id = NULL;
+    BlockBackend *blk;
+    DriveSlot slot;
+
+    blk = drive_new(schema, arg, &slot, &id, errp);
+    if (!blk) {
+        return false;
+    }
+    *refused = qemu_if_type[slot.iface];
+    if (slot.iface != DRIVE_IF_NONE) {
+        /* made, and dropped again, as QEMU does: its slot frees with it */
+        blk_delete(blk);
+    }
+    return true;
+}
+
+bool drive_add_node(QapiSchema *schema, const char *arg, Error **errp)
+{
+    const QapiType *type = qapi_schema_type(schema, "BlockdevOptions");
+    g_autoptr(json_t) kv = keyval_parse(arg, NULL, errp);
+    g_autoptr(json_t) opts = NULL;
+    g_autofree char *unknown = NULL;
+    BlockNode *bn;
+
+    if (!kv) {
+        return false;
+    }
+    if (!json_is_string(json_object_get(kv, "node-name"))) {
+        error_setg(errp, "'node-name' needs to be specified");
+        return false;
+    }
+    unknown = take_unknown_key(type, kv);
+    opts = qapi_validate_keyval(type, kv, errp);
+    if (!opts) {
+        return false;
+    }
+    bn = bdrv_open_options(opts, false, errp);
+    if (bn && unknown) {
+        leftover_error(bn, unknown, errp);
+        bdrv_unref(bn);
+        return false;
+    }
+    if (bn) {
+        /* the monitor's, as QEMU's: blockdev-del removes it */
+        bdrv_set_monitor_owned(bn);
+    }
+    return bn != NULL;
+}
+
+void drive_print_formats(GString *out)
+{
+    static const char formats[] = "blkdebug file null-co qcow2 raw";
+
+    g_string_append_printf(out, "Supported formats: %s\n"
+                           "Supported formats (read-only): %s\n", formats,
+                           formats);
 }
 
 bool drive_auto_connected(const char *id)

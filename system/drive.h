@@ -7,6 +7,9 @@
 
 #include <stdbool.h>
 
+#include <glib.h>
+
+#include "monitor/hmp.h"
 #include "qapi/error.h"
 #include "qapi/schema.h"
 
@@ -15,6 +18,25 @@ extern const char *const drive_flags[];
 
 /* -drive @arg: nodes, a backend named by id, a device for if=virtio. */
 bool drive_add(QapiSchema *schema, const char *arg, Error **errp);
+
+/*
+ * HMP drive_add: the drive -drive @arg makes, kept when its interface is
+ * none (*@refused 0).  QEMU hot-adds no other: such a drive is made (so
+ * every error comes as -drive gives it) and dropped again, and
+ * *@refused is QEMU's number for its interface, which QEMU's refusal
+ * line prints.  Main loop only.
+ */
+bool drive_hot_add(QapiSchema *schema, const char *arg, int *refused,
+                   Error **errp);
+
+/*
+ * HMP drive_add -n: a monitor-owned node from block options @arg
+ * (BlockdevOptions, flat and dotted), which must name its node-name.
+ */
+bool drive_add_node(QapiSchema *schema, const char *arg, Error **errp);
+
+/* QEMU's "Supported formats" lines (format=help) for qmpd's drivers. */
+void drive_print_formats(GString *out);
 
 /*
  * The ide-hd devices of the -drive if=ide (-hda…) given, made by the
@@ -34,5 +56,10 @@ bool drive_auto_connected(const char *id);
 
 /* -blockdev @arg (keyval or JSON): a monitor-owned node. */
 bool blockdev_add_arg(QapiSchema *schema, const char *arg, Error **errp);
+
+/* HMP's drive_add (drive-hmp.c), which makes drives against @schema. */
+void drive_hmp_init(QapiSchema *schema);
+extern const HmpHandler drive_hmp_handlers[];
+extern const size_t drive_hmp_handlers_count;
 
 #endif /* SYSTEM_DRIVE_H */

@@ -12,6 +12,7 @@
 #include "block/transaction.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
+#include "system/drive.h"
 #include "system/guest.h"
 #include "system/handlers.h"
 #include "system/iothread.h"
@@ -54,9 +55,11 @@ void qmpd_register_handlers(QapiSchema *s)
                            object_qmp_handlers_count);
     qapi_register_handlers(s, iothread_qmp_handlers,
                            iothread_qmp_handlers_count);
+    drive_hmp_init(s);
     /* HMP tables are process-wide; a second schema reuses them */
     if (!hmp_done) {
         hmp_register_handlers(guest_hmp_handlers, guest_hmp_handlers_count);
+        hmp_register_handlers(drive_hmp_handlers, drive_hmp_handlers_count);
         hmp_done = true;
     }
 }

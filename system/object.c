@@ -190,9 +190,7 @@ bool object_add(const json_t *opts, Error **errp)
 static bool check_opts_style(const QapiType *type, const json_t *kv,
                              Error **errp)
 {
-    const char *qom_type = qjson_get_str_or(kv, "qom-type", NULL);
-    const QapiType *branch = qom_type ? qapi_union_variant(type, qom_type)
-                                      : NULL;
+    const QapiType *branch = qapi_union_variant_of(type, kv);
     const char *key;
     json_t *v;
 

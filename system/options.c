@@ -558,7 +558,10 @@ static bool handle_help_forms(const char *name, const char *arg)
         g_autoptr(Opts) d = opts_parse(arg, NULL, NULL, drive_flags, NULL);
 
         if (d && !g_strcmp0(opts_get(d, "format"), "help")) {
-            printf("Supported formats: blkdebug file null-co qcow2 raw\n");
+            g_autoptr(GString) out = g_string_new(NULL);
+
+            drive_print_formats(out);
+            fputs(out->str, stdout);
             return true;
         }
     }

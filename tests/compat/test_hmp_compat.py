@@ -85,6 +85,29 @@ DRIVE_LINES = [
     "drive_del spare",
 ]
 
+# drive_add's address is ignored; the default interface is the machine's
+ADD_LINES = [
+    "drive_add", "drive_add 0", "drive_add -x 0 if=none", "help drive_add",
+    "drive_add 0 if=none,id=x,file=DIR/c.qcow2",
+    "drive_add dummy if=none,id=x,file=DIR/c2.qcow2",
+    "drive_add 0 file=DIR/c2.qcow2,id=z",
+    "drive_add 0 if=virtio,file=DIR/lone.qcow2,id=v",
+    "drive_add 1:2 if=none,id=w,driver=null-co",
+    "drive_add 0 if=none,id=bad,file=DIR/nonexist.qcow2",
+    "drive_add 0 if=none,id=b2,file=DIR/lone.qcow2,bogus=1",
+    "drive_add 0 if=none,file=DIR/lone.qcow2", "drive_add 0 if=none,"
+    "driver=null-co", "drive_add 0 if=none,id=9x,driver=null-co",
+    "drive_add 0 if=none,id=r,file=DIR/lone.qcow2,readonly=on",
+    "drive_add -n 0 driver=null-co",
+    "drive_add -n 0 driver=null-co,node-name=n1",
+    "drive_add -n 0 driver=null-co,node-name=n1",
+    "drive_add -n 0 if=none,driver=null-co,node-name=n2",
+    "drive_add -n 0 driver=qcow2,file.driver=file,file.filename="
+    "DIR/c.qcow2,node-name=n3", "drive_add 0 help", "info block",
+    "drive_del x", "drive_add dummy if=none,id=x,file=DIR/c.qcow2",
+    'qemu-io x "write -P 0x44 0 1M"', "drive_del n1", "info block -n",
+]
+
 JOB_LINES = [
     "snapshot_blkdev drive0", "snapshot_blkdev drive0 DIR/s1.qcow2 foo",
     "snapshot_blkdev drive0 DIR/s1.qcow2 raw",
@@ -213,6 +236,14 @@ def test_drive_commands():
             ["top.qcow2", "lone.qcow2", "m.qcow2"])
 
 
+def test_drive_add_pc():
+    compare(["-M", "pc", "-nodefaults"], ADD_LINES, ["c.qcow2"])
+
+
+def test_drive_add_none():
+    compare(["-M", "none"], ADD_LINES, ["c.qcow2", "c2.qcow2"])
+
+
 def test_job_commands():
     compare(["-drive", "if=none,id=drive0,file=DIR/top.qcow2"], JOB_LINES,
             ["base.qcow2", "top.qcow2", "full.qcow2", "part.qcow2",
@@ -230,5 +261,5 @@ def test_units():
 
 
 if __name__ == "__main__":
-    run([test_parse_errors, test_drive_commands, test_job_commands,
-         test_units])
+    run([test_parse_errors, test_drive_commands, test_drive_add_pc,
+         test_drive_add_none, test_job_commands, test_units])

@@ -45,12 +45,15 @@ def test_format_help():
                   "file=x,format=help", "format=help,id=d"):
         rc, out, err = start(binary(), drive)
         assert (rc, out, err) == (
-            0, "Supported formats: %s\n" % " ".join(OURS), ""), (drive, out)
+            0, "Supported formats: %s\nSupported formats (read-only): %s\n"
+            % (" ".join(OURS), " ".join(OURS)), ""), (drive, out)
         if qemu_binary():
             rc, out, err = start(qemu_binary(), drive)
-            first = out.splitlines()[0].split()
-            assert rc == 0 and first[:2] == ["Supported", "formats:"], out
-            assert set(OURS) <= set(first[2:]), (OURS, first)
+            first, second = out.splitlines()[:2]
+            assert rc == 0 and first.startswith("Supported formats: ") \
+                and second.startswith("Supported formats (read-only): "), out
+            assert set(OURS) <= set(first.split()[2:]), (OURS, first)
+            assert set(OURS) <= set(second.split()[3:]), (OURS, second)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""HMP's eject, change, drive_del and commit: QEMU 7.2's syntax, checks
-and lines (read off qemu-system-x86_64's HMP; test_hmp_compat.py runs
+"""HMP's drive_add, eject, change, drive_del and commit: QEMU 7.2's
+syntax, checks and lines (read off qemu-system-x86_64's HMP; test_hmp_compat.py runs
 the same lines on both), and qmpd's own refusal where it lacks what QEMU
 would do next (removable media, emptying an image after commit).
 Skips (77) without qemu-img.
@@ -139,5 +139,87 @@ def test_drive_commands(d):
     qemu_io(top, "read -P 0x11 0 4M", "read -P 0x22 4M 8M")
 
 
+@with_dir("qmpd-hmp-drive-add-")
+def test_drive_add(d):
+    """drive_add on pc (default interface ide) as QEMU 7.2 answers it:
+    only if=none drives stay; the address is ignored; -n makes a node."""
+    a = os.path.join(d, "a.qcow2")
+    b = os.path.join(d, "b.qcow2")
+    for p in (a, b):
+        img("create", "-q", "-f", "qcow2", p, "16M")
+    with Qmpd(["-M", "pc", "-nodefaults"]) as q:
+        c = q.connect()
+        cases = [
+            ("drive_add", "drive_add: string expected\r\n"
+             + try_help("drive_add")),
+            ("drive_add 0", "drive_add: string expected\r\n"
+             + try_help("drive_add")),
+            ("drive_add -x 0 if=none", "drive_add: unsupported option -x\r\n"
+             + try_help("drive_add")),
+            ("help drive_add", "drive_add [-n] [[<domain>:]<bus>:]<slot>\r\n"
+             "[file=file][,if=type][,bus=n]\r\n[,unit=m][,media=d]"
+             "[,index=i]\r\n[,snapshot=on|off][,cache=on|off]\r\n"
+             "[,readonly=on|off][,copy-on-read=on|off] -- add drive to PCI "
+             "storage controller\r\n"),
+            ("drive_add 0 if=none,id=x,file=%s" % a, "OK\r\n"),
+            ("drive_add dummy if=none,id=x,file=%s" % b,
+             "Duplicate ID 'x' for drive\r\n"),
+            # made and dropped: the image is free again at once
+            ("drive_add 0 file=%s,id=z" % b,
+             "Can't hot-add drive to type 1\r\n"),
+            ("drive_add 0 if=virtio,file=%s,id=v" % b,
+             "Can't hot-add drive to type 7\r\n"),
+            ("drive_add 1:2 if=none,id=w,driver=null-co", "OK\r\n"),
+            ("drive_add 0 if=none,id=bad,file=%s/nonexist.qcow2" % d,
+             "Could not open '%s/nonexist.qcow2': No such file or "
+             "directory\r\n" % d),
+            ("drive_add 0 if=none,id=b2,file=%s,bogus=1" % b,
+             "Block format 'qcow2' does not support the option 'bogus'\r\n"),
+            ("drive_add 0 if=none,file=%s" % b, "OK\r\n"),
+            ("drive_add 0 if=none,id=9x,driver=null-co",
+             "Parameter 'id' expects an identifier\r\nIdentifiers consist "
+             "of letters, digits, '-', '.', '_', starting with a letter."
+             "\r\n"),
+            ("drive_add 0 if=none,id=r,file=%s,readonly=on" % b,
+             'Failed to get shared "write" lock\r\nIs another process '
+             'using the image [%s]?\r\n' % b),
+            ("drive_add -n 0 driver=null-co",
+             "'node-name' needs to be specified\r\n"),
+            ("drive_add -n 0 driver=null-co,node-name=n1", ""),
+            ("drive_add -n 0 driver=null-co,node-name=n1",
+             "Duplicate nodes with node-name='n1'\r\n"),
+            ("drive_add -n 0 if=none,driver=null-co,node-name=n2",
+             "Block protocol 'null-co' doesn't support the option 'if'\r\n"),
+            ("drive_add 0 help", "Must specify either driver or file\r\n"),
+            # qmpd's own: no SCSI drives; its formats
+            ("drive_add 0 if=scsi,driver=null-co,id=s",
+             "if=scsi is not supported (if=none, if=virtio or if=ide)\r\n"),
+            ("drive_add 0 format=help", "Supported formats: blkdebug file "
+             "null-co qcow2 raw\r\nSupported formats (read-only): blkdebug "
+             "file null-co qcow2 raw\r\n"),
+        ]
+        for line, want in cases:
+            got = hmp(c, line)
+            assert got == want, (line, got, want)
+        # the slots none0..none2 as QEMU numbers them
+        assert devices(c) == ["none2", "w", "x"], devices(c)
+        nodes = {n["node-name"]: n for n in c.cmd("query-named-block-nodes")}
+        assert nodes["n1"]["drv"] == "null-co" and "n2" not in nodes
+        assert hmp(c, 'qemu-io x "write -P 0x44 0 1M"') == ""
+        # the drive is an if=none drive as -drive makes: a device takes it
+        c.cmd("device_add", driver="virtio-blk-pci", drive="w", id="vw")
+        assert [b["qdev"] for b in c.cmd("query-block")
+                if b["device"] == "w"] == ["/machine/peripheral/vw/"
+                                           "virtio-backend"]
+        # deleted, its image opens again, and its name is free
+        assert hmp(c, "drive_del x") == ""
+        assert hmp(c, "drive_add 0 if=none,id=x,file=%s" % a) == "OK\r\n"
+        assert hmp(c, "drive_del n1") == ""
+        c.cmd("quit")
+        q.wait()
+    check_images([a, b])
+    qemu_io(a, "read -P 0x44 0 1M")
+
+
 if __name__ == "__main__":
-    run([test_drive_commands])
+    run([test_drive_commands, test_drive_add])
