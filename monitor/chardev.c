@@ -10,6 +10,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -40,6 +42,11 @@ struct Chardev {
     bool wait;
     bool ipv4, ipv6;
     bool nodelay;
+    bool abstract;          /* unix: Linux's abstract namespace */
+    bool tight;             /* abstract: the address is as long as the name */
+    uint64_t reconnect;     /* client: seconds between attempts, or 0 */
+    uint64_t to;            /* tcp server: the last port to try, or 0 */
+    bool connect_failed;    /* client: the last attempt's error printed */
     bool signal;            /* stdio: ^C raises SIGINT (signal=on) */
     /* state */
     int fd;                 /* listening or connected socket */
@@ -75,6 +82,26 @@ static Chardev *chardev_new(const char *id, const char *loc)
     return c;
 }
 
+/*
+ * A number option (seconds, a port) as QEMU's option lists read it: an
+ * unsigned 64-bit number, where "-1" wraps around.
+ */
+static void socket_number(const Opts *o, const char *key, uint64_t *out,
+                          Error **errp)
+{
+    const char *v = opts_get(o, key);
+    char *end;
+
+    if (!v) {
+        return;
+    }
+    errno = 0;
+    *out = g_ascii_strtoull(v, &end, 0);
+    if (errno || end == v || *end) {
+        error_setg(errp, "Parameter '%s' expects a number", key);
+    }
+}
+
 /* Socket options common to -chardev socket and the URI forms. */
 static bool socket_opts(Chardev *c, const Opts *o, Error **errp)
 {
@@ -92,18 +119,35 @@ static bool socket_opts(Chardev *c, const Opts *o, Error **errp)
     if (!err && opts_get_bool(o, "mux", false, &err)) {
         error_setg(&err, "mux is not supported by qmpd");
     }
-    if (!err && (opts_has(o, "reconnect") || opts_has(o, "to")
-                 || opts_get_bool(o, "abstract", false, &err))) {
-        error_setg(&err, "reconnect, to and abstract are not supported by "
-                   "qmpd");
+    c->abstract = !err && opts_get_bool(o, "abstract", false, &err);
+    c->tight = !err && opts_get_bool(o, "tight", true, &err);
+    if (!err) {
+        socket_number(o, "reconnect", &c->reconnect, &err);
+        /* QEMU reads it as signed: a wrapped "-1" is no reconnect */
+        if ((int64_t)c->reconnect < 0) {
+            c->reconnect = 0;
+        }
+    }
+    if (!err) {
+        socket_number(o, "to", &c->to, &err);
     }
     if (err) {
         error_propagate(errp, err);
         return false;
     }
+    if (!!c->path + !!c->host + !!fd > 1) {
+        error_setg(errp, "None or one of 'path', 'fd' or 'host' option "
+                   "required.");
+        return false;
+    }
     if (!c->server && opts_has(o, "wait")) {
         error_setg(errp, "'wait' option is incompatible with socket in "
                    "client connect mode");
+        return false;
+    }
+    if (c->server && opts_has(o, "reconnect")) {
+        error_setg(errp, "'reconnect' option is incompatible with socket in "
+                   "server listen mode");
         return false;
     }
     if (fd) {
@@ -340,18 +384,27 @@ static void set_filename(Chardev *c)
     }
 }
 
-static int unix_socket(const char *path, struct sockaddr_un *sa,
-                       Error **errp)
+/*
+ * A unix socket and its address: the path, or with abstract=on the name
+ * in Linux's abstract namespace (no file; tight=on, the default, makes
+ * the address exactly as long as the name, tight=off the whole
+ * sun_path, zero-padded, as QEMU's).
+ */
+static int unix_socket(const Chardev *c, struct sockaddr_un *sa,
+                       socklen_t *len, Error **errp)
 {
+    size_t n = strlen(c->path);
     int fd;
 
-    if (strlen(path) >= sizeof(sa->sun_path)) {
-        error_setg(errp, "UNIX socket path '%s' is too long", path);
+    if (n + c->abstract >= sizeof(sa->sun_path)) {
+        error_setg(errp, "UNIX socket path '%s' is too long", c->path);
         return -1;
     }
     memset(sa, 0, sizeof(*sa));
     sa->sun_family = AF_UNIX;
-    strcpy(sa->sun_path, path);
+    memcpy(sa->sun_path + c->abstract, c->path, n);
+    *len = c->abstract && c->tight
+        ? offsetof(struct sockaddr_un, sun_path) + 1 + n : sizeof(*sa);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         error_setg_errno(errp, errno, "Failed to create Unix socket");
@@ -362,10 +415,23 @@ static int unix_socket(const char *path, struct sockaddr_un *sa,
 static bool open_unix(Chardev *c, Error **errp)
 {
     struct sockaddr_un sa;
-    int fd = unix_socket(c->path, &sa, errp);
+    socklen_t len;
+    int fd = unix_socket(c, &sa, &len, errp);
 
     if (fd < 0) {
         return false;
+    }
+    if (c->server && c->abstract) {
+        /* no file: nothing to protect by mode, nothing to unlink */
+        if (bind(fd, (struct sockaddr *)&sa, len) < 0
+            || listen(fd, 16) < 0) {
+            error_setg_errno(errp, errno, "Failed to bind socket to %s",
+                             c->path);
+            close(fd);
+            return false;
+        }
+        c->fd = fd;
+        return true;
     }
     if (c->server) {
         /*
@@ -405,7 +471,7 @@ static bool open_unix(Chardev *c, Error **errp)
         c->fd = fd;
         return true;
     }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
         error_setg_errno(errp, errno, "Failed to connect to '%s'", c->path);
         close(fd);
         return false;
@@ -414,23 +480,28 @@ static bool open_unix(Chardev *c, Error **errp)
     return true;
 }
 
-static bool open_tcp(Chardev *c, Error **errp)
+/*
+ * A TCP socket listening on, or connected to, @port of c->host: the fd,
+ * or -1 with *@saved the last errno (or @errp set when the name does
+ * not resolve).
+ */
+static int tcp_fd(Chardev *c, const char *port, int *saved, Error **errp)
 {
     struct addrinfo hints = { 0 };
     struct addrinfo *res, *ai;
     const char *host = c->host[0] ? c->host : NULL;
-    int err, saved = 0;
+    int err;
     int fd = -1;
 
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = c->server ? AI_PASSIVE : 0;
     hints.ai_family = c->ipv4 && !c->ipv6 ? AF_INET
         : c->ipv6 && !c->ipv4 ? AF_INET6 : AF_UNSPEC;
-    err = getaddrinfo(host, c->port, &hints, &res);
+    err = getaddrinfo(host, port, &hints, &res);
     if (err) {
         error_setg(errp, "address resolution failed for %s:%s: %s",
-                   c->host, c->port, gai_strerror(err));
-        return false;
+                   c->host, port, gai_strerror(err));
+        return -1;
     }
     for (ai = res; ai; ai = ai->ai_next) {
         int one = 1;
@@ -438,7 +509,7 @@ static bool open_tcp(Chardev *c, Error **errp)
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
                     ai->ai_protocol);
         if (fd < 0) {
-            saved = errno;
+            *saved = errno;
             continue;
         }
         if (c->server) {
@@ -454,11 +525,41 @@ static bool open_tcp(Chardev *c, Error **errp)
         } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             break;
         }
-        saved = errno;
+        *saved = errno;
         close(fd);
         fd = -1;
     }
     freeaddrinfo(res);
+    return fd;
+}
+
+static bool open_tcp(Chardev *c, Error **errp)
+{
+    char *end;
+    unsigned long first = strtoul(c->port, &end, 10);
+    /* to=N: a server takes the first port from port= to N it can bind */
+    unsigned long last = c->server && !*end && c->to
+        ? MIN(c->to, 65535) : first;
+    Error *err = NULL;
+    int saved = 0;
+    int fd = -1;
+
+    if (last < first) {
+        /* QEMU tries no port then, and says so with a stale errno */
+        error_setg_errno(errp, ENOENT, "Failed to create a socket");
+        return false;
+    }
+
+    for (unsigned long p = first; fd < 0 && !err && p <= last; p++) {
+        g_autofree char *port = *end ? g_strdup(c->port)
+                                     : g_strdup_printf("%lu", p);
+
+        fd = tcp_fd(c, port, &saved, &err);
+    }
+    if (err) {
+        error_propagate(errp, err);
+        return false;
+    }
     if (fd < 0) {
         if (c->server) {
             error_setg_errno(errp, saved, "Failed to bind socket");
@@ -507,6 +608,15 @@ bool chardev_open(Chardev *c, Error **errp)
     if (c->kind != CHARDEV_SOCKET) {
         return true;
     }
+    if (c->reconnect) {
+        /* a client that reconnects starts even when its peer is away */
+        int fd = chardev_reconnect(c);
+
+        if (fd >= 0) {
+            c->conn = fd;
+        }
+        return true;
+    }
     if (c->inherited_fd >= 0) {
         ok = open_inherited(c, errp);
     } else if (c->path) {
@@ -535,6 +645,31 @@ bool chardev_open(Chardev *c, Error **errp)
         set_nonblock_cloexec(c->conn);
     }
     return true;
+}
+
+int chardev_reconnect(Chardev *c)
+{
+    Error *err = NULL;
+    bool ok = c->path ? open_unix(c, &err) : open_tcp(c, &err);
+
+    if (!ok) {
+        /* QEMU reports an outage once, not each attempt */
+        if (!c->connect_failed) {
+            fprintf(stderr, "qmpd: Unable to connect character device %s: "
+                    "%s\n", c->id, error_get_pretty(err));
+            c->connect_failed = true;
+        }
+        error_free(err);
+        return -1;
+    }
+    c->connect_failed = false;
+    set_nonblock_cloexec(c->conn);
+    return chardev_take_connection(c);
+}
+
+unsigned chardev_reconnect_secs(const Chardev *c)
+{
+    return c->kind == CHARDEV_SOCKET ? MIN(c->reconnect, UINT_MAX) : 0;
 }
 
 const char *chardev_id(const Chardev *c)

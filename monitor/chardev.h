@@ -38,6 +38,19 @@ Chardev *chardev_parse_uri(const char *uri, const char *id, const char *loc,
  */
 bool chardev_open(Chardev *c, Error **errp);
 
+/*
+ * A client socket with reconnect=N: seconds between connection attempts
+ * (its peer may come and go), or 0.
+ */
+unsigned chardev_reconnect_secs(const Chardev *c);
+
+/*
+ * One connection attempt of a reconnecting client: the connected fd
+ * (non-blocking; the caller's), or -1 after printing QEMU's "Unable to
+ * connect character device" line, once per outage.
+ */
+int chardev_reconnect(Chardev *c);
+
 const char *chardev_id(const Chardev *c);
 
 /* The option that defined it ("-chardev ...", "-qmp ..."), for messages. */

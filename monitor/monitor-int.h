@@ -23,6 +23,7 @@ typedef struct Monitor {
     MonMode mode;
     bool pretty;
     guint listen_watch;
+    guint reconnect_timer;  /* reconnect=N client: the next attempt */
 } Monitor;
 
 typedef struct MonSession {

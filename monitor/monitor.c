@@ -40,9 +40,12 @@ static int stdio_flags[2] = { -1, -1 };
 static struct termios saved_tty;
 static bool tty_changed;
 static bool exiting;
+static bool cleaning_up;
 
 static void session_close(MonSession *s);
 static void session_arm_output(MonSession *s);
+static void session_new(Monitor *mon, int in_fd, int out_fd, bool owns);
+static void mon_reconnect_later(Monitor *mon);
 
 QapiSchema *mon_schema(void)
 {
@@ -413,7 +416,35 @@ static void session_close(MonSession *s)
             close(s->out_fd);
         }
     }
+    mon_reconnect_later(s->mon);
     mon_session_unref(s);
+}
+
+static gboolean reconnect_cb(gpointer opaque)
+{
+    Monitor *mon = opaque;
+    int fd = chardev_reconnect(mon->chr);
+
+    if (fd < 0) {
+        return G_SOURCE_CONTINUE;
+    }
+    mon->reconnect_timer = 0;
+    session_new(mon, fd, fd, true);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * A reconnect=N client without its peer tries again every N seconds, as
+ * QEMU's, and each connection is a new session (a new greeting).
+ */
+static void mon_reconnect_later(Monitor *mon)
+{
+    unsigned secs = chardev_reconnect_secs(mon->chr);
+
+    if (secs && !mon->reconnect_timer && !exiting && !cleaning_up) {
+        mon->reconnect_timer = g_timeout_add_seconds(secs, reconnect_cb,
+                                                     mon);
+    }
 }
 
 static gboolean listener_cb(gint fd, GIOCondition cond, gpointer opaque)
@@ -447,6 +478,8 @@ bool mon_add(Chardev *chr, MonMode mode, bool pretty, Error **errp)
         conn = chardev_take_connection(chr);
         if (conn >= 0) {
             session_new(mon, conn, conn, true);
+        } else {
+            mon_reconnect_later(mon);
         }
         if (chardev_is_listener(chr)) {
             mon->listen_watch = g_unix_fd_add(chardev_in_fd(chr), G_IO_IN,
@@ -471,6 +504,7 @@ bool mon_output_pending(void)
 
 void mon_cleanup(void)
 {
+    cleaning_up = true;
     while (sessions) {
         session_close(sessions->data);
     }
@@ -479,6 +513,9 @@ void mon_cleanup(void)
 
         if (mon->listen_watch) {
             g_source_remove(mon->listen_watch);
+        }
+        if (mon->reconnect_timer) {
+            g_source_remove(mon->reconnect_timer);
         }
         chardev_free(mon->chr);
         g_free(mon);

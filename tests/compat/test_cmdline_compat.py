@@ -36,6 +36,26 @@ CASES = [
     ["-M", "none", "-mon", "chardev=c,mode=bogus", "-chardev", "null,id=c"],
     ["-M", "none", "-chardev", "socket,id=a,path=/tmp/a,server=on,wait=off",
      "-chardev", "socket,id=a,path=/tmp/b,server=on,wait=off"],
+    # socket keys: one address, reconnect for clients only, numbers
+    ["-M", "none", "-chardev", "socket,id=c,path=/tmp/a,host=127.0.0.1,"
+     "port=1,server=on,wait=off", "-mon", "chardev=c"],
+    ["-M", "none", "-chardev", "socket,id=c,path=/tmp/a,fd=3", "-mon",
+     "chardev=c"],
+    ["-M", "none", "-chardev", "socket,id=c,path=/tmp/a,server=on,wait=off,"
+     "reconnect=1", "-mon", "chardev=c"],
+    ["-M", "none", "-qmp", "unix:/tmp/a,server=on,wait=off,reconnect=1"],
+    ["-M", "none", "-chardev", "socket,id=c,path=/tmp/a,reconnect=x",
+     "-mon", "chardev=c"],
+    ["-M", "none", "-chardev", "socket,id=c,path=/nonexistent/a,"
+     "reconnect=-1", "-mon", "chardev=c"],
+    ["-M", "none", "-chardev", "socket,id=c,host=127.0.0.1,port=5000,to=x,"
+     "server=on,wait=off", "-mon", "chardev=c"],
+    ["-M", "none", "-chardev", "socket,id=c,host=127.0.0.1,port=5000,"
+     "to=4000,server=on,wait=off", "-mon", "chardev=c"],
+    ["-M", "none", "-chardev", "socket,id=c,path=a,abstract=maybe,server=on,"
+     "wait=off", "-mon", "chardev=c"],
+    ["-M", "none", "-chardev", "socket,id=c,path=a,abstract=on,tight=maybe,"
+     "server=on,wait=off", "-mon", "chardev=c"],
 ]
 
 

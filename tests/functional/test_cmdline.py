@@ -13,8 +13,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, QmpClient, binary, check_ended, run, run_qmpd, \
-    sanitizer_env, sanitizer_logs  # noqa: E402
+from qmpd import Qmpd, QmpClient, binary, check_ended, qemu_binary, run, \
+    run_qmpd, sanitizer_env, sanitizer_logs  # noqa: E402
 
 
 def qmpd_run(*args, status=0, env=None):
@@ -287,6 +287,137 @@ def test_client_mode():
                  "'/nonexistent/x': No such file or directory")
 
 
+def both():
+    """qmpd, and the reference QEMU when installed: (name, binary_path)."""
+    return [("qmpd", None)] + ([("qemu", qemu_binary())] if qemu_binary()
+                               else [])
+
+
+def connect_retry(family, addr, proc, timeout=30):
+    """A QMP client on @addr once the process listens there."""
+    deadline = time.time() + timeout
+    while True:
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.connect(addr)
+            return QmpClient(sock=s)
+        except (ConnectionRefusedError, FileNotFoundError):
+            s.close()
+            assert proc.poll() is None and time.time() < deadline, addr
+            time.sleep(0.02)
+
+
+def test_abstract_sockets():
+    """abstract=on listens in Linux's abstract namespace (no file); the
+    address is the name alone, or with tight=off all of sun_path."""
+    d = tempfile.mkdtemp()
+    for name, prog in both():
+        tag = "qmpd-test-%d-%s" % (os.getpid(), name)
+        args = ["-M", "none",
+                "-chardev", "socket,id=a,path=%s-a,server=on,wait=off,"
+                "abstract=on" % tag, "-mon", "chardev=a,mode=control",
+                "-qmp", "unix:%s-b,server=on,wait=off,abstract=on" % tag,
+                "-chardev", "socket,id=c,path=%s-c,server=on,wait=off,"
+                "abstract=on,tight=off" % tag, "-mon", "chardev=c,mode=control"]
+        old = os.getcwd()
+        os.chdir(d)
+        try:
+            q = Qmpd(args, qmp=False, binary_path=prog)
+        finally:
+            os.chdir(old)
+        with q:
+            for addr in ("\0%s-a" % tag, "\0%s-b" % tag,
+                         ("\0%s-c" % tag).encode().ljust(108, b"\0")):
+                c = connect_retry(socket.AF_UNIX, addr, q.proc)
+                q.clients.append(c)
+                assert c.cmd("query-status")["status"] == "running", name
+            # tight=off: the short address is another one
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect("\0%s-c" % tag)
+                raise AssertionError("%s: tight=off took a tight address"
+                                     % name)
+            except ConnectionRefusedError:
+                pass
+            s.close()
+            assert os.listdir(d) == [], (name, os.listdir(d))
+    os.rmdir(d)
+
+
+def test_reconnect():
+    """A client with reconnect=1 starts without its peer (QEMU's line,
+    once), connects when it comes, and again after it goes: each time a
+    new QMP session; reconnect with server=on is refused."""
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "peer.sock")
+    for name, prog in both():
+        with Qmpd(["-M", "none", "-chardev",
+                   "socket,id=c,path=%s,reconnect=1" % path,
+                   "-mon", "chardev=c,mode=control"], qmp=False,
+                  binary_path=prog) as q:
+            deadline = time.time() + 30
+            while "Unable to connect" not in q.stderr_text():
+                assert time.time() < deadline and q.proc.poll() is None, \
+                    (name, q.stderr_text())
+                time.sleep(0.02)
+            lsock = socket.socket(socket.AF_UNIX)
+            lsock.bind(path)
+            lsock.listen(1)
+            lsock.settimeout(30)
+            for _ in range(2):
+                s, _ = lsock.accept()
+                c = QmpClient(sock=s)
+                assert c.cmd("query-status")["status"] == "running"
+                c.close()
+            s, _ = lsock.accept()
+            c = QmpClient(sock=s)
+            q.clients.append(c)
+            c.cmd("quit")
+            assert q.wait() == 0, name
+            lsock.close()
+            os.unlink(path)
+            lines = [ln.split(": ", 1)[1] for ln in
+                     q.stderr_text().splitlines() if "Unable to" in ln]
+            # the outage before the first connection, reported once
+            assert lines == ["Unable to connect character device c: Failed "
+                             "to connect to '%s': No such file or directory"
+                             % path], (name, q.stderr_text())
+    os.rmdir(d)
+    expect_error(["-chardev", "socket,id=c,path=/tmp/x,server=on,wait=off,"
+                  "reconnect=1", "-mon", "chardev=c"],
+                 "qmpd: -chardev socket,id=c,path=/tmp/x,server=on,wait=off,"
+                 "reconnect=1: 'reconnect' option is incompatible with socket "
+                 "in server listen mode")
+
+
+def test_port_range():
+    """to=N: a TCP server takes the first free port from port= to N."""
+    for name, prog in both():
+        while True:
+            busy = socket.socket()
+            busy.bind(("127.0.0.1", 0))
+            port = busy.getsockname()[1]
+            probe = socket.socket()
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+                break
+            except OSError:
+                busy.close()
+            finally:
+                probe.close()
+        busy.listen(1)
+        with Qmpd(["-M", "none", "-chardev",
+                   "socket,id=t,host=127.0.0.1,port=%d,to=%d,server=on,"
+                   "wait=off" % (port, port + 3), "-mon",
+                   "chardev=t,mode=control"], qmp=False,
+                  binary_path=prog) as q:
+            c = connect_retry(socket.AF_INET, ("127.0.0.1", port + 1),
+                              q.proc)
+            q.clients.append(c)
+            assert c.cmd("query-status")["status"] == "running", name
+        busy.close()
+
+
 def test_pidfile():
     with Qmpd(qmp=False, wait=False) as probe:
         pidfile = os.path.join(probe.dir, "qmpd.pid")
@@ -439,4 +570,6 @@ if __name__ == "__main__":
          test_name_process_and_threads, test_informational, test_unix_socket_mode,
          test_tcp, test_old_spelling_and_chardev_mon, test_inherited_fds,
          test_wait_on, test_client_mode, test_pidfile, test_daemonize,
-         test_qtest, test_keyval_socket_addresses, test_qemu_style_line, test_nographic_hmp_default])
+         test_qtest, test_keyval_socket_addresses, test_qemu_style_line,
+         test_nographic_hmp_default, test_abstract_sockets, test_reconnect,
+         test_port_range])
