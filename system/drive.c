@@ -27,6 +27,7 @@
 #include "system/drive.h"
 #include "system/guest.h"
 #include "system/machine.h"
+#include "system/serial.h"
 
 /*
  * Where each -drive sits: QEMU gives every drive of an interface a (bus,
@@ -821,7 +822,7 @@ static gint ide_order(gconstpointer a, gconstpointer b)
 /*
  * QEMU's board makes an ide-hd for each if=ide drive, bus by bus, in
  * /machine/unattached after its own devices (device[18] on pc,
- * device[16] on q35); a drive beyond the controller's buses (or on a
+ * device[16] on q35, one more for each serial port); a drive beyond the controller's buses (or on a
  * machine without one) has no device, which QEMU refuses.
  */
 bool drive_add_board_devices(Error **errp)
@@ -829,7 +830,8 @@ bool drive_add_board_devices(Error **errp)
     const char *type = machine_config()->type;
     bool q35 = g_str_has_prefix(type, "pc-q35");
     int buses = !strcmp(type, "none") ? 0 : q35 ? 6 : 2;
-    unsigned next = q35 ? 16 : 18;
+    /* after the board's isa-serial devices, one for each serial port */
+    unsigned next = (q35 ? 16 : 18) + serial_isa_devices();
     bool ok = true;
 
     if (!ide_drives) {

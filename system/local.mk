@@ -8,6 +8,7 @@ system_libsystem_a_SOURCES = \
 	system/vclock.c system/vclock.h \
 	system/qtest.c system/qtest.h \
 	system/physmem.c system/physmem.h \
+	system/serial.c system/serial.h \
 	system/drive.c system/drive.h system/drive-hmp.c \
 	system/guest.c system/guest.h \
 	system/guest-disk.c system/guest-disk.h \

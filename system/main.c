@@ -33,6 +33,7 @@
 #include "system/object.h"
 #include "system/options.h"
 #include "system/qtest.h"
+#include "system/serial.h"
 #include "system/runstate.h"
 #include "system/vclock.h"
 #include "util/log.h"
@@ -383,6 +384,11 @@ int main(int argc, char **argv)
     initial = o.incoming ? RUN_STATE_INMIGRATE
         : o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING;
     runstate_init(initial);
+    /* the board's serial ports come before its disks */
+    for (guint i = 0; i < o.serials->len; i++) {
+        serial_attach(claim_chardev(&o, g_ptr_array_index(o.serials, i),
+                                    "-serial"));
+    }
     open_block_devices(schema, &o);
     mon_init(schema);
 
@@ -412,6 +418,7 @@ int main(int argc, char **argv)
 
     mon_cleanup();
     qtest_stop();
+    serial_cleanup();
     if (pidfile_path) {
         unlink(pidfile_path);
         g_free(pidfile_path);

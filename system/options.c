@@ -29,7 +29,7 @@ typedef struct {
 
 /* QEMU options qmpd knows of but does not implement. */
 static const char *const unsupported[] = {
-    "vnc", "spice", "serial", "parallel", "netdev", "net", "nic", "cdrom",
+    "vnc", "spice", "parallel", "netdev", "net", "nic", "cdrom",
     "fda", "fdb", "mtdblock", "sd", "pflash",
     "smp", "cpu", "global", "boot", "rtc", "sandbox",
     "overcommit", "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
@@ -178,6 +178,29 @@ static bool opt_qtest(QmpdOptions *o, const char *arg, Error **errp)
         return false;
     }
     o->qtest = g_strdup("qtest");
+    return true;
+}
+
+/* -serial: a chardev shorthand for the next serial port ("none": none). */
+static bool opt_serial(QmpdOptions *o, const char *arg, Error **errp)
+{
+    g_autofree char *ref = NULL;
+    g_autofree char *loc = g_strdup_printf("-serial %s", arg);
+    g_autofree char *id = g_strdup_printf("serial%u", o->serials->len);
+    Chardev *c;
+
+    if (!strcmp(arg, "none")) {
+        return true;
+    }
+    c = chardev_parse_uri(arg, id, loc, &ref, errp);
+    if (ref) {
+        g_ptr_array_add(o->serials, g_steal_pointer(&ref));
+        return true;
+    }
+    if (!c || !add_chardev(o, c, errp)) {
+        return false;
+    }
+    g_ptr_array_add(o->serials, g_steal_pointer(&id));
     return true;
 }
 
@@ -438,6 +461,7 @@ static const Option options[] = {
     { "mon", true, opt_mon, false },
     { "qtest", true, opt_qtest, false },
     { "qtest-log", true, opt_qtest_log, false },
+    { "serial", true, opt_serial, false },
     { "S", false, opt_S, false },
     { "daemonize", false, opt_daemonize, false },
     { "nodefaults", false, opt_nodefaults, false },
@@ -477,7 +501,8 @@ static void print_usage(void)
            "[,server=on,wait=off]\n"
            "-chardev stdio,id=ID | null,id=ID\n"
            "-mon chardev=ID[,mode=control|readline][,pretty=on]\n"
-           "-qtest DEV [-qtest-log FILE]\n\n"
+           "-qtest DEV [-qtest-log FILE]\n"
+           "-serial DEV | none          a serial port (input dropped)\n\n"
            "Machine:\n"
            "-M, -machine none|pc|q35[,accel=tcg|kvm|qtest]   "
            "(-machine help)\n"
@@ -635,6 +660,7 @@ int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
     o->devices = g_ptr_array_new();
     o->drives = g_ptr_array_new();
     o->objects = g_ptr_array_new_with_free_func(g_free);
+    o->serials = g_ptr_array_new_with_free_func(g_free);
     o->machine.type = "pc-i440fx-7.2";
 
     for (int i = 1; i < argc; i++) {
@@ -721,6 +747,7 @@ void qmpd_options_free(QmpdOptions *o)
     }
     g_ptr_array_unref(o->drives);
     g_ptr_array_unref(o->objects);
+    g_ptr_array_unref(o->serials);
     g_ptr_array_unref(o->chardevs);
     g_free(o->qtest);
     g_free(o->qtest_log);

@@ -48,6 +48,7 @@ typedef struct QmpdOptions {
     GPtrArray *devices;     /* DeviceOpt * */
     GPtrArray *drives;      /* DriveOpt *, in command-line order */
     GPtrArray *objects;     /* char *: each -object's argument, in order */
+    GPtrArray *serials;     /* char *: the serial ports' chardev ids */
     char *qtest;            /* the chardev id serving qtest */
     char *qtest_log;
     MachineConfig machine;

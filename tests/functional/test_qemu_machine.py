@@ -39,7 +39,7 @@ class Machine:
     """One QEMUQtestMachine-style VM (see the module's comment)."""
 
     def __init__(self, bin_path, sock_dir, name, monitor="path", args=(),
-                 qtest=True, accel="qtest"):
+                 qtest=True, accel="qtest", console_index=None):
         self.bin = bin_path
         self.name = name
         self.monitor = monitor
@@ -49,6 +49,9 @@ class Machine:
         self.mon_path = os.path.join(sock_dir, name + "-monitor.sock")
         self.qtest_path = os.path.join(sock_dir, name + "-qtest.sock")
         self.log_path = os.path.join(sock_dir, name + ".log")
+        # set_console(console_index=N): N null ports, then the console
+        self.console_index = console_index
+        self.console_path = os.path.join(sock_dir, name + "-console.sock")
         self.exec_id = 0
         self.events = []
         self.qmp = None
@@ -67,6 +70,11 @@ class Machine:
         if moncdev:
             args += ["-chardev", moncdev, "-mon",
                      "chardev=mon,mode=control"]
+        if self.console_index is not None:
+            args += ["-serial", "null"] * self.console_index
+            args += ["-chardev", "socket,id=console,path=%s,server=on,"
+                     "wait=off" % self.console_path,
+                     "-serial", "chardev:console"]
         if self.qtest_on:
             args += ["-qtest", "unix:path=%s" % self.qtest_path,
                      "-accel", self.accel]
@@ -407,6 +415,41 @@ def test_sigterm_and_sigkill(d):
 
 
 @with_dir("qmpd-machine-")
+def test_console(d):
+    """set_console(console_index=1): '-serial null', then the console's
+    listening socket as '-serial chardev:console'.  The harness connects
+    to it (nothing comes: no guest code runs, and QEMU's firmware writes
+    nothing there either); the board's two isa-serial devices come before
+    its IDE disk, as the disk's QOM path shows."""
+    seen = {}
+    for bin_path, accel in ((binary(), "qtest"), (qemu_binary(), "tcg")):
+        if not bin_path:
+            continue
+        side = os.path.join(d, os.path.basename(bin_path))
+        os.mkdir(side)
+        img("create", "-q", "-f", "qcow2", os.path.join(side, "a.qcow2"),
+            "16M")
+        m = Machine(bin_path, side, "vm", "path",
+                    ["-nodefaults", "-drive", "if=ide,id=d0,file=%s"
+                     % os.path.join(side, "a.qcow2")],
+                    accel=accel, console_index=1)
+        m.launch()
+        con = socket.socket(socket.AF_UNIX)
+        con.settimeout(TIMEOUT)
+        con.connect(m.console_path)
+        con.sendall(b"typed at the console\n")
+        seen[bin_path] = [b["qdev"] for b in
+                          m.cmd("query-block")["return"]]
+        con.close()
+        _, status = m.shutdown()
+        assert status == 0, (bin_path, m.output())
+        check_images([os.path.join(side, "a.qcow2")])
+    assert seen[binary()] == ["/machine/unattached/device[20]"], seen
+    if qemu_binary():
+        assert seen[binary()] == seen[qemu_binary()], seen
+
+
+@with_dir("qmpd-machine-")
 def test_clock_needs_qtest_accel(d):
     """clock_step and clock_set are the qtest accelerator's: under tcg
     they are unknown commands, on qmpd as on QEMU."""
@@ -436,5 +479,5 @@ def test_clock_needs_qtest_accel(d):
 
 if __name__ == "__main__":
     run([test_lifecycle_unix_path, test_lifecycle_socketpair,
-         test_lifecycle_tcp, test_sigterm_and_sigkill,
+         test_lifecycle_tcp, test_sigterm_and_sigkill, test_console,
          test_clock_needs_qtest_accel], needs=[need_qemu_utils])
