@@ -12,7 +12,8 @@ block_libblock_a_SOURCES = \
 	block/qcow2-freemap.c block/qcow2-discard.c block/qcow2-overlap.c \
 	block/qcow2-options.c block/qcow2-flush.c block/qcow2-header.c \
 	block/dirty-bitmap.c block/dirty-bitmap.h block/qcow2-bitmap.c \
-	block/qcow2-create.c block/qcow2-create.h \
+	block/qcow2-create.c block/qcow2-create.h block/qcow2-entry.c \
+	block/qcow2-resize.c \
 	block/job.c block/job.h block/job-int.h block/create.c \
 	block/blockjob.c block/blockjob.h block/stream.c block/commit.c \
 	block/mirror.c \

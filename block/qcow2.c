@@ -43,15 +43,6 @@
 #include "util/log.h"
 
 typedef enum {
-    KIND_UNALLOCATED,
-    KIND_DATA,          /* allocated, refcount 1 (COPIED) */
-    KIND_SHARED,        /* allocated, refcount > 1 */
-    KIND_ZERO,
-    KIND_ZERO_ALLOC,    /* zero flag with a preallocated cluster */
-    KIND_COMPRESSED,
-} ClusterKind;
-
-typedef enum {
     QREQ_READ,
     QREQ_WRITE,
     QREQ_ZERO,
@@ -83,71 +74,6 @@ static Qcow2State *state(BlockNode *bn)
 static BlockNode *file_of(BlockNode *bn)
 {
     return bn->file->child;
-}
-
-/* ---- entries ---------------------------------------------------------- */
-
-static uint64_t l2_get(const Qcow2Table *t, uint32_t i)
-{
-    return be64_read(t->data + 8 * i);
-}
-
-static void l2_set(Qcow2Table *t, uint32_t i, uint64_t e)
-{
-    be64_write(t->data + 8 * i, e);
-}
-
-static ClusterKind classify(const Qcow2State *s, uint64_t e)
-{
-    if (e & QCOW2_OFLAG_COMPRESSED) {
-        return KIND_COMPRESSED;
-    }
-    if (s->version >= 3 && (e & QCOW2_OFLAG_ZERO)) {
-        return (e & L2E_OFFSET_MASK) ? KIND_ZERO_ALLOC : KIND_ZERO;
-    }
-    if (!(e & L2E_OFFSET_MASK)) {
-        return KIND_UNALLOCATED;
-    }
-    return (e & QCOW2_OFLAG_COPIED) ? KIND_DATA : KIND_SHARED;
-}
-
-static void compressed_range(const Qcow2State *s, uint64_t e, uint64_t *off,
-                             uint64_t *len)
-{
-    uint32_t shift = 62 - (s->cluster_bits - 8);
-    uint64_t mask = (1ull << (s->cluster_bits - 8)) - 1;
-    uint64_t nsect = ((e >> shift) & mask) + 1;
-
-    *off = e & ((1ull << shift) - 1);
-    *len = nsect * 512 - (*off & 511);
-}
-
-/* Queue the host clusters an old entry used for release after flush. */
-static void release_entry(BlockNode *bn, uint64_t e, Qcow2DiscardType type)
-{
-    Qcow2State *s = state(bn);
-
-    switch (classify(s, e)) {
-    case KIND_DATA:
-    case KIND_SHARED:
-    case KIND_ZERO_ALLOC:
-        qcow2_free_clusters(bn, e & L2E_OFFSET_MASK, 1, type);
-        break;
-    case KIND_COMPRESSED: {
-        uint64_t off, len, first, last;
-
-        compressed_range(s, e, &off, &len);
-        /* as QEMU counts them: whole sectors holding the data */
-        first = (off & ~511ull) & ~((uint64_t)s->cluster_size - 1);
-        last = ((off & ~511ull) + ((len + (off & 511) + 511) & ~511ull) - 1)
-            & ~((uint64_t)s->cluster_size - 1);
-        qcow2_free_clusters(bn, first, ((last - first) >> s->cluster_bits) + 1,
-                            type);
-        break;
-    }
-    default:
-        break;
-    }
 }
 
 /* ---- allocation claims ------------------------------------------------- */
@@ -362,7 +288,7 @@ static void read_compressed(Qcow2Req *r, uint64_t e, uint64_t in_off,
     Decompress *d = g_new0(Decompress, 1);
     uint64_t coff;
 
-    compressed_range(s, e, &coff, &d->clen);
+    qcow2_compressed_range(s, e, &coff, &d->clen);
     d->r = r;
     d->dst = dst;
     d->in_off = in_off;
@@ -423,14 +349,14 @@ static void alloc_l2_updated(AllocWrite *w, Qcow2Table *t)
 
     bdrv_debug_event(file_of(w->r->bn), BLKDBG_L2_UPDATE, NULL, NULL);
     for (uint64_t k = 0; k < n; k++) {
-        uint64_t old = l2_get(t, l2i + k);
+        uint64_t old = qcow2_l2_get(t, l2i + k);
 
         /* QEMU passes no discard down for clusters replaced so */
         if (!w->in_place) {
-            release_entry(w->r->bn, old, QCOW2_DISCARD_NEVER);
+            qcow2_release_entry(w->r->bn, old, QCOW2_DISCARD_NEVER);
             qcow2_table_hold(t, l2i + k, old, w->gen);
         }
-        l2_set(t, l2i + k, (w->host + (k << s->cluster_bits))
+        qcow2_l2_set(t, l2i + k, (w->host + (k << s->cluster_bits))
                | QCOW2_OFLAG_COPIED);
     }
     qcow2_table_dirty(t);
@@ -593,7 +519,7 @@ static void set_clusters(Qcow2Req *r, Qcow2Table *t, uint32_t l2i,
     bool changed = false;
 
     for (uint64_t k = 0; k < n; k++) {
-        uint64_t old = l2_get(t, l2i + k);
+        uint64_t old = qcow2_l2_get(t, l2i + k);
         bool release;
         uint64_t e = qcow2_zero_entry(s->version, backing, discard,
                                       r->flags & BDRV_REQ_MAY_UNMAP, old,
@@ -603,9 +529,9 @@ static void set_clusters(Qcow2Req *r, Qcow2Table *t, uint32_t l2i,
             continue;
         }
         if (release) {
-            release_entry(r->bn, old, QCOW2_DISCARD_REQUEST);
+            qcow2_release_entry(r->bn, old, QCOW2_DISCARD_REQUEST);
         }
-        l2_set(t, l2i + k, e);
+        qcow2_l2_set(t, l2i + k, e);
         changed = true;
     }
     if (changed) {
@@ -678,22 +604,11 @@ static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none)
             *none = true;
             return true;
         }
-        l2off = qcow2_alloc_clusters(r->bn, 1, &ret);
-        if (!l2off) {
+        r->l2 = qcow2_l2_alloc(r->bn, l1i, &ret);
+        if (!r->l2) {
             r->ret = ret;
             return false;
         }
-        bdrv_debug_event(file_of(r->bn), BLKDBG_L2_ALLOC_WRITE, NULL, NULL);
-        r->l2 = qcow2_table_new(r->bn, &s->l2_cache, l2off);
-        if (!r->l2) {
-            r->ret = -EIO;
-            return false;
-        }
-        r->l2->own_gen = s->alloc_gen;
-        bdrv_debug_event(file_of(r->bn), BLKDBG_L1_UPDATE, NULL, NULL);
-        s->l1[l1i] = l2off | QCOW2_OFLAG_COPIED;
-        s->l1_dirty = true;
-        s->l1_gen++;
         return true;
     }
     if (!l2_offset_valid(s, l2off)) {
@@ -714,19 +629,19 @@ static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none)
 static uint64_t run_length(const Qcow2State *s, const Qcow2Table *t,
                            uint32_t l2i, uint64_t max, uint64_t first)
 {
-    ClusterKind kind = classify(s, first);
+    Qcow2ClusterKind kind = qcow2_classify(s, first);
     uint64_t n = 1;
 
-    if (kind == KIND_COMPRESSED) {
+    if (kind == QCOW2_KIND_COMPRESSED) {
         return 1;
     }
     while (n < max) {
-        uint64_t e = l2_get(t, l2i + n);
+        uint64_t e = qcow2_l2_get(t, l2i + n);
 
-        if (classify(s, e) != kind) {
+        if (qcow2_classify(s, e) != kind) {
             break;
         }
-        if ((kind == KIND_DATA || kind == KIND_SHARED)
+        if ((kind == QCOW2_KIND_DATA || kind == QCOW2_KIND_SHARED)
             && (e & L2E_OFFSET_MASK)
                != (first & L2E_OFFSET_MASK) + (n << s->cluster_bits)) {
             break;
@@ -750,10 +665,10 @@ typedef enum {
 
 static WriteMode write_mode(const Qcow2State *s, uint64_t e)
 {
-    switch (classify(s, e)) {
-    case KIND_DATA:
+    switch (qcow2_classify(s, e)) {
+    case QCOW2_KIND_DATA:
         return WRITE_IN_PLACE;
-    case KIND_ZERO_ALLOC:
+    case QCOW2_KIND_ZERO_ALLOC:
         return (e & QCOW2_OFLAG_COPIED) ? WRITE_ZERO_ALLOC : WRITE_NEW;
     default:
         return WRITE_NEW;
@@ -767,7 +682,7 @@ static uint64_t write_run(const Qcow2State *s, const Qcow2Table *t,
     uint64_t n = 1;
 
     while (n < max) {
-        uint64_t e = l2_get(t, l2i + n);
+        uint64_t e = qcow2_l2_get(t, l2i + n);
 
         if (write_mode(s, e) != m
             || (m != WRITE_NEW && (e & L2E_OFFSET_MASK)
@@ -909,13 +824,14 @@ static bool zero_partial(Qcow2Req *r, uint64_t pos, uint64_t len)
         return false;
     }
     l2i = (pos >> s->cluster_bits) & (s->l2_size - 1);
-    e = l2_get(r->l2, l2i);
-    switch (s->version < 3 && backing ? KIND_DATA : classify(s, e)) {
-    case KIND_ZERO:
-    case KIND_ZERO_ALLOC:
+    e = qcow2_l2_get(r->l2, l2i);
+    switch (s->version < 3 && backing ? QCOW2_KIND_DATA
+                                      : qcow2_classify(s, e)) {
+    case QCOW2_KIND_ZERO:
+    case QCOW2_KIND_ZERO_ALLOC:
         rest_zero = true;
         break;
-    case KIND_UNALLOCATED:
+    case QCOW2_KIND_UNALLOCATED:
         if (!backing) {
             rest_zero = true;
         } else if (r->rest_zero) {
@@ -1001,7 +917,7 @@ static bool zero_discard_step(Qcow2Req *r, uint64_t chunk_end)
     l2i = (pos >> s->cluster_bits) & (s->l2_size - 1);
     if (v2_backing) {
         /* no zero flag, and discarding would show the backing file */
-        uint64_t e = l2_get(r->l2, l2i);
+        uint64_t e = qcow2_l2_get(r->l2, l2i);
         uint64_t n = write_run(s, r->l2, l2i, whole, e);
 
         wend = MIN(wend, pos + (n << s->cluster_bits));
@@ -1030,7 +946,7 @@ static void req_step(Qcow2Req *r)
         bool none;
         uint32_t l2i;
         uint64_t e, nclusters, n, len;
-        ClusterKind kind;
+        Qcow2ClusterKind kind;
 
         if (r->type == QREQ_ZERO || r->type == QREQ_DISCARD) {
             if (!zero_discard_step(r, chunk_end)) {
@@ -1049,14 +965,15 @@ static void req_step(Qcow2Req *r)
             continue;
         }
         l2i = (pos >> s->cluster_bits) & (s->l2_size - 1);
-        e = l2_get(r->l2, l2i);
-        kind = classify(s, e);
+        e = qcow2_l2_get(r->l2, l2i);
+        kind = qcow2_classify(s, e);
         nclusters = ((chunk_end - 1) >> s->cluster_bits)
             - (pos >> s->cluster_bits) + 1;
         n = r->type == QREQ_WRITE ? write_run(s, r->l2, l2i, nclusters, e)
                                   : run_length(s, r->l2, l2i, nclusters, e);
         len = MIN((n << s->cluster_bits) - (pos & cmask), chunk_end - pos);
-        if ((kind == KIND_DATA || kind == KIND_SHARED) && !r->bn->read_only
+        if ((kind == QCOW2_KIND_DATA || kind == QCOW2_KIND_SHARED)
+            && !r->bn->read_only
             && (e & L2E_OFFSET_MASK) + (pos & cmask) + len > s->next_free) {
             /*
              * data past the end of the file (corrupt): new clusters go
@@ -1071,8 +988,8 @@ static void req_step(Qcow2Req *r)
             uint8_t *dst = r->buf + (pos - r->off);
 
             switch (kind) {
-            case KIND_DATA:
-            case KIND_SHARED: {
+            case QCOW2_KIND_DATA:
+            case QCOW2_KIND_SHARED: {
                 uint64_t host = (e & L2E_OFFSET_MASK) + (pos & cmask);
 
                 r->pending++;
@@ -1080,14 +997,14 @@ static void req_step(Qcow2Req *r)
                         sub_done_cb, r);
                 break;
             }
-            case KIND_ZERO:
-            case KIND_ZERO_ALLOC:
+            case QCOW2_KIND_ZERO:
+            case QCOW2_KIND_ZERO_ALLOC:
                 memset(dst, 0, len);
                 break;
-            case KIND_UNALLOCATED:
+            case QCOW2_KIND_UNALLOCATED:
                 read_unallocated(r, pos, len, dst);
                 break;
-            case KIND_COMPRESSED:
+            case QCOW2_KIND_COMPRESSED:
                 read_compressed(r, e, pos & cmask, len, dst);
                 break;
             }
@@ -1198,27 +1115,28 @@ static void status_from_table(StatusReq *q, Qcow2Table *t)
 
     if (t) {
         uint32_t l2i = (q->off >> s->cluster_bits) & (s->l2_size - 1);
-        uint64_t e = l2_get(t, l2i);
+        uint64_t e = qcow2_l2_get(t, l2i);
         uint64_t nclusters = ((chunk_end - 1) >> s->cluster_bits)
             - (q->off >> s->cluster_bits) + 1;
         uint64_t n = 1;
 
         while (n < nclusters
-               && classify(s, l2_get(t, l2i + n)) == classify(s, e)) {
+               && qcow2_classify(s, qcow2_l2_get(t, l2i + n))
+                  == qcow2_classify(s, e)) {
             n++;
         }
         pnum = MIN((n << s->cluster_bits) - (q->off & cmask), pnum);
-        switch (classify(s, e)) {
-        case KIND_DATA:
-        case KIND_SHARED:
-        case KIND_COMPRESSED:
+        switch (qcow2_classify(s, e)) {
+        case QCOW2_KIND_DATA:
+        case QCOW2_KIND_SHARED:
+        case QCOW2_KIND_COMPRESSED:
             status = BDRV_STATUS_DATA | BDRV_STATUS_ALLOCATED;
             break;
-        case KIND_ZERO:
-        case KIND_ZERO_ALLOC:
+        case QCOW2_KIND_ZERO:
+        case QCOW2_KIND_ZERO_ALLOC:
             status = BDRV_STATUS_ZERO | BDRV_STATUS_ALLOCATED;
             break;
-        case KIND_UNALLOCATED:
+        case QCOW2_KIND_UNALLOCATED:
             break;
         }
     }
@@ -1592,83 +1510,6 @@ static void qcow2_close(BlockNode *bn)
 }
 
 /* ---- control path ---------------------------------------------------------- */
-
-static bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
-{
-    Qcow2State *s = state(bn);
-    uint64_t needed = (size + ((uint64_t)s->cluster_size << s->l2_bits) - 1)
-        >> (s->cluster_bits + s->l2_bits);
-    uint64_t old_size = bn->total_size;
-    bool grow_l1 = needed > s->l1_size;
-    int r;
-
-    if (size % 512) {
-        error_setg(errp, "The new size must be a multiple of 512");
-        return false;
-    }
-    if (!qcow2_bitmaps_truncate_check(bn, errp)) {
-        return false;
-    }
-    /* QEMU 7.2 can shrink; qmpd grows only (the issue asks no more) */
-    if (size < bn->total_size) {
-        error_setg(errp, "qcow2 doesn't support shrinking images yet");
-        return false;
-    }
-    if (needed > s->l1_size) {
-        uint64_t bytes = align_up(needed * 8, s->cluster_size);
-        uint64_t n = bytes / s->cluster_size;
-        uint64_t old_off = s->l1_offset;
-        uint64_t old_n = size_to_clusters(s, (uint64_t)s->l1_size * 8);
-        uint64_t new_off;
-        uint8_t *buf;
-
-        bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_ALLOC_TABLE, NULL,
-                         NULL);
-        new_off = qcow2_alloc_clusters(bn, n, &r);
-        if (!new_off) {
-            error_setg_errno(errp, -r, "Failed to grow the L1 table");
-            return false;
-        }
-        bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_WRITE_TABLE, NULL,
-                         NULL);
-        buf = ioq_buf_alloc0(bytes);
-        for (uint32_t i = 0; i < s->l1_size; i++) {
-            be64_write(buf + 8 * i, s->l1[i]);
-        }
-        /* the table's sectors only, as QEMU: the rest stays unwritten */
-        r = qcow2_overlap_check(bn, 0, new_off, bytes);
-        if (r == 0) {
-            r = bdrv_pwrite_sync(file_of(bn), new_off,
-                                 needed * 8, buf);
-        }
-        ioq_buf_free(buf);
-        if (r == 0) {
-            r = qcow2_cache_write_sync(bn, &s->rb_cache);
-        }
-        if (r < 0) {
-            error_setg_errno(errp, -r, "Failed to grow the L1 table");
-            return false;
-        }
-        s->l1 = g_renew(uint64_t, s->l1, needed);
-        memset(s->l1 + s->l1_size, 0, (needed - s->l1_size) * 8);
-        s->l1_size = needed;
-        s->l1_offset = new_off;
-        if (old_off) {
-            qcow2_free_clusters(bn, old_off, old_n, QCOW2_DISCARD_OTHER);
-        }
-    }
-    bn->total_size = size;
-    bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_ACTIVATE_TABLE, NULL, NULL);
-    r = qcow2_write_header_sync(bn);
-    if (r < 0) {
-        /* the image keeps its size (a bigger L1 table does no harm) */
-        bn->total_size = old_size;
-        error_setg_errno(errp, -r, grow_l1 ? "Failed to grow the L1 table"
-                                           : "Could not update qcow2 header");
-        return false;
-    }
-    return true;
-}
 
 static bool qcow2_change_backing_file(BlockNode *bn, const char *file,
                                       const char *fmt, Error **errp)

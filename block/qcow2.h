@@ -522,6 +522,40 @@ bool qcow2_bitmap_can_store(BlockNode *bn, const char *name,
                             uint32_t granularity, Error **errp);
 int qcow2_bitmap_remove(BlockNode *bn, const char *name, Error **errp);
 
+/* qcow2-entry.c: L2 entries */
+
+/* What an L2 entry points to. */
+typedef enum {
+    QCOW2_KIND_UNALLOCATED,
+    QCOW2_KIND_DATA,            /* allocated, refcount 1 (COPIED) */
+    QCOW2_KIND_SHARED,          /* allocated, refcount > 1 */
+    QCOW2_KIND_ZERO,
+    QCOW2_KIND_ZERO_ALLOC,      /* zero flag with a preallocated cluster */
+    QCOW2_KIND_COMPRESSED,
+} Qcow2ClusterKind;
+
+Qcow2ClusterKind qcow2_classify(const Qcow2State *s, uint64_t e);
+
+/* The host bytes [*@off, +*@len) holding compressed entry @e's data. */
+void qcow2_compressed_range(const Qcow2State *s, uint64_t e, uint64_t *off,
+                            uint64_t *len);
+
+/*
+ * Queue the host clusters entry @e used for a refcount decrement after
+ * the next flush (qcow2_free_clusters()), for @type's reason.
+ */
+void qcow2_release_entry(BlockNode *bn, uint64_t e, Qcow2DiscardType type);
+
+/*
+ * A new, empty L2 table for L1 entry @l1i (pinned, dirty; the L1 entry
+ * points to it in memory), or NULL with -errno in *@ret.
+ */
+Qcow2Table *qcow2_l2_alloc(BlockNode *bn, uint64_t l1i, int *ret);
+
+/* qcow2-resize.c: BlockDriver.truncate (block_resize), growing or
+ * shrinking as QEMU 7.2 does; the node is drained and flushed. */
+bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp);
+
 /* Header fields may be unaligned. */
 static inline uint32_t be32_read(const void *p)
 {
@@ -539,6 +573,17 @@ static inline uint64_t be64_read(const void *p)
 static inline void be64_write(void *p, uint64_t v)
 {
     *(uint64_t *)p = GUINT64_TO_BE(v);
+}
+
+/* Entry @i of the L2 table @t (kept in on-disk order). */
+static inline uint64_t qcow2_l2_get(const Qcow2Table *t, uint32_t i)
+{
+    return be64_read(t->data + 8 * i);
+}
+
+static inline void qcow2_l2_set(Qcow2Table *t, uint32_t i, uint64_t e)
+{
+    be64_write(t->data + 8 * i, e);
 }
 
 static inline uint64_t size_to_clusters(const Qcow2State *s, uint64_t size)

@@ -98,6 +98,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \
+	tests/functional/test_qcow2_shrink.py \
 	tests/functional/test_force_share.py \
 	tests/functional/test_copy_on_read.py \
 	tests/functional/test_options_table.py \

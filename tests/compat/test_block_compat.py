@@ -129,8 +129,9 @@ NODES_STEPS = [
     ("blockdev-del", {"node-name": "afile"}),
     ("blockdev-del", {"node-name": "bfile"}),
     ("blockdev-del", {"node-name": "nosuch"}),
-    # block_resize (qmpd cannot shrink qcow2 images yet, so no shrinking)
+    # block_resize: grow, then shrink below the first size
     ("block_resize", {"node-name": "disk0", "size": 128 * MiB}),
+    ("block_resize", {"node-name": "disk0", "size": 32 * MiB}),
     ("block_resize", {"node-name": "nosuch", "size": MiB}),
     ("block_resize", {"device": "nosuch", "size": MiB}),
     ("block_resize", {"size": MiB}),

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -361,6 +362,94 @@ static void test_backing(void **state)
     unlink(base);
 }
 
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void truncate_sync(BlockNode *bn, uint64_t size)
+{
+    Error *err = NULL;
+
+    /* as block_resize: nothing in flight, metadata flushed */
+    flush_sync(bn);
+    if (!bn->drv->truncate(bn, size, &err)) {
+        print_error("%s\n", error_get_pretty(err));
+        fail();
+    }
+    assert_int_equal(bdrv_length(bn), size);
+}
+
+/*
+ * Shrinking keeps what lies before the new end (the cluster holding it
+ * whole: grown again, its tail reads as before, the clusters after it
+ * as zeroes), frees the rest, and the file gets shorter; the image
+ * takes new writes into the freed space and stays clean throughout.
+ */
+static void test_shrink(void **state)
+{
+    static const struct {
+        uint32_t cs;
+        int version;
+        uint64_t size, cut;
+    } cases[] = {
+        { 4096, 3, 24 << 20, 3 << 20 },             /* L2 tables, refblocks */
+        { 4096, 3, 24 << 20, (5 << 20) + 4096 + 512 },  /* inside a cluster */
+        { 512, 3, 2 << 20, 300 * 1024 },
+        { 65536, 2, 4 << 20, 65536 },
+        { 65536, 3, 4 << 20, 512 },
+    };
+    g_autofree char *path = path_of("shrink.qcow2");
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        uint32_t cs = cases[i].cs;
+        uint64_t size = cases[i].size, cut = cases[i].cut;
+        uint64_t kept = MIN(size, (cut + cs - 1) / cs * cs);
+        uint8_t *model = g_malloc0(size);
+        uint8_t *b = ioq_buf_alloc(size);
+        Waiter w = { 1, 0 };
+        uint64_t before;
+        BlockNode *bn;
+
+        create_sync(path, size, cs, cases[i].version, NULL, false);
+        bn = open_qcow2_sync(path, false);
+        for (uint64_t k = 0; k < size; k++) {
+            model[k] = (uint8_t)(k * 7 + k / cs);
+        }
+        memcpy(b, model, size);
+        bdrv_write(bn, 0, size, b, 0, done_cb, &w);
+        wait_all_sync(&w);
+        random_io(bn, model, size, cs, 5, (unsigned)i);
+        flush_sync(bn);
+        before = file_size(path);
+        truncate_sync(bn, cut);
+        verify(bn, model, cut);
+        assert_true(file_size(path) < before);
+        close_sync(bn);
+        qemu_img_check(path);
+        qemu_img_compare(path, model, cut);
+        bn = open_qcow2_sync(path, false);
+        assert_int_equal(bdrv_length(bn), cut);
+        /* the freed space is reused */
+        if (cut > 3 * cs) {
+            random_io(bn, model, cut, cs, 5, (unsigned)i + 100);
+        }
+        truncate_sync(bn, size);
+        memset(model + kept, 0, size - kept);
+        verify(bn, model, size);
+        close_sync(bn);
+        qemu_img_check(path);
+        qemu_img_compare(path, model, size);
+        assert_true(file_size(path) <= before);
+        ioq_buf_free(b);
+        g_free(model);
+        unlink(path);
+    }
+}
+
 /* Patch @len bytes at @off of the file at @path. */
 static void patch(const char *path, long off, const void *data, size_t len)
 {
@@ -467,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_v2_direct_prealloc),
         cmocka_unit_test(test_backing),
         cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_shrink),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
