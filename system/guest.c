@@ -297,13 +297,15 @@ bool guest_device_add_board(const json_t *props, const char *path,
 
 static bool device_add_arg(const char *arg, bool hot, Error **errp)
 {
-    g_autoptr(Opts) o = opts_parse(arg, "driver", NULL, NULL, errp);
+    /* no argument at all (HMP) is QMP's device_add without arguments */
+    g_autoptr(Opts) o = arg ? opts_parse(arg, "driver", NULL, NULL, errp)
+                            : NULL;
     g_autoptr(json_t) props = json_object();
 
-    if (!o) {
+    if (arg && !o) {
         return false;
     }
-    for (guint i = 0; i < opts_count(o); i++) {
+    for (guint i = 0; o && i < opts_count(o); i++) {
         const char *key = opts_key(o, i);
 
         json_object_set_new(props, key, qjson_str(opts_get(o, key)));
@@ -523,11 +525,11 @@ json_t *guest_qom_get(const char *path, const char *prop, Error **errp)
 
 static void hmp_device_add(HmpCall *call, const json_t *args)
 {
-    const char *arg = qjson_get_str(args, "device");
+    const char *arg = qjson_get_str_or(args, "device", NULL);
     g_autoptr(GString) help_err = g_string_new(NULL);
     Error *err = NULL;
 
-    if (guest_props_print_help(arg, hmp_call_out(call), help_err)) {
+    if (arg && guest_props_print_help(arg, hmp_call_out(call), help_err)) {
         g_string_append(hmp_call_out(call), help_err->str);
     } else if (!device_add_arg(arg, true, &err)) {
         g_string_append_printf(hmp_call_out(call), "Error: %s\n",

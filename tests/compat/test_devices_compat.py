@@ -466,6 +466,11 @@ HOTPLUG_PC = [
     ("device_add", {"driver": "scsi-hd", "drive": "n6", "id": "sd3",
                     "bus": "s.0", "scsi-id": 0}),
     qom("sd3", "lun"),
+    # no driver, over QMP and HMP (device_add with no argument at all)
+    ("device_add", {}),
+    ("device_add", {"id": "x"}),
+    ("human-monitor-command", {"command-line": "device_add"}),
+    ("human-monitor-command", {"command-line": "device_add id=x"}),
 ]
 
 HOTPLUG_Q35 = [
