@@ -240,6 +240,22 @@ const char *guest_bus_name(const GuestBus *b)
     return b->name;
 }
 
+unsigned guest_bus_ide_number(const GuestBus *b, uint32_t unit)
+{
+    unsigned n = 1 + unit;
+
+    /* @buses holds the newest first: those made before @b come after it */
+    for (guint i = buses->len; i > 0 && g_ptr_array_index(buses, i - 1) != b;
+         i--) {
+        const GuestBus *other = g_ptr_array_index(buses, i - 1);
+
+        if (other->kind == BUS_IDE) {
+            n += 2;
+        }
+    }
+    return n;
+}
+
 bool guest_bus_hotpluggable(const GuestBus *b)
 {
     return b->hotpluggable;

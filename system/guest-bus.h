@@ -38,6 +38,13 @@ GuestBus *guest_bus_find(const char *name, GuestDriver drv, Error **errp);
 
 const char *guest_bus_name(const GuestBus *b);
 
+/*
+ * QEMU's number for unit @unit of IDE bus @b: the machine's IDE buses,
+ * in the order it made them, count two units each, from 1 (a drive
+ * without a serial is "QM%05d" of it).
+ */
+unsigned guest_bus_ide_number(const GuestBus *b, uint32_t unit);
+
 /* Devices can be plugged into @b (and unplugged) while the guest runs. */
 bool guest_bus_hotpluggable(const GuestBus *b);
 

@@ -87,7 +87,6 @@ static const char *const on_error_names[] = {
 
 static GQueue held = G_QUEUE_INIT;      /* DiskReq *, stopped by policy */
 static bool retry_registered;
-static unsigned ide_serial_next = 1;    /* QEMU's "QM%05d" default */
 
 /* ---- properties ---------------------------------------------------------- */
 
@@ -330,7 +329,8 @@ static const BlockDevOps disk_dev_ops = {
     .io = disk_io,
 };
 
-bool guest_disk_realize(GuestDisk *disk, BlockBackend *blk, Error **errp)
+bool guest_disk_realize(GuestDisk *disk, BlockBackend *blk,
+                        unsigned ide_number, Error **errp)
 {
     bool ide = !strcmp(disk->driver, "ide-hd");
     uint32_t granularity = disk->discard_granularity;
@@ -368,13 +368,8 @@ bool guest_disk_realize(GuestDisk *disk, BlockBackend *blk, Error **errp)
     disk->logical_block_size = sizes.logical_block_size;
     disk->physical_block_size = sizes.physical_block_size;
     disk->discard_granularity = granularity;
-    if (ide) {
-        /* every IDE drive takes a number, used when it has no serial */
-        unsigned n = ide_serial_next++;
-
-        if (!disk->serial) {
-            disk->serial = g_strdup_printf("QM%05u", n);
-        }
+    if (ide && !disk->serial) {
+        disk->serial = g_strdup_printf("QM%05u", ide_number);
     }
     /* the device's policy, or the backend's where it says auto */
     blk_set_on_error(blk, disk->rerror == BLOCKDEV_ON_ERROR_AUTO

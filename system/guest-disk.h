@@ -31,10 +31,12 @@ GuestDisk *guest_disk_new(const char *driver, const char *id,
  * Realize the disk on @blk: QEMU's realize checks (block sizes against
  * each other and the bus), then the error policy goes to the backend
  * (auto keeps the backend's, e.g. -drive werror=) and the guest's
- * requests through blk_dev_io() reach the disk.  On failure nothing
- * has changed.
+ * requests through blk_dev_io() reach the disk.  @ide_number: an IDE
+ * disk's place (guest_bus_ide_number()), its default serial.  On
+ * failure nothing has changed.
  */
-bool guest_disk_realize(GuestDisk *disk, BlockBackend *blk, Error **errp);
+bool guest_disk_realize(GuestDisk *disk, BlockBackend *blk,
+                        unsigned ide_number, Error **errp);
 
 /*
  * Unplug: the backend no longer reaches the disk, and requests held by

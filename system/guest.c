@@ -230,7 +230,9 @@ static bool device_add(const json_t *props, bool hot, const char *path,
         }
         anon = true;
     }
-    if (disk && !guest_disk_realize(disk, blk, errp)) {
+    if (disk && !guest_disk_realize(disk, blk,
+                                    guest_bus_ide_number(bus, p.unit),
+                                    errp)) {
         if (anon) {
             blk_delete(blk);
         }

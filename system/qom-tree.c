@@ -5,6 +5,8 @@
  *
  *     /                       container
  *       machine               TYPE-machine (memory, memory-backend ...)
+ *         unattached          container: device[N] the board made
+ *                             (the IDE disks of -hda and -drive if=ide)
  *         peripheral          container: devices with an id
  *         peripheral-anon     container: device[N]
  *       objects               container (once an object was created)
@@ -43,6 +45,7 @@ static void collect(void)
     add("/machine");
     add("/machine/peripheral");
     add("/machine/peripheral-anon");
+    add("/machine/unattached");
     guest_qom_paths(devs);
     for (guint i = 0; i < devs->len; i++) {
         add(g_ptr_array_index(devs, i));
@@ -94,7 +97,8 @@ static bool is_container(const char *obj)
 {
     return !strcmp(obj, "/") || !strcmp(obj, "/objects")
         || !strcmp(obj, "/machine/peripheral")
-        || !strcmp(obj, "/machine/peripheral-anon");
+        || !strcmp(obj, "/machine/peripheral-anon")
+        || !strcmp(obj, "/machine/unattached");
 }
 
 bool qom_tree_get(const char *obj, const char *prop, json_t **ret,
@@ -106,7 +110,7 @@ bool qom_tree_get(const char *obj, const char *prop, json_t **ret,
         *ret = object_qom_get(o, prop, errp);
         return true;
     }
-    if (strcmp(obj, "/") && strcmp(obj, "/objects")) {
+    if (!is_container(obj)) {
         return false;
     }
     if (!strcmp(prop, "type")) {
@@ -189,6 +193,7 @@ static bool qmp_qom_list(const json_t *args, json_t **ret, Error **errp)
                                           "MemorySizeConfiguration"));
         json_array_append_new(list, entry("memory-backend",
                                           "link<memory-backend>"));
+        json_array_append_new(list, entry("unattached", "child<container>"));
         json_array_append_new(list, entry("peripheral-anon",
                                           "child<container>"));
         json_array_append_new(list, entry("peripheral", "child<container>"));

@@ -20,7 +20,8 @@
 const char *qom_resolve(const char *path, Error **errp);
 
 /*
- * qom-get on the root, /objects or a user object (@obj resolved):
+ * qom-get on a container (the root, /objects, /machine/peripheral,
+ * peripheral-anon, unattached) or a user object (@obj resolved):
  * true when @obj is one of them, with *@ret or @errp set.
  */
 bool qom_tree_get(const char *obj, const char *prop, json_t **ret,

@@ -40,17 +40,9 @@ static bool qmp_qom_get(const json_t *args, json_t **ret, Error **errp)
         return *ret != NULL;
     }
     if (strcmp(obj, "/machine")) {
-        if (g_str_has_prefix(obj, "/machine/peripheral/")
-            || g_str_has_prefix(obj, "/machine/peripheral-anon/")) {
-            *ret = guest_qom_get(obj, prop, errp);
-            return *ret != NULL;
-        }
-        if (!strcmp(prop, "type")) {
-            *ret = json_string("container");
-            return true;
-        }
-        error_setg(errp, "Property 'container.%s' not found", prop);
-        return false;
+        /* what is neither a container nor the machine is a device */
+        *ret = guest_qom_get(obj, prop, errp);
+        return *ret != NULL;
     }
     *ret = machine_qom_get(prop);
     if (*ret) {

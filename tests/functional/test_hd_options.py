@@ -12,6 +12,8 @@ QEMU's, and so must the refusals: a unit too big, a bus the machine
 lacks, a -device on a drive the board took, a file that is missing
 (named by the -hdX option).  A guest write through the IDE disk lands
 in the image: read back with qemu-io, checked with qemu-img check.
+The board's disks answer qom-get as QEMU's (type, drive, unit, default
+serial), and /machine/unattached lists them.
 """
 
 import os
@@ -128,6 +130,92 @@ def test_guest_write_through_ide():
         shutil.rmtree(tmp)
 
 
+# The properties asked of each disk (bootindex: unset, -1)
+QOM_PROPS = ("type", "drive", "unit", "serial", "bootindex", "nosuch")
+
+
+def qom_layouts(d, e, f):
+    """(command line, paths: the board's two disks, then the -device
+    one, by partial path on pc)."""
+    dev = ["-drive", "if=none,id=n0,format=qcow2,file=" + f]
+    return [
+        (["-M", "pc", "-hda", d, "-drive", "file=%s,format=qcow2,if=ide,"
+          "index=2" % e] + dev + ["-device", "ide-hd,drive=n0,bus=ide.1,"
+                                  "unit=1,id=hdx"],
+         [U % 18, U % 19, "device[18]"]),
+        (["-M", "q35", "-hdb", d, "-drive", "file=%s,format=qcow2,if=ide,"
+          "index=4" % e] + dev + ["-device", "ide-hd,drive=n0,bus=ide.2"],
+         [U % 16, U % 17, "/machine/peripheral-anon/device[0]"]),
+    ]
+
+
+def qom_replies(args, paths, qemu):
+    """The replies to qom-get of each disk path's QOM_PROPS, and to
+    qom-get/qom-list of /machine/unattached (the list: its ide-hd
+    entries and whether all of qmpd's are there)."""
+    q, c = reference.start(args, qemu=qemu)
+    try:
+        out = []
+        for p in paths:
+            for prop in QOM_PROPS:
+                r = c.execute("qom-get", {"path": p, "property": prop})
+                r.pop("id", None)
+                out.append((p, prop, r))
+        for prop in ("type", "foo"):
+            r = c.execute("qom-get", {"path": "/machine/unattached",
+                                      "property": prop})
+            r.pop("id", None)
+            out.append(("/machine/unattached", prop, r))
+        listed = c.cmd("qom-list", path="/machine/unattached")
+        machine = [e["name"] for e in c.cmd("qom-list", path="/machine")]
+        c.cmd("quit")
+        q.wait()
+        return out, listed, "unattached" in machine
+    finally:
+        q.close()
+
+
+def test_qom_of_board_disks():
+    """The ide-hd the board makes for -hdX and -drive if=ide answers
+    qom-get as QEMU's (type, drive, unit, default serial QM%05d of
+    its place: 2 units per bus, AHCI's too, whatever the bus holds),
+    found by full or partial path; /machine/unattached is a container
+    qom-list shows under /machine, listing the disks (qmpd's entries are
+    a part of QEMU's, which holds the whole board)."""
+    tmp = tempfile.mkdtemp(prefix="qmpd-hd-")
+    try:
+        files = [os.path.join(tmp, n) for n in ("d.qcow2", "e.qcow2",
+                                                "f.qcow2")]
+        for f in files:
+            img("create", "-q", "-f", "qcow2", f, "16M")
+        for args, paths in qom_layouts(*files):
+            ours, listed, shown = qom_replies(args, paths, False)
+            assert shown
+            assert listed[0] == {"name": "type", "type": "string"}, listed
+            disks = sorted(e["name"] for e in listed[1:])
+            assert disks == sorted(p.split("/")[-1] for p in paths[:2]) \
+                and all(e["type"] == "child<ide-hd>" for e in listed[1:]), \
+                listed
+            got = {(p, prop): r.get("return") for p, prop, r in ours}
+            assert got[(paths[0], "type")] == "ide-hd", ours
+            assert got[(paths[0], "drive")] == ("ide0-hd0" if "pc" in args
+                                                else "ide1-hd0"), ours
+            assert got[("/machine/unattached", "type")] == "container"
+            if qemu_binary():
+                theirs, their_list, their_shown = qom_replies(args, paths,
+                                                              True)
+                bad = ["%r %r\n  qemu: %r\n  qmpd: %r" % (a[0], a[1], a[2],
+                                                         b[2])
+                       for a, b in zip(theirs, ours) if a != b]
+                assert not bad, "\n".join(bad)
+                assert their_shown
+                assert all(e in their_list for e in listed), listed
+        for f in files:
+            check_clean(f)
+    finally:
+        shutil.rmtree(tmp)
+
+
 if __name__ == "__main__":
-    run([test_layouts_and_refusals, test_guest_write_through_ide],
-        needs=[need_tools])
+    run([test_layouts_and_refusals, test_guest_write_through_ide,
+         test_qom_of_board_disks], needs=[need_tools])
