@@ -180,8 +180,6 @@ static const BlkdebugEvent never_raised[] = {
     BLKDBG_CLUSTER_ALLOC_BYTES,         /* compressed writes */
     BLKDBG_CLUSTER_ALLOC_SPACE,         /* zeroing new clusters */
     BLKDBG_EMPTY_IMAGE_PREPARE,         /* emptying an image (commit) */
-    BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS,  /* shrinking */
-    BLKDBG_L1_SHRINK_WRITE_TABLE,
     BLKDBG_L2_ALLOC_COW_READ,           /* L2 tables shared by snapshots */
     BLKDBG_L2_UPDATE_COMPRESSED,
     BLKDBG_VMSTATE_LOAD,                /* VM state in the image */
@@ -569,9 +567,17 @@ static int blkdebug_pread_sync(BlockNode *bn, uint64_t off, uint64_t len,
 static int blkdebug_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
                                 const void *buf)
 {
-    int err = rule_check(bn, off, len, IOT_WRITE);
+    int err;
 
-    return err ? err : bdrv_pwrite_sync(image(bn), off, len, buf);
+    /* QEMU's request layer raises these around every write, the control
+     * path's too (no breakpoint can hold a synchronous one) */
+    bdrv_debug_event(bn, BLKDBG_PWRITEV, NULL, NULL);
+    err = rule_check(bn, off, len, IOT_WRITE);
+    if (!err) {
+        err = bdrv_pwrite_sync(image(bn), off, len, buf);
+    }
+    bdrv_debug_event(bn, BLKDBG_PWRITEV_DONE, NULL, NULL);
+    return err;
 }
 
 static int blkdebug_flush_sync(BlockNode *bn)

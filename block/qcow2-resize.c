@@ -158,30 +158,39 @@ static int drop_clusters(BlockNode *bn, uint64_t start, uint64_t end)
 static int shrink_l1(BlockNode *bn, uint64_t keep)
 {
     Qcow2State *s = state(bn);
-    bool changed = false;
+    g_autofree uint64_t *gone = NULL;
+    uint64_t n = 0;
+    int r;
 
     for (uint64_t i = keep; i < s->l1_size; i++) {
-        if (s->l1[i]) {
-            changed = true;
-        }
+        n += s->l1[i] != 0;
     }
-    if (!changed) {
+    if (!n) {
         return 0;
     }
+    gone = g_new(uint64_t, n);
+    n = 0;
     bdrv_debug_event(file_of(bn), BLKDBG_L1_SHRINK_WRITE_TABLE, NULL, NULL);
-    bdrv_debug_event(file_of(bn), BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS, NULL,
-                     NULL);
     for (uint64_t i = keep; i < s->l1_size; i++) {
-        uint64_t l2off = s->l1[i] & L1E_OFFSET_MASK;
-
-        if (l2off) {
-            qcow2_free_clusters(bn, l2off, 1, QCOW2_DISCARD_ALWAYS);
+        if (s->l1[i]) {
+            gone[n++] = s->l1[i] & L1E_OFFSET_MASK;
         }
         s->l1[i] = 0;
     }
     s->l1_dirty = true;
     s->l1_gen++;
     /* the L1 table on disk first, then the decrements */
+    r = qcow2_flush_metadata_sync(bn);
+    if (r < 0) {
+        return r;
+    }
+    bdrv_debug_event(file_of(bn), BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS, NULL,
+                     NULL);
+    for (uint64_t i = 0; i < n; i++) {
+        if (gone[i]) {
+            qcow2_free_clusters(bn, gone[i], 1, QCOW2_DISCARD_ALWAYS);
+        }
+    }
     return qcow2_flush_metadata_sync(bn);
 }
 

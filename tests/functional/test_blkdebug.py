@@ -459,7 +459,7 @@ def test_qcow2_allocation_events():
 
 def test_never_raised_refused():
     """Rules and breakpoints on events whose code path qmpd does not
-    have (compressed writes, VM state, shrinking, ...) are refused by
+    have (compressed writes, VM state, ...) are refused by
     name instead of waiting forever; so is inject-error's "immediately"
     (qmpd always completes an injected error from the main loop).  QEMU
     accepts them (a deliberate difference)."""
@@ -467,8 +467,7 @@ def test_never_raised_refused():
         path = os.path.join(d, "a.raw")
         base_image(path)
         events = ["cluster_alloc_bytes", "cluster_alloc_space",
-                  "empty_image_prepare", "l1_shrink_free_l2_clusters",
-                  "l1_shrink_write_table", "l2_alloc_cow_read",
+                  "empty_image_prepare", "l2_alloc_cow_read",
                   "l2_update_compressed", "vmstate_load", "vmstate_save",
                   "write_compressed"]
         calls = []

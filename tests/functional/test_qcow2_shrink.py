@@ -22,7 +22,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import qemu_binary  # noqa: E402
-from images import check_clean, img, same_content, with_dir  # noqa: E402
+from images import (check_clean, img, qcow2_node, same_content,  # noqa: E402
+                    with_dir)
 from reference import start  # noqa: E402
 
 KiB = 1 << 10
@@ -242,6 +243,51 @@ def test_persistent_bitmap(d):
     bms = f["info"]["format-specific"]["data"]["bitmaps"]
     assert [b["name"] for b in bms] == ["bm0"], bms
     kept_range(p, raw, 8 * MiB)
+
+
+def crash_after(n):
+    """blkdebug rules under which the file takes @n writes, and every
+    write after them fails, as if the process had died there (states
+    count the writes: pwritev is raised by each)."""
+    return {"set-state": [{"event": "pwritev", "state": i, "new_state": i + 1}
+                          for i in range(1, n + 1)],
+            "inject-error": [{"event": "pwritev", "state": n + 1,
+                              "iotype": "write", "errno": 5,
+                              "once": False}]}
+
+
+@with_dir("qmpd-shrink-")
+def test_crash_at_each_write(d):
+    """A shrink stopped after any of its writes (every later write
+    failing, as after a crash there) leaves an image that is consistent
+    (leaks allowed), has its old size or the new one, and holds the kept
+    range's data; stopped after none, the shrink succeeds and leaves no
+    leak.  4 KiB clusters: L2 tables and refcount blocks go too."""
+    n = 0
+    while True:
+        p = data_image(create=("-o", "cluster_size=4096"), size="16M",
+                       cmds=("write -P 0x11 0 12M",
+                             "write -P 0x22 12M 4M"))(d)
+        q, c = start([], False)
+        node = qcow2_node("n0", p)
+        node["file"] = dict(crash_after(n), driver="blkdebug",
+                            image=node["file"])
+        c.cmd("blockdev-add", **node)
+        r = c.execute("block_resize", {"node-name": "n0", "size": 3 * MiB})
+        c.execute("quit")
+        q.wait(30)
+        q.close()
+        check_clean(p, leaks="error" in r)
+        size = json.loads(img("info", "--output=json", p))["virtual-size"]
+        assert size in (3 * MiB, 16 * MiB), (n, size)
+        qemu_io(p, ["read -P 0x11 0 3M"])
+        os.unlink(p)
+        if "return" in r:
+            break
+        assert n < 200, r
+        n += 1
+    # the shrink wrote something to stop after
+    assert n >= 5, n
 
 
 if __name__ == "__main__":
