@@ -8,7 +8,7 @@ block_libblock_a_SOURCES = \
 	block/file.c block/raw.c block/null.c \
 	block/blkdebug.c block/blkdebug.h block/cor.c \
 	block/blkdebug-config.c block/blkdebug-config.h \
-	block/qcow2.c block/qcow2.h block/qcow2-cache.c block/qcow2-refcount.c \
+	block/qcow2.c block/qcow2-io.c block/qcow2.h block/qcow2-cache.c block/qcow2-refcount.c \
 	block/qcow2-freemap.c block/qcow2-discard.c block/qcow2-overlap.c \
 	block/qcow2-options.c block/qcow2-flush.c block/qcow2-header.c \
 	block/dirty-bitmap.c block/dirty-bitmap.h block/qcow2-bitmap.c \

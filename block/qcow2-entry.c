@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qcow2 L2 entries: what an entry points to, where a compressed
- * cluster's bytes lie, and which host clusters an entry gives up when
- * it is overwritten, and new L2 tables.  Shared by the data path (qcow2.c) and the resize
- * (qcow2-resize.c), which drop entries the same way.
+ * cluster's bytes lie, which host clusters an entry gives up when it is
+ * overwritten, and new L2 tables.  Shared by the data path (qcow2-io.c)
+ * and the resize (qcow2-resize.c), which drop entries the same way.
  */
 #include "config.h"
 

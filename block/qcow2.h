@@ -552,6 +552,18 @@ void qcow2_release_entry(BlockNode *bn, uint64_t e, Qcow2DiscardType type);
  */
 Qcow2Table *qcow2_l2_alloc(BlockNode *bn, uint64_t l1i, int *ret);
 
+/* qcow2-io.c: the data path (BlockDriver.read, write, ...) */
+void qcow2_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                BdrvCb *cb, void *opaque);
+void qcow2_write(BlockNode *bn, uint64_t off, uint64_t len, const void *buf,
+                 int flags, BdrvCb *cb, void *opaque);
+void qcow2_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len, int flags,
+                        BdrvCb *cb, void *opaque);
+void qcow2_discard(BlockNode *bn, uint64_t off, uint64_t len, BdrvCb *cb,
+                   void *opaque);
+void qcow2_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                        BdrvStatusCb *cb, void *opaque);
+
 /* qcow2-resize.c: BlockDriver.truncate (block_resize), growing or
  * shrinking as QEMU 7.2 does; the node is drained and flushed. */
 bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp);
