@@ -698,7 +698,12 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
     child.force_share = bn->force_share;
     child.cache_direct = bn->cache_direct;
     child.no_flush = bn->cache_no_flush;
-    child.discard_unmap = bn->discard_unmap;
+    /*
+     * as QEMU's bdrv_inherited_options(): a parent applies its own
+     * discard policy, so its children default to unmap (a qcow2 node's
+     * freed metadata reaches the file whatever the node's discard says)
+     */
+    child.discard_unmap = true;
     if (drv->is_format || drv->is_filter) {
         const char *role = drv->child_name ? drv->child_name : "file";
         bool own;

@@ -103,10 +103,14 @@ static bool grow_l1(BlockNode *bn, uint64_t needed, Error **errp)
 }
 
 /*
- * Step 1: unmap the guest clusters [@start, @end) (QEMU's full discard
- * of type "always").
+ * Set the L2 entries of the guest clusters [@start, @end): with @zero
+ * to read as zeroes (QEMU's zeroize without unmap, for a grown image
+ * whose backing file is longer), else to 0 (QEMU's full discard of type
+ * "always", shrink step 1).  As QEMU, a range without an L2 table gets
+ * an (empty) one first.
  */
-static int drop_clusters(BlockNode *bn, uint64_t start, uint64_t end)
+static int set_clusters(BlockNode *bn, uint64_t start, uint64_t end,
+                        bool zero)
 {
     Qcow2State *s = state(bn);
     uint64_t span = (uint64_t)s->cluster_size << s->l2_bits;
@@ -126,10 +130,6 @@ static int drop_clusters(BlockNode *bn, uint64_t start, uint64_t end)
         if (l2off % s->cluster_size || l2off >= s->next_free) {
             return -EIO;
         }
-        /*
-         * QEMU's discard allocates an (empty) L2 table where there was
-         * none: one stays when the new end falls within its range
-         */
         t = l2off ? qcow2_table_get_sync(bn, &s->l2_cache, l2off, &r)
                   : qcow2_l2_alloc(bn, l1i, &r);
         if (!t) {
@@ -137,13 +137,21 @@ static int drop_clusters(BlockNode *bn, uint64_t start, uint64_t end)
         }
         for (; pos < stop; pos += s->cluster_size) {
             uint32_t i = (pos >> s->cluster_bits) & (s->l2_size - 1);
-            uint64_t e = qcow2_l2_get(t, i);
+            uint64_t old = qcow2_l2_get(t, i);
+            bool release = old != 0;
+            uint64_t e = zero ? qcow2_zero_entry(s->version, true, false,
+                                                 false, old, &release)
+                              : 0;
 
-            if (e) {
-                qcow2_release_entry(bn, e, QCOW2_DISCARD_ALWAYS);
-                qcow2_l2_set(t, i, 0);
-                changed = true;
+            if (e == old) {
+                continue;
             }
+            if (release) {
+                qcow2_release_entry(bn, old, zero ? QCOW2_DISCARD_REQUEST
+                                                  : QCOW2_DISCARD_ALWAYS);
+            }
+            qcow2_l2_set(t, i, e);
+            changed = true;
         }
         if (changed) {
             qcow2_table_dirty(t);
@@ -348,7 +356,7 @@ static bool shrink(BlockNode *bn, uint64_t size, Error **errp)
     int r;
 
     if (start < bn->total_size
-        && (r = drop_clusters(bn, start, bn->total_size)) < 0) {
+        && (r = set_clusters(bn, start, bn->total_size, false)) < 0) {
         error_setg_errno(errp, -r, "Failed to discard cropped clusters");
         return false;
     }
@@ -395,6 +403,22 @@ bool qcow2_truncate(BlockNode *bn, uint64_t size, Error **errp)
     }
     if (grow && !grow_l1(bn, needed, errp)) {
         return false;
+    }
+    /*
+     * QEMU's generic truncate: a backing file longer than the image
+     * would show through the new area, which must read as zeroes (the
+     * caller writes the partial cluster at the old end, qcow2_zero_head)
+     */
+    if (size > old_size && bdrv_backing(bn)
+        && bdrv_length(bdrv_backing(bn)) > old_size) {
+        uint64_t start = align_up(old_size, s->cluster_size);
+
+        r = s->version < 3 ? -ENOTSUP
+            : start < size ? set_clusters(bn, start, size, true) : 0;
+        if (r < 0) {
+            error_setg_errno(errp, -r, "Failed to zero out new clusters");
+            return false;
+        }
     }
     bn->total_size = size;
     bdrv_debug_event(file_of(bn), BLKDBG_L1_GROW_ACTIVATE_TABLE, NULL, NULL);

@@ -551,18 +551,49 @@ static void qmp_blockdev_del(const json_t *args, QapiReply *reply)
     bdrv_wait_closed(del_closed_cb, reply);
 }
 
-/* block_resize: drain, flush, resize, reply. */
+/*
+ * block_resize: drain, flush, resize, reply.  Growing an image whose
+ * backing file is longer, the new area must read as zeroes (QEMU's
+ * BDRV_REQ_ZERO_WRITE): the driver zeroes whole clusters; the part of
+ * the cluster at the old end is written here, as data, as QEMU does.
+ */
 typedef struct {
     BlockNode *bn;
     uint64_t size;
     QapiReply *reply;
+    uint8_t *zeroes;
 } Resize;
+
+static void resize_finish(Resize *r, Error *err)
+{
+    bdrv_unref(r->bn);
+    ioq_buf_free(r->zeroes);
+    if (err) {
+        qapi_reply_error(r->reply, err);
+    } else {
+        qapi_reply_return(r->reply, NULL);
+    }
+    g_free(r);
+}
+
+static void resize_head_written_cb(void *opaque, int ret)
+{
+    Error *err = NULL;
+
+    if (ret < 0) {
+        error_setg_errno(&err, -ret, "Failed to zero out the new area");
+    }
+    resize_finish(opaque, err);
+}
 
 static void resize_flushed_cb(void *opaque, int ret)
 {
     Resize *r = opaque;
     Error *err = NULL;
     BlockNode *bn = r->bn;
+    uint64_t old = bdrv_length(bn);
+    BlockNode *backing = bdrv_backing(bn);
+    bool zero_new = r->size > old && backing && bdrv_length(backing) > old;
 
     if (ret < 0) {
         error_setg_errno(&err, -ret, "Could not flush before resizing");
@@ -574,14 +605,19 @@ static void resize_flushed_cb(void *opaque, int ret)
         if (bdrv_file_child(bn)) {
             dbitmap_node_resized(bdrv_file_child(bn));
         }
+        if (zero_new && bn->drv->cluster_size) {
+            uint64_t cs = bn->drv->cluster_size(bn);
+            uint64_t head = MIN((old + cs - 1) / cs * cs, r->size) - old;
+
+            if (head) {
+                r->zeroes = ioq_buf_alloc0(head);
+                bdrv_write(bn, old, head, r->zeroes, 0,
+                           resize_head_written_cb, r);
+                return;
+            }
+        }
     }
-    bdrv_unref(bn);
-    if (err) {
-        qapi_reply_error(r->reply, err);
-    } else {
-        qapi_reply_return(r->reply, NULL);
-    }
-    g_free(r);
+    resize_finish(r, err);
 }
 
 static void resize_drained_cb(void *opaque, int ret)
