@@ -36,6 +36,12 @@ struct BlockBackend {
     const BlockDevOps *dev_ops;
     void *dev;
     bool qemu_io_write;         /* HMP qemu-io took "write" on it */
+    /*
+     * QEMU's root state: whether a medium opened for this backend with
+     * read-only-mode retain is read-only.  The drive's own read-only
+     * option, then the read-only-ness of each medium removed.
+     */
+    bool root_read_only;
 };
 
 typedef struct {
@@ -93,6 +99,8 @@ BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
     b->on_write_error = BLOCKDEV_ON_ERROR_ENOSPC;
     /* listed first: the root's permissions count the new backend */
     g_ptr_array_add(blk_all(), b);
+    /* QEMU's blk_new(): no open flags, so read-only until told */
+    b->root_read_only = !root || root->read_only;
     blk_set_root(b, root);
     if (root && !bdrv_refresh_perms(root, errp)) {
         blk_delete(b);
@@ -115,6 +123,7 @@ const char *blk_name(const BlockBackend *blk)
 {
     return blk->name;
 }
+
 
 BlockNode *blk_root(const BlockBackend *blk)
 {
@@ -215,8 +224,13 @@ void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id)
     g_free(blk->dev_id);
     blk->qdev = g_strdup(qdev);
     blk->dev_id = g_strdup(id);
-    /* fixed when the device is attached, whatever the node does later */
-    blk->dev_writes = qdev && blk->root && !blk->root->read_only;
+    /*
+     * fixed when the device is attached, whatever the node does later;
+     * a CD-ROM never writes, whatever its medium (QEMU's ide-cd and
+     * scsi-cd take no write permission)
+     */
+    blk->dev_writes = qdev && blk->root && !blk->root->read_only
+        && !blk_dev_has_tray(blk);
     /* a device writes through the backend: the root's locks follow */
     if (blk->root) {
         bdrv_refresh_perms(blk->root, NULL);
@@ -367,6 +381,71 @@ void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *dev)
 {
     blk->dev_ops = ops;
     blk->dev = dev;
+}
+
+/* ---- removable media ----------------------------------------------------- */
+
+bool blk_dev_has_removable_media(const BlockBackend *blk)
+{
+    /* a backend no device uses may change its medium at will */
+    return !blk->qdev || (blk->dev_ops && blk->dev_ops->change_media);
+}
+
+bool blk_dev_has_tray(const BlockBackend *blk)
+{
+    return blk->dev_ops && blk->dev_ops->is_tray_open;
+}
+
+bool blk_dev_is_tray_open(const BlockBackend *blk)
+{
+    return blk_dev_has_tray(blk) && blk->dev_ops->is_tray_open(blk->dev);
+}
+
+void blk_dev_change_media(BlockBackend *blk, bool load)
+{
+    bool was_open = blk_dev_is_tray_open(blk);
+
+    if (!blk->dev_ops || !blk->dev_ops->change_media) {
+        return;
+    }
+    blk->dev_ops->change_media(blk->dev, load);
+    if (was_open != blk_dev_is_tray_open(blk)) {
+        /* the device's id, else its QOM path, as QEMU names it */
+        qapi_event_send("DEVICE_TRAY_MOVED", json_pack(
+                            "{s:s,s:s,s:b}", "device", blk->name, "id",
+                            blk->dev_id ? blk->dev_id : blk->qdev,
+                            "tray-open", !was_open));
+    }
+}
+
+bool blk_insert_medium(BlockBackend *blk, BlockNode *bn, Error **errp)
+{
+    g_assert(!blk->root);
+    blk_set_root(blk, bn);
+    /* the device's permissions meet the node's other users */
+    if (!bdrv_refresh_perms(bn, errp)) {
+        blk_set_root(blk, NULL);
+        return false;
+    }
+    return true;
+}
+
+void blk_remove_medium(BlockBackend *blk)
+{
+    if (blk->root) {
+        blk->root_read_only = blk->root->read_only;
+        blk_set_root(blk, NULL);
+    }
+}
+
+bool blk_root_read_only(const BlockBackend *blk)
+{
+    return blk->root_read_only;
+}
+
+void blk_set_root_read_only(BlockBackend *blk, bool read_only)
+{
+    blk->root_read_only = read_only;
 }
 
 void blk_account(BlockBackend *blk, BlkIoType type, uint64_t off,

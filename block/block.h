@@ -377,15 +377,54 @@ typedef enum BlkIoType {
 /*
  * The guest device's side of its backend (QEMU's BlockDevOps): @io
  * issues one guest request of @type through the device model (its
- * checks and its error policy); @buf is borrowed until @cb.
+ * checks and its error policy); @buf is borrowed until @cb.  A device
+ * with removable media (a CD-ROM) also has @change_media, which loads
+ * (closes the tray) or unloads (opens it), and @is_tray_open; the
+ * others leave both NULL.
  */
 typedef struct BlockDevOps {
     void (*io)(void *dev, BlkIoType type, uint64_t off, uint64_t len,
                void *buf, int flags, BdrvCb *cb, void *opaque);
+    void (*change_media)(void *dev, bool load);
+    bool (*is_tray_open)(void *dev);
 } BlockDevOps;
 
 /* Attach (@ops with its @dev) or detach (NULL) the device's side. */
 void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *dev);
+
+/*
+ * Removable media, as QEMU's BlockBackend has them.  A backend without a
+ * device counts as removable (its medium may change at will) but has no
+ * tray; a device's backend is removable when the device has a tray.
+ */
+bool blk_dev_has_removable_media(const BlockBackend *blk);
+bool blk_dev_has_tray(const BlockBackend *blk);
+bool blk_dev_is_tray_open(const BlockBackend *blk);
+
+/*
+ * Tell the device its medium was loaded (@load: the tray closes) or
+ * unloaded (the tray opens); DEVICE_TRAY_MOVED follows when the tray
+ * moved.  Nothing for a device without removable media.
+ */
+void blk_dev_change_media(BlockBackend *blk, bool load);
+
+/*
+ * Put @bn (a new reference is taken) into @blk, which has no medium;
+ * fails, inserting nothing, when the device's permissions conflict
+ * with the node's other users.
+ */
+bool blk_insert_medium(BlockBackend *blk, BlockNode *bn, Error **errp);
+
+/* Take the medium out of @blk (if any), keeping its read-only-ness. */
+void blk_remove_medium(BlockBackend *blk);
+
+/*
+ * QEMU's root state: whether a medium opened for @blk with
+ * read-only-mode retain is read-only (the drive's option, then the
+ * last medium removed).
+ */
+bool blk_root_read_only(const BlockBackend *blk);
+void blk_set_root_read_only(BlockBackend *blk, bool read_only);
 
 /*
  * A guest request through the device attached to @blk (qemu-io -d):

@@ -34,18 +34,22 @@ void blk_root_perm(BlockBackend *blk, unsigned *perm, unsigned *shared)
 {
     BlockNode *r = blk_root(blk);
 
+    bool cd = blk_dev_has_tray(blk);
+
     /*
      * A device writes a node writable when it was attached, even once
      * the node is read-only; a -drive alone takes "write" once qemu-io
-     * writes through it
+     * writes through it.  A CD-ROM only reads, and its medium cannot
+     * be resized under it (QEMU's ide-cd and scsi-cd).
      */
     *perm = BLK_PERM_CONSISTENT_READ
-        | ((blk_qdev(blk) && (!r->read_only || blk_dev_writes(blk)))
+        | ((blk_qdev(blk) && !cd && (!r->read_only || blk_dev_writes(blk)))
            || (!r->read_only && blk_qemu_io_wrote(blk))
            ? BLK_PERM_WRITE : 0);
     /* blkconf_apply_backend_options(); blk_new_open() shares all */
     *shared = blk_qdev(blk) ? BLK_PERM_CONSISTENT_READ
-        | BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE : BLK_PERM_ALL;
+        | BLK_PERM_WRITE_UNCHANGED | (cd ? 0 : BLK_PERM_RESIZE)
+        : BLK_PERM_ALL;
 }
 
 void bdrv_child_perm(const BdrvChild *c, unsigned *perm, unsigned *shared)

@@ -171,9 +171,14 @@ json_t *blk_info(BlockBackend *blk)
         json_object_set_new(o, "qdev", qjson_str(blk_qdev(blk)));
     }
     json_object_set_new(o, "type", qjson_str("unknown"));
-    /* QEMU: a backend no device uses counts as removable media */
-    json_object_set_new(o, "removable", json_boolean(!blk_qdev(blk)));
+    json_object_set_new(o, "removable",
+                        json_boolean(blk_dev_has_removable_media(blk)));
+    /* qmpd's guest never locks a tray (no PREVENT ALLOW MEDIUM REMOVAL) */
     json_object_set_new(o, "locked", json_false());
+    if (blk_dev_has_tray(blk)) {
+        json_object_set_new(o, "tray_open",
+                            json_boolean(blk_dev_is_tray_open(blk)));
+    }
     if (blk_iostatus_is_enabled(blk)) {
         json_object_set_new(o, "io-status",
                             qjson_str(blk_io_status_name(blk)));

@@ -6,7 +6,8 @@
  * monitor-owned node (blockdev-del can remove it), exactly like
  * blockdev-add.  -drive is the legacy form: a format node over a file
  * node, with a named backend on top (its id), and for if=virtio the
- * guest device too.  Its flat options are turned into BlockdevOptions
+ * guest device too; without file and driver, an empty backend (QEMU's
+ * empty drive, for removable media).  Its flat options are turned into BlockdevOptions
  * and validated by the same schema type, so both reject the same input.
  */
 #include "config.h"
@@ -38,6 +39,7 @@ typedef enum {
     DRIVE_IF_NONE,
     DRIVE_IF_VIRTIO,
     DRIVE_IF_IDE,
+    DRIVE_IF_SCSI,
 } DriveIf;
 
 typedef struct {
@@ -45,14 +47,23 @@ typedef struct {
     int bus;
     int unit;
     char *id;               /* the drive's; the slot is free once it is gone */
+    bool cdrom;             /* media=cdrom */
+    bool empty;             /* no medium */
 } DriveSlot;
 
-/* -drive if=ide (-hda…): the board's IDE disks, made before -device */
+/*
+ * -drive if=ide (-hda…, -cdrom): the board's IDE disks and CD-ROMs,
+ * made before -device; if=scsi, which QEMU 7.2's pc and q35 refuse
+ * there (they no longer make an lsi53c895a for it).
+ */
 typedef struct {
     char *arg;
     char *id;
     int bus;
     int unit;
+    bool cdrom;
+    bool scsi;
+    bool empty;
 } IdeDrive;
 
 static GArray *drive_slots;         /* DriveSlot */
@@ -276,17 +287,9 @@ static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
         }
         format = opts_get(d, "driver");
     }
-    if (!file && !format && !file_opts) {
-        /* QEMU makes an empty drive; qmpd has no removable media */
-        error_setg(errp, "A block device without a file is not supported");
-        return NULL;
-    }
+    g_assert(file || format || file_opts);
     if (opts_has(d, "snapshot") && strcmp(opts_get(d, "snapshot"), "off")) {
         error_setg(errp, "snapshot=on is not supported");
-        return NULL;
-    }
-    if (opts_has(d, "media") && strcmp(opts_get(d, "media"), "disk")) {
-        error_setg(errp, "media=%s is not supported", opts_get(d, "media"));
         return NULL;
     }
     /* a protocol driver (driver=null-co) or file.* options: no file child;
@@ -341,7 +344,10 @@ static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
             return NULL;
         }
     }
-    if (opts_has(d, "readonly") || opts_has(d, "read-only")) {
+    if (opts_has(d, "media") && !strcmp(opts_get(d, "media"), "cdrom")) {
+        /* a CD-ROM's medium is read-only, whatever readonly= says */
+        json_object_set_new(o, "read-only", qjson_str("on"));
+    } else if (opts_has(d, "readonly") || opts_has(d, "read-only")) {
         json_object_set_new(o, "read-only", qjson_str(
                                 opts_get(d, opts_has(d, "readonly")
                                          ? "readonly" : "read-only")));
@@ -540,6 +546,69 @@ static void drive_slot_clear(gpointer p)
 }
 
 /*
+ * The drive made at @slot takes its place: the table notes its id, and
+ * *@where gets the slot, *@id_out the id (taken from *@id).
+ */
+static void drive_slot_take(DriveSlot slot, char **id, DriveSlot *where,
+                            char **id_out)
+{
+    if (!drive_slots) {
+        drive_slots = g_array_new(FALSE, FALSE, sizeof(DriveSlot));
+        g_array_set_clear_func(drive_slots, drive_slot_clear);
+    }
+    slot.id = g_strdup(*id);
+    g_array_append_val(drive_slots, slot);
+    *where = slot;
+    *id_out = g_steal_pointer(id);
+}
+
+/*
+ * An empty drive @id: a named backend without a medium, with the
+ * drive's error policy, write cache and read-only-ness (what a medium
+ * changed in later with read-only-mode retain takes), as QEMU's
+ * blockdev_init() makes it.
+ */
+static BlockBackend *drive_new_empty(const Opts *d, const char *id,
+                                     Error **errp)
+{
+    BlockdevOnError on_read = BLOCKDEV_ON_ERROR_REPORT;
+    BlockdevOnError on_write = BLOCKDEV_ON_ERROR_ENOSPC;
+    const char *ro_key = opts_has(d, "readonly") ? "readonly" : "read-only";
+    bool cdrom = opts_has(d, "media") && !strcmp(opts_get(d, "media"),
+                                                 "cdrom");
+    bool writeback = true, direct, no_flush;
+    bool read_only;
+    BlockBackend *blk;
+    Error *err = NULL;
+
+    if (opts_has(d, "cache") && !cache_mode(opts_get(d, "cache"), &writeback,
+                                            &direct, &no_flush)) {
+        error_setg(errp, "invalid cache option");
+        return NULL;
+    }
+    read_only = opts_get_bool(d, ro_key, false, &err) || cdrom;
+    if (err
+        || (opts_has(d, "werror")
+            && !parse_error_action(opts_get(d, "werror"), false, &on_write,
+                                   &err))
+        || (opts_has(d, "rerror")
+            && !parse_error_action(opts_get(d, "rerror"), true, &on_read,
+                                   &err))) {
+        error_propagate(errp, err);
+        return NULL;
+    }
+    blk = blk_new(id, NULL, errp);
+    if (!blk) {
+        return NULL;
+    }
+    blk_set_auto_del(blk, true);
+    blk_set_write_cache(blk, writeback);
+    blk_set_on_error(blk, on_read, on_write);
+    blk_set_root_read_only(blk, read_only);
+    return blk;
+}
+
+/*
  * The drive -drive @arg describes, as QEMU's drive_new(): nodes and a
  * backend named by its id (*@id_out), placed at its interface's slot
  * (*@where, whose id stays the table's).  The devices of if=virtio and
@@ -567,7 +636,7 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
     BlockBackend *blk;
     BlockdevOnError on_read = BLOCKDEV_ON_ERROR_REPORT;
     BlockdevOnError on_write = BLOCKDEV_ON_ERROR_ENOSPC;
-    DriveSlot slot;
+    DriveSlot slot = { 0 };
     int index;
 
     if (!d) {
@@ -602,26 +671,48 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
     if (!check_file_or_driver(d, errp)) {
         return NULL;
     }
+    if (opts_has(d, "media") && strcmp(opts_get(d, "media"), "disk")
+        && strcmp(opts_get(d, "media"), "cdrom")) {
+        error_setg(errp, "'%s' invalid media", opts_get(d, "media"));
+        return NULL;
+    }
+    slot.cdrom = opts_has(d, "media")
+        && !strcmp(opts_get(d, "media"), "cdrom");
     if (!strcmp(iface, "ide")) {
         dif = DRIVE_IF_IDE;
+    } else if (!strcmp(iface, "scsi")) {
+        dif = DRIVE_IF_SCSI;
     } else if (virtio || !strcmp(iface, "none")) {
         dif = virtio ? DRIVE_IF_VIRTIO : DRIVE_IF_NONE;
     } else {
-        error_setg(errp, "if=%s is not supported (if=none, if=virtio or "
-                   "if=ide)", iface);
+        error_setg(errp, "if=%s is not supported (if=none, if=virtio, "
+                   "if=ide or if=scsi)", iface);
         return NULL;
     }
-    /* two units on each IDE bus; q35's AHCI ports have one */
-    max = dif != DRIVE_IF_IDE ? 0
+    /* two units on each IDE bus, q35's AHCI ports have one; SCSI seven */
+    max = dif == DRIVE_IF_SCSI ? 7 : dif != DRIVE_IF_IDE ? 0
         : g_str_has_prefix(machine_config()->type, "pc-q35") ? 1 : 2;
     slot.iface = dif;
     if (!drive_slot(dif, max, index, &slot.bus, &slot.unit, errp)) {
         return NULL;
     }
     id = opts_has(d, "id") ? g_strdup(opts_get(d, "id"))
-        : dif == DRIVE_IF_IDE
-        ? g_strdup_printf("ide%d-hd%d", slot.bus, slot.unit)
+        : max ? g_strdup_printf("%s%d-%s%d", iface, slot.bus,
+                                slot.cdrom ? "cd" : "hd", slot.unit)
         : g_strdup_printf("%s%d", iface, slot.unit);
+    /* neither file nor driver: QEMU's empty drive, a backend only */
+    slot.empty = !opts_has(d, "file") && !opts_has(d, "format")
+        && !opts_has(d, "driver");
+    for (guint i = 0; slot.empty && i < opts_count(d); i++) {
+        slot.empty = !g_str_has_prefix(opts_key(d, i), "file.");
+    }
+    if (slot.empty) {
+        blk = drive_new_empty(d, id, errp);
+        if (blk) {
+            drive_slot_take(slot, &id, where, id_out);
+        }
+        return blk;
+    }
     kv = drive_to_blockdev(d, &writeback, errp);
     if (!kv || !keyval_make_lists(kv, errp)) {
         return NULL;
@@ -695,14 +786,7 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
     blk_set_auto_del(blk, true);
     blk_set_write_cache(blk, writeback);
     blk_set_on_error(blk, on_read, on_write);
-    if (!drive_slots) {
-        drive_slots = g_array_new(FALSE, FALSE, sizeof(DriveSlot));
-        g_array_set_clear_func(drive_slots, drive_slot_clear);
-    }
-    slot.id = g_strdup(id);
-    g_array_append_val(drive_slots, slot);
-    *where = slot;
-    *id_out = g_steal_pointer(&id);
+    drive_slot_take(slot, &id, where, id_out);
     return blk;
 }
 
@@ -725,9 +809,10 @@ bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
         }
         g_hash_table_add(auto_ids, g_strdup(id));
     }
-    if (slot.iface == DRIVE_IF_IDE) {
+    if (slot.iface == DRIVE_IF_IDE || slot.iface == DRIVE_IF_SCSI) {
         IdeDrive ide = { g_strdup(arg), g_steal_pointer(&id), slot.bus,
-                         slot.unit };
+                         slot.unit, slot.cdrom,
+                         slot.iface == DRIVE_IF_SCSI, slot.empty };
 
         if (!ide_drives) {
             ide_drives = g_array_new(FALSE, FALSE, sizeof(IdeDrive));
@@ -746,7 +831,8 @@ bool drive_hot_add(QapiSchema *schema, const char *arg, int *refused,
 {
     /* QEMU's BlockInterfaceType numbers, which its refusal prints */
     static const int qemu_if_type[] = {
-        [DRIVE_IF_NONE] = 0, [DRIVE_IF_IDE] = 1, [DRIVE_IF_VIRTIO] = 7,
+        [DRIVE_IF_NONE] = 0, [DRIVE_IF_IDE] = 1, [DRIVE_IF_SCSI] = 2,
+        [DRIVE_IF_VIRTIO] = 7,
     };
     g_autofree char *id = NULL;
     BlockBackend *blk;
@@ -845,15 +931,22 @@ bool drive_add_board_devices(Error **errp)
         g_autofree char *path = NULL;
         g_autoptr(json_t) dev = NULL;
 
-        if (ide->bus >= buses) {
+        if (ide->bus >= buses || ide->scsi) {
             error_setg(errp, "-drive %s: machine type does not support "
-                       "if=ide,bus=%d,unit=%d", ide->arg, ide->bus,
-                       ide->unit);
+                       "if=%s,bus=%d,unit=%d", ide->arg,
+                       ide->scsi ? "scsi" : "ide", ide->bus, ide->unit);
+            ok = false;
+            break;
+        }
+        if (ide->empty && !ide->cdrom) {
+            /* QEMU's board says so without naming the drive */
+            error_setg(errp, "Device needs media, but drive is empty");
             ok = false;
             break;
         }
         path = g_strdup_printf("/machine/unattached/device[%u]", next++);
-        dev = json_pack("{s:s,s:s,s:s,s:s}", "driver", "ide-hd", "drive",
+        dev = json_pack("{s:s,s:s,s:s,s:s}", "driver",
+                        ide->cdrom ? "ide-cd" : "ide-hd", "drive",
                         ide->id, "bus", bus, "unit", unit);
         if (!guest_device_add_board(dev, path, errp)) {
             error_prepend(errp, "-drive %s: ", ide->arg);

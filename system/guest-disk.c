@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The disk model of the guest's disk devices, as QEMU's virtio-blk,
- * scsi-disk and ide-hd have it in common.
+ * scsi-disk (scsi-hd, scsi-cd) and ide (ide-hd, ide-cd) have it in
+ * common.  A CD-ROM also has a tray (see cd_change_media()) and may be
+ * empty: the device answers its guest's requests "no medium" itself.
  *
  * Properties.  serial, logical_block_size, physical_block_size,
  * min_io_size, opt_io_size, discard_granularity, rerror and werror are
@@ -62,6 +64,8 @@ struct GuestDisk {
     BlockdevOnError rerror;
     BlockdevOnError werror;
     BlockBackend *blk;          /* once realized */
+    bool cd;                    /* ide-cd, scsi-cd: a tray, media come and go */
+    bool tray_open;
 };
 
 /* A guest request in the disk model. */
@@ -197,6 +201,7 @@ GuestDisk *guest_disk_new(const char *driver, const char *id,
     json_t *val;
 
     d->driver = driver;
+    d->cd = !strcmp(driver, "ide-cd") || !strcmp(driver, "scsi-cd");
     /* virtio-blk-pci's disk properties belong to its inner device */
     d->model = virtio ? "virtio-blk-device" : driver;
     d->id = g_strdup(id);
@@ -277,6 +282,12 @@ static void disk_req_done_cb(void *opaque, int ret)
 static void disk_req_submit(DiskReq *r)
 {
     r->start = g_get_monotonic_time();
+    if (!blk_root(r->disk->blk)) {
+        /* an empty drive: the device answers "no medium" itself */
+        ioq_defer_int(r->cb, r->opaque, -ENOMEDIUM);
+        g_free(r);
+        return;
+    }
     if (!blk_dev_submit(r->disk->blk, r->type, r->off, r->len, r->buf,
                         r->flags, r->disk->logical_block_size,
                         disk_req_done_cb, r)) {
@@ -325,14 +336,40 @@ static void disk_io(void *dev, BlkIoType type, uint64_t off, uint64_t len,
     disk_req_submit(r);
 }
 
+/*
+ * A CD-ROM's tray (QEMU's ide_cd_change_cb(), scsi_cd_change_media_cb()):
+ * loading a medium closes it, unloading opens it.  The guest could lock
+ * it (PREVENT ALLOW MEDIUM REMOVAL) and then answer an eject request;
+ * qmpd's emulated guest never locks it, so the tray always moves at once.
+ */
+static void cd_change_media(void *dev, bool load)
+{
+    GuestDisk *disk = dev;
+
+    disk->tray_open = !load;
+}
+
+static bool cd_is_tray_open(void *dev)
+{
+    const GuestDisk *disk = dev;
+
+    return disk->tray_open;
+}
+
 static const BlockDevOps disk_dev_ops = {
     .io = disk_io,
+};
+
+static const BlockDevOps cd_dev_ops = {
+    .io = disk_io,
+    .change_media = cd_change_media,
+    .is_tray_open = cd_is_tray_open,
 };
 
 bool guest_disk_realize(GuestDisk *disk, BlockBackend *blk,
                         unsigned ide_number, Error **errp)
 {
-    bool ide = !strcmp(disk->driver, "ide-hd");
+    bool ide = g_str_has_prefix(disk->driver, "ide-");
     uint32_t granularity = disk->discard_granularity;
     GuestDisk sizes = *disk;
 
@@ -360,7 +397,7 @@ bool guest_disk_realize(GuestDisk *disk, BlockBackend *blk,
         error_setg(errp, "logical_block_size must be 512 for IDE");
         return false;
     }
-    if (!strcmp(disk->driver, "scsi-hd")
+    if (g_str_has_prefix(disk->driver, "scsi-")
         && granularity == GRANULARITY_DEFAULT) {
         granularity = MAX(sizes.logical_block_size,
                           SCSI_DISCARD_GRANULARITY);
@@ -377,7 +414,7 @@ bool guest_disk_realize(GuestDisk *disk, BlockBackend *blk,
                      disk->werror == BLOCKDEV_ON_ERROR_AUTO
                           ? blk_get_on_error(blk, false) : disk->werror);
     disk->blk = blk;
-    blk_set_dev_ops(blk, &disk_dev_ops, disk);
+    blk_set_dev_ops(blk, disk->cd ? &cd_dev_ops : &disk_dev_ops, disk);
     if (!retry_registered) {
         runstate_add_notifier(disk_retry_cb, NULL);
         retry_registered = true;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The disk model behind a guest disk device (virtio-blk-pci, scsi-hd,
- * ide-hd): the QEMU properties it takes (serial, block sizes, rerror and
+ * ide-hd, and the CD-ROMs scsi-cd and ide-cd with their tray): the QEMU
+ * properties it takes (serial, block sizes, rerror and
  * werror) and the path the guest's requests take through it, with the
  * device error policy: report, ignore, or stop the guest and retry the
  * request once it runs again.
@@ -19,10 +20,11 @@
 typedef struct GuestDisk GuestDisk;
 
 /*
- * The disk of a @driver device ("virtio-blk-pci", "scsi-hd", "ide-hd")
- * with id @id (NULL: none), from its properties @props (string values;
- * other keys are ignored): each value is checked as QEMU's property
- * setters check it, in the order given.  NULL with QEMU's message.
+ * The disk of a @driver device ("virtio-blk-pci", "scsi-hd", "ide-hd",
+ * "scsi-cd", "ide-cd") with id @id (NULL: none), from its properties
+ * @props (string values; other keys are ignored): each value is checked
+ * as QEMU's property setters check it, in the order given.  NULL with
+ * QEMU's message.
  */
 GuestDisk *guest_disk_new(const char *driver, const char *id,
                           const json_t *props, Error **errp);

@@ -57,9 +57,10 @@ typedef enum {
 } PropAt;
 
 #define VBLK (1u << GUEST_DRIVER_VIRTIO_BLK)
-#define SCSI (1u << GUEST_DRIVER_SCSI_HD)
-#define IDE (1u << GUEST_DRIVER_IDE_HD)
+#define SCSI (1u << GUEST_DRIVER_SCSI_HD | 1u << GUEST_DRIVER_SCSI_CD)
+#define IDE (1u << GUEST_DRIVER_IDE_HD | 1u << GUEST_DRIVER_IDE_CD)
 #define VSCSI (1u << GUEST_DRIVER_VIRTIO_SCSI)
+#define CDS (1u << GUEST_DRIVER_IDE_CD | 1u << GUEST_DRIVER_SCSI_CD)
 #define DISKS (VBLK | SCSI | IDE)
 #define PCI (VBLK | VSCSI)
 
@@ -168,6 +169,24 @@ static const char *const qemu_ide_hd[] = {
     "serial", "share-rw", "unit", "ver", "werror", "write-cache", "wwn", NULL
 };
 
+static const char *const qemu_ide_cd[] = {
+    "account-failed", "account-invalid", "backend_defaults", "bootindex",
+    "discard_granularity", "drive", "logical_block_size", "min_io_size",
+    "model", "opt_io_size", "physical_block_size", "rerror", "serial",
+    "share-rw", "unit", "ver", "werror", "write-cache", "wwn", NULL
+};
+
+static const char *const qemu_scsi_cd[] = {
+    "account-failed", "account-invalid", "backend_defaults", "bootindex",
+    "channel", "device_id", "discard_granularity", "drive",
+    "logical_block_size", "lun", "max_io_size", "min_io_size", "opt_io_size",
+    "physical_block_size", "port_index", "port_wwn", "product",
+    "quirk_mode_page_apple_vendor", "quirk_mode_page_truncated",
+    "quirk_mode_page_vendor_specific_apple", "quirk_mode_sense_rom_use_dbd",
+    "rerror", "scsi-id", "scsi_version", "serial", "share-rw", "vendor",
+    "ver", "werror", "write-cache", "wwn", NULL
+};
+
 static const char *const qemu_virtio_scsi_pci[] = {
     "acpi-index", "addr", "aer", "any_layout", "ats", "cmd_per_lun",
     "disable-legacy", "disable-modern", "event_idx", "failover_pair_id",
@@ -205,6 +224,10 @@ static const DriverInfo drivers[] = {
                               qemu_ide_hd },
     [GUEST_DRIVER_VIRTIO_SCSI] = { "virtio-scsi-pci", "virtio-scsi", "PCI",
                                    NULL, qemu_virtio_scsi_pci },
+    [GUEST_DRIVER_IDE_CD] = { "ide-cd", NULL, "IDE", "virtual IDE CD-ROM",
+                              qemu_ide_cd },
+    [GUEST_DRIVER_SCSI_CD] = { "scsi-cd", NULL, "SCSI",
+                               "virtual SCSI CD-ROM", qemu_scsi_cd },
 };
 
 bool guest_driver_lookup(const char *name, GuestDriver *out)
@@ -232,6 +255,11 @@ const char *guest_driver_bus_type(GuestDriver drv)
 bool guest_driver_is_disk(GuestDriver drv)
 {
     return (DISKS >> drv) & 1;
+}
+
+bool guest_driver_is_cd(GuestDriver drv)
+{
+    return (CDS >> drv) & 1;
 }
 
 static const DevProp *find_prop(GuestDriver drv, const char *name)
@@ -464,7 +492,8 @@ void guest_props_print_models(GString *out)
 {
     /* by name, as QEMU sorts them */
     static const GuestDriver order[] = {
-        GUEST_DRIVER_IDE_HD, GUEST_DRIVER_SCSI_HD, GUEST_DRIVER_VIRTIO_BLK,
+        GUEST_DRIVER_IDE_CD, GUEST_DRIVER_IDE_HD, GUEST_DRIVER_SCSI_CD,
+        GUEST_DRIVER_SCSI_HD, GUEST_DRIVER_VIRTIO_BLK,
         GUEST_DRIVER_VIRTIO_SCSI,
     };
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The device models qmpd's guest has (virtio-blk-pci, scsi-hd, ide-hd,
- * virtio-scsi-pci) and, per model, the QEMU 7.2 properties qmpd takes:
+ * virtio-scsi-pci, ide-cd, scsi-cd) and, per model, the QEMU 7.2 properties qmpd takes:
  * their types, how a value is read and refused (QEMU's messages), their
  * -device DRIVER,help lines, and what qom-get shows.  A property QEMU
  * has that qmpd does not model is refused by name.
@@ -22,6 +22,8 @@ typedef enum GuestDriver {
     GUEST_DRIVER_SCSI_HD,
     GUEST_DRIVER_IDE_HD,
     GUEST_DRIVER_VIRTIO_SCSI,
+    GUEST_DRIVER_IDE_CD,
+    GUEST_DRIVER_SCSI_CD,
 } GuestDriver;
 
 /* QEMU's "unset" of the uint32 address properties (scsi-id, lun, unit). */
@@ -54,6 +56,9 @@ const char *guest_driver_bus_type(GuestDriver drv);
 
 /* A disk (it takes a drive), not a controller. */
 bool guest_driver_is_disk(GuestDriver drv);
+
+/* A CD-ROM: removable media, a tray, and no drive needed. */
+bool guest_driver_is_cd(GuestDriver drv);
 
 /*
  * Read @props (string values; "driver", "id" and "bus" are not

@@ -2,7 +2,8 @@
 /*
  * Guest devices.  Each disk device is attached to a block backend: the
  * -drive's, or an anonymous one created on a node given by node name
- * (the -blockdev way).  Device paths are QEMU's: /machine/peripheral/ID
+ * (the -blockdev way), or for a CD-ROM without drive an anonymous empty
+ * one, as QEMU's ide-cd and scsi-cd make.  Device paths are QEMU's: /machine/peripheral/ID
  * (or /machine/peripheral-anon/device[N]).  query-block's "qdev" is, as
  * in QEMU, the device's id (else its path), except for virtio-blk, whose
  * backend belongs to the inner device at .../virtio-backend.
@@ -136,12 +137,19 @@ static bool find_drive(GuestDriver drv, const char *drive,
 
 /* What a device's realize checks before the disk model's. */
 static bool device_check(GuestDriver drv, const GuestDevProps *p,
-                         Error **errp)
+                         const BlockBackend *blk, Error **errp)
 {
-    if (guest_driver_is_disk(drv) && !p->drive) {
-        error_setg(errp, drv == GUEST_DRIVER_IDE_HD ? "No drive specified"
-                                                    : "drive property not set");
-        return false;
+    /* a CD-ROM without a drive gets an empty one */
+    if (guest_driver_is_disk(drv) && !guest_driver_is_cd(drv)) {
+        if (!p->drive) {
+            error_setg(errp, drv == GUEST_DRIVER_IDE_HD
+                       ? "No drive specified" : "drive property not set");
+            return false;
+        }
+        if (blk && !blk_root(blk)) {
+            error_setg(errp, "Device needs media, but drive is empty");
+            return false;
+        }
     }
     if (drv == GUEST_DRIVER_VIRTIO_BLK && !p->num_queues) {
         error_setg(errp, "num-queues property must be larger than 0");
@@ -220,10 +228,10 @@ static bool device_add(const json_t *props, bool hot, const char *path,
         }
     }
     if (!guest_bus_place(bus, drv, hot, &p, errp)
-        || !device_check(drv, &p, errp)) {
+        || !device_check(drv, &p, blk, errp)) {
         return false;
     }
-    if (node) {
+    if (node || (!blk && guest_driver_is_cd(drv))) {
         blk = blk_new("", node, errp);
         if (!blk) {
             return false;
@@ -499,9 +507,9 @@ json_t *guest_qom_get(const char *path, const char *prop, Error **errp)
         }
         if (d->blk && !strcmp(prop, "drive")) {
             /* the -drive id, or the node name for a -blockdev node */
-            return json_string(*blk_name(d->blk)
-                               ? blk_name(d->blk)
-                               : bdrv_node_name(blk_root(d->blk)));
+            return json_string(*blk_name(d->blk) ? blk_name(d->blk)
+                               : blk_root(d->blk)
+                               ? bdrv_node_name(blk_root(d->blk)) : "");
         }
         if (d->disk) {
             v = guest_disk_prop(d->disk, prop);

@@ -29,7 +29,7 @@ typedef struct {
 
 /* QEMU options qmpd knows of but does not implement. */
 static const char *const unsupported[] = {
-    "vnc", "spice", "parallel", "netdev", "net", "nic", "cdrom",
+    "vnc", "spice", "parallel", "netdev", "net", "nic",
     "fda", "fdb", "mtdblock", "sd", "pflash",
     "smp", "cpu", "global", "boot", "rtc", "sandbox",
     "overcommit", "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
@@ -379,10 +379,11 @@ static DriveOpt *add_drive(QmpdOptions *o, bool blockdev, const char *arg)
 /*
  * -hda FILE is QEMU's -drive file=FILE,index=0,media=disk on the
  * machine's default interface (an IDE disk on pc/q35); -hdb..-hdd take
- * indexes 1..3.  Errors name the -hdX option, as QEMU's.
+ * indexes 1..3, -cdrom FILE is index 2 with media=cdrom.  Errors name
+ * the option, as QEMU's.
  */
-static bool opt_hd(QmpdOptions *o, int index, const char *name,
-                   const char *arg)
+static bool opt_hd_media(QmpdOptions *o, int index, const char *name,
+                         const char *arg, const char *media)
 {
     g_autoptr(GString) drive = g_string_new("file=");
     DriveOpt *d;
@@ -394,10 +395,21 @@ static bool opt_hd(QmpdOptions *o, int index, const char *name,
             g_string_append_c(drive, ',');
         }
     }
-    g_string_append_printf(drive, ",index=%d,media=disk", index);
+    g_string_append_printf(drive, ",index=%d,media=%s", index, media);
     d = add_drive(o, false, drive->str);
     d->label = g_strdup_printf("-%s %s", name, arg);
     return true;
+}
+
+static bool opt_hd(QmpdOptions *o, int index, const char *name,
+                   const char *arg)
+{
+    return opt_hd_media(o, index, name, arg, "disk");
+}
+
+static bool opt_cdrom(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return opt_hd_media(o, 2, "cdrom", arg, "cdrom");
 }
 
 static bool opt_hda(QmpdOptions *o, const char *arg, Error **errp)
@@ -478,6 +490,7 @@ static const Option options[] = {
     { "device", true, opt_device, false },
     { "drive", true, opt_drive, false },
     { "hda", true, opt_hda, false },
+    { "cdrom", true, opt_cdrom, false },
     { "hdb", true, opt_hdb, false },
     { "hdc", true, opt_hdc, false },
     { "hdd", true, opt_hdd, false },
@@ -509,7 +522,8 @@ static void print_usage(void)
            "-accel tcg|kvm|qtest[,thread=single|multi]\n"
            "-m [size=]SIZE[,slots=N,maxmem=SIZE]   guest RAM (MiB without "
            "suffix)\n"
-           "-device virtio-blk-pci|scsi-hd|ide-hd|virtio-scsi-pci"
+           "-device virtio-blk-pci|scsi-hd|scsi-cd|ide-hd|ide-cd|"
+           "virtio-scsi-pci"
            "[,drive=ID][,id=ID][,PROP=VALUE...]\n"
            "                           (-device help, -device MODEL,help)\n"
            "-name NAME | guest=NAME[,process=NAME][,debug-threads=on|off]\n"
@@ -518,9 +532,10 @@ static void print_usage(void)
            "-S                         start paused (prelaunch)\n"
            "-incoming defer            start in the inmigrate state\n\n"
            "Disks:\n"
-           "-drive file=FILE[,format=qcow2|raw][,if=none|virtio|ide][,id=ID]"
-           "\n"
-           "       [,index=N|bus=N,unit=N][,readonly=on][,cache=MODE]"
+           "-drive [file=FILE][,format=qcow2|raw][,if=none|virtio|ide|scsi]"
+           "[,id=ID]\n"
+           "       [,media=disk|cdrom]"
+           "[,index=N|bus=N,unit=N][,readonly=on][,cache=MODE]"
            "[,aio=threads|native]\n"
            "       [,discard=ignore|unmap][,detect-zeroes=on|off|unmap]"
            "[,werror=..][,rerror=..]\n"
@@ -529,7 +544,8 @@ static void print_usage(void)
            "                           (-drive format=help)\n"
            "-blockdev driver=DRIVER,node-name=NAME,... | JSON   a node, as "
            "blockdev-add\n"
-           "-hda, -hdb, -hdc, -hdd FILE   an IDE disk at index 0..3\n\n"
+           "-hda, -hdb, -hdc, -hdd FILE   an IDE disk at index 0..3\n"
+           "-cdrom FILE                an IDE CD-ROM at index 2\n\n"
            "Process:\n"
            "-daemonize  -pidfile FILE  -nodefaults  -nographic  "
            "-no-user-config\n"

@@ -12,6 +12,7 @@ UNIT_TESTS = \
 	tests/unit/test-qemu-io \
 	tests/unit/test-io \
 	tests/unit/test-io-align \
+	tests/unit/test-backend-media \
 	tests/unit/test-hbitmap \
 	tests/unit/test-dirty-bitmap \
 	tests/unit/test-hmp-parse \
@@ -58,6 +59,10 @@ tests_unit_test_io_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 tests_unit_test_io_align_SOURCES = tests/unit/test-io-align.c
 tests_unit_test_io_align_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_io_align_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_backend_media_SOURCES = tests/unit/test-backend-media.c
+tests_unit_test_backend_media_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_backend_media_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_hbitmap_SOURCES = tests/unit/test-hbitmap.c
 tests_unit_test_hbitmap_CFLAGS = $(TEST_CFLAGS)
@@ -110,7 +115,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_stdio_eof.py \
 	tests/functional/test_drive_help.py \
 	tests/functional/test_hd_options.py \
-	tests/functional/test_qemu_machine.py
+	tests/functional/test_qemu_machine.py \
+	tests/functional/test_media.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \

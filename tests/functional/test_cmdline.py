@@ -156,7 +156,9 @@ def test_informational():
     rc, out, _ = qmpd_run("-device", "help")
     assert out.splitlines() == [
         "Storage devices:",
+        'name "ide-cd", bus IDE, desc "virtual IDE CD-ROM"',
         'name "ide-hd", bus IDE, desc "virtual IDE disk"',
+        'name "scsi-cd", bus SCSI, desc "virtual SCSI CD-ROM"',
         'name "scsi-hd", bus SCSI, desc "virtual SCSI disk"',
         'name "virtio-blk-pci", bus PCI, alias "virtio-blk"',
         'name "virtio-scsi-pci", bus PCI, alias "virtio-scsi"'], out

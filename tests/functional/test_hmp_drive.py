@@ -191,9 +191,11 @@ def test_drive_add(d):
             ("drive_add -n 0 if=none,driver=null-co,node-name=n2",
              "Block protocol 'null-co' doesn't support the option 'if'\r\n"),
             ("drive_add 0 help", "Must specify either driver or file\r\n"),
-            # qmpd's own: no SCSI drives; its formats
+            # an SCSI drive is made and dropped, as QEMU 7.2; qmpd's formats
             ("drive_add 0 if=scsi,driver=null-co,id=s",
-             "if=scsi is not supported (if=none, if=virtio or if=ide)\r\n"),
+             "Can't hot-add drive to type 2\r\n"),
+            # an empty drive, as QEMU 7.2
+            ("drive_add 0 if=none,id=e,media=cdrom", "OK\r\n"),
             ("drive_add 0 format=help", "Supported formats: blkdebug file "
              "null-co qcow2 raw\r\nSupported formats (read-only): blkdebug "
              "file null-co qcow2 raw\r\n"),
@@ -201,8 +203,8 @@ def test_drive_add(d):
         for line, want in cases:
             got = hmp(c, line)
             assert got == want, (line, got, want)
-        # the slots none0..none2 as QEMU numbers them
-        assert devices(c) == ["none2", "w", "x"], devices(c)
+        # the slots none0..none2 as QEMU numbers them, and the empty e
+        assert devices(c) == ["e", "none2", "w", "x"], devices(c)
         nodes = {n["node-name"]: n for n in c.cmd("query-named-block-nodes")}
         assert nodes["n1"]["drv"] == "null-co" and "n2" not in nodes
         assert hmp(c, 'qemu-io x "write -P 0x44 0 1M"') == ""

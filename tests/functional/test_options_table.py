@@ -400,8 +400,8 @@ def test_cmdline_refusals():
 # one of the row's quoted refusals (NAME: the row's value after "=")
 CMDLINE_SAMPLES = [
     ("-drive", "snapshot", ["-drive", "driver=null-co,if=none,snapshot=on"]),
-    ("-drive", "media", ["-drive", "driver=null-co,if=none,media=cdrom"]),
-    ("-drive", "if", ["-drive", "driver=null-co,if=scsi"]),
+    ("-drive", "media", ["-drive", "driver=null-co,if=none,media=foo"]),
+    ("-drive", "if", ["-drive", "driver=null-co,if=floppy"]),
     ("-drive", "index", ["-drive", "driver=null-co,if=none,index=1,bus=1"]),
     ("-drive", "copy-on-read", ["-drive",
                                 "driver=null-co,if=none,copy-on-read=maybe"]),
