@@ -17,7 +17,7 @@ block_libblock_a_SOURCES = \
 	block/job.c block/job.h block/job-int.h block/create.c \
 	block/blockjob.c block/blockjob.h block/stream.c block/commit.c \
 	block/mirror.c \
-	block/qmp-block.c block/qmp-block.h block/reopen.c \
+	block/qmp-block.c block/qmp-block.h block/qmp-media.c block/reopen.c \
 	block/transaction.c block/transaction.h
 
 BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)

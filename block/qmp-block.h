@@ -55,6 +55,10 @@ extern const size_t create_qmp_handlers_count;
 extern const QapiHandler block_qmp_handlers[];
 extern const size_t block_qmp_handlers_count;
 
+/* Removable media (qmp-media.c): the tray and medium commands. */
+extern const QapiHandler media_qmp_handlers[];
+extern const size_t media_qmp_handlers_count;
+
 /* block/reopen.c */
 extern const QapiHandler reopen_qmp_handlers[];
 extern const size_t reopen_qmp_handlers_count;

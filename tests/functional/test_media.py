@@ -5,10 +5,15 @@
 CD-ROMs on the command line (-drive media=cdrom, -cdrom, -device ide-cd
 and scsi-cd, with or without a drive) and empty drives show in
 query-block as QEMU shows them (removable, tray_open, no "inserted"),
-and the refusals are QEMU's (an empty disk, media=foo, if=scsi); each
-command line runs on QEMU 7.2 too when it is installed.  Guest I/O to
-an empty drive fails with "No medium found"; ide-cd and scsi-cd list
-and take their properties as QEMU's.
+and the refusals are QEMU's (an empty disk, media=foo, if=scsi).  The
+tray and medium commands (blockdev-open-tray, blockdev-close-tray,
+blockdev-remove-medium, blockdev-insert-medium, blockdev-change-medium,
+eject) give QEMU's replies, errors and DEVICE_TRAY_MOVED events step by
+step (TRAY_STEPS and CHANGE_STEPS: the compat test runs the same steps
+on QEMU 7.2); a refused command changes nothing.  A medium takes the
+read-only-ness read-only-mode asks for (retain: the drive's, then the
+last medium's); guest I/O to an empty drive fails with "No medium
+found"; ide-cd and scsi-cd list and take their properties as QEMU's.
 """
 
 import os
@@ -34,6 +39,195 @@ def make_images(d):
             "1M")
 
 
+def tray_args(d):
+    """The machine TRAY_STEPS run on: CD-ROMs, a disk, a drive alone.
+    Paused: QEMU's firmware, running, moves a tray now and then."""
+    return [
+        "-M", "pc", "-nodefaults", "-S",
+        "-drive", "if=ide,media=cdrom,file=%s/cd.iso,format=raw" % d,
+        "-drive", "if=none,id=cd0", "-device", "ide-cd,drive=cd0,id=idecd",
+        "-drive", "if=none,id=hd0,file=%s/d.qcow2,format=qcow2" % d,
+        "-device", "ide-hd,drive=hd0,id=idehd",
+        "-drive", "if=none,id=nodev,file=%s/cd.iso,format=raw" % d,
+        "-blockdev", "driver=file,filename=%s/cd.iso,node-name=f1,"
+        "read-only=on" % d,
+        "-blockdev", "driver=raw,file=f1,node-name=r1,read-only=on",
+        "-blockdev", "driver=qcow2,file.driver=file,"
+        "file.filename=%s/d2.qcow2,node-name=q1" % d,
+        "-device", "virtio-scsi-pci,id=scsi0",
+        "-device", "scsi-cd,id=scd", "-device", "ide-cd,id=anoncd,bus=ide.0",
+    ]
+
+
+def moved(device, id, tray_open):
+    return {"event": "DEVICE_TRAY_MOVED",
+            "data": {"device": device, "id": id, "tray-open": tray_open}}
+
+
+OK = {"return": {}}
+NEED_ONE = {"error": {"class": "GenericError",
+                      "desc": "Need exactly one of 'device' and 'id'"}}
+CD0 = U % 18
+
+
+def err(desc, cls="GenericError"):
+    return {"error": {"class": cls, "desc": desc}}
+
+
+def not_found(name):
+    return err("Device '%s' not found" % name, "DeviceNotFound")
+
+
+# (command, arguments, reply, events); a reply None is not compared
+# (query-block: BLOCK_STATE checks it)
+TRAY_STEPS = [
+    ("blockdev-open-tray", {"device": "hd0"},
+     err("Device 'hd0' is not removable"), []),
+    ("blockdev-open-tray", {"id": "idehd"},
+     err("Device 'idehd' is not removable"), []),
+    # a drive without a device has no tray: nothing happens
+    ("blockdev-open-tray", {"device": "nodev"}, OK, []),
+    ("blockdev-open-tray", {"device": "nosuch"}, not_found("nosuch"), []),
+    ("blockdev-open-tray", {"id": "nosuch"}, not_found("nosuch"), []),
+    ("blockdev-open-tray", {}, NEED_ONE, []),
+    ("blockdev-open-tray", {"device": "cd0", "id": "idecd"}, NEED_ONE, []),
+    ("blockdev-remove-medium", {"id": "idecd"},
+     err("Tray of device 'idecd' is not open"), []),
+    ("blockdev-insert-medium", {"id": "idecd", "node-name": "r1"},
+     err("Tray of the device is not open"), []),
+    ("blockdev-open-tray", {"id": "idecd"}, OK,
+     [moved("cd0", "idecd", True)]),
+    ("blockdev-open-tray", {"id": "idecd"}, OK, []),
+    ("blockdev-remove-medium", {"id": "idecd"}, OK, []),
+    ("blockdev-insert-medium", {"id": "idecd", "node-name": "nosuch"},
+     err("Node 'nosuch' not found"), []),
+    ("blockdev-insert-medium", {"id": "nosuch", "node-name": "nosuch"},
+     not_found("nosuch"), []),
+    ("blockdev-insert-medium", {"id": "idehd", "node-name": "q1"},
+     err("Device is not removable"), []),
+    ("blockdev-insert-medium", {"id": "idecd", "node-name": "q1"}, OK, []),
+    ("blockdev-insert-medium", {"id": "idecd", "node-name": "r1"},
+     err("There already is a medium in the device"), []),
+    ("blockdev-remove-medium", {"id": "idecd"}, OK, []),
+    ("blockdev-insert-medium", {"id": "idecd", "node-name": "r1"}, OK, []),
+    ("blockdev-close-tray", {"id": "idecd"}, OK,
+     [moved("cd0", "idecd", False)]),
+    ("blockdev-close-tray", {"id": "idecd"}, OK, []),
+    ("blockdev-remove-medium", {"id": "idecd"},
+     err("Tray of device 'idecd' is not open"), []),
+    ("blockdev-remove-medium", {"id": "idehd"},
+     err("Device 'idehd' is not removable"), []),
+    ("blockdev-remove-medium", {"id": "hd0"}, not_found("hd0"), []),
+    # r1 is the medium of idecd now
+    ("blockdev-insert-medium", {"id": "anoncd", "node-name": "r1"},
+     err("Node 'r1' is already in use"), []),
+    ("blockdev-close-tray", {"device": "hd0"},
+     err("Device 'hd0' is not removable"), []),
+    ("blockdev-close-tray", {"device": "nodev"}, OK, []),
+    ("blockdev-close-tray", {"device": "nosuch"}, not_found("nosuch"), []),
+    ("blockdev-close-tray", {}, NEED_ONE, []),
+    ("eject", {"device": "ide0-cd0"}, OK, [moved("ide0-cd0", CD0, True)]),
+    ("eject", {"device": "ide0-cd0"}, OK, []),
+    ("eject", {"device": "ide0-cd0", "force": True}, OK, []),
+    ("eject", {"id": "idecd"}, OK, [moved("cd0", "idecd", True)]),
+    ("eject", {"device": "hd0"}, err("Device 'hd0' is not removable"), []),
+    ("eject", {"device": "nodev"}, OK, []),
+    ("eject", {"device": "ide0-cd0", "id": "x"}, NEED_ONE, []),
+    ("eject", {}, NEED_ONE, []),
+    # a device without id is named by its path; its backend is ""
+    ("blockdev-open-tray", {"id": "anoncd"}, OK,
+     [moved("", "anoncd", True)]),
+    ("blockdev-insert-medium", {"id": "anoncd", "node-name": "f1"}, OK, []),
+    ("blockdev-close-tray", {"id": "anoncd"}, OK,
+     [moved("", "anoncd", False)]),
+    ("blockdev-open-tray", {"id": "scd"}, OK, [moved("", "scd", True)]),
+    ("blockdev-remove-medium", {"id": "scd"}, OK, []),
+    ("blockdev-insert-medium", {"id": "nodev", "node-name": "r1"},
+     not_found("nodev"), []),
+]
+
+# after TRAY_STEPS: (device, qdev, removable, tray_open, medium's file or
+# None, read-only)
+BLOCK_STATE = [
+    ("ide0-cd0", CD0, True, True, None, None),
+    ("cd0", "idecd", True, True, None, None),
+    ("hd0", "idehd", False, None, "d.qcow2", False),
+    ("nodev", None, True, None, None, None),
+    ("", "scd", True, True, None, None),
+    ("", "anoncd", True, False, "cd.iso", True),
+]
+
+
+def change_steps(d):
+    """Steps after TRAY_STEPS: blockdev-change-medium."""
+    def change(**kw):
+        return dict(kw, filename=os.path.join(d, kw.pop("filename")))
+    return [
+        ("blockdev-change-medium",
+         change(device="ide0-cd0", filename="cd.iso", format="raw"), OK,
+         [moved("ide0-cd0", CD0, False)]),
+        # retain: cd0's last medium (r1) was read-only; probed as qcow2
+        ("blockdev-change-medium", change(id="idecd", filename="d3.qcow2"),
+         OK, [moved("cd0", "idecd", False)]),
+        ("blockdev-change-medium", change(id="idecd", filename="nosuch"),
+         err("Could not open '%s': No such file or directory"
+             % os.path.join(d, "nosuch")), []),
+        ("blockdev-change-medium",
+         change(id="idecd", filename="cd.iso", format="qcow2"),
+         err("Image is not in qcow2 format"), []),
+        ("blockdev-change-medium",
+         change(id="idecd", filename="cd.iso", format="nosuch"),
+         err("Unknown driver 'nosuch'"), []),
+        ("blockdev-change-medium",
+         change(id="idecd", filename="cd.iso", **{"read-only-mode": "x"}),
+         err("Parameter 'read-only-mode' does not accept value 'x'"), []),
+        ("blockdev-change-medium",
+         change(device="cd0", id="idecd", filename="cd.iso"), NEED_ONE, []),
+        ("blockdev-change-medium",
+         change(id="idecd", filename="d4.qcow2", format="qcow2",
+                **{"read-only-mode": "read-write"}), OK,
+         [moved("cd0", "idecd", True), moved("cd0", "idecd", False)]),
+        # the disk's own image is locked before the device is looked at
+        ("blockdev-change-medium", change(device="hd0", filename="d.qcow2"),
+         err('Failed to get "write" lock'), []),
+        ("blockdev-change-medium", change(device="hd0", filename="cd.iso"),
+         err("Device 'hd0' is not removable"), []),
+        ("blockdev-change-medium",
+         change(device="nodev", filename="d3.qcow2",
+                **{"read-only-mode": "read-only"}), OK, []),
+        ("blockdev-change-medium",
+         change(id="scd", filename="cd.iso", format="raw"), OK,
+         [moved("", "scd", False)]),
+    ]
+
+
+# after change_steps: as BLOCK_STATE
+CHANGED_STATE = [
+    ("ide0-cd0", CD0, True, False, "cd.iso", True),
+    ("cd0", "idecd", True, False, "d4.qcow2", False),
+    ("hd0", "idehd", False, None, "d.qcow2", False),
+    ("nodev", None, True, None, "d3.qcow2", True),
+    ("", "scd", True, False, "cd.iso", True),
+    ("", "anoncd", True, False, "cd.iso", True),
+]
+
+
+def run_steps(c, steps):
+    """Run @steps on QMP client @c: [(command, arguments, reply, events)]
+    as they happened (events in order, timestamps dropped)."""
+    seen = []
+    for name, args, _, _ in steps:
+        c.events.clear()
+        r = c.execute(name, args)
+        evs = []
+        for e in c.events:
+            e = dict(e)
+            del e["timestamp"]
+            evs.append(e)
+        seen.append((name, args, r, evs))
+    return seen
+
+
 def block_state(c, d):
     state = []
     for b in c.cmd("query-block"):
@@ -43,6 +237,25 @@ def block_state(c, d):
                       os.path.relpath(ins["file"], d) if ins else None,
                       ins["ro"] if ins else None))
     return state
+
+
+def test_tray_and_medium_steps():
+    d = tempfile.mkdtemp(prefix="qmpd-media-")
+    try:
+        make_images(d)
+        q, c = reference.start(tray_args(d))
+        try:
+            for step, want in zip(run_steps(c, TRAY_STEPS), TRAY_STEPS):
+                assert step[2:] == want[2:], (step, want)
+            assert block_state(c, d) == BLOCK_STATE, block_state(c, d)
+            steps = change_steps(d)
+            for step, want in zip(run_steps(c, steps), steps):
+                assert step[2:] == want[2:], (step, want)
+            assert block_state(c, d) == CHANGED_STATE, block_state(c, d)
+        finally:
+            q.close()
+    finally:
+        shutil.rmtree(d)
 
 
 def cdrom_layouts(d):
@@ -168,5 +381,6 @@ def test_device_props_and_help():
 
 
 if __name__ == "__main__":
-    run([test_command_lines, test_guest_io_on_empty_drive,
-         test_device_props_and_help], needs=[need_tools])
+    run([test_tray_and_medium_steps, test_command_lines,
+         test_guest_io_on_empty_drive, test_device_props_and_help],
+        needs=[need_tools])
