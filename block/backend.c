@@ -124,6 +124,13 @@ const char *blk_name(const BlockBackend *blk)
     return blk->name;
 }
 
+void blk_make_anonymous(BlockBackend *blk)
+{
+    g_free(blk->name);
+    blk->name = g_strdup("");
+    /* a device's backend this was goes with the device now */
+    blk->auto_del = true;
+}
 
 BlockNode *blk_root(const BlockBackend *blk)
 {

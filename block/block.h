@@ -283,6 +283,9 @@ void blk_delete(BlockBackend *blk);
 
 BlockBackend *blk_by_name(const char *name);
 const char *blk_name(const BlockBackend *blk);
+
+/* Drop @blk's name (HMP drive_del): it goes when its device goes. */
+void blk_make_anonymous(BlockBackend *blk);
 BlockNode *blk_root(const BlockBackend *blk);
 void blk_set_root(BlockBackend *blk, BlockNode *root);
 

@@ -4,18 +4,15 @@
  * 7.2's checks in QEMU's order and its lines.  Some of them print their
  * failure without QEMU's "Error: " prefix, as QEMU's do.
  *
- * qmpd has no removable media yet (no empty drive, no tray), and cannot
- * empty a qcow2 image as QEMU's synchronous commit does.  So after the
- * checks QEMU makes, these commands do what qmpd can do honestly and
- * refuse the rest with a line that names what is missing:
- *   - change vnc fails as it does in QEMU without a VNC display;
- *   - eject and change refuse every drive: a device's disk is not
- *     removable (QEMU's message), a drive without a device would be left
- *     empty or swapped, which qmpd cannot represent;
+ *   - eject and change are QMP's eject and blockdev-change-medium (a
+ *     CD-ROM's tray moves, a drive without a device changes its medium
+ *     at will, a disk is not removable); change vnc fails as it does in
+ *     QEMU without a VNC display;
  *   - drive_del deletes a drive without a device and any node as
- *     blockdev-del would; a drive a device uses would have to stay as
- *     an empty one, so that is refused;
- *   - commit refuses once it gets past QEMU's checks.
+ *     blockdev-del would; a drive a device uses loses its medium and
+ *     its name, and stays with the device, empty, as in QEMU;
+ *   - commit refuses once it gets past QEMU's checks: qmpd cannot empty
+ *     a qcow2 image as QEMU's synchronous commit does.
  */
 #include "config.h"
 
@@ -52,21 +49,9 @@ static void G_GNUC_PRINTF(3, 4) failf(HmpCall *call, bool prefix,
 
 static void hmp_eject(HmpCall *call, const json_t *args)
 {
-    const char *device = qjson_get_str(args, "device");
-    BlockBackend *blk = blk_by_name(device);
-    Error *err = NULL;
-
-    if (!blk) {
-        failf(call, true, "Device '%s' not found", device);
-    } else if (blk_qdev(blk)) {
-        /* qmpd's disks (virtio-blk, scsi-hd, ide-hd) are all fixed */
-        failf(call, true, "Device '%s' is not removable", device);
-    } else if (blk_root(blk) && bdrv_op_is_blocked(blk_root(blk), &err)) {
-        fail(call, err, true);
-    } else {
-        failf(call, true, "qmpd has no removable media yet: it cannot "
-              "leave drive '%s' empty", device);
-    }
+    hmp_call_qmp(call, "eject", json_pack(
+                     "{s:s,s:b}", "device", qjson_get_str(args, "device"),
+                     "force", qjson_get_bool_or(args, "force", false)));
 }
 
 /* QEMU's BlockdevChangeReadOnlyMode values. */
@@ -74,26 +59,6 @@ static bool read_only_mode_ok(const char *mode)
 {
     return !strcmp(mode, "retain") || !strcmp(mode, "read-only")
         || !strcmp(mode, "read-write");
-}
-
-/*
- * Open what "change" would insert, for QEMU's messages about it (no
- * such file, a lock held elsewhere, an unknown format).  NULL on error.
- */
-static BlockNode *open_medium(const char *filename, const char *format,
-                              Error **errp)
-{
-    g_autoptr(json_t) file = bdrv_filename_options(filename, errp);
-    g_autoptr(json_t) opts = NULL;
-
-    if (!file) {
-        return NULL;
-    }
-    if (!format) {
-        return bdrv_open_options(file, false, errp);
-    }
-    opts = json_pack("{s:s,s:O}", "driver", format, "file", file);
-    return bdrv_open_options(opts, false, errp);
 }
 
 /*
@@ -119,38 +84,28 @@ static void hmp_change(HmpCall *call, const json_t *args)
 {
     const char *device = qjson_get_str(args, "device");
     const char *mode = qjson_get_str_or(args, "read-only-mode", "retain");
-    BlockBackend *blk;
-    BlockNode *medium;
-    Error *err = NULL;
+    json_t *qargs;
 
     if (!strcmp(device, "vnc")) {
         change_vnc(call, args);
         return;
     }
+    /* QEMU's enum parse, before anything is looked up */
     if (!read_only_mode_ok(mode)) {
         failf(call, true, "invalid parameter value: %s", mode);
         return;
     }
-    blk = blk_by_name(device);
-    if (!blk) {
-        failf(call, true, "Device '%s' not found", device);
-        return;
+    qargs = json_pack("{s:s,s:s,s:b}", "device", device, "filename",
+                      qjson_get_str(args, "target"), "force",
+                      qjson_get_bool_or(args, "force", false));
+    if (qjson_has(args, "arg")) {
+        json_object_set_new(qargs, "format",
+                            json_string(qjson_get_str(args, "arg")));
     }
-    medium = open_medium(qjson_get_str(args, "target"),
-                         qjson_get_str_or(args, "arg", NULL), &err);
-    if (!medium) {
-        fail(call, err, true);
-        return;
+    if (qjson_has(args, "read-only-mode")) {
+        json_object_set_new(qargs, "read-only-mode", json_string(mode));
     }
-    bdrv_unref(medium);
-    if (blk_qdev(blk)) {
-        failf(call, true, "Device '%s' is not removable", device);
-    } else if (blk_root(blk) && bdrv_op_is_blocked(blk_root(blk), &err)) {
-        fail(call, err, true);
-    } else {
-        failf(call, true, "qmpd has no removable media yet: it cannot "
-              "change the medium of drive '%s'", device);
-    }
+    hmp_call_qmp(call, "blockdev-change-medium", qargs);
 }
 
 static void hmp_drive_del(HmpCall *call, const json_t *args)
@@ -175,13 +130,17 @@ static void hmp_drive_del(HmpCall *call, const json_t *args)
         return;
     }
     if (blk_qdev(blk)) {
-        failf(call, false, "qmpd has no removable media yet: drive '%s' "
-              "cannot stay empty under device '%s' (delete the device "
-              "with device_del)", id, blk_dev_id(blk) ? blk_dev_id(blk)
-              : blk_qdev(blk));
-        return;
+        /*
+         * the device keeps its backend, empty and nameless, until it
+         * goes; its further I/O must not stop the guest
+         */
+        blk_remove_medium(blk);
+        blk_make_anonymous(blk);
+        blk_set_on_error(blk, BLOCKDEV_ON_ERROR_REPORT,
+                         BLOCKDEV_ON_ERROR_REPORT);
+    } else {
+        blk_delete(blk);
     }
-    blk_delete(blk);
     hmp_call_finish(call);
 }
 

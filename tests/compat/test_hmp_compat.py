@@ -29,8 +29,9 @@ TiB = 1 << 40
 
 # Lines where qmpd must differ, with what it says instead (and why).
 KNOWN = {
-    # qmpd models no removable media: QEMU reports the other drive's
-    # write lock on the new medium first
+    # QEMU's new qcow2 medium takes its file's write lock as it opens,
+    # qmpd's only once a device uses it: QEMU reports the other drive's
+    # lock, qmpd the disk that is not removable
     "change drive0 DIR/c.qcow2":
         "Error: Device 'drive0' is not removable\r\n",
     # qmpd makes qcow2 overlays only

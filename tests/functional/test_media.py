@@ -13,7 +13,7 @@ step (TRAY_STEPS and CHANGE_STEPS: the compat test runs the same steps
 on QEMU 7.2); a refused command changes nothing.  A medium takes the
 read-only-ness read-only-mode asks for (retain: the drive's, then the
 last medium's); guest I/O to an empty drive fails with "No medium
-found"; ide-cd and scsi-cd list and take their properties as QEMU's.
+found"; HMP eject, change, drive_del and info block print QEMU's lines.
 """
 
 import os
@@ -330,6 +330,10 @@ def test_command_lines():
         shutil.rmtree(d)
 
 
+def hmp(c, line):
+    return c.cmd("human-monitor-command", **{"command-line": line})
+
+
 def test_guest_io_on_empty_drive():
     q, c = reference.start(["-M", "pc", "-nodefaults", "-drive",
                             "if=none,id=cd0", "-device",
@@ -350,6 +354,82 @@ def test_guest_io_on_empty_drive():
         assert stats["rd_operations"] == stats["failed_rd_operations"] == 0
     finally:
         q.close()
+
+
+def test_hmp_eject_change_drive_del():
+    d = tempfile.mkdtemp(prefix="qmpd-media-")
+    try:
+        make_images(d)
+        iso = os.path.join(d, "cd.iso")
+        d3 = os.path.join(d, "d3.qcow2")
+        q, c = reference.start([
+            "-M", "pc", "-nodefaults",
+            "-drive", "if=none,id=hd0,file=%s/d.qcow2,format=qcow2" % d,
+            "-device", "ide-hd,drive=hd0,id=idehd",
+            "-drive", "if=ide,index=1,media=cdrom,id=mycd",
+            "-drive", "if=none,id=nodev"])
+        try:
+            for line, want, events in [
+                    ("eject mycd", "", [True]),
+                    ("eject -f mycd", "", []),
+                    ("eject idehd", "Error: Device 'idehd' not found\r\n",
+                     []),
+                    ("eject hd0", "Error: Device 'hd0' is not removable\r\n",
+                     []),
+                    ("change mycd %s raw" % iso, "", [False]),
+                    ("change mycd %s raw read-write" % iso, "",
+                     [True, False]),
+                    ("change mycd %s qcow2 read-only" % d3, "",
+                     [True, False]),
+                    ("change mycd %s qcow2 bogus" % d3,
+                     "Error: invalid parameter value: bogus\r\n", []),
+                    ("change mycd %s/nosuch" % d,
+                     "Error: Could not open '%s/nosuch': No such file or "
+                     "directory\r\n" % d, []),
+                    ("change hd0 %s raw" % iso,
+                     "Error: Device 'hd0' is not removable\r\n", []),
+                    ("change nodev %s raw" % iso, "", [])]:
+                c.events.clear()
+                out = hmp(c, line)
+                assert out == want, (line, out)
+                assert [e["data"]["tray-open"] for e in c.events] == events, (
+                    line, c.events)
+            node = {b["device"]: b["inserted"]["node-name"]
+                    for b in c.cmd("query-block")}
+            assert hmp(c, "info block").split("\r\n") == [
+                "hd0 (%s): %s/d.qcow2 (qcow2)" % (node["hd0"], d),
+                "    Attached to:      idehd",
+                "    Cache mode:       writeback",
+                "",
+                "mycd (%s): %s (qcow2, read-only)" % (node["mycd"], d3),
+                "    Attached to:      %s" % (U % 18),
+                "    Removable device: not locked, tray closed",
+                "    Cache mode:       writeback",
+                "",
+                "nodev (%s): %s (raw)" % (node["nodev"], iso),
+                "    Removable device: not locked, tray closed",
+                "    Cache mode:       writeback", ""]
+            assert hmp(c, "eject mycd") == ""
+            assert hmp(c, "info block mycd").split("\r\n") == [
+                "mycd: [not inserted]",
+                "    Attached to:      %s" % (U % 18),
+                "    Removable device: not locked, tray open", ""]
+            # drive_del: the device keeps an empty, nameless backend
+            assert hmp(c, "drive_del hd0") == ""
+            blk = [b for b in c.cmd("query-block") if b.get("qdev") ==
+                   "idehd"]
+            assert blk == [{"device": "", "qdev": "idehd", "type": "unknown",
+                            "removable": False, "locked": False}], blk
+            assert c.error("__com.qmpd_qemu-io", device="idehd", qdev=True,
+                           command="read 0 512") == (
+                "GenericError", "read failed: No medium found")
+            assert hmp(c, "drive_del nodev") == ""
+            assert [b["device"] for b in c.cmd("query-block")] == [
+                "", "mycd"]
+        finally:
+            q.close()
+    finally:
+        shutil.rmtree(d)
 
 
 def test_device_props_and_help():
@@ -382,5 +462,5 @@ def test_device_props_and_help():
 
 if __name__ == "__main__":
     run([test_tray_and_medium_steps, test_command_lines,
-         test_guest_io_on_empty_drive, test_device_props_and_help],
-        needs=[need_tools])
+         test_guest_io_on_empty_drive, test_hmp_eject_change_drive_del,
+         test_device_props_and_help], needs=[need_tools])
