@@ -5,7 +5,10 @@ test_media.py (blockdev-open-tray, blockdev-close-tray,
 blockdev-remove-medium, blockdev-insert-medium, blockdev-change-medium,
 eject, and the refusals of each) run on both from the same command line;
 every reply, every DEVICE_TRAY_MOVED event (in order), query-block after
-each part and HMP's info block must be the same.  Only what must differ
+each part and HMP's info block must be the same.  Then the commands that
+need a medium (jobs, resize, snapshots, bitmaps, HMP commit and
+block_resize) on an empty CD-ROM drive, and drive_del of it: the same
+refusals and the same backends left.  Only what must differ
 is normalised: automatic node names ("#block123") and the sizes on disk.
 Skips (77) when QEMU is not installed.
 """
@@ -50,6 +53,62 @@ def scenario(d, qemu):
         q.close()
 
 
+def empty_drive_steps(d):
+    """Commands that need a medium, on the empty drive cd0."""
+    target = os.path.join(d, "t.qcow2")
+    return [
+        ("block-stream", {"device": "cd0"}),
+        ("block-commit", {"device": "cd0"}),
+        ("drive-mirror", {"device": "cd0", "target": target,
+                          "sync": "full"}),
+        ("drive-backup", {"device": "cd0", "target": target,
+                          "sync": "full"}),
+        ("block_resize", {"device": "cd0", "size": 1 << 20}),
+        ("blockdev-snapshot-sync", {"device": "cd0",
+                                    "snapshot-file": target}),
+        ("block-dirty-bitmap-add", {"node": "cd0", "name": "b"}),
+        ("change-backing-file", {"device": "cd0", "image-node-name": "x",
+                                 "backing-file": "y"}),
+        ("transaction", {"actions": [{"type": "blockdev-snapshot-sync",
+                                      "data": {"device": "cd0",
+                                               "snapshot-file": target}}]}),
+        ("query-blockstats", {}),
+    ]
+
+
+def empty_drive(d, qemu):
+    q, c = reference.start(["-M", "pc", "-nodefaults", "-S",
+                            "-drive", "if=none,id=cd0",
+                            "-device", "ide-cd,drive=cd0,id=idecd",
+                            "-drive", "if=none,id=e"], qemu=qemu)
+    try:
+        seen = [c.execute(name, args) for name, args in empty_drive_steps(d)]
+        for line in ("commit cd0", "block_resize cd0 1M", "info block -v",
+                     "drive_del cd0", "drive_del e"):
+            seen.append(test_media.hmp(c, line))
+        seen.append(c.cmd("query-block"))
+        # QEMU's idle time counts from its start: not compared
+        for st in seen[9]["return"]:
+            st["stats"].pop("idle_time_ns", None)
+        return seen
+    finally:
+        q.close()
+
+
+def test_empty_drive_as_qemu():
+    if not qemu_binary():
+        raise Skip("qemu-system-x86_64 not installed")
+    d = tempfile.mkdtemp(prefix="qmpd-media-compat-")
+    try:
+        want = empty_drive(d, True)
+        got = empty_drive(d, False)
+        for g, w in zip(got, want):
+            assert g == w, ("qmpd", g, "QEMU", w)
+        assert not os.listdir(d)
+    finally:
+        shutil.rmtree(d)
+
+
 def test_media_steps_as_qemu():
     if not qemu_binary():
         raise Skip("qemu-system-x86_64 not installed")
@@ -66,4 +125,5 @@ def test_media_steps_as_qemu():
 
 
 if __name__ == "__main__":
-    run([test_media_steps_as_qemu], needs=[need_tools])
+    run([test_media_steps_as_qemu, test_empty_drive_as_qemu],
+        needs=[need_tools])
