@@ -460,7 +460,27 @@ def test_device_props_and_help():
         q.close()
 
 
+def test_ide_serials():
+    """An IDE drive without serial has QEMU's QM%05d of its place (2 per
+    bus, AHCI's too), whatever order the devices come in."""
+    for machine, bus, want in [("pc", "ide.1", "QM00003"),
+                               ("q35", "ide.1", "QM00003"),
+                               ("q35", "ide.4", "QM00009")]:
+        args = ["-M", machine, "-nodefaults", "-S",
+                "-device", "ide-cd,id=a,bus=%s,unit=0" % bus,
+                "-blockdev", "driver=null-co,node-name=x",
+                "-device", "ide-hd,id=b,bus=ide.0,drive=x"]
+        for qemu in (False, True) if qemu_binary() else (False,):
+            q, c = reference.start(args, qemu=qemu)
+            try:
+                got = [c.cmd("qom-get", path=d, property="serial")
+                       for d in ("a", "b")]
+                assert got == [want, "QM00001"], (qemu, args, got)
+            finally:
+                q.close()
+
+
 if __name__ == "__main__":
     run([test_tray_and_medium_steps, test_command_lines,
          test_guest_io_on_empty_drive, test_hmp_eject_change_drive_del,
-         test_device_props_and_help], needs=[need_tools])
+         test_device_props_and_help, test_ide_serials], needs=[need_tools])
