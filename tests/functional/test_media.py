@@ -460,6 +460,41 @@ def test_device_props_and_help():
         q.close()
 
 
+def test_job_holds_medium():
+    """A medium a job uses stays: eject opens the tray but cannot take the
+    medium out (QEMU's 'is busy'), and neither can blockdev-remove-medium
+    or blockdev-change-medium; once the job is gone it can."""
+    d = tempfile.mkdtemp(prefix="qmpd-media-")
+    try:
+        make_images(d)
+        q, c = reference.start([
+            "-M", "pc", "-nodefaults", "-S", "-drive",
+            "if=ide,media=cdrom,file=%s/cd.iso,format=raw,id=cd" % d])
+        try:
+            c.cmd("drive-mirror", device="cd", **{"job-id": "j"},
+                  target=os.path.join(d, "t.qcow2"), sync="full",
+                  format="qcow2")
+            c.event("BLOCK_JOB_READY")
+            busy = ("GenericError", "Node 'cd' is busy: block device is in "
+                    "use by block job: mirror")
+            c.events.clear()
+            assert c.error("eject", device="cd") == busy
+            assert [e["data"]["tray-open"] for e in c.events] == [True]
+            assert c.error("blockdev-remove-medium", id=U % 18) == busy
+            assert c.error("blockdev-change-medium", device="cd",
+                           filename=os.path.join(d, "d2.qcow2")) == busy
+            assert c.cmd("query-block")[0]["inserted"]["file"] == \
+                os.path.join(d, "cd.iso")
+            c.cmd("block-job-cancel", device="j", force=True)
+            c.event("BLOCK_JOB_CANCELLED")
+            c.cmd("blockdev-remove-medium", id=U % 18)
+            assert "inserted" not in c.cmd("query-block")[0]
+        finally:
+            q.close()
+    finally:
+        shutil.rmtree(d)
+
+
 def test_ide_serials():
     """An IDE drive without serial has QEMU's QM%05d of its place (2 per
     bus, AHCI's too), whatever order the devices come in."""
@@ -483,4 +518,5 @@ def test_ide_serials():
 if __name__ == "__main__":
     run([test_tray_and_medium_steps, test_command_lines,
          test_guest_io_on_empty_drive, test_hmp_eject_change_drive_del,
-         test_device_props_and_help, test_ide_serials], needs=[need_tools])
+         test_device_props_and_help, test_job_holds_medium,
+         test_ide_serials], needs=[need_tools])
