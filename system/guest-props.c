@@ -488,6 +488,33 @@ bool guest_props_qemu_has(GuestDriver drv, bool inner, const char *name)
 
 /* ---- help ---------------------------------------------------------------- */
 
+json_t *guest_props_list(GuestDriver drv)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; i < G_N_ELEMENTS(dev_props); i++) {
+        const DevProp *dp = &dev_props[i];
+        json_t *o;
+
+        if (!((dp->drivers >> drv) & 1)) {
+            continue;
+        }
+        o = json_pack("{s:s,s:s}", "name", dp->name, "type",
+                      type_names[dp->type]);
+        /* "" is a help line's empty description; QEMU's has none */
+        if (dp->desc && *dp->desc) {
+            json_object_set_new(o, "description", json_string(dp->desc));
+        }
+        if (dp->dflt) {
+            json_object_set_new(o, "default-value",
+                                json_loads(dp->dflt, JSON_DECODE_ANY,
+                                           NULL));
+        }
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
 void guest_props_print_models(GString *out)
 {
     /* by name, as QEMU sorts them */

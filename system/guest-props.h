@@ -82,6 +82,12 @@ json_t *guest_props_qom_get(GuestDriver drv, bool inner,
 /* QEMU's @drv device (or its inner device) has a property @name. */
 bool guest_props_qemu_has(GuestDriver drv, bool inner, const char *name);
 
+/*
+ * device-list-properties of @drv: the properties qmpd takes, each as
+ * QEMU's ObjectPropertyInfo (a new reference).
+ */
+json_t *guest_props_list(GuestDriver drv);
+
 /* "-device help": the models, as QEMU lists them. */
 void guest_props_print_models(GString *out);
 

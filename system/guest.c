@@ -533,6 +533,23 @@ json_t *guest_qom_get(const char *path, const char *prop, Error **errp)
     return NULL;
 }
 
+static bool qmp_device_list_properties(const json_t *args, json_t **ret,
+                                       Error **errp)
+{
+    const char *name = qjson_get_str(args, "typename");
+    GuestDriver drv;
+
+    /* a type name: QEMU's aliases (virtio-blk) are -device's only */
+    if (!guest_driver_lookup(name, &drv)
+        || strcmp(name, guest_driver_name(drv))) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
+                  "Device '%s' not found", name);
+        return false;
+    }
+    *ret = guest_props_list(drv);
+    return true;
+}
+
 static void hmp_device_add(HmpCall *call, const json_t *args)
 {
     const char *arg = qjson_get_str_or(args, "device", NULL);
@@ -558,6 +575,7 @@ const size_t guest_hmp_handlers_count = G_N_ELEMENTS(guest_hmp_handlers);
 const QapiHandler guest_qmp_handlers[] = {
     { "device_add", qmp_device_add, NULL },
     { "device_del", qmp_device_del, NULL },
+    { "device-list-properties", qmp_device_list_properties, NULL },
 };
 
 const size_t guest_qmp_handlers_count = G_N_ELEMENTS(guest_qmp_handlers);

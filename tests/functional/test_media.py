@@ -460,6 +460,37 @@ def test_device_props_and_help():
         q.close()
 
 
+MODELS = ["ide-cd", "scsi-cd", "ide-hd", "scsi-hd", "virtio-blk-pci",
+          "virtio-scsi-pci"]
+
+
+def test_device_list_properties():
+    """Each property qmpd lists is QEMU's entry for it; an alias or an
+    unknown type is not found."""
+    got = {}
+    for qemu in (False, True) if qemu_binary() else (False,):
+        q, c = reference.start(["-M", "none"], qemu=qemu)
+        try:
+            for t in MODELS:
+                got.setdefault(qemu, {})[t] = {
+                    p["name"]: p for p in
+                    c.cmd("device-list-properties", typename=t)}
+            for t in ("virtio-blk", "nosuch"):
+                assert c.error("device-list-properties", typename=t) == (
+                    "DeviceNotFound", "Device '%s' not found" % t)
+        finally:
+            q.close()
+    assert {"drive", "unit", "serial", "bootindex"} <= set(
+        got[False]["ide-cd"])
+    assert {"drive", "scsi-id", "lun", "channel"} <= set(
+        got[False]["scsi-cd"])
+    for t in MODELS:
+        for name, prop in got[False][t].items():
+            if True in got:
+                assert got[True][t].get(name) == prop, (
+                    t, prop, got[True][t].get(name))
+
+
 def test_job_holds_medium():
     """A medium a job uses stays: eject opens the tray but cannot take the
     medium out (QEMU's 'is busy'), and neither can blockdev-remove-medium
@@ -518,5 +549,6 @@ def test_ide_serials():
 if __name__ == "__main__":
     run([test_tray_and_medium_steps, test_command_lines,
          test_guest_io_on_empty_drive, test_hmp_eject_change_drive_del,
-         test_device_props_and_help, test_job_holds_medium,
+         test_device_props_and_help, test_device_list_properties,
+         test_job_holds_medium,
          test_ide_serials], needs=[need_tools])
