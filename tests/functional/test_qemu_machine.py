@@ -422,7 +422,7 @@ def test_console(d):
     listening socket as '-serial chardev:console'.  The harness connects
     to it (nothing comes: no guest code runs, and QEMU's firmware writes
     nothing there either); the board's two isa-serial devices come before
-    its IDE disk, as the disk's QOM path shows."""
+    its IDE disk and its empty IDE CD-ROM, as their QOM paths show."""
     seen = {}
     for bin_path, accel in ((binary(), "qtest"), (qemu_binary(), "tcg")):
         if not bin_path:
@@ -433,20 +433,23 @@ def test_console(d):
             "16M")
         m = Machine(bin_path, side, "vm", "path",
                     ["-nodefaults", "-drive", "if=ide,id=d0,file=%s"
-                     % os.path.join(side, "a.qcow2")],
+                     % os.path.join(side, "a.qcow2"),
+                     "-drive", "if=ide,index=2,media=cdrom,id=cd0"],
                     accel=accel, console_index=1)
         m.launch()
         con = socket.socket(socket.AF_UNIX)
         con.settimeout(TIMEOUT)
         con.connect(m.console_path)
         con.sendall(b"typed at the console\n")
-        seen[bin_path] = [b["qdev"] for b in
-                          m.cmd("query-block")["return"]]
+        seen[bin_path] = [(b["qdev"], b["removable"], b.get("tray_open"))
+                          for b in m.cmd("query-block")["return"]]
         con.close()
         _, status = m.shutdown()
         assert status == 0, (bin_path, m.output())
         check_images([os.path.join(side, "a.qcow2")])
-    assert seen[binary()] == ["/machine/unattached/device[20]"], seen
+    assert seen[binary()] == [("/machine/unattached/device[20]", False, None),
+                              ("/machine/unattached/device[21]", True,
+                               False)], seen
     if qemu_binary():
         assert seen[binary()] == seen[qemu_binary()], seen
 
