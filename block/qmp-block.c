@@ -492,19 +492,31 @@ static bool qmp_x_debug_query_block_graph(const json_t *args, json_t **ret,
 typedef struct {
     QapiReply *reply;
     Error *err;
-} AddFailed;
+} ClosedReply;
 
-static void add_failed_closed_cb(void *opaque, int ret)
+static void closed_reply_cb(void *opaque, int ret)
 {
-    AddFailed *a = opaque;
+    ClosedReply *r = opaque;
 
-    qapi_reply_error(a->reply, a->err);
-    g_free(a);
+    if (r->err) {
+        qapi_reply_error(r->reply, r->err);
+    } else {
+        qapi_reply_return(r->reply, NULL);
+    }
+    g_free(r);
+}
+
+void qmp_reply_when_closed(QapiReply *reply, Error *err)
+{
+    ClosedReply *r = g_new0(ClosedReply, 1);
+
+    r->reply = reply;
+    r->err = err;
+    bdrv_wait_closed(closed_reply_cb, r);
 }
 
 static void qmp_blockdev_add(const json_t *args, QapiReply *reply)
 {
-    AddFailed *a;
     Error *err = NULL;
 
     /* the monitor keeps the reference until blockdev-del */
@@ -517,10 +529,7 @@ static void qmp_blockdev_add(const json_t *args, QapiReply *reply)
      * comes once it is closed (its image locks released), as QEMU's
      * synchronous close would have it
      */
-    a = g_new0(AddFailed, 1);
-    a->reply = reply;
-    a->err = err;
-    bdrv_wait_closed(add_failed_closed_cb, a);
+    qmp_reply_when_closed(reply, err);
 }
 
 static void del_closed_cb(void *opaque, int ret)

@@ -55,6 +55,13 @@ extern const size_t create_qmp_handlers_count;
 extern const QapiHandler block_qmp_handlers[];
 extern const size_t block_qmp_handlers_count;
 
+/*
+ * Finish @reply once no node is closing any more (the image locks of
+ * what a command let go of are released, as after QEMU's synchronous
+ * close): with @err (taken) if set, else {}.
+ */
+void qmp_reply_when_closed(QapiReply *reply, Error *err);
+
 /* Removable media (qmp-media.c): the tray and medium commands. */
 extern const QapiHandler media_qmp_handlers[];
 extern const size_t media_qmp_handlers_count;

@@ -278,32 +278,14 @@ static bool blockdev_change_medium(const json_t *args, Error **errp)
  * reply once it is closed, its image locks released, as QEMU's
  * synchronous close has it: a client may open the image at once.
  */
-typedef struct {
-    QapiReply *reply;
-    Error *err;
-} MediaReply;
-
-static void media_closed_cb(void *opaque, int ret)
-{
-    MediaReply *m = opaque;
-
-    if (m->err) {
-        qapi_reply_error(m->reply, m->err);
-    } else {
-        qapi_reply_return(m->reply, NULL);
-    }
-    g_free(m);
-}
-
 static void reply_when_closed(QapiReply *reply,
                               bool (*fn)(const json_t *, Error **),
                               const json_t *args)
 {
-    MediaReply *m = g_new0(MediaReply, 1);
+    Error *err = NULL;
 
-    m->reply = reply;
-    fn(args, &m->err);
-    bdrv_wait_closed(media_closed_cb, m);
+    fn(args, &err);
+    qmp_reply_when_closed(reply, err);
 }
 
 static void qmp_blockdev_remove_medium(const json_t *args, QapiReply *reply)
