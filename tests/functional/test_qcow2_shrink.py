@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import qemu_binary  # noqa: E402
+from qmpd import need_qemu_utils, qemu_binary, run  # noqa: E402
 from images import (check_clean, img, qcow2_node, qemu_io,  # noqa: E402
                     same_content, with_dir)
 from reference import start  # noqa: E402
@@ -322,7 +322,13 @@ def test_crash_at_each_write(d):
 
 
 if __name__ == "__main__":
-    for name, fn in list(globals().items()):
-        if name.startswith("test_"):
-            fn()
-    print("ok")
+    run([test_data_on_both_sides,
+         test_unaligned_end_and_hmp,
+         test_small_clusters,
+         test_sparse,
+         test_v2_image,
+         test_backing_file,
+         test_grow_over_longer_backing,
+         test_persistent_bitmap,
+         test_crash_at_each_write],
+        needs=[need_qemu_utils])
