@@ -16,7 +16,8 @@ UNIT_TESTS = \
 	tests/unit/test-hbitmap \
 	tests/unit/test-dirty-bitmap \
 	tests/unit/test-hmp-parse \
-	tests/unit/test-physmem
+	tests/unit/test-physmem \
+	tests/unit/test-throttle-core
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -75,6 +76,10 @@ tests_unit_test_dirty_bitmap_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 tests_unit_test_hmp_parse_SOURCES = tests/unit/test-hmp-parse.c
 tests_unit_test_hmp_parse_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_hmp_parse_LDADD = monitor/libmonitor.a $(TEST_LIBS)
+
+tests_unit_test_throttle_core_SOURCES = tests/unit/test-throttle-core.c
+tests_unit_test_throttle_core_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_throttle_core_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 check_PROGRAMS += $(UNIT_TESTS)
 
