@@ -19,7 +19,8 @@ block_libblock_a_SOURCES = \
 	block/mirror.c \
 	block/qmp-block.c block/qmp-block.h block/qmp-media.c block/reopen.c \
 	block/transaction.c block/transaction.h \
-	block/throttle-core.c block/throttle-core.h
+	block/throttle-core.c block/throttle-core.h \
+	block/throttle-groups.c block/throttle-groups.h
 
 BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)
 block_libblock_a_SOURCES += block/qemu-io.c block/qemu-io.h

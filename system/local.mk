@@ -17,7 +17,7 @@ system_libsystem_a_SOURCES = \
 	system/qom.c system/qom.h system/qom-tree.c system/qom-tree.h \
 	system/object.c system/object.h system/object-int.h \
 	system/iothread.c system/iothread.h \
-	system/secret.c system/secret.h \
+	system/secret.c system/secret.h system/throttle-group.c \
 	system/memory-backend.c system/memory-backend.h \
 	system/handlers.c system/handlers.h
 

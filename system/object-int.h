@@ -52,5 +52,6 @@ bool object_expect_bool(const char *name, const json_t *v, Error **errp);
 extern const ObjectClass iothread_class;
 extern const ObjectClass secret_class;
 extern const ObjectClass memory_backend_ram_class;
+extern const ObjectClass throttle_group_class;
 
 #endif /* SYSTEM_OBJECT_INT_H */

@@ -26,6 +26,7 @@
 
 static const ObjectClass *const classes[] = {
     &iothread_class, &memory_backend_ram_class, &secret_class,
+    &throttle_group_class,
 };
 
 static GPtrArray *objects;      /* UserObject *, creation order */
@@ -183,6 +184,40 @@ bool object_add(const json_t *opts, Error **errp)
 }
 
 /*
+ * QemuOpts is flat: a dotted key (throttle-group's "limits.bps-total")
+ * names no parameter.  QEMU reports one of them (the first in the
+ * member's schema order, as far as observed).
+ */
+static bool check_flat(const QapiType *branch, const json_t *kv,
+                       Error **errp)
+{
+    for (guint i = 0; i < branch->members->len; i++) {
+        const QapiMember *m = g_ptr_array_index(branch->members, i);
+        json_t *v = json_object_get(kv, m->name);
+        const char *key;
+        json_t *sub;
+
+        if (!v || !json_is_object(v) || !m->type->members) {
+            continue;
+        }
+        for (guint j = 0; j < m->type->members->len; j++) {
+            const QapiMember *n = g_ptr_array_index(m->type->members, j);
+
+            if (json_object_get(v, n->name)) {
+                error_setg(errp, "Invalid parameter '%s.%s'", m->name,
+                           n->name);
+                return false;
+            }
+        }
+        json_object_foreach(v, key, sub) {
+            error_setg(errp, "Invalid parameter '%s.%s'", m->name, key);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
  * QEMU 7.2 reads a keyval -object through QemuOpts and its options
  * visitor, not the keyval visitor of -blockdev: numbers and unknown keys
  * get that visitor's messages, member by member in the schema's order.
@@ -229,7 +264,7 @@ static bool check_opts_style(const QapiType *type, const json_t *kv,
             return false;
         }
     }
-    return true;
+    return check_flat(branch, kv, errp);
 }
 
 /* @arg as ObjectOptions, with the command line's checks and messages. */

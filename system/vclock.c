@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The virtual clock: host-driven, or test-driven under qtest. */
+/*
+ * The virtual clock: host-driven, or test-driven under qtest.  Under
+ * qtest I/O throttling measures its limits on it, as QEMU's does, and
+ * its timers fire when the clock moves past them.
+ */
 #include "config.h"
 
 #include <glib.h>
 
+#include "block/throttle-groups.h"
 #include "system/vclock.h"
 
 static bool vclock_manual;
@@ -15,6 +20,7 @@ void vclock_init(bool manual)
     vclock_manual = manual;
     vclock_start_us = g_get_monotonic_time();
     vclock_now_ns = 0;
+    throttle_groups_use_clock(manual ? vclock_get_ns : NULL);
 }
 
 int64_t vclock_get_ns(void)
@@ -29,5 +35,6 @@ void vclock_warp(int64_t dest_ns)
 {
     if (vclock_manual && dest_ns > vclock_now_ns) {
         vclock_now_ns = dest_ns;
+        throttle_groups_clock_moved();
     }
 }

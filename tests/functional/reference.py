@@ -55,3 +55,21 @@ def negotiate(q):
     assert r == {"return": {}}, (c.greeting, r)
     c.sock.settimeout(60)
     return c
+
+
+def transcript(args, steps, qemu, fix=None):
+    """The replies (without "id") to @steps, (command, arguments) pairs,
+    on qmpd or QEMU started with @args, each passed through
+    @fix(name, arguments, reply, qemu) when given; then quit."""
+    q, c = start(args, qemu=qemu)
+    try:
+        out = []
+        for name, a in steps:
+            r = c.execute(name, a)
+            r.pop("id", None)
+            out.append(fix(name, a, r, qemu) if fix else r)
+        c.execute("quit")
+        assert q.wait(60) == 0
+        return out
+    finally:
+        q.close()

