@@ -216,6 +216,9 @@ struct BlockDriver {
     const char *child_name;     /* its file child's, if not "file" */
     /* a filter QEMU names json:{...} always, never by its child's name */
     bool json_filename;
+    /* a filter's own options that name carries, before "driver" (QEMU's
+     * strong runtime options: throttle's "throttle-group") */
+    const char *const *json_opts;
     /* blockdev-reopen refuses it (QEMU: no bdrv_reopen_prepare) */
     bool no_reopen;
 
@@ -409,6 +412,7 @@ extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_null_aio;
 extern const BlockDriver bdrv_blkdebug;
 extern const BlockDriver bdrv_cor;
+extern const BlockDriver bdrv_throttle;
 
 /* Graph helpers for drivers and jobs. */
 BdrvChild *bdrv_attach_child(BlockNode *parent, BlockNode *child,

@@ -50,7 +50,7 @@ static unsigned auto_name_counter;
 
 static const BlockDriver *const drivers[] = {
     &bdrv_file, &bdrv_raw, &bdrv_qcow2, &bdrv_null_co, &bdrv_null_aio,
-    &bdrv_blkdebug, &bdrv_cor,
+    &bdrv_blkdebug, &bdrv_cor, &bdrv_throttle,
 };
 
 bool bdrv_init(Error **errp)
@@ -513,7 +513,10 @@ static bool plain_options(const BlockNode *bn)
     json_t *val;
 
     json_object_foreach(bn->options, key, val) {
-        if (!g_strv_contains(implied, key)) {
+        if (!g_strv_contains(implied, key)
+            && !(bn->drv->json_opts
+                 && g_strv_contains((const char *const *)bn->drv->json_opts,
+                                    key))) {
             return false;
         }
     }
@@ -568,6 +571,13 @@ static json_t *full_options(const BlockNode *bn)
         json_object_set_new(o, "backing", bn->backing
                             ? full_options(bn->backing->child)
                             : json_null());
+    }
+    for (const char *const *k = bn->drv->json_opts; k && *k; k++) {
+        json_t *v = json_object_get(bn->options, *k);
+
+        if (v) {
+            json_object_set(o, *k, v);
+        }
     }
     json_object_set_new(o, "driver", qjson_str(bn->drv->name));
     json_object_set_new(o, bn->file->name, full_options(bn->file->child));

@@ -6,7 +6,7 @@ block_libblock_a_SOURCES = \
 	block/io.c block/io-align.c block/io-align.h block/io-cor.c \
 	block/graph.c block/perm.c block/filter.c block/backend.c \
 	block/file.c block/raw.c block/null.c \
-	block/blkdebug.c block/blkdebug.h block/cor.c \
+	block/blkdebug.c block/blkdebug.h block/cor.c block/throttle.c \
 	block/blkdebug-config.c block/blkdebug-config.h \
 	block/qcow2.c block/qcow2-io.c block/qcow2.h block/qcow2-cache.c block/qcow2-refcount.c \
 	block/qcow2-freemap.c block/qcow2-discard.c block/qcow2-overlap.c \

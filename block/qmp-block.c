@@ -31,6 +31,9 @@
  */
 static bool has_image_info(const BlockNode *bn)
 {
+    if (bn->drv->is_filter) {
+        return bn->file && has_image_info(bn->file->child);
+    }
     if (bn->drv->dirty_flag || !strcmp(bn->drv->name, "file")) {
         return true;
     }

@@ -121,7 +121,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_drive_help.py \
 	tests/functional/test_hd_options.py \
 	tests/functional/test_qemu_machine.py \
-	tests/functional/test_media.py
+	tests/functional/test_media.py \
+	tests/functional/test_throttle.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \

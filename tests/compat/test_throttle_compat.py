@@ -127,5 +127,33 @@ def test_object_cmdline():
         assert outs[0] == outs[1], (arg, outs)
 
 
+def test_filter():
+    """blockdev-add of the filter, its refusals, its node as QEMU shows
+    it (over a file, over null-co, as the child of a format)."""
+    bdadd = "blockdev-add"
+    compare(["-object", "throttle-group,id=g0,x-bps-total=1000",
+             "-blockdev", "driver=file,filename=d.img,node-name=f0"], [
+        (bdadd, {"driver": "throttle", "node-name": "t0",
+                 "throttle-group": "nope", "file": "f0"}),
+        (bdadd, {"driver": "throttle", "node-name": "t0", "file": "f0"}),
+        (bdadd, {"driver": "throttle", "node-name": "t0",
+                 "throttle-group": "g0", "file": "f0"}),
+        ("query-named-block-nodes", None),
+        ("object-del", {"id": "g0"}),
+        (bdadd, {"driver": "throttle", "node-name": "t1",
+                 "throttle-group": "g0", "file": {"driver": "null-co"}}),
+        (bdadd, {"driver": "raw", "node-name": "r1", "file": {
+            "driver": "throttle", "throttle-group": "g0",
+            "file": {"driver": "file", "filename": "d.img"}}}),
+        ("query-named-block-nodes", {"flat": True}),
+        ("blockdev-del", {"node-name": "t0"}),
+        ("blockdev-del", {"node-name": "t1"}),
+        ("object-del", {"id": "g0"}),
+        ("blockdev-del", {"node-name": "r1"}),
+        ("object-del", {"id": "g0"}),
+        ("query-named-block-nodes", None),
+    ])
+
+
 if __name__ == "__main__":
-    run([test_object, test_object_cmdline], needs=[need_qemu])
+    run([test_object, test_object_cmdline, test_filter], needs=[need_qemu])

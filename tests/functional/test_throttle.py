@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""I/O throttling really holds requests back.  Under -accel qtest the
+limits are measured on the virtual clock, which moves only when the
+test says (qtest clock_step): requests over a limit stay queued however
+long the test takes, and go exactly when the clock passes the time the
+leaky buckets compute.  The test waits on the requests' own completions
+(qemu-io's lines on stdout), never on sleeps; a read on an unthrottled
+node, answered after the clock step, fences a check that nothing more
+completed.  Also: group members share one budget, and an object in use
+cannot be deleted."""
+
+import os
+import socket
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, QmpError, run  # noqa: E402
+
+DEADLINE = 60
+SEC = 1000000000
+
+
+class QtestQmpd:
+    """qmpd under -accel qtest with a qtest socket and a QMP client."""
+
+    def __init__(self, args):
+        self.tmp = tempfile.mkdtemp()
+        path = os.path.join(self.tmp, "qtest.sock")
+        self.lsock = socket.socket(socket.AF_UNIX)
+        self.lsock.bind(path)
+        self.lsock.listen(1)
+        self.lsock.settimeout(DEADLINE)
+        self.q = Qmpd(["-M", "none", "-accel", "qtest", "-qtest",
+                       "unix:%s" % path,
+                       "-blockdev", "driver=null-co,node-name=fence"]
+                      + args)
+        s, _ = self.lsock.accept()
+        s.settimeout(DEADLINE)
+        self.f = s.makefile("rwb")
+        self.c = self.q.connect()
+
+    def step(self, ns):
+        self.f.write(b"clock_step %d\n" % ns)
+        self.f.flush()
+        assert self.f.readline().startswith(b"OK ")
+
+    def hmp(self, line):
+        return self.c.cmd("human-monitor-command", **{"command-line": line})
+
+    def done(self, kind="wrote"):
+        """The offsets of completed qemu-io requests, in order."""
+        text = self.q.stdout_text()
+        return [int(line.split()[-1]) for line in text.splitlines()
+                if line.startswith(kind + " ")]
+
+    def wait_done(self, n, kind="wrote"):
+        deadline = time.time() + DEADLINE
+        while len(self.done(kind)) < n:
+            assert time.time() < deadline, (n, self.q.stdout_text())
+            time.sleep(0.01)
+        return self.done(kind)
+
+    def fenced_done(self):
+        """What completed before a read on an unthrottled node did."""
+        reads = len(self.done("read"))
+        self.hmp('qemu-io fence "aio_read 0 512"')
+        self.wait_done(reads + 1, "read")
+        return self.done()
+
+    def close(self):
+        self.q.close()
+        self.lsock.close()
+
+
+def test_filter_waits():
+    """iops-total=1 without burst: a tenth of an operation of slack, so
+    one write goes, the next after 0.9 s, the third 1 s later."""
+    t = QtestQmpd(["-object", "throttle-group,id=g0,x-iops-total=1",
+                   "-blockdev", "driver=null-co,node-name=n0",
+                   "-blockdev", "driver=throttle,node-name=t0,"
+                   "throttle-group=g0,file=n0"])
+    try:
+        for i in range(3):
+            t.hmp('qemu-io t0 "aio_write %d 4k"' % (i * 4096))
+        assert t.wait_done(1) == [0]
+        t.step(SEC * 8 // 10)
+        assert t.fenced_done() == [0]
+        t.step(SEC // 10)
+        assert t.wait_done(2) == [0, 4096]
+        t.step(SEC * 9 // 10)
+        assert t.fenced_done() == [0, 4096]
+        t.step(SEC // 10)
+        assert t.wait_done(3) == [0, 4096, 8192]
+        # reads wait for the same total budget
+        reads = len(t.done("read"))
+        t.hmp('qemu-io t0 "aio_read 0 512"')
+        t.step(SEC // 2)
+        assert t.fenced_done() == [0, 4096, 8192]
+        assert len(t.done("read")) == reads + 1     # only the fence's
+        t.step(SEC // 2)
+        t.wait_done(reads + 2, "read")
+    finally:
+        t.close()
+
+
+def test_group_shares_budget():
+    """Two filters in one group: a write through the second waits for
+    the first's; bps-write limits writes only."""
+    t = QtestQmpd(["-object", "throttle-group,id=g0,x-bps-write=40960",
+                   "-blockdev", "driver=null-co,node-name=n0",
+                   "-blockdev", "driver=null-co,node-name=n1",
+                   "-blockdev", "driver=throttle,node-name=t0,"
+                   "throttle-group=g0,file=n0",
+                   "-blockdev", "driver=throttle,node-name=t1,"
+                   "throttle-group=g0,file=n1"])
+    try:
+        # 40 KiB/s: 4 KiB of slack, so 64 KiB leave 60 KiB to leak (1.5 s)
+        t.hmp('qemu-io t0 "aio_write 0 64k"')
+        t.hmp('qemu-io t1 "aio_write 65536 4k"')
+        assert t.wait_done(1) == [0]
+        # reads are not limited
+        t.hmp('qemu-io t1 "aio_read 0 64k"')
+        t.wait_done(1, "read")
+        t.step(SEC * 14 // 10)
+        assert t.fenced_done() == [0]
+        t.step(SEC // 10)
+        assert t.wait_done(2) == [0, 65536]
+    finally:
+        t.close()
+
+
+def test_limits_change_releases():
+    """qom-set of limits lets waiting requests re-check the new ones."""
+    t = QtestQmpd(["-object", "throttle-group,id=g0,x-iops-write=1",
+                   "-blockdev", "driver=throttle,node-name=t0,"
+                   "throttle-group=g0,file.driver=null-co"])
+    try:
+        for i in range(2):
+            t.hmp('qemu-io t0 "aio_write %d 512"' % (i * 512))
+        assert t.wait_done(1) == [0]
+        assert t.fenced_done() == [0]
+        t.c.cmd("qom-set", path="/objects/g0", property="limits",
+                value={"iops-write": 0})
+        assert t.wait_done(2) == [0, 512]
+    finally:
+        t.close()
+
+
+def test_object_in_use():
+    with Qmpd(["-object", "throttle-group,id=g0,x-bps-total=1000",
+               "-blockdev", "driver=null-co,node-name=n0"]) as q:
+        c = q.connect()
+        c.cmd("blockdev-add", driver="throttle", **{
+            "node-name": "t0", "throttle-group": "g0", "file": "n0"})
+        try:
+            c.cmd("object-del", id="g0")
+            raise AssertionError("object-del of a group in use")
+        except QmpError as e:
+            assert e.desc == "object 'g0' is in use, can not be deleted"
+        try:
+            c.cmd("blockdev-add", driver="throttle", **{
+                "node-name": "t1", "throttle-group": "g1", "file": "n0"})
+            raise AssertionError("a group that does not exist")
+        except QmpError as e:
+            assert e.desc == "Throttle group 'g1' does not exist"
+        c.cmd("blockdev-del", **{"node-name": "t0"})
+        c.cmd("object-del", id="g0")
+
+
+if __name__ == "__main__":
+    run([test_filter_waits, test_group_shares_budget,
+         test_limits_change_releases, test_object_in_use])
