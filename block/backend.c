@@ -19,6 +19,7 @@
 #include "block/block-int.h"
 #include "block/block.h"
 #include "block/ioq.h"
+#include "block/throttle-groups.h"
 #include "qapi/event.h"
 
 struct BlockBackend {
@@ -42,6 +43,7 @@ struct BlockBackend {
      * option, then the read-only-ness of each medium removed.
      */
     bool root_read_only;
+    ThrottleGroupMember *tgm;   /* the drive's I/O limits, or NULL */
 };
 
 typedef struct {
@@ -49,6 +51,8 @@ typedef struct {
     BlkIoType type;
     uint64_t off;
     uint64_t len;
+    void *buf;
+    int flags;
     gint64 start;
     bool account;               /* false: the device counts it */
     BdrvCb *cb;
@@ -111,6 +115,7 @@ BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
 
 void blk_delete(BlockBackend *blk)
 {
+    blk_io_limits_disable(blk);
     g_ptr_array_remove(blk_all(), blk);
     blk_set_root(blk, NULL);
     g_free(blk->name);
@@ -531,6 +536,33 @@ static void blk_done_cb(void *opaque, int ret)
     g_free(r);
 }
 
+/* The request goes to the root (once the drive's limits let it). */
+static void blk_start_cb(void *opaque, int ret)
+{
+    BlkReq *r = opaque;
+    BlockBackend *blk = r->blk;
+
+    switch (r->type) {
+    case BLK_IO_READ:
+        bdrv_read(blk->root, r->off, r->len, r->buf, blk_done_cb, r);
+        break;
+    case BLK_IO_WRITE:
+        bdrv_write(blk->root, r->off, r->len, r->buf, r->flags, blk_done_cb,
+                   r);
+        break;
+    case BLK_IO_ZERO:
+        bdrv_write_zeroes(blk->root, r->off, r->len,
+                          r->flags | BDRV_REQ_FROM_BACKEND, blk_done_cb, r);
+        break;
+    case BLK_IO_DISCARD:
+        bdrv_discard(blk->root, r->off, r->len, blk_done_cb, r);
+        break;
+    case BLK_IO_FLUSH:
+        bdrv_flush(blk->root, blk_done_cb, r);
+        break;
+    }
+}
+
 /*
  * Start a request; false when it is refused (no medium, out of range,
  * misaligned) after counting it as invalid; then only a plain backend
@@ -563,31 +595,22 @@ static bool blk_submit(BlockBackend *blk, BlkIoType type, uint64_t off,
     r->type = type;
     r->off = off;
     r->len = len;
+    r->buf = buf;
+    r->flags = flags;
     r->start = g_get_monotonic_time();
     r->account = account;
     r->cb = cb;
     r->opaque = opaque;
     /* with the write cache off every write is durable on completion */
     if (!blk->write_cache) {
-        flags |= BDRV_REQ_FUA;
+        r->flags |= BDRV_REQ_FUA;
     }
-    switch (type) {
-    case BLK_IO_READ:
-        bdrv_read(blk->root, off, len, buf, blk_done_cb, r);
-        break;
-    case BLK_IO_WRITE:
-        bdrv_write(blk->root, off, len, buf, flags, blk_done_cb, r);
-        break;
-    case BLK_IO_ZERO:
-        bdrv_write_zeroes(blk->root, off, len, flags | BDRV_REQ_FROM_BACKEND,
-                          blk_done_cb, r);
-        break;
-    case BLK_IO_DISCARD:
-        bdrv_discard(blk->root, off, len, blk_done_cb, r);
-        break;
-    case BLK_IO_FLUSH:
-        bdrv_flush(blk->root, blk_done_cb, r);
-        break;
+    /* QEMU throttles a drive's reads and writes (zeroes too) only */
+    if (blk->tgm && type != BLK_IO_DISCARD && type != BLK_IO_FLUSH) {
+        throttle_group_intercept(blk->tgm, type != BLK_IO_READ, len,
+                                 blk_start_cb, r);
+    } else {
+        blk_start_cb(r, 0);
     }
     return true;
 }
@@ -645,4 +668,31 @@ void blk_discard(BlockBackend *blk, uint64_t off, uint64_t len, BdrvCb *cb,
 void blk_flush(BlockBackend *blk, BdrvCb *cb, void *opaque)
 {
     blk_io(blk, BLK_IO_FLUSH, 0, 0, NULL, 0, cb, opaque);
+}
+
+void blk_io_limits_enable(BlockBackend *blk, const char *group)
+{
+    g_assert(!blk->tgm);
+    blk->tgm = throttle_group_register(group);
+}
+
+void blk_io_limits_disable(BlockBackend *blk)
+{
+    if (blk->tgm) {
+        throttle_group_unregister(blk->tgm);
+        blk->tgm = NULL;
+    }
+}
+
+void blk_io_limits_update_group(BlockBackend *blk, const char *group)
+{
+    if (strcmp(throttle_group_name(throttle_group_of(blk->tgm)), group)) {
+        blk_io_limits_disable(blk);
+        blk_io_limits_enable(blk, group);
+    }
+}
+
+ThrottleGroup *blk_io_limits_group(const BlockBackend *blk)
+{
+    return blk->tgm ? throttle_group_of(blk->tgm) : NULL;
 }

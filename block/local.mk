@@ -17,7 +17,8 @@ block_libblock_a_SOURCES = \
 	block/job.c block/job.h block/job-int.h block/create.c \
 	block/blockjob.c block/blockjob.h block/stream.c block/commit.c \
 	block/mirror.c \
-	block/qmp-block.c block/qmp-block.h block/qmp-media.c block/reopen.c \
+	block/qmp-block.c block/qmp-block.h block/qmp-media.c \
+	block/qmp-throttle.c block/reopen.c \
 	block/transaction.c block/transaction.h \
 	block/throttle-core.c block/throttle-core.h \
 	block/throttle-groups.c block/throttle-groups.h

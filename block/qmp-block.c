@@ -191,6 +191,7 @@ json_t *blk_info(BlockBackend *blk)
 
         json_object_set_new(json_object_get(ins, "cache"), "writeback",
                             json_boolean(blk_write_cache(blk)));
+        blk_throttle_info(blk, ins);
         json_object_set_new(o, "inserted", ins);
     }
     return o;

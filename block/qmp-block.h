@@ -52,6 +52,20 @@ void bdrv_snapshot_commit(BlockNode *old, BlockNode *overlay, BdrvCb *cb,
 extern const QapiHandler create_qmp_handlers[];
 extern const size_t create_qmp_handlers_count;
 
+/*
+ * A drive's I/O limits (qmp-throttle.c): set them from BlockIOThrottle
+ * members in @args (borrowed; "device" and "id" not looked at), the
+ * drive joining @default_group when @args names none and it had no
+ * limits; QEMU's checks.  blk_throttle_info adds them to query-block's
+ * "inserted" @ins as QEMU shows them.
+ */
+bool blk_set_io_throttle(BlockBackend *blk, const json_t *args,
+                         const char *default_group, Error **errp);
+void blk_throttle_info(const BlockBackend *blk, json_t *ins);
+
+extern const QapiHandler throttle_qmp_handlers[];
+extern const size_t throttle_qmp_handlers_count;
+
 extern const QapiHandler block_qmp_handlers[];
 extern const size_t block_qmp_handlers_count;
 

@@ -87,4 +87,15 @@ extern const char *const throttle_limit_names[];
 void throttle_limit_set(ThrottleConfig *cfg, int i, uint64_t value);
 uint64_t throttle_limit_get(const ThrottleConfig *cfg, int i);
 
+/*
+ * A drive's I/O limits (backend.c; QEMU keeps them on the BlockBackend,
+ * not on a node): its reads and writes wait for group @group's limits
+ * once enabled; update_group moves it to another group.  Main loop only.
+ */
+void blk_io_limits_enable(BlockBackend *blk, const char *group);
+void blk_io_limits_disable(BlockBackend *blk);
+void blk_io_limits_update_group(BlockBackend *blk, const char *group);
+/* The drive's group, or NULL when it has no limits. */
+ThrottleGroup *blk_io_limits_group(const BlockBackend *blk);
+
 #endif /* BLOCK_THROTTLE_GROUPS_H */

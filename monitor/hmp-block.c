@@ -106,6 +106,37 @@ static void print_image(GString *out, const json_t *img)
 }
 
 /* One backend (@info) or one named node (@info NULL), as QEMU prints. */
+
+/* QEMU's "I/O throttling:" line, when any of the six rates is set. */
+static void print_throttling(GString *out, const json_t *ins)
+{
+    static const char *const rates[] = {
+        "bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr",
+    };
+    static const char *const shown[] = {
+        "bps", "bps_rd", "bps_wr", "bps_max", "bps_rd_max", "bps_wr_max",
+        "iops", "iops_rd", "iops_wr", "iops_max", "iops_rd_max",
+        "iops_wr_max", "iops_size",
+    };
+    bool any = false;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(rates); i++) {
+        any |= qjson_get_int(ins, rates[i]) != 0;
+    }
+    if (!any) {
+        return;
+    }
+    g_string_append(out, "    I/O throttling:  ");
+    for (size_t i = 0; i < G_N_ELEMENTS(shown); i++) {
+        json_t *v = json_object_get(ins, shown[i]);
+
+        g_string_append_printf(out, " %s=%" JSON_INTEGER_FORMAT, shown[i],
+                               v ? json_integer_value(v) : 0);
+    }
+    g_string_append_printf(out, " group=%s\n",
+                           qjson_get_str_or(ins, "group", ""));
+}
+
 static void print_block_info(GString *out, const json_t *info,
                              const json_t *ins, bool verbose)
 {
@@ -171,6 +202,7 @@ static void print_block_info(GString *out, const json_t *info,
         g_string_append_printf(out, "    Detect zeroes:    %s\n",
                                qjson_get_str(ins, "detect_zeroes"));
     }
+    print_throttling(out, ins);
     if (verbose) {
         g_string_append(out, "\nImages:\n");
         print_image(out, json_object_get(ins, "image"));

@@ -33,6 +33,8 @@ void qmpd_register_handlers(QapiSchema *s)
                            machine_qmp_handlers_count);
     qapi_register_handlers(s, block_qmp_handlers, block_qmp_handlers_count);
     qapi_register_handlers(s, media_qmp_handlers, media_qmp_handlers_count);
+    qapi_register_handlers(s, throttle_qmp_handlers,
+                           throttle_qmp_handlers_count);
     qapi_register_handlers(s, reopen_qmp_handlers,
                            reopen_qmp_handlers_count);
     qapi_register_handlers(s, dirty_bitmap_qmp_handlers,

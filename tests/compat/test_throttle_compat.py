@@ -8,6 +8,7 @@ Each scenario runs on both with the same arguments; the replies must be
 equal (node names QEMU makes up aside).  Skips (77) without QEMU."""
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,8 @@ def anon(v):
                 for k, x in v.items()}
     if isinstance(v, list):
         return [anon(x) for x in v]
+    if isinstance(v, str):
+        return re.sub(r"#block[0-9]+", "#block", v)
     return v
 
 
@@ -155,5 +158,64 @@ def test_filter():
     ])
 
 
+def hmp(line):
+    return ("human-monitor-command", {"command-line": line})
+
+
+def bsit(target, rates, **more):
+    """block_set_io_throttle on @target (device or id) with the six
+    rates bps, bps_rd, bps_wr, iops, iops_rd, iops_wr."""
+    names = ["bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr"]
+    return ("block_set_io_throttle",
+            dict(target, **dict(zip(names, rates)), **more))
+
+
+def test_drive_limits():
+    """block_set_io_throttle (QMP and HMP), its refusals, query-block's
+    and info block's view of a drive's limits; two drives in a group."""
+    compare(["-drive", "file=d.img,format=raw,if=none,id=d0",
+             "-drive", "file=d.img,format=raw,if=none,id=d1,"
+             "file.locking=off,readonly=on"], [
+        ("query-block", None),
+        bsit({"device": "d0"}, [1000, 0, 0, 0, 0, 0]),
+        ("query-block", None),
+        bsit({"device": "d0"}, [1000, 10, 0, 0, 0, 0]),
+        bsit({"device": "d0"}, [0, 0, 0, 0, 0, 0], bps_max=100),
+        bsit({"device": "d0"}, [10, 0, 0, 0, 0, 0], bps_max=1),
+        bsit({"device": "d0"}, [10, 0, 0, 0, 0, 0], bps_max=100,
+             bps_max_length=0),
+        bsit({"device": "d0"}, [10, 0, 0, 0, 0, 0], bps_max_length=5),
+        bsit({"device": "d0"}, [-1, 0, 0, 0, 0, 0]),
+        bsit({"device": "d0"}, [1000000000000001, 0, 0, 0, 0, 0]),
+        bsit({"device": "d0"}, [10, 0, 0, 0, 0, 0], bps_max=100,
+             bps_max_length=2),
+        ("query-block", None),
+        bsit({"device": "d0"}, [10, 0, 0, 5, 0, 0], iops_size=4096,
+             group="gg"),
+        ("query-block", None),
+        bsit({"device": "d1"}, [0, 0, 0, 3, 0, 0], group="gg"),
+        ("query-block", None),
+        bsit({"device": "nope"}, [10, 0, 0, 5, 0, 0]),
+        bsit({"id": "nope"}, [10, 0, 0, 5, 0, 0]),
+        bsit({}, [10, 0, 0, 5, 0, 0]),
+        bsit({"device": "d0", "id": "x"}, [10, 0, 0, 5, 0, 0]),
+        bsit({"device": "d0"}, [0, 0, 0, 0, 0, 0]),
+        ("query-block", None),
+        hmp('block_set_io_throttle d0 1000 0 0 5 0 0'),
+        hmp('info block'),
+        hmp('block_set_io_throttle d0 1000 1 0 5 0 0'),
+        hmp('block_set_io_throttle nope 1000 0 0 5 0 0'),
+        hmp('block_set_io_throttle d0 1000'),
+        hmp('block_set_io_throttle d0 1k 0 0 5 0 0'),
+        bsit({"device": "d0"}, [0, 100, 0, 0, 0, 7], bps_rd_max=1000,
+             bps_rd_max_length=4, iops_wr_max=70, iops_size=512),
+        hmp('info block'),
+        hmp('help block_set_io_throttle'),
+        hmp('block_set_io_throttle d0 0 0 0 0 0 0'),
+        hmp('info block'),
+    ])
+
+
 if __name__ == "__main__":
-    run([test_object, test_object_cmdline, test_filter], needs=[need_qemu])
+    run([test_object, test_object_cmdline, test_filter, test_drive_limits],
+        needs=[need_qemu])

@@ -149,6 +149,55 @@ def test_limits_change_releases():
         t.close()
 
 
+def test_drive_limits_wait():
+    """block_set_io_throttle on a drive: bps_wr=4096 leaves a tenth of a
+    second's worth (409.6 bytes) of slack, so of three 4 KiB writes the
+    first goes, the second 0.9 s later; reads are not held; all-zero
+    limits release what waits."""
+    t = QtestQmpd(["-drive", "driver=null-co,if=none,id=d0"])
+    try:
+        t.c.cmd("block_set_io_throttle", device="d0", bps=0, bps_rd=0,
+                bps_wr=4096, iops=0, iops_rd=0, iops_wr=0)
+        for i in range(3):
+            t.hmp('qemu-io d0 "aio_write %d 4k"' % (i * 4096))
+        t.hmp('qemu-io d0 "aio_read 0 4k"')
+        assert t.wait_done(1) == [0]
+        t.wait_done(1, "read")
+        t.step(SEC * 89 // 100)
+        assert t.fenced_done() == [0]
+        t.step(SEC // 100)
+        assert t.wait_done(2) == [0, 4096]
+        t.c.cmd("block_set_io_throttle", device="d0", bps=0, bps_rd=0,
+                bps_wr=0, iops=0, iops_rd=0, iops_wr=0)
+        assert t.wait_done(3) == [0, 4096, 8192]
+        ins = t.c.cmd("query-block")[0]["inserted"]
+        assert "group" not in ins and ins["bps_wr"] == 0, ins
+    finally:
+        t.close()
+
+
+def test_drive_and_filter_share_group():
+    """A drive's group is a group like an object's: a throttle filter
+    naming it shares the drive's budget (iops=1)."""
+    t = QtestQmpd(["-drive", "driver=null-co,if=none,id=d0",
+                   "-blockdev", "driver=null-co,node-name=n1"])
+    try:
+        t.c.cmd("block_set_io_throttle", device="d0", bps=0, bps_rd=0,
+                bps_wr=0, iops=1, iops_rd=0, iops_wr=0, group="shared")
+        t.c.cmd("blockdev-add", driver="throttle", **{
+            "node-name": "t1", "throttle-group": "shared", "file": "n1"})
+        t.hmp('qemu-io d0 "aio_write 0 512"')
+        t.hmp('qemu-io t1 "aio_write 512 512"')
+        assert t.wait_done(1) == [0]
+        t.step(SEC * 8 // 10)
+        assert t.fenced_done() == [0]
+        t.step(SEC // 10)
+        assert t.wait_done(2) == [0, 512]
+        assert t.c.cmd("query-block")[0]["inserted"]["group"] == "shared"
+    finally:
+        t.close()
+
+
 def test_object_in_use():
     with Qmpd(["-object", "throttle-group,id=g0,x-bps-total=1000",
                "-blockdev", "driver=null-co,node-name=n0"]) as q:
@@ -172,4 +221,5 @@ def test_object_in_use():
 
 if __name__ == "__main__":
     run([test_filter_waits, test_group_shares_budget,
-         test_limits_change_releases, test_object_in_use])
+         test_limits_change_releases, test_drive_limits_wait,
+         test_drive_and_filter_share_group, test_object_in_use])
