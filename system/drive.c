@@ -26,6 +26,7 @@
 #include "qapi/qjson.h"
 #include "qapi/validate.h"
 #include "system/drive.h"
+#include "system/drive-throttle.h"
 #include "system/guest.h"
 #include "system/machine.h"
 #include "system/serial.h"
@@ -250,7 +251,8 @@ static bool check_file_or_driver(const Opts *d, Error **errp)
         }
     }
     for (guint i = 0; i < opts_count(d); i++) {
-        if (!g_strv_contains(own, opts_key(d, i))) {
+        if (!g_strv_contains(own, opts_key(d, i))
+            && !drive_throttle_owns(opts_key(d, i))) {
             error_setg(errp, "Must specify either driver or file");
             return false;
         }
@@ -359,7 +361,7 @@ static json_t *drive_to_blockdev(const Opts *d, bool *writeback,
         const char *val = opts_get(d, key);
         g_autofree char *bytes = NULL;
 
-        if (g_strv_contains(own, key)) {
+        if (g_strv_contains(own, key) || drive_throttle_owns(key)) {
             continue;
         }
         /* QEMU's -drive takes a driver's size option with a suffix (1G) */
@@ -638,6 +640,8 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
     BlockdevOnError on_write = BLOCKDEV_ON_ERROR_ENOSPC;
     DriveSlot slot = { 0 };
     int index;
+    ThrottleConfig limits;
+    const char *group = NULL;
 
     if (!d) {
         return NULL;
@@ -657,6 +661,9 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
         error_setg(errp, "'read-only' and its alias 'readonly' can't be "
                    "used at the same time");
         return NULL;
+    }
+    if (!drive_throttle_check_aliases(d, errp)) {
+        return false;
     }
     /* QEMU's default interface is the machine's: ide, none on -M none */
     iface = opts_has(d, "if") ? opts_get(d, "if")
@@ -700,6 +707,9 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
         : max ? g_strdup_printf("%s%d-%s%d", iface, slot.bus,
                                 slot.cdrom ? "cd" : "hd", slot.unit)
         : g_strdup_printf("%s%d", iface, slot.unit);
+    if (!drive_throttle_parse(d, &limits, &group, errp)) {
+        return NULL;
+    }
     /* neither file nor driver: QEMU's empty drive, a backend only */
     slot.empty = !opts_has(d, "file") && !opts_has(d, "format")
         && !opts_has(d, "driver");
@@ -709,6 +719,7 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
     if (slot.empty) {
         blk = drive_new_empty(d, id, errp);
         if (blk) {
+            drive_throttle_apply(blk, id, &limits, group);
             drive_slot_take(slot, &id, where, id_out);
         }
         return blk;
@@ -786,6 +797,7 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
     blk_set_auto_del(blk, true);
     blk_set_write_cache(blk, writeback);
     blk_set_on_error(blk, on_read, on_write);
+    drive_throttle_apply(blk, id, &limits, group);
     drive_slot_take(slot, &id, where, id_out);
     return blk;
 }

@@ -542,6 +542,8 @@ static void print_usage(void)
            "[,werror=..][,rerror=..]\n"
            "       [,copy-on-read=on][,force-share=on][,node-name=NAME]"
            "[,DRIVER-OPTION=..]\n"
+           "       [,throttling.bps-total=N|bps=N,...][,throttling.group="
+           "NAME|group=NAME]\n"
            "                           (-drive format=help)\n"
            "-blockdev driver=DRIVER,node-name=NAME,... | JSON   a node, as "
            "blockdev-add\n"

@@ -104,6 +104,18 @@ def test_object():
     ])
 
 
+def start_error(args):
+    """(exit status, message) of QEMU and of qmpd started with @args."""
+    outs = []
+    for prog in (qemu_binary(), binary()):
+        p = subprocess.run([prog, "-M", "none", "-display", "none",
+                            "-nodefaults"] + args,
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=DEADLINE)
+        outs.append((p.returncode, p.stderr.decode().split(": ", 1)[1]))
+    assert outs[0] == outs[1], (args, outs)
+
+
 def test_object_cmdline():
     """The -object forms QEMU takes and refuses (QemuOpts: no limits.*)."""
     get_limits = [get("g0")]
@@ -119,15 +131,7 @@ def test_object_cmdline():
                 "throttle-group,id=g0,x-bps-total=-5",
                 "throttle-group,id=g0,x-bps-total=5,x-bps-read=1",
                 "throttle-group,id=g0,x-bps-total=5,x-bps-total-max=1"]:
-        outs = []
-        for prog in (qemu_binary(), binary()):
-            p = subprocess.run([prog, "-M", "none", "-display", "none",
-                                "-nodefaults", "-object", arg],
-                               stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=DEADLINE)
-            outs.append((p.returncode,
-                         p.stderr.decode().split(": ", 1)[1]))
-        assert outs[0] == outs[1], (arg, outs)
+        start_error(["-object", arg])
 
 
 def test_filter():
@@ -216,6 +220,38 @@ def test_drive_limits():
     ])
 
 
+def test_drive_cmdline():
+    """-drive throttling.* and the legacy names: refusals, and what
+    query-block shows of the limits a drive starts with."""
+    drive = "file=d.img,format=raw,if=none,id=d0,"
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "d.img"), "wb") as f:
+            f.truncate(1 << 20)
+        cwd = os.getcwd()
+        os.chdir(d)
+        try:
+            for opts in ["bps=abc", "bps=-1", "throttling.bps-total=1k",
+                         "bps=100,throttling.bps-total=5",
+                         "group=a,throttling.group=b",
+                         "bps=100,bps_rd=5", "throttling.bps-total-max=5",
+                         "throttling.bps-total-max-length=0",
+                         "iops_size=512", "bps=-1x", "iops_wr_max=5",
+                         "throttling.bps-total=18446744073709551615",
+                         "throttling.bps-total=18446744073709551616"]:
+                start_error(["-drive", drive + opts])
+        finally:
+            os.chdir(cwd)
+    query = [("query-block", None)]
+    for opts in ["bps=1000,iops_rd=5,iops_size=4096",
+                 "throttling.iops-total=5,throttling.iops-total-max=50,"
+                 "throttling.iops-total-max-length=3,group=gx",
+                 "throttling.bps-write=0x100,bps_wr_max=512,"
+                 "throttling.group=g2",
+                 "bps=0"]:
+        compare(["-drive", drive + opts], query)
+
+
 if __name__ == "__main__":
-    run([test_object, test_object_cmdline, test_filter, test_drive_limits],
+    run([test_object, test_object_cmdline, test_filter, test_drive_limits,
+         test_drive_cmdline],
         needs=[need_qemu])

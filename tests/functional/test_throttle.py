@@ -75,6 +75,16 @@ class QtestQmpd:
         self.lsock.close()
 
 
+def second_after_09s(t, offsets):
+    """One operation a second and a tenth of one as slack: of two writes
+    the first goes at once, the second when 0.9 s have passed."""
+    assert t.wait_done(1) == offsets[:1]
+    t.step(SEC * 8 // 10)
+    assert t.fenced_done() == offsets[:1]
+    t.step(SEC // 10)
+    assert t.wait_done(2) == offsets
+
+
 def test_filter_waits():
     """iops-total=1 without burst: a tenth of an operation of slack, so
     one write goes, the next after 0.9 s, the third 1 s later."""
@@ -176,6 +186,20 @@ def test_drive_limits_wait():
         t.close()
 
 
+def test_drive_option_limits():
+    """-drive iops_wr=1 (legacy for throttling.iops-write): the second
+    write waits 0.9 s; the drive's group is its id."""
+    t = QtestQmpd(["-drive", "driver=null-co,if=none,id=d0,iops_wr=1"])
+    try:
+        t.hmp('qemu-io d0 "aio_write 0 512"')
+        t.hmp('qemu-io d0 "aio_write 512 512"')
+        second_after_09s(t, [0, 512])
+        ins = t.c.cmd("query-block")[0]["inserted"]
+        assert (ins["iops_wr"], ins["group"]) == (1, "d0"), ins
+    finally:
+        t.close()
+
+
 def test_drive_and_filter_share_group():
     """A drive's group is a group like an object's: a throttle filter
     naming it shares the drive's budget (iops=1)."""
@@ -188,11 +212,7 @@ def test_drive_and_filter_share_group():
             "node-name": "t1", "throttle-group": "shared", "file": "n1"})
         t.hmp('qemu-io d0 "aio_write 0 512"')
         t.hmp('qemu-io t1 "aio_write 512 512"')
-        assert t.wait_done(1) == [0]
-        t.step(SEC * 8 // 10)
-        assert t.fenced_done() == [0]
-        t.step(SEC // 10)
-        assert t.wait_done(2) == [0, 512]
+        second_after_09s(t, [0, 512])
         assert t.c.cmd("query-block")[0]["inserted"]["group"] == "shared"
     finally:
         t.close()
@@ -222,4 +242,5 @@ def test_object_in_use():
 if __name__ == "__main__":
     run([test_filter_waits, test_group_shares_budget,
          test_limits_change_releases, test_drive_limits_wait,
-         test_drive_and_filter_share_group, test_object_in_use])
+         test_drive_option_limits, test_drive_and_filter_share_group,
+         test_object_in_use])
