@@ -50,3 +50,13 @@ bench-backup: qmpd$(EXEEXT) tests/bench/bench-block$(EXEEXT)
 		BENCH_BLOCK='$(abs_top_builddir)/tests/bench/bench-block$(EXEEXT)' \
 		bash '$(abs_top_srcdir)/tests/bench/run-backup.sh'
 .PHONY: bench-backup
+
+# I/O throttling benchmark (numbers, never pass/fail): "make bench-throttle"
+# measures the rate throttled drives and throttle filters let through at
+# several limits, in qmpd and QEMU 7.2 (run-throttle.sh, throttleclient.py).
+EXTRA_DIST += tests/bench/run-throttle.sh tests/bench/throttleclient.py
+
+bench-throttle: qmpd$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+		bash '$(abs_top_srcdir)/tests/bench/run-throttle.sh'
+.PHONY: bench-throttle
