@@ -506,6 +506,21 @@ static bool drive_slot(DriveIf iface, int max, int index, int *bus,
 
 const char *const drive_flags[] = { "help", NULL };
 
+/* The dotted name of @v's first leaf (@v itself when not an object:
+ * "throttling.foo" for {"throttling": {"foo": "1"}}), as QEMU names it. */
+static char *leaf_name(const char *key, json_t *v)
+{
+    const char *sub;
+    json_t *sv;
+
+    json_object_foreach(v, sub, sv) {
+        g_autofree char *dotted = g_strconcat(key, ".", sub, NULL);
+
+        return leaf_name(dotted, sv);
+    }
+    return g_strdup(key);
+}
+
 /*
  * QEMU opens a drive's node first and then refuses what its driver left
  * unused.  The first top-level key of @kv that BlockdevOptions has not
@@ -522,11 +537,13 @@ static char *take_unknown_key(const QapiType *type, json_t *kv)
         return NULL;            /* the schema's check says what is wrong */
     }
     json_object_foreach(kv, key, v) {
-        if (json_is_string(v) && !qapi_type_member(type, key)
+        if ((json_is_string(v) || json_is_object(v))
+            && !qapi_type_member(type, key)
             && !qapi_type_member(branch, key)) {
-            char *taken = g_strdup(key);
+            g_autofree char *top = g_strdup(key);
+            char *taken = leaf_name(key, v);
 
-            json_object_del(kv, taken);
+            json_object_del(kv, top);
             return taken;
         }
     }

@@ -237,7 +237,8 @@ def test_drive_cmdline():
                          "throttling.bps-total-max-length=0",
                          "iops_size=512", "bps=-1x", "iops_wr_max=5",
                          "throttling.bps-total=18446744073709551615",
-                         "throttling.bps-total=18446744073709551616"]:
+                         "throttling.bps-total=18446744073709551616",
+                         "throttling.foo=1", "throttling.bps.total=1"]:
                 start_error(["-drive", drive + opts])
         finally:
             os.chdir(cwd)

@@ -258,9 +258,11 @@ def make_chain(d):
 
 
 def iotests_args(top):
-    """What an iotest adds: QEMU_OPTIONS' -nodefaults, an iothread and
-    VM.add_drive()'s drive with its virtio-blk device."""
+    """What an iotest adds: QEMU_OPTIONS' -nodefaults, an iothread, a
+    throttle group (as the throttling iotests add one) and VM.add_drive()'s
+    drive with its virtio-blk device."""
     return ["-nodefaults", "-object", "iothread,id=iothread0",
+            "-object", "throttle-group,id=tg0,x-bps-total=1073741824",
             "-drive", "if=none,id=drive0,file=%s,format=qcow2,"
             "cache=writeback,aio=threads" % top,
             "-device", "virtio-blk-pci,drive=drive0,id=virtio0,"
@@ -294,6 +296,8 @@ def lifecycle(bin_path, d, monitor, accel):
         seen["status"] = m.cmd("query-status")
         seen["iothreads"] = [t["id"] for t in
                              m.cmd("query-iothreads")["return"]]
+        seen["throttle"] = m.cmd("qom-get", path="/objects/tg0",
+                                 property="limits")
         seen["block"] = [(b["device"], b["qdev"],
                           os.path.basename(b["inserted"]["file"]))
                          for b in m.cmd("query-block")["return"]]
@@ -331,6 +335,7 @@ def compare_lifecycle(d, monitor):
     mine, _ = lifecycle(binary(), d, monitor, "qtest")
     assert mine["status"]["return"]["status"] == "running", mine
     assert mine["iothreads"] == ["iothread0"], mine
+    assert mine["throttle"]["return"]["bps-total"] == 1 << 30, mine
     assert mine["block"] == [("drive0",
                               "/machine/peripheral/virtio0/virtio-backend",
                               "top.qcow2")], mine
@@ -358,8 +363,8 @@ def compare_lifecycle(d, monitor):
     # QEMU drains the iothread's context as the job starts, which pauses
     # and resumes it once: an artifact of its threads, not of the job
     theirs["events"] = without_drain_pause(theirs["events"])
-    for k in ("status", "iothreads", "block", "stream", "events", "hmp",
-              "io", "chain", "tail", "qtest", "log"):
+    for k in ("status", "iothreads", "throttle", "block", "stream",
+              "events", "hmp", "io", "chain", "tail", "qtest", "log"):
         assert mine[k] == theirs[k], (k, mine[k], theirs[k])
 
 
