@@ -299,6 +299,10 @@ struct BlockDriver {
      * ones (called from the child's attach on, before open too) */
     void (*refresh_limits)(BlockNode *bn);
 
+    /* optional: a drain begins; let every request held back go now
+     * (throttle, as QEMU disables I/O limits while draining) */
+    void (*drain_release)(BlockNode *bn);
+
     /* blkdebug: an event happened; see bdrv_debug_event() */
     bool (*debug_event)(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
                         void *opaque);

@@ -100,10 +100,25 @@ void bdrv_dec_in_flight(BlockNode *bn)
     }
 }
 
+/* Release what throttle nodes at or below @bn hold back. */
+static void drain_release(BlockNode *bn)
+{
+    if (bn->drv->drain_release) {
+        bn->drv->drain_release(bn);
+    }
+    if (bn->file) {
+        drain_release(bn->file->child);
+    }
+    if (bn->backing) {
+        drain_release(bn->backing->child);
+    }
+}
+
 void bdrv_drain(BlockNode *bn, BdrvCb *cb, void *opaque)
 {
     DrainWaiter d = { cb, opaque };
 
+    drain_release(bn);
     if (bn->in_flight == 0) {
         ioq_defer_int(cb, opaque, 0);
         return;

@@ -408,8 +408,7 @@ void throttle_group_intercept(ThrottleGroupMember *tgm, bool is_write,
     cb(opaque, 0);
 }
 
-/* Let everything queued on @tgm go now (it leaves, or limits changed). */
-static void release_all(ThrottleGroupMember *tgm)
+void throttle_group_release(ThrottleGroupMember *tgm)
 {
     for (int d = 0; d < 2; d++) {
         ThrottledReq *r;
@@ -421,6 +420,12 @@ static void release_all(ThrottleGroupMember *tgm)
         while ((r = g_queue_pop_head(&tgm->queue[d]))) {
             r->cb(r->opaque, 0);
             g_free(r);
+        }
+    }
+    /* members queued behind the released turn need a timer again */
+    for (int d = 0; d < 2; d++) {
+        if (!tgm->tg->any_timer_armed[d]) {
+            schedule_next(tgm, d);
         }
     }
 }
@@ -470,7 +475,7 @@ void throttle_group_unregister(ThrottleGroupMember *tgm)
 {
     ThrottleGroup *tg = tgm->tg;
 
-    release_all(tgm);
+    throttle_group_release(tgm);
     for (int d = 0; d < 2; d++) {
         if (tg->tokens[d] == tgm) {
             ThrottleGroupMember *next = next_member(tgm);

@@ -67,6 +67,9 @@ ThrottleGroup *throttle_group_of(const ThrottleGroupMember *tgm);
 void throttle_group_intercept(ThrottleGroupMember *tgm, bool is_write,
                               uint64_t bytes, BdrvCb *cb, void *opaque);
 
+/* Let every request @tgm holds back go now, unaccounted (a drain). */
+void throttle_group_release(ThrottleGroupMember *tgm);
+
 /* Requests of @tgm waiting in direction @is_write (for tests). */
 unsigned throttle_group_pending(const ThrottleGroupMember *tgm,
                                 bool is_write);

@@ -6,7 +6,8 @@
  * count as reads; writes, zero writes and discards as writes, as in
  * QEMU 7.2; flushes and everything else pass straight through
  * (filter.c).  Several throttle nodes and drives in one group share its
- * budget.
+ * budget.  A drain lets what waits go at once, as QEMU disables the
+ * limits while it drains.
  */
 #include "config.h"
 
@@ -120,6 +121,13 @@ static void throttle_discard(BlockNode *bn, uint64_t off, uint64_t len,
     throttle_submit(bn, THR_DISCARD, off, len, NULL, 0, cb, opaque);
 }
 
+static void throttle_drain_release(BlockNode *bn)
+{
+    ThrottleNodeState *s = bn->opaque;
+
+    throttle_group_release(s->tgm);
+}
+
 static const char *const throttle_json_opts[] = { "throttle-group", NULL };
 
 const BlockDriver bdrv_throttle = {
@@ -135,6 +143,7 @@ const BlockDriver bdrv_throttle = {
     .write = throttle_write,
     .write_zeroes = throttle_write_zeroes,
     .discard = throttle_discard,
+    .drain_release = throttle_drain_release,
     .block_status = bdrv_filter_block_status,
     .truncate = bdrv_filter_truncate,
     .allocated_size = bdrv_filter_allocated_size,

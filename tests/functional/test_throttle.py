@@ -85,13 +85,18 @@ def second_after_09s(t, offsets):
     assert t.wait_done(2) == offsets
 
 
+def one_iops_filter():
+    """qmpd with a throttle node t0 over null-co in group g0 (iops 1)."""
+    return QtestQmpd(["-object", "throttle-group,id=g0,x-iops-total=1",
+                      "-blockdev", "driver=null-co,node-name=n0",
+                      "-blockdev", "driver=throttle,node-name=t0,"
+                      "throttle-group=g0,file=n0"])
+
+
 def test_filter_waits():
     """iops-total=1 without burst: a tenth of an operation of slack, so
     one write goes, the next after 0.9 s, the third 1 s later."""
-    t = QtestQmpd(["-object", "throttle-group,id=g0,x-iops-total=1",
-                   "-blockdev", "driver=null-co,node-name=n0",
-                   "-blockdev", "driver=throttle,node-name=t0,"
-                   "throttle-group=g0,file=n0"])
+    t = one_iops_filter()
     try:
         for i in range(3):
             t.hmp('qemu-io t0 "aio_write %d 4k"' % (i * 4096))
@@ -218,6 +223,22 @@ def test_drive_and_filter_share_group():
         t.close()
 
 
+def test_drain_releases():
+    """A drain (block_resize drains the node first) lets what a throttle
+    node holds back go at once, as QEMU disables limits while draining;
+    the clock has not moved."""
+    t = one_iops_filter()
+    try:
+        for i in range(3):
+            t.hmp('qemu-io t0 "aio_write %d 512"' % (i * 512))
+        assert t.wait_done(1) == [0]
+        assert t.fenced_done() == [0]
+        t.c.execute("block_resize", {"node-name": "t0", "size": 1 << 30})
+        assert t.wait_done(3) == [0, 512, 1024]
+    finally:
+        t.close()
+
+
 def test_object_in_use():
     with Qmpd(["-object", "throttle-group,id=g0,x-bps-total=1000",
                "-blockdev", "driver=null-co,node-name=n0"]) as q:
@@ -243,4 +264,4 @@ if __name__ == "__main__":
     run([test_filter_waits, test_group_shares_budget,
          test_limits_change_releases, test_drive_limits_wait,
          test_drive_option_limits, test_drive_and_filter_share_group,
-         test_object_in_use])
+         test_drain_releases, test_object_in_use])
