@@ -222,7 +222,8 @@ def test_drive_limits():
 
 def test_drive_cmdline():
     """-drive throttling.* and the legacy names: refusals, and what
-    query-block shows of the limits a drive starts with."""
+    query-block shows of the limits a drive starts with, also an empty
+    one."""
     drive = "file=d.img,format=raw,if=none,id=d0,"
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "d.img"), "wb") as f:
@@ -250,6 +251,19 @@ def test_drive_cmdline():
                  "throttling.group=g2",
                  "bps=0"]:
         compare(["-drive", drive + opts], query)
+    # an empty drive keeps its limits for the medium it is given
+    compare(["-drive", "if=none,id=cd,media=cdrom,bps=1000"], [
+        ("query-block", None),
+        bsit({"device": "cd"}, [1, 0, 0, 0, 0, 0]),
+        ("blockdev-change-medium", {"device": "cd", "filename": "d.img",
+                                    "format": "raw"}),
+        ("query-block", None),
+        bsit({"device": "cd"}, [0, 0, 0, 7, 0, 0]),
+        ("blockdev-remove-medium", {"id": "cd"}),
+        ("blockdev-open-tray", {"id": "cd"}),
+        ("blockdev-remove-medium", {"id": "cd"}),
+        ("query-block", None),
+    ])
 
 
 if __name__ == "__main__":
