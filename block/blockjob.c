@@ -242,6 +242,57 @@ void block_job_io_end(BlockJob *bj)
     bj->in_flight--;
 }
 
+typedef struct {
+    BlockJob *bj;
+    BlockNode *base;
+    uint64_t len;
+    void (*cb)(BlockJob *bj);
+} GrowOp;
+
+static void grow_flushed_cb(void *opaque, int ret)
+{
+    GrowOp *g = opaque;
+    BlockJob *bj = g->bj;
+    void (*cb)(BlockJob *bj) = g->cb;
+    Error *err = NULL;
+
+    block_job_io_end(bj);
+    if (ret < 0) {
+        error_setg_errno(&err, -ret, "Could not flush base before resizing");
+    } else if (!g->base->drv->truncate) {
+        error_setg(&err, "Image format driver does not support resize");
+    } else {
+        g->base->drv->truncate(g->base, g->len, &err);
+    }
+    g_free(g);
+    if (err) {
+        job_completed(&bj->job, ret < 0 ? ret : -EIO, error_get_pretty(err));
+        error_free(err);
+        return;
+    }
+    cb(bj);
+}
+
+static void grow_drained_cb(void *opaque, int ret)
+{
+    GrowOp *g = opaque;
+
+    bdrv_flush(g->base, grow_flushed_cb, g);
+}
+
+void block_job_grow_base(BlockJob *bj, BlockNode *base, uint64_t len,
+                         void (*cb)(BlockJob *bj))
+{
+    GrowOp *g = g_new0(GrowOp, 1);
+
+    g->bj = bj;
+    g->base = base;
+    g->len = len;
+    g->cb = cb;
+    block_job_io_begin(bj);
+    bdrv_drain(base, grow_drained_cb, g);
+}
+
 BlockErrorAction block_job_error_action(BlockJob *bj, BlockdevOnError on_err,
                                         bool is_read, int error)
 {

@@ -97,6 +97,16 @@ void block_job_io_begin(BlockJob *bj);
 void block_job_io_end(BlockJob *bj);
 
 /*
+ * Grow @base to @len bytes for a commit (QEMU's commit and active
+ * commit truncate a base smaller than top): drained and flushed first,
+ * counted as the job's I/O.  @cb(@bj) once it is done; on failure the
+ * job completes with QEMU's message instead (the caller's pump must not
+ * run before @cb: it has not started).
+ */
+void block_job_grow_base(BlockJob *bj, BlockNode *base, uint64_t len,
+                         void (*cb)(BlockJob *bj));
+
+/*
  * An I/O error @error (negative errno) in a read (@is_read) or write:
  * what @on_err says to do (enospc and auto: stop on ENOSPC, else
  * report).  Sends BLOCK_JOB_ERROR with the action unless the job is
@@ -142,6 +152,19 @@ extern const size_t commit_qmp_handlers_count;
 /* mirror.c: drive-mirror, blockdev-mirror */
 extern const QapiHandler mirror_qmp_handlers[];
 extern const size_t mirror_qmp_handlers_count;
+
+/*
+ * mirror.c: the job of an active commit (block-commit of @bs's active
+ * layer @top into @base, checked by the caller), created but not
+ * started: mirror's engine with the commit job type, as QEMU's
+ * commit_active_start().  The caller adds the nodes the job blocks and
+ * starts it (or fails it early).  NULL with @errp set if the job cannot
+ * be created.
+ */
+Job *mirror_commit_create(const char *job_id, BlockNode *bs, BlockNode *top,
+                          BlockNode *base, int64_t speed,
+                          BlockdevOnError on_error, bool auto_finalize,
+                          bool auto_dismiss, Error **errp);
 
 /*
  * backup.c: blockdev-backup, drive-backup, and the same as transaction

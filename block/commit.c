@@ -3,7 +3,9 @@
  * block-commit: write the data of a backing chain's upper layers (top
  * and the layers down to base, exclusive) into base, as QEMU 7.2 does.
  *
- * Two jobs share this file, as in QEMU (commit.c and mirror.c):
+ * Active commit (top is the device's active layer) is a mirror job with
+ * the commit type, as in QEMU: the command is checked here and the job
+ * made by mirror.c's mirror_commit_create().  The job of this file is
  *
  *   intermediate commit (top is below the active layer)
  *
@@ -18,27 +20,11 @@
  *     On success the overlay's backing link and image header name base,
  *     and top..mid leave the graph.
  *
- *   active commit (top is the device's active layer)
- *
- *     Like a mirror from top to base.  A write notifier on top keeps a
- *     dirty bitmap of 64 KiB granules; the first pass marks what is
- *     allocated above base.  Dirty granules are copied until none is
- *     left (READY), and copied again as the guest writes.  A copy takes
- *     a range lock on top before clearing its bits and reading: a guest
- *     write in flight is waited for, one arriving during the read waits
- *     and dirties the range again afterwards.  A granule being copied
- *     (the "busy" bitmap) is not picked again until its write to base
- *     has finished, so writes to base never overtake each other.
- *     job-complete: once nothing is dirty or in flight, a range lock
- *     over the whole device holds guest writes back (QEMU drains), base
- *     is flushed, and prepare replaces top by base everywhere; the
- *     writes held back are then started on base.
- *
- * Both keep up to MAX_IN_FLIGHT copies in flight; a copy is a read
+ * It keeps up to MAX_IN_FLIGHT copies in flight; a copy is a read
  * from top and a write to base.  The speed limit works as QEMU's: a
  * copy goes out, and the delay it causes is waited before the next.
- * Everything the job waits for (copies, allocation queries, flushes,
- * lock grants) is counted with block_job_io_begin/end: pause, cancel
+ * Everything the job waits for (copies, allocation queries, flushes)
+ * is counted with block_job_io_begin/end: pause, cancel
  * and the end of the job wait for that count to reach zero.
  * job_completed() is only called at the tail of a callback or hook,
  * since it may free the job.
@@ -56,38 +42,29 @@
 #include "qapi/qjson.h"
 
 #define GRANULE (64 * 1024ull)
-#define CHUNK_MAX (1024 * 1024ull)      /* active: mirror's MAX_IO_BYTES */
-#define COMMIT_CHUNK (512 * 1024ull)    /* intermediate: QEMU's buffer */
+#define COMMIT_CHUNK (512 * 1024ull)    /* QEMU's buffer */
 #define MAX_IN_FLIGHT 16
-
-typedef struct {
-    uint64_t *words;
-    uint64_t nbits;
-    uint64_t count;             /* bits set */
-} Bitmap;
 
 typedef struct CommitJob CommitJob;
 
-/* A range to copy; the intermediate job queues failed ones to redo. */
+/* A range to copy; failed ones are queued to redo. */
 typedef struct {
     uint64_t off;
     uint64_t len;
-    uint64_t pass_off;          /* intermediate: [pass_off, off + len) of
-                                   the pass is done when the copy is */
+    uint64_t pass_off;          /* [pass_off, off + len) of the pass is
+                                   done when the copy is */
 } Range;
 
 typedef struct {
     CommitJob *s;
     Range r;
     void *buf;
-    BdrvRangeLock *lock;        /* active: held during the read */
 } CommitOp;
 
 struct CommitJob {
     BlockJob common;
     BlockNode *top;
     BlockNode *base;
-    bool active;
     char *backing_file;
     BlockdevOnError on_error;
     bool base_made_rw;          /* reopened read-write for the job */
@@ -99,88 +76,25 @@ struct CommitJob {
     int final_ret;
     bool need_flush;            /* base was written since its last flush */
     bool flush_failed;
-    bool error_pending;         /* intermediate: stopped, not resumed yet */
+    bool error_pending;         /* stopped, not resumed yet */
     guint kick_source;
-
-    /* speed limit: bytes accounted, issued once the wait is over */
 
     /* the allocation pass */
     uint64_t scan_off;
     bool scan_busy;
-    bool scan_done;
 
-    /* intermediate: the allocated extent being carved, the retries */
+    /* the allocated extent being carved, the retries */
     uint64_t ext_off;
     uint64_t ext_end;
     uint64_t ext_skip;          /* head of ext_off below the pass */
     GQueue redo;                /* Range * */
     uint64_t done_off;          /* the pass is done up to here */
     GArray *done_ivs;           /* Interval: done beyond done_off */
-
-    /* active */
-    Bitmap dirty;
-    Bitmap busy;
-    uint64_t cursor;            /* granule to look for dirt from */
-    uint64_t bytes_in_flight;
-    bool notifier;
-    bool syncing;               /* the flush before READY */
-    bool should_complete;
-    bool final_wait;            /* the whole-device lock was asked for */
-    BdrvRangeLock *final_lock;
-    bool drained;               /* final_lock kept until prepare/abort */
 };
 
 static void commit_pump(CommitJob *s);
 
-/* ---- bitmap ------------------------------------------------------------ */
-
-static void bitmap_init(Bitmap *b, uint64_t nbits)
-{
-    b->words = g_new0(uint64_t, (nbits + 63) / 64 + 1);
-    b->nbits = nbits;
-    b->count = 0;
-}
-
-static bool bitmap_get(const Bitmap *b, uint64_t i)
-{
-    return (b->words[i / 64] >> (i % 64)) & 1;
-}
-
-static void bitmap_set_range(Bitmap *b, uint64_t first, uint64_t n)
-{
-    for (uint64_t i = first; i < first + n && i < b->nbits; i++) {
-        if (!bitmap_get(b, i)) {
-            b->words[i / 64] |= 1ull << (i % 64);
-            b->count++;
-        }
-    }
-}
-
-static void bitmap_clear_range(Bitmap *b, uint64_t first, uint64_t n)
-{
-    for (uint64_t i = first; i < first + n && i < b->nbits; i++) {
-        if (bitmap_get(b, i)) {
-            b->words[i / 64] &= ~(1ull << (i % 64));
-            b->count--;
-        }
-    }
-}
-
-/* The first set bit at or after @from, or nbits. */
-static uint64_t bitmap_next(const Bitmap *b, uint64_t from)
-{
-    while (from < b->nbits) {
-        uint64_t w = b->words[from / 64] >> (from % 64);
-
-        if (w) {
-            return MIN(from + (uint64_t)__builtin_ctzll(w), b->nbits);
-        }
-        from = (from / 64 + 1) * 64;
-    }
-    return b->nbits;
-}
-
-/* ---- progress of the intermediate pass --------------------------------- */
+/* ---- progress of the pass --------------------------------------------- */
 
 typedef struct {
     uint64_t start;
@@ -245,15 +159,6 @@ static void kick(CommitJob *s)
     }
 }
 
-static void update_remaining(CommitJob *s)
-{
-    if (s->active) {
-        job_progress_set_remaining(&s->common.job,
-                                   s->dirty.count * GRANULE
-                                   + s->bytes_in_flight);
-    }
-}
-
 static void commit_sleep_cb(BlockJob *bj)
 {
     commit_pump((CommitJob *)bj);
@@ -262,14 +167,13 @@ static void commit_sleep_cb(BlockJob *bj)
 /*
  * The on-error policy for a failed request.  QEMU's commit copies one
  * range at a time and so reports once; with several requests in flight
- * the intermediate job reports the first failure and retries the others
- * silently.  Active commit reports each, as mirror does.
+ * the job reports the first failure and retries the others silently.
  */
 static void error_action(CommitJob *s, bool is_read, int ret)
 {
     BlockErrorAction action;
 
-    if (!s->active && (s->ret < 0 || s->error_pending)) {
+    if (s->ret < 0 || s->error_pending) {
         return;
     }
     action = block_job_error_action(&s->common, s->on_error, is_read, ret);
@@ -310,7 +214,7 @@ static void commit_finish(CommitJob *s, int ret)
         s->kick_source = 0;
     }
     /* clean() makes base read-only again: its metadata must be written */
-    if (s->need_flush && s->base_made_rw && !s->active) {
+    if (s->need_flush && s->base_made_rw) {
         s->need_flush = false;
         bdrv_flush(s->base, finish_flushed_cb, s);
         return;
@@ -337,8 +241,7 @@ static void idle_flushed_cb(void *opaque, int ret)
  */
 static void idle_flush(CommitJob *s)
 {
-    if (s->need_flush && s->base_made_rw && !s->active
-        && s->common.in_flight == 0) {
+    if (s->need_flush && s->base_made_rw && s->common.in_flight == 0) {
         s->need_flush = false;
         block_job_io_begin(&s->common);
         bdrv_flush(s->base, idle_flushed_cb, s);
@@ -360,14 +263,6 @@ static void op_end(CommitOp *op)
 {
     CommitJob *s = op->s;
 
-    if (s->active) {
-        uint64_t first = op->r.off / GRANULE;
-
-        bitmap_clear_range(&s->busy, first,
-                           (op->r.off + op->r.len + GRANULE - 1) / GRANULE
-                           - first);
-        s->bytes_in_flight -= op->r.len;
-    }
     ioq_buf_free(op->buf);
     g_free(op);
     block_job_io_end(&s->common);
@@ -377,19 +272,9 @@ static void copy_failed(CommitOp *op, bool is_read, int ret)
 {
     CommitJob *s = op->s;
 
-    if (s->active) {
-        uint64_t first = op->r.off / GRANULE;
-
-        /* to be copied again */
-        bitmap_set_range(&s->dirty, first,
-                         (op->r.off + op->r.len + GRANULE - 1) / GRANULE
-                         - first);
-    } else {
-        /* QEMU retries the same range first */
-        g_queue_push_head(&s->redo, g_memdup2(&op->r, sizeof(op->r)));
-    }
+    /* QEMU retries the same range first */
+    g_queue_push_head(&s->redo, g_memdup2(&op->r, sizeof(op->r)));
     op_end(op);
-    update_remaining(s);
     error_action(s, is_read, ret);
     commit_pump(s);
 }
@@ -403,13 +288,8 @@ static void copy_write_cb(void *opaque, int ret)
         copy_failed(op, false, ret);
         return;
     }
-    if (s->active) {
-        job_progress_update(&s->common.job, op->r.len);
-    } else {
-        pass_done(s, op->r.pass_off, op->r.off + op->r.len);
-    }
+    pass_done(s, op->r.pass_off, op->r.off + op->r.len);
     op_end(op);
-    update_remaining(s);
     commit_pump(s);
 }
 
@@ -418,46 +298,12 @@ static void copy_read_cb(void *opaque, int ret)
     CommitOp *op = opaque;
     CommitJob *s = op->s;
 
-    if (op->lock) {
-        /* guest writes held back may go now; they dirty the range again */
-        bdrv_range_unlock(op->lock);
-        op->lock = NULL;
-    }
     if (ret < 0) {
         copy_failed(op, true, ret);
         return;
     }
     s->need_flush = true;
     bdrv_write(s->base, op->r.off, op->r.len, op->buf, 0, copy_write_cb, op);
-}
-
-static void copy_start(CommitOp *op)
-{
-    op->buf = ioq_buf_alloc(op->r.len);
-    if (op->lock) {
-        /* an active commit's range lock (active_locked_cb) */
-        bdrv_read_locked(op->s->top, op->r.off, op->r.len, op->buf,
-                         copy_read_cb, op);
-    } else {
-        bdrv_read(op->s->top, op->r.off, op->r.len, op->buf, copy_read_cb,
-                  op);
-    }
-}
-
-static void active_locked_cb(void *opaque, BdrvRangeLock *lock)
-{
-    CommitOp *op = opaque;
-    CommitJob *s = op->s;
-    uint64_t first = op->r.off / GRANULE;
-
-    /* no guest write is in flight on the range; new ones wait */
-    op->lock = lock;
-    bitmap_clear_range(&s->dirty, first,
-                       (op->r.off + op->r.len + GRANULE - 1) / GRANULE
-                       - first);
-    s->bytes_in_flight += op->r.len;
-    update_remaining(s);
-    copy_start(op);
 }
 
 static void issue_copy(CommitJob *s, const Range *r)
@@ -467,15 +313,8 @@ static void issue_copy(CommitJob *s, const Range *r)
     op->s = s;
     op->r = *r;
     block_job_io_begin(&s->common);
-    if (s->active) {
-        uint64_t first = r->off / GRANULE;
-
-        bitmap_set_range(&s->busy, first,
-                         (r->off + r->len + GRANULE - 1) / GRANULE - first);
-        bdrv_range_lock(s->top, r->off, r->len, active_locked_cb, op);
-    } else {
-        copy_start(op);
-    }
+    op->buf = ioq_buf_alloc(op->r.len);
+    bdrv_read(s->top, op->r.off, op->r.len, op->buf, copy_read_cb, op);
 }
 
 /* ---- the allocation pass ----------------------------------------------- */
@@ -493,18 +332,7 @@ static void scan_cb(void *opaque, int ret, int status, uint64_t pnum)
         return;
     }
     pnum = MAX(1, MIN(pnum, s->len - s->scan_off));
-    if (s->active) {
-        if (status) {
-            uint64_t first = s->scan_off / GRANULE;
-
-            bitmap_set_range(&s->dirty, first,
-                             (s->scan_off + pnum + GRANULE - 1) / GRANULE
-                             - first);
-        }
-        s->scan_off += pnum;
-        s->scan_done = s->scan_off >= s->len;
-        update_remaining(s);
-    } else if (status) {
+    if (status) {
         /* copied in whole granules; the pass moves past them */
         s->ext_off = align_down(s->scan_off);
         s->ext_end = MIN(s->len, align_up(s->scan_off + pnum));
@@ -525,7 +353,7 @@ static void scan_start(CommitJob *s)
                             s->len - s->scan_off, scan_cb, s);
 }
 
-/* ---- intermediate commit ----------------------------------------------- */
+/* ---- the copy ----------------------------------------------------------- */
 
 /* The next range to copy, without taking it. */
 static bool inter_peek(CommitJob *s, Range *r)
@@ -584,178 +412,6 @@ static void pump_intermediate(CommitJob *s)
     }
 }
 
-/* ---- active commit ----------------------------------------------------- */
-
-/* Dirty granules not being copied, from the cursor on (wrapping). */
-static bool active_pick(CommitJob *s, Range *r)
-{
-    uint64_t n = s->dirty.nbits;
-    uint64_t g = s->cursor;
-    uint64_t k;
-    bool wrapped = false;
-
-    for (;;) {
-        g = bitmap_next(&s->dirty, g);
-        if (g >= n) {
-            if (wrapped) {
-                return false;
-            }
-            wrapped = true;
-            g = 0;
-            continue;
-        }
-        if (wrapped && g >= s->cursor) {
-            return false;
-        }
-        if (!bitmap_get(&s->busy, g)) {
-            break;
-        }
-        g++;
-    }
-    for (k = 1; k < CHUNK_MAX / GRANULE && g + k < n
-         && bitmap_get(&s->dirty, g + k) && !bitmap_get(&s->busy, g + k);
-         k++) {
-    }
-    r->off = g * GRANULE;
-    r->len = MIN(s->len, (g + k) * GRANULE) - r->off;
-    s->cursor = g + k < n ? g + k : 0;
-    return true;
-}
-
-static void sync_flushed_cb(void *opaque, int ret)
-{
-    CommitJob *s = opaque;
-    Job *job = &s->common.job;
-
-    s->syncing = false;
-    block_job_io_end(&s->common);
-    if (ret < 0) {
-        error_action(s, false, ret);
-    } else if (!job->ready && !job_is_cancelled(job) && s->ret == 0) {
-        /*
-         * READY tells of the point the flush made durable, when nothing
-         * was left (QEMU's job counts later writes on its next pass)
-         */
-        job_progress_set_remaining(job, 0);
-        job_transition_to_ready(job);
-        update_remaining(s);
-    }
-    commit_pump(s);
-}
-
-/*
- * Let the guest writes held back by the whole-device lock go: to @to
- * when the device has just been switched to it, else where they were.
- */
-static void release_final_lock(CommitJob *s, BlockNode *to)
-{
-    if (s->final_lock) {
-        if (to) {
-            bdrv_range_unlock_redirect(s->final_lock, to);
-        } else {
-            bdrv_range_unlock(s->final_lock);
-        }
-        s->final_lock = NULL;
-    }
-    if (s->drained) {
-        s->drained = false;
-        /* a cancel may have reset the count already */
-        if (s->common.job.pause_count > 0) {
-            s->common.job.pause_count--;
-        }
-    }
-}
-
-static void final_flushed_cb(void *opaque, int ret)
-{
-    CommitJob *s = opaque;
-
-    block_job_io_end(&s->common);
-    if (ret < 0) {
-        release_final_lock(s, NULL);
-        error_action(s, false, ret);
-        commit_pump(s);
-        return;
-    }
-    /* prepare() switches to base and releases the lock */
-    commit_finish(s, 0);
-}
-
-static void final_locked_bh(void *opaque, int ret)
-{
-    CommitJob *s = opaque;
-    Job *job = &s->common.job;
-
-    s->final_wait = false;
-    if (s->dirty.count || job_is_cancelled(job) || s->ret < 0) {
-        /* a write got in before the lock: copy it first */
-        release_final_lock(s, NULL);
-        block_job_io_end(&s->common);
-        commit_pump(s);
-        return;
-    }
-    /*
-     * QEMU keeps the source drained from here to the graph change, and
-     * the drain counts as a pause (query-block-jobs: "paused": true)
-     */
-    s->drained = true;
-    job->pause_count++;
-    s->need_flush = false;
-    bdrv_flush(s->base, final_flushed_cb, s);
-}
-
-static void final_locked_cb(void *opaque, BdrvRangeLock *lock)
-{
-    CommitJob *s = opaque;
-
-    s->final_lock = lock;
-    /* the grant may come inside bdrv_range_lock(); go on from the loop */
-    ioq_defer_int(final_locked_bh, s, 0);
-}
-
-static void pump_active(CommitJob *s)
-{
-    BlockJob *bj = &s->common;
-    Job *job = &bj->job;
-    Range r;
-
-    if (!s->scan_done) {
-        if (!s->scan_busy) {
-            scan_start(s);
-        }
-        return;
-    }
-    while (bj->in_flight < MAX_IN_FLIGHT && !s->final_wait) {
-        if (block_job_rate_wait(&s->common, commit_sleep_cb)) {
-            return;
-        }
-        if (!active_pick(s, &r)) {
-            break;
-        }
-        issue_copy(s, &r);
-        block_job_rate_account(&s->common, r.len);
-    }
-    if (bj->in_flight || s->dirty.count) {
-        return;
-    }
-    if (!job->ready) {
-        /* in sync: flush base, then READY (QEMU's mirror_flush) */
-        s->syncing = true;
-        s->need_flush = false;
-        block_job_io_begin(bj);
-        bdrv_flush(s->base, sync_flushed_cb, s);
-    } else if (s->should_complete || job->cancelled) {
-        /*
-         * In sync and to end (a cancel without force when ready ends in
-         * sync, without the switch): hold guest writes back, as QEMU's
-         * drain does, so that nothing is dirty when prepare() runs
-         */
-        s->final_wait = true;
-        block_job_io_begin(bj);
-        bdrv_range_lock(s->top, 0, s->len, final_locked_cb, s);
-    }
-}
-
 /* ---- the pump ---------------------------------------------------------- */
 
 static void commit_pump(CommitJob *s)
@@ -782,87 +438,21 @@ static void commit_pump(CommitJob *s)
         }
         return;
     }
-    if (s->active) {
-        pump_active(s);
-    } else {
-        pump_intermediate(s);
-    }
+    pump_intermediate(s);
 }
 
 /* ---- job driver -------------------------------------------------------- */
 
-static void write_notify(void *opaque, uint64_t off, uint64_t len)
+static void commit_begin(CommitJob *s)
 {
-    CommitJob *s = opaque;
-    uint64_t first = off / GRANULE;
-    uint64_t end = MIN(off + len, s->len);
-
-    if (off >= s->len || !len) {
-        return;
-    }
-    bitmap_set_range(&s->dirty, first, (end + GRANULE - 1) / GRANULE - first);
-    update_remaining(s);
-    kick(s);
-}
-
-static void barrier_cb(void *opaque, BdrvRangeLock *lock)
-{
-    CommitJob *s = opaque;
-
-    /*
-     * Writes that started before the notifier was added are done: the
-     * pass sees what they allocated.  Later ones are in the bitmap.
-     */
-    bdrv_range_unlock(lock);
-    block_job_io_end(&s->common);
-    s->started = true;
-    kick(s);
-}
-
-static void start_copying(CommitJob *s)
-{
-    if (s->active) {
-        bitmap_init(&s->dirty, (s->len + GRANULE - 1) / GRANULE);
-        bitmap_init(&s->busy, (s->len + GRANULE - 1) / GRANULE);
-        bdrv_add_write_notifier(s->top, write_notify, s);
-        s->notifier = true;
-        block_job_io_begin(&s->common);
-        bdrv_range_lock(s->top, 0, s->len, barrier_cb, s);
-        return;
-    }
     job_progress_set_remaining(&s->common.job, s->len);
     s->started = true;
     commit_pump(s);
 }
 
-static void grow_flushed_cb(void *opaque, int ret)
+static void grown_cb(BlockJob *bj)
 {
-    CommitJob *s = opaque;
-    Error *err = NULL;
-
-    block_job_io_end(&s->common);
-    if (ret < 0) {
-        error_setg_errno(&err, -ret, "Could not flush base before resizing");
-    } else if (!s->base->drv->truncate) {
-        error_setg(&err, "Image format driver does not support resize");
-    } else {
-        s->base->drv->truncate(s->base, s->len, &err);
-    }
-    if (err) {
-        s->done = true;
-        job_completed(&s->common.job, ret < 0 ? ret : -EIO,
-                      error_get_pretty(err));
-        error_free(err);
-        return;
-    }
-    start_copying(s);
-}
-
-static void grow_drained_cb(void *opaque, int ret)
-{
-    CommitJob *s = opaque;
-
-    bdrv_flush(s->base, grow_flushed_cb, s);
+    commit_begin((CommitJob *)bj);
 }
 
 static void commit_run(Job *job)
@@ -872,24 +462,16 @@ static void commit_run(Job *job)
     s->len = bdrv_length(s->top);
     if (bdrv_length(s->base) < s->len) {
         /* base must hold all of top (QEMU truncates it too) */
-        block_job_io_begin(&s->common);
-        bdrv_drain(s->base, grow_drained_cb, s);
+        block_job_grow_base(&s->common, s->base, s->len, grown_cb);
         return;
     }
-    start_copying(s);
+    commit_begin(s);
 }
 
 static void commit_resume(Job *job)
 {
-    CommitJob *s = (CommitJob *)job;
-
-    if (s->active) {
-        /* mirror's cancel ends from the main loop, after the reply */
-        kick(s);
-    } else {
-        /* a paused commit that is cancelled ends before the reply */
-        commit_pump(s);
-    }
+    /* a paused commit that is cancelled ends before the reply */
+    commit_pump((CommitJob *)job);
 }
 
 static void commit_user_resume(Job *job)
@@ -903,15 +485,8 @@ static void commit_cancel(Job *job, bool force)
 {
     CommitJob *s = (CommitJob *)job;
 
-    /*
-     * QEMU's commit has no cancel hook: every cancel is forced.  Active
-     * commit is mirror's, whose soft cancel means something only when
-     * ready (then the job ends in sync, without switching to base).
-     */
-    if (!s->active || (job->status != JOB_STATUS_READY
-                       && job->status != JOB_STATUS_STANDBY)) {
-        job->force_cancel = true;
-    }
+    /* QEMU's commit has no cancel hook: every cancel is forced */
+    job->force_cancel = true;
     if (job->paused) {
         /* the job core resumes it next: commit_resume() goes on */
         return;
@@ -928,15 +503,6 @@ static void commit_kick(Job *job)
 
     wake(s);
     commit_pump(s);
-}
-
-static bool commit_complete(Job *job, Error **errp)
-{
-    CommitJob *s = (CommitJob *)job;
-
-    s->should_complete = true;
-    kick(s);
-    return true;
 }
 
 /* Point the overlays of top at base, in the graph and in their headers. */
@@ -985,38 +551,18 @@ static int drop_intermediate(CommitJob *s)
 
 static int commit_prepare(Job *job)
 {
-    CommitJob *s = (CommitJob *)job;
-
-    if (!s->active) {
-        return drop_intermediate(s);
-    }
-    if (s->should_complete) {
-        bdrv_replace_node(s->top, s->base);
-        release_final_lock(s, s->base);
-    }
-    release_final_lock(s, NULL);
-    return 0;
-}
-
-static void commit_abort(Job *job)
-{
-    release_final_lock((CommitJob *)job, NULL);
+    return drop_intermediate((CommitJob *)job);
 }
 
 static void commit_clean(Job *job)
 {
     CommitJob *s = (CommitJob *)job;
 
-    commit_abort(job);
-    if (s->notifier) {
-        bdrv_remove_write_notifier(s->top, write_notify, s);
-        s->notifier = false;
-    }
     /*
-     * QEMU restores a read-only base after an intermediate commit only;
-     * active commit leaves it writable.  Its metadata was flushed.
+     * QEMU restores a read-only base after an intermediate commit only
+     * (active commit leaves it writable).  Its metadata was flushed.
      */
-    if (s->base_made_rw && !s->active && !s->flush_failed) {
+    if (s->base_made_rw && !s->flush_failed) {
         bdrv_reopen_read_only(s->base, true, NULL);
     }
 }
@@ -1028,9 +574,6 @@ static void commit_free(Job *job)
 
     if (s->kick_source) {
         g_source_remove(s->kick_source);
-    }
-    if (s->notifier) {
-        bdrv_remove_write_notifier(s->top, write_notify, s);
     }
     block_job_free(&s->common);
     if (s->top) {
@@ -1047,8 +590,6 @@ static void commit_free(Job *job)
     if (s->done_ivs) {
         g_array_free(s->done_ivs, TRUE);
     }
-    g_free(s->dirty.words);
-    g_free(s->busy.words);
     g_free(s->backing_file);
 }
 
@@ -1059,11 +600,9 @@ static const JobDriver commit_driver = {
     .run = commit_run,
     .resume = commit_resume,
     .user_resume = commit_user_resume,
-    .complete = commit_complete,
     .kick = commit_kick,
     .cancel = commit_cancel,
     .prepare = commit_prepare,
-    .abort = commit_abort,
     .clean = commit_clean,
     .free = commit_free,
     .event_data = block_job_event_data,
@@ -1184,6 +723,32 @@ static bool is_root(BlockNode *bn)
     return !bdrv_op_is_blocked(bn, NULL);
 }
 
+/* The intermediate commit job, created but not started. */
+static Job *commit_create(const char *job_id, BlockNode *bs, BlockNode *top,
+                          BlockNode *base, int64_t speed,
+                          BlockdevOnError on_error, const char *backing_file,
+                          bool auto_finalize, bool auto_dismiss, Error **errp)
+{
+    CommitJob *s = block_job_create(job_id, &commit_driver, bs, speed,
+                                    auto_finalize, auto_dismiss, errp);
+
+    if (!s) {
+        return NULL;
+    }
+    /* QEMU's commit job writes through backends of its own on both */
+    s->top = top;
+    bdrv_ref(top);
+    blk_job_hold(top);
+    s->base = base;
+    bdrv_ref(base);
+    blk_job_hold(base);
+    s->on_error = on_error;
+    s->backing_file = g_strdup(backing_file);
+    g_queue_init(&s->redo);
+    s->done_ivs = g_array_new(FALSE, FALSE, sizeof(Interval));
+    return &s->common.job;
+}
+
 /* The checks and their order are QEMU 7.2's qmp_block_commit(). */
 static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
 {
@@ -1199,7 +764,10 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
     BlockNode *bs = bdrv_lookup(device, device, NULL);
     BlockNode *top_bs;
     BlockNode *base_bs;
-    CommitJob *s;
+    int64_t speed = qjson_get_int_or(args, "speed", 0);
+    bool auto_finalize = qjson_get_bool_or(args, "auto-finalize", true);
+    bool auto_dismiss = qjson_get_bool_or(args, "auto-dismiss", true);
+    Job *job;
     bool active;
 
     if (!bs) {
@@ -1300,39 +868,33 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
         return false;
     }
 
-    s = block_job_create(job_id, &commit_driver, bs,
-                         qjson_get_int_or(args, "speed", 0),
-                         qjson_get_bool_or(args, "auto-finalize", true),
-                         qjson_get_bool_or(args, "auto-dismiss", true),
-                         errp);
-    if (!s) {
+    if (active) {
+        job = mirror_commit_create(job_id, bs, top_bs, base_bs, speed,
+                                   on_error, auto_finalize, auto_dismiss,
+                                   errp);
+    } else {
+        job = commit_create(job_id, bs, top_bs, base_bs, speed, on_error,
+                            backing_file, auto_finalize, auto_dismiss, errp);
+    }
+    if (!job) {
         return false;
     }
-    /* QEMU's commit job writes through backends of its own on both */
-    s->top = top_bs;
-    bdrv_ref(top_bs);
-    blk_job_hold(top_bs);
-    s->base = base_bs;
-    bdrv_ref(base_bs);
-    blk_job_hold(base_bs);
-    s->active = active;
-    s->on_error = on_error;
-    s->backing_file = g_strdup(backing_file);
-    g_queue_init(&s->redo);
-    s->done_ivs = g_array_new(FALSE, FALSE, sizeof(Interval));
     if (bdrv_is_read_only(base_bs)) {
         if (!bdrv_reopen_read_only(base_bs, false, errp)) {
-            job_early_fail(&s->common.job);
+            job_early_fail(job);
             return false;
         }
-        s->base_made_rw = true;
+        if (!active) {
+            /* made read-only again at the end (commit_clean()) */
+            ((CommitJob *)job)->base_made_rw = true;
+        }
     }
     /* the nodes that leave the graph, and base */
     for (BlockNode *it = top_bs; it && it != base_bs; it = chain_next(it)) {
-        block_job_add_node(&s->common, it, NULL);
+        block_job_add_node((BlockJob *)job, it, NULL);
     }
-    block_job_add_node(&s->common, base_bs, NULL);
-    job_start(&s->common.job);
+    block_job_add_node((BlockJob *)job, base_bs, NULL);
+    job_start(job);
     return true;
 }
 

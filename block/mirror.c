@@ -116,6 +116,13 @@
  *   source (or the node replaces names) in every backend and parent.
  *   The writes held back then start on the target.
  *
+ * Active commit (block-commit of the device's active layer) is this job
+ * with the commit job type, as in QEMU (commit_active_start()): top is
+ * the source, base the target, what is allocated above base is copied
+ * and the switch replaces top by base.  commit.c checks the command and
+ * calls mirror_commit_create(); here it differs only in growing a base
+ * smaller than top before it starts, and in what it holds.
+ *
  * Everything the job waits for is counted with block_job_io_begin/end;
  * pause, cancel and the end of the job wait for the count to reach
  * zero (the end also for the write-blocking guest writes, counted
@@ -142,6 +149,8 @@
 #define MAX_IN_FLIGHT 16
 #define MAX_IO_BYTES (1024 * 1024ull)
 #define DEFAULT_BUF_SIZE (MAX_IN_FLIGHT * MAX_IO_BYTES)
+/* active commit's dirty granule (qmpd's commit always used 64 KiB) */
+#define COMMIT_GRANULARITY (64 * 1024ull)
 /* QEMU zeroes a target in requests of up to INT_MAX bytes */
 #define ZERO_CHUNK (1ull << 30)
 /* QEMU's BLOCK_JOB_SLICE_TIME: how often a ready job looks for dirt */
@@ -218,6 +227,10 @@ struct MirrorJob {
     bool zero_ok;               /* the target zeroes by deallocating */
     BlockdevOnError on_source_error;
     BlockdevOnError on_target_error;
+    bool commit;                /* active commit: the source is held as
+                                   a backend too, a short target grows,
+                                   each copy counts for the speed when
+                                   it is issued */
     uint64_t len;
 
     HBitmap *dirty;
@@ -464,7 +477,9 @@ static void op_status_cb(void *opaque, int ret, int status, uint64_t pnum)
     s->buf_in_flight -= op->buf_len - op->len;
     op->buf_len = op->len;
     op->buf = ioq_buf_alloc(op->len);
-    block_job_rate_account(&s->common, op->len);
+    if (!s->commit) {
+        block_job_rate_account(&s->common, op->len);
+    }
     /* under the op's range lock (op_locked_cb) */
     bdrv_read_locked(s->src, op->off, op->len, op->buf, op_read_cb, op);
 }
@@ -738,6 +753,13 @@ static void pump_copy(MirrorJob *s)
             break;
         }
         issue_copy(s, off, len);
+        if (s->commit) {
+            /*
+             * qmpd's active commit has always waited after each copy
+             * (zeroes too), not after a buffer's worth as mirror does
+             */
+            block_job_rate_account(bj, len);
+        }
     }
     if (bj->sleep_source || bj->in_flight || s->active_count
         || hbitmap_count(s->dirty) || s->final_wait) {
@@ -1141,16 +1163,10 @@ static void fail_bh(void *opaque, int ret)
                   "Source and target image have different sizes");
 }
 
-static void mirror_run(Job *job)
+static void mirror_begin(MirrorJob *s)
 {
-    MirrorJob *s = (MirrorJob *)job;
+    Job *job = &s->common.job;
 
-    s->len = bdrv_length(s->src);
-    if (s->len != bdrv_length(s->target)) {
-        /* QEMU's job fails from its coroutine: after the reply */
-        ioq_defer_int(fail_bh, s, -EINVAL);
-        return;
-    }
     s->dirty = hbitmap_new(s->len, s->granularity);
     s->busy = hbitmap_new(s->len, s->granularity);
     if (s->len == 0) {
@@ -1184,6 +1200,30 @@ static void mirror_run(Job *job)
     s->in_run = false;
     /* QEMU's job runs until it first waits: sync none is ready at once */
     mirror_pump(s);
+}
+
+static void grown_cb(BlockJob *bj)
+{
+    mirror_begin((MirrorJob *)bj);
+}
+
+static void mirror_run(Job *job)
+{
+    MirrorJob *s = (MirrorJob *)job;
+    uint64_t target_len = bdrv_length(s->target);
+
+    s->len = bdrv_length(s->src);
+    if (s->commit && target_len < s->len) {
+        /* base must hold all of top (QEMU's mirror_run() truncates it) */
+        block_job_grow_base(&s->common, s->target, s->len, grown_cb);
+        return;
+    }
+    if (!s->commit && s->len != target_len) {
+        /* QEMU's job fails from its coroutine: after the reply */
+        ioq_defer_int(fail_bh, s, -EINVAL);
+        return;
+    }
+    mirror_begin(s);
 }
 
 static void mirror_resume(Job *job)
@@ -1331,6 +1371,9 @@ static void release_nodes(MirrorJob *s)
     block_job_free(&s->common);
     /* block_job_free() is done with them; once is enough */
     s->common.nodes = NULL;
+    if (s->src && s->commit) {
+        blk_job_release(s->src);
+    }
     g_clear_pointer(&s->src, bdrv_unref);
 }
 
@@ -1364,22 +1407,28 @@ static void mirror_free(Job *job)
     g_free(s->replaces);
 }
 
-static const JobDriver mirror_driver = {
-    .type = JOB_TYPE_MIRROR,
-    .instance_size = sizeof(MirrorJob),
-    .block_job = true,
-    .run = mirror_run,
-    .resume = mirror_resume,
-    .user_resume = block_job_user_resume,
-    .complete = mirror_complete,
-    .kick = mirror_kick,
-    .cancel = mirror_cancel,
-    .prepare = mirror_prepare,
-    .abort = mirror_abort,
-    .clean = mirror_clean,
-    .free = mirror_free,
-    .event_data = block_job_event_data,
-};
+/* QEMU's commit_active_job_driver differs from mirror's by its type. */
+#define MIRROR_JOB_DRIVER(job_type)                                     \
+    {                                                                   \
+        .type = (job_type),                                             \
+        .instance_size = sizeof(MirrorJob),                             \
+        .block_job = true,                                              \
+        .run = mirror_run,                                              \
+        .resume = mirror_resume,                                        \
+        .user_resume = block_job_user_resume,                           \
+        .complete = mirror_complete,                                    \
+        .kick = mirror_kick,                                            \
+        .cancel = mirror_cancel,                                        \
+        .prepare = mirror_prepare,                                      \
+        .abort = mirror_abort,                                          \
+        .clean = mirror_clean,                                          \
+        .free = mirror_free,                                            \
+        .event_data = block_job_event_data,                             \
+    }
+
+static const JobDriver mirror_driver = MIRROR_JOB_DRIVER(JOB_TYPE_MIRROR);
+static const JobDriver commit_active_driver =
+    MIRROR_JOB_DRIVER(JOB_TYPE_COMMIT);
 
 /* ---- QMP --------------------------------------------------------------- */
 
@@ -1616,6 +1665,53 @@ static bool get_shared_base(const json_t *args, BlockNode *bs,
     return true;
 }
 
+/*
+ * What mirror and active commit set alike: the nodes (referenced, the
+ * target held as a backend), the request sizes (@buf_size 0: the
+ * default) and the target's cluster rules.
+ */
+static void mirror_setup(MirrorJob *s, BlockNode *src, BlockNode *target,
+                         BlockNode *base, uint64_t granularity,
+                         uint64_t buf_size)
+{
+    s->src = src;
+    bdrv_ref(src);
+    s->target = target;
+    bdrv_ref(target);
+    blk_job_hold(target);
+    if (base) {
+        s->base = base;
+        bdrv_ref(base);
+    }
+    s->granularity = granularity;
+    s->buf_size = MAX(granularity, ((buf_size ? buf_size : DEFAULT_BUF_SIZE)
+                                    + granularity - 1)
+                      / granularity * granularity);
+    s->op_max = MIN(MAX(s->buf_size / MAX_IN_FLIGHT, MAX_IO_BYTES),
+                    s->buf_size);
+    s->zero_ok = can_zero_with_unmap(target);
+    s->target_cluster = cluster_size(target);
+    /*
+     * QEMU's cow_bitmap: a target whose image names a backing file it
+     * does not have open yet would fill the rest of a cluster written in
+     * part with zeroes, not with the backing's data
+     */
+    if (bdrv_backing_file(bdrv_skip_filters(target))
+        && !bdrv_backing(bdrv_skip_filters(target))) {
+        s->cow_cluster = s->target_cluster;
+    }
+    if (s->cow_cluster) {
+        /* zeroes go as data: see op_status_cb() */
+        s->zero_ok = false;
+    }
+    if (granularity < s->cow_cluster) {
+        s->cow_align = s->cow_cluster;
+        s->buf_size = MAX(s->buf_size, s->cow_cluster);
+        s->op_max = MAX(s->op_max, s->cow_cluster);
+    }
+    g_queue_init(&s->active_waiting);
+}
+
 static bool mirror_start(MirrorStart *m, Error **errp)
 {
     const json_t *args = m->args;
@@ -1735,15 +1831,7 @@ static bool mirror_start(MirrorStart *m, Error **errp)
 
         granularity = c ? CLAMP(c, 4096, 65536) : 65536;
     }
-    s->src = bs;
-    bdrv_ref(bs);
-    s->target = target;
-    bdrv_ref(target);
-    blk_job_hold(target);
-    if (base) {
-        s->base = base;
-        bdrv_ref(base);
-    }
+    mirror_setup(s, bs, target, base, granularity, buf_size);
     s->backing_mode = m->backing_mode;
     s->new_backing = sync == MIRROR_SYNC_NONE ? bs : base;
     if (s->new_backing) {
@@ -1755,33 +1843,7 @@ static bool mirror_start(MirrorStart *m, Error **errp)
                                                  "background"),
                                 "write-blocking");
     s->replaces = g_strdup(replaces);
-    s->granularity = granularity;
-    s->buf_size = MAX(granularity, ((buf_size ? (uint64_t)buf_size
-                                     : DEFAULT_BUF_SIZE) + granularity - 1)
-                      / granularity * granularity);
-    s->op_max = MIN(MAX(s->buf_size / MAX_IN_FLIGHT, MAX_IO_BYTES),
-                    s->buf_size);
     s->unmap = qjson_get_bool_or(args, "unmap", true);
-    s->zero_ok = can_zero_with_unmap(target);
-    s->target_cluster = cluster_size(target);
-    /*
-     * QEMU's cow_bitmap: a target whose image names a backing file it
-     * does not have open yet would fill the rest of a cluster written in
-     * part with zeroes, not with the backing's data
-     */
-    if (bdrv_backing_file(bdrv_skip_filters(target))
-        && !bdrv_backing(bdrv_skip_filters(target))) {
-        s->cow_cluster = s->target_cluster;
-    }
-    if (s->cow_cluster) {
-        /* zeroes go as data: see op_status_cb() */
-        s->zero_ok = false;
-    }
-    if (granularity < s->cow_cluster) {
-        s->cow_align = s->cow_cluster;
-        s->buf_size = MAX(s->buf_size, s->cow_cluster);
-        s->op_max = MAX(s->op_max, s->cow_cluster);
-    }
     s->auto_wb = qjson_get_bool_or(args, AUTO_WB, false);
     s->on_source_error = block_on_error_parse(
         qjson_get_str_or(args, "on-source-error", NULL),
@@ -1789,10 +1851,32 @@ static bool mirror_start(MirrorStart *m, Error **errp)
     s->on_target_error = block_on_error_parse(
         qjson_get_str_or(args, "on-target-error", NULL),
         BLOCKDEV_ON_ERROR_REPORT);
-    g_queue_init(&s->active_waiting);
     block_job_add_node(&s->common, target, NULL);
     job_start(&s->common.job);
     return true;
+}
+
+Job *mirror_commit_create(const char *job_id, BlockNode *bs, BlockNode *top,
+                          BlockNode *base, int64_t speed,
+                          BlockdevOnError on_error, bool auto_finalize,
+                          bool auto_dismiss, Error **errp)
+{
+    MirrorJob *s = block_job_create(job_id, &commit_active_driver, bs,
+                                    speed, auto_finalize, auto_dismiss,
+                                    errp);
+
+    if (!s) {
+        return NULL;
+    }
+    /* QEMU's commit job writes through backends of its own on both */
+    mirror_setup(s, top, base, base, COMMIT_GRANULARITY, 0);
+    blk_job_hold(top);
+    s->commit = true;
+    s->backing_mode = MIRROR_LEAVE_BACKING_CHAIN;
+    s->unmap = true;
+    s->on_source_error = on_error;
+    s->on_target_error = on_error;
+    return &s->common.job;
 }
 
 static bool qmp_blockdev_mirror(const json_t *args, json_t **ret,
