@@ -153,6 +153,15 @@ BlockNode *bdrv_file_child(const BlockNode *bn);
 /* Skip filter nodes (blkdebug) down to the node with the data. */
 BlockNode *bdrv_skip_filters(BlockNode *bn);
 
+/* QEMU's bdrv_filter_or_cow_bs(): a filter's child, else the backing. */
+BlockNode *bdrv_filter_or_cow(BlockNode *bn);
+
+/* Whether @bn is @top or below it, through filters and backing links. */
+bool bdrv_chain_contains(BlockNode *top, BlockNode *bn);
+
+/* QEMU's bdrv_backing_chain_next(): the next image with data below. */
+BlockNode *bdrv_backing_chain_next(BlockNode *bn);
+
 /* The backing file name and format recorded in the image, or NULL. */
 const char *bdrv_backing_file(const BlockNode *bn);
 const char *bdrv_backing_format(const BlockNode *bn);

@@ -610,35 +610,13 @@ static const JobDriver commit_driver = {
 
 /* ---- QMP --------------------------------------------------------------- */
 
-/* QEMU's bdrv_filter_or_cow_bs(): a filter's child, else the backing. */
-static BlockNode *chain_next(BlockNode *bn)
-{
-    return bn->drv->is_filter ? bdrv_file_child(bn) : bdrv_backing(bn);
-}
-
-static bool chain_contains(BlockNode *top, BlockNode *bn)
-{
-    for (BlockNode *n = top; n; n = chain_next(n)) {
-        if (n == bn) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* QEMU's bdrv_backing_chain_next(). */
-static BlockNode *backing_chain_next(BlockNode *bn)
-{
-    return bdrv_skip_filters(bdrv_backing(bdrv_skip_filters(bn)));
-}
-
 /* The node above @bn in @active's chain (filters skipped), or NULL. */
 static BlockNode *find_overlay(BlockNode *active, BlockNode *bn)
 {
     bn = bdrv_skip_filters(bn);
     for (active = bdrv_skip_filters(active); active;
-         active = backing_chain_next(active)) {
-        if (backing_chain_next(active) == bn) {
+         active = bdrv_backing_chain_next(active)) {
+        if (bdrv_backing_chain_next(active) == bn) {
             return active;
         }
     }
@@ -676,8 +654,8 @@ static BlockNode *find_backing_image(BlockNode *bs, const char *name)
     bool proto = has_protocol(name);
 
     for (BlockNode *cur = bdrv_skip_filters(bs); cur && bdrv_backing(cur);
-         cur = backing_chain_next(cur)) {
-        BlockNode *below = backing_chain_next(cur);
+         cur = bdrv_backing_chain_next(cur)) {
+        BlockNode *below = bdrv_backing_chain_next(cur);
         g_autofree char *full = bdrv_full_backing_filename(
             bdrv_filename(cur), bdrv_backing_file(cur));
         g_autofree char *want = NULL;
@@ -792,7 +770,7 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
         if (!top_bs) {
             return false;
         }
-        if (!chain_contains(bs, top_bs)) {
+        if (!bdrv_chain_contains(bs, top_bs)) {
             error_setg(errp, "'%s' is not in this backing file chain",
                        top_node);
             return false;
@@ -813,7 +791,7 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
         if (!base_bs) {
             return false;
         }
-        if (!chain_contains(top_bs, base_bs)) {
+        if (!bdrv_chain_contains(top_bs, base_bs)) {
             error_setg(errp, "'%s' is not in this backing file chain",
                        base_node);
             return false;
@@ -826,13 +804,13 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
         }
     } else {
         base_bs = bdrv_skip_filters(top_bs);
-        while (backing_chain_next(base_bs)) {
-            base_bs = backing_chain_next(base_bs);
+        while (bdrv_backing_chain_next(base_bs)) {
+            base_bs = bdrv_backing_chain_next(base_bs);
         }
     }
 
-    for (BlockNode *it = top_bs; it && it != chain_next(base_bs);
-         it = chain_next(it)) {
+    for (BlockNode *it = top_bs; it && it != bdrv_filter_or_cow(base_bs);
+         it = bdrv_filter_or_cow(it)) {
         if (bdrv_op_is_blocked(it, errp)) {
             return false;
         }
@@ -890,7 +868,8 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
         }
     }
     /* the nodes that leave the graph, and base */
-    for (BlockNode *it = top_bs; it && it != base_bs; it = chain_next(it)) {
+    for (BlockNode *it = top_bs; it && it != base_bs;
+         it = bdrv_filter_or_cow(it)) {
         block_job_add_node((BlockJob *)job, it, NULL);
     }
     block_job_add_node((BlockJob *)job, base_bs, NULL);

@@ -23,6 +23,26 @@ BlockNode *bdrv_filter_child(const BlockNode *bn)
     return bn->drv->is_filter && bn->file ? bn->file->child : NULL;
 }
 
+BlockNode *bdrv_filter_or_cow(BlockNode *bn)
+{
+    return bn->drv->is_filter ? bdrv_file_child(bn) : bdrv_backing(bn);
+}
+
+bool bdrv_chain_contains(BlockNode *top, BlockNode *bn)
+{
+    for (BlockNode *n = top; n; n = bdrv_filter_or_cow(n)) {
+        if (n == bn) {
+            return true;
+        }
+    }
+    return false;
+}
+
+BlockNode *bdrv_backing_chain_next(BlockNode *bn)
+{
+    return bdrv_skip_filters(bdrv_backing(bdrv_skip_filters(bn)));
+}
+
 void bdrv_filter_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
                       BdrvCb *cb, void *opaque)
 {

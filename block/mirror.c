@@ -1432,28 +1432,6 @@ static const JobDriver commit_active_driver =
 
 /* ---- QMP --------------------------------------------------------------- */
 
-/* QEMU's bdrv_backing_chain_next(). */
-static BlockNode *backing_chain_next(BlockNode *bn)
-{
-    return bdrv_skip_filters(bdrv_backing(bdrv_skip_filters(bn)));
-}
-
-/* QEMU's bdrv_filter_or_cow_bs(): a filter's child, else the backing. */
-static BlockNode *chain_next(BlockNode *bn)
-{
-    return bn->drv->is_filter ? bdrv_file_child(bn) : bdrv_backing(bn);
-}
-
-static bool chain_contains(BlockNode *top, BlockNode *bn)
-{
-    for (BlockNode *n = top; n; n = chain_next(n)) {
-        if (n == bn) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool edge_live(const BdrvChild *c)
 {
     return c->parent && c->parent->refcnt > 0;
@@ -1657,7 +1635,7 @@ static bool get_shared_base(const json_t *args, BlockNode *bs,
                    "source");
         return false;
     }
-    if (!chain_contains(bs, base)) {
+    if (!bdrv_chain_contains(bs, base)) {
         error_setg(errp, "'%s' is not in this backing file chain", name);
         return false;
     }
@@ -1739,7 +1717,7 @@ static bool mirror_start(MirrorStart *m, Error **errp)
         return false;
     }
     /* an unknown mode is refused by mirror_start(), after replaces */
-    if (!strcmp(m->sync, "top") && !backing_chain_next(bs)) {
+    if (!strcmp(m->sync, "top") && !bdrv_backing_chain_next(bs)) {
         m->sync = "full";
     }
     if (replaces) {
@@ -1771,7 +1749,8 @@ static bool mirror_start(MirrorStart *m, Error **errp)
     }
     if (sync == MIRROR_SYNC_TOP) {
         /* copy what is above the base the target will share */
-        base = m->shared_base ? m->shared_base : backing_chain_next(bs);
+        base = m->shared_base ? m->shared_base
+                              : bdrv_backing_chain_next(bs);
     }
     if (buf_size < 0) {
         error_setg(errp, "Invalid parameter 'buf-size'");
@@ -1820,7 +1799,7 @@ static bool mirror_start(MirrorStart *m, Error **errp)
         job_early_fail(&s->common.job);
         return false;
     }
-    if (chain_contains(bs, bdrv_skip_filters(target))) {
+    if (bdrv_chain_contains(bs, bdrv_skip_filters(target))) {
         error_setg(errp, "Cannot mirror to a filter on top of a node in the "
                    "source's backing chain");
         job_early_fail(&s->common.job);
