@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """`make demo` (system/demo.sh) as a newcomer runs it: the chain holds
-each layer's data, a speed-limited stream runs, and after quit the
-images are kept where the script says, and pass qemu-img check."""
+each layer's data, the banner's I/O limit shows in info block, a
+speed-limited stream runs, and after quit the images are kept where the
+script says, and pass qemu-img check."""
 
 import os
 import re
@@ -25,6 +26,10 @@ def test_demo():
         'qemu-io drive0 "read -P 0x22 128M 64M"',
         'qemu-io drive0 "read -P 0x11 0 128M"',
         'qemu-io drive0 "read -P 0 256M 256M"',
+        "block_set_io_throttle drive0 10485760 0 0 0 0 0",
+        "info block drive0",
+        'qemu-io drive0 "read -P 0x33 192M 1M"',
+        "block_set_io_throttle drive0 0 0 0 0 0 0",
         "block_stream drive0 20",
         "info block-jobs",
         "quit",
@@ -39,9 +44,12 @@ def test_demo():
     d = m.group(1)
     try:
         # every layer's data reads back through the chain
-        for n in (67108864, 67108864, 134217728, 268435456):
+        for n in (67108864, 67108864, 134217728, 268435456, 1048576):
             assert "read %d/%d bytes" % (n, n) in out, out
         assert "Pattern verification failed" not in out, out
+        # the banner's throttled example: the drive shows its limit
+        assert "block_set_io_throttle drive0 10485760" in out, out
+        assert re.search(r"I/O throttling: +bps=10485760 ", out), out
         assert re.search(r"Streaming device drive0: Completed \d+ of "
                          r"536870912 bytes, speed limit 20971520 bytes/s",
                          out), out
