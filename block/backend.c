@@ -146,6 +146,14 @@ void blk_set_root(BlockBackend *blk, BlockNode *root)
 {
     BlockNode *old = blk->root;
 
+    /*
+     * What the drive's limits hold back was accepted with this medium:
+     * it goes to it now, as QEMU drains the drive (its limits off) before
+     * the medium goes.  Held back, it would reach no medium at all.
+     */
+    if (!root && blk->tgm) {
+        throttle_group_release(blk->tgm);
+    }
     if (root) {
         bdrv_ref(root);
         root->backend_users++;

@@ -239,6 +239,30 @@ def test_drain_releases():
         t.close()
 
 
+def test_medium_removal_releases():
+    """Reads a drive's limits hold back go to its medium when it is
+    taken out (QEMU drains the drive first), not to the empty drive."""
+    t = QtestQmpd(["-drive", "driver=null-co,if=none,id=d0,media=cdrom,"
+                   "iops_rd=1"])
+    try:
+        for i in range(3):
+            t.hmp('qemu-io d0 "aio_read %d 512"' % (i * 512))
+        assert len(t.wait_done(1, "read")) == 1
+        t.hmp('qemu-io fence "aio_read 0 512"')
+        assert len(t.wait_done(2, "read")) == 2
+        t.hmp("eject -f d0")
+        assert len(t.wait_done(4, "read")) == 4
+        assert "[not inserted]" in t.hmp("info block d0")
+        # (qemu-io's output goes where QEMU's goes: to stdout)
+        t.hmp('qemu-io d0 "read 0 512"')
+        deadline = time.time() + DEADLINE
+        while "read failed: No medium found" not in t.q.stdout_text():
+            assert time.time() < deadline, t.q.stdout_text()
+            time.sleep(0.01)
+    finally:
+        t.close()
+
+
 def test_object_in_use():
     with Qmpd(["-object", "throttle-group,id=g0,x-bps-total=1000",
                "-blockdev", "driver=null-co,node-name=n0"]) as q:
@@ -264,4 +288,5 @@ if __name__ == "__main__":
     run([test_filter_waits, test_group_shares_budget,
          test_limits_change_releases, test_drive_limits_wait,
          test_drive_option_limits, test_drive_and_filter_share_group,
-         test_drain_releases, test_object_in_use])
+         test_drain_releases, test_medium_removal_releases,
+         test_object_in_use])
