@@ -264,7 +264,8 @@ bool blk_dev_writes(const BlockBackend *blk)
 
 bool blk_iostatus_is_enabled(const BlockBackend *blk)
 {
-    return blk->qdev
+    /* QEMU's floppy (no @io here) never enables it, its disks do */
+    return blk->qdev && !(blk->dev_ops && !blk->dev_ops->io)
         && (blk->on_write_error == BLOCKDEV_ON_ERROR_ENOSPC
             || blk->on_write_error == BLOCKDEV_ON_ERROR_STOP
             || blk->on_read_error == BLOCKDEV_ON_ERROR_STOP);
@@ -641,7 +642,7 @@ void blk_dev_io(BlockBackend *blk, BlkIoType type, uint64_t off,
                 uint64_t len, void *buf, int flags, BdrvCb *cb,
                 void *opaque)
 {
-    if (blk->dev_ops) {
+    if (blk->dev_ops && blk->dev_ops->io) {
         blk->dev_ops->io(blk->dev, type, off, len, buf, flags, cb, opaque);
     } else {
         blk_io(blk, type, off, len, buf, flags, cb, opaque);

@@ -392,7 +392,8 @@ typedef enum BlkIoType {
  * checks and its error policy); @buf is borrowed until @cb.  A device
  * with removable media (a CD-ROM) also has @change_media, which loads
  * (closes the tray) or unloads (opens it), and @is_tray_open; the
- * others leave both NULL.
+ * others leave both NULL.  A device without @io (the board's floppy)
+ * lets requests go to the backend as they are.
  */
 typedef struct BlockDevOps {
     void (*io)(void *dev, BlkIoType type, uint64_t off, uint64_t len,

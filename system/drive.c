@@ -25,11 +25,11 @@
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
 #include "qapi/validate.h"
+#include "system/board-drives.h"
 #include "system/drive.h"
 #include "system/drive-throttle.h"
 #include "system/guest.h"
 #include "system/machine.h"
-#include "system/serial.h"
 
 /*
  * Where each -drive sits: QEMU gives every drive of an interface a (bus,
@@ -819,6 +819,33 @@ static BlockBackend *drive_new(QapiSchema *schema, const char *arg,
     return blk;
 }
 
+bool drive_ide_slot_taken(int bus, int unit)
+{
+    for (guint i = 0; ide_drives && i < ide_drives->len; i++) {
+        const IdeDrive *ide = &g_array_index(ide_drives, IdeDrive, i);
+
+        if (!ide->scsi && ide->bus == bus && ide->unit == unit) {
+            return true;
+        }
+    }
+    return false;
+}
+
+BlockBackend *drive_add_empty(const char *id, Error **errp)
+{
+    g_autoptr(Opts) d = opts_parse("", NULL, NULL, drive_flags, errp);
+
+    if (!d) {
+        return NULL;
+    }
+    if (!auto_ids) {
+        auto_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                         NULL);
+    }
+    g_hash_table_add(auto_ids, g_strdup(id));
+    return drive_new_empty(d, id, errp);
+}
+
 bool drive_add(QapiSchema *schema, const char *arg, Error **errp)
 {
     g_autofree char *id = NULL;
@@ -936,17 +963,16 @@ static gint ide_order(gconstpointer a, gconstpointer b)
 
 /*
  * QEMU's board makes an ide-hd for each if=ide drive, bus by bus, in
- * /machine/unattached after its own devices (device[18] on pc,
- * device[16] on q35, one more for each serial port); a drive beyond the controller's buses (or on a
- * machine without one) has no device, which QEMU refuses.
+ * /machine/unattached after its own devices (board-drives.c counts
+ * them); a drive beyond the controller's buses (or on a machine without
+ * one) has no device, which QEMU refuses.
  */
 bool drive_add_board_devices(Error **errp)
 {
     const char *type = machine_config()->type;
     bool q35 = g_str_has_prefix(type, "pc-q35");
     int buses = !strcmp(type, "none") ? 0 : q35 ? 6 : 2;
-    /* after the board's isa-serial devices, one for each serial port */
-    unsigned next = (q35 ? 16 : 18) + serial_isa_devices();
+    unsigned next = board_first_ide_device();
     bool ok = true;
 
     if (!ide_drives) {

@@ -9,6 +9,7 @@
 
 #include <glib.h>
 
+#include "block/block.h"
 #include "monitor/hmp.h"
 #include "qapi/error.h"
 #include "qapi/schema.h"
@@ -43,6 +44,15 @@ void drive_print_formats(GString *out);
  * board (as QEMU) before any -device; the error names the -drive.
  */
 bool drive_add_board_devices(Error **errp);
+
+/* Whether an if=ide -drive sits at IDE @bus, @unit. */
+bool drive_ide_slot_taken(int bus, int unit);
+
+/*
+ * An empty drive @id of the board's own (floppy0, sd0): a backend as
+ * -drive without file= makes, connected to the board.
+ */
+BlockBackend *drive_add_empty(const char *id, Error **errp);
 
 /*
  * The virtio-blk-pci devices of the -drive if=virtio given, created (as

@@ -11,6 +11,7 @@ system_libsystem_a_SOURCES = \
 	system/serial.c system/serial.h \
 	system/drive.c system/drive.h system/drive-hmp.c \
 	system/drive-throttle.c system/drive-throttle.h \
+	system/board-drives.c system/board-drives.h \
 	system/guest.c system/guest.h \
 	system/guest-disk.c system/guest-disk.h \
 	system/guest-props.c system/guest-props.h \

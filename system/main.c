@@ -25,6 +25,7 @@
 #include "monitor/monitor.h"
 #include "qapi/dispatch.h"
 #include "qapi/schema.h"
+#include "system/board-drives.h"
 #include "system/drive.h"
 #include "system/guest.h"
 #include "system/handlers.h"
@@ -281,7 +282,8 @@ static void open_block_devices(QapiSchema *schema, const QmpdOptions *o)
     {
         Error *err = NULL;
 
-        if (!drive_add_board_devices(&err)) {
+        if (!board_add_default_drives(schema, &err)
+            || !drive_add_board_devices(&err)) {
             die(err);
         }
     }
@@ -381,6 +383,7 @@ int main(int argc, char **argv)
     create_objects(schema, &o);
     machine_set_config(&o.machine);
     guest_init(!o.nodefaults, !o.no_vga);
+    board_drives_config(!o.nodefaults, !o.no_vga, o.serial_given);
     initial = o.incoming ? RUN_STATE_INMIGRATE
         : o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING;
     runstate_init(initial);

@@ -189,6 +189,7 @@ static bool opt_serial(QmpdOptions *o, const char *arg, Error **errp)
     g_autofree char *id = g_strdup_printf("serial%u", o->serials->len);
     Chardev *c;
 
+    o->serial_given = true;
     if (!strcmp(arg, "none")) {
         return true;
     }

@@ -62,6 +62,7 @@ typedef struct QmpdOptions {
     bool nodefaults;
     bool nographic;
     bool no_vga;            /* -vga none */
+    bool serial_given;      /* any -serial (none too): no default one */
     int log_level;
 } QmpdOptions;
 

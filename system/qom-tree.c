@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "qapi/qjson.h"
+#include "system/board-drives.h"
 #include "system/guest.h"
 #include "system/machine.h"
 #include "system/object.h"
@@ -49,6 +50,9 @@ static void collect(void)
     guest_qom_paths(devs);
     for (guint i = 0; i < devs->len; i++) {
         add(g_ptr_array_index(devs, i));
+    }
+    if (board_floppy_qom_path()) {
+        add(board_floppy_qom_path());
     }
     if (object_root_exists()) {
         add("/objects");
@@ -110,6 +114,9 @@ bool qom_tree_get(const char *obj, const char *prop, json_t **ret,
         *ret = object_qom_get(o, prop, errp);
         return true;
     }
+    if (board_floppy_qom_get(obj, prop, ret, errp)) {
+        return true;
+    }
     if (!is_container(obj)) {
         return false;
     }
@@ -164,7 +171,9 @@ static void list_children(const char *obj, json_t *list)
         } else if (is_container(p)) {
             t = g_strdup("child<container>");
         } else {
-            type = guest_qom_get(p, "type", NULL);
+            if (!board_floppy_qom_get(p, "type", &type, NULL)) {
+                type = guest_qom_get(p, "type", NULL);
+            }
             t = g_strdup_printf("child<%s>", type ? json_string_value(type)
                                                   : "device");
         }

@@ -338,6 +338,84 @@ def stdio_session(prog, args, cmds, nodefaults=True):
             for r in replies[1:-1]]
 
 
+def default_drive_scenarios(img):
+    """Command lines for the board's default drives: each machine with
+    and without -nodefaults, then what takes the CD-ROM's place (-cdrom,
+    a disk or CD-ROM at index 2 or at its bus and unit) or leaves it
+    (index 3), and what moves the board's devices (-vga none, -serial
+    none, two -serial ports)."""
+    raw = "file=%s,format=raw" % img
+    out = [(["-M", m], nd) for m in ("pc", "q35", "none")
+           for nd in (False, True)]
+    for m in ("pc", "q35"):
+        out += [(["-M", m, "-cdrom", img], False),
+                (["-M", m, "-cdrom", img], True),
+                (["-M", m, "-drive", raw + ",if=ide,index=2"], False),
+                (["-M", m, "-drive", "if=ide,index=2,media=cdrom,id=x"],
+                 False),
+                (["-M", m, "-drive", "if=ide,index=3,media=cdrom"], False),
+                (["-M", m, "-vga", "none", "-drive", raw + ",if=ide"],
+                 False),
+                (["-M", m, "-serial", "none"], False),
+                (["-M", m, "-serial", "null", "-serial", "null"], False)]
+    out += [(["-M", "pc", "-drive", "if=ide,bus=1,unit=0,media=cdrom"],
+             False),
+            (["-M", "pc", "-drive", "if=ide,bus=1,unit=1,media=cdrom"],
+             False),
+            (["-M", "none", "-cdrom", img], False)]
+    return out
+
+
+def unnumbered(v):
+    """@v with automatic node names and sizes on disk left out."""
+    if isinstance(v, dict):
+        return {k: unnumbered(x) for k, x in v.items()
+                if k != "actual-size"}
+    if isinstance(v, list):
+        return [unnumbered(x) for x in v]
+    if isinstance(v, str):
+        return re.sub(r"#block\d+", "#blockN", v)
+    return v
+
+
+DEFAULT_DRIVE_CMDS = [("human-monitor-command",
+                       {"command-line": "info block"}),
+                      ("query-block", {}),
+                      ("query-named-block-nodes", {})]
+
+
+def test_default_drives():
+    """QEMU 7.2's default drives (ide1-cd0 or ide2-cd0, floppy0 on pc,
+    sd0) and what suppresses each: info block, query-block and
+    query-named-block-nodes the same on both, and qom-get of the devices
+    query-block names (type, drive, a property neither has)."""
+    need_qemu()
+    d = tempfile.mkdtemp(prefix="qmpd-devcompat-")
+    img = os.path.join(d, "cd.img")
+    try:
+        subprocess.run(["qemu-img", "create", "-q", "-f", "raw", img, "1M"],
+                       check=True)
+        for args, nodefaults in default_drive_scenarios(img):
+            theirs = stdio_session(qemu_binary(), args, DEFAULT_DRIVE_CMDS,
+                                   nodefaults=nodefaults)
+            ours = stdio_session(binary(), args, DEFAULT_DRIVE_CMDS,
+                                 nodefaults=nodefaults)
+            theirs, ours = unnumbered(theirs), unnumbered(ours)
+            assert theirs == ours, (args, nodefaults, theirs, ours)
+            paths = [b["qdev"] for b in theirs[1] if "qdev" in b]
+            assert (not nodefaults and args[1] != "none") == bool(
+                [b for b in theirs[1] if b["device"] == "sd0"]), args
+            cmds = [("qom-get", {"path": p, "property": prop})
+                    for p in paths for prop in ("type", "drive", "nosuch")]
+            if cmds:
+                assert (stdio_session(qemu_binary(), args, cmds,
+                                      nodefaults=nodefaults)
+                        == stdio_session(binary(), args, cmds,
+                                         nodefaults=nodefaults)), args
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 ADDR_PROPS = ["addr", "multifunction", "bootindex", "num-queues",
               "write-cache", "scsi-id", "lun", "channel", "unit", "drive",
               "type", "nosuch"]
@@ -621,4 +699,5 @@ def test_device_add_and_qom_get(path):
 if __name__ == "__main__":
     run([test_command_line_errors, test_device_add_and_qom_get,
          test_address_errors, test_drive_index, test_default_addresses,
+         test_default_drives,
          test_hotplug, test_property_names])
