@@ -101,11 +101,8 @@ static bool remove_medium(BlockBackend *blk, const char *name, Error **errp)
         error_setg(errp, "Device '%s' is not removable", name);
         return false;
     }
-    if (has_device && !blk_dev_has_tray(blk)) {
-        error_setg(errp, "Device '%s' does not have a tray", name);
-        return false;
-    }
-    if (has_device && !blk_dev_is_tray_open(blk)) {
+    /* a floppy has no tray: its medium comes out as it is */
+    if (has_device && blk_dev_has_tray(blk) && !blk_dev_is_tray_open(blk)) {
         error_setg(errp, "Tray of device '%s' is not open", name);
         return false;
     }
@@ -119,7 +116,7 @@ static bool remove_medium(BlockBackend *blk, const char *name, Error **errp)
     return true;
 }
 
-/* QEMU's qmp_blockdev_insert_anon_medium(): tray open, no medium. */
+/* QEMU's qmp_blockdev_insert_anon_medium(): tray open (if any), no medium. */
 static bool insert_medium(BlockBackend *blk, BlockNode *bn, Error **errp)
 {
     bool has_device = blk_qdev(blk) != NULL;
@@ -128,7 +125,7 @@ static bool insert_medium(BlockBackend *blk, BlockNode *bn, Error **errp)
         error_setg(errp, "Device is not removable");
         return false;
     }
-    if (has_device && !blk_dev_is_tray_open(blk)) {
+    if (has_device && blk_dev_has_tray(blk) && !blk_dev_is_tray_open(blk)) {
         error_setg(errp, "Tray of the device is not open");
         return false;
     }

@@ -416,6 +416,60 @@ def test_default_drives():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def floppy_media_cmds(img):
+    """The medium commands on the default floppy0 (no tray) and sd0 (no
+    device), then drive_del of both."""
+    def hmp(line):
+        return ("human-monitor-command", {"command-line": line})
+    floppy = "/machine/unattached/device[16]"
+    return [
+        ("blockdev-open-tray", {"device": "floppy0"}),
+        ("blockdev-close-tray", {"device": "floppy0"}),
+        ("blockdev-change-medium", {"device": "floppy0", "filename": img,
+                                    "format": "raw"}),
+        hmp("info block"),
+        ("eject", {"device": "floppy0"}),
+        hmp("change floppy0 %s raw" % img),
+        ("query-block", {}),
+        ("blockdev-remove-medium", {"id": floppy}),
+        ("blockdev-add", {"driver": "null-co", "node-name": "n"}),
+        ("blockdev-insert-medium", {"id": floppy, "node-name": "n"}),
+        ("blockdev-insert-medium", {"id": floppy, "node-name": "n"}),
+        ("eject", {"device": "sd0"}),
+        ("blockdev-change-medium", {"device": "sd0", "filename": img,
+                                    "format": "raw"}),
+        hmp("info block"),
+        hmp("drive_del floppy0"),
+        hmp("drive_del sd0"),
+        ("query-block", {}),
+        ("qom-get", {"path": floppy, "property": "drive"}),
+        ("blockdev-change-medium", {"id": floppy, "filename": img,
+                                    "format": "raw"}),
+        ("query-block", {}),
+    ]
+
+
+def test_default_floppy_media():
+    """floppy0's medium changes without a tray, as QEMU 7.2's floppy:
+    open and close do nothing, eject and remove take the medium out, and
+    after drive_del the device keeps a nameless backend."""
+    need_qemu()
+    d = tempfile.mkdtemp(prefix="qmpd-devcompat-")
+    img = os.path.join(d, "fd.img")
+    try:
+        subprocess.run(["qemu-img", "create", "-q", "-f", "raw", img,
+                        "1440K"], check=True)
+        cmds = floppy_media_cmds(img)
+        theirs = unnumbered(stdio_session(qemu_binary(), ["-M", "pc"], cmds,
+                                          nodefaults=False))
+        ours = unnumbered(stdio_session(binary(), ["-M", "pc"], cmds,
+                                        nodefaults=False))
+        for cmd, t, o in zip(cmds, theirs, ours):
+            assert t == o, (cmd, t, o)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 ADDR_PROPS = ["addr", "multifunction", "bootindex", "num-queues",
               "write-cache", "scsi-id", "lun", "channel", "unit", "drive",
               "type", "nosuch"]
@@ -699,5 +753,5 @@ def test_device_add_and_qom_get(path):
 if __name__ == "__main__":
     run([test_command_line_errors, test_device_add_and_qom_get,
          test_address_errors, test_drive_index, test_default_addresses,
-         test_default_drives,
+         test_default_drives, test_default_floppy_media,
          test_hotplug, test_property_names])
