@@ -2,7 +2,8 @@
 /*
  * A pc or q35 board started without -nodefaults has drives nobody asked
  * for, as QEMU 7.2's: an empty IDE CD-ROM at index 2 (ide1-cd0 on pc,
- * ide2-cd0 on q35) unless a -drive or -cdrom takes that place, floppy0
+ * ide2-cd0 on q35) unless a -drive or -cdrom takes that place or a
+ * -device ide-cd, ide-hd, scsi-cd or scsi-hd is given, floppy0
  * on pc (q35 has no floppy controller) and sd0, which no device uses on
  * either board.  -M none has none of them.
  *
@@ -28,6 +29,7 @@
 #include "system/board-drives.h"
 #include "system/drive.h"
 #include "system/machine.h"
+#include "system/options.h"
 #include "system/serial.h"
 
 #define PC_FIRST_FLOPPY 13
@@ -37,14 +39,34 @@
 static bool with_defaults;
 static bool with_vga;
 static bool with_default_serial;
+static bool with_default_cdrom;
 static char *floppy_path;       /* NULL: no floppy device */
 static BlockBackend *floppy_blk;
 
-void board_drives_config(bool defaults, bool vga, bool serial_given)
+/* QEMU takes a -device of these as the user's own disks: no CD-ROM */
+static bool is_disk_model(const char *driver)
+{
+    static const char *const models[] = {
+        "ide-cd", "ide-hd", "scsi-cd", "scsi-hd", NULL
+    };
+
+    return driver && g_strv_contains(models, driver);
+}
+
+void board_drives_config(bool defaults, bool vga, bool serial_given,
+                         const GPtrArray *devices)
 {
     with_defaults = defaults;
     with_vga = defaults && vga;
     with_default_serial = defaults && !serial_given;
+    with_default_cdrom = defaults;
+    for (guint i = 0; i < devices->len; i++) {
+        const DeviceOpt *d = g_ptr_array_index(devices, i);
+
+        if (is_disk_model(d->driver)) {
+            with_default_cdrom = false;
+        }
+    }
 }
 
 static bool is_q35(void)
@@ -115,7 +137,7 @@ bool board_add_default_drives(QapiSchema *schema, Error **errp)
         return true;
     }
     /* index 2: the -cdrom place, one unit a bus on q35, two on pc */
-    if (!drive_ide_slot_taken(cd_bus, 0)
+    if (with_default_cdrom && !drive_ide_slot_taken(cd_bus, 0)
         && !drive_add(schema, "if=ide,index=2,media=cdrom", errp)) {
         return false;
     }

@@ -17,9 +17,10 @@
 /*
  * What the board has besides its drives: @defaults (no -nodefaults),
  * @vga (no -vga none), @serial_given (a -serial, which replaces the
- * default serial port).
+ * default serial port), @devices (DeviceOpt *, the -device options).
  */
-void board_drives_config(bool defaults, bool vga, bool serial_given);
+void board_drives_config(bool defaults, bool vga, bool serial_given,
+                         const GPtrArray *devices);
 
 /* device[N] of the board's first IDE device in /machine/unattached. */
 unsigned board_first_ide_device(void);

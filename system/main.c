@@ -383,7 +383,8 @@ int main(int argc, char **argv)
     create_objects(schema, &o);
     machine_set_config(&o.machine);
     guest_init(!o.nodefaults, !o.no_vga);
-    board_drives_config(!o.nodefaults, !o.no_vga, o.serial_given);
+    board_drives_config(!o.nodefaults, !o.no_vga, o.serial_given,
+                        o.devices);
     initial = o.incoming ? RUN_STATE_INMIGRATE
         : o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING;
     runstate_init(initial);

@@ -6,7 +6,8 @@
  *     /                       container
  *       machine               TYPE-machine (memory, memory-backend ...)
  *         unattached          container: device[N] the board made
- *                             (the IDE disks of -hda and -drive if=ide)
+ *                             (the IDE disks of -hda and -drive if=ide,
+ *                             the default floppy)
  *         peripheral          container: devices with an id
  *         peripheral-anon     container: device[N]
  *       objects               container (once an object was created)

@@ -341,9 +341,10 @@ def stdio_session(prog, args, cmds, nodefaults=True):
 def default_drive_scenarios(img):
     """Command lines for the board's default drives: each machine with
     and without -nodefaults, then what takes the CD-ROM's place (-cdrom,
-    a disk or CD-ROM at index 2 or at its bus and unit) or leaves it
-    (index 3), and what moves the board's devices (-vga none, -serial
-    none, two -serial ports)."""
+    a disk or CD-ROM at index 2 or at its bus and unit, a -device
+    ide-cd, ide-hd or scsi-cd) or leaves it (index 3, virtio-blk-pci),
+    and what moves the board's devices (-vga none, -serial none, two
+    -serial ports)."""
     raw = "file=%s,format=raw" % img
     out = [(["-M", m], nd) for m in ("pc", "q35", "none")
            for nd in (False, True)]
@@ -362,7 +363,14 @@ def default_drive_scenarios(img):
              False),
             (["-M", "pc", "-drive", "if=ide,bus=1,unit=1,media=cdrom"],
              False),
-            (["-M", "none", "-cdrom", img], False)]
+            (["-M", "none", "-cdrom", img], False),
+            (["-M", "pc", "-device", "ide-cd"], False),
+            (["-M", "q35", "-blockdev", "null-co,node-name=n", "-device",
+              "ide-hd,drive=n"], False),
+            (["-M", "pc", "-device", "virtio-scsi-pci,id=s", "-device",
+              "scsi-cd,bus=s.0"], False),
+            (["-M", "pc", "-blockdev", "null-co,node-name=n", "-device",
+              "virtio-blk-pci,drive=n"], False)]
     return out
 
 
