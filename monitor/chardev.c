@@ -42,6 +42,7 @@ struct Chardev {
     bool wait;
     bool ipv4, ipv6;
     bool nodelay;
+    bool telnet;            /* speak telnet: offer options, strip IAC */
     bool abstract;          /* unix: Linux's abstract namespace */
     bool tight;             /* abstract: the address is as long as the name */
     uint64_t reconnect;     /* client: seconds between attempts, or 0 */
@@ -57,12 +58,12 @@ struct Chardev {
 
 static const char *const socket_keys[] = {
     "backend", "id", "path", "host", "port", "server", "wait", "fd", "ipv4",
-    "ipv6", "nodelay", "telnet", "to", "reconnect", "abstract", "tight",
-    "mux", NULL
+    "ipv6", "nodelay", "telnet", "tn3270", "websocket", "to", "reconnect",
+    "abstract", "tight", "mux", NULL
 };
 static const char *const socket_bools[] = {
-    "server", "wait", "ipv4", "ipv6", "nodelay", "telnet", "abstract",
-    "tight", "mux", NULL
+    "server", "wait", "ipv4", "ipv6", "nodelay", "telnet", "tn3270",
+    "websocket", "abstract", "tight", "mux", NULL
 };
 static const char *const stdio_keys[] = { "backend", "id", "signal", "mux",
                                           NULL };
@@ -107,14 +108,21 @@ static bool socket_opts(Chardev *c, const Opts *o, Error **errp)
 {
     Error *err = NULL;
     const char *fd = opts_get(o, "fd");
+    bool telnet;
 
     c->server = opts_get_bool(o, "server", false, &err);
     c->wait = opts_get_bool(o, "wait", true, &err);
     c->ipv4 = opts_get_bool(o, "ipv4", false, &err);
     c->ipv6 = opts_get_bool(o, "ipv6", false, &err);
     c->nodelay = opts_get_bool(o, "nodelay", false, &err);
-    if (!err && opts_get_bool(o, "telnet", false, &err)) {
-        error_setg(&err, "telnet is not supported by qmpd");
+    /* "telnet:" URIs are telnet=on whatever their options say */
+    telnet = opts_get_bool(o, "telnet", false, &err);
+    c->telnet = c->telnet || telnet;
+    if (!err && opts_get_bool(o, "tn3270", false, &err)) {
+        error_setg(&err, "tn3270 is not supported by qmpd");
+    }
+    if (!err && opts_get_bool(o, "websocket", false, &err)) {
+        error_setg(&err, "websocket is not supported by qmpd");
     }
     if (!err && opts_get_bool(o, "mux", false, &err)) {
         error_setg(&err, "mux is not supported by qmpd");
@@ -283,13 +291,15 @@ static bool split_host_port(const char *s, char **host, char **port,
  * The part of a "unix:" or "tcp:" monitor address after the prefix, as
  * QEMU reads it: "unix:" is followed by socket options with "path"
  * implied (so "unix:PATH,server=on" and "unix:path=PATH,server=on" are
- * the same), "tcp:" by "HOST:PORT" and then options.
+ * the same), "tcp:" by "HOST:PORT" and then options; "telnet:" is
+ * "tcp:" with telnet=on.
  */
 static Opts *uri_socket_opts(Chardev *c, const char *uri, Error **errp)
 {
     static const char *const keys[] = {
         "path", "server", "wait", "ipv4", "ipv6", "nodelay", "telnet",
-        "to", "reconnect", "abstract", "tight", "mux", NULL
+        "tn3270", "websocket", "to", "reconnect", "abstract", "tight", "mux",
+        NULL
     };
     const char *rest;
 
@@ -307,10 +317,11 @@ static Opts *uri_socket_opts(Chardev *c, const char *uri, Error **errp)
         }
         return o;
     }
-    if (g_str_has_prefix(uri, "tcp:")) {
+    if (g_str_has_prefix(uri, "tcp:") || g_str_has_prefix(uri, "telnet:")) {
         g_autofree char *hostport = NULL;
 
-        rest = uri + strlen("tcp:");
+        c->telnet = g_str_has_prefix(uri, "telnet:");
+        rest = strchr(uri, ':') + 1;
         hostport = g_strndup(rest, strcspn(rest, ","));
         rest += strlen(hostport);
         /* "tcp:host=H,port=P" is no spelling of QEMU's: its parse error */
@@ -376,7 +387,9 @@ static void set_filename(Chardev *c)
         c->filename = g_strdup_printf("unix:%s%s", c->path,
                                       c->server ? ",server=on" : "");
     } else if (c->host) {
-        c->filename = g_strdup_printf("tcp:%s:%s%s", c->host, c->port,
+        c->filename = g_strdup_printf("%s:%s:%s%s",
+                                      c->telnet ? "telnet" : "tcp",
+                                      c->host, c->port,
                                       c->server ? ",server=on" : "");
     } else {
         c->filename = g_strdup_printf("fd:%d%s", c->inherited_fd,
@@ -680,6 +693,11 @@ const char *chardev_id(const Chardev *c)
 const char *chardev_location(const Chardev *c)
 {
     return c->loc ? c->loc : c->id;
+}
+
+bool chardev_telnet(const Chardev *c)
+{
+    return c->kind == CHARDEV_SOCKET && c->telnet;
 }
 
 bool chardev_stdio_signal(const Chardev *c)

@@ -24,7 +24,8 @@ Chardev *chardev_parse(const char *spec, Error **errp);
 
 /*
  * Parse the shorthand of -qmp, -monitor, -qtest and -serial:
- * "unix:PATH[,opts]", "tcp:HOST:PORT[,opts]", "stdio", "none", or
+ * "unix:PATH[,opts]", "tcp:HOST:PORT[,opts]", "telnet:HOST:PORT[,opts]",
+ * "stdio", "none", or
  * "chardev:ID" (which sets *@ref to ID and returns NULL without error).
  * The new chardev gets the id @id; @loc names the option in messages.
  */
@@ -56,6 +57,9 @@ const char *chardev_id(const Chardev *c);
 /* The option that defined it ("-chardev ...", "-qmp ..."), for messages. */
 const char *chardev_location(const Chardev *c);
 ChardevKind chardev_kind(const Chardev *c);
+
+/* A socket with telnet=on: its connections speak telnet. */
+bool chardev_telnet(const Chardev *c);
 
 /* stdio: whether ^C and friends stay signals (QEMU's signal=on) */
 bool chardev_stdio_signal(const Chardev *c);

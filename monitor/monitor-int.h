@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "monitor/monitor.h"
+#include "monitor/telnet.h"
 #include "qapi/json-stream.h"
 
 typedef struct Readline Readline;
@@ -43,6 +44,8 @@ typedef struct MonSession {
     bool hangup_after_flush;
     bool input_ended;       /* EOF seen; closing once the queue is done */
     unsigned holds;         /* reasons to stop reading input */
+    bool telnet;            /* input goes through telnet_filter() */
+    TelnetState telnet_state;
 
     /* QMP */
     QJsonStream *parser;

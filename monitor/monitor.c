@@ -200,6 +200,12 @@ static gboolean session_readable_cb(gint fd, GIOCondition cond,
         session_close(s);
         return G_SOURCE_REMOVE;
     }
+    if (s->telnet) {
+        n = telnet_filter(&s->telnet_state, buf, n);
+        if (n == 0) {
+            return G_SOURCE_CONTINUE;   /* only negotiation */
+        }
+    }
     mon_session_ref(s);
     if (s->mon->mode == MON_MODE_CONTROL) {
         qmp_session_input(s, buf, n);
@@ -381,6 +387,11 @@ static void session_new(Monitor *mon, int in_fd, int out_fd, bool owns)
     }
     sessions = g_list_append(sessions, s);
     qmpd_log(LOG_DEBUG, "monitor session %u opened", s->id);
+    if (chardev_telnet(mon->chr)) {
+        /* QEMU's offer goes out before anything the monitor says */
+        s->telnet = true;
+        mon_session_write(s, TELNET_OFFER, TELNET_OFFER_LEN);
+    }
     if (mon->mode == MON_MODE_CONTROL) {
         qmp_session_start(s);
     } else {

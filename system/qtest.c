@@ -20,6 +20,7 @@
 
 #include <glib-unix.h>
 
+#include "monitor/telnet.h"
 #include "system/machine.h"
 #include "system/physmem.h"
 #include "system/qtest.h"
@@ -30,6 +31,8 @@ typedef struct {
     int fd;
     guint watch;
     GString *in;
+    bool telnet;
+    TelnetState telnet_state;
     FILE *log;
     gint64 start_us;
 } QTest;
@@ -278,6 +281,9 @@ static gboolean qtest_readable_cb(gint fd, GIOCondition cond, gpointer data)
         qt->watch = 0;
         return G_SOURCE_REMOVE;
     }
+    if (qt->telnet) {
+        n = telnet_filter(&qt->telnet_state, buf, n);
+    }
     g_string_append_len(qt->in, buf, n);
     while ((nl = memchr(qt->in->str, '\n', qt->in->len))) {
         g_autofree char *line = g_strndup(qt->in->str, nl - qt->in->str);
@@ -321,6 +327,10 @@ bool qtest_start(Chardev *chr, const char *log_path, Error **errp)
         /* the one line QEMU stamps without a '+' */
         fprintf(qt->log, "[I %f] OPENED\n", 0.0);
         fflush(qt->log);
+    }
+    qt->telnet = chardev_telnet(chr);
+    if (qt->telnet) {
+        telnet_send_offer(fd);
     }
     qt->watch = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                               qtest_readable_cb, NULL);

@@ -19,6 +19,7 @@
 
 #include <glib-unix.h>
 
+#include "monitor/telnet.h"
 #include "system/machine.h"
 #include "system/serial.h"
 
@@ -56,6 +57,10 @@ static gboolean serial_readable_cb(gint fd, GIOCondition cond, gpointer data)
 static void serial_serve(SerialPort *p, int fd)
 {
     p->conn = fd;
+    /* what the peer answers is dropped with the rest of its input */
+    if (chardev_telnet(p->chr)) {
+        telnet_send_offer(fd);
+    }
     p->conn_watch = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                   serial_readable_cb, p);
 }

@@ -17,7 +17,8 @@ UNIT_TESTS = \
 	tests/unit/test-dirty-bitmap \
 	tests/unit/test-hmp-parse \
 	tests/unit/test-physmem \
-	tests/unit/test-throttle-core
+	tests/unit/test-throttle-core \
+	tests/unit/test-telnet
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -73,6 +74,10 @@ tests_unit_test_dirty_bitmap_SOURCES = tests/unit/test-dirty-bitmap.c
 tests_unit_test_dirty_bitmap_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_dirty_bitmap_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
+tests_unit_test_telnet_SOURCES = tests/unit/test-telnet.c
+tests_unit_test_telnet_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_telnet_LDADD = monitor/libmonitor.a $(TEST_LIBS)
+
 tests_unit_test_hmp_parse_SOURCES = tests/unit/test-hmp-parse.c
 tests_unit_test_hmp_parse_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_hmp_parse_LDADD = monitor/libmonitor.a $(TEST_LIBS)
@@ -122,7 +127,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_hd_options.py \
 	tests/functional/test_qemu_machine.py \
 	tests/functional/test_media.py \
-	tests/functional/test_throttle.py
+	tests/functional/test_throttle.py \
+	tests/functional/test_telnet.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \

@@ -414,8 +414,10 @@ CMDLINE_SAMPLES = [
     ("-display", "type", ["-display", "gtk"]),
     ("-display", "gl", ["-display", "none,gl=on"]),
     ("-chardev", "backend", ["-chardev", "pty,id=c"]),
-    ("-chardev", "telnet", ["-chardev", "socket,id=c,path=/nonexistent/s,"
-                            "server=on,wait=off,telnet=on"]),
+    ("-chardev", "tn3270", ["-chardev", "socket,id=c,path=/nonexistent/s,"
+                            "server=on,wait=off,tn3270=on"]),
+    ("-chardev", "websocket", ["-chardev", "socket,id=c,host=127.0.0.1,"
+                               "port=1,server=on,wait=off,websocket=on"]),
     ("-chardev", "mux", ["-chardev", "stdio,id=c,mux=on"]),
     ("-mon", "id", ["-chardev", "null,id=c", "-mon", "chardev=c,id=m",
                     "-chardev", "null,id=d", "-mon", "chardev=d,id=m"]),

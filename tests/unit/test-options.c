@@ -135,7 +135,13 @@ static const UriCase uri_cases[] = {
     { "unix:path=", NULL, "chardev: socket: no path given" },
     { "pty", NULL, "'pty' is not a valid char driver" },
     { "unix:/x,bogus=1", NULL, "Invalid parameter 'bogus'" },
-    { "unix:/x,server=on,telnet=on", NULL, "telnet is not supported by qmpd" },
+    { "unix:/x,server=on,telnet=on", "", NULL },
+    { "telnet:127.0.0.1:4444,server,nowait", "", NULL },
+    { "telnet:4444,server,nowait", NULL,
+      "parse error: telnet:4444,server,nowait" },
+    { "unix:/x,server=on,websocket=on", NULL,
+      "websocket is not supported by qmpd" },
+    { "tcp:h:1,server=on,tn3270=on", NULL, "tn3270 is not supported by qmpd" },
 };
 
 static void test_chardev_uri(void **state)
@@ -162,6 +168,41 @@ static void test_chardev_uri(void **state)
         }
         chardev_free(chr);
     }
+}
+
+/* telnet: is tcp: with telnet=on, which its options cannot turn off */
+static void test_chardev_telnet(void **state)
+{
+    static const struct {
+        const char *uri;
+        bool telnet;
+    } t[] = {
+        { "telnet:127.0.0.1:4444,server=on,wait=off", true },
+        { "telnet:127.0.0.1:4444,server=on,wait=off,telnet=off", true },
+        { "tcp:127.0.0.1:4444,server=on,wait=off", false },
+        { "tcp:127.0.0.1:4444,server=on,wait=off,telnet=on", true },
+        { "unix:/x,server=on,telnet=on", true },
+        { "stdio", false },
+    };
+    Error *err = NULL;
+    char *ref = NULL;
+    Chardev *c;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
+        c = chardev_parse_uri(t[i].uri, "m0", "-monitor x", &ref, &err);
+        assert_non_null(c);
+        assert_int_equal(chardev_telnet(c), t[i].telnet);
+        chardev_free(c);
+    }
+    c = chardev_parse("socket,id=t,host=127.0.0.1,port=1,server=on,"
+                      "wait=off,telnet=on", &err);
+    assert_non_null(c);
+    assert_true(chardev_telnet(c));
+    chardev_free(c);
+    assert_null(chardev_parse("socket,id=t,path=/x,telnet=maybe", &err));
+    assert_string_equal(error_get_pretty(err),
+                        "Parameter 'telnet' expects 'on' or 'off'");
+    g_clear_pointer(&err, error_free);
 }
 
 static void test_chardev_spec(void **state)
@@ -213,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_keyval),
         cmocka_unit_test(test_chardev_uri),
         cmocka_unit_test(test_chardev_spec),
+        cmocka_unit_test(test_chardev_telnet),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
