@@ -510,6 +510,27 @@ static void closed_reply_cb(void *opaque, int ret)
     g_free(r);
 }
 
+BlockBackend *qmp_get_blk(const json_t *args, Error **errp)
+{
+    const char *device = qjson_get_str_or(args, "device", NULL);
+    const char *id = qjson_get_str_or(args, "id", NULL);
+    BlockBackend *blk;
+
+    if (!device == !id) {
+        error_setg(errp, "Need exactly one of 'device' and 'id'");
+        return NULL;
+    }
+    if (id) {
+        return blk_by_qdev_id(id, errp);
+    }
+    blk = blk_by_name(device);
+    if (!blk) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
+                  "Device '%s' not found", device);
+    }
+    return blk;
+}
+
 void qmp_reply_when_closed(QapiReply *reply, Error *err)
 {
     ClosedReply *r = g_new0(ClosedReply, 1);

@@ -70,6 +70,13 @@ extern const QapiHandler block_qmp_handlers[];
 extern const size_t block_qmp_handlers_count;
 
 /*
+ * The backend a command's @args name by "device" (the backend's name) or
+ * "id" (its device's), exactly one of them, as QEMU's commands on media
+ * and drive limits take them.
+ */
+BlockBackend *qmp_get_blk(const json_t *args, Error **errp);
+
+/*
  * Finish @reply once no node is closing any more (the image locks of
  * what a command let go of are released, as after QEMU's synchronous
  * close): with @err (taken) if set, else {}.

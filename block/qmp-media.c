@@ -25,28 +25,6 @@
 #include "block/qmp-block.h"
 #include "qapi/qjson.h"
 
-/* The backend @args name by device (its name) or id (its device). */
-static BlockBackend *media_blk(const json_t *args, Error **errp)
-{
-    const char *device = qjson_get_str_or(args, "device", NULL);
-    const char *id = qjson_get_str_or(args, "id", NULL);
-    BlockBackend *blk;
-
-    if (!device == !id) {
-        error_setg(errp, "Need exactly one of 'device' and 'id'");
-        return NULL;
-    }
-    if (id) {
-        return blk_by_qdev_id(id, errp);
-    }
-    blk = blk_by_name(device);
-    if (!blk) {
-        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
-                  "Device '%s' not found", device);
-    }
-    return blk;
-}
-
 /* How @args name the device in messages: its id, else the backend. */
 static const char *media_name(const json_t *args)
 {
@@ -152,7 +130,7 @@ static bool close_tray(BlockBackend *blk, const char *name, Error **errp)
 static bool qmp_blockdev_open_tray(const json_t *args, json_t **ret,
                                    Error **errp)
 {
-    BlockBackend *blk = media_blk(args, errp);
+    BlockBackend *blk = qmp_get_blk(args, errp);
 
     return blk && open_tray_if_any(blk, media_name(args), errp);
 }
@@ -160,7 +138,7 @@ static bool qmp_blockdev_open_tray(const json_t *args, json_t **ret,
 static bool qmp_blockdev_close_tray(const json_t *args, json_t **ret,
                                     Error **errp)
 {
-    BlockBackend *blk = media_blk(args, errp);
+    BlockBackend *blk = qmp_get_blk(args, errp);
 
     return blk && close_tray(blk, media_name(args), errp);
 }
@@ -197,7 +175,7 @@ static bool qmp_blockdev_insert_medium(const json_t *args, json_t **ret,
 
 static bool eject(const json_t *args, Error **errp)
 {
-    BlockBackend *blk = media_blk(args, errp);
+    BlockBackend *blk = qmp_get_blk(args, errp);
 
     return blk && open_tray_if_any(blk, media_name(args), errp)
         && remove_medium(blk, media_name(args), errp);
@@ -242,7 +220,7 @@ static bool blockdev_change_medium(const json_t *args, Error **errp)
 {
     const char *mode = qjson_get_str_or(args, "read-only-mode", "retain");
     const char *name = NULL;
-    BlockBackend *blk = media_blk(args, errp);
+    BlockBackend *blk = qmp_get_blk(args, errp);
     BlockNode *medium;
     bool read_only;
     bool ok;

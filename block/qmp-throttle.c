@@ -53,27 +53,6 @@ static void config_from_args(const json_t *args, ThrottleConfig *cfg)
     cfg->op_size = (uint64_t)qjson_get_int_or(args, "iops_size", 0);
 }
 
-static BlockBackend *get_blk(const json_t *args, Error **errp)
-{
-    const char *device = qjson_get_str_or(args, "device", NULL);
-    const char *id = qjson_get_str_or(args, "id", NULL);
-    BlockBackend *blk;
-
-    if (!device == !id) {
-        error_setg(errp, "Need exactly one of 'device' and 'id'");
-        return NULL;
-    }
-    if (id) {
-        return blk_by_qdev_id(id, errp);
-    }
-    blk = blk_by_name(device);
-    if (!blk) {
-        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
-                  device);
-    }
-    return blk;
-}
-
 bool blk_set_io_throttle(BlockBackend *blk, const json_t *args,
                          const char *default_group, Error **errp)
 {
@@ -101,7 +80,7 @@ bool blk_set_io_throttle(BlockBackend *blk, const json_t *args,
 static bool qmp_block_set_io_throttle(const json_t *args, json_t **ret,
                                       Error **errp)
 {
-    BlockBackend *blk = get_blk(args, errp);
+    BlockBackend *blk = qmp_get_blk(args, errp);
     const char *device = qjson_get_str_or(args, "device", NULL);
 
     if (!blk) {
