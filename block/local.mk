@@ -1,28 +1,48 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The block layer, one folder per layer; includes only go downward:
+# qmp/ and jobs/ use core/, drivers/ implement core/'s BlockDriver.
 noinst_LIBRARIES += block/libblock.a
+
+# core/: nodes and the graph, backends, requests and their queue, dirty
+# bitmaps, reopen, throttling
 block_libblock_a_SOURCES = \
-	block/block.h block/block-int.h \
-	block/ioq.c block/ioq.h \
-	block/io.c block/io-align.c block/io-align.h block/io-cor.c \
-	block/graph.c block/perm.c block/filter.c block/backend.c \
-	block/file.c block/raw.c block/null.c \
-	block/blkdebug.c block/blkdebug.h block/cor.c block/throttle.c \
-	block/blkdebug-config.c block/blkdebug-config.h \
-	block/qcow2.c block/qcow2-io.c block/qcow2.h block/qcow2-cache.c block/qcow2-refcount.c \
-	block/qcow2-freemap.c block/qcow2-discard.c block/qcow2-overlap.c \
-	block/qcow2-options.c block/qcow2-flush.c block/qcow2-header.c \
-	block/dirty-bitmap.c block/dirty-bitmap.h block/qcow2-bitmap.c \
-	block/qcow2-create.c block/qcow2-create.h block/qcow2-entry.c \
-	block/qcow2-resize.c \
-	block/job.c block/job.h block/job-int.h block/create.c \
-	block/blockjob.c block/blockjob.h block/stream.c block/commit.c \
-	block/mirror.c \
-	block/qmp-block.c block/qmp-block.h block/qmp-media.c \
-	block/qmp-throttle.c block/reopen.c \
-	block/transaction.c block/transaction.h \
-	block/throttle-core.c block/throttle-core.h \
-	block/throttle-groups.c block/throttle-groups.h
+	block/core/block.h block/core/block-int.h \
+	block/core/ioq.c block/core/ioq.h \
+	block/core/io.c block/core/io-align.c block/core/io-align.h \
+	block/core/io-cor.c \
+	block/core/graph.c block/core/perm.c block/core/filter.c \
+	block/core/backend.c block/core/reopen.c \
+	block/core/dirty-bitmap.c block/core/dirty-bitmap.h \
+	block/core/throttle-core.c block/core/throttle-core.h \
+	block/core/throttle-groups.c block/core/throttle-groups.h
+
+# drivers/: image formats, protocols and filters
+block_libblock_a_SOURCES += \
+	block/drivers/file.c block/drivers/raw.c block/drivers/null.c \
+	block/drivers/blkdebug.c block/drivers/blkdebug.h \
+	block/drivers/blkdebug-config.c block/drivers/blkdebug-config.h \
+	block/drivers/cor.c block/drivers/throttle.c \
+	block/drivers/qcow2.c block/drivers/qcow2.h \
+	block/drivers/qcow2-io.c block/drivers/qcow2-entry.c \
+	block/drivers/qcow2-cache.c block/drivers/qcow2-refcount.c \
+	block/drivers/qcow2-freemap.c block/drivers/qcow2-discard.c \
+	block/drivers/qcow2-overlap.c block/drivers/qcow2-options.c \
+	block/drivers/qcow2-flush.c block/drivers/qcow2-header.c \
+	block/drivers/qcow2-bitmap.c block/drivers/qcow2-resize.c \
+	block/drivers/qcow2-create.c block/drivers/qcow2-create.h
+
+# jobs/: the job core and each job's policy
+block_libblock_a_SOURCES += \
+	block/jobs/job.c block/jobs/job.h block/jobs/job-int.h \
+	block/jobs/blockjob.c block/jobs/blockjob.h \
+	block/jobs/stream.c block/jobs/commit.c block/jobs/mirror.c \
+	block/jobs/backup.c block/jobs/create.c \
+	block/jobs/transaction.c block/jobs/transaction.h
+
+# qmp/: the block layer's QMP handlers
+block_libblock_a_SOURCES += \
+	block/qmp/qmp-block.c block/qmp/qmp-block.h \
+	block/qmp/qmp-media.c block/qmp/qmp-throttle.c
 
 BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)
-block_libblock_a_SOURCES += block/qemu-io.c block/qemu-io.h
-block_libblock_a_SOURCES += block/backup.c

@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "block/qemu-io.h"
-#include "block/qmp-block.h"
+#include "block/qmp/qmp-block.h"
 #include "monitor/hmp-int.h"
+#include "monitor/qemu-io.h"
 #include "qapi/qjson.h"
 
 /* A size as QEMU's size_to_str() prints it: "64 MiB", "1.5 GiB". */

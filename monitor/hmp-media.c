@@ -18,9 +18,9 @@
 
 #include <string.h>
 
-#include "block/block-int.h"
-#include "block/block.h"
-#include "block/blockjob.h"
+#include "block/core/block-int.h"
+#include "block/core/block.h"
+#include "block/jobs/blockjob.h"
 #include "monitor/hmp-int.h"
 #include "qapi/qjson.h"
 

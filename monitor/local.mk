@@ -9,4 +9,5 @@ monitor_libmonitor_a_SOURCES = \
 	monitor/hmp-parse.c monitor/hmp-parse.h \
 	monitor/hmp-block.c monitor/hmp-block-cmds.c \
 	monitor/hmp-media.c \
-	monitor/readline.c monitor/readline.h
+	monitor/readline.c monitor/readline.h \
+	monitor/qemu-io.c monitor/qemu-io.h

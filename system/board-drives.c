@@ -25,7 +25,7 @@
 
 #include <string.h>
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "system/board-drives.h"
 #include "system/drive.h"
 #include "system/machine.h"

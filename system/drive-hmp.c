@@ -9,7 +9,7 @@
  */
 #include "config.h"
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "monitor/hmp.h"
 #include "qapi/opts.h"
 #include "qapi/qjson.h"

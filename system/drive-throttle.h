@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "block/throttle-groups.h"
+#include "block/core/throttle-groups.h"
 #include "qapi/opts.h"
 
 /* Is @key one of them (not a block option)? */

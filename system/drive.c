@@ -19,15 +19,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "qapi/json-stream.h"
 #include "qapi/keyval.h"
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
 #include "qapi/validate.h"
 #include "system/board-drives.h"
-#include "system/drive.h"
 #include "system/drive-throttle.h"
+#include "system/drive.h"
 #include "system/guest.h"
 #include "system/machine.h"
 

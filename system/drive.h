@@ -9,7 +9,7 @@
 
 #include <glib.h>
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "monitor/hmp.h"
 #include "qapi/error.h"
 #include "qapi/schema.h"

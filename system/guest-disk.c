@@ -38,7 +38,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "block/ioq.h"
+#include "block/core/ioq.h"
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
 #include "system/guest-disk.h"

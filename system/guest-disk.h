@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "qapi/error.h"
 
 typedef struct GuestDisk GuestDisk;

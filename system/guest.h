@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "monitor/hmp.h"
 #include "qapi/dispatch.h"
 #include "qapi/error.h"

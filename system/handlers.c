@@ -6,20 +6,21 @@
  */
 #include "config.h"
 
-#include "block/blockjob.h"
-#include "block/job.h"
-#include "block/qmp-block.h"
-#include "block/transaction.h"
+#include "block/jobs/blockjob.h"
+#include "block/jobs/job.h"
+#include "block/jobs/transaction.h"
+#include "block/qmp/qmp-block.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
+#include "monitor/qemu-io.h"
 #include "system/drive.h"
 #include "system/guest.h"
 #include "system/handlers.h"
 #include "system/iothread.h"
 #include "system/machine.h"
 #include "system/object.h"
-#include "system/qom.h"
 #include "system/qom-tree.h"
+#include "system/qom.h"
 #include "system/runstate.h"
 
 void qmpd_register_handlers(QapiSchema *s)
@@ -32,6 +33,8 @@ void qmpd_register_handlers(QapiSchema *s)
     qapi_register_handlers(s, machine_qmp_handlers,
                            machine_qmp_handlers_count);
     qapi_register_handlers(s, block_qmp_handlers, block_qmp_handlers_count);
+    qapi_register_handlers(s, qemu_io_qmp_handlers,
+                           qemu_io_qmp_handlers_count);
     qapi_register_handlers(s, media_qmp_handlers, media_qmp_handlers_count);
     qapi_register_handlers(s, throttle_qmp_handlers,
                            throttle_qmp_handlers_count);

@@ -19,9 +19,9 @@
 
 #include <glib-unix.h>
 
-#include "block/block.h"
-#include "block/ioq.h"
-#include "block/job-int.h"
+#include "block/core/block.h"
+#include "block/core/ioq.h"
+#include "block/jobs/job-int.h"
 #include "monitor/monitor.h"
 #include "qapi/dispatch.h"
 #include "qapi/schema.h"
@@ -34,8 +34,8 @@
 #include "system/object.h"
 #include "system/options.h"
 #include "system/qtest.h"
-#include "system/serial.h"
 #include "system/runstate.h"
+#include "system/serial.h"
 #include "system/vclock.h"
 #include "util/log.h"
 

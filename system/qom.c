@@ -13,8 +13,8 @@
 #include "qapi/qjson.h"
 #include "system/guest.h"
 #include "system/machine.h"
-#include "system/qom.h"
 #include "system/qom-tree.h"
+#include "system/qom.h"
 
 /* Properties QEMU's machines have that qmpd does not model. */
 static const char *const machine_unmodelled[] = {

@@ -7,7 +7,7 @@
  */
 #include "config.h"
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "monitor/monitor.h"
 #include "qapi/event.h"
 #include "qapi/qjson.h"

@@ -12,7 +12,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "block/throttle-groups.h"
+#include "block/core/throttle-groups.h"
 #include "qapi/qjson.h"
 #include "system/object-int.h"
 

@@ -8,7 +8,7 @@
 
 #include <glib.h>
 
-#include "block/throttle-groups.h"
+#include "block/core/throttle-groups.h"
 #include "system/vclock.h"
 
 static bool vclock_manual;

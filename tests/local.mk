@@ -52,7 +52,8 @@ tests_unit_test_qcow2_discard_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_qemu_io_SOURCES = tests/unit/test-qemu-io.c
 tests_unit_test_qemu_io_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_qemu_io_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+tests_unit_test_qemu_io_LDADD = monitor/libmonitor.a $(BLOCK_LIBS) \
+	$(TEST_LIBS)
 
 tests_unit_test_io_SOURCES = tests/unit/test-io.c
 tests_unit_test_io_CFLAGS = $(TEST_CFLAGS)

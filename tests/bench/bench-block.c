@@ -30,9 +30,9 @@
 #include <glib.h>
 #include <jansson.h>
 
-#include "block/block.h"
-#include "block/dirty-bitmap.h"
-#include "block/ioq.h"
+#include "block/core/block.h"
+#include "block/core/dirty-bitmap.h"
+#include "block/core/ioq.h"
 
 typedef struct BenchOpts {
     const char *filename;

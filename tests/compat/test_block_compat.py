@@ -381,7 +381,7 @@ def json_filename(v):
     QEMU spells a node's filename as json:{...} once its backing differs
     from the one its image header names (backing null, blockdev-snapshot,
     change-backing-file, a backing replaced by blockdev-reopen); qmpd
-    (block/graph.c, refresh_filename) keeps the plain file name.  Known
+    (block/core/graph.c, refresh_filename) keeps the plain file name.  Known
     difference, normalised until graph.c follows QEMU.
     """
     o = json.loads(v[5:])
@@ -402,7 +402,7 @@ def mask_known(step, msgs):
     """Blank the values known to differ for reasons outside this test."""
     def node_stats(e):
         # qmpd does not count its synchronous metadata writes (header
-        # updates) in a node's wr_highest_offset (block/io.c)
+        # updates) in a node's wr_highest_offset (block/core/io.c)
         e["stats"]["wr_highest_offset"] = "<metadata>"
         for k in ("parent", "backing"):
             if k in e:

@@ -323,14 +323,14 @@ def compare(want, readme):
 
 
 def block_drivers():
-    """The drivers block/*.c define (a BlockDriver's .name)."""
+    """The drivers block/drivers/*.c define (a BlockDriver's .name)."""
     names = set()
-    block = os.path.join(SRC, "block")
-    for f in sorted(os.listdir(block)):
+    drivers = os.path.join(SRC, "block", "drivers")
+    for f in sorted(os.listdir(drivers)):
         if f.endswith(".c"):
             names.update(re.findall(
                 r'const BlockDriver \w+ = \{[^}]*?\.name = "([\w-]+)"',
-                c_source(os.path.join("block", f)), re.S))
+                c_source(os.path.join("block", "drivers", f)), re.S))
     assert "qcow2" in names and "file" in names, names
     return names
 

@@ -11,7 +11,7 @@
 
 #include <glib.h>
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "monitor/monitor-int.h"
 #include "system/handlers.h"
 #include "system/machine.h"

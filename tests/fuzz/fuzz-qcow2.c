@@ -25,8 +25,8 @@
 #include <glib.h>
 #include <jansson.h>
 
-#include "block/block.h"
-#include "block/ioq.h"
+#include "block/core/block.h"
+#include "block/core/ioq.h"
 
 #define MAX_READ (256u << 10)
 #define NR_RANGES 8

@@ -14,7 +14,7 @@
 
 #include <glib.h>
 
-#include "block/block.h"
+#include "block/core/block.h"
 #include "monitor/monitor.h"
 #include "qapi/schema.h"
 #include "system/handlers.h"

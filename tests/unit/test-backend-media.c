@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "block/block-int.h"
+#include "block/core/block-int.h"
 #include "qapi/event.h"
 #include "qapi/qjson.h"
 

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "block/block.h"
-#include "block/dirty-bitmap.h"
+#include "block/core/block.h"
+#include "block/core/dirty-bitmap.h"
 #include "qapi/qjson.h"
 
 #define SIZE 1000000            /* not a multiple of 512 on purpose */

@@ -21,9 +21,9 @@
 
 #include <cmocka.h>
 
-#include "block/block-int.h"
-#include "block/io-align.h"
-#include "block/ioq.h"
+#include "block/core/block-int.h"
+#include "block/core/io-align.h"
+#include "block/core/ioq.h"
 
 #define DISK 4096
 

@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "block/block-int.h"
-#include "block/ioq.h"
+#include "block/core/block-int.h"
+#include "block/core/ioq.h"
 #include "qapi/qjson.h"
 
 static BlockNode *node;

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "block/qcow2.h"
+#include "block/drivers/qcow2.h"
 #include "qapi/qjson.h"
 
 #define F QCOW2_OFLAG_ZERO

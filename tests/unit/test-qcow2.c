@@ -22,9 +22,9 @@
 
 #include <cmocka.h>
 
-#include "block/block-int.h"
-#include "block/ioq.h"
-#include "block/qcow2-create.h"
+#include "block/core/block-int.h"
+#include "block/core/ioq.h"
+#include "block/drivers/qcow2-create.h"
 #include "qapi/qjson.h"
 
 static char *tmpdir;

@@ -22,10 +22,10 @@
 
 #include <cmocka.h>
 
-#include "block/block-int.h"
-#include "block/ioq.h"
-#include "block/qcow2-create.h"
-#include "block/qemu-io.h"
+#include "block/core/block-int.h"
+#include "block/core/ioq.h"
+#include "block/drivers/qcow2-create.h"
+#include "monitor/qemu-io.h"
 #include "qapi/qjson.h"
 
 #define IMG_SIZE (64 * 1024 * 1024)

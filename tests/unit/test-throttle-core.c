@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <glib.h>
 
-#include "block/throttle-core.h"
+#include "block/core/throttle-core.h"
 
 #define SEC 1000000000LL
 
