@@ -13,6 +13,7 @@ UNIT_TESTS = \
 	tests/unit/test-io \
 	tests/unit/test-io-align \
 	tests/unit/test-backend-media \
+	tests/unit/test-job \
 	tests/unit/test-hbitmap \
 	tests/unit/test-dirty-bitmap \
 	tests/unit/test-hmp-parse \
@@ -62,6 +63,10 @@ tests_unit_test_io_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 tests_unit_test_io_align_SOURCES = tests/unit/test-io-align.c
 tests_unit_test_io_align_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_io_align_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_job_SOURCES = tests/unit/test-job.c
+tests_unit_test_job_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_job_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_backend_media_SOURCES = tests/unit/test-backend-media.c
 tests_unit_test_backend_media_CFLAGS = $(TEST_CFLAGS)
