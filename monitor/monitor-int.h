@@ -91,6 +91,8 @@ QapiSchema *mon_schema(void);
 /* qmp.c */
 void qmp_session_start(MonSession *s);
 void qmp_session_input(MonSession *s, const char *buf, size_t len);
+/* The output backlog drained: go on with queued requests. */
+void qmp_session_drained(MonSession *s);
 void qmp_session_end(MonSession *s);
 bool qmp_session_idle(const MonSession *s);
 void qmp_session_event(MonSession *s, const json_t *event);

@@ -5,9 +5,9 @@
  * (qmp.c or hmp.c) and write output without blocking.
  *
  * Flow control keeps one client from hurting others or the process:
- * - output above OUT_HIGH stops reading that client's input until the
- *   backlog drains (a client that sends commands but never reads
- *   replies stalls only itself);
+ * - output above OUT_HIGH stops reading that client's input and
+ *   answering its queued requests until the backlog drains (a client
+ *   that sends commands but never reads replies stalls only itself);
  * - output above OUT_LIMIT (events piling up for a client that stopped
  *   reading) disconnects it;
  * - the JSON parser bounds what a single message may hold.
@@ -303,8 +303,18 @@ static gboolean session_writable_cb(gint fd, GIOCondition cond,
     if (s->broken) {
         return G_SOURCE_REMOVE;
     }
-    if (s->out->len - s->out_off < OUT_LOW) {
+    if (s->out->len - s->out_off < OUT_LOW
+        && (s->holds & MON_HOLD_OUTPUT)) {
         mon_session_release(s, MON_HOLD_OUTPUT);
+        if (s->mon->mode == MON_MODE_CONTROL && !s->closed) {
+            mon_session_ref(s);
+            qmp_session_drained(s);
+            if (s->closed || s->broken) {
+                mon_session_unref(s);
+                return G_SOURCE_REMOVE;
+            }
+            mon_session_unref(s);
+        }
     }
     if (s->hangup_after_flush) {
         session_close_later(s);

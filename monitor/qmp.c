@@ -97,7 +97,14 @@ static void process_queue(MonSession *s)
         return;
     }
     s->dispatching = true;
-    while (!s->busy && !s->closed && (r = g_queue_pop_head(s->requests))) {
+    /*
+     * A client that does not read its replies gets no more of them
+     * computed until it does: one chunk of input can queue thousands of
+     * requests, and answering them all at once would starve every other
+     * client (QEMU reads QMP input a byte at a time and cannot get here)
+     */
+    while (!s->busy && !s->closed && !(s->holds & MON_HOLD_OUTPUT)
+           && (r = g_queue_pop_head(s->requests))) {
         if (r->err) {
             json_t *rsp = qapi_error_response(r->err);
 
@@ -145,6 +152,11 @@ void qmp_session_start(MonSession *s)
 void qmp_session_input(MonSession *s, const char *buf, size_t len)
 {
     qjson_stream_feed(s->parser, buf, len);
+    process_queue(s);
+}
+
+void qmp_session_drained(MonSession *s)
+{
     process_queue(s);
 }
 

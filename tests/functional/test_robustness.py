@@ -126,6 +126,12 @@ def test_client_stops_reading():
         # ASan keeps up to 256 MiB of freed memory in quarantine
         if not sanitized(q.proc.pid):
             assert rss < 256 * 1024, "peak RSS %d KiB" % rss
+        # its requests wait for it rather than piling up replies until it
+        # is cut off: once it reads, it is answered
+        lazy.sock.setblocking(True)
+        lazy.sock.settimeout(60)
+        for _ in range(20):
+            assert "return" in lazy.reply(), "lazy client not answered"
         lazy.close()
         q.clients.remove(lazy)
         assert_responsive(good)
