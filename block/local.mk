@@ -12,7 +12,9 @@ block_libblock_a_SOURCES = \
 	block/core/io.c block/core/io-align.c block/core/io-align.h \
 	block/core/io-cor.c \
 	block/core/graph.c block/core/perm.c block/core/filter.c \
-	block/core/backend.c block/core/reopen.c \
+	block/core/backend.c block/core/reopen.c block/core/reopen-quiesce.c \
+	block/core/snapshot.c block/core/create.c block/core/driver-info.c \
+	block/core/debug.c \
 	block/core/dirty-bitmap.c block/core/dirty-bitmap.h \
 	block/core/throttle-core.c block/core/throttle-core.h \
 	block/core/throttle-groups.c block/core/throttle-groups.h
@@ -20,7 +22,7 @@ block_libblock_a_SOURCES = \
 # drivers/: image formats, protocols and filters
 block_libblock_a_SOURCES += \
 	block/drivers/file.c block/drivers/raw.c block/drivers/null.c \
-	block/drivers/blkdebug.c block/drivers/blkdebug.h \
+	block/drivers/blkdebug.c \
 	block/drivers/blkdebug-config.c block/drivers/blkdebug-config.h \
 	block/drivers/cor.c block/drivers/throttle.c \
 	block/drivers/qcow2.c block/drivers/qcow2.h \
@@ -30,7 +32,7 @@ block_libblock_a_SOURCES += \
 	block/drivers/qcow2-overlap.c block/drivers/qcow2-options.c \
 	block/drivers/qcow2-flush.c block/drivers/qcow2-header.c \
 	block/drivers/qcow2-bitmap.c block/drivers/qcow2-resize.c \
-	block/drivers/qcow2-create.c block/drivers/qcow2-create.h
+	block/drivers/qcow2-create.c
 
 # jobs/: the job core and each job's policy
 block_libblock_a_SOURCES += \
@@ -43,6 +45,7 @@ block_libblock_a_SOURCES += \
 # qmp/: the block layer's QMP handlers
 block_libblock_a_SOURCES += \
 	block/qmp/qmp-block.c block/qmp/qmp-block.h \
-	block/qmp/qmp-media.c block/qmp/qmp-throttle.c
+	block/qmp/qmp-media.c block/qmp/qmp-throttle.c \
+	block/qmp/qmp-reopen.c block/qmp/qmp-dirty-bitmap.c
 
 BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)

@@ -31,7 +31,6 @@
 
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
-#include "block/drivers/blkdebug.h"
 #include "monitor/qemu-io.h"
 #include "qapi/dispatch.h"
 #include "qapi/error.h"
@@ -1432,13 +1431,13 @@ static void break_f(QioCmd *c, int argc, char **argv)
 {
     int ret;
 
-    if (!blkdebug_event_supported(argv[1])) {
+    if (!bdrv_debug_event_raised(argv[1])) {
         out(c->out, "Could not set breakpoint: blkdebug event '%s' is never "
             "raised by qmpd\n", argv[1]);
         cmd_finish(c, -ENOTSUP);
         return;
     }
-    ret = blkdebug_breakpoint(c->ref, argv[1], argv[2]);
+    ret = bdrv_debug_breakpoint(c->ref, argv[1], argv[2]);
     if (ret < 0) {
         out(c->out, "Could not set breakpoint: %s\n", g_strerror(-ret));
     }
@@ -1447,7 +1446,7 @@ static void break_f(QioCmd *c, int argc, char **argv)
 
 static void remove_break_f(QioCmd *c, int argc, char **argv)
 {
-    int ret = blkdebug_remove_breakpoint(c->ref, argv[1]);
+    int ret = bdrv_debug_remove_breakpoint(c->ref, argv[1]);
 
     if (ret < 0) {
         out(c->out, "Could not remove breakpoint %s: %s\n", argv[1],
@@ -1458,7 +1457,7 @@ static void remove_break_f(QioCmd *c, int argc, char **argv)
 
 static void resume_f(QioCmd *c, int argc, char **argv)
 {
-    int ret = blkdebug_resume(c->ref, argv[1]);
+    int ret = bdrv_debug_resume(c->ref, argv[1]);
 
     if (ret < 0) {
         out(c->out, "Could not resume request: %s\n", g_strerror(-ret));
@@ -1474,7 +1473,7 @@ static gboolean wait_break_tick_cb(gpointer opaque)
 {
     QioCmd *c = opaque;
 
-    if (!blkdebug_is_suspended(c->ref, c->tag)) {
+    if (!bdrv_debug_is_suspended(c->ref, c->tag)) {
         return G_SOURCE_CONTINUE;
     }
     cmd_finish(c, 0);
@@ -1484,7 +1483,7 @@ static gboolean wait_break_tick_cb(gpointer opaque)
 static void wait_break_f(QioCmd *c, int argc, char **argv)
 {
     c->tag = argv[1];
-    if (blkdebug_is_suspended(c->ref, c->tag)) {
+    if (bdrv_debug_is_suspended(c->ref, c->tag)) {
         cmd_finish(c, 0);
         return;
     }

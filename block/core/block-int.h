@@ -231,6 +231,11 @@ struct BlockDriver {
      */
     bool (*open)(BlockNode *bn, const json_t *opts, Error **errp);
     void (*close)(BlockNode *bn);
+    /*
+     * optional: how surely the first @len bytes of an image (at least
+     * 512) are this format's, 0 for not at all (bdrv_probe_format())
+     */
+    int (*probe)(const uint8_t *buf, size_t len);
 
     void (*read)(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
                  BdrvCb *cb, void *opaque);
@@ -252,6 +257,11 @@ struct BlockDriver {
     bool (*truncate)(BlockNode *bn, uint64_t size, Error **errp);
     bool (*change_backing_file)(BlockNode *bn, const char *file,
                                 const char *fmt, Error **errp);
+    /*
+     * optional: write a new, empty image of this format over @file's
+     * contents (bdrv_create()); without it the format cannot create
+     */
+    bool (*create)(BlockNode *file, const BdrvCreateOpts *o, Error **errp);
     /*
      * Reopen (all optional; a driver without them reopens with its
      * options unchanged).  reopen_opts: the options reopen_prepare
@@ -285,8 +295,8 @@ struct BlockDriver {
     int64_t (*allocated_size)(BlockNode *bn);
     /* "format-specific" for query-block's image info, or NULL */
     json_t *(*format_specific)(BlockNode *bn);
-    /* cluster size for image info, 0 when not meaningful */
-    uint32_t (*cluster_size)(BlockNode *bn);
+    /* optional: image facts (bdrv_get_info()); false: none to give */
+    bool (*get_info)(BlockNode *bn, BlockDriverInfo *bdi);
     bool (*dirty_flag)(BlockNode *bn);
     /* optional: false once the node does no more I/O (a corrupt image) */
     bool (*is_inserted)(BlockNode *bn);
@@ -306,6 +316,13 @@ struct BlockDriver {
     /* blkdebug: an event happened; see bdrv_debug_event() */
     bool (*debug_event)(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
                         void *opaque);
+    /* blkdebug: breakpoints on this node, as bdrv_debug_breakpoint()
+     * and the others below; all four or none */
+    int (*debug_breakpoint)(BlockNode *bn, const char *event,
+                            const char *tag);
+    int (*debug_remove_breakpoint)(BlockNode *bn, const char *tag);
+    int (*debug_resume)(BlockNode *bn, const char *tag);
+    bool (*debug_is_suspended)(BlockNode *bn, const char *tag);
 
     /* Synchronous I/O for the control path (open, header updates). */
     int (*pread_sync)(BlockNode *bn, uint64_t off, uint64_t len, void *buf);
@@ -329,6 +346,9 @@ struct BlockDriver {
 };
 
 extern const char *const blkdbg_event_names[BLKDBG__MAX];
+
+/* The event called @name (QEMU's BlkdebugEvent names), or -1. */
+int bdrv_debug_event_by_name(const char *name);
 
 /*
  * Report @event on @bn (normally a format's file child).  Returns false
@@ -397,7 +417,7 @@ void bdrv_filter_block_status(BlockNode *bn, uint64_t off, uint64_t len,
                               BdrvStatusCb *cb, void *opaque);
 bool bdrv_filter_truncate(BlockNode *bn, uint64_t size, Error **errp);
 int64_t bdrv_filter_allocated_size(BlockNode *bn);
-uint32_t bdrv_filter_cluster_size(BlockNode *bn);
+bool bdrv_filter_get_info(BlockNode *bn, BlockDriverInfo *bdi);
 bool bdrv_filter_dirty_flag(BlockNode *bn);
 int bdrv_filter_pread_sync(BlockNode *bn, uint64_t off, uint64_t len,
                            void *buf);
@@ -448,6 +468,19 @@ void blk_root_perm(BlockBackend *blk, unsigned *perm, unsigned *shared);
 
 /* The permission bits a list of QEMU's names ("write", ...) stands for. */
 unsigned bdrv_perm_names_mask(const json_t *list);
+
+/*
+ * Would a new unnamed user taking @perm on @bn (sharing everything)
+ * conflict with a parent that does not share it?  True, with QEMU's
+ * message, when it would (block_resize's backend).
+ */
+bool bdrv_perm_conflict_unnamed(BlockNode *bn, unsigned perm, Error **errp);
+
+/*
+ * QEMU's op blockers on a backing node: true, with QEMU's message, when
+ * @bn is one (delete, resize, snapshot and backing changes refuse it).
+ */
+bool bdrv_backing_blocked(const BlockNode *bn, Error **errp);
 
 /*
  * Does something using @bn need to write it: a writable format above it,

@@ -28,6 +28,9 @@ typedef struct BlockBackend BlockBackend;
 /* Completion of an I/O request: 0 or -errno. */
 typedef void BdrvCb(void *opaque, int ret);
 
+/* Completion of a control operation: NULL or its error (taken). */
+typedef void BdrvDoneCb(void *opaque, Error *err);
+
 /* QEMU's BlockdevOnError: what a device or a job does on an I/O error. */
 typedef enum BlockdevOnError {
     BLOCKDEV_ON_ERROR_REPORT,
@@ -493,5 +496,137 @@ void blk_write_zeroes(BlockBackend *blk, uint64_t off, uint64_t len,
 void blk_discard(BlockBackend *blk, uint64_t off, uint64_t len, BdrvCb *cb,
                  void *opaque);
 void blk_flush(BlockBackend *blk, BdrvCb *cb, void *opaque);
+
+/* ---- reopen (reopen.c, reopen-quiesce.c) ------------------------------ */
+
+/*
+ * Make @bn read-only or writable, with the children it opened for
+ * itself, keeping its other options (QEMU's bdrv_reopen_set_read_only()).
+ * Main loop; the caller has drained it.
+ */
+bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp);
+
+/*
+ * Make @bn read-only once its metadata is on disk (drain, flush,
+ * reopen); @cb gets 0 or -errno, from the main loop.
+ */
+void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque);
+
+/*
+ * Reopen every node of @list (BlockdevOptions, borrowed) with its new
+ * options, all or nothing: QEMU's bdrv_reopen_multiple().  The nodes
+ * must be quiesced.
+ */
+bool bdrv_reopen_list(const json_t *list, Error **errp);
+
+/*
+ * blockdev-reopen: check @list's names (taken), drain and flush its
+ * nodes, reopen it with bdrv_reopen_list() and wait until what it let
+ * go of has closed; then @cb.
+ */
+void bdrv_reopen_quiesced(json_t *list, BdrvDoneCb *cb, void *opaque);
+
+/* ---- creating images (create.c) --------------------------------------- */
+
+/* Create (or truncate) a regular file of @size bytes. */
+bool bdrv_create_file(const char *filename, uint64_t size, Error **errp);
+
+/* What a new image is made with; a driver ignores what it has not. */
+typedef struct BdrvCreateOpts {
+    uint64_t size;
+    uint32_t cluster_size;
+    int version;                /* qcow2's: 2 or 3 */
+    const char *backing_file;
+    const char *backing_fmt;
+    bool prealloc_metadata;
+} BdrvCreateOpts;
+
+/*
+ * Write a new, empty image of @format over @file's contents through the
+ * driver's BlockDriver.create (control path; @file open and writable).
+ */
+bool bdrv_create(BlockNode *file, const char *format,
+                 const BdrvCreateOpts *o, Error **errp);
+
+/*
+ * Create the image @filename in @format (qcow2 or raw) of @size bytes,
+ * backed by @backing when given, saying so on stdout as QEMU's
+ * bdrv_img_create() does: a drive-mirror or drive-backup target
+ * (@what: "mirror", "backup"; it names the job in the message refusing
+ * other formats).
+ */
+bool bdrv_img_create(const char *what, const char *filename,
+                     const char *format, uint64_t size, BlockNode *backing,
+                     Error **errp);
+
+/*
+ * The format of the image in @file, by the drivers' BlockDriver.probe
+ * (qcow2 by its magic), else raw.
+ */
+const char *bdrv_probe_format(BlockNode *file);
+
+/* ---- what a driver tells of an image (driver-info.c) ------------------ */
+
+/* QEMU's BlockDriverInfo, the part qmpd uses. */
+typedef struct BlockDriverInfo {
+    uint32_t cluster_size;      /* 0 when not meaningful */
+    /* a zero write with BDRV_REQ_MAY_UNMAP leaves the range reading
+     * zeroes without data (qcow2 v3's zero clusters, a file's holes) */
+    bool can_write_zeroes_with_unmap;
+} BlockDriverInfo;
+
+/*
+ * Fill @bdi for @bn (QEMU's bdrv_get_info()): false when its driver
+ * cannot say, @bdi zeroed then.
+ */
+bool bdrv_get_info(BlockNode *bn, BlockDriverInfo *bdi);
+
+/* @bn's cluster size from bdrv_get_info(), 0 when it has none. */
+uint32_t bdrv_cluster_size(BlockNode *bn);
+
+/*
+ * May a job write zeroes to @bn with BDRV_REQ_MAY_UNMAP and rely on
+ * them reading back (QEMU's bdrv_can_write_zeroes_with_unmap())?
+ */
+bool bdrv_can_write_zeroes_with_unmap(BlockNode *bn);
+
+/* ---- debug breakpoints (debug.c) -------------------------------------- */
+
+/*
+ * False for a debug event qmpd never reports (no such code path:
+ * compressed writes, VM state...), on which a breakpoint would wait
+ * forever; true for the others and for unknown names.
+ */
+bool bdrv_debug_event_raised(const char *event);
+
+/*
+ * qemu-io's breakpoints, on the first node at or below @bn (through
+ * file children) that takes them; -ENOTSUP when none does.  Hold the
+ * next request that reports @event under @tag (one-shot; -ENOENT: no
+ * such event); release one request held under @tag (-ENOENT: none is);
+ * drop breakpoints with @tag and release what they hold; is a request
+ * held under @tag?
+ */
+int bdrv_debug_breakpoint(BlockNode *bn, const char *event, const char *tag);
+int bdrv_debug_resume(BlockNode *bn, const char *tag);
+int bdrv_debug_remove_breakpoint(BlockNode *bn, const char *tag);
+bool bdrv_debug_is_suspended(BlockNode *bn, const char *tag);
+
+/* ---- snapshots (snapshot.c) ------------------------------------------ */
+
+/*
+ * External snapshots (snapshot.c), as blockdev-snapshot(-sync) and
+ * their transaction actions run them (@sync: blockdev-snapshot-sync's
+ * arguments @data, else blockdev-snapshot's; borrowed).  prepare() attaches the
+ * overlay as blockdev-snapshot does and gives the old top and the
+ * overlay, referenced; abort() puts the graph back as it was, commit()
+ * makes the old top read-only (@cb gets 0 or -errno); both drop the
+ * references.  Main loop only.
+ */
+bool bdrv_snapshot_prepare(const json_t *data, bool sync, BlockNode **old,
+                           BlockNode **overlay, Error **errp);
+void bdrv_snapshot_abort(BlockNode *old, BlockNode *overlay);
+void bdrv_snapshot_commit(BlockNode *old, BlockNode *overlay, BdrvCb *cb,
+                          void *opaque);
 
 #endif /* BLOCK_CORE_BLOCK_H */

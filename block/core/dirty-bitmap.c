@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Dirty bitmaps on block nodes and the block-dirty-bitmap-* commands,
- * with QEMU 7.2's checks in its order and its messages.
+ * Dirty bitmaps on block nodes and what the block-dirty-bitmap-*
+ * commands do (their handlers are qmp/qmp-dirty-bitmap.c), with QEMU
+ * 7.2's checks in its order and its messages.
  *
  * Each node with bitmaps has a NodeBitmaps record (kept here, keyed by
  * node, so the node structure needs no field) holding its bitmaps newest
@@ -25,7 +26,6 @@
 #include "block/core/block-int.h"
 #include "block/core/dirty-bitmap.h"
 #include "block/core/ioq.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/qjson.h"
 #include "util/log.h"
 
@@ -83,7 +83,7 @@ static void write_notify(void *opaque, uint64_t off, uint64_t len)
 
 uint32_t dbitmap_default_granularity(BlockNode *bn)
 {
-    uint32_t cs = bn->drv->cluster_size ? bn->drv->cluster_size(bn) : 0;
+    uint32_t cs = bdrv_cluster_size(bn);
 
     return cs ? MIN(65536u, MAX(4096u, cs)) : 65536u;
 }
@@ -477,7 +477,7 @@ void dbitmap_node_resized(BlockNode *bn)
     }
 }
 
-/* ---- QMP ------------------------------------------------------------------ */
+/* ---- the commands' logic (qmp/qmp-dirty-bitmap.c, transactions) ------- */
 
 DirtyBitmap *dbitmap_qmp_add(const char *node, const char *name,
                              bool has_granularity, uint32_t granularity,
@@ -526,18 +526,6 @@ DirtyBitmap *dbitmap_qmp_add(const char *node, const char *name,
         bm->persistent = persistent;
     }
     return bm;
-}
-
-static bool qmp_block_dirty_bitmap_add(const json_t *args, json_t **ret,
-                                       Error **errp)
-{
-    return dbitmap_qmp_add(qjson_get_str(args, "node"),
-                           qjson_get_str(args, "name"),
-                           qjson_has(args, "granularity"),
-                           qjson_get_uint_or(args, "granularity", 0),
-                           qjson_get_bool_or(args, "persistent", false),
-                           qjson_get_bool_or(args, "disabled", false),
-                           errp) != NULL;
 }
 
 /*
@@ -607,61 +595,6 @@ void dbitmap_qmp_remove(const char *node, const char *name,
     removal_try(r);
 }
 
-static void remove_done_cb(void *opaque, Error *err)
-{
-    if (err) {
-        qapi_reply_error(opaque, err);
-    } else {
-        qapi_reply_return(opaque, NULL);
-    }
-}
-
-static void qmp_block_dirty_bitmap_remove(const json_t *args,
-                                          QapiReply *reply)
-{
-    dbitmap_qmp_remove(qjson_get_str(args, "node"),
-                       qjson_get_str(args, "name"), remove_done_cb, reply);
-}
-
-static bool qmp_block_dirty_bitmap_clear(const json_t *args, json_t **ret,
-                                         Error **errp)
-{
-    DirtyBitmap *bm = dbitmap_lookup(qjson_get_str(args, "node"),
-                                     qjson_get_str(args, "name"), NULL,
-                                     errp);
-
-    if (!bm || !dbitmap_check(bm, DBITMAP_CHECK_DEFAULT, errp)) {
-        return false;
-    }
-    dbitmap_clear(bm, NULL);
-    return true;
-}
-
-static bool set_enabled(const json_t *args, bool enabled, Error **errp)
-{
-    DirtyBitmap *bm = dbitmap_lookup(qjson_get_str(args, "node"),
-                                     qjson_get_str(args, "name"), NULL,
-                                     errp);
-
-    if (!bm || !dbitmap_check(bm, DBITMAP_CHECK_ALLOW_RO, errp)) {
-        return false;
-    }
-    bm->disabled = !enabled;
-    return true;
-}
-
-static bool qmp_block_dirty_bitmap_enable(const json_t *args, json_t **ret,
-                                          Error **errp)
-{
-    return set_enabled(args, true, errp);
-}
-
-static bool qmp_block_dirty_bitmap_disable(const json_t *args, json_t **ret,
-                                           Error **errp)
-{
-    return set_enabled(args, false, errp);
-}
-
 /*
  * Every source is found and checked before the target changes: QEMU
  * merges one by one and puts the target back when a later source fails,
@@ -716,21 +649,3 @@ bool dbitmap_qmp_merge(const json_t *args, HBitmap **backup, Error **errp)
     }
     return true;
 }
-
-static bool qmp_block_dirty_bitmap_merge(const json_t *args, json_t **ret,
-                                         Error **errp)
-{
-    return dbitmap_qmp_merge(args, NULL, errp);
-}
-
-const QapiHandler dirty_bitmap_qmp_handlers[] = {
-    { "block-dirty-bitmap-add", qmp_block_dirty_bitmap_add, NULL },
-    { "block-dirty-bitmap-remove", NULL, qmp_block_dirty_bitmap_remove },
-    { "block-dirty-bitmap-clear", qmp_block_dirty_bitmap_clear, NULL },
-    { "block-dirty-bitmap-enable", qmp_block_dirty_bitmap_enable, NULL },
-    { "block-dirty-bitmap-disable", qmp_block_dirty_bitmap_disable, NULL },
-    { "block-dirty-bitmap-merge", qmp_block_dirty_bitmap_merge, NULL },
-};
-
-const size_t dirty_bitmap_qmp_handlers_count =
-    G_N_ELEMENTS(dirty_bitmap_qmp_handlers);

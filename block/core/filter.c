@@ -95,11 +95,9 @@ int64_t bdrv_filter_allocated_size(BlockNode *bn)
     return c->drv->allocated_size ? c->drv->allocated_size(c) : -1;
 }
 
-uint32_t bdrv_filter_cluster_size(BlockNode *bn)
+bool bdrv_filter_get_info(BlockNode *bn, BlockDriverInfo *bdi)
 {
-    BlockNode *c = bn->file->child;
-
-    return c->drv->cluster_size ? c->drv->cluster_size(c) : 0;
+    return bdrv_get_info(bn->file->child, bdi);
 }
 
 bool bdrv_filter_dirty_flag(BlockNode *bn)

@@ -362,22 +362,24 @@ static BlockNode *open_child(const json_t *ref, const Inherit *inh,
     return open_node(ref, inh, false, errp);
 }
 
-/* The format of the image in @file: qcow2 by its magic, else raw. */
-static const char *probe_format(BlockNode *file)
+const char *bdrv_probe_format(BlockNode *file)
 {
-    unsigned char buf[512] = { 0 };
-    void *aligned = ioq_buf_alloc(4096);
-    int r = bdrv_pread_sync(file, 0, MIN(4096, MAX(bdrv_length(file), 512)),
-                            aligned);
+    size_t len = MIN(4096, MAX(bdrv_length(file), 512));
+    void *buf = ioq_buf_alloc(4096);
     const char *fmt = "raw";
+    int best = 0;
 
-    if (r >= 0) {
-        memcpy(buf, aligned, sizeof(buf));
-        if (!memcmp(buf, "QFI\xfb", 4)) {
-            fmt = "qcow2";
+    if (bdrv_length(file) >= 4 && bdrv_pread_sync(file, 0, len, buf) >= 0) {
+        for (size_t i = 0; i < G_N_ELEMENTS(drivers); i++) {
+            int score = drivers[i]->probe ? drivers[i]->probe(buf, len) : 0;
+
+            if (score > best) {
+                best = score;
+                fmt = drivers[i]->name;
+            }
         }
     }
-    ioq_buf_free(aligned);
+    ioq_buf_free(buf);
     return fmt;
 }
 
@@ -457,7 +459,7 @@ static bool open_default_backing(BlockNode *bn, const Inherit *inh,
                                     "file: ");
             return false;
         }
-        fmt = probe_format(f);
+        fmt = bdrv_probe_format(f);
         json_object_set_new(opts, "file", qjson_str(f->node_name));
         b = NULL;
         json_object_set_new(opts, "driver", qjson_str(fmt));

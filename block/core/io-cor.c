@@ -167,8 +167,7 @@ static void above_cb(void *opaque, int ret, int status, uint64_t pnum)
          * filter reads it with BDRV_REQ_COPY_ON_READ); its start is
          * whole already, as the walk goes from cluster to cluster
          */
-        uint32_t cs = r->bn->drv->cluster_size
-            ? r->bn->drv->cluster_size(r->bn) : 0;
+        uint32_t cs = bdrv_cluster_size(r->bn);
         uint64_t e = r->pos + r->n;
 
         if (cs) {
@@ -233,7 +232,7 @@ void bdrv_cor_read(BlockNode *bn, BlockNode *bottom, uint64_t off,
                    void *opaque)
 {
     CorRead *r = g_new0(CorRead, 1);
-    uint32_t cs = bn->drv->cluster_size ? bn->drv->cluster_size(bn) : 0;
+    uint32_t cs = bdrv_cluster_size(bn);
 
     r->bn = bn;
     r->off = off;

@@ -152,3 +152,63 @@ unsigned bdrv_perm_names_mask(const json_t *list)
     }
     return mask;
 }
+
+/*
+ * A new user taking @perm on @bn (sharing everything) conflicts with a
+ * parent that does not share it: QEMU's bdrv_a_allow_b() message, for
+ * the unnamed backend that QMP commands like block_resize create.
+ */
+bool bdrv_perm_conflict_unnamed(BlockNode *bn, unsigned perm, Error **errp)
+{
+    static const char *const names[] = {
+        "consistent read", "write", "write unchanged", "resize",
+    };
+
+    for (guint i = bn->parents->len; i-- > 0;) {
+        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
+        g_autoptr(GString) missing = g_string_new(NULL);
+        unsigned p;
+        unsigned s;
+
+        if (!bdrv_edge_live(c)) {
+            continue;
+        }
+        bdrv_child_perm(c, &p, &s);
+        for (size_t k = 0; k < G_N_ELEMENTS(names); k++) {
+            if (perm & ~s & (1u << k)) {
+                g_string_append_printf(missing, "%s%s",
+                                       missing->len ? ", " : "", names[k]);
+            }
+        }
+        if (missing->len) {
+            error_setg(errp, "Permission conflict on node '%s': permissions "
+                       "'%s' are both required by an unnamed block device "
+                       "(uses node '%s' as 'root' child) and unshared by "
+                       "node '%s' (uses node '%s' as '%s' child).",
+                       bn->node_name, missing->str, bn->node_name,
+                       c->parent->node_name, bn->node_name, c->name);
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * QEMU's op blockers: a backing node refuses most operations (delete,
+ * resize, snapshot, backing file change) while it is one.  The newest
+ * blocker is the one reported.
+ */
+bool bdrv_backing_blocked(const BlockNode *bn, Error **errp)
+{
+    for (guint i = bn->parents->len; i-- > 0;) {
+        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
+
+        if (bdrv_edge_live(c) && c->parent && c == c->parent->backing) {
+            error_setg(errp, "Node '%s' is busy: node is used as backing hd "
+                       "of '%s'", bn->node_name,
+                       bdrv_device_or_node_name(c->parent));
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Reopening nodes with new options: blockdev-reopen, and the read-only
- * switches jobs and snapshots make.
+ * Reopening nodes with new options: blockdev-reopen's list, and the
+ * read-only switches jobs and snapshots make (reopen-quiesce.c drains
+ * and flushes before them).
  *
  * QEMU 7.2's rules, which a management tool relies on:
  *
@@ -38,7 +39,6 @@
 #include "block/core/block-int.h"
 #include "block/core/dirty-bitmap.h"
 #include "block/core/ioq.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/qjson.h"
 
 /* Options every node takes; the reopen itself applies them. */
@@ -888,229 +888,22 @@ bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp)
     return queue_run(q, errp);
 }
 
-/*
- * Going read-only: the node must first write back what its metadata
- * cache holds, or a later close (which flushes only writable nodes)
- * would lose it.  Drain, flush, then reopen.
- */
-typedef struct {
-    BlockNode *bn;
-    BdrvCb *cb;
-    void *opaque;
-    int ret;
-} MakeReadOnly;
-
-static void make_ro_flushed_cb(void *opaque, int ret)
-{
-    MakeReadOnly *m = opaque;
-    Error *err = NULL;
-
-    if (ret < 0) {
-        m->ret = ret;
-    } else if (!bdrv_reopen_read_only(m->bn, true, &err)) {
-        m->ret = -EIO;
-        error_free(err);
-    }
-    bdrv_unref(m->bn);
-    m->cb(m->opaque, m->ret);
-    g_free(m);
-}
-
-static void make_ro_drained_cb(void *opaque, int ret)
-{
-    MakeReadOnly *m = opaque;
-
-    bdrv_flush(m->bn, make_ro_flushed_cb, m);
-}
-
-void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque)
-{
-    MakeReadOnly *m = g_new0(MakeReadOnly, 1);
-
-    if (bn->read_only) {
-        g_free(m);
-        ioq_defer_int(cb, opaque, 0);
-        return;
-    }
-    m->bn = bn;
-    m->cb = cb;
-    m->opaque = opaque;
-    bdrv_ref(bn);
-    bdrv_drain(bn, make_ro_drained_cb, m);
-}
-
-/* ---- blockdev-reopen ----------------------------------------------------- */
-
-/*
- * The command: the nodes it names are drained and flushed one after the
- * other, then, once nothing is in flight anywhere below them, the whole
- * list is reopened in one go.
- */
-typedef struct {
-    json_t *list;
-    GPtrArray *nodes;           /* referenced: named or to be attached */
-    guint next;
-    QapiReply *reply;
-} ReopenCmd;
-
-static void cmd_free(ReopenCmd *r)
-{
-    json_decref(r->list);
-    g_ptr_array_unref(r->nodes);
-    g_free(r);
-}
-
-static void cmd_fail(ReopenCmd *r, Error *err)
-{
-    qapi_reply_error(r->reply, err);
-    cmd_free(r);
-}
-
-static BlockNode *busy_node(BlockNode *bn)
-{
-    BlockNode *b;
-
-    if (!bn) {
-        return NULL;
-    }
-    if (bn->in_flight) {
-        return bn;
-    }
-    b = busy_node(bdrv_file_child(bn));
-    return b ? b : busy_node(bdrv_backing(bn));
-}
-
-static void cmd_closed_cb(void *opaque, int ret)
-{
-    ReopenCmd *r = opaque;
-
-    qapi_reply_return(r->reply, NULL);
-    cmd_free(r);
-}
-
-static void cmd_run(ReopenCmd *r)
+bool bdrv_reopen_list(const json_t *list, Error **errp)
 {
     g_autoptr(GPtrArray) q = g_ptr_array_new_with_free_func(entry_free);
-    Error *err = NULL;
     size_t i;
     json_t *o;
 
-    json_array_foreach(r->list, i, o) {
+    json_array_foreach(list, i, o) {
         const char *name = qjson_get_str(o, "node-name");
         BlockNode *bn = bdrv_find_node(name);
 
         if (!bn) {
-            error_setg(&err, "Failed to find node with node-name='%s'",
+            error_setg(errp, "Failed to find node with node-name='%s'",
                        name);
-            cmd_fail(r, err);
-            return;
+            return false;
         }
         queue_add(q, bn, o, flatten(o), false, NULL, NULL);
     }
-    if (!queue_run(q, &err)) {
-        cmd_fail(r, err);
-        return;
-    }
-    /* children switched away close before the reply, as in QEMU */
-    g_clear_pointer(&q, g_ptr_array_unref);
-    bdrv_wait_closed(cmd_closed_cb, r);
+    return queue_run(q, errp);
 }
-
-static void cmd_quiesce(ReopenCmd *r);
-
-static void cmd_idle_cb(void *opaque, int ret)
-{
-    ReopenCmd *r = opaque;
-
-    /* nothing new may have started below another node meanwhile */
-    for (guint i = 0; i < r->nodes->len; i++) {
-        BlockNode *b = busy_node(g_ptr_array_index(r->nodes, i));
-
-        if (b) {
-            bdrv_drain(b, cmd_idle_cb, r);
-            return;
-        }
-    }
-    cmd_run(r);
-}
-
-static void cmd_flushed_cb(void *opaque, int ret)
-{
-    ReopenCmd *r = opaque;
-    Error *err = NULL;
-
-    if (ret < 0) {
-        error_setg_errno(&err, -ret, "Error flushing drive");
-        cmd_fail(r, err);
-        return;
-    }
-    r->next++;
-    cmd_quiesce(r);
-}
-
-static void cmd_drained_cb(void *opaque, int ret)
-{
-    ReopenCmd *r = opaque;
-
-    bdrv_flush(g_ptr_array_index(r->nodes, r->next), cmd_flushed_cb, r);
-}
-
-static void cmd_quiesce(ReopenCmd *r)
-{
-    if (r->next < r->nodes->len) {
-        bdrv_drain(g_ptr_array_index(r->nodes, r->next), cmd_drained_cb, r);
-        return;
-    }
-    cmd_idle_cb(r, 0);
-}
-
-static void qmp_blockdev_reopen(const json_t *args, QapiReply *reply)
-{
-    ReopenCmd *r = g_new0(ReopenCmd, 1);
-    Error *err = NULL;
-    size_t i;
-    json_t *o;
-
-    r->list = json_incref(json_object_get(args, "options"));
-    r->nodes = g_ptr_array_new_with_free_func((GDestroyNotify)bdrv_unref);
-    r->reply = reply;
-    /* every name first: a wrong one fails the list before any I/O */
-    json_array_foreach(r->list, i, o) {
-        const char *name = qjson_get_str_or(o, "node-name", NULL);
-        const char *refs[] = { "file", "backing" };
-        BlockNode *bn;
-
-        if (!name) {
-            error_setg(&err, "node-name not specified");
-            cmd_fail(r, err);
-            return;
-        }
-        bn = bdrv_find_node(name);
-        if (!bn) {
-            error_setg(&err, "Failed to find node with node-name='%s'",
-                       name);
-            cmd_fail(r, err);
-            return;
-        }
-        bdrv_ref(bn);
-        g_ptr_array_add(r->nodes, bn);
-        /* a node about to be attached is quiesced too */
-        for (size_t k = 0; k < G_N_ELEMENTS(refs); k++) {
-            json_t *ref = json_object_get(o, refs[k]);
-            BlockNode *c = json_is_string(ref)
-                ? bdrv_find_node(json_string_value(ref)) : NULL;
-
-            if (c) {
-                bdrv_ref(c);
-                g_ptr_array_add(r->nodes, c);
-            }
-        }
-    }
-    cmd_quiesce(r);
-}
-
-const QapiHandler reopen_qmp_handlers[] = {
-    { "blockdev-reopen", NULL, qmp_blockdev_reopen },
-};
-
-const size_t reopen_qmp_handlers_count = G_N_ELEMENTS(reopen_qmp_handlers);

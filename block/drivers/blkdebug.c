@@ -29,59 +29,7 @@
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
 #include "block/drivers/blkdebug-config.h"
-#include "block/drivers/blkdebug.h"
 #include "qapi/qjson.h"
-
-const char *const blkdbg_event_names[BLKDBG__MAX] = {
-    [BLKDBG_L1_UPDATE] = "l1_update",
-    [BLKDBG_L1_GROW_ALLOC_TABLE] = "l1_grow_alloc_table",
-    [BLKDBG_L1_GROW_WRITE_TABLE] = "l1_grow_write_table",
-    [BLKDBG_L1_GROW_ACTIVATE_TABLE] = "l1_grow_activate_table",
-    [BLKDBG_L2_LOAD] = "l2_load",
-    [BLKDBG_L2_UPDATE] = "l2_update",
-    [BLKDBG_L2_UPDATE_COMPRESSED] = "l2_update_compressed",
-    [BLKDBG_L2_ALLOC_COW_READ] = "l2_alloc_cow_read",
-    [BLKDBG_L2_ALLOC_WRITE] = "l2_alloc_write",
-    [BLKDBG_READ_AIO] = "read_aio",
-    [BLKDBG_READ_BACKING_AIO] = "read_backing_aio",
-    [BLKDBG_READ_COMPRESSED] = "read_compressed",
-    [BLKDBG_WRITE_AIO] = "write_aio",
-    [BLKDBG_WRITE_COMPRESSED] = "write_compressed",
-    [BLKDBG_VMSTATE_LOAD] = "vmstate_load",
-    [BLKDBG_VMSTATE_SAVE] = "vmstate_save",
-    [BLKDBG_COW_READ] = "cow_read",
-    [BLKDBG_COW_WRITE] = "cow_write",
-    [BLKDBG_REFTABLE_LOAD] = "reftable_load",
-    [BLKDBG_REFTABLE_GROW] = "reftable_grow",
-    [BLKDBG_REFTABLE_UPDATE] = "reftable_update",
-    [BLKDBG_REFBLOCK_LOAD] = "refblock_load",
-    [BLKDBG_REFBLOCK_UPDATE] = "refblock_update",
-    [BLKDBG_REFBLOCK_UPDATE_PART] = "refblock_update_part",
-    [BLKDBG_REFBLOCK_ALLOC] = "refblock_alloc",
-    [BLKDBG_REFBLOCK_ALLOC_HOOKUP] = "refblock_alloc_hookup",
-    [BLKDBG_REFBLOCK_ALLOC_WRITE] = "refblock_alloc_write",
-    [BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS] = "refblock_alloc_write_blocks",
-    [BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE] = "refblock_alloc_write_table",
-    [BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE] = "refblock_alloc_switch_table",
-    [BLKDBG_CLUSTER_ALLOC] = "cluster_alloc",
-    [BLKDBG_CLUSTER_ALLOC_BYTES] = "cluster_alloc_bytes",
-    [BLKDBG_CLUSTER_FREE] = "cluster_free",
-    [BLKDBG_FLUSH_TO_OS] = "flush_to_os",
-    [BLKDBG_FLUSH_TO_DISK] = "flush_to_disk",
-    [BLKDBG_PWRITEV_RMW_HEAD] = "pwritev_rmw_head",
-    [BLKDBG_PWRITEV_RMW_AFTER_HEAD] = "pwritev_rmw_after_head",
-    [BLKDBG_PWRITEV_RMW_TAIL] = "pwritev_rmw_tail",
-    [BLKDBG_PWRITEV_RMW_AFTER_TAIL] = "pwritev_rmw_after_tail",
-    [BLKDBG_PWRITEV] = "pwritev",
-    [BLKDBG_PWRITEV_ZERO] = "pwritev_zero",
-    [BLKDBG_PWRITEV_DONE] = "pwritev_done",
-    [BLKDBG_EMPTY_IMAGE_PREPARE] = "empty_image_prepare",
-    [BLKDBG_L1_SHRINK_WRITE_TABLE] = "l1_shrink_write_table",
-    [BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS] = "l1_shrink_free_l2_clusters",
-    [BLKDBG_COR_WRITE] = "cor_write",
-    [BLKDBG_CLUSTER_ALLOC_SPACE] = "cluster_alloc_space",
-    [BLKDBG_NONE] = "none",
-};
 
 typedef enum {
     ACT_INJECT,
@@ -145,16 +93,6 @@ static void rule_free(gpointer p)
     g_free(r);
 }
 
-static int event_by_name(const char *name)
-{
-    for (int i = 0; i < BLKDBG__MAX; i++) {
-        if (!strcmp(blkdbg_event_names[i], name)) {
-            return i;
-        }
-    }
-    return -1;
-}
-
 static unsigned iotype_bit(const char *name)
 {
     static const char *const names[] = {
@@ -170,33 +108,6 @@ static unsigned iotype_bit(const char *name)
 }
 
 
-/*
- * Events whose code path qmpd does not have: a rule on one would never
- * fire, so it is refused.  (QEMU 7.2 itself never reports
- * "refblock_update"; rules on it are accepted, as QEMU accepts them.
- * "cor_write" waits for the copy-on-read filter.)
- */
-static const BlkdebugEvent never_raised[] = {
-    BLKDBG_CLUSTER_ALLOC_BYTES,         /* compressed writes */
-    BLKDBG_CLUSTER_ALLOC_SPACE,         /* zeroing new clusters */
-    BLKDBG_EMPTY_IMAGE_PREPARE,         /* emptying an image (commit) */
-    BLKDBG_L2_ALLOC_COW_READ,           /* L2 tables shared by snapshots */
-    BLKDBG_L2_UPDATE_COMPRESSED,
-    BLKDBG_VMSTATE_LOAD,                /* VM state in the image */
-    BLKDBG_VMSTATE_SAVE,
-    BLKDBG_WRITE_COMPRESSED,
-};
-
-static bool event_raised(int ev)
-{
-    for (size_t i = 0; i < G_N_ELEMENTS(never_raised); i++) {
-        if ((int)never_raised[i] == ev) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* An inject-error or set-state rule from its BlkdebugInjectErrorOptions
  * or BlkdebugSetStateOptions @o. */
 static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
@@ -211,7 +122,7 @@ static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
         error_setg(errp, "Missing event name for rule");
         return false;
     }
-    if (event_by_name(name) < 0) {
+    if (bdrv_debug_event_by_name(name) < 0) {
         error_setg(errp, "invalid parameter value: %s", name);
         return false;
     }
@@ -219,7 +130,7 @@ static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
         error_setg(errp, "invalid parameter value: %s", iotype);
         return false;
     }
-    if (!event_raised(event_by_name(name))) {
+    if (!bdrv_debug_event_raised(name)) {
         error_setg(errp, "blkdebug event '%s' is never raised by qmpd",
                    name);
         return false;
@@ -233,7 +144,7 @@ static bool add_rule(BlkdebugState *s, RuleAction act, const json_t *o,
     }
     r = g_new0(Rule, 1);
     r->action = act;
-    r->event = event_by_name(name);
+    r->event = bdrv_debug_event_by_name(name);
     r->state = qjson_get_int_or(o, "state", 0);
     if (act == ACT_INJECT) {
         r->error = qjson_get_int_or(o, "errno", EIO);
@@ -597,70 +508,16 @@ static void blkdebug_child_perm(const BlockNode *bn, unsigned *perm,
                                                      "unshare-child-perms"));
 }
 
-const BlockDriver bdrv_blkdebug = {
-    .name = "blkdebug",
-    .instance_size = sizeof(BlkdebugState),
-    .is_filter = true,
-    .child_name = "image",
-    .open = blkdebug_open,
-    .close = blkdebug_close,
-    .read = blkdebug_read,
-    .write = blkdebug_write,
-    .write_zeroes = blkdebug_write_zeroes,
-    .discard = blkdebug_discard,
-    .flush = blkdebug_flush,
-    .block_status = blkdebug_block_status,
-    .truncate = bdrv_filter_truncate,
-    .refresh_limits = blkdebug_refresh_limits,
-    .plain_filename = blkdebug_plain_filename,
-    .child_perm = blkdebug_child_perm,
-    /* no allocated_size: QEMU's blkdebug is a protocol there, and shows
-     * no actual-size */
-    .cluster_size = bdrv_filter_cluster_size,
-    .dirty_flag = bdrv_filter_dirty_flag,
-    .debug_event = blkdebug_event,
-    .pread_sync = blkdebug_pread_sync,
-    .pwrite_sync = blkdebug_pwrite_sync,
-    .flush_sync = blkdebug_flush_sync,
-    .discard_sync = bdrv_filter_discard_sync,
-};
+/* ---- breakpoints (qemu-io, through bdrv_debug_*()) ------------------- */
 
-bool bdrv_debug_event(BlockNode *bn, BlkdebugEvent event, BdrvCb *cb,
-                      void *opaque)
+static int blkdebug_breakpoint(BlockNode *b, const char *event,
+                               const char *tag)
 {
-    if (!bn || !bn->drv->debug_event) {
-        return false;
-    }
-    return bn->drv->debug_event(bn, event, cb, opaque);
-}
-
-/* ---- breakpoints (qemu-io) ------------------------------------------------ */
-
-/* The first blkdebug node at or below @bn through file children. */
-static BlockNode *find_blkdebug(BlockNode *bn)
-{
-    while (bn && bn->drv != &bdrv_blkdebug) {
-        bn = bn->file ? bn->file->child : NULL;
-    }
-    return bn;
-}
-
-bool blkdebug_event_supported(const char *event)
-{
-    return event_raised(event_by_name(event));
-}
-
-int blkdebug_breakpoint(BlockNode *bn, const char *event, const char *tag)
-{
-    BlockNode *b = find_blkdebug(bn);
     BlkdebugState *s;
     Rule *r;
     int ev;
 
-    if (!b) {
-        return -ENOTSUP;
-    }
-    ev = event_by_name(event);
+    ev = bdrv_debug_event_by_name(event);
     if (ev < 0) {
         return -ENOENT;
     }
@@ -696,26 +553,16 @@ static int resume_tag(BlkdebugState *s, const char *tag, bool all)
     return n;
 }
 
-int blkdebug_resume(BlockNode *bn, const char *tag)
+static int blkdebug_resume(BlockNode *b, const char *tag)
 {
-    BlockNode *b = find_blkdebug(bn);
-
-    if (!b) {
-        return -ENOTSUP;
-    }
     return resume_tag(b->opaque, tag, false) ? 0 : -ENOENT;
 }
 
-int blkdebug_remove_breakpoint(BlockNode *bn, const char *tag)
+static int blkdebug_remove_breakpoint(BlockNode *b, const char *tag)
 {
-    BlockNode *b = find_blkdebug(bn);
-    BlkdebugState *s;
+    BlkdebugState *s = b->opaque;
     int found = 0;
 
-    if (!b) {
-        return -ENOTSUP;
-    }
-    s = b->opaque;
     for (guint i = 0; i < s->rules->len; i++) {
         Rule *r = g_ptr_array_index(s->rules, i);
 
@@ -729,15 +576,10 @@ int blkdebug_remove_breakpoint(BlockNode *bn, const char *tag)
     return found ? 0 : -ENOENT;
 }
 
-bool blkdebug_is_suspended(BlockNode *bn, const char *tag)
+static bool blkdebug_is_suspended(BlockNode *b, const char *tag)
 {
-    BlockNode *b = find_blkdebug(bn);
-    BlkdebugState *s;
+    BlkdebugState *s = b->opaque;
 
-    if (!b) {
-        return false;
-    }
-    s = b->opaque;
     for (guint i = 0; i < s->held->len; i++) {
         if (!strcmp(((Held *)g_ptr_array_index(s->held, i))->tag, tag)) {
             return true;
@@ -745,3 +587,35 @@ bool blkdebug_is_suspended(BlockNode *bn, const char *tag)
     }
     return false;
 }
+
+const BlockDriver bdrv_blkdebug = {
+    .name = "blkdebug",
+    .instance_size = sizeof(BlkdebugState),
+    .is_filter = true,
+    .child_name = "image",
+    .open = blkdebug_open,
+    .close = blkdebug_close,
+    .read = blkdebug_read,
+    .write = blkdebug_write,
+    .write_zeroes = blkdebug_write_zeroes,
+    .discard = blkdebug_discard,
+    .flush = blkdebug_flush,
+    .block_status = blkdebug_block_status,
+    .truncate = bdrv_filter_truncate,
+    .refresh_limits = blkdebug_refresh_limits,
+    .plain_filename = blkdebug_plain_filename,
+    .child_perm = blkdebug_child_perm,
+    /* no allocated_size: QEMU's blkdebug is a protocol there, and shows
+     * no actual-size */
+    .get_info = bdrv_filter_get_info,
+    .dirty_flag = bdrv_filter_dirty_flag,
+    .debug_event = blkdebug_event,
+    .debug_breakpoint = blkdebug_breakpoint,
+    .debug_remove_breakpoint = blkdebug_remove_breakpoint,
+    .debug_resume = blkdebug_resume,
+    .debug_is_suspended = blkdebug_is_suspended,
+    .pread_sync = blkdebug_pread_sync,
+    .pwrite_sync = blkdebug_pwrite_sync,
+    .flush_sync = blkdebug_flush_sync,
+    .discard_sync = bdrv_filter_discard_sync,
+};

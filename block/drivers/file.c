@@ -977,6 +977,13 @@ static const char *const file_reopen_resettable[] = {
     "x-check-cache-dropped", NULL
 };
 
+/* a zero write with unmap punches a hole, which reads back zeroes */
+static bool file_get_info(BlockNode *bn, BlockDriverInfo *bdi)
+{
+    bdi->can_write_zeroes_with_unmap = true;
+    return true;
+}
+
 const BlockDriver bdrv_file = {
     .name = "file",
     .instance_size = sizeof(FileState),
@@ -996,6 +1003,7 @@ const BlockDriver bdrv_file = {
     .reopen_commit = file_reopen_commit,
     .reopen_abort = file_reopen_abort,
     .allocated_size = file_allocated_size,
+    .get_info = file_get_info,
     .pread_sync = file_pread_sync,
     .pwrite_sync = file_pwrite_sync,
     .flush_sync = file_flush_sync,

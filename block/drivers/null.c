@@ -150,6 +150,13 @@ static int64_t null_allocated_size(BlockNode *bn)
     return 0;
 }
 
+/* zero writes need no data: reads give zeroes or nothing */
+static bool null_get_info(BlockNode *bn, BlockDriverInfo *bdi)
+{
+    bdi->can_write_zeroes_with_unmap = true;
+    return true;
+}
+
 /* QEMU's QDict prints them in this order */
 static const char *const null_strong_opts[] = {
     "read-zeroes", "driver", "size", NULL
@@ -168,6 +175,7 @@ const BlockDriver bdrv_null_co = {
     .pread_sync = null_pread_sync,
     .pwrite_sync = null_pwrite_sync,
     .allocated_size = null_allocated_size,
+    .get_info = null_get_info,
 };
 
 /* The same device; QEMU's two differ only in how they complete. */
@@ -184,4 +192,5 @@ const BlockDriver bdrv_null_aio = {
     .pread_sync = null_pread_sync,
     .pwrite_sync = null_pwrite_sync,
     .allocated_size = null_allocated_size,
+    .get_info = null_get_info,
 };

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2-create.h"
 #include "block/drivers/qcow2.h"
 
 static void put32(uint8_t *p, uint32_t v)
@@ -33,7 +32,7 @@ static void put_ext(uint8_t *hdr, size_t *off, uint32_t type,
     *off += 8 + align_up(len, 8);
 }
 
-bool qcow2_create(BlockNode *file, const Qcow2CreateOpts *o, Error **errp)
+bool qcow2_create(BlockNode *file, const BdrvCreateOpts *o, Error **errp)
 {
     uint32_t cb, cs;
     uint64_t l2_entries, l1_entries, l1_clusters, l2_tables = 0, data = 0;

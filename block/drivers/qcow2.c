@@ -515,9 +515,12 @@ static json_t *qcow2_format_specific(BlockNode *bn)
     return json_pack("{s:s,s:o}", "type", "qcow2", "data", data);
 }
 
-static uint32_t qcow2_cluster_size(BlockNode *bn)
+static bool qcow2_get_info(BlockNode *bn, BlockDriverInfo *bdi)
 {
-    return state(bn)->cluster_size;
+    bdi->cluster_size = state(bn)->cluster_size;
+    /* version 2 has no zero clusters: a zero write writes data */
+    bdi->can_write_zeroes_with_unmap = state(bn)->version >= 3;
+    return true;
 }
 
 static bool qcow2_dirty_flag(BlockNode *bn)
@@ -537,11 +540,17 @@ static int64_t qcow2_allocated_size(BlockNode *bn)
     return f->drv->allocated_size ? f->drv->allocated_size(f) : -1;
 }
 
+static int qcow2_probe(const uint8_t *buf, size_t len)
+{
+    return be32_read(buf) == QCOW2_MAGIC ? 100 : 0;
+}
+
 const BlockDriver bdrv_qcow2 = {
     .name = "qcow2",
     .instance_size = sizeof(Qcow2State),
     .is_format = true,
     .has_backing = true,
+    .probe = qcow2_probe,
     .open = qcow2_open,
     .close = qcow2_close,
     .read = qcow2_read,
@@ -552,6 +561,7 @@ const BlockDriver bdrv_qcow2 = {
     .block_status = qcow2_block_status,
     .truncate = qcow2_truncate,
     .change_backing_file = qcow2_change_backing_file,
+    .create = qcow2_create,
     .reopen_opts = qcow2_reopen_opts,
     .reopen_resettable = qcow2_reopen_opts,
     .reopen_prepare = qcow2_reopen_prepare,
@@ -560,7 +570,7 @@ const BlockDriver bdrv_qcow2 = {
     .reopen_post = qcow2_reopen_post,
     .allocated_size = qcow2_allocated_size,
     .format_specific = qcow2_format_specific,
-    .cluster_size = qcow2_cluster_size,
+    .get_info = qcow2_get_info,
     .dirty_flag = qcow2_dirty_flag,
     .is_inserted = qcow2_is_inserted,
     .bitmap_can_store = qcow2_bitmap_can_store,

@@ -608,4 +608,8 @@ static inline uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) / a * a;
 }
 
+/* BlockDriver.create (qcow2-create.c): write a new, empty image over
+ * @file's contents. */
+bool qcow2_create(BlockNode *file, const BdrvCreateOpts *o, Error **errp);
+
 #endif /* BLOCK_DRIVERS_QCOW2_H */

@@ -258,6 +258,12 @@ static int raw_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
     return bdrv_pwrite_sync(child(bn), s->offset + off, len, buf);
 }
 
+/* as QEMU's raw format, the file's facts */
+static bool raw_get_info(BlockNode *bn, BlockDriverInfo *bdi)
+{
+    return bdrv_get_info(child(bn), bdi);
+}
+
 const BlockDriver bdrv_raw = {
     .name = "raw",
     .instance_size = sizeof(RawState),
@@ -275,6 +281,7 @@ const BlockDriver bdrv_raw = {
     .block_status = raw_block_status,
     .truncate = raw_truncate,
     .allocated_size = raw_allocated_size,
+    .get_info = raw_get_info,
     .pread_sync = raw_pread_sync,
     .pwrite_sync = raw_pwrite_sync,
 };

@@ -71,9 +71,7 @@
 #include "block/core/block-int.h"
 #include "block/core/dirty-bitmap.h"
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2-create.h"
 #include "block/jobs/blockjob.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/qjson.h"
 #include "util/hbitmap.h"
 
@@ -814,7 +812,7 @@ static const JobDriver backup_driver = {
 static uint32_t cluster_size(BlockNode *bn)
 {
     bn = bdrv_skip_filters(bn);
-    return bn->drv->cluster_size ? bn->drv->cluster_size(bn) : 0;
+    return bdrv_cluster_size(bn);
 }
 
 /*
@@ -1120,7 +1118,7 @@ static BlockNode *open_target(const char *filename, const char *format,
         if (!f) {
             return NULL;
         }
-        format = block_job_probe_format(f);
+        format = bdrv_probe_format(f);
         fo = qjson_str(bdrv_node_name(f));
     }
     json_object_set_new(opts, "driver", qjson_str(format));
@@ -1174,8 +1172,8 @@ static BackupJob *drive_backup_create(const json_t *args,
         source = bs;
     }
     if (!existing
-        && !block_job_create_target("backup", filename, format,
-                                    bdrv_length(bs), source, errp)) {
+        && !bdrv_img_create("backup", filename, format, bdrv_length(bs),
+                            source, errp)) {
         return NULL;
     }
     target = open_target(filename, format, errp);

@@ -13,9 +13,7 @@
 
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2-create.h"
 #include "block/jobs/blockjob.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/event.h"
 #include "qapi/qjson.h"
 
@@ -513,86 +511,3 @@ const QapiHandler blockjob_qmp_handlers[] = {
 
 const size_t blockjob_qmp_handlers_count =
     G_N_ELEMENTS(blockjob_qmp_handlers);
-
-/*
- * QEMU's bdrv_img_create() for the formats qmpd writes: the target image
- * of a drive-mirror or drive-backup job (@what: "mirror", "backup").
- */
-bool block_job_create_target(const char *what, const char *filename,
-                             const char *format, uint64_t size,
-                             BlockNode *backing, Error **errp)
-{
-    g_autoptr(json_t) fo = NULL;
-    const BlockDriver *drv = bdrv_find_driver(format);
-    BlockNode *f;
-    bool ok;
-
-    if (!drv || !strcmp(format, "file") || drv->is_filter) {
-        error_setg(errp, "Unknown file format '%s'", format);
-        return false;
-    }
-    if (bdrv_filename_is_blkdebug(filename)) {
-        error_setg(errp, "Protocol driver 'blkdebug' does not support image "
-                   "creation");
-        return false;
-    }
-    if (!strcmp(format, "raw")) {
-        if (backing) {
-            error_setg(errp, "Backing file not supported for file format "
-                       "'raw'");
-            return false;
-        }
-        /* QEMU's bdrv_img_create() says what it makes, on stdout */
-        printf("Formatting '%s', fmt=raw size=%" PRIu64 "\n", filename,
-               size);
-        fflush(stdout);
-        return bdrv_create_file(filename, size, errp);
-    }
-    if (strcmp(format, "qcow2")) {
-        error_setg(errp, "qmpd creates %s targets in qcow2 or raw "
-                   "format only", what);
-        return false;
-    }
-    printf("Formatting '%s', fmt=qcow2 cluster_size=65536 extended_l2=off "
-           "compression_type=zlib size=%" PRIu64, filename, size);
-    if (backing) {
-        printf(" backing_file=%s backing_fmt=%s", bdrv_filename(backing),
-               bdrv_driver_name(backing));
-    }
-    printf(" lazy_refcounts=off refcount_bits=16\n");
-    fflush(stdout);
-    if (!bdrv_create_file(filename, 0, errp)) {
-        return false;
-    }
-    fo = json_pack("{s:s,s:s}", "driver", "file", "filename", filename);
-    f = bdrv_open_options(fo, false, errp);
-    if (!f) {
-        return false;
-    }
-    {
-        Qcow2CreateOpts co = {
-            .size = size, .cluster_size = 65536, .version = 3,
-            .backing_file = backing ? bdrv_filename(backing) : NULL,
-            .backing_fmt = backing ? bdrv_driver_name(backing) : NULL,
-        };
-
-        ok = qcow2_create(f, &co, errp);
-    }
-    bdrv_unref(f);
-    return ok;
-}
-
-/* The format of the image in @file: qcow2 by its magic, else raw. */
-const char *block_job_probe_format(BlockNode *file)
-{
-    void *buf = ioq_buf_alloc(4096);
-    const char *fmt = "raw";
-
-    if (bdrv_length(file) >= 4
-        && bdrv_pread_sync(file, 0, 4096, buf) >= 0
-        && !memcmp(buf, "QFI\xfb", 4)) {
-        fmt = "qcow2";
-    }
-    ioq_buf_free(buf);
-    return fmt;
-}

@@ -188,17 +188,4 @@ void backup_job_abort(Job *job);
 extern const QapiHandler backup_qmp_handlers[];
 extern const size_t backup_qmp_handlers_count;
 
-/*
- * Create the image @filename in @format (qcow2 or raw) of @size bytes,
- * backed by @backing when given, for a drive-mirror or drive-backup
- * target (@what: "mirror", "backup"; it names the job in the message
- * refusing other formats).
- */
-bool block_job_create_target(const char *what, const char *filename,
-                             const char *format, uint64_t size,
-                             BlockNode *backing, Error **errp);
-
-/* The format of the image in @file: qcow2 by its magic, else raw. */
-const char *block_job_probe_format(BlockNode *file);
-
 #endif /* BLOCK_JOBS_BLOCKJOB_H */

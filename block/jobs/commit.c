@@ -38,7 +38,6 @@
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
 #include "block/jobs/blockjob.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/qjson.h"
 
 #define GRANULE (64 * 1024ull)

@@ -16,9 +16,7 @@
 
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2-create.h"
 #include "block/jobs/job-int.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/qjson.h"
 #include "util/log.h"
 
@@ -26,23 +24,6 @@ typedef struct {
     Job job;
     json_t *options;
 } CreateJob;
-
-bool bdrv_create_file(const char *filename, uint64_t size, Error **errp)
-{
-    int fd = open(filename, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Could not create '%s'", filename);
-        return false;
-    }
-    if (ftruncate(fd, size) < 0) {
-        error_setg_errno(errp, errno, "Could not resize file");
-        close(fd);
-        return false;
-    }
-    close(fd);
-    return true;
-}
 
 /*
  * Hints for the filesystem, given while the file is still empty (btrfs
@@ -121,7 +102,7 @@ static bool create_qcow2(const json_t *o, Error **errp)
     const json_t *file = json_object_get(o, "file");
     const char *version = qjson_get_str_or(o, "version", "v3");
     const char *prealloc = qjson_get_str_or(o, "preallocation", "off");
-    Qcow2CreateOpts co = {
+    BdrvCreateOpts co = {
         .size = qjson_get_uint(o, "size"),
         .cluster_size = qjson_get_uint_or(o, "cluster-size", 65536),
         .version = strcmp(version, "v2") ? 3 : 2,
@@ -183,7 +164,7 @@ static bool create_qcow2(const json_t *o, Error **errp)
         bdrv_unref(f);
         return false;
     }
-    ok = qcow2_create(f, &co, errp);
+    ok = bdrv_create(f, "qcow2", &co, errp);
     bdrv_unref(f);
     return ok;
 }

@@ -75,6 +75,10 @@ Job *job_get(const char *id, Error **errp);
 const char *job_id(const Job *job);
 JobStatus job_status(const Job *job);
 
+/* create.c: blockdev-create */
+extern const QapiHandler create_qmp_handlers[];
+extern const size_t create_qmp_handlers_count;
+
 extern const QapiHandler job_qmp_handlers[];
 extern const size_t job_qmp_handlers_count;
 

@@ -138,10 +138,7 @@
 
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2-create.h"
-#include "block/drivers/qcow2.h"
 #include "block/jobs/blockjob.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/qjson.h"
 #include "util/hbitmap.h"
 #include "util/log.h"
@@ -1553,28 +1550,10 @@ static bool target_perm_conflict(BlockNode *bn, Error **errp)
     return false;
 }
 
-/* QEMU's bdrv_can_write_zeroes_with_unmap(). */
-static bool can_zero_with_unmap(BlockNode *bn)
-{
-    if (!bn->discard_unmap) {
-        return false;
-    }
-    while (bn && (bn->drv->is_filter || !strcmp(bn->drv->name, "raw"))) {
-        bn = bdrv_file_child(bn);
-    }
-    if (!bn || !bn->drv->write_zeroes) {
-        return false;
-    }
-    if (bn->drv == &bdrv_qcow2) {
-        return ((Qcow2State *)bn->opaque)->version >= 3;
-    }
-    return true;
-}
-
 static uint32_t cluster_size(BlockNode *bn)
 {
     bn = bdrv_skip_filters(bn);
-    return bn->drv->cluster_size ? bn->drv->cluster_size(bn) : 0;
+    return bdrv_cluster_size(bn);
 }
 
 static bool parse_sync(const char *name, MirrorSync *sync, Error **errp)
@@ -1667,7 +1646,7 @@ static void mirror_setup(MirrorJob *s, BlockNode *src, BlockNode *target,
                       / granularity * granularity);
     s->op_max = MIN(MAX(s->buf_size / MAX_IN_FLIGHT, MAX_IO_BYTES),
                     s->buf_size);
-    s->zero_ok = can_zero_with_unmap(target);
+    s->zero_ok = bdrv_can_write_zeroes_with_unmap(target);
     s->target_cluster = cluster_size(target);
     /*
      * QEMU's cow_bitmap: a target whose image names a backing file it
@@ -1915,7 +1894,7 @@ static BlockNode *open_target(const json_t *args, BlockNode *bs,
         if (!f) {
             return NULL;
         }
-        format = block_job_probe_format(f);
+        format = bdrv_probe_format(f);
         fo = qjson_str(bdrv_node_name(f));
     }
     json_object_set_new(opts, "driver", qjson_str(format));
@@ -1981,10 +1960,9 @@ static bool drive_mirror(const json_t *args, BlockNode **opened,
     if (!existing) {
         bool with_backing = strcmp(m.sync, "full") && target_backing;
 
-        if (!block_job_create_target("mirror", qjson_get_str(args, "target"),
-                                     format, bdrv_length(m.bs),
-                                     with_backing ? target_backing : NULL,
-                                     errp)) {
+        if (!bdrv_img_create("mirror", qjson_get_str(args, "target"),
+                             format, bdrv_length(m.bs),
+                             with_backing ? target_backing : NULL, errp)) {
             return false;
         }
     }

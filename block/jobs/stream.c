@@ -25,7 +25,6 @@
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
 #include "block/jobs/blockjob.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/qjson.h"
 
 #define CHUNK (1u << 20)        /* bytes a worker takes at a time */

@@ -29,7 +29,6 @@
 #include "block/core/dirty-bitmap.h"
 #include "block/jobs/blockjob.h"
 #include "block/jobs/transaction.h"
-#include "block/qmp/qmp-block.h"
 #include "qapi/error.h"
 #include "qapi/qjson.h"
 

@@ -16,7 +16,6 @@
 #include "block/core/block-int.h"
 #include "block/core/dirty-bitmap.h"
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2-create.h"
 #include "block/jobs/blockjob.h"
 #include "block/qmp/qmp-block.h"
 #include "qapi/qjson.h"
@@ -69,9 +68,9 @@ static json_t *image_info(BlockNode *bn, bool flat)
     json_object_set_new(o, "virtual-size", json_integer(
                             (bn->total_size + 511) & ~(uint64_t)511));
     /* as QEMU, none when the node (a filter over a file) has none */
-    if (bn->drv->cluster_size && bn->drv->cluster_size(bn)) {
+    if (bdrv_cluster_size(bn)) {
         json_object_set_new(o, "cluster-size",
-                            json_integer(bn->drv->cluster_size(bn)));
+                            json_integer(bdrv_cluster_size(bn)));
     }
     if (bn->backing_file) {
         /*
@@ -345,66 +344,6 @@ static json_t *perm_list(unsigned perm)
     return l;
 }
 
-/*
- * A new user taking @perm on @bn (sharing everything) conflicts with a
- * parent that does not share it: QEMU's bdrv_a_allow_b() message, for
- * the unnamed backend that QMP commands like block_resize create.
- */
-static bool perm_conflict(BlockNode *bn, unsigned perm, Error **errp)
-{
-    static const char *const names[] = {
-        "consistent read", "write", "write unchanged", "resize",
-    };
-
-    for (guint i = bn->parents->len; i-- > 0;) {
-        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
-        g_autoptr(GString) missing = g_string_new(NULL);
-        unsigned p;
-        unsigned s;
-
-        if (!bdrv_edge_live(c)) {
-            continue;
-        }
-        bdrv_child_perm(c, &p, &s);
-        for (size_t k = 0; k < G_N_ELEMENTS(names); k++) {
-            if (perm & ~s & (1u << k)) {
-                g_string_append_printf(missing, "%s%s",
-                                       missing->len ? ", " : "", names[k]);
-            }
-        }
-        if (missing->len) {
-            error_setg(errp, "Permission conflict on node '%s': permissions "
-                       "'%s' are both required by an unnamed block device "
-                       "(uses node '%s' as 'root' child) and unshared by "
-                       "node '%s' (uses node '%s' as '%s' child).",
-                       bn->node_name, missing->str, bn->node_name,
-                       c->parent->node_name, bn->node_name, c->name);
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
- * QEMU's op blockers: a backing node refuses most operations (delete,
- * resize, snapshot, backing file change) while it is one.  The newest
- * blocker is the one reported.
- */
-static bool backing_blocked(const BlockNode *bn, Error **errp)
-{
-    for (guint i = bn->parents->len; i-- > 0;) {
-        const BdrvChild *c = g_ptr_array_index(bn->parents, i);
-
-        if (bdrv_edge_live(c) && c->parent && c == c->parent->backing) {
-            error_setg(errp, "Node '%s' is busy: node is used as backing hd "
-                       "of '%s'", bn->node_name,
-                       bdrv_device_or_node_name(c->parent));
-            return true;
-        }
-    }
-    return false;
-}
-
 /* ---- x-debug-query-block-graph ----------------------------------------- */
 
 typedef struct {
@@ -572,7 +511,8 @@ static void qmp_blockdev_del(const json_t *args, QapiReply *reply)
         error_setg(&err, "Failed to find node with node-name='%s'", name);
     } else if (bn->backend_users) {
         error_setg(&err, "Node %s is in use", name);
-    } else if (bdrv_op_is_blocked(bn, &err) || backing_blocked(bn, &err)) {
+    } else if (bdrv_op_is_blocked(bn, &err)
+               || bdrv_backing_blocked(bn, &err)) {
         /* err set */
     } else if (!bn->monitor_owned) {
         error_setg(&err, "Node %s is not owned by the monitor", name);
@@ -643,8 +583,9 @@ static void resize_flushed_cb(void *opaque, int ret)
         if (bdrv_file_child(bn)) {
             dbitmap_node_resized(bdrv_file_child(bn));
         }
-        if (zero_new && bn->drv->cluster_size) {
-            uint64_t cs = bn->drv->cluster_size(bn);
+        uint64_t cs = zero_new ? bdrv_cluster_size(bn) : 0;
+
+        if (cs) {
             uint64_t head = MIN((old + cs - 1) / cs * cs, r->size) - old;
 
             if (head) {
@@ -677,10 +618,10 @@ static void qmp_block_resize(const json_t *args, QapiReply *reply)
     /* QEMU's order: arguments, op blockers, permissions, the image */
     if (bn && size < 0) {
         error_setg(&err, "Parameter 'size' expects a >0 size");
-    } else if (bn && backing_blocked(bn, NULL)) {
+    } else if (bn && bdrv_backing_blocked(bn, NULL)) {
         /* QEMU prints the device argument even when it is absent */
         error_setg(&err, "Device '%s' is in use", device ? device : "(null)");
-    } else if (bn && perm_conflict(bn, BLK_PERM_RESIZE, &err)) {
+    } else if (bn && bdrv_perm_conflict_unnamed(bn, BLK_PERM_RESIZE, &err)) {
         /* err set */
     } else if (bn && bn->read_only) {
         error_setg(&err, "Image is read-only");
@@ -739,7 +680,7 @@ static bool qmp_change_backing_file(const json_t *args, json_t **ret,
                    "without a backing file");
         return false;
     }
-    if (backing_blocked(top, errp)) {
+    if (bdrv_backing_blocked(top, errp)) {
         return false;
     }
     if (!chain_find(top, image)) {
@@ -771,222 +712,29 @@ static void snapshot_ro_done_cb(void *opaque, int ret)
     qapi_reply_return(opaque, NULL);
 }
 
-static bool snapshot_attach(BlockNode *bn, BlockNode *overlay, Error **errp)
+/* The old top becomes a read-only backing image, as in QEMU; then the
+ * reply. */
+static void snapshot_run(const json_t *args, bool sync, QapiReply *reply)
 {
-    /* QEMU's external_snapshot_prepare(), in its order */
-    if (overlay->backend_users) {
-        error_setg(errp, "The overlay is already in use");
-        return false;
-    }
-    if (backing_blocked(overlay, errp)) {
-        return false;
-    }
-    if (bdrv_backing(overlay)) {
-        error_setg(errp, "The overlay already has a backing image");
-        return false;
-    }
-    if (!overlay->drv->has_backing) {
-        error_setg(errp, "The overlay does not support backing images");
-        return false;
-    }
-    bdrv_ref(overlay);
-    bdrv_set_backing(overlay, bn);
-    bdrv_replace_node(bn, overlay);
-    bdrv_unref(overlay);
-    return true;
-}
-
-static bool blockdev_snapshot(const json_t *args, BlockNode **pov,
-                              Error **errp)
-{
-    const char *node = qjson_get_str(args, "node");
-    const char *ovname = qjson_get_str(args, "overlay");
-    BlockNode *bn = bdrv_lookup(node, node, errp);
+    BlockNode *old;
     BlockNode *overlay;
+    Error *err = NULL;
 
-    if (!bn || backing_blocked(bn, errp)) {
-        return false;
-    }
-    overlay = bdrv_lookup(ovname, ovname, errp);
-    if (!overlay || !snapshot_attach(bn, overlay, errp)) {
-        return false;
-    }
-    if (pov) {
-        bdrv_ref(overlay);
-        *pov = overlay;
-    }
-    return true;
-}
-
-static bool blockdev_snapshot_sync(const json_t *args, BlockNode **pov,
-                                   Error **errp)
-{
-    const char *device = qjson_get_str_or(args, "device", NULL);
-    const char *node = qjson_get_str_or(args, "node-name", NULL);
-    const char *file = qjson_get_str(args, "snapshot-file");
-    const char *ovname = qjson_get_str_or(args, "snapshot-node-name", NULL);
-    const char *format = qjson_get_str_or(args, "format", "qcow2");
-    const char *mode = qjson_get_str_or(args, "mode", "absolute-paths");
-    BlockNode *bn = bdrv_lookup(device, node, errp);
-    g_autoptr(json_t) opts = NULL;
-    g_autoptr(json_t) fo = NULL;
-    BlockNode *f = NULL;
-    BlockNode *overlay;
-    bool ok;
-
-    /* QEMU's external_snapshot_prepare(), in its order */
-    if (!bn || backing_blocked(bn, errp)) {
-        return false;
-    }
-    if (node && !ovname) {
-        error_setg(errp, "New overlay node-name missing");
-        return false;
-    }
-    if (ovname && (blk_by_name(ovname) || bdrv_find_node(ovname))) {
-        error_setg(errp, "New overlay node-name already in use");
-        return false;
-    }
-    if (!strcmp(format, "raw")) {
-        error_setg(errp, "Backing file not supported for file format 'raw'");
-        return false;
-    }
-    if (strcmp(format, "qcow2")) {
-        error_setg(errp, "qmpd creates snapshot overlays in qcow2 format "
-                   "only");
-        return false;
-    }
-    fo = json_pack("{s:s,s:s}", "driver", "file", "filename", file);
-    if (!strcmp(mode, "absolute-paths")) {
-        Qcow2CreateOpts co = {
-            .size = bn->total_size, .cluster_size = 65536, .version = 3,
-            .backing_file = bdrv_filename(bn), .backing_fmt = bn->drv->name,
-        };
-
-        if (!bdrv_create_file(file, 0, errp)) {
-            return false;
-        }
-        /*
-         * The overlay is opened on this same file node: a second one
-         * would meet the image locks of this one, which closes later.
-         */
-        f = bdrv_open_options(fo, false, errp);
-        if (!f) {
-            return false;
-        }
-        if (!qcow2_create(f, &co, errp)) {
-            bdrv_unref(f);
-            return false;
-        }
-    }
-    opts = json_pack("{s:s,s:o,s:n}", "driver", "qcow2", "file",
-                     f ? qjson_str(bdrv_node_name(f)) : json_incref(fo),
-                     "backing");
-    if (ovname) {
-        json_object_set_new(opts, "node-name", qjson_str(ovname));
-    }
-    overlay = bdrv_open_options(opts, false, errp);
-    if (f) {
-        bdrv_unref(f);
-    }
-    if (!overlay) {
-        return false;
-    }
-    ok = snapshot_attach(bn, overlay, errp);
-    if (ok && pov) {
-        bdrv_ref(overlay);
-        *pov = overlay;
-    }
-    bdrv_unref(overlay);
-    return ok;
-}
-
-/*
- * The old top @old (looked up before the snapshot, referenced) becomes
- * a read-only backing image, as in QEMU; then the reply.
- */
-static void snapshot_reply(BlockNode *old, QapiReply *reply, bool ok,
-                           Error *err)
-{
-    if (!ok) {
+    if (!bdrv_snapshot_prepare(args, sync, &old, &overlay, &err)) {
         qapi_reply_error(reply, err);
-    } else {
-        bdrv_make_read_only(old, snapshot_ro_done_cb, reply);
+        return;
     }
-    if (old) {
-        bdrv_unref(old);
-    }
+    bdrv_snapshot_commit(old, overlay, snapshot_ro_done_cb, reply);
 }
 
 static void qmp_blockdev_snapshot(const json_t *args, QapiReply *reply)
 {
-    const char *node = qjson_get_str(args, "node");
-    BlockNode *old = bdrv_lookup(node, node, NULL);
-    Error *err = NULL;
-    bool ok;
-
-    if (old) {
-        bdrv_ref(old);
-    }
-    ok = blockdev_snapshot(args, NULL, &err);
-    snapshot_reply(old, reply, ok, err);
+    snapshot_run(args, false, reply);
 }
 
 static void qmp_blockdev_snapshot_sync(const json_t *args, QapiReply *reply)
 {
-    BlockNode *old = bdrv_lookup(qjson_get_str_or(args, "device", NULL),
-                                 qjson_get_str_or(args, "node-name", NULL),
-                                 NULL);
-    Error *err = NULL;
-    bool ok;
-
-    if (old) {
-        bdrv_ref(old);
-    }
-    ok = blockdev_snapshot_sync(args, NULL, &err);
-    snapshot_reply(old, reply, ok, err);
-}
-
-bool bdrv_snapshot_prepare(const json_t *data, bool sync, BlockNode **old,
-                           BlockNode **overlay, Error **errp)
-{
-    BlockNode *bn;
-
-    if (sync) {
-        bn = bdrv_lookup(qjson_get_str_or(data, "device", NULL),
-                         qjson_get_str_or(data, "node-name", NULL), NULL);
-    } else {
-        bn = bdrv_lookup(qjson_get_str(data, "node"),
-                         qjson_get_str(data, "node"), NULL);
-    }
-    if (bn) {
-        bdrv_ref(bn);
-    }
-    if (!(sync ? blockdev_snapshot_sync(data, overlay, errp)
-               : blockdev_snapshot(data, overlay, errp))) {
-        if (bn) {
-            bdrv_unref(bn);
-        }
-        return false;
-    }
-    *old = bn;
-    return true;
-}
-
-void bdrv_snapshot_abort(BlockNode *old, BlockNode *overlay)
-{
-    /* QEMU's abort puts the graph back: @old's parents return to it */
-    bdrv_replace_node(overlay, old);
-    bdrv_set_backing(overlay, NULL);
-    bdrv_unref(overlay);
-    bdrv_unref(old);
-}
-
-void bdrv_snapshot_commit(BlockNode *old, BlockNode *overlay, BdrvCb *cb,
-                          void *opaque)
-{
-    bdrv_unref(overlay);
-    bdrv_make_read_only(old, cb, opaque);
-    bdrv_unref(old);
+    snapshot_run(args, true, reply);
 }
 
 const QapiHandler block_qmp_handlers[] = {

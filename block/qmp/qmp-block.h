@@ -20,39 +20,6 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat);
 json_t *blk_info(BlockBackend *blk);
 
 /*
- * block/reopen.c: make @bn read-only or writable, with the children it
- * opened for itself, keeping its other options (QEMU's
- * bdrv_reopen_set_read_only()).  Main loop; the caller has drained it.
- */
-bool bdrv_reopen_read_only(BlockNode *bn, bool read_only, Error **errp);
-
-/*
- * Make @bn read-only once its metadata is on disk (drain, flush,
- * reopen); @cb gets 0 or -errno, from the main loop.
- */
-void bdrv_make_read_only(BlockNode *bn, BdrvCb *cb, void *opaque);
-
-/* Create (or truncate) a regular file of @size bytes. */
-bool bdrv_create_file(const char *filename, uint64_t size, Error **errp);
-
-/*
- * The snapshot actions of a transaction (@sync: blockdev-snapshot-sync's
- * arguments @data, else blockdev-snapshot's).  prepare() attaches the
- * overlay as blockdev-snapshot does and gives the old top and the
- * overlay, referenced; abort() puts the graph back as it was, commit()
- * makes the old top read-only (@cb gets 0 or -errno); both drop the
- * references.  Main loop only.
- */
-bool bdrv_snapshot_prepare(const json_t *data, bool sync, BlockNode **old,
-                           BlockNode **overlay, Error **errp);
-void bdrv_snapshot_abort(BlockNode *old, BlockNode *overlay);
-void bdrv_snapshot_commit(BlockNode *old, BlockNode *overlay, BdrvCb *cb,
-                          void *opaque);
-
-extern const QapiHandler create_qmp_handlers[];
-extern const size_t create_qmp_handlers_count;
-
-/*
  * A drive's I/O limits (qmp-throttle.c): set them from BlockIOThrottle
  * members in @args (borrowed; "device" and "id" not looked at), the
  * drive joining @default_group when @args names none and it had no
@@ -87,11 +54,11 @@ void qmp_reply_when_closed(QapiReply *reply, Error *err);
 extern const QapiHandler media_qmp_handlers[];
 extern const size_t media_qmp_handlers_count;
 
-/* block/reopen.c */
+/* qmp-reopen.c */
 extern const QapiHandler reopen_qmp_handlers[];
 extern const size_t reopen_qmp_handlers_count;
 
-/* block/dirty-bitmap.c */
+/* qmp-dirty-bitmap.c */
 extern const QapiHandler dirty_bitmap_qmp_handlers[];
 extern const size_t dirty_bitmap_qmp_handlers_count;
 

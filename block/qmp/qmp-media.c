@@ -203,7 +203,7 @@ static BlockNode *open_medium(const char *filename, const char *format,
             return NULL;
         }
         opts = json_pack("{s:s,s:s,s:b}", "driver",
-                         block_job_probe_format(f), "file",
+                         bdrv_probe_format(f), "file",
                          bdrv_node_name(f), "read-only", read_only);
     } else {
         opts = json_pack("{s:s,s:O,s:b}", "driver", format, "file", file,

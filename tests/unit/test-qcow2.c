@@ -24,7 +24,6 @@
 
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2-create.h"
 #include "qapi/qjson.h"
 
 static char *tmpdir;
@@ -91,7 +90,7 @@ static BlockNode *open_file_sync(const char *path)
 static void create_sync(const char *path, uint64_t size, uint32_t cs,
                         int version, const char *backing, bool prealloc)
 {
-    Qcow2CreateOpts o = {
+    BdrvCreateOpts o = {
         .size = size, .cluster_size = cs, .version = version,
         .backing_file = backing, .backing_fmt = backing ? "qcow2" : NULL,
         .prealloc_metadata = prealloc,
@@ -102,7 +101,7 @@ static void create_sync(const char *path, uint64_t size, uint32_t cs,
 
     fclose(f);
     file = open_file_sync(path);
-    if (!qcow2_create(file, &o, &err)) {
+    if (!bdrv_create(file, "qcow2", &o, &err)) {
         print_error("%s\n", error_get_pretty(err));
         fail();
     }

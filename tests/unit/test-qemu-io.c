@@ -24,7 +24,6 @@
 
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2-create.h"
 #include "monitor/qemu-io.h"
 #include "qapi/qjson.h"
 
@@ -153,7 +152,7 @@ static BlockNode *open_json(json_t *o)
 
 static void create_sync(const char *path)
 {
-    Qcow2CreateOpts o = {
+    BdrvCreateOpts o = {
         .size = IMG_SIZE, .cluster_size = 65536, .version = 3,
     };
     Error *err = NULL;
@@ -164,7 +163,7 @@ static void create_sync(const char *path)
     fclose(f);
     file = open_json(json_pack("{s:s,s:s}", "driver", "file", "filename",
                                path));
-    if (!qcow2_create(file, &o, &err)) {
+    if (!bdrv_create(file, "qcow2", &o, &err)) {
         print_error("%s\n", error_get_pretty(err));
         fail();
     }
