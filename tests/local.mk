@@ -134,7 +134,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_qemu_machine.py \
 	tests/functional/test_media.py \
 	tests/functional/test_throttle.py \
-	tests/functional/test_telnet.py
+	tests/functional/test_telnet.py \
+	tests/functional/test_layers.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
