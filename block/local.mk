@@ -21,7 +21,8 @@ block_libblock_a_SOURCES = \
 
 # drivers/: image formats, protocols and filters
 block_libblock_a_SOURCES += \
-	block/drivers/file.c block/drivers/raw.c block/drivers/null.c \
+	block/drivers/file.c block/drivers/file-lock.c block/drivers/file-lock.h \
+	block/drivers/raw.c block/drivers/null.c \
 	block/drivers/blkdebug.c \
 	block/drivers/blkdebug-config.c block/drivers/blkdebug-config.h \
 	block/drivers/cor.c block/drivers/throttle.c \

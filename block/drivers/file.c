@@ -11,10 +11,7 @@
  * touches, serialised against every overlapping write so that no update
  * is lost.
  *
- * Locking follows QEMU's scheme so that qmpd, QEMU and qemu-img see one
- * another's locks: an OFD read lock on byte 100+i while holding
- * permission i, on byte 200+i while not sharing it; a conflict is a lock
- * someone else holds on the matching byte of the other range.
+ * Image locks follow QEMU's scheme (file-lock.c).
  */
 #include "config.h"
 
@@ -29,10 +26,9 @@
 
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
+#include "block/drivers/file-lock.h"
 #include "qapi/qjson.h"
 
-#define LOCK_PERM_BASE 100
-#define LOCK_SHARED_BASE 200
 
 typedef struct {
     uint64_t start;
@@ -58,93 +54,6 @@ typedef struct {
     uint64_t flushed_gen;   /* bn->write_gen the last fdatasync covered */
 } FileState;
 
-static const char *const perm_names[] = {
-    "consistent read", "write", "write unchanged", "resize",
-};
-
-#define PERM_COUNT ((int)G_N_ELEMENTS(perm_names))
-
-/* ---- locking --------------------------------------------------------- */
-
-static int lock_byte(int fd, int byte, bool lock)
-{
-    struct flock fl = {
-        .l_whence = SEEK_SET,
-        .l_start = byte,
-        .l_len = 1,
-        .l_type = lock ? F_RDLCK : F_UNLCK,
-    };
-
-    return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
-}
-
-/* Does another open file description hold a lock on @byte? */
-static bool byte_taken(int fd, int byte)
-{
-    struct flock fl = {
-        .l_whence = SEEK_SET,
-        .l_start = byte,
-        .l_len = 1,
-        .l_type = F_WRLCK,
-    };
-
-    return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-}
-
-/*
- * Hold lock bytes for @perm and for what @shared does not share, on @fd;
- * fail if another process holds a conflicting byte (QEMU's messages).
- * Bytes no longer needed are released.  On failure the locks are those
- * of (@old_perm, @old_shared) again.
- */
-static bool set_locks(int fd, const char *filename, unsigned perm,
-                      unsigned shared, unsigned old_perm,
-                      unsigned old_shared, Error **errp)
-{
-    for (int i = 0; i < PERM_COUNT; i++) {
-        if (((perm & (1 << i)) && lock_byte(fd, LOCK_PERM_BASE + i, true))
-            || (!(shared & (1 << i))
-                && lock_byte(fd, LOCK_SHARED_BASE + i, true))) {
-            error_setg_errno(errp, errno, "Failed to lock byte");
-            goto revert;
-        }
-    }
-    for (int i = 0; i < PERM_COUNT; i++) {
-        if ((perm & (1 << i)) && byte_taken(fd, LOCK_SHARED_BASE + i)) {
-            error_setg(errp, "Failed to get \"%s\" lock", perm_names[i]);
-            goto conflict;
-        }
-        if (!(shared & (1 << i)) && byte_taken(fd, LOCK_PERM_BASE + i)) {
-            error_setg(errp, "Failed to get shared \"%s\" lock",
-                       perm_names[i]);
-            goto conflict;
-        }
-    }
-    for (int i = 0; i < PERM_COUNT; i++) {
-        if (!(perm & (1 << i))) {
-            lock_byte(fd, LOCK_PERM_BASE + i, false);
-        }
-        if (shared & (1 << i)) {
-            lock_byte(fd, LOCK_SHARED_BASE + i, false);
-        }
-    }
-    return true;
-
-conflict:
-    error_append_hint(errp, "Is another process using the image [%s]?\n",
-                      filename);
-revert:
-    for (int i = 0; i < PERM_COUNT; i++) {
-        if (!(old_perm & (1 << i))) {
-            lock_byte(fd, LOCK_PERM_BASE + i, false);
-        }
-        if (old_shared & (1 << i)) {
-            lock_byte(fd, LOCK_SHARED_BASE + i, false);
-        }
-    }
-    return false;
-}
-
 static bool file_set_perm(BlockNode *bn, unsigned perm, unsigned shared,
                           Error **errp)
 {
@@ -153,8 +62,8 @@ static bool file_set_perm(BlockNode *bn, unsigned perm, unsigned shared,
     if (!s->locking) {
         return true;
     }
-    if (!set_locks(s->fd, qjson_get_str(bn->options, "filename"), perm,
-                   shared, s->perm, s->shared, errp)) {
+    if (!file_set_locks(s->fd, qjson_get_str(bn->options, "filename"),
+                        perm, shared, s->perm, s->shared, errp)) {
         return false;
     }
     s->perm = perm;
@@ -943,10 +852,10 @@ static void file_reopen_commit(BdrvReopenState *rs)
         if (s->locking) {
             for (int i = 0; i < 5; i++) {
                 if (s->perm & (1 << i)) {
-                    lock_byte(r->fd, LOCK_PERM_BASE + i, true);
+                    file_lock_byte(r->fd, LOCK_PERM_BASE + i, true);
                 }
                 if (!(s->shared & (1 << i))) {
-                    lock_byte(r->fd, LOCK_SHARED_BASE + i, true);
+                    file_lock_byte(r->fd, LOCK_SHARED_BASE + i, true);
                 }
             }
         }
