@@ -3,7 +3,8 @@
  * QMP commands of the block layer: adding and removing nodes, the
  * queries (query-block, query-named-block-nodes, query-blockstats,
  * x-debug-query-block-graph) in QEMU 7.2's shapes, and the graph and
- * image changes (resize, backing file, snapshots; reopen is reopen.c).
+ * image changes (resize, backing file, snapshots, whose work is
+ * core/snapshot.c's; blockdev-reopen is qmp-reopen.c).
  *
  * Commands that must wait for I/O (blockdev-del closes and flushes,
  * block_resize drains first) are async handlers.
