@@ -5,6 +5,7 @@ QAPI_SCHEMA_FILES = \
 	qapi/schema/block.json \
 	qapi/schema/block-job.json \
 	qapi/schema/control.json \
+	qapi/schema/guest.json \
 	qapi/schema/hmp-block.json \
 	qapi/schema/introspect.json \
 	qapi/schema/job.json \

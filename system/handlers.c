@@ -22,6 +22,7 @@
 #include "system/qom-tree.h"
 #include "system/qom.h"
 #include "system/runstate.h"
+#include "system/workload.h"
 
 void qmpd_register_handlers(QapiSchema *s)
 {
@@ -54,6 +55,8 @@ void qmpd_register_handlers(QapiSchema *s)
                            mirror_qmp_handlers_count);
     qapi_register_handlers(s, backup_qmp_handlers, backup_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
+    qapi_register_handlers(s, workload_qmp_handlers,
+                           workload_qmp_handlers_count);
     qapi_register_handlers(s, qom_qmp_handlers, qom_qmp_handlers_count);
     qapi_register_handlers(s, qom_tree_qmp_handlers,
                            qom_tree_qmp_handlers_count);

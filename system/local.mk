@@ -13,6 +13,7 @@ system_libsystem_a_SOURCES = \
 	system/drive-throttle.c system/drive-throttle.h \
 	system/board-drives.c system/board-drives.h \
 	system/guest.c system/guest.h \
+	system/workload.c system/workload.h system/guest-digest.c \
 	system/guest-disk.c system/guest-disk.h \
 	system/guest-props.c system/guest-props.h \
 	system/guest-bus.c system/guest-bus.h \

@@ -35,6 +35,7 @@
 #include "system/options.h"
 #include "system/qtest.h"
 #include "system/runstate.h"
+#include "system/workload.h"
 #include "system/serial.h"
 #include "system/vclock.h"
 #include "util/log.h"
@@ -324,6 +325,7 @@ static void close_block_devices(void)
         g_main_context_iteration(NULL, TRUE);
     }
     job_dismiss_all();
+    workload_cleanup();
     guest_cleanup();
     bdrv_close_all(block_closed_cb, &done);
     while (!done) {

@@ -9,6 +9,12 @@
  * [4 GiB, 4 GiB + the rest).  QEMU also maps firmware and device
  * windows (the BIOS below 1 MiB and below 4 GiB, VGA); qmpd has none of
  * them, so those read as unassigned memory does, zeros.
+ *
+ * Migration addresses the same bytes by RAM offset (the pages below
+ * 4 GiB first, then those mapped above it), and reads which pages
+ * changed from the dirty log: a bitmap in RAM offsets that every store
+ * marks while it runs.  Pages stay keyed by guest physical page number;
+ * the two address spaces differ by one subtraction.
  */
 #include "config.h"
 
@@ -20,10 +26,11 @@
 #include "system/memory.h"
 #include "system/physmem.h"
 
-#define PAGE_SIZE 4096
+#define PAGE_SIZE PHYSMEM_PAGE_SIZE
 #define FOUR_GIB (1ULL << 32)
 
 static GHashTable *pages;       /* page number -> PAGE_SIZE bytes */
+static HBitmap *dirty_log;      /* RAM offsets; NULL: not logging */
 
 /* Whether @addr is RAM. */
 static bool physmem_is_ram(uint64_t addr)
@@ -36,6 +43,28 @@ static bool physmem_is_ram(uint64_t addr)
     }
     return below < mc->ram_size && addr >= FOUR_GIB
         && addr - FOUR_GIB < mc->ram_size - below;
+}
+
+/* The RAM offset of @addr, which is RAM. */
+static uint64_t physmem_ram_offset(uint64_t addr)
+{
+    return addr < FOUR_GIB ? addr
+        : addr - FOUR_GIB + memory_below_4g_size(machine_config());
+}
+
+/* The guest physical address of RAM offset @off. */
+static uint64_t physmem_ram_addr(uint64_t off)
+{
+    uint64_t below = memory_below_4g_size(machine_config());
+
+    return off < below ? off : FOUR_GIB + off - below;
+}
+
+static void physmem_mark_dirty(uint64_t addr, size_t len)
+{
+    if (dirty_log) {
+        hbitmap_set(dirty_log, physmem_ram_offset(addr), len);
+    }
 }
 
 static uint8_t *physmem_page(uint64_t addr, bool create)
@@ -90,6 +119,7 @@ void physmem_write(uint64_t addr, const void *buf, size_t len)
         /* RAM bounds are page-aligned: a page is all RAM or none */
         if (physmem_is_ram(addr)) {
             memcpy(physmem_page(addr, true) + off, in, n);
+            physmem_mark_dirty(addr, n);
         }
         in += n;
         addr += n;
@@ -100,4 +130,81 @@ void physmem_write(uint64_t addr, const void *buf, size_t len)
 void physmem_reset(void)
 {
     g_clear_pointer(&pages, g_hash_table_destroy);
+    physmem_dirty_log_stop();
+}
+
+uint64_t physmem_ram_size(void)
+{
+    return machine_config()->ram_size;
+}
+
+const uint8_t *physmem_ram_page(uint64_t off)
+{
+    g_assert(off % PAGE_SIZE == 0 && off < physmem_ram_size());
+    return physmem_page(physmem_ram_addr(off), false);
+}
+
+void physmem_ram_store_page(uint64_t off, const void *data)
+{
+    uint64_t addr = physmem_ram_addr(off);
+
+    g_assert(off % PAGE_SIZE == 0 && off < physmem_ram_size());
+    if (data) {
+        memcpy(physmem_page(addr, true), data, PAGE_SIZE);
+    } else if (pages) {
+        uint64_t key = addr / PAGE_SIZE;
+
+        g_hash_table_remove(pages, &key);
+    }
+    physmem_mark_dirty(addr, PAGE_SIZE);
+}
+
+static gint cmp_u64(gconstpointer a, gconstpointer b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+GArray *physmem_ram_stored_pages(void)
+{
+    GArray *offs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    GHashTableIter it;
+    gpointer key;
+
+    if (!pages) {
+        return offs;
+    }
+    g_hash_table_iter_init(&it, pages);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        uint64_t off = physmem_ram_offset(*(uint64_t *)key * PAGE_SIZE);
+
+        g_array_append_val(offs, off);
+    }
+    g_array_sort(offs, cmp_u64);
+    return offs;
+}
+
+void physmem_dirty_log_start(void)
+{
+    if (!dirty_log) {
+        dirty_log = hbitmap_new(physmem_ram_size(), PAGE_SIZE);
+    }
+}
+
+void physmem_dirty_log_stop(void)
+{
+    g_clear_pointer(&dirty_log, hbitmap_free);
+}
+
+bool physmem_dirty_log_running(void)
+{
+    return dirty_log != NULL;
+}
+
+void physmem_dirty_log_sync(HBitmap *into)
+{
+    g_assert(dirty_log);
+    hbitmap_merge(into, dirty_log);
+    hbitmap_reset_all(dirty_log);
 }

@@ -116,6 +116,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_backup.py \
 	tests/functional/test_devices.py \
 	tests/functional/test_memory.py \
+	tests/functional/test_guest_workload.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \
