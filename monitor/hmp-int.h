@@ -28,4 +28,10 @@ extern const size_t block_cmds_hmp_handlers_count;
 extern const HmpHandler media_hmp_handlers[];
 extern const size_t media_hmp_handlers_count;
 
+/* hmp-migration.c */
+extern const HmpHandler mig_hmp_handlers[];
+extern const size_t mig_hmp_handlers_count;
+extern const HmpPrinter mig_hmp_printers[];
+extern const size_t mig_hmp_printers_count;
+
 #endif /* MONITOR_HMP_INT_H */

@@ -202,6 +202,8 @@ bool hmp_check_table(QapiSchema *schema, Error **errp)
         hmp_register_handlers(block_cmds_hmp_handlers,
                               block_cmds_hmp_handlers_count);
         hmp_register_handlers(media_hmp_handlers, media_hmp_handlers_count);
+        hmp_register_handlers(mig_hmp_handlers, mig_hmp_handlers_count);
+        hmp_register_printers(mig_hmp_printers, mig_hmp_printers_count);
         block_registered = true;
     }
     if (hmp_cmds) {

@@ -78,7 +78,12 @@ static const char *use_type(Intro *in, const QapiType *t)
         return name;
     case QAPI_KIND_ARRAY:
         name = g_strdup_printf("[%s]", use_type(in, t->element));
-        break;
+        g_hash_table_insert(in->names, (gpointer)t, name);
+        /* so are their arrays: [uint32] is [int] too */
+        if (g_hash_table_add(in->builtins, name)) {
+            g_ptr_array_add(in->pending, (gpointer)t);
+        }
+        return name;
     default:
         name = g_strdup_printf("%u", in->next++);
         break;

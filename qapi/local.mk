@@ -10,6 +10,7 @@ QAPI_SCHEMA_FILES = \
 	qapi/schema/introspect.json \
 	qapi/schema/job.json \
 	qapi/schema/machine.json \
+	qapi/schema/migration.json \
 	qapi/schema/qdev.json \
 	qapi/schema/qom.json \
 	qapi/schema/run-state.json \

@@ -10,6 +10,7 @@
 #include "block/jobs/job.h"
 #include "block/jobs/transaction.h"
 #include "block/qmp/qmp-block.h"
+#include "migration/migration.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "monitor/qemu-io.h"
@@ -55,6 +56,7 @@ void qmpd_register_handlers(QapiSchema *s)
                            mirror_qmp_handlers_count);
     qapi_register_handlers(s, backup_qmp_handlers, backup_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
+    qapi_register_handlers(s, mig_qmp_handlers, mig_qmp_handlers_count);
     qapi_register_handlers(s, workload_qmp_handlers,
                            workload_qmp_handlers_count);
     qapi_register_handlers(s, qom_qmp_handlers, qom_qmp_handlers_count);

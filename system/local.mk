@@ -26,7 +26,8 @@ system_libsystem_a_SOURCES = \
 
 bin_PROGRAMS += qmpd
 qmpd_SOURCES = system/main.c
-qmpd_LDADD = system/libsystem.a monitor/libmonitor.a $(BLOCK_LIBS) \
+qmpd_LDADD = system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
+	$(BLOCK_LIBS) \
 	$(QAPI_LIBS)
 
 # "make demo": qmpd with the human monitor on this terminal and a QMP

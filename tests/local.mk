@@ -35,12 +35,12 @@ tests_unit_test_options_LDADD = monitor/libmonitor.a $(TEST_LIBS)
 
 tests_unit_test_schema_SOURCES = tests/unit/test-schema.c
 tests_unit_test_schema_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_schema_LDADD = system/libsystem.a monitor/libmonitor.a \
+tests_unit_test_schema_LDADD = system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
 	$(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_physmem_SOURCES = tests/unit/test-physmem.c
 tests_unit_test_physmem_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_physmem_LDADD = system/libsystem.a monitor/libmonitor.a \
+tests_unit_test_physmem_LDADD = system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
 	$(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
@@ -117,6 +117,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_devices.py \
 	tests/functional/test_memory.py \
 	tests/functional/test_guest_workload.py \
+	tests/functional/test_migration.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \
@@ -147,6 +148,7 @@ COMPAT_TESTS = \
 	tests/compat/test_werror_compat.py \
 	tests/compat/test_devices_compat.py \
 	tests/compat/test_memory_compat.py \
+	tests/compat/test_migration_compat.py \
 	tests/compat/test_backup_perf_compat.py \
 	tests/compat/test_hmp_compat.py \
 	tests/compat/test_media_compat.py \
@@ -178,11 +180,11 @@ if FUZZING
 noinst_PROGRAMS = $(FUZZ_TARGETS)
 tests_fuzz_fuzz_qmp_SOURCES = tests/fuzz/fuzz-qmp.c
 tests_fuzz_fuzz_qmp_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_qmp_LDADD = system/libsystem.a monitor/libmonitor.a \
+tests_fuzz_fuzz_qmp_LDADD = system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
 	$(BLOCK_LIBS) $(QAPI_LIBS)
 tests_fuzz_fuzz_hmp_SOURCES = tests/fuzz/fuzz-hmp.c
 tests_fuzz_fuzz_hmp_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_hmp_LDADD = system/libsystem.a monitor/libmonitor.a \
+tests_fuzz_fuzz_hmp_LDADD = system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
 	$(BLOCK_LIBS) $(QAPI_LIBS)
 include tests/fuzz/qcow2.mk
 fuzz: $(FUZZ_TARGETS)

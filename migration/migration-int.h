@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Inside migration/: capabilities and parameters (options.c) and the
+ * state of the current migration (migration.c).
+ */
+#ifndef MIGRATION_MIGRATION_INT_H
+#define MIGRATION_MIGRATION_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "qapi/error.h"
+
+/* QEMU 7.2's MigrationCapability, in its order. */
+typedef enum MigCapability {
+    MIG_CAP_XBZRLE,
+    MIG_CAP_RDMA_PIN_ALL,
+    MIG_CAP_AUTO_CONVERGE,
+    MIG_CAP_ZERO_BLOCKS,
+    MIG_CAP_COMPRESS,
+    MIG_CAP_EVENTS,
+    MIG_CAP_POSTCOPY_RAM,
+    MIG_CAP_X_COLO,
+    MIG_CAP_RELEASE_RAM,
+    MIG_CAP_BLOCK,
+    MIG_CAP_RETURN_PATH,
+    MIG_CAP_PAUSE_BEFORE_SWITCHOVER,
+    MIG_CAP_MULTIFD,
+    MIG_CAP_DIRTY_BITMAPS,
+    MIG_CAP_POSTCOPY_BLOCKTIME,
+    MIG_CAP_LATE_BLOCK_ACTIVATE,
+    MIG_CAP_X_IGNORE_SHARED,
+    MIG_CAP_VALIDATE_UUID,
+    MIG_CAP_BACKGROUND_SNAPSHOT,
+    MIG_CAP_ZERO_COPY_SEND,
+    MIG_CAP_POSTCOPY_PREEMPT,
+    MIG_CAP__MAX,
+} MigCapability;
+
+/* QEMU 7.2's MigrationStatus (the ones qmpd reaches, and the rest). */
+typedef enum MigStatus {
+    MIG_STATUS_NONE,
+    MIG_STATUS_SETUP,
+    MIG_STATUS_CANCELLING,
+    MIG_STATUS_CANCELLED,
+    MIG_STATUS_ACTIVE,
+    MIG_STATUS_POSTCOPY_ACTIVE,
+    MIG_STATUS_POSTCOPY_PAUSED,
+    MIG_STATUS_POSTCOPY_RECOVER,
+    MIG_STATUS_COMPLETED,
+    MIG_STATUS_FAILED,
+    MIG_STATUS_COLO,
+    MIG_STATUS_PRE_SWITCHOVER,
+    MIG_STATUS_DEVICE,
+    MIG_STATUS_WAIT_UNPLUG,
+} MigStatus;
+
+const char *mig_cap_name(MigCapability cap);
+bool mig_cap_lookup(const char *name, MigCapability *cap);
+bool mig_cap_enabled(MigCapability cap);
+
+/* migrate-set-capabilities' list (validated): all or nothing. */
+bool mig_caps_set(const json_t *list, Error **errp);
+json_t *mig_caps_query(void);
+
+/* migrate-set-parameters' arguments (validated): all or nothing. */
+bool mig_params_set(const json_t *args, Error **errp);
+json_t *mig_params_query(void);
+uint64_t mig_param_uint(const char *name);
+bool mig_param_bool(const char *name);
+
+const char *mig_status_name(MigStatus s);
+
+/* Whether an outgoing migration is between setup and its end. */
+bool mig_is_running(void);
+
+#endif /* MIGRATION_MIGRATION_INT_H */
