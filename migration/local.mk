@@ -2,6 +2,10 @@
 noinst_LIBRARIES += migration/libmigration.a
 migration_libmigration_a_SOURCES = \
 	migration/migration.h migration/migration-int.h \
-	migration/migration.c migration/options.c
+	migration/migration.c migration/options.c \
+	migration/channel.c migration/channel.h \
+	migration/stream.c migration/stream.h \
+	migration/outgoing.c migration/incoming.c migration/ram.c
 
-MIGRATION_LIBS = migration/libmigration.a
+# migration/ reads the guest's RAM and run state (system/)
+MIGRATION_LIBS = migration/libmigration.a system/libsystem.a

@@ -11,7 +11,10 @@
 
 #include <jansson.h>
 
+#include <glib.h>
+
 #include "qapi/error.h"
+#include "util/hbitmap.h"
 
 /* QEMU 7.2's MigrationCapability, in its order. */
 typedef enum MigCapability {
@@ -75,5 +78,55 @@ const char *mig_status_name(MigStatus s);
 
 /* Whether an outgoing migration is between setup and its end. */
 bool mig_is_running(void);
+
+/*
+ * The current (or last) migration as query-migrate shows it.  One
+ * migration at a time, outgoing or incoming.
+ */
+typedef struct MigInfo {
+    MigStatus status;
+    bool outgoing;
+    char *error_desc;
+    gint64 start_us, end_us;    /* end_us 0: still running */
+    int64_t setup_ms, downtime_ms, expected_downtime_ms;
+    /* ram{} */
+    uint64_t transferred, remaining, total, duplicate, normal;
+    uint64_t dirty_sync_count, dirty_pages_rate, pages_per_second;
+    uint64_t precopy_bytes, downtime_bytes;
+    double mbps;
+    json_t *socket_address;     /* a listening destination's */
+} MigInfo;
+
+MigInfo *mig_info(void);
+
+/* Start a new migration's record (status none, counters zero). */
+void mig_info_reset(bool outgoing);
+
+/* Change the status; MIGRATION is sent when the events capability is. */
+void mig_set_status(MigStatus s);
+
+/* MIGRATION_PASS after a dirty-log read (with the events capability). */
+void mig_pass_event(void);
+
+/* outgoing.c */
+bool mig_out_start(const char *uri, Error **errp);
+void mig_out_cancel(void);
+
+/* incoming.c */
+bool mig_in_deferred(void);
+
+/* ram.c: RAM entries of the stream */
+
+/*
+ * Append entries for the dirty pages of @dirty from *@scan on (at most
+ * @max_pages, runs of zero pages as one entry), clearing their bits and
+ * advancing *@scan; counts go to mig_info().  Returns the pages
+ * covered; 0 when nothing is dirty from *@scan on.
+ */
+uint64_t mig_ram_put_dirty(GByteArray *out, HBitmap *dirty, uint64_t *scan,
+                           uint64_t max_pages);
+
+/* Apply a RAM section's entries; false with the reason. */
+bool mig_ram_load(const uint8_t *p, uint32_t len, Error **errp);
 
 #endif /* MIGRATION_MIGRATION_INT_H */

@@ -9,12 +9,16 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include <glib.h>
 
 #include "migration/migration-int.h"
 #include "migration/migration.h"
 #include "qapi/event.h"
+#include "migration/channel.h"
 #include "qapi/qjson.h"
+#include "system/runstate.h"
 
 static const char *const mig_status_names[] = {
     [MIG_STATUS_NONE] = "none",
@@ -33,16 +37,51 @@ static const char *const mig_status_names[] = {
     [MIG_STATUS_WAIT_UNPLUG] = "wait-unplug",
 };
 
-static MigStatus out_status = MIG_STATUS_NONE;
+static MigInfo info;
 
 const char *mig_status_name(MigStatus s)
 {
     return mig_status_names[s];
 }
 
+MigInfo *mig_info(void)
+{
+    return &info;
+}
+
+void mig_info_reset(bool outgoing)
+{
+    g_free(info.error_desc);
+    json_decref(info.socket_address);
+    memset(&info, 0, sizeof(info));
+    info.outgoing = outgoing;
+    info.start_us = g_get_monotonic_time();
+}
+
+void mig_set_status(MigStatus s)
+{
+    info.status = s;
+    if (mig_cap_enabled(MIG_CAP_EVENTS)) {
+        qapi_event_send("MIGRATION", json_pack("{s:s}", "status",
+                                               mig_status_name(s)));
+    }
+}
+
+void mig_pass_event(void)
+{
+    if (mig_cap_enabled(MIG_CAP_EVENTS)) {
+        qapi_event_send("MIGRATION_PASS",
+                        json_pack("{s:I}", "pass",
+                                  (json_int_t)info.dirty_sync_count));
+    }
+}
+
 bool mig_is_running(void)
 {
-    switch (out_status) {
+    if (!info.outgoing) {
+        return false;
+    }
+    switch (info.status) {
     case MIG_STATUS_SETUP:
     case MIG_STATUS_ACTIVE:
     case MIG_STATUS_CANCELLING:
@@ -54,16 +93,133 @@ bool mig_is_running(void)
     }
 }
 
+bool mig_out_finished(const char **error_desc)
+{
+    *error_desc = info.outgoing && info.status == MIG_STATUS_FAILED
+        ? info.error_desc : NULL;
+    return !mig_is_running();
+}
+
+static json_t *ram_stats(void)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:f,s:I,s:i,s:i,"
+                     "s:i,s:I,s:I,s:I,s:i,s:i}",
+                     "transferred", (json_int_t)info.transferred,
+                     "remaining", (json_int_t)info.remaining,
+                     "total", (json_int_t)info.total,
+                     "duplicate", (json_int_t)info.duplicate,
+                     "skipped", 0,
+                     "normal", (json_int_t)info.normal,
+                     "normal-bytes", (json_int_t)(info.normal * 4096),
+                     "dirty-pages-rate", (json_int_t)info.dirty_pages_rate,
+                     "mbps", info.mbps,
+                     "dirty-sync-count", (json_int_t)info.dirty_sync_count,
+                     "postcopy-requests", 0, "page-size", 4096,
+                     "multifd-bytes", 0,
+                     "pages-per-second", (json_int_t)info.pages_per_second,
+                     "precopy-bytes", (json_int_t)info.precopy_bytes,
+                     "downtime-bytes", (json_int_t)info.downtime_bytes,
+                     "postcopy-bytes", 0,
+                     "dirty-sync-missed-zero-copy", 0);
+}
+
 static bool qmp_query_migrate(const json_t *args, json_t **ret,
                               Error **errp)
 {
+    gint64 end = info.end_us ? info.end_us : g_get_monotonic_time();
+
     *ret = json_object();
-    if (out_status == MIG_STATUS_NONE) {
+    if (info.socket_address) {
+        json_object_set(*ret, "socket-address", info.socket_address);
+    }
+    if (info.status == MIG_STATUS_NONE) {
         return true;
     }
     json_object_set_new(*ret, "status",
-                        json_string(mig_status_name(out_status)));
+                        json_string(mig_status_name(info.status)));
+    if (!info.outgoing) {
+        return true;
+    }
+    switch (info.status) {
+    case MIG_STATUS_ACTIVE:
+    case MIG_STATUS_PRE_SWITCHOVER:
+    case MIG_STATUS_DEVICE:
+        json_object_set_new(*ret, "total-time",
+                            json_integer((end - info.start_us) / 1000));
+        json_object_set_new(*ret, "expected-downtime",
+                            json_integer(info.expected_downtime_ms));
+        json_object_set_new(*ret, "setup-time",
+                            json_integer(info.setup_ms));
+        json_object_set_new(*ret, "ram", ram_stats());
+        break;
+    case MIG_STATUS_COMPLETED:
+        json_object_set_new(*ret, "total-time",
+                            json_integer((end - info.start_us) / 1000));
+        json_object_set_new(*ret, "downtime",
+                            json_integer(info.downtime_ms));
+        json_object_set_new(*ret, "setup-time",
+                            json_integer(info.setup_ms));
+        json_object_set_new(*ret, "ram", ram_stats());
+        break;
+    case MIG_STATUS_FAILED:
+        if (info.error_desc) {
+            json_object_set_new(*ret, "error-desc",
+                                json_string(info.error_desc));
+        }
+        break;
+    default:
+        break;
+    }
     return true;
+}
+
+static bool qmp_migrate(const json_t *args, json_t **ret, Error **errp)
+{
+    const char *uri = qjson_get_str(args, "uri");
+
+    if (qjson_get_bool_or(args, "resume", false)) {
+        error_setg(errp, "Cannot resume if there is no paused migration");
+        return false;
+    }
+    if (qjson_get_bool_or(args, "blk", false)
+        || qjson_get_bool_or(args, "inc", false)) {
+        error_setg(errp, "Block migration is not supported by qmpd yet");
+        return false;
+    }
+    if (mig_is_running()) {
+        error_setg(errp, "There's a migration process in progress");
+        return false;
+    }
+    if (runstate_get() == RUN_STATE_INMIGRATE) {
+        error_setg(errp, "Guest is waiting for an incoming migration");
+        return false;
+    }
+    if (runstate_get() == RUN_STATE_POSTMIGRATE) {
+        error_setg(errp, "Can't migrate the vm that was paused due to "
+                   "previous migration");
+        return false;
+    }
+    if (!mig_uri_valid(uri)) {
+        error_setg(errp, "Parameter 'uri' expects a valid migration "
+                   "protocol");
+        return false;
+    }
+    return mig_out_start(uri, errp);
+}
+
+static bool qmp_migrate_incoming(const json_t *args, json_t **ret,
+                                 Error **errp)
+{
+    if (runstate_get() != RUN_STATE_INMIGRATE) {
+        error_setg(errp, "'-incoming' was not specified on the command "
+                   "line");
+        return false;
+    }
+    if (!mig_in_deferred()) {
+        error_setg(errp, "The incoming migration has already been started");
+        return false;
+    }
+    return mig_in_start(qjson_get_str(args, "uri"), errp);
 }
 
 static bool qmp_migrate_set_capabilities(const json_t *args, json_t **ret,
@@ -95,6 +251,7 @@ static bool qmp_query_migrate_parameters(const json_t *args, json_t **ret,
 static bool qmp_migrate_cancel(const json_t *args, json_t **ret,
                                Error **errp)
 {
+    mig_out_cancel();
     return true;
 }
 
@@ -103,9 +260,11 @@ static bool qmp_migrate_continue(const json_t *args, json_t **ret,
 {
     const char *state = qjson_get_str(args, "state");
 
-    if (strcmp(state, mig_status_name(out_status))) {
+    MigStatus cur = info.outgoing ? info.status : MIG_STATUS_NONE;
+
+    if (strcmp(state, mig_status_name(cur))) {
         error_setg(errp, "Migration not in expected state: %s",
-                   mig_status_name(out_status));
+                   mig_status_name(cur));
         return false;
     }
     return true;
@@ -117,6 +276,8 @@ const QapiHandler mig_qmp_handlers[] = {
     { "query-migrate-capabilities", qmp_query_migrate_capabilities, NULL },
     { "migrate-set-parameters", qmp_migrate_set_parameters, NULL },
     { "query-migrate-parameters", qmp_query_migrate_parameters, NULL },
+    { "migrate", qmp_migrate, NULL },
+    { "migrate-incoming", qmp_migrate_incoming, NULL },
     { "migrate_cancel", qmp_migrate_cancel, NULL },
     { "migrate-continue", qmp_migrate_continue, NULL },
 };

@@ -12,6 +12,21 @@
 #include <stddef.h>
 
 #include "qapi/dispatch.h"
+#include "qapi/error.h"
+
+/*
+ * -incoming @uri: listen for the source now (tcp:, unix:), or read
+ * from a command (exec:) or descriptor (fd:); "defer" waits for
+ * migrate-incoming.  The guest must be in the inmigrate state.
+ */
+bool mig_in_start(const char *uri, Error **errp);
+
+/*
+ * Whether the outgoing migration ended (or none runs); *@error_desc
+ * (borrowed) the reason when it failed, else NULL.  HMP's migrate
+ * without -d waits for this.
+ */
+bool mig_out_finished(const char **error_desc);
 
 extern const QapiHandler mig_qmp_handlers[];
 extern const size_t mig_qmp_handlers_count;

@@ -19,6 +19,7 @@
 #include "monitor/monitor-int.h"
 #include "monitor/hmp-parse.h"
 #include "qapi/opts.h"
+#include "migration/migration.h"
 #include "qapi/qjson.h"
 
 typedef enum {
@@ -384,7 +385,81 @@ static void hmp_migrate_continue(HmpCall *call, const json_t *args)
                  json_pack("{s:s}", "state", state));
 }
 
+typedef struct HmpMigrateWait {
+    HmpCall *call;
+    guint timer;
+} HmpMigrateWait;
+
+static gboolean hmp_migrate_poll_cb(gpointer opaque)
+{
+    HmpMigrateWait *w = opaque;
+    const char *err;
+
+    if (!mig_out_finished(&err)) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (err) {
+        g_string_append_printf(hmp_call_out(w->call), "%s\n", err);
+    }
+    hmp_call_finish(w->call);
+    g_free(w);
+    return G_SOURCE_REMOVE;
+}
+
+static void hmp_migrate_started(HmpCall *call, bool detach)
+{
+    HmpMigrateWait *w;
+
+    if (detach) {
+        hmp_call_finish(call);
+        return;
+    }
+    /* QEMU's monitor waits for the end without -d */
+    w = g_new0(HmpMigrateWait, 1);
+    w->call = call;
+    w->timer = g_timeout_add(50, hmp_migrate_poll_cb, w);
+}
+
+typedef struct HmpMigrate {
+    HmpCall *call;
+    bool detach;
+} HmpMigrate;
+
+static void hmp_migrate_done(void *opaque, json_t *ret, Error *err)
+{
+    HmpMigrate *m = opaque;
+
+    json_decref(ret);
+    if (err) {
+        g_string_append_printf(hmp_call_out(m->call), "Error: %s\n",
+                               error_get_pretty(err));
+        error_free(err);
+        hmp_call_finish(m->call);
+    } else {
+        hmp_migrate_started(m->call, m->detach);
+    }
+    g_free(m);
+}
+
+static void hmp_migrate(HmpCall *call, const json_t *args)
+{
+    static const char *const flags[] = { "blk", "inc", "resume" };
+    json_t *q = json_pack("{s:s}", "uri", qjson_get_str(args, "uri"));
+    HmpMigrate *m = g_new0(HmpMigrate, 1);
+
+    for (size_t i = 0; i < G_N_ELEMENTS(flags); i++) {
+        if (qjson_get_bool_or(args, flags[i], false)) {
+            json_object_set_new(q, flags[i], json_true());
+        }
+    }
+    m->call = call;
+    m->detach = qjson_get_bool_or(args, "detach", false);
+    qapi_call(qapi_schema_command(mon_schema(), "migrate"), q,
+              hmp_migrate_done, m);
+}
+
 const HmpHandler mig_hmp_handlers[] = {
+    { "migrate", hmp_migrate },
     { "migrate_set_parameter", hmp_migrate_set_parameter },
     { "migrate_set_capability", hmp_migrate_set_capability },
     { "migrate_continue", hmp_migrate_continue },

@@ -22,6 +22,7 @@
 #include "block/core/block.h"
 #include "block/core/ioq.h"
 #include "block/jobs/job-int.h"
+#include "migration/migration.h"
 #include "monitor/monitor.h"
 #include "qapi/dispatch.h"
 #include "qapi/schema.h"
@@ -390,6 +391,9 @@ int main(int argc, char **argv)
     initial = o.incoming ? RUN_STATE_INMIGRATE
         : o.start_paused ? RUN_STATE_PRELAUNCH : RUN_STATE_RUNNING;
     runstate_init(initial);
+    if (o.incoming && o.start_paused) {
+        runstate_no_autostart();
+    }
     /* the board's serial ports come before its disks */
     for (guint i = 0; i < o.serials->len; i++) {
         serial_attach(claim_chardev(&o, g_ptr_array_index(o.serials, i),
@@ -412,6 +416,10 @@ int main(int argc, char **argv)
         if (!qtest_start(c, o.qtest_log, &err)) {
             die(err);
         }
+    }
+    if (o.incoming && !mig_in_start(o.incoming, &err)) {
+        error_prepend(&err, "-incoming %s: ", o.incoming);
+        die(err);
     }
     if (o.pidfile && !write_pidfile(o.pidfile, &err)) {
         die(err);

@@ -448,12 +448,6 @@ static bool opt_blockdev(QmpdOptions *o, const char *arg, Error **errp)
 
 static bool opt_incoming(QmpdOptions *o, const char *arg, Error **errp)
 {
-    /* until migration exists, only a destination that waits is honest */
-    if (strcmp(arg, "defer")) {
-        error_setg(errp, "migration is not supported by qmpd "
-                   "yet (only -incoming defer)");
-        return false;
-    }
     g_free(o->incoming);
     o->incoming = g_strdup(arg);
     return true;
@@ -533,7 +527,10 @@ static void print_usage(void)
            "id=ID[,...]\n"
            "                           (-object help, -object TYPE,help)\n"
            "-S                         start paused (prelaunch)\n"
-           "-incoming defer            start in the inmigrate state\n\n"
+           "-incoming tcp:[host]:port | unix:path | exec:cmdline | fd:n | defer\n"
+           "                          start in the inmigrate state and wait\n"
+           "                          for a migration (defer: for\n"
+           "                          migrate-incoming)\n\n"
            "Disks:\n"
            "-drive [file=FILE][,format=qcow2|raw][,if=none|virtio|ide|scsi]"
            "[,id=ID]\n"

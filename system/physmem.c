@@ -208,3 +208,9 @@ void physmem_dirty_log_sync(HBitmap *into)
     hbitmap_merge(into, dirty_log);
     hbitmap_reset_all(dirty_log);
 }
+
+uint64_t physmem_dirty_log_count(void)
+{
+    g_assert(dirty_log);
+    return hbitmap_count(dirty_log);
+}

@@ -68,4 +68,7 @@ void physmem_dirty_log_stop(void);
 bool physmem_dirty_log_running(void);
 void physmem_dirty_log_sync(HBitmap *into);
 
+/* Bytes marked in the log since the last sync (log running). */
+uint64_t physmem_dirty_log_count(void);
+
 #endif /* SYSTEM_PHYSMEM_H */

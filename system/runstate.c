@@ -82,6 +82,11 @@ bool runstate_autostart(void)
     return autostart;
 }
 
+void runstate_no_autostart(void)
+{
+    autostart = false;
+}
+
 void runstate_add_notifier(RunStateNotify *fn, void *opaque)
 {
     Notifier n = { fn, opaque };
@@ -109,6 +114,17 @@ void vm_stop(RunState state)
     current = state;
     notify(false);
     qapi_event_send("STOP", NULL);
+}
+
+void runstate_set(RunState state)
+{
+    bool was_running = runstate_is_running();
+
+    g_assert(state != RUN_STATE_RUNNING);
+    current = state;
+    if (was_running) {
+        notify(false);
+    }
 }
 
 void vm_start(void)

@@ -59,10 +59,20 @@ void vm_stop(RunState state);
 /* Run the guest; RESUME is sent if it was not running. */
 void vm_start(void);
 
+/*
+ * Enter @state without events (migration's finish-migrate and
+ * postmigrate, and inmigrate's end when the guest stays paused); not
+ * RUNNING, which only vm_start() enters.
+ */
+void runstate_set(RunState state);
+
 void runstate_add_notifier(RunStateNotify *fn, void *opaque);
 
 /* INMIGRATE: whether the guest runs once the migration completes. */
 bool runstate_autostart(void);
+
+/* -S with -incoming: the guest stays paused after the migration. */
+void runstate_no_autostart(void);
 
 /*
  * Ask the process to exit: SHUTDOWN with @cause is sent now, the main

@@ -18,6 +18,7 @@ UNIT_TESTS = \
 	tests/unit/test-dirty-bitmap \
 	tests/unit/test-hmp-parse \
 	tests/unit/test-physmem \
+	tests/unit/test-mig-stream \
 	tests/unit/test-throttle-core \
 	tests/unit/test-telnet
 
@@ -42,6 +43,11 @@ tests_unit_test_physmem_SOURCES = tests/unit/test-physmem.c
 tests_unit_test_physmem_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_physmem_LDADD = system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
 	$(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_mig_stream_SOURCES = tests/unit/test-mig-stream.c
+tests_unit_test_mig_stream_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_mig_stream_LDADD = migration/libmigration.a $(TEST_LIBS) \
+	$(ZLIB_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
 tests_unit_test_qcow2_CFLAGS = $(TEST_CFLAGS)
@@ -118,6 +124,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_memory.py \
 	tests/functional/test_guest_workload.py \
 	tests/functional/test_migration.py \
+	tests/functional/test_migration_ram.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \

@@ -290,6 +290,18 @@ def wait_mid_copy(c, job, timeout=30):
         time.sleep(0.01)
 
 
+def wait_until(what, cond, timeout=60):
+    """Poll @cond() every 20 ms until it returns something true, and
+    return that; fail naming @what after @timeout seconds."""
+    deadline = time.time() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        assert time.time() < deadline, "timed out waiting for " + what
+        time.sleep(0.02)
+
+
 def traced_env(env=None):
     """@env (default: ours) for a qmpd run under ptrace (strace, gdb):
     LeakSanitizer cannot work there and would abort at exit; the same

@@ -16,20 +16,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, run  # noqa: E402
+from qmpd import Qmpd, run, wait_until  # noqa: E402
 
 DEADLINE = 60
 MiB = 1 << 20
 
 
-def wait_until(what, cond, timeout=DEADLINE):
-    deadline = time.time() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        assert time.time() < deadline, "timed out waiting for " + what
-        time.sleep(0.01)
 
 
 def ram_digest(size, pages):

@@ -424,7 +424,7 @@ CMDLINE_SAMPLES = [
     ("-device", "addr", ["-drive", "driver=null-co,if=none,id=d0",
                          "-device", "virtio-blk-pci,drive=d0,addr=0"]),
     (OPTIONS, "-vga", ["-vga", "std"]),
-    (OPTIONS, "-incoming", ["-incoming", "tcp:127.0.0.1:4444"]),
+    (OPTIONS, "-incoming", ["-incoming", "foo:bar"]),
 ]
 
 

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Migration channels from QEMU's URIs: tcp:HOST:PORT and unix:PATH
+ * (connected or listened on), exec:CMD (a shell command whose stdin the
+ * source writes, whose stdout the destination reads) and, on the
+ * destination, fd:N (an inherited descriptor).  Each gives a
+ * non-blocking file descriptor to the caller.
+ */
+#ifndef MIGRATION_CHANNEL_H
+#define MIGRATION_CHANNEL_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "qapi/error.h"
+
+/* @fd >= 0 (the caller's), or -1 with @err (taken). */
+typedef void MigChannelCb(void *opaque, int fd, Error *err);
+
+/* Whether @uri names a protocol migrate takes. */
+bool mig_uri_valid(const char *uri);
+
+/*
+ * Open the source's channel to @uri; @cb runs once, later, from the
+ * main loop (a TCP connection completes asynchronously).  False with
+ * the error when @uri cannot be used at all.
+ */
+bool mig_channel_connect(const char *uri, MigChannelCb *cb, void *opaque,
+                         Error **errp);
+
+typedef struct MigListener MigListener;
+
+/*
+ * Wait for the source at @uri: @cb runs once with the first
+ * connection (exec: and fd: at once, from the main loop).
+ */
+MigListener *mig_channel_listen(const char *uri, MigChannelCb *cb,
+                                void *opaque, Error **errp);
+
+/* query-migrate's socket-address while listening (new reference). */
+json_t *mig_listener_address(const MigListener *l);
+
+void mig_listener_free(MigListener *l);
+
+#endif /* MIGRATION_CHANNEL_H */

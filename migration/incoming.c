@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The destination side.  -incoming URI listens at once (-incoming
+ * defer waits for migrate-incoming), takes one connection and reads the
+ * stream as it comes: the header, CONFIG (RAM must be as large as the
+ * source's), RAM sections stored into the guest's RAM as they arrive,
+ * and END.  The guest does not run before END: its pages may be half
+ * a pass old until then, so a stream that breaks off, or that this
+ * reader does not understand (another magic or version, a bad
+ * checksum, an entry outside RAM), ends the process with QEMU's "load
+ * of migration failed" and status 1, and nothing it received is ever
+ * run.  After END the guest runs (RESUME, then MIGRATION completed,
+ * QEMU's order) unless -S or stop asked it to stay paused.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib-unix.h>
+
+#include "migration/channel.h"
+#include "migration/migration-int.h"
+#include "migration/migration.h"
+#include "migration/stream.h"
+#include "qapi/qjson.h"
+#include "system/physmem.h"
+#include "system/runstate.h"
+
+#define MIG_READ_SIZE (256 * 1024)
+
+typedef struct MigIn {
+    MigListener *listener;
+    int fd;
+    guint watch;
+    MigReader *reader;
+    bool config_seen;
+} MigIn;
+
+static MigIn *in;
+static bool deferred = true;
+
+bool mig_in_deferred(void)
+{
+    return deferred;
+}
+
+/* QEMU's end of a failed load: the reason, the errno line, exit 1. */
+static void G_GNUC_NORETURN mig_in_fail(const char *reason, int err)
+{
+    fprintf(stderr, "qmpd: %s\n", reason);
+    fprintf(stderr, "qmpd: load of migration failed: %s\n", g_strerror(err));
+    mig_set_status(MIG_STATUS_FAILED);
+    exit(EXIT_FAILURE);
+}
+
+static void mig_in_finish(void)
+{
+    MigInfo *mi = mig_info();
+
+    g_source_remove(in->watch);
+    close(in->fd);
+    mig_reader_free(in->reader);
+    g_clear_pointer(&in, g_free);
+    mi->end_us = g_get_monotonic_time();
+    if (runstate_autostart()) {
+        vm_start();
+    } else {
+        runstate_set(RUN_STATE_PAUSED);
+    }
+    mig_set_status(MIG_STATUS_COMPLETED);
+}
+
+static bool mig_in_config(const uint8_t *p, uint32_t len, Error **errp)
+{
+    g_autoptr(json_t) cfg = json_loadb((const char *)p, len, 0, NULL);
+    json_t *size = cfg ? json_object_get(cfg, "ram-size") : NULL;
+
+    if (!json_is_integer(size)) {
+        error_setg(errp, "Invalid configuration section");
+        return false;
+    }
+    if ((uint64_t)json_integer_value(size) != physmem_ram_size()) {
+        error_setg(errp, "Length mismatch: pc.ram: 0x%" G_GINT64_MODIFIER
+                   "x in != 0x%" G_GINT64_MODIFIER "x",
+                   (uint64_t)json_integer_value(size), physmem_ram_size());
+        return false;
+    }
+    in->config_seen = true;
+    return true;
+}
+
+/* Apply every whole record; true when END came. */
+static bool mig_in_process(void)
+{
+    Error *err = NULL;
+    const uint8_t *payload;
+    uint32_t id, len;
+    uint8_t type;
+    int r;
+
+    while ((r = mig_reader_next(in->reader, &type, &id, &payload, &len,
+                                &err)) > 0) {
+        bool ok;
+
+        if (type != MIG_SECTION_CONFIG && !in->config_seen) {
+            error_setg(&err, "Section %u before the configuration", id);
+            break;
+        }
+        switch (type) {
+        case MIG_SECTION_CONFIG:
+            ok = mig_in_config(payload, len, &err);
+            break;
+        case MIG_SECTION_RAM:
+            ok = mig_ram_load(payload, len, &err);
+            break;
+        case MIG_SECTION_END:
+            return true;
+        default:
+            error_setg(&err, "Unknown section type %u (id %u)", type, id);
+            ok = false;
+        }
+        if (!ok) {
+            break;
+        }
+    }
+    if (err) {
+        mig_in_fail(error_get_pretty(err), EINVAL);
+    }
+    return false;
+}
+
+static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
+                                   gpointer opaque)
+{
+    g_autofree uint8_t *buf = g_malloc(MIG_READ_SIZE);
+    ssize_t n = read(fd, buf, MIG_READ_SIZE);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (n < 0) {
+        mig_in_fail(g_strerror(errno), EIO);
+    }
+    if (n == 0) {
+        mig_in_fail("Unexpected end of migration stream", EIO);
+    }
+    mig_reader_feed(in->reader, buf, n);
+    if (mig_in_process()) {
+        in->watch = 0;
+        mig_in_finish();
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void mig_in_connected_cb(void *opaque, int fd, Error *err)
+{
+    MigInfo *mi = mig_info();
+
+    if (fd < 0) {
+        mig_in_fail(error_get_pretty(err), EIO);
+    }
+    mig_listener_free(in->listener);
+    in->listener = NULL;
+    g_clear_pointer(&mi->socket_address, json_decref);
+    in->fd = fd;
+    in->reader = mig_reader_new();
+    mig_set_status(MIG_STATUS_ACTIVE);
+    in->watch = g_unix_fd_add(fd, G_IO_IN, mig_in_readable_cb, NULL);
+}
+
+bool mig_in_start(const char *uri, Error **errp)
+{
+    MigListener *l;
+
+    if (!strcmp(uri, "defer")) {
+        return true;
+    }
+    mig_info_reset(false);
+    in = g_new0(MigIn, 1);
+    in->fd = -1;
+    l = mig_channel_listen(uri, mig_in_connected_cb, NULL, errp);
+    if (!l) {
+        g_clear_pointer(&in, g_free);
+        return false;
+    }
+    deferred = false;
+    in->listener = l;
+    /* as QEMU: no status while listening, only the address */
+    mig_info()->socket_address = mig_listener_address(l);
+    return true;
+}

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The source side of RAM pre-copy.
+ *
+ *   setup ──connect──> active: pass 1 sends every page, pass n+1 the
+ *     pages the guest dirtied during pass n (the dirty log)
+ *       │  at the end of a pass: can what the log holds go within
+ *       │  downtime-limit at the bandwidth the pass measured?
+ *       ├─ no:  read the log (MIGRATION_PASS), next pass
+ *       └─ yes: stop the guest (STOP, finish-migrate), read the log
+ *               once more (MIGRATION_PASS), send the rest and END,
+ *               completed once every byte is written (postmigrate)
+ *
+ * One main-loop tick (MIG_TICK_MS) or a writable socket runs the pump:
+ * it writes what is buffered, then encodes more pages while the buffer
+ * holds less than MIG_BUF_HIGH and the 100 ms window's share of
+ * max-bandwidth allows (the stop-and-copy phase ignores the limit, as
+ * QEMU's).  The socket is non-blocking, so the monitor stays responsive
+ * whatever the peer does.
+ *
+ * Failure (a write error, the peer gone) and migrate_cancel end the
+ * same way: the channel closes, the dirty log stops, and a guest this
+ * migration stopped runs again (RESUME).  The destination only uses the
+ * stream once END arrived with every checksum right, so nothing half
+ * sent is ever run there.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib-unix.h>
+
+#include "migration/channel.h"
+#include "migration/migration-int.h"
+#include "migration/stream.h"
+#include "qapi/qjson.h"
+#include "system/physmem.h"
+#include "system/runstate.h"
+
+#define MIG_TICK_MS 10
+#define MIG_WINDOW_US 100000
+#define MIG_BUF_HIGH (1u << 20)
+#define MIG_BATCH_PAGES 256
+#define PAGE PHYSMEM_PAGE_SIZE
+
+typedef struct MigOut {
+    int fd;
+    guint watch, timer;
+    GByteArray *buf;
+    size_t sent;            /* bytes of buf already written */
+    HBitmap *dirty;
+    uint64_t scan;
+    bool stopping, end_queued, vm_was_running;
+    gint64 window_start;
+    uint64_t window_bytes;
+    gint64 pass_start, stop_us;
+    uint64_t pass_bytes;
+} MigOut;
+
+static MigOut *out;
+
+static void mig_out_pump(void);
+
+static void mig_out_free(void)
+{
+    if (!out) {
+        return;
+    }
+    if (out->watch) {
+        g_source_remove(out->watch);
+    }
+    if (out->timer) {
+        g_source_remove(out->timer);
+    }
+    if (out->fd >= 0) {
+        close(out->fd);
+    }
+    g_byte_array_unref(out->buf);
+    if (out->dirty) {
+        hbitmap_free(out->dirty);
+    }
+    physmem_dirty_log_stop();
+    g_clear_pointer(&out, g_free);
+}
+
+/* After a failure or cancel: the guest runs again if it ran before. */
+static void mig_out_restart_guest(bool was_running)
+{
+    if (runstate_get() == RUN_STATE_FINISH_MIGRATE) {
+        if (was_running) {
+            vm_start();
+        } else {
+            runstate_set(RUN_STATE_POSTMIGRATE);
+        }
+    }
+}
+
+static void mig_out_fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+static void mig_out_fail(const char *fmt, ...)
+{
+    MigInfo *mi = mig_info();
+    bool was_running = out->vm_was_running;
+    va_list ap;
+
+    va_start(ap, fmt);
+    g_free(mi->error_desc);
+    mi->error_desc = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    mi->end_us = g_get_monotonic_time();
+    mig_out_free();
+    mig_set_status(MIG_STATUS_FAILED);
+    mig_out_restart_guest(was_running);
+}
+
+static void mig_out_complete(void)
+{
+    MigInfo *mi = mig_info();
+    gint64 now = g_get_monotonic_time();
+
+    mi->end_us = now;
+    mi->downtime_ms = (now - out->stop_us) / 1000;
+    mi->remaining = 0;
+    mig_out_free();
+    runstate_set(RUN_STATE_POSTMIGRATE);
+    mig_set_status(MIG_STATUS_COMPLETED);
+}
+
+static gboolean mig_out_writable_cb(gint fd, GIOCondition cond,
+                                    gpointer opaque)
+{
+    out->watch = 0;
+    mig_out_pump();
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean mig_out_tick_cb(gpointer opaque)
+{
+    mig_out_pump();
+    return G_SOURCE_CONTINUE;
+}
+
+/* Write what is buffered; false when the migration failed. */
+static bool mig_out_flush(void)
+{
+    while (out->sent < out->buf->len) {
+        ssize_t n = write(out->fd, out->buf->data + out->sent,
+                          out->buf->len - out->sent);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            if (!out->watch) {
+                out->watch = g_unix_fd_add(out->fd, G_IO_OUT,
+                                           mig_out_writable_cb, NULL);
+            }
+            break;
+        }
+        if (n <= 0) {
+            mig_out_fail("Unable to write to socket: %s",
+                         g_strerror(n < 0 ? errno : EPIPE));
+            return false;
+        }
+        out->sent += n;
+    }
+    if (out->sent == out->buf->len) {
+        g_byte_array_set_size(out->buf, 0);
+        out->sent = 0;
+    }
+    return true;
+}
+
+/* Read the dirty log into the pass bitmap: one more pass. */
+static void mig_out_sync(void)
+{
+    MigInfo *mi = mig_info();
+
+    physmem_dirty_log_sync(out->dirty);
+    mi->dirty_sync_count++;
+    mi->remaining = hbitmap_count(out->dirty);
+    mig_pass_event();
+    out->scan = 0;
+}
+
+static void mig_out_end_pass(void)
+{
+    MigInfo *mi = mig_info();
+    gint64 now = g_get_monotonic_time();
+    double ms = MAX(now - out->pass_start, 1000) / 1000.0;
+    double bw = out->pass_bytes / ms;       /* bytes per ms */
+    uint64_t pending = physmem_dirty_log_count();
+
+    mi->mbps = bw * 1000 * 8 / 1e6;
+    mi->pages_per_second = (uint64_t)(out->pass_bytes / PAGE / ms * 1000);
+    mi->expected_downtime_ms = bw > 0 ? (int64_t)(pending / bw) : 0;
+    mi->dirty_pages_rate = (uint64_t)(pending / PAGE / ms * 1000);
+    if (!pending || pending / MAX(bw, 1) <= mig_param_uint("downtime-limit")) {
+        out->stopping = true;
+        out->vm_was_running = runstate_is_running();
+        out->stop_us = now;
+        if (out->vm_was_running) {
+            vm_stop(RUN_STATE_FINISH_MIGRATE);
+        } else {
+            runstate_set(RUN_STATE_FINISH_MIGRATE);
+        }
+    }
+    out->pass_start = now;
+    out->pass_bytes = 0;
+    mig_out_sync();
+}
+
+static void mig_out_queue_end(void)
+{
+    g_autofree char *end = g_strdup_printf("{\"running\": %s}",
+                                           out->vm_was_running ? "true"
+                                           : "false");
+
+    mig_stream_put_record(out->buf, MIG_SECTION_END, 0, end, strlen(end));
+    out->end_queued = true;
+}
+
+static void mig_out_pump(void)
+{
+    MigInfo *mi = mig_info();
+    uint64_t max_bw = mig_param_uint("max-bandwidth");
+    gint64 now = g_get_monotonic_time();
+
+    if (!mig_out_flush()) {
+        return;
+    }
+    if (out->end_queued) {
+        if (!out->buf->len) {
+            mig_out_complete();
+        }
+        return;
+    }
+    if (now - out->window_start >= MIG_WINDOW_US) {
+        out->window_start = now;
+        out->window_bytes = 0;
+    }
+    while (out->buf->len < MIG_BUF_HIGH
+           && (out->stopping
+               || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US))) {
+        g_autoptr(GByteArray) rec = g_byte_array_new();
+        guint before = out->buf->len;
+
+        if (!mig_ram_put_dirty(rec, out->dirty, &out->scan,
+                               MIG_BATCH_PAGES)) {
+            if (out->stopping) {
+                mig_out_queue_end();
+                break;
+            }
+            mig_out_end_pass();
+            continue;
+        }
+        mig_stream_put_record(out->buf, MIG_SECTION_RAM, 1, rec->data,
+                              rec->len);
+        mi->transferred += out->buf->len - before;
+        if (out->stopping) {
+            mi->downtime_bytes += out->buf->len - before;
+        } else {
+            mi->precopy_bytes += out->buf->len - before;
+        }
+        out->window_bytes += out->buf->len - before;
+        out->pass_bytes += out->buf->len - before;
+        mi->remaining = hbitmap_count(out->dirty);
+    }
+    mig_out_flush();
+}
+
+static void mig_out_connected_cb(void *opaque, int fd, Error *err)
+{
+    MigInfo *mi = mig_info();
+    g_autofree char *config = NULL;
+
+    if (!out) {
+        /* cancelled while connecting */
+        if (fd >= 0) {
+            close(fd);
+        }
+        error_free(err);
+        return;
+    }
+    if (fd < 0) {
+        mig_out_fail("%s", error_get_pretty(err));
+        error_free(err);
+        return;
+    }
+    out->fd = fd;
+    mig_stream_put_header(out->buf);
+    config = g_strdup_printf("{\"ram-size\": %" G_GUINT64_FORMAT
+                             ", \"page-size\": %d}", physmem_ram_size(),
+                             PAGE);
+    mig_stream_put_record(out->buf, MIG_SECTION_CONFIG, 0, config,
+                          strlen(config));
+    mi->total = physmem_ram_size();
+    physmem_dirty_log_start();
+    out->dirty = hbitmap_new(physmem_ram_size(), PAGE);
+    hbitmap_set(out->dirty, 0, physmem_ram_size());
+    mi->remaining = mi->total;
+    mi->dirty_sync_count = 1;
+    mig_pass_event();
+    out->pass_start = out->window_start = g_get_monotonic_time();
+    mi->setup_ms = (out->pass_start - mi->start_us) / 1000;
+    mig_set_status(MIG_STATUS_ACTIVE);
+    out->timer = g_timeout_add(MIG_TICK_MS, mig_out_tick_cb, NULL);
+    mig_out_pump();
+}
+
+bool mig_out_start(const char *uri, Error **errp)
+{
+    g_assert(!out);
+    mig_info_reset(true);
+    out = g_new0(MigOut, 1);
+    out->fd = -1;
+    out->buf = g_byte_array_new();
+    mig_set_status(MIG_STATUS_SETUP);
+    if (!mig_channel_connect(uri, mig_out_connected_cb, NULL, errp)) {
+        mig_out_free();
+        mig_info()->end_us = g_get_monotonic_time();
+        mig_set_status(MIG_STATUS_FAILED);
+        return false;
+    }
+    return true;
+}
+
+void mig_out_cancel(void)
+{
+    bool was_running;
+
+    if (!out) {
+        return;
+    }
+    was_running = out->vm_was_running;
+    mig_set_status(MIG_STATUS_CANCELLING);
+    mig_out_free();
+    mig_info()->end_us = g_get_monotonic_time();
+    mig_set_status(MIG_STATUS_CANCELLED);
+    mig_out_restart_guest(was_running);
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The stream's framing.  Everything is big-endian.  The reader keeps
+ * unconsumed bytes in one buffer and drops what it handed out before it
+ * takes more, so its memory is bounded by one record plus one read.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <zlib.h>
+
+#include "migration/stream.h"
+
+struct MigReader {
+    GByteArray *buf;
+    size_t pos;             /* first byte not handed out */
+    bool header_done;
+};
+
+void mig_put_be32(GByteArray *out, uint32_t v)
+{
+    uint32_t be = GUINT32_TO_BE(v);
+
+    g_byte_array_append(out, (const guint8 *)&be, 4);
+}
+
+void mig_put_be64(GByteArray *out, uint64_t v)
+{
+    uint64_t be = GUINT64_TO_BE(v);
+
+    g_byte_array_append(out, (const guint8 *)&be, 8);
+}
+
+uint32_t mig_get_be32(const uint8_t *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return GUINT32_FROM_BE(v);
+}
+
+uint64_t mig_get_be64(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return GUINT64_FROM_BE(v);
+}
+
+void mig_stream_put_header(GByteArray *out)
+{
+    g_byte_array_append(out, (const guint8 *)MIG_STREAM_MAGIC, 8);
+    mig_put_be32(out, MIG_STREAM_VERSION);
+}
+
+void mig_stream_put_record(GByteArray *out, MigSection type, uint32_t id,
+                           const void *payload, uint32_t len)
+{
+    guint start = out->len;
+    uint8_t t = type;
+    uLong crc;
+
+    g_byte_array_append(out, &t, 1);
+    mig_put_be32(out, id);
+    mig_put_be32(out, len);
+    g_byte_array_append(out, payload, len);
+    crc = crc32(0, out->data + start, out->len - start);
+    mig_put_be32(out, crc);
+}
+
+MigReader *mig_reader_new(void)
+{
+    MigReader *r = g_new0(MigReader, 1);
+
+    r->buf = g_byte_array_new();
+    return r;
+}
+
+void mig_reader_free(MigReader *r)
+{
+    if (r) {
+        g_byte_array_unref(r->buf);
+        g_free(r);
+    }
+}
+
+void mig_reader_feed(MigReader *r, const void *data, size_t len)
+{
+    if (r->pos) {
+        g_byte_array_remove_range(r->buf, 0, r->pos);
+        r->pos = 0;
+    }
+    g_byte_array_append(r->buf, data, len);
+}
+
+int mig_reader_next(MigReader *r, uint8_t *type, uint32_t *id,
+                    const uint8_t **payload, uint32_t *len, Error **errp)
+{
+    const uint8_t *p = r->buf->data + r->pos;
+    size_t avail = r->buf->len - r->pos;
+    uint32_t n;
+
+    if (!r->header_done) {
+        if (avail < MIG_STREAM_HEADER_SIZE) {
+            /* a stream that cannot be ours fails at once */
+            if (memcmp(p, MIG_STREAM_MAGIC, avail)) {
+                error_setg(errp, "Not a migration stream");
+                return -1;
+            }
+            return 0;
+        }
+        if (memcmp(p, MIG_STREAM_MAGIC, 8)) {
+            error_setg(errp, "Not a migration stream");
+            return -1;
+        }
+        if (mig_get_be32(p + 8) != MIG_STREAM_VERSION) {
+            error_setg(errp, "Unsupported migration stream version %u",
+                       mig_get_be32(p + 8));
+            return -1;
+        }
+        r->header_done = true;
+        r->pos += MIG_STREAM_HEADER_SIZE;
+        p += MIG_STREAM_HEADER_SIZE;
+        avail -= MIG_STREAM_HEADER_SIZE;
+    }
+    if (avail < 9) {
+        return 0;
+    }
+    n = mig_get_be32(p + 5);
+    if (n > MIG_RECORD_MAX) {
+        error_setg(errp, "Section %u too long (%u bytes)",
+                   mig_get_be32(p + 1), n);
+        return -1;
+    }
+    if (avail < (size_t)n + MIG_RECORD_OVERHEAD) {
+        return 0;
+    }
+    if (crc32(0, p, 9 + n) != mig_get_be32(p + 9 + n)) {
+        error_setg(errp, "Checksum mismatch in section %u",
+                   mig_get_be32(p + 1));
+        return -1;
+    }
+    *type = p[0];
+    *id = mig_get_be32(p + 1);
+    *len = n;
+    *payload = p + 9;
+    r->pos += n + MIG_RECORD_OVERHEAD;
+    return 1;
+}
