@@ -62,7 +62,9 @@ static void mig_in_finish(void)
 {
     MigInfo *mi = mig_info();
 
-    g_source_remove(in->watch);
+    if (in->watch) {
+        g_source_remove(in->watch);
+    }
     close(in->fd);
     mig_reader_free(in->reader);
     g_clear_pointer(&in, g_free);

@@ -215,11 +215,15 @@ static void mig_out_end_pass(void)
 
 static void mig_out_queue_end(void)
 {
+    MigInfo *mi = mig_info();
     g_autofree char *end = g_strdup_printf("{\"running\": %s}",
                                            out->vm_was_running ? "true"
                                            : "false");
+    guint before = out->buf->len;
 
     mig_stream_put_record(out->buf, MIG_SECTION_END, 0, end, strlen(end));
+    mi->transferred += out->buf->len - before;
+    mi->downtime_bytes += out->buf->len - before;
     out->end_queued = true;
 }
 
