@@ -11,14 +11,12 @@ on: test_migration.py).  Skips (77) when QEMU is not installed."""
 
 import os
 import re
-import socket
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
 import reference  # noqa: E402
-from qmpd import need_qemu, run, wait_until  # noqa: E402
+from qmpd import free_port, need_qemu, run, wait_until  # noqa: E402
 
 MIG_EVENTS = ("MIGRATION", "MIGRATION_PASS", "STOP", "RESUME")
 
@@ -188,12 +186,6 @@ def test_interface_pc():
         assert a == b, "%r:\n qmpd %r\n QEMU %r" % (step, a, b)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def shape(v):

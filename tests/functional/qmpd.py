@@ -290,6 +290,15 @@ def wait_mid_copy(c, job, timeout=30):
         time.sleep(0.01)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def wait_until(what, cond, timeout=60):
     """Poll @cond() every 20 ms until it returns something true, and
     return that; fail naming @what after @timeout seconds."""

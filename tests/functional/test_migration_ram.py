@@ -21,19 +21,13 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, run, wait_until  # noqa: E402
+from qmpd import Qmpd, free_port, run, wait_until  # noqa: E402
 
 DEADLINE = 60
 MiB = 1 << 20
 BASE = ["-M", "pc", "-m", "64"]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 
