@@ -27,6 +27,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,6 +62,8 @@ typedef struct MigOut {
 } MigOut;
 
 static MigOut *out;
+/* which migration a pending connect belongs to (one cancelled may be) */
+static unsigned out_generation;
 
 static void mig_out_pump(void);
 
@@ -281,7 +284,7 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
     MigInfo *mi = mig_info();
     g_autofree char *config = NULL;
 
-    if (!out) {
+    if (!out || GPOINTER_TO_UINT(opaque) != out_generation) {
         /* cancelled while connecting */
         if (fd >= 0) {
             close(fd);
@@ -323,7 +326,8 @@ bool mig_out_start(const char *uri, Error **errp)
     out->fd = -1;
     out->buf = g_byte_array_new();
     mig_set_status(MIG_STATUS_SETUP);
-    if (!mig_channel_connect(uri, mig_out_connected_cb, NULL, errp)) {
+    if (!mig_channel_connect(uri, mig_out_connected_cb,
+                             GUINT_TO_POINTER(++out_generation), errp)) {
         mig_out_free();
         mig_info()->end_us = g_get_monotonic_time();
         mig_set_status(MIG_STATUS_FAILED);

@@ -104,9 +104,9 @@ def test_property_values():
     expect_error(["-chardev", "stdio,id=c0,signal=maybe"],
                  "qmpd: -chardev stdio,id=c0,signal=maybe: Parameter "
                  "'signal' expects 'on' or 'off'")
-    expect_error(["-incoming", "tcp:127.0.0.1:4444"],
-                 "qmpd: -incoming tcp:127.0.0.1:4444: migration is not "
-                 "supported by qmpd yet (only -incoming defer)")
+    expect_error(["-incoming", "foo:bar"],
+                 "qmpd: -incoming foo:bar: unknown migration protocol: "
+                 "foo:bar")
     # what libvirt passes is taken
     with Qmpd(["-M", "pc,usb=off,vmport=off,smm=off,dump-guest-core=off,"
                "graphics=off,suppress-vmdesc=on", "-accel", "tcg,thread=multi",
