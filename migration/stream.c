@@ -104,7 +104,7 @@ int mig_reader_next(MigReader *r, uint8_t *type, uint32_t *id,
     if (!r->header_done) {
         if (avail < MIG_STREAM_HEADER_SIZE) {
             /* a stream that cannot be ours fails at once */
-            if (memcmp(p, MIG_STREAM_MAGIC, avail)) {
+            if (memcmp(p, MIG_STREAM_MAGIC, MIN(avail, 8))) {
                 error_setg(errp, "Not a migration stream");
                 return -1;
             }
