@@ -167,6 +167,8 @@ def test_defer():
         wait_until("destination completed",
                    lambda: status(dc) == "completed")
         assert dc.cmd("query-status")["status"] == "paused"
+        # the source completes once it wrote END (a tick later, maybe)
+        wait_until("source completed", lambda: status(sc) == "completed")
         r = sc.execute("migrate", {"uri": "unix:" + path})
         assert r["error"]["desc"] == \
             "Can't migrate the vm that was paused due to previous migration"
