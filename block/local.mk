@@ -39,6 +39,7 @@ block_libblock_a_SOURCES += \
 block_libblock_a_SOURCES += \
 	block/jobs/job.c block/jobs/job.h block/jobs/job-int.h \
 	block/jobs/blockjob.c block/jobs/blockjob.h \
+	block/jobs/copy.c block/jobs/copy.h \
 	block/jobs/stream.c block/jobs/commit.c block/jobs/mirror.c \
 	block/jobs/backup.c block/jobs/create.c \
 	block/jobs/transaction.c block/jobs/transaction.h

@@ -10,6 +10,7 @@ UNIT_TESTS = \
 	tests/unit/test-qcow2 \
 	tests/unit/test-qcow2-discard \
 	tests/unit/test-qemu-io \
+	tests/unit/test-copy \
 	tests/unit/test-io \
 	tests/unit/test-io-align \
 	tests/unit/test-backend-media \
@@ -49,7 +50,8 @@ tests_unit_test_mig_stream_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_mig_stream_LDADD = migration/libmigration.a $(TEST_LIBS) \
 	$(ZLIB_LIBS)
 
-tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
+tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c \
+	tests/unit/block-sync.c tests/unit/block-sync.h
 tests_unit_test_qcow2_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_qcow2_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
@@ -57,10 +59,16 @@ tests_unit_test_qcow2_discard_SOURCES = tests/unit/test-qcow2-discard.c
 tests_unit_test_qcow2_discard_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_qcow2_discard_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
-tests_unit_test_qemu_io_SOURCES = tests/unit/test-qemu-io.c
+tests_unit_test_qemu_io_SOURCES = tests/unit/test-qemu-io.c \
+	tests/unit/block-sync.c tests/unit/block-sync.h
 tests_unit_test_qemu_io_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_qemu_io_LDADD = monitor/libmonitor.a $(BLOCK_LIBS) \
 	$(TEST_LIBS)
+
+tests_unit_test_copy_SOURCES = tests/unit/test-copy.c \
+	tests/unit/block-sync.c tests/unit/block-sync.h
+tests_unit_test_copy_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_copy_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_io_SOURCES = tests/unit/test-io.c
 tests_unit_test_io_CFLAGS = $(TEST_CFLAGS)

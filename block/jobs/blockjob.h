@@ -48,6 +48,8 @@ typedef struct BlockJob {
     gint64 wait_until_ns;       /* block_job_rate_wait(): 0 when none */
     int64_t wait_speed;         /* the speed the wait was computed for */
     GPtrArray *nodes;           /* BlockNode *: blocked for other jobs */
+    struct BlockCopy *copy;     /* its copy engine (copy.h), woken by the
+                                   speed limit's sleep */
 } BlockJob;
 
 /*

@@ -25,6 +25,7 @@
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
 #include "qapi/qjson.h"
+#include "tests/unit/block-sync.h"
 
 static char *tmpdir;
 
@@ -50,22 +51,6 @@ static void wait_all_sync(Waiter *w)
         g_main_context_iteration(NULL, TRUE);
     }
     assert_int_equal(w->errors, 0);
-}
-
-static void closed_cb(void *opaque, int ret)
-{
-    *(bool *)opaque = true;
-}
-
-static void close_sync(BlockNode *bn)
-{
-    bool done = false;
-
-    bdrv_unref(bn);
-    bdrv_wait_closed(closed_cb, &done);
-    while (!done) {
-        g_main_context_iteration(NULL, TRUE);
-    }
 }
 
 static char *path_of(const char *name)
@@ -105,7 +90,7 @@ static void create_sync(const char *path, uint64_t size, uint32_t cs,
         print_error("%s\n", error_get_pretty(err));
         fail();
     }
-    close_sync(file);
+    test_close_sync(file);
 }
 
 static BlockNode *open_qcow2_sync(const char *path, bool direct)
@@ -284,13 +269,13 @@ static void run_image(uint32_t cs, int version, bool direct, bool prealloc)
     random_io(bn, model, size, cs, 40, cs + version);
     verify(bn, model, size);
     flush_sync(bn);
-    close_sync(bn);
+    test_close_sync(bn);
     qemu_img_check(path);
     qemu_img_compare(path, model, size);
     bn = open_qcow2_sync(path, direct);
     verify(bn, model, size);
     random_io(bn, model, size, cs, 20, cs * 7);
-    close_sync(bn);             /* close flushes */
+    test_close_sync(bn);             /* close flushes */
     qemu_img_check(path);
     qemu_img_compare(path, model, size);
     g_free(model);
@@ -331,7 +316,7 @@ static void test_backing(void **state)
     w.pending = 1;
     bdrv_write(bn, 0, size, b, 0, done_cb, &w);
     wait_all_sync(&w);
-    close_sync(bn);
+    test_close_sync(bn);
     memset(model, 0x11, size);
 
     create_sync(top, size, cs, 3, "base.qcow2", false);
@@ -352,7 +337,7 @@ static void test_backing(void **state)
     verify(bn, model, size);
     random_io(bn, model, size, cs, 30, 99);
     verify(bn, model, size);
-    close_sync(bn);
+    test_close_sync(bn);
     qemu_img_check(top);
     qemu_img_compare(top, model, size);
     ioq_buf_free(b);
@@ -427,7 +412,7 @@ static void test_shrink(void **state)
         truncate_sync(bn, cut);
         verify(bn, model, cut);
         assert_true(file_size(path) < before);
-        close_sync(bn);
+        test_close_sync(bn);
         qemu_img_check(path);
         qemu_img_compare(path, model, cut);
         bn = open_qcow2_sync(path, false);
@@ -439,7 +424,7 @@ static void test_shrink(void **state)
         truncate_sync(bn, size);
         memset(model + kept, 0, size - kept);
         verify(bn, model, size);
-        close_sync(bn);
+        test_close_sync(bn);
         qemu_img_check(path);
         qemu_img_compare(path, model, size);
         assert_true(file_size(path) <= before);

@@ -26,6 +26,7 @@
 #include "block/core/ioq.h"
 #include "monitor/qemu-io.h"
 #include "qapi/qjson.h"
+#include "tests/unit/block-sync.h"
 
 #define IMG_SIZE (64 * 1024 * 1024)
 
@@ -116,38 +117,9 @@ static void check(const QemuIoTarget *t, const char *cmd, bool want_fail,
     }
 }
 
-static void closed_cb(void *opaque, int ret)
-{
-    *(bool *)opaque = true;
-}
-
-static void close_sync(BlockNode *bn)
-{
-    bool done = false;
-
-    bdrv_unref(bn);
-    bdrv_wait_closed(closed_cb, &done);
-    while (!done) {
-        g_main_context_iteration(NULL, TRUE);
-    }
-}
-
 static char *path_of(const char *name)
 {
     return g_build_filename(tmpdir, name, NULL);
-}
-
-static BlockNode *open_json(json_t *o)
-{
-    Error *err = NULL;
-    BlockNode *bn = bdrv_open_options(o, false, &err);
-
-    json_decref(o);
-    if (!bn) {
-        print_error("%s\n", error_get_pretty(err));
-    }
-    assert_non_null(bn);
-    return bn;
 }
 
 static void create_sync(const char *path)
@@ -161,18 +133,18 @@ static void create_sync(const char *path)
 
     assert_non_null(f);
     fclose(f);
-    file = open_json(json_pack("{s:s,s:s}", "driver", "file", "filename",
+    file = test_open_sync(json_pack("{s:s,s:s}", "driver", "file", "filename",
                                path));
     if (!bdrv_create(file, "qcow2", &o, &err)) {
         print_error("%s\n", error_get_pretty(err));
         fail();
     }
-    close_sync(file);
+    test_close_sync(file);
 }
 
 static BlockNode *open_qcow2(const char *path)
 {
-    return open_json(json_pack("{s:s,s:s,s:{s:s,s:s}}", "driver", "qcow2",
+    return test_open_sync(json_pack("{s:s,s:s,s:{s:s,s:s}}", "driver", "qcow2",
                                "node-name", "top", "file", "driver", "file",
                                "filename", path));
 }
@@ -190,7 +162,7 @@ static void drop_image(BlockNode *bn, const char *name)
 {
     g_autofree char *path = path_of(name);
 
-    close_sync(bn);
+    test_close_sync(bn);
     unlink(path);
 }
 
@@ -524,7 +496,7 @@ static void test_blkdebug(void **state)
     Result flush;
 
     create_sync(path);
-    bn = open_json(json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:s}}}", "driver",
+    bn = test_open_sync(json_pack("{s:s,s:s,s:{s:s,s:{s:s,s:s}}}", "driver",
                              "qcow2", "node-name", "top", "file", "driver",
                              "blkdebug", "image", "driver", "file",
                              "filename", path));
@@ -570,7 +542,7 @@ static void test_blkdebug(void **state)
     qemu_io_set_async_sink(NULL);
     g_string_free(sink_text, TRUE);
     sink_text = NULL;
-    close_sync(bn);
+    test_close_sync(bn);
     unlink(path);
 }
 
@@ -713,7 +685,7 @@ static void test_against_qemu_io(void **state)
     qemu_io_set_async_sink(NULL);
     g_string_free(sink_text, TRUE);
     sink_text = NULL;
-    close_sync(bn);
+    test_close_sync(bn);
     unlink(ours);
     unlink(theirs);
 }

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The copy engine (block/jobs/copy.c) without a job, on real nodes in a
+ * temporary directory: it copies what is dirty and only that, keeps at
+ * most max_ops operations busy, takes again what is marked dirty while
+ * it runs, skips what the chain holds below its base, skips or writes
+ * zeroes, lets a guest write that races a stream-like copy win, and on
+ * a failed request hands the errno to the owner's hook and keeps the
+ * range dirty (or gives it up when the hook says so).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "block/core/block-int.h"
+#include "block/core/ioq.h"
+#include "block/jobs/copy.h"
+#include "qapi/qjson.h"
+#include "tests/unit/block-sync.h"
+
+#define MiB (1024 * 1024)
+#define LEN (4 * MiB)
+#define G (64 * 1024)
+
+static char *tmpdir;
+
+/* The owner: a policy that records what the engine asked. */
+typedef struct {
+    BlockCopy *bc;
+    bool stop;                  /* may_run says no */
+    bool idle;
+    unsigned max_busy;
+    int errors;
+    int last_error;
+    bool last_is_read;
+    BlockCopyErrorResult on_error;
+    /* a write to make while the copy runs, once */
+    BlockNode *race_node;
+    uint64_t race_off;
+    uint8_t *race_buf;
+    int race_pending;
+} Owner;
+
+static bool owner_may_run(void *opaque)
+{
+    Owner *o = opaque;
+
+    o->max_busy = MAX(o->max_busy, block_copy_busy(o->bc));
+    return !o->stop;
+}
+
+static BlockCopyErrorResult owner_error(void *opaque, bool is_read, int ret)
+{
+    Owner *o = opaque;
+
+    o->errors++;
+    o->last_error = ret;
+    o->last_is_read = is_read;
+    if (o->on_error == BLOCK_COPY_ERROR_RETRY) {
+        o->stop = true;         /* as a job's report or stop */
+    }
+    return o->on_error;
+}
+
+static void owner_idle(void *opaque)
+{
+    ((Owner *)opaque)->idle = true;
+}
+
+static const BlockCopyOps owner_ops = {
+    .may_run = owner_may_run,
+    .error = owner_error,
+    .idle = owner_idle,
+};
+
+static char *path_of(const char *name)
+{
+    return g_build_filename(tmpdir, name, NULL);
+}
+
+/* A file of @len bytes, each MiB filled with @fill + its index (0: zero). */
+static void make_file(const char *name, uint64_t len, int fill)
+{
+    g_autofree char *p = path_of(name);
+    FILE *f = fopen(p, "w");
+    static uint8_t mb[MiB];
+
+    assert_non_null(f);
+    for (uint64_t i = 0; i < len / MiB; i++) {
+        memset(mb, fill ? fill + (int)i : 0, sizeof(mb));
+        assert_int_equal(fwrite(mb, 1, sizeof(mb), f), sizeof(mb));
+    }
+    fclose(f);
+}
+
+static BlockNode *open_file(const char *name)
+{
+    g_autofree char *p = path_of(name);
+
+    return test_open_sync(json_pack("{s:s,s:s}", "driver", "file", "filename",
+                               p));
+}
+
+static void create_qcow2(const char *name, const char *backing)
+{
+    g_autofree char *p = path_of(name);
+    g_autofree char *b = backing ? path_of(backing) : NULL;
+    BdrvCreateOpts opts = {
+        .size = LEN, .cluster_size = G, .version = 3,
+        .backing_file = b, .backing_fmt = b ? "qcow2" : NULL,
+    };
+    Error *err = NULL;
+    BlockNode *file;
+
+    make_file(name, 0, 0);
+    file = open_file(name);
+    assert_true(bdrv_create(file, "qcow2", &opts, &err));
+    test_close_sync(file);
+}
+
+static BlockNode *open_qcow2(const char *name)
+{
+    g_autofree char *p = path_of(name);
+
+    return test_open_sync(json_pack("{s:s,s:{s:s,s:s}}", "driver", "qcow2",
+                               "file", "driver", "file", "filename", p));
+}
+
+static void io_cb(void *opaque, int ret)
+{
+    assert_int_equal(ret, 0);
+    (*(int *)opaque)--;
+}
+
+static void wait_for(const int *pending)
+{
+    while (*pending > 0) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+}
+
+static void write_sync(BlockNode *bn, uint64_t off, uint64_t len, int byte)
+{
+    uint8_t *buf = ioq_buf_alloc(len);
+    int pending = 1;
+
+    memset(buf, byte, len);
+    bdrv_write(bn, off, len, buf, 0, io_cb, &pending);
+    wait_for(&pending);
+    ioq_buf_free(buf);
+}
+
+/* Give image @name (its own layer) @byte at [@off, @off + @len). */
+static void fill_image(const char *name, uint64_t off, uint64_t len,
+                       int byte)
+{
+    BlockNode *bn = open_qcow2(name);
+
+    write_sync(bn, off, len, byte);
+    test_close_sync(bn);
+}
+
+/* Is [@off, @off + @len) of @bn filled with @byte? */
+static bool holds(BlockNode *bn, uint64_t off, uint64_t len, int byte)
+{
+    uint8_t *buf = ioq_buf_alloc(len);
+    int pending = 1;
+    bool ok = true;
+
+    bdrv_read(bn, off, len, buf, io_cb, &pending);
+    wait_for(&pending);
+    for (uint64_t i = 0; i < len && ok; i++) {
+        ok = buf[i] == byte;
+    }
+    ioq_buf_free(buf);
+    return ok;
+}
+
+static BlockCopyConfig config(Owner *o, BlockNode *src, BlockNode *dst)
+{
+    BlockCopyConfig c = {
+        .source = src, .target = dst, .len = LEN, .granularity = G,
+        .chunk = 4 * G, .step = 2 * G, .max_ops = 4,
+        .ops = &owner_ops, .opaque = o,
+    };
+
+    return c;
+}
+
+/* src holds data (each MiB its own byte), dst zeroes: a copy of it all. */
+static BlockCopyConfig file_pair(Owner *o, BlockNode **src, BlockNode **dst)
+{
+    make_file("src", LEN, 1);
+    make_file("dst", LEN, 0);
+    *src = open_file("src");
+    *dst = open_file("dst");
+    return config(o, *src, *dst);
+}
+
+static void run(Owner *o)
+{
+    o->idle = false;
+    block_copy_kick(o->bc);
+    while (!o->idle) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    assert_int_equal(block_copy_busy(o->bc), 0);
+}
+
+/* Only the dirty ranges are copied; at most max_ops busy, and all used. */
+static void test_copy_dirty(void **state)
+{
+    Owner o = { 0 };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+
+    o.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, MiB);
+    block_copy_set_dirty(o.bc, 3 * MiB + G, G);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), MiB + G);
+    run(&o);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), 0);
+    assert_int_equal(block_copy_written(o.bc), MiB + G);
+    assert_int_equal(block_copy_done_prefix(o.bc), LEN);
+    assert_true(holds(dst, 0, MiB, 1));
+    assert_true(holds(dst, MiB, 2 * MiB + G, 0));
+    assert_true(holds(dst, 3 * MiB + G, G, 4));
+    assert_true(holds(dst, 3 * MiB + 2 * G, MiB - 2 * G, 0));
+    assert_int_equal(o.max_busy, c.max_ops);
+    assert_int_equal(o.errors, 0);
+    block_copy_free(o.bc);
+    test_close_sync(src);
+    test_close_sync(dst);
+}
+
+static void race_cb(void *opaque, int ret)
+{
+    Owner *o = opaque;
+
+    assert_int_equal(ret, 0);
+    /* marked once written, as QEMU's dirty bitmaps are */
+    block_copy_set_dirty(o->bc, o->race_off, G);
+    o->race_pending--;
+}
+
+/*
+ * As a job's write notifier: the source changes under a running copy,
+ * and the range is marked again.  Once idle, the target has the new data.
+ */
+static bool race_may_run(void *opaque)
+{
+    Owner *o = opaque;
+
+    if (o->race_node && block_copy_written(o->bc) >= MiB) {
+        o->race_buf = ioq_buf_alloc(G);
+        memset(o->race_buf, 0x77, G);
+        o->race_pending++;
+        bdrv_write(o->race_node, o->race_off, G, o->race_buf, 0, race_cb, o);
+        o->race_node = NULL;
+    }
+    return owner_may_run(opaque);
+}
+
+static const BlockCopyOps race_ops = {
+    .may_run = race_may_run,
+    .error = owner_error,
+    .idle = owner_idle,
+};
+
+static void test_dirty_during_copy(void **state)
+{
+    Owner o = { 0 };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+
+    c.ops = &race_ops;
+    c.max_ops = 1;              /* the written range is behind the copy */
+    o.bc = block_copy_new(&c);
+    o.race_node = src;
+    o.race_off = G;
+    block_copy_set_dirty(o.bc, 0, LEN);
+    run(&o);
+    wait_for(&o.race_pending);
+    assert_null(o.race_node);
+    run(&o);                    /* what the write made dirty again */
+    assert_int_equal(block_copy_dirty_bytes(o.bc), 0);
+    assert_int_equal(block_copy_written(o.bc), LEN + G);
+    assert_true(holds(dst, 0, G, 1));
+    assert_true(holds(dst, G, G, 0x77));
+    assert_true(holds(dst, 2 * G, MiB - 2 * G, 1));
+    assert_true(holds(dst, 3 * MiB, MiB, 4));
+    ioq_buf_free(o.race_buf);
+    block_copy_free(o.bc);
+    test_close_sync(src);
+    test_close_sync(dst);
+}
+
+/*
+ * base <- mid <- top, each with a MiB of its own: from top down to base
+ * (exclusive) only mid's and top's data is copied, read through top.
+ */
+static void test_alloc_skip_to_base(void **state)
+{
+    Owner o = { 0 };
+    BlockNode *top;
+    BlockNode *mid;
+    BlockNode *dst;
+    BlockCopyConfig c;
+
+    create_qcow2("base.qcow2", NULL);
+    create_qcow2("mid.qcow2", "base.qcow2");
+    create_qcow2("top.qcow2", "mid.qcow2");
+    fill_image("base.qcow2", 0, 2 * MiB, 0xba);
+    fill_image("mid.qcow2", MiB, MiB, 0x3d);
+    fill_image("top.qcow2", 2 * MiB + G, G, 0x70);
+    top = open_qcow2("top.qcow2");
+    mid = bdrv_backing(top);
+    assert_non_null(mid);
+    assert_non_null(bdrv_backing(mid));
+    make_file("dst", LEN, 0);
+    dst = open_file("dst");
+    c = config(&o, top, dst);
+    c.alloc_check = true;
+    c.alloc_top = top;
+    c.alloc_base = bdrv_backing(mid);
+    o.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, LEN);
+    run(&o);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), 0);
+    assert_int_equal(block_copy_written(o.bc), MiB + G);
+    assert_true(holds(dst, 0, MiB, 0));             /* base's: skipped */
+    assert_true(holds(dst, MiB, MiB, 0x3d));
+    assert_true(holds(dst, 2 * MiB, G, 0));
+    assert_true(holds(dst, 2 * MiB + G, G, 0x70));
+    assert_true(holds(dst, 2 * MiB + 2 * G, 2 * MiB - 2 * G, 0));
+    block_copy_free(o.bc);
+    test_close_sync(dst);
+    test_close_sync(top);
+}
+
+/* An image with data in its second MiB only, copied onto 0xee. */
+static void zeroes_case(BlockCopyZeroes mode, uint64_t written, int hole)
+{
+    Owner o = { 0 };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c;
+
+    create_qcow2("z.qcow2", NULL);
+    src = open_qcow2("z.qcow2");
+    write_sync(src, MiB, MiB, 0x11);
+    make_file("dst", LEN, 0);
+    dst = open_file("dst");
+    write_sync(dst, 0, LEN, 0xee);
+    c = config(&o, src, dst);
+    c.zeroes = mode;
+    o.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, LEN);
+    run(&o);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), 0);
+    assert_int_equal(block_copy_written(o.bc), written);
+    assert_true(holds(dst, 0, MiB, hole));
+    assert_true(holds(dst, MiB, MiB, 0x11));
+    assert_true(holds(dst, 2 * MiB, 2 * MiB, hole));
+    block_copy_free(o.bc);
+    test_close_sync(dst);
+    test_close_sync(src);
+}
+
+static void test_zeroes(void **state)
+{
+    zeroes_case(BLOCK_COPY_ZEROES_SKIP, MiB, 0xee);
+    zeroes_case(BLOCK_COPY_ZEROES_WRITE, LEN, 0);
+    zeroes_case(BLOCK_COPY_ZEROES_COPY, LEN, 0);
+}
+
+/*
+ * A stream-like copy (top into itself, what base holds): a guest write
+ * in flight as the copy starts, and one made once it runs, both win
+ * over base's older data.
+ */
+static void test_guest_wins(void **state)
+{
+    Owner o = { 0 };
+    BlockNode *top;
+    BlockCopyConfig c;
+    uint8_t *buf = ioq_buf_alloc(G);
+    int pending = 1;
+
+    create_qcow2("base.qcow2", NULL);
+    create_qcow2("top.qcow2", "base.qcow2");
+    fill_image("base.qcow2", 0, LEN, 0xba);
+    top = open_qcow2("top.qcow2");
+    c = config(&o, top, top);
+    c.alloc_check = true;
+    c.alloc_top = bdrv_backing(top);
+    c.guest_wins = true;
+    o.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, LEN);
+    memset(buf, 0x9e, G);
+    bdrv_write(top, G, G, buf, 0, io_cb, &pending);     /* in flight */
+    o.idle = false;
+    block_copy_kick(o.bc);
+    write_sync(top, 5 * G, G, 0x9f);                    /* copy running */
+    wait_for(&pending);
+    while (!o.idle) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    assert_int_equal(block_copy_dirty_bytes(o.bc), 0);
+    assert_true(holds(top, 0, G, 0xba));
+    assert_true(holds(top, G, G, 0x9e));
+    assert_true(holds(top, 2 * G, 3 * G, 0xba));
+    assert_true(holds(top, 5 * G, G, 0x9f));
+    assert_true(holds(top, 6 * G, LEN - 6 * G, 0xba));
+    /* everything is the top's own now: base can go */
+    bdrv_set_backing(top, NULL);
+    assert_true(holds(top, 6 * G, LEN - 6 * G, 0xba));
+    ioq_buf_free(buf);
+    block_copy_free(o.bc);
+    test_close_sync(top);
+}
+
+/* Writes to the target fail with ENOSPC (blkdebug under its qcow2). */
+static void error_case(BlockCopyErrorResult result)
+{
+    Owner o = { .on_error = result };
+    g_autofree char *p = path_of("t.qcow2");
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c;
+
+    make_file("src", LEN, 1);
+    src = open_file("src");
+    create_qcow2("t.qcow2", NULL);
+    dst = test_open_sync(json_pack(
+        "{s:s,s:{s:s,s:[{s:s,s:i}],s:{s:s,s:s}}}", "driver", "qcow2",
+        "file", "driver", "blkdebug", "inject-error", "event", "write_aio",
+        "errno", ENOSPC, "image", "driver", "file", "filename", p));
+    c = config(&o, src, dst);
+    o.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, LEN);
+    run(&o);
+    assert_true(o.errors >= 1);
+    assert_int_equal(o.last_error, -ENOSPC);
+    assert_false(o.last_is_read);
+    assert_int_equal(block_copy_written(o.bc), 0);
+    if (result == BLOCK_COPY_ERROR_RETRY) {
+        /* stopped at the first failure: nothing was done */
+        assert_int_equal(block_copy_dirty_bytes(o.bc), LEN);
+        assert_int_equal(block_copy_done_prefix(o.bc), 0);
+        /* and goes on from there once the owner lets it */
+        o.stop = false;
+        o.errors = 0;
+        run(&o);
+        assert_true(o.errors >= 1);
+        assert_int_equal(block_copy_dirty_bytes(o.bc), LEN);
+    } else {
+        /* every range failed and was given up */
+        assert_true(o.errors >= 1);
+        assert_int_equal(block_copy_dirty_bytes(o.bc), 0);
+    }
+    block_copy_free(o.bc);
+    test_close_sync(dst);
+    test_close_sync(src);
+}
+
+static void test_error_keeps_range(void **state)
+{
+    error_case(BLOCK_COPY_ERROR_RETRY);
+}
+
+static void test_error_skips_range(void **state)
+{
+    error_case(BLOCK_COPY_ERROR_SKIP);
+}
+
+static int setup(void **state)
+{
+    tmpdir = g_dir_make_tmp("qmpd-copy-XXXXXX", NULL);
+    return bdrv_init(NULL) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    const char *names[] = { "src", "dst", "base.qcow2", "mid.qcow2",
+                            "top.qcow2", "z.qcow2", "t.qcow2" };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *p = path_of(names[i]);
+
+        unlink(p);
+    }
+    rmdir(tmpdir);
+    g_free(tmpdir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_copy_dirty),
+        cmocka_unit_test(test_dirty_during_copy),
+        cmocka_unit_test(test_alloc_skip_to_base),
+        cmocka_unit_test(test_zeroes),
+        cmocka_unit_test(test_guest_wins),
+        cmocka_unit_test(test_error_keeps_range),
+        cmocka_unit_test(test_error_skips_range),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
