@@ -20,12 +20,13 @@
  *     On success the overlay's backing link and image header name base,
  *     and top..mid leave the graph.
  *
- * It keeps up to MAX_IN_FLIGHT copies in flight; a copy is a read
- * from top and a write to base.  The speed limit works as QEMU's: a
- * copy goes out, and the delay it causes is waited before the next.
- * Everything the job waits for (copies, allocation queries, flushes)
- * is counted with block_job_io_begin/end: pause, cancel
- * and the end of the job wait for that count to reach zero.
+ * The copy engine (copy.c) makes the pass, up to OPS operations at
+ * once; a copy is a read from top and a write to base.  This file keeps
+ * the policy: the on-error policy (a failed range is retried, as QEMU's
+ * commit retries the same offset), base's flush before the end, and the
+ * graph change.  Everything the job waits for (copies, allocation
+ * queries, flushes) is counted with block_job_io_begin/end: pause,
+ * cancel and the end of the job wait for that count to reach zero.
  * job_completed() is only called at the tail of a callback or hook,
  * since it may free the job.
  */
@@ -36,131 +37,45 @@
 #include <string.h>
 
 #include "block/core/block-int.h"
-#include "block/core/ioq.h"
 #include "block/jobs/blockjob.h"
+#include "block/jobs/copy.h"
 #include "qapi/qjson.h"
 
 #define GRANULE (64 * 1024ull)
 #define COMMIT_CHUNK (512 * 1024ull)    /* QEMU's buffer */
-#define MAX_IN_FLIGHT 16
-
-typedef struct CommitJob CommitJob;
-
-/* A range to copy; failed ones are queued to redo. */
-typedef struct {
-    uint64_t off;
-    uint64_t len;
-    uint64_t pass_off;          /* [pass_off, off + len) of the pass is
-                                   done when the copy is */
-} Range;
+#define OPS 16
 
 typedef struct {
-    CommitJob *s;
-    Range r;
-    void *buf;
-} CommitOp;
-
-struct CommitJob {
     BlockJob common;
     BlockNode *top;
     BlockNode *base;
     char *backing_file;
     BlockdevOnError on_error;
     bool base_made_rw;          /* reopened read-write for the job */
-    uint64_t len;               /* top's size */
+    BlockCopy *bc;
 
     bool started;               /* setup (base growth) finished */
-    bool done;                  /* finishing: no more pumping */
+    bool done;                  /* finishing: no more copies */
     int ret;                    /* the reported error that ends the job */
     int final_ret;
-    bool need_flush;            /* base was written since its last flush */
+    uint64_t flushed;           /* bytes written when base was flushed */
+    bool flush_again;           /* a flush of base failed */
     bool flush_failed;
     bool error_pending;         /* stopped, not resumed yet */
-    guint kick_source;
+} CommitJob;
 
-    /* the allocation pass */
-    uint64_t scan_off;
-    bool scan_busy;
-
-    /* the allocated extent being carved, the retries */
-    uint64_t ext_off;
-    uint64_t ext_end;
-    uint64_t ext_skip;          /* head of ext_off below the pass */
-    GQueue redo;                /* Range * */
-    uint64_t done_off;          /* the pass is done up to here */
-    GArray *done_ivs;           /* Interval: done beyond done_off */
-};
-
-static void commit_pump(CommitJob *s);
-
-/* ---- progress of the pass --------------------------------------------- */
-
-typedef struct {
-    uint64_t start;
-    uint64_t end;
-} Interval;
-
-/*
- * [@start, @end) of the pass over top is done (skipped or copied).  The
- * offset QEMU reports is where its one-at-a-time loop is; with copies
- * completing out of order that is the end of the done prefix.
- */
-static void pass_done(CommitJob *s, uint64_t start, uint64_t end)
+/* base was written since its last flush */
+static bool need_flush(CommitJob *s)
 {
-    Interval iv = { start, end };
-    uint64_t old = s->done_off;
-    guint i = 0;
-
-    if (start >= end) {
-        return;
-    }
-    while (i < s->done_ivs->len
-           && g_array_index(s->done_ivs, Interval, i).start < start) {
-        i++;
-    }
-    g_array_insert_val(s->done_ivs, i, iv);
-    while (s->done_ivs->len
-           && g_array_index(s->done_ivs, Interval, 0).start <= s->done_off) {
-        s->done_off = MAX(s->done_off,
-                          g_array_index(s->done_ivs, Interval, 0).end);
-        g_array_remove_index(s->done_ivs, 0);
-    }
-    job_progress_update(&s->common.job, s->done_off - old);
+    return s->base_made_rw
+        && (s->flush_again || block_copy_written(s->bc) != s->flushed);
 }
 
-/* ---- helpers ----------------------------------------------------------- */
-
-static uint64_t align_down(uint64_t v)
+static void flush_start(CommitJob *s, BdrvCb *cb)
 {
-    return v / GRANULE * GRANULE;
-}
-
-static uint64_t align_up(uint64_t v)
-{
-    return (v + GRANULE - 1) / GRANULE * GRANULE;
-}
-
-static gboolean kick_cb(gpointer opaque)
-{
-    CommitJob *s = opaque;
-
-    s->kick_source = 0;
-    commit_pump(s);
-    return G_SOURCE_REMOVE;
-}
-
-/* Pump from the main loop: for hooks called from inside other code. */
-static void kick(CommitJob *s)
-{
-    if (!s->kick_source && !s->done) {
-        s->kick_source = g_idle_add_full(G_PRIORITY_DEFAULT, kick_cb, s,
-                                         NULL);
-    }
-}
-
-static void commit_sleep_cb(BlockJob *bj)
-{
-    commit_pump((CommitJob *)bj);
+    s->flush_again = false;
+    s->flushed = block_copy_written(s->bc);
+    bdrv_flush(s->base, cb, s);
 }
 
 /*
@@ -208,14 +123,9 @@ static void commit_finish(CommitJob *s, int ret)
 {
     s->done = true;
     s->final_ret = ret;
-    if (s->kick_source) {
-        g_source_remove(s->kick_source);
-        s->kick_source = 0;
-    }
     /* clean() makes base read-only again: its metadata must be written */
-    if (s->need_flush && s->base_made_rw) {
-        s->need_flush = false;
-        bdrv_flush(s->base, finish_flushed_cb, s);
+    if (need_flush(s)) {
+        flush_start(s, finish_flushed_cb);
         return;
     }
     finish_now(s);
@@ -227,10 +137,10 @@ static void idle_flushed_cb(void *opaque, int ret)
 
     block_job_io_end(&s->common);
     if (ret < 0) {
-        s->need_flush = true;
+        s->flush_again = true;
         error_action(s, false, ret);
     }
-    commit_pump(s);
+    block_copy_kick(s->bc);
 }
 
 /*
@@ -238,215 +148,64 @@ static void idle_flushed_cb(void *opaque, int ret)
  * metadata now, so that a cancel finds nothing to wait for and ends at
  * once, as QEMU's sleeping job does.
  */
-static void idle_flush(CommitJob *s)
-{
-    if (s->need_flush && s->base_made_rw && s->common.in_flight == 0) {
-        s->need_flush = false;
-        block_job_io_begin(&s->common);
-        bdrv_flush(s->base, idle_flushed_cb, s);
-    }
-}
-
-/* Stop sleeping for the speed limit (the wait itself is kept). */
-static void wake(CommitJob *s)
-{
-    if (s->common.sleep_source) {
-        g_source_remove(s->common.sleep_source);
-        s->common.sleep_source = 0;
-    }
-}
-
-/* ---- copies ------------------------------------------------------------ */
-
-static void op_end(CommitOp *op)
-{
-    CommitJob *s = op->s;
-
-    ioq_buf_free(op->buf);
-    g_free(op);
-    block_job_io_end(&s->common);
-}
-
-static void copy_failed(CommitOp *op, bool is_read, int ret)
-{
-    CommitJob *s = op->s;
-
-    /* QEMU retries the same range first */
-    g_queue_push_head(&s->redo, g_memdup2(&op->r, sizeof(op->r)));
-    op_end(op);
-    error_action(s, is_read, ret);
-    commit_pump(s);
-}
-
-static void copy_write_cb(void *opaque, int ret)
-{
-    CommitOp *op = opaque;
-    CommitJob *s = op->s;
-
-    if (ret < 0) {
-        copy_failed(op, false, ret);
-        return;
-    }
-    pass_done(s, op->r.pass_off, op->r.off + op->r.len);
-    op_end(op);
-    commit_pump(s);
-}
-
-static void copy_read_cb(void *opaque, int ret)
-{
-    CommitOp *op = opaque;
-    CommitJob *s = op->s;
-
-    if (ret < 0) {
-        copy_failed(op, true, ret);
-        return;
-    }
-    s->need_flush = true;
-    bdrv_write(s->base, op->r.off, op->r.len, op->buf, 0, copy_write_cb, op);
-}
-
-static void issue_copy(CommitJob *s, const Range *r)
-{
-    CommitOp *op = g_new0(CommitOp, 1);
-
-    op->s = s;
-    op->r = *r;
-    block_job_io_begin(&s->common);
-    op->buf = ioq_buf_alloc(op->r.len);
-    bdrv_read(s->top, op->r.off, op->r.len, op->buf, copy_read_cb, op);
-}
-
-/* ---- the allocation pass ----------------------------------------------- */
-
-static void scan_cb(void *opaque, int ret, int status, uint64_t pnum)
+static void commit_sleeping(void *opaque)
 {
     CommitJob *s = opaque;
 
-    s->scan_busy = false;
-    block_job_io_end(&s->common);
-    if (ret < 0) {
-        /* retried (same offset) unless the policy ends the job */
-        error_action(s, true, ret);
-        commit_pump(s);
+    if (need_flush(s) && s->common.in_flight == 0) {
+        block_job_io_begin(&s->common);
+        flush_start(s, idle_flushed_cb);
+    }
+}
+
+/* ---- the pass ---------------------------------------------------------- */
+
+static bool commit_may_run(void *opaque)
+{
+    CommitJob *s = opaque;
+    Job *job = &s->common.job;
+
+    return !s->done && !job_is_cancelled(job) && s->ret == 0
+        && !job_should_pause(job);
+}
+
+static BlockCopyErrorResult commit_error(void *opaque, bool is_read, int ret)
+{
+    error_action(opaque, is_read, ret);
+    return BLOCK_COPY_ERROR_RETRY;
+}
+
+/* No copy busy: the end, a pause, or a flush to wait for. */
+static void commit_idle(void *opaque)
+{
+    CommitJob *s = opaque;
+    Job *job = &s->common.job;
+
+    if (s->done || s->common.in_flight) {
         return;
     }
-    pnum = MAX(1, MIN(pnum, s->len - s->scan_off));
-    if (status) {
-        /* copied in whole granules; the pass moves past them */
-        s->ext_off = align_down(s->scan_off);
-        s->ext_end = MIN(s->len, align_up(s->scan_off + pnum));
-        s->ext_skip = s->scan_off - s->ext_off;
-        s->scan_off = s->ext_end;
-    } else {
-        pass_done(s, s->scan_off, s->scan_off + pnum);
-        s->scan_off += pnum;
-    }
-    commit_pump(s);
-}
-
-static void scan_start(CommitJob *s)
-{
-    s->scan_busy = true;
-    block_job_io_begin(&s->common);
-    bdrv_is_allocated_above(s->top, s->base, s->scan_off,
-                            s->len - s->scan_off, scan_cb, s);
-}
-
-/* ---- the copy ----------------------------------------------------------- */
-
-/* The next range to copy, without taking it. */
-static bool inter_peek(CommitJob *s, Range *r)
-{
-    Range *q = g_queue_peek_head(&s->redo);
-
-    if (q) {
-        *r = *q;
-        return true;
-    }
-    if (s->ext_off < s->ext_end) {
-        uint64_t end = MIN(s->ext_end, (s->ext_off / COMMIT_CHUNK + 1)
-                           * COMMIT_CHUNK);
-
-        r->off = s->ext_off;
-        r->len = end - s->ext_off;
-        r->pass_off = r->off + s->ext_skip;
-        return true;
-    }
-    return false;
-}
-
-static void inter_take(CommitJob *s, const Range *r)
-{
-    Range *q = g_queue_pop_head(&s->redo);
-
-    if (q) {
-        g_free(q);
-        return;
-    }
-    s->ext_off += r->len;
-    s->ext_skip = 0;
-}
-
-static void pump_intermediate(CommitJob *s)
-{
-    BlockJob *bj = &s->common;
-    Range r;
-
-    while (bj->in_flight < MAX_IN_FLIGHT) {
-        if (!inter_peek(s, &r)) {
-            if (s->scan_off < s->len && !s->scan_busy) {
-                scan_start(s);
-            }
-            break;
-        }
-        if (block_job_rate_wait(&s->common, commit_sleep_cb)) {
-            return;
-        }
-        inter_take(s, &r);
-        issue_copy(s, &r);
-        block_job_rate_account(&s->common, r.len);
-    }
-    if (bj->in_flight == 0 && !inter_peek(s, &r) && s->scan_off >= s->len) {
+    if (job_is_cancelled(job) || s->ret < 0) {
+        commit_finish(s, s->ret < 0 ? s->ret : -ECANCELED);
+    } else if (job_should_pause(job)) {
+        job_pause_point(job);
+    } else if (!block_copy_dirty_bytes(s->bc)) {
         commit_finish(s, 0);
     }
 }
 
-/* ---- the pump ---------------------------------------------------------- */
-
-static void commit_pump(CommitJob *s)
-{
-    BlockJob *bj = &s->common;
-    Job *job = &bj->job;
-
-    if (s->done || !s->started) {
-        return;
-    }
-    if (bj->sleep_source) {
-        idle_flush(s);
-        return;
-    }
-    if (job_is_cancelled(job) || s->ret < 0) {
-        if (bj->in_flight == 0) {
-            commit_finish(s, s->ret < 0 ? s->ret : -ECANCELED);
-        }
-        return;
-    }
-    if (job_should_pause(job)) {
-        if (bj->in_flight == 0) {
-            job_pause_point(job);
-        }
-        return;
-    }
-    pump_intermediate(s);
-}
+static const BlockCopyOps commit_copy_ops = {
+    .may_run = commit_may_run,
+    .error = commit_error,
+    .sleeping = commit_sleeping,
+    .idle = commit_idle,
+};
 
 /* ---- job driver -------------------------------------------------------- */
 
 static void commit_begin(CommitJob *s)
 {
-    job_progress_set_remaining(&s->common.job, s->len);
     s->started = true;
-    commit_pump(s);
+    block_copy_kick(s->bc);
 }
 
 static void grown_cb(BlockJob *bj)
@@ -457,11 +216,30 @@ static void grown_cb(BlockJob *bj)
 static void commit_run(Job *job)
 {
     CommitJob *s = (CommitJob *)job;
+    BlockCopyConfig cfg = {
+        .job = &s->common,
+        .source = s->top,
+        .target = s->base,
+        .alloc_check = true,
+        .alloc_top = s->top,
+        .alloc_base = s->base,
+        .align_copies = true,
+        .len = bdrv_length(s->top),
+        .granularity = GRANULE,
+        .chunk = COMMIT_CHUNK,
+        .step = COMMIT_CHUNK,
+        .max_ops = OPS,
+        .max_ops_limited = 1,   /* QEMU's pace: one copy, then its delay */
+        .ops = &commit_copy_ops,
+        .opaque = s,
+    };
 
-    s->len = bdrv_length(s->top);
-    if (bdrv_length(s->base) < s->len) {
+    s->bc = block_copy_new(&cfg);
+    block_copy_set_dirty(s->bc, 0, cfg.len);
+    job_progress_set_remaining(job, cfg.len);
+    if (bdrv_length(s->base) < cfg.len) {
         /* base must hold all of top (QEMU truncates it too) */
-        block_job_grow_base(&s->common, s->base, s->len, grown_cb);
+        block_job_grow_base(&s->common, s->base, cfg.len, grown_cb);
         return;
     }
     commit_begin(s);
@@ -469,8 +247,12 @@ static void commit_run(Job *job)
 
 static void commit_resume(Job *job)
 {
+    CommitJob *s = (CommitJob *)job;
+
     /* a paused commit that is cancelled ends before the reply */
-    commit_pump((CommitJob *)job);
+    if (s->started) {
+        block_copy_kick(s->bc);
+    }
 }
 
 static void commit_user_resume(Job *job)
@@ -486,13 +268,12 @@ static void commit_cancel(Job *job, bool force)
 
     /* QEMU's commit has no cancel hook: every cancel is forced */
     job->force_cancel = true;
-    if (job->paused) {
+    if (job->paused || !s->started) {
         /* the job core resumes it next: commit_resume() goes on */
         return;
     }
     /* the job core still uses the job after this hook: end later */
-    wake(s);
-    kick(s);
+    block_copy_wake_later(s->bc);
 }
 
 /* A pause was requested or the speed changed: look again now. */
@@ -500,8 +281,9 @@ static void commit_kick(Job *job)
 {
     CommitJob *s = (CommitJob *)job;
 
-    wake(s);
-    commit_pump(s);
+    if (s->started && !block_copy_wake(s->bc)) {
+        block_copy_kick(s->bc);
+    }
 }
 
 /* Point the overlays of top at base, in the graph and in their headers. */
@@ -569,11 +351,8 @@ static void commit_clean(Job *job)
 static void commit_free(Job *job)
 {
     CommitJob *s = (CommitJob *)job;
-    Range *r;
 
-    if (s->kick_source) {
-        g_source_remove(s->kick_source);
-    }
+    block_copy_free(s->bc);
     block_job_free(&s->common);
     if (s->top) {
         blk_job_release(s->top);
@@ -582,12 +361,6 @@ static void commit_free(Job *job)
     if (s->base) {
         blk_job_release(s->base);
         bdrv_unref(s->base);
-    }
-    while ((r = g_queue_pop_head(&s->redo))) {
-        g_free(r);
-    }
-    if (s->done_ivs) {
-        g_array_free(s->done_ivs, TRUE);
     }
     g_free(s->backing_file);
 }
@@ -721,8 +494,6 @@ static Job *commit_create(const char *job_id, BlockNode *bs, BlockNode *top,
     blk_job_hold(base);
     s->on_error = on_error;
     s->backing_file = g_strdup(backing_file);
-    g_queue_init(&s->redo);
-    s->done_ivs = g_array_new(FALSE, FALSE, sizeof(Interval));
     return &s->common.job;
 }
 

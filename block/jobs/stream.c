@@ -3,19 +3,20 @@
  * block-stream: pull into the top of a chain the data its backing layers
  * above base hold, then make base (or nothing) the top's backing.
  *
- * The image is walked in chunks that several workers copy at once (one
- * worker when a speed limit is set: QEMU's sequential job, whose
- * progress and rate a user can follow).  A worker goes through its
- * chunk in steps of at most STEP bytes: it asks whether a layer between
- * the top's backing and base holds the step; if so it takes a range
- * lock on the top (a guest write to the range waits, and the worker
- * waits for guest writes in flight), asks again whether the top now
- * holds the range itself (the guest wrote it: nothing to copy), and
- * otherwise reads it through the top and writes it back into the top.
- * The guest's data therefore always wins, whatever the interleaving.
+ * The copy engine (copy.c) does the pass: the whole image is dirty at
+ * the start; it copies, in QEMU's 512 KiB steps, what a layer between
+ * the top's backing and base holds, from the top (read through the
+ * chain) into the top itself, under a range lock on the top after which
+ * it asks again whether the top now holds the range (the guest wrote
+ * it: nothing to copy).  The guest's data therefore always wins,
+ * whatever the interleaving.  Several operations run at once; one under
+ * a speed limit (QEMU's sequential job, whose progress and rate a user
+ * can follow).  Progress is the prefix of the image that is done, as a
+ * sequential job reports it.
  *
- * Progress is the prefix of the image that is done, as a sequential job
- * reports it; the speed limit is applied after each copy, as in QEMU.
+ * This file keeps the policy: the error policy (ignore goes on past the
+ * range and fails the job at the end, as QEMU's stream), when the job
+ * ends, and the graph change at the end.
  */
 #include "config.h"
 
@@ -25,115 +26,75 @@
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
 #include "block/jobs/blockjob.h"
+#include "block/jobs/copy.h"
 #include "qapi/qjson.h"
 
-#define CHUNK (1u << 20)        /* bytes a worker takes at a time */
+#define GRANULE (64u << 10)
+#define CHUNK (1u << 20)        /* bytes an operation takes at a time */
 #define STEP (512u << 10)       /* QEMU's stream chunk */
-#define WORKERS 8
-
-typedef struct StreamJob StreamJob;
+#define OPS 8
 
 typedef struct {
-    StreamJob *s;
-    uint64_t off;               /* current position in the chunk */
-    uint64_t end;
-    uint64_t n;                 /* bytes of the current step */
-    uint8_t *buf;
-    BdrvRangeLock *lock;
-    bool busy;
-    bool rate_wait;             /* copied; waits for the speed limit */
-} Worker;
-
-typedef struct {
-    uint64_t start;
-    uint64_t end;
-} Span;
-
-struct StreamJob {
     BlockJob common;
     BlockNode *top;
     BlockNode *base;            /* NULL: the whole chain */
     char *backing_file;         /* written into the top's header */
     BlockdevOnError on_error;
     bool reopened_rw;           /* the top was read-only before the job */
-    uint64_t next;              /* first byte no worker took yet */
-    uint64_t len;
-    GArray *retry;              /* Span: given back (pause, stop, limit) */
-    GArray *done;               /* Span: finished beyond the prefix */
-    uint64_t prefix;            /* [0, prefix) is finished */
+    BlockCopy *bc;
     int error;                  /* first error (ignore goes on) */
-    bool stop;                  /* report: take no new chunks */
-    bool kicking;               /* in stream_kick(): no recursion */
-    bool kick_again;
+    bool stop;                  /* report: take no new ranges */
     bool finishing;             /* job_completed() is on its way */
     bool error_stop;            /* stopped by on-error until resumed */
-    Worker workers[WORKERS];
-};
+} StreamJob;
 
-static void worker_next(Worker *w);
-static void stream_kick(StreamJob *s);
-static void kick_once(StreamJob *s);
-static bool must_stop(StreamJob *s);
-
-static unsigned busy_workers(StreamJob *s)
+static bool stream_may_run(void *opaque)
 {
-    unsigned n = 0;
-
-    for (int i = 0; i < WORKERS; i++) {
-        n += s->workers[i].busy;
-    }
-    return n;
-}
-
-static void give_back(StreamJob *s, uint64_t start, uint64_t end)
-{
-    Span sp = { start, end };
-
-    if (start < end) {
-        g_array_append_val(s->retry, sp);
-    }
-}
-
-/* [start, end) is finished: the prefix grows over what is contiguous. */
-static void mark_done(StreamJob *s, uint64_t start, uint64_t end)
-{
+    StreamJob *s = opaque;
     Job *job = &s->common.job;
-    uint64_t old = s->prefix;
-    Span sp = { start, end };
-    bool merged = true;
 
-    g_array_append_val(s->done, sp);
-    while (merged) {
-        merged = false;
-        for (guint i = 0; i < s->done->len; i++) {
-            Span *d = &g_array_index(s->done, Span, i);
-
-            if (d->start <= s->prefix) {
-                s->prefix = MAX(s->prefix, d->end);
-                g_array_remove_index_fast(s->done, i);
-                merged = true;
-                break;
-            }
-        }
-    }
-    job_progress_update(job, s->prefix - old);
+    return !job->cancelled && !s->stop && !s->error_stop
+        && !job_should_pause(job);
 }
 
 /*
- * No worker busy: finish, pause, or nothing (work is left to do).
- * Every stream_kick() is followed by this; inside a kick it waits for
- * the kick to end, since finishing may free the job.  Callers touch
- * nothing of the job after it.
+ * After a report or a stop, the failures of requests that were already
+ * in flight say nothing more (QEMU's job is sequential and has no such
+ * requests).
  */
-static void stream_idle(StreamJob *s)
+static BlockCopyErrorResult stream_error(void *opaque, bool is_read, int ret)
 {
+    StreamJob *s = opaque;
+    BlockErrorAction a;
+
+    if (s->stop || s->error_stop) {
+        return BLOCK_COPY_ERROR_RETRY;
+    }
+    a = block_job_error_action(&s->common, s->on_error, true, ret);
+    if (a == BLOCK_ERROR_ACTION_STOP) {
+        s->error_stop = true;
+        return BLOCK_COPY_ERROR_RETRY;
+    }
+    if (!s->error) {
+        s->error = ret;
+    }
+    if (a == BLOCK_ERROR_ACTION_REPORT) {
+        s->stop = true;
+        return BLOCK_COPY_ERROR_RETRY;
+    }
+    return BLOCK_COPY_ERROR_SKIP;   /* ignore: the range stays as it was */
+}
+
+/* Nothing busy: finish, or pause. */
+static void stream_idle(void *opaque)
+{
+    StreamJob *s = opaque;
     Job *job = &s->common.job;
 
-    if (busy_workers(s) || s->kicking || s->finishing) {
+    if (s->finishing) {
         return;
     }
-    if (job->cancelled || s->stop
-        || (s->next >= s->len && !s->retry->len)) {
+    if (job->cancelled || s->stop || !block_copy_dirty_bytes(s->bc)) {
         s->finishing = true;
         job_completed(job, job->cancelled ? -ECANCELED : s->error, NULL);
         return;
@@ -143,307 +104,50 @@ static void stream_idle(StreamJob *s)
     }
 }
 
-static void worker_done(Worker *w)
-{
-    StreamJob *s = w->s;
-
-    w->busy = false;
-    if (w->lock) {
-        bdrv_range_unlock(w->lock);
-        w->lock = NULL;
-    }
-    stream_kick(s);
-    stream_idle(s);
-}
-
-/*
- * An error at the current step: the policy decides.  True: go on past
- * the step.  After a report or a stop, the failures of requests that
- * were already in flight say nothing more (QEMU's job is sequential and
- * has no such requests).
- */
-static bool worker_error(Worker *w, int ret)
-{
-    StreamJob *s = w->s;
-    BlockErrorAction a;
-
-    if (s->stop) {
-        return false;
-    }
-    if (s->error_stop) {
-        give_back(s, w->off, w->end);
-        return false;
-    }
-    a = block_job_error_action(&s->common, s->on_error, true, ret);
-    if (a == BLOCK_ERROR_ACTION_STOP) {
-        s->error_stop = true;
-        give_back(s, w->off, w->end);
-        return false;
-    }
-    if (!s->error) {
-        s->error = ret;
-    }
-    if (a == BLOCK_ERROR_ACTION_REPORT) {
-        s->stop = true;
-        return false;
-    }
-    return true;                /* ignore: the step stays as it was */
-}
-
-static void step_done(Worker *w)
-{
-    StreamJob *s = w->s;
-
-    if (w->lock) {
-        bdrv_range_unlock(w->lock);
-        w->lock = NULL;
-    }
-    mark_done(s, w->off, w->off + w->n);
-    w->off += w->n;
-    worker_next(w);
-}
-
-static void rate_wake(BlockJob *bj)
-{
-    StreamJob *s = (StreamJob *)bj;
-
-    for (int i = 0; i < WORKERS; i++) {
-        Worker *w = &s->workers[i];
-
-        if (w->rate_wait) {
-            w->rate_wait = false;
-            worker_next(w);
-        }
-    }
-}
-
-/* A step was copied: account it, and wait if the speed limit says so. */
-static void copied(Worker *w)
-{
-    StreamJob *s = w->s;
-    uint64_t delay;
-
-    if (w->lock) {
-        bdrv_range_unlock(w->lock);
-        w->lock = NULL;
-    }
-    mark_done(s, w->off, w->off + w->n);
-    w->off += w->n;
-    delay = block_job_ratelimit_ns(&s->common, w->n);
-    if (!delay || must_stop(s)) {
-        worker_next(w);
-        return;
-    }
-    w->rate_wait = true;
-    if (!s->common.sleep_source) {
-        block_job_sleep_ns(&s->common, delay, rate_wake);
-    }
-}
-
-static void write_cb(void *opaque, int ret)
-{
-    Worker *w = opaque;
-
-    block_job_io_end(&w->s->common);
-    if (ret < 0) {
-        if (worker_error(w, ret)) {
-            step_done(w);
-        } else {
-            worker_done(w);
-        }
-        return;
-    }
-    copied(w);
-}
-
-static void read_cb(void *opaque, int ret)
-{
-    Worker *w = opaque;
-    StreamJob *s = w->s;
-
-    if (ret < 0) {
-        block_job_io_end(&s->common);
-        if (worker_error(w, ret)) {
-            step_done(w);
-        } else {
-            worker_done(w);
-        }
-        return;
-    }
-    bdrv_write(s->top, w->off, w->n, w->buf, BDRV_REQ_LOCK_OWNER, write_cb,
-               w);
-}
-
-/* Under the lock: copy unless the guest wrote the range meanwhile. */
-static void top_status_cb(void *opaque, int ret, int status, uint64_t pnum)
-{
-    Worker *w = opaque;
-    StreamJob *s = w->s;
-
-    if (ret < 0) {
-        block_job_io_end(&s->common);
-        if (worker_error(w, ret)) {
-            step_done(w);
-        } else {
-            worker_done(w);
-        }
-        return;
-    }
-    w->n = MIN(w->n, pnum);
-    if (status & BDRV_STATUS_ALLOCATED) {
-        block_job_io_end(&s->common);
-        step_done(w);
-        return;
-    }
-    /* under the worker's range lock (locked_cb) */
-    bdrv_read_locked(s->top, w->off, w->n, w->buf, read_cb, w);
-}
-
-static void locked_cb(void *opaque, BdrvRangeLock *lock)
-{
-    Worker *w = opaque;
-
-    w->lock = lock;
-    bdrv_block_status(w->s->top, w->off, w->n, top_status_cb, w);
-}
-
-static void above_cb(void *opaque, int ret, int status, uint64_t pnum)
-{
-    Worker *w = opaque;
-    StreamJob *s = w->s;
-
-    if (ret < 0) {
-        block_job_io_end(&s->common);
-        w->n = MIN(w->end - w->off, STEP);
-        if (worker_error(w, ret)) {
-            step_done(w);
-        } else {
-            worker_done(w);
-        }
-        return;
-    }
-    w->n = MIN(pnum, STEP);
-    if (!status) {
-        block_job_io_end(&s->common);
-        step_done(w);           /* base (or nothing) provides it */
-        return;
-    }
-    /* still counted as in flight: the lock and the copy follow */
-    bdrv_range_lock(s->top, w->off, w->n, locked_cb, w);
-}
-
-static bool must_stop(StreamJob *s)
-{
-    Job *job = &s->common.job;
-
-    return job->cancelled || s->stop || s->error_stop
-        || job_should_pause(job);
-}
-
-/* Next step of the worker's chunk, or give up the chunk and stop. */
-static void worker_next(Worker *w)
-{
-    StreamJob *s = w->s;
-    BlockNode *backing;
-
-    if (w->off >= w->end || must_stop(s)) {
-        if (!s->common.job.cancelled && !s->stop) {
-            /* paused or stopped in the middle: keep the rest */
-            give_back(s, w->off, w->end);
-        }
-        worker_done(w);
-        return;
-    }
-    backing = bdrv_backing(s->top);
-    if (!backing || backing == s->base) {
-        w->n = w->end - w->off;
-        step_done(w);
-        return;
-    }
-    block_job_io_begin(&s->common);
-    bdrv_is_allocated_above(backing, s->base, w->off,
-                            MIN(w->end - w->off, STEP), above_cb, w);
-}
-
-/*
- * Give idle workers chunks while the job may run.  A worker that
- * finishes its chunk at once asks for more from inside this loop: the
- * request is noted and served by the loop, not by recursion (a large
- * image with nothing to copy would otherwise recurse chunk by chunk).
- */
-static void stream_kick(StreamJob *s)
-{
-    if (s->kicking) {
-        s->kick_again = true;
-        return;
-    }
-    s->kicking = true;
-    do {
-        s->kick_again = false;
-        kick_once(s);
-    } while (s->kick_again);
-    s->kicking = false;
-}
-
-static void kick_once(StreamJob *s)
-{
-    unsigned workers = s->common.speed ? 1 : WORKERS;
-
-    for (unsigned i = 0; i < workers; i++) {
-        Worker *w = &s->workers[i];
-
-        if (w->busy || must_stop(s)) {
-            continue;
-        }
-        if (s->retry->len) {
-            /* the lowest offset first: the prefix grows soonest */
-            guint best = 0;
-
-            for (guint k = 1; k < s->retry->len; k++) {
-                if (g_array_index(s->retry, Span, k).start
-                    < g_array_index(s->retry, Span, best).start) {
-                    best = k;
-                }
-            }
-            w->off = g_array_index(s->retry, Span, best).start;
-            w->end = g_array_index(s->retry, Span, best).end;
-            g_array_remove_index_fast(s->retry, best);
-        } else if (s->next < s->len) {
-            w->off = s->next;
-            w->end = MIN(s->len, w->off + CHUNK);
-            s->next = w->end;
-        } else {
-            return;
-        }
-        w->busy = true;
-        worker_next(w);
-    }
-}
+static const BlockCopyOps stream_copy_ops = {
+    .may_run = stream_may_run,
+    .error = stream_error,
+    .idle = stream_idle,
+};
 
 static void start_cb(void *opaque, int ret)
 {
     StreamJob *s = opaque;
 
-    stream_kick(s);
-    stream_idle(s);
+    block_copy_kick(s->bc);
 }
 
 /* The work starts from the main loop: the command replies first. */
 static void stream_run(Job *job)
 {
     StreamJob *s = (StreamJob *)job;
+    BlockCopyConfig cfg = {
+        .job = &s->common,
+        .source = s->top,
+        .target = s->top,
+        .alloc_check = true,
+        .alloc_top = bdrv_backing(s->top),
+        .alloc_base = s->base,
+        .guest_wins = true,
+        .len = bdrv_length(s->top),
+        .granularity = GRANULE,
+        .chunk = CHUNK,
+        .step = STEP,
+        .max_ops = OPS,
+        .max_ops_limited = 1,
+        .ops = &stream_copy_ops,
+        .opaque = s,
+    };
 
-    s->len = bdrv_length(s->top);
-    job_progress_set_remaining(job, s->len);
+    s->bc = block_copy_new(&cfg);
+    block_copy_set_dirty(s->bc, 0, cfg.len);
+    job_progress_set_remaining(job, cfg.len);
     ioq_defer_int(start_cb, s, 0);
 }
 
 static void stream_resume(Job *job)
 {
-    StreamJob *s = (StreamJob *)job;
-
-    stream_kick(s);
-    stream_idle(s);
+    block_copy_kick(((StreamJob *)job)->bc);
 }
 
 static void stream_user_resume(Job *job)
@@ -457,10 +161,8 @@ static void stream_wake(Job *job)
 {
     StreamJob *s = (StreamJob *)job;
 
-    if (s->common.sleep_source) {
-        g_source_remove(s->common.sleep_source);
-        s->common.sleep_source = 0;
-        rate_wake(&s->common);
+    if (s->bc) {
+        block_copy_wake(s->bc);
     }
 }
 
@@ -516,17 +218,7 @@ static void stream_free(Job *job)
 {
     StreamJob *s = (StreamJob *)job;
 
-    for (int i = 0; i < WORKERS; i++) {
-        if (s->workers[i].buf) {
-            ioq_buf_free(s->workers[i].buf);
-        }
-    }
-    if (s->retry) {
-        g_array_free(s->retry, TRUE);
-    }
-    if (s->done) {
-        g_array_free(s->done, TRUE);
-    }
+    block_copy_free(s->bc);
     if (s->base) {
         bdrv_unref(s->base);
     }
@@ -690,12 +382,6 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
     s->on_error = block_on_error_parse(qjson_get_str_or(args, "on-error",
                                                         NULL),
                                        BLOCKDEV_ON_ERROR_REPORT);
-    s->retry = g_array_new(FALSE, FALSE, sizeof(Span));
-    s->done = g_array_new(FALSE, FALSE, sizeof(Span));
-    for (int i = 0; i < WORKERS; i++) {
-        s->workers[i].s = s;
-        s->workers[i].buf = ioq_buf_alloc(STEP);
-    }
     job_start(&s->common.job);
     return true;
 }
