@@ -26,6 +26,7 @@ block_libblock_a_SOURCES += \
 	block/drivers/blkdebug.c \
 	block/drivers/blkdebug-config.c block/drivers/blkdebug-config.h \
 	block/drivers/cor.c block/drivers/throttle.c \
+	block/drivers/job-filters.c \
 	block/drivers/qcow2.c block/drivers/qcow2.h \
 	block/drivers/qcow2-io.c block/drivers/qcow2-entry.c \
 	block/drivers/qcow2-cache.c block/drivers/qcow2-refcount.c \
@@ -40,6 +41,7 @@ block_libblock_a_SOURCES += \
 	block/jobs/job.c block/jobs/job.h block/jobs/job-int.h \
 	block/jobs/blockjob.c block/jobs/blockjob.h \
 	block/jobs/copy.c block/jobs/copy.h \
+	block/jobs/job-filter.c block/jobs/job-filter.h \
 	block/jobs/stream.c block/jobs/commit.c block/jobs/mirror.c \
 	block/jobs/backup.c block/jobs/create.c \
 	block/jobs/transaction.c block/jobs/transaction.h

@@ -126,6 +126,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_commit.py \
 	tests/functional/test_bitmaps.py \
 	tests/functional/test_mirror.py \
+	tests/functional/test_job_filters.py \
 	tests/functional/test_mirror_converge.py \
 	tests/functional/test_backup.py \
 	tests/functional/test_devices.py \

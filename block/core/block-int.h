@@ -124,6 +124,14 @@ typedef enum {
 struct BlockNode {
     char *node_name;
     bool auto_named;            /* "#blockN", not chosen by the user */
+    /* a job's filter the user did not name: query-block looks through
+     * it, as QEMU's implicit nodes */
+    bool implicit;
+    /* a job's filter: what the job takes on it and shares (QEMU's job
+     * edge or job backend there), on top of its parents' */
+    bool job_held;
+    unsigned job_perm;
+    unsigned job_shared;
     const BlockDriver *drv;
     void *opaque;               /* driver state, drv->instance_size */
     int refcnt;
@@ -221,6 +229,8 @@ struct BlockDriver {
     const char *const *json_opts;
     /* blockdev-reopen refuses it (QEMU: no bdrv_reopen_prepare) */
     bool no_reopen;
+    /* a job's filter QEMU opens read-only (commit_top) */
+    bool read_only_filter;
 
     /*
      * Open @bn from @opts (the driver's BlockdevOptions members, borrowed).
@@ -426,6 +436,44 @@ int bdrv_filter_pwrite_sync(BlockNode *bn, uint64_t off, uint64_t len,
 int bdrv_filter_flush_sync(BlockNode *bn);
 int bdrv_filter_discard_sync(BlockNode *bn, uint64_t off, uint64_t len);
 
+/*
+ * A job's filter node (QEMU's mirror_top, commit_top, copy-on-read,
+ * copy-before-write): @drv opened over @child (referenced by the new
+ * node), named @node_name, or auto-named and then implicit, read-only
+ * or not, with the driver's options @opts (borrowed; may be NULL).  Not yet in
+ * @child's place: see bdrv_replace_node().  NULL with QEMU's error for
+ * a bad or taken name.  Main loop only.
+ */
+BlockNode *bdrv_open_filter(const BlockDriver *drv, BlockNode *child,
+                            const char *node_name, const json_t *opts,
+                            bool read_only, Error **errp);
+
+/* @bn, or below it the first node that is not an implicit filter. */
+BlockNode *bdrv_skip_implicit_filters(BlockNode *bn);
+
+/*
+ * A filter driver's entries that pass straight to its child: requests,
+ * and the image facts queries show.  For a BlockDriver initializer,
+ * after the entries the driver sets itself.
+ */
+#define BDRV_FILTER_PASSTHROUGH_IO                                      \
+    .read = bdrv_filter_read,                                           \
+    .write = bdrv_filter_write,                                         \
+    .write_zeroes = bdrv_filter_write_zeroes,                           \
+    .discard = bdrv_filter_discard
+#define BDRV_FILTER_PASSTHROUGH_INFO                                    \
+    .block_status = bdrv_filter_block_status,                           \
+    .allocated_size = bdrv_filter_allocated_size,                       \
+    .get_info = bdrv_filter_get_info,                                   \
+    .dirty_flag = bdrv_filter_dirty_flag,                               \
+    .pread_sync = bdrv_filter_pread_sync,                               \
+    .pwrite_sync = bdrv_filter_pwrite_sync,                             \
+    .flush_sync = bdrv_filter_flush_sync,                               \
+    .discard_sync = bdrv_filter_discard_sync
+
+/* A filter's name is its child's file name (QEMU's job filters). */
+char *bdrv_filter_plain_filename(BlockNode *bn);
+
 /* Register a driver (called once per driver at bdrv_init). */
 const BlockDriver *bdrv_find_driver(const char *name);
 
@@ -437,6 +485,10 @@ extern const BlockDriver bdrv_null_aio;
 extern const BlockDriver bdrv_blkdebug;
 extern const BlockDriver bdrv_cor;
 extern const BlockDriver bdrv_throttle;
+/* the filters jobs insert (job-filters.c), never opened by name */
+extern const BlockDriver bdrv_mirror_top;
+extern const BlockDriver bdrv_mirror_top_commit;
+extern const BlockDriver bdrv_commit_top;
 
 /* Graph helpers for drivers and jobs. */
 BdrvChild *bdrv_attach_child(BlockNode *parent, BlockNode *child,

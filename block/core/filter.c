@@ -5,8 +5,9 @@
  * same allocation, and everything it does not intercept passes straight
  * through.  A filter driver points its BlockDriver entries at these and
  * replaces only what it is for: blkdebug fails requests, copy-on-read
- * turns reads into copies, and the job filters to come (mirror_top,
- * commit_top, copy-before-write) see writes before their child does.
+ * turns reads into copies; the job filters (mirror_top, commit_top,
+ * job-filters.c) pass everything and only take their place in the
+ * graph and its permissions.
  *
  * The rest of the block layer knows a filter by drv->is_filter: it
  * skips filters to find the data (bdrv_skip_filters), derives the
@@ -127,4 +128,9 @@ int bdrv_filter_flush_sync(BlockNode *bn)
 int bdrv_filter_discard_sync(BlockNode *bn, uint64_t off, uint64_t len)
 {
     return bdrv_discard_sync(bn->file->child, off, len);
+}
+
+char *bdrv_filter_plain_filename(BlockNode *bn)
+{
+    return bn->file ? g_strdup(bdrv_filename(bn->file->child)) : NULL;
 }

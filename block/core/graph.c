@@ -558,6 +558,10 @@ static json_t *full_options(const BlockNode *bn)
 {
     json_t *o;
 
+    /* QEMU's implicit nodes show their child's, as if not there */
+    if (bn->implicit) {
+        return full_options(bn->file->child);
+    }
     if (bn->drv->strong_opts) {
         return strong_options(bn);
     }
@@ -657,11 +661,12 @@ static const char *opt_str(const json_t *o, const char *key, const char *d)
     return qjson_get_str_or(o, key, d);
 }
 
-static BlockNode *open_node(const json_t *opts, const Inherit *inh,
-                            bool monitor_owned, Error **errp)
+/* @drv: the driver @opts name, or a job's filter that no user may name */
+static BlockNode *open_node_drv(const BlockDriver *drv, const json_t *opts,
+                                const Inherit *inh, bool monitor_owned,
+                                Error **errp)
 {
     const char *driver = qjson_get_str(opts, "driver");
-    const BlockDriver *drv = bdrv_find_driver(driver);
     const json_t *cache = json_object_get(opts, "cache");
     const char *discard = opt_str(opts, "discard", NULL);
     const char *dz = opt_str(opts, "detect-zeroes", "off");
@@ -804,6 +809,50 @@ static BlockNode *open_node(const json_t *opts, const Inherit *inh,
             ? bdrv_filename(bn->backing->child)
             : bn->backing_file ? bn->backing_file : "");
         bdrv_refresh_filename(bn);
+    }
+    return bn;
+}
+
+static BlockNode *open_node(const json_t *opts, const Inherit *inh,
+                            bool monitor_owned, Error **errp)
+{
+    return open_node_drv(bdrv_find_driver(qjson_get_str(opts, "driver")),
+                         opts, inh, monitor_owned, errp);
+}
+
+BlockNode *bdrv_open_filter(const BlockDriver *drv, BlockNode *child,
+                            const char *node_name, const json_t *opts,
+                            bool read_only, Error **errp)
+{
+    Inherit inh = { .chain_files = g_ptr_array_new_with_free_func(g_free),
+                    .read_only = read_only };
+    g_autoptr(json_t) all = json_pack("{s:s,s:s}", "driver", drv->name,
+                                      drv->child_name ? drv->child_name
+                                                      : "file",
+                                      bdrv_node_name(child));
+    BlockNode *bn;
+
+    if (opts) {
+        json_object_update(all, (json_t *)opts);
+    }
+    if (node_name) {
+        json_object_set_new(all, "node-name", qjson_str(node_name));
+    }
+    bn = open_node_drv(drv, all, &inh, false, errp);
+    g_ptr_array_unref(inh.chain_files);
+    if (bn && !node_name) {
+        /* its name and options are its child's (full_options()) */
+        bn->implicit = true;
+        g_free(bn->filename);
+        bn->filename = g_strdup(bdrv_filename(child));
+    }
+    return bn;
+}
+
+BlockNode *bdrv_skip_implicit_filters(BlockNode *bn)
+{
+    while (bn && bn->implicit && bdrv_filter_child(bn)) {
+        bn = bdrv_filter_child(bn);
     }
     return bn;
 }

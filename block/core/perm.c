@@ -108,8 +108,8 @@ void bdrv_node_perm(const BlockNode *bn, unsigned *perm, unsigned *shared)
 {
     GPtrArray *blks = blk_all();
 
-    *perm = 0;
-    *shared = BLK_PERM_ALL;
+    *perm = bn->job_held ? bn->job_perm : 0;
+    *shared = bn->job_held ? bn->job_shared : BLK_PERM_ALL;
     for (guint i = 0; i < bn->parents->len; i++) {
         const BdrvChild *c = g_ptr_array_index(bn->parents, i);
         unsigned p;

@@ -75,6 +75,25 @@ bool block_job_add_node(BlockJob *bj, BlockNode *bn, Error **errp)
     return true;
 }
 
+void block_job_drop_node(BlockJob *bj, BlockNode *bn)
+{
+    for (GList *l = blocked; l; l = l->next) {
+        BlockedNode *b = l->data;
+
+        if (b->job == bj && b->bn == bn) {
+            blocked = g_list_delete_link(blocked, l);
+            g_ptr_array_remove(bj->nodes, bn);
+            bdrv_unref(bn);
+            g_free(b);
+            break;
+        }
+    }
+    if (bj->bs == bn) {
+        bj->bs = NULL;
+        bdrv_unref(bn);
+    }
+}
+
 static void unblock_all(BlockJob *bj)
 {
     GList *l = blocked;

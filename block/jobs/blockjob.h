@@ -69,6 +69,12 @@ void *block_job_create(const char *job_id, const JobDriver *drv,
 /* Block @bn for other jobs while this one exists (referenced). */
 bool block_job_add_node(BlockJob *bj, BlockNode *bn, Error **errp);
 
+/*
+ * The job lets go of @bn (blocked by it, or the node it was created
+ * on), as QEMU's block_job_remove_all_bdrv() before its graph changes.
+ */
+void block_job_drop_node(BlockJob *bj, BlockNode *bn);
+
 /* Is @bn in use by a block job?  Sets QEMU's "is busy" error. */
 bool bdrv_op_is_blocked(BlockNode *bn, Error **errp);
 
@@ -156,17 +162,19 @@ extern const QapiHandler mirror_qmp_handlers[];
 extern const size_t mirror_qmp_handlers_count;
 
 /*
- * mirror.c: the job of an active commit (block-commit of @bs's active
+ * mirror.c: the job of an active commit (block-commit of the active
  * layer @top into @base, checked by the caller), created but not
  * started: mirror's engine with the commit job type, as QEMU's
- * commit_active_start().  The caller adds the nodes the job blocks and
- * starts it (or fails it early).  NULL with @errp set if the job cannot
- * be created.
+ * commit_active_start(), on its mirror_top filter above @top (named
+ * @filter_node_name, or implicit; the job is named after the device
+ * by default).  The caller adds the nodes the job blocks and starts it
+ * (or fails it early).  NULL with @errp set if the job cannot be
+ * created.
  */
-Job *mirror_commit_create(const char *job_id, BlockNode *bs, BlockNode *top,
-                          BlockNode *base, int64_t speed,
-                          BlockdevOnError on_error, bool auto_finalize,
-                          bool auto_dismiss, Error **errp);
+Job *mirror_commit_create(const char *job_id, BlockNode *top,
+                          BlockNode *base, const char *filter_node_name,
+                          int64_t speed, BlockdevOnError on_error,
+                          bool auto_finalize, bool auto_dismiss, Error **errp);
 
 /*
  * backup.c: blockdev-backup, drive-backup, and the same as transaction

@@ -39,6 +39,7 @@
 #include "block/core/block-int.h"
 #include "block/jobs/blockjob.h"
 #include "block/jobs/copy.h"
+#include "block/jobs/job-filter.h"
 #include "qapi/qjson.h"
 
 #define GRANULE (64 * 1024ull)
@@ -48,6 +49,8 @@
 typedef struct {
     BlockJob common;
     BlockNode *top;
+    BlockNode *filter;          /* commit_top, above top until the job
+                                   exits; referenced */
     BlockNode *base;
     char *backing_file;
     BlockdevOnError on_error;
@@ -332,13 +335,18 @@ static int drop_intermediate(CommitJob *s)
 
 static int commit_prepare(Job *job)
 {
-    return drop_intermediate((CommitJob *)job);
+    CommitJob *s = (CommitJob *)job;
+
+    /* the overlay is top's again, then base's */
+    job_filter_remove(NULL, &s->filter);
+    return drop_intermediate(s);
 }
 
 static void commit_clean(Job *job)
 {
     CommitJob *s = (CommitJob *)job;
 
+    job_filter_remove(NULL, &s->filter);
     /*
      * QEMU restores a read-only base after an intermediate commit only
      * (active commit leaves it writable).  Its metadata was flushed.
@@ -353,6 +361,7 @@ static void commit_free(Job *job)
     CommitJob *s = (CommitJob *)job;
 
     block_copy_free(s->bc);
+    job_filter_remove(NULL, &s->filter);
     block_job_free(&s->common);
     if (s->top) {
         blk_job_release(s->top);
@@ -609,17 +618,12 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
             return false;
         }
     }
-    if (qjson_has(args, "filter-node-name")) {
-        /* QEMU inserts a commit_top/mirror_top filter node; qmpd has none */
-        error_setg(errp, "qmpd does not support 'filter-node-name' in "
-                   "block-commit");
-        return false;
-    }
-
     if (active) {
-        job = mirror_commit_create(job_id, bs, top_bs, base_bs, speed,
-                                   on_error, auto_finalize, auto_dismiss,
-                                   errp);
+        job = mirror_commit_create(job_id, top_bs, base_bs,
+                                   qjson_get_str_or(args, "filter-node-name",
+                                                    NULL),
+                                   speed, on_error, auto_finalize,
+                                   auto_dismiss, errp);
     } else {
         job = commit_create(job_id, bs, top_bs, base_bs, speed, on_error,
                             backing_file, auto_finalize, auto_dismiss, errp);
@@ -635,6 +639,23 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
         if (!active) {
             /* made read-only again at the end (commit_clean()) */
             ((CommitJob *)job)->base_made_rw = true;
+        }
+    }
+    if (!active) {
+        /* QEMU's commit_start(): commit_top above top, after the reopen */
+        CommitJob *s = (CommitJob *)job;
+
+        s->filter = job_filter_insert(&bdrv_commit_top, top_bs,
+                                      qjson_get_str_or(args,
+                                                       "filter-node-name",
+                                                       NULL),
+                                      NULL, 0, BLK_PERM_ALL, errp);
+        if (!s->filter) {
+            if (s->base_made_rw) {
+                bdrv_reopen_read_only(base_bs, true, NULL);
+            }
+            job_early_fail(job);
+            return false;
         }
     }
     /* the nodes that leave the graph, and base */

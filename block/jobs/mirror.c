@@ -139,6 +139,7 @@
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
 #include "block/jobs/blockjob.h"
+#include "block/jobs/job-filter.h"
 #include "qapi/qjson.h"
 #include "util/hbitmap.h"
 #include "util/log.h"
@@ -150,6 +151,10 @@
 #define COMMIT_GRANULARITY (64 * 1024ull)
 /* QEMU zeroes a target in requests of up to INT_MAX bytes */
 #define ZERO_CHUNK (1ull << 30)
+/* what the job takes on mirror_top: the source is not resized under it */
+#define MIRROR_JOB_PERM BLK_PERM_CONSISTENT_READ
+#define MIRROR_JOB_SHARED (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE \
+                           | BLK_PERM_WRITE_UNCHANGED)
 /* QEMU's BLOCK_JOB_SLICE_TIME: how often a ready job looks for dirt */
 #define READY_SLICE_NS (100 * 1000 * 1000ll)
 /* __com.qmpd_auto-write-blocking: sample period and window (see above) */
@@ -203,6 +208,8 @@ typedef struct {
 struct MirrorJob {
     BlockJob common;
     BlockNode *src;             /* referenced */
+    BlockNode *filter;          /* mirror_top, in src's place until the
+                                   job exits; referenced */
     BlockNode *target;          /* referenced */
     BlockNode *base;            /* copy what is allocated above it (NULL:
                                    the whole chain); referenced */
@@ -1334,6 +1341,8 @@ static int mirror_exit_common(MirrorJob *s, bool abort)
             ret = -EPERM;
         }
     }
+    /* whatever mirror_top's child is by now takes its place */
+    job_filter_remove(&s->common, &s->filter);
     release_final_lock(s, switched ? s->target : NULL);
     return ret;
 }
@@ -1379,6 +1388,7 @@ static void mirror_clean(Job *job)
     MirrorJob *s = (MirrorJob *)job;
 
     converge_stop(s);
+    job_filter_remove(&s->common, &s->filter);
     release_final_lock(s, NULL);
     if (s->notifier) {
         bdrv_remove_write_notifier(s->src, write_notify, s);
@@ -1679,6 +1689,7 @@ static bool mirror_start(MirrorStart *m, Error **errp)
     uint64_t granularity = qjson_get_uint_or(args, "granularity", 0);
     int64_t buf_size = qjson_get_int_or(args, "buf-size", 0);
     BlockNode *base = NULL;
+    BlockNode *top;
     MirrorSync sync;
     MirrorJob *s;
 
@@ -1739,36 +1750,22 @@ static bool mirror_start(MirrorStart *m, Error **errp)
         error_setg(errp, "Can't mirror node into itself");
         return false;
     }
-    if (filter) {
-        /* QEMU's checks of the new node's name come first */
-        if (!g_ascii_isalpha(filter[0])
-            || strspn(filter, "abcdefghijklmnopqrstuvwxyz"
-                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
-               != strlen(filter)) {
-            error_setg(errp, "Invalid node-name: '%s'", filter);
-            return false;
-        }
-        if (blk_by_name(filter)) {
-            error_setg(errp, "node-name=%s is conflicting with a device id",
-                       filter);
-            return false;
-        }
-        if (bdrv_find_node(filter)) {
-            error_setg(errp, "Duplicate nodes with node-name='%s'", filter);
-            return false;
-        }
-        error_setg(errp, "qmpd does not support 'filter-node-name' in "
-                   "mirror jobs: it inserts no filter node");
+    /* as QEMU's mirror_start_job(): the filter before the job */
+    top = job_filter_insert(&bdrv_mirror_top, bs, filter, NULL,
+                            MIRROR_JOB_PERM, MIRROR_JOB_SHARED, errp);
+    if (!top) {
         return false;
     }
-
-    s = block_job_create(m->job_id, &mirror_driver, bs,
+    s = block_job_create(m->job_id, &mirror_driver, top,
                          qjson_get_int_or(args, "speed", 0),
                          qjson_get_bool_or(args, "auto-finalize", true),
                          qjson_get_bool_or(args, "auto-dismiss", true), errp);
     if (!s) {
+        job_filter_remove(NULL, &top);
         return false;
     }
+    s->filter = top;
+    block_job_add_node(&s->common, bs, NULL);
     if (bdrv_is_read_only(target)) {
         error_setg(errp, "Block node is read-only");
         job_early_fail(&s->common.job);
@@ -1814,18 +1811,27 @@ static bool mirror_start(MirrorStart *m, Error **errp)
     return true;
 }
 
-Job *mirror_commit_create(const char *job_id, BlockNode *bs, BlockNode *top,
-                          BlockNode *base, int64_t speed,
-                          BlockdevOnError on_error, bool auto_finalize,
-                          bool auto_dismiss, Error **errp)
+Job *mirror_commit_create(const char *job_id, BlockNode *top,
+                          BlockNode *base, const char *filter_node_name,
+                          int64_t speed, BlockdevOnError on_error,
+                          bool auto_finalize, bool auto_dismiss, Error **errp)
 {
-    MirrorJob *s = block_job_create(job_id, &commit_active_driver, bs,
-                                    speed, auto_finalize, auto_dismiss,
-                                    errp);
+    BlockNode *filter = job_filter_insert(&bdrv_mirror_top_commit, top,
+                                          filter_node_name, NULL,
+                                          MIRROR_JOB_PERM, MIRROR_JOB_SHARED,
+                                          errp);
+    MirrorJob *s;
 
-    if (!s) {
+    if (!filter) {
         return NULL;
     }
+    s = block_job_create(job_id, &commit_active_driver, filter, speed,
+                         auto_finalize, auto_dismiss, errp);
+    if (!s) {
+        job_filter_remove(NULL, &filter);
+        return NULL;
+    }
+    s->filter = filter;
     /* QEMU's commit job writes through backends of its own on both */
     mirror_setup(s, top, base, base, COMMIT_GRANULARITY, 0);
     blk_job_hold(top);

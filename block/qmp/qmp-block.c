@@ -48,7 +48,9 @@ static BlockNode *filter_or_cow(const BlockNode *bn)
     return f ? f : bdrv_backing(bn);
 }
 
-static json_t *image_info(BlockNode *bn, bool flat)
+/* @blk_level: for query-block, which looks through implicit filters
+ * (QEMU's bdrv_block_device_info() with a backend) */
+static json_t *image_info(BlockNode *bn, bool flat, bool blk_level)
 {
     json_t *o = json_object();
     BlockNode *b = filter_or_cow(bn);
@@ -91,7 +93,10 @@ static json_t *image_info(BlockNode *bn, bool flat)
         }
     }
     if (b && !flat) {
-        json_object_set_new(o, "backing-image", image_info(b, false));
+        json_object_set_new(o, "backing-image",
+                            image_info(blk_level
+                                       ? bdrv_skip_implicit_filters(b) : b,
+                                       false, blk_level));
     }
     if (bn->drv->format_specific) {
         json_object_set_new(o, "format-specific",
@@ -106,7 +111,8 @@ static const char *detect_zeroes_name(BdrvDetectZeroes d)
         : d == BDRV_DETECT_ZEROES_UNMAP ? "unmap" : "off";
 }
 
-json_t *bdrv_device_info(BlockNode *bn, bool flat)
+/* @blk_level: as image_info() */
+static json_t *device_info(BlockNode *bn, bool flat, bool blk_level)
 {
     json_t *o = json_object();
     BlockNode *b = bdrv_backing(bn);
@@ -114,8 +120,12 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat)
     int depth = 0;
 
     /* QEMU counts the depth while collecting the chain, so not if flat */
-    for (BlockNode *n = filter_or_cow(bn); n && !flat; n = filter_or_cow(n)) {
+    for (BlockNode *n = filter_or_cow(bn); n && !flat;
+         n = filter_or_cow(n)) {
         depth++;
+        if (blk_level) {
+            n = bdrv_skip_implicit_filters(n);
+        }
     }
     json_object_set_new(o, "file", qjson_str(bdrv_filename(bn)));
     json_object_set_new(o, "node-name", qjson_str(bn->node_name));
@@ -134,7 +144,7 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat)
     json_object_set_new(o, "iops", json_integer(0));
     json_object_set_new(o, "iops_rd", json_integer(0));
     json_object_set_new(o, "iops_wr", json_integer(0));
-    json_object_set_new(o, "image", image_info(bn, flat));
+    json_object_set_new(o, "image", image_info(bn, flat, blk_level));
     /* a node's own: a backend on it reports its write cache instead */
     json_object_set_new(o, "cache", json_pack(
                             "{s:b,s:b,s:b}", "writeback", 1,
@@ -146,6 +156,11 @@ json_t *bdrv_device_info(BlockNode *bn, bool flat)
         json_object_set_new(o, "dirty-bitmaps", bitmaps);
     }
     return o;
+}
+
+json_t *bdrv_device_info(BlockNode *bn, bool flat)
+{
+    return device_info(bn, flat, false);
 }
 
 static bool qmp_query_named_block_nodes(const json_t *args, json_t **ret,
@@ -186,7 +201,8 @@ json_t *blk_info(BlockBackend *blk)
                             qjson_str(blk_io_status_name(blk)));
     }
     if (blk_root(blk) && bdrv_is_inserted(blk_root(blk))) {
-        json_t *ins = bdrv_device_info(blk_root(blk), false);
+        json_t *ins = device_info(bdrv_skip_implicit_filters(blk_root(blk)),
+                                  false, true);
 
         json_object_set_new(json_object_get(ins, "cache"), "writeback",
                             json_boolean(blk_write_cache(blk)));

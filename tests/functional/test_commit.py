@@ -226,8 +226,8 @@ def test_errors():
             assert err(top_node=sn1, job_id="1bad") == (
                 g, "Invalid job ID '1bad'")
             assert err(job_id="1bad") == (g, "Invalid job ID '1bad'")
-            assert err(filter_node_name="f")[1].startswith(
-                "qmpd does not support")
+            assert err(filter_node_name="1bad") == (
+                g, "Invalid node-name: '1bad'")
             assert c.events == []
             # a negative speed fails on the created job: created, null
             assert err(top_node=sn1, speed=-1) == (

@@ -319,8 +319,8 @@ def test_blockdev_errors(s):
             g, "Duplicate nodes with node-name='sn1'")
         assert err(filter_node_name="1bad") == (
             g, "Invalid node-name: '1bad'")
-        assert err(filter_node_name="f")[1].startswith(
-            "qmpd does not support 'filter-node-name'")
+        assert err(filter_node_name="drive0") == (
+            g, "node-name=drive0 is conflicting with a device id")
         assert err(sync="bitmap") == (g, "Sync mode 'bitmap' not supported")
         assert c.events == []
         assert err(target="t2") == (g, "Block node is read-only")

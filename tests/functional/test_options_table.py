@@ -500,8 +500,6 @@ def qmp_samples(d, spare):
          dict(backup, **{"filter-node-name": "x"})),
         ("blockdev-mirror", "sync", "blockdev-mirror",
          dict(backup, sync="incremental")),
-        ("blockdev-mirror", "filter-node-name", "blockdev-mirror",
-         dict(backup, **{"filter-node-name": "x"})),
         ("drive-mirror", "format", "drive-mirror",
          {"device": "q", "target": os.path.join(d, "m.vmdk"), "sync": "full",
           "format": "vmdk"}),
