@@ -2,9 +2,9 @@
 /*
  * The copy-on-read filter (blockdev-add driver=copy-on-read): reads
  * through it copy into its child what the child's backing chain holds,
- * or with "bottom" only what the chain holds down to that node (QEMU's
- * block-stream puts one above the top with the base's overlay as
- * bottom).  Everything else passes through (filter.c); the copy itself
+ * or with "bottom" only what the chain holds down to that node
+ * (block-stream puts one above the top with the base's overlay as
+ * bottom, as QEMU's).  Everything else passes through (filter.c); the copy itself
  * is the request layer's (io-cor.c).
  *
  * The filter takes "write unchanged" on its child, even for a filter

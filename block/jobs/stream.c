@@ -17,6 +17,11 @@
  * This file keeps the policy: the error policy (ignore goes on past the
  * range and fails the job at the end, as QEMU's stream), when the job
  * ends, and the graph change at the end.
+ *
+ * While the job runs, QEMU's copy-on-read filter sits above the top
+ * (job-filter.c), with base's overlay as its bottom: the job is made on
+ * it, and the guest's reads through it copy what they fetch from above
+ * base as well, under the same range locks (io-cor.c).
  */
 #include "config.h"
 
@@ -27,6 +32,7 @@
 #include "block/core/ioq.h"
 #include "block/jobs/blockjob.h"
 #include "block/jobs/copy.h"
+#include "block/jobs/job-filter.h"
 #include "qapi/qjson.h"
 
 #define GRANULE (64u << 10)
@@ -37,6 +43,8 @@
 typedef struct {
     BlockJob common;
     BlockNode *top;
+    BlockNode *filter;          /* copy-on-read above top until the job
+                                   exits; referenced */
     BlockNode *base;            /* NULL: the whole chain */
     char *backing_file;         /* written into the top's header */
     BlockdevOnError on_error;
@@ -178,6 +186,8 @@ static int stream_prepare(Job *job)
     const char *fmt = NULL;
     Error *err = NULL;
 
+    /* QEMU drops the filter first: it holds the chain */
+    job_filter_remove(&s->common, &s->filter);
     if (s->base) {
         fmt = bdrv_driver_name(s->base);
         if (!file) {
@@ -206,6 +216,8 @@ static void stream_clean(Job *job)
 {
     StreamJob *s = (StreamJob *)job;
 
+    /* its write permission goes before top is read-only again */
+    job_filter_remove(&s->common, &s->filter);
     if (s->reopened_rw) {
         /* read-only again once what the job wrote is on disk */
         bdrv_ref(s->top);
@@ -218,6 +230,7 @@ static void stream_free(Job *job)
 {
     StreamJob *s = (StreamJob *)job;
 
+    job_filter_remove(&s->common, &s->filter);
     block_copy_free(s->bc);
     if (s->base) {
         bdrv_unref(s->base);
@@ -269,6 +282,27 @@ static BlockNode *find_backing_image(BlockNode *top, const char *file)
     return NULL;
 }
 
+/*
+ * The copy-on-read filter QEMU puts above @top for the job, copying
+ * what the chain holds above @base (its "bottom" is base's overlay).
+ */
+static BlockNode *insert_cor(BlockNode *top, BlockNode *base,
+                             const char *name, Error **errp)
+{
+    BlockNode *bottom = top;
+    g_autoptr(json_t) opts = NULL;
+
+    while (bdrv_backing(bottom) && bdrv_backing(bottom) != base) {
+        bottom = bdrv_backing(bottom);
+    }
+    opts = json_pack("{s:s}", "bottom", bdrv_node_name(bottom));
+    /* the job's backend on it reads, and writes what it copies */
+    return job_filter_insert(&bdrv_cor, top, name, opts,
+                             BLK_PERM_CONSISTENT_READ,
+                             BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE
+                             | BLK_PERM_WRITE_UNCHANGED, errp);
+}
+
 static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
 {
     const char *device = qjson_get_str(args, "device");
@@ -278,6 +312,7 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
     const char *backing_file = qjson_get_str_or(args, "backing-file", NULL);
     BlockNode *bs = bdrv_lookup(device, device, errp);
     BlockNode *base_bs = NULL;
+    BlockNode *filter;
     bool reopened_rw;
     StreamJob *s;
 
@@ -297,11 +332,6 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
     if (bottom && base_node) {
         error_setg(errp, "'bottom' and 'base-node' cannot be specified at "
                    "the same time");
-        return false;
-    }
-    if (qjson_has(args, "filter-node-name")) {
-        error_setg(errp, "qmpd's block-stream does not support "
-                   "filter-node-name");
         return false;
     }
     if (base) {
@@ -354,12 +384,19 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
     if (reopened_rw && !bdrv_reopen_read_only(bs, false, errp)) {
         return false;
     }
-    s = block_job_create(qjson_get_str_or(args, "job-id", NULL),
-                         &stream_driver, bs,
-                         qjson_get_int_or(args, "speed", 0),
-                         qjson_get_bool_or(args, "auto-finalize", true),
-                         qjson_get_bool_or(args, "auto-dismiss", true), errp);
+    /* QEMU's stream_start(): copy-on-read above top, the job on it */
+    filter = insert_cor(bs, base_bs,
+                        qjson_get_str_or(args, "filter-node-name", NULL),
+                        errp);
+    s = !filter ? NULL
+        : block_job_create(qjson_get_str_or(args, "job-id", NULL),
+                           &stream_driver, filter,
+                           qjson_get_int_or(args, "speed", 0),
+                           qjson_get_bool_or(args, "auto-finalize", true),
+                           qjson_get_bool_or(args, "auto-dismiss", true),
+                           errp);
     if (!s) {
+        job_filter_remove(NULL, &filter);
         if (reopened_rw) {
             bdrv_ref(bs);
             bdrv_make_read_only(bs, ro_done_cb, bs);
@@ -367,9 +404,10 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
         return false;
     }
     s->reopened_rw = reopened_rw;
-    /* the layers that go away are busy for other jobs (checked above) */
-    for (BlockNode *n = bdrv_backing(bs); n && n != base_bs;
-         n = bdrv_backing(n)) {
+    s->filter = filter;
+    /* top and the layers that go away are busy for other jobs (checked
+     * above) */
+    for (BlockNode *n = bs; n && n != base_bs; n = bdrv_backing(n)) {
         block_job_add_node(&s->common, n, NULL);
     }
     s->top = bs;

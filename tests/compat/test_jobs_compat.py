@@ -661,13 +661,6 @@ def node_lists(msgs):
             if isinstance(m, dict) and isinstance(m.get("return"), list)]
 
 
-def without_cor_filter(msgs):
-    """query-named-block-nodes without QEMU's copy-on-read filter node."""
-    for nodes in node_lists(msgs):
-        nodes[:] = [n for n in nodes if n.get("drv") != "copy-on-read"]
-    return msgs
-
-
 def reply_last(msgs):
     """The step's reply after its events (each kept in its order)."""
     def is_reply(m):
@@ -716,10 +709,6 @@ def blkdebug_names_masked(msgs):
 # step's messages on both sides; the rest of the step is still compared
 # strictly.  Each is shown, not hidden, when the test runs.
 KNOWN = {
-    ("stream_finalize_dismiss", 10): (
-        "QEMU inserts an implicit copy-on-read filter node above the top "
-        "while a stream job exists; qmpd streams without a filter node",
-        without_cor_filter),
     ("io_errors", 7): (
         "QEMU's blkdebug fails a request without yielding, so the retried "
         "error shows before the reply to block-job-resume; qmpd completes "

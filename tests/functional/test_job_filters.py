@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The filter nodes jobs put into the graph, as QEMU 7.2's: mirror_top
 above a mirror's source and an active commit's top, commit_top above an
-intermediate commit's top.
+intermediate commit's top, copy-on-read above a stream's top.
 
 Each test starts qmpd on the chain base <- mid <- top (4 MiB, a pattern
 in each layer) behind drive0 and checks, while a job runs (held back by
@@ -219,6 +219,34 @@ def test_commit_filters(s):
     check_images([s.paths["base"]])
 
 
+def test_stream_filter(s):
+    """block-stream puts a copy-on-read node above top: named, query-block
+    shows it; a cancel takes it out, and top is read-write as before."""
+    with s.start() as q:
+        c = q.connect()
+        c.cmd("block-stream", device="drive0", speed=1,
+              **{"job-id": "s", "filter-node-name": "cor"})
+        assert filters(c) == {"cor": "copy-on-read"}
+        ins = inserted(c)
+        assert (ins["node-name"], ins["drv"]) == ("cor", "copy-on-read")
+        hmp_io(c, "write -P 0x44 3M 4k")
+        hmp_io(c, "read -P 0x11 0 64k")
+        c.cmd("block-job-cancel", device="s")
+        until_status(c, "s", "null")
+        assert filters(c) == {}
+        assert inserted(c)["node-name"] == "top"
+
+        c.cmd("block-stream", device="drive0", **{"job-id": "t"})
+        until_status(c, "t", "null")
+        assert filters(c) == {}
+        ins = inserted(c)
+        assert ins["node-name"] == "top" and "backing-image" not in \
+            ins["image"], ins
+    qemu_io(s.paths["top"], "read -P 0x11 0 1M", "read -P 0x22 1M 1M",
+            "read -P 0x44 3M 4k")
+    check_images([s.paths["top"]])
+
+
 def test_bad_names(s):
     """QEMU's errors for a bad or taken filter-node-name, and nothing
     changes: no filter, no job (an intermediate commit creates its job
@@ -242,6 +270,9 @@ def test_bad_names(s):
                 f, **{"top-node": "mid"})) == (G, msg)
             assert names(until_status(c, "drive0", "null")) == [
                 "created", "null"]
+            assert c.error("block-stream", device="drive0", **f) == (
+                G, "Could not create node: " + msg)
+            assert c.events == []
         assert sorted(nodes(c)) == before
         assert c.cmd("query-jobs") == []
         assert inserted(c)["node-name"] == "top"
@@ -249,4 +280,5 @@ def test_bad_names(s):
 
 if __name__ == "__main__":
     run(in_setup(test_mirror_named, test_mirror_implicit_cancel,
-                 test_mirror_failure, test_commit_filters, test_bad_names))
+                 test_mirror_failure, test_commit_filters, test_stream_filter,
+                 test_bad_names))

@@ -503,8 +503,6 @@ def qmp_samples(d, spare):
         ("drive-mirror", "format", "drive-mirror",
          {"device": "q", "target": os.path.join(d, "m.vmdk"), "sync": "full",
           "format": "vmdk"}),
-        ("block-stream", "filter-node-name", "block-stream",
-         {"device": "q", "filter-node-name": "x"}),
         ("blockdev-snapshot-sync", "format", "blockdev-snapshot-sync",
          {"node-name": "q", "snapshot-node-name": "s",
           "snapshot-file": os.path.join(d, "s.vmdk"), "format": "vmdk"}),
