@@ -329,7 +329,9 @@ static bool qmp_query_blockstats(const json_t *args, json_t **ret,
             if (!*blk_name(blk) && !blk_qdev(blk)) {
                 continue;
             }
-            o = root ? node_stats(root, true) : json_object();
+            /* QEMU looks through implicit filters here too */
+            o = root ? node_stats(bdrv_skip_implicit_filters(root), true)
+                     : json_object();
             json_object_set_new(o, "device", qjson_str(blk_name(blk)));
             if (blk_qdev(blk)) {
                 json_object_set_new(o, "qdev", qjson_str(blk_qdev(blk)));
@@ -635,7 +637,8 @@ static void qmp_block_resize(const json_t *args, QapiReply *reply)
     /* QEMU's order: arguments, op blockers, permissions, the image */
     if (bn && size < 0) {
         error_setg(&err, "Parameter 'size' expects a >0 size");
-    } else if (bn && bdrv_backing_blocked(bn, NULL)) {
+    } else if (bn && (bdrv_op_is_blocked(bn, NULL)
+                      || bdrv_backing_blocked(bn, NULL))) {
         /* QEMU prints the device argument even when it is absent */
         error_setg(&err, "Device '%s' is in use", device ? device : "(null)");
     } else if (bn && bdrv_perm_conflict_unnamed(bn, BLK_PERM_RESIZE, &err)) {
@@ -733,11 +736,17 @@ static void snapshot_ro_done_cb(void *opaque, int ret)
  * reply. */
 static void snapshot_run(const json_t *args, bool sync, QapiReply *reply)
 {
+    const char *name = qjson_get_str_or(args, sync ? "device" : "node", NULL);
+    BlockNode *bn = bdrv_lookup(name, sync ? qjson_get_str_or(
+                                    args, "node-name", NULL) : name, NULL);
     BlockNode *old;
     BlockNode *overlay;
     Error *err = NULL;
 
-    if (!bdrv_snapshot_prepare(args, sync, &old, &overlay, &err)) {
+    /* a job's node (its filter at a device's root) refuses first, as
+     * QEMU's op blockers; the lookup's errors are the prepare's */
+    if ((bn && bdrv_op_is_blocked(bn, &err))
+        || !bdrv_snapshot_prepare(args, sync, &old, &overlay, &err)) {
         qapi_reply_error(reply, err);
         return;
     }

@@ -157,6 +157,14 @@ def test_mirror_implicit_cancel(s):
         n = nodes(c)
         assert n[name]["image"]["format"] == "mirror_top", n[name]
         assert n[name]["file"] == n["top"]["file"]
+        # the device's root is the job's node: busy, as QEMU's
+        assert c.error("block_resize", device="drive0", size=8 * MiB) == (
+            G, "Device 'drive0' is in use")
+        assert c.error("blockdev-snapshot-sync", device="drive0",
+                       **{"snapshot-file": s.paths["tgt"] + ".snap"}) == (
+            G, "Node 'drive0' is busy: block device is in use by block "
+            "job: mirror")
+        assert c.cmd("query-blockstats")[0]["node-name"] == "top"
         hmp_io(c, "write -P 0x66 0 4k")
         c.cmd("block-job-cancel", device="drive0")
         assert names(until_status(c, "drive0", "null"))[-3:] == [
