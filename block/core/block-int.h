@@ -132,6 +132,10 @@ struct BlockNode {
     bool job_held;
     unsigned job_perm;
     unsigned job_shared;
+    /* taken out of the graph (a job's filter at the job's end) while
+     * requests that went through it still hold it: out of the node
+     * list, and its edges count for nothing (bdrv_edge_live()) */
+    bool detached;
     const BlockDriver *drv;
     void *opaque;               /* driver state, drv->instance_size */
     int refcnt;

@@ -27,7 +27,7 @@
 
 bool bdrv_edge_live(const BdrvChild *c)
 {
-    return !c->parent || c->parent->refcnt > 0;
+    return !c->parent || (c->parent->refcnt > 0 && !c->parent->detached);
 }
 
 void blk_root_perm(BlockBackend *blk, unsigned *perm, unsigned *shared)

@@ -54,6 +54,13 @@ void job_filter_remove(BlockJob *bj, BlockNode **pfilter)
     child = bdrv_filter_child(filter);
     bdrv_ref(child);
     bdrv_replace_node(filter, child);
+    /*
+     * QEMU drains the filter first; here guest requests that went
+     * through it may still be on their way (held by a mirror's final
+     * lock below it, say) and hold it: it is gone for everyone else
+     */
+    filter->detached = true;
+    g_ptr_array_remove(bdrv_all_nodes(), filter);
     bdrv_unref(filter);
     bdrv_refresh_perms(child, NULL);
     bdrv_unref(child);

@@ -1441,7 +1441,7 @@ static const JobDriver commit_active_driver =
 
 static bool edge_live(const BdrvChild *c)
 {
-    return c->parent && c->parent->refcnt > 0;
+    return c->parent && bdrv_edge_live(c);
 }
 
 /*
