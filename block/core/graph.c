@@ -597,6 +597,9 @@ void bdrv_refresh_filename(BlockNode *bn)
     g_free(bn->filename);
     if (own) {
         bn->filename = own;
+    } else if (bn->implicit) {
+        /* QEMU's implicit nodes take their child's name and options */
+        bn->filename = g_strdup(bdrv_filename(bn->file->child));
     } else if (!strcmp(bn->drv->name, "file")) {
         bn->filename = g_strdup(qjson_get_str(bn->options, "filename"));
     } else if (plain_options(bn) && bn->file && !backing_overridden(bn)
@@ -841,10 +844,8 @@ BlockNode *bdrv_open_filter(const BlockDriver *drv, BlockNode *child,
     bn = open_node_drv(drv, all, &inh, false, errp);
     g_ptr_array_unref(inh.chain_files);
     if (bn && !node_name) {
-        /* its name and options are its child's (full_options()) */
         bn->implicit = true;
-        g_free(bn->filename);
-        bn->filename = g_strdup(bdrv_filename(child));
+        bdrv_refresh_filename(bn);
     }
     return bn;
 }
