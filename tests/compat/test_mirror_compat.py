@@ -365,9 +365,8 @@ def name_filters(result):
     """Both put an implicit mirror_top filter node (auto-named) above the
     source while a mirror job runs.  The filter's auto name is replaced
     by FILTER before normalise() numbers auto names, so that the numbers
-    the other nodes get do not depend on when it was named (QEMU names
-    it after the target drive-mirror opens, as qmpd does, but numbers
-    nodes its own way)."""
+    the other nodes get do not depend on where the filter's name first
+    shows in a transcript."""
     trans, tmp = result
     names = set()
 
