@@ -28,7 +28,8 @@ block_libblock_a_SOURCES += \
 	block/drivers/cor.c block/drivers/throttle.c \
 	block/drivers/job-filters.c \
 	block/drivers/qcow2.c block/drivers/qcow2.h \
-	block/drivers/qcow2-io.c block/drivers/qcow2-entry.c \
+	block/drivers/qcow2-io.c block/drivers/qcow2-io.h \
+	block/drivers/qcow2-cluster.c block/drivers/qcow2-entry.c \
 	block/drivers/qcow2-cache.c block/drivers/qcow2-refcount.c \
 	block/drivers/qcow2-freemap.c block/drivers/qcow2-discard.c \
 	block/drivers/qcow2-overlap.c block/drivers/qcow2-options.c \

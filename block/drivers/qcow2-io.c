@@ -9,16 +9,8 @@
  * clusters become one read or write on the file.
  *
  * Writes to clusters that are not plain allocated data (unallocated,
- * zero, compressed, shared) allocate new clusters.  Two requests must not
- * allocate the same guest cluster at once, so an allocating write first
- * claims its cluster-aligned guest range (Qcow2Alloc); a request meeting
- * a claimed range waits and then looks again (it will find the data in
- * place).  The allocating write fills the partial clusters at its edges
- * from the old contents (copy on write, read through this driver's own
- * read path), writes the data, and only then points the L2 entries at
- * the new clusters: data reaches the file before any metadata that
- * refers to it.  A zero cluster that kept its allocation is written in
- * place (zeroes around the data), as QEMU does.
+ * zero, compressed, shared) allocate new clusters, which
+ * qcow2-cluster.c does (claims, copy on write, L2 updates).
  *
  * Zero writes and discards follow QEMU 7.2's generic layer and driver:
  * whole clusters change their L2 entries (qcow2_zero_entry() says how;
@@ -39,31 +31,7 @@
 #include <zlib.h>
 
 #include "block/core/ioq.h"
-#include "block/drivers/qcow2.h"
-
-typedef enum {
-    QREQ_READ,
-    QREQ_WRITE,
-    QREQ_ZERO,
-    QREQ_DISCARD,
-} QReqType;
-
-typedef struct Qcow2Req {
-    BlockNode *bn;
-    QReqType type;
-    uint64_t off;
-    uint64_t end;
-    uint64_t pos;           /* next guest byte to dispatch */
-    uint8_t *buf;
-    int flags;
-    int pending;            /* sub-requests in flight, +1 while stepping */
-    int ret;
-    int rest_zero;          /* zero write in one cluster: 1 when the rest
-                             * of the cluster reads as zeroes, -1 not */
-    Qcow2Table *l2;         /* pinned L2 table in use */
-    BdrvCb *cb;
-    void *opaque;
-} Qcow2Req;
+#include "block/drivers/qcow2-io.h"
 
 static Qcow2State *state(BlockNode *bn)
 {
@@ -73,53 +41,6 @@ static Qcow2State *state(BlockNode *bn)
 static BlockNode *file_of(BlockNode *bn)
 {
     return bn->file->child;
-}
-
-/* ---- allocation claims ------------------------------------------------- */
-
-typedef struct {
-    Qcow2Req *r;
-} AllocWaiter;
-
-static Qcow2Alloc *claimed(Qcow2State *s, uint64_t start, uint64_t end)
-{
-    for (guint i = 0; i < s->allocs->len; i++) {
-        Qcow2Alloc *a = g_ptr_array_index(s->allocs, i);
-
-        if (a->start < end && start < a->end) {
-            return a;
-        }
-    }
-    return NULL;
-}
-
-static Qcow2Alloc *claim(Qcow2State *s, uint64_t start, uint64_t end)
-{
-    Qcow2Alloc *a = g_new0(Qcow2Alloc, 1);
-
-    a->start = start;
-    a->end = end;
-    a->waiters = g_queue_new();
-    g_ptr_array_add(s->allocs, a);
-    return a;
-}
-
-static void req_step(Qcow2Req *r);
-static Qcow2Req *req_new(BlockNode *bn, QReqType type, uint64_t off,
-                         uint64_t len, const void *buf, int flags,
-                         BdrvCb *cb, void *opaque);
-
-static void release_claim(Qcow2State *s, Qcow2Alloc *a)
-{
-    Qcow2Req *w;
-
-    g_ptr_array_remove(s->allocs, a);
-    while ((w = g_queue_pop_head(a->waiters))) {
-        w->pending--;           /* the wait held one */
-        req_step(w);
-    }
-    g_queue_free(a->waiters);
-    g_free(a);
 }
 
 /* ---- request completion ------------------------------------------------- */
@@ -136,7 +57,7 @@ static void req_finish(Qcow2Req *r)
     g_free(r);
 }
 
-static void sub_done(Qcow2Req *r, int ret)
+void qcow2_sub_done(Qcow2Req *r, int ret)
 {
     if (ret < 0 && r->ret == 0) {
         r->ret = ret;
@@ -146,20 +67,10 @@ static void sub_done(Qcow2Req *r, int ret)
     }
 }
 
-static void sub_done_cb(void *opaque, int ret)
+void qcow2_sub_done_cb(void *opaque, int ret)
 {
-    sub_done(opaque, ret);
+    qcow2_sub_done(opaque, ret);
 }
-
-/*
- * A data read or write on the file, after reporting @ev; a blkdebug
- * breakpoint on the event holds it there.
- */
-typedef enum {
-    DATA_READ,
-    DATA_WRITE,
-    DATA_ZERO,              /* zeroes written in place (no unmap) */
-} DataOp;
 
 typedef struct {
     BlockNode *bn;
@@ -206,9 +117,9 @@ static void data_io_go_cb(void *opaque, int ret)
     }
 }
 
-static void data_io(BlockNode *bn, BlkdebugEvent ev, DataOp op,
-                    uint64_t host, uint64_t len, const uint8_t *buf,
-                    int flags, BdrvCb *done, void *done_opaque)
+void qcow2_data_io(BlockNode *bn, BlkdebugEvent ev, DataOp op, uint64_t host,
+                   uint64_t len, const uint8_t *buf, int flags, BdrvCb *done,
+                   void *done_opaque)
 {
     DataIo *d = g_new0(DataIo, 1);
 
@@ -276,7 +187,7 @@ static void decompress_read_cb(void *opaque, int ret)
     }
     ioq_buf_free(d->cbuf);
     qcow2_io_end(d->r->bn, d->token);
-    sub_done(d->r, ret);
+    qcow2_sub_done(d->r, ret);
     g_free(d);
 }
 
@@ -311,436 +222,16 @@ static void read_unallocated(Qcow2Req *r, uint64_t pos, uint64_t len,
         r->pending++;
         bdrv_debug_event(file_of(r->bn), BLKDBG_READ_BACKING_AIO, NULL,
                          NULL);
-        bdrv_read(b, pos, from_b, dst, sub_done_cb, r);
+        bdrv_read(b, pos, from_b, dst, qcow2_sub_done_cb, r);
     }
     if (from_b < len) {
         memset(dst + from_b, 0, len - from_b);
     }
 }
 
-/* ---- writes ----------------------------------------------------------------- */
-
-typedef struct {
-    Qcow2Req *r;
-    Qcow2Alloc *claim;
-    uint64_t host;          /* new clusters */
-    uint64_t gstart;        /* guest range of the clusters */
-    uint64_t gend;
-    uint64_t data_off;      /* the request's part */
-    uint64_t data_len;
-    uint8_t *bounce;        /* gstart..gend when COW was needed */
-    int cow_pending;
-    int ret;
-    bool zero;              /* the request writes zeroes */
-    bool in_place;          /* into the preallocated clusters of a zero
-                             * run (QEMU keeps them), nothing allocated */
-    uint64_t gen;           /* allocation generation of the new clusters */
-} AllocWrite;
-
-static void qcow2_do_read(BlockNode *bn, uint64_t off, uint64_t len,
-                          uint8_t *buf, BdrvCb *cb, void *opaque);
-
-static void alloc_l2_updated(AllocWrite *w, Qcow2Table *t)
-{
-    Qcow2State *s = state(w->r->bn);
-    uint64_t n = (w->gend - w->gstart) >> s->cluster_bits;
-    uint32_t l2i = (w->gstart >> s->cluster_bits) & (s->l2_size - 1);
-
-    bdrv_debug_event(file_of(w->r->bn), BLKDBG_L2_UPDATE, NULL, NULL);
-    for (uint64_t k = 0; k < n; k++) {
-        uint64_t old = qcow2_l2_get(t, l2i + k);
-
-        /* QEMU passes no discard down for clusters replaced so */
-        if (!w->in_place) {
-            qcow2_release_entry(w->r->bn, old, QCOW2_DISCARD_NEVER);
-            qcow2_table_hold(t, l2i + k, old, w->gen);
-        }
-        qcow2_l2_set(t, l2i + k, (w->host + (k << s->cluster_bits))
-               | QCOW2_OFLAG_COPIED);
-    }
-    qcow2_table_dirty(t);
-}
-
-static void alloc_finish(AllocWrite *w, int ret)
-{
-    Qcow2Req *r = w->r;
-    Qcow2State *s = state(r->bn);
-
-    if (w->bounce) {
-        ioq_buf_free(w->bounce);
-    }
-    release_claim(s, w->claim);
-    g_free(w);
-    sub_done(r, ret);
-}
-
-static void alloc_l2_loaded_cb(void *opaque, int ret, Qcow2Table *t)
-{
-    AllocWrite *w = opaque;
-    Qcow2State *s = state(w->r->bn);
-
-    if (ret == 0) {
-        alloc_l2_updated(w, t);
-        qcow2_table_unpin(&s->l2_cache, t);
-    }
-    alloc_finish(w, ret);
-}
-
-/*
- * The data never reached the new clusters: nothing points to them yet,
- * so they are freed again (as QEMU does) rather than left leaked.
- */
-static void alloc_abort(AllocWrite *w, int ret)
-{
-    Qcow2State *s = state(w->r->bn);
-
-    if (!w->in_place) {
-        qcow2_free_clusters(w->r->bn, w->host,
-                            (w->gend - w->gstart) >> s->cluster_bits,
-                            QCOW2_DISCARD_NEVER);
-    }
-    alloc_finish(w, ret);
-}
-
-static void alloc_data_written_cb(void *opaque, int ret)
-{
-    AllocWrite *w = opaque;
-    Qcow2State *s = state(w->r->bn);
-    uint64_t l1i = w->gstart >> (s->l2_bits + s->cluster_bits);
-
-    if (ret < 0) {
-        alloc_abort(w, ret);
-        return;
-    }
-    qcow2_table_get(w->r->bn, &s->l2_cache, s->l1[l1i] & L1E_OFFSET_MASK,
-                    alloc_l2_loaded_cb, w);
-}
-
-static void alloc_write_data(AllocWrite *w)
-{
-    Qcow2Req *r = w->r;
-    const uint8_t *src;
-    uint64_t len;
-
-    if (w->ret < 0) {
-        alloc_abort(w, w->ret);
-        return;
-    }
-    if (w->bounce) {
-        if (w->zero) {
-            memset(w->bounce + (w->data_off - w->gstart), 0, w->data_len);
-        } else {
-            memcpy(w->bounce + (w->data_off - w->gstart),
-                   r->buf + (w->data_off - r->off), w->data_len);
-        }
-        src = w->bounce;
-        len = w->gend - w->gstart;
-    } else {
-        src = r->buf + (w->data_off - r->off);
-        len = w->data_len;
-    }
-    data_io(r->bn, BLKDBG_WRITE_AIO, DATA_WRITE, w->host, len, src,
-            r->flags & BDRV_REQ_FUA, alloc_data_written_cb, w);
-}
-
-static void cow_read_cb(void *opaque, int ret)
-{
-    AllocWrite *w = opaque;
-
-    if (ret < 0 && w->ret == 0) {
-        w->ret = ret;
-    }
-    if (--w->cow_pending == 0) {
-        bdrv_debug_event(file_of(w->r->bn), BLKDBG_COW_WRITE, NULL, NULL);
-        alloc_write_data(w);
-    }
-}
-
-/*
- * Write [@pos, +@len) (edges filled from the old contents) into new
- * clusters, or into @host when the run's clusters are preallocated.
- */
-static void start_alloc_write(Qcow2Req *r, uint64_t pos, uint64_t len,
-                              uint64_t host)
-{
-    Qcow2State *s = state(r->bn);
-    AllocWrite *w = g_new0(AllocWrite, 1);
-    uint64_t head, tail;
-    int ret;
-
-    w->r = r;
-    w->gstart = pos & ~((uint64_t)s->cluster_size - 1);
-    w->gend = align_up(pos + len, s->cluster_size);
-    w->data_off = pos;
-    w->data_len = len;
-    w->zero = r->type == QREQ_ZERO;
-    w->claim = claim(s, w->gstart, w->gend);
-    w->in_place = host != 0;
-    ret = 0;
-    w->host = host ? host
-                   : qcow2_alloc_clusters(r->bn, (w->gend - w->gstart)
-                                          >> s->cluster_bits, &ret);
-    w->gen = s->alloc_gen;
-    r->pending++;
-    if (!w->host) {
-        alloc_finish(w, ret ? ret : -EIO);
-        return;
-    }
-    head = pos - w->gstart;
-    tail = w->gend - (pos + len);
-    if (!head && !tail && !w->zero) {
-        alloc_write_data(w);
-        return;
-    }
-    w->bounce = ioq_buf_alloc(w->gend - w->gstart);
-    w->cow_pending = 1;
-    bdrv_debug_event(file_of(r->bn), BLKDBG_COW_READ, NULL, NULL);
-    if (head) {
-        w->cow_pending++;
-        qcow2_do_read(r->bn, w->gstart, head, w->bounce, cow_read_cb, w);
-    }
-    if (tail) {
-        w->cow_pending++;
-        qcow2_do_read(r->bn, pos + len, tail,
-                      w->bounce + (pos + len - w->gstart), cow_read_cb, w);
-    }
-    cow_read_cb(w, 0);
-}
-
-/* ---- zero and discard of whole clusters ------------------------------------ */
-
-/* QEMU's discard_in_l2_slice() / zero_in_l2_slice() on @n clusters. */
-static void set_clusters(Qcow2Req *r, Qcow2Table *t, uint32_t l2i,
-                         uint64_t n, bool discard)
-{
-    Qcow2State *s = state(r->bn);
-    bool backing = bdrv_backing(r->bn) != NULL;
-    bool changed = false;
-
-    for (uint64_t k = 0; k < n; k++) {
-        uint64_t old = qcow2_l2_get(t, l2i + k);
-        bool release;
-        uint64_t e = qcow2_zero_entry(s->version, backing, discard,
-                                      r->flags & BDRV_REQ_MAY_UNMAP, old,
-                                      &release);
-
-        if (e == old) {
-            continue;
-        }
-        if (release) {
-            qcow2_release_entry(r->bn, old, QCOW2_DISCARD_REQUEST);
-        }
-        qcow2_l2_set(t, l2i + k, e);
-        changed = true;
-    }
-    if (changed) {
-        qcow2_table_dirty(t);
-    }
-}
-
-/* ---- the stepping engine --------------------------------------------------- */
-
-/*
- * The L2 table for guest offset @pos in r->l2 (pinned), or false when
- * the caller must return (a load was started and will re-step, or the
- * request failed).  With @create, a missing table is allocated.
- */
-static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none);
-
-/*
- * An L2 table offset from the L1 table must be cluster aligned and lie
- * before @next_free: new tables are allocated there, and a second cache
- * entry for the same offset would break the cache (corrupt image: EIO).
- */
-static bool l2_offset_valid(const Qcow2State *s, uint64_t l2off)
-{
-    return !(l2off & (s->cluster_size - 1)) && l2off < s->next_free;
-}
-
-static void l2_loaded_cb(void *opaque, int ret, Qcow2Table *t)
-{
-    Qcow2Req *r = opaque;
-
-    if (ret < 0) {
-        if (r->ret == 0) {
-            r->ret = ret;
-        }
-    } else {
-        g_assert(!r->l2);
-        r->l2 = t;
-    }
-    r->pending--;
-    req_step(r);
-}
-
-static bool need_l2(Qcow2Req *r, uint64_t pos, bool create, bool *none)
-{
-    Qcow2State *s = state(r->bn);
-    uint64_t l1i = pos >> (s->l2_bits + s->cluster_bits);
-    uint64_t l2off;
-    Qcow2Table *t;
-    int ret;
-
-    *none = false;
-    if (l1i >= s->l1_size) {
-        if (create) {
-            r->ret = -EIO;      /* beyond the L1 table: corrupt image */
-            return false;
-        }
-        *none = true;
-        return true;
-    }
-    l2off = s->l1[l1i] & L1E_OFFSET_MASK;
-    if (r->l2 && r->l2->offset == l2off && l2off) {
-        return true;
-    }
-    if (r->l2) {
-        qcow2_table_unpin(&s->l2_cache, r->l2);
-        r->l2 = NULL;
-    }
-    if (!l2off) {
-        if (!create) {
-            *none = true;
-            return true;
-        }
-        r->l2 = qcow2_l2_alloc(r->bn, l1i, &ret);
-        if (!r->l2) {
-            r->ret = ret;
-            return false;
-        }
-        return true;
-    }
-    if (!l2_offset_valid(s, l2off)) {
-        r->ret = -EIO;
-        return false;
-    }
-    t = qcow2_table_peek(&s->l2_cache, l2off);
-    if (t) {
-        r->l2 = t;
-        return true;
-    }
-    r->pending++;
-    qcow2_table_get(r->bn, &s->l2_cache, l2off, l2_loaded_cb, r);
-    return false;
-}
-
-/* How many clusters from @l2i continue the run that @first starts. */
-static uint64_t run_length(const Qcow2State *s, const Qcow2Table *t,
-                           uint32_t l2i, uint64_t max, uint64_t first)
-{
-    Qcow2ClusterKind kind = qcow2_classify(s, first);
-    uint64_t n = 1;
-
-    if (kind == QCOW2_KIND_COMPRESSED) {
-        return 1;
-    }
-    while (n < max) {
-        uint64_t e = qcow2_l2_get(t, l2i + n);
-
-        if (qcow2_classify(s, e) != kind) {
-            break;
-        }
-        if ((kind == QCOW2_KIND_DATA || kind == QCOW2_KIND_SHARED)
-            && (e & L2E_OFFSET_MASK)
-               != (first & L2E_OFFSET_MASK) + (n << s->cluster_bits)) {
-            break;
-        }
-        n++;
-    }
-    return n;
-}
-
-/*
- * How a write treats a cluster: in place when the entry owns an
- * allocated cluster (plain data, or a zero cluster that kept its
- * allocation), else into new clusters.  A run mixes kinds only among
- * new allocations, as QEMU's count_single_write_clusters().
- */
-typedef enum {
-    WRITE_IN_PLACE,
-    WRITE_ZERO_ALLOC,       /* in place, with zeroes around the data */
-    WRITE_NEW,
-} WriteMode;
-
-static WriteMode write_mode(const Qcow2State *s, uint64_t e)
-{
-    switch (qcow2_classify(s, e)) {
-    case QCOW2_KIND_DATA:
-        return WRITE_IN_PLACE;
-    case QCOW2_KIND_ZERO_ALLOC:
-        return (e & QCOW2_OFLAG_COPIED) ? WRITE_ZERO_ALLOC : WRITE_NEW;
-    default:
-        return WRITE_NEW;
-    }
-}
-
-static uint64_t write_run(const Qcow2State *s, const Qcow2Table *t,
-                          uint32_t l2i, uint64_t max, uint64_t first)
-{
-    WriteMode m = write_mode(s, first);
-    uint64_t n = 1;
-
-    while (n < max) {
-        uint64_t e = qcow2_l2_get(t, l2i + n);
-
-        if (write_mode(s, e) != m
-            || (m != WRITE_NEW && (e & L2E_OFFSET_MASK)
-                != (first & L2E_OFFSET_MASK) + (n << s->cluster_bits))) {
-            break;
-        }
-        n++;
-    }
-    return n;
-}
-
-/*
- * Requests wait while a range they touch is being allocated; true when
- * @r now waits (it steps again when the allocation is done).
- */
-static bool wait_for_claim(Qcow2Req *r, uint64_t start, uint64_t end)
-{
-    Qcow2State *s = state(r->bn);
-    Qcow2Alloc *a = claimed(s, start, end);
-
-    if (!a) {
-        return false;
-    }
-    r->pending++;               /* the wait holds the request open */
-    g_queue_push_tail(a->waiters, r);
-    if (r->l2) {
-        qcow2_table_unpin(&s->l2_cache, r->l2);
-        r->l2 = NULL;
-    }
-    return true;
-}
-
-/* Write [@pos, +@len) of the run entry @e starts, as data (or zeroes). */
-static void write_as_data(Qcow2Req *r, uint64_t pos, uint64_t len,
-                          uint64_t e)
-{
-    Qcow2State *s = state(r->bn);
-    uint64_t host = (e & L2E_OFFSET_MASK) + (pos & (s->cluster_size - 1));
-
-    switch (write_mode(s, e)) {
-    case WRITE_IN_PLACE:
-        r->pending++;
-        if (r->type == QREQ_WRITE) {
-            data_io(r->bn, BLKDBG_WRITE_AIO, DATA_WRITE, host, len,
-                    r->buf + (pos - r->off), r->flags & BDRV_REQ_FUA,
-                    sub_done_cb, r);
-        } else {
-            data_io(r->bn, BLKDBG_WRITE_AIO, DATA_ZERO, host, len, NULL,
-                    r->flags & BDRV_REQ_FUA, sub_done_cb, r);
-        }
-        break;
-    case WRITE_ZERO_ALLOC:
-        start_alloc_write(r, pos, len, e & L2E_OFFSET_MASK);
-        break;
-    case WRITE_NEW:
-        start_alloc_write(r, pos, len, 0);
-        break;
-    }
-}
+static Qcow2Req *req_new(BlockNode *bn, QReqType type, uint64_t off,
+                         uint64_t len, const void *buf, int flags,
+                         BdrvCb *cb, void *opaque);
 
 /* ---- zero writes within one cluster ------------------------------------- */
 
@@ -764,7 +255,7 @@ static void rest_check_next(RestCheck *c);
 
 static void rest_zero_done_cb(void *opaque, int ret)
 {
-    sub_done(opaque, ret);
+    qcow2_sub_done(opaque, ret);
 }
 
 static void rest_status_cb(void *opaque, int ret, int status, uint64_t pnum)
@@ -803,7 +294,7 @@ static void rest_check_next(RestCheck *c)
 
         z->rest_zero = c->zero ? 1 : -1;
         g_free(c);
-        req_step(z);
+        qcow2_req_step(z);
     }
 }
 
@@ -818,8 +309,8 @@ static bool zero_partial(Qcow2Req *r, uint64_t pos, uint64_t len)
     uint32_t l2i;
     uint64_t e;
 
-    if (!need_l2(r, pos, true, &none)
-        || wait_for_claim(r, cstart, cstart + s->cluster_size)) {
+    if (!qcow2_need_l2(r, pos, true, &none)
+        || qcow2_wait_for_claim(r, cstart, cstart + s->cluster_size)) {
         return false;
     }
     l2i = (pos >> s->cluster_bits) & (s->l2_size - 1);
@@ -861,9 +352,9 @@ static bool zero_partial(Qcow2Req *r, uint64_t pos, uint64_t len)
      * discarding, with one it writes zeroes as data
      */
     if (rest_zero) {
-        set_clusters(r, r->l2, l2i, 1, s->version < 3);
+        qcow2_set_clusters(r, r->l2, l2i, 1, s->version < 3);
     } else {
-        write_as_data(r, pos, len, e);
+        qcow2_write_as_data(r, pos, len, e);
     }
     r->pos += len;
     return true;
@@ -909,27 +400,27 @@ static bool zero_discard_step(Qcow2Req *r, uint64_t chunk_end)
         return zero_partial(r, pos, piece);
     }
     wend = MIN(r->end, pos + (whole << s->cluster_bits));
-    if (!need_l2(r, pos, true, &none)
-        || wait_for_claim(r, pos, align_up(wend, s->cluster_size))) {
+    if (!qcow2_need_l2(r, pos, true, &none)
+        || qcow2_wait_for_claim(r, pos, align_up(wend, s->cluster_size))) {
         return false;
     }
     l2i = (pos >> s->cluster_bits) & (s->l2_size - 1);
     if (v2_backing) {
         /* no zero flag, and discarding would show the backing file */
         uint64_t e = qcow2_l2_get(r->l2, l2i);
-        uint64_t n = write_run(s, r->l2, l2i, whole, e);
+        uint64_t n = qcow2_write_run(s, r->l2, l2i, whole, e);
 
         wend = MIN(wend, pos + (n << s->cluster_bits));
-        write_as_data(r, pos, wend - pos, e);
+        qcow2_write_as_data(r, pos, wend - pos, e);
     } else {
-        set_clusters(r, r->l2, l2i, whole,
-                     r->type == QREQ_DISCARD || s->version < 3);
+        qcow2_set_clusters(r, r->l2, l2i, whole,
+                           r->type == QREQ_DISCARD || s->version < 3);
     }
     r->pos = wend;
     return true;
 }
 
-static void req_step(Qcow2Req *r)
+void qcow2_req_step(Qcow2Req *r)
 {
     Qcow2State *s = state(r->bn);
     uint64_t cmask = s->cluster_size - 1;
@@ -954,7 +445,7 @@ static void req_step(Qcow2Req *r)
             continue;
         }
         /* without an L2 table reads come from the backing file, or zeroes */
-        if (!need_l2(r, pos, r->type == QREQ_WRITE, &none)) {
+        if (!qcow2_need_l2(r, pos, r->type == QREQ_WRITE, &none)) {
             break;
         }
         if (none) {
@@ -968,8 +459,9 @@ static void req_step(Qcow2Req *r)
         kind = qcow2_classify(s, e);
         nclusters = ((chunk_end - 1) >> s->cluster_bits)
             - (pos >> s->cluster_bits) + 1;
-        n = r->type == QREQ_WRITE ? write_run(s, r->l2, l2i, nclusters, e)
-                                  : run_length(s, r->l2, l2i, nclusters, e);
+        n = r->type == QREQ_WRITE
+            ? qcow2_write_run(s, r->l2, l2i, nclusters, e)
+            : qcow2_run_length(s, r->l2, l2i, nclusters, e);
         len = MIN((n << s->cluster_bits) - (pos & cmask), chunk_end - pos);
         if ((kind == QCOW2_KIND_DATA || kind == QCOW2_KIND_SHARED)
             && !r->bn->read_only
@@ -992,8 +484,8 @@ static void req_step(Qcow2Req *r)
                 uint64_t host = (e & L2E_OFFSET_MASK) + (pos & cmask);
 
                 r->pending++;
-                data_io(r->bn, BLKDBG_READ_AIO, DATA_READ, host, len, dst, 0,
-                        sub_done_cb, r);
+                qcow2_data_io(r->bn, BLKDBG_READ_AIO, DATA_READ, host, len,
+                              dst, 0, qcow2_sub_done_cb, r);
                 break;
             }
             case QCOW2_KIND_ZERO:
@@ -1010,18 +502,18 @@ static void req_step(Qcow2Req *r)
             r->pos += len;
             continue;
         }
-        if (wait_for_claim(r, pos & ~cmask, align_up(pos + len,
+        if (qcow2_wait_for_claim(r, pos & ~cmask, align_up(pos + len,
                                                      s->cluster_size))) {
             break;
         }
-        write_as_data(r, pos, len, e);
+        qcow2_write_as_data(r, pos, len, e);
         r->pos += len;
     }
     if (r->pos >= r->end && r->l2) {
         qcow2_table_unpin(&s->l2_cache, r->l2);
         r->l2 = NULL;
     }
-    sub_done(r, 0);
+    qcow2_sub_done(r, 0);
 }
 
 static Qcow2Req *req_new(BlockNode *bn, QReqType type, uint64_t off,
@@ -1042,10 +534,10 @@ static Qcow2Req *req_new(BlockNode *bn, QReqType type, uint64_t off,
     return r;
 }
 
-static void qcow2_do_read(BlockNode *bn, uint64_t off, uint64_t len,
-                          uint8_t *buf, BdrvCb *cb, void *opaque)
+void qcow2_do_read(BlockNode *bn, uint64_t off, uint64_t len, uint8_t *buf,
+                   BdrvCb *cb, void *opaque)
 {
-    req_step(req_new(bn, QREQ_READ, off, len, buf, 0, cb, opaque));
+    qcow2_req_step(req_new(bn, QREQ_READ, off, len, buf, 0, cb, opaque));
 }
 
 void qcow2_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
@@ -1067,7 +559,7 @@ void qcow2_write(BlockNode *bn, uint64_t off, uint64_t len,
         ioq_defer_int(cb, opaque, -EIO);
         return;
     }
-    req_step(req_new(bn, QREQ_WRITE, off, len, buf, flags, cb, opaque));
+    qcow2_req_step(req_new(bn, QREQ_WRITE, off, len, buf, flags, cb, opaque));
 }
 
 void qcow2_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
@@ -1077,14 +569,15 @@ void qcow2_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
         ioq_defer_int(cb, opaque, -EIO);
         return;
     }
-    req_step(req_new(bn, QREQ_ZERO, off, len, NULL, flags, cb, opaque));
+    qcow2_req_step(req_new(bn, QREQ_ZERO, off, len, NULL, flags, cb, opaque));
 }
 
 void qcow2_discard(BlockNode *bn, uint64_t off, uint64_t len,
                    BdrvCb *cb, void *opaque)
 {
-    req_step(req_new(bn, QREQ_DISCARD, off, MIN(len, bn->total_size - off),
-                     NULL, 0, cb, opaque));
+    qcow2_req_step(req_new(bn, QREQ_DISCARD, off,
+                           MIN(len, bn->total_size - off), NULL, 0, cb,
+                           opaque));
 }
 
 /* ---- block status ------------------------------------------------------- */
@@ -1186,7 +679,7 @@ void qcow2_block_status(BlockNode *bn, uint64_t off, uint64_t len,
         ioq_defer(status_unallocated_cb, q, 0);
         return;
     }
-    if (!l2_offset_valid(s, l2off)) {
+    if (!qcow2_l2_offset_valid(s, l2off)) {
         ioq_defer(status_error_cb, q, -EIO);
         return;
     }
