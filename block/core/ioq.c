@@ -3,18 +3,29 @@
  * I/O engine.
  *
  * libaio: requests are queued and submitted in one io_submit() per main
- * loop iteration (an idle source), so a burst of requests costs one
+ * loop iteration (work_source), so a burst of requests costs one
  * syscall; a request with a batch limit (a file's aio-max-batch) makes a
- * queue of that many go down at once.  io_submit() may accept fewer than asked (or EAGAIN when the
- * ring is full); the rest stays queued and is retried after the next
- * completions.  Completions are signalled on an eventfd; the handler
- * drains io_getevents() with a zero timeout.
+ * queue of that many go down at once.  io_submit() may accept fewer than
+ * asked (or EAGAIN when the ring is full); the rest stays queued and is
+ * retried after the next completions.
+ *
+ * Completions are signalled on an eventfd, but taken from the ring the
+ * kernel shares with us at the context's address, as QEMU's linux-aio
+ * does: events between its head and tail are ours without a syscall
+ * (io_getevents() only when the ring's layout is not the one we know).
+ * After a batch of completions, and the submissions their callbacks
+ * queued, the handler keeps watching the ring for a while before it
+ * lets the loop sleep in poll(): QEMU's adaptive polling (its
+ * iothreads' poll-max-ns).  The window grows while completions arrive
+ * within it and shrinks when the loop had to sleep longer than the
+ * ceiling anyway, so an idle or slow disk costs no CPU and a fast one
+ * skips the sleep and the wake-up.
  *
  * Thread pool: a work item carries everything it needs; the worker runs
  * the syscall, pushes the item onto a done queue and pokes another
  * eventfd; the main loop runs the callbacks.
  *
- * Deferred callbacks share one list and one idle source.  They run at
+ * Deferred callbacks share one list and work_source.  They run at
  * default priority so that a stream of instantly completing requests
  * (null-co, cache hits) cannot starve the monitor sockets.
  */
@@ -38,10 +49,30 @@
 #define POOL_THREADS 4
 #define BUF_ALIGN 4096
 
+/* Adaptive polling: QEMU's iothread default ceiling, and where it starts. */
+#define POLL_MAX_NS 32000
+#define POLL_START_NS 4000
+
+/* The kernel's struct aio_ring (fs/aio.c), mapped at the io_context_t. */
+#define AIO_RING_MAGIC 0xa10a10a1
 typedef struct {
+    unsigned id;
+    unsigned nr;
+    unsigned head;
+    unsigned tail;
+    unsigned magic;
+    unsigned compat_features;
+    unsigned incompat_features;
+    unsigned header_length;
+    struct io_event io_events[];
+} AioRing;
+
+/* A request in flight; spare ones wait on a free list for the next. */
+typedef struct AioReq {
     struct iocb iocb;
     IoqCb *cb;
     void *opaque;
+    struct AioReq *next_free;
 } AioReq;
 
 typedef enum {
@@ -79,8 +110,13 @@ static bool aio_ready;
 static int aio_efd = -1;
 static guint aio_watch;
 static GPtrArray *aio_pending;      /* AioReq * not yet accepted */
-static guint submit_idle;
+static bool submit_blocked;         /* ring full: wait for completions */
 static unsigned aio_in_flight;
+static AioRing *aio_ring;           /* NULL: io_getevents() it is */
+static AioReq *aio_free;
+static unsigned aio_free_count;
+static gint64 poll_ns;              /* the adaptive window */
+static gint64 slept_at_ns;          /* when the handler last returned */
 
 static GThreadPool *pool;
 static bool name_threads;
@@ -89,16 +125,34 @@ static int pool_efd = -1;
 static guint pool_watch;
 static unsigned pool_in_flight;
 
-static GArray *deferred;
-static guint deferred_idle;
+static GArray *deferred;            /* Deferred, for the next dispatch */
+static GArray *deferred_running;    /* the batch being run */
+static GSource *work_source;
 
 static void submit_pending(void);
 
-static gboolean submit_idle_cb(gpointer data)
+static AioReq *req_new(void)
 {
-    submit_idle = 0;
-    submit_pending();
-    return G_SOURCE_REMOVE;
+    AioReq *req = aio_free;
+
+    if (!req) {
+        return g_new(AioReq, 1);
+    }
+    aio_free = req->next_free;
+    aio_free_count--;
+    return req;
+}
+
+/* Keep as many as the ring can hold: a steady queue allocates nothing. */
+static void req_free(AioReq *req)
+{
+    if (aio_free_count >= AIO_DEPTH) {
+        g_free(req);
+        return;
+    }
+    req->next_free = aio_free;
+    aio_free = req;
+    aio_free_count++;
 }
 
 static void submit_pending(void)
@@ -109,14 +163,15 @@ static void submit_pending(void)
 
         r = io_submit(aio_ctx, n, (struct iocb **)aio_pending->pdata);
         if (r == -EAGAIN || r == 0) {
-            return;         /* ring full: retry after completions */
+            submit_blocked = true;  /* retried after completions */
+            return;
         }
         if (r < 0) {
             /* fail the first request; the others are retried */
             AioReq *req = g_ptr_array_steal_index(aio_pending, 0);
 
             ioq_defer(req->cb, req->opaque, r);
-            g_free(req);
+            req_free(req);
             continue;
         }
         aio_in_flight += r;
@@ -132,46 +187,124 @@ static void aio_queue(AioReq *req, unsigned max_batch)
     if (max_batch && aio_pending->len >= max_batch) {
         /* QEMU's aio-max-batch: a full batch goes down at once */
         submit_pending();
-        if (!aio_pending->len && submit_idle) {
-            g_source_remove(submit_idle);
-            submit_idle = 0;
-        }
-        return;
-    }
-    if (!submit_idle) {
-        submit_idle = g_idle_add_full(G_PRIORITY_DEFAULT, submit_idle_cb,
-                                      NULL, NULL);
     }
 }
 
-static gboolean aio_done_cb(gint fd, GIOCondition cond, gpointer data)
+/*
+ * Take up to @max completed events off the ring into @events: a copy,
+ * so that callbacks which submit (or reap) again find the ring
+ * consistent.  The acquire load pairs with the kernel's barrier before
+ * it moves the tail, so the events it covers are seen whole.
+ */
+static int ring_take(struct io_event *events, int max)
+{
+    unsigned head, tail, nr = aio_ring->nr;
+    int n = 0;
+
+    head = aio_ring->head;
+    tail = __atomic_load_n(&aio_ring->tail, __ATOMIC_ACQUIRE);
+    while (head != tail && n < max) {
+        events[n++] = aio_ring->io_events[head];
+        head = (head + 1) % nr;
+    }
+    if (n) {
+        __atomic_store_n(&aio_ring->head, head, __ATOMIC_RELEASE);
+    }
+    return n;
+}
+
+static bool ring_empty(void)
+{
+    return aio_ring->head == __atomic_load_n(&aio_ring->tail,
+                                             __ATOMIC_ACQUIRE);
+}
+
+/* Run the callbacks of every completed request; how many there were. */
+static unsigned reap(void)
 {
     struct io_event events[64];
-    uint64_t count;
+    unsigned total = 0;
     int n;
 
-    if (read(aio_efd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
-        qmpd_log(LOG_ERR, "eventfd read: %s", g_strerror(errno));
-    }
     do {
-        n = io_getevents(aio_ctx, 0, G_N_ELEMENTS(events), events, NULL);
+        n = aio_ring ? ring_take(events, G_N_ELEMENTS(events))
+                     : io_getevents(aio_ctx, 0, G_N_ELEMENTS(events), events,
+                                    NULL);
         for (int i = 0; i < n; i++) {
             AioReq *req = events[i].data;
             ssize_t ret = (ssize_t)(long)events[i].res;
 
             aio_in_flight--;
             req->cb(req->opaque, ret);
-            g_free(req);
+            req_free(req);
         }
+        total += n > 0 ? n : 0;
     } while (n == (int)G_N_ELEMENTS(events));
+    return total;
+}
+
+/* Submit what the callbacks queued now: work_source would wake for it. */
+static void submit_now(void)
+{
+    submit_blocked = false;
     if (aio_pending->len) {
         submit_pending();
     }
-    /* submitted here: the idle pass would only wake the loop for nothing */
-    if (!aio_pending->len && submit_idle) {
-        g_source_remove(submit_idle);
-        submit_idle = 0;
+}
+
+/*
+ * Watch the ring for up to poll_ns while requests are in flight; true
+ * when a completion came (the caller reaps it).  Only other sources
+ * wait meanwhile, never longer than POLL_MAX_NS.
+ */
+static bool poll_ring(void)
+{
+    gint64 deadline;
+
+    if (!aio_ring || !poll_ns || !aio_in_flight) {
+        return false;
     }
+    deadline = g_get_monotonic_time() * 1000 + poll_ns;
+    do {
+        if (!ring_empty()) {
+            return true;
+        }
+    } while (g_get_monotonic_time() * 1000 < deadline);
+    return false;
+}
+
+/*
+ * QEMU's rule for the window: a sleep that ended within the ceiling
+ * would have been caught by a longer window, so it grows; one longer
+ * than the ceiling would not have been, so polling that long was waste.
+ */
+static void poll_adapt(gint64 slept_ns)
+{
+    if (slept_ns > POLL_MAX_NS) {
+        poll_ns /= 2;
+        if (poll_ns < POLL_START_NS / 2) {
+            poll_ns = 0;
+        }
+    } else if (poll_ns < POLL_MAX_NS && slept_ns > poll_ns) {
+        poll_ns = poll_ns ? MIN(poll_ns * 2, POLL_MAX_NS) : POLL_START_NS;
+    }
+}
+
+static gboolean aio_done_cb(gint fd, GIOCondition cond, gpointer data)
+{
+    uint64_t count;
+
+    if (read(aio_efd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+        qmpd_log(LOG_ERR, "eventfd read: %s", g_strerror(errno));
+    }
+    if (slept_at_ns) {
+        poll_adapt(g_get_monotonic_time() * 1000 - slept_at_ns);
+    }
+    do {
+        reap();
+        submit_now();
+    } while (poll_ring());
+    slept_at_ns = aio_in_flight ? g_get_monotonic_time() * 1000 : 0;
     return G_SOURCE_CONTINUE;
 }
 
@@ -254,6 +387,81 @@ static void pool_submit(Work *w)
     g_thread_pool_push(pool, w, NULL);
 }
 
+/*
+ * The work the loop owes us: deferred callbacks and queued submissions.
+ * One source stays attached and says it is ready while there is work,
+ * rather than an idle source per batch: GLib wakes its own loop (a write
+ * and a read of its wake-up fd) for every source attached or destroyed.
+ */
+static bool work_ready(void)
+{
+    return deferred->len || (aio_pending->len && !submit_blocked);
+}
+
+static gboolean work_prepare(GSource *src, gint *timeout)
+{
+    *timeout = -1;
+    return work_ready();
+}
+
+static gboolean work_check(GSource *src)
+{
+    return work_ready();
+}
+
+/*
+ * Run what was deferred before this dispatch (what these callbacks defer
+ * waits a turn, so a stream of instant completions cannot starve the
+ * monitor), then submit in one io_submit() what they and the loop's other
+ * sources queued.
+ */
+static gboolean work_dispatch(GSource *src, GSourceFunc unused, gpointer data)
+{
+    GArray *batch = deferred;
+
+    deferred = deferred_running;
+    deferred_running = batch;
+    for (guint i = 0; i < batch->len; i++) {
+        Deferred *d = &g_array_index(batch, Deferred, i);
+
+        if (d->icb) {
+            d->icb(d->opaque, (int)d->ret);
+        } else {
+            d->cb(d->opaque, d->ret);
+        }
+    }
+    g_array_set_size(batch, 0);
+    if (aio_pending->len && !submit_blocked) {
+        submit_pending();
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs work_funcs = {
+    .prepare = work_prepare,
+    .check = work_check,
+    .dispatch = work_dispatch,
+};
+
+/*
+ * Watch @fd, the completion eventfd: a source that may "recurse", so that
+ * GLib does not block it around each dispatch.  Blocking takes its fd out
+ * of the poll set and puts it back, and each of those wakes the loop
+ * through GLib's wake-up fd, two syscalls per batch of completions.  (It
+ * never does recurse: nothing here runs a nested loop.)
+ */
+static guint watch_fd(int fd, GUnixFDSourceFunc fn)
+{
+    GSource *src = g_unix_fd_source_new(fd, G_IO_IN);
+    guint id;
+
+    g_source_set_callback(src, G_SOURCE_FUNC(fn), NULL, NULL);
+    g_source_set_can_recurse(src, TRUE);
+    id = g_source_attach(src, NULL);
+    g_source_unref(src);
+    return id;
+}
+
 bool ioq_init(Error **errp)
 {
     int r;
@@ -262,7 +470,12 @@ bool ioq_init(Error **errp)
         return true;
     }
     deferred = g_array_new(FALSE, FALSE, sizeof(Deferred));
+    deferred_running = g_array_new(FALSE, FALSE, sizeof(Deferred));
     aio_pending = g_ptr_array_new();
+    work_source = g_source_new(&work_funcs, sizeof(GSource));
+    g_source_set_priority(work_source, G_PRIORITY_DEFAULT);
+    g_source_set_name(work_source, "ioq");
+    g_source_attach(work_source, NULL);
     pool_done = g_async_queue_new();
     pool_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pool = g_thread_pool_new(work_run, NULL, POOL_THREADS, FALSE, NULL);
@@ -279,7 +492,12 @@ bool ioq_init(Error **errp)
                          "Could not set up Linux AIO");
         return false;
     }
-    aio_watch = g_unix_fd_add(aio_efd, G_IO_IN, aio_done_cb, NULL);
+    aio_watch = watch_fd(aio_efd, aio_done_cb);
+    aio_ring = (AioRing *)aio_ctx;
+    if (aio_ring->magic != AIO_RING_MAGIC
+        || aio_ring->header_length != sizeof(AioRing)) {
+        aio_ring = NULL;
+    }
     aio_ready = true;
     return true;
 }
@@ -297,25 +515,33 @@ void ioq_cleanup(void)
     if (aio_ready) {
         io_destroy(aio_ctx);
         aio_ready = false;
+        aio_ring = NULL;
     }
+    while (aio_free) {
+        AioReq *req = aio_free;
+
+        aio_free = req->next_free;
+        g_free(req);
+    }
+    aio_free_count = 0;
     if (aio_watch) {
         g_source_remove(aio_watch);
     }
     if (pool_watch) {
         g_source_remove(pool_watch);
     }
-    if (submit_idle) {
-        g_source_remove(submit_idle);
+    if (work_source) {
+        g_source_destroy(work_source);
+        g_source_unref(work_source);
+        work_source = NULL;
     }
-    if (deferred_idle) {
-        g_source_remove(deferred_idle);
-    }
-    aio_watch = pool_watch = submit_idle = deferred_idle = 0;
+    aio_watch = pool_watch = 0;
     close(aio_efd);
     close(pool_efd);
     g_async_queue_unref(pool_done);
     g_ptr_array_free(aio_pending, TRUE);
     g_array_free(deferred, TRUE);
+    g_array_free(deferred_running, TRUE);
 }
 
 void ioq_pread(int fd, void *buf, size_t len, off_t off, unsigned max_batch,
@@ -327,7 +553,7 @@ void ioq_pread(int fd, void *buf, size_t len, off_t off, unsigned max_batch,
         ioq_pread_thread(fd, buf, len, off, cb, opaque);
         return;
     }
-    req = g_new0(AioReq, 1);
+    req = req_new();
     io_prep_pread(&req->iocb, fd, buf, len, off);
     req->cb = cb;
     req->opaque = opaque;
@@ -343,7 +569,7 @@ void ioq_pwrite(int fd, const void *buf, size_t len, off_t off,
         ioq_pwrite_thread(fd, buf, len, off, cb, opaque);
         return;
     }
-    req = g_new0(AioReq, 1);
+    req = req_new();
     io_prep_pwrite(&req->iocb, fd, (void *)buf, len, off);
     req->cb = cb;
     req->opaque = opaque;
@@ -409,33 +635,9 @@ void ioq_thread_call(IoqThreadFn *fn, void *arg, IoqCb *cb, void *opaque)
     pool_submit(w);
 }
 
-static gboolean deferred_cb(gpointer data)
-{
-    /* run what is queued now; what these callbacks queue waits a turn */
-    GArray *batch = deferred;
-
-    deferred = g_array_new(FALSE, FALSE, sizeof(Deferred));
-    deferred_idle = 0;
-    for (guint i = 0; i < batch->len; i++) {
-        Deferred *d = &g_array_index(batch, Deferred, i);
-
-        if (d->icb) {
-            d->icb(d->opaque, (int)d->ret);
-        } else {
-            d->cb(d->opaque, d->ret);
-        }
-    }
-    g_array_free(batch, TRUE);
-    return G_SOURCE_REMOVE;
-}
-
 static void defer_push(Deferred d)
 {
     g_array_append_val(deferred, d);
-    if (!deferred_idle) {
-        deferred_idle = g_idle_add_full(G_PRIORITY_DEFAULT, deferred_cb,
-                                        NULL, NULL);
-    }
 }
 
 void ioq_defer(IoqCb *cb, void *opaque, ssize_t ret)
