@@ -192,7 +192,7 @@ static void io_done_cb(void *opaque, int ret)
     if (tracked) {
         bn->writes = g_list_remove(bn->writes, r);
     }
-    g_free(r);
+    ioq_req_free(r, sizeof(*r));
     if (pad_lock) {
         bdrv_range_unlock(pad_lock);
     } else if (tracked) {
@@ -222,7 +222,7 @@ static void write_done_cb(void *opaque, int ret)
 static IoReq *io_start(BlockNode *bn, IoType type, uint64_t off,
                        uint64_t len, BdrvCb *cb, void *opaque)
 {
-    IoReq *r = g_new0(IoReq, 1);
+    IoReq *r = ioq_req_new0(IoReq);
 
     r->bn = bn;
     r->type = type;

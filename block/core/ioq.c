@@ -504,9 +504,12 @@ bool ioq_init(Error **errp)
 
 static void buf_cache_free_all(void);
 
+static void spare_reqs_free(void);
+
 void ioq_cleanup(void)
 {
     buf_cache_free_all();
+    spare_reqs_free();
     if (!pool) {
         return;
     }
@@ -769,6 +772,79 @@ void ioq_buf_free(void *buf)
     if (!buf_cache_timer) {
         buf_cache_timer = g_timeout_add(BUF_CACHE_IDLE_MS, buf_cache_tick,
                                         NULL);
+    }
+}
+
+/*
+ * Size classes of REQ_CLASS bytes up to REQ_CLASS * REQ_CLASSES; each
+ * keeps at most REQ_KEEP spare structs (a queue depth's worth for every
+ * layer), so the lists stay small after a burst.
+ */
+#define REQ_CLASS 16
+#define REQ_CLASSES 16
+#define REQ_KEEP 1024
+
+#if defined(__SANITIZE_ADDRESS__)
+#define REQ_CACHE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REQ_CACHE 0
+#endif
+#endif
+#ifndef REQ_CACHE
+#define REQ_CACHE 1
+#endif
+
+typedef struct SpareReq {
+    struct SpareReq *next;
+} SpareReq;
+
+static SpareReq *spare_reqs[REQ_CLASSES];
+static unsigned spare_count[REQ_CLASSES];
+
+void *ioq_req_alloc0(size_t size)
+{
+    size_t c = (MAX(size, 1) + REQ_CLASS - 1) / REQ_CLASS - 1;
+    SpareReq *s;
+
+    if (!REQ_CACHE || c >= REQ_CLASSES) {
+        return g_malloc0(size);
+    }
+    s = spare_reqs[c];
+    if (!s) {
+        /* the whole class, so that any size of it may reuse the block */
+        return g_malloc0((c + 1) * REQ_CLASS);
+    }
+    spare_reqs[c] = s->next;
+    spare_count[c]--;
+    memset(s, 0, size);
+    return s;
+}
+
+void ioq_req_free(void *p, size_t size)
+{
+    size_t c = (MAX(size, 1) + REQ_CLASS - 1) / REQ_CLASS - 1;
+    SpareReq *s = p;
+
+    if (!REQ_CACHE || c >= REQ_CLASSES || spare_count[c] >= REQ_KEEP) {
+        g_free(p);
+        return;
+    }
+    s->next = spare_reqs[c];
+    spare_reqs[c] = s;
+    spare_count[c]++;
+}
+
+static void spare_reqs_free(void)
+{
+    for (size_t c = 0; c < REQ_CLASSES; c++) {
+        while (spare_reqs[c]) {
+            SpareReq *s = spare_reqs[c];
+
+            spare_reqs[c] = s->next;
+            g_free(s);
+        }
+        spare_count[c] = 0;
     }
 }
 

@@ -70,6 +70,18 @@ void *ioq_buf_alloc(size_t len);
 void *ioq_buf_alloc0(size_t len);
 void ioq_buf_free(void *buf);
 
+/*
+ * The request structs of the layers above (the request layer's, the
+ * drivers'): @size zeroed bytes from a free list kept per size class, so
+ * that a steady stream of requests allocates nothing.  Free with
+ * ioq_req_free() and the same @size.  Main loop only.  (With
+ * AddressSanitizer they are plain allocations, so that it still sees
+ * every use after free.)
+ */
+void *ioq_req_alloc0(size_t size);
+void ioq_req_free(void *p, size_t size);
+#define ioq_req_new0(T) ((T *)ioq_req_alloc0(sizeof(T)))
+
 /* Requests submitted and not yet completed (for tests and drain). */
 unsigned ioq_in_flight(void);
 

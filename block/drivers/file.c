@@ -342,14 +342,14 @@ static void read_done_cb(void *opaque, ssize_t ret)
         ioq_buf_free(r->bounce);
     }
     r->cb(r->opaque, status);
-    g_free(r);
+    ioq_req_free(r, sizeof(*r));
 }
 
 static void file_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
                       BdrvCb *cb, void *opaque)
 {
     FileState *s = bn->opaque;
-    ReadReq *r = g_new0(ReadReq, 1);
+    ReadReq *r = ioq_req_new0(ReadReq);
 
     r->buf = buf;
     r->len = len;
@@ -424,7 +424,7 @@ static void write_finish(PendingWrite *w, int ret)
         ioq_buf_free(w->bounce);
     }
     w->cb(w->opaque, ret);
-    g_free(w);
+    ioq_req_free(w, sizeof(*w));
     retry_waiting(s);
 }
 
@@ -496,7 +496,7 @@ static void start_write(PendingWrite *w)
 static void file_write(BlockNode *bn, uint64_t off, uint64_t len,
                        const void *buf, int flags, BdrvCb *cb, void *opaque)
 {
-    PendingWrite *w = g_new0(PendingWrite, 1);
+    PendingWrite *w = ioq_req_new0(PendingWrite);
 
     w->bn = bn;
     w->off = off;

@@ -54,7 +54,7 @@ static void req_finish(Qcow2Req *r)
         r->l2 = NULL;
     }
     r->cb(r->opaque, r->ret);
-    g_free(r);
+    ioq_req_free(r, sizeof(*r));
 }
 
 void qcow2_sub_done(Qcow2Req *r, int ret)
@@ -91,7 +91,7 @@ static void data_io_done_cb(void *opaque, int ret)
 
     qcow2_io_end(d->bn, d->token);
     d->done(d->done_opaque, ret < 0 ? ret : d->ret);
-    g_free(d);
+    ioq_req_free(d, sizeof(*d));
 }
 
 static void data_io_go_cb(void *opaque, int ret)
@@ -121,7 +121,7 @@ void qcow2_data_io(BlockNode *bn, BlkdebugEvent ev, DataOp op, uint64_t host,
                    uint64_t len, const uint8_t *buf, int flags, BdrvCb *done,
                    void *done_opaque)
 {
-    DataIo *d = g_new0(DataIo, 1);
+    DataIo *d = ioq_req_new0(DataIo);
 
     d->bn = bn;
     d->op = op;
@@ -520,7 +520,7 @@ static Qcow2Req *req_new(BlockNode *bn, QReqType type, uint64_t off,
                          uint64_t len, const void *buf, int flags,
                          BdrvCb *cb, void *opaque)
 {
-    Qcow2Req *r = g_new0(Qcow2Req, 1);
+    Qcow2Req *r = ioq_req_new0(Qcow2Req);
 
     r->bn = bn;
     r->type = type;
