@@ -7,15 +7,21 @@
  * notifiers see each write as it starts.  FUA writes are flushed before
  * they complete, and fail when the flush does; a backend without write
  * cache makes every write FUA.  Also the I/O buffer cache: large
- * buffers are reused at their exact size, small ones never kept.
+ * buffers are reused at their exact size, small ones never kept; the
+ * request struct cache hands back zeroed memory; and libaio requests,
+ * more at once than one reaping pass takes, all complete with their own
+ * data.
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -254,6 +260,80 @@ static void test_buf_cache(void **state)
     ioq_buf_free(ioq_buf_alloc(512));
 }
 
+static void test_req_cache(void **state)
+{
+    unsigned char *a = ioq_req_alloc0(40);
+    unsigned char *b;
+
+    memset(a, 0xff, 40);
+    ioq_req_free(a, 40);
+    /* the same size class comes back zeroed, whatever its exact size */
+    b = ioq_req_alloc0(48);
+    for (int i = 0; i < 48; i++) {
+        assert_int_equal(b[i], 0);
+    }
+    ioq_req_free(b, 48);
+    /* sizes past the classes are plain allocations */
+    b = ioq_req_alloc0(4096);
+    assert_int_equal(b[4095], 0);
+    ioq_req_free(b, 4096);
+}
+
+#define AIO_REQS 200            /* more than one reaping pass's 64 */
+#define AIO_BLOCK 4096
+
+static void aio_done_cb(void *opaque, ssize_t ret)
+{
+    int *done = opaque;
+
+    assert_int_equal(ret, AIO_BLOCK);
+    (*done)++;
+}
+
+static void run_until(const int *done, int want)
+{
+    for (int i = 0; i < 100000 && *done < want; i++) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    assert_int_equal(*done, want);
+}
+
+static void test_aio_many(void **state)
+{
+    char path[] = "/var/tmp/test-io.XXXXXX";
+    int fd = mkstemp(path);
+    unsigned char *bufs[AIO_REQS];
+    int done = 0;
+
+    assert_true(fd >= 0);
+    close(fd);
+    fd = open(path, O_RDWR | O_DIRECT);
+    unlink(path);
+    if (fd < 0) {
+        skip();                 /* a filesystem without O_DIRECT */
+    }
+    for (int i = 0; i < AIO_REQS; i++) {
+        bufs[i] = ioq_buf_alloc(AIO_BLOCK);
+        memset(bufs[i], i + 1, AIO_BLOCK);
+        ioq_pwrite(fd, bufs[i], AIO_BLOCK, (off_t)i * AIO_BLOCK, 0,
+                   aio_done_cb, &done);
+    }
+    run_until(&done, AIO_REQS);
+    for (int i = 0; i < AIO_REQS; i++) {
+        memset(bufs[i], 0, AIO_BLOCK);
+        ioq_pread(fd, bufs[i], AIO_BLOCK, (off_t)i * AIO_BLOCK, 0,
+                  aio_done_cb, &done);
+    }
+    run_until(&done, 2 * AIO_REQS);
+    for (int i = 0; i < AIO_REQS; i++) {
+        assert_int_equal(bufs[i][0], (unsigned char)(i + 1));
+        assert_int_equal(bufs[i][AIO_BLOCK - 1], (unsigned char)(i + 1));
+        ioq_buf_free(bufs[i]);
+    }
+    assert_int_equal(ioq_in_flight(), 0);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +345,8 @@ int main(void)
         cmocka_unit_test(test_fua_fails_with_its_flush),
         cmocka_unit_test(test_backend_write_cache),
         cmocka_unit_test(test_buf_cache),
+        cmocka_unit_test(test_req_cache),
+        cmocka_unit_test(test_aio_many),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
