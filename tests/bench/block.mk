@@ -7,7 +7,7 @@ EXTRA_PROGRAMS = tests/bench/bench-block
 tests_bench_bench_block_SOURCES = tests/bench/bench-block.c
 tests_bench_bench_block_LDADD = $(BLOCK_LIBS) $(QAPI_LIBS)
 CLEANFILES += tests/bench/bench-block$(EXEEXT)
-EXTRA_DIST += tests/bench/run-block.sh
+EXTRA_DIST += tests/bench/run-block.sh tests/bench/lib.sh
 
 bench-block: tests/bench/bench-block$(EXEEXT)
 	BENCH_BLOCK='$(abs_top_builddir)/tests/bench/bench-block$(EXEEXT)' \

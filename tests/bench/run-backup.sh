@@ -58,6 +58,7 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$script_dir/lib.sh"
 QMPD=${QMPD:-$script_dir/../../qmpd}
 BENCH_BLOCK=${BENCH_BLOCK:-$script_dir/bench-block}
 QSD=${QSD:-qemu-storage-daemon}
@@ -71,12 +72,6 @@ HMP_SECONDS=${BENCH_BACKUP_HMP_SECONDS:-1}
 PARTS=${BENCH_BACKUP_PARTS:-writes backup memory}
 TIMEOUT=${BENCH_BACKUP_TIMEOUT:-300}
 client=$script_dir/backupclient.py
-
-die()
-{
-    echo "run-backup: $*" >&2
-    exit 1
-}
 
 for v in SIZE_MB WRITE_MB NULL_TB REPEAT TIMEOUT; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] ||
@@ -98,42 +93,7 @@ command -v "$QSD" >/dev/null 2>&1 && have_qsd=true
 command -v "$QEMU" >/dev/null 2>&1 && have_qemu=true
 [[ -x $BENCH_BLOCK ]] && have_bench=true
 
-# /tmp may be a tmpfs, which refuses O_DIRECT; /var/tmp is on disk.
-tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/bench-backup.XXXXXX")
-pids=()
-
-cleanup()
-{
-    local pid
-
-    # Only the daemons this script started, by pid; ${pids[@]+...} because
-    # set -u treats an empty array as unset in older bash.
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-# Turn signals into a normal exit so the EXIT trap does the cleanup.
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-can_drop=false
-if [[ -w /proc/sys/vm/drop_caches ]]; then
-    can_drop=true
-fi
-
-# cold: write back dirty pages, then drop the page cache when allowed.
-cold()
-{
-    sync
-    if $can_drop; then
-        echo 3 >/proc/sys/vm/drop_caches
-    fi
-}
+bench_init
 
 # what the "time" keyword prints: user and system seconds
 TIMEFORMAT='%3U %3S'
@@ -141,52 +101,6 @@ MiB=1048576
 GiB=$((1024 * MiB))
 null_bytes=$((NULL_TB << 40))
 pattern=165
-
-# fill IMAGE FORMAT OFFSET SIZE STEP COUNT PATTERN: COUNT writes of SIZE
-# bytes, STEP apart from OFFSET (all in bytes), with qemu-img bench.
-fill()
-{
-    "$QEMU_IMG" bench -f "$2" -t none -i native -w -d 32 -o "$3" -s "$4" \
-        -S "$5" -c "$6" --pattern="$7" "$1" >/dev/null ||
-        die "could not write data into $1"
-}
-
-gcd()
-{
-    local a=$1 b=$2 t
-
-    while ((b)); do
-        t=$((a % b)) a=$b b=$t
-    done
-    echo "$a"
-}
-
-# stride SPAN SIZE [CAP]: run-block.sh's stand-in for random offsets, a
-# step of k requests, k ~ 0.618 x the SPAN / SIZE slots and coprime with
-# it, so that wrapping at SPAN visits every slot once in scattered order;
-# CAP (qemu-img's limit, below 2 GiB) bounds the step.
-stride()
-{
-    local m=$(($1 / $2)) k
-
-    k=$((m * 618034 / 1000000))
-    if [[ -n ${3:-} ]] && ((k * $2 > $3)); then
-        k=$(($3 / $2))
-    fi
-    while ((k > 1 && $(gcd "$k" "$m") != 1)); do
-        k=$((k - 1))
-    done
-    echo $((k * $2))
-}
-
-# Print the tail of a daemon's log, for when it dies or misbehaves.
-show_log()
-{
-    if [[ -s $1 ]]; then
-        echo "--- $1" >&2
-        tail -n 20 "$1" >&2
-    fi
-}
 
 # start DAEMON OPTION...: start qmpd, qemu (qemu-system-x86_64 -M none) or
 # qsd with these options, written as qmpd takes them (-blockdev X, -drive
@@ -197,7 +111,7 @@ pid="" sock="" start_env=()
 hmp_env=(MALLOC_MMAP_THRESHOLD_=8388608 MALLOC_TRIM_THRESHOLD_=268435456)
 start()
 {
-    local daemon=$1 i args=() bin
+    local daemon=$1 args=() bin
     shift
 
     sock=$tmp/$daemon.sock
@@ -222,58 +136,9 @@ start()
     fi
     pid=$!
     pids+=("$pid")
-    for ((i = 0; i < 200; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            show_log "$tmp/$daemon.log"
-            die "$daemon exited during startup"
-        fi
-        if [[ -S $sock ]]; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    show_log "$tmp/$daemon.log"
-    die "$daemon did not create $sock within 10 seconds"
+    wait_socket "$daemon" "$sock" "$tmp/$daemon.log"
 }
 
-notes=()
-
-# stop DAEMON: end the daemon started last with SIGTERM (a clean exit that
-# stores persistent bitmaps); one that died on its own is reported.
-stop()
-{
-    local daemon=$1 p=$pid q rest=() state
-
-    for q in "${pids[@]}"; do
-        [[ $q == "$p" ]] || rest+=("$q")
-    done
-    pids=(${rest[@]+"${rest[@]}"})
-    # A child that exited is a zombie until waited for, and kill succeeds
-    # on a zombie, so look at its state instead.
-    state=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null || echo Z)
-    if [[ $state == Z ]]; then
-        wait "$p" 2>/dev/null || true
-        show_log "$tmp/$daemon.log"
-        notes+=("$daemon exited on its own (log above)")
-        return 0
-    fi
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-
-# field LINE KEY: the value of KEY=value in a client line, "-" if none.
-field()
-{
-    local kv
-
-    for kv in $1; do
-        if [[ $kv == "$2="* ]]; then
-            echo "${kv#*=}"
-            return 0
-        fi
-    done
-    echo "-"
-}
 
 # client SUBCOMMAND ARG...: backupclient.py on $sock; its line in $result,
 # and a failure is fatal (setup steps must work).
@@ -297,18 +162,6 @@ cpu_ns()
 rss_kb()
 {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
-# median VALUE...: the median, "-" if no value is a number.
-median()
-{
-    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk '
-        { t[NR] = $1 }
-        END {
-            if (!NR) { print "-"; exit }
-            printf "%.6g\n", NR % 2 ? t[(NR + 1) / 2] \
-                : (t[NR / 2] + t[NR / 2 + 1]) / 2
-        }'
 }
 
 # spread VALUE...: half the range of the values over their median, as
@@ -345,18 +198,6 @@ fmt1()
         echo "-"
     else
         awk -v v="$1" 'BEGIN { printf "%.1f\n", v }'
-    fi
-}
-
-# mibs BYTES SECONDS
-mibs()
-{
-    if [[ $2 == - ]]; then
-        echo "-"
-    else
-        awk -v b="$1" -v s="$2" 'BEGIN {
-            if (s <= 0) s = 0.0005
-            printf "%.1f\n", b / s / 1048576 }'
     fi
 }
 
@@ -559,7 +400,7 @@ part_writes()
             if grep -q -i "failed" "$tmp/$daemon.log"; then
                 notes+=("$daemon, HMP $fmt: $(grep -i -m1 failed "$tmp/$daemon.log")")
             fi
-            stop "$daemon"
+            stop "$daemon" "$tmp/$daemon.log"
         done
     done
     start_env=()
@@ -658,7 +499,7 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
                 )'"bitmap":"inc"}}') || true
             inc[$daemon]+="$(field "$line" seconds) "
             [[ $line == *error=* ]] && err[$daemon]+="incremental: ${line#*error=}; "
-            stop "$daemon"
+            stop "$daemon" "$tmp/$daemon.log"
         done
     done
 
@@ -767,7 +608,7 @@ part_memory()
         D[$daemon|8-cleared]=$(($(rss_kb "$pid") - base))
         client bitmaps src 0
         D[$daemon|8-removed]=$(($(rss_kb "$pid") - base))
-        stop "$daemon"
+        stop "$daemon" "$tmp/$daemon.log"
     done
 
     echo

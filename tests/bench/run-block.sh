@@ -27,6 +27,7 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$script_dir/lib.sh"
 BENCH_BLOCK=${BENCH_BLOCK:-$script_dir/bench-block}
 QEMU_IMG=${QEMU_IMG:-qemu-img}
 IMG_MB=${BENCH_BLOCK_IMG_MB:-1024}
@@ -35,12 +36,6 @@ COUNT_4K=${BENCH_BLOCK_4K_COUNT:-16000}
 COUNT_64K=${BENCH_BLOCK_64K_COUNT:-6000}
 REPEAT=${BENCH_BLOCK_REPEAT:-3}
 QMPD_PATTERN=${BENCH_BLOCK_QMPD_PATTERN:-random}
-
-die()
-{
-    echo "run-block: $*" >&2
-    exit 1
-}
 
 for v in IMG_MB SEQ_COUNT COUNT_4K COUNT_64K; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 4 ]] ||
@@ -55,64 +50,10 @@ done
 command -v "$QEMU_IMG" >/dev/null 2>&1 ||
     die "$QEMU_IMG not found: it creates the images and is the baseline"
 
-# /tmp may be a tmpfs, which refuses O_DIRECT; /var/tmp is on disk.
-tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/bench-block.XXXXXX")
-cleanup()
-{
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-# Turn signals into a normal exit so the EXIT trap does the cleanup.
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_init
 
 img_bytes=$((IMG_MB << 20))
 pattern=165    # 0xa5: never all zeroes, so no zero detection anywhere
-
-gcd()
-{
-    local a=$1 b=$2 t
-
-    while ((b)); do
-        t=$((a % b)) a=$b b=$t
-    done
-    echo "$a"
-}
-
-# stride SIZE: the qemu-img bench -S step standing in for random offsets.
-# qemu-img bench only goes forward by a step, wrapping modulo the image
-# size; a step of k requests with k near the golden ratio of the image's
-# M slots and gcd(k, M) = 1 visits every slot once, in scattered order, so
-# neighbouring requests are ~0.38 images apart and never sequential.
-# qemu-img caps the step below 2 GiB, so large images get a smaller k.
-stride()
-{
-    local size=$1 m k
-
-    m=$((img_bytes / size))
-    k=$((m * 618034 / 1000000))
-    if ((k * size > 2147483647)); then
-        k=$((2147483647 / size))
-    fi
-    while ((k > 1 && $(gcd "$k" "$m") != 1)); do
-        k=$((k - 1))
-    done
-    echo $((k * size))
-}
-
-# field LINE KEY: the value of KEY=value in bench-block's summary line.
-field()
-{
-    local kv
-
-    for kv in $1; do
-        if [[ $kv == "$2="* ]]; then
-            echo "${kv#*=}"
-            return 0
-        fi
-    done
-    die "no $2 in bench-block output: $1"
-}
 
 # Wall time of the last run_* call, in seconds.
 secs=""
@@ -128,7 +69,7 @@ run_qmpd()
     if [[ $mode == random && $QMPD_PATTERN == random ]]; then
         args+=(-r --seed 1)
     elif [[ $mode == random ]]; then
-        args+=(-S "$(stride "$size")")
+        args+=(-S "$(stride "$img_bytes" "$size" 2147483647)")
     fi
     if ! "$BENCH_BLOCK" "${args[@]}" "$file" >"$tmp/out" 2>&1; then
         cat "$tmp/out" >&2
@@ -137,7 +78,8 @@ run_qmpd()
     line=$(grep '^ops=' "$tmp/out") || die "bench-block printed no summary"
     [[ $(field "$line" ops) == "$count" ]] ||
         die "bench-block completed fewer requests than asked: $line"
-    secs=$(field "$line" seconds)
+    secs=$(field "$line" seconds "")
+    [[ -n $secs ]] || die "no seconds in bench-block output: $line"
 }
 
 # run_qemu_img FMT FILE RW SIZE DEPTH COUNT MODE
@@ -148,7 +90,8 @@ run_qemu_img()
                 -c "$count" --pattern="$pattern")
 
     [[ $rw == write ]] && args+=(-w)
-    [[ $mode == random ]] && args+=(-S "$(stride "$size")")
+    [[ $mode == random ]] &&
+        args+=(-S "$(stride "$img_bytes" "$size" 2147483647)")
     if ! "$QEMU_IMG" "${args[@]}" "$file" >"$tmp/out" 2>&1; then
         cat "$tmp/out" >&2
         die "qemu-img failed: ${args[*]} $file"
@@ -171,9 +114,7 @@ new_image()
 filled_image()
 {
     new_image "$1" "$2"
-    "$QEMU_IMG" bench -f "$1" -t none -i native -w -s 1M -d 32 \
-        -c "$IMG_MB" --pattern=90 "$2" >/dev/null ||
-        die "could not fill $2"
+    fill "$2" "$1" 0 $((1 << 20)) $((1 << 20)) "$IMG_MB" 90
 }
 
 # rate COUNT SIZE SECONDS...: "IOPS MiB/s" for the median of the times.

@@ -30,6 +30,7 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$script_dir/lib.sh"
 QMPD=${QMPD:-$script_dir/../../qmpd}
 QSD=${QSD:-qemu-storage-daemon}
 QEMU_IMG=${QEMU_IMG:-qemu-img}
@@ -38,12 +39,6 @@ REPEAT=${BENCH_JOBS_REPEAT:-1}
 FILE_OPTS=${BENCH_JOBS_FILE_OPTS:-cache.direct=on,aio=native}
 TIMEOUT=${BENCH_JOBS_TIMEOUT:-300}
 client=$script_dir/jobclient.py
-
-die()
-{
-    echo "run-jobs: $*" >&2
-    exit 1
-}
 
 [[ $SIZE_MB =~ ^[0-9]+$ && $SIZE_MB -ge 64 && $((SIZE_MB % 16)) == 0 ]] ||
     die "the chain size must be a multiple of 16 MiB, at least 64 (got $SIZE_MB)"
@@ -60,43 +55,9 @@ if command -v "$QSD" >/dev/null 2>&1; then
     have_qsd=true
 fi
 
-# /tmp may be a tmpfs, which refuses O_DIRECT; /var/tmp is on disk.
-tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/bench-jobs.XXXXXX")
-pids=()
-
-cleanup()
-{
-    local pid
-
-    # Only the daemons this script started, by pid; ${pids[@]+...} because
-    # set -u treats an empty array as unset in older bash.
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-# Turn signals into a normal exit so the EXIT trap does the cleanup.
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-can_drop=false
-if [[ -w /proc/sys/vm/drop_caches ]]; then
-    can_drop=true
-fi
-
-# cold: write back dirty pages, then drop the page cache when allowed, so
-# that every timed run starts from the disk with no writeback running.
-cold()
-{
-    sync
-    if $can_drop; then
-        echo 3 >/proc/sys/vm/drop_caches
-    fi
-}
+bench_init
+# a daemon that dies during a job is reported: the job may be why
+died="exited on its own during a job (log above)"
 
 # Layout, in units u of 1/16 of the disk (256 MiB at 4 GiB), 64 KiB
 # clusters; "every 2nd" means every other cluster, and so on:
@@ -106,15 +67,6 @@ cold()
 # 7u of 16 (44%) is allocated in the chain.
 unit_mb=$((SIZE_MB / 16))
 unit=$((unit_mb << 20))
-
-# fill IMAGE OFFSET SIZE STEP COUNT PATTERN: COUNT writes of SIZE bytes,
-# STEP apart from OFFSET (all in bytes), with qemu-img bench.
-fill()
-{
-    "$QEMU_IMG" bench -f qcow2 -t none -i native -w -d 32 -o "$2" -s "$3" \
-        -S "$4" -c "$5" --pattern="$6" "$1" >/dev/null ||
-        die "could not write data into $1"
-}
 
 # make_chain DIR: a fresh base <- sn1 <- sn2 in DIR, with the layout above.
 make_chain()
@@ -129,10 +81,10 @@ make_chain()
         -F qcow2 "$d/sn1.qcow2" || die "could not create $d/sn1.qcow2"
     "$QEMU_IMG" create -q -f qcow2 -o cluster_size=64k -b sn1.qcow2 \
         -F qcow2 "$d/sn2.qcow2" || die "could not create $d/sn2.qcow2"
-    fill "$d/base.qcow2" 0 $m $m $((4 * unit / m)) 17
-    fill "$d/sn1.qcow2" $((3 * unit)) $k $((2 * k)) $((3 * unit / k)) 34
-    fill "$d/sn2.qcow2" $((2 * unit)) $k $((4 * k)) $((unit / 2 / k)) 51
-    fill "$d/sn2.qcow2" $((12 * unit)) $m $m $((unit / 2 / m)) 68
+    fill "$d/base.qcow2" qcow2 0 $m $m $((4 * unit / m)) 17
+    fill "$d/sn1.qcow2" qcow2 $((3 * unit)) $k $((2 * k)) $((3 * unit / k)) 34
+    fill "$d/sn2.qcow2" qcow2 $((2 * unit)) $k $((4 * k)) $((unit / 2 / k)) 51
+    fill "$d/sn2.qcow2" qcow2 $((12 * unit)) $m $m $((unit / 2 / m)) 68
 }
 
 # blockdevs DIR DASHES: the chain as -blockdev (qmpd) or --blockdev (qsd)
@@ -151,21 +103,12 @@ blockdevs()
     done
 }
 
-# Print the tail of a daemon's log, for when it dies or misbehaves.
-show_log()
-{
-    if [[ -s $1 ]]; then
-        echo "--- $1" >&2
-        tail -n 20 "$1" >&2
-    fi
-}
-
 # start DAEMON DIR: start qmpd or qsd on the chain in DIR; sets $pid and
 # $sock. Polling for the socket is fine here: nothing is timed yet.
 pid="" sock=""
 start()
 {
-    local daemon=$1 d=$2 i args=()
+    local daemon=$1 d=$2 args=()
 
     sock=$d/$daemon.sock
     if [[ $daemon == qmpd ]]; then
@@ -180,55 +123,8 @@ start()
     fi
     pid=$!
     pids+=("$pid")
-    for ((i = 0; i < 200; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            show_log "$d/$daemon.log"
-            die "$daemon exited during startup"
-        fi
-        if [[ -S $sock ]] && python3 "$client" probe "$sock" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    show_log "$d/$daemon.log"
-    die "$daemon did not answer on $sock within 10 seconds"
-}
-
-# stop DAEMON DIR: end the daemon started last; a daemon that died on its
-# own is reported, since the job it ran may be why.
-stop()
-{
-    local daemon=$1 d=$2 p=$pid q rest=() state
-
-    for q in "${pids[@]}"; do
-        [[ $q == "$p" ]] || rest+=("$q")
-    done
-    pids=(${rest[@]+"${rest[@]}"})
-    # A child that exited is a zombie until waited for, and kill succeeds
-    # on a zombie, so look at its state instead.
-    state=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null || echo Z)
-    if [[ $state == Z ]]; then
-        wait "$p" 2>/dev/null || true
-        show_log "$d/$daemon.log"
-        notes+=("$daemon exited on its own during a job (log above)")
-        return 0
-    fi
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-
-# field LINE KEY: the value of KEY=value in a jobclient line, "-" if none.
-field()
-{
-    local kv
-
-    for kv in $1; do
-        if [[ $kv == "$2="* ]]; then
-            echo "${kv#*=}"
-            return 0
-        fi
-    done
-    echo "-"
+    wait_socket "$daemon" "$sock" "$d/$daemon.log" \
+        python3 "$client" probe "$sock"
 }
 
 # job_cmd CASE: the QMP command of one case, always with job-id job0.
@@ -262,40 +158,7 @@ run_case()
     result=$(timeout "$TIMEOUT" python3 "$client" run "$sock" \
         "$(job_cmd "$c")" ${args[@]+"${args[@]}"} 2>"$d/client.err") ||
         result="seconds=- error=\"no end within ${TIMEOUT}s or client failed: $(tail -n 1 "$d/client.err")\""
-    stop "$daemon" "$d"
-}
-
-# median VALUES...: the median of numbers, "-" if any is "-".
-median()
-{
-    printf '%s\n' "$@" | sort -g | awk '
-        $1 == "-" { bad = 1 }
-        { t[NR] = $1 }
-        END {
-            if (bad || NR == 0) { print "-"; exit }
-            print NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
-        }'
-}
-
-# mibs BYTES SECONDS
-mibs()
-{
-    if [[ $2 == - ]]; then
-        echo "-"
-    else
-        awk -v b="$1" -v s="$2" 'BEGIN {
-            if (s <= 0) s = 0.0005
-            printf "%.1f\n", b / s / 1048576 }'
-    fi
-}
-
-secs_fmt()
-{
-    if [[ $1 == - ]]; then
-        echo "-"
-    else
-        printf '%.2f\n' "$1"
-    fi
+    stop "$daemon" "$d/$daemon.log" "$died"
 }
 
 # row CASE MIB QMPD_S QMPD_MIBS QSD_S QSD_MIBS [NOTE]
@@ -305,23 +168,11 @@ row()
         "${7:-}"
 }
 
-notes=()
 errors=()
 
 # note_error DAEMON CASE LINE: keep the error of a run for the footnotes
 # and set $marker to the mark for its cell ("" if the run had none).
 marker=""
-note_error()
-{
-    local err=${3#*error=}
-
-    marker=""
-    if [[ $3 == *error=* ]]; then
-        errors+=("[e${#errors[@]}] $1, $2: $err")
-        marker="[e$((${#errors[@]} - 1))]"
-    fi
-}
-
 # Does this qmpd have block-commit? Ask a bare one.
 mkdir -p "$tmp/probe"
 "$QMPD" -M none -nodefaults -display none \
@@ -337,7 +188,7 @@ done
 qmpd_commit=true
 python3 "$client" has-command "$tmp/probe/qmpd.sock" block-commit ||
     qmpd_commit=false
-stop qmpd "$tmp/probe"
+stop qmpd "$tmp/probe/qmpd.log" "$died"
 
 # The bytes each job moves, from the layers' own allocation maps.
 make_chain "$tmp/run"
@@ -417,7 +268,7 @@ for c in "${cases[@]}"; do
             tail_note+="  n/a (no block-commit in this qmpd)"
         else
             # shellcheck disable=SC2086
-            s=$(median ${secs[$daemon]})
+            s=$(median_all ${secs[$daemon]})
             cells+=("$(secs_fmt "$s")" "$(mibs "$bytes" "$s")${mark[$daemon]}")
         fi
     done
@@ -431,7 +282,7 @@ for c in "${cases[@]}"; do
                 cells+=("-" "")
             else
                 # shellcheck disable=SC2086
-                cells+=("$(secs_fmt "$(median ${csecs[$daemon]})")" "")
+                cells+=("$(secs_fmt "$(median_all ${csecs[$daemon]})")" "")
             fi
         done
         row "  then job-complete to concluded" "" "${cells[@]}"
@@ -463,10 +314,10 @@ for ((i = 0; i < REPEAT; i++)); do
     rm -f "$tmp/dst.raw"
 done
 rm -f "$tmp/src.raw"
-s=$(median "${cp_secs[@]}")
+s=$(median_all "${cp_secs[@]}")
 row "cp of a file of data, then sync [1]" "$phys_mb" "$(secs_fmt "$s")" \
     "$(mibs "$phys_bytes" "$s")" "" ""
-s=$(median "${dd_secs[@]}")
+s=$(median_all "${dd_secs[@]}")
 row "dd bs=1M oflag=direct [1]" "$phys_mb" "$(secs_fmt "$s")" \
     "$(mibs "$phys_bytes" "$s")" "" ""
 
@@ -498,10 +349,10 @@ for poll in query-status query-block-jobs; do
             continue
         fi
         # shellcheck disable=SC2086
-        cells+=("$(median ${med[$daemon]})" \
+        cells+=("$(median_all ${med[$daemon]})" \
             "$(printf '%s\n' ${mx[$daemon]} | sort -g | tail -n 1)${mark[$daemon]}")
         # shellcheck disable=SC2086
-        pcount+="${pcount:+/}$(median ${np[$daemon]})"
+        pcount+="${pcount:+/}$(median_all ${np[$daemon]})"
     done
     lab="$poll ms"
     if [[ $poll == query-status ]] && $have_qsd; then
@@ -516,7 +367,7 @@ for poll in query-status query-block-jobs; do
             continue
         fi
         # shellcheck disable=SC2086
-        s=$(median ${ssecs[$daemon]})
+        s=$(median_all ${ssecs[$daemon]})
         cells+=("$(secs_fmt "$s")" "$(mibs "$(field "$alloc" stream_full)" "$s")")
     done
     row "  the stream meanwhile, s and MiB/s" "" "${cells[@]}"

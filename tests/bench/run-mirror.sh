@@ -44,6 +44,7 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$script_dir/lib.sh"
 QMPD=${QMPD:-$script_dir/../../qmpd}
 QSD=${QSD:-qemu-storage-daemon}
 QEMU=${QEMU:-qemu-system-x86_64}
@@ -55,12 +56,6 @@ BOUND=${BENCH_MIRROR_BOUND:-30}
 FILE_OPTS=${BENCH_MIRROR_FILE_OPTS:-cache.direct=on,aio=native}
 TIMEOUT=${BENCH_MIRROR_TIMEOUT:-300}
 client=$script_dir/mirrorclient.py
-
-die()
-{
-    echo "run-mirror: $*" >&2
-    exit 1
-}
 
 [[ $SIZE_MB =~ ^[0-9]+$ && $SIZE_MB -ge 256 && $((SIZE_MB % 64)) == 0 ]] ||
     die "the image size must be a multiple of 64 MiB, at least 256 (got $SIZE_MB)"
@@ -90,55 +85,13 @@ if $have_qsd && command -v "$QEMU_IO" >/dev/null 2>&1 &&
     qsd_writer=true
 fi
 
-# /tmp may be a tmpfs, which refuses O_DIRECT; /var/tmp is on disk.
-tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/bench-mirror.XXXXXX")
-pids=()
-
-cleanup()
-{
-    local pid
-
-    # Only the daemons this script started, by pid; ${pids[@]+...} because
-    # set -u treats an empty array as unset in older bash.
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-# Turn signals into a normal exit so the EXIT trap does the cleanup.
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-can_drop=false
-if [[ -w /proc/sys/vm/drop_caches ]]; then
-    can_drop=true
-fi
-
-# cold: write back dirty pages, then drop the page cache when allowed.
-cold()
-{
-    sync
-    if $can_drop; then
-        echo 3 >/proc/sys/vm/drop_caches
-    fi
-}
+bench_init
+# a daemon that dies during a job is reported: the job may be why
+died="exited on its own during a job (log above)"
 
 MiB=1048576
 size=$((SIZE_MB * MiB))
 half=$((size / 2))
-
-# fill IMAGE FORMAT OFFSET SIZE STEP COUNT PATTERN: COUNT writes of SIZE
-# bytes, STEP apart from OFFSET (all in bytes), with qemu-img bench.
-fill()
-{
-    "$QEMU_IMG" bench -f "$2" -t none -i native -w -d 32 -o "$3" -s "$4" \
-        -S "$5" -c "$6" --pattern="$7" "$1" >/dev/null ||
-        die "could not write data into $1"
-}
 
 # The half-allocated source, qcow2 and raw: 1 MiB of data every 2 MiB.
 make_half()
@@ -174,15 +127,6 @@ make_seed()
     cp "$d/sn2.qcow2" "$d/sn2.orig"
 }
 
-# Print the tail of a daemon's log, for when it dies or misbehaves.
-show_log()
-{
-    if [[ -s $1 ]]; then
-        echo "--- $1" >&2
-        tail -n 20 "$1" >&2
-    fi
-}
-
 # file_node NAME PATH: a file node's -blockdev value
 file_node()
 {
@@ -198,7 +142,7 @@ file_node()
 pid="" sock="" wsock="" nsock=""
 start()
 {
-    local daemon=$1 i args=() bin
+    local daemon=$1 args=() bin
     shift
 
     sock=$tmp/$daemon.sock wsock=$tmp/$daemon-w.sock nsock=$tmp/nbd.sock
@@ -228,58 +172,9 @@ start()
     fi
     pid=$!
     pids+=("$pid")
-    for ((i = 0; i < 200; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            show_log "$tmp/$daemon.log"
-            die "$daemon exited during startup"
-        fi
-        if [[ -S $sock ]]; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    show_log "$tmp/$daemon.log"
-    die "$daemon did not create $sock within 10 seconds"
+    wait_socket "$daemon" "$sock" "$tmp/$daemon.log"
 }
 
-notes=()
-
-# stop DAEMON: end the daemon started last; one that died on its own is
-# reported, since the job it ran may be why.
-stop()
-{
-    local daemon=$1 p=$pid q rest=() state
-
-    for q in "${pids[@]}"; do
-        [[ $q == "$p" ]] || rest+=("$q")
-    done
-    pids=(${rest[@]+"${rest[@]}"})
-    # A child that exited is a zombie until waited for, and kill succeeds
-    # on a zombie, so look at its state instead.
-    state=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null || echo Z)
-    if [[ $state == Z ]]; then
-        wait "$p" 2>/dev/null || true
-        show_log "$tmp/$daemon.log"
-        notes+=("$daemon exited on its own during a job (log above)")
-        return 0
-    fi
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-
-# field LINE KEY: the value of KEY=value in a mirrorclient line, "-" if none.
-field()
-{
-    local kv
-
-    for kv in $1; do
-        if [[ $kv == "$2="* ]]; then
-            echo "${kv#*=}"
-            return 0
-        fi
-    done
-    echo "-"
-}
 
 # target_add NODE PATH FORMAT [BACKING]: blockdev-add of a target, JSON.
 target_add()
@@ -313,19 +208,6 @@ run_client()
 
 errors=()
 marker=""
-# note_error DAEMON CASE: keep the error of $result for the footnotes and
-# set $marker to the mark for its cell ("" if the run had none).
-note_error()
-{
-    local err=${result#*error=}
-
-    marker=""
-    if [[ $result == *error=* ]]; then
-        errors+=("[e${#errors[@]}] $1, $2: $err")
-        marker="[e$((${#errors[@]} - 1))]"
-    fi
-}
-
 # run_full DAEMON FORMAT: blockdev-mirror sync=full of half.FORMAT to a
 # fresh image of the same format.
 run_full()
@@ -339,7 +221,7 @@ run_full()
         -blockdev "driver=$drv,node-name=src,file=src-file"
     run_client "$TIMEOUT" --pre "$(target_add tgt "$t" "$drv")" \
         "$(mirror_cmd src tgt full)"
-    stop "$daemon"
+    stop "$daemon" "$tmp/$daemon.log" "$died"
 }
 
 # run_seed DAEMON WAY: the seed's copy, "two" steps or qmpd's "one" job.
@@ -369,7 +251,7 @@ run_seed()
             --pre "$(target_add active "$d/active.qcow2" qcow2 base)" \
             "$(mirror_cmd sn2 active top '"__com.qmpd_shared-base":"base"')"
     fi
-    stop "$daemon"
+    stop "$daemon" "$tmp/$daemon.log" "$died"
 }
 
 # run_writer DAEMON RATE MODE: run_full's qcow2 case under the writer;
@@ -408,28 +290,7 @@ run_writer()
     run_client $((BOUND + 180)) --pre "$(target_add tgt "$t" qcow2)" \
         --bound "$BOUND" --writer "$kind:$dev:$rate" --span "$size" \
         --writer-sock "$wsock" "$(mirror_cmd src tgt full "$extra")"
-    stop "$daemon"
-}
-
-secs_fmt()
-{
-    if [[ $1 == - ]]; then
-        echo "-"
-    else
-        printf '%.2f\n' "$1"
-    fi
-}
-
-# mibs BYTES SECONDS
-mibs()
-{
-    if [[ $2 == - ]]; then
-        echo "-"
-    else
-        awk -v b="$1" -v s="$2" 'BEGIN {
-            if (s <= 0) s = 0.0005
-            printf "%.1f\n", b / s / 1048576 }'
-    fi
+    stop "$daemon" "$tmp/$daemon.log" "$died"
 }
 
 # add SECONDS SECONDS: their sum, "-" if either is "-".
@@ -455,7 +316,7 @@ python3 "$client" has-arg "$sock" blockdev-mirror __com.qmpd_shared-base &&
     qmpd_shared=true || qmpd_shared=false
 python3 "$client" has-arg "$sock" blockdev-mirror \
     __com.qmpd_auto-write-blocking && qmpd_auto=true || qmpd_auto=false
-stop qmpd
+stop qmpd "$tmp/qmpd.log" "$died"
 
 make_half
 make_seed
@@ -496,7 +357,7 @@ for fmt in qcow2 raw; do
         s[$daemon]=$(field "$result" ready_s)
         c[$daemon]=$(field "$result" complete_s)
         [[ $fmt == qcow2 ]] && ready_off[$daemon]=$(field "$result" offset)
-        note_error "$daemon" "$fmt sync=full" && mk[$daemon]=$marker
+        note_error "$daemon" "$fmt sync=full" "$result" && mk[$daemon]=$marker
     done
     row "$fmt sync=full, every other MiB data" $((half >> 20)) \
         "$(secs_fmt "${s[qmpd]}")" "$(mibs $half "${s[qmpd]}")${mk[qmpd]}" \
@@ -514,7 +375,7 @@ for daemon in qmpd qsd; do
     run_seed "$daemon" two
     s[$daemon]=$(field "$result" total_s)
     st[$daemon]=$(field "$result" first_s)
-    note_error "$daemon" "seed, two steps" && mk[$daemon]=$marker
+    note_error "$daemon" "seed, two steps" "$result" && mk[$daemon]=$marker
 done
 row "seed base<-sn1<-sn2 onto base<-active [1]" $((seed_bytes >> 20)) "" "" "" ""
 row "  two steps: stream + top mirror to READY" "" \
@@ -525,7 +386,7 @@ row "    of which block-stream sn2 base-node=base" $((stream_bytes >> 20)) \
 if $qmpd_shared; then
     run_seed qmpd one
     one=$(field "$result" ready_s)
-    note_error qmpd "seed, one job"
+    note_error qmpd "seed, one job" "$result"
     row "  one job (__com.qmpd_shared-base=base)" "" "$(secs_fmt "$one")" \
         "$(mibs "$seed_bytes" "$one")$marker" "n/a" ""
 else
@@ -603,7 +464,7 @@ if [[ -n $RATES ]]; then
                 continue
             fi
             run_writer "$daemon" "$rate" "$mode"
-            note_error "$daemon" "$mode at $rate MiB/s"
+            note_error "$daemon" "$mode at $rate MiB/s" "$result"
             off=$(field "$result" offset)
             len=$(field "$result" len)
             conv=$(field "$result" converged)

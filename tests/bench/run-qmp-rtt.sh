@@ -15,86 +15,18 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$script_dir/lib.sh"
 QMPD=${QMPD:-$script_dir/../../qmpd}
 QSD=${QSD:-qemu-storage-daemon}
 N=${QMP_RTT_N:-20000}
 K=${QMP_RTT_K:-8}
 CC=${CC:-cc}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/qmp-rtt.XXXXXX")
-pids=()
-
-cleanup()
-{
-    local pid
-
-    # Only the servers this script started, by pid; ${pids[@]+...} because
-    # set -u treats an empty array as unset in older bash.
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in ${pids[@]+"${pids[@]}"}; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-# Turn signals into a normal exit so the EXIT trap does the cleanup.
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-die()
-{
-    echo "run-qmp-rtt: $*" >&2
-    exit 1
-}
-
-# Print the tail of a server's log, for when it dies or misbehaves.
-show_log()
-{
-    if [[ -s $1 ]]; then
-        echo "--- $1" >&2
-        tail -n 20 "$1" >&2
-    fi
-}
-
-# wait_ready NAME PID SOCKET LOG: poll until the server answers a full QMP
-# handshake. Polling is fine here: nothing is timed until this returns.
-wait_ready()
-{
-    local name=$1 pid=$2 sock=$3 log=$4 i
-
-    for ((i = 0; i < 200; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            show_log "$log"
-            die "$name exited during startup"
-        fi
-        if [[ -S $sock ]] && "$tmp/qmp-rtt" --probe "$sock" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    show_log "$log"
-    die "$name did not answer on $sock within 10 seconds"
-}
+bench_init
 
 vmrss_kb()
 {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
-# field LINE KEY: the value of KEY=value in one line of qmp-rtt output.
-field()
-{
-    local kv
-
-    for kv in $1; do
-        if [[ $kv == "$2="* ]]; then
-            echo "${kv#*=}"
-            return 0
-        fi
-    done
-    echo "?"
 }
 
 # run_client OUT CMD SOCKET...: both cases (1 and K connections) in one go.
@@ -114,8 +46,8 @@ row()
     local line=$3 note=${4:-}
 
     printf '%-20s %-27s %9s %8s %8s%s\n' "$1" "$2" \
-        "$(field "$line" median_us)" "$(field "$line" p99_us)" \
-        "$(field "$line" cmds_per_s)" "$note"
+        "$(field "$line" median_us "?")" "$(field "$line" p99_us "?")" \
+        "$(field "$line" cmds_per_s "?")" "$note"
 }
 
 [[ -x $QMPD ]] || die "qmpd not found at $QMPD (set QMPD or run make)"
@@ -151,10 +83,14 @@ if command -v "$QSD" >/dev/null 2>&1; then
     pids+=("$qsd_pid")
 fi
 
-wait_ready qmpd "$qmpd_pid" "$tmp/qmpd.sock" "$tmp/qmpd.log"
+pid=$qmpd_pid
+wait_socket qmpd "$tmp/qmpd.sock" "$tmp/qmpd.log" \
+    "$tmp/qmp-rtt" --probe "$tmp/qmpd.sock"
 if $have_qsd; then
     for sock in "${qsd_socks[@]}"; do
-        wait_ready qemu-storage-daemon "$qsd_pid" "$sock" "$tmp/qsd.log"
+        pid=$qsd_pid
+        wait_socket qemu-storage-daemon "$sock" "$tmp/qsd.log" \
+            "$tmp/qmp-rtt" --probe "$sock"
     done
 fi
 
