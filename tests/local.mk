@@ -176,7 +176,7 @@ EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
 	tests/functional/hmplines.py \
 	tests/functional/reference.py \
 	tests/functional/coverage.py \
-	tests/compat/schema_canon.py
+	tests/compat/schema_canon.py tests/compat/transcript.py
 
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON)

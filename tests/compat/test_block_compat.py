@@ -15,22 +15,17 @@ installed.
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from qmpd import Qmpd, QmpClient, need_qemu, need_qemu_utils, run  # noqa: E402
+import transcript  # noqa: E402
+from qmpd import need_qemu, need_qemu_utils, run  # noqa: E402
+from transcript import (diff_steps, dump_transcripts,  # noqa: E402
+                        reference, tool, until)
 
 MiB = 1024 * 1024
-
-
-def qemu_img(*args):
-    return subprocess.run(["qemu-img"] + list(args), check=True,
-                          capture_output=True, timeout=30).stdout
 
 
 def make_images(d):
@@ -38,7 +33,7 @@ def make_images(d):
         a = ["create", "-q", "-f", fmt]
         if backing:
             a += ["-b", backing, "-F", "qcow2"]
-        qemu_img(*(a + [os.path.join(d, name), str(size)]))
+        tool("qemu-img", *(a + [os.path.join(d, name), str(size)]))
 
     for name in ("disk.qcow2", "a.qcow2", "ro.qcow2", "direct.qcow2",
                  "unmap.qcow2", "base.qcow2", "ov.qcow2", "ov2.qcow2",
@@ -63,11 +58,8 @@ def qcow2(node, name, **kw):
     return d
 
 
-# A step: (command, arguments[, wait[, "no-events"]]).  $T in arguments
-# is the side's temp dir.  With wait = (event, data) the step collects
-# messages until that event has arrived (events that come after the
-# reply); "no-events" drops the step's events.  ("qemu-img", [args])
-# records an image's "qemu-img info" and checks the image.
+# Steps as tests/compat/transcript.py runs them: (command, arguments[,
+# wait[, "no-events"]]), and ("qemu-img", [args]).
 QUERIES = [
     ("query-block", None),
     ("query-named-block-nodes", None),
@@ -77,7 +69,7 @@ QUERIES = [
     ("x-debug-query-block-graph", None),
 ]
 
-CONCLUDED = "JOB_STATUS_CHANGE", {"status": "concluded"}
+CONCLUDED = until("JOB_STATUS_CHANGE", status="concluded")
 
 NODES_STEPS = [
     # file + qcow2 nested
@@ -277,8 +269,7 @@ DEVICE_STEPS = QUERIES + [
     ("query-block", None),
     ("query-blockstats", None),
     ("x-debug-query-block-graph", None),
-    ("device_del", {"id": "sd0"},
-     ("DEVICE_DELETED", {"device": "sd0"})),
+    ("device_del", {"id": "sd0"}, until("DEVICE_DELETED", device="sd0")),
     ("device_del", {"id": "sd0"}),
     ("device_del", {"id": "nosuch"}),
     ("query-block", None),
@@ -290,83 +281,6 @@ DEVICE_STEPS = QUERIES + [
     # are not.
     ("device_del", {"id": "vblk1"}, None, "no-events"),
 ]
-
-
-def subst(v, tmp):
-    if isinstance(v, str):
-        return v.replace("$T", tmp)
-    if isinstance(v, list):
-        return [subst(x, tmp) for x in v]
-    if isinstance(v, dict):
-        return {k: subst(x, tmp) for k, x in v.items()}
-    return v
-
-
-def matches(msg, wait):
-    name, data = wait
-    return msg.get("event") == name and \
-        all(msg["data"].get(k) == v for k, v in data.items())
-
-
-def connect(q):
-    """A client; QEMU creates its socket file (bind) a moment before it
-    listens, so a refused connection is retried for a while."""
-    deadline = time.time() + 30
-    while True:
-        try:
-            c = QmpClient(q.qmp_path, negotiate=False)
-            break
-        except ConnectionRefusedError:
-            if time.time() > deadline or q.proc.poll() is not None:
-                raise
-            time.sleep(0.01)
-    q.clients.append(c)
-    r = c.execute("qmp_capabilities")
-    assert r == {"return": {}}, (c.greeting, r)
-    return c
-
-
-def transcript(binary, args, steps):
-    """Run @steps; return [(step, [messages])] with raw messages."""
-    tmp = tempfile.mkdtemp(prefix="qmpd-block-")
-    out = []
-    try:
-        make_images(tmp)
-        with Qmpd(subst(args, tmp), binary_path=binary) as q:
-            c = connect(q)
-            for i, step in enumerate(steps):
-                name, sargs = step[0], subst(step[1], tmp)
-                if name == "qemu-img":
-                    info = json.loads(qemu_img(*sargs))
-                    qemu_img("check", "-U", sargs[-1])
-                    out.append((step, [info], tmp))
-                    continue
-                req = {"execute": name, "id": "step-%d" % i}
-                if sargs is not None:
-                    req["arguments"] = sargs
-                c.send_raw(json.dumps(req))
-                got = []
-                while True:
-                    m = c.recv()
-                    got.append(m)
-                    if m.get("id") == req["id"]:
-                        break
-                if len(step) > 2 and step[2] and "error" not in m:
-                    while not any(matches(m, step[2]) for m in got):
-                        got.append(c.recv())
-                sync = "sync-%d" % i
-                c.send_raw(json.dumps({"execute": "query-name", "id": sync}))
-                while True:
-                    m = c.recv()
-                    if m.get("id") == sync:
-                        break
-                    got.append(m)
-                if "no-events" in step[3:]:
-                    got = [m for m in got if "event" not in m]
-                out.append((step, got, tmp))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
 
 
 # Values that differ between two correct implementations: how much of
@@ -432,58 +346,25 @@ def mask_known(step, msgs):
     return msgs
 
 
-def normalise(transcript):
-    """Canonical JSON text per step, with auto node names renumbered."""
-    names = {}
-
-    def auto(mo):
-        return names.setdefault(mo.group(0), "#block<%d>" % len(names))
-
-    def walk(v):
-        if isinstance(v, dict):
-            r = {}
-            for k, x in v.items():
-                if k == "timestamp":
-                    continue
-                r[k] = "<volatile>" if VOLATILE.match(k) else walk(x)
-            return r
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        if isinstance(v, str) and v.startswith("json:{"):
-            return json_filename(v)
-        return v
-
-    res = []
-    for step, msgs, tmp in transcript:
-        # the request ids are ours; the step order already pairs them
-        msgs = [{k: v for k, v in m.items() if k != "id"} for m in msgs]
-        msgs = mask_known(step, msgs)
-        text = json.dumps(walk(msgs), sort_keys=True).replace(tmp, "$T")
-        res.append((step, re.sub(r"#block[0-9]+", auto, text)))
-    return res
+def normalise(result):
+    return transcript.normalise(
+        result, VOLATILE,
+        lambda v: json_filename(v) if v.startswith("json:{") else v,
+        mask_known)
 
 
 def compare(args, steps):
     qemu = need_qemu()
     need_qemu_utils()
-    theirs = normalise(transcript(qemu, args, steps))
-    ours = normalise(transcript(None, args, steps))
+    name = steps[0][0]
+    theirs = normalise(reference(transcript.transcript, qemu, args, steps,
+                                 make_images, "qmpd-block-"))
+    ours = normalise(transcript.transcript(None, args, steps, make_images,
+                                           "qmpd-block-"))
     dump = os.environ.get("BLOCK_COMPAT_DUMP")
     if dump:
-        # one file per side, for diff(1) when the comparison fails
-        for side, tr in (("qemu", theirs), ("qmpd", ours)):
-            with open("%s.%s.%s" % (dump, steps[0][0], side), "w") as f:
-                for step, text in tr:
-                    f.write("=== %s %s\n%s\n" % (
-                        step[0], json.dumps(step[1]),
-                        json.dumps(json.loads(text), indent=1,
-                                   sort_keys=True)))
-    assert len(theirs) == len(ours) == len(steps), (len(theirs), len(ours))
-    bad = []
-    for (step, t), (_, o) in zip(theirs, ours):
-        if o != t:
-            bad.append("step %s %s:\n  qemu: %s\n  qmpd: %s" % (
-                step[0], json.dumps(step[1]), t, o))
+        dump_transcripts(dump, name, theirs, ours)
+    bad = diff_steps(name, theirs, ours, {})
     assert not bad, "\n".join(bad)
 
 

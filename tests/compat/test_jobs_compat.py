@@ -19,29 +19,21 @@ normalised transcripts for diff(1).  Skips (77) when qemu-system-x86_64,
 qemu-img or qemu-io is not installed.
 """
 
-import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from qmpd import (Qmpd, need_qemu, need_qemu_utils,  # noqa: E402
-                  qemu_binary, run)
-from reference import negotiate  # noqa: E402
+import transcript  # noqa: E402
+from qmpd import need_qemu, need_qemu_utils, run  # noqa: E402
+from transcript import (diff_steps, done, dump_transcripts,  # noqa: E402
+                        moved, reference, status, tool, until)
 
 MiB = 1024 * 1024
 IMAGES = ("base.qcow2", "sn1.qcow2", "sn2.qcow2", "other.qcow2")
-
-
-def tool(name, *args):
-    return subprocess.run([name] + list(args), check=True,
-                          capture_output=True, timeout=30).stdout
 
 
 def make_images(d):
@@ -113,33 +105,8 @@ FAULTY = ["-M", "none", "-blockdev",
     BLOCKDEV[BLOCKDEV.index("driver=qcow2,file=base-file,node-name=base") - 1:]
 
 
-# A step is (command, arguments[, wait]).  $T in arguments is the side's
-# temp dir.  wait is until(event, data): after a successful reply the
-# step goes on collecting messages until that event; or moved(job): the
-# step repeats the query until the job has made progress (see moved).
-def until(event, **data):
-    return ("until", event, data)
-
-
-def moved(job):
-    """A job started with speed=1 copies one chunk, then sleeps for days
-    (the token bucket holds 1 byte/s).  Whether a query right after the
-    start sees it before, during or after that chunk depends on timing,
-    so the step repeats query-block-jobs until the job has progressed,
-    is not busy (sleeping) and has not changed for 20 ms, and records
-    the last reply only.  From then on the state is fixed until the test
-    changes it."""
-    return ("moved", job)
-
-
-def done(job):
-    return until("JOB_STATUS_CHANGE", id=job, status="null")
-
-
-def status(job, st):
-    return until("JOB_STATUS_CHANGE", id=job, status=st)
-
-
+# Steps as tests/compat/transcript.py runs them: (command, arguments[,
+# wait]), wait until(event, **data) or moved(job).
 CHAIN = [
     ("query-block", None),
     ("query-named-block-nodes", None),
@@ -428,194 +395,11 @@ SCENARIOS["commit_errors"] = (BLOCKDEV, [
 ] + CHAIN)
 
 
-def subst(v, tmp):
-    if isinstance(v, str):
-        return v.replace("$T", tmp)
-    if isinstance(v, list):
-        return [subst(x, tmp) for x in v]
-    if isinstance(v, dict):
-        return {k: subst(x, tmp) for k, x in v.items()}
-    return v
 
 
-class Timeout(Exception):
-    pass
-
-
-def reference(fn, *args):
-    """@fn(*args) for the reference QEMU, which on a loaded machine now
-    and then does not answer its first command (seen in CI: no reply to
-    qmp_capabilities within 10 s): such a run starts again once, with a
-    fresh process.  Steps that time out later are part of the transcript
-    and are not retried."""
-    try:
-        return fn(*args)
-    except (TimeoutError, ConnectionError) as e:
-        sys.stderr.write("# the reference QEMU did not answer (%r); "
-                         "running it once more\n" % (e,))
-        return fn(*args)
-
-
-def recv(c, deadline):
-    left = deadline - time.time()
-    if left <= 0:
-        raise Timeout()
-    try:
-        return c.recv(left)
-    except OSError:         # socket.timeout
-        raise Timeout()
-
-
-def request(c, name, args, rid, deadline):
-    """Send; return the messages up to and including the reply."""
-    req = {"execute": name, "id": rid}
-    if args is not None:
-        req["arguments"] = args
-    c.send_raw(json.dumps(req))
-    got = []
-    while True:
-        m = recv(c, deadline)
-        got.append(m)
-        if m.get("id") == rid:
-            return got
-
-
-def matches(msg, event, data):
-    return msg.get("event") == event and \
-        all(msg["data"].get(k) == v for k, v in data.items())
-
-
-def job_of(reply, job):
-    for j in reply.get("return", []):
-        if j["device"] == job:
-            return j
-    return None
-
-
-def run_steps(c, steps, tmp, q):
-    """[(step, [messages])]; stops at the first step that times out or
-    loses the connection."""
-    out = []
-    for i, step in enumerate(steps):
-        name, args = step[0], subst(step[1], tmp)
-        wait = step[2] if len(step) > 2 else None
-        deadline = time.time() + 30
-        try:
-            if wait and wait[0] == "moved":
-                # the step's events are kept, only the replies repeat
-                events, last = [], None
-                while True:
-                    got = request(c, name, args, "step-%d" % i, deadline)
-                    events += [m for m in got if "event" in m]
-                    j = job_of(got[-1], wait[1])
-                    if j is None or (j["offset"] > 0 and not j["busy"]
-                                     and j == last):
-                        break
-                    last = j
-                    time.sleep(0.02)
-                got = events + got[-1:]
-            else:
-                got = request(c, name, args, "step-%d" % i, deadline)
-                if wait and "error" not in got[-1]:
-                    while not any(matches(m, wait[1], wait[2])
-                                  for m in got):
-                        got.append(recv(c, deadline))
-            sync = "sync-%d" % i
-            c.send_raw(json.dumps({"execute": "query-name", "id": sync}))
-            while True:
-                m = recv(c, deadline)
-                if m.get("id") == sync:
-                    break
-                got.append(m)
-        except Timeout:
-            out.append((step, ["<timeout: %r>" % (wait,)]))
-            return out
-        except EOFError:
-            try:
-                q.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-            out.append((step, ["<connection closed, exit %r: %s>" % (
-                q.proc.returncode, q.stderr_text().strip())]))
-            return out
-        reply = [m for m in got if m.get("id") == "step-%d" % i][-1]
-        if q.bin != qemu_binary() and "return" in reply:
-            Qmpd.note_command(name, reply["return"])    # coverage
-        out.append((step, got))
-    return out
-
-
-LEN = ("start", "length")
-
-
-def image_facts(tmp):
-    """What qemu-img says about each image once the process is gone."""
-    out = []
-    for name in IMAGES:
-        path = os.path.join(tmp, name)
-        info = json.loads(tool("qemu-img", "info", "--output=json",
-                               "--backing-chain", path))
-        chk = subprocess.run(["qemu-img", "check", "--output=json", path],
-                             capture_output=True, timeout=30)
-        try:
-            check = json.loads(chk.stdout)
-            # only there when not 0: masked below like the count itself
-            check.setdefault("fragmented-clusters", 0)
-        except ValueError:
-            check = {"exit": chk.returncode,
-                     "stderr": chk.stderr.decode(errors="replace")}
-        # which layer holds what.  Host offsets are the writer's choice,
-        # and qemu-img map splits an extent where they are not
-        # contiguous, so they go and the extents they split are joined.
-        extents = []
-        for e in json.loads(tool("qemu-img", "map", "--output=json",
-                                 path)):
-            e.pop("offset", None)
-            p = extents[-1] if extents else None
-            if p and p["start"] + p["length"] == e["start"] and \
-                    {k: v for k, v in p.items() if k not in LEN} == \
-                    {k: v for k, v in e.items() if k not in LEN}:
-                p["length"] += e["length"]
-            else:
-                extents.append(e)
-        raw = os.path.join(tmp, "raw.img")
-        tool("qemu-img", "convert", "-O", "raw", path, raw)
-        with open(raw, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        os.unlink(raw)
-        out.append((("qemu-img", name), [
-            {"info --backing-chain": info, "check": check, "map": extents,
-             "data sha256": digest}]))
-    return out
-
-
-def transcript(binary, args, steps):
-    tmp = tempfile.mkdtemp(prefix="qmpd-jobs-")
-    try:
-        make_images(tmp)
-        with Qmpd(subst(args, tmp), binary_path=binary, wait=False) as q:
-            deadline = time.time() + 30
-            while not os.path.exists(q.qmp_path):
-                if q.proc.poll() is not None or time.time() > deadline:
-                    return [(("start", args), [
-                        "<exit %r: %s>" % (q.proc.poll(),
-                                           q.stderr_text().strip())])], tmp
-                time.sleep(0.01)
-            c = negotiate(q)
-            out = run_steps(c, steps, tmp, q)
-            # the steps a failure left out, so that what follows pairs up
-            out += [(step, ["<not run>"]) for step in steps[len(out):]]
-            try:
-                if q.proc.poll() is None:
-                    c.send_raw(json.dumps({"execute": "quit"}))
-                q.wait(30)
-                out.append((("quit", None), ["exit %d" % q.proc.returncode]))
-            except (OSError, subprocess.TimeoutExpired):
-                out.append((("quit", None), ["<did not exit>"]))
-        out += image_facts(tmp)
-        return out, tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def run_scenario(binary, args, steps):
+    return transcript.transcript(binary, args, steps, make_images,
+                                 "qmpd-jobs-", IMAGES)
 
 
 # Values that differ between two correct implementations: the host bytes
@@ -629,30 +413,7 @@ VOLATILE = re.compile(r"^(actual-size|image-end-offset|"
 
 
 def normalise(result):
-    """Canonical JSON text per step; auto node names renumbered in order
-    of appearance, the temp dir as $T."""
-    trans, tmp = result
-    names = {}
-
-    def auto(mo):
-        return names.setdefault(mo.group(0), "#block<%d>" % len(names))
-
-    def walk(v):
-        if isinstance(v, dict):
-            return {k: "<volatile>" if VOLATILE.match(k) else walk(x)
-                    for k, x in v.items() if k != "timestamp"}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        return v
-
-    res = []
-    for step, msgs in trans:
-        # the request ids are ours; the step order already pairs them
-        msgs = [{k: v for k, v in m.items() if k != "id"}
-                if isinstance(m, dict) else m for m in msgs]
-        text = json.dumps(walk(msgs), sort_keys=True).replace(tmp, "$T")
-        res.append((step, re.sub(r"#block[0-9]+", auto, text)))
-    return res
+    return transcript.normalise(result, VOLATILE)
 
 
 def node_lists(msgs):
@@ -725,38 +486,6 @@ KNOWN = {
 }
 
 
-def diff_steps(name, theirs, ours, known):
-    """The steps where normalised transcripts @theirs and @ours of
-    scenario @name differ, described; @known as KNOWN (the masks that
-    apply are printed with their reasons)."""
-    bad = []
-    for i in range(max(len(theirs), len(ours))):
-        t = theirs[i] if i < len(theirs) else (None, "<missing>")
-        o = ours[i] if i < len(ours) else (None, "<missing>")
-        tt, ot = t[1], o[1]
-        if (name, i) in known and tt != ot and t[0] == o[0]:
-            reason, mask = known[(name, i)]
-            print("known difference, %s step %d (masked): %s"
-                  % (name, i, reason))
-            tt = json.dumps(mask(json.loads(tt)), sort_keys=True)
-            ot = json.dumps(mask(json.loads(ot)), sort_keys=True)
-        if tt != ot or t[0] != o[0]:
-            step = t[0] or o[0]
-            bad.append("step %d %s %s:\n  qemu: %s\n  qmpd: %s" % (
-                i, step[0], json.dumps(step[1]), tt, ot))
-    return bad
-
-
-def dump_transcripts(prefix, name, theirs, ours):
-    """Both normalised transcripts into PREFIX.NAME.{qemu,qmpd}."""
-    for who, tr in (("qemu", theirs), ("qmpd", ours)):
-        with open("%s.%s.%s" % (prefix, name, who), "w") as f:
-            for step, text in tr:
-                f.write("=== %s %s\n%s\n" % (
-                    step[0], json.dumps(step[1]),
-                    json.dumps(json.loads(text), indent=1, sort_keys=True)))
-
-
 def compare(name):
     qemu = need_qemu()
     need_qemu_utils()
@@ -765,7 +494,7 @@ def compare(name):
     # active commit (seen under load): then there is nothing to compare,
     # and it runs again (a fresh process), three times at most
     for attempt in range(3):
-        theirs = normalise(reference(transcript, qemu, args, steps))
+        theirs = normalise(reference(run_scenario, qemu, args, steps))
         broken = [t for _, t in theirs if "<timeout" in t or '"exit -' in t]
         if not broken:
             break
@@ -773,7 +502,7 @@ def compare(name):
     else:
         raise AssertionError("QEMU itself failed in %s three times" % name)
     other = qemu if os.environ.get("JOBS_COMPAT_QEMU_ONLY") else None
-    ours = normalise(transcript(other, args, steps))
+    ours = normalise(run_scenario(other, args, steps))
     dump = os.environ.get("JOBS_COMPAT_DUMP")
     if dump:
         dump_transcripts(dump, name, theirs, ours)

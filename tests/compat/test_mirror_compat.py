@@ -26,24 +26,19 @@ normalised transcripts for diff(1).  Skips (77) when
 qemu-system-x86_64, qemu-img or qemu-io is not installed.
 """
 
-import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
-from qmpd import Qmpd, need_qemu, need_qemu_utils, run  # noqa: E402
-from reference import negotiate  # noqa: E402
-from test_jobs_compat import (BLOCKDEV, CHAIN, DRIVE, LEN,  # noqa: E402
-                              diff_steps, done, dump_transcripts,
-                              make_images, moved, normalise, run_steps,
-                              status, subst, tool, reference, until)
+import transcript  # noqa: E402
+from qmpd import need_qemu, need_qemu_utils, run  # noqa: E402
+from test_jobs_compat import (BLOCKDEV, CHAIN, DRIVE,  # noqa: E402
+                              make_images, normalise)
+from transcript import (diff_steps, done, dump_transcripts,  # noqa: E402
+                        moved, reference, status, tool, until)
 
 MiB = 1024 * 1024
 
@@ -287,75 +282,9 @@ SCENARIOS["errors"] = (DRIVE + [
 ] + CHAIN, BASE_IMAGES + ("e.qcow2", "tgt.qcow2", "small.qcow2"))
 
 
-def image_facts(tmp, images):
-    """What qemu-img says about each image once the process is gone."""
-    out = []
-    for name in images:
-        path = os.path.join(tmp, name)
-        if not os.path.exists(path):
-            out.append((("qemu-img", name), ["<no such file>"]))
-            continue
-        info = json.loads(tool("qemu-img", "info", "--output=json",
-                               "--backing-chain", "-U", path))
-        chk = subprocess.run(["qemu-img", "check", "--output=json", path],
-                             capture_output=True, timeout=30)
-        try:
-            check = json.loads(chk.stdout)
-            check.setdefault("fragmented-clusters", 0)
-        except ValueError:
-            check = {"exit": chk.returncode,
-                     "stderr": chk.stderr.decode(errors="replace")}
-        # as in test_jobs_compat: host offsets go, extents they split
-        # are joined; but whether a range has host clusters (a zero
-        # cluster can have them or not) stays
-        extents = []
-        for e in json.loads(tool("qemu-img", "map", "--output=json",
-                                 path)):
-            e["host"] = e.pop("offset", None) is not None
-            p = extents[-1] if extents else None
-            if p and p["start"] + p["length"] == e["start"] and \
-                    {k: v for k, v in p.items() if k not in LEN} == \
-                    {k: v for k, v in e.items() if k not in LEN}:
-                p["length"] += e["length"]
-            else:
-                extents.append(e)
-        raw = os.path.join(tmp, "raw.img")
-        tool("qemu-img", "convert", "-O", "raw", path, raw)
-        with open(raw, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        os.unlink(raw)
-        out.append((("qemu-img", name), [
-            {"info --backing-chain": info, "check": check, "map": extents,
-             "data sha256": digest}]))
-    return out
-
-
-def transcript(binary, args, steps, images):
-    tmp = tempfile.mkdtemp(prefix="qmpd-mirror-")
-    try:
-        make_targets(tmp)
-        with Qmpd(subst(args, tmp), binary_path=binary, wait=False) as q:
-            deadline = time.time() + 30
-            while not os.path.exists(q.qmp_path):
-                if q.proc.poll() is not None or time.time() > deadline:
-                    return [(("start", args), [
-                        "<exit %r: %s>" % (q.proc.poll(),
-                                           q.stderr_text().strip())])], tmp
-                time.sleep(0.01)
-            c = negotiate(q)
-            out = run_steps(c, steps, tmp, q)
-            out += [(step, ["<not run>"]) for step in steps[len(out):]]
-            try:
-                if q.proc.poll() is None:
-                    c.send_raw(json.dumps({"execute": "quit"}))
-                q.wait(30)
-                out.append((("quit", None), ["exit %d" % q.proc.returncode]))
-            except (OSError, subprocess.TimeoutExpired):
-                out.append((("quit", None), ["<did not exit>"]))
-        out += image_facts(tmp, images)
-        return out, tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def run_scenario(binary, args, steps, images):
+    return transcript.transcript(binary, args, steps, make_targets,
+                                 "qmpd-mirror-", images, hosts=True)
 
 
 FILTER = "#filter(mirror_top)"
@@ -481,10 +410,11 @@ def compare(name):
     qemu = need_qemu()
     need_qemu_utils()
     args, steps, images = SCENARIOS[name]
-    theirs = normalise(name_filters(reference(transcript, qemu, args,
+    theirs = normalise(name_filters(reference(run_scenario, qemu, args,
                                               steps, images)))
     other = qemu if os.environ.get("MIRROR_COMPAT_QEMU_ONLY") else None
-    ours = normalise(name_filters(transcript(other, args, steps, images)))
+    ours = normalise(name_filters(run_scenario(other, args, steps,
+                                                     images)))
     dump = os.environ.get("MIRROR_COMPAT_DUMP")
     if dump:
         dump_transcripts(dump, name, theirs, ours)
