@@ -10,4 +10,5 @@ monitor_libmonitor_a_SOURCES = \
 	monitor/hmp-block.c monitor/hmp-block-cmds.c \
 	monitor/hmp-media.c monitor/hmp-migration.c \
 	monitor/readline.c monitor/readline.h \
-	monitor/qemu-io.c monitor/qemu-io.h
+	monitor/qemu-io.c monitor/qemu-io.h monitor/qemu-io-int.h \
+	monitor/qemu-io-format.c monitor/qemu-io-cmds.c
