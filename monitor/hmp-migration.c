@@ -444,8 +444,11 @@ static void hmp_migrate_done(void *opaque, json_t *ret, Error *err)
 static void hmp_migrate(HmpCall *call, const json_t *args)
 {
     static const char *const flags[] = { "blk", "inc", "resume" };
-    json_t *q = json_pack("{s:s}", "uri", qjson_get_str(args, "uri"));
+    json_t *q = json_object();
     HmpMigrate *m = g_new0(HmpMigrate, 1);
+
+    /* as typed: a URI need not be UTF-8, which json_pack() would refuse */
+    json_object_set(q, "uri", json_object_get(args, "uri"));
 
     for (size_t i = 0; i < G_N_ELEMENTS(flags); i++) {
         if (qjson_get_bool_or(args, flags[i], false)) {
