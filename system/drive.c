@@ -81,6 +81,11 @@ static bool set_dotted(json_t *obj, const char *key, const char *value,
     json_t *o = obj;
     guint n = g_strv_length(parts);
 
+    if (n == 0) {
+        /* an empty key: kept, for the driver to refuse by its name */
+        json_object_set_new(o, "", qjson_str(value));
+        return true;
+    }
     for (guint i = 0; i + 1 < n; i++) {
         json_t *next = json_object_get(o, parts[i]);
 

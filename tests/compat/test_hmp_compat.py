@@ -99,6 +99,10 @@ ADD_LINES = [
     "drive_add 0 if=none,file=DIR/lone.qcow2", "drive_add 0 if=none,"
     "driver=null-co", "drive_add 0 if=none,id=9x,driver=null-co",
     "drive_add 0 if=none,id=r,file=DIR/lone.qcow2,readonly=on",
+    # empty option names (an empty one crashed qmpd: fuzz-hmp)
+    "drive_add 0 if=none,driver=null-co,=x",
+    "drive_add 0 if=none,driver=null-co,.=x",
+    "drive_add 0 if=none,driver=null-co,file.=x",
     "drive_add -n 0 driver=null-co",
     "drive_add -n 0 driver=null-co,node-name=n1",
     "drive_add -n 0 driver=null-co,node-name=n1",
