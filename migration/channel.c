@@ -25,6 +25,7 @@
 #include <glib-unix.h>
 
 #include "migration/channel.h"
+#include "util/fdstore.h"
 
 struct MigListener {
     int fd;
@@ -146,6 +147,33 @@ static int start_connect(int family, const struct sockaddr *sa,
     return fd;
 }
 
+/*
+ * fd:N or fd:NAME, as QEMU reads them: a leading digit makes a number
+ * (getfd refuses such names).  The descriptor becomes the caller's.
+ */
+static int fd_param(const char *param, Error **errp)
+{
+    int fd = -1;
+
+    if (g_ascii_isdigit(param[0])) {
+        char *end;
+        long n = strtol(param, &end, 10);
+
+        if (!*end && n <= G_MAXINT && fcntl(n, F_GETFD) >= 0) {
+            fd = n;
+        }
+    } else {
+        fd = fdstore_take(fdstore_current(), param);
+    }
+    if (fd < 0) {
+        error_setg(errp, "File descriptor named '%s' has not been found",
+                   param);
+        return -1;
+    }
+    set_nonblock(fd);
+    return fd;
+}
+
 static int spawn_exec(const char *cmd, bool source, Error **errp)
 {
     const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
@@ -204,10 +232,11 @@ bool mig_channel_connect(const char *uri, MigChannelCb *cb, void *opaque,
             return false;
         }
     } else {
-        error_setg(errp, "File descriptor named '%s' has not been found",
-                   uri + 3);
-        g_free(c);
-        return false;
+        fd = fd_param(uri + 3, errp);
+        if (fd < 0) {
+            g_free(c);
+            return false;
+        }
     }
     if (fd >= 0 && in_progress) {
         g_unix_fd_add(fd, G_IO_OUT, connect_done_cb, c);
@@ -329,16 +358,10 @@ MigListener *mig_channel_listen(const char *uri, MigChannelCb *cb,
         l->watch = g_idle_add(report_fd_cb, l);
         return g_steal_pointer(&l);
     } else if (g_str_has_prefix(uri, "fd:")) {
-        char *end;
-        long n = strtol(uri + 3, &end, 10);
-
-        if (end == uri + 3 || *end || n < 0 || fcntl(n, F_GETFD) < 0) {
-            error_setg(errp, "File descriptor named '%s' has not been found",
-                       uri + 3);
+        l->fd = fd_param(uri + 3, errp);
+        if (l->fd < 0) {
             return NULL;
         }
-        l->fd = n;
-        set_nonblock(l->fd);
         l->watch = g_idle_add(report_fd_cb, l);
         return g_steal_pointer(&l);
     } else {

@@ -2,8 +2,9 @@
 /*
  * Migration channels from QEMU's URIs: tcp:HOST:PORT and unix:PATH
  * (connected or listened on), exec:CMD (a shell command whose stdin the
- * source writes, whose stdout the destination reads) and, on the
- * destination, fd:N (an inherited descriptor).  Each gives a
+ * source writes, whose stdout the destination reads) and fd:N (an
+ * inherited descriptor) or fd:NAME (one the monitor running the command
+ * took with getfd; the migration takes it over).  Each gives a
  * non-blocking file descriptor to the caller.
  */
 #ifndef MIGRATION_CHANNEL_H

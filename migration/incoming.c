@@ -39,6 +39,7 @@ typedef struct MigIn {
     guint watch;
     MigReader *reader;
     bool config_seen;
+    bool src_running;       /* END's "running" */
 } MigIn;
 
 static MigIn *in;
@@ -61,6 +62,7 @@ static void G_GNUC_NORETURN mig_in_fail(const char *reason, int err)
 static void mig_in_finish(void)
 {
     MigInfo *mi = mig_info();
+    bool src_running = in->src_running;
 
     if (in->watch) {
         g_source_remove(in->watch);
@@ -69,7 +71,8 @@ static void mig_in_finish(void)
     mig_reader_free(in->reader);
     g_clear_pointer(&in, g_free);
     mi->end_us = g_get_monotonic_time();
-    if (runstate_autostart()) {
+    /* QEMU's global state: a guest saved paused stays paused */
+    if (runstate_autostart() && src_running) {
         vm_start();
     } else {
         runstate_set(RUN_STATE_PAUSED);
@@ -94,6 +97,15 @@ static bool mig_in_config(const uint8_t *p, uint32_t len, Error **errp)
     }
     in->config_seen = true;
     return true;
+}
+
+/* END's "running": whether the source's guest ran (absent: it did). */
+static bool mig_in_end_running(const uint8_t *p, uint32_t len)
+{
+    g_autoptr(json_t) end = json_loadb((const char *)p, len, 0, NULL);
+    json_t *running = end ? json_object_get(end, "running") : NULL;
+
+    return !json_is_false(running);
 }
 
 /* Apply every whole record; true when END came. */
@@ -121,6 +133,7 @@ static bool mig_in_process(void)
             ok = mig_ram_load(payload, len, &err);
             break;
         case MIG_SECTION_END:
+            in->src_running = mig_in_end_running(payload, len);
             return true;
         default:
             error_setg(&err, "Unknown section type %u (id %u)", type, id);

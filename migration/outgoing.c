@@ -320,6 +320,8 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
 
 bool mig_out_start(const char *uri, Error **errp)
 {
+    Error *err = NULL;
+
     g_assert(!out);
     mig_info_reset(true);
     out = g_new0(MigOut, 1);
@@ -327,10 +329,13 @@ bool mig_out_start(const char *uri, Error **errp)
     out->buf = g_byte_array_new();
     mig_set_status(MIG_STATUS_SETUP);
     if (!mig_channel_connect(uri, mig_out_connected_cb,
-                             GUINT_TO_POINTER(++out_generation), errp)) {
+                             GUINT_TO_POINTER(++out_generation), &err)) {
         mig_out_free();
         mig_info()->end_us = g_get_monotonic_time();
+        /* QEMU's query-migrate says why, as for a later failure */
+        mig_info()->error_desc = g_strdup(error_get_pretty(err));
         mig_set_status(MIG_STATUS_FAILED);
+        error_propagate(errp, err);
         return false;
     }
     return true;

@@ -525,12 +525,15 @@ static void line_done_cb(void *opaque, const char *output)
 
 static void run_next(HmpSession *h)
 {
+    MonSession *prev;
     char *line;
 
     while (!h->busy && h->s && (line = g_queue_pop_head(h->lines))) {
         h->busy = true;
         mon_session_hold(h->s, MON_HOLD_BUSY);
+        prev = mon_set_current(h->s);
         hmp_run_line(line, line_done_cb, h);
+        mon_set_current(prev);
         g_free(line);
     }
 }

@@ -4,7 +4,7 @@ monitor_libmonitor_a_SOURCES = \
 	monitor/monitor.c monitor/monitor.h monitor/monitor-int.h \
 	monitor/chardev.c monitor/chardev.h \
 	monitor/telnet.c monitor/telnet.h \
-	monitor/qmp.c \
+	monitor/qmp.c monitor/getfd.c \
 	monitor/hmp.c monitor/hmp.h monitor/hmp-int.h monitor/hmp-cmds.c \
 	monitor/hmp-parse.c monitor/hmp-parse.h \
 	monitor/hmp-block.c monitor/hmp-block-cmds.c \

@@ -46,6 +46,7 @@ typedef struct MonSession {
     unsigned holds;         /* reasons to stop reading input */
     bool telnet;            /* input goes through telnet_filter() */
     TelnetState telnet_state;
+    GArray *msgfds;         /* int: descriptors of the latest message */
 
     /* QMP */
     QJsonStream *parser;
@@ -87,6 +88,25 @@ void mon_session_unref(MonSession *s);
 
 /* The schema the monitor was initialised with. */
 QapiSchema *mon_schema(void);
+
+/* getfd.c */
+
+/*
+ * Read input from @fd (a socket or not) into @buf, keeping descriptors
+ * passed with it; read()'s return.
+ */
+ssize_t mon_session_recv(MonSession *s, int fd, char *buf, size_t len);
+
+/* Close the descriptors passed and not taken with getfd. */
+void mon_session_drop_msgfds(MonSession *s);
+
+/*
+ * The session whose command runs now (NULL when none): getfd takes the
+ * descriptors it received, fd: URIs the names of its monitor.  Returns
+ * the one before, to be set again after the command (they nest when a
+ * command's end starts another's).
+ */
+MonSession *mon_set_current(MonSession *s);
 
 /* qmp.c */
 void qmp_session_start(MonSession *s);

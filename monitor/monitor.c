@@ -87,6 +87,10 @@ void mon_session_unref(MonSession *s)
         return;
     }
     g_assert(s->closed);
+    mon_session_drop_msgfds(s);
+    if (s->msgfds) {
+        g_array_free(s->msgfds, TRUE);
+    }
     g_string_free(s->out, TRUE);
     g_free(s);
 }
@@ -186,7 +190,7 @@ static gboolean session_readable_cb(gint fd, GIOCondition cond,
     char buf[READ_CHUNK];
     ssize_t n;
 
-    n = read(fd, buf, sizeof(buf));
+    n = mon_session_recv(s, fd, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return G_SOURCE_CONTINUE;
     }

@@ -58,4 +58,8 @@ void mon_cleanup(void);
 extern const QapiHandler mon_qmp_handlers[];
 extern const size_t mon_qmp_handlers_count;
 
+/* getfd and closefd (monitor/getfd.c) */
+extern const QapiHandler mon_fd_qmp_handlers[];
+extern const size_t mon_fd_qmp_handlers_count;
+
 #endif /* MONITOR_MONITOR_H */

@@ -116,6 +116,7 @@ static void process_queue(MonSession *s)
                 .oob = s->oob_enabled,
                 .caller = s,
             };
+            MonSession *prev;
 
             if (qmpd_log_enabled(LOG_DEBUG)) {
                 g_autofree char *txt = qjson_to_wire(r->req, false);
@@ -124,7 +125,9 @@ static void process_queue(MonSession *s)
             }
             s->busy = true;
             mon_session_ref(s);
+            prev = mon_set_current(s);
             qapi_dispatch(mon_schema(), r->req, r->big, &opts, respond_cb, s);
+            mon_set_current(prev);
         }
         g_free(r);
     }

@@ -30,6 +30,8 @@ void qmpd_register_handlers(QapiSchema *s)
     static bool hmp_done;
 
     qapi_register_handlers(s, mon_qmp_handlers, mon_qmp_handlers_count);
+    qapi_register_handlers(s, mon_fd_qmp_handlers,
+                           mon_fd_qmp_handlers_count);
     qapi_register_handlers(s, runstate_qmp_handlers,
                            runstate_qmp_handlers_count);
     qapi_register_handlers(s, machine_qmp_handlers,

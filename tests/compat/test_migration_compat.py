@@ -5,7 +5,8 @@ query-migrate before any migration, the capabilities (the full list in
 7.2's order, HMP's info text), the parameters (defaults, 7.2's checks in
 its order with its messages, all-or-nothing, block-bitmap-mapping's
 rules, HMP's conversions of migrate_set_parameter and its info text),
-migrate_cancel and migrate-continue without a migration.  Capabilities
+migrate_cancel and migrate-continue without a migration, getfd and
+closefd without descriptors and migrate fd: naming none.  Capabilities
 qmpd does not implement are set only to false here (qmpd refuses them
 on: test_migration.py).  Skips (77) when QEMU is not installed."""
 
@@ -160,6 +161,13 @@ STEPS += [
     hmp("help migrate_set_parameter"), hmp("help migrate_set_capability"),
     hmp("help migrate_cancel"), hmp("help migrate_continue"),
     ("query-migrate", None), hmp("info migrate"),
+    # descriptors: none passed here (test_migration_fd passes some)
+    ("getfd", {"fdname": "a"}), ("closefd", {"fdname": "a"}),
+    hmp("getfd a"), hmp("closefd a"), hmp("getfd"), hmp("closefd"),
+    hmp("help getfd"), hmp("help closefd"),
+    ("migrate", {"uri": "fd:zz"}), ("query-migrate", None),
+    hmp("info migrate"), hmp("migrate fd:nope"),
+    ("migrate-continue", {"state": "pre-switchover"}),
 ]
 
 

@@ -327,10 +327,10 @@ class Qmpd:
     binary_path = None
 
     def __init__(self, args=(), qmp=True, env=None, stdin=None,
-                 binary_path=None, wait=True, status=0):
+                 binary_path=None, wait=True, status=0, pass_fds=()):
         """@binary_path: another binary (the reference QEMU), whose end
         is not checked, or qmpd's own; @status: the exit status the test expects of
-        qmpd (see close())."""
+        qmpd (see close()); @pass_fds: descriptors it inherits (fd:N)."""
         self.dir = tempfile.mkdtemp(prefix="qmpd-test-")
         self.ours = binary_path in (None, binary())
         self.status = status
@@ -349,7 +349,7 @@ class Qmpd:
         self.stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(self.args, stdin=stdin or subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self.stderr,
-                                     env=env)
+                                     env=env, pass_fds=pass_fds)
         # qmpd prints qemu-io's output on stdout (as QEMU): keep reading
         # it, or a full pipe would block qmpd in write()
         self.stdout_data = bytearray()
