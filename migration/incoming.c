@@ -40,6 +40,7 @@ typedef struct MigIn {
     MigReader *reader;
     bool config_seen;
     bool src_running;       /* END's "running" */
+    bool return_path;       /* the source waits for our word */
 } MigIn;
 
 static MigIn *in;
@@ -53,6 +54,9 @@ bool mig_in_deferred(void)
 /* QEMU's end of a failed load: the reason, the errno line, exit 1. */
 static void G_GNUC_NORETURN mig_in_fail(const char *reason, int err)
 {
+    if (in && in->return_path) {
+        mig_rp_send(in->fd, reason);
+    }
     fprintf(stderr, "qmpd: %s\n", reason);
     fprintf(stderr, "qmpd: load of migration failed: %s\n", g_strerror(err));
     mig_set_status(MIG_STATUS_FAILED);
@@ -66,6 +70,9 @@ static void mig_in_finish(void)
 
     if (in->watch) {
         g_source_remove(in->watch);
+    }
+    if (in->return_path) {
+        mig_rp_send(in->fd, NULL);
     }
     close(in->fd);
     mig_reader_free(in->reader);
@@ -95,6 +102,7 @@ static bool mig_in_config(const uint8_t *p, uint32_t len, Error **errp)
                    (uint64_t)json_integer_value(size), physmem_ram_size());
         return false;
     }
+    in->return_path = json_is_true(json_object_get(cfg, "return-path"));
     in->config_seen = true;
     return true;
 }

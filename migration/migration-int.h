@@ -112,8 +112,27 @@ void mig_pass_event(void);
 bool mig_out_start(const char *uri, Error **errp);
 void mig_out_cancel(void);
 
+/* migrate-continue of a migration in pre-switchover; false otherwise. */
+bool mig_out_continue(void);
+
 /* incoming.c */
 bool mig_in_deferred(void);
+
+/* return-path.c */
+typedef struct MigRp MigRp;
+
+/* Called once: @error NULL when the destination loaded the stream. */
+typedef void MigRpDone(void *opaque, const char *error);
+
+/* Whether @fd can carry the return path (a socket). */
+bool mig_rp_usable(int fd);
+
+/* Destination: say how the load ended (@error NULL: it succeeded). */
+void mig_rp_send(int fd, const char *error);
+
+/* Source: wait on @fd (still the caller's) for the destination's word. */
+MigRp *mig_rp_wait(int fd, MigRpDone *done, void *opaque);
+void mig_rp_free(MigRp *rp);
 
 /* ram.c: RAM entries of the stream */
 

@@ -267,6 +267,8 @@ static bool qmp_migrate_continue(const json_t *args, json_t **ret,
                    mig_status_name(cur));
         return false;
     }
+    /* in another state it matches, QEMU's does nothing either */
+    mig_out_continue();
     return true;
 }
 

@@ -47,6 +47,8 @@ static const char *const mig_cap_names[MIG_CAP__MAX] = {
 /* What qmpd really does when the capability is on. */
 static const bool mig_cap_implemented[MIG_CAP__MAX] = {
     [MIG_CAP_EVENTS] = true,
+    [MIG_CAP_PAUSE_BEFORE_SWITCHOVER] = true,
+    [MIG_CAP_RETURN_PATH] = true,
 };
 
 static bool mig_caps[MIG_CAP__MAX];

@@ -11,6 +11,12 @@
  *               once more (MIGRATION_PASS), send the rest and END,
  *               completed once every byte is written (postmigrate)
  *
+ * With pause-before-switchover the stopped guest waits in
+ * pre-switchover for migrate-continue (the management tool moves its
+ * disks meanwhile), which goes on in status device with that last read
+ * of the log.  With return-path the source completes only once the
+ * destination said it loaded the stream (return-path.c).
+ *
  * One main-loop tick (MIG_TICK_MS) or a writable socket runs the pump:
  * it writes what is buffered, then encodes more pages while the buffer
  * holds less than MIG_BUF_HIGH and the 100 ms window's share of
@@ -55,6 +61,9 @@ typedef struct MigOut {
     HBitmap *dirty;
     uint64_t scan;
     bool stopping, end_queued, vm_was_running;
+    bool pre_switchover;    /* stopped, waiting for migrate-continue */
+    bool return_path;
+    MigRp *rp;              /* END sent, waiting for the destination */
     gint64 window_start;
     uint64_t window_bytes;
     gint64 pass_start, stop_us;
@@ -85,6 +94,7 @@ static void mig_out_free(void)
     if (out->dirty) {
         hbitmap_free(out->dirty);
     }
+    mig_rp_free(out->rp);
     physmem_dirty_log_stop();
     g_clear_pointer(&out, g_free);
 }
@@ -130,6 +140,16 @@ static void mig_out_complete(void)
     mig_out_free();
     runstate_set(RUN_STATE_POSTMIGRATE);
     mig_set_status(MIG_STATUS_COMPLETED);
+}
+
+static void mig_out_rp_done_cb(void *opaque, const char *error)
+{
+    out->rp = NULL;
+    if (error) {
+        mig_out_fail("%s", error);
+    } else {
+        mig_out_complete();
+    }
 }
 
 static gboolean mig_out_writable_cb(gint fd, GIOCondition cond,
@@ -201,6 +221,8 @@ static void mig_out_end_pass(void)
     mi->pages_per_second = (uint64_t)(out->pass_bytes / PAGE / ms * 1000);
     mi->expected_downtime_ms = bw > 0 ? (int64_t)(pending / bw) : 0;
     mi->dirty_pages_rate = (uint64_t)(pending / PAGE / ms * 1000);
+    out->pass_start = now;
+    out->pass_bytes = 0;
     if (!pending || pending / MAX(bw, 1) <= mig_param_uint("downtime-limit")) {
         out->stopping = true;
         out->vm_was_running = runstate_is_running();
@@ -210,9 +232,13 @@ static void mig_out_end_pass(void)
         } else {
             runstate_set(RUN_STATE_FINISH_MIGRATE);
         }
+        if (mig_cap_enabled(MIG_CAP_PAUSE_BEFORE_SWITCHOVER)) {
+            /* the last read of the log waits for migrate-continue */
+            out->pre_switchover = true;
+            mig_set_status(MIG_STATUS_PRE_SWITCHOVER);
+            return;
+        }
     }
-    out->pass_start = now;
-    out->pass_bytes = 0;
     mig_out_sync();
 }
 
@@ -239,8 +265,16 @@ static void mig_out_pump(void)
     if (!mig_out_flush()) {
         return;
     }
+    if (out->pre_switchover) {
+        return;
+    }
     if (out->end_queued) {
-        if (!out->buf->len) {
+        if (out->buf->len || out->rp) {
+            return;
+        }
+        if (out->return_path) {
+            out->rp = mig_rp_wait(out->fd, mig_out_rp_done_cb, NULL);
+        } else {
             mig_out_complete();
         }
         return;
@@ -262,6 +296,9 @@ static void mig_out_pump(void)
                 break;
             }
             mig_out_end_pass();
+            if (out->pre_switchover) {
+                break;
+            }
             continue;
         }
         mig_stream_put_record(out->buf, MIG_SECTION_RAM, 1, rec->data,
@@ -298,10 +335,16 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
         return;
     }
     out->fd = fd;
+    out->return_path = mig_cap_enabled(MIG_CAP_RETURN_PATH);
+    if (out->return_path && !mig_rp_usable(fd)) {
+        mig_out_fail("Unable to open return-path for postcopy");
+        return;
+    }
     mig_stream_put_header(out->buf);
     config = g_strdup_printf("{\"ram-size\": %" G_GUINT64_FORMAT
-                             ", \"page-size\": %d}", physmem_ram_size(),
-                             PAGE);
+                             ", \"page-size\": %d, \"return-path\": %s}",
+                             physmem_ram_size(), PAGE,
+                             out->return_path ? "true" : "false");
     mig_stream_put_record(out->buf, MIG_SECTION_CONFIG, 0, config,
                           strlen(config));
     mi->total = physmem_ram_size();
@@ -341,6 +384,18 @@ bool mig_out_start(const char *uri, Error **errp)
     return true;
 }
 
+bool mig_out_continue(void)
+{
+    if (!out || !out->pre_switchover) {
+        return false;
+    }
+    out->pre_switchover = false;
+    mig_set_status(MIG_STATUS_DEVICE);
+    mig_out_sync();
+    mig_out_pump();
+    return true;
+}
+
 void mig_out_cancel(void)
 {
     bool was_running;
@@ -352,6 +407,7 @@ void mig_out_cancel(void)
     mig_set_status(MIG_STATUS_CANCELLING);
     mig_out_free();
     mig_info()->end_us = g_get_monotonic_time();
-    mig_set_status(MIG_STATUS_CANCELLED);
+    /* QEMU's order: RESUME before cancelled */
     mig_out_restart_guest(was_running);
+    mig_set_status(MIG_STATUS_CANCELLED);
 }

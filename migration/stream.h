@@ -29,6 +29,8 @@ typedef enum MigSection {
     MIG_SECTION_CONFIG = 1,     /* JSON: {"ram-size", "page-size"} */
     MIG_SECTION_RAM = 2,        /* page entries */
     MIG_SECTION_END = 3,        /* JSON: {"running"} */
+    /* 4-7: block migration */
+    MIG_SECTION_RP_SHUT = 8,    /* return path: JSON {"status", "error"?} */
 } MigSection;
 
 /* RAM entry flags, in the low bits of the page-aligned offset */

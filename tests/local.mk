@@ -135,6 +135,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration.py \
 	tests/functional/test_migration_ram.py \
 	tests/functional/test_migration_fd.py \
+	tests/functional/test_migration_switchover.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \

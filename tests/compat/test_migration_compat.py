@@ -326,6 +326,54 @@ def kill_destination(sc, dq):
     return {}
 
 
+def pause_before_switchover(c, qemu):
+    c.execute("migrate-set-capabilities", {"capabilities": [
+        {"capability": "pause-before-switchover", "state": True}]})
+
+
+def status_of(sc):
+    return sc.execute("query-migrate")["return"].get("status")
+
+
+def at_pre_switchover(sc):
+    """What the paused source shows, and migrate-continue's refusals."""
+    wait_until("pre-switchover", lambda: status_of(sc) == "pre-switchover")
+    return {"pre-keys": sorted(sc.execute("query-migrate")["return"]),
+            "pre-status": sc.execute("query-status"),
+            "pre-info": text_shape(hmp_text(sc, "info migrate")),
+            "continue-active": sc.execute("migrate-continue",
+                                          {"state": "active"}),
+            "continue-hmp": hmp_text(sc, "migrate_continue device")}
+
+
+def continue_at_switchover(sc, dq):
+    r = at_pre_switchover(sc)
+    r["continue"] = sc.execute("migrate-continue",
+                               {"state": "pre-switchover"})
+    wait_until("completed", lambda: status_of(sc) == "completed")
+    return r
+
+
+def cancel_at_switchover(sc, dq):
+    r = at_pre_switchover(sc)
+    r["cancel"] = sc.execute("migrate_cancel")
+    wait_until("cancelled", lambda: status_of(sc) == "cancelled")
+    r["dst-exit"] = dq.proc.wait(60)
+    return r
+
+
+def test_pause_before_switchover():
+    need_qemu()
+    compare(migration(False, pause_before_switchover, continue_at_switchover),
+            migration(True, pause_before_switchover, continue_at_switchover))
+
+
+def test_cancel_at_switchover():
+    need_qemu()
+    compare(migration(False, pause_before_switchover, cancel_at_switchover),
+            migration(True, pause_before_switchover, cancel_at_switchover))
+
+
 def test_cancel_active():
     need_qemu()
     compare(migration(False, slow, cancel_when_active),
@@ -346,4 +394,5 @@ def test_destination_killed():
 
 if __name__ == "__main__":
     run([test_interface_none, test_interface_pc, test_precopy_completes,
-         test_cancel_active, test_destination_killed])
+         test_cancel_active, test_destination_killed,
+         test_pause_before_switchover, test_cancel_at_switchover])

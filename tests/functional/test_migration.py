@@ -13,8 +13,7 @@ from qmpd import Qmpd, run  # noqa: E402
 
 UNIMPLEMENTED = ["xbzrle", "rdma-pin-all", "auto-converge", "zero-blocks",
                  "compress", "postcopy-ram", "x-colo", "release-ram",
-                 "block", "return-path", "pause-before-switchover",
-                 "multifd", "dirty-bitmaps", "postcopy-blocktime",
+                 "block", "multifd", "dirty-bitmaps", "postcopy-blocktime",
                  "late-block-activate", "x-ignore-shared", "validate-uuid",
                  "background-snapshot", "zero-copy-send", "postcopy-preempt"]
 
