@@ -118,6 +118,20 @@ bool mig_out_continue(void);
 /* incoming.c */
 bool mig_in_deferred(void);
 
+/* converge.c: auto-converge */
+
+/* A migration starts, @transferred bytes sent so far. */
+void mig_converge_start(uint64_t transferred);
+
+/* A read of the dirty log found @dirty_bytes; may throttle the guest. */
+void mig_converge_sync(uint64_t dirty_bytes, uint64_t transferred);
+
+/* The guest's CPU throttle now (0: none). */
+unsigned mig_throttle_percentage(void);
+
+/* The migration ended: the guest runs at full speed again. */
+void mig_converge_stop(void);
+
 /* return-path.c */
 typedef struct MigRp MigRp;
 

@@ -151,6 +151,10 @@ static bool qmp_query_migrate(const json_t *args, json_t **ret,
         json_object_set_new(*ret, "setup-time",
                             json_integer(info.setup_ms));
         json_object_set_new(*ret, "ram", ram_stats());
+        if (mig_throttle_percentage()) {
+            json_object_set_new(*ret, "cpu-throttle-percentage",
+                                json_integer(mig_throttle_percentage()));
+        }
         break;
     case MIG_STATUS_COMPLETED:
         json_object_set_new(*ret, "total-time",

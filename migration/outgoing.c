@@ -95,6 +95,7 @@ static void mig_out_free(void)
         hbitmap_free(out->dirty);
     }
     mig_rp_free(out->rp);
+    mig_converge_stop();
     physmem_dirty_log_stop();
     g_clear_pointer(&out, g_free);
 }
@@ -205,6 +206,7 @@ static void mig_out_sync(void)
     physmem_dirty_log_sync(out->dirty);
     mi->dirty_sync_count++;
     mi->remaining = hbitmap_count(out->dirty);
+    mig_converge_sync(mi->remaining, mi->transferred);
     mig_pass_event();
     out->scan = 0;
 }
@@ -353,6 +355,7 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
     hbitmap_set(out->dirty, 0, physmem_ram_size());
     mi->remaining = mi->total;
     mi->dirty_sync_count = 1;
+    mig_converge_start(mi->transferred);
     mig_pass_event();
     out->pass_start = out->window_start = g_get_monotonic_time();
     mi->setup_ms = (out->pass_start - mi->start_us) / 1000;

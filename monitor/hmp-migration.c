@@ -225,6 +225,10 @@ static void print_info_migrate(GString *out, const json_t *ret)
     if (ram) {
         print_ram(out, ram);
     }
+    if (qjson_has(ret, "cpu-throttle-percentage")) {
+        g_string_append_printf(out, "cpu throttle percentage: %" PRIu64 "\n",
+                               qjson_get_uint(ret, "cpu-throttle-percentage"));
+    }
     if (sa) {
         size_t i;
         json_t *a;

@@ -6,7 +6,8 @@
  * for.  Each tick owes rate x elapsed bytes; what a tick cannot pay
  * (a disk with its requests all in flight) is carried over, but never
  * more than 100 ms worth, so a stopped or slow guest does not catch up
- * in a burst.
+ * in a burst.  A CPU throttle (migration's auto-converge) takes its
+ * share of the guest's time, so it slows both rates alike.
  *
  * Pages and chunks are chosen by a xorshift generator seeded with the
  * seed, and hold workload_fill()'s pattern of (seed, sequence number):
@@ -54,6 +55,7 @@ typedef struct WorkloadWrite {
 
 static Workload wl;
 static unsigned disk_in_flight;
+static unsigned throttle_pct;    /* survives a change of workload */
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -145,6 +147,7 @@ static gboolean wl_tick_cb(gpointer opaque)
     if (!runstate_is_running()) {
         return G_SOURCE_CONTINUE;
     }
+    dt *= (100 - throttle_pct) / 100.0;
     wl.ram_owed = MIN(wl.ram_owed + wl.ram_rate * dt, wl.ram_rate * 0.1
                       + PHYSMEM_PAGE_SIZE);
     wl.disk_owed = MIN(wl.disk_owed + wl.disk_rate * dt,
@@ -152,6 +155,12 @@ static gboolean wl_tick_cb(gpointer opaque)
     wl_write_ram();
     wl_write_disk();
     return G_SOURCE_CONTINUE;
+}
+
+void workload_set_throttle(unsigned pct)
+{
+    g_assert(pct < 100);
+    throttle_pct = pct;
 }
 
 static void wl_stop(void)

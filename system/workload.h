@@ -24,6 +24,12 @@ void workload_fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t seq);
 /* __com.qmpd_guest-digest (guest-digest.c). */
 void guest_digest_async(const json_t *args, QapiReply *reply);
 
+/*
+ * Take @pct percent (0 to 99) of the guest's CPU time, as QEMU's CPU
+ * throttle does: the workload runs at (100 - @pct)% of its rates.
+ */
+void workload_set_throttle(unsigned pct);
+
 /* Stop the workload and free it (at exit). */
 void workload_cleanup(void);
 

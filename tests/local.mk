@@ -136,6 +136,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration_ram.py \
 	tests/functional/test_migration_fd.py \
 	tests/functional/test_migration_switchover.py \
+	tests/functional/test_migration_converge.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \
@@ -175,7 +176,7 @@ COMPAT_TESTS = \
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
 	tests/functional/images.py \
-	tests/functional/hmplines.py \
+	tests/functional/hmplines.py tests/functional/migpair.py \
 	tests/functional/reference.py \
 	tests/functional/coverage.py \
 	tests/compat/schema_canon.py tests/compat/transcript.py

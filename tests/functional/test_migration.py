@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run  # noqa: E402
 
-UNIMPLEMENTED = ["xbzrle", "rdma-pin-all", "auto-converge", "zero-blocks",
+UNIMPLEMENTED = ["xbzrle", "rdma-pin-all", "zero-blocks",
                  "compress", "postcopy-ram", "x-colo", "release-ram",
                  "block", "multifd", "dirty-bitmaps", "postcopy-blocktime",
                  "late-block-activate", "x-ignore-shared", "validate-uuid",
