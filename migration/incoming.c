@@ -116,8 +116,8 @@ static bool mig_in_end_running(const uint8_t *p, uint32_t len)
     return !json_is_false(running);
 }
 
-/* Apply every whole record; true when END came. */
-static bool mig_in_process(void)
+/* Apply every whole record: 1 when END came, -1 with the reason. */
+static int mig_in_process(Error **errp)
 {
     Error *err = NULL;
     const uint8_t *payload;
@@ -142,7 +142,7 @@ static bool mig_in_process(void)
             break;
         case MIG_SECTION_END:
             in->src_running = mig_in_end_running(payload, len);
-            return true;
+            return 1;
         default:
             error_setg(&err, "Unknown section type %u (id %u)", type, id);
             ok = false;
@@ -152,9 +152,25 @@ static bool mig_in_process(void)
         }
     }
     if (err) {
-        mig_in_fail(error_get_pretty(err), EINVAL);
+        error_propagate(errp, err);
+        return -1;
     }
-    return false;
+    return 0;
+}
+
+int mig_in_load_bytes(const void *data, size_t len, Error **errp)
+{
+    int r;
+
+    g_assert(!in);
+    in = g_new0(MigIn, 1);
+    in->fd = -1;
+    in->reader = mig_reader_new();
+    mig_reader_feed(in->reader, data, len);
+    r = mig_in_process(errp);
+    mig_reader_free(in->reader);
+    g_clear_pointer(&in, g_free);
+    return r;
 }
 
 static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
@@ -162,6 +178,8 @@ static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
 {
     g_autofree uint8_t *buf = g_malloc(MIG_READ_SIZE);
     ssize_t n = read(fd, buf, MIG_READ_SIZE);
+    Error *err = NULL;
+    int r;
 
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return G_SOURCE_CONTINUE;
@@ -173,7 +191,11 @@ static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
         mig_in_fail("Unexpected end of migration stream", EIO);
     }
     mig_reader_feed(in->reader, buf, n);
-    if (mig_in_process()) {
+    r = mig_in_process(&err);
+    if (r < 0) {
+        mig_in_fail(error_get_pretty(err), EINVAL);
+    }
+    if (r > 0) {
         in->watch = 0;
         mig_in_finish();
         return G_SOURCE_REMOVE;

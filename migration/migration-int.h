@@ -118,6 +118,14 @@ bool mig_out_continue(void);
 /* incoming.c */
 bool mig_in_deferred(void);
 
+/*
+ * Load a whole stream held in memory into the guest's RAM, as a
+ * destination would (the stream fuzzer's entry): 1 when it reached END,
+ * 0 when it ended early, -1 with the reason the destination would give.
+ * Starts and runs nothing; no incoming migration may be running.
+ */
+int mig_in_load_bytes(const void *data, size_t len, Error **errp);
+
 /* converge.c: auto-converge */
 
 /* A migration starts, @transferred bytes sent so far. */

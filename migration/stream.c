@@ -97,10 +97,14 @@ void mig_reader_feed(MigReader *r, const void *data, size_t len)
 int mig_reader_next(MigReader *r, uint8_t *type, uint32_t *id,
                     const uint8_t **payload, uint32_t *len, Error **errp)
 {
-    const uint8_t *p = r->buf->data + r->pos;
+    const uint8_t *p;
     size_t avail = r->buf->len - r->pos;
     uint32_t n;
 
+    if (!avail) {
+        return 0;       /* (nothing fed yet: no buffer to point into) */
+    }
+    p = r->buf->data + r->pos;
     if (!r->header_done) {
         if (avail < MIG_STREAM_HEADER_SIZE) {
             /* a stream that cannot be ours fails at once */

@@ -206,6 +206,7 @@ tests_fuzz_fuzz_hmp_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_hmp_LDADD = system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
 	$(BLOCK_LIBS) $(QAPI_LIBS)
 include tests/fuzz/qcow2.mk
+include tests/fuzz/mig-stream.mk
 fuzz: $(FUZZ_TARGETS)
 else
 fuzz:
