@@ -137,6 +137,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration_fd.py \
 	tests/functional/test_migration_switchover.py \
 	tests/functional/test_migration_converge.py \
+	tests/functional/test_migration_phases.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 
-from qmpd import Qmpd
+from qmpd import Qmpd, wait_until
 
 
 class MigPair:
@@ -34,3 +34,18 @@ class MigPair:
         self.src.close()
         self.dst.close()
         shutil.rmtree(self.dir)
+
+
+def migrate_and_compare(sc, dc, uri):
+    """Migrate @sc's guest to @dc over @uri, wait for both ends to
+    complete and check that @dc's RAM is @sc's; the source's final
+    query-migrate."""
+    sc.cmd("migrate", uri=uri)
+    r = wait_until("migrated", lambda: sc.cmd("query-migrate").get(
+        "status") in ("completed", "failed") and sc.cmd("query-migrate"))
+    assert r["status"] == "completed", r
+    wait_until("destination done", lambda: dc.cmd("query-migrate").get(
+        "status") == "completed")
+    assert sc.cmd("__com.qmpd_guest-digest")["ram"] == \
+        dc.cmd("__com.qmpd_guest-digest")["ram"]
+    return r

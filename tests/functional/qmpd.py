@@ -327,10 +327,12 @@ class Qmpd:
     binary_path = None
 
     def __init__(self, args=(), qmp=True, env=None, stdin=None,
-                 binary_path=None, wait=True, status=0, pass_fds=()):
+                 binary_path=None, wait=True, status=0, pass_fds=(),
+                 prefix=()):
         """@binary_path: another binary (the reference QEMU), whose end
         is not checked, or qmpd's own; @status: the exit status the test expects of
-        qmpd (see close()); @pass_fds: descriptors it inherits (fd:N)."""
+        qmpd (see close()); @pass_fds: descriptors it inherits (fd:N);
+        @prefix: a command that execs it (ip netns exec NS)."""
         self.dir = tempfile.mkdtemp(prefix="qmpd-test-")
         self.ours = binary_path in (None, binary())
         self.status = status
@@ -339,7 +341,8 @@ class Qmpd:
         # QMPD_WRAPPER (e.g. valgrind) runs our binary, never QEMU
         wrapper = os.environ.get("QMPD_WRAPPER", "").split() \
             if not binary_path else []
-        self.args = wrapper + [self.bin, "-nodefaults", "-display", "none"]
+        self.args = list(prefix) + wrapper + [self.bin, "-nodefaults",
+                                              "-display", "none"]
         if wrapper and os.path.basename(wrapper[0]) in ("strace", "gdb"):
             env = traced_env(env)
         if qmp:

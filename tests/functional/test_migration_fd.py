@@ -14,8 +14,8 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qmpd import Qmpd, wait_until  # noqa: E402
-from qmpd import run  # noqa: E402
+from migpair import migrate_and_compare  # noqa: E402
+from qmpd import Qmpd, run, wait_until  # noqa: E402
 
 MiB = 1 << 20
 BASE = ["-M", "pc", "-m", "64"]
@@ -141,13 +141,7 @@ def test_migrate_fd_socketpair():
         assert send_with_fds(sc, "getfd", {"fdname": "mig"},
                              [a.fileno()]) == {"return": {}}
         a.close()
-        sc.cmd("migrate", uri="fd:mig")
-        r = wait_until("source done", lambda: status(sc) in
-                       ("completed", "failed") and sc.cmd("query-migrate"))
-        assert r["status"] == "completed", r
-        wait_until("destination done", lambda: status(dc) == "completed")
-        assert sc.cmd("__com.qmpd_guest-digest")["ram"] == \
-            dc.cmd("__com.qmpd_guest-digest")["ram"]
+        migrate_and_compare(sc, dc, "fd:mig")
         assert dc.cmd("query-status")["status"] == "running"
         # the migration took the name over
         assert sc.error("closefd", fdname="mig")[1] == \
