@@ -30,6 +30,8 @@
 struct MigListener {
     int fd;
     guint watch;
+    bool more;              /* keep accepting (multifd) */
+    bool in_cb, dead;       /* freed by its callback: free after it */
     MigChannelCb *cb;
     void *opaque;
     json_t *address;
@@ -260,6 +262,17 @@ static gboolean accept_cb(gint fd, GIOCondition cond, gpointer opaque)
         return G_SOURCE_CONTINUE;    /* EAGAIN, or the client gave up */
     }
     set_nonblock(conn);
+    if (l->more) {
+        l->in_cb = true;
+        l->cb(l->opaque, conn, NULL);
+        l->in_cb = false;
+        if (l->dead) {
+            l->watch = 0;
+            mig_listener_free(l);
+            return G_SOURCE_REMOVE;
+        }
+        return G_SOURCE_CONTINUE;
+    }
     l->watch = 0;
     /* QEMU takes one connection and stops listening */
     close(l->fd);
@@ -279,7 +292,9 @@ static int listen_on(int family, const struct sockaddr *sa, socklen_t len,
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, sa, len) < 0 || listen(fd, 1) < 0) {
+    /* multifd's channels connect at once: a unix connect finds no room
+     * in a short queue (EAGAIN) */
+    if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
         error_setg_errno(errp, errno, "Failed to bind socket");
         close(fd);
         return -1;
@@ -377,9 +392,18 @@ json_t *mig_listener_address(const MigListener *l)
     return l->address ? json_pack("[O]", l->address) : NULL;
 }
 
+void mig_listener_accept_more(MigListener *l)
+{
+    l->more = true;
+}
+
 void mig_listener_free(MigListener *l)
 {
     if (!l) {
+        return;
+    }
+    if (l->in_cb) {
+        l->dead = true;
         return;
     }
     if (l->watch) {

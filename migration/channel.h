@@ -42,6 +42,12 @@ MigListener *mig_channel_listen(const char *uri, MigChannelCb *cb,
 /* query-migrate's socket-address while listening (new reference). */
 json_t *mig_listener_address(const MigListener *l);
 
+/*
+ * Keep listening after the first connection (multifd's channels): @cb
+ * runs for each, until mig_listener_free(), which @cb may call.
+ */
+void mig_listener_accept_more(MigListener *l);
+
 void mig_listener_free(MigListener *l);
 
 #endif /* MIGRATION_CHANNEL_H */

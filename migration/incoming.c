@@ -75,6 +75,8 @@ static void mig_in_finish(void)
         mig_rp_send(in->fd, NULL);
     }
     close(in->fd);
+    mig_listener_free(in->listener);
+    mig_multifd_in_free();
     mig_reader_free(in->reader);
     g_clear_pointer(&in, g_free);
     mi->end_us = g_get_monotonic_time();
@@ -91,6 +93,8 @@ static bool mig_in_config(const uint8_t *p, uint32_t len, Error **errp)
 {
     g_autoptr(json_t) cfg = json_loadb((const char *)p, len, 0, NULL);
     json_t *size = cfg ? json_object_get(cfg, "ram-size") : NULL;
+    json_int_t channels;
+    unsigned here;
 
     if (!json_is_integer(size)) {
         error_setg(errp, "Invalid configuration section");
@@ -103,6 +107,15 @@ static bool mig_in_config(const uint8_t *p, uint32_t len, Error **errp)
         return false;
     }
     in->return_path = json_is_true(json_object_get(cfg, "return-path"));
+    channels = json_integer_value(json_object_get(cfg, "multifd-channels"));
+    here = mig_cap_enabled(MIG_CAP_MULTIFD)
+        ? mig_param_uint("multifd-channels") : 0;
+    if (channels != here && in->fd >= 0) {
+        error_setg(errp, "The stream has %" JSON_INTEGER_FORMAT
+                   " multifd channels, this destination expects %u",
+                   channels, here);
+        return false;
+    }
     in->config_seen = true;
     return true;
 }
@@ -116,7 +129,15 @@ static bool mig_in_end_running(const uint8_t *p, uint32_t len)
     return !json_is_false(running);
 }
 
-/* Apply every whole record: 1 when END came, -1 with the reason. */
+void mig_in_abort(const char *reason, int err)
+{
+    mig_in_fail(reason, err);
+}
+
+/*
+ * Apply every whole record: 1 when END came, 2 at a multifd SYNC (the
+ * channels must catch up first), -1 with the reason.
+ */
 static int mig_in_process(Error **errp)
 {
     Error *err = NULL;
@@ -143,6 +164,12 @@ static int mig_in_process(Error **errp)
         case MIG_SECTION_END:
             in->src_running = mig_in_end_running(payload, len);
             return 1;
+        case MIG_SECTION_MULTIFD_SYNC:
+            if (!mig_multifd_in_sync(payload, len, &err)) {
+                ok = false;
+                break;
+            }
+            return 2;
         default:
             error_setg(&err, "Unknown section type %u (id %u)", type, id);
             ok = false;
@@ -197,10 +224,32 @@ static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
     }
     if (r > 0) {
         in->watch = 0;
-        mig_in_finish();
+        if (r == 1) {
+            mig_in_finish();
+        } else {
+            mig_multifd_in_poll();
+        }
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
+}
+
+/* Every multifd channel reached the main channel's SYNC: read on. */
+static void mig_in_resume(void)
+{
+    Error *err = NULL;
+    int r = mig_in_process(&err);
+
+    if (r < 0) {
+        mig_in_fail(error_get_pretty(err), EINVAL);
+    } else if (r == 1) {
+        mig_in_finish();
+    } else if (r == 2) {
+        mig_multifd_in_poll();
+    } else {
+        in->watch = g_unix_fd_add(in->fd, G_IO_IN, mig_in_readable_cb,
+                                  NULL);
+    }
 }
 
 static void mig_in_connected_cb(void *opaque, int fd, Error *err)
@@ -210,8 +259,24 @@ static void mig_in_connected_cb(void *opaque, int fd, Error *err)
     if (fd < 0) {
         mig_in_fail(error_get_pretty(err), EIO);
     }
-    mig_listener_free(in->listener);
-    in->listener = NULL;
+    if (in->fd >= 0) {
+        /* after the main channel: multifd's */
+        if (!mig_multifd_in_add(fd)) {
+            close(fd);
+        }
+        if (!mig_multifd_in_wanted()) {
+            mig_listener_free(in->listener);
+            in->listener = NULL;
+        }
+        return;
+    }
+    if (mig_cap_enabled(MIG_CAP_MULTIFD)) {
+        mig_multifd_in_start(mig_param_uint("multifd-channels"),
+                             mig_in_resume);
+    } else {
+        mig_listener_free(in->listener);
+        in->listener = NULL;
+    }
     g_clear_pointer(&mi->socket_address, json_decref);
     in->fd = fd;
     in->reader = mig_reader_new();
@@ -236,6 +301,7 @@ bool mig_in_start(const char *uri, Error **errp)
     }
     deferred = false;
     in->listener = l;
+    mig_listener_accept_more(l);
     /* as QEMU: no status while listening, only the address */
     mig_info()->socket_address = mig_listener_address(l);
     return true;

@@ -6,7 +6,7 @@ migration_libmigration_a_SOURCES = \
 	migration/channel.c migration/channel.h \
 	migration/stream.c migration/stream.h \
 	migration/outgoing.c migration/incoming.c migration/ram.c \
-	migration/return-path.c migration/converge.c
+	migration/return-path.c migration/converge.c migration/multifd.c
 
 # migration/ reads the guest's RAM and run state (system/)
 MIGRATION_LIBS = migration/libmigration.a system/libsystem.a

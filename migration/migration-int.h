@@ -92,7 +92,7 @@ typedef struct MigInfo {
     /* ram{} */
     uint64_t transferred, remaining, total, duplicate, normal;
     uint64_t dirty_sync_count, dirty_pages_rate, pages_per_second;
-    uint64_t precopy_bytes, downtime_bytes;
+    uint64_t precopy_bytes, downtime_bytes, multifd_bytes;
     double mbps;
     json_t *socket_address;     /* a listening destination's */
 } MigInfo;
@@ -139,6 +139,45 @@ unsigned mig_throttle_percentage(void);
 
 /* The migration ended: the guest runs at full speed again. */
 void mig_converge_stop(void);
+
+/* multifd.c */
+
+/* A channel failed: the migration fails with @reason. */
+typedef void MigMultifdFail(const char *reason);
+
+/* Source: connect @channels more channels to @uri. */
+bool mig_multifd_out_start(const char *uri, unsigned channels,
+                           MigMultifdFail *fail, Error **errp);
+/* Whether every channel is connected. */
+bool mig_multifd_out_ready(void);
+/* Why a channel failed while the pump wrote to it, or NULL. */
+const char *mig_multifd_out_error(void);
+/* Bytes the channels hold, not written yet. */
+size_t mig_multifd_out_buffered(void);
+/* Send a RAM record on a channel; false when it failed (see _error). */
+bool mig_multifd_out_queue(const GByteArray *rec);
+/* SYNC on every channel and in @main_buf; false when one failed. */
+bool mig_multifd_out_sync(GByteArray *main_buf);
+void mig_multifd_out_free(void);
+
+/* The main channel may read on after a SYNC. */
+typedef void MigMultifdResume(void);
+
+/* Destination: expect @channels channels after the main one. */
+void mig_multifd_in_start(unsigned channels, MigMultifdResume *resume);
+/* A channel connected; false when none is expected. */
+bool mig_multifd_in_add(int fd);
+/* Channels still to connect. */
+unsigned mig_multifd_in_wanted(void);
+/* The main channel read SYNC (@payload): it waits for the channels. */
+bool mig_multifd_in_sync(const uint8_t *payload, uint32_t len,
+                         Error **errp);
+/* Check whether the main channel's SYNC is reached by all. */
+void mig_multifd_in_poll(void);
+void mig_multifd_in_free(void);
+
+/* incoming.c: fail the load as a destination does (exit 1). */
+void G_GNUC_NORETURN mig_in_abort(const char *reason, int err);
 
 /* return-path.c */
 typedef struct MigRp MigRp;

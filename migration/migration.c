@@ -103,7 +103,7 @@ bool mig_out_finished(const char **error_desc)
 static json_t *ram_stats(void)
 {
     return json_pack("{s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,s:f,s:I,s:i,s:i,"
-                     "s:i,s:I,s:I,s:I,s:i,s:i}",
+                     "s:I,s:I,s:I,s:I,s:i,s:i}",
                      "transferred", (json_int_t)info.transferred,
                      "remaining", (json_int_t)info.remaining,
                      "total", (json_int_t)info.total,
@@ -115,7 +115,7 @@ static json_t *ram_stats(void)
                      "mbps", info.mbps,
                      "dirty-sync-count", (json_int_t)info.dirty_sync_count,
                      "postcopy-requests", 0, "page-size", 4096,
-                     "multifd-bytes", 0,
+                     "multifd-bytes", (json_int_t)info.multifd_bytes,
                      "pages-per-second", (json_int_t)info.pages_per_second,
                      "precopy-bytes", (json_int_t)info.precopy_bytes,
                      "downtime-bytes", (json_int_t)info.downtime_bytes,

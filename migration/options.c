@@ -50,6 +50,7 @@ static const bool mig_cap_implemented[MIG_CAP__MAX] = {
     [MIG_CAP_PAUSE_BEFORE_SWITCHOVER] = true,
     [MIG_CAP_RETURN_PATH] = true,
     [MIG_CAP_AUTO_CONVERGE] = true,
+    [MIG_CAP_MULTIFD] = true,
 };
 
 static bool mig_caps[MIG_CAP__MAX];

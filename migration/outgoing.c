@@ -15,7 +15,9 @@
  * pre-switchover for migrate-continue (the management tool moves its
  * disks meanwhile), which goes on in status device with that last read
  * of the log.  With return-path the source completes only once the
- * destination said it loaded the stream (return-path.c).
+ * destination said it loaded the stream (return-path.c).  With multifd
+ * the RAM records go on channels of their own (multifd.c) and each read
+ * of the dirty log puts a SYNC on all of them.
  *
  * One main-loop tick (MIG_TICK_MS) or a writable socket runs the pump:
  * it writes what is buffered, then encodes more pages while the buffer
@@ -64,6 +66,8 @@ typedef struct MigOut {
     bool pre_switchover;    /* stopped, waiting for migrate-continue */
     bool return_path;
     MigRp *rp;              /* END sent, waiting for the destination */
+    char *uri;
+    unsigned multifd;       /* channels beside this one, or 0 */
     gint64 window_start;
     uint64_t window_bytes;
     gint64 pass_start, stop_us;
@@ -96,6 +100,8 @@ static void mig_out_free(void)
     }
     mig_rp_free(out->rp);
     mig_converge_stop();
+    mig_multifd_out_free();
+    g_free(out->uri);
     physmem_dirty_log_stop();
     g_clear_pointer(&out, g_free);
 }
@@ -143,6 +149,17 @@ static void mig_out_complete(void)
     mig_set_status(MIG_STATUS_COMPLETED);
 }
 
+static void mig_out_multifd_fail(const char *reason)
+{
+    mig_out_fail("%s", reason);
+}
+
+/* What waits to be written, on every channel. */
+static size_t mig_out_buffered(void)
+{
+    return out->buf->len - out->sent + mig_multifd_out_buffered();
+}
+
 static void mig_out_rp_done_cb(void *opaque, const char *error)
 {
     out->rp = NULL;
@@ -170,30 +187,15 @@ static gboolean mig_out_tick_cb(gpointer opaque)
 /* Write what is buffered; false when the migration failed. */
 static bool mig_out_flush(void)
 {
-    while (out->sent < out->buf->len) {
-        ssize_t n = write(out->fd, out->buf->data + out->sent,
-                          out->buf->len - out->sent);
+    int r = mig_write_buffered(out->fd, out->buf, &out->sent);
 
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && errno == EAGAIN) {
-            if (!out->watch) {
-                out->watch = g_unix_fd_add(out->fd, G_IO_OUT,
-                                           mig_out_writable_cb, NULL);
-            }
-            break;
-        }
-        if (n <= 0) {
-            mig_out_fail("Unable to write to socket: %s",
-                         g_strerror(n < 0 ? errno : EPIPE));
-            return false;
-        }
-        out->sent += n;
+    if (r < 0) {
+        mig_out_fail("Unable to write to socket: %s", g_strerror(-r));
+        return false;
     }
-    if (out->sent == out->buf->len) {
-        g_byte_array_set_size(out->buf, 0);
-        out->sent = 0;
+    if (r > 0 && !out->watch) {
+        out->watch = g_unix_fd_add(out->fd, G_IO_OUT, mig_out_writable_cb,
+                                   NULL);
     }
     return true;
 }
@@ -207,6 +209,10 @@ static void mig_out_sync(void)
     mi->dirty_sync_count++;
     mi->remaining = hbitmap_count(out->dirty);
     mig_converge_sync(mi->remaining, mi->transferred);
+    if (out->multifd) {
+        /* a failed channel fails the migration at the next pump */
+        mig_multifd_out_sync(out->buf);
+    }
     mig_pass_event();
     out->scan = 0;
 }
@@ -250,8 +256,13 @@ static void mig_out_queue_end(void)
     g_autofree char *end = g_strdup_printf("{\"running\": %s}",
                                            out->vm_was_running ? "true"
                                            : "false");
-    guint before = out->buf->len;
+    guint before;
 
+    if (out->multifd) {
+        /* every page is in before END */
+        mig_multifd_out_sync(out->buf);
+    }
+    before = out->buf->len;
     mig_stream_put_record(out->buf, MIG_SECTION_END, 0, end, strlen(end));
     mi->transferred += out->buf->len - before;
     mi->downtime_bytes += out->buf->len - before;
@@ -264,14 +275,19 @@ static void mig_out_pump(void)
     uint64_t max_bw = mig_param_uint("max-bandwidth");
     gint64 now = g_get_monotonic_time();
 
+    if (out->multifd && mig_multifd_out_error()) {
+        mig_out_fail("%s", mig_multifd_out_error());
+        return;
+    }
     if (!mig_out_flush()) {
         return;
     }
-    if (out->pre_switchover) {
+    if (out->pre_switchover
+        || (out->multifd && !mig_multifd_out_ready())) {
         return;
     }
     if (out->end_queued) {
-        if (out->buf->len || out->rp) {
+        if (mig_out_buffered() || out->rp) {
             return;
         }
         if (out->return_path) {
@@ -285,11 +301,12 @@ static void mig_out_pump(void)
         out->window_start = now;
         out->window_bytes = 0;
     }
-    while (out->buf->len < MIG_BUF_HIGH
+    while (mig_out_buffered() < MIG_BUF_HIGH * (1 + out->multifd)
            && (out->stopping
                || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US))) {
         g_autoptr(GByteArray) rec = g_byte_array_new();
         guint before = out->buf->len;
+        size_t size;
 
         if (!mig_ram_put_dirty(rec, out->dirty, &out->scan,
                                MIG_BATCH_PAGES)) {
@@ -303,16 +320,30 @@ static void mig_out_pump(void)
             }
             continue;
         }
-        mig_stream_put_record(out->buf, MIG_SECTION_RAM, 1, rec->data,
-                              rec->len);
-        mi->transferred += out->buf->len - before;
-        if (out->stopping) {
-            mi->downtime_bytes += out->buf->len - before;
+        if (out->multifd) {
+            g_autoptr(GByteArray) framed = g_byte_array_new();
+
+            mig_stream_put_record(framed, MIG_SECTION_RAM, 1, rec->data,
+                                  rec->len);
+            before = 0;
+            size = framed->len;
+            mi->multifd_bytes += size;
+            if (!mig_multifd_out_queue(framed)) {
+                break;      /* failed: the next pump says so */
+            }
         } else {
-            mi->precopy_bytes += out->buf->len - before;
+            mig_stream_put_record(out->buf, MIG_SECTION_RAM, 1, rec->data,
+                                  rec->len);
+            size = out->buf->len - before;
         }
-        out->window_bytes += out->buf->len - before;
-        out->pass_bytes += out->buf->len - before;
+        mi->transferred += size;
+        if (out->stopping) {
+            mi->downtime_bytes += size;
+        } else {
+            mi->precopy_bytes += size;
+        }
+        out->window_bytes += size;
+        out->pass_bytes += size;
         mi->remaining = hbitmap_count(out->dirty);
     }
     mig_out_flush();
@@ -342,11 +373,28 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
         mig_out_fail("Unable to open return-path for postcopy");
         return;
     }
+    if (mig_cap_enabled(MIG_CAP_MULTIFD)) {
+        Error *local = NULL;
+
+        out->multifd = mig_param_uint("multifd-channels");
+        if (!mig_rp_usable(fd)) {
+            mig_out_fail("multifd is not supported by current protocol");
+            return;
+        }
+        if (!mig_multifd_out_start(out->uri, out->multifd,
+                                   mig_out_multifd_fail, &local)) {
+            mig_out_fail("%s", error_get_pretty(local));
+            error_free(local);
+            return;
+        }
+    }
     mig_stream_put_header(out->buf);
     config = g_strdup_printf("{\"ram-size\": %" G_GUINT64_FORMAT
-                             ", \"page-size\": %d, \"return-path\": %s}",
+                             ", \"page-size\": %d, \"return-path\": %s"
+                             ", \"multifd-channels\": %u}",
                              physmem_ram_size(), PAGE,
-                             out->return_path ? "true" : "false");
+                             out->return_path ? "true" : "false",
+                             out->multifd);
     mig_stream_put_record(out->buf, MIG_SECTION_CONFIG, 0, config,
                           strlen(config));
     mi->total = physmem_ram_size();
@@ -373,6 +421,7 @@ bool mig_out_start(const char *uri, Error **errp)
     out = g_new0(MigOut, 1);
     out->fd = -1;
     out->buf = g_byte_array_new();
+    out->uri = g_strdup(uri);
     mig_set_status(MIG_STATUS_SETUP);
     if (!mig_channel_connect(uri, mig_out_connected_cb,
                              GUINT_TO_POINTER(++out_generation), &err)) {

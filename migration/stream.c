@@ -6,7 +6,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -85,6 +87,27 @@ void mig_reader_free(MigReader *r)
     }
 }
 
+int mig_write_buffered(int fd, GByteArray *buf, size_t *sent)
+{
+    while (*sent < buf->len) {
+        ssize_t n = write(fd, buf->data + *sent, buf->len - *sent);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            return 1;
+        }
+        if (n <= 0) {
+            return n < 0 ? -errno : -EPIPE;
+        }
+        *sent += n;
+    }
+    g_byte_array_set_size(buf, 0);
+    *sent = 0;
+    return 0;
+}
+
 void mig_reader_feed(MigReader *r, const void *data, size_t len)
 {
     if (r->pos) {
@@ -92,6 +115,11 @@ void mig_reader_feed(MigReader *r, const void *data, size_t len)
         r->pos = 0;
     }
     g_byte_array_append(r->buf, data, len);
+}
+
+size_t mig_reader_pending(const MigReader *r)
+{
+    return r->buf->len - r->pos;
 }
 
 int mig_reader_next(MigReader *r, uint8_t *type, uint32_t *id,

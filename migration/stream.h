@@ -31,6 +31,8 @@ typedef enum MigSection {
     MIG_SECTION_END = 3,        /* JSON: {"running"} */
     /* 4-7: block migration */
     MIG_SECTION_RP_SHUT = 8,    /* return path: JSON {"status", "error"?} */
+    MIG_SECTION_MULTIFD_SYNC = 9,   /* JSON {"sync": N}, every channel */
+    MIG_SECTION_MULTIFD_HELLO = 10, /* a multifd channel's first */
 } MigSection;
 
 /* RAM entry flags, in the low bits of the page-aligned offset */
@@ -48,6 +50,13 @@ void mig_put_be64(GByteArray *out, uint64_t v);
 uint32_t mig_get_be32(const uint8_t *p);
 uint64_t mig_get_be64(const uint8_t *p);
 
+/*
+ * Write @buf from *@sent on to non-blocking @fd: 0 when all of it went
+ * (then @buf is emptied and *@sent 0), 1 when @fd would block, or a
+ * negative errno (-EPIPE for a peer that took nothing).
+ */
+int mig_write_buffered(int fd, GByteArray *buf, size_t *sent);
+
 typedef struct MigReader MigReader;
 
 MigReader *mig_reader_new(void);
@@ -55,6 +64,9 @@ void mig_reader_free(MigReader *r);
 
 /* Take @len more bytes of the stream. */
 void mig_reader_feed(MigReader *r, const void *data, size_t len);
+
+/* Bytes fed and not handed out yet (a record's start, or nothing). */
+size_t mig_reader_pending(const MigReader *r);
 
 /*
  * The next whole record: 1 with *@type, *@id, *@payload (valid until

@@ -138,6 +138,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration_switchover.py \
 	tests/functional/test_migration_converge.py \
 	tests/functional/test_migration_phases.py \
+	tests/functional/test_migration_multifd.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_qcow2_discard.py \

@@ -13,7 +13,7 @@ from qmpd import Qmpd, run  # noqa: E402
 
 UNIMPLEMENTED = ["xbzrle", "rdma-pin-all", "zero-blocks",
                  "compress", "postcopy-ram", "x-colo", "release-ram",
-                 "block", "multifd", "dirty-bitmaps", "postcopy-blocktime",
+                 "block", "dirty-bitmaps", "postcopy-blocktime",
                  "late-block-activate", "x-ignore-shared", "validate-uuid",
                  "background-snapshot", "zero-copy-send", "postcopy-preempt"]
 

@@ -310,8 +310,8 @@ def test_stream_refused():
     bad = bytearray(HEADER + CONFIG + ram)
     bad[-100] ^= 1
     refused(bytes(bad), "Checksum mismatch in section 1")
-    refused(HEADER + CONFIG + record(9, 7, b"x"),
-            "Unknown section type 9 (id 7)")
+    refused(HEADER + CONFIG + record(99, 7, b"x"),
+            "Unknown section type 99 (id 7)")
     refused(HEADER + ram, "Section 1 before the configuration")
     refused(HEADER + record(1, 0, b'{"ram-size": 1048576}'),
             "Length mismatch: pc.ram: 0x100000 in != 0x4000000")

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""multifd between two qmpd: with the capability on both sides and
+multifd-channels N, the source opens N channels beside the main one and
+sends RAM on them (query-migrate's multifd-bytes) while the guest keeps
+dirtying it; the destination, which keeps the passes in order with the
+SYNC records, ends with the source's RAM.  A channel that is not a
+socket refuses it as QEMU 7.2 does; a destination set up for another
+number of channels refuses the stream (and says so on the return
+path)."""
+
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from migpair import MigPair, migrate_and_compare  # noqa: E402
+from qmpd import Qmpd, run, wait_until  # noqa: E402
+
+MiB = 1 << 20
+BASE = ["-M", "pc", "-m", "64"]
+
+
+def multifd(c, channels):
+    c.cmd("migrate-set-capabilities", capabilities=[
+        {"capability": "multifd", "state": True}])
+    c.cmd("migrate-set-parameters", **{"multifd-channels": channels})
+
+
+def live(c):
+    c.cmd("__com.qmpd_guest-workload", **{"ram-rate": 32 * MiB, "seed": 11})
+    wait_until("RAM dirtied", lambda: c.cmd(
+        "__com.qmpd_query-guest-workload")["ram-written"] >= 16 * MiB)
+
+
+def channels(n):
+    with MigPair(BASE) as p:
+        multifd(p.sc, n)
+        multifd(p.dc, n)
+        live(p.sc)
+        r = migrate_and_compare(p.sc, p.dc, p.uri)
+        ram = r["ram"]
+        # RAM went on the channels: all but the main channel's sections
+        assert 0 < ram["multifd-bytes"] <= ram["transferred"], ram
+        assert ram["transferred"] - ram["multifd-bytes"] < MiB, ram
+        assert ram["dirty-sync-count"] >= 2, ram
+        assert p.dc.cmd("query-status")["status"] == "running"
+
+
+def test_one_channel():
+    channels(1)
+
+
+def test_two_channels():
+    channels(2)
+
+
+def test_four_channels():
+    channels(4)
+
+
+def test_needs_a_socket():
+    d = tempfile.mkdtemp(prefix="qmpd-mig-")
+    with Qmpd(BASE) as src:
+        sc = src.connect()
+        multifd(sc, 2)
+        sc.cmd("migrate", uri="exec:cat > %s" % os.path.join(d, "state"))
+        r = wait_until("failed", lambda: sc.cmd("query-migrate").get(
+            "status") == "failed" and sc.cmd("query-migrate"))
+        assert r["error-desc"] == \
+            "multifd is not supported by current protocol", r
+        assert sc.cmd("query-status")["status"] == "running"
+    shutil.rmtree(d)
+
+
+def test_destination_expects_other_channels():
+    with MigPair(BASE) as p:
+        multifd(p.sc, 2)
+        multifd(p.dc, 3)
+        # with the return path the source hears why
+        p.sc.cmd("migrate-set-capabilities", capabilities=[
+            {"capability": "return-path", "state": True}])
+        p.sc.cmd("migrate", uri=p.uri)
+        assert p.dst.wait(60) == 1
+        p.dst.status = 1
+        why = "The stream has 2 multifd channels, this destination expects 3"
+        assert why in p.dst.stderr_text()
+        r = wait_until("failed", lambda: p.sc.cmd("query-migrate")[
+            "status"] == "failed" and p.sc.cmd("query-migrate"))
+        assert r["error-desc"] == why, r
+        assert p.sc.cmd("query-status")["status"] == "running"
+
+
+if __name__ == "__main__":
+    run([test_one_channel, test_two_channels, test_four_channels,
+         test_needs_a_socket, test_destination_expects_other_channels])
