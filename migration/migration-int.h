@@ -145,9 +145,13 @@ void mig_converge_stop(void);
 /* A channel failed: the migration fails with @reason. */
 typedef void MigMultifdFail(const char *reason);
 
+/* A channel that was full took all it held: the pump may go on. */
+typedef void MigMultifdDrained(void);
+
 /* Source: connect @channels more channels to @uri. */
 bool mig_multifd_out_start(const char *uri, unsigned channels,
-                           MigMultifdFail *fail, Error **errp);
+                           MigMultifdFail *fail, MigMultifdDrained *drained,
+                           Error **errp);
 /* Whether every channel is connected. */
 bool mig_multifd_out_ready(void);
 /* Why a channel failed while the pump wrote to it, or NULL. */

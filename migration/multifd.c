@@ -51,6 +51,7 @@ typedef struct MfOut {
     unsigned want;
     unsigned generation;
     MigMultifdFail *fail;
+    MigMultifdDrained *drained;
     uint64_t sync;
     char *error;            /* a channel failed: the pump fails it */
 } MfOut;
@@ -97,6 +98,8 @@ static gboolean mf_out_writable_cb(gint fd, GIOCondition cond,
     c->watch = 0;
     if (!mf_out_flush(c)) {
         mo->fail(mo->error);
+    } else if (!c->buf->len) {
+        mo->drained();
     }
     return G_SOURCE_REMOVE;
 }
@@ -153,13 +156,15 @@ static void mf_out_connected_cb(void *opaque, int fd, Error *err)
 }
 
 bool mig_multifd_out_start(const char *uri, unsigned channels,
-                           MigMultifdFail *fail, Error **errp)
+                           MigMultifdFail *fail, MigMultifdDrained *drained,
+                           Error **errp)
 {
     g_assert(!mo);
     mo = g_new0(MfOut, 1);
     mo->ch = g_ptr_array_new_with_free_func(mf_channel_free);
     mo->want = channels;
     mo->fail = fail;
+    mo->drained = drained;
     mo->generation = ++mo_generation;
     for (unsigned i = 0; i < channels; i++) {
         if (!mig_channel_connect(uri, mf_out_connected_cb,

@@ -21,7 +21,8 @@
  *
  * One main-loop tick (MIG_TICK_MS) or a writable socket runs the pump:
  * it writes what is buffered, then encodes more pages while the buffer
- * holds less than MIG_BUF_HIGH and the 100 ms window's share of
+ * holds less than MIG_BUF_HIGH (again at once while the socket takes
+ * all of it, for a slice of time) and the 100 ms window's share of
  * max-bandwidth allows (the stop-and-copy phase ignores the limit, as
  * QEMU's).  The socket is non-blocking, so the monitor stays responsive
  * whatever the peer does.
@@ -52,12 +53,13 @@
 #define MIG_TICK_MS 10
 #define MIG_WINDOW_US 100000
 #define MIG_BUF_HIGH (1u << 20)
+#define MIG_PUMP_SLICE_US 5000
 #define MIG_BATCH_PAGES 256
 #define PAGE PHYSMEM_PAGE_SIZE
 
 typedef struct MigOut {
     int fd;
-    guint watch, timer;
+    guint watch, timer, idle;
     GByteArray *buf;
     size_t sent;            /* bytes of buf already written */
     HBitmap *dirty;
@@ -90,6 +92,9 @@ static void mig_out_free(void)
     }
     if (out->timer) {
         g_source_remove(out->timer);
+    }
+    if (out->idle) {
+        g_source_remove(out->idle);
     }
     if (out->fd >= 0) {
         close(out->fd);
@@ -269,7 +274,11 @@ static void mig_out_queue_end(void)
     out->end_queued = true;
 }
 
-static void mig_out_pump(void)
+/*
+ * One round of the pump: write, encode up to MIG_BUF_HIGH, write.  True
+ * when the socket took all of it and more may go at once.
+ */
+static bool mig_out_pump_once(void)
 {
     MigInfo *mi = mig_info();
     uint64_t max_bw = mig_param_uint("max-bandwidth");
@@ -277,25 +286,25 @@ static void mig_out_pump(void)
 
     if (out->multifd && mig_multifd_out_error()) {
         mig_out_fail("%s", mig_multifd_out_error());
-        return;
+        return false;
     }
     if (!mig_out_flush()) {
-        return;
+        return false;
     }
     if (out->pre_switchover
         || (out->multifd && !mig_multifd_out_ready())) {
-        return;
+        return false;
     }
     if (out->end_queued) {
         if (mig_out_buffered() || out->rp) {
-            return;
+            return false;
         }
         if (out->return_path) {
             out->rp = mig_rp_wait(out->fd, mig_out_rp_done_cb, NULL);
         } else {
             mig_out_complete();
         }
-        return;
+        return false;
     }
     if (now - out->window_start >= MIG_WINDOW_US) {
         out->window_start = now;
@@ -346,7 +355,41 @@ static void mig_out_pump(void)
         out->pass_bytes += size;
         mi->remaining = hbitmap_count(out->dirty);
     }
-    mig_out_flush();
+    if (!mig_out_flush() || out->pre_switchover || mig_out_buffered()) {
+        return false;
+    }
+    /* END queued and written: complete now, not a tick later */
+    return out->end_queued || out->stopping
+        || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US);
+}
+
+/*
+ * Pump while the socket takes all it is given, for at most
+ * MIG_PUMP_SLICE_US so that the monitor stays responsive: waiting for
+ * the next tick whenever the buffer drained would cap the rate at
+ * MIG_BUF_HIGH a tick (100 MiB/s).  A full socket resumes the pump
+ * when it turns writable, an exhausted slice once the main loop has
+ * run what else waits.
+ */
+static gboolean mig_out_idle_cb(gpointer opaque)
+{
+    out->idle = 0;
+    mig_out_pump();
+    return G_SOURCE_REMOVE;
+}
+
+static void mig_out_pump(void)
+{
+    gint64 start = g_get_monotonic_time();
+
+    while (mig_out_pump_once()) {
+        if (g_get_monotonic_time() - start >= MIG_PUMP_SLICE_US) {
+            if (!out->idle) {
+                out->idle = g_idle_add(mig_out_idle_cb, NULL);
+            }
+            return;
+        }
+    }
 }
 
 static void mig_out_connected_cb(void *opaque, int fd, Error *err)
@@ -382,7 +425,8 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
             return;
         }
         if (!mig_multifd_out_start(out->uri, out->multifd,
-                                   mig_out_multifd_fail, &local)) {
+                                   mig_out_multifd_fail, mig_out_pump,
+                                   &local)) {
             mig_out_fail("%s", error_get_pretty(local));
             error_free(local);
             return;
