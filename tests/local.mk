@@ -219,6 +219,14 @@ endif
 # Benchmarks (numbers, never pass/fail): "make bench"
 EXTRA_DIST += tests/bench/qmp-rtt.c tests/bench/run-qmp-rtt.sh
 include tests/bench/block.mk
+# "make bench-multifd": RAM pre-copy over 0, 1, 2 and 4 multifd channels,
+# qmpd beside QEMU 7.2 (tests/bench/multifd.py)
+EXTRA_DIST += tests/bench/multifd.py
+bench-multifd: qmpd$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+		$(PYTHON) '$(abs_top_srcdir)/tests/bench/multifd.py'
+.PHONY: bench-multifd
+
 bench: qmpd bench-block bench-jobs bench-mirror bench-backup
 	QMPD='$(abs_top_builddir)/qmpd' bash '$(abs_top_srcdir)/tests/bench/run-qmp-rtt.sh'
 .PHONY: bench
