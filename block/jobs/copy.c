@@ -16,6 +16,8 @@
 #include "block/jobs/copy.h"
 #include "util/hbitmap.h"
 
+typedef struct CopyNow CopyNow;
+
 typedef struct {
     BlockCopy *bc;
     uint64_t start;             /* the area taken from the bitmap */
@@ -27,6 +29,7 @@ typedef struct {
     BdrvRangeLock *lock;
     bool busy;
     bool parked;                /* waits for the speed limit */
+    CopyNow *now;               /* copies for block_copy_range_now() */
 } CopyOp;
 
 struct BlockCopy {
@@ -40,9 +43,14 @@ struct BlockCopy {
     bool kick_again;
     bool unpark;                /* the speed-limit wait is over */
     guint kick_source;
+    GQueue now;                 /* CopyNow *, in the order they came */
 };
 
 static void op_step(CopyOp *op);
+static bool now_next(CopyOp *op);
+static void now_failed(CopyOp *op, int ret);
+static uint64_t now_low(const BlockCopy *bc);
+static void now_start_ready(BlockCopy *bc);
 
 BlockCopy *block_copy_new(const BlockCopyConfig *cfg)
 {
@@ -112,7 +120,7 @@ uint64_t block_copy_done_prefix(const BlockCopy *bc)
             p = MIN(p, bc->op[i].cur);
         }
     }
-    return p;
+    return MIN(p, now_low(bc));
 }
 
 /* The job's progress follows the done prefix (never backwards). */
@@ -195,6 +203,10 @@ static void op_failed(CopyOp *op, bool is_read, int ret)
 
     unlock(op);
     io_end(bc);
+    if (op->now) {
+        now_failed(op, ret);
+        return;
+    }
     if (bc->cfg.ops->error(bc->cfg.opaque, is_read, ret)
         == BLOCK_COPY_ERROR_SKIP) {
         op->cur = MAX(op->cur, op->off + op->n);
@@ -370,11 +382,14 @@ static void op_step(CopyOp *op)
 {
     BlockCopy *bc = op->bc;
 
-    if (op->cur >= op->end || !may_run(bc)) {
+    if (op->now && !now_next(op)) {
+        return;
+    }
+    if (op->cur >= op->end || (!op->now && !may_run(bc))) {
         op_end(op);
         return;
     }
-    if (rate_wait(op)) {
+    if (!op->now && rate_wait(op)) {
         return;
     }
     io_begin(bc);
@@ -397,6 +412,7 @@ static void kick_once(BlockCopy *bc)
 {
     unsigned limit = max_ops(bc);
 
+    now_start_ready(bc);
     if (bc->unpark) {
         bc->unpark = false;
         for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
@@ -491,4 +507,242 @@ void block_copy_wake_later(BlockCopy *bc)
 {
     end_sleep(bc);
     block_copy_kick_later(bc);
+}
+
+/* ---- copy-before-write: a range copied now ---------------------------- */
+
+typedef struct {
+    uint64_t off;
+    uint64_t len;
+} CopyArea;
+
+struct CopyNow {
+    uint64_t start;             /* whole granules, cut at the length */
+    uint64_t end;
+    GArray *areas;              /* CopyArea: what it took from the bitmap */
+    guint next;                 /* the next area to copy */
+    bool copying;               /* waits no more */
+    void (*cb)(void *opaque, int ret);
+    void *opaque;
+    CopyOp op;                  /* copies the areas one after another */
+};
+
+static bool overlaps(uint64_t a, uint64_t a_end, uint64_t b, uint64_t b_end)
+{
+    return a < a_end && b < b_end && a < b_end && b < a_end;
+}
+
+/*
+ * Where a busy operation's reads may still reach: a request in flight
+ * may have been widened to its granules, a parked one has none.
+ */
+static uint64_t op_low(const CopyOp *op)
+{
+    return op->parked ? op->cur : MIN(op->cur, op->off);
+}
+
+/* The end of its request in flight: what it keeps when cut back. */
+static uint64_t op_keep(const CopyOp *op)
+{
+    uint64_t g = op->bc->cfg.granularity;
+    uint64_t e = op->parked ? op->cur : MAX(op->cur, op->off + op->n);
+
+    return MIN(op->end, (e + g - 1) / g * g);
+}
+
+/* Busy operations over the range give back what they have not begun. */
+static void now_cut_ops(BlockCopy *bc, const CopyNow *now)
+{
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        CopyOp *op = &bc->op[i];
+        uint64_t keep;
+
+        if (!op->busy || !overlaps(op_low(op), op->end, now->start,
+                                   now->end)) {
+            continue;
+        }
+        keep = op_keep(op);
+        if (keep < op->end) {
+            hbitmap_set(bc->dirty, keep, op->end - keep);
+            op->end = keep;
+        }
+    }
+}
+
+/* What is dirty in the range is the request's from now on. */
+static void now_take(BlockCopy *bc, CopyNow *now)
+{
+    uint64_t off = now->start;
+    CopyArea a;
+
+    while (off < now->end
+           && hbitmap_next_dirty_area(bc->dirty, off, now->end - off,
+                                      &a.off, &a.len)
+           && a.off < now->end) {
+        a.len = MIN(a.len, now->end - a.off);
+        hbitmap_reset(bc->dirty, a.off, a.len);
+        g_array_append_val(now->areas, a);
+        off = a.off + a.len;
+    }
+}
+
+/* A busy operation, or an earlier request, still works in the range. */
+static bool now_blocked(const BlockCopy *bc, const CopyNow *now)
+{
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        const CopyOp *op = &bc->op[i];
+
+        if (op->busy && overlaps(op_low(op), op->end, now->start,
+                                 now->end)) {
+            return true;
+        }
+    }
+    for (GList *l = bc->now.head; l && l->data != now; l = l->next) {
+        const CopyNow *o = l->data;
+
+        if (overlaps(o->start, o->end, now->start, now->end)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void now_finish(CopyNow *now, int ret)
+{
+    BlockCopy *bc = now->op.bc;
+    void (*cb)(void *opaque, int ret) = now->cb;
+    void *opaque = now->opaque;
+
+    g_queue_remove(&bc->now, now);
+    ioq_buf_free(now->op.buf);
+    g_array_free(now->areas, TRUE);
+    g_free(now);
+    bc->busy--;
+    report_progress(bc);
+    cb(opaque, ret);
+    /* earlier requests' waiters and the idle hook */
+    block_copy_kick(bc);
+}
+
+/* The operation's next area, or the request's end (false). */
+static bool now_next(CopyOp *op)
+{
+    CopyNow *now = op->now;
+    CopyArea *a;
+
+    if (op->cur < op->end) {
+        return true;
+    }
+    if (now->next == now->areas->len) {
+        now_finish(now, 0);
+        return false;
+    }
+    a = &g_array_index(now->areas, CopyArea, now->next++);
+    op->start = op->cur = a->off;
+    op->end = a->off + a->len;
+    return true;
+}
+
+/* What the request did not copy is dirty again; the owner decides. */
+static void now_failed(CopyOp *op, int ret)
+{
+    CopyNow *now = op->now;
+    BlockCopy *bc = op->bc;
+
+    if (op->cur < op->end) {
+        hbitmap_set(bc->dirty, op->cur, op->end - op->cur);
+    }
+    for (guint i = now->next; i < now->areas->len; i++) {
+        CopyArea *a = &g_array_index(now->areas, CopyArea, i);
+
+        hbitmap_set(bc->dirty, a->off, a->len);
+    }
+    now_finish(now, ret);
+}
+
+/* The lowest byte a request has taken and not copied (or the length). */
+static uint64_t now_low(const BlockCopy *bc)
+{
+    uint64_t low = bc->cfg.len;
+
+    for (GList *l = bc->now.head; l; l = l->next) {
+        const CopyNow *now = l->data;
+
+        if (now->op.cur < now->op.end) {
+            low = MIN(low, now->op.cur);
+        }
+        for (guint i = now->next; i < now->areas->len; i++) {
+            low = MIN(low, g_array_index(now->areas, CopyArea, i).off);
+        }
+    }
+    return low;
+}
+
+/* Waiting requests that nothing blocks any more begin to copy. */
+static void now_start_ready(BlockCopy *bc)
+{
+    GList *l = bc->now.head;
+
+    while (l) {
+        CopyNow *now = l->data;
+
+        if (now->copying || now_blocked(bc, now)) {
+            l = l->next;
+            continue;
+        }
+        now->copying = true;
+        /* a failed copy of a busy operation made its range dirty again */
+        now_take(bc, now);
+        op_step(&now->op);
+        /* it may have finished, and others with it: look again */
+        l = bc->now.head;
+    }
+}
+
+void block_copy_range_now(BlockCopy *bc, uint64_t off, uint64_t len,
+                          void (*cb)(void *opaque, int ret), void *opaque)
+{
+    uint64_t g = bc->cfg.granularity;
+    CopyNow *now = g_new0(CopyNow, 1);
+
+    now->start = MIN(off / g * g, bc->cfg.len);
+    now->end = MIN((off + len + g - 1) / g * g, bc->cfg.len);
+    now->areas = g_array_new(FALSE, FALSE, sizeof(CopyArea));
+    now->cb = cb;
+    now->opaque = opaque;
+    now->op.bc = bc;
+    now->op.now = now;
+    now->op.buf = ioq_buf_alloc(bc->cfg.step);
+    now_cut_ops(bc, now);
+    now_take(bc, now);
+    g_queue_push_tail(&bc->now, now);
+    bc->busy++;
+    block_copy_kick(bc);
+}
+
+bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len)
+{
+    uint64_t g = bc->cfg.granularity;
+    uint64_t start = MIN(off / g * g, bc->cfg.len);
+    uint64_t end = MIN((off + len + g - 1) / g * g, bc->cfg.len);
+    int64_t d = hbitmap_next_dirty(bc->dirty, start);
+
+    if (d >= 0 && (uint64_t)d < end) {
+        return false;
+    }
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        const CopyOp *op = &bc->op[i];
+
+        if (op->busy && overlaps(op_low(op), op->end, start, end)) {
+            return false;
+        }
+    }
+    for (GList *l = bc->now.head; l; l = l->next) {
+        const CopyNow *now = l->data;
+
+        if (overlaps(now->start, now->end, start, end)) {
+            return false;
+        }
+    }
+    return true;
 }

@@ -135,4 +135,25 @@ bool block_copy_wake(BlockCopy *bc);
 /* The same, with the kick from the main loop (inside the job core). */
 void block_copy_wake_later(BlockCopy *bc);
 
+/*
+ * Copy-before-write: what is dirty in [@off, @off + @len) (whole
+ * granules, cut at the length) is copied now, ahead of the background
+ * order, before a guest write lets new data in there.  The request
+ * takes the range's dirty granules at once (the background leaves them
+ * alone from then on), cuts busy operations back to their requests in
+ * flight, waits for those and for earlier overlapping requests of its
+ * own kind (which copy what they took: nothing is copied twice), then
+ * copies, ignoring may_run and the speed limit (the copies still count
+ * against it).  @cb gets 0 once nothing in the range is dirty or being
+ * copied, or the first failed request's negative errno (what was not
+ * copied is dirty again; the error hook is not called: the owner's
+ * copy-before-write policy decides).  @cb may run before this returns;
+ * the request counts as busy until it has run.
+ */
+void block_copy_range_now(BlockCopy *bc, uint64_t off, uint64_t len,
+                          void (*cb)(void *opaque, int ret), void *opaque);
+
+/* Nothing in [@off, @off + @len) is dirty or being copied. */
+bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len);
+
 #endif /* BLOCK_JOBS_COPY_H */
