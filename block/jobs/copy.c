@@ -47,6 +47,7 @@ struct BlockCopy {
 };
 
 static void op_step(CopyOp *op);
+static void report_copied(BlockCopy *bc);
 static bool now_next(CopyOp *op);
 static void now_failed(CopyOp *op, int ret);
 static uint64_t now_low(const BlockCopy *bc);
@@ -58,7 +59,8 @@ BlockCopy *block_copy_new(const BlockCopyConfig *cfg)
     uint64_t bufsize = cfg->step;
 
     bc->cfg = *cfg;
-    bc->dirty = hbitmap_new(cfg->len, cfg->granularity);
+    bc->dirty = cfg->dirty ? cfg->dirty : hbitmap_new(cfg->len,
+                                                      cfg->granularity);
     bc->op = g_new0(CopyOp, cfg->max_ops);
     for (unsigned i = 0; i < cfg->max_ops; i++) {
         bc->op[i].bc = bc;
@@ -86,7 +88,9 @@ void block_copy_free(BlockCopy *bc)
         ioq_buf_free(bc->op[i].buf);
     }
     g_free(bc->op);
-    hbitmap_free(bc->dirty);
+    if (!bc->cfg.dirty) {
+        hbitmap_free(bc->dirty);
+    }
     g_free(bc);
 }
 
@@ -129,6 +133,10 @@ static void report_progress(BlockCopy *bc)
     uint64_t p;
 
     if (!bc->cfg.job) {
+        return;
+    }
+    if (bc->cfg.progress == BLOCK_COPY_PROGRESS_COPIED) {
+        report_copied(bc);
         return;
     }
     p = block_copy_done_prefix(bc);
@@ -745,4 +753,39 @@ bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len)
         }
     }
     return true;
+}
+
+/* ---- progress as bytes written ---------------------------------------- */
+
+/* Bytes taken from the bitmap and not done: operations and requests. */
+static uint64_t taken_bytes(const BlockCopy *bc)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        if (bc->op[i].busy) {
+            n += bc->op[i].end - bc->op[i].cur;
+        }
+    }
+    for (GList *l = bc->now.head; l; l = l->next) {
+        const CopyNow *now = l->data;
+
+        n += now->op.end - now->op.cur;
+        for (guint i = now->next; i < now->areas->len; i++) {
+            n += g_array_index(now->areas, CopyArea, i).len;
+        }
+    }
+    return n;
+}
+
+static void report_copied(BlockCopy *bc)
+{
+    Job *job = &bc->cfg.job->job;
+
+    if (bc->written > bc->prefix) {
+        job_progress_update(job, bc->written - bc->prefix);
+        bc->prefix = bc->written;
+    }
+    job_progress_set_remaining(job, hbitmap_count(bc->dirty)
+                               + taken_bytes(bc));
 }

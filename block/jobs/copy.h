@@ -31,7 +31,10 @@
  * copies are paced by its speed limit (QEMU's: a copy goes out, the
  * delay it causes is waited before the next one; a waiting operation
  * holds no I/O), and its progress is the done prefix of the range, as a
- * job that copies front to back reports it.
+ * job that copies front to back reports it, or with
+ * BLOCK_COPY_PROGRESS_COPIED the bytes written (data and zero writes,
+ * copy-before-write ones too) with what is dirty or taken and not done
+ * as the remainder, as QEMU's backup reports it.
  */
 #ifndef BLOCK_JOBS_COPY_H
 #define BLOCK_JOBS_COPY_H
@@ -41,6 +44,7 @@
 
 #include "block/core/block.h"
 #include "block/jobs/blockjob.h"
+#include "util/hbitmap.h"
 
 typedef struct BlockCopy BlockCopy;
 
@@ -49,6 +53,11 @@ typedef enum {
     BLOCK_COPY_ZEROES_WRITE,    /* the source reads zeroes: zero write */
     BLOCK_COPY_ZEROES_SKIP,     /* ... nothing (the target reads zeroes) */
 } BlockCopyZeroes;
+
+typedef enum {
+    BLOCK_COPY_PROGRESS_PREFIX, /* the done prefix (front to back) */
+    BLOCK_COPY_PROGRESS_COPIED, /* bytes written + what is left (backup) */
+} BlockCopyProgress;
 
 typedef enum {
     BLOCK_COPY_ERROR_RETRY,     /* the range stays dirty */
@@ -88,6 +97,13 @@ typedef struct {
                                    1 paces as QEMU: operations that start
                                    together all pass the limit before the
                                    first one's copy is counted */
+    BlockCopyProgress progress;
+    /*
+     * The owner's bitmap of @len bytes at @granularity, to use as the
+     * engine's (a job's anonymous bitmap, which the queries show); it
+     * stays the owner's.  NULL: the engine's own.
+     */
+    HBitmap *dirty;
     const BlockCopyOps *ops;
     void *opaque;
 } BlockCopyConfig;

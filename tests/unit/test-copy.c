@@ -29,6 +29,7 @@
 #include "block/jobs/copy.h"
 #include "qapi/qjson.h"
 #include "tests/unit/block-sync.h"
+#include "util/hbitmap.h"
 
 #define MiB (1024 * 1024)
 #define LEN (4 * MiB)
@@ -498,6 +499,33 @@ static void test_error_skips_range(void **state)
     error_case(BLOCK_COPY_ERROR_SKIP);
 }
 
+/*
+ * The owner's bitmap serves as the engine's: what the owner marks is
+ * copied, it sees the engine take and clear bits, and keeps the bitmap.
+ */
+static void test_owner_bitmap(void **state)
+{
+    Owner o = { 0 };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+    HBitmap *hb = hbitmap_new(LEN, G);
+
+    c.dirty = hb;
+    o.bc = block_copy_new(&c);
+    hbitmap_set(hb, 2 * MiB, MiB);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), MiB);
+    run(&o);
+    assert_int_equal(hbitmap_count(hb), 0);
+    assert_int_equal(block_copy_written(o.bc), MiB);
+    assert_true(holds(dst, 0, 2 * MiB, 0));
+    assert_true(holds(dst, 2 * MiB, MiB, 3));
+    close_pair(&o, src, dst);
+    hbitmap_set(hb, 0, G);
+    assert_int_equal(hbitmap_count(hb), G);
+    hbitmap_free(hb);
+}
+
 /* A copy-before-write caller: what it saw when its range was done. */
 typedef struct {
     Owner *o;
@@ -720,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_guest_wins),
         cmocka_unit_test(test_error_keeps_range),
         cmocka_unit_test(test_error_skips_range),
+        cmocka_unit_test(test_owner_bitmap),
         cmocka_unit_test(test_now_copies_range),
         cmocka_unit_test(test_now_waits_for_copy),
         cmocka_unit_test(test_now_overlapping),
