@@ -136,6 +136,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration_ram.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
+	tests/functional/test_backup_cbw.py \
 	tests/functional/test_qcow2_discard.py \
 	tests/functional/test_qcow2_shrink.py \
 	tests/functional/test_force_share.py \
