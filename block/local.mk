@@ -45,7 +45,7 @@ block_libblock_a_SOURCES += \
 	block/jobs/job-filter.c block/jobs/job-filter.h \
 	block/jobs/stream.c block/jobs/commit.c block/jobs/mirror.c \
 	block/jobs/backup.c block/jobs/backup-qmp.c block/jobs/backup-int.h \
-	block/jobs/create.c \
+	block/jobs/cbw.c block/jobs/cbw.h block/jobs/create.c \
 	block/jobs/transaction.c block/jobs/transaction.h
 
 # qmp/: the block layer's QMP handlers

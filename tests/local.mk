@@ -137,6 +137,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_backup_cbw.py \
+	tests/functional/test_cbw_filter.py \
 	tests/functional/test_qcow2_discard.py \
 	tests/functional/test_qcow2_shrink.py \
 	tests/functional/test_force_share.py \

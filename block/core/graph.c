@@ -61,6 +61,20 @@ bool bdrv_init(Error **errp)
     return ioq_init(errp);
 }
 
+/* drivers from above the core (bdrv_register_driver()) */
+static const BlockDriver *registered[4];
+
+void bdrv_register_driver(const BlockDriver *drv)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(registered); i++) {
+        if (!registered[i] || registered[i] == drv) {
+            registered[i] = drv;
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
 const BlockDriver *bdrv_find_driver(const char *name)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(drivers); i++) {
@@ -68,7 +82,17 @@ const BlockDriver *bdrv_find_driver(const char *name)
             return drivers[i];
         }
     }
+    for (size_t i = 0; i < G_N_ELEMENTS(registered) && registered[i]; i++) {
+        if (!strcmp(registered[i]->name, name)) {
+            return registered[i];
+        }
+    }
     return NULL;
+}
+
+BdrvChild *bdrv_other_child(const BlockNode *bn)
+{
+    return bn->drv->other_child ? bn->drv->other_child(bn) : NULL;
 }
 
 GPtrArray *bdrv_all_nodes(void)
@@ -237,9 +261,12 @@ bool bdrv_has_writers(const BlockNode *bn)
 
 bool bdrv_has_descendant(const BlockNode *bn, const BlockNode *child)
 {
+    BdrvChild *o = bdrv_other_child(bn);
+
     return bn == child
         || (bn->file && bdrv_has_descendant(bn->file->child, child))
-        || (bn->backing && bdrv_has_descendant(bn->backing->child, child));
+        || (bn->backing && bdrv_has_descendant(bn->backing->child, child))
+        || (o && bdrv_has_descendant(o->child, child));
 }
 
 bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
@@ -258,6 +285,10 @@ bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
     }
     /* what the children are asked for follows from what @bn is asked */
     if (bn->file && !bdrv_refresh_perms(bn->file->child, errp)) {
+        return false;
+    }
+    if (bdrv_other_child(bn)
+        && !bdrv_refresh_perms(bdrv_other_child(bn)->child, errp)) {
         return false;
     }
     return !bn->backing || bdrv_refresh_perms(bn->backing->child, errp);

@@ -353,6 +353,68 @@ def normalise(result):
         mask_known)
 
 
+def cbw(node, **kw):
+    d = {"driver": "copy-before-write", "node-name": node, "file": "src",
+         "target": "tgt"}
+    d.update(kw)
+    return d
+
+
+def hmp_io(node, cmd):
+    return ("human-monitor-command",
+            {"command-line": 'qemu-io %s "%s"' % (node, cmd)})
+
+
+# The copy-before-write filter: its errors, the node and its bitmaps, its
+# two children in the graph with their permissions, guest writes through
+# it that first copy the old data to the target (and only once), one
+# with a bitmap that says what to copy, and its removal.
+CBW_STEPS = [
+    ("blockdev-add", qcow2("src", "disk.qcow2")),
+    hmp_io("src", "write -q -P 0x5a 0 1M"),
+    ("blockdev-add", qcow2("tgt", "a.qcow2")),
+    ("blockdev-add", {"driver": "copy-before-write", "node-name": "c0",
+                      "file": "src"}),
+    ("blockdev-add", cbw("c0", target="nosuch")),
+    ("blockdev-add", cbw("c0", bitmap={"node": "src", "name": "nob"})),
+    ("blockdev-add", cbw("c0", bitmap={"node": "nosuch", "name": "b"})),
+    ("blockdev-add", cbw("c0", **{"cbw-timeout": -1})),
+    ("blockdev-add", cbw("c0", **{"on-cbw-error": "bogus"})),
+    ("blockdev-add", {"driver": "copy-before-write", "file": "src",
+                      "target": "tgt"}),
+    ("blockdev-add", cbw("cbw")),
+    ("query-named-block-nodes", {"flat": True}),
+    ("x-debug-query-block-graph", None),
+    hmp_io("cbw", "write -q -P 0x11 0 4k"),
+    hmp_io("cbw", "write -q -P 0x12 2k 4k"),
+    hmp_io("cbw", "write -q -z 192k 64k"),
+    hmp_io("cbw", "read -q -P 0x11 0 2k"),
+    hmp_io("cbw", "read -q -P 0x12 2k 4k"),
+    hmp_io("tgt", "read -q -P 0x5a 0 64k"),
+    hmp_io("tgt", "read -q -P 0x5a 192k 64k"),
+    hmp_io("tgt", "read -q -P 0 64k 128k"),
+    ("query-named-block-nodes", {"flat": True}),
+    ("x-debug-query-block-graph", None),
+    ("blockdev-del", {"node-name": "tgt"}),
+    ("blockdev-del", {"node-name": "src"}),
+    ("blockdev-del", {"node-name": "cbw"}),
+    # with a bitmap: only its clusters are copied
+    ("block-dirty-bitmap-add", {"node": "src", "name": "b0"}),
+    hmp_io("src", "write -q -P 0x21 512k 64k"),
+    ("blockdev-add", cbw("cbw2", bitmap={"node": "src", "name": "b0"},
+                         **{"on-cbw-error": "break-snapshot",
+                            "cbw-timeout": 5})),
+    ("query-named-block-nodes", {"flat": True}),
+    hmp_io("cbw2", "write -q -P 0x22 448k 192k"),
+    hmp_io("tgt", "read -q -P 0x21 512k 64k"),
+    hmp_io("tgt", "read -q -P 0 448k 64k"),
+    hmp_io("tgt", "read -q -P 0 576k 64k"),
+    ("query-named-block-nodes", {"flat": True}),
+    ("blockdev-del", {"node-name": "cbw2"}),
+    ("x-debug-query-block-graph", None),
+]
+
+
 def compare(args, steps):
     qemu = need_qemu()
     need_qemu_utils()
@@ -376,5 +438,9 @@ def test_devices():
     compare(DEVICE_ARGS, DEVICE_STEPS)
 
 
+def test_cbw():
+    compare(["-M", "none"], CBW_STEPS)
+
+
 if __name__ == "__main__":
-    run([test_nodes, test_devices])
+    run([test_nodes, test_devices, test_cbw])
