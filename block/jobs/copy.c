@@ -789,3 +789,23 @@ static void report_copied(BlockCopy *bc)
     job_progress_set_remaining(job, hbitmap_count(bc->dirty)
                                + taken_bytes(bc));
 }
+
+/* ---- a new owner ------------------------------------------------------- */
+
+void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
+                          const BlockCopyOps *ops, void *opaque)
+{
+    g_assert(!bc->busy);
+    if (bc->cfg.job) {
+        bc->cfg.job->copy = NULL;
+    }
+    bc->cfg.job = job;
+    bc->cfg.ops = ops;
+    bc->cfg.opaque = opaque;
+    if (job) {
+        job->copy = bc;
+    }
+    /* the new owner's progress starts from what is written now */
+    bc->prefix = bc->cfg.progress == BLOCK_COPY_PROGRESS_COPIED
+                 ? bc->written : block_copy_done_prefix(bc);
+}

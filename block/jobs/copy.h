@@ -169,6 +169,15 @@ void block_copy_wake_later(BlockCopy *bc);
 void block_copy_range_now(BlockCopy *bc, uint64_t off, uint64_t len,
                           void (*cb)(void *opaque, int ret), void *opaque);
 
+/*
+ * Hand the engine to another owner: @job (NULL: none; its speed limit,
+ * I/O and progress, which counts from here), @ops and @opaque replace
+ * the configuration's (a job taking over its filter's engine, and
+ * giving it back when it ends).  Nothing may be busy.
+ */
+void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
+                          const BlockCopyOps *ops, void *opaque);
+
 /* Nothing in [@off, @off + @len) is dirty or being copied. */
 bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len);
 

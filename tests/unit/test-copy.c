@@ -526,6 +526,28 @@ static void test_owner_bitmap(void **state)
     hbitmap_free(hb);
 }
 
+/* A new owner's hooks are asked from then on, the old one's no more. */
+static void test_set_owner(void **state)
+{
+    Owner o = { .stop = true };
+    Owner o2 = { 0 };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+
+    o.bc = o2.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, MiB);
+    run(&o);                    /* the first owner lets nothing go */
+    assert_int_equal(block_copy_written(o.bc), 0);
+    block_copy_set_owner(o.bc, NULL, &owner_ops, &o2);
+    o.idle = false;
+    run(&o2);
+    assert_false(o.idle);
+    assert_int_equal(block_copy_written(o.bc), MiB);
+    assert_true(holds(dst, 0, MiB, 1));
+    close_pair(&o, src, dst);
+}
+
 /* A copy-before-write caller: what it saw when its range was done. */
 typedef struct {
     Owner *o;
@@ -749,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_error_keeps_range),
         cmocka_unit_test(test_error_skips_range),
         cmocka_unit_test(test_owner_bitmap),
+        cmocka_unit_test(test_set_owner),
         cmocka_unit_test(test_now_copies_range),
         cmocka_unit_test(test_now_waits_for_copy),
         cmocka_unit_test(test_now_overlapping),
