@@ -579,8 +579,9 @@ bool blk_dev_writes(const BlockBackend *blk);
 
 /*
  * Put @to where @from is: every backend whose root @from is and every
- * node using @from as a child (closing parents excepted) use @to
- * instead.  Main loop only; the caller holds a reference on both.
+ * node using @from as a child (closing parents, and @to and the nodes
+ * below it, excepted) use @to instead.  Main loop only; the caller
+ * holds a reference on both.
  */
 void bdrv_replace_node(BlockNode *from, BlockNode *to);
 

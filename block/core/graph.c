@@ -320,8 +320,14 @@ void bdrv_replace_node(BlockNode *from, BlockNode *to)
     for (guint i = 0; i < from->parents->len; i++) {
         BdrvChild *c = g_ptr_array_index(from->parents, i);
 
-        /* a closing parent has left the graph already */
-        if (c->parent && c->parent != to && c->parent->refcnt > 0) {
+        /*
+         * a closing parent has left the graph already; an edge below
+         * @to stays, or the graph would loop (QEMU's
+         * should_update_child(): @to's own child edge, and a target
+         * backed by the node a copy-before-write filter goes over)
+         */
+        if (c->parent && !bdrv_has_descendant(to, c->parent)
+            && c->parent->refcnt > 0) {
             if (from->inherits_from == c->parent) {
                 from->inherits_from = NULL;
             }

@@ -49,16 +49,17 @@ typedef struct BackupJob {
     bool sync_bitmap;           /* sync=bitmap: copy only its bits */
     BackupBitmapMode bitmap_mode;
 
-    DirtyBitmap *copy_bm;       /* anonymous, on the source */
-    HBitmap *copy;              /* its bits, the engine's: point-in-time
-                                   data not copied yet */
-    BlockCopy *bc;              /* from the job's start */
+    BlockNode *filter;          /* copy-before-write over the source,
+                                   until the job is cleaned; referenced */
+    HBitmap *copy;              /* the filter's copy bitmap, its engine's:
+                                   point-in-time data not copied yet */
+    BlockCopy *bc;              /* the filter's engine, the job's while
+                                   it runs */
 
     uint64_t scan_off;          /* sync top: the allocation scan */
     bool scan_done;
     bool scanning;              /* a scan request is out */
     bool in_scan;               /* ... issued from scan_step() */
-    bool hook;
     bool started;               /* the start barrier was granted */
     bool finishing;
     int round_err;              /* the round's first error, not applied
@@ -68,5 +69,14 @@ typedef struct BackupJob {
 } BackupJob;
 
 extern const JobDriver backup_driver;
+
+/*
+ * The engine's sizes for a backup copying @chunk bytes at a time with
+ * up to @workers copies (x-perf), for cbw_append().
+ */
+BlockCopyConfig backup_copy_template(uint64_t chunk, int64_t workers);
+
+/* The job takes its filter's engine (at its creation: nothing busy). */
+void backup_take_engine(BackupJob *s);
 
 #endif

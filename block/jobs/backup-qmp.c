@@ -13,6 +13,8 @@
 
 #include "block/core/block-int.h"
 #include "block/jobs/backup-int.h"
+#include "block/jobs/cbw.h"
+#include "block/jobs/job-filter.h"
 #include "qapi/qjson.h"
 
 #define BACKUP_CLUSTER_DEFAULT (64 * 1024)
@@ -42,6 +44,9 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
                                : 64;
     int64_t max_chunk = perf ? qjson_get_int_or(perf, "max-chunk", 0) : 0;
     uint64_t cluster;
+    uint64_t chunk;
+    BlockCopyConfig tmpl;
+    BlockNode *filter;
     DirtyBitmap *bm = NULL;
     BackupJob *s;
 
@@ -132,31 +137,49 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
         error_setg(errp, "Source and target image have different sizes");
         return NULL;
     }
-    if (qjson_get_str_or(args, "filter-node-name", NULL)) {
-        error_setg(errp, "qmpd does not support 'filter-node-name' in "
-                   "backup jobs: it inserts no filter node");
-        return NULL;
-    }
-    if (bdrv_is_read_only(target)) {
-        error_setg(errp, "Block node is read-only");
-        return NULL;
-    }
     /* QEMU's block-copy: at least 64 KiB, else the target's cluster */
     cluster = MAX(BACKUP_CLUSTER_DEFAULT, cluster_size(target));
-    if (max_chunk && (uint64_t)max_chunk < cluster) {
+    /*
+     * a copy is whole clusters: up to max-chunk when it is smaller,
+     * rounded up to a cluster as QEMU's block-copy does
+     */
+    chunk = MAX(MAX_COPY, cluster);
+    if (max_chunk) {
+        chunk = MIN(chunk, (uint64_t)max_chunk);
+        chunk = (chunk + cluster - 1) / cluster * cluster;
+    }
+    /*
+     * QEMU's backup_job_create(): the bitmap's successor, the filter
+     * (whose copy bitmap lists before the successor), the job on it
+     */
+    if (bm && !dbitmap_freeze(bm, NULL)) {
+        g_assert_not_reached();     /* not busy: checked above */
+    }
+    tmpl = backup_copy_template(chunk, max_workers);
+    filter = cbw_append(bs, target,
+                        qjson_get_str_or(args, "filter-node-name", NULL),
+                        &tmpl, errp);
+    if (filter && max_chunk && (uint64_t)max_chunk < cluster) {
         error_setg(errp, "Required max-chunk (%" PRId64 ") is less than "
                    "backup cluster size (%" PRIu64 ")", max_chunk, cluster);
-        return NULL;
+        job_filter_remove(NULL, &filter);
     }
-
-    s = block_job_create(qjson_get_str_or(args, "job-id", NULL),
-                         &backup_driver, bs,
-                         qjson_get_int_or(args, "speed", 0),
-                         qjson_get_bool_or(args, "auto-finalize", true),
-                         qjson_get_bool_or(args, "auto-dismiss", true), errp);
+    s = !filter ? NULL
+        : block_job_create(qjson_get_str_or(args, "job-id", NULL),
+                           &backup_driver, filter,
+                           qjson_get_int_or(args, "speed", 0),
+                           qjson_get_bool_or(args, "auto-finalize", true),
+                           qjson_get_bool_or(args, "auto-dismiss", true),
+                           errp);
     if (!s) {
+        job_filter_remove(NULL, &filter);
+        if (bm) {
+            dbitmap_thaw(bm, true);
+        }
         return NULL;
     }
+    s->filter = filter;
+    backup_take_engine(s);
     s->src = bs;
     bdrv_ref(bs);
     s->target = target;
@@ -168,9 +191,6 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
                          : !strcmp(mode, "always") ? BACKUP_BITMAP_ALWAYS
                          : BACKUP_BITMAP_ON_SUCCESS;
         s->sync_bitmap = !strcmp(sync, "bitmap");
-        if (!dbitmap_freeze(bm, NULL)) {
-            g_assert_not_reached();     /* not busy: checked above */
-        }
     }
     s->zero_ok = !bdrv_backing_file(bdrv_skip_filters(target))
                  && !bdrv_backing(bdrv_skip_filters(target));
@@ -178,22 +198,9 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
     s->top_base = bdrv_backing(bdrv_skip_filters(bs));
     s->scan_done = strcmp(sync, "top") != 0;
     s->len = bdrv_length(bs);
-    s->cluster = cluster;
-    /*
-     * a copy is whole clusters: up to max-chunk when it is smaller,
-     * rounded up to a cluster as QEMU's block-copy does
-     */
-    s->max_chunk = MAX(MAX_COPY, cluster);
-    if (max_chunk) {
-        s->max_chunk = MIN(s->max_chunk, (uint64_t)max_chunk);
-        s->max_chunk = (s->max_chunk + cluster - 1) / cluster * cluster;
-    }
+    s->cluster = cbw_cluster_size(filter);
+    s->max_chunk = chunk;
     s->max_workers = max_workers;
-    /* all dirty until the job starts, as QEMU's block-copy bitmap */
-    s->copy_bm = dbitmap_create(bs, s->cluster, NULL, NULL);
-    dbitmap_set_enabled(s->copy_bm, false);
-    s->copy = dbitmap_hbitmap(s->copy_bm);
-    hbitmap_set(s->copy, 0, s->len);
     s->on_source_error = block_on_error_parse(
         qjson_get_str_or(args, "on-source-error", NULL),
         BLOCKDEV_ON_ERROR_REPORT);

@@ -60,71 +60,13 @@
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
 #include "block/jobs/backup-int.h"
+#include "block/jobs/cbw.h"
+#include "block/jobs/job-filter.h"
 
 /* the job's buffers in flight at most (a copy's is up to 1 MiB) */
 #define MAX_BYTES (16 * 1024 * 1024)
 
-/* A guest write held by the hook until its range is copied. */
-typedef struct {
-    BackupJob *s;
-    int type;                   /* BDRV_HOOK_* */
-    uint64_t off;
-    uint64_t len;
-    const void *buf;
-    int flags;
-    BdrvCb *cb;
-    void *opaque;
-} HeldWrite;
-
 static void cleanup_bitmap(BackupJob *s, int ret);
-
-/* ---- copy-before-write ------------------------------------------------- */
-
-static void held_copied_cb(void *opaque, int ret)
-{
-    HeldWrite *w = opaque;
-
-    if (ret < 0) {
-        w->cb(w->opaque, ret);
-    } else {
-        bdrv_hook_continue(w->s->src, w->type, w->off, w->len, w->buf,
-                           w->flags, w->cb, w->opaque);
-    }
-    g_free(w);
-}
-
-static bool backup_hook(void *opaque, int type, uint64_t off, uint64_t len,
-                        const void *buf, int flags, BdrvCb *cb,
-                        void *cb_opaque)
-{
-    BackupJob *s = opaque;
-    HeldWrite *w;
-
-    if (s->finishing || off >= s->len
-        || block_copy_range_clean(s->bc, off, MIN(len, s->len - off))) {
-        return false;
-    }
-    w = g_new0(HeldWrite, 1);
-    w->s = s;
-    w->type = type;
-    w->off = off;
-    w->len = len;
-    w->buf = buf;
-    w->flags = flags;
-    w->cb = cb;
-    w->opaque = cb_opaque;
-    block_copy_range_now(s->bc, off, MIN(len, s->len - off), held_copied_cb,
-                         w);
-    return true;
-}
-
-static void release_hook(BackupJob *s)
-{
-    if (s->hook) {
-        bdrv_set_write_hook(s->src, NULL, NULL);
-        s->hook = false;
-    }
-}
 
 /* ---- the job ----------------------------------------------------------- */
 
@@ -135,11 +77,11 @@ static void flushed_cb(void *opaque, int ret)
     job_completed(&s->common.job, ret, NULL);
 }
 
-/* Nothing is busy: held writes went on before the hook goes. */
+/* Nothing is busy: the filter takes its engine back. */
 static void finish(BackupJob *s, int ret)
 {
     s->finishing = true;
-    release_hook(s);
+    cbw_release(s->filter);
     if (ret == 0) {
         bdrv_flush(s->target, flushed_cb, s);
         return;
@@ -224,6 +166,26 @@ static const BlockCopyOps backup_copy_ops = {
     .idle = backup_idle,
 };
 
+BlockCopyConfig backup_copy_template(uint64_t chunk, int64_t workers)
+{
+    BlockCopyConfig cfg = {
+        .chunk = chunk,
+        .step = chunk,
+        .max_ops = MIN((uint64_t)workers, MAX(1, MAX_BYTES / chunk)),
+        .max_ops_limited = 1,   /* QEMU's pace: a copy, then its delay */
+        .progress = BLOCK_COPY_PROGRESS_COPIED,
+    };
+
+    return cfg;
+}
+
+void backup_take_engine(BackupJob *s)
+{
+    s->bc = cbw_block_copy(s->filter);
+    s->copy = cbw_copy_bitmap(s->filter);
+    block_copy_set_owner(s->bc, &s->common, &backup_copy_ops, s);
+}
+
 /* sync top: what the top does not hold is not copied, nor counted. */
 static void scan_step(BackupJob *s);
 
@@ -287,24 +249,6 @@ static void barrier_cb(void *opaque, BdrvRangeLock *lock)
 static void backup_run(Job *job)
 {
     BackupJob *s = (BackupJob *)job;
-    BlockCopyConfig cfg = {
-        .job = &s->common,
-        .source = s->src,
-        .target = s->target,
-        .zeroes = s->zero_ok ? BLOCK_COPY_ZEROES_WRITE
-                             : BLOCK_COPY_ZEROES_COPY,
-        .len = s->len,
-        .granularity = s->cluster,
-        .chunk = s->max_chunk,
-        .step = s->max_chunk,
-        .max_ops = MIN((uint64_t)s->max_workers,
-                       MAX(1, MAX_BYTES / s->max_chunk)),
-        .max_ops_limited = 1,   /* QEMU's pace: a copy, then its delay */
-        .progress = BLOCK_COPY_PROGRESS_COPIED,
-        .dirty = s->copy,
-        .ops = &backup_copy_ops,
-        .opaque = s,
-    };
 
     if (s->sync_bitmap) {
         const HBitmap *bits = dbitmap_hbitmap(s->bitmap);
@@ -321,10 +265,6 @@ static void backup_run(Job *job)
         }
     }
     job_progress_set_remaining(job, hbitmap_count(s->copy));
-    s->bc = block_copy_new(&cfg);
-    bdrv_set_write_hook(s->src, backup_hook, s);
-    bdrv_set_write_hook_discards(s->src, true);
-    s->hook = true;
     bdrv_range_lock(s->src, 0, MAX(s->len, 1), barrier_cb, s);
 }
 
@@ -362,16 +302,17 @@ static void backup_clean(Job *job)
     BackupJob *s = (BackupJob *)job;
 
     s->finishing = true;
-    release_hook(s);
-    g_clear_pointer(&s->bc, block_copy_free);
+    if (s->filter) {
+        /* (a job that never ran still holds the engine) */
+        cbw_release(s->filter);
+        s->bc = NULL;
+        s->copy = NULL;
+        /* QEMU's bdrv_cbw_drop(): the source takes its place again */
+        job_filter_remove(&s->common, &s->filter);
+    }
     g_clear_pointer(&s->target, bdrv_unref);
     block_job_free(&s->common);
     s->common.nodes = NULL;
-    if (s->copy_bm) {
-        dbitmap_release(s->copy_bm);
-        s->copy_bm = NULL;
-        s->copy = NULL;
-    }
     g_clear_pointer(&s->src, bdrv_unref);
 }
 

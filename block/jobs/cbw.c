@@ -31,6 +31,7 @@
 #include "block/core/dirty-bitmap.h"
 #include "block/jobs/cbw.h"
 #include "block/jobs/copy.h"
+#include "block/jobs/job-filter.h"
 #include "qapi/qjson.h"
 
 #define CBW_CLUSTER_MIN (64 * 1024)
@@ -58,6 +59,9 @@ typedef struct {
     BdrvCb *cb;
     void *opaque;
 } CbwReq;
+
+/* cbw_append()'s sizes for the engine of the filter it opens */
+static const BlockCopyConfig *append_tmpl;
 
 /* The filter copies only when the guest writes: no background. */
 static bool cbw_may_run(void *opaque)
@@ -257,15 +261,21 @@ static bool cbw_open(BlockNode *bn, const json_t *opts, Error **errp)
     s->access_bm = dbitmap_create(bn, s->cluster, NULL, NULL);
     dbitmap_set_enabled(s->access_bm, false);
     hbitmap_merge(dbitmap_hbitmap(s->access_bm), dbitmap_hbitmap(s->copy_bm));
+    if (append_tmpl) {
+        cfg = *append_tmpl;
+    }
     cfg.source = src;
     cfg.target = target;
     cfg.zeroes = !bdrv_backing(t) && !bdrv_backing_file(t)
                  ? BLOCK_COPY_ZEROES_WRITE : BLOCK_COPY_ZEROES_COPY;
     cfg.len = bn->total_size;
     cfg.granularity = s->cluster;
-    cfg.chunk = CBW_STEP;
-    cfg.step = MAX(CBW_STEP, s->cluster);
-    cfg.max_ops = 1;
+    if (!append_tmpl) {
+        cfg.chunk = CBW_STEP;
+        cfg.step = MAX(CBW_STEP, s->cluster);
+        cfg.max_ops = 1;
+    }
+    cfg.job = NULL;
     cfg.dirty = dbitmap_hbitmap(s->copy_bm);
     cfg.ops = &cbw_copy_ops;
     cfg.opaque = s;
@@ -323,4 +333,51 @@ static const BlockDriver bdrv_cbw = {
 void cbw_register(void)
 {
     bdrv_register_driver(&bdrv_cbw);
+}
+
+BlockNode *cbw_append(BlockNode *bs, BlockNode *target, const char *name,
+                      const BlockCopyConfig *tmpl, Error **errp)
+{
+    g_autoptr(json_t) opts = json_pack("{s:s,s:s}", "file",
+                                       bdrv_node_name(bs), "target",
+                                       bdrv_node_name(target));
+    BlockNode *f;
+
+    append_tmpl = tmpl;
+    /* the job on it takes nothing and shares everything, as QEMU's */
+    f = job_filter_insert(&bdrv_cbw, bs, name, opts, 0, BLK_PERM_ALL, errp);
+    append_tmpl = NULL;
+    if (f) {
+        /* QEMU's backup shows its filter, auto-named or not */
+        f->implicit = false;
+    }
+    return f;
+}
+
+static CbwState *state_of(BlockNode *filter)
+{
+    g_assert(filter->drv == &bdrv_cbw);
+    return filter->opaque;
+}
+
+BlockCopy *cbw_block_copy(BlockNode *filter)
+{
+    return state_of(filter)->bc;
+}
+
+HBitmap *cbw_copy_bitmap(BlockNode *filter)
+{
+    return dbitmap_hbitmap(state_of(filter)->copy_bm);
+}
+
+uint64_t cbw_cluster_size(BlockNode *filter)
+{
+    return state_of(filter)->cluster;
+}
+
+void cbw_release(BlockNode *filter)
+{
+    CbwState *s = state_of(filter);
+
+    block_copy_set_owner(s->bc, NULL, &cbw_copy_ops, s);
 }

@@ -622,7 +622,9 @@ static void now_finish(CopyNow *now, int ret)
     void *opaque = now->opaque;
 
     g_queue_remove(&bc->now, now);
-    ioq_buf_free(now->op.buf);
+    if (now->op.buf) {
+        ioq_buf_free(now->op.buf);
+    }
     g_array_free(now->areas, TRUE);
     g_free(now);
     bc->busy--;
@@ -701,6 +703,9 @@ static void now_start_ready(BlockCopy *bc)
         now->copying = true;
         /* a failed copy of a busy operation made its range dirty again */
         now_take(bc, now);
+        if (now->areas->len) {
+            now->op.buf = ioq_buf_alloc(bc->cfg.step);
+        }
         op_step(&now->op);
         /* it may have finished, and others with it: look again */
         l = bc->now.head;
@@ -720,7 +725,6 @@ void block_copy_range_now(BlockCopy *bc, uint64_t off, uint64_t len,
     now->opaque = opaque;
     now->op.bc = bc;
     now->op.now = now;
-    now->op.buf = ioq_buf_alloc(bc->cfg.step);
     now_cut_ops(bc, now);
     now_take(bc, now);
     g_queue_push_tail(&bc->now, now);
@@ -795,7 +799,8 @@ static void report_copied(BlockCopy *bc)
 void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
                           const BlockCopyOps *ops, void *opaque)
 {
-    g_assert(!bc->busy);
+    /* requests in flight count on the job that began them, or none */
+    g_assert(!bc->busy || !job);
     if (bc->cfg.job) {
         bc->cfg.job->copy = NULL;
     }

@@ -173,7 +173,9 @@ void block_copy_range_now(BlockCopy *bc, uint64_t off, uint64_t len,
  * Hand the engine to another owner: @job (NULL: none; its speed limit,
  * I/O and progress, which counts from here), @ops and @opaque replace
  * the configuration's (a job taking over its filter's engine, and
- * giving it back when it ends).  Nothing may be busy.
+ * giving it back when it ends).  A job takes an engine where nothing
+ * is busy; giving it back may be done at any time (requests in flight
+ * then no longer count as the old job's I/O).
  */
 void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
                           const BlockCopyOps *ops, void *opaque);

@@ -367,8 +367,10 @@ def hmp_io(node, cmd):
 
 # The copy-before-write filter: its errors, the node and its bitmaps, its
 # two children in the graph with their permissions, guest writes through
-# it that first copy the old data to the target (and only once), one
-# with a bitmap that says what to copy, and its removal.
+# it that first copy the old data to the target (and only once: the
+# target's map and the bitmaps' counts), one with a bitmap that says
+# what to copy, and its removal.  (HMP qemu-io prints nothing to the
+# monitor, in QEMU as in qmpd: the data is checked by test_cbw_filter.)
 CBW_STEPS = [
     ("blockdev-add", qcow2("src", "disk.qcow2")),
     hmp_io("src", "write -q -P 0x5a 0 1M"),
@@ -388,12 +390,8 @@ CBW_STEPS = [
     hmp_io("cbw", "write -q -P 0x11 0 4k"),
     hmp_io("cbw", "write -q -P 0x12 2k 4k"),
     hmp_io("cbw", "write -q -z 192k 64k"),
-    hmp_io("cbw", "read -q -P 0x11 0 2k"),
-    hmp_io("cbw", "read -q -P 0x12 2k 4k"),
-    hmp_io("tgt", "read -q -P 0x5a 0 64k"),
-    hmp_io("tgt", "read -q -P 0x5a 192k 64k"),
-    hmp_io("tgt", "read -q -P 0 64k 128k"),
     ("query-named-block-nodes", {"flat": True}),
+    ("qemu-img", ["map", "--output=json", "-U", "$T/a.qcow2"]),
     ("x-debug-query-block-graph", None),
     ("blockdev-del", {"node-name": "tgt"}),
     ("blockdev-del", {"node-name": "src"}),
@@ -406,10 +404,8 @@ CBW_STEPS = [
                             "cbw-timeout": 5})),
     ("query-named-block-nodes", {"flat": True}),
     hmp_io("cbw2", "write -q -P 0x22 448k 192k"),
-    hmp_io("tgt", "read -q -P 0x21 512k 64k"),
-    hmp_io("tgt", "read -q -P 0 448k 64k"),
-    hmp_io("tgt", "read -q -P 0 576k 64k"),
     ("query-named-block-nodes", {"flat": True}),
+    ("qemu-img", ["map", "--output=json", "-U", "$T/a.qcow2"]),
     ("blockdev-del", {"node-name": "cbw2"}),
     ("x-debug-query-block-graph", None),
 ]

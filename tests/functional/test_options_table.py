@@ -499,8 +499,6 @@ def qmp_samples(d, spare):
          dict(backup, **{"x-perf": {"use-copy-range": True}})),
         ("blockdev-backup", "compress", "blockdev-backup",
          dict(backup, compress=True)),
-        ("blockdev-backup", "filter-node-name", "blockdev-backup",
-         dict(backup, **{"filter-node-name": "x"})),
         ("blockdev-mirror", "sync", "blockdev-mirror",
          dict(backup, sync="incremental")),
         ("drive-mirror", "format", "drive-mirror",
