@@ -4,21 +4,24 @@
  * of a node into a target of the same size while the guest keeps
  * writing.
  *
- * The copy engine (copy.c) does the copying, under the job's anonymous
- * bitmap on the source (@copy, which the queries show as QEMU shows its
- * block-copy bitmap): what is set there has not reached the target with
- * its point-in-time data yet (all of it at the start).  This file keeps
+ * The copy engine (copy.c) does the copying, under the filter's
+ * anonymous bitmap on the source (@copy, which the queries show as QEMU
+ * shows its block-copy bitmap): what is set there has not reached the
+ * target with its point-in-time data yet (all of it at the start).  This file keeps
  * the policy:
  *
- *   - Copy-before-write: the job owns the source's write hook (io.c).
- *     A guest write, zero write or discard (discard=unmap) over a range
- *     that is dirty or being copied is held while the engine copies the
- *     range's old data ahead of the background
- *     (block_copy_range_now()), and goes on once it is on the target;
- *     if that copy fails, the write fails (QEMU's on-cbw-error
- *     break-guest-write).  Writes over copied ranges go on untouched.
- *     So every cluster reaches the target with the data it held when
- *     the job started, whatever the guest does.
+ *   - Copy-before-write: the job puts QEMU's copy-before-write filter
+ *     node over the source (cbw.c, named by filter-node-name or
+ *     auto-named), and takes its engine while it runs.  A guest write,
+ *     zero write or discard through the filter over a range that is
+ *     dirty or being copied waits while the engine copies the range's
+ *     old data ahead of the background (block_copy_range_now()), and
+ *     goes on once it is on the target; if that copy fails, the write
+ *     fails (QEMU's on-cbw-error break-guest-write).  Writes over
+ *     copied ranges go on untouched.  So every cluster reaches the
+ *     target with the data it held when the job started, whatever the
+ *     guest does.  At the end the filter gets its engine back and
+ *     leaves the graph when the job is cleaned (QEMU's bdrv_cbw_drop()).
  *   - sync=full: the engine copies all of it in the background, up to
  *     x-perf max-workers copies (64 by default, QEMU's block-copy
  *     workers, and no more than 16 MiB of buffers) of up to 1 MiB each
@@ -42,15 +45,15 @@
  *     ignore starts a new round, stop pauses the job and starts one
  *     when it is resumed.  What failed is still dirty.
  *
- *        guest write [A..B)            engine
- *              |                         |
- *         hook: range clean? ---yes---> the write goes on
- *              | no                      |
- *         hold; block_copy_range_now(A..B): waits for copies in flight
- *              |                    there, copies what is dirty
- *         old data on the target --> the write goes on (or fails)
+ *        guest write [A..B) to the device (its root: the filter)
+ *              |
+ *         filter: range clean? ---yes---> on to the source
+ *              | no
+ *         block_copy_range_now(A..B): waits for copies in flight there,
+ *              |                      copies what is still dirty
+ *         old data on the target ---> on to the source (or fails)
  *
- * A writer that started before the hook was installed is waited for
+ * A writer that started before the filter was inserted is waited for
  * with a whole-source range lock before the job reads anything.
  */
 #include "config.h"

@@ -139,7 +139,8 @@ static void cbw_before(BlockNode *bn, int type, uint64_t off, uint64_t len,
     r->flags = flags;
     r->cb = cb;
     r->opaque = opaque;
-    if (s->broken || off >= size) {
+    if (s->broken || off >= size
+        || block_copy_range_clean(s->bc, off, MIN(len, size - off))) {
         cbw_continue(r);
         g_free(r);
         return;

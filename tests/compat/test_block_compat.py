@@ -408,10 +408,26 @@ CBW_STEPS = [
     ("qemu-img", ["map", "--output=json", "-U", "$T/a.qcow2"]),
     ("blockdev-del", {"node-name": "cbw2"}),
     ("x-debug-query-block-graph", None),
+    # a backup's filter, as QEMU 7.2 shows it while the job runs
+    ("blockdev-backup", {"device": "src", "target": "tgt", "sync": "none",
+                         "job-id": "bk", "filter-node-name": "1bad"}),
+    ("blockdev-backup", {"device": "src", "target": "tgt", "sync": "none",
+                         "job-id": "bk", "filter-node-name": "bf"}),
+    ("query-named-block-nodes", {"flat": True}),
+    ("query-named-block-nodes", None),
+    ("block-job-cancel", {"device": "bk"}, until("JOB_STATUS_CHANGE",
+                                                 status="null")),
+    ("query-named-block-nodes", {"flat": True}),
+    ("qemu-img", ["map", "--output=json", "-U", "$T/a.qcow2"]),
 ]
 
 
-def compare(args, steps):
+def reply_last(msgs):
+    """The step's messages with the command's reply after its events."""
+    return sorted(msgs, key=lambda m: "return" in m or "error" in m)
+
+
+def compare(args, steps, known=None):
     qemu = need_qemu()
     need_qemu_utils()
     name = steps[0][0]
@@ -422,7 +438,7 @@ def compare(args, steps):
     dump = os.environ.get("BLOCK_COMPAT_DUMP")
     if dump:
         dump_transcripts(dump, name, theirs, ours)
-    bad = diff_steps(name, theirs, ours, {})
+    bad = diff_steps(name, theirs, ours, known or {})
     assert not bad, "\n".join(bad)
 
 
@@ -435,7 +451,12 @@ def test_devices():
 
 
 def test_cbw():
-    compare(["-M", "none"], CBW_STEPS)
+    cancel = [s[0] for s in CBW_STEPS].index("block-job-cancel")
+    compare(["-M", "none"], CBW_STEPS, {
+        ("blockdev-add", cancel): (
+            "QEMU ends a cancelled sync=none backup inside the command, "
+            "its events before the reply; qmpd's job ends from the main "
+            "loop, after it", reply_last)})
 
 
 if __name__ == "__main__":
