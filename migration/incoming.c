@@ -23,6 +23,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include "migration/block.h"
 #include "migration/channel.h"
 #include "migration/migration-int.h"
 #include "migration/migration.h"
@@ -39,6 +40,7 @@ typedef struct MigIn {
     guint watch;
     MigReader *reader;
     bool config_seen;
+    bool end_seen;
 } MigIn;
 
 static MigIn *in;
@@ -49,8 +51,7 @@ bool mig_in_deferred(void)
     return deferred;
 }
 
-/* QEMU's end of a failed load: the reason, the errno line, exit 1. */
-static void G_GNUC_NORETURN mig_in_fail(const char *reason, int err)
+void mig_in_fail(const char *reason, int err)
 {
     fprintf(stderr, "qmpd: %s\n", reason);
     fprintf(stderr, "qmpd: load of migration failed: %s\n", g_strerror(err));
@@ -96,18 +97,43 @@ static bool mig_in_config(const uint8_t *p, uint32_t len, Error **errp)
     return true;
 }
 
-/* Apply every whole record; true when END came. */
+static void mig_in_resume(void);
+
+static void mig_in_blk_done_cb(int ret)
+{
+    if (ret < 0) {
+        mig_in_fail("Error flushing block devices", -ret);
+    }
+    mig_in_finish();
+}
+
+static gboolean mig_in_end_cb(gpointer opaque)
+{
+    mig_blk_in_finish(mig_in_blk_done_cb);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * Apply every whole record; false when reading must pause (the disks'
+ * writes are behind, or END came and they are being flushed).
+ */
 static bool mig_in_process(void)
 {
     Error *err = NULL;
     const uint8_t *payload;
     uint32_t id, len;
     uint8_t type;
-    int r;
 
-    while ((r = mig_reader_next(in->reader, &type, &id, &payload, &len,
-                                &err)) > 0) {
+    for (;;) {
         bool ok;
+
+        if (mig_blk_in_busy(mig_in_resume)) {
+            return false;
+        }
+        if (mig_reader_next(in->reader, &type, &id, &payload, &len,
+                            &err) <= 0) {
+            break;
+        }
 
         if (type != MIG_SECTION_CONFIG && !in->config_seen) {
             error_setg(&err, "Section %u before the configuration", id);
@@ -120,8 +146,17 @@ static bool mig_in_process(void)
         case MIG_SECTION_RAM:
             ok = mig_ram_load(payload, len, &err);
             break;
+        case MIG_SECTION_BLOCK_SETUP:
+            ok = mig_blk_in_setup(payload, len, &err);
+            break;
+        case MIG_SECTION_BLOCK:
+            ok = mig_blk_in_load(id, payload, len, &err);
+            break;
         case MIG_SECTION_END:
-            return true;
+            /* the guest may run once its disks hold every write */
+            in->end_seen = true;
+            g_idle_add(mig_in_end_cb, NULL);
+            return false;
         default:
             error_setg(&err, "Unknown section type %u (id %u)", type, id);
             ok = false;
@@ -133,7 +168,7 @@ static bool mig_in_process(void)
     if (err) {
         mig_in_fail(error_get_pretty(err), EINVAL);
     }
-    return false;
+    return true;
 }
 
 static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
@@ -152,12 +187,19 @@ static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
         mig_in_fail("Unexpected end of migration stream", EIO);
     }
     mig_reader_feed(in->reader, buf, n);
-    if (mig_in_process()) {
+    if (!mig_in_process()) {
         in->watch = 0;
-        mig_in_finish();
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
+}
+
+/* The disks caught up: records already read first, then the socket. */
+static void mig_in_resume(void)
+{
+    if (in && !in->end_seen && !in->watch && mig_in_process()) {
+        in->watch = g_unix_fd_add(in->fd, G_IO_IN, mig_in_readable_cb, NULL);
+    }
 }
 
 static void mig_in_connected_cb(void *opaque, int fd, Error *err)

@@ -34,6 +34,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include "migration/block.h"
 #include "migration/channel.h"
 #include "migration/migration-int.h"
 #include "migration/stream.h"
@@ -49,12 +50,14 @@
 
 typedef struct MigOut {
     int fd;
-    guint watch, timer;
+    guint watch, timer, idle, fail_idle;
     GByteArray *buf;
     size_t sent;            /* bytes of buf already written */
     HBitmap *dirty;
     uint64_t scan;
     bool stopping, end_queued, vm_was_running;
+    bool blk;               /* the disks go too */
+    char *fail_desc;        /* a failure seen inside a callback */
     gint64 window_start;
     uint64_t window_bytes;
     gint64 pass_start, stop_us;
@@ -78,6 +81,14 @@ static void mig_out_free(void)
     if (out->timer) {
         g_source_remove(out->timer);
     }
+    if (out->idle) {
+        g_source_remove(out->idle);
+    }
+    if (out->fail_idle) {
+        g_source_remove(out->fail_idle);
+    }
+    g_free(out->fail_desc);
+    mig_blk_out_cleanup();
     if (out->fd >= 0) {
         close(out->fd);
     }
@@ -183,6 +194,7 @@ static void mig_out_sync(void)
     MigInfo *mi = mig_info();
 
     physmem_dirty_log_sync(out->dirty);
+    mig_blk_out_sync();
     mi->dirty_sync_count++;
     mi->remaining = hbitmap_count(out->dirty);
     mig_pass_event();
@@ -195,7 +207,8 @@ static void mig_out_end_pass(void)
     gint64 now = g_get_monotonic_time();
     double ms = MAX(now - out->pass_start, 1000) / 1000.0;
     double bw = out->pass_bytes / ms;       /* bytes per ms */
-    uint64_t pending = physmem_dirty_log_count();
+    /* the disks' dirty data counts as RAM's does: nothing stays behind */
+    uint64_t pending = physmem_dirty_log_count() + mig_blk_out_pending();
 
     mi->mbps = bw * 1000 * 8 / 1e6;
     mi->pages_per_second = (uint64_t)(out->pass_bytes / PAGE / ms * 1000);
@@ -249,6 +262,11 @@ static void mig_out_pump(void)
         out->window_start = now;
         out->window_bytes = 0;
     }
+    /* the disks first: their reads take time, RAM fills what is left */
+    mig_blk_out_kick();
+    if (!out) {
+        return;
+    }
     while (out->buf->len < MIG_BUF_HIGH
            && (out->stopping
                || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US))) {
@@ -257,6 +275,9 @@ static void mig_out_pump(void)
 
         if (!mig_ram_put_dirty(rec, out->dirty, &out->scan,
                                MIG_BATCH_PAGES)) {
+            if (!mig_blk_out_pass_done()) {
+                break;          /* the pass ends with its disk data */
+            }
             if (out->stopping) {
                 mig_out_queue_end();
                 break;
@@ -277,6 +298,68 @@ static void mig_out_pump(void)
         mi->remaining = hbitmap_count(out->dirty);
     }
     mig_out_flush();
+}
+
+bool mig_out_room(void)
+{
+    uint64_t max_bw = mig_param_uint("max-bandwidth");
+
+    return out && out->fd >= 0 && !out->end_queued
+        && out->buf->len < MIG_BUF_HIGH
+        && (out->stopping
+            || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US));
+}
+
+void mig_out_reserve(int64_t bytes)
+{
+    if (out) {
+        out->window_bytes = bytes < 0 && (uint64_t)-bytes > out->window_bytes
+            ? 0 : out->window_bytes + bytes;
+    }
+}
+
+uint64_t mig_out_append(MigSection type, uint32_t id, const void *payload,
+                        uint32_t len)
+{
+    MigInfo *mi = mig_info();
+    guint before = out->buf->len;
+    uint64_t n;
+
+    mig_stream_put_record(out->buf, type, id, payload, len);
+    n = out->buf->len - before;
+    mi->disk_bytes += n;
+    out->pass_bytes += n;
+    return n;
+}
+
+static gboolean mig_out_idle_cb(gpointer opaque)
+{
+    out->idle = 0;
+    mig_out_pump();
+    return G_SOURCE_REMOVE;
+}
+
+void mig_out_schedule(void)
+{
+    if (out && !out->idle) {
+        out->idle = g_idle_add(mig_out_idle_cb, NULL);
+    }
+}
+
+static gboolean mig_out_fail_cb(gpointer opaque)
+{
+    out->fail_idle = 0;
+    mig_out_fail("%s", out->fail_desc);
+    return G_SOURCE_REMOVE;
+}
+
+void mig_out_fail_later(int err, const char *device)
+{
+    if (out && !out->fail_desc) {
+        out->fail_desc = g_strdup_printf("Error reading block device %s: %s",
+                                         device, g_strerror(err));
+        out->fail_idle = g_idle_add(mig_out_fail_cb, NULL);
+    }
 }
 
 static void mig_out_connected_cb(void *opaque, int fd, Error *err)
@@ -304,6 +387,9 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
                              PAGE);
     mig_stream_put_record(out->buf, MIG_SECTION_CONFIG, 0, config,
                           strlen(config));
+    if (out->blk) {
+        mig_blk_out_put_setup(out->buf);
+    }
     mi->total = physmem_ram_size();
     physmem_dirty_log_start();
     out->dirty = hbitmap_new(physmem_ram_size(), PAGE);
@@ -318,12 +404,18 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
     mig_out_pump();
 }
 
-bool mig_out_start(const char *uri, Error **errp)
+bool mig_out_start(const char *uri, bool blk, bool inc, Error **errp)
 {
     g_assert(!out);
     mig_info_reset(true);
+    if (blk && !mig_blk_out_setup(inc, errp)) {
+        mig_info()->end_us = g_get_monotonic_time();
+        mig_set_status(MIG_STATUS_FAILED);
+        return false;
+    }
     out = g_new0(MigOut, 1);
     out->fd = -1;
+    out->blk = blk;
     out->buf = g_byte_array_new();
     mig_set_status(MIG_STATUS_SETUP);
     if (!mig_channel_connect(uri, mig_out_connected_cb,

@@ -29,6 +29,8 @@ typedef enum MigSection {
     MIG_SECTION_CONFIG = 1,     /* JSON: {"ram-size", "page-size"} */
     MIG_SECTION_RAM = 2,        /* page entries */
     MIG_SECTION_END = 3,        /* JSON: {"running"} */
+    MIG_SECTION_BLOCK_SETUP = 4,    /* JSON: {"incremental", "disks"} */
+    MIG_SECTION_BLOCK = 5,      /* a disk's data or zero run */
 } MigSection;
 
 /* RAM entry flags, in the low bits of the page-aligned offset */

@@ -134,6 +134,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_guest_workload.py \
 	tests/functional/test_migration.py \
 	tests/functional/test_migration_ram.py \
+	tests/functional/test_migration_block.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_backup_cbw.py \
