@@ -73,4 +73,24 @@ bool mig_blk_in_busy(void (*resume)(void));
 /* At END: flush the disks, then @done (with -errno on failure). */
 void mig_blk_in_finish(void (*done)(int ret));
 
+/* ---- dirty bitmaps (block-bitmaps.c) -------------------------------------- */
+
+/*
+ * The named bitmaps that migrate (dirty-bitmaps capability, QEMU 7.2's
+ * choice, with block-bitmap-mapping); they are busy until cleanup.
+ * False with QEMU's error, the reason on stderr.
+ */
+bool mig_bitmaps_out_setup(Error **errp);
+
+/* Append a BITMAP record for each (the guest is stopped). */
+void mig_bitmaps_out_put(GByteArray *out);
+
+void mig_bitmaps_out_cleanup(void);
+
+/* A BITMAP record: the bitmap is created here, disabled. */
+bool mig_bitmaps_in_load(const uint8_t *p, uint32_t len, Error **errp);
+
+/* The disks hold every write: enable those that were enabled. */
+void mig_bitmaps_in_activate(void);
+
 #endif /* MIGRATION_BLOCK_H */

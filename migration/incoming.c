@@ -104,6 +104,7 @@ static void mig_in_blk_done_cb(int ret)
     if (ret < 0) {
         mig_in_fail("Error flushing block devices", -ret);
     }
+    mig_bitmaps_in_activate();
     mig_in_finish();
 }
 
@@ -151,6 +152,9 @@ static bool mig_in_process(void)
             break;
         case MIG_SECTION_BLOCK:
             ok = mig_blk_in_load(id, payload, len, &err);
+            break;
+        case MIG_SECTION_BITMAP:
+            ok = mig_bitmaps_in_load(payload, len, &err);
             break;
         case MIG_SECTION_END:
             /* the guest may run once its disks hold every write */

@@ -89,6 +89,7 @@ static void mig_out_free(void)
     }
     g_free(out->fail_desc);
     mig_blk_out_cleanup();
+    mig_bitmaps_out_cleanup();
     if (out->fd >= 0) {
         close(out->fd);
     }
@@ -237,6 +238,8 @@ static void mig_out_queue_end(void)
                                            : "false");
     guint before = out->buf->len;
 
+    /* the bitmaps as they are now, with what they recorded meanwhile */
+    mig_bitmaps_out_put(out->buf);
     mig_stream_put_record(out->buf, MIG_SECTION_END, 0, end, strlen(end));
     mi->transferred += out->buf->len - before;
     mi->downtime_bytes += out->buf->len - before;
@@ -381,6 +384,12 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
         return;
     }
     out->fd = fd;
+    if (mig_cap_enabled(MIG_CAP_DIRTY_BITMAPS)
+        && !mig_bitmaps_out_setup(&err)) {
+        mig_out_fail("%s", error_get_pretty(err));
+        error_free(err);
+        return;
+    }
     mig_stream_put_header(out->buf);
     config = g_strdup_printf("{\"ram-size\": %" G_GUINT64_FORMAT
                              ", \"page-size\": %d}", physmem_ram_size(),

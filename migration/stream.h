@@ -31,6 +31,7 @@ typedef enum MigSection {
     MIG_SECTION_END = 3,        /* JSON: {"running"} */
     MIG_SECTION_BLOCK_SETUP = 4,    /* JSON: {"incremental", "disks"} */
     MIG_SECTION_BLOCK = 5,      /* a disk's data or zero run */
+    MIG_SECTION_BITMAP = 6,     /* a dirty bitmap: JSON head, bits */
 } MigSection;
 
 /* RAM entry flags, in the low bits of the page-aligned offset */

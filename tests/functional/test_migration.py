@@ -14,7 +14,7 @@ from qmpd import Qmpd, run  # noqa: E402
 UNIMPLEMENTED = ["xbzrle", "rdma-pin-all", "auto-converge",
                  "compress", "postcopy-ram", "x-colo", "release-ram",
                  "return-path", "pause-before-switchover",
-                 "multifd", "dirty-bitmaps", "postcopy-blocktime",
+                 "multifd", "postcopy-blocktime",
                  "late-block-activate", "x-ignore-shared", "validate-uuid",
                  "background-snapshot", "zero-copy-send", "postcopy-preempt"]
 
@@ -53,9 +53,10 @@ def test_capabilities():
         # block migration's are there
         assert hmp(c, "migrate_set_capability block on") == ""
         c.cmd("migrate-set-capabilities", capabilities=[
-            {"capability": "zero-blocks", "state": True}])
-        assert [k for k, v in caps(c).items() if v] == ["zero-blocks",
-                                                         "block"]
+            {"capability": "zero-blocks", "state": True},
+            {"capability": "dirty-bitmaps", "state": True}])
+        assert [k for k, v in caps(c).items() if v] == [
+            "zero-blocks", "block", "dirty-bitmaps"]
 
 
 def test_parameters_all_or_nothing():

@@ -11,6 +11,7 @@ both hosts share; a missing or smaller disk on the destination fails
 the load; cancel and a killed destination leave the source running with
 no dirty bitmap left behind."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -120,6 +121,16 @@ def migrate(src_args, dst_args, how, setup=None, workload=True,
     return r, (a, b), ev, seen.get("active"), dev
 
 
+@contextlib.contextmanager
+def pair(im):
+    """A destination on im.dst listening, a source on im.src: (the URI,
+    their clients)."""
+    uri = "tcp:127.0.0.1:%d" % free_port()
+    with Qmpd(BASE + disk_args(im.dst) + ["-incoming", uri]) as dst, \
+            Qmpd(BASE + disk_args(im.src)) as src:
+        yield uri, dst.connect(), src.connect()
+
+
 def check_images(im):
     out = qemu_img("check", im.dst)
     assert "No errors were found" in out, out
@@ -153,12 +164,7 @@ def test_hmp_migrate_b_and_info():
     need_qemu_utils()
     with Images() as im:
         im.fresh()
-        port = free_port()
-        uri = "tcp:127.0.0.1:%d" % port
-        with Qmpd(BASE + disk_args(im.dst) + ["-incoming", uri]) as dst, \
-                Qmpd(BASE + disk_args(im.src)) as src:
-            dc = dst.connect()
-            sc = src.connect()
+        with pair(im) as (uri, dc, sc):
             sc.cmd("migrate-set-parameters", **{"max-bandwidth": 8 * MiB})
             assert hmp(sc, "migrate -d -b " + uri) == ""
             # blk switches the capability on for this migration only
@@ -336,11 +342,176 @@ def test_cancel_and_killed_destination():
             assert "No errors were found" in out, out
 
 
+def bitmaps(c):
+    """query-block's named bitmaps of drive0, by name."""
+    d = [x for x in c.cmd("query-block") if x["device"] == "drive0"][0]
+    return {b["name"]: b for b in d["inserted"].get("dirty-bitmaps", [])
+            if "name" in b}
+
+
+def bitmap_cmd(c, command, **args):
+    """A block-dirty-bitmap-* command on drive0 (its arguments include
+    a bitmap's name, which cmd() takes for the command's)."""
+    r = c.execute(command, dict(args, node="drive0"))
+    assert "return" in r, r
+
+
+def qemu_io_dev(c, line):
+    c.cmd("__com.qmpd_qemu-io", device="drive0", command=line)
+
+
+def bitmaps_setup(c):
+    c.cmd("migrate-set-capabilities", capabilities=[
+        {"capability": "dirty-bitmaps", "state": True}])
+    bitmap_cmd(c, "block-dirty-bitmap-add", name="b1", persistent=True)
+    bitmap_cmd(c, "block-dirty-bitmap-add", name="b2",
+               granularity=128 * 1024)
+    qemu_io_dev(c, "write -P 1 0 64k")
+    qemu_io_dev(c, "write -P 1 1M 4k")
+    bitmap_cmd(c, "block-dirty-bitmap-disable", name="b2")
+    qemu_io_dev(c, "write -P 1 8M 64k")
+
+
+def test_dirty_bitmaps():
+    """Both bitmaps arrive with name, granularity, recording and
+    persistence, and b1 with what it recorded during the migration
+    (the workload's writes): the same count as the source's after the
+    switch-over; b2, disabled, with what it held."""
+    need_qemu_utils()
+    with Images() as im:
+        im.fresh()
+        with pair(im) as (uri, dc, sc):
+            bitmaps_setup(sc)
+            sc.cmd("__com.qmpd_guest-workload", **{
+                "disk-rate": 2 * MiB, "device": "vd0", "seed": 5})
+            sc.cmd("migrate-set-parameters", **{"max-bandwidth": 32 * MiB})
+            sc.cmd("migrate", uri=uri, blk=True)
+            wait_until("completed", lambda: status(sc) == "completed")
+            wait_until("destination", lambda: status(dc) == "completed")
+            a, b = bitmaps(sc), bitmaps(dc)
+            assert sorted(b) == ["b1", "b2"], b
+            for name in ("b1", "b2"):
+                for k in ("granularity", "recording", "persistent", "count",
+                          "busy"):
+                    assert a[name][k] == b[name][k], (name, k, a, b)
+            assert b["b1"]["recording"] and b["b1"]["persistent"]
+            assert not b["b2"]["recording"] and not b["b2"]["persistent"]
+            assert b["b2"]["count"] == 2 * 128 * 1024
+            # the workload wrote during the migration: b1 recorded it
+            assert b["b1"]["count"] > 3 * 64 * 1024
+            assert sc.cmd("__com.qmpd_guest-digest") == \
+                dc.cmd("__com.qmpd_guest-digest")
+            # b1 records the destination guest's writes from now on
+            qemu_io_dev(dc, "write -P 2 60M 64k")
+            assert bitmaps(dc)["b1"]["count"] == b["b1"]["count"] + 65536
+            dc.cmd("quit")
+            sc.cmd("quit")
+        # b1 is persistent: stored in the destination's image
+        info = qemu_img("info", "--output=json", im.dst)
+        assert '"name": "b1"' in info, info
+        assert "No errors were found" in qemu_img("check", im.dst)
+
+
+def test_dirty_bitmaps_mapping():
+    """block-bitmap-mapping on both sides: node and bitmap aliases, a
+    bitmap the source does not map stays, the destination's transform
+    makes b1 non-persistent; an unknown alias is reported and skipped;
+    a bitmap that exists on the destination fails the load."""
+    need_qemu_utils()
+    src_map = [{"node-name": "srcnode", "alias": "disk-a",
+                "bitmaps": [{"name": "b1", "alias": "x1"}]}]
+    dst_map = [{"node-name": "dstnode", "alias": "disk-a",
+                "bitmaps": [{"name": "y1", "alias": "x1",
+                             "transform": {"persistent": False}}]}]
+    with Images() as im:
+        for case in ("mapped", "unknown", "exists"):
+            im.fresh()
+            port = free_port()
+            uri = "tcp:127.0.0.1:%d" % port
+            sargs = ["-drive", "file=%s,if=none,id=drive0,format=qcow2,"
+                     "node-name=srcnode" % im.src, "-device",
+                     "virtio-blk-pci,drive=drive0,id=vd0"]
+            dargs = ["-drive", "file=%s,if=none,id=drive0,format=qcow2,"
+                     "node-name=dstnode" % im.dst, "-device",
+                     "virtio-blk-pci,drive=drive0,id=vd0"]
+            with Qmpd(BASE + dargs + ["-incoming", uri],
+                      status=1 if case == "exists" else 0) as dst, \
+                    Qmpd(BASE + sargs) as src:
+                dc = dst.connect()
+                sc = src.connect()
+                bitmaps_setup(sc)
+                sc.cmd("migrate-set-parameters",
+                       **{"block-bitmap-mapping": src_map})
+                dc.cmd("migrate-set-parameters", **{
+                    "block-bitmap-mapping": dst_map if case != "unknown"
+                    else [dict(dst_map[0], alias="disk-b")]})
+                if case == "exists":
+                    bitmap_cmd(dc, "block-dirty-bitmap-add", name="y1")
+                sc.cmd("migrate", uri=uri, blk=True)
+                if case == "exists":
+                    dst.wait(60)
+                    assert "qmpd: Bitmap with the same name ('y1') already " \
+                        "exists on destination\n" in dst.stderr_text()
+                    end = wait_until("source ended", lambda: status(sc) in (
+                        "failed", "completed") and status(sc))
+                    # without a return path the source may have written
+                    # END before the load failed, as with QEMU
+                    assert sc.cmd("query-status")["status"] == {
+                        "failed": "running",
+                        "completed": "postmigrate"}[end]
+                    # b1 is no longer busy on the source
+                    assert not bitmaps(sc)["b1"]["busy"]
+                    continue
+                wait_until("completed", lambda: status(sc) == "completed")
+                wait_until("destination", lambda: status(dc) == "completed")
+                b = bitmaps(dc)
+                if case == "unknown":
+                    assert b == {}, b
+                    assert "qmpd: Error: Unknown node alias 'disk-a'\n" in \
+                        dst.stderr_text()
+                    continue
+                assert sorted(b) == ["y1"], b
+                a = bitmaps(sc)["b1"]
+                assert b["y1"]["count"] == a["count"]
+                assert b["y1"]["granularity"] == a["granularity"]
+                assert b["y1"]["recording"] and not b["y1"]["persistent"]
+
+
+def test_dirty_bitmaps_refused():
+    """A bitmap on a node with an auto-generated name (the image's
+    protocol node) cannot migrate: the migration fails with QEMU 7.2's
+    error and the reason on stderr, the guest runs on, the bitmaps are
+    not left busy."""
+    with Images() as im:
+        im.fresh()
+        with Qmpd(BASE + disk_args(im.src)) as src:
+            sc = src.connect()
+            sc.cmd("migrate-set-capabilities", capabilities=[
+                {"capability": "dirty-bitmaps", "state": True}])
+            bitmap_cmd(sc, "block-dirty-bitmap-add", name="b1")
+            proto = [n["node-name"] for n in
+                     sc.cmd("query-named-block-nodes") if n["drv"] == "file"]
+            r = sc.execute("block-dirty-bitmap-add",
+                           {"node": proto[0], "name": "p1"})
+            assert "return" in r, r
+            sc.cmd("migrate", uri="exec:cat > /dev/null")
+            r = wait_until("failed", lambda: status(sc) == "failed"
+                           and sc.cmd("query-migrate"))
+            assert r["error-desc"] == \
+                "Failed to initialize dirty tracking bitmap for blocks", r
+            assert ("qmpd: Bitmap 'p1' in a node with auto-generated name "
+                    "'%s' can't be migrated\n" % proto[0]) in \
+                src.stderr_text()
+            assert sc.cmd("query-status")["status"] == "running"
+            assert not bitmaps(sc)["b1"]["busy"]
+
+
 if __name__ == "__main__":
     tests = [test_full_under_writes, test_hmp_migrate_b_and_info,
              test_capability_and_errors, test_zero_blocks_cost_nothing,
              test_incremental_shared_base,
              test_destination_disk_missing_or_smaller,
-             test_cancel_and_killed_destination]
+             test_cancel_and_killed_destination, test_dirty_bitmaps,
+             test_dirty_bitmaps_mapping, test_dirty_bitmaps_refused]
     run([t for t in tests if len(sys.argv) < 2
          or t.__name__ in sys.argv[1:]])
