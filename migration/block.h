@@ -70,7 +70,10 @@ bool mig_blk_in_load(uint32_t id, const uint8_t *p, uint32_t len,
  */
 bool mig_blk_in_busy(void (*resume)(void));
 
-/* At END: flush the disks, then @done (with -errno on failure). */
+/*
+ * At END: @done once every write completed (@ret is 0: a later flush
+ * of the disks only reports its failure).
+ */
 void mig_blk_in_finish(void (*done)(int ret));
 
 /* ---- dirty bitmaps (block-bitmaps.c) -------------------------------------- */

@@ -101,9 +101,7 @@ static void mig_in_resume(void);
 
 static void mig_in_blk_done_cb(int ret)
 {
-    if (ret < 0) {
-        mig_in_fail("Error flushing block devices", -ret);
-    }
+    g_assert(ret == 0);
     mig_bitmaps_in_activate();
     mig_in_finish();
 }
@@ -116,7 +114,7 @@ static gboolean mig_in_end_cb(gpointer opaque)
 
 /*
  * Apply every whole record; false when reading must pause (the disks'
- * writes are behind, or END came and they are being flushed).
+ * writes are behind, or END came and they are being completed).
  */
 static bool mig_in_process(void)
 {
