@@ -342,6 +342,48 @@ def test_cancel_and_killed_destination():
             assert "No errors were found" in out, out
 
 
+def test_cancel_and_drop_while_iterating():
+    """Past the bulk pass, in passes over what a guest writing faster
+    than max-bandwidth dirties (it never converges): migrate_cancel, then
+    a dropped connection (the destination killed), leave the source
+    running, its bitmap gone, its image clean; the destination never
+    ran."""
+    need_qemu_utils()
+    with Images(size=8 * MiB) as im:
+        for how in ("cancel", "drop"):
+            im.fresh(data=False)
+            uri = "tcp:127.0.0.1:%d" % free_port()
+            with Qmpd(BASE + disk_args(im.dst) + ["-incoming", uri],
+                      status=1) as dst, \
+                    Qmpd(BASE + disk_args(im.src)) as src:
+                dc = dst.connect()
+                sc = src.connect()
+                events_on(sc)
+                sc.cmd("__com.qmpd_guest-workload", **{
+                    "disk-rate": 8 * MiB, "device": "vd0", "seed": 9})
+                sc.cmd("migrate-set-parameters",
+                       **{"max-bandwidth": 2 * MiB})
+                sc.cmd("migrate", uri=uri, blk=True)
+                r = wait_until("the third pass", lambda: (
+                    lambda q: q["ram"]["dirty-sync-count"] >= 3 and q)(
+                        sc.cmd("query-migrate")))
+                assert r["status"] == "active", r
+                assert r["disk"]["remaining"] == 0, r
+                assert dc.cmd("query-status")["status"] == "inmigrate"
+                if how == "cancel":
+                    sc.cmd("migrate_cancel")
+                    assert status(sc) == "cancelled"
+                    dst.wait(60)
+                else:
+                    dst.kill9()
+                    wait_until("failed", lambda: status(sc) == "failed")
+                assert sc.cmd("query-status")["status"] == "running"
+                assert anon_bitmaps(sc) == []
+                assert ("STOP", None) not in names(sc)
+                sc.cmd("quit")
+            assert "No errors were found" in qemu_img("check", im.src)
+
+
 def bitmaps(c):
     """query-block's named bitmaps of drive0, by name."""
     d = [x for x in c.cmd("query-block") if x["device"] == "drive0"][0]
@@ -511,7 +553,8 @@ if __name__ == "__main__":
              test_capability_and_errors, test_zero_blocks_cost_nothing,
              test_incremental_shared_base,
              test_destination_disk_missing_or_smaller,
-             test_cancel_and_killed_destination, test_dirty_bitmaps,
+             test_cancel_and_killed_destination,
+             test_cancel_and_drop_while_iterating, test_dirty_bitmaps,
              test_dirty_bitmaps_mapping, test_dirty_bitmaps_refused]
     run([t for t in tests if len(sys.argv) < 2
          or t.__name__ in sys.argv[1:]])
