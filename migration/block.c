@@ -193,6 +193,12 @@ static void mb_put(MigBlkOp *op, const uint8_t *buf)
 
 static void mb_op_step(MigBlkOp *op);
 
+static void mb_read_failed(MigBlkOp *op, int ret)
+{
+    mig_out_fail_later(g_strdup_printf("Error reading block device %s: %s",
+                                       op->dev->name, g_strerror(-ret)));
+}
+
 static void mb_op_end(MigBlkOp *op)
 {
     MigBlkOut *s = op->s;
@@ -230,7 +236,7 @@ static void mb_read_cb(void *opaque, int ret)
         return;
     }
     if (ret < 0) {
-        mig_out_fail_later(-ret, op->dev->name);
+        mb_read_failed(op, ret);
         mb_op_end(op);
         return;
     }
@@ -252,7 +258,7 @@ static void mb_status_cb(void *opaque, int ret, int status, uint64_t pnum)
 
     if (op->s->dead || ret < 0) {
         if (ret < 0 && !op->s->dead) {
-            mig_out_fail_later(-ret, op->dev->name);
+            mb_read_failed(op, ret);
         }
         mb_op_end(op);
         return;
@@ -378,6 +384,13 @@ void mig_blk_out_sync(void)
         HBitmap *hb = dbitmap_hbitmap(d->bm);
         int64_t o;
 
+        /* the destination's disk has the size the setup section said */
+        if (bdrv_length(d->bn) != d->len) {
+            mig_out_fail_later(g_strdup_printf(
+                "Block device %s changed its size during the migration",
+                d->name));
+            continue;
+        }
         for (o = hbitmap_next_dirty(hb, 0); o >= 0;
              o = hbitmap_next_dirty(hb, o + MB_GRAN)) {
             hbitmap_set(d->todo, o, MB_GRAN);

@@ -138,8 +138,8 @@ uint64_t mig_out_append(MigSection type, uint32_t id, const void *payload,
 /* Run the pump from the main loop (a read completed). */
 void mig_out_schedule(void);
 
-/* Fail the migration from the main loop: reading @device gave -@err. */
-void mig_out_fail_later(int err, const char *device);
+/* Fail the migration from the main loop with @desc (taken). */
+void mig_out_fail_later(char *desc);
 
 /* incoming.c */
 bool mig_in_deferred(void);

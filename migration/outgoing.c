@@ -270,7 +270,8 @@ static void mig_out_pump(void)
     if (!out) {
         return;
     }
-    while (out->buf->len < MIG_BUF_HIGH
+    /* (a failure seen in a callback ends it from the main loop) */
+    while (out->buf->len < MIG_BUF_HIGH && !out->fail_desc
            && (out->stopping
                || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US))) {
         g_autoptr(GByteArray) rec = g_byte_array_new();
@@ -356,12 +357,13 @@ static gboolean mig_out_fail_cb(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-void mig_out_fail_later(int err, const char *device)
+void mig_out_fail_later(char *desc)
 {
     if (out && !out->fail_desc) {
-        out->fail_desc = g_strdup_printf("Error reading block device %s: %s",
-                                         device, g_strerror(err));
+        out->fail_desc = desc;
         out->fail_idle = g_idle_add(mig_out_fail_cb, NULL);
+    } else {
+        g_free(desc);
     }
 }
 

@@ -365,7 +365,8 @@ def test_cancel_and_drop_while_iterating():
                        **{"max-bandwidth": 2 * MiB})
                 sc.cmd("migrate", uri=uri, blk=True)
                 r = wait_until("the third pass", lambda: (
-                    lambda q: q["ram"]["dirty-sync-count"] >= 3 and q)(
+                    lambda q: q.get("ram", {}).get(
+                        "dirty-sync-count", 0) >= 3 and q)(
                         sc.cmd("query-migrate")))
                 assert r["status"] == "active", r
                 assert r["disk"]["remaining"] == 0, r
@@ -382,6 +383,37 @@ def test_cancel_and_drop_while_iterating():
                 assert ("STOP", None) not in names(sc)
                 sc.cmd("quit")
             assert "No errors were found" in qemu_img("check", im.src)
+
+
+def test_resize_fails_the_migration():
+    """A disk that grows while it migrates (QEMU 7.2 refuses the resize
+    with a blocker, which qmpd does not have for migration) fails the
+    migration at the next pass rather than leaving its new part behind:
+    the source runs on, its bitmap gone."""
+    need_qemu_utils()
+    with Images(size=8 * MiB) as im:
+        im.fresh(data=False)
+        uri = "tcp:127.0.0.1:%d" % free_port()
+        with Qmpd(BASE + disk_args(im.dst) + ["-incoming", uri],
+                  status=1) as dst, \
+                Qmpd(BASE + disk_args(im.src)) as src:
+            dst.connect()
+            sc = src.connect()
+            sc.cmd("__com.qmpd_guest-workload", **{
+                "disk-rate": 8 * MiB, "device": "vd0", "seed": 9})
+            sc.cmd("migrate-set-parameters", **{"max-bandwidth": 2 * MiB})
+            sc.cmd("migrate", uri=uri, blk=True)
+            wait_until("a pass", lambda: sc.cmd("query-migrate").get(
+                "ram", {}).get("dirty-sync-count", 0) >= 2)
+            sc.cmd("block_resize", device="drive0", size=16 * MiB)
+            r = wait_until("failed", lambda: status(sc) == "failed"
+                           and sc.cmd("query-migrate"))
+            assert r["error-desc"] == ("Block device drive0 changed its "
+                                       "size during the migration"), r
+            assert sc.cmd("query-status")["status"] == "running"
+            assert anon_bitmaps(sc) == []
+            sc.cmd("quit")
+        assert "No errors were found" in qemu_img("check", im.src)
 
 
 def bitmaps(c):
@@ -554,7 +586,8 @@ if __name__ == "__main__":
              test_incremental_shared_base,
              test_destination_disk_missing_or_smaller,
              test_cancel_and_killed_destination,
-             test_cancel_and_drop_while_iterating, test_dirty_bitmaps,
+             test_cancel_and_drop_while_iterating,
+             test_resize_fails_the_migration, test_dirty_bitmaps,
              test_dirty_bitmaps_mapping, test_dirty_bitmaps_refused]
     run([t for t in tests if len(sys.argv) < 2
          or t.__name__ in sys.argv[1:]])
