@@ -4,9 +4,11 @@
  * into the stream in passes, as its RAM does.
  *
  *   setup:  every writable disk attached to a device gets an anonymous
- *           dirty bitmap (QEMU's 1 MiB granularity), and its pass set
- *           (todo) is the whole disk: the bulk pass
- *   pass:   operations take 1 MiB chunks of todo, at most MB_MAX_OPS
+ *           dirty bitmap of 64 KiB granules (QEMU's are 1 MiB: a guest's
+ *           4 KiB write would cost 1 MiB again), and its pass set (todo)
+ *           is the whole disk: the bulk pass
+ *   pass:   operations take dirty runs of todo of at most 1 MiB, at
+ *           most MB_MAX_OPS
  *           at once and only while outgoing.c has room (its buffer and
  *           max-bandwidth's window); a chunk is read piece by piece and
  *           each piece becomes a BLOCK record (data, or a zero run with
@@ -47,12 +49,12 @@
 #include "qapi/qjson.h"
 
 #define MB_CHUNK (1u << 20)
-/* finer than QEMU's 1 MiB: a guest's 4 KiB write costs 64 KiB again */
 #define MB_GRAN (64u << 10)
 #define MB_MAX_OPS 8
 
 typedef struct MigBlkDev {
     char *name;
+    uint32_t id;                /* its BLOCK records' section id */
     BlockNode *bn;
     uint64_t len;
     DirtyBitmap *bm;            /* guest writes since the last sync */
@@ -140,6 +142,7 @@ bool mig_blk_out_setup(bool incremental, Error **errp)
         d->len = bdrv_length(bn);
         d->todo = hbitmap_new(MAX(d->len, 1), MB_GRAN);
         hbitmap_set(d->todo, 0, d->len);
+        d->id = s->devs->len;
         g_ptr_array_add(s->devs, d);
     }
     mb = s;
@@ -174,11 +177,7 @@ static bool buf_zero(const uint8_t *p, uint64_t n)
 static void mb_put(MigBlkOp *op, const uint8_t *buf)
 {
     g_autoptr(GByteArray) rec = g_byte_array_new();
-    guint id = 0;
 
-    while (g_ptr_array_index(mb->devs, id) != op->dev) {
-        id++;
-    }
     if (buf && mig_cap_enabled(MIG_CAP_ZERO_BLOCKS) && buf_zero(buf, op->n)) {
         buf = NULL;
     }
@@ -188,7 +187,8 @@ static void mb_put(MigBlkOp *op, const uint8_t *buf)
     if (buf) {
         g_byte_array_append(rec, buf, op->n);
     }
-    op->sent += mig_out_append(MIG_SECTION_BLOCK, id, rec->data, rec->len);
+    op->sent += mig_out_append(MIG_SECTION_BLOCK, op->dev->id, rec->data,
+                               rec->len);
 }
 
 static void mb_op_step(MigBlkOp *op);
