@@ -33,6 +33,7 @@ zero-blocks capability on the source.  Prints one line of key=value:
 import json
 import os
 import random
+import select
 import socket
 import subprocess
 import sys
@@ -55,16 +56,29 @@ class Qmp:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.02)
-        self.f = self.sock.makefile("rw")
+        self.buf = b""
         self.events = []
-        self.f.readline()
+        self.readline(None)
         self.cmd("qmp_capabilities")
 
+    def readline(self, timeout):
+        """The next message, or None after @timeout seconds (None:
+        wait as long as it takes)."""
+        while b"\n" not in self.buf:
+            if not select.select([self.sock], [], [], timeout)[0]:
+                return None
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("connection closed")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
     def cmd(self, name, **args):
-        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
-        self.f.flush()
+        self.sock.sendall((json.dumps({"execute": name, "arguments": args})
+                           + "\n").encode())
         while True:
-            r = json.loads(self.f.readline())
+            r = self.readline(None)
             if "event" in r:
                 self.events.append(r)
                 continue
@@ -79,19 +93,11 @@ class Qmp:
                 if e["event"] == name and (name != "MIGRATION" or e["data"][
                         "status"] in ("completed", "failed")):
                     return e
-            if time.time() > deadline:
+            r = self.readline(max(deadline - time.time(), 0))
+            if r is None:
                 return None
-            self.sock.settimeout(max(deadline - time.time(), 0.01))
-            try:
-                line = self.f.readline()
-            except (socket.timeout, OSError):
-                return None
-            finally:
-                self.sock.settimeout(None)
-            if line:
-                r = json.loads(line)
-                if "event" in r:
-                    self.events.append(r)
+            if "event" in r:
+                self.events.append(r)
 
 
 def cpu(pid):
@@ -191,9 +197,13 @@ def main():
         o0 = ip_out_octets()
         t0 = time.time()
         sc.cmd("migrate", uri=uri, blk=True)
-        end = sc.wait_event("MIGRATION", TIMEOUT)
-        t1 = time.time()
+        # a guest writes only while it runs: QEMU's writer (HMP qemu-io,
+        # which would write on) stops with the guest, as qmpd's does
+        sc.wait_event("STOP", TIMEOUT)
         stop.set()
+        end = sc.wait_event("MIGRATION", max(TIMEOUT - (time.time() - t0),
+                                             1))
+        t1 = time.time()
         if not end:
             # not converged within the bound: say so, and end it
             sc.cmd("migrate_cancel")
