@@ -224,7 +224,11 @@ bool mig_blk_in_load(uint32_t id, const uint8_t *p, uint32_t len,
     w->bn = bn;
     w->off = off;
     w->len = n;
-    if (!p[12]) {
+    /*
+     * Zeroes sent as data (without zero-blocks) are written as zeroes,
+     * as QEMU 7.2's destination leaves them: not allocated as data
+     */
+    if (!p[12] && !(p[13] == 0 && !memcmp(p + 13, p + 14, n - 1))) {
         w->buf = ioq_buf_alloc(n);
         memcpy(w->buf, p + 13, n);
     }

@@ -6,13 +6,15 @@ query-migrate before any migration, the capabilities (the full list in
 its order with its messages, all-or-nothing, block-bitmap-mapping's
 rules, HMP's conversions of migrate_set_parameter and its info text),
 migrate_cancel and migrate-continue without a migration; block
-migration (migrate blk) of a disk attached to a virtio-blk-pci: disk{}
+migration (migrate blk, and inc over a shared base) of a disk attached
+to a virtio-blk-pci: disk{}
 while active, info migrate's disk lines, the capability blk switches on
 for the migration only, events and the end state on both sides, equal
-images.  Capabilities
+images, and what the destination's top image holds.  Capabilities
 qmpd does not implement are set only to false here (qmpd refuses them
 on: test_migration.py).  Skips (77) when QEMU is not installed."""
 
+import json
 import os
 import re
 import shutil
@@ -358,13 +360,23 @@ def test_destination_killed():
     compare(ours, theirs)
 
 
-def images(d):
+def images(d, shared_base=False):
     """A 64 MiB source with 12 MiB of data and zeroes, an empty
-    destination of its size."""
+    destination of its size; with @shared_base both on one base that
+    holds 32 MiB of other data."""
     src, dst = os.path.join(d, "src.qcow2"), os.path.join(d, "dst.qcow2")
-    for p in (src, dst):
-        subprocess.run(["qemu-img", "create", "-f", "qcow2", p, "64M"],
+    base = os.path.join(d, "base.qcow2")
+    backing = []
+    if shared_base:
+        subprocess.run(["qemu-img", "create", "-f", "qcow2", base, "64M"],
                        check=True, capture_output=True)
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                        "write -P 0x11 0 32M", base], check=True,
+                       capture_output=True)
+        backing = ["-b", base, "-F", "qcow2"]
+    for p in (src, dst):
+        subprocess.run(["qemu-img", "create", "-f", "qcow2"] + backing
+                       + [p, "64M"], check=True, capture_output=True)
     subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0xab 0 8M",
                     "-c", "write -z 16M 2M", "-c", "write -P 0xcd 40M 4M",
                     src], check=True, capture_output=True)
@@ -394,7 +406,7 @@ def block_active(sc, qemu):
 def block_migration(qemu, how):
     d = tempfile.mkdtemp(prefix="qmpd-migblk-compat-")
     try:
-        src, dst = images(d)
+        src, dst = images(d, shared_base="inc" in how)
 
         def before(sc, qemu):
             sc.execute("migrate-set-parameters", {"max-bandwidth": 8 << 20})
@@ -402,6 +414,19 @@ def block_migration(qemu, how):
                         during=block_active)
         subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "qcow2",
                         src, dst], check=True, capture_output=True)
+        # what the destination's top image holds: with inc only the
+        # source top's clusters (QEMU's and qmpd's alike)
+        out["dst-top"] = []
+        for e in json.loads(subprocess.run(
+                ["qemu-img", "map", "--output=json", dst], check=True,
+                capture_output=True, text=True).stdout):
+            if e["depth"] != 0 or not e["data"]:
+                continue
+            # where the clusters lie in the file differs: ranges only
+            if out["dst-top"] and sum(out["dst-top"][-1]) == e["start"]:
+                out["dst-top"][-1][1] += e["length"]
+            else:
+                out["dst-top"].append([e["start"], e["length"]])
         # 7.2 sends setup-time's and passes' numbers of its own
         out["src-info"] = re.sub(r"dirty sync count: N\r\n", "",
                                  out["src-info"])
@@ -417,7 +442,14 @@ def test_block_completes():
             block_migration(True, {"blk": True}))
 
 
+def test_block_incremental_completes():
+    need_qemu()
+    need_qemu_utils()
+    compare(block_migration(False, {"inc": True}),
+            block_migration(True, {"inc": True}))
+
+
 if __name__ == "__main__":
     run([test_interface_none, test_interface_pc, test_precopy_completes,
          test_cancel_active, test_destination_killed,
-         test_block_completes])
+         test_block_completes, test_block_incremental_completes])
