@@ -11,7 +11,7 @@ block_libblock_a_SOURCES = \
 	block/core/ioq.c block/core/ioq.h \
 	block/core/io.c block/core/io-align.c block/core/io-align.h \
 	block/core/io-cor.c \
-	block/core/graph.c block/core/perm.c block/core/filter.c \
+	block/core/graph.c block/core/filename.c block/core/perm.c block/core/filter.c \
 	block/core/backend.c block/core/reopen.c block/core/reopen-quiesce.c \
 	block/core/snapshot.c block/core/create.c block/core/driver-info.c \
 	block/core/debug.c \
@@ -44,7 +44,8 @@ block_libblock_a_SOURCES += \
 	block/jobs/copy.c block/jobs/copy.h \
 	block/jobs/job-filter.c block/jobs/job-filter.h \
 	block/jobs/stream.c block/jobs/commit.c block/jobs/mirror.c \
-	block/jobs/backup.c block/jobs/create.c \
+	block/jobs/backup.c block/jobs/backup-qmp.c block/jobs/backup-int.h \
+	block/jobs/cbw.c block/jobs/cbw.h block/jobs/create.c \
 	block/jobs/transaction.c block/jobs/transaction.h
 
 # qmp/: the block layer's QMP handlers

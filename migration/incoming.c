@@ -23,6 +23,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include "migration/block.h"
 #include "migration/channel.h"
 #include "migration/migration-int.h"
 #include "migration/migration.h"
@@ -39,6 +40,7 @@ typedef struct MigIn {
     guint watch;
     MigReader *reader;
     bool config_seen;
+    bool end_seen;
     bool src_running;       /* END's "running" */
     bool return_path;       /* the source waits for our word */
 } MigIn;
@@ -51,8 +53,7 @@ bool mig_in_deferred(void)
     return deferred;
 }
 
-/* QEMU's end of a failed load: the reason, the errno line, exit 1. */
-static void G_GNUC_NORETURN mig_in_fail(const char *reason, int err)
+void mig_in_fail(const char *reason, int err)
 {
     if (in && in->return_path) {
         mig_rp_send(in->fd, reason);
@@ -129,14 +130,26 @@ static bool mig_in_end_running(const uint8_t *p, uint32_t len)
     return !json_is_false(running);
 }
 
-void mig_in_abort(const char *reason, int err)
+static void mig_in_resume(void);
+
+static void mig_in_blk_done_cb(int ret)
 {
-    mig_in_fail(reason, err);
+    g_assert(ret == 0);
+    mig_bitmaps_in_activate();
+    mig_in_finish();
+}
+
+static gboolean mig_in_end_cb(gpointer opaque)
+{
+    mig_blk_in_finish(mig_in_blk_done_cb);
+    return G_SOURCE_REMOVE;
 }
 
 /*
- * Apply every whole record: 1 when END came, 2 at a multifd SYNC (the
- * channels must catch up first), -1 with the reason.
+ * Apply every whole record: 1 to read on, 0 when reading must pause
+ * (the disks' writes are behind, END came and they are being
+ * completed, or a multifd SYNC waits for the channels), -1 with the
+ * reason.
  */
 static int mig_in_process(Error **errp)
 {
@@ -144,11 +157,17 @@ static int mig_in_process(Error **errp)
     const uint8_t *payload;
     uint32_t id, len;
     uint8_t type;
-    int r;
 
-    while ((r = mig_reader_next(in->reader, &type, &id, &payload, &len,
-                                &err)) > 0) {
+    for (;;) {
         bool ok;
+
+        if (mig_blk_in_busy(mig_in_resume)) {
+            return 0;
+        }
+        if (mig_reader_next(in->reader, &type, &id, &payload, &len,
+                            &err) <= 0) {
+            break;
+        }
 
         if (type != MIG_SECTION_CONFIG && !in->config_seen) {
             error_setg(&err, "Section %u before the configuration", id);
@@ -161,15 +180,30 @@ static int mig_in_process(Error **errp)
         case MIG_SECTION_RAM:
             ok = mig_ram_load(payload, len, &err);
             break;
+        case MIG_SECTION_BLOCK_SETUP:
+            ok = mig_blk_in_setup(payload, len, &err);
+            break;
+        case MIG_SECTION_BLOCK:
+            ok = mig_blk_in_load(id, payload, len, &err);
+            break;
+        case MIG_SECTION_BITMAP:
+            ok = mig_bitmaps_in_load(payload, len, &err);
+            break;
         case MIG_SECTION_END:
+            /* the guest may run once its disks hold every write */
             in->src_running = mig_in_end_running(payload, len);
-            return 1;
+            in->end_seen = true;
+            if (in->fd >= 0) {
+                g_idle_add(mig_in_end_cb, NULL);
+            }
+            return 0;
         case MIG_SECTION_MULTIFD_SYNC:
             if (!mig_multifd_in_sync(payload, len, &err)) {
                 ok = false;
                 break;
             }
-            return 2;
+            mig_multifd_in_poll();
+            return 0;
         default:
             error_setg(&err, "Unknown section type %u (id %u)", type, id);
             ok = false;
@@ -182,7 +216,7 @@ static int mig_in_process(Error **errp)
         error_propagate(errp, err);
         return -1;
     }
-    return 0;
+    return 1;
 }
 
 int mig_in_load_bytes(const void *data, size_t len, Error **errp)
@@ -195,6 +229,9 @@ int mig_in_load_bytes(const void *data, size_t len, Error **errp)
     in->reader = mig_reader_new();
     mig_reader_feed(in->reader, data, len);
     r = mig_in_process(errp);
+    if (r >= 0) {
+        r = in->end_seen;
+    }
     mig_reader_free(in->reader);
     g_clear_pointer(&in, g_free);
     return r;
@@ -222,33 +259,31 @@ static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
     if (r < 0) {
         mig_in_fail(error_get_pretty(err), EINVAL);
     }
-    if (r > 0) {
+    if (r == 0) {
         in->watch = 0;
-        if (r == 1) {
-            mig_in_finish();
-        } else {
-            mig_multifd_in_poll();
-        }
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
 }
 
-/* Every multifd channel reached the main channel's SYNC: read on. */
+/*
+ * The disks caught up, or every multifd channel reached the main
+ * channel's SYNC: records already read first, then the socket.
+ */
 static void mig_in_resume(void)
 {
     Error *err = NULL;
-    int r = mig_in_process(&err);
+    int r;
 
+    if (!in || in->end_seen || in->watch) {
+        return;
+    }
+    r = mig_in_process(&err);
     if (r < 0) {
         mig_in_fail(error_get_pretty(err), EINVAL);
-    } else if (r == 1) {
-        mig_in_finish();
-    } else if (r == 2) {
-        mig_multifd_in_poll();
-    } else {
-        in->watch = g_unix_fd_add(in->fd, G_IO_IN, mig_in_readable_cb,
-                                  NULL);
+    }
+    if (r > 0) {
+        in->watch = g_unix_fd_add(in->fd, G_IO_IN, mig_in_readable_cb, NULL);
     }
 }
 

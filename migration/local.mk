@@ -6,6 +6,8 @@ migration_libmigration_a_SOURCES = \
 	migration/channel.c migration/channel.h \
 	migration/stream.c migration/stream.h \
 	migration/outgoing.c migration/incoming.c migration/ram.c \
+	migration/block.c migration/block.h migration/block-load.c \
+	migration/block-bitmaps.c \
 	migration/return-path.c migration/converge.c migration/multifd.c
 
 # migration/ reads the guest's RAM and run state (system/)

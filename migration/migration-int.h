@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "migration/stream.h"
 #include "qapi/error.h"
 #include "util/hbitmap.h"
 
@@ -68,6 +69,14 @@ bool mig_cap_enabled(MigCapability cap);
 bool mig_caps_set(const json_t *list, Error **errp);
 json_t *mig_caps_query(void);
 
+/*
+ * migrate's blk/inc: the block capability (and with @inc the
+ * block-incremental parameter) for this migration only, as 7.2's
+ * deprecated arguments; dropped when it ends (or fails to start).
+ */
+void mig_block_options_for_one(bool inc);
+void mig_block_options_drop(void);
+
 /* migrate-set-parameters' arguments (validated): all or nothing. */
 bool mig_params_set(const json_t *args, Error **errp);
 json_t *mig_params_query(void);
@@ -93,6 +102,8 @@ typedef struct MigInfo {
     uint64_t transferred, remaining, total, duplicate, normal;
     uint64_t dirty_sync_count, dirty_pages_rate, pages_per_second;
     uint64_t precopy_bytes, downtime_bytes, multifd_bytes;
+    bool disk;                  /* the disks go too: disk{} */
+    uint64_t disk_bytes;        /* block records on the wire */
     double mbps;
     json_t *socket_address;     /* a listening destination's */
 } MigInfo;
@@ -109,14 +120,35 @@ void mig_set_status(MigStatus s);
 void mig_pass_event(void);
 
 /* outgoing.c */
-bool mig_out_start(const char *uri, Error **errp);
+
+/* Start migrating to @uri, with the disks when @blk (-i: @inc). */
+bool mig_out_start(const char *uri, bool blk, bool inc, Error **errp);
 void mig_out_cancel(void);
 
 /* migrate-continue of a migration in pre-switchover; false otherwise. */
 bool mig_out_continue(void);
 
+/* block.c's side of the pump: may a read go out now (buffer, window)? */
+bool mig_out_room(void);
+
+/* Charge (or, negative, refund) max-bandwidth's current window. */
+void mig_out_reserve(int64_t bytes);
+
+/* Append a record for the disks; returns the bytes it took. */
+uint64_t mig_out_append(MigSection type, uint32_t id, const void *payload,
+                        uint32_t len);
+
+/* Run the pump from the main loop (a read completed). */
+void mig_out_schedule(void);
+
+/* Fail the migration from the main loop with @desc (taken). */
+void mig_out_fail_later(char *desc);
+
 /* incoming.c */
 bool mig_in_deferred(void);
+
+/* QEMU's end of a failed load: @reason, the errno line, exit 1. */
+void G_GNUC_NORETURN mig_in_fail(const char *reason, int err);
 
 /*
  * Load a whole stream held in memory into the guest's RAM, as a
@@ -179,9 +211,6 @@ bool mig_multifd_in_sync(const uint8_t *payload, uint32_t len,
 /* Check whether the main channel's SYNC is reached by all. */
 void mig_multifd_in_poll(void);
 void mig_multifd_in_free(void);
-
-/* incoming.c: fail the load as a destination does (exit 1). */
-void G_GNUC_NORETURN mig_in_abort(const char *reason, int err);
 
 /* return-path.c */
 typedef struct MigRp MigRp;

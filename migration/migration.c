@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "migration/block.h"
 #include "migration/migration-int.h"
 #include "migration/migration.h"
 #include "qapi/event.h"
@@ -61,6 +62,10 @@ void mig_info_reset(bool outgoing)
 void mig_set_status(MigStatus s)
 {
     info.status = s;
+    if (s == MIG_STATUS_COMPLETED || s == MIG_STATUS_FAILED
+        || s == MIG_STATUS_CANCELLED) {
+        mig_block_options_drop();
+    }
     if (mig_cap_enabled(MIG_CAP_EVENTS)) {
         qapi_event_send("MIGRATION", json_pack("{s:s}", "status",
                                                mig_status_name(s)));
@@ -151,6 +156,9 @@ static bool qmp_query_migrate(const json_t *args, json_t **ret,
         json_object_set_new(*ret, "setup-time",
                             json_integer(info.setup_ms));
         json_object_set_new(*ret, "ram", ram_stats());
+        if (info.disk) {
+            json_object_set_new(*ret, "disk", mig_blk_out_stats());
+        }
         if (mig_throttle_percentage()) {
             json_object_set_new(*ret, "cpu-throttle-percentage",
                                 json_integer(mig_throttle_percentage()));
@@ -180,14 +188,11 @@ static bool qmp_query_migrate(const json_t *args, json_t **ret,
 static bool qmp_migrate(const json_t *args, json_t **ret, Error **errp)
 {
     const char *uri = qjson_get_str(args, "uri");
+    bool blk = qjson_get_bool_or(args, "blk", false);
+    bool inc = qjson_get_bool_or(args, "inc", false);
 
     if (qjson_get_bool_or(args, "resume", false)) {
         error_setg(errp, "Cannot resume if there is no paused migration");
-        return false;
-    }
-    if (qjson_get_bool_or(args, "blk", false)
-        || qjson_get_bool_or(args, "inc", false)) {
-        error_setg(errp, "Block migration is not supported by qmpd yet");
         return false;
     }
     if (mig_is_running()) {
@@ -208,7 +213,22 @@ static bool qmp_migrate(const json_t *args, json_t **ret, Error **errp)
                    "protocol");
         return false;
     }
-    return mig_out_start(uri, errp);
+    if (blk || inc) {
+        /* 7.2: the arguments or the capability and parameter, not both */
+        if (mig_cap_enabled(MIG_CAP_BLOCK)
+            || mig_param_bool("block-incremental")) {
+            error_setg(errp, "Command options are incompatible with "
+                       "current migration capabilities");
+            return false;
+        }
+        mig_block_options_for_one(inc);
+    }
+    if (!mig_out_start(uri, mig_cap_enabled(MIG_CAP_BLOCK),
+                       mig_param_bool("block-incremental"), errp)) {
+        mig_block_options_drop();
+        return false;
+    }
+    return true;
 }
 
 static bool qmp_migrate_incoming(const json_t *args, json_t **ret,

@@ -330,13 +330,13 @@ static gboolean mf_in_readable_cb(gint fd, GIOCondition cond,
         return G_SOURCE_REMOVE;
     }
     if (n <= 0) {
-        mig_in_abort(n < 0 ? g_strerror(errno)
+        mig_in_fail(n < 0 ? g_strerror(errno)
                      : "Unexpected end of multifd channel", EIO);
     }
     mig_reader_feed(c->reader, buf, n);
     r = mf_in_process(c, &err);
     if (r < 0) {
-        mig_in_abort(error_get_pretty(err), EINVAL);
+        mig_in_fail(error_get_pretty(err), EINVAL);
     }
     if (r > 0) {
         /* at SYNC: wait for the others before reading on */
@@ -380,7 +380,7 @@ static void mf_in_check(void)
         int r = mf_in_process(c, &err);
 
         if (r < 0) {
-            mig_in_abort(error_get_pretty(err), EINVAL);
+            mig_in_fail(error_get_pretty(err), EINVAL);
         }
         if (r == 0) {
             mf_in_watch(c);

@@ -51,9 +51,13 @@ static const bool mig_cap_implemented[MIG_CAP__MAX] = {
     [MIG_CAP_RETURN_PATH] = true,
     [MIG_CAP_AUTO_CONVERGE] = true,
     [MIG_CAP_MULTIFD] = true,
+    [MIG_CAP_BLOCK] = true,
+    [MIG_CAP_ZERO_BLOCKS] = true,
+    [MIG_CAP_DIRTY_BITMAPS] = true,
 };
 
 static bool mig_caps[MIG_CAP__MAX];
+static bool mig_block_for_one;  /* set by migrate's blk/inc */
 static json_t *mig_params;      /* MigrationParameters, all members */
 
 const char *mig_cap_name(MigCapability cap)
@@ -288,6 +292,24 @@ bool mig_params_set(const json_t *args, Error **errp)
     json_decref(mig_params);
     mig_params = g_steal_pointer(&p);
     return true;
+}
+
+void mig_block_options_for_one(bool inc)
+{
+    mig_caps[MIG_CAP_BLOCK] = true;
+    json_object_set_new(mig_params_get(), "block-incremental",
+                        json_boolean(inc));
+    mig_block_for_one = true;
+}
+
+void mig_block_options_drop(void)
+{
+    if (mig_block_for_one) {
+        mig_caps[MIG_CAP_BLOCK] = false;
+        json_object_set_new(mig_params_get(), "block-incremental",
+                            json_false());
+        mig_block_for_one = false;
+    }
 }
 
 json_t *mig_params_query(void)

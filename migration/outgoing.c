@@ -43,6 +43,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include "migration/block.h"
 #include "migration/channel.h"
 #include "migration/migration-int.h"
 #include "migration/stream.h"
@@ -59,7 +60,7 @@
 
 typedef struct MigOut {
     int fd;
-    guint watch, timer, idle;
+    guint watch, timer, idle, fail_idle;
     GByteArray *buf;
     size_t sent;            /* bytes of buf already written */
     HBitmap *dirty;
@@ -70,6 +71,8 @@ typedef struct MigOut {
     MigRp *rp;              /* END sent, waiting for the destination */
     char *uri;
     unsigned multifd;       /* channels beside this one, or 0 */
+    bool blk;               /* the disks go too */
+    char *fail_desc;        /* a failure seen inside a callback */
     gint64 window_start;
     uint64_t window_bytes;
     gint64 pass_start, stop_us;
@@ -96,6 +99,12 @@ static void mig_out_free(void)
     if (out->idle) {
         g_source_remove(out->idle);
     }
+    if (out->fail_idle) {
+        g_source_remove(out->fail_idle);
+    }
+    g_free(out->fail_desc);
+    mig_blk_out_cleanup();
+    mig_bitmaps_out_cleanup();
     if (out->fd >= 0) {
         close(out->fd);
     }
@@ -211,6 +220,7 @@ static void mig_out_sync(void)
     MigInfo *mi = mig_info();
 
     physmem_dirty_log_sync(out->dirty);
+    mig_blk_out_sync();
     mi->dirty_sync_count++;
     mi->remaining = hbitmap_count(out->dirty);
     mig_converge_sync(mi->remaining, mi->transferred);
@@ -228,7 +238,8 @@ static void mig_out_end_pass(void)
     gint64 now = g_get_monotonic_time();
     double ms = MAX(now - out->pass_start, 1000) / 1000.0;
     double bw = out->pass_bytes / ms;       /* bytes per ms */
-    uint64_t pending = physmem_dirty_log_count();
+    /* the disks' dirty data counts as RAM's does: nothing stays behind */
+    uint64_t pending = physmem_dirty_log_count() + mig_blk_out_pending();
 
     mi->mbps = bw * 1000 * 8 / 1e6;
     mi->pages_per_second = (uint64_t)(out->pass_bytes / PAGE / ms * 1000);
@@ -261,13 +272,14 @@ static void mig_out_queue_end(void)
     g_autofree char *end = g_strdup_printf("{\"running\": %s}",
                                            out->vm_was_running ? "true"
                                            : "false");
-    guint before;
+    guint before = out->buf->len;
 
+    /* the bitmaps as they are now, with what they recorded meanwhile */
+    mig_bitmaps_out_put(out->buf);
     if (out->multifd) {
         /* every page is in before END */
         mig_multifd_out_sync(out->buf);
     }
-    before = out->buf->len;
     mig_stream_put_record(out->buf, MIG_SECTION_END, 0, end, strlen(end));
     mi->transferred += out->buf->len - before;
     mi->downtime_bytes += out->buf->len - before;
@@ -310,7 +322,14 @@ static bool mig_out_pump_once(void)
         out->window_start = now;
         out->window_bytes = 0;
     }
+    /* the disks first: their reads take time, RAM fills what is left */
+    mig_blk_out_kick();
+    if (!out) {
+        return false;
+    }
+    /* (a failure seen in a callback ends it from the main loop) */
     while (mig_out_buffered() < MIG_BUF_HIGH * (1 + out->multifd)
+           && !out->fail_desc
            && (out->stopping
                || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US))) {
         g_autoptr(GByteArray) rec = g_byte_array_new();
@@ -319,6 +338,9 @@ static bool mig_out_pump_once(void)
 
         if (!mig_ram_put_dirty(rec, out->dirty, &out->scan,
                                MIG_BATCH_PAGES)) {
+            if (!mig_blk_out_pass_done()) {
+                break;          /* the pass ends with its disk data */
+            }
             if (out->stopping) {
                 mig_out_queue_end();
                 break;
@@ -371,6 +393,50 @@ static bool mig_out_pump_once(void)
  * when it turns writable, an exhausted slice once the main loop has
  * run what else waits.
  */
+static void mig_out_pump(void)
+{
+    gint64 start = g_get_monotonic_time();
+
+    while (mig_out_pump_once()) {
+        if (g_get_monotonic_time() - start >= MIG_PUMP_SLICE_US) {
+            mig_out_schedule();
+            return;
+        }
+    }
+}
+
+bool mig_out_room(void)
+{
+    uint64_t max_bw = mig_param_uint("max-bandwidth");
+
+    return out && out->fd >= 0 && !out->end_queued
+        && out->buf->len < MIG_BUF_HIGH
+        && (out->stopping
+            || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US));
+}
+
+void mig_out_reserve(int64_t bytes)
+{
+    if (out) {
+        out->window_bytes = bytes < 0 && (uint64_t)-bytes > out->window_bytes
+            ? 0 : out->window_bytes + bytes;
+    }
+}
+
+uint64_t mig_out_append(MigSection type, uint32_t id, const void *payload,
+                        uint32_t len)
+{
+    MigInfo *mi = mig_info();
+    guint before = out->buf->len;
+    uint64_t n;
+
+    mig_stream_put_record(out->buf, type, id, payload, len);
+    n = out->buf->len - before;
+    mi->disk_bytes += n;
+    out->pass_bytes += n;
+    return n;
+}
+
 static gboolean mig_out_idle_cb(gpointer opaque)
 {
     out->idle = 0;
@@ -378,17 +444,27 @@ static gboolean mig_out_idle_cb(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void mig_out_pump(void)
+void mig_out_schedule(void)
 {
-    gint64 start = g_get_monotonic_time();
+    if (out && !out->idle) {
+        out->idle = g_idle_add(mig_out_idle_cb, NULL);
+    }
+}
 
-    while (mig_out_pump_once()) {
-        if (g_get_monotonic_time() - start >= MIG_PUMP_SLICE_US) {
-            if (!out->idle) {
-                out->idle = g_idle_add(mig_out_idle_cb, NULL);
-            }
-            return;
-        }
+static gboolean mig_out_fail_cb(gpointer opaque)
+{
+    out->fail_idle = 0;
+    mig_out_fail("%s", out->fail_desc);
+    return G_SOURCE_REMOVE;
+}
+
+void mig_out_fail_later(char *desc)
+{
+    if (out && !out->fail_desc) {
+        out->fail_desc = desc;
+        out->fail_idle = g_idle_add(mig_out_fail_cb, NULL);
+    } else {
+        g_free(desc);
     }
 }
 
@@ -432,6 +508,12 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
             return;
         }
     }
+    if (mig_cap_enabled(MIG_CAP_DIRTY_BITMAPS)
+        && !mig_bitmaps_out_setup(&err)) {
+        mig_out_fail("%s", error_get_pretty(err));
+        error_free(err);
+        return;
+    }
     mig_stream_put_header(out->buf);
     config = g_strdup_printf("{\"ram-size\": %" G_GUINT64_FORMAT
                              ", \"page-size\": %d, \"return-path\": %s"
@@ -441,6 +523,9 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
                              out->multifd);
     mig_stream_put_record(out->buf, MIG_SECTION_CONFIG, 0, config,
                           strlen(config));
+    if (out->blk) {
+        mig_blk_out_put_setup(out->buf);
+    }
     mi->total = physmem_ram_size();
     physmem_dirty_log_start();
     out->dirty = hbitmap_new(physmem_ram_size(), PAGE);
@@ -456,14 +541,20 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
     mig_out_pump();
 }
 
-bool mig_out_start(const char *uri, Error **errp)
+bool mig_out_start(const char *uri, bool blk, bool inc, Error **errp)
 {
     Error *err = NULL;
 
     g_assert(!out);
     mig_info_reset(true);
+    if (blk && !mig_blk_out_setup(inc, errp)) {
+        mig_info()->end_us = g_get_monotonic_time();
+        mig_set_status(MIG_STATUS_FAILED);
+        return false;
+    }
     out = g_new0(MigOut, 1);
     out->fd = -1;
+    out->blk = blk;
     out->buf = g_byte_array_new();
     out->uri = g_strdup(uri);
     mig_set_status(MIG_STATUS_SETUP);

@@ -29,7 +29,9 @@ typedef enum MigSection {
     MIG_SECTION_CONFIG = 1,     /* JSON: {"ram-size", "page-size"} */
     MIG_SECTION_RAM = 2,        /* page entries */
     MIG_SECTION_END = 3,        /* JSON: {"running"} */
-    /* 4-7: block migration */
+    MIG_SECTION_BLOCK_SETUP = 4,    /* JSON: {"incremental", "disks"} */
+    MIG_SECTION_BLOCK = 5,      /* a disk's data or zero run */
+    MIG_SECTION_BITMAP = 6,     /* a dirty bitmap: JSON head, bits */
     MIG_SECTION_RP_SHUT = 8,    /* return path: JSON {"status", "error"?} */
     MIG_SECTION_MULTIFD_SYNC = 9,   /* JSON {"sync": N}, every channel */
     MIG_SECTION_MULTIFD_HELLO = 10, /* a multifd channel's first */

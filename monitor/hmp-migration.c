@@ -195,6 +195,7 @@ static void print_info_migrate(GString *out, const json_t *ret)
         { "setup-time", "setup" },
     };
     const json_t *ram = json_object_get(ret, "ram");
+    const json_t *disk = json_object_get(ret, "disk");
     const json_t *sa = json_object_get(ret, "socket-address");
 
     /* the globals QEMU 7.2 prints first; qmpd's never change */
@@ -224,6 +225,14 @@ static void print_info_migrate(GString *out, const json_t *ret)
     }
     if (ram) {
         print_ram(out, ram);
+    }
+    if (disk) {
+        g_string_append_printf(out, "transferred disk: %" PRIu64
+                               " kbytes\nremaining disk: %" PRIu64
+                               " kbytes\ntotal disk: %" PRIu64 " kbytes\n",
+                               qjson_get_uint(disk, "transferred") >> 10,
+                               qjson_get_uint(disk, "remaining") >> 10,
+                               qjson_get_uint(disk, "total") >> 10);
     }
     if (qjson_has(ret, "cpu-throttle-percentage")) {
         g_string_append_printf(out, "cpu throttle percentage: %" PRIu64 "\n",

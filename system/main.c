@@ -21,6 +21,7 @@
 
 #include "block/core/block.h"
 #include "block/core/ioq.h"
+#include "block/jobs/cbw.h"
 #include "block/jobs/job-int.h"
 #include "migration/migration.h"
 #include "monitor/monitor.h"
@@ -381,6 +382,7 @@ int main(int argc, char **argv)
     if (!bdrv_init(&err)) {
         die(err);
     }
+    cbw_register();
 
     vclock_init(!strcmp(o.machine.accel, "qtest"));
     create_objects(schema, &o);

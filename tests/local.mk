@@ -20,6 +20,7 @@ UNIT_TESTS = \
 	tests/unit/test-hmp-parse \
 	tests/unit/test-physmem \
 	tests/unit/test-mig-stream \
+	tests/unit/test-mig-block \
 	tests/unit/test-throttle-core \
 	tests/unit/test-telnet
 
@@ -49,6 +50,14 @@ tests_unit_test_mig_stream_SOURCES = tests/unit/test-mig-stream.c
 tests_unit_test_mig_stream_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_mig_stream_LDADD = migration/libmigration.a $(TEST_LIBS) \
 	$(ZLIB_LIBS)
+
+tests_unit_test_mig_block_SOURCES = tests/unit/test-mig-block.c \
+	tests/unit/block-sync.c tests/unit/block-sync.h
+tests_unit_test_mig_block_CFLAGS = $(TEST_CFLAGS)
+# migration/ reaches system/, which reaches monitor/ (the exit path)
+tests_unit_test_mig_block_LDADD = $(MIGRATION_LIBS) monitor/libmonitor.a \
+	system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
+	$(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c \
 	tests/unit/block-sync.c tests/unit/block-sync.h
@@ -139,8 +148,11 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration_converge.py \
 	tests/functional/test_migration_phases.py \
 	tests/functional/test_migration_multifd.py \
+	tests/functional/test_migration_block.py \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
+	tests/functional/test_backup_cbw.py \
+	tests/functional/test_cbw_filter.py \
 	tests/functional/test_qcow2_discard.py \
 	tests/functional/test_qcow2_shrink.py \
 	tests/functional/test_force_share.py \

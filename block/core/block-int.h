@@ -305,6 +305,15 @@ struct BlockDriver {
      */
     void (*child_perm)(const BlockNode *bn, unsigned *perm,
                        unsigned *shared);
+    /*
+     * optional: the node's child that is neither its file nor its
+     * backing (copy-before-write's "target"), or NULL; the graph's
+     * walks, permissions and queries see it, and other_child_perm says
+     * what its edge takes and shares
+     */
+    BdrvChild *(*other_child)(const BlockNode *bn);
+    void (*other_child_perm)(const BdrvChild *c, unsigned *perm,
+                             unsigned *shared);
     /* bytes the image occupies on disk ("actual-size"), or -1 */
     int64_t (*allocated_size)(BlockNode *bn);
     /* "format-specific" for query-block's image info, or NULL */
@@ -481,6 +490,16 @@ char *bdrv_filter_plain_filename(BlockNode *bn);
 /* Register a driver (called once per driver at bdrv_init). */
 const BlockDriver *bdrv_find_driver(const char *name);
 
+/*
+ * Make @drv openable by name, for a driver outside drivers/ (the job
+ * layer's copy-before-write filter, which runs the copy engine).  At
+ * start-up, once per driver.
+ */
+void bdrv_register_driver(const BlockDriver *drv);
+
+/* @bn's child that is neither file nor backing, or NULL. */
+BdrvChild *bdrv_other_child(const BlockNode *bn);
+
 extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_qcow2;
@@ -560,8 +579,9 @@ bool blk_dev_writes(const BlockBackend *blk);
 
 /*
  * Put @to where @from is: every backend whose root @from is and every
- * node using @from as a child (closing parents excepted) use @to
- * instead.  Main loop only; the caller holds a reference on both.
+ * node using @from as a child (closing parents, and @to and the nodes
+ * below it, excepted) use @to instead.  Main loop only; the caller
+ * holds a reference on both.
  */
 void bdrv_replace_node(BlockNode *from, BlockNode *to);
 

@@ -61,6 +61,20 @@ bool bdrv_init(Error **errp)
     return ioq_init(errp);
 }
 
+/* drivers from above the core (bdrv_register_driver()) */
+static const BlockDriver *registered[4];
+
+void bdrv_register_driver(const BlockDriver *drv)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(registered); i++) {
+        if (!registered[i] || registered[i] == drv) {
+            registered[i] = drv;
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
 const BlockDriver *bdrv_find_driver(const char *name)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(drivers); i++) {
@@ -68,7 +82,17 @@ const BlockDriver *bdrv_find_driver(const char *name)
             return drivers[i];
         }
     }
+    for (size_t i = 0; i < G_N_ELEMENTS(registered) && registered[i]; i++) {
+        if (!strcmp(registered[i]->name, name)) {
+            return registered[i];
+        }
+    }
     return NULL;
+}
+
+BdrvChild *bdrv_other_child(const BlockNode *bn)
+{
+    return bn->drv->other_child ? bn->drv->other_child(bn) : NULL;
 }
 
 GPtrArray *bdrv_all_nodes(void)
@@ -237,9 +261,12 @@ bool bdrv_has_writers(const BlockNode *bn)
 
 bool bdrv_has_descendant(const BlockNode *bn, const BlockNode *child)
 {
+    BdrvChild *o = bdrv_other_child(bn);
+
     return bn == child
         || (bn->file && bdrv_has_descendant(bn->file->child, child))
-        || (bn->backing && bdrv_has_descendant(bn->backing->child, child));
+        || (bn->backing && bdrv_has_descendant(bn->backing->child, child))
+        || (o && bdrv_has_descendant(o->child, child));
 }
 
 bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
@@ -258,6 +285,10 @@ bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
     }
     /* what the children are asked for follows from what @bn is asked */
     if (bn->file && !bdrv_refresh_perms(bn->file->child, errp)) {
+        return false;
+    }
+    if (bdrv_other_child(bn)
+        && !bdrv_refresh_perms(bdrv_other_child(bn)->child, errp)) {
         return false;
     }
     return !bn->backing || bdrv_refresh_perms(bn->backing->child, errp);
@@ -289,8 +320,14 @@ void bdrv_replace_node(BlockNode *from, BlockNode *to)
     for (guint i = 0; i < from->parents->len; i++) {
         BdrvChild *c = g_ptr_array_index(from->parents, i);
 
-        /* a closing parent has left the graph already */
-        if (c->parent && c->parent != to && c->parent->refcnt > 0) {
+        /*
+         * a closing parent has left the graph already; an edge below
+         * @to stays, or the graph would loop (QEMU's
+         * should_update_child(): @to's own child edge, and a target
+         * backed by the node a copy-before-write filter goes over)
+         */
+        if (c->parent && !bdrv_has_descendant(to, c->parent)
+            && c->parent->refcnt > 0) {
             if (from->inherits_from == c->parent) {
                 from->inherits_from = NULL;
             }
@@ -381,26 +418,6 @@ const char *bdrv_probe_format(BlockNode *file)
     }
     ioq_buf_free(buf);
     return fmt;
-}
-
-/*
- * @backing relative to the directory of the image @filename, spelt as
- * QEMU spells it (the image's directory prefix as written, no "./"), so
- * names shown in query-block match.
- */
-char *bdrv_full_backing_filename(const char *filename, const char *backing)
-{
-    const char *slash;
-
-    /* a name with a protocol prefix stands as it is, as in QEMU */
-    if (!backing || g_path_is_absolute(backing) || !filename
-        || bdrv_filename_is_blkdebug(backing)
-        || g_str_has_prefix(filename, "json:")
-        || !(slash = strrchr(filename, '/'))) {
-        return g_strdup(backing);
-    }
-    return g_strdup_printf("%.*s%s", (int)(slash + 1 - filename), filename,
-                           backing);
 }
 
 /* Open the backing chain recorded in the image header of @bn. */
@@ -498,125 +515,6 @@ static bool open_default_backing(BlockNode *bn, const Inherit *inh,
     g_free(bn->full_backing_filename);
     bn->full_backing_filename = g_strdup(full);
     return true;
-}
-
-/* Only options that the file name already implies (or that do not
- * change what is opened) keep a plain file name. */
-static bool plain_options(const BlockNode *bn)
-{
-    static const char *const implied[] = {
-        "driver", "node-name", "file", "backing", "read-only", "cache",
-        "discard", "detect-zeroes", "auto-read-only", "force-share",
-        "filename", "locking", "aio",
-        /* copy-on-read's, which QEMU takes out of the node's options */
-        "bottom", NULL
-    };
-    const char *key;
-    json_t *val;
-
-    json_object_foreach(bn->options, key, val) {
-        if (!g_strv_contains(implied, key)
-            && !(bn->drv->json_opts
-                 && g_strv_contains((const char *const *)bn->drv->json_opts,
-                                    key))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* QEMU's bdrv_backing_overridden(). */
-static bool backing_overridden(const BlockNode *bn)
-{
-    const char *a = bn->auto_backing_file ? bn->auto_backing_file : "";
-
-    if (!bn->drv->has_backing) {
-        return false;
-    }
-    return bn->backing ? strcmp(a, bdrv_filename(bn->backing->child)) != 0
-                       : *a != '\0';
-}
-
-/* A protocol's options that matter (cache, node-name... do not). */
-static json_t *strong_options(const BlockNode *bn)
-{
-    json_t *o = json_object();
-
-    for (const char *const *k = bn->drv->strong_opts; *k; k++) {
-        json_t *v = json_object_get(bn->options, *k);
-
-        if (v) {
-            json_object_set(o, *k, v);
-        }
-    }
-    return o;
-}
-
-/* The options that open @bn again (QEMU's full_open_options), keys in
- * QEMU's (sorted) order. */
-static json_t *full_options(const BlockNode *bn)
-{
-    json_t *o;
-
-    /* QEMU's implicit nodes show their child's, as if not there */
-    if (bn->implicit) {
-        return full_options(bn->file->child);
-    }
-    if (bn->drv->strong_opts) {
-        return strong_options(bn);
-    }
-    if (!strcmp(bn->drv->name, "file")) {
-        return json_pack("{s:s,s:s}", "driver", "file", "filename",
-                         qjson_get_str(bn->options, "filename"));
-    }
-    if (!plain_options(bn) || !bn->file) {
-        return json_deep_copy(bn->options);
-    }
-    o = json_object();
-    if (backing_overridden(bn)) {
-        json_object_set_new(o, "backing", bn->backing
-                            ? full_options(bn->backing->child)
-                            : json_null());
-    }
-    for (const char *const *k = bn->drv->json_opts; k && *k; k++) {
-        json_t *v = json_object_get(bn->options, *k);
-
-        if (v) {
-            json_object_set(o, *k, v);
-        }
-    }
-    json_object_set_new(o, "driver", qjson_str(bn->drv->name));
-    json_object_set_new(o, bn->file->name, full_options(bn->file->child));
-    return o;
-}
-
-void bdrv_refresh_filename(BlockNode *bn)
-{
-    char *own = bn->drv->plain_filename ? bn->drv->plain_filename(bn) : NULL;
-
-    g_free(bn->filename);
-    if (own) {
-        bn->filename = own;
-    } else if (bn->implicit) {
-        /* QEMU's implicit nodes take their child's name and options */
-        bn->filename = g_strdup(bdrv_filename(bn->file->child));
-    } else if (!strcmp(bn->drv->name, "file")) {
-        bn->filename = g_strdup(qjson_get_str(bn->options, "filename"));
-    } else if (plain_options(bn) && bn->file && !backing_overridden(bn)
-               && (bn->drv->is_format || bn->drv->is_filter)
-               && !bn->drv->json_filename
-               && !g_str_has_prefix(bdrv_filename(bn->file->child),
-                                    "json:")) {
-        /* a child known only by its options makes the parent so too */
-        bn->filename = g_strdup(bdrv_filename(bn->file->child));
-    } else {
-        g_autoptr(json_t) o = full_options(bn);
-        g_autofree char *j = qjson_to_wire(o, false);
-
-        bn->filename = bn->drv->strong_opts && json_object_size(o) == 1
-            ? g_strdup_printf("%s://", bn->drv->name)
-            : g_strdup_printf("json:%s", j);
-    }
 }
 
 bool bdrv_change_backing_file(BlockNode *bn, const char *file,

@@ -64,7 +64,9 @@ void bdrv_child_perm(const BdrvChild *c, unsigned *perm, unsigned *shared)
         return;
     }
     bdrv_node_perm(p, &pp, &ps);
-    if (c == p->backing) {
+    if (c == bdrv_other_child(p)) {
+        p->drv->other_child_perm(c, perm, shared);
+    } else if (c == p->backing) {
         /* bdrv_default_perms_for_cow() */
         *perm = pp & BLK_PERM_CONSISTENT_READ;
         *shared = (ps & BLK_PERM_WRITE ? BLK_PERM_WRITE | BLK_PERM_RESIZE : 0)

@@ -16,6 +16,8 @@
 #include "block/jobs/copy.h"
 #include "util/hbitmap.h"
 
+typedef struct CopyNow CopyNow;
+
 typedef struct {
     BlockCopy *bc;
     uint64_t start;             /* the area taken from the bitmap */
@@ -27,6 +29,7 @@ typedef struct {
     BdrvRangeLock *lock;
     bool busy;
     bool parked;                /* waits for the speed limit */
+    CopyNow *now;               /* copies for block_copy_range_now() */
 } CopyOp;
 
 struct BlockCopy {
@@ -40,9 +43,15 @@ struct BlockCopy {
     bool kick_again;
     bool unpark;                /* the speed-limit wait is over */
     guint kick_source;
+    GQueue now;                 /* CopyNow *, in the order they came */
 };
 
 static void op_step(CopyOp *op);
+static void report_copied(BlockCopy *bc);
+static bool now_next(CopyOp *op);
+static void now_failed(CopyOp *op, int ret);
+static uint64_t now_low(const BlockCopy *bc);
+static void now_start_ready(BlockCopy *bc);
 
 BlockCopy *block_copy_new(const BlockCopyConfig *cfg)
 {
@@ -50,7 +59,8 @@ BlockCopy *block_copy_new(const BlockCopyConfig *cfg)
     uint64_t bufsize = cfg->step;
 
     bc->cfg = *cfg;
-    bc->dirty = hbitmap_new(cfg->len, cfg->granularity);
+    bc->dirty = cfg->dirty ? cfg->dirty : hbitmap_new(cfg->len,
+                                                      cfg->granularity);
     bc->op = g_new0(CopyOp, cfg->max_ops);
     for (unsigned i = 0; i < cfg->max_ops; i++) {
         bc->op[i].bc = bc;
@@ -78,7 +88,9 @@ void block_copy_free(BlockCopy *bc)
         ioq_buf_free(bc->op[i].buf);
     }
     g_free(bc->op);
-    hbitmap_free(bc->dirty);
+    if (!bc->cfg.dirty) {
+        hbitmap_free(bc->dirty);
+    }
     g_free(bc);
 }
 
@@ -112,7 +124,7 @@ uint64_t block_copy_done_prefix(const BlockCopy *bc)
             p = MIN(p, bc->op[i].cur);
         }
     }
-    return p;
+    return MIN(p, now_low(bc));
 }
 
 /* The job's progress follows the done prefix (never backwards). */
@@ -121,6 +133,10 @@ static void report_progress(BlockCopy *bc)
     uint64_t p;
 
     if (!bc->cfg.job) {
+        return;
+    }
+    if (bc->cfg.progress == BLOCK_COPY_PROGRESS_COPIED) {
+        report_copied(bc);
         return;
     }
     p = block_copy_done_prefix(bc);
@@ -195,6 +211,10 @@ static void op_failed(CopyOp *op, bool is_read, int ret)
 
     unlock(op);
     io_end(bc);
+    if (op->now) {
+        now_failed(op, ret);
+        return;
+    }
     if (bc->cfg.ops->error(bc->cfg.opaque, is_read, ret)
         == BLOCK_COPY_ERROR_SKIP) {
         op->cur = MAX(op->cur, op->off + op->n);
@@ -370,11 +390,14 @@ static void op_step(CopyOp *op)
 {
     BlockCopy *bc = op->bc;
 
-    if (op->cur >= op->end || !may_run(bc)) {
+    if (op->now && !now_next(op)) {
+        return;
+    }
+    if (op->cur >= op->end || (!op->now && !may_run(bc))) {
         op_end(op);
         return;
     }
-    if (rate_wait(op)) {
+    if (!op->now && rate_wait(op)) {
         return;
     }
     io_begin(bc);
@@ -397,6 +420,7 @@ static void kick_once(BlockCopy *bc)
 {
     unsigned limit = max_ops(bc);
 
+    now_start_ready(bc);
     if (bc->unpark) {
         bc->unpark = false;
         for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
@@ -491,4 +515,302 @@ void block_copy_wake_later(BlockCopy *bc)
 {
     end_sleep(bc);
     block_copy_kick_later(bc);
+}
+
+/* ---- copy-before-write: a range copied now ---------------------------- */
+
+typedef struct {
+    uint64_t off;
+    uint64_t len;
+} CopyArea;
+
+struct CopyNow {
+    uint64_t start;             /* whole granules, cut at the length */
+    uint64_t end;
+    GArray *areas;              /* CopyArea: what it took from the bitmap */
+    guint next;                 /* the next area to copy */
+    bool copying;               /* waits no more */
+    void (*cb)(void *opaque, int ret);
+    void *opaque;
+    CopyOp op;                  /* copies the areas one after another */
+};
+
+static bool overlaps(uint64_t a, uint64_t a_end, uint64_t b, uint64_t b_end)
+{
+    return a < a_end && b < b_end && a < b_end && b < a_end;
+}
+
+/*
+ * Where a busy operation's reads may still reach: a request in flight
+ * may have been widened to its granules, a parked one has none.
+ */
+static uint64_t op_low(const CopyOp *op)
+{
+    return op->parked ? op->cur : MIN(op->cur, op->off);
+}
+
+/* The end of its request in flight: what it keeps when cut back. */
+static uint64_t op_keep(const CopyOp *op)
+{
+    uint64_t g = op->bc->cfg.granularity;
+    uint64_t e = op->parked ? op->cur : MAX(op->cur, op->off + op->n);
+
+    return MIN(op->end, (e + g - 1) / g * g);
+}
+
+/* Busy operations over the range give back what they have not begun. */
+static void now_cut_ops(BlockCopy *bc, const CopyNow *now)
+{
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        CopyOp *op = &bc->op[i];
+        uint64_t keep;
+
+        if (!op->busy || !overlaps(op_low(op), op->end, now->start,
+                                   now->end)) {
+            continue;
+        }
+        keep = op_keep(op);
+        if (keep < op->end) {
+            hbitmap_set(bc->dirty, keep, op->end - keep);
+            op->end = keep;
+        }
+    }
+}
+
+/* What is dirty in the range is the request's from now on. */
+static void now_take(BlockCopy *bc, CopyNow *now)
+{
+    uint64_t off = now->start;
+    CopyArea a;
+
+    while (off < now->end
+           && hbitmap_next_dirty_area(bc->dirty, off, now->end - off,
+                                      &a.off, &a.len)
+           && a.off < now->end) {
+        a.len = MIN(a.len, now->end - a.off);
+        hbitmap_reset(bc->dirty, a.off, a.len);
+        g_array_append_val(now->areas, a);
+        off = a.off + a.len;
+    }
+}
+
+/* A busy operation, or an earlier request, still works in the range. */
+static bool now_blocked(const BlockCopy *bc, const CopyNow *now)
+{
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        const CopyOp *op = &bc->op[i];
+
+        if (op->busy && overlaps(op_low(op), op->end, now->start,
+                                 now->end)) {
+            return true;
+        }
+    }
+    for (GList *l = bc->now.head; l && l->data != now; l = l->next) {
+        const CopyNow *o = l->data;
+
+        if (overlaps(o->start, o->end, now->start, now->end)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void now_finish(CopyNow *now, int ret)
+{
+    BlockCopy *bc = now->op.bc;
+    void (*cb)(void *opaque, int ret) = now->cb;
+    void *opaque = now->opaque;
+
+    g_queue_remove(&bc->now, now);
+    if (now->op.buf) {
+        ioq_buf_free(now->op.buf);
+    }
+    g_array_free(now->areas, TRUE);
+    g_free(now);
+    bc->busy--;
+    report_progress(bc);
+    cb(opaque, ret);
+    /* earlier requests' waiters and the idle hook */
+    block_copy_kick(bc);
+}
+
+/* The operation's next area, or the request's end (false). */
+static bool now_next(CopyOp *op)
+{
+    CopyNow *now = op->now;
+    CopyArea *a;
+
+    if (op->cur < op->end) {
+        return true;
+    }
+    if (now->next == now->areas->len) {
+        now_finish(now, 0);
+        return false;
+    }
+    a = &g_array_index(now->areas, CopyArea, now->next++);
+    op->start = op->cur = a->off;
+    op->end = a->off + a->len;
+    return true;
+}
+
+/* What the request did not copy is dirty again; the owner decides. */
+static void now_failed(CopyOp *op, int ret)
+{
+    CopyNow *now = op->now;
+    BlockCopy *bc = op->bc;
+
+    if (op->cur < op->end) {
+        hbitmap_set(bc->dirty, op->cur, op->end - op->cur);
+    }
+    for (guint i = now->next; i < now->areas->len; i++) {
+        CopyArea *a = &g_array_index(now->areas, CopyArea, i);
+
+        hbitmap_set(bc->dirty, a->off, a->len);
+    }
+    now_finish(now, ret);
+}
+
+/* The lowest byte a request has taken and not copied (or the length). */
+static uint64_t now_low(const BlockCopy *bc)
+{
+    uint64_t low = bc->cfg.len;
+
+    for (GList *l = bc->now.head; l; l = l->next) {
+        const CopyNow *now = l->data;
+
+        if (now->op.cur < now->op.end) {
+            low = MIN(low, now->op.cur);
+        }
+        for (guint i = now->next; i < now->areas->len; i++) {
+            low = MIN(low, g_array_index(now->areas, CopyArea, i).off);
+        }
+    }
+    return low;
+}
+
+/* Waiting requests that nothing blocks any more begin to copy. */
+static void now_start_ready(BlockCopy *bc)
+{
+    GList *l = bc->now.head;
+
+    while (l) {
+        CopyNow *now = l->data;
+
+        if (now->copying || now_blocked(bc, now)) {
+            l = l->next;
+            continue;
+        }
+        now->copying = true;
+        /* a failed copy of a busy operation made its range dirty again */
+        now_take(bc, now);
+        if (now->areas->len) {
+            now->op.buf = ioq_buf_alloc(bc->cfg.step);
+        }
+        op_step(&now->op);
+        /* it may have finished, and others with it: look again */
+        l = bc->now.head;
+    }
+}
+
+void block_copy_range_now(BlockCopy *bc, uint64_t off, uint64_t len,
+                          void (*cb)(void *opaque, int ret), void *opaque)
+{
+    uint64_t g = bc->cfg.granularity;
+    CopyNow *now = g_new0(CopyNow, 1);
+
+    now->start = MIN(off / g * g, bc->cfg.len);
+    now->end = MIN((off + len + g - 1) / g * g, bc->cfg.len);
+    now->areas = g_array_new(FALSE, FALSE, sizeof(CopyArea));
+    now->cb = cb;
+    now->opaque = opaque;
+    now->op.bc = bc;
+    now->op.now = now;
+    now_cut_ops(bc, now);
+    now_take(bc, now);
+    g_queue_push_tail(&bc->now, now);
+    bc->busy++;
+    block_copy_kick(bc);
+}
+
+bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len)
+{
+    uint64_t g = bc->cfg.granularity;
+    uint64_t start = MIN(off / g * g, bc->cfg.len);
+    uint64_t end = MIN((off + len + g - 1) / g * g, bc->cfg.len);
+    int64_t d = hbitmap_next_dirty(bc->dirty, start);
+
+    if (d >= 0 && (uint64_t)d < end) {
+        return false;
+    }
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        const CopyOp *op = &bc->op[i];
+
+        if (op->busy && overlaps(op_low(op), op->end, start, end)) {
+            return false;
+        }
+    }
+    for (GList *l = bc->now.head; l; l = l->next) {
+        const CopyNow *now = l->data;
+
+        if (overlaps(now->start, now->end, start, end)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- progress as bytes written ---------------------------------------- */
+
+/* Bytes taken from the bitmap and not done: operations and requests. */
+static uint64_t taken_bytes(const BlockCopy *bc)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        if (bc->op[i].busy) {
+            n += bc->op[i].end - bc->op[i].cur;
+        }
+    }
+    for (GList *l = bc->now.head; l; l = l->next) {
+        const CopyNow *now = l->data;
+
+        n += now->op.end - now->op.cur;
+        for (guint i = now->next; i < now->areas->len; i++) {
+            n += g_array_index(now->areas, CopyArea, i).len;
+        }
+    }
+    return n;
+}
+
+static void report_copied(BlockCopy *bc)
+{
+    Job *job = &bc->cfg.job->job;
+
+    if (bc->written > bc->prefix) {
+        job_progress_update(job, bc->written - bc->prefix);
+        bc->prefix = bc->written;
+    }
+    job_progress_set_remaining(job, hbitmap_count(bc->dirty)
+                               + taken_bytes(bc));
+}
+
+/* ---- a new owner ------------------------------------------------------- */
+
+void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
+                          const BlockCopyOps *ops, void *opaque)
+{
+    /* requests in flight count on the job that began them, or none */
+    g_assert(!bc->busy || !job);
+    if (bc->cfg.job) {
+        bc->cfg.job->copy = NULL;
+    }
+    bc->cfg.job = job;
+    bc->cfg.ops = ops;
+    bc->cfg.opaque = opaque;
+    if (job) {
+        job->copy = bc;
+    }
+    /* the new owner's progress starts from what is written now */
+    bc->prefix = bc->cfg.progress == BLOCK_COPY_PROGRESS_COPIED
+                 ? bc->written : block_copy_done_prefix(bc);
 }

@@ -31,7 +31,10 @@
  * copies are paced by its speed limit (QEMU's: a copy goes out, the
  * delay it causes is waited before the next one; a waiting operation
  * holds no I/O), and its progress is the done prefix of the range, as a
- * job that copies front to back reports it.
+ * job that copies front to back reports it, or with
+ * BLOCK_COPY_PROGRESS_COPIED the bytes written (data and zero writes,
+ * copy-before-write ones too) with what is dirty or taken and not done
+ * as the remainder, as QEMU's backup reports it.
  */
 #ifndef BLOCK_JOBS_COPY_H
 #define BLOCK_JOBS_COPY_H
@@ -41,6 +44,7 @@
 
 #include "block/core/block.h"
 #include "block/jobs/blockjob.h"
+#include "util/hbitmap.h"
 
 typedef struct BlockCopy BlockCopy;
 
@@ -49,6 +53,11 @@ typedef enum {
     BLOCK_COPY_ZEROES_WRITE,    /* the source reads zeroes: zero write */
     BLOCK_COPY_ZEROES_SKIP,     /* ... nothing (the target reads zeroes) */
 } BlockCopyZeroes;
+
+typedef enum {
+    BLOCK_COPY_PROGRESS_PREFIX, /* the done prefix (front to back) */
+    BLOCK_COPY_PROGRESS_COPIED, /* bytes written + what is left (backup) */
+} BlockCopyProgress;
 
 typedef enum {
     BLOCK_COPY_ERROR_RETRY,     /* the range stays dirty */
@@ -88,6 +97,13 @@ typedef struct {
                                    1 paces as QEMU: operations that start
                                    together all pass the limit before the
                                    first one's copy is counted */
+    BlockCopyProgress progress;
+    /*
+     * The owner's bitmap of @len bytes at @granularity, to use as the
+     * engine's (a job's anonymous bitmap, which the queries show); it
+     * stays the owner's.  NULL: the engine's own.
+     */
+    HBitmap *dirty;
     const BlockCopyOps *ops;
     void *opaque;
 } BlockCopyConfig;
@@ -134,5 +150,37 @@ bool block_copy_wake(BlockCopy *bc);
 
 /* The same, with the kick from the main loop (inside the job core). */
 void block_copy_wake_later(BlockCopy *bc);
+
+/*
+ * Copy-before-write: what is dirty in [@off, @off + @len) (whole
+ * granules, cut at the length) is copied now, ahead of the background
+ * order, before a guest write lets new data in there.  The request
+ * takes the range's dirty granules at once (the background leaves them
+ * alone from then on), cuts busy operations back to their requests in
+ * flight, waits for those and for earlier overlapping requests of its
+ * own kind (which copy what they took: nothing is copied twice), then
+ * copies, ignoring may_run and the speed limit (the copies still count
+ * against it).  @cb gets 0 once nothing in the range is dirty or being
+ * copied, or the first failed request's negative errno (what was not
+ * copied is dirty again; the error hook is not called: the owner's
+ * copy-before-write policy decides).  @cb may run before this returns;
+ * the request counts as busy until it has run.
+ */
+void block_copy_range_now(BlockCopy *bc, uint64_t off, uint64_t len,
+                          void (*cb)(void *opaque, int ret), void *opaque);
+
+/*
+ * Hand the engine to another owner: @job (NULL: none; its speed limit,
+ * I/O and progress, which counts from here), @ops and @opaque replace
+ * the configuration's (a job taking over its filter's engine, and
+ * giving it back when it ends).  A job takes an engine where nothing
+ * is busy; giving it back may be done at any time (requests in flight
+ * then no longer count as the old job's I/O).
+ */
+void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
+                          const BlockCopyOps *ops, void *opaque);
+
+/* Nothing in [@off, @off + @len) is dirty or being copied. */
+bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len);
 
 #endif /* BLOCK_JOBS_COPY_H */

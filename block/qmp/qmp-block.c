@@ -431,7 +431,7 @@ static bool qmp_x_debug_query_block_graph(const json_t *args, json_t **ret,
     for (guint i = 0; i < nodes->len; i++) {
         BlockNode *bn = g_ptr_array_index(nodes, i);
         /* QEMU's children list: the newest child first */
-        BdrvChild *cs[] = { bn->backing, bn->file };
+        BdrvChild *cs[] = { bdrv_other_child(bn), bn->backing, bn->file };
 
         graph_node(&g, bn, "block-driver", bn->node_name);
         for (size_t k = 0; k < G_N_ELEMENTS(cs); k++) {

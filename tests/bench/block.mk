@@ -60,3 +60,15 @@ bench-throttle: qmpd$(EXEEXT)
 	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
 		bash '$(abs_top_srcdir)/tests/bench/run-throttle.sh'
 .PHONY: bench-throttle
+
+# Block migration benchmark (numbers, never pass/fail): "make
+# bench-migration" migrates a pc guest with a 1 GiB disk half allocated and
+# 256 MiB of RAM with migrate blk, qmpd -> qmpd and QEMU 7.2 -> QEMU 7.2,
+# at the default and a raised max-bandwidth, idle and under guest writes
+# (run-migration.sh; migclient.py runs and measures one migration).
+EXTRA_DIST += tests/bench/run-migration.sh tests/bench/migclient.py
+
+bench-migration: qmpd$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+		bash '$(abs_top_srcdir)/tests/bench/run-migration.sh'
+.PHONY: bench-migration

@@ -5,7 +5,8 @@
 #   1. the cost of tracking: guest writes with 0, 1 and 8 enabled dirty
 #      bitmaps (64 KiB granularity), throughput and CPU per write
 #   2. blockdev-backup sync=full and sync=incremental throughput in qmpd,
-#      qemu-storage-daemon and QEMU on the same image, next to cp and dd
+#      qemu-storage-daemon and QEMU on the same image, next to cp and dd,
+#      and sync=full again while a guest writes (qmpd and QEMU)
 #   3. memory per bitmap per TiB: RSS deltas of qmpd and QEMU with 1 and 8
 #      bitmaps on a null-co node, clean, every bit set, cleared, removed
 # It is a benchmark, not a test: it asserts no targets, and fails only if
@@ -451,7 +452,8 @@ part_writes()
 part_backup()
 {
     local size=$((SIZE_MB * MiB)) src=$tmp/src.qcow2 daemons=(qmpd) r i
-    local inc_n alloc inc_bytes daemon line cp_s dd_s t0 rot
+    local inc_n alloc inc_bytes daemon line cp_s dd_s t0 rot fsec wpid
+    local wstep=$((7 * MiB + 4096))
 
     $have_qsd && daemons+=(qsd)
     $have_qemu && daemons+=(qemu)
@@ -469,7 +471,7 @@ part_backup()
 import json, sys
 print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
 
-    declare -A full=() inc=() err=()
+    declare -A full=() inc=() err=() fw=() wr=()
     for ((r = 0; r < REPEAT; r++)); do
         rot=("${daemons[@]:r % ${#daemons[@]}}" "${daemons[@]:0:r % ${#daemons[@]}}")
         for daemon in "${rot[@]}"; do
@@ -486,7 +488,8 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
                 --pre "$(target_add t-full)" \
                 '{"execute":"blockdev-backup","arguments":{"job-id":"b",'$(
                 )'"device":"src","target":"t-full","sync":"full"}}') || true
-            full[$daemon]+="$(field "$line" seconds) "
+            fsec=$(field "$line" seconds)
+            full[$daemon]+="$fsec "
             [[ $line == *error=* ]] && err[$daemon]+="full: ${line#*error=}; "
             line=$(python3 "$client" backup "$sock" --timeout "$TIMEOUT" \
                 --pre "$(target_add t-inc)" \
@@ -500,6 +503,35 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
             inc[$daemon]+="$(field "$line" seconds) "
             [[ $line == *error=* ]] && err[$daemon]+="incremental: ${line#*error=}; "
             stop "$daemon" "$tmp/$daemon.log"
+            # qsd has no HMP: no guest writer
+            [[ $daemon == qsd || -z $fsec ]] && continue
+            # full again on a copy of the source (the writes stay out of
+            # the other runs), while a guest writes 4 KiB at scattered
+            # offsets (HMP qemu-io through a second QMP socket: QEMU
+            # serves one client per socket) for as long as the plain
+            # full backup took
+            cp "$src" "$tmp/srcw.qcow2"
+            rm -f "$tmp/t-fw.qcow2"
+            "$QEMU_IMG" create -q -f qcow2 -o cluster_size=64k \
+                "$tmp/t-fw.qcow2" "${SIZE_MB}M"
+            cold
+            # the guest's device: QEMU's filter goes between it and src
+            start "$daemon" -qmp "unix:$tmp/w.sock,server=on,wait=off" \
+                -drive "if=none,id=drive0,node-name=src,format=qcow2,$(
+                )file=$tmp/srcw.qcow2,cache=none,aio=native"
+            python3 "$client" write "$tmp/w.sock" drive0 4096 "$wstep" "$size" \
+                "$fsec" >"$tmp/writer.out" 2>&1 &
+            wpid=$!
+            line=$(python3 "$client" backup "$sock" --timeout "$TIMEOUT" \
+                --pre "$(target_add t-fw)" \
+                '{"execute":"blockdev-backup","arguments":{"job-id":"w",'$(
+                )'"device":"src","target":"t-fw","sync":"full"}}') || true
+            wait "$wpid" || err[$daemon]+="writer: $(cat "$tmp/writer.out"); "
+            fw[$daemon]+="$(field "$line" seconds) "
+            wr[$daemon]+="$(field "$(cat "$tmp/writer.out")" mib_s) "
+            [[ $line == *error=* ]] && err[$daemon]+="full+writer: ${line#*error=}; "
+            stop "$daemon" "$tmp/$daemon.log"
+            rm -f "$tmp/srcw.qcow2"
         done
     done
 
@@ -530,24 +562,35 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
     echo "of d made by block-dirty-bitmap-merge, so that d survives for the next"
     echo "run) into a second new qcow2. Time: command sent to the job's"
     echo "concluded; MiB: the allocated data (full) or the dirty clusters"
-    echo "(incremental); MiB/s = MiB / time. $REPEAT runs per cell, daemons in rotating"
+    echo "(incremental); MiB/s = MiB / time. \"guest writing\": sync=full again on a"
+    echo "copy of the image (a -drive, drive0, the guest's device) while HMP qemu-io"
+    echo "drive0 aio_write writes 4 KiB at offsets 7 MiB"
+    echo "+ 4 KiB apart (wrapping; 32 in flight) for as long as the plain full backup"
+    echo "took (qsd: no HMP, no row); its MiB are the data at the start, and the"
+    echo "writes' own rate is shown below it. $REPEAT runs per cell, daemons in rotating"
     echo "order, median. Page cache dropped before each daemon: $can_drop."
     echo
     printf '%-34s %6s %7s %7s %7s %7s %7s %7s\n' case MiB "qmpd s" MiB/s \
         "qsd s" MiB/s "QEMU s" MiB/s
     printf '%-34s %6s %7s %7s %7s %7s %7s %7s\n' "----" "---" "------" \
         "-----" "-----" "-----" "------" "-----"
-    for i in full inc; do
+    for i in full inc fw; do
         local cells=() m bytes=$alloc label="blockdev-backup sync=full"
 
         if [[ $i == inc ]]; then
             bytes=$inc_bytes label="blockdev-backup sync=incremental"
+        elif [[ $i == fw ]]; then
+            label="sync=full, guest writing"
         fi
         for daemon in qmpd qsd qemu; do
             if [[ $i == full ]]; then
                 m=$(median ${full[$daemon]:-})
-            else
+            elif [[ $i == inc ]]; then
                 m=$(median ${inc[$daemon]:-})
+            elif [[ -n ${fw[$daemon]:-} ]]; then
+                m=$(median ${fw[$daemon]})
+            else
+                m=-
             fi
             cells+=("$(fmt1 "$m")" "$(mibs "$bytes" "$m")")
         done
@@ -558,10 +601,13 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
         $((alloc / MiB)) "$(fmt1 "$cp_s")" "$(mibs "$alloc" "$cp_s")"
     printf '%-34s %6s %7s %7s\n' "dd bs=1M oflag=direct" \
         $((alloc / MiB)) "$(fmt1 "$dd_s")" "$(mibs "$alloc" "$dd_s")"
+    printf '%-34s %6s %7s %7s %7s %7s %7s %7s\n' \
+        "  the guest's 4 KiB writes, MiB/s" "" "" "$(median ${wr[qmpd]:-x} ||
+        true)" "" "" "" "$(median ${wr[qemu]:-x} || true)"
     echo
     echo "Runs (seconds, in order):"
     for daemon in "${daemons[@]}"; do
-        echo "  $daemon: full ${full[$daemon]:-}| incremental ${inc[$daemon]:-}"
+        echo "  $daemon: full ${full[$daemon]:-}| incremental ${inc[$daemon]:-}| full+writer ${fw[$daemon]:-}"
         [[ -n ${err[$daemon]:-} ]] && notes+=("$daemon backup: ${err[$daemon]}")
     done
     return 0

@@ -26,7 +26,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, QmpError, need_qemu, run, qemu_binary  # noqa: E402
 from images import (check_images, img, need_tools, qcow2_node,  # noqa
-                    qemu_io)
+                    qemu_io, qemu_io_rc)
 from test_mirror import (events_until, hmp_io, job_info, names,  # noqa
                          until_status)
 from test_bitmaps import start as start_either  # noqa: E402
@@ -453,12 +453,14 @@ def add_b0(c, granularity=None):
     assert r == {"return": {}}, r
 
 
-def bitmap_info(c, name="b0", device="drive0"):
-    for b in c.cmd("query-block"):
-        if b["device"] == device:
-            for bm in b["inserted"].get("dirty-bitmaps", []):
-                if bm.get("name") == name:
-                    return bm
+def bitmap_info(c, name="b0"):
+    """The bitmap @name, on whichever node holds it: during a backup the
+    device's root is the job's filter, whose bitmaps query-block shows
+    (as QEMU 7.2's)."""
+    for n in c.cmd("query-named-block-nodes", flat=True):
+        for bm in n.get("dirty-bitmaps", []):
+            if bm.get("name") == name:
+                return bm
     return None
 
 
@@ -475,13 +477,17 @@ def test_incremental_cycle(s):
     with s.start() as q:
         c = q.connect()
         add_target(c, full, "full")
-        # full backup and a new bitmap at the same point
+        # full backup and a new bitmap at the same point; the bitmap
+        # first: after the backup's action drive0 is the job's filter,
+        # and a bitmap added there would leave with it, as in QEMU 7.2
         c.cmd("transaction", actions=[
+            {"type": "block-dirty-bitmap-add",
+             "data": {"node": "drive0", "name": "b0"}},
             {"type": "blockdev-backup",
              "data": {"device": "drive0", "target": "full", "sync": "full",
-                      "job-id": "f", "speed": MiB}},
-            {"type": "block-dirty-bitmap-add",
-             "data": {"node": "drive0", "name": "b0"}}])
+                      "job-id": "f", "speed": MiB}}])
+        src = [n["node-name"] for n in c.cmd("query-named-block-nodes")
+               if n["file"] == s.src and n["drv"] == "qcow2"][0]
         s.guest_writes(c)
         c.cmd("block-job-set-speed", device="f", speed=0)
         until_status(c, "f", "null")
@@ -504,7 +510,7 @@ def test_incremental_cycle(s):
         bm = bitmap_info(c)
         assert bm["busy"] and bm["recording"], bm
         e = c.execute("block-dirty-bitmap-clear",
-                      {"node": "drive0", "name": "b0"})["error"]
+                      {"node": src, "name": "b0"})["error"]
         assert e == {"class": "GenericError",
                      "desc": "Bitmap 'b0' is currently in use by another "
                      "operation and cannot be used"}, e
@@ -604,8 +610,10 @@ def test_bitmap_cancel(s):
 
 @with_setup
 def test_none_discard(s):
-    """With discard=unmap, a guest discard is copied before, as QEMU's
-    copy-before-write filter does."""
+    """With discard=unmap on the device's node, a guest discard during
+    a backup does nothing, as in QEMU 7.2: it reaches the job's
+    copy-before-write filter, which is opened without discard=unmap;
+    the source keeps its data and the target its own."""
     t = s.target()
     with Qmpd(["-M", "none", "-drive", "file=%s,if=none,id=drive0,"
                "format=qcow2,discard=unmap" % s.src]) as q:
@@ -621,8 +629,8 @@ def test_none_discard(s):
         c.cmd("quit")
         assert q.wait() == 0, q.stderr_text()
     check_images([t, s.src])
-    out = qemu_io(s.src, "read -P 0 0 %d" % (2 * MiB))
-    assert "read" in out, out
+    # only the write was copied before
+    assert qemu_io_rc(t, "read -P 0 0 %d" % (2 * MiB))[0] == 0
     img("rebase", "-u", "-b", s.src, "-F", "qcow2", t)
     compare(t, s.before)
 
@@ -713,9 +721,12 @@ def test_refused(s):
         for extra, msg in [
                 ({"compress": True},
                  "qmpd does not support 'compress' in backup jobs"),
-                ({"filter-node-name": "f"},
-                 "qmpd does not support 'filter-node-name' in backup jobs: "
-                 "it inserts no filter node"),
+                # QEMU 7.2's, from the filter node the job puts in
+                ({"filter-node-name": "1bad"},
+                 "Could not create node: Invalid node-name: '1bad'"),
+                ({"filter-node-name": "tgt"},
+                 "Could not create node: Duplicate nodes with "
+                 "node-name='tgt'"),
                 ]:
             e = c.error("blockdev-backup", **dict(
                 {"device": "drive0", "target": "tgt", "sync": "full"},
@@ -723,7 +734,11 @@ def test_refused(s):
             assert e == ("GenericError", msg), e
         # busy: a second job on the same nodes
         c.cmd("blockdev-backup", device="drive0", target="tgt", sync="none",
-              **{"job-id": "a"})
+              **{"job-id": "a", "filter-node-name": "f"})
+        # the named filter is the device's root while the job runs
+        inserted = c.cmd("query-block")[0]["inserted"]
+        assert (inserted["node-name"], inserted["drv"]) == (
+            "f", "copy-before-write"), inserted
         e = c.error("blockdev-backup", device="drive0", target="tgt",
                     sync="none", **{"job-id": "b"})
         assert "is busy" in e[1], e

@@ -11,9 +11,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run  # noqa: E402
 
-UNIMPLEMENTED = ["xbzrle", "rdma-pin-all", "zero-blocks",
+UNIMPLEMENTED = ["xbzrle", "rdma-pin-all",
                  "compress", "postcopy-ram", "x-colo", "release-ram",
-                 "block", "dirty-bitmaps", "postcopy-blocktime",
+                 "postcopy-blocktime",
                  "late-block-activate", "x-ignore-shared", "validate-uuid",
                  "background-snapshot", "zero-copy-send", "postcopy-preempt"]
 
@@ -49,6 +49,13 @@ def test_capabilities():
         assert "events: on\r\n" in hmp(c, "info migrate_capabilities")
         assert hmp(c, "migrate_set_capability events off") == ""
         assert not any(caps(c).values())
+        # block migration's are there
+        assert hmp(c, "migrate_set_capability block on") == ""
+        c.cmd("migrate-set-capabilities", capabilities=[
+            {"capability": "zero-blocks", "state": True},
+            {"capability": "dirty-bitmaps", "state": True}])
+        assert [k for k, v in caps(c).items() if v] == [
+            "zero-blocks", "block", "dirty-bitmaps"]
 
 
 def test_parameters_all_or_nothing():

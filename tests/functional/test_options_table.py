@@ -323,14 +323,17 @@ def compare(want, readme):
 
 
 def block_drivers():
-    """The drivers block/drivers/*.c define (a BlockDriver's .name)."""
+    """The drivers block/drivers/*.c define (a BlockDriver's .name), and
+    those of block/jobs/*.c (the copy-before-write filter, which runs
+    the copy engine and registers itself)."""
     names = set()
-    drivers = os.path.join(SRC, "block", "drivers")
-    for f in sorted(os.listdir(drivers)):
-        if f.endswith(".c"):
-            names.update(re.findall(
-                r'const BlockDriver \w+ = \{[^}]*?\.name = "([\w-]+)"',
-                c_source(os.path.join("block", "drivers", f)), re.S))
+    for part in ("drivers", "jobs"):
+        folder = os.path.join(SRC, "block", part)
+        for f in sorted(os.listdir(folder)):
+            if f.endswith(".c"):
+                names.update(re.findall(
+                    r'const BlockDriver \w+ = \{[^}]*?\.name = "([\w-]+)"',
+                    c_source(os.path.join("block", part, f)), re.S))
     assert "qcow2" in names and "file" in names, names
     return names
 
@@ -496,8 +499,6 @@ def qmp_samples(d, spare):
          dict(backup, **{"x-perf": {"use-copy-range": True}})),
         ("blockdev-backup", "compress", "blockdev-backup",
          dict(backup, compress=True)),
-        ("blockdev-backup", "filter-node-name", "blockdev-backup",
-         dict(backup, **{"filter-node-name": "x"})),
         ("blockdev-mirror", "sync", "blockdev-mirror",
          dict(backup, sync="incremental")),
         ("drive-mirror", "format", "drive-mirror",

@@ -6,7 +6,9 @@
  * it runs, skips what the chain holds below its base, skips or writes
  * zeroes, lets a guest write that races a stream-like copy win, and on
  * a failed request hands the errno to the owner's hook and keeps the
- * range dirty (or gives it up when the hook says so).
+ * range dirty (or gives it up when the hook says so).  Copy-before-write
+ * ranges are copied ahead of the background, after the requests in
+ * flight there and earlier overlapping ranges, each byte once.
  */
 #include "config.h"
 
@@ -27,6 +29,7 @@
 #include "block/jobs/copy.h"
 #include "qapi/qjson.h"
 #include "tests/unit/block-sync.h"
+#include "util/hbitmap.h"
 
 #define MiB (1024 * 1024)
 #define LEN (4 * MiB)
@@ -217,6 +220,13 @@ static void run(Owner *o)
     assert_int_equal(block_copy_busy(o->bc), 0);
 }
 
+static void close_pair(Owner *o, BlockNode *src, BlockNode *dst)
+{
+    block_copy_free(o->bc);
+    test_close_sync(dst);
+    test_close_sync(src);
+}
+
 /* Only the dirty ranges are copied; at most max_ops busy, and all used. */
 static void test_copy_dirty(void **state)
 {
@@ -239,9 +249,7 @@ static void test_copy_dirty(void **state)
     assert_true(holds(dst, 3 * MiB + 2 * G, MiB - 2 * G, 0));
     assert_int_equal(o.max_busy, c.max_ops);
     assert_int_equal(o.errors, 0);
-    block_copy_free(o.bc);
-    test_close_sync(src);
-    test_close_sync(dst);
+    close_pair(&o, src, dst);
 }
 
 static void race_cb(void *opaque, int ret)
@@ -302,9 +310,7 @@ static void test_dirty_during_copy(void **state)
     assert_true(holds(dst, 2 * G, MiB - 2 * G, 1));
     assert_true(holds(dst, 3 * MiB, MiB, 4));
     ioq_buf_free(o.race_buf);
-    block_copy_free(o.bc);
-    test_close_sync(src);
-    test_close_sync(dst);
+    close_pair(&o, src, dst);
 }
 
 /*
@@ -374,9 +380,7 @@ static void zeroes_case(BlockCopyZeroes mode, uint64_t written, int hole)
     assert_true(holds(dst, 0, MiB, hole));
     assert_true(holds(dst, MiB, MiB, 0x11));
     assert_true(holds(dst, 2 * MiB, 2 * MiB, hole));
-    block_copy_free(o.bc);
-    test_close_sync(dst);
-    test_close_sync(src);
+    close_pair(&o, src, dst);
 }
 
 static void test_zeroes(void **state)
@@ -432,25 +436,36 @@ static void test_guest_wins(void **state)
     test_close_sync(top);
 }
 
-/* Writes to the target fail with ENOSPC (blkdebug under its qcow2). */
-static void error_case(BlockCopyErrorResult result)
+/*
+ * An engine over all of src, whose target's writes fail with ENOSPC
+ * (blkdebug under its qcow2).
+ */
+static BlockCopy *failing_pair(Owner *o, BlockNode **src, BlockNode **dst)
 {
-    Owner o = { .on_error = result };
     g_autofree char *p = path_of("t.qcow2");
-    BlockNode *src;
-    BlockNode *dst;
     BlockCopyConfig c;
+    BlockCopy *bc;
 
     make_file("src", LEN, 1);
-    src = open_file("src");
+    *src = open_file("src");
     create_qcow2("t.qcow2", NULL);
-    dst = test_open_sync(json_pack(
+    *dst = test_open_sync(json_pack(
         "{s:s,s:{s:s,s:[{s:s,s:i}],s:{s:s,s:s}}}", "driver", "qcow2",
         "file", "driver", "blkdebug", "inject-error", "event", "write_aio",
         "errno", ENOSPC, "image", "driver", "file", "filename", p));
-    c = config(&o, src, dst);
-    o.bc = block_copy_new(&c);
-    block_copy_set_dirty(o.bc, 0, LEN);
+    c = config(o, *src, *dst);
+    bc = block_copy_new(&c);
+    block_copy_set_dirty(bc, 0, LEN);
+    return bc;
+}
+
+static void error_case(BlockCopyErrorResult result)
+{
+    Owner o = { .on_error = result };
+    BlockNode *src;
+    BlockNode *dst;
+
+    o.bc = failing_pair(&o, &src, &dst);
     run(&o);
     assert_true(o.errors >= 1);
     assert_int_equal(o.last_error, -ENOSPC);
@@ -471,9 +486,7 @@ static void error_case(BlockCopyErrorResult result)
         assert_true(o.errors >= 1);
         assert_int_equal(block_copy_dirty_bytes(o.bc), 0);
     }
-    block_copy_free(o.bc);
-    test_close_sync(dst);
-    test_close_sync(src);
+    close_pair(&o, src, dst);
 }
 
 static void test_error_keeps_range(void **state)
@@ -484,6 +497,246 @@ static void test_error_keeps_range(void **state)
 static void test_error_skips_range(void **state)
 {
     error_case(BLOCK_COPY_ERROR_SKIP);
+}
+
+/*
+ * The owner's bitmap serves as the engine's: what the owner marks is
+ * copied, it sees the engine take and clear bits, and keeps the bitmap.
+ */
+static void test_owner_bitmap(void **state)
+{
+    Owner o = { 0 };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+    HBitmap *hb = hbitmap_new(LEN, G);
+
+    c.dirty = hb;
+    o.bc = block_copy_new(&c);
+    hbitmap_set(hb, 2 * MiB, MiB);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), MiB);
+    run(&o);
+    assert_int_equal(hbitmap_count(hb), 0);
+    assert_int_equal(block_copy_written(o.bc), MiB);
+    assert_true(holds(dst, 0, 2 * MiB, 0));
+    assert_true(holds(dst, 2 * MiB, MiB, 3));
+    close_pair(&o, src, dst);
+    hbitmap_set(hb, 0, G);
+    assert_int_equal(hbitmap_count(hb), G);
+    hbitmap_free(hb);
+}
+
+/* A new owner's hooks are asked from then on, the old one's no more. */
+static void test_set_owner(void **state)
+{
+    Owner o = { .stop = true };
+    Owner o2 = { 0 };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+
+    o.bc = o2.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, MiB);
+    run(&o);                    /* the first owner lets nothing go */
+    assert_int_equal(block_copy_written(o.bc), 0);
+    block_copy_set_owner(o.bc, NULL, &owner_ops, &o2);
+    o.idle = false;
+    run(&o2);
+    assert_false(o.idle);
+    assert_int_equal(block_copy_written(o.bc), MiB);
+    assert_true(holds(dst, 0, MiB, 1));
+    close_pair(&o, src, dst);
+}
+
+/* A copy-before-write caller: what it saw when its range was done. */
+typedef struct {
+    Owner *o;
+    int done;
+    int ret;
+    int order;                  /* among the callers, from 1 */
+    uint64_t written;           /* block_copy_written() then */
+    /* as a guest write held for it: overwrite the source now */
+    BlockNode *src;
+    uint64_t off;
+    uint8_t *buf;
+    int *pending;
+} Cbw;
+
+static int cbw_count;
+
+static void cbw_cb(void *opaque, int ret)
+{
+    Cbw *w = opaque;
+
+    w->done++;
+    w->ret = ret;
+    w->order = ++cbw_count;
+    w->written = block_copy_written(w->o->bc);
+    if (w->src && ret == 0) {
+        /* the old data is on the target: the guest's write goes on */
+        assert_true(block_copy_range_clean(w->o->bc, w->off, G));
+        w->buf = ioq_buf_alloc(G);
+        memset(w->buf, 0x55, G);
+        (*w->pending)++;
+        bdrv_write(w->src, w->off, G, w->buf, 0, io_cb, w->pending);
+    }
+}
+
+static void wait_cbw(const Cbw *w)
+{
+    while (!w->done) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+}
+
+/*
+ * With the background stopped, a range is copied now and only it: a
+ * few bytes take their whole granule, the rest stays dirty.
+ */
+static void test_now_copies_range(void **state)
+{
+    Owner o = { .stop = true };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+    Cbw w = { .o = &o };
+
+    o.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, LEN);
+    assert_false(block_copy_range_clean(o.bc, 3 * MiB + G + 7, 10));
+    block_copy_range_now(o.bc, 3 * MiB + G + 7, 10, cbw_cb, &w);
+    wait_cbw(&w);
+    assert_int_equal(w.done, 1);
+    assert_int_equal(w.ret, 0);
+    assert_int_equal(block_copy_written(o.bc), G);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), LEN - G);
+    assert_true(block_copy_range_clean(o.bc, 3 * MiB + G, G));
+    assert_false(block_copy_range_clean(o.bc, 3 * MiB, G + 1));
+    assert_true(holds(dst, 3 * MiB + G, G, 4));
+    assert_true(holds(dst, 3 * MiB, G, 0));
+    assert_true(holds(dst, 3 * MiB + 2 * G, G, 0));
+    /* a clean range: at once, nothing written */
+    w.done = 0;
+    block_copy_range_now(o.bc, 3 * MiB + G, G, cbw_cb, &w);
+    wait_cbw(&w);
+    assert_int_equal(w.ret, 0);
+    assert_int_equal(block_copy_written(o.bc), G);
+    assert_int_equal(block_copy_busy(o.bc), 0);
+    /* the background, let go, copies the rest and only the rest */
+    o.stop = false;
+    run(&o);
+    assert_int_equal(block_copy_written(o.bc), LEN);
+    assert_true(holds(dst, 0, MiB, 1));
+    assert_true(holds(dst, 3 * MiB, MiB, 4));
+    close_pair(&o, src, dst);
+}
+
+/*
+ * A guest write waits for the old data: one inside the background
+ * operation's request in flight waits for that request, one further on
+ * in the operation's area is copied ahead of it.  Both guest writes go
+ * to the source once their callers are told; the target keeps the old
+ * data and nothing is copied twice.
+ */
+static void test_now_waits_for_copy(void **state)
+{
+    Owner o = { 0 };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+    Cbw in_flight = { .o = &o, .off = G };
+    Cbw ahead = { .o = &o, .off = 12 * G };
+    int pending = 0;
+
+    c.max_ops = 1;
+    c.chunk = MiB;
+    in_flight.src = ahead.src = src;
+    in_flight.pending = ahead.pending = &pending;
+    o.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, LEN);
+    o.idle = false;
+    cbw_count = 0;
+    block_copy_kick(o.bc);              /* reads [0, 2G) now */
+    assert_int_equal(block_copy_busy(o.bc), 1);
+    assert_false(block_copy_range_clean(o.bc, G, G));
+    block_copy_range_now(o.bc, G, G, cbw_cb, &in_flight);
+    block_copy_range_now(o.bc, 12 * G, G, cbw_cb, &ahead);
+    assert_int_equal(in_flight.done + ahead.done, 0);
+    while (!o.idle || !in_flight.done || !ahead.done) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    wait_for(&pending);
+    assert_int_equal(in_flight.ret, 0);
+    assert_int_equal(ahead.ret, 0);
+    /* the first waited for the request in flight, copied nothing again */
+    assert_true(in_flight.written >= 2 * G);
+    assert_true(in_flight.written <= 2 * G + G);
+    /* the second did not wait for the background to get there */
+    assert_true(ahead.written < 12 * G);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), 0);
+    assert_int_equal(block_copy_written(o.bc), LEN);
+    assert_true(holds(dst, 0, MiB, 1));
+    assert_true(holds(src, G, G, 0x55));
+    assert_true(holds(src, 12 * G, G, 0x55));
+    assert_true(holds(dst, MiB, MiB, 2));
+    ioq_buf_free(in_flight.buf);
+    ioq_buf_free(ahead.buf);
+    close_pair(&o, src, dst);
+}
+
+/*
+ * Overlapping requests wait for each other: the second copies only
+ * what the first did not take, and is told after the first.
+ */
+static void test_now_overlapping(void **state)
+{
+    Owner o = { .stop = true };
+    BlockNode *src;
+    BlockNode *dst;
+    BlockCopyConfig c = file_pair(&o, &src, &dst);
+    Cbw first = { .o = &o };
+    Cbw second = { .o = &o };
+    Cbw apart = { .o = &o };
+
+    o.bc = block_copy_new(&c);
+    block_copy_set_dirty(o.bc, 0, LEN);
+    cbw_count = 0;
+    block_copy_range_now(o.bc, 0, 4 * G, cbw_cb, &first);
+    block_copy_range_now(o.bc, 2 * G, 4 * G, cbw_cb, &second);
+    block_copy_range_now(o.bc, 2 * MiB, G, cbw_cb, &apart);
+    assert_int_equal(block_copy_busy(o.bc), 3);
+    wait_cbw(&first);
+    wait_cbw(&second);
+    wait_cbw(&apart);
+    assert_true(first.order < second.order);
+    assert_int_equal(first.ret, 0);
+    assert_int_equal(second.ret, 0);
+    assert_int_equal(block_copy_written(o.bc), 7 * G);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), LEN - 7 * G);
+    assert_int_equal(block_copy_busy(o.bc), 0);
+    assert_true(holds(dst, 0, 6 * G, 1));
+    assert_true(holds(dst, 6 * G, G, 0));
+    assert_true(holds(dst, 2 * MiB, G, 3));
+    close_pair(&o, src, dst);
+}
+
+/* A failed copy goes to the caller, not the error hook; still dirty. */
+static void test_now_error(void **state)
+{
+    Owner o = { .stop = true };
+    BlockNode *src;
+    BlockNode *dst;
+    Cbw w = { .o = &o };
+
+    o.bc = failing_pair(&o, &src, &dst);
+    block_copy_range_now(o.bc, MiB, 3 * G, cbw_cb, &w);
+    wait_cbw(&w);
+    assert_int_equal(w.ret, -ENOSPC);
+    assert_int_equal(o.errors, 0);
+    assert_int_equal(block_copy_written(o.bc), 0);
+    assert_int_equal(block_copy_dirty_bytes(o.bc), LEN);
+    assert_int_equal(block_copy_busy(o.bc), 0);
+    close_pair(&o, src, dst);
 }
 
 static int setup(void **state)
@@ -517,6 +770,12 @@ int main(void)
         cmocka_unit_test(test_guest_wins),
         cmocka_unit_test(test_error_keeps_range),
         cmocka_unit_test(test_error_skips_range),
+        cmocka_unit_test(test_owner_bitmap),
+        cmocka_unit_test(test_set_owner),
+        cmocka_unit_test(test_now_copies_range),
+        cmocka_unit_test(test_now_waits_for_copy),
+        cmocka_unit_test(test_now_overlapping),
+        cmocka_unit_test(test_now_error),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The copy-before-write filter (blockdev-add driver=copy-before-write),
+ * as QEMU 7.2's: a node over "file" (the source) with a second child,
+ * "target".  Reads pass through; a write, zero write or discard first
+ * has the copy engine (copy.c) copy the old data of its clusters to the
+ * target, those not copied yet (block_copy_range_now()), so the target
+ * keeps the source's data as it was when the filter was opened: what
+ * image fleecing reads.  Clusters leave the engine's bitmap once copied
+ * and are never copied again.
+ *
+ * Like QEMU's, the filter keeps an anonymous bitmap on the source (what
+ * is left to copy: all of it, or the clusters of the "bitmap" option)
+ * and two on itself: "access" (what a reader of the snapshot may read,
+ * as the copy bitmap was at the start) and "done" (what was copied).
+ * A failed copy fails the guest's write (on-cbw-error
+ * break-guest-write) or lets it through and leaves the snapshot broken
+ * (break-snapshot).  cbw-timeout is accepted; qmpd's copies are not
+ * cancelled after a time.
+ *
+ * The target edge takes write and shares all but resize; the source
+ * edge, once the filter has users, reads consistently for them when
+ * they write and lets nobody else write or resize (QEMU's
+ * cbw_child_perm()).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "block/core/block-int.h"
+#include "block/core/dirty-bitmap.h"
+#include "block/jobs/cbw.h"
+#include "block/jobs/copy.h"
+#include "block/jobs/job-filter.h"
+#include "qapi/qjson.h"
+
+#define CBW_CLUSTER_MIN (64 * 1024)
+#define CBW_STEP (1024 * 1024)
+
+typedef struct {
+    BdrvChild *target;
+    BlockCopy *bc;
+    DirtyBitmap *copy_bm;       /* anonymous, on the source */
+    DirtyBitmap *done_bm;       /* on the filter */
+    DirtyBitmap *access_bm;     /* on the filter */
+    uint64_t cluster;
+    bool break_snapshot;        /* on-cbw-error */
+    bool broken;                /* a copy failed under break-snapshot */
+} CbwState;
+
+/* A request held until the old data of its clusters is on the target. */
+typedef struct {
+    BlockNode *bn;
+    int type;                   /* BDRV_HOOK_* */
+    uint64_t off;
+    uint64_t len;
+    const void *buf;
+    int flags;
+    BdrvCb *cb;
+    void *opaque;
+} CbwReq;
+
+/* cbw_append()'s sizes for the engine of the filter it opens */
+static const BlockCopyConfig *append_tmpl;
+
+/* The filter copies only when the guest writes: no background. */
+static bool cbw_may_run(void *opaque)
+{
+    return false;
+}
+
+static BlockCopyErrorResult cbw_error(void *opaque, bool is_read, int ret)
+{
+    return BLOCK_COPY_ERROR_RETRY;
+}
+
+static void cbw_idle(void *opaque)
+{
+}
+
+static const BlockCopyOps cbw_copy_ops = {
+    .may_run = cbw_may_run,
+    .error = cbw_error,
+    .idle = cbw_idle,
+};
+
+static void cbw_continue(CbwReq *r)
+{
+    switch (r->type) {
+    case BDRV_HOOK_WRITE:
+        bdrv_filter_write(r->bn, r->off, r->len, r->buf, r->flags, r->cb,
+                          r->opaque);
+        break;
+    case BDRV_HOOK_ZERO:
+        bdrv_filter_write_zeroes(r->bn, r->off, r->len, r->flags, r->cb,
+                                 r->opaque);
+        break;
+    default:
+        bdrv_filter_discard(r->bn, r->off, r->len, r->cb, r->opaque);
+        break;
+    }
+}
+
+static void copied_cb(void *opaque, int ret)
+{
+    CbwReq *r = opaque;
+    CbwState *s = r->bn->opaque;
+    uint64_t start = r->off / s->cluster * s->cluster;
+    uint64_t end = MIN(bdrv_length(r->bn),
+                       (r->off + r->len + s->cluster - 1) / s->cluster
+                       * s->cluster);
+
+    if (ret < 0 && !s->break_snapshot) {
+        r->cb(r->opaque, ret);
+        g_free(r);
+        return;
+    }
+    if (ret < 0) {
+        s->broken = true;
+    } else if (start < end) {
+        dbitmap_set_range(s->done_bm, start, end - start);
+    }
+    cbw_continue(r);
+    g_free(r);
+}
+
+static void cbw_before(BlockNode *bn, int type, uint64_t off, uint64_t len,
+                       const void *buf, int flags, BdrvCb *cb, void *opaque)
+{
+    CbwState *s = bn->opaque;
+    CbwReq *r = g_new0(CbwReq, 1);
+    uint64_t size = bdrv_length(bn);
+
+    r->bn = bn;
+    r->type = type;
+    r->off = off;
+    r->len = len;
+    r->buf = buf;
+    r->flags = flags;
+    r->cb = cb;
+    r->opaque = opaque;
+    if (s->broken || off >= size
+        || block_copy_range_clean(s->bc, off, MIN(len, size - off))) {
+        cbw_continue(r);
+        g_free(r);
+        return;
+    }
+    block_copy_range_now(s->bc, off, MIN(len, size - off), copied_cb, r);
+}
+
+static void cbw_write(BlockNode *bn, uint64_t off, uint64_t len,
+                      const void *buf, int flags, BdrvCb *cb, void *opaque)
+{
+    cbw_before(bn, BDRV_HOOK_WRITE, off, len, buf, flags, cb, opaque);
+}
+
+static void cbw_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
+                             int flags, BdrvCb *cb, void *opaque)
+{
+    cbw_before(bn, BDRV_HOOK_ZERO, off, len, NULL, flags, cb, opaque);
+}
+
+static void cbw_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                        BdrvCb *cb, void *opaque)
+{
+    cbw_before(bn, BDRV_HOOK_DISCARD, off, len, NULL, 0, cb, opaque);
+}
+
+/* A BlockdevRef: a node's name, or the options of a new node. */
+static BlockNode *open_target(const json_t *ref, Error **errp)
+{
+    BlockNode *bn;
+
+    if (json_is_string(ref)) {
+        const char *name = json_string_value(ref);
+
+        bn = bdrv_lookup(name, name, errp);
+        if (bn) {
+            bdrv_ref(bn);
+        }
+        return bn;
+    }
+    return bdrv_open_options(ref, false, errp);
+}
+
+/* The engine starts from all of it, or from the "bitmap" option's bits. */
+static bool fill_copy_bitmap(CbwState *s, const json_t *opts, uint64_t len,
+                             Error **errp)
+{
+    const json_t *b = json_object_get(opts, "bitmap");
+    HBitmap *copy = dbitmap_hbitmap(s->copy_bm);
+    const HBitmap *bits;
+    uint64_t off = 0, start, n;
+    DirtyBitmap *bm;
+
+    if (!b) {
+        hbitmap_set(copy, 0, len);
+        return true;
+    }
+    bm = dbitmap_lookup(qjson_get_str(b, "node"), qjson_get_str(b, "name"),
+                        NULL, errp);
+    if (!bm) {
+        return false;
+    }
+    bits = dbitmap_hbitmap(bm);
+    while (off < len
+           && hbitmap_next_dirty_area(bits, off, UINT64_MAX, &start, &n)
+           && start < len) {
+        hbitmap_set(copy, start, MIN(n, len - start));
+        off = start + n;
+    }
+    return true;
+}
+
+static void cbw_close(BlockNode *bn)
+{
+    CbwState *s = bn->opaque;
+
+    g_clear_pointer(&s->bc, block_copy_free);
+    if (s->copy_bm) {
+        dbitmap_release(s->copy_bm);
+        s->copy_bm = NULL;
+    }
+    if (s->target) {
+        bdrv_detach_child(s->target);
+        s->target = NULL;
+    }
+}
+
+static bool cbw_open(BlockNode *bn, const json_t *opts, Error **errp)
+{
+    CbwState *s = bn->opaque;
+    BlockNode *src = bn->file->child;
+    const char *on_err = qjson_get_str_or(opts, "on-cbw-error", NULL);
+    BlockNode *target = open_target(json_object_get(opts, "target"), errp);
+    BlockNode *t;
+    BlockCopyConfig cfg = { 0 };
+
+    if (!target) {
+        return false;
+    }
+    s->target = bdrv_attach_child(bn, target, "target");
+    bdrv_unref(target);
+    if (!bdrv_refresh_perms(target, errp)) {
+        cbw_close(bn);
+        return false;
+    }
+    bn->total_size = bdrv_length(src);
+    s->break_snapshot = on_err && !strcmp(on_err, "break-snapshot");
+    /* QEMU's block-copy cluster: at least 64 KiB, else the target's */
+    t = bdrv_skip_filters(target);
+    s->cluster = MAX(CBW_CLUSTER_MIN, bdrv_cluster_size(t));
+    s->copy_bm = dbitmap_create(src, s->cluster, NULL, NULL);
+    dbitmap_set_enabled(s->copy_bm, false);
+    if (!fill_copy_bitmap(s, opts, bn->total_size, errp)) {
+        cbw_close(bn);
+        return false;
+    }
+    /* QEMU makes "done" first, then "access": the newest lists first */
+    s->done_bm = dbitmap_create(bn, s->cluster, NULL, NULL);
+    dbitmap_set_enabled(s->done_bm, false);
+    s->access_bm = dbitmap_create(bn, s->cluster, NULL, NULL);
+    dbitmap_set_enabled(s->access_bm, false);
+    hbitmap_merge(dbitmap_hbitmap(s->access_bm), dbitmap_hbitmap(s->copy_bm));
+    if (append_tmpl) {
+        cfg = *append_tmpl;
+    }
+    cfg.source = src;
+    cfg.target = target;
+    cfg.zeroes = !bdrv_backing(t) && !bdrv_backing_file(t)
+                 ? BLOCK_COPY_ZEROES_WRITE : BLOCK_COPY_ZEROES_COPY;
+    cfg.len = bn->total_size;
+    cfg.granularity = s->cluster;
+    if (!append_tmpl) {
+        cfg.chunk = CBW_STEP;
+        cfg.step = MAX(CBW_STEP, s->cluster);
+        cfg.max_ops = 1;
+    }
+    cfg.job = NULL;
+    cfg.dirty = dbitmap_hbitmap(s->copy_bm);
+    cfg.ops = &cbw_copy_ops;
+    cfg.opaque = s;
+    s->bc = block_copy_new(&cfg);
+    return true;
+}
+
+/* (The file child is attached before the driver's state exists.) */
+static BdrvChild *cbw_other_child(const BlockNode *bn)
+{
+    const CbwState *s = bn->opaque;
+
+    return s ? s->target : NULL;
+}
+
+/* QEMU's cbw_child_perm() for the target */
+static void cbw_target_perm(const BdrvChild *c, unsigned *perm,
+                            unsigned *shared)
+{
+    *perm = BLK_PERM_WRITE;
+    *shared = BLK_PERM_ALL & ~BLK_PERM_RESIZE;
+}
+
+/* ... and for the source, once the filter has users */
+static void cbw_child_perm(const BlockNode *bn, unsigned *perm,
+                           unsigned *shared)
+{
+    if (!bn->parents->len && !bn->backend_users && !bn->job_held) {
+        return;
+    }
+    if (*perm & BLK_PERM_WRITE) {
+        *perm |= BLK_PERM_CONSISTENT_READ;
+    }
+    *shared &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+}
+
+static const BlockDriver bdrv_cbw = {
+    .name = "copy-before-write",
+    .instance_size = sizeof(CbwState),
+    .is_filter = true,
+    .no_reopen = true,
+    .open = cbw_open,
+    .close = cbw_close,
+    .read = bdrv_filter_read,
+    .write = cbw_write,
+    .write_zeroes = cbw_write_zeroes,
+    .discard = cbw_discard,
+    .child_perm = cbw_child_perm,
+    .other_child = cbw_other_child,
+    .other_child_perm = cbw_target_perm,
+    .plain_filename = bdrv_filter_plain_filename,
+    BDRV_FILTER_PASSTHROUGH_INFO,
+};
+
+void cbw_register(void)
+{
+    bdrv_register_driver(&bdrv_cbw);
+}
+
+BlockNode *cbw_append(BlockNode *bs, BlockNode *target, const char *name,
+                      const BlockCopyConfig *tmpl, Error **errp)
+{
+    g_autoptr(json_t) opts = json_pack("{s:s,s:s}", "file",
+                                       bdrv_node_name(bs), "target",
+                                       bdrv_node_name(target));
+    BlockNode *f;
+
+    append_tmpl = tmpl;
+    /* the job on it takes nothing and shares everything, as QEMU's */
+    f = job_filter_insert(&bdrv_cbw, bs, name, opts, 0, BLK_PERM_ALL, errp);
+    append_tmpl = NULL;
+    if (f) {
+        /* QEMU's backup shows its filter, auto-named or not */
+        f->implicit = false;
+    }
+    return f;
+}
+
+static CbwState *state_of(BlockNode *filter)
+{
+    g_assert(filter->drv == &bdrv_cbw);
+    return filter->opaque;
+}
+
+BlockCopy *cbw_block_copy(BlockNode *filter)
+{
+    return state_of(filter)->bc;
+}
+
+HBitmap *cbw_copy_bitmap(BlockNode *filter)
+{
+    return dbitmap_hbitmap(state_of(filter)->copy_bm);
+}
+
+uint64_t cbw_cluster_size(BlockNode *filter)
+{
+    return state_of(filter)->cluster;
+}
+
+void cbw_release(BlockNode *filter)
+{
+    CbwState *s = state_of(filter);
+
+    block_copy_set_owner(s->bc, NULL, &cbw_copy_ops, s);
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Backup's copy-before-write on the copy engine: a guest write waits
+for the old data of its range to reach the target, whether a background
+copy already has the range in flight (it waits for that copy) or the
+background has not got there yet (the range is copied ahead of it).  A
+blkdebug breakpoint holds the background copy's write to the target.
+The guest writes through the job's copy-before-write filter (named by
+filter-node-name); the source's highest written offset
+(query-blockstats) shows when a write reached it.  The target ends with
+the source's data as it was when the job started.
+Skips (77) when qemu-img is not installed."""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qmpd import Qmpd, run  # noqa: E402
+from images import img, qemu_io, with_dir  # noqa: E402
+
+DEADLINE = 60
+KiB = 1024
+
+
+def raw_node(name, path):
+    return json.dumps({"driver": "raw", "node-name": name,
+                       "file": {"driver": "blkdebug",
+                                "image": {"driver": "file",
+                                          "filename": path}}})
+
+
+def hmp(c, line):
+    return c.cmd("human-monitor-command", **{"command-line": line})
+
+
+def offset(c):
+    return c.cmd("query-block-jobs")[0]["offset"]
+
+
+def src_highest(c):
+    return [n["stats"]["wr_highest_offset"]
+            for n in c.cmd("query-blockstats", **{"query-nodes": True})
+            if n.get("node-name") == "src"][0]
+
+
+def wait_offset(c, want):
+    deadline = time.time() + DEADLINE
+    while offset(c) != want:
+        assert time.time() < deadline, offset(c)
+        time.sleep(0.01)
+
+
+@with_dir("qmpd-backup-cbw-")
+def test_writes_wait_for_old_data(d):
+    src, tgt = os.path.join(d, "src.raw"), os.path.join(d, "tgt.raw")
+    img("create", "-q", "-f", "raw", src, "1M")
+    img("create", "-q", "-f", "raw", tgt, "1M")
+    qemu_io(src, "write -P 0x5a 0 1M", fmt="raw")
+    with Qmpd(["-M", "none", "-blockdev", raw_node("src", src),
+               "-blockdev", raw_node("tgt", tgt)]) as q:
+        c = q.connect()
+        assert hmp(c, 'qemu-io tgt "break write_aio A"') == ""
+        c.cmd("blockdev-backup", device="src", target="tgt", sync="full",
+              **{"job-id": "j", "filter-node-name": "cbw",
+                 "x-perf": {"max-workers": 1, "max-chunk": 65536}})
+        # the background copy of [0, 64 KiB) is writing the target
+        assert hmp(c, 'qemu-io tgt "wait_break A"') == ""
+        # a write inside it waits for that copy
+        assert hmp(c, 'qemu-io cbw "aio_write -q -P 0x11 4k 4k"') == ""
+        # a write further on is copied ahead of the background, and
+        # reaches the source while the background copy is still held
+        assert hmp(c, 'qemu-io cbw "aio_write -q -P 0x22 520k 4k"') == ""
+        wait_offset(c, 65536)
+        deadline = time.time() + DEADLINE
+        while src_highest(c) != 524 * KiB:
+            assert time.time() < deadline, src_highest(c)
+            time.sleep(0.01)
+        assert offset(c) == 65536
+        assert hmp(c, 'qemu-io tgt "resume A"') == ""
+        e = c.event("BLOCK_JOB_COMPLETED", DEADLINE)["data"]
+        # each range copied once
+        assert e["offset"] == e["len"] == 1 << 20 and "error" not in e, e
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    qemu_io(tgt, "read -P 0x5a 0 1M", fmt="raw")
+    qemu_io(src, "read -P 0x5a 0 4k", "read -P 0x11 4k 4k",
+            "read -P 0x5a 8k 512k", "read -P 0x22 520k 4k",
+            "read -P 0x5a 524k 500k", fmt="raw")
+
+
+if __name__ == "__main__":
+    run([test_writes_wait_for_old_data])
