@@ -218,6 +218,11 @@ def shape(v):
 
 
 def text_shape(t):
+    # "downtime ram" is printed only when bytes moved while the guest was
+    # stopped: qmpd's last record always does, QEMU's idle guest only
+    # sometimes has a dirty page left, so the line depends on timing.
+    t = "".join(l for l in t.splitlines(True)
+                if not l.startswith("downtime ram:"))
     return re.sub(r"\d+(\.\d+)?", "N", t)
 
 
