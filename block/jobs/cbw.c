@@ -15,8 +15,11 @@
  * as the copy bitmap was at the start) and "done" (what was copied).
  * A failed copy fails the guest's write (on-cbw-error
  * break-guest-write) or lets it through and leaves the snapshot broken
- * (break-snapshot).  cbw-timeout is accepted; qmpd's copies are not
- * cancelled after a time.
+ * (break-snapshot).  A copy still running after cbw-timeout seconds
+ * counts as failed (ETIMEDOUT) for the guest's write, as QEMU's: the
+ * write fails or goes on at once, and the copy itself runs on to its
+ * end, the filter kept busy meanwhile, as QEMU leaves it running rather
+ * than cancel a write to the target half done.
  *
  * The target edge takes write and shares all but resize; the source
  * edge, once the filter has users, reads consistently for them when
@@ -25,6 +28,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "block/core/block-int.h"
@@ -45,6 +49,7 @@ typedef struct {
     DirtyBitmap *access_bm;     /* on the filter */
     uint64_t cluster;
     bool break_snapshot;        /* on-cbw-error */
+    guint timeout_s;            /* cbw-timeout; 0: none */
     bool broken;                /* a copy failed under break-snapshot */
 } CbwState;
 
@@ -58,6 +63,8 @@ typedef struct {
     int flags;
     BdrvCb *cb;
     void *opaque;
+    guint timer;
+    bool timed_out;             /* the guest's request went on without it */
 } CbwReq;
 
 /* cbw_append()'s sizes for the engine of the filter it opens */
@@ -101,9 +108,9 @@ static void cbw_continue(CbwReq *r)
     }
 }
 
-static void copied_cb(void *opaque, int ret)
+/* The guest's request goes on (or fails) once its copy ended with @ret. */
+static void copy_ended(CbwReq *r, int ret)
 {
-    CbwReq *r = opaque;
     CbwState *s = r->bn->opaque;
     uint64_t start = r->off / s->cluster * s->cluster;
     uint64_t end = MIN(bdrv_length(r->bn),
@@ -112,7 +119,6 @@ static void copied_cb(void *opaque, int ret)
 
     if (ret < 0 && !s->break_snapshot) {
         r->cb(r->opaque, ret);
-        g_free(r);
         return;
     }
     if (ret < 0) {
@@ -121,7 +127,34 @@ static void copied_cb(void *opaque, int ret)
         dbitmap_set_range(s->done_bm, start, end - start);
     }
     cbw_continue(r);
+}
+
+static void copied_cb(void *opaque, int ret)
+{
+    CbwReq *r = opaque;
+
+    if (r->timed_out) {
+        /* what it copied stays copied, but "done" is not told */
+        bdrv_dec_in_flight(r->bn);
+    } else {
+        if (r->timer) {
+            g_source_remove(r->timer);
+        }
+        copy_ended(r, ret);
+    }
     g_free(r);
+}
+
+static gboolean copy_timed_out(gpointer opaque)
+{
+    CbwReq *r = opaque;
+
+    r->timer = 0;
+    r->timed_out = true;
+    /* the copy still reads or writes for this node: drains wait for it */
+    bdrv_inc_in_flight(r->bn);
+    copy_ended(r, -ETIMEDOUT);
+    return G_SOURCE_REMOVE;
 }
 
 static void cbw_before(BlockNode *bn, int type, uint64_t off, uint64_t len,
@@ -144,6 +177,12 @@ static void cbw_before(BlockNode *bn, int type, uint64_t off, uint64_t len,
         cbw_continue(r);
         g_free(r);
         return;
+    }
+    /* g_timeout_add_seconds() may fire up to a second early */
+    if (s->timeout_s && s->timeout_s <= G_MAXUINT / 1000) {
+        r->timer = g_timeout_add(s->timeout_s * 1000, copy_timed_out, r);
+    } else if (s->timeout_s) {
+        r->timer = g_timeout_add_seconds(s->timeout_s, copy_timed_out, r);
     }
     block_copy_range_now(s->bc, off, MIN(len, size - off), copied_cb, r);
 }
@@ -247,6 +286,7 @@ static bool cbw_open(BlockNode *bn, const json_t *opts, Error **errp)
     }
     bn->total_size = bdrv_length(src);
     s->break_snapshot = on_err && !strcmp(on_err, "break-snapshot");
+    s->timeout_s = qjson_get_uint_or(opts, "cbw-timeout", 0);
     /* QEMU's block-copy cluster: at least 64 KiB, else the target's */
     t = bdrv_skip_filters(target);
     s->cluster = MAX(CBW_CLUSTER_MIN, bdrv_cluster_size(t));

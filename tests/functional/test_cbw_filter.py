@@ -6,13 +6,16 @@ then reads back as the source did when the filter was opened (checked
 with qemu-img compare and check); a target whose writes fail fails the
 guest's write and leaves the source as it was (on-cbw-error
 break-guest-write), or lets it through and copies nothing more
-(break-snapshot).  Skips (77) when qemu-img is not installed."""
+(break-snapshot); a copy held past cbw-timeout (a blkdebug breakpoint
+on the target's write) is taken as failed in both modes while it runs on
+to its end.  Skips (77) when qemu-img is not installed."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run  # noqa: E402
@@ -107,5 +110,62 @@ def test_failed_copy(d):
     qemu_io(tgt, "read -P 0 0 4M")
 
 
+def cbw_counts(c):
+    """(access, done) on the filter and what is left to copy on src"""
+    nodes = {n["node-name"]: n.get("dirty-bitmaps", [])
+             for n in c.cmd("query-named-block-nodes", flat=True)}
+    return ([b["count"] for b in nodes["guest"]]
+            + [b["count"] for b in nodes["src"]])
+
+
+def wait_left(c, want):
+    deadline = time.time() + DEADLINE
+    while cbw_counts(c)[2] != want:
+        assert time.time() < deadline, cbw_counts(c)
+        time.sleep(0.01)
+
+
+@with_dir("qmpd-cbw-")
+def test_timeout(d):
+    for mode in ("break-guest-write", "break-snapshot"):
+        src, tgt = images(d)
+        with Qmpd(["-M", "none", "-blockdev", qcow2("src", src),
+                   "-blockdev", qcow2("tgt", tgt, {"driver": "blkdebug"})]) \
+                as q:
+            c = q.connect()
+            c.cmd("blockdev-add", **{"driver": "copy-before-write",
+                                     "node-name": "guest", "file": "src",
+                                     "target": "tgt", "on-cbw-error": mode,
+                                     "cbw-timeout": 1})
+            assert hmp(c, "tgt", "break write_aio A") == ""
+            t = time.monotonic()
+            # the copy of [0, 64 KiB) holds: after 1 s the write fails
+            # (break-guest-write) or goes on (break-snapshot)
+            assert hmp(c, "guest", "write -q -P 0x11 4k 4k") == ""
+            assert time.monotonic() - t >= 0.99
+            assert hmp(c, "tgt", "wait_break A") == ""
+            # the copy still runs: its clusters are not left to copy
+            # and not done
+            assert cbw_counts(c) == [4 * MiB, 0, 4 * MiB - 64 * 1024]
+            assert hmp(c, "tgt", "resume A") == ""
+            wait_left(c, 4 * MiB - 64 * 1024)
+            assert hmp(c, "guest", "write -q -P 0x12 2M 4k") == ""
+            done = 64 * 1024 if mode == "break-guest-write" else 0
+            assert cbw_counts(c)[:2] == [4 * MiB, done], (mode, cbw_counts(c))
+            c.cmd("quit")
+            q.wait(DEADLINE)
+        first = "0x5a" if mode == "break-guest-write" else "0x11"
+        second = "0x12"
+        qemu_io(src, "read -P 0x5a 0 4k", "read -P %s 4k 4k" % first,
+                "read -P 0x5a 8k 1016k", "read -P %s 2M 4k" % second)
+        # the held copy ended on the target in both modes; under
+        # break-snapshot nothing more is copied
+        qemu_io(tgt, "read -P 0x5a 0 64k")
+        qemu_io(tgt, "read -P %s 2M 64k"
+                % ("0x6b" if mode == "break-guest-write" else "0"))
+        for f in (src, tgt):
+            img("check", "-q", f)
+
+
 if __name__ == "__main__":
-    run([test_snapshot_on_target, test_failed_copy])
+    run([test_snapshot_on_target, test_failed_copy, test_timeout])
