@@ -28,6 +28,11 @@
  * stopped, misses nothing.  (The copy engine, block/jobs/copy.c, reads
  * without a lock and writes to a node: the stream is neither.)
  *
+ * Each disk carries QEMU's migration blocker from setup to cleanup
+ * (completion, failure or cancel): jobs, resizes and snapshots on it
+ * are refused meanwhile ("Node 'drive0' is busy: block device is in use
+ * by migration").
+ *
  * Operations outlive a cancelled migration: each holds a reference on
  * the state, which cleanup marks dead; their reads finish, unlock and
  * are dropped, and the last one frees the state and its disks.
@@ -43,6 +48,7 @@
 #include "block/core/block.h"
 #include "block/core/dirty-bitmap.h"
 #include "block/core/ioq.h"
+#include "block/jobs/blockjob.h"
 #include "migration/block.h"
 #include "migration/migration-int.h"
 #include "migration/stream.h"
@@ -52,6 +58,9 @@
 #define MB_GRAN (64u << 10)
 #define MB_MAX_OPS 8
 
+/* QEMU 7.2's migration blocker on each disk it moves */
+static const char mb_blocker[] = "block device is in use by migration";
+
 typedef struct MigBlkDev {
     char *name;
     uint32_t id;                /* its BLOCK records' section id */
@@ -60,6 +69,7 @@ typedef struct MigBlkDev {
     DirtyBitmap *bm;            /* guest writes since the last sync */
     HBitmap *todo;              /* this pass */
     uint64_t in_flight;         /* bytes of operations on it */
+    bool blocked;               /* mb_blocker is on bn */
 } MigBlkDev;
 
 typedef struct MigBlkOut {
@@ -89,6 +99,9 @@ static void mb_dev_free(gpointer p)
 {
     MigBlkDev *d = p;
 
+    if (d->blocked) {
+        bdrv_op_unblock(d->bn, mb_blocker);
+    }
     if (d->bm) {
         dbitmap_release(d->bm);
     }
@@ -137,6 +150,8 @@ bool mig_blk_out_setup(bool incremental, Error **errp)
         }
         bdrv_ref(bn);
         d->bn = bn;
+        bdrv_op_block(bn, mb_blocker);
+        d->blocked = true;
         d->name = g_strdup(*blk_name(blk) ? blk_name(blk)
                            : bdrv_node_name(bn));
         d->len = bdrv_length(bn);
@@ -444,6 +459,9 @@ void mig_blk_out_cleanup(void)
 
         dbitmap_release(d->bm);
         d->bm = NULL;
+        /* jobs and resizes may go on while operations drain */
+        bdrv_op_unblock(d->bn, mb_blocker);
+        d->blocked = false;
     }
     mb_unref(s);
 }

@@ -19,21 +19,26 @@
 
 #define SLICE_NS (100 * 1000 * 1000ll)     /* rate limit slice: 100 ms */
 
-/* Which job blocks a node: nodes are few, jobs fewer; a list will do. */
+/*
+ * What blocks a node: a job, or (job NULL) something else that names
+ * itself, as block migration.  Nodes are few, blockers fewer; a list
+ * will do.
+ */
 static GList *blocked;     /* BlockedNode * */
 
 typedef struct {
     BlockNode *bn;
     BlockJob *job;
+    const char *reason;         /* when job is NULL: QEMU's words */
 } BlockedNode;
 
-static BlockJob *blocker_of(const BlockNode *bn)
+static BlockedNode *blocker_of(const BlockNode *bn)
 {
     for (GList *l = blocked; l; l = l->next) {
         BlockedNode *b = l->data;
 
         if (b->bn == bn) {
-            return b->job;
+            return b;
         }
     }
     return NULL;
@@ -43,24 +48,62 @@ static const char *device_name(BlockNode *bs);
 
 bool bdrv_op_is_blocked(BlockNode *bn, Error **errp)
 {
-    BlockJob *bj = blocker_of(bn);
+    BlockedNode *b = blocker_of(bn);
+    /* QEMU names the device when the node is a backend's root */
+    const char *name = *device_name(bn) ? device_name(bn)
+                                        : bdrv_node_name(bn);
 
-    if (bj) {
-        /* QEMU names the device when the node is a backend's root */
+    if (b && b->job) {
         error_setg(errp, "Node '%s' is busy: block device is in use by "
-                   "block job: %s",
-                   *device_name(bn) ? device_name(bn) : bdrv_node_name(bn),
-                   job_type_name(bj->job.driver->type));
+                   "block job: %s", name,
+                   job_type_name(b->job->job.driver->type));
+        return true;
+    }
+    if (b) {
+        error_setg(errp, "Node '%s' is busy: %s", name, b->reason);
         return true;
     }
     return false;
 }
 
+bool bdrv_op_blocked_by_job(const BlockNode *bn)
+{
+    const BlockedNode *b = blocker_of(bn);
+
+    return b && b->job;
+}
+
+void bdrv_op_block(BlockNode *bn, const char *reason)
+{
+    BlockedNode *b = g_new0(BlockedNode, 1);
+
+    b->bn = bn;
+    b->reason = reason;
+    bdrv_ref(bn);
+    /* behind any job's: a job that blocked it first is named first */
+    blocked = g_list_append(blocked, b);
+}
+
+void bdrv_op_unblock(BlockNode *bn, const char *reason)
+{
+    for (GList *l = blocked; l; l = l->next) {
+        BlockedNode *b = l->data;
+
+        if (!b->job && b->bn == bn && b->reason == reason) {
+            blocked = g_list_delete_link(blocked, l);
+            bdrv_unref(bn);
+            g_free(b);
+            return;
+        }
+    }
+}
+
 bool block_job_add_node(BlockJob *bj, BlockNode *bn, Error **errp)
 {
+    BlockedNode *prev = blocker_of(bn);
     BlockedNode *b;
 
-    if (blocker_of(bn) == bj) {
+    if (prev && prev->job == bj) {
         return true;
     }
     if (bdrv_op_is_blocked(bn, errp)) {

@@ -78,6 +78,21 @@ void block_job_drop_node(BlockJob *bj, BlockNode *bn);
 /* Is @bn in use by a block job?  Sets QEMU's "is busy" error. */
 bool bdrv_op_is_blocked(BlockNode *bn, Error **errp);
 
+/*
+ * Block @bn for jobs and the operations that ask bdrv_op_is_blocked()
+ * for as long as something other than a job uses it (referenced):
+ * "Node 'x' is busy: @reason".  @reason is a static string, which
+ * bdrv_op_unblock() matches by address.
+ */
+void bdrv_op_block(BlockNode *bn, const char *reason);
+void bdrv_op_unblock(BlockNode *bn, const char *reason);
+
+/*
+ * Is @bn blocked by a block job (in QEMU, one of the job's children)
+ * rather than by something else?  For QEMU's "is it a root node".
+ */
+bool bdrv_op_blocked_by_job(const BlockNode *bn);
+
 /* The block job with id @id; DeviceNotActive "Block job 'x' not found". */
 BlockJob *block_job_get(const char *id, Error **errp);
 

@@ -479,7 +479,7 @@ static bool is_root(BlockNode *bn)
             return false;
         }
     }
-    return !bdrv_op_is_blocked(bn, NULL);
+    return !bdrv_op_blocked_by_job(bn);
 }
 
 /* The intermediate commit job, created but not started. */
