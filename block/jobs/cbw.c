@@ -133,16 +133,20 @@ static void copied_cb(void *opaque, int ret)
 {
     CbwReq *r = opaque;
 
-    if (r->timed_out) {
-        /* what it copied stays copied, but "done" is not told */
-        bdrv_dec_in_flight(r->bn);
-    } else {
+    BlockNode *bn = r->bn;
+
+    if (!r->timed_out) {
         if (r->timer) {
             g_source_remove(r->timer);
         }
         copy_ended(r, ret);
+        g_free(r);
+        return;
     }
+    /* what it copied stays copied, but "done" is not told */
     g_free(r);
+    bdrv_dec_in_flight(bn);
+    bdrv_unref(bn);
 }
 
 static gboolean copy_timed_out(gpointer opaque)
@@ -151,8 +155,13 @@ static gboolean copy_timed_out(gpointer opaque)
 
     r->timer = 0;
     r->timed_out = true;
-    /* the copy still reads or writes for this node: drains wait for it */
+    /*
+     * The copy still reads or writes for this node: drains wait for it,
+     * and the node and its engine stay until it ends (a blockdev-del
+     * meanwhile finds it in use, where QEMU's would wait)
+     */
     bdrv_inc_in_flight(r->bn);
+    bdrv_ref(r->bn);
     copy_ended(r, -ETIMEDOUT);
     return G_SOURCE_REMOVE;
 }

@@ -147,6 +147,9 @@ def test_timeout(d):
             # the copy still runs: its clusters are not left to copy
             # and not done
             assert cbw_counts(c) == [4 * MiB, 0, 4 * MiB - 64 * 1024]
+            # and holds the filter
+            e = c.execute("blockdev-del", {"node-name": "guest"})
+            assert e["error"]["desc"] == "Block device guest is in use", e
             assert hmp(c, "tgt", "resume A") == ""
             wait_left(c, 4 * MiB - 64 * 1024)
             assert hmp(c, "guest", "write -q -P 0x12 2M 4k") == ""
