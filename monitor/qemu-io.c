@@ -601,6 +601,18 @@ static void run_command(QioCmd *c)
         qio_cmd_finish(c, -EPERM);
         return;
     }
+    /*
+     * On a node, QEMU writes through a backend of its own that asks for
+     * "write": a parent that does not share it (a copy-before-write
+     * filter over the node) refuses.
+     */
+    if (ci->write && c->t.node
+        && bdrv_perm_conflict_unnamed(c->t.node, BLK_PERM_WRITE, &err)) {
+        qio_out(c->mon, "%s\n", error_get_pretty(err));
+        error_free(err);
+        qio_cmd_finish(c, -EPERM);
+        return;
+    }
     ci->fn(c, argc, c->argv);
 }
 

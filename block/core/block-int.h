@@ -552,6 +552,14 @@ unsigned bdrv_perm_names_mask(const json_t *list);
 bool bdrv_perm_conflict_unnamed(BlockNode *bn, unsigned perm, Error **errp);
 
 /*
+ * Do @bn's parent nodes allow each other what they take?  QEMU's
+ * bdrv_check_parents_compliance(), with its message ("Permission
+ * conflict on node 'src': permissions 'write, resize' are both
+ * required by node 'q2' (...) and unshared by node 'cbw' (...).").
+ */
+bool bdrv_parents_compatible(const BlockNode *bn, Error **errp);
+
+/*
  * QEMU's op blockers on a backing node: true, with QEMU's message, when
  * @bn is one (delete, resize, snapshot and backing changes refuse it).
  */

@@ -280,6 +280,10 @@ bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
         error_setg(errp, "Block node is read-only");
         return false;
     }
+    /* a caller that cannot fail (fewer users) is not asked */
+    if (errp && !bdrv_parents_compatible(bn, errp)) {
+        return false;
+    }
     if (bn->drv->set_perm && !bn->drv->set_perm(bn, perm, shared, errp)) {
         return false;
     }

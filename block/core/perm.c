@@ -155,6 +155,60 @@ unsigned bdrv_perm_names_mask(const json_t *list)
     return mask;
 }
 
+static const char *const perm_names[] = {
+    "consistent read", "write", "write unchanged", "resize",
+};
+
+/* QEMU's bdrv_perm_names(): "write, resize" */
+static GString *perm_list(unsigned mask)
+{
+    GString *s = g_string_new(NULL);
+
+    for (size_t k = 0; k < G_N_ELEMENTS(perm_names); k++) {
+        if (mask & (1u << k)) {
+            g_string_append_printf(s, "%s%s", s->len ? ", " : "",
+                                   perm_names[k]);
+        }
+    }
+    return s;
+}
+
+bool bdrv_parents_compatible(const BlockNode *bn, Error **errp)
+{
+    /* QEMU's parents list is newest first: so are its pairs */
+    for (guint i = bn->parents->len; i-- > 0;) {
+        const BdrvChild *a = g_ptr_array_index(bn->parents, i);
+        unsigned ap, as;
+
+        if (!a->parent || !bdrv_edge_live(a)) {
+            continue;
+        }
+        bdrv_child_perm(a, &ap, &as);
+        for (guint j = bn->parents->len; j-- > 0;) {
+            const BdrvChild *b = g_ptr_array_index(bn->parents, j);
+            g_autoptr(GString) clash = NULL;
+            unsigned bp, bs;
+
+            if (b == a || !b->parent || !bdrv_edge_live(b)) {
+                continue;
+            }
+            bdrv_child_perm(b, &bp, &bs);
+            if (!(bp & ~as)) {
+                continue;
+            }
+            clash = perm_list(bp & ~as);
+            error_setg(errp, "Permission conflict on node '%s': permissions "
+                       "'%s' are both required by node '%s' (uses node '%s' "
+                       "as '%s' child) and unshared by node '%s' (uses node "
+                       "'%s' as '%s' child).", bn->node_name, clash->str,
+                       b->parent->node_name, bn->node_name, b->name,
+                       a->parent->node_name, bn->node_name, a->name);
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
  * A new user taking @perm on @bn (sharing everything) conflicts with a
  * parent that does not share it: QEMU's bdrv_a_allow_b() message, for
@@ -162,13 +216,9 @@ unsigned bdrv_perm_names_mask(const json_t *list)
  */
 bool bdrv_perm_conflict_unnamed(BlockNode *bn, unsigned perm, Error **errp)
 {
-    static const char *const names[] = {
-        "consistent read", "write", "write unchanged", "resize",
-    };
-
     for (guint i = bn->parents->len; i-- > 0;) {
         const BdrvChild *c = g_ptr_array_index(bn->parents, i);
-        g_autoptr(GString) missing = g_string_new(NULL);
+        g_autoptr(GString) missing = NULL;
         unsigned p;
         unsigned s;
 
@@ -176,12 +226,7 @@ bool bdrv_perm_conflict_unnamed(BlockNode *bn, unsigned perm, Error **errp)
             continue;
         }
         bdrv_child_perm(c, &p, &s);
-        for (size_t k = 0; k < G_N_ELEMENTS(names); k++) {
-            if (perm & ~s & (1u << k)) {
-                g_string_append_printf(missing, "%s%s",
-                                       missing->len ? ", " : "", names[k]);
-            }
-        }
+        missing = perm_list(perm & ~s);
         if (missing->len) {
             error_setg(errp, "Permission conflict on node '%s': permissions "
                        "'%s' are both required by an unnamed block device "

@@ -8,7 +8,10 @@ blkdebug breakpoint holds the background copy's write to the target.
 The guest writes through the job's copy-before-write filter (named by
 filter-node-name); the source's highest written offset
 (query-blockstats) shows when a write reached it.  The target ends with
-the source's data as it was when the job started.
+the source's data as it was when the job started.  Writes that would
+bypass the filter (HMP qemu-io on the source or its file node, a
+writable format node added over the source) are refused with QEMU
+7.2's permission conflicts while the job runs.
 Skips (77) when qemu-img is not installed."""
 
 import json
@@ -90,5 +93,65 @@ def test_writes_wait_for_old_data(d):
             "read -P 0x5a 524k 500k", fmt="raw")
 
 
+def conflict(node, user, parent, perms="write"):
+    return ("Permission conflict on node '%s': permissions '%s' are both "
+            "required by %s (uses node '%s' as '%s' child) and unshared "
+            "by node '%s' (uses node '%s' as 'file' child)."
+            % (node, perms, user[0], node, user[1], parent, node))
+
+
+@with_dir("qmpd-backup-cbw-")
+def test_no_write_past_the_filter(d):
+    # the source holds a qcow2 image, opened raw: a qcow2 node may go
+    # over it as a second writer
+    src, tgt = os.path.join(d, "src.img"), os.path.join(d, "tgt.raw")
+    img("create", "-q", "-f", "qcow2", src, "1M")
+    os.truncate(src, 1 << 20)
+    img("create", "-q", "-f", "raw", tgt, "1M")
+    with open(src, "rb") as f:
+        before = f.read()
+    src_node = json.dumps({"driver": "raw", "node-name": "src",
+                           "file": {"driver": "file", "filename": src,
+                                    "node-name": "srcf"}})
+    with Qmpd(["-M", "none", "-blockdev", src_node,
+               "-blockdev", raw_node("tgt", tgt)]) as q:
+        c = q.connect()
+        assert hmp(c, 'qemu-io tgt "break write_aio A"') == ""
+        c.cmd("blockdev-backup", device="src", target="tgt", sync="full",
+              **{"job-id": "j", "filter-node-name": "cbw"})
+        assert hmp(c, 'qemu-io tgt "wait_break A"') == ""
+        unnamed = ("an unnamed block device", "root")
+        for cmd in ("write -P 0x11 0 4k", "aio_write -P 0x11 0 4k",
+                    "write -z 64k 4k", "discard 0 64k"):
+            assert hmp(c, 'qemu-io src "%s"' % cmd) == \
+                conflict("src", unnamed, "cbw") + "\r\n", cmd
+        # the raw node passes the filter's refusal down to its file
+        assert hmp(c, 'qemu-io srcf "write 0 4k"') == \
+            conflict("srcf", unnamed, "src") + "\r\n"
+        e = c.execute("blockdev-add", {"driver": "qcow2",
+                                       "node-name": "q2", "file": "src"})
+        assert e["error"]["desc"] == conflict(
+            "src", ("node 'q2'", "file"), "cbw", "write, resize"), e
+        assert "q2" not in [n["node-name"] for n in
+                            c.cmd("query-named-block-nodes")]
+        # reading is fine
+        assert hmp(c, 'qemu-io src "read -q 0 4k"') == ""
+        c.cmd("block-job-cancel", device="j", force=True)
+        assert hmp(c, 'qemu-io tgt "resume A"') == ""
+        c.event("BLOCK_JOB_CANCELLED", DEADLINE)
+        # with the filter gone the source is anyone's to write again
+        c.cmd("blockdev-add", driver="qcow2", **{"node-name": "q2",
+                                                  "file": "src"})
+        c.cmd("blockdev-del", **{"node-name": "q2"})
+        assert hmp(c, 'qemu-io src "write -q -P 0x11 512k 4k"') == ""
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    with open(src, "rb") as f:
+        after = f.read()
+    # nothing reached the source while the filter was over it
+    assert after[:512 * KiB] == before[:512 * KiB]
+    assert after[512 * KiB:516 * KiB] == b"\x11" * 4096
+
+
 if __name__ == "__main__":
-    run([test_writes_wait_for_old_data])
+    run([test_writes_wait_for_old_data, test_no_write_past_the_filter])
