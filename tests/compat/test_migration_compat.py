@@ -397,10 +397,27 @@ def test_pause_before_switchover():
             migration(True, pause_before_switchover, continue_at_switchover))
 
 
+def without_device_before_cancelling(events):
+    """QEMU 7.2's migrate_cancel wakes a paused migration before it sets
+    cancelling, so its migration thread sometimes gets to 'device' first
+    and sometimes not; qmpd cancels from pre-switchover directly."""
+    out = []
+    for i, e in enumerate(events):
+        nxt = events[i + 1] if i + 1 < len(events) else None
+        if (e == ("MIGRATION", {"status": "device"}) and nxt
+                == ("MIGRATION", {"status": "cancelling"})):
+            continue
+        out.append(e)
+    return out
+
+
 def test_cancel_at_switchover():
     need_qemu()
-    compare(migration(False, pause_before_switchover, cancel_at_switchover),
-            migration(True, pause_before_switchover, cancel_at_switchover))
+    ours = migration(False, pause_before_switchover, cancel_at_switchover)
+    theirs = migration(True, pause_before_switchover, cancel_at_switchover)
+    theirs["src-events"] = without_device_before_cancelling(
+        theirs["src-events"])
+    compare(ours, theirs)
 
 
 def test_cancel_active():
