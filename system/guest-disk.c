@@ -66,6 +66,13 @@ struct GuestDisk {
     BlockBackend *blk;          /* once realized */
     bool cd;                    /* ide-cd, scsi-cd: a tray, media come and go */
     bool tray_open;
+    /*
+     * Requests at the backend.  A disk unplugged or closed at exit while
+     * some are in flight is freed by the last one's completion: the
+     * block layer still answers them.
+     */
+    unsigned in_flight;
+    bool unplugged;
 };
 
 /* A guest request in the disk model. */
@@ -257,13 +264,31 @@ static void disk_req_finish(DiskReq *r, int ret)
     g_free(r);
 }
 
+static void disk_free_now(GuestDisk *disk)
+{
+    g_free(disk->id);
+    g_free(disk->serial);
+    g_free(disk);
+}
+
 static void disk_req_done_cb(void *opaque, int ret)
 {
     DiskReq *r = opaque;
-    BlockBackend *blk = r->disk->blk;
+    GuestDisk *disk = r->disk;
+    BlockBackend *blk = disk->blk;
     bool is_read = r->type == BLK_IO_READ;
     BlockErrorAction action;
 
+    disk->in_flight--;
+    if (disk->unplugged) {
+        /* no device to account to or to stop for: the caller hears */
+        r->cb(r->opaque, ret);
+        g_free(r);
+        if (!disk->in_flight) {
+            disk_free_now(disk);
+        }
+        return;
+    }
     if (ret >= 0) {
         disk_req_finish(r, ret);
         return;
@@ -288,10 +313,12 @@ static void disk_req_submit(DiskReq *r)
         g_free(r);
         return;
     }
+    r->disk->in_flight++;
     if (!blk_dev_submit(r->disk->blk, r->type, r->off, r->len, r->buf,
                         r->flags, r->disk->logical_block_size,
                         disk_req_done_cb, r)) {
         /* an invalid request is the guest's fault: no policy applies */
+        r->disk->in_flight--;
         ioq_defer_int(r->cb, r->opaque, -EIO);
         g_free(r);
     }
@@ -442,9 +469,11 @@ void guest_disk_free(GuestDisk *disk)
             g_free(r);
         }
     }
-    g_free(disk->id);
-    g_free(disk->serial);
-    g_free(disk);
+    if (disk->in_flight) {
+        disk->unplugged = true;
+        return;
+    }
+    disk_free_now(disk);
 }
 
 json_t *guest_disk_prop(const GuestDisk *disk, const char *name)

@@ -138,6 +138,30 @@ def test_disk_digest():
     os.rmdir(d)
 
 
+def test_quit_with_writes_in_flight():
+    """quit while the guest's writes wait at a throttled drive: the disk
+    model is freed by its last request's completion, not before (an
+    unplugged disk's request used to complete into freed memory)."""
+    d = tempfile.mkdtemp(prefix="qmpd-wl-")
+    img = os.path.join(d, "disk.raw")
+    with open(img, "wb") as f:
+        f.truncate(4 * MiB)
+    with Qmpd(["-M", "pc", "-m", "16",
+               "-drive", "file=%s,format=raw,if=none,id=drive0,"
+               "throttling.bps-write=262144" % img,
+               "-device", "virtio-blk-pci,drive=drive0,id=vd0"]) as q:
+        c = q.connect()
+        c.cmd("__com.qmpd_guest-workload", **{"disk-rate": 16 * MiB,
+                                               "device": "vd0", "seed": 5})
+        wait_until("a write done and more queued", lambda: c.cmd(
+            "__com.qmpd_query-guest-workload")["disk-written"] >= 64 << 10)
+        c.cmd("__com.qmpd_guest-workload", running=False)
+        c.cmd("quit")
+        q.wait(DEADLINE)
+    os.unlink(img)
+    os.rmdir(d)
+
+
 def test_refused():
     with Qmpd(["-M", "none"]) as q:
         c = q.connect()
@@ -156,4 +180,4 @@ def test_refused():
 
 if __name__ == "__main__":
     run([test_ram_digest_definition, test_workload_runs_only_while_running,
-         test_disk_digest, test_refused])
+         test_disk_digest, test_quit_with_writes_in_flight, test_refused])
