@@ -165,12 +165,7 @@ static BackupJob *backup_create(const json_t *args, BlockNode *bs,
         job_filter_remove(NULL, &filter);
     }
     s = !filter ? NULL
-        : block_job_create(qjson_get_str_or(args, "job-id", NULL),
-                           &backup_driver, filter,
-                           qjson_get_int_or(args, "speed", 0),
-                           qjson_get_bool_or(args, "auto-finalize", true),
-                           qjson_get_bool_or(args, "auto-dismiss", true),
-                           errp);
+        : block_job_create_args(args, &backup_driver, filter, errp);
     if (!s) {
         job_filter_remove(NULL, &filter);
         if (bm) {

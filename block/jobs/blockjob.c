@@ -199,6 +199,16 @@ void *block_job_create(const char *job_id, const JobDriver *drv,
     return bj;
 }
 
+void *block_job_create_args(const json_t *args, const JobDriver *drv,
+                            BlockNode *bs, Error **errp)
+{
+    return block_job_create(qjson_get_str_or(args, "job-id", NULL), drv, bs,
+                            qjson_get_int_or(args, "speed", 0),
+                            qjson_get_bool_or(args, "auto-finalize", true),
+                            qjson_get_bool_or(args, "auto-dismiss", true),
+                            errp);
+}
+
 BlockJob *block_job_get(const char *id, Error **errp)
 {
     Job *job = job_find(id);

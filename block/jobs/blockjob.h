@@ -33,6 +33,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "block/core/block.h"
 #include "block/jobs/job-int.h"
 
@@ -65,6 +67,13 @@ typedef struct BlockJob {
 void *block_job_create(const char *job_id, const JobDriver *drv,
                        BlockNode *bs, int64_t speed, bool auto_finalize,
                        bool auto_dismiss, Error **errp);
+
+/*
+ * block_job_create() with the arguments every QEMU job command has
+ * (job-id, speed, auto-finalize, auto-dismiss) taken from @args.
+ */
+void *block_job_create_args(const json_t *args, const JobDriver *drv,
+                            BlockNode *bs, Error **errp);
 
 /* Block @bn for other jobs while this one exists (referenced). */
 bool block_job_add_node(BlockJob *bj, BlockNode *bn, Error **errp);

@@ -1756,10 +1756,7 @@ static bool mirror_start(MirrorStart *m, Error **errp)
     if (!top) {
         return false;
     }
-    s = block_job_create(m->job_id, &mirror_driver, top,
-                         qjson_get_int_or(args, "speed", 0),
-                         qjson_get_bool_or(args, "auto-finalize", true),
-                         qjson_get_bool_or(args, "auto-dismiss", true), errp);
+    s = block_job_create_args(args, &mirror_driver, top, errp);
     if (!s) {
         job_filter_remove(NULL, &top);
         return false;

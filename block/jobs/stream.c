@@ -389,12 +389,7 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
                         qjson_get_str_or(args, "filter-node-name", NULL),
                         errp);
     s = !filter ? NULL
-        : block_job_create(qjson_get_str_or(args, "job-id", NULL),
-                           &stream_driver, filter,
-                           qjson_get_int_or(args, "speed", 0),
-                           qjson_get_bool_or(args, "auto-finalize", true),
-                           qjson_get_bool_or(args, "auto-dismiss", true),
-                           errp);
+        : block_job_create_args(args, &stream_driver, filter, errp);
     if (!s) {
         job_filter_remove(NULL, &filter);
         if (reopened_rw) {
