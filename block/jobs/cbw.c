@@ -170,23 +170,20 @@ static void cbw_before(BlockNode *bn, int type, uint64_t off, uint64_t len,
                        const void *buf, int flags, BdrvCb *cb, void *opaque)
 {
     CbwState *s = bn->opaque;
-    CbwReq *r = g_new0(CbwReq, 1);
+    CbwReq req = {
+        .bn = bn, .type = type, .off = off, .len = len, .buf = buf,
+        .flags = flags, .cb = cb, .opaque = opaque,
+    };
+    CbwReq *r;
     uint64_t size = bdrv_length(bn);
 
-    r->bn = bn;
-    r->type = type;
-    r->off = off;
-    r->len = len;
-    r->buf = buf;
-    r->flags = flags;
-    r->cb = cb;
-    r->opaque = opaque;
     if (s->broken || off >= size
         || block_copy_range_clean(s->bc, off, MIN(len, size - off))) {
-        cbw_continue(r);
-        g_free(r);
+        /* most writes: nothing to save first, nothing to allocate */
+        cbw_continue(&req);
         return;
     }
+    r = g_memdup2(&req, sizeof(req));
     /* g_timeout_add_seconds() may fire up to a second early */
     if (s->timeout_s && s->timeout_s <= G_MAXUINT / 1000) {
         r->timer = g_timeout_add(s->timeout_s * 1000, copy_timed_out, r);
