@@ -80,6 +80,15 @@ def qcow2_node(node, path, rules=None):
             "file": f}
 
 
+def blkdebug_raw_blockdev(node, path):
+    """-blockdev JSON: raw image @path as @node, through blkdebug (for
+    breakpoints set with HMP qemu-io)."""
+    return json.dumps({"driver": "raw", "node-name": node,
+                       "file": {"driver": "blkdebug",
+                                "image": {"driver": "file",
+                                          "filename": path}}})
+
+
 def with_dir(prefix):
     """Decorator: the test gets a fresh directory (removed afterwards);
     skips when QEMU's image tools are missing."""

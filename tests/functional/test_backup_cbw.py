@@ -21,21 +21,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run  # noqa: E402
-from images import img, qemu_io, with_dir  # noqa: E402
+from images import blkdebug_raw_blockdev, img, qemu_io, with_dir  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 DEADLINE = 60
 KiB = 1024
-
-
-def raw_node(name, path):
-    return json.dumps({"driver": "raw", "node-name": name,
-                       "file": {"driver": "blkdebug",
-                                "image": {"driver": "file",
-                                          "filename": path}}})
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def offset(c):
@@ -61,8 +51,8 @@ def test_writes_wait_for_old_data(d):
     img("create", "-q", "-f", "raw", src, "1M")
     img("create", "-q", "-f", "raw", tgt, "1M")
     qemu_io(src, "write -P 0x5a 0 1M", fmt="raw")
-    with Qmpd(["-M", "none", "-blockdev", raw_node("src", src),
-               "-blockdev", raw_node("tgt", tgt)]) as q:
+    with Qmpd(["-M", "none", "-blockdev", blkdebug_raw_blockdev("src", src),
+               "-blockdev", blkdebug_raw_blockdev("tgt", tgt)]) as q:
         c = q.connect()
         assert hmp(c, 'qemu-io tgt "break write_aio A"') == ""
         c.cmd("blockdev-backup", device="src", target="tgt", sync="full",
@@ -114,7 +104,7 @@ def test_no_write_past_the_filter(d):
                            "file": {"driver": "file", "filename": src,
                                     "node-name": "srcf"}})
     with Qmpd(["-M", "none", "-blockdev", src_node,
-               "-blockdev", raw_node("tgt", tgt)]) as q:
+               "-blockdev", blkdebug_raw_blockdev("tgt", tgt)]) as q:
         c = q.connect()
         assert hmp(c, 'qemu-io tgt "break write_aio A"') == ""
         c.cmd("blockdev-backup", device="src", target="tgt", sync="full",

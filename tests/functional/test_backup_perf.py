@@ -6,27 +6,16 @@ buffer).  blkdebug breakpoints on the target's writes and the source's
 reads show the order of the copies.  Skips (77) when qemu-img is not
 installed."""
 
-import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run  # noqa: E402
-from images import img, qemu_io, with_dir  # noqa: E402
+from images import blkdebug_raw_blockdev, img, qemu_io, with_dir  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 DEADLINE = 60
-
-
-def raw_node(name, path):
-    return json.dumps({"driver": "raw", "node-name": name,
-                       "file": {"driver": "blkdebug",
-                                "image": {"driver": "file",
-                                          "filename": path}}})
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def start(d):
@@ -34,8 +23,8 @@ def start(d):
     img("create", "-q", "-f", "raw", src, "1M")
     img("create", "-q", "-f", "raw", tgt, "1M")
     qemu_io(src, "write -P 0x5a 0 1M", fmt="raw")
-    q = Qmpd(["-M", "none", "-blockdev", raw_node("src", src),
-              "-blockdev", raw_node("tgt", tgt)])
+    q = Qmpd(["-M", "none", "-blockdev", blkdebug_raw_blockdev("src", src),
+              "-blockdev", blkdebug_raw_blockdev("tgt", tgt)])
     return q, src, tgt
 
 

@@ -22,16 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run, run_qmpd  # noqa: E402
 from images import check_clean, img, need_tools  # noqa: E402
 from images import qemu_io_rc as qemu_io  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 MiB = 1 << 20
-
-
-
-
-
-
-
-
 
 
 def chain(d, names=("base", "sn1", "sn2"), size="64M"):
@@ -52,10 +45,6 @@ def chain(d, names=("base", "sn1", "sn2"), size="64M"):
 
 def io(c, device, cmd):
     return c.cmd("__com.qmpd_qemu-io", device=device, command=cmd)
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def test_drive_device_line():

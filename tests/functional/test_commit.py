@@ -22,6 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run, wait_mid_copy  # noqa: E402
 from images import check_clean, img, need_tools, qemu_io  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -64,14 +65,6 @@ SN2_DATA = [(2 * MiB, 2 * MiB, 0x33), (12 * MiB, MiB, 0x3a)]
 SEED = BASE_DATA + SN1_DATA + SN2_DATA
 
 
-
-
-
-
-
-
-
-
 def seed_chain(d, base_size="64M"):
     """base <- sn1 <- sn2 (relative backing names), patterns as SEED."""
     base, sn1, sn2 = [os.path.join(d, n + ".qcow2")
@@ -93,10 +86,6 @@ def read_cmds(writes):
 
 def io(c, device, cmd):
     return c.cmd("__com.qmpd_qemu-io", device=device, command=cmd)
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def verify(c, device, writes):
@@ -702,8 +691,6 @@ def test_base_grows():
         check_clean(paths[0])
         assert json.loads(img("info", "--output=json", paths[0]))[
             "virtual-size"] == 64 * MiB
-
-
 
 
 def kill9_during(active):

@@ -22,6 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, binary, run  # noqa: E402
 from images import check_clean, img, qemu_io, with_dir  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 DEADLINE = 60
 
@@ -51,10 +52,6 @@ def gio(c, dev, cmd):
 def gio_error(c, dev, cmd):
     return c.error("__com.qmpd_qemu-io", device=dev, qdev=True,
                    command=cmd)[1]
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def wait_stdout(q, text):

@@ -26,6 +26,7 @@ from qmpd import Qmpd, qemu_binary, run  # noqa: E402
 from images import check_clean, img, need_tools, qemu_io  # noqa: E402
 from reference import start  # noqa: E402
 from test_bitmaps import quit  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 DEADLINE = 60
 
@@ -107,10 +108,6 @@ def node_names(c):
     """The nodes named by the test (not QEMU's automatic #blockN)."""
     return sorted(n["node-name"] for n in c.cmd("query-named-block-nodes")
                   if not n["node-name"].startswith("#"))
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def lock_bytes(path):

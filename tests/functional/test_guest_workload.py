@@ -106,20 +106,34 @@ def test_workload_runs_only_while_running():
                         "disk-errors": 0, "active": False}, info
 
 
-def test_disk_digest():
-    d = tempfile.mkdtemp(prefix="qmpd-wl-")
+def disk_guest(d, drive_opts=""):
+    """A pc guest whose virtio-blk vd0 is a 4 MiB raw image in @d, with
+    -drive options @drive_opts: (its Qmpd, the image's path)."""
     img = os.path.join(d, "disk.raw")
     with open(img, "wb") as f:
         f.truncate(4 * MiB)
-    with Qmpd(["-M", "pc", "-m", "16",
-               "-drive", "file=%s,format=raw,if=none,id=drive0" % img,
-               "-device", "virtio-blk-pci,drive=drive0,id=vd0"]) as q:
+    return Qmpd(["-M", "pc", "-m", "16",
+                 "-drive", "file=%s,format=raw,if=none,id=drive0%s"
+                 % (img, drive_opts),
+                 "-device", "virtio-blk-pci,drive=drive0,id=vd0"]), img
+
+
+def write_disk(c, rate, seed, written):
+    """The workload writes vd0 at @rate until @written bytes are done,
+    then stops (its writes in flight go on)."""
+    c.cmd("__com.qmpd_guest-workload", **{"disk-rate": rate,
+                                           "device": "vd0", "seed": seed})
+    wait_until("%d bytes written to the disk" % written, lambda: c.cmd(
+        "__com.qmpd_query-guest-workload")["disk-written"] >= written)
+    c.cmd("__com.qmpd_guest-workload", running=False)
+
+
+def test_disk_digest():
+    d = tempfile.mkdtemp(prefix="qmpd-wl-")
+    q, img = disk_guest(d)
+    with q:
         c = q.connect()
-        c.cmd("__com.qmpd_guest-workload", **{"disk-rate": 4 * MiB,
-                                               "device": "vd0", "seed": 9})
-        wait_until("512 KiB written to the disk", lambda: c.cmd(
-            "__com.qmpd_query-guest-workload")["disk-written"] >= 512 << 10)
-        c.cmd("__com.qmpd_guest-workload", running=False)
+        write_disk(c, 4 * MiB, 9, 512 << 10)
         # writes in flight when it stopped complete on their own
         c.cmd("stop")
         dig = c.cmd("__com.qmpd_guest-digest")["disks"]
@@ -143,19 +157,11 @@ def test_quit_with_writes_in_flight():
     model is freed by its last request's completion, not before (an
     unplugged disk's request used to complete into freed memory)."""
     d = tempfile.mkdtemp(prefix="qmpd-wl-")
-    img = os.path.join(d, "disk.raw")
-    with open(img, "wb") as f:
-        f.truncate(4 * MiB)
-    with Qmpd(["-M", "pc", "-m", "16",
-               "-drive", "file=%s,format=raw,if=none,id=drive0,"
-               "throttling.bps-write=262144" % img,
-               "-device", "virtio-blk-pci,drive=drive0,id=vd0"]) as q:
+    q, img = disk_guest(d, ",throttling.bps-write=262144")
+    with q:
         c = q.connect()
-        c.cmd("__com.qmpd_guest-workload", **{"disk-rate": 16 * MiB,
-                                               "device": "vd0", "seed": 5})
-        wait_until("a write done and more queued", lambda: c.cmd(
-            "__com.qmpd_query-guest-workload")["disk-written"] >= 64 << 10)
-        c.cmd("__com.qmpd_guest-workload", running=False)
+        # one write done, more queued at the throttled drive
+        write_disk(c, 16 * MiB, 5, 64 << 10)
         c.cmd("quit")
         q.wait(DEADLINE)
     os.unlink(img)

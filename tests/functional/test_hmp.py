@@ -13,13 +13,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, binary, check_ended, run, run_qmpd  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 BANNER = b"QEMU 7.2.0 monitor - type 'help' for more information\r\n"
 ANSI = re.compile(rb"\x1b\[[0-9]*[A-Za-z]")
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def test_texts():

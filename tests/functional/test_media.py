@@ -27,6 +27,7 @@ from qmpd import binary, qemu_binary, run  # noqa: E402
 from images import img, need_tools  # noqa: E402
 import reference  # noqa: E402
 from test_hd_options import first_error  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 U = "/machine/unattached/device[%d]"
 
@@ -328,10 +329,6 @@ def test_command_lines():
                 assert first_error(qemu_binary(), args) == want, args
     finally:
         shutil.rmtree(d)
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def test_guest_io_on_empty_drive():

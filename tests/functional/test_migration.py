@@ -10,6 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, run  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 UNIMPLEMENTED = ["xbzrle", "rdma-pin-all",
                  "compress", "postcopy-ram", "x-colo", "release-ram",
@@ -21,10 +22,6 @@ UNIMPLEMENTED = ["xbzrle", "rdma-pin-all",
 def caps(c):
     return {x["capability"]: x["state"]
             for x in c.cmd("query-migrate-capabilities")}
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def test_capabilities():

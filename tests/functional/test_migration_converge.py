@@ -16,6 +16,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from migpair import MigPair  # noqa: E402
 from qmpd import run, wait_until  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 MiB = 1 << 20
 BASE = ["-M", "pc", "-m", "32"]
@@ -25,10 +26,6 @@ BANDWIDTH = 16 * MiB
 
 def status(c):
     return c.cmd("query-migrate").get("status")
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def written(c):
@@ -49,7 +46,6 @@ class Pair(MigPair):
         sc.cmd("__com.qmpd_guest-workload", **{"ram-rate": RATE, "seed": 7})
         wait_until("RAM dirtied", lambda: written(sc) >= 16 * MiB)
         sc.cmd("migrate", uri=self.uri)
-
 
 
 def test_converges_only_throttled():

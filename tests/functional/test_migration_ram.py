@@ -22,14 +22,11 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, free_port, run, wait_until  # noqa: E402
+from hmplines import hmp  # noqa: E402
 
 DEADLINE = 60
 MiB = 1 << 20
 BASE = ["-M", "pc", "-m", "64"]
-
-
-
-
 
 
 def events_on(c):
@@ -44,10 +41,6 @@ def status(c):
 def wait_status(c, want):
     return wait_until("migration status %s" % (want,),
                       lambda: status(c) in want and c.cmd("query-migrate"))
-
-
-def hmp(c, line):
-    return c.cmd("human-monitor-command", **{"command-line": line})
 
 
 def names(c):

@@ -3,7 +3,7 @@
 """README's "Every option" tables against what qmpd accepts.
 
 Every option and key the command line parses (the tables in
-system/options.c, system/drive.c, system/machine.c, system/memory.c,
+system/options.c, system/drive-options.c, system/machine.c, system/memory.c,
 system/guest.c and monitor/chardev.c) and every argument of every QMP
 command (qapi/schema/*.json, nested struct members, union branches)
 must have a row in README.md, and every row must name something that
@@ -257,14 +257,14 @@ def cmdline():
         return c_strings(src, r"%s\(.*?%s\[\] = \{(.*?)\};" % (fn, array),
                          what)
 
-    drive = c_source("system/drive.c")
+    drive = c_source("system/drive-options.c")
     machine = c_source("system/machine.c")
     props = c_source("system/guest-props.c")
     chardev = c_source("monitor/chardev.c")
     want = {
         OPTIONS: names + ["-" + n for n in unsupported],
         "-drive": c_strings(drive, r"own\[\] = \{(.*?)\};",
-                            "-drive's own keys in system/drive.c"),
+                            "-drive's own keys in system/drive-options.c"),
         "-M": ["type", "accel", "memory-backend"] + re.findall(
             r'\{ "([\w-]+)", (?:true|false),',
             re.search(r"machine_props\[\] = \{(.*?)\};", machine,
