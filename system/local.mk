@@ -10,6 +10,7 @@ system_libsystem_a_SOURCES = \
 	system/physmem.c system/physmem.h \
 	system/serial.c system/serial.h \
 	system/drive.c system/drive.h system/drive-hmp.c \
+	system/drive-options.c system/drive-options.h \
 	system/drive-throttle.c system/drive-throttle.h \
 	system/board-drives.c system/board-drives.h \
 	system/guest.c system/guest.h \
