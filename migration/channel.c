@@ -149,6 +149,22 @@ static int start_connect(int family, const struct sockaddr *sa,
     return fd;
 }
 
+static bool outside_forbidden;
+
+void mig_channel_forbid_outside(void)
+{
+    outside_forbidden = true;
+}
+
+static bool outside_allowed(const char *uri, Error **errp)
+{
+    if (outside_forbidden) {
+        error_setg(errp, "Migration URI '%s' is disabled here", uri);
+        return false;
+    }
+    return true;
+}
+
 /*
  * fd:N or fd:NAME, as QEMU reads them: a leading digit makes a number
  * (getfd refuses such names).  The descriptor becomes the caller's.
@@ -157,6 +173,9 @@ static int fd_param(const char *param, Error **errp)
 {
     int fd = -1;
 
+    if (!outside_allowed("fd:", errp)) {
+        return -1;
+    }
     if (g_ascii_isdigit(param[0])) {
         char *end;
         long n = strtol(param, &end, 10);
@@ -183,6 +202,9 @@ static int spawn_exec(const char *cmd, bool source, Error **errp)
     int fd;
     gboolean ok;
 
+    if (!outside_allowed("exec:", errp)) {
+        return -1;
+    }
     ok = g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
                                   G_SPAWN_DEFAULT, NULL, NULL,
                                   NULL, source ? &fd : NULL,

@@ -19,6 +19,13 @@
 /* @fd >= 0 (the caller's), or -1 with @err (taken). */
 typedef void MigChannelCb(void *opaque, int fd, Error *err);
 
+/*
+ * For the fuzz targets: exec: would run a shell command of the fuzzer's
+ * making and fd: take the fuzzer's own descriptors (fd:2 closed its
+ * stderr), so from now on both are refused.
+ */
+void mig_channel_forbid_outside(void);
+
 /* Whether @uri names a protocol migrate takes. */
 bool mig_uri_valid(const char *uri);
 

@@ -12,6 +12,7 @@
 #include <glib.h>
 
 #include "block/core/block.h"
+#include "migration/channel.h"
 #include "monitor/monitor-int.h"
 #include "system/handlers.h"
 #include "system/machine.h"
@@ -29,7 +30,10 @@ static void done_cb(void *opaque, const char *output)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static QapiSchema *s;
-    static MachineConfig mc = { "pc-q35-7.2", "qtest", 64 << 20, "f" };
+    static MachineConfig mc = {
+        .type = "pc-q35-7.2", .accel = "qtest",
+        .ram_size = 64 << 20, .maxram_size = 64 << 20, .name = "f",
+    };
     g_autofree char *line = g_strndup((const char *)data, size);
     bool done = false;
 
@@ -41,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         g_assert(scratch && chdir(scratch) == 0);
         g_assert(bdrv_init(NULL));
         qmpd_register_handlers(s);
+        mig_channel_forbid_outside();
         g_assert(hmp_check_table(s, NULL));
         mon_init(s);
         machine_set_config(&mc);

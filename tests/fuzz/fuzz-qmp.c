@@ -15,6 +15,7 @@
 #include <glib.h>
 
 #include "block/core/block.h"
+#include "migration/channel.h"
 #include "monitor/monitor.h"
 #include "qapi/schema.h"
 #include "system/handlers.h"
@@ -28,7 +29,10 @@ static char *scratch;       /* the working directory, kept for the run */
 static QapiSchema *fuzz_schema(void)
 {
     static QapiSchema *s;
-    static MachineConfig mc = { "pc-i440fx-7.2", "tcg", 128 << 20, NULL };
+    static MachineConfig mc = {
+        .type = "pc-i440fx-7.2", .accel = "tcg",
+        .ram_size = 128 << 20, .maxram_size = 128 << 20,
+    };
 
     if (!s) {
         Error *err = NULL;
@@ -40,6 +44,7 @@ static QapiSchema *fuzz_schema(void)
         g_assert(scratch && chdir(scratch) == 0);
         g_assert(bdrv_init(NULL));
         qmpd_register_handlers(s);
+        mig_channel_forbid_outside();
         g_assert(qapi_check_handlers(s, NULL) && mon_check(s, NULL));
         machine_set_config(&mc);
         runstate_init(RUN_STATE_RUNNING);
