@@ -22,7 +22,8 @@ UNIT_TESTS = \
 	tests/unit/test-mig-stream \
 	tests/unit/test-mig-block \
 	tests/unit/test-throttle-core \
-	tests/unit/test-telnet
+	tests/unit/test-telnet \
+	tests/unit/test-nbd-proto
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -58,6 +59,10 @@ tests_unit_test_mig_block_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_mig_block_LDADD = $(MIGRATION_LIBS) monitor/libmonitor.a \
 	system/libsystem.a monitor/libmonitor.a $(MIGRATION_LIBS) \
 	$(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_nbd_proto_SOURCES = tests/unit/test-nbd-proto.c
+tests_unit_test_nbd_proto_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_nbd_proto_LDADD = nbd/libnbdproto.a $(TEST_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c \
 	tests/unit/block-sync.c tests/unit/block-sync.h
