@@ -488,10 +488,12 @@ bool hmp_args_type_check(const char *args_type, Error **errp)
     ArgSpec a;
 
     while (next_spec(p, &a)) {
-        g_autofree char *key = a.key;
+        bool bad = !strchr("sSBFilob-", a.type)
+                   || (a.type == '-' && !a.letter)
+                   || (*a.rest && *a.rest != ',');
 
-        if (!strchr("sSBFilob-", a.type) || (a.type == '-' && !a.letter)
-            || (*a.rest && *a.rest != ',')) {
+        g_free(a.key);
+        if (bad) {
             error_setg(errp, "bad argument type at '%s'", p);
             return false;
         }

@@ -455,7 +455,8 @@ static void queue_add(GPtrArray *q, BlockNode *bn, const json_t *given,
             cflat = json_object();
         } else {
             cflat = extract(flat, c->name);
-            g_autoptr(json_t) drop = extract(e->explicit_opts, c->name);
+            /* the parent no longer holds options for this child */
+            json_decref(extract(e->explicit_opts, c->name));
             cgiven = given ? json_object_get(given, c->name) : NULL;
         }
         queue_add(q, c->child, ckeep ? NULL : cgiven, cflat, ckeep, e,
