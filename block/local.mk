@@ -34,7 +34,8 @@ block_libblock_a_SOURCES += \
 	block/drivers/qcow2-freemap.c block/drivers/qcow2-discard.c \
 	block/drivers/qcow2-overlap.c block/drivers/qcow2-options.c \
 	block/drivers/qcow2-flush.c block/drivers/qcow2-header.c \
-	block/drivers/qcow2-bitmap.c block/drivers/qcow2-resize.c \
+	block/drivers/qcow2-bitmap.c block/drivers/qcow2-bitmap-dir.c \
+	block/drivers/qcow2-bitmap-int.h block/drivers/qcow2-resize.c \
 	block/drivers/qcow2-create.c
 
 # jobs/: the job core and each job's policy

@@ -10,8 +10,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
-#include <glib.h>
+
+#include "util/be.h"
 
 #define NBD_DEFAULT_PORT        10809
 
@@ -148,44 +148,13 @@ enum {
 #define NBD_MAX_BUFFER_SIZE     (32u * 1024 * 1024)
 #define NBD_MAX_OPTION_SIZE     (1u << 20)
 
-static inline void nbd_put16(uint8_t *p, uint16_t v)
-{
-    v = GUINT16_TO_BE(v);
-    memcpy(p, &v, 2);
-}
-
-static inline void nbd_put32(uint8_t *p, uint32_t v)
-{
-    v = GUINT32_TO_BE(v);
-    memcpy(p, &v, 4);
-}
-
-static inline void nbd_put64(uint8_t *p, uint64_t v)
-{
-    v = GUINT64_TO_BE(v);
-    memcpy(p, &v, 8);
-}
-
-static inline uint16_t nbd_get16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return GUINT16_FROM_BE(v);
-}
-
-static inline uint32_t nbd_get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return GUINT32_FROM_BE(v);
-}
-
-static inline uint64_t nbd_get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return GUINT64_FROM_BE(v);
-}
+/* the wire is big-endian (util/be.h) */
+#define nbd_put16 be_put16
+#define nbd_put32 be_put32
+#define nbd_put64 be_put64
+#define nbd_get16 be_get16
+#define nbd_get32 be_get32
+#define nbd_get64 be_get64
 
 /* A request's or reply's header, decoded. */
 typedef struct NbdRequest {
