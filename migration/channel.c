@@ -25,6 +25,7 @@
 #include <glib-unix.h>
 
 #include "migration/channel.h"
+#include "util/confine.h"
 #include "util/fdstore.h"
 
 struct MigListener {
@@ -375,6 +376,10 @@ MigListener *mig_channel_listen(const char *uri, MigChannelCb *cb,
         mode_t old;
 
         if (unix_addr(uri + 5, &sun, errp) < 0) {
+            return NULL;
+        }
+        if (!fs_may_write(uri + 5)) {
+            error_setg_errno(errp, EACCES, "Failed to bind socket");
             return NULL;
         }
         unlink(uri + 5);

@@ -28,6 +28,7 @@
 
 #include "monitor/chardev.h"
 #include "qapi/opts.h"
+#include "util/confine.h"
 
 struct Chardev {
     char *id;
@@ -446,6 +447,12 @@ static bool open_unix(Chardev *c, Error **errp)
         c->fd = fd;
         return true;
     }
+    if (c->server && !fs_may_write(c->path)) {
+        error_setg_errno(errp, EACCES, "Failed to bind socket to %s",
+                         c->path);
+        close(fd);
+        return false;
+    }
     if (c->server) {
         /*
          * Bind a temporary name and rename it into place once listening,
@@ -769,7 +776,7 @@ void chardev_free(Chardev *c)
         }
     }
     if (c->unlink_path) {
-        unlink(c->path);
+        fs_unlink(c->path);
     }
     g_free(c->id);
     g_free(c->loc);

@@ -23,7 +23,8 @@ UNIT_TESTS = \
 	tests/unit/test-mig-block \
 	tests/unit/test-throttle-core \
 	tests/unit/test-telnet \
-	tests/unit/test-nbd-proto
+	tests/unit/test-nbd-proto \
+	tests/unit/test-confine
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -63,6 +64,10 @@ tests_unit_test_mig_block_LDADD = $(MIGRATION_LIBS) monitor/libmonitor.a \
 tests_unit_test_nbd_proto_SOURCES = tests/unit/test-nbd-proto.c
 tests_unit_test_nbd_proto_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_nbd_proto_LDADD = nbd/libnbdproto.a $(TEST_LIBS)
+
+tests_unit_test_confine_SOURCES = tests/unit/test-confine.c
+tests_unit_test_confine_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_confine_LDADD = util/libutil.a $(TEST_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c \
 	tests/unit/block-sync.c tests/unit/block-sync.h

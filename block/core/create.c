@@ -16,10 +16,11 @@
 
 #include "block/core/block-int.h"
 #include "qapi/qjson.h"
+#include "util/confine.h"
 
 bool bdrv_create_file(const char *filename, uint64_t size, Error **errp)
 {
-    int fd = open(filename, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = fs_open(filename, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
     if (fd < 0) {
         error_setg_errno(errp, errno, "Could not create '%s'", filename);

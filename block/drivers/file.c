@@ -28,6 +28,7 @@
 #include "block/core/ioq.h"
 #include "block/drivers/file-lock.h"
 #include "qapi/qjson.h"
+#include "util/confine.h"
 
 
 typedef struct {
@@ -187,7 +188,7 @@ static bool file_open(BlockNode *bn, const json_t *opts, Error **errp)
                    filename);
         return false;
     }
-    s->fd = open(filename, flags | (bn->read_only ? O_RDONLY : O_RDWR));
+    s->fd = fs_open(filename, flags | (bn->read_only ? O_RDONLY : O_RDWR), 0);
     if (s->fd < 0 && !bn->read_only && auto_ro
         && (errno == EACCES || errno == EROFS)) {
         bn->read_only = true;
@@ -829,8 +830,8 @@ static bool file_reopen_prepare(BdrvReopenState *rs, Error **errp)
         r->native = s->native;
         return true;
     }
-    fd = open(filename, O_CLOEXEC | (rs->cache_direct ? O_DIRECT : 0)
-              | (rs->read_only ? O_RDONLY : O_RDWR));
+    fd = fs_open(filename, O_CLOEXEC | (rs->cache_direct ? O_DIRECT : 0)
+                 | (rs->read_only ? O_RDONLY : O_RDWR), 0);
     if (fd < 0) {
         error_setg_errno(errp, errno, "Could not reopen file");
         g_free(r);

@@ -18,6 +18,7 @@
 #include "block/core/ioq.h"
 #include "block/jobs/job-int.h"
 #include "qapi/qjson.h"
+#include "util/confine.h"
 #include "util/log.h"
 
 typedef struct {
@@ -74,7 +75,7 @@ static bool create_file(const json_t *o, Error **errp)
         error_setg(errp, "Extent size hint is too large");
         return false;
     }
-    fd = open(filename, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = fs_open(filename, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         error_setg_errno(errp, errno, "Could not create '%s'", filename);
         return false;

@@ -17,6 +17,7 @@
 #include "system/handlers.h"
 #include "system/machine.h"
 #include "system/runstate.h"
+#include "util/confine.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,7 +46,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         g_assert(scratch && chdir(scratch) == 0);
         g_assert(bdrv_init(NULL));
         qmpd_register_handlers(s);
+        /* the fuzzer's input must not reach outside its scratch dir:
+         * no exec:/fd: migrations, no files written outside it */
         mig_channel_forbid_outside();
+        fs_confine();
         g_assert(hmp_check_table(s, NULL));
         mon_init(s);
         machine_set_config(&mc);

@@ -21,6 +21,7 @@
 #include "system/handlers.h"
 #include "system/machine.h"
 #include "system/runstate.h"
+#include "util/confine.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,7 +45,10 @@ static QapiSchema *fuzz_schema(void)
         g_assert(scratch && chdir(scratch) == 0);
         g_assert(bdrv_init(NULL));
         qmpd_register_handlers(s);
+        /* the fuzzer's input must not reach outside its scratch dir:
+         * no exec:/fd: migrations, no files written outside it */
         mig_channel_forbid_outside();
+        fs_confine();
         g_assert(qapi_check_handlers(s, NULL) && mon_check(s, NULL));
         machine_set_config(&mc);
         runstate_init(RUN_STATE_RUNNING);

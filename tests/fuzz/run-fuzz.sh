@@ -8,7 +8,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${1:-$src/build-fuzz}
 secs=${2:-60}
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-CC=${CC:-clang} "$src/configure" -q --enable-fuzzing >configure.out 2>&1 ||
+CC=${CC:-clang} "$src/configure" -q --enable-fuzzing --enable-werror >configure.out 2>&1 ||
     { cat configure.out; exit 1; }
 make -j"$(nproc)" fuzz >make.out 2>&1 || { tail -30 make.out; exit 1; }
 status=0
