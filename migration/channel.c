@@ -424,6 +424,34 @@ void mig_listener_accept_more(MigListener *l)
     l->more = true;
 }
 
+MigListener *mig_channel_listen_fd(int fd, MigChannelCb *cb, void *opaque)
+{
+    MigListener *l = g_new0(MigListener, 1);
+
+    set_nonblock(fd);
+    l->fd = fd;
+    l->cb = cb;
+    l->opaque = opaque;
+    l->more = true;
+    l->watch = g_unix_fd_add(l->fd, G_IO_IN, accept_cb, l);
+    return l;
+}
+
+void mig_listener_pause(MigListener *l, bool paused)
+{
+    if (paused && l->watch) {
+        g_source_remove(l->watch);
+        l->watch = 0;
+    } else if (!paused && !l->watch && l->fd >= 0) {
+        l->watch = g_unix_fd_add(l->fd, G_IO_IN, accept_cb, l);
+    }
+}
+
+int mig_channel_fd_param(const char *param, Error **errp)
+{
+    return fd_param(param, errp);
+}
+
 void mig_listener_free(MigListener *l)
 {
     if (!l) {

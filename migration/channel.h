@@ -57,4 +57,24 @@ void mig_listener_accept_more(MigListener *l);
 
 void mig_listener_free(MigListener *l);
 
+/*
+ * Listen on @fd, a socket already listening (the NBD server's fd
+ * address), taken: @cb runs for each connection, as after
+ * mig_listener_accept_more().
+ */
+MigListener *mig_channel_listen_fd(int fd, MigChannelCb *cb, void *opaque);
+
+/*
+ * Stop accepting (connections wait in the listen queue) or accept
+ * again: the NBD server at its max-connections.
+ */
+void mig_listener_pause(MigListener *l, bool paused);
+
+/*
+ * The descriptor fd:@param names (a number, or a name getfd gave on
+ * the monitor running the command), the caller's; -1 with QEMU's
+ * message when there is none.
+ */
+int mig_channel_fd_param(const char *param, Error **errp);
+
 #endif /* MIGRATION_CHANNEL_H */

@@ -11,4 +11,4 @@ migration_libmigration_a_SOURCES = \
 	migration/return-path.c migration/converge.c migration/multifd.c
 
 # migration/ reads the guest's RAM and run state (system/)
-MIGRATION_LIBS = migration/libmigration.a system/libsystem.a
+MIGRATION_LIBS = $(NBD_LIBS) migration/libmigration.a system/libsystem.a

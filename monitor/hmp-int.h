@@ -34,4 +34,8 @@ extern const size_t mig_hmp_handlers_count;
 extern const HmpPrinter mig_hmp_printers[];
 extern const size_t mig_hmp_printers_count;
 
+/* hmp-nbd.c */
+extern const HmpHandler nbd_hmp_handlers[];
+extern const size_t nbd_hmp_handlers_count;
+
 #endif /* MONITOR_HMP_INT_H */

@@ -203,6 +203,7 @@ bool hmp_check_table(QapiSchema *schema, Error **errp)
                               block_cmds_hmp_handlers_count);
         hmp_register_handlers(media_hmp_handlers, media_hmp_handlers_count);
         hmp_register_handlers(mig_hmp_handlers, mig_hmp_handlers_count);
+        hmp_register_handlers(nbd_hmp_handlers, nbd_hmp_handlers_count);
         hmp_register_printers(mig_hmp_printers, mig_hmp_printers_count);
         block_registered = true;
     }

@@ -8,7 +8,7 @@ monitor_libmonitor_a_SOURCES = \
 	monitor/hmp.c monitor/hmp.h monitor/hmp-int.h monitor/hmp-cmds.c \
 	monitor/hmp-parse.c monitor/hmp-parse.h \
 	monitor/hmp-block.c monitor/hmp-block-cmds.c \
-	monitor/hmp-media.c monitor/hmp-migration.c \
+	monitor/hmp-media.c monitor/hmp-migration.c monitor/hmp-nbd.c \
 	monitor/readline.c monitor/readline.h \
 	monitor/qemu-io.c monitor/qemu-io.h monitor/qemu-io-int.h \
 	monitor/qemu-io-format.c monitor/qemu-io-cmds.c

@@ -3,3 +3,10 @@
 # server and the nbd block driver's client side
 noinst_LIBRARIES += nbd/libnbdproto.a
 nbd_libnbdproto_a_SOURCES = nbd/proto.h nbd/proto.c
+
+# qmpd's NBD server: exports, the listener and connections, the
+# handshake and the transmission phase
+noinst_LIBRARIES += nbd/libnbdserver.a
+nbd_libnbdserver_a_SOURCES = nbd/server.h nbd/server-int.h \
+	nbd/export.c nbd/server.c nbd/server-opts.c nbd/server-cmds.c
+NBD_LIBS = nbd/libnbdserver.a nbd/libnbdproto.a

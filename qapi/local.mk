@@ -3,6 +3,7 @@ QAPI_SCHEMA_FILES = \
 	qapi/schema/bitmap.json \
 	qapi/schema/block-core.json \
 	qapi/schema/block.json \
+	qapi/schema/block-export.json \
 	qapi/schema/block-job.json \
 	qapi/schema/control.json \
 	qapi/schema/guest.json \

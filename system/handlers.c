@@ -14,6 +14,7 @@
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "monitor/qemu-io.h"
+#include "nbd/server.h"
 #include "system/drive.h"
 #include "system/guest.h"
 #include "system/handlers.h"
@@ -59,6 +60,10 @@ void qmpd_register_handlers(QapiSchema *s)
     qapi_register_handlers(s, backup_qmp_handlers, backup_qmp_handlers_count);
     qapi_register_handlers(s, guest_qmp_handlers, guest_qmp_handlers_count);
     qapi_register_handlers(s, mig_qmp_handlers, mig_qmp_handlers_count);
+    qapi_register_handlers(s, nbd_server_qmp_handlers,
+                           nbd_server_qmp_handlers_count);
+    qapi_register_handlers(s, nbd_export_qmp_handlers,
+                           nbd_export_qmp_handlers_count);
     qapi_register_handlers(s, workload_qmp_handlers,
                            workload_qmp_handlers_count);
     qapi_register_handlers(s, qom_qmp_handlers, qom_qmp_handlers_count);

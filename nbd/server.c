@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The NBD server's listener and connections: nbd-server-start and
+ * nbd-server-stop, and the socket side of each client.
+ *
+ * A connection is a byte pump on the main loop.  Input is read into
+ * one buffer and parsed as whole messages (an option, or a request with
+ * its payload): server-opts.c during the handshake, server-cmds.c
+ * after.  Replies are queued and written as the socket takes them, so
+ * requests finish and are answered in any order.  Memory is bounded
+ * per client: while NBD_CONN_MAX_IN_FLIGHT requests are unanswered or
+ * NBD_CONN_MAX_MEM bytes of payloads and replies are held, the socket
+ * is not read, and the client's own sends block.  A protocol error
+ * drops that client alone.  A dropped connection stays allocated until
+ * its last request has completed, since the block layer's callbacks
+ * point at it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib-unix.h>
+
+#include "block/core/ioq.h"
+#include "migration/channel.h"
+#include "nbd/server-int.h"
+#include "nbd/server.h"
+#include "qapi/qjson.h"
+
+/* One queued write: a header (copied) and maybe a payload (owned). */
+typedef struct NbdOut {
+    size_t hlen;
+    void *data;
+    size_t dlen;
+    size_t done;                /* bytes of hdr, then data, written */
+    uint8_t hdr[];
+} NbdOut;
+
+typedef struct NbdServer {
+    MigListener *listener;
+    unsigned max_conns;         /* 0: no limit */
+    GList *conns;               /* every NbdConn not yet freed */
+    unsigned live;              /* of those, not dead */
+} NbdServer;
+
+static NbdServer *server;
+/* connections outlive the server only while requests finish */
+static GList *orphans;
+
+#define NBD_CONN_READ_CHUNK     (256u * 1024)
+/* the largest message: a write's header and payload */
+#define NBD_CONN_IN_MAX         (NBD_REQUEST_SIZE + NBD_MAX_BUFFER_SIZE)
+
+bool nbd_server_running(void)
+{
+    return server != NULL;
+}
+
+static bool conn_wants_input(const NbdConn *c)
+{
+    return !c->closing && c->in_flight < NBD_CONN_MAX_IN_FLIGHT
+        && c->mem < NBD_CONN_MAX_MEM;
+}
+
+static gboolean conn_io_cb(gint fd, GIOCondition cond, gpointer opaque);
+
+static void conn_set_watch(NbdConn *c)
+{
+    GIOCondition want = 0;
+
+    if (!c->dead) {
+        if (conn_wants_input(c)) {
+            want |= G_IO_IN;
+        }
+        if (!g_queue_is_empty(&c->out)) {
+            want |= G_IO_OUT;
+        }
+    }
+    if (c->watch && want == c->watch_cond) {
+        return;
+    }
+    if (c->watch) {
+        g_source_remove(c->watch);
+        c->watch = 0;
+    }
+    c->watch_cond = want;
+    if (want) {
+        c->watch = g_unix_fd_add(c->fd, want, conn_io_cb, c);
+    }
+}
+
+void nbd_conn_send(NbdConn *c, const void *hdr, size_t len, void *data,
+                   size_t dlen)
+{
+    NbdOut *o;
+
+    if (c->dead) {
+        if (data) {
+            ioq_buf_free(data);
+            c->mem -= dlen;
+        }
+        return;
+    }
+    o = g_malloc0(sizeof(*o) + len);
+    memcpy(o->hdr, hdr, len);
+    o->hlen = len;
+    o->data = data;
+    o->dlen = dlen;
+    g_queue_push_tail(&c->out, o);
+}
+
+static void out_free(NbdConn *c, NbdOut *o)
+{
+    if (o->data) {
+        ioq_buf_free(o->data);
+        c->mem -= o->dlen;
+    }
+    g_free(o);
+}
+
+static void conn_free(NbdConn *c)
+{
+    NbdOut *o;
+
+    while ((o = g_queue_pop_head(&c->out))) {
+        out_free(c, o);
+    }
+    if (c->exp) {
+        nbd_export_unref(c->exp);
+    }
+    if (c->meta_exp) {
+        nbd_export_unref(c->meta_exp);
+    }
+    g_free(c->meta_bitmaps);
+    g_free(c->in);
+    g_free(c);
+}
+
+static gboolean conn_reap_cb(gpointer opaque)
+{
+    NbdConn *c = opaque;
+
+    if (server && g_list_find(server->conns, c)) {
+        server->conns = g_list_remove(server->conns, c);
+    } else {
+        orphans = g_list_remove(orphans, c);
+    }
+    conn_free(c);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * Free @c once it is dead and idle, from the main loop: whoever called
+ * in (a parser, a completion) may still look at it on the way out.
+ */
+static void conn_reap(NbdConn *c)
+{
+    if (c->dead && !c->in_flight && !c->reaping) {
+        c->reaping = true;
+        g_idle_add(conn_reap_cb, c);
+    }
+}
+
+void nbd_conn_close(NbdConn *c)
+{
+    NbdOut *o;
+
+    if (c->dead) {
+        return;
+    }
+    c->dead = true;
+    c->closing = true;
+    if (c->watch) {
+        g_source_remove(c->watch);
+        c->watch = 0;
+    }
+    close(c->fd);
+    c->fd = -1;
+    while ((o = g_queue_pop_head(&c->out))) {
+        out_free(c, o);
+    }
+    if (c->exp) {
+        c->exp->conns = g_list_remove(c->exp->conns, c);
+    }
+    if (server && g_list_find(server->conns, c)) {
+        bool was_full = server->max_conns
+            && server->live >= server->max_conns;
+
+        server->live--;
+        if (was_full) {
+            mig_listener_pause(server->listener, false);
+        }
+    }
+    conn_reap(c);
+}
+
+void nbd_conn_request_done(NbdConn *c)
+{
+    g_assert(c->in_flight > 0);
+    c->in_flight--;
+    if (c->dead) {
+        conn_reap(c);
+        return;
+    }
+    nbd_conn_update(c);
+}
+
+void nbd_conns_close_export(NbdExport *exp)
+{
+    while (exp->conns) {
+        nbd_conn_close(exp->conns->data);
+    }
+}
+
+/* Write what the socket takes; false when the connection died. */
+static bool conn_flush(NbdConn *c)
+{
+    NbdOut *o;
+
+    while ((o = g_queue_peek_head(&c->out))) {
+        struct iovec iov[2];
+        int n = 0;
+        ssize_t r;
+
+        if (o->done < o->hlen) {
+            iov[n].iov_base = o->hdr + o->done;
+            iov[n++].iov_len = o->hlen - o->done;
+        }
+        if (o->dlen) {
+            size_t d = o->done > o->hlen ? o->done - o->hlen : 0;
+
+            iov[n].iov_base = (uint8_t *)o->data + d;
+            iov[n++].iov_len = o->dlen - d;
+        }
+        r = writev(c->fd, iov, n);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                return true;
+            }
+            nbd_conn_close(c);
+            return false;
+        }
+        o->done += r;
+        if (o->done < o->hlen + o->dlen) {
+            return true;
+        }
+        g_queue_pop_head(&c->out);
+        out_free(c, o);
+        /* an NBD_OPT_ABORT's ACK, a refused NBD_OPT_EXPORT_NAME */
+        if (c->closing && g_queue_is_empty(&c->out) && !c->in_flight) {
+            nbd_conn_close(c);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Parse what the input holds; false when the connection died. */
+static bool conn_parse(NbdConn *c)
+{
+    while (conn_wants_input(c) && c->in_off < c->in_len) {
+        const uint8_t *p = c->in + c->in_off;
+        size_t n = c->in_len - c->in_off;
+        ssize_t r = c->phase == NBD_CONN_TRANSMISSION
+            ? nbd_cmds_parse(c, p, n) : nbd_opts_parse(c, p, n);
+
+        if (r < 0) {
+            nbd_conn_close(c);
+            return false;
+        }
+        if (r == 0) {
+            break;
+        }
+        c->in_off += r;
+    }
+    if (c->in_off == c->in_len) {
+        c->in_off = c->in_len = 0;
+    }
+    return !c->dead;
+}
+
+static void conn_read(NbdConn *c)
+{
+    ssize_t r;
+
+    if (c->in_off && c->in_size - c->in_len < NBD_CONN_READ_CHUNK) {
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
+    if (c->in_len >= NBD_CONN_IN_MAX) {
+        /* a message larger than any the parser accepts */
+        nbd_conn_close(c);
+        return;
+    }
+    if (c->in_size - c->in_len < NBD_CONN_READ_CHUNK) {
+        c->in_size = MIN(MAX(c->in_size * 2, c->in_len
+                             + NBD_CONN_READ_CHUNK), NBD_CONN_IN_MAX);
+        c->in = g_realloc(c->in, c->in_size);
+    }
+    r = read(c->fd, c->in + c->in_len, c->in_size - c->in_len);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (r <= 0) {
+        /* the client hung up (or broke): answers to it are moot */
+        nbd_conn_close(c);
+        return;
+    }
+    c->in_len += r;
+}
+
+void nbd_conn_update(NbdConn *c)
+{
+    /* a completion that runs while we parse comes back here */
+    if (c->busy) {
+        c->again = true;
+        return;
+    }
+    c->busy = true;
+    do {
+        c->again = false;
+        if (!conn_parse(c) || !conn_flush(c)) {
+            break;
+        }
+        if (c->closing && g_queue_is_empty(&c->out) && !c->in_flight) {
+            nbd_conn_close(c);
+        }
+    } while (c->again && !c->dead);
+    c->busy = false;
+    if (!c->dead) {
+        conn_set_watch(c);
+    }
+}
+
+static gboolean conn_io_cb(gint fd, GIOCondition cond, gpointer opaque)
+{
+    NbdConn *c = opaque;
+
+    /* the watch is replaced as the connection's needs change */
+    c->watch = 0;
+    c->watch_cond = 0;
+    if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR)) {
+        conn_read(c);
+    }
+    nbd_conn_update(c);
+    return G_SOURCE_REMOVE;
+}
+
+static void accept_cb(void *opaque, int fd, Error *err)
+{
+    NbdConn *c;
+
+    if (fd < 0) {
+        error_free(err);
+        return;
+    }
+    c = g_new0(NbdConn, 1);
+    c->fd = fd;
+    c->phase = NBD_CONN_CLIENT_FLAGS;
+    g_queue_init(&c->out);
+    server->conns = g_list_prepend(server->conns, c);
+    server->live++;
+    if (server->max_conns && server->live >= server->max_conns) {
+        mig_listener_pause(server->listener, true);
+    }
+    nbd_opts_greet(c);
+    nbd_conn_update(c);
+}
+
+/* SocketAddressLegacy as a URI mig_channel_listen() reads. */
+static char *legacy_uri(const json_t *addr, Error **errp)
+{
+    const char *type = qjson_get_str(addr, "type");
+    const json_t *data = json_object_get(addr, "data");
+
+    if (!strcmp(type, "inet")) {
+        const char *host = qjson_get_str(data, "host");
+
+        return g_strdup_printf(strchr(host, ':') ? "tcp:[%s]:%s"
+                               : "tcp:%s:%s", host,
+                               qjson_get_str(data, "port"));
+    }
+    if (!strcmp(type, "unix")) {
+        return g_strdup_printf("unix:%s", qjson_get_str(data, "path"));
+    }
+    error_setg(errp, "Socket family %s is not supported", type);
+    return NULL;
+}
+
+/* nbd-server-start's work, with @args borrowed. */
+static bool server_start(const json_t *args, Error **errp)
+{
+    const json_t *addr = json_object_get(args, "addr");
+    MigListener *l;
+
+    if (server) {
+        error_setg(errp, "NBD server already running");
+        return false;
+    }
+    if (qjson_has(args, "tls-creds")) {
+        /* qmpd has no TLS credentials objects: none can be named */
+        error_setg(errp, "No TLS credentials with id '%s'",
+                   qjson_get_str(args, "tls-creds"));
+        return false;
+    }
+    if (!strcmp(qjson_get_str(addr, "type"), "fd")) {
+        const json_t *data = json_object_get(addr, "data");
+        int fd = mig_channel_fd_param(qjson_get_str(data, "str"), errp);
+
+        l = fd < 0 ? NULL : mig_channel_listen_fd(fd, accept_cb, NULL);
+    } else {
+        g_autofree char *uri = legacy_uri(addr, errp);
+
+        l = uri ? mig_channel_listen(uri, accept_cb, NULL, errp) : NULL;
+        if (l) {
+            mig_listener_accept_more(l);
+        }
+    }
+    if (!l) {
+        return false;
+    }
+    server = g_new0(NbdServer, 1);
+    server->listener = l;
+    server->max_conns = qjson_get_uint_or(args, "max-connections", 0);
+    return true;
+}
+
+static bool qmp_nbd_server_start(const json_t *args, json_t **ret,
+                                 Error **errp)
+{
+    return server_start(args, errp);
+}
+
+static bool qmp_nbd_server_stop(const json_t *args, json_t **ret,
+                                Error **errp)
+{
+    if (!server) {
+        error_setg(errp, "NBD server not running");
+        return false;
+    }
+    nbd_exports_close_all();
+    mig_listener_free(server->listener);
+    /* clients still in the handshake go too */
+    while (server->conns) {
+        NbdConn *c = server->conns->data;
+
+        server->conns = g_list_remove(server->conns, c);
+        orphans = g_list_prepend(orphans, c);
+        nbd_conn_close(c);
+    }
+    g_clear_pointer(&server, g_free);
+    return true;
+}
+
+bool nbd_server_start_hmp(const json_t *addr, bool all, bool writable,
+                          Error **errp)
+{
+    g_autoptr(json_t) args = json_pack("{s:O}", "addr", addr);
+    GPtrArray *blks = blk_all();
+
+    if (!server_start(args, errp)) {
+        return false;
+    }
+    for (guint i = 0; all && i < blks->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blks, i);
+
+        if (*blk_name(blk) && blk_root(blk)
+            && !nbd_export_add_device(blk_name(blk), writable, errp)) {
+            qmp_nbd_server_stop(NULL, NULL, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+const QapiHandler nbd_server_qmp_handlers[] = {
+    { "nbd-server-start", qmp_nbd_server_start, NULL },
+    { "nbd-server-stop", qmp_nbd_server_stop, NULL },
+};
+const size_t nbd_server_qmp_handlers_count =
+    G_N_ELEMENTS(nbd_server_qmp_handlers);
