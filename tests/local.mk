@@ -154,6 +154,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration.py \
 	tests/functional/test_migration_ram.py \
 	tests/functional/test_migration_fd.py \
+	tests/functional/test_nbd_server.py \
 	tests/functional/test_migration_switchover.py \
 	tests/functional/test_migration_converge.py \
 	tests/functional/test_migration_phases.py \
@@ -198,7 +199,7 @@ COMPAT_TESTS = \
 	tests/compat/test_throttle_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
-EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py \
+EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py tests/functional/nbdwire.py \
 	tests/functional/images.py \
 	tests/functional/hmplines.py tests/functional/migpair.py \
 	tests/functional/reference.py \
