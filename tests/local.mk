@@ -186,6 +186,7 @@ FUNCTIONAL_TESTS = \
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
 	tests/compat/test_block_compat.py \
+	tests/compat/test_nbd_compat.py \
 	tests/compat/test_cmdline_compat.py \
 	tests/compat/test_jobs_compat.py \
 	tests/compat/test_mirror_compat.py \
