@@ -72,3 +72,14 @@ bench-migration: qmpd$(EXEEXT)
 	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
 		bash '$(abs_top_srcdir)/tests/bench/run-migration.sh'
 .PHONY: bench-migration
+
+# NBD export benchmark (numbers, never pass/fail): "make bench-nbd" times
+# nbdcopy reading and writing 1 GiB through qmpd's export and through
+# qemu-storage-daemon's export of the same image, at nbdcopy's default
+# queue depth and at QD 1, with the daemon's CPU per GiB (run-nbd.sh).
+EXTRA_DIST += tests/bench/run-nbd.sh
+
+bench-nbd: qmpd$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+		bash '$(abs_top_srcdir)/tests/bench/run-nbd.sh'
+.PHONY: bench-nbd
