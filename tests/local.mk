@@ -24,7 +24,8 @@ UNIT_TESTS = \
 	tests/unit/test-throttle-core \
 	tests/unit/test-telnet \
 	tests/unit/test-nbd-proto \
-	tests/unit/test-confine
+	tests/unit/test-confine \
+	tests/unit/test-nbd-server-opts
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -68,6 +69,13 @@ tests_unit_test_nbd_proto_LDADD = nbd/libnbdproto.a $(TEST_LIBS)
 tests_unit_test_confine_SOURCES = tests/unit/test-confine.c
 tests_unit_test_confine_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_confine_LDADD = util/libutil.a $(TEST_LIBS)
+
+# the handshake alone: the connection, the exports and the two block
+# facts it reads are fakes in the test
+tests_unit_test_nbd_server_opts_SOURCES = tests/unit/test-nbd-server-opts.c
+tests_unit_test_nbd_server_opts_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_nbd_server_opts_LDADD = nbd/libnbdserver.a nbd/libnbdproto.a \
+	$(TEST_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c \
 	tests/unit/block-sync.c tests/unit/block-sync.h
