@@ -260,7 +260,9 @@ static void ext_send(NbdReq *r, int ctx, bool last)
     g_autofree uint8_t *p = g_malloc(4 + r->ext->len);
 
     nbd_put32(p, ctx);
-    memcpy(p + 4, r->ext->data, r->ext->len);
+    if (r->ext->len) {
+        memcpy(p + 4, r->ext->data, r->ext->len);
+    }
     chunk(r, last, NBD_REPLY_TYPE_BLOCK_STATUS, p, 4 + r->ext->len, NULL,
           0);
 }
