@@ -241,6 +241,7 @@ tests_fuzz_fuzz_hmp_LDADD = system/libsystem.a monitor/libmonitor.a $(MIGRATION_
 	$(BLOCK_LIBS) $(QAPI_LIBS)
 include tests/fuzz/qcow2.mk
 include tests/fuzz/mig-stream.mk
+include tests/fuzz/nbd-server.mk
 fuzz: $(FUZZ_TARGETS)
 else
 fuzz:

@@ -12,10 +12,11 @@ CC=${CC:-clang} "$src/configure" -q --enable-fuzzing --enable-werror >configure.
     { cat configure.out; exit 1; }
 make -j"$(nproc)" fuzz >make.out 2>&1 || { tail -30 make.out; exit 1; }
 status=0
-for t in qmp hmp qcow2 mig-stream; do
+for t in qmp hmp qcow2 mig-stream nbd-server; do
     case $t in
     qcow2) max_len=262144 ;;    # whole images, up to 64 KiB clusters
     mig-stream) max_len=65536 ;;    # a few records of whole pages
+    nbd-server) max_len=16384 ;;    # options, requests, small writes
     *) max_len=4096 ;;
     esac
     corpus=$(mktemp -d)
