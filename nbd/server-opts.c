@@ -135,7 +135,7 @@ static void opt_info(NbdConn *c, uint32_t opt, const uint8_t *data,
     g_autofree char *name = NULL;
     uint32_t nlen;
     uint16_t nreq;
-    bool want_name = false, want_bs = false;
+    bool want_name = false;
     NbdExport *exp;
     uint8_t buf[14];
 
@@ -155,7 +155,6 @@ static void opt_info(NbdConn *c, uint32_t opt, const uint8_t *data,
         uint16_t r = nbd_get16(data + 6 + nlen + 2 * i);
 
         want_name |= r == NBD_INFO_NAME;
-        want_bs |= r == NBD_INFO_BLOCK_SIZE;
     }
     exp = strlen(name) == nlen ? nbd_export_find_name(name) : NULL;
     if (!exp) {
@@ -171,8 +170,10 @@ static void opt_info(NbdConn *c, uint32_t opt, const uint8_t *data,
         info_string(c, opt, NBD_INFO_DESCRIPTION, exp->description);
     }
     /*
-     * Block sizes always: any alignment works (the block layer does the
-     * read-modify-write), 4 KiB is best, a request's payload is bounded.
+     * Block sizes always, asked for or not: any alignment works (the
+     * block layer does the read-modify-write), so a client that did not
+     * ask is never refused with BLOCK_SIZE_REQD; 4 KiB is best, and a
+     * request's payload is bounded.
      */
     nbd_put16(buf, NBD_INFO_BLOCK_SIZE);
     nbd_put32(buf + 2, 1);
