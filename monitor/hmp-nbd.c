@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * HMP's NBD server commands: nbd_server_start takes an address as
- * QEMU's socket_parse() reads it (HOST:PORT, unix:PATH, fd:NAME) and
+ * QEMU's socket_parse() reads it (HOST:PORT, unix:PATH, fd:NAME,
+ * vsock:CID:PORT, which qmpd refuses) and
  * with -a exports every disk; nbd_server_add and nbd_server_remove are
  * nbd-server-add and nbd-server-remove (-w writable, -f mode hard).
  */
@@ -22,6 +23,13 @@ static json_t *parse_addr(const char *s, Error **errp)
     if (g_str_has_prefix(s, "unix:")) {
         return json_pack("{s:s,s:{s:s}}", "type", "unix", "data", "path",
                          s + 5);
+    }
+    if (g_str_has_prefix(s, "vsock:")) {
+        colon = strrchr(s + 6, ':');
+        host = g_strndup(s + 6, colon ? (size_t)(colon - s - 6)
+                         : strlen(s + 6));
+        return json_pack("{s:s,s:{s:s,s:s}}", "type", "vsock", "data",
+                         "cid", host, "port", colon ? colon + 1 : "");
     }
     if (g_str_has_prefix(s, "fd:")) {
         return json_pack("{s:s,s:{s:s}}", "type", "fd", "data", "str",

@@ -121,12 +121,22 @@ static bool check_nbd(const char *name, const char *desc, BlockNode *bn,
     }
     bms = g_new0(DirtyBitmap *, json_array_size(bitmaps) + 1);
     json_array_foreach(bitmaps, i, v) {
-        const char *bname = json_string_value(v);
-        DirtyBitmap *bm = find_bitmap(bn, bname);
+        const char *bname = json_is_string(v) ? json_string_value(v)
+            : qjson_get_str(v, "name");
+        DirtyBitmap *bm;
 
-        if (!bm) {
-            error_setg(errp, "Bitmap '%s' is not found", bname);
-            return false;
+        if (json_is_string(v)) {
+            bm = find_bitmap(bn, bname);
+            if (!bm) {
+                error_setg(errp, "Bitmap '%s' is not found", bname);
+                return false;
+            }
+        } else {
+            /* any node's bitmap, as QEMU's block_dirty_bitmap_lookup() */
+            bm = dbitmap_lookup(qjson_get_str(v, "node"), bname, NULL, errp);
+            if (!bm) {
+                return false;
+            }
         }
         if (!dbitmap_check(bm, DBITMAP_CHECK_ALLOW_RO, errp)) {
             return false;

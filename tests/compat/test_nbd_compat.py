@@ -84,7 +84,13 @@ STEPS = [
     ("block-dirty-bitmap-add", {"node": "d0", "name": "b0"}),
     ("block-export-add", dict(EXP, id="e2", name="ro-bm", bitmaps=["b0"])),
     ("block-export-add", dict(EXP, id="e2", name="bm", bitmaps=["nope"])),
-    ("block-export-add", dict(EXP, id="e2", name="bm", bitmaps=["b0"],
+    ("block-export-add", dict(EXP, id="e2", name="bm", bitmaps=[
+        {"node": "d0", "name": "nope"}])),
+    ("block-export-add", dict(EXP, id="e2", name="bm", bitmaps=[
+        {"node": "nope", "name": "b0"}])),
+    ("block-export-add", dict(EXP, id="e2", name="bm", bitmaps=[
+        {"node": "d0", "name": "b0"}], writable=True)),
+    ("block-export-add", dict(EXP, id="e3", name="bm3", bitmaps=["b0"],
                               writable=True)),
     ("query-block-exports", {}),
     ("nbdinfo", ["--json", uri("exp")]),
@@ -117,6 +123,14 @@ STEPS = [
     ("nbdinfo", ["--list", uri("")]),
     ("hmp", "nbd_server_start unix:$T/nbd.sock"),
     ("nbd-server-stop", {}),
+    ("hmp", "nbd_server_start nonsense"),
+    ("hmp", "nbd_server_start fd:nope"),
+    ("hmp", "nbd_server_start"),
+    ("hmp", "nbd_server_add -w nope"),
+    ("hmp", "help nbd_server_start"),
+    ("hmp", "help nbd_server_add"),
+    ("hmp", "help nbd_server_remove"),
+    ("hmp", "help nbd_server_stop"),
 ]
 
 

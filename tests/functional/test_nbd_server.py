@@ -119,6 +119,9 @@ def test_refusals(d):
             ({"type": "nbd", "id": "e2", "node-name": "ro",
               "writable": True}, "Cannot export read-only node as writable"),
             (dict(exp, bitmaps=["nope"]), "Bitmap 'nope' is not found"),
+            # qmpd serves NBD exports only
+            ({"type": "fuse", "id": "f", "node-name": "d0",
+              "mountpoint": d}, "Export type 'fuse' is not supported"),
         ]:
             assert c.error("block-export-add", **args)[1] == msg, args
         c.cmd("block-export-add", **exp)
