@@ -27,6 +27,7 @@
 
 #include "block/core/block.h"
 #include "system/board-drives.h"
+#include "system/cpu.h"
 #include "system/drive.h"
 #include "system/machine.h"
 #include "system/options.h"
@@ -88,16 +89,16 @@ static unsigned isa_ports(void)
 
 static unsigned pc_floppy_device(void)
 {
-    return PC_FIRST_FLOPPY + with_vga + isa_ports();
+    return PC_FIRST_FLOPPY + cpu_board_shift() + with_vga + isa_ports();
 }
 
 unsigned board_first_ide_device(void)
 {
     if (is_q35()) {
-        return Q35_FIRST_IDE + isa_ports();
+        return Q35_FIRST_IDE + cpu_board_shift() + isa_ports();
     }
     /* the floppy device and the default NIC (qmpd refuses -nic) */
-    return PC_FIRST_IDE + with_vga + isa_ports() + 2 * with_defaults;
+    return PC_FIRST_IDE + cpu_board_shift() + with_vga + isa_ports() + 2 * with_defaults;
 }
 
 /* The floppy drive has removable media without a tray. */

@@ -15,11 +15,13 @@
 #include "monitor/monitor.h"
 #include "monitor/qemu-io.h"
 #include "nbd/server.h"
+#include "system/cpu.h"
 #include "system/drive.h"
 #include "system/guest.h"
 #include "system/handlers.h"
 #include "system/iothread.h"
 #include "system/machine.h"
+#include "system/machine-caps.h"
 #include "system/object.h"
 #include "system/qom-tree.h"
 #include "system/qom.h"
@@ -37,6 +39,9 @@ void qmpd_register_handlers(QapiSchema *s)
                            runstate_qmp_handlers_count);
     qapi_register_handlers(s, machine_qmp_handlers,
                            machine_qmp_handlers_count);
+    qapi_register_handlers(s, cpu_qmp_handlers, cpu_qmp_handlers_count);
+    qapi_register_handlers(s, machine_caps_qmp_handlers,
+                           machine_caps_qmp_handlers_count);
     qapi_register_handlers(s, block_qmp_handlers, block_qmp_handlers_count);
     qapi_register_handlers(s, qemu_io_qmp_handlers,
                            qemu_io_qmp_handlers_count);

@@ -4,6 +4,8 @@ system_libsystem_a_SOURCES = \
 	system/options.c system/options.h \
 	system/runstate.c system/runstate.h \
 	system/machine.c system/machine.h \
+	system/machine-caps.c system/machine-caps.h \
+	system/cpu.c system/cpu.h \
 	system/memory.c system/memory.h \
 	system/vclock.c system/vclock.h \
 	system/qtest.c system/qtest.h \

@@ -10,6 +10,7 @@
 
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
+#include "system/cpu.h"
 #include "system/machine.h"
 
 typedef struct {
@@ -109,14 +110,46 @@ static const MachineType *find_type(const char *name)
     return NULL;
 }
 
+/*
+ * qmpd runs no guest code, so of QEMU's accelerators it has tcg (the
+ * emulated guest) and qtest; KVM is not built in, as in a QEMU built
+ * without it, whose messages these are.
+ */
 static bool check_accel(const char *accel, Error **errp)
 {
-    if (strcmp(accel, "tcg") && strcmp(accel, "kvm")
-        && strcmp(accel, "qtest")) {
+    if (strcmp(accel, "tcg") && strcmp(accel, "qtest")) {
         error_setg(errp, "invalid accelerator %s", accel);
         return false;
     }
     return true;
+}
+
+/*
+ * -machine accel=A:B:... picks the first one this binary has, warning
+ * about each one before it, as QEMU's list; NULL when none is.
+ */
+static const char *pick_accel(const char *list, Error **errp)
+{
+    g_auto(GStrv) names = g_strsplit(list, ":", -1);
+    Error *err = NULL;
+
+    for (guint i = 0; names[i]; i++) {
+        if (check_accel(names[i], &err)) {
+            if (i) {
+                fprintf(stderr, "qmpd: falling back to %s\n", names[i]);
+            }
+            return g_intern_string(names[i]);
+        }
+        if (!names[i + 1]) {
+            error_propagate(errp, err);
+            return NULL;
+        }
+        fprintf(stderr, "qmpd: %s\n", error_get_pretty(err));
+        error_free(err);
+        err = NULL;
+    }
+    error_setg(errp, "invalid accelerator %s", list);
+    return NULL;
 }
 
 bool machine_parse(MachineConfig *mc, const char *spec, Error **errp)
@@ -153,10 +186,10 @@ bool machine_parse(MachineConfig *mc, const char *spec, Error **errp)
     }
     accel = opts_get(o, "accel");
     if (accel) {
-        if (!check_accel(accel, errp)) {
+        mc->accel = pick_accel(accel, errp);
+        if (!mc->accel) {
             return false;
         }
-        mc->accel = g_intern_string(accel);
     }
     return true;
 }
@@ -220,7 +253,12 @@ const MachineConfig *machine_config(void)
 
 int machine_cpu_count(void)
 {
-    return the_config.type && !strcmp(the_config.type, "none") ? 0 : 1;
+    return the_config.type ? (int)cpu_count() : 0;
+}
+
+int machine_cpu_max(void)
+{
+    return find_type(the_config.type)->cpu_max;
 }
 
 static bool qmp_query_machines(const json_t *args, json_t **ret,
@@ -254,8 +292,8 @@ static bool qmp_query_machines(const json_t *args, json_t **ret,
 
 static bool qmp_query_kvm(const json_t *args, json_t **ret, Error **errp)
 {
-    *ret = json_pack("{s:b,s:b}", "enabled",
-                     !strcmp(the_config.accel, "kvm"), "present", 1);
+    /* KVM is not built into qmpd */
+    *ret = json_pack("{s:b,s:b}", "enabled", 0, "present", 0);
     return true;
 }
 

@@ -18,7 +18,7 @@
 
 typedef struct MachineConfig {
     const char *type;       /* canonical name, e.g. "pc-i440fx-7.2" */
-    const char *accel;      /* "tcg", "kvm" or "qtest" */
+    const char *accel;      /* "tcg" or "qtest" */
     uint64_t ram_size;
     uint64_t maxram_size;   /* -m maxmem=, else ram_size */
     uint64_t ram_slots;     /* -m slots=, else 0 */
@@ -55,6 +55,9 @@ const MachineConfig *machine_config(void);
  * of them (human-monitor-command's cpu-index).
  */
 int machine_cpu_count(void);
+
+/* The most vCPUs the machine type takes (query-machines' cpu-max). */
+int machine_cpu_max(void);
 
 extern const QapiHandler machine_qmp_handlers[];
 extern const size_t machine_qmp_handlers_count;

@@ -22,6 +22,7 @@
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
 #include "qapi/validate.h"
+#include "system/machine-caps.h"
 #include "system/object-int.h"
 
 static const ObjectClass *const classes[] = {
@@ -391,17 +392,29 @@ static const ObjectProp *find_prop(const UserObject *o, const char *name)
     return NULL;
 }
 
-json_t *object_qom_list(const UserObject *o)
+static json_t *class_qom_list(const ObjectClass *cls)
 {
     json_t *list = json_array();
 
     json_array_append_new(list, json_pack("{s:s,s:s}", "name", "type",
                                           "type", "string"));
-    for (const ObjectProp *p = o->cls->props; p->name; p++) {
+    for (const ObjectProp *p = cls->props; p->name; p++) {
         json_array_append_new(list, json_pack("{s:s,s:s}", "name", p->name,
                                               "type", p->qom_type));
     }
     return list;
+}
+
+json_t *object_qom_list(const UserObject *o)
+{
+    return class_qom_list(o->cls);
+}
+
+json_t *object_class_properties(const char *type)
+{
+    const ObjectClass *cls = class_by_name(type);
+
+    return cls ? class_qom_list(cls) : NULL;
 }
 
 json_t *object_qom_get(const UserObject *o, const char *prop, Error **errp)
@@ -531,6 +544,7 @@ static bool qmp_qom_list_types(const json_t *args, json_t **ret, Error **errp)
         }
         json_array_append_new(list, e);
     }
+    machine_caps_list_types(list, want, abstract);
     *ret = list;
     return true;
 }

@@ -51,6 +51,9 @@ void object_list_children(json_t *list);
 
 /* qom-list, qom-get, qom-set on object @o (QEMU's messages). */
 json_t *object_qom_list(const UserObject *o);
+
+/* qom-list-properties of object type @type (new reference), or NULL. */
+json_t *object_class_properties(const char *type);
 json_t *object_qom_get(const UserObject *o, const char *prop, Error **errp);
 bool object_qom_set(UserObject *o, const char *prop, const json_t *value,
                     Error **errp);

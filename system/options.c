@@ -513,9 +513,9 @@ static void print_usage(void)
            "-qtest DEV [-qtest-log FILE]\n"
            "-serial DEV | none          a serial port (input dropped)\n\n"
            "Machine:\n"
-           "-M, -machine none|pc|q35[,accel=tcg|kvm|qtest]   "
+           "-M, -machine none|pc|q35[,accel=tcg|qtest[:...]]   "
            "(-machine help)\n"
-           "-accel tcg|kvm|qtest[,thread=single|multi]\n"
+           "-accel tcg|qtest[,thread=single|multi]\n"
            "-m [size=]SIZE[,slots=N,maxmem=SIZE]   guest RAM (MiB without "
            "suffix)\n"
            "-device virtio-blk-pci|scsi-hd|scsi-cd|ide-hd|ide-cd|"
@@ -590,7 +590,7 @@ static bool handle_help_forms(const char *name, const char *arg)
         return true;
     }
     if (!strcmp(name, "accel") && is_help(arg)) {
-        printf("Accelerators supported in QEMU binary:\ntcg\nkvm\nqtest\n");
+        printf("Accelerators supported in QEMU binary:\ntcg\nqtest\n");
         return true;
     }
     if (!strcmp(name, "object") && object_print_help(arg)) {

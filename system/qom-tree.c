@@ -22,6 +22,7 @@
 
 #include "qapi/qjson.h"
 #include "system/board-drives.h"
+#include "system/cpu.h"
 #include "system/guest.h"
 #include "system/machine.h"
 #include "system/object.h"
@@ -37,6 +38,7 @@ static void add(const char *p)
 static void collect(void)
 {
     g_autoptr(GPtrArray) devs = g_ptr_array_new();
+    g_autoptr(GPtrArray) cpus = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(json_t) children = json_array();
 
     if (tree_paths) {
@@ -48,6 +50,10 @@ static void collect(void)
     add("/machine/peripheral");
     add("/machine/peripheral-anon");
     add("/machine/unattached");
+    cpu_qom_paths(cpus);
+    for (guint i = 0; i < cpus->len; i++) {
+        add(g_ptr_array_index(cpus, i));
+    }
     guest_qom_paths(devs);
     for (guint i = 0; i < devs->len; i++) {
         add(g_ptr_array_index(devs, i));
@@ -115,7 +121,8 @@ bool qom_tree_get(const char *obj, const char *prop, json_t **ret,
         *ret = object_qom_get(o, prop, errp);
         return true;
     }
-    if (board_floppy_qom_get(obj, prop, ret, errp)) {
+    if (board_floppy_qom_get(obj, prop, ret, errp)
+        || cpu_qom_get(obj, prop, ret, errp)) {
         return true;
     }
     if (!is_container(obj)) {
@@ -172,7 +179,8 @@ static void list_children(const char *obj, json_t *list)
         } else if (is_container(p)) {
             t = g_strdup("child<container>");
         } else {
-            if (!board_floppy_qom_get(p, "type", &type, NULL)) {
+            if (!board_floppy_qom_get(p, "type", &type, NULL)
+                && !cpu_qom_get(p, "type", &type, NULL)) {
                 type = guest_qom_get(p, "type", NULL);
             }
             t = g_strdup_printf("child<%s>", type ? json_string_value(type)
@@ -194,6 +202,10 @@ static bool qmp_qom_list(const json_t *args, json_t **ret, Error **errp)
     o = object_at(obj);
     if (o) {
         *ret = object_qom_list(o);
+        return true;
+    }
+    *ret = cpu_qom_list(obj);
+    if (*ret) {
         return true;
     }
     list = json_array();

@@ -78,7 +78,8 @@ STEPS = [
     '{"execute":"query-status"}',
     '{"execute":"query-name"}',
     '{"execute":"query-target"}',
-    '{"execute":"query-kvm"}',
+    # query-kvm and info kvm differ on purpose: QEMU here has KVM built in,
+    # qmpd has not (test_qmp_protocol and test_hmp check qmpd's answers)
     '{"execute":"query-memory-size-summary"}',
     '{"execute":"stop"}',
     '{"execute":"stop"}',
@@ -88,7 +89,6 @@ STEPS = [
     # HMP through QMP
     '{"execute":"human-monitor-command","arguments":{"command-line":"info status"}}',
     '{"execute":"human-monitor-command","arguments":{"command-line":"info name"}}',
-    '{"execute":"human-monitor-command","arguments":{"command-line":"info kvm"}}',
     '{"execute":"human-monitor-command","arguments":{"command-line":"info memory_size_summary"}}',
     '{"execute":"human-monitor-command","arguments":{"command-line":""}}',
     '{"execute":"human-monitor-command","arguments":{"command-line":"nosuch"}}',

@@ -87,9 +87,10 @@ def test_property_values():
                  "qmpd: Parameter 'dump-guest-core' expects 'on' or 'off'")
     expect_error(["-accel", "tcg,thread=x"],
                  "qmpd: -accel tcg,thread=x: Invalid 'thread' setting x")
+    # KVM is not built into qmpd: QEMU built without it says the same
     expect_error(["-accel", "kvm,thread=single"],
-                 "qmpd: -accel kvm,thread=single: Property "
-                 "'kvm-accel.thread' not found")
+                 "qmpd: -accel kvm,thread=single: invalid accelerator kvm")
+    expect_error(["-M", "none,accel=kvm"], "qmpd: invalid accelerator kvm")
     expect_error(["-display", "none,foo=bar"],
                  "qmpd: -display none,foo=bar: Parameter 'foo' is unexpected")
     expect_error(["-display", "none,gl=on"],

@@ -25,7 +25,7 @@ def test_texts():
         assert hmp(c, "info status") == "VM status: running\r\n"
         assert hmp(c, "info name") == "vm1\r\n"
         assert hmp(c, "info version") == "7.2.0qmpd 0.1.0\r\n"
-        assert hmp(c, "info kvm") == "kvm support: disabled\r\n"
+        assert hmp(c, "info kvm") == "kvm support: not compiled\r\n"
         assert hmp(c, "info memory_size_summary") == (
             "base memory: 67108864\r\nplugged memory: 0\r\n")
         assert hmp(c, "") == ""

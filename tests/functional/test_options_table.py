@@ -413,7 +413,7 @@ CMDLINE_SAMPLES = [
     ("-drive", "serial", ["-drive", "driver=null-co,if=none,serial=x"]),
     ("-M", "usb", ["-M", "pc,usb=on"]),
     ("-M", "type", ["-M", "sun4m"]),
-    ("-accel", "accel", ["-accel", "xen"]),
+    ("-accel", "accel", ["-accel", "kvm"]),
     ("-display", "type", ["-display", "gtk"]),
     ("-display", "gl", ["-display", "none,gl=on"]),
     ("-chardev", "backend", ["-chardev", "pty,id=c"]),

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The guest's vCPUs: -smp and -cpu, and their QMP queries and QOM
+ * objects.
+ */
+#ifndef SYSTEM_CPU_H
+#define SYSTEM_CPU_H
+
+#include <stdbool.h>
+
+#include <glib.h>
+#include <jansson.h>
+
+#include "qapi/dispatch.h"
+#include "qapi/error.h"
+
+/* -cpu MODEL: one of the models query-cpu-definitions lists. */
+bool cpu_parse_model(const char *spec, Error **errp);
+
+/* -smp [cpus=]N[,maxcpus=,sockets=,dies=,cores=,threads=], QEMU's rules. */
+bool cpu_parse_smp(const char *spec, Error **errp);
+
+/* Check the topology against the machine type's CPU limit (after -M). */
+bool cpu_check_machine(Error **errp);
+
+/* The vCPUs the guest has (none on -M none). */
+unsigned cpu_count(void);
+
+/* How far the CPUs after the first move the board's device numbers. */
+unsigned cpu_board_shift(void);
+
+/* Append the CPUs' QOM paths to @paths (new strings: @paths frees them). */
+void cpu_qom_paths(GPtrArray *paths);
+
+/* The properties of qmpd's CPU types (new reference). */
+json_t *cpu_class_properties(void);
+
+/* qom-list of the CPU at @path (new reference), or NULL: not a CPU. */
+json_t *cpu_qom_list(const char *path);
+
+/*
+ * qom-get of @prop on the CPU at @path: false when @path is not a CPU;
+ * else true with *ret the value (new reference) or NULL and @errp set.
+ */
+bool cpu_qom_get(const char *path, const char *prop, json_t **ret,
+                 Error **errp);
+
+extern const QapiHandler cpu_qmp_handlers[];
+extern const size_t cpu_qmp_handlers_count;
+
+#endif /* SYSTEM_CPU_H */
