@@ -17,6 +17,7 @@
 #include "system/memory.h"
 #include "system/object.h"
 #include "system/options.h"
+#include "system/uuid.h"
 
 typedef bool OptionFn(QmpdOptions *o, const char *arg, Error **errp);
 
@@ -34,7 +35,7 @@ static const char *const unsupported[] = {
     "smp", "cpu", "global", "boot", "rtc", "sandbox",
     "overcommit", "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
     "usb", "usbdevice", "audiodev", "audio", "soundhw", "snapshot", "loadvm",
-    "k", "mem-path", "mem-prealloc", "numa", "uuid", "smbios", "fw_cfg",
+    "k", "mem-path", "mem-prealloc", "numa", "smbios", "fw_cfg",
     "icount", "msg", "trace", "D", "d", "L", "chroot", "runas", "tpmdev",
     "watchdog", "watchdog-action", "iscsi", "add-fd", "readconfig",
     "writeconfig", "plugin", "preconfig", "compat", "action", "semihosting",
@@ -240,6 +241,11 @@ static bool opt_noop(QmpdOptions *o, const char *arg, Error **errp)
 {
     /* -no-user-config: qmpd reads no configuration files anyway */
     return true;
+}
+
+static bool opt_uuid(QmpdOptions *o, const char *arg, Error **errp)
+{
+    return uuid_parse_option(arg, errp);
 }
 
 static bool opt_name(QmpdOptions *o, const char *arg, Error **errp)
@@ -475,6 +481,7 @@ static const Option options[] = {
     { "nographic", false, opt_nographic, false },
     { "no-user-config", false, opt_noop, false },
     { "name", true, opt_name, false },
+    { "uuid", true, opt_uuid, false },
     { "pidfile", true, opt_pidfile, false },
     { "display", true, opt_display, false },
     { "vga", true, opt_vga, false },
@@ -523,6 +530,7 @@ static void print_usage(void)
            "        [,drive=ID][,id=ID][,PROP=VALUE...]\n"
            "                           (-device help, -device MODEL,help)\n"
            "-name NAME | guest=NAME[,process=NAME][,debug-threads=on|off]\n"
+           "-uuid UUID                 the machine's UUID (query-uuid)\n"
            "-object iothread|secret|memory-backend-ram|throttle-group,"
            "id=ID[,...]\n"
            "                           (-object help, -object TYPE,help)\n"

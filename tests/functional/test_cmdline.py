@@ -568,8 +568,21 @@ def test_nographic_hmp_default():
     assert b"VM status: running\r\n" in p.stdout, p.stdout
 
 
+def test_uuid():
+    expect_error(["-uuid", "17c81d14-eb95-4249-87f1-64873ab3221"],
+                 "qmpd: -uuid 17c81d14-eb95-4249-87f1-64873ab3221: failed to "
+                 "parse UUID string: wrong format")
+    with Qmpd(["-M", "none"]) as q:
+        assert q.connect().cmd("query-uuid") == {
+            "UUID": "00000000-0000-0000-0000-000000000000"}
+    # printed back in lower case, as QEMU's
+    with Qmpd(["-uuid", "17C81D14-EB95-4249-87F1-64873AB32216"]) as q:
+        assert q.connect().cmd("query-uuid") == {
+            "UUID": "17c81d14-eb95-4249-87f1-64873ab32216"}
+
+
 if __name__ == "__main__":
-    run([test_option_errors, test_property_values,
+    run([test_uuid, test_option_errors, test_property_values,
          test_name_process_and_threads, test_informational, test_unix_socket_mode,
          test_tcp, test_old_spelling_and_chardev_mon, test_inherited_fds,
          test_wait_on, test_client_mode, test_pidfile, test_daemonize,
