@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <jansson.h>
 
 #include "monitor/chardev.h"
 #include "qapi/opts.h"
@@ -55,6 +56,7 @@ struct Chardev {
     int conn;               /* connection made by open (wait/client) */
     bool unlink_path;
     char *filename;
+    bool frontend_open;     /* a monitor or serial port uses it */
 };
 
 static const char *const socket_keys[] = {
@@ -393,8 +395,19 @@ static void set_filename(Chardev *c)
                                       c->host, c->port,
                                       c->server ? ",server=on" : "");
     } else {
-        c->filename = g_strdup_printf("fd:%d%s", c->inherited_fd,
-                                      c->server ? ",server=on" : "");
+        struct sockaddr_un sa;
+        socklen_t len = sizeof(sa);
+
+        /* QEMU names an inherited socket by its address */
+        memset(&sa, 0, sizeof(sa));
+        if (getsockname(c->inherited_fd, (struct sockaddr *)&sa, &len) == 0
+            && sa.sun_family == AF_UNIX && sa.sun_path[0]) {
+            c->filename = g_strdup_printf("unix:%s%s", sa.sun_path,
+                                          c->server ? ",server=on" : "");
+        } else {
+            c->filename = g_strdup_printf("fd:%d%s", c->inherited_fd,
+                                          c->server ? ",server=on" : "");
+        }
     }
 }
 
@@ -620,10 +633,16 @@ static bool open_inherited(Chardev *c, Error **errp)
     return true;
 }
 
+static GPtrArray *opened;       /* Chardev *: what query-chardev lists */
+
 bool chardev_open(Chardev *c, Error **errp)
 {
     bool ok = true;
 
+    if (!opened) {
+        opened = g_ptr_array_new();
+    }
+    g_ptr_array_add(opened, c);
     set_filename(c);
     if (c->kind != CHARDEV_SOCKET) {
         return true;
@@ -747,6 +766,25 @@ int chardev_take_connection(Chardev *c)
     return fd;
 }
 
+void chardev_set_frontend_open(Chardev *c)
+{
+    c->frontend_open = true;
+}
+
+json_t *chardev_query_list(void)
+{
+    json_t *list = json_array();
+
+    for (guint i = 0; opened && i < opened->len; i++) {
+        const Chardev *c = g_ptr_array_index(opened, i);
+
+        json_array_append_new(list, json_pack(
+            "{s:b,s:s,s:s}", "frontend-open", c->frontend_open, "filename",
+            chardev_filename(c), "label", c->id));
+    }
+    return list;
+}
+
 const char *chardev_filename(const Chardev *c)
 {
     return c->filename ? c->filename : "";
@@ -777,6 +815,9 @@ void chardev_free(Chardev *c)
     }
     if (c->unlink_path) {
         fs_unlink(c->path);
+    }
+    if (opened) {
+        g_ptr_array_remove(opened, c);
     }
     g_free(c->id);
     g_free(c->loc);

@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "qapi/error.h"
 
 typedef enum ChardevKind {
@@ -82,6 +84,12 @@ int chardev_take_connection(Chardev *c);
 
 /* QEMU's filename string, e.g. "unix:/path,server=on" or "stdio". */
 const char *chardev_filename(const Chardev *c);
+
+/* A monitor or serial port now serves @c (query-chardev's frontend-open). */
+void chardev_set_frontend_open(Chardev *c);
+
+/* query-chardev's list of the opened chardevs (new reference). */
+json_t *chardev_query_list(void);
 
 /* Accept one client on a listening chardev; -1 on EAGAIN or error. */
 int chardev_accept(Chardev *c);

@@ -489,6 +489,7 @@ bool mon_add(Chardev *chr, MonMode mode, bool pretty, Error **errp)
     int conn;
 
     mon->chr = chr;
+    chardev_set_frontend_open(chr);
     mon->mode = mode;
     mon->pretty = pretty;
     g_ptr_array_add(monitors, mon);

@@ -257,7 +257,15 @@ static void qmp_human_monitor_command(const json_t *args, QapiReply *reply)
     hmp_run_line(qjson_get_str(args, "command-line"), hmc_done_cb, reply);
 }
 
+static bool qmp_query_chardev(const json_t *args, json_t **ret,
+                              Error **errp)
+{
+    *ret = chardev_query_list();
+    return true;
+}
+
 const QapiHandler mon_qmp_handlers[] = {
+    { "query-chardev", qmp_query_chardev, NULL },
     { "qmp_capabilities", qmp_qmp_capabilities, NULL },
     { "query-commands", qmp_query_commands, NULL },
     { "query-qmp-schema", qmp_query_qmp_schema, NULL },

@@ -174,10 +174,9 @@ bool cpu_parse_smp(const char *spec, Error **errp)
     return true;
 }
 
-bool cpu_check_machine(Error **errp)
+bool cpu_check_machine(const MachineConfig *mc, Error **errp)
 {
-    const MachineConfig *mc = machine_config();
-    int max = machine_cpu_max();
+    int max = machine_cpu_max(mc->type);
 
     if ((int)topo.maxcpus > max) {
         error_setg(errp, "Invalid SMP CPUs %u. The max CPUs supported by "

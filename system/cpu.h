@@ -13,6 +13,7 @@
 
 #include "qapi/dispatch.h"
 #include "qapi/error.h"
+#include "system/machine.h"
 
 /* -cpu MODEL: one of the models query-cpu-definitions lists. */
 bool cpu_parse_model(const char *spec, Error **errp);
@@ -21,7 +22,7 @@ bool cpu_parse_model(const char *spec, Error **errp);
 bool cpu_parse_smp(const char *spec, Error **errp);
 
 /* Check the topology against the machine type's CPU limit (after -M). */
-bool cpu_check_machine(Error **errp);
+bool cpu_check_machine(const MachineConfig *mc, Error **errp);
 
 /* The vCPUs the guest has (none on -M none). */
 unsigned cpu_count(void);

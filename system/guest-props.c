@@ -62,7 +62,8 @@ typedef enum {
 #define VSCSI (1u << GUEST_DRIVER_VIRTIO_SCSI)
 #define CDS (1u << GUEST_DRIVER_IDE_CD | 1u << GUEST_DRIVER_SCSI_CD)
 #define DISKS (VBLK | SCSI | IDE)
-#define PCI (VBLK | VSCSI)
+#define UHCI (1u << GUEST_DRIVER_PIIX3_USB_UHCI)
+#define PCI (VBLK | VSCSI | UHCI)
 
 typedef struct {
     const char *name;
@@ -114,6 +115,12 @@ static const char *const type_names[] = {
 };
 
 /* QEMU 7.2's properties of each model (-device DRIVER,help). */
+static const char *const qemu_piix3_usb_uhci[] = {
+    "acpi-index", "addr", "bandwidth", "failover_pair_id", "maxframes",
+    "multifunction", "rombar", "romfile", "romsize", "x-pcie-extcap-init",
+    "x-pcie-lnksta-dllla", NULL
+};
+
 static const char *const qemu_virtio_blk_pci[] = {
     "account-failed", "account-invalid", "acpi-index", "addr", "aer",
     "any_layout", "ats", "backend_defaults", "bootindex", "class",
@@ -228,6 +235,12 @@ static const DriverInfo drivers[] = {
                               qemu_ide_cd },
     [GUEST_DRIVER_SCSI_CD] = { "scsi-cd", NULL, "SCSI",
                                "virtual SCSI CD-ROM", qemu_scsi_cd },
+    /*
+     * libvirt gives every pc domain a USB controller; with no USB
+     * device model behind it there is nothing for it to drive
+     */
+    [GUEST_DRIVER_PIIX3_USB_UHCI] = { "piix3-usb-uhci", NULL, "PCI", NULL,
+                                      qemu_piix3_usb_uhci },
 };
 
 bool guest_driver_lookup(const char *name, GuestDriver *out)
@@ -524,7 +537,9 @@ void guest_props_print_models(GString *out)
         GUEST_DRIVER_VIRTIO_SCSI,
     };
 
-    g_string_append(out, "Storage devices:\n");
+    /* QEMU's categories in its order, a blank line between them */
+    g_string_append(out, "USB devices:\nname \"piix3-usb-uhci\", bus PCI\n"
+                    "\nStorage devices:\n");
     for (size_t i = 0; i < G_N_ELEMENTS(order); i++) {
         const DriverInfo *d = &drivers[order[i]];
 

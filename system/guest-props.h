@@ -24,6 +24,7 @@ typedef enum GuestDriver {
     GUEST_DRIVER_VIRTIO_SCSI,
     GUEST_DRIVER_IDE_CD,
     GUEST_DRIVER_SCSI_CD,
+    GUEST_DRIVER_PIIX3_USB_UHCI,
 } GuestDriver;
 
 /* QEMU's "unset" of the uint32 address properties (scsi-id, lun, unit). */

@@ -305,13 +305,55 @@ bool guest_device_add_board(const json_t *props, const char *path,
     return device_add(props, false, path, errp);
 }
 
+/*
+ * device_add and -device's JSON form take QOM properties: values as
+ * strings, like -device's keyval form (QEMU's QemuOpts spell booleans
+ * on/off).  Borrows @args; returns a new object.
+ */
+static json_t *props_from_json(const json_t *args)
+{
+    json_t *props = json_object();
+    const char *key;
+    json_t *val;
+
+    json_object_foreach((json_t *)args, key, val) {
+        if (json_is_string(val)) {
+            json_object_set(props, key, val);
+        } else if (json_is_boolean(val)) {
+            json_object_set_new(props, key,
+                                qjson_str(json_is_true(val) ? "on" : "off"));
+        } else {
+            g_autofree char *s = qjson_to_wire(val, false);
+
+            json_object_set_new(props, key, qjson_str(s));
+        }
+    }
+    return props;
+}
+
 static bool device_add_arg(const char *arg, bool hot, Error **errp)
 {
-    /* no argument at all (HMP) is QMP's device_add without arguments */
-    g_autoptr(Opts) o = arg ? opts_parse(arg, "driver", NULL, NULL, errp)
-                            : NULL;
-    g_autoptr(json_t) props = json_object();
+    g_autoptr(Opts) o = NULL;
+    g_autoptr(json_t) props = NULL;
 
+    if (arg && arg[0] == '{') {
+        json_error_t jerr;
+        g_autoptr(json_t) spec = json_loads(arg, 0, &jerr);
+
+        if (!json_is_object(spec)) {
+            error_setg(errp, "%s", jerr.text);
+            return false;
+        }
+        props = props_from_json(spec);
+        if (!json_object_get(props, "driver")) {
+            error_setg(errp, "Parameter 'driver' is missing");
+            return false;
+        }
+        return device_add(props, hot, NULL, errp);
+    }
+    /* no argument at all (HMP) is QMP's device_add without arguments */
+    o = arg ? opts_parse(arg, "driver", NULL, NULL, errp) : NULL;
+    props = json_object();
     if (arg && !o) {
         return false;
     }
@@ -343,24 +385,8 @@ static void device_free(GuestDevice *d)
 
 static bool qmp_device_add(const json_t *args, json_t **ret, Error **errp)
 {
-    g_autoptr(json_t) props = json_object();
-    const char *key;
-    json_t *val;
+    g_autoptr(json_t) props = props_from_json(args);
 
-    /* device_add takes QOM properties: values as strings, like -device
-     * (QEMU's QemuOpts spell booleans on/off) */
-    json_object_foreach((json_t *)args, key, val) {
-        if (json_is_string(val)) {
-            json_object_set(props, key, val);
-        } else if (json_is_boolean(val)) {
-            json_object_set_new(props, key,
-                                qjson_str(json_is_true(val) ? "on" : "off"));
-        } else {
-            g_autofree char *s = qjson_to_wire(val, false);
-
-            json_object_set_new(props, key, qjson_str(s));
-        }
-    }
     return device_add(props, true, NULL, errp);
 }
 

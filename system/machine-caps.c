@@ -38,6 +38,7 @@ static const QomType qom_types[] = {
     { "scsi-cd", "scsi-disk-base", "device", false },
     { "ide-hd", "ide-device", "device", false },
     { "ide-cd", "ide-device", "device", false },
+    { "piix3-usb-uhci", "pci-uhci-usb", "device", false },
     { "device", "object", "device", true },
     { "max-x86_64-cpu", "x86_64-cpu", "cpu", false },
     { "base-x86_64-cpu", "x86_64-cpu", "cpu", false },

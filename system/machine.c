@@ -256,9 +256,9 @@ int machine_cpu_count(void)
     return the_config.type ? (int)cpu_count() : 0;
 }
 
-int machine_cpu_max(void)
+int machine_cpu_max(const char *type)
 {
-    return find_type(the_config.type)->cpu_max;
+    return find_type(type)->cpu_max;
 }
 
 static bool qmp_query_machines(const json_t *args, json_t **ret,

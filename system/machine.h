@@ -57,7 +57,7 @@ const MachineConfig *machine_config(void);
 int machine_cpu_count(void);
 
 /* The most vCPUs the machine type takes (query-machines' cpu-max). */
-int machine_cpu_max(void);
+int machine_cpu_max(const char *type);
 
 extern const QapiHandler machine_qmp_handlers[];
 extern const size_t machine_qmp_handlers_count;

@@ -38,6 +38,7 @@
 #include "system/qtest.h"
 #include "system/runstate.h"
 #include "system/workload.h"
+#include "system/options-board.h"
 #include "system/serial.h"
 #include "system/vclock.h"
 #include "util/log.h"
@@ -49,6 +50,7 @@ static char *pidfile_path;
 
 static void G_GNUC_NORETURN die(Error *err)
 {
+    board_msg_begin(stderr);
     fprintf(stderr, "qmpd: %s\n", error_get_pretty(err));
     if (error_get_hint(err)) {
         fputs(error_get_hint(err), stderr);
@@ -150,6 +152,7 @@ static gboolean signal_cb(gint fd, GIOCondition cond, gpointer data)
     }
     /* QEMU names the sender by its argv[0], the first string of cmdline */
     commpath = g_strdup_printf("/proc/%u/cmdline", si.ssi_pid);
+    board_msg_begin(stderr);
     if (si.ssi_pid && g_file_get_contents(commpath, &comm, NULL, NULL)
         && *comm) {
         fprintf(stderr, "qmpd: terminating on signal %u from pid %u (%s)\n",

@@ -12,11 +12,13 @@
 #include <string.h>
 
 #include "qapi/opts.h"
+#include "qapi/qjson.h"
 #include "system/drive.h"
 #include "system/guest-props.h"
 #include "system/memory.h"
 #include "system/object.h"
 #include "system/options.h"
+#include "system/options-board.h"
 #include "system/uuid.h"
 
 typedef bool OptionFn(QmpdOptions *o, const char *arg, Error **errp);
@@ -32,15 +34,15 @@ typedef struct {
 static const char *const unsupported[] = {
     "vnc", "spice", "parallel", "netdev", "net", "nic",
     "fda", "fdb", "mtdblock", "sd", "pflash",
-    "smp", "cpu", "global", "boot", "rtc", "sandbox",
-    "overcommit", "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
-    "usb", "usbdevice", "audiodev", "audio", "soundhw", "snapshot", "loadvm",
+    "global", "sandbox",
+    "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
+    "usb", "usbdevice", "audio", "soundhw", "snapshot", "loadvm",
     "k", "mem-path", "mem-prealloc", "numa", "smbios", "fw_cfg",
-    "icount", "msg", "trace", "D", "d", "L", "chroot", "runas", "tpmdev",
+    "icount", "trace", "D", "d", "L", "chroot", "runas", "tpmdev",
     "watchdog", "watchdog-action", "iscsi", "add-fd", "readconfig",
     "writeconfig", "plugin", "preconfig", "compat", "action", "semihosting",
     "semihosting-config", "virtfs", "fsdev", "mon-pretty", "gdb", "s",
-    "singlestep", "no-reboot", "no-acpi", "no-hpet", "device-helper",
+    "singlestep", "no-reboot", "no-hpet", "device-helper",
     "acpitable", "echr", "show-cursor", "full-screen", "alt-grab",
     "ctrl-grab", "sdl", "curses", "portrait", "rotate", "g", "option-rom",
     "prom-env", "old-param", "xen-domid", "xen-attach", "seed", "set",
@@ -356,11 +358,34 @@ static bool opt_m(QmpdOptions *o, const char *arg, Error **errp)
 
 
 /* Checked when the device is created, after the drives exist. */
+/* The string member @key of -device's JSON form, or NULL. */
+static char *json_member(const json_t *spec, const char *key)
+{
+    return g_strdup(json_string_value(json_object_get(spec, key)));
+}
+
 static bool opt_device(QmpdOptions *o, const char *arg, Error **errp)
 {
-    g_autoptr(Opts) d = opts_parse(arg, "driver", NULL, NULL, errp);
+    g_autoptr(Opts) d = NULL;
     DeviceOpt *dev;
 
+    if (arg[0] == '{') {
+        json_error_t jerr;
+        g_autoptr(json_t) spec = json_loads(arg, 0, &jerr);
+
+        if (!json_is_object(spec)) {
+            error_setg(errp, "%s", jerr.text);
+            return false;
+        }
+        dev = g_new0(DeviceOpt, 1);
+        dev->driver = json_member(spec, "driver");
+        dev->id = json_member(spec, "id");
+        dev->drive = json_member(spec, "drive");
+        dev->arg = g_strdup(arg);
+        g_ptr_array_add(o->devices, dev);
+        return true;
+    }
+    d = opts_parse(arg, "driver", NULL, NULL, errp);
     if (!d) {
         return false;
     }
@@ -482,6 +507,15 @@ static const Option options[] = {
     { "no-user-config", false, opt_noop, false },
     { "name", true, opt_name, false },
     { "uuid", true, opt_uuid, false },
+    { "smp", true, board_opt_smp, true },
+    { "cpu", true, board_opt_cpu, true },
+    { "overcommit", true, board_opt_overcommit, false },
+    { "rtc", true, board_opt_rtc, false },
+    { "boot", true, board_opt_boot, true },
+    { "no-acpi", false, board_opt_no_acpi, false },
+    { "no-shutdown", false, board_opt_no_shutdown, false },
+    { "audiodev", true, board_opt_audiodev, false },
+    { "msg", true, board_opt_msg, false },
     { "pidfile", true, opt_pidfile, false },
     { "display", true, opt_display, false },
     { "vga", true, opt_vga, false },
@@ -525,8 +559,15 @@ static void print_usage(void)
            "-accel tcg|qtest[,thread=single|multi]\n"
            "-m [size=]SIZE[,slots=N,maxmem=SIZE]   guest RAM (MiB without "
            "suffix)\n"
+           "-smp [cpus=]N[,maxcpus=N][,sockets=N][,dies=N][,cores=N]"
+           "[,threads=N]   vCPUs\n"
+           "-cpu qemu64|qemu64-v1|max|base   CPU model (no feature flags)\n"
+           "-overcommit mem-lock=off[,cpu-pm=off]  -rtc base=utc  "
+           "-boot strict=on|off\n"
+           "-no-acpi  -no-shutdown  -audiodev none,id=ID  "
+           "-msg timestamp=on|off\n"
            "-device virtio-blk-pci|scsi-hd|scsi-cd|ide-hd|ide-cd|"
-           "virtio-scsi-pci\n"
+           "virtio-scsi-pci|piix3-usb-uhci\n"
            "        [,drive=ID][,id=ID][,PROP=VALUE...]\n"
            "                           (-device help, -device MODEL,help)\n"
            "-name NAME | guest=NAME[,process=NAME][,debug-threads=on|off]\n"
@@ -665,7 +706,8 @@ static bool resolve(QmpdOptions *o, Error **errp)
         }
     }
     /* after -M, whatever the order: sizes and limits depend on it */
-    if (!memory_apply(&o->machine, &o->memory, errp)) {
+    if (!memory_apply(&o->machine, &o->memory, errp)
+        || !board_opts_check(&o->machine, errp)) {
         return false;
     }
     if (!o->machine.accel) {

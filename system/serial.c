@@ -91,6 +91,7 @@ void serial_attach(Chardev *chr)
     int conn;
 
     p->chr = chr;
+    chardev_set_frontend_open(chr);
     p->conn = -1;
     if (!ports) {
         ports = g_ptr_array_new();

@@ -192,6 +192,11 @@ def test_qom_of_board_disks():
             ours, listed, shown = qom_replies(args, paths, False)
             assert shown
             assert listed[0] == {"name": "type", "type": "string"}, listed
+            # the board's other child there is the vCPU (device[0])
+            assert {"name": "device[0]",
+                    "type": "child<qemu64-x86_64-cpu>"} in listed, listed
+            listed = [e for e in listed
+                      if e["type"] != "child<qemu64-x86_64-cpu>"]
             disks = sorted(e["name"] for e in listed[1:])
             assert disks == sorted(p.split("/")[-1] for p in paths[:2]) \
                 and all(e["type"] == "child<ide-hd>" for e in listed[1:]), \
