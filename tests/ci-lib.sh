@@ -121,7 +121,7 @@ ci_must_run() {
     if [ "$(id -u)" = 0 ]; then
         have="$have mount"
     fi
-    for p in mkfs.xfs mkfs.btrfs strace; do
+    for p in mkfs.xfs mkfs.btrfs strace virsh; do
         if command -v "$p" >/dev/null; then
             have="$have $p"
         fi

@@ -32,7 +32,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         libglib2.0-dev libglib2.0-dev-bin libjansson-dev libaio-dev nettle-dev \
         libcmocka-dev python3 clang libclang-rt-14-dev \
         qemu-utils qemu-system-x86 qemu-system-common strace \
-        xfsprogs btrfs-progs >/dev/null; then
+        xfsprogs btrfs-progs \
+        libvirt-clients libvirt-daemon-driver-qemu libvirt-daemon >/dev/null; then
         installed=yes
     else
         ci_fail "apt-get could not install the dependencies"
