@@ -262,6 +262,14 @@ bench-multifd: qmpd$(EXEEXT)
 	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
 		$(PYTHON) '$(abs_top_srcdir)/tests/bench/multifd.py'
 .PHONY: bench-multifd
+# "make bench-libvirt": libvirt's probe, virsh create to running and
+# destroy, qmpd beside QEMU 7.2 (tests/bench/libvirt.py)
+EXTRA_DIST += tests/bench/libvirt.py
+bench-libvirt: qmpd$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+	QMPD_BUILDDIR='$(abs_top_builddir)' \
+		$(PYTHON) '$(abs_top_srcdir)/tests/bench/libvirt.py'
+.PHONY: bench-libvirt
 
 bench: qmpd bench-block bench-jobs bench-mirror bench-backup
 	QMPD='$(abs_top_builddir)/qmpd' bash '$(abs_top_srcdir)/tests/bench/run-qmp-rtt.sh'
