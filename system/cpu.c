@@ -89,6 +89,15 @@ bool cpu_parse_model(const char *spec, Error **errp)
     return true;
 }
 
+/* The product of the topology's levels, saturating (no wrap to a match). */
+static uint64_t topo_product(unsigned s, unsigned d, unsigned c, unsigned t)
+{
+    uint64_t p = (uint64_t)s * d;
+
+    p = p > UINT32_MAX ? UINT64_MAX : p * c;
+    return p > UINT32_MAX ? UINT64_MAX : p * t;
+}
+
 bool cpu_parse_smp(const char *spec, Error **errp)
 {
     static const char *const keys[] = {
@@ -140,18 +149,22 @@ bool cpu_parse_smp(const char *spec, Error **errp)
         if (!*cores) {
             *sockets = *sockets ? *sockets : 1;
             *threads = *threads ? *threads : 1;
-            *cores = *maxcpus / (*sockets * *dies * *threads);
+            *cores = *maxcpus / topo_product(*sockets, *dies, 1, *threads);
         } else if (!*sockets) {
             *threads = *threads ? *threads : 1;
-            *sockets = *maxcpus / (*dies * *cores * *threads);
+            *sockets = *maxcpus / topo_product(1, *dies, *cores, *threads);
         }
     }
     if (!*threads) {
-        *threads = *maxcpus / (*sockets * *dies * *cores);
+        *threads = *maxcpus / topo_product(*sockets, *dies, *cores, 1);
     }
-    *maxcpus = *maxcpus ? *maxcpus : *sockets * *dies * *cores * *threads;
+    if (!*maxcpus) {
+        uint64_t p = topo_product(*sockets, *dies, *cores, *threads);
+
+        *maxcpus = p > UINT32_MAX ? UINT32_MAX : p;
+    }
     *cpus = *cpus ? *cpus : *maxcpus;
-    if (*sockets * *dies * *cores * *threads != *maxcpus) {
+    if (topo_product(*sockets, *dies, *cores, *threads) != *maxcpus) {
         error_setg(errp, "Invalid CPU topology: product of the hierarchy "
                    "must match maxcpus: sockets (%u) * dies (%u) * cores (%u) "
                    "* threads (%u) != maxcpus (%u)", *sockets, *dies, *cores,
@@ -188,8 +201,10 @@ bool cpu_check_machine(const MachineConfig *mc, Error **errp)
 
 unsigned cpu_count(void)
 {
+    const char *type = machine_config()->type;
+
     /* -M none has no board to put vCPUs on */
-    return strcmp(machine_config()->type, "none") ? topo.cpus : 0;
+    return type && strcmp(type, "none") ? topo.cpus : 0;
 }
 
 unsigned cpu_board_shift(void)

@@ -253,7 +253,7 @@ const MachineConfig *machine_config(void)
 
 int machine_cpu_count(void)
 {
-    return the_config.type ? (int)cpu_count() : 0;
+    return (int)cpu_count();
 }
 
 int machine_cpu_max(const char *type)

@@ -6,6 +6,7 @@ UNIT_TESTS = \
 	tests/unit/test-json-stream \
 	tests/unit/test-validate \
 	tests/unit/test-options \
+	tests/unit/test-cpu \
 	tests/unit/test-schema \
 	tests/unit/test-qcow2 \
 	tests/unit/test-qcow2-discard \
@@ -35,6 +36,9 @@ tests_unit_test_validate_SOURCES = tests/unit/test-validate.c
 tests_unit_test_validate_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_validate_LDADD = $(TEST_LIBS)
 
+tests_unit_test_cpu_SOURCES = tests/unit/test-cpu.c
+tests_unit_test_cpu_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_cpu_LDADD = system/libsystem.a $(TEST_LIBS)
 tests_unit_test_options_SOURCES = tests/unit/test-options.c
 tests_unit_test_options_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_options_LDADD = monitor/libmonitor.a $(TEST_LIBS)
