@@ -45,6 +45,8 @@ block_libblock_a_SOURCES += \
 	block/jobs/copy.c block/jobs/copy.h \
 	block/jobs/job-filter.c block/jobs/job-filter.h \
 	block/jobs/stream.c block/jobs/commit.c block/jobs/mirror.c \
+	block/jobs/mirror-start.c block/jobs/mirror-active.c \
+	block/jobs/mirror-int.h \
 	block/jobs/backup.c block/jobs/backup-qmp.c block/jobs/backup-int.h \
 	block/jobs/cbw.c block/jobs/cbw.h block/jobs/create.c \
 	block/jobs/transaction.c block/jobs/transaction.h
