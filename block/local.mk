@@ -42,7 +42,8 @@ block_libblock_a_SOURCES += \
 block_libblock_a_SOURCES += \
 	block/jobs/job.c block/jobs/job.h block/jobs/job-int.h \
 	block/jobs/blockjob.c block/jobs/blockjob.h \
-	block/jobs/copy.c block/jobs/copy.h \
+	block/jobs/copy.c block/jobs/copy-wait.c block/jobs/copy.h \
+	block/jobs/copy-int.h \
 	block/jobs/job-filter.c block/jobs/job-filter.h \
 	block/jobs/stream.c block/jobs/commit.c block/jobs/mirror.c \
 	block/jobs/mirror-start.c block/jobs/mirror-active.c \

@@ -175,8 +175,7 @@ BlockCopyConfig backup_copy_template(uint64_t chunk, int64_t workers)
         .chunk = chunk,
         .step = chunk,
         .max_ops = MIN((uint64_t)workers, MAX(1, MAX_BYTES / chunk)),
-        .max_ops_limited = 1,   /* QEMU's pace: a copy, then its delay */
-        .progress = BLOCK_COPY_PROGRESS_COPIED,
+        .progress = BLOCK_COPY_PROGRESS_WRITTEN,
     };
 
     return cfg;

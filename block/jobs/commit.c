@@ -232,7 +232,6 @@ static void commit_run(Job *job)
         .chunk = COMMIT_CHUNK,
         .step = COMMIT_CHUNK,
         .max_ops = OPS,
-        .max_ops_limited = 1,   /* QEMU's pace: one copy, then its delay */
         .ops = &commit_copy_ops,
         .opaque = s,
     };

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The copy engine (copy.h).  Operations live in a fixed array and walk
- * their area request by request; each request is a chain of callbacks
- * (allocation, zeroes, lock and target status, read, write) that ends
- * in piece_done() or op_failed().  The chain may complete synchronously
- * (a null-co node, a cached status), so starting operations goes through
- * one loop that notes, instead of recursing into, kicks from inside it.
+ * The copy engine's background operations (copy.h).  Operations live in
+ * a fixed array and walk their area request by request; each request is
+ * a chain of callbacks (source lock, allocation, zeroes, lock and target
+ * status, read, write) that ends in piece_done() or op_failed().  The
+ * chain may complete synchronously (a null-co node, a cached status), so
+ * starting operations goes through one loop that notes, instead of
+ * recursing into, kicks from inside it.  Which granules an operation has
+ * and who waits for them is copy-wait.c's.
  */
 #include "config.h"
 
@@ -13,54 +15,26 @@
 #include <string.h>
 
 #include "block/core/ioq.h"
+#include "block/jobs/copy-int.h"
 #include "block/jobs/copy.h"
 #include "util/hbitmap.h"
 
-typedef struct CopyNow CopyNow;
-
-typedef struct {
-    BlockCopy *bc;
-    uint64_t start;             /* the area taken from the bitmap */
-    uint64_t cur;               /* first byte not done */
-    uint64_t end;
-    uint64_t off;               /* the current request */
-    uint64_t n;
-    uint8_t *buf;
-    BdrvRangeLock *lock;
-    bool busy;
-    bool parked;                /* waits for the speed limit */
-    CopyNow *now;               /* copies for block_copy_range_now() */
-} CopyOp;
-
-struct BlockCopy {
-    BlockCopyConfig cfg;
-    HBitmap *dirty;
-    CopyOp *op;                 /* cfg.max_ops of them */
-    unsigned busy;
-    uint64_t written;
-    uint64_t prefix;            /* reported to the job so far */
-    bool kicking;
-    bool kick_again;
-    bool unpark;                /* the speed-limit wait is over */
-    guint kick_source;
-    GQueue now;                 /* CopyNow *, in the order they came */
-};
-
-static void op_step(CopyOp *op);
-static void report_copied(BlockCopy *bc);
-static bool now_next(CopyOp *op);
-static void now_failed(CopyOp *op, int ret);
-static uint64_t now_low(const BlockCopy *bc);
-static void now_start_ready(BlockCopy *bc);
+static void op_request(CopyOp *op);
+static void source_locked_cb(void *opaque, BdrvRangeLock *lock);
+static void rate_release(CopyOp *op);
 
 BlockCopy *block_copy_new(const BlockCopyConfig *cfg)
 {
     BlockCopy *bc = g_new0(BlockCopy, 1);
     uint64_t bufsize = cfg->step;
 
+    g_assert(!(cfg->lock_source && cfg->guest_wins));
     bc->cfg = *cfg;
     bc->dirty = cfg->dirty ? cfg->dirty : hbitmap_new(cfg->len,
                                                       cfg->granularity);
+    bc->taken = hbitmap_new(cfg->len, cfg->granularity);
+    g_queue_init(&bc->waiting);
+    g_queue_init(&bc->now);
     bc->op = g_new0(CopyOp, cfg->max_ops);
     for (unsigned i = 0; i < cfg->max_ops; i++) {
         bc->op[i].bc = bc;
@@ -78,6 +52,7 @@ void block_copy_free(BlockCopy *bc)
         return;
     }
     g_assert(!bc->busy);
+    g_assert(!bc->active_writes);
     if (bc->kick_source) {
         g_source_remove(bc->kick_source);
     }
@@ -88,6 +63,7 @@ void block_copy_free(BlockCopy *bc)
         ioq_buf_free(bc->op[i].buf);
     }
     g_free(bc->op);
+    hbitmap_free(bc->taken);
     if (!bc->cfg.dirty) {
         hbitmap_free(bc->dirty);
     }
@@ -114,6 +90,31 @@ uint64_t block_copy_written(const BlockCopy *bc)
     return bc->written;
 }
 
+bool block_copy_is_dirty(const BlockCopy *bc, uint64_t off)
+{
+    return hbitmap_get(bc->dirty, off);
+}
+
+uint64_t block_copy_in_flight_bytes(const BlockCopy *bc)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        const CopyOp *op = &bc->op[i];
+
+        if (op->busy && op->cleared_end > op->cur) {
+            n += op->cleared_end - op->cur;
+        }
+    }
+    return n + block_copy_now_bytes(bc);
+}
+
+uint64_t block_copy_remaining(const BlockCopy *bc)
+{
+    return hbitmap_count(bc->dirty) + block_copy_in_flight_bytes(bc)
+        + bc->active_bytes;
+}
+
 uint64_t block_copy_done_prefix(const BlockCopy *bc)
 {
     int64_t d = hbitmap_next_dirty(bc->dirty, 0);
@@ -124,39 +125,44 @@ uint64_t block_copy_done_prefix(const BlockCopy *bc)
             p = MIN(p, bc->op[i].cur);
         }
     }
-    return MIN(p, now_low(bc));
+    return MIN(p, block_copy_now_low(bc));
 }
 
-/* The job's progress follows the done prefix (never backwards). */
-static void report_progress(BlockCopy *bc)
+/* What the progress mode counts (it never goes backwards). */
+static uint64_t progress_count(const BlockCopy *bc)
 {
-    uint64_t p;
+    switch (bc->cfg.progress) {
+    case BLOCK_COPY_PROGRESS_WRITTEN:
+        return bc->written;
+    case BLOCK_COPY_PROGRESS_DONE:
+        return bc->done;
+    default:
+        return block_copy_done_prefix(bc);
+    }
+}
+
+void block_copy_report_progress(BlockCopy *bc)
+{
+    Job *job;
+    uint64_t c;
 
     if (!bc->cfg.job) {
         return;
     }
-    if (bc->cfg.progress == BLOCK_COPY_PROGRESS_COPIED) {
-        report_copied(bc);
-        return;
+    job = &bc->cfg.job->job;
+    c = progress_count(bc);
+    if (c > bc->reported) {
+        job_progress_update(job, c - bc->reported);
+        bc->reported = c;
     }
-    p = block_copy_done_prefix(bc);
-    if (p > bc->prefix) {
-        job_progress_update(&bc->cfg.job->job, p - bc->prefix);
-        bc->prefix = p;
+    if (bc->cfg.progress != BLOCK_COPY_PROGRESS_PREFIX) {
+        job_progress_set_remaining(job, block_copy_remaining(bc));
     }
 }
 
 static bool may_run(BlockCopy *bc)
 {
     return bc->cfg.ops->may_run(bc->cfg.opaque);
-}
-
-static unsigned max_ops(const BlockCopy *bc)
-{
-    if (bc->cfg.job && bc->cfg.job->speed && bc->cfg.max_ops_limited) {
-        return MIN(bc->cfg.max_ops, bc->cfg.max_ops_limited);
-    }
-    return bc->cfg.max_ops;
 }
 
 /* The operation is over; what it did not do is dirty again. */
@@ -169,7 +175,8 @@ static void op_end(CopyOp *op)
     }
     op->busy = false;
     bc->busy--;
-    report_progress(bc);
+    block_copy_release(bc, op->start, op->end);
+    block_copy_report_progress(bc);
     block_copy_kick(bc);
 }
 
@@ -195,14 +202,41 @@ static void unlock(CopyOp *op)
     }
 }
 
+/*
+ * Granules below the next request (whole units of area_align) go back
+ * at once: a copy-before-write range or a write-blocking write there
+ * need not wait for the rest of the area.
+ */
+static void give_back_done(CopyOp *op)
+{
+    BlockCopy *bc = op->bc;
+    uint64_t unit = MAX(bc->cfg.granularity, bc->cfg.area_align);
+    uint64_t lo = MIN(op->cur / unit * unit, op->end);
+
+    if (op->now || lo <= op->start) {
+        return;
+    }
+    block_copy_release(bc, op->start, lo);
+    op->start = lo;
+    if (!g_queue_is_empty(&bc->waiting)) {
+        /* the operation is busy: no idle hook can run in there */
+        block_copy_waits_retry(bc);
+    }
+}
+
 /* The request is done (copied or skipped): on to the next. */
 static void piece_done(CopyOp *op)
 {
+    BlockCopy *bc = op->bc;
+
     unlock(op);
-    io_end(op->bc);
+    io_end(bc);
+    rate_release(op);
+    bc->done += op->n;
     op->cur = MAX(op->cur, op->off + op->n);
-    report_progress(op->bc);
-    op_step(op);
+    give_back_done(op);
+    block_copy_report_progress(bc);
+    block_copy_op_step(op);
 }
 
 static void op_failed(CopyOp *op, bool is_read, int ret)
@@ -211,15 +245,17 @@ static void op_failed(CopyOp *op, bool is_read, int ret)
 
     unlock(op);
     io_end(bc);
+    rate_release(op);
     if (op->now) {
-        now_failed(op, ret);
+        block_copy_now_failed(op, ret);
         return;
     }
     if (bc->cfg.ops->error(bc->cfg.opaque, is_read, ret)
         == BLOCK_COPY_ERROR_SKIP) {
         op->cur = MAX(op->cur, op->off + op->n);
-        report_progress(bc);
-        op_step(op);
+        give_back_done(op);
+        block_copy_report_progress(bc);
+        block_copy_op_step(op);
         return;
     }
     op_end(op);
@@ -245,6 +281,10 @@ static void read_cb(void *opaque, int ret)
         op_failed(op, true, ret);
         return;
     }
+    if (op->bc->cfg.lock_source) {
+        /* guest writes held back go on; they dirty the range again */
+        unlock(op);
+    }
     bdrv_write(op->bc->cfg.target, op->off, op->n, op->buf,
                op->lock ? BDRV_REQ_LOCK_OWNER : 0, write_cb, op);
 }
@@ -256,6 +296,7 @@ static void copy(CopyOp *op)
     if (bc->cfg.job) {
         block_job_rate_account(bc->cfg.job, op->n);
     }
+    rate_release(op);
     if (op->lock) {
         bdrv_read_locked(bc->cfg.source, op->off, op->n, op->buf, read_cb,
                          op);
@@ -310,6 +351,14 @@ static void copy_data(CopyOp *op)
     copy(op);
 }
 
+/* May [@off, @off + @n) go as a zero write (whole units of zero_align)? */
+static bool zeroes_fit(const BlockCopy *bc, uint64_t off, uint64_t n)
+{
+    uint64_t a = bc->cfg.zero_align;
+
+    return !a || (off % a == 0 && (n % a == 0 || off + n == bc->cfg.len));
+}
+
 static void zero_cb(void *opaque, int ret, int status, uint64_t pnum)
 {
     CopyOp *op = opaque;
@@ -320,12 +369,16 @@ static void zero_cb(void *opaque, int ret, int status, uint64_t pnum)
         return;
     }
     op->n = MIN(op->n, pnum);
-    if (!(status & BDRV_STATUS_ZERO)) {
+    if (!(status & BDRV_STATUS_ZERO) || !zeroes_fit(bc, op->off, op->n)) {
         copy_data(op);
     } else if (bc->cfg.zeroes == BLOCK_COPY_ZEROES_SKIP) {
         piece_done(op);
     } else {
-        bdrv_write_zeroes(bc->cfg.target, op->off, op->n, 0, write_cb, op);
+        if (bc->cfg.lock_source) {
+            unlock(op);
+        }
+        bdrv_write_zeroes(bc->cfg.target, op->off, op->n, bc->cfg.zero_flags,
+                          write_cb, op);
     }
 }
 
@@ -366,6 +419,65 @@ static void rate_wake_cb(BlockJob *bj)
     }
 }
 
+/*
+ * Under a speed limit one operation at a time may be between the limit
+ * and its copy: the others wait until its bytes are counted, so that
+ * what it causes is waited for before the next one starts (QEMU's
+ * stream, commit and backup copy one request at a time, a delay after
+ * each).  True when @op waits.
+ */
+static bool rate_gate(CopyOp *op)
+{
+    BlockCopy *bc = op->bc;
+
+    if (!bc->cfg.job->speed || bc->cfg.rate_burst) {
+        return false;
+    }
+    if (bc->rate_holder && bc->rate_holder != op) {
+        op->parked = true;
+        return true;
+    }
+    bc->rate_holder = op;
+    return false;
+}
+
+/*
+ * @op's copy was counted, or it has none: the next may pass, from the
+ * main loop, so that an operation that found nothing to copy goes on
+ * first (front to back, as QEMU's sequential jobs go, and report).
+ */
+static void rate_release(CopyOp *op)
+{
+    BlockCopy *bc = op->bc;
+    bool parked = false;
+
+    if (bc->rate_holder != op) {
+        return;
+    }
+    bc->rate_holder = NULL;
+    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
+        parked |= bc->op[i].parked;
+    }
+    bc->unpark |= parked;
+    /* parked operations go on, idle ones may take an area */
+    block_copy_kick_later(bc);
+}
+
+/*
+ * Under a speed limit an idle operation takes no area while another
+ * one is between the limit and its copy or the limit is being waited
+ * for: the area would sit taken (its bits out of the bitmap the
+ * queries show) until then, where QEMU's jobs take the next piece of
+ * work only once the delay before it is over.
+ */
+static bool rate_closed(const BlockCopy *bc)
+{
+    const BlockJob *bj = bc->cfg.job;
+
+    return bj && bj->speed && !bc->cfg.rate_burst
+        && (bc->rate_holder || bj->sleep_source);
+}
+
 /* A wait for the speed limit is due: park the operation. */
 static bool rate_wait(CopyOp *op)
 {
@@ -376,7 +488,7 @@ static bool rate_wait(CopyOp *op)
         return false;
     }
     if (!bj->sleep_source && !block_job_rate_wait(bj, rate_wake_cb)) {
-        return false;
+        return rate_gate(op);
     }
     op->parked = true;
     if (bc->cfg.ops->sleeping) {
@@ -386,11 +498,11 @@ static bool rate_wait(CopyOp *op)
 }
 
 /* The next request of the operation, or its end. */
-static void op_step(CopyOp *op)
+void block_copy_op_step(CopyOp *op)
 {
     BlockCopy *bc = op->bc;
 
-    if (op->now && !now_next(op)) {
+    if (op->now && !block_copy_now_next(op)) {
         return;
     }
     if (op->cur >= op->end || (!op->now && !may_run(bc))) {
@@ -403,6 +515,32 @@ static void op_step(CopyOp *op)
     io_begin(bc);
     op->off = op->cur;
     op->n = MIN(op->end - op->cur, bc->cfg.step);
+    if (bc->cfg.lock_source) {
+        bdrv_range_lock(bc->cfg.source, op->off, op->n, source_locked_cb, op);
+        return;
+    }
+    op_request(op);
+}
+
+/*
+ * Clear after lock: no guest write is in flight on the range now, and
+ * those that come wait for the read, then mark it again.
+ */
+static void source_locked_cb(void *opaque, BdrvRangeLock *lock)
+{
+    CopyOp *op = opaque;
+
+    op->lock = lock;
+    hbitmap_reset(op->bc->dirty, op->off, op->n);
+    op->cleared_end = MAX(op->cleared_end, op->off + op->n);
+    op_request(op);
+}
+
+/* The request [off, off + n): is it allocated, zero, to be copied? */
+static void op_request(CopyOp *op)
+{
+    BlockCopy *bc = op->bc;
+
     if (!bc->cfg.alloc_check) {
         copy_range(op);
     } else if (!bc->cfg.alloc_top
@@ -415,22 +553,20 @@ static void op_step(CopyOp *op)
     }
 }
 
-/* Parked operations go on; idle ones take the lowest dirty area. */
+/* Parked operations go on; idle ones take a free dirty area. */
 static void kick_once(BlockCopy *bc)
 {
-    unsigned limit = max_ops(bc);
-
-    now_start_ready(bc);
+    block_copy_waits_retry(bc);
     if (bc->unpark) {
         bc->unpark = false;
         for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
             if (bc->op[i].parked) {
                 bc->op[i].parked = false;
-                op_step(&bc->op[i]);
+                block_copy_op_step(&bc->op[i]);
             }
         }
     }
-    for (unsigned i = 0; i < limit && may_run(bc); i++) {
+    for (unsigned i = 0; i < bc->cfg.max_ops && may_run(bc); i++) {
         CopyOp *op = &bc->op[i];
         uint64_t start;
         uint64_t len;
@@ -438,16 +574,15 @@ static void kick_once(BlockCopy *bc)
         if (op->busy) {
             continue;
         }
-        if (!hbitmap_next_dirty_area(bc->dirty, 0, bc->cfg.chunk, &start,
-                                     &len)) {
+        if (rate_closed(bc) || !block_copy_take_area(bc, &start, &len)) {
             return;
         }
-        hbitmap_reset(bc->dirty, start, len);
         op->start = op->cur = start;
         op->end = start + len;
+        op->cleared_end = bc->cfg.lock_source ? start : op->end;
         op->busy = true;
         bc->busy++;
-        op_step(op);
+        block_copy_op_step(op);
     }
 }
 
@@ -458,6 +593,7 @@ void block_copy_kick(BlockCopy *bc)
         return;
     }
     bc->kicking = true;
+    block_copy_report_progress(bc);     /* the owner may have marked more */
     do {
         bc->kick_again = false;
         kick_once(bc);
@@ -517,285 +653,6 @@ void block_copy_wake_later(BlockCopy *bc)
     block_copy_kick_later(bc);
 }
 
-/* ---- copy-before-write: a range copied now ---------------------------- */
-
-typedef struct {
-    uint64_t off;
-    uint64_t len;
-} CopyArea;
-
-struct CopyNow {
-    uint64_t start;             /* whole granules, cut at the length */
-    uint64_t end;
-    GArray *areas;              /* CopyArea: what it took from the bitmap */
-    guint next;                 /* the next area to copy */
-    bool copying;               /* waits no more */
-    void (*cb)(void *opaque, int ret);
-    void *opaque;
-    CopyOp op;                  /* copies the areas one after another */
-};
-
-static bool overlaps(uint64_t a, uint64_t a_end, uint64_t b, uint64_t b_end)
-{
-    return a < a_end && b < b_end && a < b_end && b < a_end;
-}
-
-/*
- * Where a busy operation's reads may still reach: a request in flight
- * may have been widened to its granules, a parked one has none.
- */
-static uint64_t op_low(const CopyOp *op)
-{
-    return op->parked ? op->cur : MIN(op->cur, op->off);
-}
-
-/* The end of its request in flight: what it keeps when cut back. */
-static uint64_t op_keep(const CopyOp *op)
-{
-    uint64_t g = op->bc->cfg.granularity;
-    uint64_t e = op->parked ? op->cur : MAX(op->cur, op->off + op->n);
-
-    return MIN(op->end, (e + g - 1) / g * g);
-}
-
-/* Busy operations over the range give back what they have not begun. */
-static void now_cut_ops(BlockCopy *bc, const CopyNow *now)
-{
-    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
-        CopyOp *op = &bc->op[i];
-        uint64_t keep;
-
-        if (!op->busy || !overlaps(op_low(op), op->end, now->start,
-                                   now->end)) {
-            continue;
-        }
-        keep = op_keep(op);
-        if (keep < op->end) {
-            hbitmap_set(bc->dirty, keep, op->end - keep);
-            op->end = keep;
-        }
-    }
-}
-
-/* What is dirty in the range is the request's from now on. */
-static void now_take(BlockCopy *bc, CopyNow *now)
-{
-    uint64_t off = now->start;
-    CopyArea a;
-
-    while (off < now->end
-           && hbitmap_next_dirty_area(bc->dirty, off, now->end - off,
-                                      &a.off, &a.len)
-           && a.off < now->end) {
-        a.len = MIN(a.len, now->end - a.off);
-        hbitmap_reset(bc->dirty, a.off, a.len);
-        g_array_append_val(now->areas, a);
-        off = a.off + a.len;
-    }
-}
-
-/* A busy operation, or an earlier request, still works in the range. */
-static bool now_blocked(const BlockCopy *bc, const CopyNow *now)
-{
-    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
-        const CopyOp *op = &bc->op[i];
-
-        if (op->busy && overlaps(op_low(op), op->end, now->start,
-                                 now->end)) {
-            return true;
-        }
-    }
-    for (GList *l = bc->now.head; l && l->data != now; l = l->next) {
-        const CopyNow *o = l->data;
-
-        if (overlaps(o->start, o->end, now->start, now->end)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static void now_finish(CopyNow *now, int ret)
-{
-    BlockCopy *bc = now->op.bc;
-    void (*cb)(void *opaque, int ret) = now->cb;
-    void *opaque = now->opaque;
-
-    g_queue_remove(&bc->now, now);
-    if (now->op.buf) {
-        ioq_buf_free(now->op.buf);
-    }
-    g_array_free(now->areas, TRUE);
-    g_free(now);
-    bc->busy--;
-    report_progress(bc);
-    cb(opaque, ret);
-    /* earlier requests' waiters and the idle hook */
-    block_copy_kick(bc);
-}
-
-/* The operation's next area, or the request's end (false). */
-static bool now_next(CopyOp *op)
-{
-    CopyNow *now = op->now;
-    CopyArea *a;
-
-    if (op->cur < op->end) {
-        return true;
-    }
-    if (now->next == now->areas->len) {
-        now_finish(now, 0);
-        return false;
-    }
-    a = &g_array_index(now->areas, CopyArea, now->next++);
-    op->start = op->cur = a->off;
-    op->end = a->off + a->len;
-    return true;
-}
-
-/* What the request did not copy is dirty again; the owner decides. */
-static void now_failed(CopyOp *op, int ret)
-{
-    CopyNow *now = op->now;
-    BlockCopy *bc = op->bc;
-
-    if (op->cur < op->end) {
-        hbitmap_set(bc->dirty, op->cur, op->end - op->cur);
-    }
-    for (guint i = now->next; i < now->areas->len; i++) {
-        CopyArea *a = &g_array_index(now->areas, CopyArea, i);
-
-        hbitmap_set(bc->dirty, a->off, a->len);
-    }
-    now_finish(now, ret);
-}
-
-/* The lowest byte a request has taken and not copied (or the length). */
-static uint64_t now_low(const BlockCopy *bc)
-{
-    uint64_t low = bc->cfg.len;
-
-    for (GList *l = bc->now.head; l; l = l->next) {
-        const CopyNow *now = l->data;
-
-        if (now->op.cur < now->op.end) {
-            low = MIN(low, now->op.cur);
-        }
-        for (guint i = now->next; i < now->areas->len; i++) {
-            low = MIN(low, g_array_index(now->areas, CopyArea, i).off);
-        }
-    }
-    return low;
-}
-
-/* Waiting requests that nothing blocks any more begin to copy. */
-static void now_start_ready(BlockCopy *bc)
-{
-    GList *l = bc->now.head;
-
-    while (l) {
-        CopyNow *now = l->data;
-
-        if (now->copying || now_blocked(bc, now)) {
-            l = l->next;
-            continue;
-        }
-        now->copying = true;
-        /* a failed copy of a busy operation made its range dirty again */
-        now_take(bc, now);
-        if (now->areas->len) {
-            now->op.buf = ioq_buf_alloc(bc->cfg.step);
-        }
-        op_step(&now->op);
-        /* it may have finished, and others with it: look again */
-        l = bc->now.head;
-    }
-}
-
-void block_copy_range_now(BlockCopy *bc, uint64_t off, uint64_t len,
-                          void (*cb)(void *opaque, int ret), void *opaque)
-{
-    uint64_t g = bc->cfg.granularity;
-    CopyNow *now = g_new0(CopyNow, 1);
-
-    now->start = MIN(off / g * g, bc->cfg.len);
-    now->end = MIN((off + len + g - 1) / g * g, bc->cfg.len);
-    now->areas = g_array_new(FALSE, FALSE, sizeof(CopyArea));
-    now->cb = cb;
-    now->opaque = opaque;
-    now->op.bc = bc;
-    now->op.now = now;
-    now_cut_ops(bc, now);
-    now_take(bc, now);
-    g_queue_push_tail(&bc->now, now);
-    bc->busy++;
-    block_copy_kick(bc);
-}
-
-bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len)
-{
-    uint64_t g = bc->cfg.granularity;
-    uint64_t start = MIN(off / g * g, bc->cfg.len);
-    uint64_t end = MIN((off + len + g - 1) / g * g, bc->cfg.len);
-    int64_t d = hbitmap_next_dirty(bc->dirty, start);
-
-    if (d >= 0 && (uint64_t)d < end) {
-        return false;
-    }
-    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
-        const CopyOp *op = &bc->op[i];
-
-        if (op->busy && overlaps(op_low(op), op->end, start, end)) {
-            return false;
-        }
-    }
-    for (GList *l = bc->now.head; l; l = l->next) {
-        const CopyNow *now = l->data;
-
-        if (overlaps(now->start, now->end, start, end)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* ---- progress as bytes written ---------------------------------------- */
-
-/* Bytes taken from the bitmap and not done: operations and requests. */
-static uint64_t taken_bytes(const BlockCopy *bc)
-{
-    uint64_t n = 0;
-
-    for (unsigned i = 0; i < bc->cfg.max_ops; i++) {
-        if (bc->op[i].busy) {
-            n += bc->op[i].end - bc->op[i].cur;
-        }
-    }
-    for (GList *l = bc->now.head; l; l = l->next) {
-        const CopyNow *now = l->data;
-
-        n += now->op.end - now->op.cur;
-        for (guint i = now->next; i < now->areas->len; i++) {
-            n += g_array_index(now->areas, CopyArea, i).len;
-        }
-    }
-    return n;
-}
-
-static void report_copied(BlockCopy *bc)
-{
-    Job *job = &bc->cfg.job->job;
-
-    if (bc->written > bc->prefix) {
-        job_progress_update(job, bc->written - bc->prefix);
-        bc->prefix = bc->written;
-    }
-    job_progress_set_remaining(job, hbitmap_count(bc->dirty)
-                               + taken_bytes(bc));
-}
-
-/* ---- a new owner ------------------------------------------------------- */
-
 void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
                           const BlockCopyOps *ops, void *opaque)
 {
@@ -810,7 +667,6 @@ void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
     if (job) {
         job->copy = bc;
     }
-    /* the new owner's progress starts from what is written now */
-    bc->prefix = bc->cfg.progress == BLOCK_COPY_PROGRESS_COPIED
-                 ? bc->written : block_copy_done_prefix(bc);
+    /* the new owner's progress counts from here */
+    bc->reported = progress_count(bc);
 }

@@ -30,11 +30,29 @@
  * With a BlockJob, requests count as its I/O (block_job_io_begin/end),
  * copies are paced by its speed limit (QEMU's: a copy goes out, the
  * delay it causes is waited before the next one; a waiting operation
- * holds no I/O), and its progress is the done prefix of the range, as a
- * job that copies front to back reports it, or with
- * BLOCK_COPY_PROGRESS_COPIED the bytes written (data and zero writes,
- * copy-before-write ones too) with what is dirty or taken and not done
- * as the remainder, as QEMU's backup reports it.
+ * holds no I/O; operations running at once pass the limit one after
+ * the other, each once the one before it has counted its copy or
+ * found nothing to copy, unless @rate_burst), and its progress is one
+ * of
+ *
+ *   - PREFIX: the done prefix of the range, as a job that copies front
+ *     to back reports it (stream, commit);
+ *   - WRITTEN: the bytes written to the target (copy-before-write ones
+ *     too), as QEMU's backup reports it;
+ *   - DONE: the bytes done (copied, zeroed or found clean; a range
+ *     copied again counts again), as QEMU's mirror reports it;
+ *
+ * the last two with what is left (block_copy_remaining(): dirty, taken
+ * and not done, write-blocking writes on their way) as the remainder.
+ *
+ * A granule is taken by at most one operation, copy-before-write range
+ * or write-blocking write at a time (copy-wait.c): what wants a taken
+ * granule waits for it in one queue, in order, so two copies of one
+ * granule never race to the target.  With @lock_source (mirror) a
+ * request takes a range lock on the source first and clears its dirty
+ * bits only under it (clear after lock): a guest write in flight is
+ * waited for and its data read, one that comes later waits for the read
+ * and marks the range dirty again, and that mark survives the copy.
  */
 #ifndef BLOCK_JOBS_COPY_H
 #define BLOCK_JOBS_COPY_H
@@ -55,8 +73,9 @@ typedef enum {
 } BlockCopyZeroes;
 
 typedef enum {
-    BLOCK_COPY_PROGRESS_PREFIX, /* the done prefix (front to back) */
-    BLOCK_COPY_PROGRESS_COPIED, /* bytes written + what is left (backup) */
+    BLOCK_COPY_PROGRESS_PREFIX,  /* the done prefix (front to back) */
+    BLOCK_COPY_PROGRESS_WRITTEN, /* bytes written + what is left (backup) */
+    BLOCK_COPY_PROGRESS_DONE,    /* bytes done + what is left (mirror) */
 } BlockCopyProgress;
 
 typedef enum {
@@ -93,11 +112,24 @@ typedef struct {
     uint64_t chunk;             /* bytes an operation takes */
     uint64_t step;              /* bytes a request copies at most */
     unsigned max_ops;           /* operations at once */
-    unsigned max_ops_limited;   /* ... under a speed limit (0: max_ops);
-                                   1 paces as QEMU: operations that start
-                                   together all pass the limit before the
-                                   first one's copy is counted */
     BlockCopyProgress progress;
+    bool lock_source;           /* range lock on the source until the
+                                   read is done, dirty bits cleared under
+                                   it (mirror) */
+    int zero_flags;             /* of the zero writes (BDRV_REQ_MAY_UNMAP) */
+    uint64_t zero_align;        /* zero writes only in whole units of it
+                                   (the target's clusters), else data */
+    uint64_t area_align;        /* an operation takes whole units of it
+                                   (a target that must not get part of a
+                                   cluster written) */
+    bool sweep;                 /* take areas from a cursor that wraps,
+                                   not the lowest first: what the guest
+                                   dirties behind it waits for the next
+                                   round (mirror under a guest writer) */
+    bool rate_burst;            /* operations pass the speed limit
+                                   together, counted once they copy
+                                   (QEMU's mirror: a buffer's worth goes
+                                   out before the first delay) */
     /*
      * The owner's bitmap of @len bytes at @granularity, to use as the
      * engine's (a job's anonymous bitmap, which the queries show); it
@@ -125,6 +157,18 @@ unsigned block_copy_busy(const BlockCopy *bc);
 
 /* Bytes written to the target so far (data and zero writes). */
 uint64_t block_copy_written(const BlockCopy *bc);
+
+/* Is the granule at @off dirty? */
+bool block_copy_is_dirty(const BlockCopy *bc, uint64_t off);
+
+/* Bytes taken from the bitmap and not done yet (busy operations). */
+uint64_t block_copy_in_flight_bytes(const BlockCopy *bc);
+
+/*
+ * What is left: dirty, in flight and held by write-blocking writes
+ * (the job's remainder with the WRITTEN and DONE progress).
+ */
+uint64_t block_copy_remaining(const BlockCopy *bc);
 
 /* [0, result) is copied or skipped, and not dirty again. */
 uint64_t block_copy_done_prefix(const BlockCopy *bc);
@@ -155,12 +199,11 @@ void block_copy_wake_later(BlockCopy *bc);
  * Copy-before-write: what is dirty in [@off, @off + @len) (whole
  * granules, cut at the length) is copied now, ahead of the background
  * order, before a guest write lets new data in there.  The request
- * takes the range's dirty granules at once (the background leaves them
- * alone from then on), cuts busy operations back to their requests in
- * flight, waits for those and for earlier overlapping requests of its
- * own kind (which copy what they took: nothing is copied twice), then
- * copies, ignoring may_run and the speed limit (the copies still count
- * against it).  @cb gets 0 once nothing in the range is dirty or being
+ * cuts busy operations over the range back to their requests in
+ * flight, waits for those and for earlier overlapping requests (the
+ * background takes nothing there meanwhile), takes the range and copies
+ * what is dirty in it (nothing is copied twice), ignoring may_run and
+ * the speed limit (the copies still count against it).  @cb gets 0 once nothing in the range is dirty or being
  * copied, or the first failed request's negative errno (what was not
  * copied is dirty again; the error hook is not called: the owner's
  * copy-before-write policy decides).  @cb may run before this returns;
@@ -182,5 +225,26 @@ void block_copy_set_owner(BlockCopy *bc, BlockJob *job,
 
 /* Nothing in [@off, @off + @len) is dirty or being copied. */
 bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len);
+
+/*
+ * Write-blocking: the guest wrote @buf to [@off, @off + @len) of the
+ * source (done, successfully).  Once no operation, copy-before-write
+ * range or earlier write has the granules it touches (new operations
+ * keep off them meanwhile), write the same to the target with @flags
+ * and clear the granules the write covers whole; a partial granule
+ * keeps the dirty bit the owner's notifier gave it.  @cb(@opaque, ret)
+ * with the target's result, after a failure has gone through the error
+ * hook (the range is then dirty again), and after a kick from the main
+ * loop was asked for (the owner may end in @cb).  @buf must stay valid
+ * until @cb; NULL: the guest wrote zeroes (a zero write, @flags as for
+ * one).  The write is counted in block_copy_remaining() and the
+ * progress while it is on its way; it is not paced by the speed limit.
+ */
+void block_copy_write_blocking(BlockCopy *bc, uint64_t off, uint64_t len,
+                               const void *buf, int flags, BdrvCb *cb,
+                               void *opaque);
+
+/* Write-blocking writes not finished yet. */
+unsigned block_copy_active_writes(const BlockCopy *bc);
 
 #endif /* BLOCK_JOBS_COPY_H */

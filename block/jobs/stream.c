@@ -9,10 +9,11 @@
  * chain) into the top itself, under a range lock on the top after which
  * it asks again whether the top now holds the range (the guest wrote
  * it: nothing to copy).  The guest's data therefore always wins,
- * whatever the interleaving.  Several operations run at once; one under
- * a speed limit (QEMU's sequential job, whose progress and rate a user
- * can follow).  Progress is the prefix of the image that is done, as a
- * sequential job reports it.
+ * whatever the interleaving.  Several operations run at once; under a
+ * speed limit they pass it one after the other, each once the copy
+ * before it was counted (the rate of QEMU's sequential job, which a
+ * user can follow).  Progress is the prefix of the image that is done,
+ * as a sequential job reports it.
  *
  * This file keeps the policy: the error policy (ignore goes on past the
  * range and fails the job at the end, as QEMU's stream), when the job
@@ -142,7 +143,6 @@ static void stream_run(Job *job)
         .chunk = CHUNK,
         .step = STEP,
         .max_ops = OPS,
-        .max_ops_limited = 1,
         .ops = &stream_copy_ops,
         .opaque = s,
     };
