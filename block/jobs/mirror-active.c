@@ -58,13 +58,11 @@
 #include "block/jobs/mirror-int.h"
 #include "util/log.h"
 
+/* A guest write held in write-blocking mode (io.c's write hook). */
 typedef struct {
     MirrorJob *s;
     uint64_t off;
     uint64_t len;
-    uint64_t head;              /* bytes left out at each end: dirty */
-    uint64_t tail;              /* partial granules, copied by the job */
-    bool cow;                   /* head and tail are made dirty */
     int type;                   /* BDRV_HOOK_* */
     const void *buf;
     int flags;
@@ -73,21 +71,10 @@ typedef struct {
     int ret;                    /* the source write's result */
 } ActiveWrite;
 
-
-/* ---- write-blocking mode ----------------------------------------------- */
-
-static void active_start(ActiveWrite *w);
 static void converge_restart(MirrorJob *s);
 static void pace_restart(MirrorJob *s, bool lost);
 
-void mirror_active_retry(MirrorJob *s)
-{
-    guint n = g_queue_get_length(&s->active_waiting);
-
-    while (n--) {
-        active_start(g_queue_pop_head(&s->active_waiting));
-    }
-}
+/* ---- write-blocking mode ----------------------------------------------- */
 
 /* A guest write in write-blocking mode went to both sides (or failed). */
 static void active_done(ActiveWrite *w, int ret)
@@ -96,98 +83,42 @@ static void active_done(ActiveWrite *w, int ret)
     BdrvCb *cb = w->cb;
     void *opaque = w->opaque;
 
-    hbitmap_reset(s->busy, w->off, w->len);
     s->active_count--;
     g_free(w);
-    mirror_active_retry(s);
     /* the pump may end the job: the guest's callback goes last */
     mirror_pump(s);
     cb(opaque, ret);
 }
 
+/* On the target too (a failure went through on-target-error). */
 static void active_target_cb(void *opaque, int ret)
 {
     ActiveWrite *w = opaque;
-    MirrorJob *s = w->s;
-    uint64_t g = s->granularity;
-    uint64_t o = w->off + w->head;
-    uint64_t n = w->len - w->head - w->tail;
 
-    s->active_bytes -= n;
-    if (ret < 0) {
-        /* QEMU: the whole area dirty again, the target's error policy */
-        uint64_t a = o / g * g;
-
-        hbitmap_set(s->dirty, a, MIN(s->len, (o + n + g - 1) / g * g) - a);
-        mirror_error_action(s, false, ret);
-    } else {
-        s->need_flush = true;
-        job_progress_update(&s->common.job, n);
-    }
     active_done(w, w->ret);
 }
 
+/*
+ * The source has the write: the engine writes the same to the target
+ * once no copy has its granules in flight (QEMU's
+ * do_sync_target_write()), and clears the granules it covers whole.
+ */
 static void active_source_cb(void *opaque, int ret)
 {
     ActiveWrite *w = opaque;
     MirrorJob *s = w->s;
     uint64_t g = s->granularity;
-    uint64_t o = w->off + w->head;
-    uint64_t n = w->len - w->head - w->tail;
-    uint64_t a;
-    uint64_t e;
+    uint64_t end = w->off + w->len;
+    uint64_t head;
+    uint64_t tail;
 
     w->ret = ret;
     if (ret < 0 || s->ret < 0 || job_is_cancelled(&s->common.job)) {
         /* what the source holds now is unknown, or does not matter */
-        hbitmap_set(s->dirty, w->off, w->len);
+        block_copy_set_dirty(s->bc, w->off, w->len);
         active_done(w, ret);
         return;
     }
-    if (w->cow) {
-        hbitmap_set(s->dirty, w->off, w->head);
-        hbitmap_set(s->dirty, w->off + w->len - w->tail, w->tail);
-    }
-    if (!n) {
-        active_done(w, ret);
-        return;
-    }
-    /*
-     * QEMU's do_sync_target_write(): the granules the write covers are
-     * clean once it is on the target (partly covered ones were clean,
-     * and the target has the rest of them already)
-     */
-    a = (o + g - 1) / g * g;
-    e = o + n == s->len ? s->len : (o + n) / g * g;
-    if (a < e) {
-        hbitmap_reset(s->dirty, a, e - a);
-    }
-    s->active_bytes += n;
-    job_progress_set_remaining(&s->common.job,
-                               hbitmap_count(s->dirty) + s->bytes_in_flight
-                               + s->active_bytes);
-    if (w->type == BDRV_HOOK_WRITE) {
-        bdrv_write(s->target, o, n, (const uint8_t *)w->buf + w->head,
-                   w->flags & BDRV_REQ_FUA, active_target_cb, w);
-    } else {
-        bdrv_write_zeroes(s->target, o, n,
-                          w->flags & (BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP),
-                          active_target_cb, w);
-    }
-}
-
-/* The write may start when no copy has its granules in flight. */
-static void active_start(ActiveWrite *w)
-{
-    MirrorJob *s = w->s;
-    uint64_t g = s->granularity;
-    int64_t b = hbitmap_next_dirty(s->busy, w->off);
-
-    if (b >= 0 && (uint64_t)b < w->off + w->len) {
-        g_queue_push_tail(&s->active_waiting, w);
-        return;
-    }
-    hbitmap_set(s->busy, w->off, w->len);
     if (s->cow_cluster) {
         /*
          * A target cluster written in part would read zeroes, not its
@@ -195,27 +126,36 @@ static void active_start(ActiveWrite *w)
          * target, the job copies the others (made dirty) whole
          */
         uint64_t c = s->cow_cluster;
-        uint64_t end = w->off + w->len;
         uint64_t a = (w->off + c - 1) / c * c;
         uint64_t e = end == s->len ? end : end / c * c;
 
-        w->head = e > a ? a - w->off : w->len;
-        w->tail = e > a ? end - e : 0;
-        w->cow = true;
+        head = e > a ? a - w->off : w->len;
+        tail = e > a ? end - e : 0;
+        block_copy_set_dirty(s->bc, w->off, head);
+        block_copy_set_dirty(s->bc, end - tail, tail);
     } else {
         /*
          * Partly covered granules that are dirty stay so: the job copies
          * them whole later (QEMU skips them too)
          */
-        w->head = w->off % g && hbitmap_get(s->dirty, w->off)
+        head = w->off % g && block_copy_is_dirty(s->bc, w->off)
             ? MIN(w->len, g - w->off % g) : 0;
-        w->tail = (w->off + w->len) % g && w->off + w->len < s->len
-            && w->len > w->head
-            && hbitmap_get(s->dirty, w->off + w->len - 1)
-            ? MIN(w->len - w->head, (w->off + w->len) % g) : 0;
+        tail = end % g && end < s->len && w->len > head
+            && block_copy_is_dirty(s->bc, end - 1)
+            ? MIN(w->len - head, end % g) : 0;
     }
-    bdrv_hook_continue(s->src, w->type, w->off, w->len, w->buf, w->flags,
-                       active_source_cb, w);
+    if (head + tail >= w->len) {
+        active_done(w, ret);
+        return;
+    }
+    block_copy_write_blocking(s->bc, w->off + head, w->len - head - tail,
+                              w->type == BDRV_HOOK_WRITE
+                              ? (const uint8_t *)w->buf + head : NULL,
+                              w->type == BDRV_HOOK_WRITE
+                              ? w->flags & BDRV_REQ_FUA
+                              : w->flags & (BDRV_REQ_FUA
+                                            | BDRV_REQ_MAY_UNMAP),
+                              active_target_cb, w);
 }
 
 /*
@@ -246,7 +186,8 @@ static bool active_hook(void *opaque, int type, uint64_t off, uint64_t len,
     w->cb = cb;
     w->opaque = cb_opaque;
     s->active_count++;
-    active_start(w);
+    bdrv_hook_continue(s->src, type, off, w->len, buf, flags,
+                       active_source_cb, w);
     return true;
 }
 
@@ -257,7 +198,7 @@ static void converge_restart(MirrorJob *s)
 {
     s->converge_samples = 0;
     s->converge_min = UINT64_MAX;
-    s->converge_mark = s->copied;
+    s->converge_mark = block_copy_written(s->bc);
 }
 
 /* A new pace window; @lost: it follows one the guest won. */
@@ -265,7 +206,7 @@ static void pace_restart(MirrorJob *s, bool lost)
 {
     s->pace_samples = 0;
     s->pace_lost = lost ? s->pace_lost + 1 : 0;
-    s->pace_copied = s->copied;
+    s->pace_copied = block_copy_written(s->bc);
     s->pace_written = s->guest_written;
 }
 
@@ -279,7 +220,7 @@ static void pace_restart(MirrorJob *s, bool lost)
  */
 static bool pace_says_switch(MirrorJob *s)
 {
-    uint64_t copied = s->copied - s->pace_copied;
+    uint64_t copied = block_copy_written(s->bc) - s->pace_copied;
     uint64_t written = s->guest_written - s->pace_written;
 
     if (++s->pace_samples < CONVERGE_SAMPLES
@@ -314,7 +255,9 @@ static gboolean converge_cb(gpointer opaque)
 {
     MirrorJob *s = opaque;
     Job *job = &s->common.job;
-    uint64_t left = hbitmap_count(s->dirty) + s->bytes_in_flight;
+    uint64_t left = block_copy_dirty_bytes(s->bc)
+        + block_copy_in_flight_bytes(s->bc);
+    uint64_t copied;
     g_autofree char *why = NULL;
 
     if (s->done) {
@@ -345,15 +288,15 @@ static gboolean converge_cb(gpointer opaque)
         return G_SOURCE_CONTINUE;
     }
     s->converge_samples++;
+    copied = block_copy_written(s->bc) - s->converge_mark;
     if (s->converge_samples < CONVERGE_SAMPLES
-        || s->copied - s->converge_mark < 2 * MIN(s->buf_size, s->len)) {
+        || copied < 2 * MIN(s->buf_size, s->len)) {
         return G_SOURCE_CONTINUE;
     }
     s->converge_source = 0;
     why = g_strdup_printf("lowest %" PRIu64 " over the last %u samples "
                           "while %" PRIu64 " bytes were copied",
-                          s->converge_min, s->converge_samples,
-                          s->copied - s->converge_mark);
+                          s->converge_min, s->converge_samples, copied);
     converge_switch(s, left, why);
     return G_SOURCE_REMOVE;
 }

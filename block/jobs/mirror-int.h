@@ -13,7 +13,7 @@
 
 #include "block/core/block-int.h"
 #include "block/jobs/blockjob.h"
-#include "util/hbitmap.h"
+#include "block/jobs/copy.h"
 
 #define MAX_IN_FLIGHT 16
 #define MAX_IO_BYTES (1024 * 1024ull)
@@ -83,16 +83,12 @@ struct MirrorJob {
                                    it is issued */
     uint64_t len;
 
-    HBitmap *dirty;
-    HBitmap *busy;
-    uint64_t cursor;
-    unsigned ops;               /* copy/zero requests in flight */
-    uint64_t bytes_in_flight;
-    uint64_t buf_in_flight;
-    uint64_t active_bytes;      /* write-blocking writes to the target */
+    BlockCopy *bc;              /* the copy engine: dirty granules, the
+                                   copies, write-blocking writes */
+    unsigned zero_ops;          /* the zeroing phase's requests */
+    uint64_t zero_in_flight;    /* ... and their bytes */
     unsigned active_count;      /* guest writes held (not in in_flight:
                                    a pause need not wait for them) */
-    GQueue active_waiting;      /* ActiveWrite *: wait for busy granules */
     bool hook;
     bool notifier;
 
@@ -107,7 +103,6 @@ struct MirrorJob {
     unsigned pace_lost;         /* pace windows in a row the guest won */
     uint64_t pace_copied;       /* @copied when the window started */
     uint64_t pace_written;      /* @guest_written when it started */
-    uint64_t copied;            /* bytes the job's own copies wrote */
 
     bool started;               /* the barrier after the notifier passed */
     bool in_run;
@@ -115,6 +110,7 @@ struct MirrorJob {
     int ret;                    /* the reported error that ends the job */
     int final_ret;
     bool need_flush;            /* the target was written since a flush */
+    uint64_t flushed;           /* the engine's bytes written then */
     int64_t ready_remaining;    /* remaining when the READY flush began */
     guint kick_source;
 
@@ -148,10 +144,10 @@ void mirror_error_action(MirrorJob *s, bool is_read, int ret);
 /* QEMU's bdrv_recurse_can_replace(): @to is @from or below its filters. */
 bool mirror_can_replace(BlockNode *from, BlockNode *to);
 
-/* mirror-active.c */
+/* What is left to copy: the job's remaining bytes. */
+void mirror_update_remaining(MirrorJob *s);
 
-/* Granules were released: start the writes that waited for them. */
-void mirror_active_retry(MirrorJob *s);
+/* mirror-active.c */
 
 /* Install the write hook: guest writes go to the target too. */
 void mirror_active_begin(MirrorJob *s);

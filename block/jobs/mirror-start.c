@@ -254,7 +254,6 @@ static void mirror_setup(MirrorJob *s, BlockNode *src, BlockNode *target,
         s->buf_size = MAX(s->buf_size, s->cow_cluster);
         s->op_max = MAX(s->op_max, s->cow_cluster);
     }
-    g_queue_init(&s->active_waiting);
 }
 
 static bool mirror_start(MirrorStart *m, Error **errp)

@@ -9,10 +9,10 @@
  *
  * Design
  *
- *   The job keeps two bitmaps over the source at the job's granularity
- *   (util/hbitmap): "dirty", what the target does not have yet, and
- *   "busy", what a copy in flight covers.  Three phases fill "dirty"
- *   and empty it:
+ *   The copy engine (copy.c) keeps the dirty bitmap over the source at
+ *   the job's granularity, what the target does not have yet, and does
+ *   the copies; this file says what is dirty and what happens when the
+ *   engine runs dry.  Three phases fill the bitmap and empty it:
  *
  *     zeroing   sync full onto a target that may hold data: zero the
  *               whole target first (when it can deallocate while
@@ -23,10 +23,9 @@
  *               (bdrv_is_allocated_above(src, NULL)); top, what the top
  *               holds; with __com.qmpd_shared-base, what the layers above
  *               that node hold; none, nothing.
- *     copy      pick dirty granules that are not busy, from a cursor that
- *               wraps (merged into requests of up to op_max bytes, with
- *               at most MAX_IN_FLIGHT requests and buf_size bytes of
- *               buffers in flight), and copy each:
+ *     copy      the engine takes the lowest dirty areas no operation has
+ *               (up to op_max bytes, buf_size / op_max operations at
+ *               most) and copies each request:
  *
  *        range lock on src ---> clear dirty, block status through the
  *          (guest writes              chain (under the lock: a
@@ -36,26 +35,30 @@
  *                                     |          --> write target
  *                                     +-- zeroes: unlock --> write
  *                                                zeroes on target
- *        done: clear busy, progress += bytes; failure: dirty again,
- *        on-source-error (read) or on-target-error (write) applies.
+ *        done: progress += bytes; failure: dirty again, on-source-error
+ *        (read) or on-target-error (write) applies.
  *
  *   A write notifier on src marks every guest write dirty when it
  *   starts (after any wait for a range lock), so a write that lands
  *   during a copy's read waits and dirties the range again afterwards,
- *   and a granule is never copied twice at once: the target's writes
+ *   and a granule is in one operation at a time: the target's writes
  *   never overtake each other.  Before the scan a range lock over the
  *   whole source waits for guest writes that started before the
  *   notifier was added.
  *
  *   In write-blocking mode (copy-mode) guest writes to src are held by
- *   a write hook (io.c) until the same data has been written to the
- *   target as well (granules a copy has in flight are waited for first,
- *   and marked busy meanwhile), and are not marked dirty; so once ready
- *   the target needs no background copying at all.
+ *   a write hook (io.c) until the engine has written the same data to
+ *   the target as well (after the operations over its granules), and
+ *   are not marked dirty; so once ready the target needs no background
+ *   copying at all (mirror-active.c).
  *
  *   With __com.qmpd_auto-write-blocking (a qmpd extension) a job in
  *   background mode switches itself to write-blocking once it does not
  *   converge (mirror-active.c says how it tells).
+ *
+ *   Under a speed limit a buffer's worth of copies goes out before the
+ *   first delay, as in QEMU 7.2; an active commit waits after each copy
+ *   (as qmpd's always has).
  *
  *   A target whose image names a backing file that is not open yet
  *   (drive-mirror's targets until the switch, as in QEMU) must never get
@@ -86,11 +89,12 @@
  * calls mirror_commit_create(); here it differs only in growing a base
  * smaller than top before it starts, and in what it holds.
  *
- * Everything the job waits for is counted with block_job_io_begin/end;
- * pause, cancel and the end of the job wait for the count to reach
- * zero (the end also for the write-blocking guest writes, counted
- * apart: a pause does not stop them).  job_completed() is only called
- * at the tail of a callback or hook, since it may free the job.
+ * Everything the job waits for is counted with block_job_io_begin/end
+ * (the engine counts its requests there too); pause, cancel and the end
+ * of the job wait for the count to reach zero (the end also for the
+ * write-blocking guest writes, counted apart: a pause does not stop
+ * them).  job_completed() is only called at the tail of a callback or
+ * hook, since it may free the job.
  */
 #include "config.h"
 
@@ -102,20 +106,7 @@
 #include "block/jobs/blockjob.h"
 #include "block/jobs/job-filter.h"
 #include "block/jobs/mirror-int.h"
-#include "util/hbitmap.h"
 #include "util/log.h"
-
-typedef struct {
-    MirrorJob *s;
-    uint64_t off;
-    uint64_t len;
-    uint64_t buf_len;           /* of buf_in_flight, still reserved */
-    void *buf;
-    BdrvRangeLock *lock;        /* held from the pick to the read's end */
-    bool zeroing;               /* the initial zeroing: no progress */
-} MirrorOp;
-
-
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -136,11 +127,21 @@ void mirror_kick_later(MirrorJob *s)
     }
 }
 
-static void update_remaining(MirrorJob *s)
+void mirror_update_remaining(MirrorJob *s)
 {
-    job_progress_set_remaining(&s->common.job,
-                               hbitmap_count(s->dirty) + s->bytes_in_flight
-                               + s->active_bytes);
+    job_progress_set_remaining(&s->common.job, block_copy_remaining(s->bc)
+                               + s->zero_in_flight);
+}
+
+/* Was the target written since its last flush?  (Then it is now.) */
+static bool take_flush(MirrorJob *s)
+{
+    uint64_t written = s->bc ? block_copy_written(s->bc) : 0;
+    bool need = s->need_flush || written != s->flushed;
+
+    s->need_flush = false;
+    s->flushed = written;
+    return need;
 }
 
 static void mirror_sleep_cb(BlockJob *bj)
@@ -148,10 +149,15 @@ static void mirror_sleep_cb(BlockJob *bj)
     mirror_pump((MirrorJob *)bj);
 }
 
-/* Stop sleeping for the speed limit (the wait itself is kept). */
+/*
+ * Stop sleeping, for the speed limit (the wait itself is kept) or a
+ * ready job's slice; the caller pumps.
+ */
 static void wake(MirrorJob *s)
 {
-    if (s->common.sleep_source) {
+    if (s->bc) {
+        block_copy_wake_later(s->bc);
+    } else if (s->common.sleep_source) {
         g_source_remove(s->common.sleep_source);
         s->common.sleep_source = 0;
     }
@@ -189,233 +195,113 @@ static void mirror_finish(MirrorJob *s, int ret)
     finish_now(s);
 }
 
-/* ---- copies ------------------------------------------------------------ */
+/* ---- the copy engine's hooks ------------------------------------------ */
 
-static void op_end(MirrorOp *op)
+/* Copies go out in the copy phase, while the job runs and is not ending. */
+static bool mirror_may_run(void *opaque)
 {
-    MirrorJob *s = op->s;
+    MirrorJob *s = opaque;
+    Job *job = &s->common.job;
 
-    hbitmap_reset(s->busy, op->off, op->len);
-    s->ops--;
-    s->bytes_in_flight -= op->len;
-    s->buf_in_flight -= op->buf_len;
-    if (op->buf) {
-        ioq_buf_free(op->buf);
-    }
-    g_free(op);
-    block_job_io_end(&s->common);
-    /* guest writes waiting for these granules (write-blocking) go on */
-    mirror_active_retry(s);
+    return !s->done && s->started && s->zeroing_done && s->scan_done
+        && !s->final_wait && !job_is_cancelled(job) && s->ret == 0
+        && !job_should_pause(job);
 }
 
-static void op_failed(MirrorOp *op, bool is_read, int ret)
+/* The range stays dirty: copied again once the policy lets the job on. */
+static BlockCopyErrorResult mirror_copy_error(void *opaque, bool is_read,
+                                              int ret)
 {
-    MirrorJob *s = op->s;
-
-    /* to be copied again */
-    hbitmap_set(s->dirty, op->off, op->len);
-    op_end(op);
-    update_remaining(s);
-    mirror_error_action(s, is_read, ret);
-    mirror_pump(s);
+    mirror_error_action(opaque, is_read, ret);
+    return BLOCK_COPY_ERROR_RETRY;
 }
 
-static void op_write_cb(void *opaque, int ret)
-{
-    MirrorOp *op = opaque;
-    MirrorJob *s = op->s;
+static void mirror_copy_idle(void *opaque);
 
-    if (ret < 0) {
-        op_failed(op, false, ret);
-        return;
-    }
-    if (!op->zeroing) {
-        job_progress_update(&s->common.job, op->len);
-        s->copied += op->len;
-    }
-    op_end(op);
-    update_remaining(s);
-    mirror_pump(s);
-}
-
-static void op_read_cb(void *opaque, int ret)
-{
-    MirrorOp *op = opaque;
-    MirrorJob *s = op->s;
-
-    /* guest writes held back may go now; they dirty the range again */
-    bdrv_range_unlock(op->lock);
-    op->lock = NULL;
-    if (ret < 0) {
-        op_failed(op, true, ret);
-        return;
-    }
-    s->need_flush = true;
-    bdrv_write(s->target, op->off, op->len, op->buf, 0, op_write_cb, op);
-}
-
-/* Zeroes may go as a zero write when they cover whole target clusters. */
-static bool zero_aligned(MirrorJob *s, uint64_t off, uint64_t len)
-{
-    uint64_t c = s->target_cluster ? s->target_cluster : 1;
-
-    return off % c == 0 && (len % c == 0 || off + len == s->len);
-}
-
-static void op_status_cb(void *opaque, int ret, int status, uint64_t pnum)
-{
-    MirrorOp *op = opaque;
-    MirrorJob *s = op->s;
-    uint64_t n = op->len;
-
-    if (ret >= 0) {
-        /* one method per request: shorten it to what the answer covers */
-        n = MIN(n, pnum);
-        if (n < op->len) {
-            n = MAX(n / s->granularity * s->granularity, s->granularity);
-        }
-        if (n < op->len && !s->cow_align) {
-            uint64_t rest = op->len - n;
-
-            hbitmap_set(s->dirty, op->off + n, rest);
-            hbitmap_reset(s->busy, op->off + n, rest);
-            s->bytes_in_flight -= rest;
-            op->len = n;
-        }
-    }
-    /*
-     * Zeroes only where the answer covers the whole request, and not on
-     * a target that does not have its backing open yet: its zero writes
-     * could leave clusters that read from the backing once it is there
-     */
-    if (ret >= 0 && !(status & BDRV_STATUS_DATA) && pnum >= op->len
-        && !s->cow_cluster && zero_aligned(s, op->off, op->len)) {
-        /* QEMU's MIRROR_METHOD_ZERO; zeroes do not count for the speed */
-        bdrv_range_unlock(op->lock);
-        op->lock = NULL;
-        s->buf_in_flight -= op->buf_len;
-        op->buf_len = 0;
-        s->need_flush = true;
-        bdrv_write_zeroes(s->target, op->off, op->len,
-                          s->unmap ? BDRV_REQ_MAY_UNMAP : 0, op_write_cb, op);
-        return;
-    }
-    /* reserved for the whole pick; what is not needed goes back */
-    s->buf_in_flight -= op->buf_len - op->len;
-    op->buf_len = op->len;
-    op->buf = ioq_buf_alloc(op->len);
-    if (!s->commit) {
-        block_job_rate_account(&s->common, op->len);
-    }
-    /* under the op's range lock (op_locked_cb) */
-    bdrv_read_locked(s->src, op->off, op->len, op->buf, op_read_cb, op);
-}
-
-static void op_locked_cb(void *opaque, BdrvRangeLock *lock)
-{
-    MirrorOp *op = opaque;
-    MirrorJob *s = op->s;
-
-    /* no guest write is in flight on the range; new ones wait */
-    op->lock = lock;
-    hbitmap_reset(s->dirty, op->off, op->len);
-    update_remaining(s);
-    bdrv_block_status_above(s->src, op->off, op->len, op_status_cb, op);
-}
-
-static MirrorOp *op_new(MirrorJob *s, uint64_t off, uint64_t len)
-{
-    MirrorOp *op = g_new0(MirrorOp, 1);
-
-    op->s = s;
-    op->off = off;
-    op->len = len;
-    hbitmap_set(s->busy, off, len);
-    s->ops++;
-    s->bytes_in_flight += len;
-    block_job_io_begin(&s->common);
-    return op;
-}
-
-static void issue_copy(MirrorJob *s, uint64_t off, uint64_t len)
-{
-    MirrorOp *op = op_new(s, off, len);
-
-    op->buf_len = len;
-    s->buf_in_flight += len;
-    bdrv_range_lock(s->src, off, len, op_locked_cb, op);
-}
+static const BlockCopyOps mirror_copy_ops = {
+    .may_run = mirror_may_run,
+    .error = mirror_copy_error,
+    .idle = mirror_copy_idle,
+};
 
 /*
- * The next dirty range that no copy has in flight, from the cursor on
- * (wrapping), at most @max bytes.  With cow_align the range covers
- * whole target clusters.
+ * The engine as mirror uses it: granules cleared under a range lock on
+ * the source (guest writes that land during a read wait for it and
+ * dirty the range again), zeroes as zero writes in whole target
+ * clusters, progress in bytes done, and a buffer's worth of copies
+ * before the first delay of the speed limit, as QEMU 7.2 (at 4 MiB/s
+ * both copy 16 MiB at once, then wait 4 s); qmpd's active commit has
+ * always waited after each copy instead.  A target whose backing is not
+ * open yet gets whole clusters only, zeroes as data.
  */
-static bool pick(MirrorJob *s, uint64_t max, uint64_t *poff, uint64_t *plen)
+static void mirror_engine_new(MirrorJob *s)
 {
-    uint64_t pos = s->cursor;
-    bool wrapped = false;
+    BlockCopyConfig cfg = {
+        .job = &s->common,
+        .source = s->src,
+        .target = s->target,
+        .zeroes = s->cow_cluster ? BLOCK_COPY_ZEROES_COPY
+                                 : BLOCK_COPY_ZEROES_WRITE,
+        .zero_flags = s->unmap ? BDRV_REQ_MAY_UNMAP : 0,
+        .zero_align = s->target_cluster,
+        .area_align = s->cow_align,
+        .len = s->len,
+        .granularity = s->granularity,
+        .chunk = s->op_max,
+        .step = s->op_max,
+        .max_ops = CLAMP(s->buf_size / s->op_max, 1, MAX_IN_FLIGHT),
+        .progress = BLOCK_COPY_PROGRESS_DONE,
+        .lock_source = true,
+        .sweep = true,
+        .rate_burst = !s->commit,
+        .ops = &mirror_copy_ops,
+        .opaque = s,
+    };
 
-    for (;;) {
-        uint64_t start;
-        uint64_t len;
-        int64_t b;
-
-        if (pos >= s->len
-            || !hbitmap_next_dirty_area(s->dirty, pos, max, &start, &len)) {
-            if (wrapped || s->cursor == 0) {
-                return false;
-            }
-            wrapped = true;
-            pos = 0;
-            continue;
-        }
-        if (wrapped && start >= s->cursor) {
-            return false;
-        }
-        b = hbitmap_next_dirty(s->busy, start);
-        if (b == (int64_t)start) {
-            int64_t c = hbitmap_next_clean(s->busy, start);
-
-            pos = c < 0 ? s->len : (uint64_t)c;
-            continue;
-        }
-        if (b >= 0 && (uint64_t)b < start + len) {
-            len = b - start;
-        }
-        if (s->cow_align) {
-            uint64_t a = s->cow_align;
-            uint64_t es = start / a * a;
-            uint64_t ee = MIN(s->len, (start + len + a - 1) / a * a);
-
-            b = hbitmap_next_dirty(s->busy, es);
-            if (b >= 0 && (uint64_t)b < ee) {
-                pos = start + len;
-                continue;
-            }
-            start = es;
-            len = ee - es;
-        }
-        *poff = start;
-        *plen = len;
-        s->cursor = start + len < s->len ? start + len : 0;
-        return true;
-    }
+    s->bc = block_copy_new(&cfg);
 }
 
 /* ---- zeroing and scan -------------------------------------------------- */
 
+typedef struct {
+    MirrorJob *s;
+    uint64_t off;
+    uint64_t len;
+} ZeroOp;
+
+static void zero_done_cb(void *opaque, int ret)
+{
+    ZeroOp *z = opaque;
+    MirrorJob *s = z->s;
+
+    s->zero_ops--;
+    s->zero_in_flight -= z->len;
+    block_job_io_end(&s->common);
+    if (ret < 0) {
+        /* to be copied instead */
+        block_copy_set_dirty(s->bc, z->off, z->len);
+        mirror_error_action(s, false, ret);
+    }
+    g_free(z);
+    mirror_update_remaining(s);
+    mirror_pump(s);
+}
+
 static void pump_zeroing(MirrorJob *s)
 {
-    while (s->ops < MAX_IN_FLIGHT && s->zero_off < s->len) {
-        uint64_t n = MIN(s->len - s->zero_off, ZERO_CHUNK);
-        MirrorOp *op = op_new(s, s->zero_off, n);
+    while (s->zero_ops < MAX_IN_FLIGHT && s->zero_off < s->len) {
+        ZeroOp *z = g_new0(ZeroOp, 1);
 
-        op->zeroing = true;
-        s->zero_off += n;
+        z->s = s;
+        z->off = s->zero_off;
+        z->len = MIN(s->len - s->zero_off, ZERO_CHUNK);
+        s->zero_off += z->len;
+        s->zero_ops++;
+        s->zero_in_flight += z->len;
         s->need_flush = true;
-        bdrv_write_zeroes(s->target, op->off, n,
-                          s->unmap ? BDRV_REQ_MAY_UNMAP : 0, op_write_cb, op);
+        block_job_io_begin(&s->common);
+        bdrv_write_zeroes(s->target, z->off, z->len,
+                          s->unmap ? BDRV_REQ_MAY_UNMAP : 0, zero_done_cb, z);
     }
     if (s->zero_off >= s->len && s->common.in_flight == 0) {
         s->zeroing_done = true;
@@ -438,11 +324,11 @@ static void scan_cb(void *opaque, int ret, int status, uint64_t pnum)
     }
     pnum = MAX(1, MIN(pnum, s->len - s->scan_off));
     if (status) {
-        hbitmap_set(s->dirty, s->scan_off, pnum);
+        block_copy_set_dirty(s->bc, s->scan_off, pnum);
     }
     s->scan_off += pnum;
     s->scan_done = s->scan_off >= s->len;
-    update_remaining(s);
+    mirror_update_remaining(s);
     mirror_pump(s);
 }
 
@@ -473,7 +359,7 @@ static void sync_flushed_cb(void *opaque, int ret)
          */
         job_progress_set_remaining(job, s->ready_remaining);
         job_transition_to_ready(job);
-        update_remaining(s);
+        mirror_update_remaining(s);
     }
     mirror_pump(s);
 }
@@ -523,7 +409,7 @@ static void final_locked_bh(void *opaque, int ret)
     Job *job = &s->common.job;
 
     s->final_wait = false;
-    if (!hbitmap_count(s->dirty) && s->common.in_flight == 1
+    if (!block_copy_dirty_bytes(s->bc) && s->common.in_flight == 1
         && !s->active_count && !job_is_cancelled(job) && s->ret == 0) {
         /*
          * QEMU keeps the source drained from here to the graph change,
@@ -531,8 +417,7 @@ static void final_locked_bh(void *opaque, int ret)
          */
         s->drained = true;
         job->pause_count++;
-        if (s->need_flush) {
-            s->need_flush = false;
+        if (take_flush(s)) {
             bdrv_flush(s->target, final_flushed_cb, s);
             return;
         }
@@ -554,53 +439,55 @@ static void final_locked_cb(void *opaque, BdrvRangeLock *lock)
     ioq_defer_int(final_locked_bh, s, 0);
 }
 
-static void pump_copy(MirrorJob *s)
+/*
+ * The engine has nothing busy: the job ends, pauses, gets READY, takes
+ * the final lock or looks again a slice later.
+ */
+static void mirror_copy_idle(void *opaque)
 {
+    MirrorJob *s = opaque;
     BlockJob *bj = &s->common;
     Job *job = &bj->job;
-    uint64_t off;
-    uint64_t len;
 
-    update_remaining(s);
-    while (s->ops < MAX_IN_FLIGHT && !s->final_wait) {
-        uint64_t budget = s->buf_size - MIN(s->buf_size, s->buf_in_flight);
-        uint64_t max = MIN(s->op_max, budget / s->granularity
-                           * s->granularity);
-
-        /*
-         * Copies count for the speed once their reads start, so the
-         * whole buffer goes out before the first delay: QEMU 7.2 does
-         * the same (at 4 MiB/s both copy 16 MiB at once, then wait 4 s)
-         */
-        if (max < s->granularity
-            || block_job_rate_wait(bj, mirror_sleep_cb)) {
-            break;
-        }
-        if (!pick(s, max, &off, &len)) {
-            break;
-        }
-        issue_copy(s, off, len);
-        if (s->commit) {
-            /*
-             * qmpd's active commit has always waited after each copy
-             * (zeroes too), not after a buffer's worth as mirror does
-             */
-            block_job_rate_account(bj, len);
-        }
+    if (s->done || !s->started) {
+        return;
     }
+    if (job_is_cancelled(job) || s->ret < 0) {
+        if (bj->in_flight == 0 && s->active_count == 0) {
+            mirror_finish(s, s->ret < 0 ? s->ret : -ECANCELED);
+        }
+        return;
+    }
+    if (job_should_pause(job)) {
+        if (bj->in_flight == 0) {
+            job_pause_point(job);
+        }
+        return;
+    }
+    /* the zeroing and the scan go on from their callbacks */
+    if (!s->zeroing_done || !s->scan_done) {
+        return;
+    }
+    mirror_update_remaining(s);
     if (bj->sleep_source || bj->in_flight || s->active_count
-        || hbitmap_count(s->dirty) || s->final_wait) {
+        || block_copy_dirty_bytes(s->bc) || s->final_wait) {
+        return;
+    }
+    /*
+     * The delay the last copies cause is waited before the job looks
+     * again, and so before READY, as QEMU's next iteration waits it
+     */
+    if (block_job_rate_wait(bj, mirror_sleep_cb)) {
         return;
     }
     /* nothing left: the count reached zero, it does shrink */
     mirror_converge_restart(s);
     if (!job->ready) {
         /* in sync: flush the target, then READY (QEMU's mirror_flush) */
-        if (!s->need_flush) {
+        if (!take_flush(s)) {
             /* nothing written: QEMU's flush returns at once */
             job_transition_to_ready(job);
         } else {
-            s->need_flush = false;
             s->ready_remaining = job->progress_total - job->progress_current;
             block_job_io_begin(bj);
             bdrv_flush(s->target, sync_flushed_cb, s);
@@ -633,37 +520,25 @@ void mirror_pump(MirrorJob *s)
     BlockJob *bj = &s->common;
     Job *job = &bj->job;
 
-    if (s->done || !s->started) {
+    if (s->done || !s->started || bj->sleep_source) {
         return;
     }
-    if (bj->sleep_source) {
-        return;
-    }
-    if (job_is_cancelled(job) || s->ret < 0) {
-        if (bj->in_flight == 0 && s->active_count == 0) {
-            mirror_finish(s, s->ret < 0 ? s->ret : -ECANCELED);
-        }
-        return;
-    }
-    if (job_should_pause(job)) {
-        if (bj->in_flight == 0) {
-            job_pause_point(job);
-        }
-        return;
-    }
-    if (!s->zeroing_done) {
-        pump_zeroing(s);
+    if (!job_is_cancelled(job) && s->ret == 0 && !job_should_pause(job)) {
         if (!s->zeroing_done) {
+            pump_zeroing(s);
+            if (!s->zeroing_done) {
+                return;
+            }
+        }
+        if (!s->scan_done) {
+            if (!s->scan_busy) {
+                scan_start(s);
+            }
             return;
         }
     }
-    if (!s->scan_done) {
-        if (!s->scan_busy) {
-            scan_start(s);
-        }
-        return;
-    }
-    pump_copy(s);
+    /* ends in mirror_copy_idle() once nothing is busy */
+    block_copy_kick(s->bc);
 }
 
 /* ---- job driver -------------------------------------------------------- */
@@ -676,7 +551,7 @@ static void write_notify(void *opaque, uint64_t off, uint64_t len)
         return;
     }
     /* the job's length grows when the job looks (QEMU: loop top) */
-    hbitmap_set(s->dirty, off, MIN(len, s->len - off));
+    block_copy_set_dirty(s->bc, off, MIN(len, s->len - off));
     s->guest_written += len;
     mirror_kick_later(s);
 }
@@ -710,8 +585,7 @@ static void mirror_begin(MirrorJob *s)
 {
     Job *job = &s->common.job;
 
-    s->dirty = hbitmap_new(s->len, s->granularity);
-    s->busy = hbitmap_new(s->len, s->granularity);
+    mirror_engine_new(s);
     if (s->len == 0) {
         s->started = s->zeroing_done = s->scan_done = true;
         job_transition_to_ready(job);
@@ -720,12 +594,12 @@ static void mirror_begin(MirrorJob *s)
     s->zeroing_done = !s->zero_target;
     if (s->zero_target && !s->zero_ok) {
         /* the target may hold anything: copy every range */
-        hbitmap_set(s->dirty, 0, s->len);
+        block_copy_set_dirty(s->bc, 0, s->len);
         s->zeroing_done = true;
         s->scan_done = true;
     }
     s->scan_done |= s->is_none;
-    update_remaining(s);
+    mirror_update_remaining(s);
     bdrv_add_write_notifier(s->src, write_notify, s);
     s->notifier = true;
     if (s->write_blocking) {
@@ -943,8 +817,7 @@ static void mirror_free(Job *job)
         g_source_remove(s->kick_source);
     }
     mirror_clean(job);
-    g_clear_pointer(&s->dirty, hbitmap_free);
-    g_clear_pointer(&s->busy, hbitmap_free);
+    block_copy_free(s->bc);
     g_free(s->replaces);
 }
 
