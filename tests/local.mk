@@ -162,6 +162,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_mirror.py \
 	tests/functional/test_job_filters.py \
 	tests/functional/test_mirror_converge.py \
+	tests/functional/test_mirror_ready_writing.py \
 	tests/functional/test_backup.py \
 	tests/functional/test_devices.py \
 	tests/functional/test_memory.py \

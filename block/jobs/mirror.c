@@ -469,8 +469,14 @@ static void mirror_copy_idle(void *opaque)
         return;
     }
     mirror_update_remaining(s);
-    if (bj->sleep_source || bj->in_flight || s->active_count
-        || block_copy_dirty_bytes(s->bc) || s->final_wait) {
+    /*
+     * Write-blocking writes on their way do not count, as in QEMU: they
+     * cleared their granules and reach the target before the guest
+     * hears of them, and under a guest that keeps writing one is always
+     * on its way (the final lock waits for them)
+     */
+    if (bj->sleep_source || bj->in_flight || block_copy_dirty_bytes(s->bc)
+        || s->final_wait) {
         return;
     }
     /*
