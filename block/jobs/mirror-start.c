@@ -24,7 +24,8 @@ static bool edge_live(const BdrvChild *c)
 
 /*
  * QEMU's qmp_get_root_bs(): no node uses it, and no block job either
- * (a job's nodes have the job as a parent in QEMU).
+ * (a job's nodes have the job as a parent in QEMU; a migration's
+ * blocker is no parent, and its refusal comes from op_blocked()).
  */
 static BlockNode *get_root(const char *name, Error **errp)
 {
@@ -39,7 +40,7 @@ static BlockNode *get_root(const char *name, Error **errp)
             return NULL;
         }
     }
-    if (bdrv_op_is_blocked(bn, NULL)) {
+    if (bdrv_op_blocked_by_job(bn)) {
         error_setg(errp, "Need a root block node");
         return NULL;
     }
@@ -511,7 +512,8 @@ static bool drive_mirror(const json_t *args, BlockNode **opened,
     BlockNode *target_backing;
 
     m.bs = get_root(qjson_get_str(args, "device"), errp);
-    if (!m.bs) {
+    /* as QEMU, before the target file is made (a migrating disk) */
+    if (!m.bs || op_blocked(m.bs, errp)) {
         return false;
     }
     if (!format && !existing) {

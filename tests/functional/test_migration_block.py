@@ -396,12 +396,19 @@ BUSY = "Node 'drive0' is busy: block device is in use by migration"
 
 def refused_while_migrating(sc, im):
     """What QEMU 7.2 refuses on a disk that block migration moves, with
-    its messages (the mirror's is not here: it says 'Need a root block
-    node' for now)."""
+    its messages; drive-mirror creates no target file first."""
     tgt = os.path.join(im.dir, "tgt.qcow2")
     node = [n["node-name"] for n in sc.cmd("query-named-block-nodes")
             if n["drv"] == "qcow2"][0]
+    if not any(n["node-name"] == "mt" for n in
+               sc.cmd("query-named-block-nodes")):
+        sc.cmd("blockdev-add", driver="null-co", **{
+            "node-name": "mt", "size": 8 * MiB})
     for cmd, args, desc in (
+            ("drive-mirror", {"device": "drive0", "target": tgt,
+                              "sync": "full", "format": "qcow2"}, BUSY),
+            ("blockdev-mirror", {"device": "drive0", "target": "mt",
+                                 "sync": "full"}, BUSY),
             ("block-stream", {"device": "drive0"}, BUSY),
             ("drive-backup", {"device": "drive0", "target": tgt,
                               "sync": "full", "format": "qcow2"}, BUSY),
