@@ -200,6 +200,28 @@ median_all()
         }'
 }
 
+# cpu_s PID: the CPU time (user + system) process PID has used so far, in
+# seconds, its ended threads' too (as getrusage(RUSAGE_SELF) counts it).
+cpu_s()
+{
+    awk -v hz="$(getconf CLK_TCK)" '{
+        sub(/^.*\) /, "")
+        printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null ||
+        echo "-"
+}
+
+# cpu_per_gib CPU0 CPU1 BYTES: CPU seconds per GiB of BYTES between two
+# cpu_s readings, "-" if either failed.
+cpu_per_gib()
+{
+    if [[ $1 == - || $2 == - || $3 -le 0 ]]; then
+        echo "-"
+    else
+        awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {
+            printf "%.2f\n", (b - a) / (n / 1073741824) }'
+    fi
+}
+
 # mibs BYTES SECONDS: MiB/s, "-" for a failed run.
 mibs()
 {

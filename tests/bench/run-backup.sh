@@ -452,7 +452,7 @@ part_writes()
 part_backup()
 {
     local size=$((SIZE_MB * MiB)) src=$tmp/src.qcow2 daemons=(qmpd) r i
-    local inc_n alloc inc_bytes daemon line cp_s dd_s t0 rot fsec wpid
+    local inc_n alloc inc_bytes daemon line cp_s dd_s t0 rot fsec wpid c0
     local wstep=$((7 * MiB + 4096))
 
     $have_qsd && daemons+=(qsd)
@@ -471,7 +471,7 @@ part_backup()
 import json, sys
 print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
 
-    declare -A full=() inc=() err=() fw=() wr=()
+    declare -A full=() inc=() err=() fw=() wr=() cg=()
     for ((r = 0; r < REPEAT; r++)); do
         rot=("${daemons[@]:r % ${#daemons[@]}}" "${daemons[@]:0:r % ${#daemons[@]}}")
         for daemon in "${rot[@]}"; do
@@ -484,10 +484,12 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
             start "$daemon" -blockdev "driver=file,node-name=src-file,$(
                 )filename=$src,cache.direct=on,aio=native" \
                 -blockdev "driver=qcow2,node-name=src,file=src-file"
+            c0=$(cpu_s "$pid")
             line=$(python3 "$client" backup "$sock" --timeout "$TIMEOUT" \
                 --pre "$(target_add t-full)" \
                 '{"execute":"blockdev-backup","arguments":{"job-id":"b",'$(
                 )'"device":"src","target":"t-full","sync":"full"}}') || true
+            cg[$daemon]+="$(cpu_per_gib "$c0" "$(cpu_s "$pid")" "$alloc") "
             fsec=$(field "$line" seconds)
             full[$daemon]+="$fsec "
             [[ $line == *error=* ]] && err[$daemon]+="full: ${line#*error=}; "
@@ -569,6 +571,9 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
     echo "took (qsd: no HMP, no row); its MiB are the data at the start, and the"
     echo "writes' own rate is shown below it. $REPEAT runs per cell, daemons in rotating"
     echo "order, median. Page cache dropped before each daemon: $can_drop."
+    echo "[1] The daemon's CPU time (user + system, all its threads, as getrusage"
+    echo "counts it: /proc/PID/stat, 10 ms ticks) from blockdev-add of the target"
+    echo "to the job's end, per GiB of the allocated data."
     echo
     printf '%-34s %6s %7s %7s %7s %7s %7s %7s\n' case MiB "qmpd s" MiB/s \
         "qsd s" MiB/s "QEMU s" MiB/s
@@ -597,6 +602,9 @@ print(sum(e["length"] for e in json.load(sys.stdin) if e["data"]))')
         printf '%-34s %6s %7s %7s %7s %7s %7s %7s\n' "$label" \
             $((bytes / MiB)) "${cells[@]}"
     done
+    printf '%-34s %6s %7s %7s %7s %7s %7s %7s\n' \
+        "  sync=full: CPU s/GiB [1]" "" "$(median ${cg[qmpd]:-})" "" \
+        "$(median ${cg[qsd]:-})" "" "$(median ${cg[qemu]:-})" ""
     printf '%-34s %6s %7s %7s\n' "cp of a file of data, then sync" \
         $((alloc / MiB)) "$(fmt1 "$cp_s")" "$(mibs "$alloc" "$cp_s")"
     printf '%-34s %6s %7s %7s\n' "dd bs=1M oflag=direct" \

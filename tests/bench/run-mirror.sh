@@ -208,8 +208,10 @@ run_client()
 
 errors=()
 marker=""
+c0="" cpu_gib="-"
 # run_full DAEMON FORMAT: blockdev-mirror sync=full of half.FORMAT to a
-# fresh image of the same format.
+# fresh image of the same format; $cpu_gib: the daemon's CPU seconds per
+# GiB of data, from blockdev-add of the target to the job's end.
 run_full()
 {
     local daemon=$1 fmt=$2 t=$tmp/target.$2 drv=$2
@@ -219,8 +221,10 @@ run_full()
     cold
     start "$daemon" -blockdev "$(file_node src-file "$tmp/half.$fmt")" \
         -blockdev "driver=$drv,node-name=src,file=src-file"
+    c0=$(cpu_s "$pid")
     run_client "$TIMEOUT" --pre "$(target_add tgt "$t" "$drv")" \
         "$(mirror_cmd src tgt full)"
+    cpu_gib=$(cpu_per_gib "$c0" "$(cpu_s "$pid")" "$half")
     stop "$daemon" "$tmp/$daemon.log" "$died"
 }
 
@@ -349,11 +353,12 @@ row "----" "---" "------" "-----" "-----" "---------"
 
 declare -A ready_off=()
 for fmt in qcow2 raw; do
-    declare -A s=() c=() mk=()
+    declare -A s=() c=() mk=() cg=()
     for daemon in qmpd qsd; do
-        s[$daemon]="-" c[$daemon]="-" mk[$daemon]=""
+        s[$daemon]="-" c[$daemon]="-" mk[$daemon]="" cg[$daemon]="-"
         [[ $daemon == qsd ]] && ! $have_qsd && continue
         run_full "$daemon" "$fmt"
+        cg[$daemon]=$cpu_gib
         s[$daemon]=$(field "$result" ready_s)
         c[$daemon]=$(field "$result" complete_s)
         [[ $fmt == qcow2 ]] && ready_off[$daemon]=$(field "$result" offset)
@@ -364,7 +369,8 @@ for fmt in qcow2 raw; do
         "$(secs_fmt "${s[qsd]}")" "$(mibs $half "${s[qsd]}")${mk[qsd]}"
     row "  then job-complete to concluded" "" "$(secs_fmt "${c[qmpd]}")" "" \
         "$(secs_fmt "${c[qsd]}")" ""
-    unset s c mk
+    row "  CPU s/GiB, the whole job [4]" "" "${cg[qmpd]}" "" "${cg[qsd]}" ""
+    unset s c mk cg
 done
 
 # the seed: two steps in both; one job in qmpd
@@ -508,6 +514,10 @@ echo "    no qemu-io over QMP: there it is a qemu-io process on qsd's NBD export
 echo "    of the source (the same requests, plus an NBD hop). A writer more than"
 echo "    100 ms behind its schedule drops the backlog; \"writer\" is what it"
 echo "    achieved, which is the load the job really had."
+echo "[4] The daemon's CPU time (user + system, all its threads, as"
+echo "    getrusage counts it: /proc/PID/stat, 10 ms ticks) from blockdev-add"
+echo "    of the target to the job's end, per GiB of data that must reach the"
+echo "    target."
 for e in ${errors[@]+"${errors[@]}"}; do
     echo "$e"
 done
