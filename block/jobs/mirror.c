@@ -23,9 +23,9 @@
  *               (bdrv_is_allocated_above(src, NULL)); top, what the top
  *               holds; with __com.qmpd_shared-base, what the layers above
  *               that node hold; none, nothing.
- *     copy      the engine takes the lowest dirty areas no operation has
- *               (up to op_max bytes, buf_size / op_max operations at
- *               most) and copies each request:
+ *     copy      the engine takes dirty areas no operation has from a
+ *               cursor that wraps (up to op_max bytes, buf_size / op_max
+ *               operations at most) and copies each request:
  *
  *        range lock on src ---> clear dirty, block status through the
  *          (guest writes              chain (under the lock: a
