@@ -26,6 +26,7 @@ block_libblock_a_SOURCES += \
 	block/drivers/blkdebug.c \
 	block/drivers/blkdebug-config.c block/drivers/blkdebug-config.h \
 	block/drivers/cor.c block/drivers/throttle.c \
+	block/drivers/nbd.c block/drivers/nbd-filename.c \
 	block/drivers/job-filters.c \
 	block/drivers/qcow2.c block/drivers/qcow2.h \
 	block/drivers/qcow2-io.c block/drivers/qcow2-io.h \
@@ -58,4 +59,5 @@ block_libblock_a_SOURCES += \
 	block/qmp/qmp-media.c block/qmp/qmp-throttle.c \
 	block/qmp/qmp-reopen.c block/qmp/qmp-dirty-bitmap.c
 
-BLOCK_LIBS = block/libblock.a $(AIO_LIBS) $(ZLIB_LIBS)
+BLOCK_LIBS = block/libblock.a nbd/libnbdclient.a nbd/libnbdproto.a \
+	$(AIO_LIBS) $(ZLIB_LIBS)

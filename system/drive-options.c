@@ -241,7 +241,8 @@ json_t *drive_to_blockdev(const Opts *d, bool *writeback, Error **errp)
                                            : fo;
     if (!format) {
         /* a file given by file.* options only: probed as QEMU's raw */
-        format = f ? probe_format(qjson_get_str(f, "filename")) : "raw";
+        format = f && json_object_get(f, "filename")
+            ? probe_format(qjson_get_str(f, "filename")) : "raw";
     }
     json_object_set_new(o, "driver", qjson_str(format));
     if (fo) {

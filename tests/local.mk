@@ -26,7 +26,8 @@ UNIT_TESTS = \
 	tests/unit/test-telnet \
 	tests/unit/test-nbd-proto \
 	tests/unit/test-confine \
-	tests/unit/test-nbd-server-opts
+	tests/unit/test-nbd-server-opts \
+	tests/unit/test-nbd-client
 
 tests_unit_test_json_stream_SOURCES = tests/unit/test-json-stream.c
 tests_unit_test_json_stream_CFLAGS = $(TEST_CFLAGS)
@@ -79,6 +80,11 @@ tests_unit_test_confine_LDADD = util/libutil.a $(TEST_LIBS)
 tests_unit_test_nbd_server_opts_SOURCES = tests/unit/test-nbd-server-opts.c
 tests_unit_test_nbd_server_opts_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_nbd_server_opts_LDADD = nbd/libnbdserver.a nbd/libnbdproto.a \
+	$(TEST_LIBS)
+
+tests_unit_test_nbd_client_SOURCES = tests/unit/test-nbd-client.c
+tests_unit_test_nbd_client_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_nbd_client_LDADD = nbd/libnbdclient.a nbd/libnbdproto.a \
 	$(TEST_LIBS)
 
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c \
@@ -197,7 +203,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_media.py \
 	tests/functional/test_throttle.py \
 	tests/functional/test_telnet.py \
-	tests/functional/test_layers.py
+	tests/functional/test_layers.py \
+	tests/functional/test_nbd_client.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
@@ -217,7 +224,7 @@ COMPAT_TESTS = \
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py tests/functional/nbdwire.py \
-	tests/functional/images.py \
+	tests/functional/images.py tests/functional/nbdpeer.py \
 	tests/functional/hmplines.py tests/functional/migpair.py \
 	tests/functional/reference.py \
 	tests/functional/coverage.py \

@@ -504,6 +504,7 @@ extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_qcow2;
 extern const BlockDriver bdrv_null_co;
+extern const BlockDriver bdrv_nbd;
 extern const BlockDriver bdrv_null_aio;
 extern const BlockDriver bdrv_blkdebug;
 extern const BlockDriver bdrv_cor;

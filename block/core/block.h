@@ -102,6 +102,12 @@ BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
  */
 json_t *bdrv_filename_options(const char *filename, Error **errp);
 
+/* Does @filename name an NBD export (nbd:..., nbd://, nbd+unix://)? */
+bool bdrv_filename_is_nbd(const char *filename);
+
+/* The nbd driver's options for such a name (QEMU's messages if bad). */
+json_t *bdrv_nbd_filename_options(const char *filename, Error **errp);
+
 /* Does @filename use the legacy blkdebug syntax? */
 bool bdrv_filename_is_blkdebug(const char *filename);
 

@@ -50,7 +50,7 @@ static unsigned auto_name_counter;
 
 static const BlockDriver *const drivers[] = {
     &bdrv_file, &bdrv_raw, &bdrv_qcow2, &bdrv_null_co, &bdrv_null_aio,
-    &bdrv_blkdebug, &bdrv_cor, &bdrv_throttle,
+    &bdrv_blkdebug, &bdrv_cor, &bdrv_throttle, &bdrv_nbd,
 };
 
 bool bdrv_init(Error **errp)
