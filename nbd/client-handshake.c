@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -30,18 +31,26 @@ static void set_timeout(int fd)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-int nbd_client_connect_unix(const char *path, Error **errp)
+static int connect_unix(const NbdAddress *a, Error **errp)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    const char *path = a->path;
+    size_t max = sizeof(sa.sun_path) - (a->abstract ? 1 : 0);
+    socklen_t len = sizeof(sa);
     int fd;
 
-    if (strlen(path) >= sizeof(sa.sun_path)) {
+    if (strlen(path) >= max) {
         error_setg(errp, "UNIX socket path '%s' is too long", path);
         return -1;
     }
-    strcpy(sa.sun_path, path);
+    /* an abstract name starts with a NUL; "tight" leaves out the
+     * padding, which is part of the name otherwise (QEMU's rules) */
+    memcpy(sa.sun_path + (a->abstract ? 1 : 0), path, strlen(path));
+    if (a->abstract && a->tight) {
+        len = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(path);
+    }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, len) < 0) {
         error_setg_errno(errp, errno, "Failed to connect to '%s'", path);
         if (fd >= 0) {
             close(fd);
@@ -52,11 +61,13 @@ int nbd_client_connect_unix(const char *path, Error **errp)
     return fd;
 }
 
-int nbd_client_connect_inet(const char *host, const char *port,
-                            Error **errp)
+static int connect_inet(const NbdAddress *a, Error **errp)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_ADDRCONFIG };
+    const char *host = a->host, *port = a->port;
+    struct addrinfo hints = {
+        .ai_socktype = SOCK_STREAM, .ai_family = a->family,
+        .ai_flags = AI_ADDRCONFIG | (a->numeric ? AI_NUMERICHOST : 0),
+    };
     struct addrinfo *res, *ai;
     int err = ECONNREFUSED;
     int rc = getaddrinfo(host, port, &hints, &res);
@@ -85,8 +96,19 @@ int nbd_client_connect_inet(const char *host, const char *port,
                          port);
         return -1;
     }
+    if (a->keep_alive) {
+        int on = 1;
+
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    }
     set_timeout(fd);
     return fd;
+}
+
+int nbd_client_connect(const NbdAddress *addr, Error **errp)
+{
+    return addr->is_unix ? connect_unix(addr, errp)
+                         : connect_inet(addr, errp);
 }
 
 static bool read_full(int fd, void *buf, size_t len, Error **errp)

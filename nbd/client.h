@@ -29,14 +29,21 @@ typedef struct NbdExportInfo {
     uint32_t context_id;
 } NbdExportInfo;
 
+/* Where the server is: QEMU's SocketAddress, unix or inet. */
+typedef struct NbdAddress {
+    bool is_unix;
+    const char *path;           /* unix */
+    bool abstract, tight;       /* Linux abstract namespace */
+    const char *host, *port;    /* inet */
+    int family;                 /* AF_UNSPEC, or ipv4/ipv6 only */
+    bool numeric, keep_alive;
+} NbdAddress;
+
 /*
- * Connect to a unix socket (@path) or a TCP @host:@port and return the
- * connected, blocking socket, or -1 with QEMU's "Failed to connect to
- * 'ADDR': REASON" in @errp.
+ * Connect to @addr and return the connected, blocking socket, or -1
+ * with QEMU's "Failed to connect to 'ADDR': REASON" in @errp.
  */
-int nbd_client_connect_unix(const char *path, Error **errp);
-int nbd_client_connect_inet(const char *host, const char *port,
-                            Error **errp);
+int nbd_client_connect(const NbdAddress *addr, Error **errp);
 
 /*
  * Run the fixed newstyle handshake on the blocking socket @fd for export

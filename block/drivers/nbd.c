@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "block/core/block-int.h"
@@ -53,6 +54,7 @@ typedef struct {
     char *type;                 /* "unix" or "inet" */
     char *path, *host, *port;
     char *export;
+    NbdAddress addr;            /* strings point to the ones above */
     char *context;              /* metadata context asked for, or NULL */
     int64_t reconnect_delay;    /* seconds */
     NbdExportInfo info;
@@ -73,9 +75,7 @@ typedef struct {
 
 static int connect_once(NbdState *s, Error **errp)
 {
-    int fd = !strcmp(s->type, "unix")
-        ? nbd_client_connect_unix(s->path, errp)
-        : nbd_client_connect_inet(s->host, s->port, errp);
+    int fd = nbd_client_connect(&s->addr, errp);
 
     if (fd < 0) {
         return -1;
@@ -250,6 +250,37 @@ static NbdDrvReq *drv_req(BdrvCb *cb, void *opaque)
     return r;
 }
 
+/* QEMU's SocketAddress members beyond the address itself */
+static bool parse_address(NbdState *s, const json_t *server, Error **errp)
+{
+    NbdAddress *a = &s->addr;
+    bool v4 = qjson_get_bool_or(server, "ipv4", false);
+    bool v6 = qjson_get_bool_or(server, "ipv6", false);
+
+    a->is_unix = !strcmp(s->type, "unix");
+    a->path = s->path;
+    a->abstract = qjson_get_bool_or(server, "abstract", false);
+    a->tight = qjson_get_bool_or(server, "tight", true);
+    a->host = s->host;
+    a->port = s->port;
+    a->numeric = qjson_get_bool_or(server, "numeric", false);
+    a->keep_alive = qjson_get_bool_or(server, "keep-alive", false);
+    if (qjson_get_bool_or(server, "mptcp", false)) {
+        error_setg(errp, "mptcp is not supported by qmpd");
+        return false;
+    }
+    /* as QEMU's inet_ai_family_from_address(): one of them set true
+     * alone picks it; ipv4=off alone means ipv6 and the other way */
+    if (json_object_get(server, "ipv4") && json_object_get(server, "ipv6")) {
+        a->family = v4 && !v6 ? AF_INET : v6 && !v4 ? AF_INET6 : AF_UNSPEC;
+    } else if (json_object_get(server, "ipv4")) {
+        a->family = v4 ? AF_INET : AF_INET6;
+    } else if (json_object_get(server, "ipv6")) {
+        a->family = v6 ? AF_INET6 : AF_INET;
+    }
+    return true;
+}
+
 static bool open_export(BlockNode *bn, const json_t *opts, Error **errp)
 {
     NbdState *s = bn->opaque;
@@ -283,6 +314,9 @@ static bool open_export(BlockNode *bn, const json_t *opts, Error **errp)
     s->host = g_strdup(qjson_get_str_or(server, "host", NULL));
     s->port = g_strdup(qjson_get_str_or(server, "port", NULL));
     s->export = g_strdup(qjson_get_str_or(opts, "export", NULL));
+    if (!parse_address(s, server, errp)) {
+        return false;
+    }
     s->reconnect_delay = qjson_get_int_or(opts, "reconnect-delay", 0);
     s->context = bitmap ? g_strconcat(NBD_META_QEMU_DIRTY_BITMAP, bitmap,
                                       NULL)
