@@ -220,7 +220,8 @@ COMPAT_TESTS = \
 	tests/compat/test_backup_perf_compat.py \
 	tests/compat/test_hmp_compat.py \
 	tests/compat/test_media_compat.py \
-	tests/compat/test_throttle_compat.py
+	tests/compat/test_throttle_compat.py \
+	tests/compat/test_nbd_client_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py tests/functional/nbdwire.py \
