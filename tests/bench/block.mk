@@ -83,3 +83,14 @@ bench-nbd: qmpd$(EXEEXT)
 	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
 		bash '$(abs_top_srcdir)/tests/bench/run-nbd.sh'
 .PHONY: bench-nbd
+
+# NBD client benchmark (numbers, never pass/fail): "make bench-nbd-client"
+# times blockdev-mirror sync=full of a 1 GiB image into
+# qemu-storage-daemon's NBD export with qmpd's nbd driver and with
+# qemu-storage-daemon's own in the same run (nbdclient.py).
+EXTRA_DIST += tests/bench/nbdclient.py
+
+bench-nbd-client: qmpd$(EXEEXT)
+	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
+		python3 '$(abs_top_srcdir)/tests/bench/nbdclient.py'
+.PHONY: bench-nbd-client
