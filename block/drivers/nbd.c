@@ -170,13 +170,13 @@ static gboolean delay_over_cb(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void link_lost_cb(void *opaque)
+/* @may_park: open requests wait for a reconnect (none may live on a
+ * caller's stack, as the control path's does) */
+static void link_lost(NbdState *s, bool may_park)
 {
-    NbdState *s = opaque;
-
     if (s->reconnect_delay > 0) {
         s->state = NBD_STATE_WAIT;
-        nbd_client_close(s->c, park, s);
+        nbd_client_close(s->c, may_park ? park : NULL, s);
         s->delay_timer = g_timeout_add_seconds(s->reconnect_delay,
                                                delay_over_cb, s);
     } else {
@@ -185,6 +185,11 @@ static void link_lost_cb(void *opaque)
     }
     s->c = NULL;
     s->retry_timer = g_timeout_add(NBD_RETRY_MS, retry_cb, s);
+}
+
+static void link_lost_cb(void *opaque)
+{
+    link_lost(opaque, true);
 }
 
 static void req_done_cb(void *opaque, int ret, uint32_t len, uint32_t flags)
@@ -522,9 +527,9 @@ static int sync_request(BlockNode *bn, uint16_t cmd, uint64_t off,
     }
     nbd_client_request(s->c, cmd, 0, off, len, buf, sync_done_cb, &w);
     if (!nbd_client_wait_sync(s->c, &w.done)) {
-        /* the link died: the close in link_lost_cb() fails our request,
-         * which must not outlive this frame */
-        link_lost_cb(s);
+        /* the link died: our request fails with the others, as it must
+         * not outlive this frame */
+        link_lost(s, false);
         return -EIO;
     }
     return w.ret;
