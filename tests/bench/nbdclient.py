@@ -90,11 +90,20 @@ def cpu_seconds(pid):
 
 
 def wait_sock(path, proc):
+    """Until @proc listens on @path (its file appears at bind, a moment
+    before listen)."""
     deadline = time.time() + 30
-    while not os.path.exists(path):
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError("no socket %s" % path)
-        time.sleep(0.02)
+    while True:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("no socket %s" % path)
+            time.sleep(0.02)
+        finally:
+            s.close()
 
 
 def run(cmd, **kw):
@@ -108,6 +117,9 @@ def one(d, side, src, fmt):
         os.unlink(tgt)
     run(["qemu-img", "create", "-q", "-f", "raw", tgt, "%dM" % SIZE_MB])
     nbd = os.path.join(d, "nbd.sock")
+    for p in (nbd, os.path.join(d, "qmp.sock")):
+        if os.path.exists(p):
+            os.unlink(p)
     srv = subprocess.Popen(
         [QSD, "--blockdev", "driver=file,node-name=f,filename=%s,"
          "cache.direct=on,aio=native" % tgt,
@@ -115,9 +127,6 @@ def one(d, side, src, fmt):
          "--export", "type=nbd,id=e,node-name=f,name=tgt,writable=on"],
         stdout=subprocess.DEVNULL)
     qmp = os.path.join(d, "qmp.sock")
-    for p in (qmp,):
-        if os.path.exists(p):
-            os.unlink(p)
     blockdev = json.dumps({
         "driver": fmt, "node-name": "src",
         "file": {"driver": "file", "filename": src, "aio": "native",
