@@ -411,6 +411,9 @@ NbdClient *nbd_client_new(int fd, const NbdExportInfo *info,
     g_queue_init(&c->open);
     g_queue_init(&c->sendq);
     g_unix_set_fd_nonblocking(fd, TRUE, NULL);
+    /* a mirror keeps MiBs of writes in flight: let the kernel hold them
+     * rather than wake us for every socket-buffer's worth */
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ 4 << 20 }, sizeof(int));
     c->in_watch = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                 in_ready_cb, c);
     return c;
