@@ -32,7 +32,7 @@
 #include "system/physmem.h"
 #include "system/runstate.h"
 
-#define MIG_READ_SIZE (256 * 1024)
+#define MIG_READ_SIZE (1024 * 1024)
 
 typedef struct MigIn {
     MigListener *listener;
@@ -240,8 +240,7 @@ int mig_in_load_bytes(const void *data, size_t len, Error **errp)
 static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
                                    gpointer opaque)
 {
-    g_autofree uint8_t *buf = g_malloc(MIG_READ_SIZE);
-    ssize_t n = read(fd, buf, MIG_READ_SIZE);
+    ssize_t n = mig_reader_read(in->reader, fd, MIG_READ_SIZE);
     Error *err = NULL;
     int r;
 
@@ -254,7 +253,6 @@ static gboolean mig_in_readable_cb(gint fd, GIOCondition cond,
     if (n == 0) {
         mig_in_fail("Unexpected end of migration stream", EIO);
     }
-    mig_reader_feed(in->reader, buf, n);
     r = mig_in_process(&err);
     if (r < 0) {
         mig_in_fail(error_get_pretty(err), EINVAL);

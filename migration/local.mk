@@ -8,7 +8,8 @@ migration_libmigration_a_SOURCES = \
 	migration/outgoing.c migration/incoming.c migration/ram.c \
 	migration/block.c migration/block.h migration/block-load.c \
 	migration/block-bitmaps.c \
-	migration/return-path.c migration/converge.c migration/multifd.c
+	migration/return-path.c migration/converge.c migration/multifd.c \
+	migration/checksum.c
 
 # migration/ reads the guest's RAM and run state (system/)
 MIGRATION_LIBS = $(NBD_LIBS) migration/libmigration.a system/libsystem.a

@@ -231,10 +231,11 @@ void mig_rp_free(MigRp *rp);
 /* ram.c: RAM entries of the stream */
 
 /*
- * Append entries for the dirty pages of @dirty from *@scan on (at most
- * @max_pages, runs of zero pages as one entry), clearing their bits and
- * advancing *@scan; counts go to mig_info().  Returns the pages
- * covered; 0 when nothing is dirty from *@scan on.
+ * Append a RAM record with entries for the dirty pages of @dirty from
+ * *@scan on (at most @max_pages, runs of zero pages as one entry),
+ * clearing their bits and advancing *@scan; counts go to mig_info().
+ * Returns the pages covered; 0 (and nothing appended) when nothing is
+ * dirty from *@scan on.
  */
 uint64_t mig_ram_put_dirty(GByteArray *out, HBitmap *dirty, uint64_t *scan,
                            uint64_t max_pages);

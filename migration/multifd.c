@@ -34,7 +34,7 @@
 #include "migration/stream.h"
 #include "qapi/qjson.h"
 
-#define MIG_MULTIFD_READ_SIZE (256 * 1024)
+#define MIG_MULTIFD_READ_SIZE (1024 * 1024)
 
 typedef struct MfChannel {
     int fd;
@@ -311,8 +311,7 @@ static gboolean mf_in_readable_cb(gint fd, GIOCondition cond,
                                   gpointer opaque)
 {
     MfChannel *c = opaque;
-    g_autofree uint8_t *buf = g_malloc(MIG_MULTIFD_READ_SIZE);
-    ssize_t n = read(fd, buf, MIG_MULTIFD_READ_SIZE);
+    ssize_t n = mig_reader_read(c->reader, fd, MIG_MULTIFD_READ_SIZE);
     Error *err = NULL;
     int r;
 
@@ -333,7 +332,6 @@ static gboolean mf_in_readable_cb(gint fd, GIOCondition cond,
         mig_in_fail(n < 0 ? g_strerror(errno)
                      : "Unexpected end of multifd channel", EIO);
     }
-    mig_reader_feed(c->reader, buf, n);
     r = mf_in_process(c, &err);
     if (r < 0) {
         mig_in_fail(error_get_pretty(err), EINVAL);

@@ -63,6 +63,7 @@ typedef struct MigOut {
     guint watch, timer, idle, fail_idle;
     GByteArray *buf;
     size_t sent;            /* bytes of buf already written */
+    GByteArray *framed;     /* multifd: a RAM record for a channel */
     HBitmap *dirty;
     uint64_t scan;
     bool stopping, end_queued, vm_was_running;
@@ -109,6 +110,7 @@ static void mig_out_free(void)
         close(out->fd);
     }
     g_byte_array_unref(out->buf);
+    g_byte_array_unref(out->framed);
     if (out->dirty) {
         hbitmap_free(out->dirty);
     }
@@ -332,11 +334,11 @@ static bool mig_out_pump_once(void)
            && !out->fail_desc
            && (out->stopping
                || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US))) {
-        g_autoptr(GByteArray) rec = g_byte_array_new();
-        guint before = out->buf->len;
+        GByteArray *dest = out->multifd ? out->framed : out->buf;
+        guint before = dest->len;
         size_t size;
 
-        if (!mig_ram_put_dirty(rec, out->dirty, &out->scan,
+        if (!mig_ram_put_dirty(dest, out->dirty, &out->scan,
                                MIG_BATCH_PAGES)) {
             if (!mig_blk_out_pass_done()) {
                 break;          /* the pass ends with its disk data */
@@ -351,21 +353,15 @@ static bool mig_out_pump_once(void)
             }
             continue;
         }
+        size = dest->len - before;
         if (out->multifd) {
-            g_autoptr(GByteArray) framed = g_byte_array_new();
+            bool ok = mig_multifd_out_queue(out->framed);
 
-            mig_stream_put_record(framed, MIG_SECTION_RAM, 1, rec->data,
-                                  rec->len);
-            before = 0;
-            size = framed->len;
+            g_byte_array_set_size(out->framed, 0);
             mi->multifd_bytes += size;
-            if (!mig_multifd_out_queue(framed)) {
+            if (!ok) {
                 break;      /* failed: the next pump says so */
             }
-        } else {
-            mig_stream_put_record(out->buf, MIG_SECTION_RAM, 1, rec->data,
-                                  rec->len);
-            size = out->buf->len - before;
         }
         mi->transferred += size;
         if (out->stopping) {
@@ -556,6 +552,7 @@ bool mig_out_start(const char *uri, bool blk, bool inc, Error **errp)
     out->fd = -1;
     out->blk = blk;
     out->buf = g_byte_array_new();
+    out->framed = g_byte_array_new();
     out->uri = g_strdup(uri);
     mig_set_status(MIG_STATUS_SETUP);
     if (!mig_channel_connect(uri, mig_out_connected_cb,

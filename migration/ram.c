@@ -29,40 +29,43 @@ uint64_t mig_ram_put_dirty(GByteArray *out, HBitmap *dirty, uint64_t *scan,
                            uint64_t max_pages)
 {
     MigInfo *mi = mig_info();
+    uint64_t size = hbitmap_size(dirty);
+    guint start = mig_stream_begin_record(out, MIG_SECTION_RAM, 1);
     uint64_t done = 0;
 
     while (done < max_pages) {
         int64_t off = hbitmap_next_dirty(dirty, *scan);
         const uint8_t *p;
+        uint64_t n = 1;
 
         if (off < 0) {
             break;
         }
         p = physmem_ram_page(off);
         if (page_zero(p)) {
-            uint64_t n = 0;
-
             /* the run: dirty zero pages that follow each other */
-            while (done + n < max_pages && off + n * PAGE < hbitmap_size(dirty)
+            while (done + n < max_pages && off + n * PAGE < size
                    && hbitmap_get(dirty, off + n * PAGE)
                    && page_zero(physmem_ram_page(off + n * PAGE))) {
                 n++;
             }
             mig_put_be64(out, off | MIG_RAM_ZERO);
             mig_put_be32(out, n);
-            hbitmap_reset(dirty, off, n * PAGE);
             mi->duplicate += n;
-            done += n;
-            *scan = off + n * PAGE;
         } else {
             mig_put_be64(out, off | MIG_RAM_PAGE);
             g_byte_array_append(out, p, PAGE);
-            hbitmap_reset(dirty, off, PAGE);
             mi->normal++;
-            done++;
-            *scan = off + PAGE;
         }
+        hbitmap_reset(dirty, off, n * PAGE);
+        done += n;
+        *scan = off + n * PAGE;
     }
+    if (!done) {
+        g_byte_array_set_size(out, start);
+        return 0;
+    }
+    mig_stream_end_record(out, start);
     return done;
 }
 

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The stream's framing.  Everything is big-endian.  The reader keeps
- * unconsumed bytes in one buffer and drops what it handed out before it
- * takes more, so its memory is bounded by one record plus one read.
+ * unconsumed bytes in one buffer, reads into its tail, and drops what
+ * it handed out once that is at least as long as what is left (moving
+ * a partial record costs no more than the bytes it follows), so its
+ * memory is bounded by twice one record plus one read.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <zlib.h>
 
 #include "migration/stream.h"
 
@@ -56,19 +56,32 @@ void mig_stream_put_header(GByteArray *out)
     mig_put_be32(out, MIG_STREAM_VERSION);
 }
 
-void mig_stream_put_record(GByteArray *out, MigSection type, uint32_t id,
-                           const void *payload, uint32_t len)
+guint mig_stream_begin_record(GByteArray *out, MigSection type, uint32_t id)
 {
     guint start = out->len;
     uint8_t t = type;
-    uLong crc;
 
     g_byte_array_append(out, &t, 1);
     mig_put_be32(out, id);
-    mig_put_be32(out, len);
+    mig_put_be32(out, 0);
+    return start;
+}
+
+void mig_stream_end_record(GByteArray *out, guint start)
+{
+    uint32_t be = GUINT32_TO_BE(out->len - start - 9);
+
+    memcpy(out->data + start + 5, &be, 4);
+    mig_put_be32(out, mig_crc32c(0, out->data + start, out->len - start));
+}
+
+void mig_stream_put_record(GByteArray *out, MigSection type, uint32_t id,
+                           const void *payload, uint32_t len)
+{
+    guint start = mig_stream_begin_record(out, type, id);
+
     g_byte_array_append(out, payload, len);
-    crc = crc32(0, out->data + start, out->len - start);
-    mig_put_be32(out, crc);
+    mig_stream_end_record(out, start);
 }
 
 MigReader *mig_reader_new(void)
@@ -108,13 +121,35 @@ int mig_write_buffered(int fd, GByteArray *buf, size_t *sent)
     return 0;
 }
 
-void mig_reader_feed(MigReader *r, const void *data, size_t len)
+/* Drop what was handed out, when that is cheap enough. */
+static void reader_compact(MigReader *r)
 {
-    if (r->pos) {
+    if (r->pos && r->pos >= r->buf->len - r->pos) {
         g_byte_array_remove_range(r->buf, 0, r->pos);
         r->pos = 0;
     }
+}
+
+void mig_reader_feed(MigReader *r, const void *data, size_t len)
+{
+    reader_compact(r);
     g_byte_array_append(r->buf, data, len);
+}
+
+ssize_t mig_reader_read(MigReader *r, int fd, size_t max)
+{
+    guint len;
+    ssize_t n;
+    int e;
+
+    reader_compact(r);
+    len = r->buf->len;
+    g_byte_array_set_size(r->buf, len + max);
+    n = read(fd, r->buf->data + len, max);
+    e = errno;
+    g_byte_array_set_size(r->buf, len + MAX(n, 0));
+    errno = e;
+    return n;
 }
 
 size_t mig_reader_pending(const MigReader *r)
@@ -168,7 +203,7 @@ int mig_reader_next(MigReader *r, uint8_t *type, uint32_t *id,
     if (avail < (size_t)n + MIG_RECORD_OVERHEAD) {
         return 0;
     }
-    if (crc32(0, p, 9 + n) != mig_get_be32(p + 9 + n)) {
+    if (mig_crc32c(0, p, 9 + n) != mig_get_be32(p + 9 + n)) {
         error_setg(errp, "Checksum mismatch in section %u",
                    mig_get_be32(p + 1));
         return -1;

@@ -2,7 +2,7 @@
 /*
  * qmpd's migration stream (docs/migration-stream.md): a header (magic,
  * version), then records, each a section type, a section id, a payload
- * length, the payload and a CRC-32 of all of them.  The writer appends
+ * length, the payload and a CRC-32C of all of them.  The writer appends
  * records to a byte buffer; the reader takes bytes as they arrive and
  * hands out whole records once their checksum holds.
  */
@@ -12,13 +12,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <glib.h>
 
 #include "qapi/error.h"
 
 #define MIG_STREAM_MAGIC "QMPDMIG\n"
-#define MIG_STREAM_VERSION 1
+#define MIG_STREAM_VERSION 2
 #define MIG_STREAM_HEADER_SIZE 12
 /* type, id, length before the payload; CRC after it */
 #define MIG_RECORD_OVERHEAD 13
@@ -47,6 +48,18 @@ void mig_stream_put_header(GByteArray *out);
 void mig_stream_put_record(GByteArray *out, MigSection type, uint32_t id,
                            const void *payload, uint32_t len);
 
+/*
+ * A record built in place: begin appends its head and returns where it
+ * starts, the caller appends the payload, end fills in the length and
+ * appends the checksum.
+ */
+guint mig_stream_begin_record(GByteArray *out, MigSection type, uint32_t id);
+void mig_stream_end_record(GByteArray *out, guint start);
+
+/* CRC-32C of @len bytes at @buf, going on from @crc (0 to start). */
+uint32_t mig_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t mig_crc32c_soft(uint32_t crc, const void *buf, size_t len);
+
 void mig_put_be32(GByteArray *out, uint32_t v);
 void mig_put_be64(GByteArray *out, uint64_t v);
 uint32_t mig_get_be32(const uint8_t *p);
@@ -66,6 +79,12 @@ void mig_reader_free(MigReader *r);
 
 /* Take @len more bytes of the stream. */
 void mig_reader_feed(MigReader *r, const void *data, size_t len);
+
+/*
+ * Read at most @max bytes of the stream from @fd straight into the
+ * reader's buffer: read()'s result, errno set when negative.
+ */
+ssize_t mig_reader_read(MigReader *r, int fd, size_t max);
 
 /* Bytes fed and not handed out yet (a record's start, or nothing). */
 size_t mig_reader_pending(const MigReader *r);

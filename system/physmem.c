@@ -2,8 +2,15 @@
 /*
  * Guest physical memory for qtest's readb..readq, read, write, memset
  * and the base64 forms.  qmpd has no CPU to run, so nothing but the
- * harness touches this memory: a 4 TiB guest costs nothing until its
- * pages are written, and a page comes into being on its first write.
+ * harness touches this memory.  RAM is one anonymous mapping of its
+ * size, reserved but not committed (MAP_NORESERVE), in RAM offsets: a
+ * 4 TiB guest costs nothing until its pages are written, a page that
+ * was never written reads as the kernel's zero page, and migration
+ * copies a page straight to where it belongs.  A bitmap (mapped the
+ * same way) says which pages were stored: the others are zeros that
+ * migration sends as such without reading them.  Transparent huge
+ * pages are asked for: a migration's destination fills RAM in order,
+ * and a 2 MiB fault costs about what a 4 KiB one does.
  *
  * The map is the RAM's alone: [0, below_4g) and, on the pc machines,
  * [4 GiB, 4 GiB + the rest).  QEMU also maps firmware and device
@@ -13,12 +20,13 @@
  * Migration addresses the same bytes by RAM offset (the pages below
  * 4 GiB first, then those mapped above it), and reads which pages
  * changed from the dirty log: a bitmap in RAM offsets that every store
- * marks while it runs.  Pages stay keyed by guest physical page number;
- * the two address spaces differ by one subtraction.
+ * marks while it runs.  The two address spaces differ by one
+ * subtraction.
  */
 #include "config.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #include <glib.h>
 
@@ -29,7 +37,9 @@
 #define PAGE_SIZE PHYSMEM_PAGE_SIZE
 #define FOUR_GIB (1ULL << 32)
 
-static GHashTable *pages;       /* page number -> PAGE_SIZE bytes */
+static uint8_t *ram;            /* NULL: nothing stored yet */
+static uint64_t *stored;        /* a bit a page: it holds bytes */
+static uint64_t mapped_size;    /* the RAM size ram was made for */
 static HBitmap *dirty_log;      /* RAM offsets; NULL: not logging */
 
 /* Whether @addr is RAM. */
@@ -67,24 +77,69 @@ static void physmem_mark_dirty(uint64_t addr, size_t len)
     }
 }
 
-static uint8_t *physmem_page(uint64_t addr, bool create)
+static void *map_reserved(uint64_t len)
 {
-    uint64_t key = addr / PAGE_SIZE;
-    uint8_t *p;
+    void *p = mmap(NULL, MAX(len, 1), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
-    if (!pages) {
-        if (!create) {
-            return NULL;
-        }
-        pages = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
-                                      g_free);
-    }
-    p = g_hash_table_lookup(pages, &key);
-    if (!p && create) {
-        p = g_malloc0(PAGE_SIZE);
-        g_hash_table_insert(pages, g_memdup2(&key, sizeof(key)), p);
+    if (p == MAP_FAILED) {
+        g_error("cannot reserve %" G_GUINT64_FORMAT " bytes of guest RAM",
+                len);
     }
     return p;
+}
+
+static uint64_t stored_bytes(uint64_t size)
+{
+    return (size / PAGE_SIZE + 63) / 64 * 8;
+}
+
+static void physmem_unmap(void)
+{
+    if (ram) {
+        munmap(ram, MAX(mapped_size, 1));
+        munmap(stored, MAX(stored_bytes(mapped_size), 1));
+        ram = NULL;
+        stored = NULL;
+    }
+}
+
+/* The mapping, made on the first store (the machine is configured). */
+static void physmem_map(void)
+{
+    uint64_t size = physmem_ram_size();
+
+    if (ram && mapped_size == size) {
+        return;
+    }
+    physmem_unmap();
+    mapped_size = size;
+    ram = map_reserved(size);
+    stored = map_reserved(stored_bytes(size));
+#ifdef MADV_HUGEPAGE
+    madvise(ram, size, MADV_HUGEPAGE);
+#endif
+}
+
+static bool page_stored(uint64_t off)
+{
+    uint64_t pn = off / PAGE_SIZE;
+
+    return ram && mapped_size == physmem_ram_size()
+        && (stored[pn / 64] >> (pn % 64)) & 1;
+}
+
+/*
+ * The page at RAM offset @off for writing (the mapping made, the page
+ * counted as stored); its bytes are zeros if it was not stored.
+ */
+static uint8_t *page_for_store(uint64_t off)
+{
+    uint64_t pn = off / PAGE_SIZE;
+
+    physmem_map();
+    stored[pn / 64] |= 1ull << (pn % 64);
+    return ram + off;
 }
 
 void physmem_read(uint64_t addr, void *buf, size_t len)
@@ -95,7 +150,7 @@ void physmem_read(uint64_t addr, void *buf, size_t len)
         size_t off = addr % PAGE_SIZE;
         size_t n = MIN(len, PAGE_SIZE - off);
         const uint8_t *p = physmem_is_ram(addr)
-            ? physmem_page(addr, false) : NULL;
+            ? physmem_ram_page(physmem_ram_offset(addr - off)) : NULL;
 
         if (p) {
             memcpy(out, p + off, n);
@@ -118,7 +173,8 @@ void physmem_write(uint64_t addr, const void *buf, size_t len)
 
         /* RAM bounds are page-aligned: a page is all RAM or none */
         if (physmem_is_ram(addr)) {
-            memcpy(physmem_page(addr, true) + off, in, n);
+            memcpy(page_for_store(physmem_ram_offset(addr - off)) + off,
+                   in, n);
             physmem_mark_dirty(addr, n);
         }
         in += n;
@@ -129,7 +185,7 @@ void physmem_write(uint64_t addr, const void *buf, size_t len)
 
 void physmem_reset(void)
 {
-    g_clear_pointer(&pages, g_hash_table_destroy);
+    physmem_unmap();
     physmem_dirty_log_stop();
 }
 
@@ -141,47 +197,40 @@ uint64_t physmem_ram_size(void)
 const uint8_t *physmem_ram_page(uint64_t off)
 {
     g_assert(off % PAGE_SIZE == 0 && off < physmem_ram_size());
-    return physmem_page(physmem_ram_addr(off), false);
+    return page_stored(off) ? ram + off : NULL;
 }
 
 void physmem_ram_store_page(uint64_t off, const void *data)
 {
-    uint64_t addr = physmem_ram_addr(off);
-
     g_assert(off % PAGE_SIZE == 0 && off < physmem_ram_size());
     if (data) {
-        memcpy(physmem_page(addr, true), data, PAGE_SIZE);
-    } else if (pages) {
-        uint64_t key = addr / PAGE_SIZE;
+        memcpy(page_for_store(off), data, PAGE_SIZE);
+    } else if (page_stored(off)) {
+        uint64_t pn = off / PAGE_SIZE;
 
-        g_hash_table_remove(pages, &key);
+        /* it reads as zeros again, and a later write starts from them */
+        memset(ram + off, 0, PAGE_SIZE);
+        stored[pn / 64] &= ~(1ull << (pn % 64));
     }
-    physmem_mark_dirty(addr, PAGE_SIZE);
-}
-
-static gint cmp_u64(gconstpointer a, gconstpointer b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
+    physmem_mark_dirty(physmem_ram_addr(off), PAGE_SIZE);
 }
 
 GArray *physmem_ram_stored_pages(void)
 {
     GArray *offs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-    GHashTableIter it;
-    gpointer key;
+    uint64_t words;
 
-    if (!pages) {
+    if (!ram || mapped_size != physmem_ram_size()) {
         return offs;
     }
-    g_hash_table_iter_init(&it, pages);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        uint64_t off = physmem_ram_offset(*(uint64_t *)key * PAGE_SIZE);
+    words = stored_bytes(mapped_size) / 8;
+    for (uint64_t w = 0; w < words; w++) {
+        for (uint64_t bits = stored[w]; bits; bits &= bits - 1) {
+            uint64_t off = (w * 64 + __builtin_ctzll(bits)) * PAGE_SIZE;
 
-        g_array_append_val(offs, off);
+            g_array_append_val(offs, off);
+        }
     }
-    g_array_sort(offs, cmp_u64);
     return offs;
 }
 

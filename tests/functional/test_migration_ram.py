@@ -18,7 +18,6 @@ import struct
 import sys
 import tempfile
 import time
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qmpd import Qmpd, free_port, run, wait_until  # noqa: E402
@@ -255,12 +254,33 @@ def test_connection_dropped():
         assert sc.cmd("query-status")["status"] == "running"
 
 
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    """The stream's checksum (version 2: CRC-32C, Castagnoli)."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
 def record(kind, sid, payload):
     head = struct.pack(">BII", kind, sid, len(payload))
-    return head + payload + struct.pack(">I", zlib.crc32(head + payload))
+    return head + payload + struct.pack(">I", crc32c(head + payload))
 
 
-HEADER = b"QMPDMIG\n" + struct.pack(">I", 1)
+HEADER = b"QMPDMIG\n" + struct.pack(">I", 2)
 CONFIG = record(1, 0, json.dumps({"ram-size": 64 * MiB,
                                   "page-size": 4096}).encode())
 
@@ -306,8 +326,8 @@ def test_stream_refused():
     assert isinstance(good, str)
     refused(b"GARBAGE!" * 4, "Not a migration stream")
     refused(b"QEVM" + b"\0" * 12, "Not a migration stream")
-    refused(b"QMPDMIG\n" + struct.pack(">I", 2) + CONFIG,
-            "Unsupported migration stream version 2")
+    refused(b"QMPDMIG\n" + struct.pack(">I", 1) + CONFIG,
+            "Unsupported migration stream version 1")
     bad = bytearray(HEADER + CONFIG + ram)
     bad[-100] ^= 1
     refused(bytes(bad), "Checksum mismatch in section 1")

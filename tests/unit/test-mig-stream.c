@@ -2,7 +2,8 @@
 /*
  * The migration stream's framing: records written and read back whole
  * however the bytes arrive (one at a time too), and each way a reader
- * refuses a stream: magic, version, checksum, length.
+ * refuses a stream: magic, version, checksum, length; the checksum is
+ * CRC-32C, the same whichever way the CPU lets us compute it.
  */
 #include "config.h"
 
@@ -71,7 +72,7 @@ static void test_round_trip(void **state)
     (void)state;
     assert_int_equal(data->len, MIG_STREAM_HEADER_SIZE
                      + 2 * MIG_RECORD_OVERHEAD + 8);
-    assert_memory_equal(data->data, "QMPDMIG\n\0\0\0\1", 12);
+    assert_memory_equal(data->data, "QMPDMIG\n\0\0\0\2", 12);
     for (size_t step = 1; step <= data->len; step++) {
         read_back(data, step);
     }
@@ -101,6 +102,34 @@ static char *refusal(const GByteArray *data)
     return msg;
 }
 
+static void test_crc32c(void **state)
+{
+    g_autofree uint8_t *buf = g_malloc(8192 + 7);
+
+    (void)state;
+    /* the check value of the CRC catalogue, and RFC 3720's 32 zeros */
+    assert_int_equal(mig_crc32c(0, "123456789", 9), 0xe3069283);
+    assert_int_equal(mig_crc32c_soft(0, "123456789", 9), 0xe3069283);
+    memset(buf, 0, 32);
+    assert_int_equal(mig_crc32c(0, buf, 32), 0x8a9136aa);
+    /* every length and misalignment, in one go or in two parts */
+    for (size_t i = 0; i < 8192 + 7; i++) {
+        buf[i] = i * 7 + (i >> 8);
+    }
+    for (size_t skew = 0; skew < 8; skew++) {
+        for (size_t len = 0; len < 300; len += 1 + len / 16) {
+            uint32_t want = mig_crc32c_soft(0, buf + skew, len);
+
+            assert_int_equal(mig_crc32c(0, buf + skew, len), want);
+            assert_int_equal(mig_crc32c(mig_crc32c(0, buf + skew, len / 3),
+                                        buf + skew + len / 3,
+                                        len - len / 3), want);
+        }
+    }
+    assert_int_equal(mig_crc32c(0, buf, 8192 + 7),
+                     mig_crc32c_soft(0, buf, 8192 + 7));
+}
+
 static void test_refused(void **state)
 {
     static const struct {
@@ -110,7 +139,7 @@ static void test_refused(void **state)
     } cases[] = {
         { 0, 'X', "Not a migration stream" },
         { 7, 0, "Not a migration stream" },
-        { 11, 2, "Unsupported migration stream version 2" },
+        { 11, 1, "Unsupported migration stream version 1" },
         /* the first record's payload, then its CRC */
         { 12 + 9, '[', "Checksum mismatch in section 0" },
         { 12 + 11, 0, "Checksum mismatch in section 0" },
@@ -149,6 +178,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_short_garbage),
     };
