@@ -29,6 +29,7 @@
 #include "migration/migration.h"
 #include "migration/stream.h"
 #include "qapi/qjson.h"
+#include "system/machine.h"
 #include "system/physmem.h"
 #include "system/runstate.h"
 
@@ -90,6 +91,28 @@ static void mig_in_finish(void)
     mig_set_status(MIG_STATUS_COMPLETED);
 }
 
+/*
+ * The source's UUID (validate-uuid): another than ours fails the load,
+ * as QEMU's; when we have none QEMU only warns, not knowing ours.
+ */
+static bool mig_in_check_uuid(const json_t *uuid, Error **errp)
+{
+    if (!json_is_string(uuid)) {
+        return true;
+    }
+    if (!machine_config()->uuid) {
+        fprintf(stderr, "qmpd: warning: UUID is received %s, but local uuid "
+                "isn't set\n", json_string_value(uuid));
+        return true;
+    }
+    if (strcmp(json_string_value(uuid), machine_config()->uuid)) {
+        error_setg(errp, "UUID received is %s and local is %s",
+                   json_string_value(uuid), machine_config()->uuid);
+        return false;
+    }
+    return true;
+}
+
 static bool mig_in_config(const uint8_t *p, uint32_t len, Error **errp)
 {
     g_autoptr(json_t) cfg = json_loadb((const char *)p, len, 0, NULL);
@@ -101,13 +124,18 @@ static bool mig_in_config(const uint8_t *p, uint32_t len, Error **errp)
         error_setg(errp, "Invalid configuration section");
         return false;
     }
+    /* (a refusal from here on goes back on the return path too) */
+    in->return_path = json_is_true(json_object_get(cfg, "return-path"));
+    /* QEMU's configuration section comes before its RAM's sizes */
+    if (!mig_in_check_uuid(json_object_get(cfg, "uuid"), errp)) {
+        return false;
+    }
     if ((uint64_t)json_integer_value(size) != physmem_ram_size()) {
         error_setg(errp, "Length mismatch: pc.ram: 0x%" G_GINT64_MODIFIER
                    "x in != 0x%" G_GINT64_MODIFIER "x",
                    (uint64_t)json_integer_value(size), physmem_ram_size());
         return false;
     }
-    in->return_path = json_is_true(json_object_get(cfg, "return-path"));
     channels = json_integer_value(json_object_get(cfg, "multifd-channels"));
     here = mig_cap_enabled(MIG_CAP_MULTIFD)
         ? mig_param_uint("multifd-channels") : 0;

@@ -54,6 +54,7 @@ static const bool mig_cap_implemented[MIG_CAP__MAX] = {
     [MIG_CAP_BLOCK] = true,
     [MIG_CAP_ZERO_BLOCKS] = true,
     [MIG_CAP_DIRTY_BITMAPS] = true,
+    [MIG_CAP_VALIDATE_UUID] = true,
 };
 
 static bool mig_caps[MIG_CAP__MAX];

@@ -48,6 +48,7 @@
 #include "migration/migration-int.h"
 #include "migration/stream.h"
 #include "qapi/qjson.h"
+#include "system/machine.h"
 #include "system/physmem.h"
 #include "system/runstate.h"
 
@@ -468,6 +469,7 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
 {
     MigInfo *mi = mig_info();
     g_autofree char *config = NULL;
+    g_autofree char *uuid = NULL;
 
     if (!out || GPOINTER_TO_UINT(opaque) != out_generation) {
         /* cancelled while connecting */
@@ -511,12 +513,16 @@ static void mig_out_connected_cb(void *opaque, int fd, Error *err)
         return;
     }
     mig_stream_put_header(out->buf);
+    /* QEMU sends the UUID only when it was given and is to be checked */
+    uuid = mig_cap_enabled(MIG_CAP_VALIDATE_UUID) && machine_config()->uuid
+        ? g_strdup_printf(", \"uuid\": \"%s\"", machine_config()->uuid)
+        : g_strdup("");
     config = g_strdup_printf("{\"ram-size\": %" G_GUINT64_FORMAT
                              ", \"page-size\": %d, \"return-path\": %s"
-                             ", \"multifd-channels\": %u}",
+                             ", \"multifd-channels\": %u%s}",
                              physmem_ram_size(), PAGE,
                              out->return_path ? "true" : "false",
-                             out->multifd);
+                             out->multifd, uuid);
     mig_stream_put_record(out->buf, MIG_SECTION_CONFIG, 0, config,
                           strlen(config));
     if (out->blk) {

@@ -43,6 +43,11 @@ static void print_info_name(GString *out, const json_t *ret)
     }
 }
 
+static void print_info_uuid(GString *out, const json_t *ret)
+{
+    g_string_append_printf(out, "%s\n", qjson_get_str(ret, "UUID"));
+}
+
 static void print_info_kvm(GString *out, const json_t *ret)
 {
     g_string_append(out, "kvm support: ");
@@ -68,6 +73,7 @@ const HmpPrinter hmp_printers[] = {
     { "info_status", print_info_status },
     { "info_version", print_info_version },
     { "info_name", print_info_name },
+    { "info_uuid", print_info_uuid },
     { "info_kvm", print_info_kvm },
     { "info_memory_size_summary", print_info_memory_size_summary },
 };

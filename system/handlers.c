@@ -26,7 +26,6 @@
 #include "system/qom-tree.h"
 #include "system/qom.h"
 #include "system/runstate.h"
-#include "system/uuid.h"
 #include "system/workload.h"
 
 void qmpd_register_handlers(QapiSchema *s)
@@ -41,7 +40,6 @@ void qmpd_register_handlers(QapiSchema *s)
     qapi_register_handlers(s, machine_qmp_handlers,
                            machine_qmp_handlers_count);
     qapi_register_handlers(s, cpu_qmp_handlers, cpu_qmp_handlers_count);
-    qapi_register_handlers(s, uuid_qmp_handlers, uuid_qmp_handlers_count);
     qapi_register_handlers(s, machine_caps_qmp_handlers,
                            machine_caps_qmp_handlers_count);
     qapi_register_handlers(s, block_qmp_handlers, block_qmp_handlers_count);

@@ -6,7 +6,6 @@ system_libsystem_a_SOURCES = \
 	system/machine.c system/machine.h \
 	system/machine-caps.c system/machine-caps.h \
 	system/cpu.c system/cpu.h \
-	system/uuid.c system/uuid.h \
 	system/options-board.c system/options-board.h \
 	system/memory.c system/memory.h \
 	system/vclock.c system/vclock.h \

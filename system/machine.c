@@ -347,6 +347,33 @@ static bool qmp_query_target(const json_t *args, json_t **ret, Error **errp)
     return true;
 }
 
+char *machine_uuid_parse(const char *s)
+{
+    if (strlen(s) != 36) {
+        return NULL;
+    }
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+        if (dash ? s[i] != '-' : !g_ascii_isxdigit(s[i])) {
+            return NULL;
+        }
+    }
+    return g_ascii_strdown(s, -1);
+}
+
+const char *machine_uuid(void)
+{
+    return the_config.uuid ? the_config.uuid
+        : "00000000-0000-0000-0000-000000000000";
+}
+
+static bool qmp_query_uuid(const json_t *args, json_t **ret, Error **errp)
+{
+    *ret = json_pack("{s:s}", "UUID", machine_uuid());
+    return true;
+}
+
 static bool qmp_query_name(const json_t *args, json_t **ret, Error **errp)
 {
     *ret = json_object();
@@ -372,6 +399,7 @@ const QapiHandler machine_qmp_handlers[] = {
     { "query-memory-size-summary", qmp_query_memory_size_summary, NULL },
     { "query-target", qmp_query_target, NULL },
     { "query-name", qmp_query_name, NULL },
+    { "query-uuid", qmp_query_uuid, NULL },
     { "query-version", qmp_query_version, NULL },
 };
 

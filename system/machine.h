@@ -23,9 +23,19 @@ typedef struct MachineConfig {
     uint64_t maxram_size;   /* -m maxmem=, else ram_size */
     uint64_t ram_slots;     /* -m slots=, else 0 */
     char *name;             /* -name guest=..., or NULL */
+    char *uuid;             /* -uuid, lower case; NULL: none given */
     const char *memory_backend; /* -machine memory-backend=, or the
                                  * default RAM backend's id; NULL: none */
 } MachineConfig;
+
+/*
+ * @s as -uuid takes it (QEMU's format: 8-4-4-4-12 hex digits, either
+ * case): a new string in lower case, or NULL.
+ */
+char *machine_uuid_parse(const char *s);
+
+/* The guest's UUID as query-uuid shows it (all zeros when none). */
+const char *machine_uuid(void);
 
 /* Parse a -machine option string into @mc (type and properties). */
 bool machine_parse(MachineConfig *mc, const char *spec, Error **errp);

@@ -19,7 +19,6 @@
 #include "system/object.h"
 #include "system/options.h"
 #include "system/options-board.h"
-#include "system/uuid.h"
 
 typedef bool OptionFn(QmpdOptions *o, const char *arg, Error **errp);
 
@@ -247,7 +246,15 @@ static bool opt_noop(QmpdOptions *o, const char *arg, Error **errp)
 
 static bool opt_uuid(QmpdOptions *o, const char *arg, Error **errp)
 {
-    return uuid_parse_option(arg, errp);
+    char *uuid = machine_uuid_parse(arg);
+
+    if (!uuid) {
+        error_setg(errp, "failed to parse UUID string: wrong format");
+        return false;
+    }
+    g_free(o->machine.uuid);
+    o->machine.uuid = uuid;
+    return true;
 }
 
 static bool opt_name(QmpdOptions *o, const char *arg, Error **errp)
@@ -571,7 +578,7 @@ static void print_usage(void)
            "        [,drive=ID][,id=ID][,PROP=VALUE...]\n"
            "                           (-device help, -device MODEL,help)\n"
            "-name NAME | guest=NAME[,process=NAME][,debug-threads=on|off]\n"
-           "-uuid UUID                 the machine's UUID (query-uuid)\n"
+           "-uuid UUID                 the guest's UUID (query-uuid)\n"
            "-object iothread|secret|memory-backend-ram|throttle-group,"
            "id=ID[,...]\n"
            "                           (-object help, -object TYPE,help)\n"
@@ -823,6 +830,7 @@ void qmpd_options_free(QmpdOptions *o)
     g_free(o->incoming);
     g_free(o->process_name);
     g_free(o->machine.name);
+    g_free(o->machine.uuid);
 }
 
 Chardev *qmpd_options_chardev(const QmpdOptions *o, const char *id)

@@ -175,6 +175,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_guest_workload.py \
 	tests/functional/test_migration.py \
 	tests/functional/test_migration_ram.py \
+	tests/functional/test_migration_uuid.py \
 	tests/functional/test_migration_fd.py \
 	tests/functional/test_nbd_server.py \
 	tests/functional/test_migration_switchover.py \
@@ -217,6 +218,7 @@ COMPAT_TESTS = \
 	tests/compat/test_devices_compat.py \
 	tests/compat/test_memory_compat.py \
 	tests/compat/test_migration_compat.py \
+	tests/compat/test_uuid_compat.py \
 	tests/compat/test_backup_perf_compat.py \
 	tests/compat/test_hmp_compat.py \
 	tests/compat/test_media_compat.py \
