@@ -190,8 +190,8 @@ bool mig_multifd_out_ready(void);
 const char *mig_multifd_out_error(void);
 /* Bytes the channels hold, not written yet. */
 size_t mig_multifd_out_buffered(void);
-/* Send a RAM record on a channel; false when it failed (see _error). */
-bool mig_multifd_out_queue(const GByteArray *rec);
+/* Send a RAM record (taken) on a channel; false when one failed. */
+bool mig_multifd_out_queue(GByteArray *rec);
 /* SYNC on every channel and in @main_buf; false when one failed. */
 bool mig_multifd_out_sync(GByteArray *main_buf);
 void mig_multifd_out_free(void);

@@ -9,21 +9,45 @@
  *   ch 1:  HELLO 1  RAM SYNC 1  RAM RAM SYNC 2
  *
  * Each channel is a stream of its own (header, then records).  The
- * source hands each RAM record to the channel with the least buffered,
- * and at every read of the dirty log puts SYNC n on every channel and
- * on the main one.  Within a pass a page goes once, so channels may
- * apply in any order; a page resent in pass n+1 must land after its
- * pass-n copy: a destination channel that reads SYNC n stops reading
- * until every channel and the main one reached SYNC n, and the main
- * one likewise, so END comes after every page before it.  The channels
- * are written and read from the main loop, like the main channel: the
- * parallelism is the kernel's, several socket buffers filling and
- * draining at once.
+ * source hands each RAM record to the channel with the fewest bytes
+ * queued, and at every read of the dirty log puts SYNC n on every
+ * channel and on the main one.  Within a pass a page goes once, so
+ * channels may apply in any order; a page resent in pass n+1 must land
+ * after its pass-n copy: a destination channel that reads SYNC n stops
+ * until every channel and the main one reached SYNC n, and the main one
+ * likewise, so END comes after every page before it.
+ *
+ * Threads and locking.  Each channel has a thread that does its
+ * blocking I/O, so channels move data on several cores at once; the
+ * main loop never blocks on a channel.  Every other piece of migration
+ * state stays the main loop's.
+ *   Source: the pump (main loop) encodes a RAM record and pushes it on
+ *   the channel's GAsyncQueue (its own lock); the thread pops and
+ *   write()s it, blocking.  `queued` (atomic) counts the bytes pushed
+ *   and not yet written: the pump's measure of what is buffered.  After
+ *   each record, and on a write error, the thread signals the set's
+ *   eventfd, whose watch (main loop) runs the pump again or fails the
+ *   migration.  The error text is set once under `lock`.
+ *   Destination: the thread reads its socket into its own MigReader and
+ *   stores RAM records straight into guest RAM (physmem's stores from
+ *   several threads are safe: a pass sends a page once, and the bitmap
+ *   of stored pages changes atomically).  At SYNC n it sets `synced`
+ *   under `lock`, signals the eventfd and waits on `cond` until
+ *   `released` reaches n, which the main loop sets (and broadcasts)
+ *   once the main channel and every channel reached SYNC n.  A failure
+ *   is stored under `lock` and the main loop fails the load.
+ *   Ending: the main loop tells threads to stop (a stop token on the
+ *   source's queue; `quit` and a broadcast on the destination), shuts
+ *   a socket down where a thread may be blocked in it, and joins every
+ *   thread before it frees what they use.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -33,99 +57,240 @@
 #include "migration/migration-int.h"
 #include "migration/stream.h"
 #include "qapi/qjson.h"
+#include "system/physmem.h"
 
 #define MIG_MULTIFD_READ_SIZE (1024 * 1024)
 
+typedef struct MfSet MfSet;
+
 typedef struct MfChannel {
+    MfSet *set;
     int fd;
-    guint watch;
-    GByteArray *buf;        /* source: to write */
-    size_t sent;
-    MigReader *reader;      /* destination: read */
-    uint64_t synced;        /* destination: the last SYNC it reached */
+    GThread *thread;
+    /* source */
+    GAsyncQueue *q;         /* GByteArray * to write, or &mf_stop */
+    gint queued;            /* atomic: bytes pushed, not yet written */
+    /* destination (thread's own, but synced: under set->lock) */
+    MigReader *reader;
+    uint64_t synced;        /* the last SYNC it reached */
     bool hello;
 } MfChannel;
 
-typedef struct MfOut {
+/* One direction's channels; the source's and the destination's. */
+struct MfSet {
     GPtrArray *ch;          /* MfChannel *, once connected */
     unsigned want;
+    int efd;                /* eventfd: a thread has news */
+    guint efd_watch;
+    GMutex lock;
+    GCond cond;
+    char *error;            /* under lock: a channel failed */
+    int error_errno;
+    bool quit;              /* under lock: threads end */
+    /* source */
     unsigned generation;
     MigMultifdFail *fail;
     MigMultifdDrained *drained;
     uint64_t sync;
-    char *error;            /* a channel failed: the pump fails it */
-} MfOut;
-
-typedef struct MfIn {
-    GPtrArray *ch;
-    unsigned want;
+    /* destination */
+    uint64_t released;      /* under lock: channels may pass this SYNC */
     uint64_t main_sync;     /* the SYNC the main channel waits at */
     bool main_waiting;
     MigMultifdResume *resume;
     guint resume_idle;
-} MfIn;
+};
 
-static MfOut *mo;
-static MfIn *mi_;
+static MfSet *mo;
+static MfSet *mi_;
 static unsigned mo_generation;
+static char mf_stop;
 
-static void mf_channel_free(gpointer p)
+static void mf_notify(MfSet *s)
 {
-    MfChannel *c = p;
+    uint64_t one = 1;
 
-    if (c->watch) {
-        g_source_remove(c->watch);
+    if (write(s->efd, &one, sizeof(one)) < 0) {
+        /* the counter is full: the main loop has news waiting anyway */
     }
-    if (c->fd >= 0) {
+}
+
+static void mf_drain_eventfd(MfSet *s)
+{
+    uint64_t v;
+
+    if (read(s->efd, &v, sizeof(v)) < 0) {
+        /* EAGAIN: nothing new since the last read */
+    }
+}
+
+/* A thread's failure, the first one counts. */
+static void mf_set_error(MfSet *s, const char *msg, int err)
+{
+    g_mutex_lock(&s->lock);
+    if (!s->error && !s->quit) {
+        s->error = g_strdup(msg);
+        s->error_errno = err;
+    }
+    g_mutex_unlock(&s->lock);
+    mf_notify(s);
+}
+
+static char *mf_error(MfSet *s, int *err)
+{
+    char *e;
+
+    g_mutex_lock(&s->lock);
+    e = g_strdup(s->error);
+    if (err) {
+        *err = s->error_errno;
+    }
+    g_mutex_unlock(&s->lock);
+    return e;
+}
+
+static MfSet *mf_set_new(unsigned want, GUnixFDSourceFunc event_cb)
+{
+    MfSet *s = g_new0(MfSet, 1);
+
+    s->ch = g_ptr_array_new();
+    s->want = want;
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->cond);
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    g_assert(s->efd >= 0);
+    s->efd_watch = g_unix_fd_add(s->efd, G_IO_IN, event_cb, s);
+    return s;
+}
+
+/* Stop every thread (breaking off blocked I/O), join them, free. */
+static void mf_set_free(MfSet *s)
+{
+    g_mutex_lock(&s->lock);
+    s->quit = true;
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+    for (guint i = 0; i < s->ch->len; i++) {
+        MfChannel *c = g_ptr_array_index(s->ch, i);
+
+        if (c->q) {
+            g_async_queue_push(c->q, &mf_stop);
+            /* bytes still queued: a cancel or a failure, not the end */
+            if (g_atomic_int_get(&c->queued)) {
+                shutdown(c->fd, SHUT_RDWR);
+            }
+        } else {
+            shutdown(c->fd, SHUT_RDWR);
+        }
+    }
+    for (guint i = 0; i < s->ch->len; i++) {
+        MfChannel *c = g_ptr_array_index(s->ch, i);
+
+        g_thread_join(c->thread);
+        if (c->q) {
+            GByteArray *b;
+
+            while ((b = g_async_queue_try_pop(c->q))) {
+                if ((void *)b != &mf_stop) {
+                    g_byte_array_unref(b);
+                }
+            }
+            g_async_queue_unref(c->q);
+        }
         close(c->fd);
+        mig_reader_free(c->reader);
+        g_free(c);
     }
-    if (c->buf) {
-        g_byte_array_unref(c->buf);
+    g_ptr_array_unref(s->ch);
+    if (s->efd_watch) {
+        g_source_remove(s->efd_watch);
     }
-    mig_reader_free(c->reader);
-    g_free(c);
+    close(s->efd);
+    if (s->resume_idle) {
+        g_source_remove(s->resume_idle);
+    }
+    g_free(s->error);
+    g_mutex_clear(&s->lock);
+    g_cond_clear(&s->cond);
+    g_free(s);
+}
+
+static void set_blocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 }
 
 /* ---- source ------------------------------------------------------------ */
 
-static bool mf_out_flush(MfChannel *c);
-
-static gboolean mf_out_writable_cb(gint fd, GIOCondition cond,
-                                   gpointer opaque)
+static gpointer mf_out_thread(gpointer opaque)
 {
     MfChannel *c = opaque;
 
-    c->watch = 0;
-    if (!mf_out_flush(c)) {
-        mo->fail(mo->error);
-    } else if (!c->buf->len) {
-        mo->drained();
+    for (;;) {
+        GByteArray *b = g_async_queue_pop(c->q);
+        size_t off = 0;
+        int err = 0;
+        guint len;
+
+        if ((void *)b == &mf_stop) {
+            break;
+        }
+        while (off < b->len && !err) {
+            ssize_t n = send(c->fd, b->data + off, b->len - off,
+                             MSG_NOSIGNAL);
+
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                err = n < 0 ? errno : EPIPE;
+            } else {
+                off += n;
+            }
+        }
+        len = b->len;
+        g_byte_array_unref(b);
+        if (err) {
+            g_autofree char *msg = g_strdup_printf(
+                "Unable to write to socket: %s", g_strerror(err));
+
+            mf_set_error(c->set, msg, err);
+            break;
+        }
+        g_atomic_int_add(&c->queued, -(gint)len);
+        mf_notify(c->set);
     }
-    return G_SOURCE_REMOVE;
+    return NULL;
 }
 
-/* Write what @c holds; false with mo->error set on an error. */
-static bool mf_out_flush(MfChannel *c)
+/* A thread wrote a record or failed: go on, or fail, from here. */
+static gboolean mf_out_event_cb(gint fd, GIOCondition cond, gpointer opaque)
 {
-    int r = mig_write_buffered(c->fd, c->buf, &c->sent);
+    MfSet *s = opaque;
+    g_autofree char *error = NULL;
 
-    if (r < 0) {
-        if (!mo->error) {
-            mo->error = g_strdup_printf("Unable to write to socket: %s",
-                                        g_strerror(-r));
-        }
-        return false;
+    mf_drain_eventfd(s);
+    error = mf_error(s, NULL);
+    if (error) {
+        s->efd_watch = 0;
+        s->fail(error);         /* frees the set */
+        return G_SOURCE_REMOVE;
     }
-    if (r > 0 && !c->watch) {
-        c->watch = g_unix_fd_add(c->fd, G_IO_OUT, mf_out_writable_cb, c);
-    }
-    return true;
+    s->drained();
+    return G_SOURCE_CONTINUE;
+}
+
+/* Hand @b (taken) to @c's thread. */
+static void mf_out_push(MfChannel *c, GByteArray *b)
+{
+    g_atomic_int_add(&c->queued, (gint)b->len);
+    g_async_queue_push(c->q, b);
 }
 
 static void mf_out_connected_cb(void *opaque, int fd, Error *err)
 {
     /* (a top-level callback: it may fail the migration, freeing mo) */
     MfChannel *c;
+    GByteArray *b;
     g_autofree char *hello = NULL;
 
     if (!mo || GPOINTER_TO_UINT(opaque) != mo->generation) {
@@ -142,17 +307,19 @@ static void mf_out_connected_cb(void *opaque, int fd, Error *err)
         mo->fail(msg);
         return;
     }
+    set_blocking(fd);
     c = g_new0(MfChannel, 1);
+    c->set = mo;
     c->fd = fd;
-    c->buf = g_byte_array_new();
+    c->q = g_async_queue_new();
+    b = g_byte_array_new();
     hello = g_strdup_printf("{\"channel\": %u}", mo->ch->len);
-    mig_stream_put_header(c->buf);
-    mig_stream_put_record(c->buf, MIG_SECTION_MULTIFD_HELLO, mo->ch->len,
+    mig_stream_put_header(b);
+    mig_stream_put_record(b, MIG_SECTION_MULTIFD_HELLO, mo->ch->len,
                           hello, strlen(hello));
+    mf_out_push(c, b);
+    c->thread = g_thread_new("multifd-send", mf_out_thread, c);
     g_ptr_array_add(mo->ch, c);
-    if (!mf_out_flush(c)) {
-        mo->fail(mo->error);
-    }
 }
 
 bool mig_multifd_out_start(const char *uri, unsigned channels,
@@ -160,9 +327,7 @@ bool mig_multifd_out_start(const char *uri, unsigned channels,
                            Error **errp)
 {
     g_assert(!mo);
-    mo = g_new0(MfOut, 1);
-    mo->ch = g_ptr_array_new_with_free_func(mf_channel_free);
-    mo->want = channels;
+    mo = mf_set_new(channels, mf_out_event_cb);
     mo->fail = fail;
     mo->drained = drained;
     mo->generation = ++mo_generation;
@@ -183,7 +348,16 @@ bool mig_multifd_out_ready(void)
 
 const char *mig_multifd_out_error(void)
 {
-    return mo ? mo->error : NULL;
+    const char *e;
+
+    if (!mo) {
+        return NULL;
+    }
+    /* set once and kept until the set is freed */
+    g_mutex_lock(&mo->lock);
+    e = mo->error;
+    g_mutex_unlock(&mo->lock);
+    return e;
 }
 
 size_t mig_multifd_out_buffered(void)
@@ -193,24 +367,26 @@ size_t mig_multifd_out_buffered(void)
     for (guint i = 0; mo && i < mo->ch->len; i++) {
         MfChannel *c = g_ptr_array_index(mo->ch, i);
 
-        n += c->buf->len - c->sent;
+        n += g_atomic_int_get(&c->queued);
     }
     return n;
 }
 
-bool mig_multifd_out_queue(const GByteArray *rec)
+bool mig_multifd_out_queue(GByteArray *rec)
 {
     MfChannel *best = NULL;
 
     for (guint i = 0; i < mo->ch->len; i++) {
         MfChannel *c = g_ptr_array_index(mo->ch, i);
 
-        if (!best || c->buf->len - c->sent < best->buf->len - best->sent) {
+        if (!best
+            || g_atomic_int_get(&c->queued) < g_atomic_int_get(&best->queued)) {
             best = c;
         }
     }
-    g_byte_array_append(best->buf, rec->data, rec->len);
-    return mf_out_flush(best);
+    g_assert(best);         /* the pump waits for every channel */
+    mf_out_push(best, rec);
+    return !mig_multifd_out_error();
 }
 
 bool mig_multifd_out_sync(GByteArray *main_buf)
@@ -220,25 +396,24 @@ bool mig_multifd_out_sync(GByteArray *main_buf)
     mo->sync++;
     sync = g_strdup_printf("{\"sync\": %" G_GUINT64_FORMAT "}", mo->sync);
     for (guint i = 0; i < mo->ch->len; i++) {
-        MfChannel *c = g_ptr_array_index(mo->ch, i);
+        GByteArray *b = g_byte_array_new();
 
-        mig_stream_put_record(c->buf, MIG_SECTION_MULTIFD_SYNC, i, sync,
+        mig_stream_put_record(b, MIG_SECTION_MULTIFD_SYNC, i, sync,
                               strlen(sync));
-        if (!mf_out_flush(c)) {
-            return false;
-        }
+        mf_out_push(g_ptr_array_index(mo->ch, i), b);
     }
     mig_stream_put_record(main_buf, MIG_SECTION_MULTIFD_SYNC, 0, sync,
                           strlen(sync));
-    return true;
+    return !mig_multifd_out_error();
 }
 
 void mig_multifd_out_free(void)
 {
     if (mo) {
-        g_ptr_array_unref(mo->ch);
-        g_free(mo->error);
-        g_clear_pointer(&mo, g_free);
+        MfSet *s = mo;
+
+        mo = NULL;
+        mf_set_free(s);
     }
 }
 
@@ -256,93 +431,101 @@ static uint64_t sync_number(const uint8_t *p, uint32_t len, Error **errp)
     return json_integer_value(n);
 }
 
-/* Whether everyone reached SYNC @n: then all read on. */
-static void mf_in_check(void);
-
-static gboolean mf_in_readable_cb(gint fd, GIOCondition cond,
-                                  gpointer opaque);
-
-static void mf_in_watch(MfChannel *c)
-{
-    if (!c->watch) {
-        c->watch = g_unix_fd_add(c->fd, G_IO_IN, mf_in_readable_cb, c);
-    }
-}
-
 /*
- * Apply @c's whole records up to its next SYNC: 1 when it stopped
- * there, 0 when it needs more bytes, -1 with the reason.
+ * At SYNC @n: say so and wait until the main loop releases it; false
+ * when the set ends meanwhile.
  */
-static int mf_in_process(MfChannel *c, Error **errp)
+static bool mf_in_wait_sync(MfChannel *c, uint64_t n)
 {
-    const uint8_t *payload;
-    uint32_t id, len;
-    uint8_t type;
-    int r;
+    MfSet *s = c->set;
+    bool go;
 
-    while ((r = mig_reader_next(c->reader, &type, &id, &payload, &len,
-                                errp)) > 0) {
-        if (!c->hello) {
-            if (type != MIG_SECTION_MULTIFD_HELLO) {
-                error_setg(errp, "multifd channel without its hello");
-                return -1;
-            }
-            c->hello = true;
-            continue;
-        }
-        switch (type) {
-        case MIG_SECTION_RAM:
-            if (!mig_ram_load(payload, len, errp)) {
-                return -1;
-            }
-            break;
-        case MIG_SECTION_MULTIFD_SYNC:
-            c->synced = sync_number(payload, len, errp);
-            return c->synced ? 1 : -1;
-        default:
-            error_setg(errp, "Unknown section type %u (id %u)", type, id);
-            return -1;
-        }
+    g_mutex_lock(&s->lock);
+    c->synced = n;
+    g_mutex_unlock(&s->lock);
+    mf_notify(s);
+    g_mutex_lock(&s->lock);
+    while (s->released < n && !s->quit) {
+        g_cond_wait(&s->cond, &s->lock);
     }
-    return r;
+    go = !s->quit;
+    g_mutex_unlock(&s->lock);
+    return go;
 }
 
-static gboolean mf_in_readable_cb(gint fd, GIOCondition cond,
-                                  gpointer opaque)
+/* Apply one record; false with the reason. */
+static bool mf_in_record(MfChannel *c, uint8_t type, uint32_t id,
+                         const uint8_t *payload, uint32_t len, bool *stop,
+                         Error **errp)
+{
+    uint64_t n;
+
+    if (!c->hello) {
+        if (type != MIG_SECTION_MULTIFD_HELLO) {
+            error_setg(errp, "multifd channel without its hello");
+            return false;
+        }
+        c->hello = true;
+        return true;
+    }
+    switch (type) {
+    case MIG_SECTION_RAM:
+        return mig_ram_load(payload, len, errp);
+    case MIG_SECTION_MULTIFD_SYNC:
+        n = sync_number(payload, len, errp);
+        if (!n) {
+            return false;
+        }
+        *stop = !mf_in_wait_sync(c, n);
+        return true;
+    default:
+        error_setg(errp, "Unknown section type %u (id %u)", type, id);
+        return false;
+    }
+}
+
+static gpointer mf_in_thread(gpointer opaque)
 {
     MfChannel *c = opaque;
-    ssize_t n = mig_reader_read(c->reader, fd, MIG_MULTIFD_READ_SIZE);
-    Error *err = NULL;
-    int r;
+    bool stop = false;
 
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        return G_SOURCE_CONTINUE;
+    while (!stop) {
+        const uint8_t *payload;
+        uint32_t id, len;
+        uint8_t type;
+        Error *err = NULL;
+        ssize_t n;
+        int r = mig_reader_next(c->reader, &type, &id, &payload, &len,
+                                &err);
+
+        if (r > 0 && mf_in_record(c, type, id, payload, len, &stop, &err)) {
+            continue;
+        }
+        if (r != 0) {
+            mf_set_error(c->set, error_get_pretty(err), EINVAL);
+            error_free(err);
+            break;
+        }
+        n = mig_reader_read(c->reader, c->fd, MIG_MULTIFD_READ_SIZE);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n == 0 && c->hello && !mig_reader_pending(c->reader)) {
+            /*
+             * The source closes its channels once it sent END, which the
+             * main channel may not have read yet: a close between records
+             * is theirs to judge (a source that died breaks off the main
+             * channel too)
+             */
+            break;
+        }
+        if (n <= 0) {
+            mf_set_error(c->set, n < 0 ? g_strerror(errno)
+                         : "Unexpected end of multifd channel", EIO);
+            break;
+        }
     }
-    if (n == 0 && c->hello && !mig_reader_pending(c->reader)) {
-        /*
-         * The source closes its channels once it sent END, which the
-         * main channel may not have read yet: a close between records
-         * is theirs to judge (a source that died breaks off the main
-         * channel too)
-         */
-        c->watch = 0;
-        return G_SOURCE_REMOVE;
-    }
-    if (n <= 0) {
-        mig_in_fail(n < 0 ? g_strerror(errno)
-                     : "Unexpected end of multifd channel", EIO);
-    }
-    r = mf_in_process(c, &err);
-    if (r < 0) {
-        mig_in_fail(error_get_pretty(err), EINVAL);
-    }
-    if (r > 0) {
-        /* at SYNC: wait for the others before reading on */
-        c->watch = 0;
-        mf_in_check();
-        return G_SOURCE_REMOVE;
-    }
-    return G_SOURCE_CONTINUE;
+    return NULL;
 }
 
 static gboolean mf_in_resume_cb(gpointer opaque)
@@ -354,45 +537,51 @@ static gboolean mf_in_resume_cb(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/* Whether everyone reached the main channel's SYNC: then all go on. */
 static void mf_in_check(void)
 {
-    Error *err = NULL;
+    bool all = mi_->main_waiting && mi_->ch->len == mi_->want;
 
-    if (!mi_->main_waiting || mi_->ch->len < mi_->want) {
-        return;
-    }
-    for (guint i = 0; i < mi_->ch->len; i++) {
+    g_mutex_lock(&mi_->lock);
+    for (guint i = 0; all && i < mi_->ch->len; i++) {
         MfChannel *c = g_ptr_array_index(mi_->ch, i);
 
-        if (c->synced != mi_->main_sync) {
-            return;
-        }
+        all = c->synced == mi_->main_sync;
     }
-    /*
-     * All at SYNC n: the channels go on to their next SYNC, the main one
-     * from the main loop (it may finish the migration, which frees us)
-     */
-    mi_->main_waiting = false;
-    for (guint i = 0; i < mi_->ch->len; i++) {
-        MfChannel *c = g_ptr_array_index(mi_->ch, i);
-        int r = mf_in_process(c, &err);
+    if (all) {
+        mi_->released = mi_->main_sync;
+        g_cond_broadcast(&mi_->cond);
+    }
+    g_mutex_unlock(&mi_->lock);
+    if (all) {
+        /* the main channel reads on from the main loop (it may finish
+         * the migration, which frees us) */
+        mi_->main_waiting = false;
+        mi_->resume_idle = g_idle_add(mf_in_resume_cb, NULL);
+    }
+}
 
-        if (r < 0) {
-            mig_in_fail(error_get_pretty(err), EINVAL);
-        }
-        if (r == 0) {
-            mf_in_watch(c);
-        }
+static gboolean mf_in_event_cb(gint fd, GIOCondition cond, gpointer opaque)
+{
+    MfSet *s = opaque;
+    g_autofree char *error = NULL;
+    int err = 0;
+
+    mf_drain_eventfd(s);
+    error = mf_error(s, &err);
+    if (error) {
+        mig_in_fail(error, err);
     }
-    mi_->resume_idle = g_idle_add(mf_in_resume_cb, NULL);
+    mf_in_check();
+    return G_SOURCE_CONTINUE;
 }
 
 void mig_multifd_in_start(unsigned channels, MigMultifdResume *resume)
 {
     g_assert(!mi_);
-    mi_ = g_new0(MfIn, 1);
-    mi_->ch = g_ptr_array_new_with_free_func(mf_channel_free);
-    mi_->want = channels;
+    /* the threads store into RAM: its mapping exists before them */
+    physmem_ram_prepare();
+    mi_ = mf_set_new(channels, mf_in_event_cb);
     mi_->resume = resume;
 }
 
@@ -403,11 +592,13 @@ bool mig_multifd_in_add(int fd)
     if (!mi_ || mi_->ch->len == mi_->want) {
         return false;
     }
+    set_blocking(fd);
     c = g_new0(MfChannel, 1);
+    c->set = mi_;
     c->fd = fd;
     c->reader = mig_reader_new();
+    c->thread = g_thread_new("multifd-recv", mf_in_thread, c);
     g_ptr_array_add(mi_->ch, c);
-    mf_in_watch(c);
     return true;
 }
 
@@ -442,10 +633,9 @@ void mig_multifd_in_poll(void)
 void mig_multifd_in_free(void)
 {
     if (mi_) {
-        if (mi_->resume_idle) {
-            g_source_remove(mi_->resume_idle);
-        }
-        g_ptr_array_unref(mi_->ch);
-        g_clear_pointer(&mi_, g_free);
+        MfSet *s = mi_;
+
+        mi_ = NULL;
+        mf_set_free(s);
     }
 }

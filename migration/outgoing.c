@@ -64,7 +64,6 @@ typedef struct MigOut {
     guint watch, timer, idle, fail_idle;
     GByteArray *buf;
     size_t sent;            /* bytes of buf already written */
-    GByteArray *framed;     /* multifd: a RAM record for a channel */
     HBitmap *dirty;
     uint64_t scan;
     bool stopping, end_queued, vm_was_running;
@@ -111,7 +110,6 @@ static void mig_out_free(void)
         close(out->fd);
     }
     g_byte_array_unref(out->buf);
-    g_byte_array_unref(out->framed);
     if (out->dirty) {
         hbitmap_free(out->dirty);
     }
@@ -166,8 +164,22 @@ static void mig_out_complete(void)
     mig_set_status(MIG_STATUS_COMPLETED);
 }
 
+static void mig_out_rp_done_cb(void *opaque, const char *error);
+
+/*
+ * A multifd channel failed.  With the return path the destination may
+ * have refused the stream and closed its channels first: its word
+ * says why, so wait for it (the pump stops meanwhile).
+ */
 static void mig_out_multifd_fail(const char *reason)
 {
+    if (out->rp) {
+        return;
+    }
+    if (out->return_path) {
+        out->rp = mig_rp_wait(out->fd, mig_out_rp_done_cb, NULL);
+        return;
+    }
     mig_out_fail("%s", reason);
 }
 
@@ -180,6 +192,10 @@ static size_t mig_out_buffered(void)
 static void mig_out_rp_done_cb(void *opaque, const char *error)
 {
     out->rp = NULL;
+    if (!error && out->multifd) {
+        /* (a channel that failed outweighs a load that succeeded) */
+        error = mig_multifd_out_error();
+    }
     if (error) {
         mig_out_fail("%s", error);
     } else {
@@ -300,7 +316,7 @@ static bool mig_out_pump_once(void)
     gint64 now = g_get_monotonic_time();
 
     if (out->multifd && mig_multifd_out_error()) {
-        mig_out_fail("%s", mig_multifd_out_error());
+        mig_out_multifd_fail(mig_multifd_out_error());
         return false;
     }
     if (!mig_out_flush()) {
@@ -335,12 +351,18 @@ static bool mig_out_pump_once(void)
            && !out->fail_desc
            && (out->stopping
                || out->window_bytes < max_bw / (1000000 / MIG_WINDOW_US))) {
-        GByteArray *dest = out->multifd ? out->framed : out->buf;
+        /* a channel's record goes whole to its thread */
+        GByteArray *dest = out->multifd
+            ? g_byte_array_sized_new(MIG_BATCH_PAGES * (PAGE + 8) + 64)
+            : out->buf;
         guint before = dest->len;
         size_t size;
 
         if (!mig_ram_put_dirty(dest, out->dirty, &out->scan,
                                MIG_BATCH_PAGES)) {
+            if (out->multifd) {
+                g_byte_array_unref(dest);
+            }
             if (!mig_blk_out_pass_done()) {
                 break;          /* the pass ends with its disk data */
             }
@@ -356,11 +378,8 @@ static bool mig_out_pump_once(void)
         }
         size = dest->len - before;
         if (out->multifd) {
-            bool ok = mig_multifd_out_queue(out->framed);
-
-            g_byte_array_set_size(out->framed, 0);
             mi->multifd_bytes += size;
-            if (!ok) {
+            if (!mig_multifd_out_queue(dest)) {
                 break;      /* failed: the next pump says so */
             }
         }
@@ -558,7 +577,6 @@ bool mig_out_start(const char *uri, bool blk, bool inc, Error **errp)
     out->fd = -1;
     out->blk = blk;
     out->buf = g_byte_array_new();
-    out->framed = g_byte_array_new();
     out->uri = g_strdup(uri);
     mig_set_status(MIG_STATUS_SETUP);
     if (!mig_channel_connect(uri, mig_out_connected_cb,

@@ -121,12 +121,18 @@ static void physmem_map(void)
 #endif
 }
 
+void physmem_ram_prepare(void)
+{
+    physmem_map();
+}
+
 static bool page_stored(uint64_t off)
 {
     uint64_t pn = off / PAGE_SIZE;
 
     return ram && mapped_size == physmem_ram_size()
-        && (stored[pn / 64] >> (pn % 64)) & 1;
+        && (__atomic_load_n(&stored[pn / 64], __ATOMIC_RELAXED)
+            >> (pn % 64)) & 1;
 }
 
 /*
@@ -138,7 +144,9 @@ static uint8_t *page_for_store(uint64_t off)
     uint64_t pn = off / PAGE_SIZE;
 
     physmem_map();
-    stored[pn / 64] |= 1ull << (pn % 64);
+    /* atomic: migration's channel threads store neighbouring pages */
+    __atomic_fetch_or(&stored[pn / 64], 1ull << (pn % 64),
+                      __ATOMIC_RELAXED);
     return ram + off;
 }
 
@@ -210,7 +218,8 @@ void physmem_ram_store_page(uint64_t off, const void *data)
 
         /* it reads as zeros again, and a later write starts from them */
         memset(ram + off, 0, PAGE_SIZE);
-        stored[pn / 64] &= ~(1ull << (pn % 64));
+        __atomic_fetch_and(&stored[pn / 64], ~(1ull << (pn % 64)),
+                           __ATOMIC_RELAXED);
     }
     physmem_mark_dirty(physmem_ram_addr(off), PAGE_SIZE);
 }

@@ -50,6 +50,14 @@ const uint8_t *physmem_ram_page(uint64_t off);
 void physmem_ram_store_page(uint64_t off, const void *data);
 
 /*
+ * Make RAM's mapping now, on the main thread: from then on
+ * physmem_ram_store_page() may run on several threads at once for
+ * different pages (a migration's destination channels; no dirty log
+ * runs there).
+ */
+void physmem_ram_prepare(void);
+
+/*
  * RAM offsets of the pages that hold bytes, ascending (a new array of
  * uint64_t); a page not in it reads as zeros.
  */

@@ -7,10 +7,13 @@ dirtying it; the destination, which keeps the passes in order with the
 SYNC records, ends with the source's RAM.  A channel that is not a
 socket refuses it as QEMU 7.2 does; a destination set up for another
 number of channels refuses the stream (and says so on the return
-path)."""
+path).  The channels are threads: a migrate_cancel while they are
+blocked writing to a destination that stopped reading, and a
+destination killed mid-stream, end at once with the source running."""
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -93,6 +96,50 @@ def test_destination_expects_other_channels():
         assert p.sc.cmd("query-status")["status"] == "running"
 
 
+def stuck(p, n):
+    """Migrate over @n channels to a destination that stopped reading,
+    until the source's channels are full (transferred stays put)."""
+    multifd(p.sc, n)
+    multifd(p.dc, n)
+    live(p.sc)
+    p.sc.cmd("migrate", uri=p.uri)
+    wait_until("active", lambda: p.sc.cmd("query-migrate").get(
+        "status") == "active")
+    os.kill(p.dst.proc.pid, signal.SIGSTOP)
+    last = [-1]
+
+    def still():
+        t = p.sc.cmd("query-migrate")["ram"]["transferred"]
+        same, last[0] = t == last[0], t
+        return same
+    # RAM goes on until every socket buffer is full (the guest keeps
+    # dirtying: a pass never ends)
+    wait_until("the channels block", lambda: still() and still())
+
+
+def test_cancel_while_blocked():
+    with MigPair(BASE) as p:
+        stuck(p, 2)
+        p.sc.cmd("migrate_cancel")
+        assert p.sc.cmd("query-migrate")["status"] == "cancelled"
+        assert p.sc.cmd("query-status")["status"] == "running"
+        os.kill(p.dst.proc.pid, signal.SIGCONT)
+        # the stream broke off: the destination used nothing
+        assert p.dst.wait(60) == 1
+        p.dst.status = 1
+
+
+def test_destination_killed_while_blocked():
+    with MigPair(BASE) as p:
+        stuck(p, 4)
+        p.dst.kill9()
+        r = wait_until("failed", lambda: p.sc.cmd("query-migrate")[
+            "status"] == "failed" and p.sc.cmd("query-migrate"))
+        assert r["error-desc"].startswith("Unable to write to socket: "), r
+        assert p.sc.cmd("query-status")["status"] == "running"
+
+
 if __name__ == "__main__":
     run([test_one_channel, test_two_channels, test_four_channels,
-         test_needs_a_socket, test_destination_expects_other_channels])
+         test_needs_a_socket, test_destination_expects_other_channels,
+         test_cancel_while_blocked, test_destination_killed_while_blocked])
