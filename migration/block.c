@@ -18,14 +18,17 @@
  *           todo) or the stop-and-copy (the guest stopped, the same,
  *           and END only once this last pass is sent)
  *
- * Why every read holds a range lock on the disk: the bitmap marks a
- * guest write as it starts.  A write in flight when a sync clears its
- * bits could land after an unlocked read of the same range, and the
- * range would never be sent again.  The lock is granted only once no
- * overlapping write is in flight, and writes that come meanwhile wait
- * and mark the bitmap after the read: whatever a read missed is dirty
- * for the next pass, and the stop-and-copy's pass, with the guest
- * stopped, misses nothing.  (The copy engine, block/jobs/copy.c, reads
+ * Why every piece holds a range lock on the disk from its status query
+ * to the end of its read: the bitmap marks a guest write as it starts.
+ * A write in flight when a sync clears its bits could land after an
+ * unlocked read of the same range, and the range would never be sent
+ * again; the same goes for the status query, which until a write to an
+ * unallocated cluster lands says the cluster is the base's (-i) or
+ * zeroes (zero-blocks), so that the piece is skipped or sent as a zero
+ * run.  The lock is granted only once no overlapping write is in
+ * flight, and writes that come meanwhile wait and mark the bitmap after
+ * the read: whatever a piece missed is dirty for the next pass, and the
+ * stop-and-copy's pass, with the guest stopped, misses nothing.  (The copy engine, block/jobs/copy.c, reads
  * without a lock and writes to a node: the stream is neither.)
  *
  * Each disk carries QEMU's migration blocker from setup to cleanup
@@ -234,6 +237,12 @@ static void mb_op_end(MigBlkOp *op)
     mb_unref(s);
 }
 
+static void mb_unlock(MigBlkOp *op)
+{
+    bdrv_range_unlock(op->lock);
+    op->lock = NULL;
+}
+
 static void mb_piece_done(MigBlkOp *op)
 {
     op->cur += op->n;
@@ -244,8 +253,7 @@ static void mb_read_cb(void *opaque, int ret)
 {
     MigBlkOp *op = opaque;
 
-    bdrv_range_unlock(op->lock);
-    op->lock = NULL;
+    mb_unlock(op);
     if (op->s->dead) {
         mb_op_end(op);
         return;
@@ -259,14 +267,6 @@ static void mb_read_cb(void *opaque, int ret)
     mb_piece_done(op);
 }
 
-static void mb_locked_cb(void *opaque, BdrvRangeLock *lock)
-{
-    MigBlkOp *op = opaque;
-
-    op->lock = lock;
-    bdrv_read_locked(op->dev->bn, op->cur, op->n, op->buf, mb_read_cb, op);
-}
-
 static void mb_status_cb(void *opaque, int ret, int status, uint64_t pnum)
 {
     MigBlkOp *op = opaque;
@@ -275,6 +275,7 @@ static void mb_status_cb(void *opaque, int ret, int status, uint64_t pnum)
         if (ret < 0 && !op->s->dead) {
             mb_read_failed(op, ret);
         }
+        mb_unlock(op);
         mb_op_end(op);
         return;
     }
@@ -282,6 +283,7 @@ static void mb_status_cb(void *opaque, int ret, int status, uint64_t pnum)
     if (op->s->incremental ? !status
         : (status & BDRV_STATUS_ZERO)
           && mig_cap_enabled(MIG_CAP_ZERO_BLOCKS)) {
+        mb_unlock(op);
         /* -i: the base both hosts share has it; -b: it reads zeroes */
         if (!op->s->incremental) {
             mb_put(op, NULL);
@@ -289,24 +291,31 @@ static void mb_status_cb(void *opaque, int ret, int status, uint64_t pnum)
         mb_piece_done(op);
         return;
     }
-    bdrv_range_lock(op->dev->bn, op->cur, op->n, mb_locked_cb, op);
+    bdrv_read_locked(op->dev->bn, op->cur, op->n, op->buf, mb_read_cb, op);
 }
 
-static void mb_op_step(MigBlkOp *op)
+static void mb_locked_cb(void *opaque, BdrvRangeLock *lock)
 {
+    MigBlkOp *op = opaque;
     MigBlkDev *d = op->dev;
 
-    if (op->cur >= op->end || op->s->dead) {
-        mb_op_end(op);
-        return;
-    }
-    op->n = op->end - op->cur;
+    op->lock = lock;
     if (op->s->incremental) {
         bdrv_is_allocated_above(d->bn, bdrv_backing(d->bn), op->cur, op->n,
                                 mb_status_cb, op);
     } else {
         bdrv_block_status_above(d->bn, op->cur, op->n, mb_status_cb, op);
     }
+}
+
+static void mb_op_step(MigBlkOp *op)
+{
+    if (op->cur >= op->end || op->s->dead) {
+        mb_op_end(op);
+        return;
+    }
+    op->n = op->end - op->cur;
+    bdrv_range_lock(op->dev->bn, op->cur, op->n, mb_locked_cb, op);
 }
 
 /*

@@ -7,7 +7,9 @@ qemu-img check and compares equal with the source's, and the digests
 of RAM and disk are equal at the switch-over; query-migrate's disk{}
 during the migration and its absence after (as QEMU 7.2); zero clusters
 cost no bytes with zero-blocks; -i sends only what lies above the base
-both hosts share; a missing or smaller disk on the destination fails
+both hosts share; a guest write to a cluster not yet allocated, held
+by blkdebug while the pass reaches it, still arrives (-i and
+zero-blocks); a missing or smaller disk on the destination fails
 the load; cancel and a killed destination leave the source running with
 no dirty bitmap left behind; jobs, resizes and snapshots on a disk that
 migrates are refused with QEMU 7.2's migration blocker until the
@@ -278,6 +280,69 @@ def test_incremental_shared_base():
         # holds what the source's does, not the base's 32 MiB
         src_top, dst_top = top_bytes(im.src), top_bytes(im.dst)
         assert 2 * MiB <= dst_top <= src_top < 32 * MiB, (src_top, dst_top)
+
+
+def held_write_arrives(how, caps):
+    """A guest write to a cluster the source's top image does not hold
+    yet, held by a blkdebug breakpoint before its data (and so its L2
+    entry) lands, while the migration's pass reaches that cluster: the
+    pass waits for it, and the destination gets the data, not the base's
+    (-i) or a zero run (zero-blocks) that its status said until then."""
+    with Images() as im:
+        base = os.path.join(im.dir, "base.qcow2")
+        qemu_img("create", "-f", "qcow2", base, str(im.size))
+        qemu_io(base, "write -P 0x11 0 32M")
+        for path in (im.src, im.dst):
+            qemu_img("create", "-f", "qcow2", "-b", base, "-F", "qcow2",
+                     path)
+        qemu_io(im.src, "write -P 0x22 4M 2M")
+        src_node = json.dumps({
+            "driver": "qcow2", "node-name": "drive0",
+            "file": {"driver": "blkdebug", "image": {
+                "driver": "file", "filename": im.src}}})
+        dev = ["-device", "virtio-blk-pci,drive=drive0,id=vd0"]
+        uri = "tcp:127.0.0.1:%d" % free_port()
+        with Qmpd(BASE + ["-blockdev", "driver=qcow2,node-name=drive0,"
+                          "file.driver=file,file.filename=" + im.dst]
+                  + dev + ["-incoming", uri]) as dst, \
+                Qmpd(BASE + ["-blockdev", src_node] + dev) as src:
+            dc, sc = dst.connect(), src.connect()
+            assert hmp(sc, 'qemu-io drive0 "break write_aio A"') == ""
+            assert hmp(sc, 'qemu-io drive0 "aio_write -q -P 0x33 40M 64k"') \
+                == ""
+            assert hmp(sc, 'qemu-io drive0 "wait_break A"') == ""
+            sc.cmd("migrate-set-capabilities", capabilities=[
+                {"capability": c, "state": True} for c in caps])
+            sc.cmd("migrate", uri=uri, **how)
+
+            def past_40m():
+                # every 1 MiB chunk of the pass but [40M, 41M) is done,
+                # or (the chunk not waiting for the write) all of them
+                r = sc.cmd("query-migrate")
+                return (r["status"] in ("completed", "failed")
+                        or r.get("disk", {}).get("remaining", 2 * MiB)
+                        <= MiB)
+            wait_until("the pass went past 40M", past_40m)
+            assert hmp(sc, 'qemu-io drive0 "resume A"') == ""
+            wait_until("completed", lambda: status(sc) == "completed")
+            wait_until("destination", lambda: status(dc) == "completed")
+            a = sc.cmd("__com.qmpd_guest-digest")
+            b = dc.cmd("__com.qmpd_guest-digest")
+            dc.cmd("quit")
+            sc.cmd("quit")
+        assert a == b, (a, b)
+        qemu_io(im.dst, "read -P 0x33 40M 64k")
+        check_images(im)
+
+
+def test_held_write_incremental():
+    need_qemu_utils()
+    held_write_arrives({"inc": True}, [])
+
+
+def test_held_write_zero_blocks():
+    need_qemu_utils()
+    held_write_arrives({"blk": True}, ["zero-blocks"])
 
 
 def test_destination_disk_missing_or_smaller():
@@ -636,7 +701,8 @@ def test_dirty_bitmaps_refused():
 if __name__ == "__main__":
     tests = [test_full_under_writes, test_hmp_migrate_b_and_info,
              test_capability_and_errors, test_zero_blocks_cost_nothing,
-             test_incremental_shared_base,
+             test_incremental_shared_base, test_held_write_incremental,
+             test_held_write_zero_blocks,
              test_destination_disk_missing_or_smaller,
              test_cancel_and_killed_destination,
              test_cancel_and_drop_while_iterating,
