@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -435,6 +436,13 @@ MigListener *mig_channel_listen_fd(int fd, MigChannelCb *cb, void *opaque)
     l->more = true;
     l->watch = g_unix_fd_add(l->fd, G_IO_IN, accept_cb, l);
     return l;
+}
+
+bool mig_listener_pending(const MigListener *l)
+{
+    struct pollfd p = { .fd = l ? l->fd : -1, .events = POLLIN };
+
+    return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
 void mig_listener_pause(MigListener *l, bool paused)

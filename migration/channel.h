@@ -57,6 +57,9 @@ void mig_listener_accept_more(MigListener *l);
 
 void mig_listener_free(MigListener *l);
 
+/* Whether a connection waits to be accepted (never blocks). */
+bool mig_listener_pending(const MigListener *l);
+
 /*
  * Listen on @fd, a socket already listening (the NBD server's fd
  * address), taken: @cb runs for each connection, as after

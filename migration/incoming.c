@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ typedef struct MigIn {
     MigListener *listener;
     int fd;
     guint watch;
+    guint hup_watch;        /* the main channel, while SYNC waits */
     MigReader *reader;
     bool config_seen;
     bool end_seen;
@@ -72,6 +74,9 @@ static void mig_in_finish(void)
 
     if (in->watch) {
         g_source_remove(in->watch);
+    }
+    if (in->hup_watch) {
+        g_source_remove(in->hup_watch);
     }
     if (in->return_path) {
         mig_rp_send(in->fd, NULL);
@@ -174,6 +179,35 @@ static gboolean mig_in_end_cb(gpointer opaque)
 }
 
 /*
+ * The main channel pauses at a multifd SYNC until every channel reaches
+ * it.  A source cancelled before it connected them all closes the main
+ * channel and never connects the rest: without a watch on the hang-up
+ * the destination would wait for ever.  Channels that did connect see
+ * the end on their own sockets.
+ */
+static gboolean mig_in_hangup_cb(gint fd, GIOCondition cond, gpointer opaque)
+{
+    if (!mig_multifd_in_wanted()) {
+        in->hup_watch = 0;
+        return G_SOURCE_REMOVE;
+    }
+    if (mig_listener_pending(in->listener)) {
+        return G_SOURCE_CONTINUE;   /* accepted in this round, then seen */
+    }
+    mig_in_fail("Unexpected end of migration stream", EIO);
+    return G_SOURCE_REMOVE;
+}
+
+static void mig_in_watch_hangup(void)
+{
+    if (in->fd >= 0 && !in->hup_watch) {
+        in->hup_watch = g_unix_fd_add(in->fd, (GIOCondition)(G_IO_HUP
+                                      | G_IO_ERR | POLLRDHUP),
+                                      mig_in_hangup_cb, NULL);
+    }
+}
+
+/*
  * Apply every whole record: 1 to read on, 0 when reading must pause
  * (the disks' writes are behind, END came and they are being
  * completed, or a multifd SYNC waits for the channels), -1 with the
@@ -230,6 +264,7 @@ static int mig_in_process(Error **errp)
                 ok = false;
                 break;
             }
+            mig_in_watch_hangup();
             mig_multifd_in_poll();
             return 0;
         default:
@@ -303,6 +338,10 @@ static void mig_in_resume(void)
 
     if (!in || in->end_seen || in->watch) {
         return;
+    }
+    if (in->hup_watch) {
+        g_source_remove(in->hup_watch);
+        in->hup_watch = 0;
     }
     r = mig_in_process(&err);
     if (r < 0) {

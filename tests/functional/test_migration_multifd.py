@@ -11,15 +11,19 @@ path).  The channels are threads: a migrate_cancel while they are
 blocked writing to a destination that stopped reading, and a
 destination killed mid-stream, end at once with the source running."""
 
+import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from migpair import MigPair, migrate_and_compare  # noqa: E402
-from qmpd import Qmpd, run, wait_until  # noqa: E402
+from qmpd import Qmpd, free_port, run, wait_until  # noqa: E402
+from test_migration_ram import HEADER, record  # noqa: E402
 
 MiB = 1 << 20
 BASE = ["-M", "pc", "-m", "64"]
@@ -139,7 +143,28 @@ def test_destination_killed_while_blocked():
         assert p.sc.cmd("query-status")["status"] == "running"
 
 
+def test_source_gone_before_its_channels():
+    """A source that sent SYNC on its main channel and went away before
+    it connected its multifd channels (cancelled early): the destination
+    sees the main channel end while it waits for them, and fails."""
+    port = free_port()
+    with Qmpd(BASE + ["-incoming", "defer"], status=1) as dst:
+        dc = dst.connect()
+        multifd(dc, 2)
+        dc.cmd("migrate-incoming", uri="tcp:127.0.0.1:%d" % port)
+        config = {"ram-size": 64 * MiB, "page-size": 4096,
+                  "multifd-channels": 2}
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(HEADER + record(1, 0, json.dumps(config).encode())
+                  + record(9, 0, b'{"sync": 1}'))
+        s.close()
+        assert dst.wait(60) == 1
+        assert dst.stderr_text().startswith(
+            "qmpd: Unexpected end of migration stream\n"), dst.stderr_text()
+
+
 if __name__ == "__main__":
     run([test_one_channel, test_two_channels, test_four_channels,
          test_needs_a_socket, test_destination_expects_other_channels,
-         test_cancel_while_blocked, test_destination_killed_while_blocked])
+         test_cancel_while_blocked, test_destination_killed_while_blocked,
+         test_source_gone_before_its_channels])
