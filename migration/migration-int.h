@@ -215,6 +215,9 @@ void mig_multifd_in_free(void);
 /* return-path.c */
 typedef struct MigRp MigRp;
 
+/* The error when the destination closed without a word. */
+#define MIG_RP_CLOSED "the destination closed the return path"
+
 /* Called once: @error NULL when the destination loaded the stream. */
 typedef void MigRpDone(void *opaque, const char *error);
 

@@ -74,6 +74,7 @@ typedef struct MigOut {
     unsigned multifd;       /* channels beside this one, or 0 */
     bool blk;               /* the disks go too */
     char *fail_desc;        /* a failure seen inside a callback */
+    char *write_error;      /* the main channel's, while rp says why */
     gint64 window_start;
     uint64_t window_bytes;
     gint64 pass_start, stop_us;
@@ -114,6 +115,7 @@ static void mig_out_free(void)
         hbitmap_free(out->dirty);
     }
     mig_rp_free(out->rp);
+    g_free(out->write_error);
     mig_converge_stop();
     mig_multifd_out_free();
     g_free(out->uri);
@@ -192,6 +194,10 @@ static size_t mig_out_buffered(void)
 static void mig_out_rp_done_cb(void *opaque, const char *error)
 {
     out->rp = NULL;
+    if (out->write_error && (!error || !strcmp(error, MIG_RP_CLOSED))) {
+        /* the destination went without a word: the write's error */
+        error = out->write_error;
+    }
     if (!error && out->multifd) {
         /* (a channel that failed outweighs a load that succeeded) */
         error = mig_multifd_out_error();
@@ -220,8 +226,23 @@ static gboolean mig_out_tick_cb(gpointer opaque)
 /* Write what is buffered; false when the migration failed. */
 static bool mig_out_flush(void)
 {
-    int r = mig_write_buffered(out->fd, out->buf, &out->sent);
+    int r;
 
+    if (out->rp) {
+        return false;           /* the destination's word is awaited */
+    }
+    r = mig_write_buffered(out->fd, out->buf, &out->sent);
+    if (r < 0 && out->return_path) {
+        /*
+         * A destination that refused the stream says why on the return
+         * path before it closes: the write can fail first (EPIPE), and
+         * the reason is still there to read.
+         */
+        out->write_error = g_strdup_printf("Unable to write to socket: %s",
+                                           g_strerror(-r));
+        out->rp = mig_rp_wait(out->fd, mig_out_rp_done_cb, NULL);
+        return false;
+    }
     if (r < 0) {
         mig_out_fail("Unable to write to socket: %s", g_strerror(-r));
         return false;

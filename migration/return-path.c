@@ -107,7 +107,7 @@ static gboolean mig_rp_readable_cb(gint fd, GIOCondition cond,
         return G_SOURCE_CONTINUE;
     }
     if (n <= 0) {
-        mig_rp_finish(rp, "the destination closed the return path");
+        mig_rp_finish(rp, MIG_RP_CLOSED);
         return G_SOURCE_REMOVE;
     }
     mig_reader_feed(rp->reader, buf, n);

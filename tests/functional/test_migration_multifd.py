@@ -125,9 +125,10 @@ def test_cancel_while_blocked():
     with MigPair(BASE) as p:
         stuck(p, 2)
         p.sc.cmd("migrate_cancel")
-        assert p.sc.cmd("query-migrate")["status"] == "cancelled"
-        assert p.sc.cmd("query-status")["status"] == "running"
+        r = p.sc.cmd("query-migrate")
         os.kill(p.dst.proc.pid, signal.SIGCONT)
+        assert r["status"] == "cancelled", r
+        assert p.sc.cmd("query-status")["status"] == "running"
         # the stream broke off: the destination used nothing
         assert p.dst.wait(60) == 1
         p.dst.status = 1
