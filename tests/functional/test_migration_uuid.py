@@ -57,8 +57,8 @@ def dst_end(dst, dc):
             if dc.cmd("query-migrate").get("status") == "completed":
                 return "completed"
             return None
-        except OSError:
-            pass        # it exits while we ask
+        except (OSError, EOFError, ValueError):
+            pass        # it exits while we ask (QEMU closes the socket)
     return dst.wait(DEADLINE)
 
 
