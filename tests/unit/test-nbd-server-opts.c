@@ -128,7 +128,9 @@ static ssize_t option(NbdConn *c, uint32_t opt, const void *data,
     nbd_put64(buf, NBD_OPTS_MAGIC);
     nbd_put32(buf + 8, opt);
     nbd_put32(buf + 12, len);
-    memcpy(buf + 16, data, len);
+    if (len) {
+        memcpy(buf + 16, data, len);    /* (data may be NULL then) */
+    }
     g_byte_array_set_size(sent, 0);
     return nbd_opts_parse(c, buf, 16 + len);
 }
