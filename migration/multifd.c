@@ -74,6 +74,7 @@ typedef struct MfChannel {
     MigReader *reader;
     uint64_t synced;        /* the last SYNC it reached */
     bool hello;
+    bool ended;             /* closed between records */
 } MfChannel;
 
 /* One direction's channels; the source's and the destination's. */
@@ -514,9 +515,12 @@ static gpointer mf_in_thread(gpointer opaque)
             /*
              * The source closes its channels once it sent END, which the
              * main channel may not have read yet: a close between records
-             * is theirs to judge (a source that died breaks off the main
-             * channel too)
+             * is the main loop's to judge (mf_in_check())
              */
+            g_mutex_lock(&c->set->lock);
+            c->ended = true;
+            g_mutex_unlock(&c->set->lock);
+            mf_notify(c->set);
             break;
         }
         if (n <= 0) {
@@ -541,18 +545,26 @@ static gboolean mf_in_resume_cb(gpointer opaque)
 static void mf_in_check(void)
 {
     bool all = mi_->main_waiting && mi_->ch->len == mi_->want;
+    bool gone = false;
 
     g_mutex_lock(&mi_->lock);
-    for (guint i = 0; all && i < mi_->ch->len; i++) {
+    for (guint i = 0; i < mi_->ch->len; i++) {
         MfChannel *c = g_ptr_array_index(mi_->ch, i);
 
-        all = c->synced == mi_->main_sync;
+        all = all && c->synced == mi_->main_sync;
+        /* a channel that closed short of the SYNC the main one waits
+         * at never gets there: the source was cancelled or died */
+        gone = gone || (mi_->main_waiting && c->ended
+                        && c->synced < mi_->main_sync);
     }
     if (all) {
         mi_->released = mi_->main_sync;
         g_cond_broadcast(&mi_->cond);
     }
     g_mutex_unlock(&mi_->lock);
+    if (gone) {
+        mig_in_fail("Unexpected end of multifd channel", EIO);
+    }
     if (all) {
         /* the main channel reads on from the main loop (it may finish
          * the migration, which frees us) */
