@@ -229,7 +229,7 @@ TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py tests/functional/nbdwire.py \
 	tests/functional/images.py tests/functional/nbdpeer.py \
 	tests/functional/hmplines.py tests/functional/migpair.py \
-	tests/functional/reference.py \
+	tests/functional/reference.py tests/functional/virshlib.py \
 	tests/functional/coverage.py \
 	tests/compat/schema_canon.py tests/compat/transcript.py
 

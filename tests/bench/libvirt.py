@@ -16,7 +16,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "functional"))
 from qmpd import qemu_binary  # noqa: E402
-from test_libvirt import Libvirt, create, destroy, need_virsh  # noqa: E402
+from virshlib import Libvirt, create, destroy, need_virsh  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
