@@ -12,6 +12,7 @@ UNIT_TESTS = \
 	tests/unit/test-qcow2-discard \
 	tests/unit/test-qemu-io \
 	tests/unit/test-copy \
+	tests/unit/test-copy-job \
 	tests/unit/test-io \
 	tests/unit/test-io-align \
 	tests/unit/test-backend-media \
@@ -102,10 +103,14 @@ tests_unit_test_qemu_io_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_qemu_io_LDADD = monitor/libmonitor.a $(BLOCK_LIBS) \
 	$(TEST_LIBS)
 
-tests_unit_test_copy_SOURCES = tests/unit/test-copy.c \
+COPY_FIXTURE = tests/unit/copy-fixture.c tests/unit/copy-fixture.h \
 	tests/unit/block-sync.c tests/unit/block-sync.h
+tests_unit_test_copy_SOURCES = tests/unit/test-copy.c $(COPY_FIXTURE)
 tests_unit_test_copy_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_copy_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+tests_unit_test_copy_job_SOURCES = tests/unit/test-copy-job.c $(COPY_FIXTURE)
+tests_unit_test_copy_job_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_copy_job_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_io_SOURCES = tests/unit/test-io.c
 tests_unit_test_io_CFLAGS = $(TEST_CFLAGS)
