@@ -51,6 +51,38 @@ static bool set_dotted(json_t *obj, const char *key, const char *value,
     return true;
 }
 
+/* Options from JSON as -drive's keyval options hold them: strings. */
+static void keyval_strings(json_t *v)
+{
+    const char *key;
+    json_t *val;
+    size_t i;
+
+    json_object_foreach(v, key, val) {
+        if (json_is_object(val) || json_is_array(val)) {
+            keyval_strings(val);
+        } else if (json_is_boolean(val)) {
+            json_object_set_new(v, key, qjson_str(json_is_true(val) ? "on"
+                                                                   : "off"));
+        } else if (json_is_number(val)) {
+            g_autofree char *n = qjson_to_wire(val, false);
+
+            json_object_set_new(v, key, qjson_str(n));
+        }
+    }
+    json_array_foreach(v, i, val) {
+        if (json_is_object(val) || json_is_array(val)) {
+            keyval_strings(val);
+        } else if (json_is_boolean(val) || json_is_number(val)) {
+            g_autofree char *n = json_is_boolean(val)
+                ? g_strdup(json_is_true(val) ? "on" : "off")
+                : qjson_to_wire(val, false);
+
+            json_array_set_new(v, i, qjson_str(n));
+        }
+    }
+}
+
 /* qcow2 by its magic, else raw (with QEMU's warning). */
 static const char *probe_format(const char *filename)
 {
@@ -233,12 +265,34 @@ json_t *drive_to_blockdev(const Opts *d, bool *writeback, Error **errp)
     }
     /* a protocol driver (driver=null-co) or file.* options: no file child;
      * "blkdebug:CONFIG:IMAGE" is blkdebug over IMAGE, as in QEMU */
-    fo = file ? bdrv_filename_options(file, errp) : NULL;
-    if (file && !fo) {
-        return NULL;
+    if (file && bdrv_filename_is_json(file)) {
+        /* the name holds the node's options, -drive's own win */
+        fo = bdrv_json_filename_options(file, format, errp);
+        if (!fo) {
+            return NULL;
+        }
+        keyval_strings(fo);
+        json_object_del(fo, "read-only");   /* -drive's readonly= rules */
+        json_object_update(o, fo);
+        json_decref(fo);
+        fo = NULL;
+        f = json_object_get(o, "file");
+        format = qjson_get_str_or(o, "driver", NULL);
+        if (!format) {
+            format = json_is_object(f) && json_object_get(f, "filename")
+                ? probe_format(qjson_get_str(f, "filename")) : "raw";
+        }
+        if (!f) {
+            f = o;              /* a protocol node: aio is its own */
+        }
+    } else {
+        fo = file ? bdrv_filename_options(file, errp) : NULL;
+        if (file && !fo) {
+            return NULL;
+        }
+        f = fo && json_object_get(fo, "image") ? json_object_get(fo, "image")
+                                               : fo;
     }
-    f = fo && json_object_get(fo, "image") ? json_object_get(fo, "image")
-                                           : fo;
     if (!format) {
         /* a file given by file.* options only: probed as QEMU's raw */
         format = f && json_object_get(f, "filename")

@@ -205,6 +205,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_stdio_eof.py \
 	tests/functional/test_drive_help.py \
 	tests/functional/test_hd_options.py \
+	tests/functional/test_json_filename.py \
 	tests/functional/test_qemu_machine.py \
 	tests/functional/test_media.py \
 	tests/functional/test_throttle.py \

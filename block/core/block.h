@@ -97,10 +97,25 @@ BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
 /*
  * The options of the protocol node a file name stands for, as QEMU reads
  * file names: QEMU's legacy "blkdebug:CONFIG:IMAGE" / "blkdebug::IMAGE"
- * is a blkdebug node (with config file CONFIG) over the file IMAGE; any
+ * is a blkdebug node (with config file CONFIG) over the file IMAGE; an
+ * NBD name is an nbd node; a json: name is the node it describes; any
  * other name is a file.  A new reference, or NULL with QEMU's message.
  */
 json_t *bdrv_filename_options(const char *filename, Error **errp);
+
+/* Does @filename use QEMU's json:{...} pseudo-protocol? */
+bool bdrv_filename_is_json(const char *filename);
+
+/*
+ * The options of the node the json: name @filename stands for, opened
+ * in @format (NULL: the name's own driver, which @format overrides as
+ * QEMU's explicit options override the name's), dotted keys nested.
+ * Without a driver the options have a file child whose format the
+ * caller probes.
+ * A new reference, or NULL with QEMU's message.
+ */
+json_t *bdrv_json_filename_options(const char *filename, const char *format,
+                                   Error **errp);
 
 /* Does @filename name an NBD export (nbd:..., nbd://, nbd+unix://)? */
 bool bdrv_filename_is_nbd(const char *filename);

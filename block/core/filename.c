@@ -25,7 +25,7 @@ char *bdrv_full_backing_filename(const char *filename, const char *backing)
     /* a name with a protocol prefix stands as it is, as in QEMU */
     if (!backing || g_path_is_absolute(backing) || !filename
         || bdrv_filename_is_blkdebug(backing)
-        || bdrv_filename_is_nbd(backing)
+        || bdrv_filename_is_nbd(backing) || bdrv_filename_is_json(backing)
         || g_str_has_prefix(filename, "json:")
         || !(slash = strrchr(filename, '/'))) {
         return g_strdup(backing);

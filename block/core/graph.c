@@ -439,6 +439,7 @@ static bool open_default_backing(BlockNode *bn, const Inherit *inh,
     Inherit child = *inh;
     BlockNode *b;
     const char *fmt = bn->backing_format;
+    g_autofree char *json_name = NULL;  /* the driver a json: name gives */
 
     if (inh->depth >= MAX_BACKING_DEPTH) {
         error_setg(errp, "Backing file chain too deep");
@@ -454,7 +455,20 @@ static bool open_default_backing(BlockNode *bn, const Inherit *inh,
     child.read_only = true;
     child.discard_unmap = false;
     child.depth = inh->depth + 1;
-    {
+    if (bdrv_filename_is_json(full)) {
+        /* the name holds the backing node's options (QEMU writes such
+         * names); the header's format wins over the name's driver */
+        Error *err = NULL;
+
+        opts = bdrv_json_filename_options(full, fmt, &err);
+        if (!opts) {
+            error_propagate_prepend(errp, err, "Could not open backing "
+                                    "file: ");
+            return false;
+        }
+        json_object_set_new(opts, "read-only", json_true());
+        fmt = json_name = g_strdup(qjson_get_str_or(opts, "driver", NULL));
+    } else {
         Error *err = NULL;
         json_t *fo = bdrv_filename_options(full, &err);
 
