@@ -182,6 +182,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration_ram.py \
 	tests/functional/test_migration_uuid.py \
 	tests/functional/test_migration_fd.py \
+	tests/functional/test_migration_kill.py \
 	tests/functional/test_nbd_server.py \
 	tests/functional/test_migration_switchover.py \
 	tests/functional/test_migration_converge.py \
