@@ -98,8 +98,9 @@ BlockNode *bdrv_open_options(const json_t *opts, bool monitor_owned,
  * The options of the protocol node a file name stands for, as QEMU reads
  * file names: QEMU's legacy "blkdebug:CONFIG:IMAGE" / "blkdebug::IMAGE"
  * is a blkdebug node (with config file CONFIG) over the file IMAGE; an
- * NBD name is an nbd node; a json: name is the node it describes; any
- * other name is a file.  A new reference, or NULL with QEMU's message.
+ * NBD name is an nbd node; any other name is a file.  (A json: name
+ * describes a whole node: see bdrv_json_filename_options() and
+ * bdrv_open_filename().)  A new reference, or NULL with QEMU's message.
  */
 json_t *bdrv_filename_options(const char *filename, Error **errp);
 
@@ -116,6 +117,21 @@ bool bdrv_filename_is_json(const char *filename);
  */
 json_t *bdrv_json_filename_options(const char *filename, const char *format,
                                    Error **errp);
+
+/*
+ * Open the node a command's file name stands for (drive-mirror's and
+ * drive-backup's targets, a new medium): @format (NULL: probed from the
+ * file) over the protocol node of @filename, @file_extra added to the
+ * protocol node's options and @node_extra to the format node's, and
+ * "backing": null when @no_backing and the format has backing files.
+ * A json: name may give the format node's options too (@format wins
+ * over its driver); one of a protocol node alone, without @format, opens
+ * that node.  The new node (a reference for the caller) or NULL.
+ */
+BlockNode *bdrv_open_filename(const char *filename, const char *format,
+                              const json_t *file_extra,
+                              const json_t *node_extra, bool no_backing,
+                              Error **errp);
 
 /* Does @filename name an NBD export (nbd:..., nbd://, nbd+unix://)? */
 bool bdrv_filename_is_nbd(const char *filename);

@@ -243,9 +243,6 @@ json_t *bdrv_filename_options(const char *filename, Error **errp)
     if (bdrv_filename_is_nbd(filename)) {
         return bdrv_nbd_filename_options(filename, errp);
     }
-    if (bdrv_filename_is_json(filename)) {
-        return bdrv_json_filename_options(filename, NULL, errp);
-    }
     /* qjson_str: a name read from an image header need not be UTF-8 */
     if (strncmp(filename, "blkdebug:", strlen("blkdebug:"))) {
         o = json_pack("{s:s}", "driver", "file");

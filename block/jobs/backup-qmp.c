@@ -287,32 +287,8 @@ static BlockNode *open_target(const char *filename, const char *format,
 {
     g_autoptr(json_t) opts = json_pack("{s:s,s:s}", "discard", "unmap",
                                        "detect-zeroes", "unmap");
-    json_t *fo = bdrv_filename_options(filename, errp);
-    BlockNode *f = NULL;
-    BlockNode *t;
 
-    if (!fo) {
-        return NULL;
-    }
-    if (!format) {
-        f = bdrv_open_options(fo, false, errp);
-        json_decref(fo);
-        if (!f) {
-            return NULL;
-        }
-        format = bdrv_probe_format(f);
-        fo = qjson_str(bdrv_node_name(f));
-    }
-    json_object_set_new(opts, "driver", qjson_str(format));
-    json_object_set_new(opts, "file", fo);
-    if (bdrv_find_driver(format) && bdrv_find_driver(format)->has_backing) {
-        json_object_set_new(opts, "backing", json_null());
-    }
-    t = bdrv_open_options(opts, false, errp);
-    if (f) {
-        bdrv_unref(f);
-    }
-    return t;
+    return bdrv_open_filename(filename, format, NULL, opts, true, errp);
 }
 
 /*

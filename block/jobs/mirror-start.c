@@ -450,16 +450,10 @@ static bool qmp_blockdev_mirror(const json_t *args, json_t **ret,
 static BlockNode *open_target(const json_t *args, BlockNode *bs,
                               const char *format, Error **errp)
 {
-    const char *filename = qjson_get_str(args, "target");
     const char *node_name = qjson_get_str_or(args, "node-name", NULL);
     g_autoptr(json_t) opts = json_object();
-    json_t *fo = bdrv_filename_options(filename, errp);
-    BlockNode *f = NULL;
-    BlockNode *t;
+    g_autoptr(json_t) node = NULL;
 
-    if (!fo) {
-        return NULL;
-    }
     if (bs->cache_direct || bs->cache_no_flush) {
         json_object_set_new(opts, "cache", json_pack(
                                 "{s:b,s:b}", "direct", bs->cache_direct,
@@ -468,29 +462,12 @@ static BlockNode *open_target(const json_t *args, BlockNode *bs,
     if (bs->discard_unmap) {
         json_object_set_new(opts, "discard", qjson_str("unmap"));
     }
-    if (!format) {
-        json_object_update(fo, opts);
-        f = bdrv_open_options(fo, false, errp);
-        json_decref(fo);
-        if (!f) {
-            return NULL;
-        }
-        format = bdrv_probe_format(f);
-        fo = qjson_str(bdrv_node_name(f));
-    }
-    json_object_set_new(opts, "driver", qjson_str(format));
-    json_object_set_new(opts, "file", fo);
+    node = json_deep_copy(opts);
     if (node_name) {
-        json_object_set_new(opts, "node-name", qjson_str(node_name));
+        json_object_set_new(node, "node-name", qjson_str(node_name));
     }
-    if (bdrv_find_driver(format) && bdrv_find_driver(format)->has_backing) {
-        json_object_set_new(opts, "backing", json_null());
-    }
-    t = bdrv_open_options(opts, false, errp);
-    if (f) {
-        bdrv_unref(f);
-    }
-    return t;
+    return bdrv_open_filename(qjson_get_str(args, "target"), format, opts,
+                              node, true, errp);
 }
 
 /*

@@ -188,32 +188,9 @@ static bool eject(const json_t *args, Error **errp)
 static BlockNode *open_medium(const char *filename, const char *format,
                               bool read_only, Error **errp)
 {
-    g_autoptr(json_t) file = bdrv_filename_options(filename, errp);
-    g_autoptr(json_t) opts = NULL;
-    BlockNode *f = NULL;
-    BlockNode *bn;
+    g_autoptr(json_t) ro = json_pack("{s:b}", "read-only", read_only);
 
-    if (!file) {
-        return NULL;
-    }
-    json_object_set_new(file, "read-only", json_boolean(read_only));
-    if (!format) {
-        f = bdrv_open_options(file, false, errp);
-        if (!f) {
-            return NULL;
-        }
-        opts = json_pack("{s:s,s:s,s:b}", "driver",
-                         bdrv_probe_format(f), "file",
-                         bdrv_node_name(f), "read-only", read_only);
-    } else {
-        opts = json_pack("{s:s,s:O,s:b}", "driver", format, "file", file,
-                         "read-only", read_only);
-    }
-    bn = bdrv_open_options(opts, false, errp);
-    if (f) {
-        bdrv_unref(f);
-    }
-    return bn;
+    return bdrv_open_filename(filename, format, ro, ro, false, errp);
 }
 
 static bool blockdev_change_medium(const json_t *args, Error **errp)

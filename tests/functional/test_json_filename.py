@@ -5,7 +5,9 @@
 An image whose backing file is a json: name (qemu-img create -b
 'json:{...}', or what QEMU writes after a commit over a blkdebug or NBD
 node) opens with its chain, and a stream over that chain copies the
-base's data.  -drive file=json:{...} opens the node the name describes:
+base's data.  drive-mirror's and drive-backup's targets may be json:
+names of the format node (or of the protocol node, without a format).
+-drive file=json:{...} opens the node the name describes:
 -drive's format= overrides the name's driver, dotted keys nest, a name
 without a driver has its file child's format probed, and bad names get
 QEMU's errors.  Each -drive form's graph (driver, file, backing file,
@@ -179,5 +181,58 @@ def test_backing_chain():
         shutil.rmtree(d)
 
 
+def target_cases(t):
+    fq = '{"driver":"qcow2","file":{"driver":"file","filename":"%s"}}' % t
+    ff = '{"driver":"file","filename":"%s"}' % t
+    both = [("file", t), ("qcow2", t)]
+    return [
+        ("drive-mirror", {"target": "json:" + fq}, both),
+        ("drive-mirror", {"target": "json:{\"file\":%s}" % ff}, both),
+        ("drive-mirror", {"target": "json:" + ff, "format": "qcow2"},
+         'A block device must be specified for "file"'),
+        ("drive-backup", {"target": "json:" + fq}, both),
+        ("drive-backup", {"target": "json:[1]"}, "Invalid JSON object given"),
+    ]
+
+
+def targets(prog, d):
+    """What each target case opens (driver, file of the nodes on the
+    target's file), or its error."""
+    src = os.path.join(d, "src.qcow2")
+    t = os.path.join(d, "t.qcow2")
+    out = []
+    for cmd, args, _ in target_cases(t):
+        img("create", "-q", "-f", "qcow2", src, "16M")
+        img("create", "-q", "-f", "qcow2", t, "16M")
+        with Qmpd(["-M", "none", "-drive",
+                   "file=%s,if=none,id=d0" % src],
+                  binary_path=prog) as q:
+            c = q.connect()
+            r = c.execute(cmd, dict(args, device="d0", mode="existing",
+                                    sync="full", speed=1))
+            if "error" in r:
+                out.append(r["error"]["desc"])
+            else:
+                out.append(sorted((n["drv"], n["file"]) for n in c.cmd(
+                    "query-named-block-nodes", flat=True)
+                    if n["file"] == t))
+                c.cmd("block-job-cancel", device="d0", force=True)
+                c.event("BLOCK_JOB_CANCELLED")
+            c.cmd("quit")
+    return out
+
+
+def test_command_targets():
+    need_tools()
+    d = tempfile.mkdtemp(prefix="qmpd-json-")
+    try:
+        want = [w for _, _, w in target_cases(os.path.join(d, "t.qcow2"))]
+        assert targets(binary(), d) == want
+        if qemu_binary():
+            assert targets(qemu_binary(), d) == want
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
-    run([test_drive_forms, test_backing_chain])
+    run([test_drive_forms, test_backing_chain, test_command_targets])

@@ -206,8 +206,11 @@ def test_read_tools(d):
         m = json.loads(img("map", "--output=json", "-f", "raw", uri))
         assert [(x["start"], x["length"], x["data"]) for x in m] == [
             (0, MiB, True), (MiB, 63 * MiB, False)], m
-        # the same export over TCP, nbd:// as qemu-img spells it
-        c.cmd("block-export-del", id="e0")
+        # the same export over TCP, nbd:// as qemu-img spells it; the
+        # tools have exited, but the server may not have seen their
+        # connections close yet (safe mode refuses until then, as QEMU)
+        wait_until("the tools' connections closed", lambda: "error" not in
+                   c.execute("block-export-del", {"id": "e0"}))
         c.event("BLOCK_EXPORT_DELETED")
         c.cmd("nbd-server-stop")
         c.cmd("nbd-server-start", addr={"type": "inet", "data": {
