@@ -174,17 +174,25 @@ static gboolean delay_over_cb(gpointer opaque)
  * caller's stack, as the control path's does) */
 static void link_lost(NbdState *s, bool may_park)
 {
+    NbdClient *c = s->c;
+
+    /*
+     * The client goes last, and no longer ours: the requests it fails
+     * complete their callers, and one of those may close the node (a
+     * blockdev-del that waited for them), which must then neither
+     * close the client again nor leave timers on a freed state
+     */
+    s->c = NULL;
     if (s->reconnect_delay > 0) {
         s->state = NBD_STATE_WAIT;
-        nbd_client_close(s->c, may_park ? park : NULL, s);
         s->delay_timer = g_timeout_add_seconds(s->reconnect_delay,
                                                delay_over_cb, s);
     } else {
         s->state = NBD_STATE_NOWAIT;
-        nbd_client_close(s->c, NULL, NULL);
     }
-    s->c = NULL;
     s->retry_timer = g_timeout_add(NBD_RETRY_MS, retry_cb, s);
+    nbd_client_close(c, s->reconnect_delay > 0 && may_park ? park : NULL,
+                     s);
 }
 
 static void link_lost_cb(void *opaque)
