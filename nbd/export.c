@@ -215,11 +215,12 @@ static bool export_add(const json_t *a, Error **errp)
         error_setg(errp, "Cannot export read-only node as writable");
         return false;
     }
-    if (!check_nbd(name, desc, bn, writable, bitmaps, &bms, errp)) {
+    blk = blk_new_export(bn, writable, errp);
+    if (!blk) {
         return false;
     }
-    blk = blk_new("", bn, errp);
-    if (!blk) {
+    if (!check_nbd(name, desc, bn, writable, bitmaps, &bms, errp)) {
+        blk_delete(blk);
         return false;
     }
     blk_set_root_read_only(blk, !writable);
@@ -342,7 +343,9 @@ static bool qmp_query_block_exports(const json_t *args, json_t **ret,
 
         json_array_append_new(list, json_pack(
             "{s:s,s:s,s:s,s:b}", "id", exp->id, "type", "nbd",
-            "node-name", bdrv_node_name(exp->node),
+            /* the backend follows its node's replacement (a backup's
+             * filter inserted above it), as QEMU's */
+            "node-name", bdrv_node_name(blk_root(exp->blk)),
             "shutting-down", exp->shutting_down));
     }
     *ret = list;

@@ -37,6 +37,9 @@ struct BlockBackend {
     const BlockDevOps *dev_ops;
     void *dev;
     bool qemu_io_write;         /* HMP qemu-io took "write" on it */
+    bool explicit_perm;         /* an export's: @perm and @shared */
+    unsigned perm;
+    unsigned shared;
     /*
      * QEMU's root state: whether a medium opened for this backend with
      * read-only-mode retain is read-only.  The drive's own read-only
@@ -81,7 +84,9 @@ BlockBackend *blk_by_name(const char *name)
     return NULL;
 }
 
-BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
+static BlockBackend *blk_create(const char *name, BlockNode *root,
+                                bool explicit_perm, unsigned perm,
+                                Error **errp)
 {
     BlockBackend *b;
 
@@ -101,6 +106,9 @@ BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
     b->write_cache = true;
     b->on_read_error = BLOCKDEV_ON_ERROR_REPORT;
     b->on_write_error = BLOCKDEV_ON_ERROR_ENOSPC;
+    b->explicit_perm = explicit_perm;
+    b->perm = perm;
+    b->shared = BLK_PERM_ALL;
     /* listed first: the root's permissions count the new backend */
     g_ptr_array_add(blk_all(), b);
     /* QEMU's blk_new(): no open flags, so read-only until told */
@@ -111,6 +119,25 @@ BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
         return NULL;
     }
     return b;
+}
+
+BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp)
+{
+    return blk_create(name, root, false, 0, errp);
+}
+
+BlockBackend *blk_new_export(BlockNode *root, bool writable, Error **errp)
+{
+    return blk_create("", root, true, BLK_PERM_CONSISTENT_READ
+                      | (writable ? BLK_PERM_WRITE : 0), errp);
+}
+
+bool blk_explicit_perm(const BlockBackend *blk, unsigned *perm,
+                       unsigned *shared)
+{
+    *perm = blk->perm;
+    *shared = blk->shared;
+    return blk->explicit_perm;
 }
 
 void blk_delete(BlockBackend *blk)

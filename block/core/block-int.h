@@ -587,6 +587,14 @@ bool bdrv_has_descendant(const BlockNode *bn, const BlockNode *child);
 bool blk_dev_writes(const BlockBackend *blk);
 
 /*
+ * The permissions @blk was created with (blk_new_export()): true, with
+ * them in @perm and @shared, for such a backend; false for the others,
+ * whose permissions follow from their device (blk_root_perm()).
+ */
+bool blk_explicit_perm(const BlockBackend *blk, unsigned *perm,
+                       unsigned *shared);
+
+/*
  * Put @to where @from is: every backend whose root @from is and every
  * node using @from as a child (closing parents, and @to and the nodes
  * below it, excepted) use @to instead.  Main loop only; the caller

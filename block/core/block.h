@@ -328,6 +328,15 @@ void bdrv_drain(BlockNode *bn, BdrvCb *cb, void *opaque);
  * -blockdev nodes) on @root.
  */
 BlockBackend *blk_new(const char *name, BlockNode *root, Error **errp);
+
+/*
+ * A block export's anonymous backend on @root, as QEMU's blk_exp_add()
+ * makes it: it reads @root consistently and, when @writable, writes it,
+ * and lets others do anything.  NULL with QEMU's message when a parent
+ * of @root does not share that ("Permission conflict on node ...") or
+ * @root cannot be written ("Block node is read-only").  Main loop only.
+ */
+BlockBackend *blk_new_export(BlockNode *root, bool writable, Error **errp);
 void blk_delete(BlockBackend *blk);
 
 BlockBackend *blk_by_name(const char *name);

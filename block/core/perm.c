@@ -36,6 +36,10 @@ void blk_root_perm(BlockBackend *blk, unsigned *perm, unsigned *shared)
 
     bool cd = blk_dev_has_tray(blk);
 
+    if (blk_explicit_perm(blk, perm, shared)) {
+        return;
+    }
+
     /*
      * A device writes a node writable when it was attached, even once
      * the node is read-only; a -drive alone takes "write" once qemu-io
@@ -203,6 +207,16 @@ bool bdrv_parents_compatible(const BlockNode *bn, Error **errp)
                        "'%s' as '%s' child).", bn->node_name, clash->str,
                        b->parent->node_name, bn->node_name, b->name,
                        a->parent->node_name, bn->node_name, a->name);
+            return false;
+        }
+    }
+    /* and an export's backend (QEMU lists it among the parents) */
+    for (guint i = 0; i < blk_all()->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blk_all(), i);
+        unsigned p, s;
+
+        if (blk_root(blk) == bn && blk_explicit_perm(blk, &p, &s)
+            && bdrv_perm_conflict_unnamed((BlockNode *)bn, p, errp)) {
             return false;
         }
     }
