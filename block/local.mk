@@ -13,6 +13,7 @@ block_libblock_a_SOURCES = \
 	block/core/io-cor.c \
 	block/core/graph.c block/core/filename.c block/core/json-filename.c \
 	block/core/open-name.c block/core/perm.c block/core/filter.c \
+	block/core/activate.c \
 	block/core/backend.c block/core/reopen.c block/core/reopen-quiesce.c \
 	block/core/snapshot.c block/core/create.c block/core/driver-info.c \
 	block/core/debug.c \

@@ -98,6 +98,10 @@ bool mig_blk_in_setup(const uint8_t *p, uint32_t len, Error **errp)
                        json_integer_value(size));
             return false;
         }
+        /* written from now on: ours, locked, before the switch */
+        if (!bdrv_activate(bn, errp)) {
+            return false;
+        }
         bdrv_ref(bn);
         g_ptr_array_add(in->nodes, bn);
     }

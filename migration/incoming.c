@@ -24,6 +24,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include "block/core/block.h"
 #include "migration/block.h"
 #include "migration/channel.h"
 #include "migration/migration-int.h"
@@ -87,6 +88,22 @@ static void mig_in_finish(void)
     mig_reader_free(in->reader);
     g_clear_pointer(&in, g_free);
     mi->end_us = g_get_monotonic_time();
+    /*
+     * QEMU's: the images become ours now, unless late-block-activate
+     * leaves that to the cont that starts a guest staying paused (the
+     * locks are taken only for a guest that runs).  An image another
+     * process still holds keeps the guest paused.
+     */
+    if (!mig_cap_enabled(MIG_CAP_LATE_BLOCK_ACTIVATE)
+        || (runstate_autostart() && src_running)) {
+        Error *err = NULL;
+
+        if (!bdrv_activate_all(&err)) {
+            fprintf(stderr, "qmpd: %s\n", error_get_pretty(err));
+            error_free(err);
+            runstate_no_autostart();
+        }
+    }
     /* QEMU's global state: a guest saved paused stays paused */
     if (runstate_autostart() && src_running) {
         vm_start();

@@ -55,6 +55,7 @@ static const bool mig_cap_implemented[MIG_CAP__MAX] = {
     [MIG_CAP_ZERO_BLOCKS] = true,
     [MIG_CAP_DIRTY_BITMAPS] = true,
     [MIG_CAP_VALIDATE_UUID] = true,
+    [MIG_CAP_LATE_BLOCK_ACTIVATE] = true,
 };
 
 static bool mig_caps[MIG_CAP__MAX];

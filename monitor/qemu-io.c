@@ -589,8 +589,12 @@ static void run_command(QioCmd *c)
         qio_cmd_finish(c, -EINVAL);
         return;
     }
-    /* QEMU asks for the write permission, which a read-only node refuses */
-    if (ci->write && c->ref && bdrv_is_read_only(c->ref)) {
+    /*
+     * QEMU asks for the write permission, which a read-only node
+     * refuses, and so does an inactive one (an incoming destination's)
+     */
+    if (ci->write && c->ref
+        && (bdrv_is_read_only(c->ref) || bdrv_is_inactive(c->ref))) {
         qio_out(c->mon, "Block node is read-only\n");
         qio_cmd_finish(c, -EPERM);
         return;

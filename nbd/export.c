@@ -215,6 +215,12 @@ static bool export_add(const json_t *a, Error **errp)
         error_setg(errp, "Cannot export read-only node as writable");
         return false;
     }
+    /*
+     * QEMU's: an export serves non-shared storage migration, so an
+     * incoming destination's node is activated for it (an error leaves
+     * it inactive, which the permissions below then refuse to write)
+     */
+    bdrv_activate(bn, NULL);
     blk = blk_new_export(bn, writable, errp);
     if (!blk) {
         return false;

@@ -56,9 +56,16 @@ static bool autostart = true;   /* INMIGRATE: start when migration ends */
 static bool shutdown_requested;
 static GArray *notifiers;
 
+/* Nodes opened while inmigrate start inactive, as QEMU's. */
+static void enter(RunState state)
+{
+    current = state;
+    bdrv_set_incoming(state == RUN_STATE_INMIGRATE);
+}
+
 void runstate_init(RunState initial)
 {
-    current = initial;
+    enter(initial);
     autostart = initial != RUN_STATE_PRELAUNCH;
 }
 
@@ -111,7 +118,7 @@ void vm_stop(RunState state)
     if (!runstate_is_running()) {
         return;
     }
-    current = state;
+    enter(state);
     notify(false);
     qapi_event_send("STOP", NULL);
 }
@@ -121,7 +128,7 @@ void runstate_set(RunState state)
     bool was_running = runstate_is_running();
 
     g_assert(state != RUN_STATE_RUNNING);
-    current = state;
+    enter(state);
     if (was_running) {
         notify(false);
     }
@@ -133,7 +140,7 @@ void vm_start(void)
         return;
     }
     qapi_event_send("RESUME", NULL);
-    current = RUN_STATE_RUNNING;
+    enter(RUN_STATE_RUNNING);
     notify(true);
 }
 
@@ -186,24 +193,33 @@ static bool qmp_cont(const json_t *args, json_t **ret, Error **errp)
     case RUN_STATE_FINISH_MIGRATE:
         error_setg(errp, "Migration is not finalized yet");
         return false;
-    case RUN_STATE_INMIGRATE:
-        autostart = true;
-        return true;
     default:
-        /*
-         * As QEMU: the io-status of every named backend is "ok" again
-         * (one a device made on a -blockdev node keeps its own)
-         */
-        for (guint i = 0; i < blk_all()->len; i++) {
-            BlockBackend *blk = g_ptr_array_index(blk_all(), i);
-
-            if (*blk_name(blk)) {
-                blk_iostatus_reset(blk);
-            }
-        }
-        vm_start();
-        return true;
+        break;
     }
+    /*
+     * As QEMU: the io-status of every named backend is "ok" again
+     * (one a device made on a -blockdev node keeps its own)
+     */
+    for (guint i = 0; i < blk_all()->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(blk_all(), i);
+
+        if (*blk_name(blk)) {
+            blk_iostatus_reset(blk);
+        }
+    }
+    /*
+     * The images an incoming migration left inactive (late-block-
+     * activate) are ours now; QEMU activates them even while inmigrate
+     */
+    if (!bdrv_activate_all(errp)) {
+        return false;
+    }
+    if (current == RUN_STATE_INMIGRATE) {
+        autostart = true;
+    } else {
+        vm_start();
+    }
+    return true;
 }
 
 static bool qmp_quit(const json_t *args, json_t **ret, Error **errp)

@@ -163,6 +163,12 @@ struct BlockNode {
     char *auto_backing_file;    /* QEMU's: decides "json:" filenames */
 
     bool read_only;
+    /*
+     * QEMU's BDRV_O_INACTIVE: opened on an incoming destination, whose
+     * source may still write the image; no image locks, no writers,
+     * until bdrv_activate() (activate.c)
+     */
+    bool inactive;
     bool force_share;           /* lets its parents share everything */
     bool copy_on_read;          /* -drive copy-on-read=on */
     bool cache_direct;
@@ -527,6 +533,9 @@ void bdrv_set_backing(BlockNode *bn, BlockNode *backing);
  * read-only node would be written or another process's locks conflict.
  */
 bool bdrv_refresh_perms(BlockNode *bn, Error **errp);
+
+/* Whether nodes opened now start inactive (bdrv_set_incoming()). */
+bool bdrv_incoming(void);
 
 /* ---- permissions (perm.c) ------------------------------------------- */
 

@@ -180,6 +180,20 @@ const char *bdrv_driver_name(const BlockNode *bn);
 const char *bdrv_filename(const BlockNode *bn);
 bool bdrv_is_read_only(const BlockNode *bn);
 
+/*
+ * Incoming migration (activate.c).  Nodes opened while @incoming is
+ * set (from -incoming until the destination leaves inmigrate) are
+ * inactive, as QEMU's: their images stay unlocked and nothing writes
+ * them, for the source may still.  bdrv_activate() makes @bn and the
+ * nodes below it active (locks taken as their users need): false with
+ * the lock's error, @bn left inactive.  bdrv_activate_all() does so
+ * for every node, reporting the first failure.  Main loop only.
+ */
+void bdrv_set_incoming(bool incoming);
+bool bdrv_is_inactive(const BlockNode *bn);
+bool bdrv_activate(BlockNode *bn, Error **errp);
+bool bdrv_activate_all(Error **errp);
+
 /* QEMU's: false once a node of the subtree can do no more I/O at all. */
 bool bdrv_is_inserted(BlockNode *bn);
 uint64_t bdrv_length(const BlockNode *bn);

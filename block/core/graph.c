@@ -274,15 +274,23 @@ bool bdrv_refresh_perms(BlockNode *bn, Error **errp)
     unsigned perm, shared;
 
     bdrv_node_perm(bn, &perm, &shared);
-    /* QEMU's bdrv_node_refresh_perm(): no writer on a read-only node */
+    /*
+     * QEMU's bdrv_node_refresh_perm(): no writer on a read-only node,
+     * nor on an inactive one (bdrv_is_writable_after_reopen())
+     */
     if ((perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED))
-        && bn->read_only) {
+        && (bn->read_only || bn->inactive)) {
         error_setg(errp, "Block node is read-only");
         return false;
     }
     /* a caller that cannot fail (fewer users) is not asked */
     if (errp && !bdrv_parents_compatible(bn, errp)) {
         return false;
+    }
+    /* an inactive image holds no locks (QEMU's file-posix skips them) */
+    if (bn->inactive) {
+        perm = 0;
+        shared = BLK_PERM_ALL;
     }
     if (bn->drv->set_perm && !bn->drv->set_perm(bn, perm, shared, errp)) {
         return false;
@@ -600,6 +608,7 @@ static BlockNode *open_node_drv(const BlockDriver *drv, const json_t *opts,
     bn->drv = drv;
     bn->refcnt = 1;
     bn->parents = g_ptr_array_new();
+    bn->inactive = bdrv_incoming();
     bn->options = json_deep_copy(opts);
     bn->stats.last_access_ns = -1;
     if (!assign_node_name(bn, opt_str(opts, "node-name", NULL), errp)) {

@@ -39,6 +39,16 @@ void blk_root_perm(BlockBackend *blk, unsigned *perm, unsigned *shared)
     if (blk_explicit_perm(blk, perm, shared)) {
         return;
     }
+    /*
+     * QEMU's disable_perm: a device on an inactive node takes nothing
+     * until the node is activated, so an incoming destination locks
+     * nothing its source still uses
+     */
+    if (r->inactive) {
+        *perm = 0;
+        *shared = BLK_PERM_ALL;
+        return;
+    }
 
     /*
      * A device writes a node writable when it was attached, even once
@@ -91,7 +101,7 @@ void bdrv_child_perm(const BdrvChild *c, unsigned *perm, unsigned *shared)
             }
         } else if (p->drv->is_format) {
             /* bdrv_default_perms_for_storage(): data and metadata */
-            if (!p->read_only) {
+            if (!p->read_only && !p->inactive) {
                 *perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
             }
             *perm |= BLK_PERM_CONSISTENT_READ;

@@ -15,7 +15,7 @@ from hmplines import hmp  # noqa: E402
 UNIMPLEMENTED = ["xbzrle", "rdma-pin-all",
                  "compress", "postcopy-ram", "x-colo", "release-ram",
                  "postcopy-blocktime",
-                 "late-block-activate", "x-ignore-shared",
+                 "x-ignore-shared",
                  "background-snapshot", "zero-copy-send", "postcopy-preempt"]
 
 
