@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Two qmpd for a migration test: a destination listening on a unix
 socket in a scratch directory and a source, each connected; ended (and
-the directory removed) as a context manager."""
+the directory removed) as a context manager.  Hosts: two network
+namespaces for a migration between hosts."""
 
 import os
 import shutil
+import subprocess
 import tempfile
 
-from qmpd import Qmpd, wait_until
+from qmpd import Qmpd, Skip, wait_until
 
 
 class MigPair:
@@ -49,3 +51,52 @@ def migrate_and_compare(sc, dc, uri):
     assert sc.cmd("__com.qmpd_guest-digest")["ram"] == \
         dc.cmd("__com.qmpd_guest-digest")["ram"]
     return r
+
+
+def ip(*args):
+    subprocess.run(["ip"] + list(args), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class Hosts:
+    """Two network namespaces joined by a veth pair, 10.213.N.1 and .2."""
+
+    def __init__(self):
+        if os.geteuid() != 0:
+            raise Skip("network namespaces need root")
+        if not shutil.which("ip"):
+            raise Skip("no ip(8)")
+        tag = os.getpid() % 100000
+        self.ns = ["qmpd-a%d" % tag, "qmpd-b%d" % tag]
+        self.addr = ["10.213.%d.1" % (tag % 250), "10.213.%d.2" % (tag % 250)]
+        veth = ["qma%d" % tag, "qmb%d" % tag]
+        self.made = []
+        try:
+            for ns in self.ns:
+                ip("netns", "add", ns)
+                self.made.append(ns)
+            ip("link", "add", veth[0], "type", "veth", "peer", "name",
+               veth[1])
+            for ns, dev, a in zip(self.ns, veth, self.addr):
+                ip("link", "set", dev, "netns", ns)
+                ip("-n", ns, "addr", "add", a + "/24", "dev", dev)
+                ip("-n", ns, "link", "set", dev, "up")
+                ip("-n", ns, "link", "set", "lo", "up")
+        except subprocess.CalledProcessError as e:
+            self.close()
+            raise Skip("cannot make network namespaces here: %s" %
+                       e.stderr.decode().strip())
+
+    def prefix(self, i):
+        return ["ip", "netns", "exec", self.ns[i]]
+
+    def close(self):
+        # the veth pair goes with its namespaces
+        for ns in self.made:
+            subprocess.run(["ip", "netns", "del", ns])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -13,15 +13,14 @@ private addresses, created here and removed after, migrating over TCP
 (skipped when not root or without ip(8))."""
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from migpair import MigPair, migrate_and_compare  # noqa: E402
-from qmpd import Qmpd, Skip, free_port, run, wait_until  # noqa: E402
+from migpair import Hosts, MigPair, migrate_and_compare  # noqa: E402
+from qmpd import Qmpd, free_port, run, wait_until  # noqa: E402
 
 MiB = 1 << 20
 BASE = ["-M", "pc", "-m", "64"]
@@ -150,55 +149,6 @@ def test_cancel_in_stop_and_copy():
         sc.cmd("migrate_cancel")
         p.dst.kill9()
         after_cancel(sc, stopped=True)
-
-
-def ip(*args):
-    subprocess.run(["ip"] + list(args), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-class Hosts:
-    """Two network namespaces joined by a veth pair, 10.213.N.1 and .2."""
-
-    def __init__(self):
-        if os.geteuid() != 0:
-            raise Skip("network namespaces need root")
-        if not shutil.which("ip"):
-            raise Skip("no ip(8)")
-        tag = os.getpid() % 100000
-        self.ns = ["qmpd-a%d" % tag, "qmpd-b%d" % tag]
-        self.addr = ["10.213.%d.1" % (tag % 250), "10.213.%d.2" % (tag % 250)]
-        veth = ["qma%d" % tag, "qmb%d" % tag]
-        self.made = []
-        try:
-            for ns in self.ns:
-                ip("netns", "add", ns)
-                self.made.append(ns)
-            ip("link", "add", veth[0], "type", "veth", "peer", "name",
-               veth[1])
-            for ns, dev, a in zip(self.ns, veth, self.addr):
-                ip("link", "set", dev, "netns", ns)
-                ip("-n", ns, "addr", "add", a + "/24", "dev", dev)
-                ip("-n", ns, "link", "set", dev, "up")
-                ip("-n", ns, "link", "set", "lo", "up")
-        except subprocess.CalledProcessError as e:
-            self.close()
-            raise Skip("cannot make network namespaces here: %s" %
-                       e.stderr.decode().strip())
-
-    def prefix(self, i):
-        return ["ip", "netns", "exec", self.ns[i]]
-
-    def close(self):
-        # the veth pair goes with its namespaces
-        for ns in self.made:
-            subprocess.run(["ip", "netns", "del", ns])
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def test_across_hosts():
