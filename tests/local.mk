@@ -212,7 +212,8 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_throttle.py \
 	tests/functional/test_telnet.py \
 	tests/functional/test_layers.py \
-	tests/functional/test_nbd_client.py
+	tests/functional/test_nbd_client.py \
+	tests/functional/test_storage_migration.py
 
 COMPAT_TESTS = \
 	tests/compat/test_protocol_compat.py \
@@ -230,7 +231,8 @@ COMPAT_TESTS = \
 	tests/compat/test_hmp_compat.py \
 	tests/compat/test_media_compat.py \
 	tests/compat/test_throttle_compat.py \
-	tests/compat/test_nbd_client_compat.py
+	tests/compat/test_nbd_client_compat.py \
+	tests/compat/test_storage_migration_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py tests/functional/nbdwire.py \
