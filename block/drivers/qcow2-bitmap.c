@@ -238,7 +238,8 @@ bool qcow2_bitmaps_load(BlockNode *bn, Error **errp)
             dbitmap_set_enabled(bm, false);
         }
     }
-    if (update && !bn->read_only) {
+    /* an inactive image is its migration source's still: not written */
+    if (update && !bn->read_only && !bn->inactive) {
         r = qcow2_bm_dir_rewrite_in_place(bn, list);
         if (r < 0) {
             error_setg_errno(errp, -r, "Can't update bitmap directory");

@@ -257,8 +257,8 @@ static bool qcow2_open(BlockNode *bn, const json_t *opts, Error **errp)
          * Features we do not maintain must be marked stale, and a stale
          * bitmaps extension goes (as QEMU drops it)
          */
-        if ((s->autoclear & ~QCOW2_AUTOCLEAR_BITMAPS)
-            || s->drop_bitmaps_ext) {
+        if (!bn->inactive && ((s->autoclear & ~QCOW2_AUTOCLEAR_BITMAPS)
+                              || s->drop_bitmaps_ext)) {
             s->autoclear &= QCOW2_AUTOCLEAR_BITMAPS;
             r = qcow2_write_header_sync(bn);
             if (r < 0) {
@@ -307,8 +307,12 @@ static void qcow2_close(BlockNode *bn)
 {
     Qcow2State *s = state(bn);
     Error *err = NULL;
-    /* a node that met corruption writes nothing more */
-    int r = s->dead ? 0 : qcow2_bitmaps_store(bn, true, &err);
+    /*
+     * a node that met corruption writes nothing more, nor does one still
+     * inactive (its image is its migration source's, as in QEMU)
+     */
+    int r = s->dead || bn->inactive ? 0
+        : qcow2_bitmaps_store(bn, true, &err);
 
     if (r < 0) {
         /* nobody waits for a close: the operator hears of it */
