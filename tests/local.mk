@@ -16,6 +16,7 @@ UNIT_TESTS = \
 	tests/unit/test-io \
 	tests/unit/test-io-align \
 	tests/unit/test-backend-media \
+	tests/unit/test-activate \
 	tests/unit/test-job \
 	tests/unit/test-hbitmap \
 	tests/unit/test-dirty-bitmap \
@@ -127,6 +128,10 @@ tests_unit_test_job_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 tests_unit_test_backend_media_SOURCES = tests/unit/test-backend-media.c
 tests_unit_test_backend_media_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_backend_media_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+
+tests_unit_test_activate_SOURCES = tests/unit/test-activate.c
+tests_unit_test_activate_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_activate_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_hbitmap_SOURCES = tests/unit/test-hbitmap.c
 tests_unit_test_hbitmap_CFLAGS = $(TEST_CFLAGS)
