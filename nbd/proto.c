@@ -36,10 +36,10 @@ uint32_t nbd_errno_to_wire(int err)
     case EPERM:
     case EROFS:
         return NBD_EPERM;
+    case EIO:
+        return NBD_EIO;
     case ENOMEM:
         return NBD_ENOMEM;
-    case EINVAL:
-        return NBD_EINVAL;
     case ENOSPC:
     case EDQUOT:
     case EFBIG:
@@ -51,7 +51,8 @@ uint32_t nbd_errno_to_wire(int err)
     case ESHUTDOWN:
         return NBD_ESHUTDOWN;
     default:
-        return NBD_EIO;
+        /* QEMU's: a snapshot-access read it refuses (EACCES) too */
+        return NBD_EINVAL;
     }
 }
 

@@ -169,7 +169,7 @@ void nbd_request_encode(uint8_t buf[NBD_REQUEST_SIZE], const NbdRequest *req);
 /* false when the magic is wrong: the stream is lost, drop the connection */
 bool nbd_request_decode(const uint8_t buf[NBD_REQUEST_SIZE], NbdRequest *req);
 
-/* Host errno → wire error (unknown ones become EIO, as the spec asks). */
+/* Host errno → wire error (unknown ones become EINVAL, as QEMU sends). */
 uint32_t nbd_errno_to_wire(int err);
 /* Wire error → host errno (unknown ones become EIO; 0 stays 0). */
 int nbd_wire_to_errno(uint32_t err);

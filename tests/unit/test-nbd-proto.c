@@ -54,7 +54,8 @@ static void test_magics(void **state)
     assert_true(nbd_get64(buf) == NBD_OPTS_MAGIC);
 }
 
-/* The wire carries the spec's numbers; anything else travels as EIO. */
+/* The wire carries the spec's numbers; anything else goes out as EINVAL,
+ * as QEMU sends it, and comes in as EIO. */
 static void test_errors(void **state)
 {
     (void)state;
@@ -68,7 +69,8 @@ static void test_errors(void **state)
     }
     assert_int_equal(nbd_errno_to_wire(EROFS), NBD_EPERM);
     assert_int_equal(nbd_errno_to_wire(EDQUOT), NBD_ENOSPC);
-    assert_int_equal(nbd_errno_to_wire(ENOENT), NBD_EIO);
+    assert_int_equal(nbd_errno_to_wire(ENOENT), NBD_EINVAL);
+    assert_int_equal(nbd_errno_to_wire(EACCES), NBD_EINVAL);
     assert_int_equal(nbd_wire_to_errno(99), EIO);
 }
 
