@@ -564,7 +564,8 @@ static void walk_next(QioCmd *c);
 static void walk_error(QioCmd *c, int ret)
 {
     if (c->map) {
-        qio_out(c->out, "Failed to get allocation status: %s\n",
+        /* QEMU's error_report(): the monitor's text, not stdout */
+        qio_out(c->mon, "Failed to get allocation status: %s\n",
             g_strerror(-ret));
     } else {
         qio_out(c->out, "is_allocated failed: %s\n", g_strerror(-ret));
