@@ -26,7 +26,7 @@
  *     x-perf max-workers copies (64 by default, QEMU's block-copy
  *     workers, and no more than 16 MiB of buffers) of up to 1 MiB each
  *     (x-perf max-chunk, if smaller), under the speed limit; holes and
- *     zeroes go as zero writes where the target has no backing.
+ *     zeroes go as zero writes (zero clusters over a target's backing).
  *   - sync=top: as full, after an allocation scan that drops from @copy
  *     what the source's top image does not hold at all (the target's
  *     backing provides it); until the scan passed a cluster, a guest

@@ -313,8 +313,13 @@ static bool cbw_open(BlockNode *bn, const json_t *opts, Error **errp)
     }
     cfg.source = src;
     cfg.target = target;
-    cfg.zeroes = !bdrv_backing(t) && !bdrv_backing_file(t)
-                 ? BLOCK_COPY_ZEROES_WRITE : BLOCK_COPY_ZEROES_COPY;
+    /*
+     * QEMU's block-copy writes zeroes, a backed target (the fleecing
+     * overlay) included: zero clusters there read as zeroes, not as
+     * the backing (no BDRV_REQ_MAY_UNMAP)
+     */
+    cfg.zeroes = BLOCK_COPY_ZEROES_WRITE;
+    cfg.zero_flags = 0;
     cfg.len = bn->total_size;
     cfg.granularity = s->cluster;
     if (!append_tmpl) {
