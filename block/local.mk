@@ -52,7 +52,8 @@ block_libblock_a_SOURCES += \
 	block/jobs/mirror-start.c block/jobs/mirror-active.c \
 	block/jobs/mirror-int.h \
 	block/jobs/backup.c block/jobs/backup-qmp.c block/jobs/backup-int.h \
-	block/jobs/cbw.c block/jobs/cbw.h block/jobs/create.c \
+	block/jobs/cbw.c block/jobs/cbw.h block/jobs/snapshot-access.c \
+	block/jobs/create.c \
 	block/jobs/transaction.c block/jobs/transaction.h
 
 # qmp/: the block layer's QMP handlers

@@ -386,6 +386,7 @@ int main(int argc, char **argv)
         die(err);
     }
     cbw_register();
+    snapshot_access_register();
 
     vclock_init(!strcmp(o.machine.accel, "qtest"));
     create_objects(schema, &o);

@@ -308,6 +308,7 @@ struct BlockDriver {
     /*
      * Filters: adjust what the filter takes from its child (@perm) and
      * shares (@shared), given its users' (already in both); optional.
+     * A format with it decides alone what it takes from its file.
      */
     void (*child_perm)(const BlockNode *bn, unsigned *perm,
                        unsigned *shared);

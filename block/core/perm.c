@@ -99,6 +99,9 @@ void bdrv_child_perm(const BdrvChild *c, unsigned *perm, unsigned *shared)
             if (p->drv->child_perm) {
                 p->drv->child_perm(p, perm, shared);
             }
+        } else if (p->drv->is_format && p->drv->child_perm) {
+            /* a format that decides alone (snapshot-access) */
+            p->drv->child_perm(p, perm, shared);
         } else if (p->drv->is_format) {
             /* bdrv_default_perms_for_storage(): data and metadata */
             if (!p->read_only && !p->inactive) {

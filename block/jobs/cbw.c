@@ -25,6 +25,18 @@
  * edge, once the filter has users, reads consistently for them when
  * they write and lets nobody else write or resize (QEMU's
  * cbw_child_perm()).
+ *
+ * The snapshot API (QEMU's, what a snapshot-access node reads through)
+ * serves the point-in-time view without a backing chain on the target:
+ * a cluster "done" is read from the target, any other from the source,
+ * and only where "access" allows (else EACCES, as after a failed copy
+ * under break-snapshot).  A source piece is "frozen" while it is read:
+ * a guest write there, its copy done, waits for the read before its
+ * new data goes in.  So every guest write marks its clusters done, as
+ * QEMU's, copied now or before (by a backup job's engine, say): from
+ * then on only the target holds the old data.  A snapshot discard
+ * drops whole clusters from "access" and from what is left to copy,
+ * and discards them on the target.
  */
 #include "config.h"
 
@@ -33,6 +45,7 @@
 
 #include "block/core/block-int.h"
 #include "block/core/dirty-bitmap.h"
+#include "block/core/ioq.h"
 #include "block/jobs/cbw.h"
 #include "block/jobs/copy.h"
 #include "block/jobs/job-filter.h"
@@ -51,6 +64,8 @@ typedef struct {
     bool break_snapshot;        /* on-cbw-error */
     guint timeout_s;            /* cbw-timeout; 0: none */
     bool broken;                /* a copy failed under break-snapshot */
+    GList *frozen;              /* CbwSnapRead * reading the source */
+    GQueue held;                /* CbwReq * waiting for frozen reads */
 } CbwState;
 
 /* A request held until the old data of its clusters is on the target. */
@@ -66,6 +81,18 @@ typedef struct {
     guint timer;
     bool timed_out;             /* the guest's request went on without it */
 } CbwReq;
+
+/* A snapshot read (cbw_snapshot_read()), one piece at a time. */
+typedef struct {
+    BlockNode *bn;              /* the filter, referenced */
+    uint64_t off;               /* what is left to read */
+    uint64_t len;
+    uint8_t *buf;
+    uint64_t cur;               /* the piece being read */
+    bool frozen;                /* ... from the source: in s->frozen */
+    BdrvCb *cb;
+    void *opaque;
+} CbwSnapRead;
 
 /* cbw_append()'s sizes for the engine of the filter it opens */
 static const BlockCopyConfig *append_tmpl;
@@ -108,14 +135,76 @@ static void cbw_continue(CbwReq *r)
     }
 }
 
+static void cluster_range(const CbwState *s, const CbwReq *r,
+                          uint64_t *start, uint64_t *end)
+{
+    *start = r->off / s->cluster * s->cluster;
+    *end = MIN(bdrv_length(r->bn),
+               (r->off + r->len + s->cluster - 1) / s->cluster * s->cluster);
+}
+
+static bool frozen_in(const CbwState *s, uint64_t start, uint64_t end)
+{
+    for (GList *l = s->frozen; l; l = l->next) {
+        const CbwSnapRead *sr = l->data;
+
+        if (sr->off < end && start < sr->off + sr->cur) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The old data of @r's clusters is safe (or given up): mark them done
+ * and let the request go on, once no snapshot read of the source
+ * overlaps them (@r may be on the caller's stack: a held one is copied).
+ */
+static void go_on(CbwState *s, CbwReq *r, bool done)
+{
+    uint64_t start;
+    uint64_t end;
+    CbwReq *h;
+
+    cluster_range(s, r, &start, &end);
+    if (done && start < end) {
+        dbitmap_set_range(s->done_bm, start, end - start);
+    }
+    if (!frozen_in(s, start, end)) {
+        cbw_continue(r);
+        return;
+    }
+    h = g_memdup2(r, sizeof(*r));
+    h->timer = 0;
+    h->timed_out = false;
+    g_queue_push_tail(&s->held, h);
+}
+
+/* A frozen read ended: the held requests it no longer blocks go on. */
+static void release_held(CbwState *s)
+{
+    GList *l = s->held.head;
+
+    while (l) {
+        GList *next = l->next;
+        CbwReq *h = l->data;
+        uint64_t start;
+        uint64_t end;
+
+        cluster_range(s, h, &start, &end);
+        if (!frozen_in(s, start, end)) {
+            g_queue_delete_link(&s->held, l);
+            cbw_continue(h);
+            g_free(h);
+        }
+        l = next;
+    }
+}
+
 /* The guest's request goes on (or fails) once its copy ended with @ret. */
 static void copy_ended(CbwReq *r, int ret)
 {
     CbwState *s = r->bn->opaque;
-    uint64_t start = r->off / s->cluster * s->cluster;
-    uint64_t end = MIN(bdrv_length(r->bn),
-                       (r->off + r->len + s->cluster - 1) / s->cluster
-                       * s->cluster);
 
     if (ret < 0 && !s->break_snapshot) {
         r->cb(r->opaque, ret);
@@ -123,10 +212,8 @@ static void copy_ended(CbwReq *r, int ret)
     }
     if (ret < 0) {
         s->broken = true;
-    } else if (start < end) {
-        dbitmap_set_range(s->done_bm, start, end - start);
     }
-    cbw_continue(r);
+    go_on(s, r, ret >= 0);
 }
 
 static void copied_cb(void *opaque, int ret)
@@ -177,10 +264,13 @@ static void cbw_before(BlockNode *bn, int type, uint64_t off, uint64_t len,
     CbwReq *r;
     uint64_t size = bdrv_length(bn);
 
-    if (s->broken || off >= size
-        || block_copy_range_clean(s->bc, off, MIN(len, size - off))) {
-        /* most writes: nothing to save first, nothing to allocate */
+    if (s->broken || off >= size || (flags & BDRV_REQ_WRITE_UNCHANGED)) {
         cbw_continue(&req);
+        return;
+    }
+    if (block_copy_range_clean(s->bc, off, MIN(len, size - off))) {
+        /* most writes: nothing to save first, nothing to allocate */
+        go_on(s, &req, true);
         return;
     }
     r = g_memdup2(&req, sizeof(req));
@@ -432,4 +522,210 @@ void cbw_release(BlockNode *filter)
     CbwState *s = state_of(filter);
 
     block_copy_set_owner(s->bc, NULL, &cbw_copy_ops, s);
+}
+
+/* ---- the snapshot API (snapshot-access.c reads through it) ------------- */
+
+typedef struct {
+    BdrvCb *cb;
+    BdrvStatusCb *status_cb;
+    void *opaque;
+} CbwFail;
+
+static void fail_cb(void *opaque, int ret)
+{
+    CbwFail *f = opaque;
+
+    if (f->status_cb) {
+        f->status_cb(f->opaque, ret, 0, 0);
+    } else {
+        f->cb(f->opaque, ret);
+    }
+    g_free(f);
+}
+
+/* End a request at once (from the main loop) with @ret. */
+static void fail_later(BdrvCb *cb, BdrvStatusCb *status_cb, void *opaque,
+                       int ret)
+{
+    CbwFail *f = g_new0(CbwFail, 1);
+
+    f->cb = cb;
+    f->status_cb = status_cb;
+    f->opaque = opaque;
+    ioq_defer_int(fail_cb, f, ret);
+}
+
+/* @bn's state if it offers the snapshot API, else NULL (QEMU: ENOTSUP). */
+static CbwState *snapshot_state(BlockNode *bn)
+{
+    return bn->drv == &bdrv_cbw ? bn->opaque : NULL;
+}
+
+/* May a reader of the snapshot see [@off, @off + @len)? */
+static bool accessible(CbwState *s, uint64_t off, uint64_t len)
+{
+    int64_t c = hbitmap_next_clean(dbitmap_hbitmap(s->access_bm), off);
+
+    return !s->broken && (c < 0 || (uint64_t)c >= off + len);
+}
+
+/*
+ * Where the snapshot's data at @off is, for how many bytes of @len: the
+ * target once copied, else the source.
+ */
+static BlockNode *snapshot_child(BlockNode *bn, uint64_t off, uint64_t len,
+                                 uint64_t *n)
+{
+    CbwState *s = bn->opaque;
+    HBitmap *done = dbitmap_hbitmap(s->done_bm);
+    bool is_done = hbitmap_get(done, off);
+    int64_t next = is_done ? hbitmap_next_clean(done, off)
+                           : hbitmap_next_dirty(done, off);
+
+    *n = next < 0 ? len : MIN(len, (uint64_t)next - off);
+    return is_done ? s->target->child : bn->file->child;
+}
+
+static void snap_read_step(CbwSnapRead *sr);
+
+static void snap_read_end(CbwSnapRead *sr, int ret)
+{
+    BlockNode *bn = sr->bn;
+
+    sr->cb(sr->opaque, ret);
+    g_free(sr);
+    bdrv_dec_in_flight(bn);
+    bdrv_unref(bn);
+}
+
+static void snap_read_cb(void *opaque, int ret)
+{
+    CbwSnapRead *sr = opaque;
+    CbwState *s = sr->bn->opaque;
+
+    if (sr->frozen) {
+        s->frozen = g_list_remove(s->frozen, sr);
+        sr->frozen = false;
+        release_held(s);
+    }
+    if (ret < 0) {
+        snap_read_end(sr, ret);
+        return;
+    }
+    sr->off += sr->cur;
+    sr->buf += sr->cur;
+    sr->len -= sr->cur;
+    snap_read_step(sr);
+}
+
+static void snap_read_step(CbwSnapRead *sr)
+{
+    CbwState *s = sr->bn->opaque;
+    BlockNode *from;
+
+    if (!sr->len) {
+        snap_read_end(sr, 0);
+        return;
+    }
+    /* checked per piece, as QEMU's: a copy may fail in between */
+    if (!accessible(s, sr->off, sr->len)) {
+        snap_read_end(sr, -EACCES);
+        return;
+    }
+    from = snapshot_child(sr->bn, sr->off, sr->len, &sr->cur);
+    if (from == sr->bn->file->child) {
+        sr->frozen = true;
+        s->frozen = g_list_prepend(s->frozen, sr);
+    }
+    bdrv_read(from, sr->off, sr->cur, sr->buf, snap_read_cb, sr);
+}
+
+void cbw_snapshot_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                       BdrvCb *cb, void *opaque)
+{
+    CbwSnapRead *sr;
+
+    if (!snapshot_state(bn)) {
+        fail_later(cb, NULL, opaque, -ENOTSUP);
+        return;
+    }
+    sr = g_new0(CbwSnapRead, 1);
+    sr->bn = bn;
+    sr->off = off;
+    sr->len = len;
+    sr->buf = buf;
+    sr->cb = cb;
+    sr->opaque = opaque;
+    bdrv_ref(bn);
+    bdrv_inc_in_flight(bn);
+    snap_read_step(sr);
+}
+
+typedef struct {
+    BlockNode *from;
+    BdrvStatusCb *cb;
+    void *opaque;
+} CbwSnapStatus;
+
+/* As QEMU's bdrv_block_status(): a node without backing holds zeroes
+ * where it holds nothing */
+static void snap_status_cb(void *opaque, int ret, int status, uint64_t pnum)
+{
+    CbwSnapStatus *sst = opaque;
+
+    if (ret == 0 && !(status & BDRV_STATUS_ALLOCATED)
+        && !bdrv_backing(bdrv_skip_filters(sst->from))) {
+        status |= BDRV_STATUS_ZERO;
+    }
+    sst->cb(sst->opaque, ret, status, pnum);
+    g_free(sst);
+}
+
+void cbw_snapshot_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                               BdrvStatusCb *cb, void *opaque)
+{
+    CbwState *s = snapshot_state(bn);
+    CbwSnapStatus *sst;
+    BlockNode *from;
+    uint64_t n;
+
+    if (!s) {
+        fail_later(NULL, cb, opaque, -ENOTSUP);
+        return;
+    }
+    /* QEMU's answers for the whole range or refuses it */
+    if (!accessible(s, off, len)) {
+        fail_later(NULL, cb, opaque, -EACCES);
+        return;
+    }
+    from = snapshot_child(bn, off, len, &n);
+    sst = g_new0(CbwSnapStatus, 1);
+    sst->from = from;
+    sst->cb = cb;
+    sst->opaque = opaque;
+    bdrv_block_status(from, off, n, snap_status_cb, sst);
+}
+
+void cbw_snapshot_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                          BdrvCb *cb, void *opaque)
+{
+    CbwState *s = snapshot_state(bn);
+    uint64_t start;
+    uint64_t end;
+
+    if (!s) {
+        fail_later(cb, NULL, opaque, -ENOTSUP);
+        return;
+    }
+    /* only whole clusters: the rest of one may still be read */
+    start = (off + s->cluster - 1) / s->cluster * s->cluster;
+    end = (off + len) / s->cluster * s->cluster;
+    if (end <= start) {
+        fail_later(cb, NULL, opaque, 0);
+        return;
+    }
+    hbitmap_reset(dbitmap_hbitmap(s->access_bm), start, end - start);
+    hbitmap_reset(dbitmap_hbitmap(s->copy_bm), start, end - start);
+    bdrv_discard(s->target->child, start, end - start, cb, opaque);
 }

@@ -44,4 +44,33 @@ uint64_t cbw_cluster_size(BlockNode *filter);
  */
 void cbw_release(BlockNode *filter);
 
+/*
+ * QEMU's snapshot API of a copy-before-write node @bn: the source as it
+ * was when the filter was opened.  Each ends with -ENOTSUP when @bn is
+ * another node, -EACCES where the snapshot cannot be read (outside
+ * "access": not in the "bitmap" option, discarded, or every area after
+ * a failed copy under break-snapshot; block status refuses the whole
+ * range then).  cbw_snapshot_read() reads the target where the old data
+ * was copied, the source elsewhere (a guest write there waits for it);
+ * cbw_snapshot_block_status() answers for the first part of the range
+ * that one node holds, as that node says; cbw_snapshot_discard() gives
+ * up the whole clusters in the range: they are no longer readable nor
+ * copied, and are discarded on the target.  (QEMU 7.2's hbitmap_status()
+ * takes a copied run that ends inside the range for not copied, so it
+ * reads and reports the source's new data there: qmpd does not.)  Main loop only; callbacks from the main
+ * loop, never before the call returns.
+ */
+void cbw_snapshot_read(BlockNode *bn, uint64_t off, uint64_t len, void *buf,
+                       BdrvCb *cb, void *opaque);
+void cbw_snapshot_block_status(BlockNode *bn, uint64_t off, uint64_t len,
+                               BdrvStatusCb *cb, void *opaque);
+void cbw_snapshot_discard(BlockNode *bn, uint64_t off, uint64_t len,
+                          BdrvCb *cb, void *opaque);
+
+/*
+ * Make QEMU's snapshot-access driver (snapshot-access.c), a reader of
+ * that API, openable by name.  At start-up, after bdrv_init().
+ */
+void snapshot_access_register(void);
+
 #endif

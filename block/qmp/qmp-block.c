@@ -26,7 +26,7 @@
 /*
  * Whether QEMU's bdrv_get_info() answers for @bn, without which image
  * info has no "dirty-flag": qcow2 and file do, raw and filters ask
- * their child, null-co cannot.
+ * their child, null-co and snapshot-access cannot.
  */
 static bool has_image_info(const BlockNode *bn)
 {
@@ -36,7 +36,8 @@ static bool has_image_info(const BlockNode *bn)
     if (bn->drv->dirty_flag || !strcmp(bn->drv->name, "file")) {
         return true;
     }
-    return bn->file && has_image_info(bn->file->child);
+    /* a format without it (snapshot-access) has none */
+    return bn->file && bn->drv->get_info && has_image_info(bn->file->child);
 }
 
 /* The node whose image QEMU shows below @bn's: its filtered child, or
