@@ -62,6 +62,7 @@ typedef struct BackupJob {
     bool in_scan;               /* ... issued from scan_step() */
     bool started;               /* the start barrier was granted */
     bool finishing;
+    int drained_ret;            /* a cancelled job's, once its filter drained */
     int round_err;              /* the round's first error, not applied
                                    yet (0: none) */
     bool round_err_read;

@@ -80,6 +80,13 @@ static void flushed_cb(void *opaque, int ret)
     job_completed(&s->common.job, ret, NULL);
 }
 
+static void filter_drained_cb(void *opaque, int ret)
+{
+    BackupJob *s = opaque;
+
+    job_completed(&s->common.job, s->drained_ret, NULL);
+}
+
 /* Nothing is busy: the filter takes its engine back. */
 static void finish(BackupJob *s, int ret)
 {
@@ -87,6 +94,18 @@ static void finish(BackupJob *s, int ret)
     cbw_release(s->filter);
     if (ret == 0) {
         bdrv_flush(s->target, flushed_cb, s);
+        return;
+    }
+    if (s->common.job.cancelled) {
+        /*
+         * as QEMU's bdrv_cbw_drop() drains: guest writes still on
+         * their way through the filter (their old data being copied)
+         * end before the job does, so that once it is concluded the
+         * target is free again (libvirt's blockdev-del of a pull
+         * backup's scratch right after the cancel under guest writes)
+         */
+        s->drained_ret = ret;
+        bdrv_drain(s->filter, filter_drained_cb, s);
         return;
     }
     ioq_defer_int(flushed_cb, s, ret);
