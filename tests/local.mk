@@ -197,6 +197,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_objects.py \
 	tests/functional/test_backup_perf.py \
 	tests/functional/test_backup_cbw.py \
+	tests/functional/test_backup_pull.py \
 	tests/functional/test_cbw_filter.py \
 	tests/functional/test_qcow2_discard.py \
 	tests/functional/test_qcow2_shrink.py \
@@ -237,7 +238,8 @@ COMPAT_TESTS = \
 	tests/compat/test_media_compat.py \
 	tests/compat/test_throttle_compat.py \
 	tests/compat/test_nbd_client_compat.py \
-	tests/compat/test_storage_migration_compat.py
+	tests/compat/test_storage_migration_compat.py \
+	tests/compat/test_backup_pull_compat.py
 
 TESTS += $(UNIT_TESTS) $(FUNCTIONAL_TESTS) $(COMPAT_TESTS)
 EXTRA_DIST += $(FUNCTIONAL_TESTS) $(COMPAT_TESTS) tests/functional/qmpd.py tests/functional/nbdwire.py \

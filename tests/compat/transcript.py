@@ -349,3 +349,14 @@ def dump_transcripts(prefix, name, theirs, ours):
                 f.write("=== %s %s\n%s\n" % (
                     step[0], json.dumps(step[1]),
                     json.dumps(json.loads(text), indent=1, sort_keys=True)))
+
+
+def unsubst(v, tmp):
+    """@v with the temp dir @tmp written $T again (subst() undone)."""
+    if isinstance(v, str):
+        return v.replace(tmp, "$T")
+    if isinstance(v, list):
+        return [unsubst(x, tmp) for x in v]
+    if isinstance(v, dict):
+        return {k: unsubst(x, tmp) for k, x in v.items()}
+    return v
