@@ -160,6 +160,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_probe.py \
 	tests/functional/test_libvirt_argv.py \
 	tests/functional/test_libvirt.py \
+	tests/functional/test_libvirt_backup.py \
 	tests/functional/test_cmdline.py \
 	tests/functional/test_hmp.py \
 	tests/functional/test_hmp_block.py \
