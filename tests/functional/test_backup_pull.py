@@ -11,8 +11,9 @@ incremental round proves its dirty bitmap (qemu:dirty-bitmap:backup-vda
 read with nbdinfo): the first backup patched with only the extents the
 bitmap names equals the disk at the second start.  The snapshot-access
 export is also read with the guest's writes held while a snapshot read
-of the same clusters is in flight, and discarded through NBD.  The
-replies and events are QEMU 7.2's (tests/compat/test_backup_pull_compat.py
+of the same clusters is in flight, and discarded through NBD.  A
+cancel while a guest write is still on its way through the backup's
+filter ends the job only once that write has.  The replies and events are QEMU 7.2's (tests/compat/test_backup_pull_compat.py
 runs the same commands on both).  Skips (77) without qemu-img or
 libnbd's tools.
 """
@@ -283,6 +284,58 @@ def test_cancel_waits_for_guest_write(d):
     qemu_io(os.path.join(d, "scratch4.qcow2"), "read -P 0x11 0 64k")
 
 
+@with_dir("qmpd-pull-")
+def test_snapshot_read_holds_guest_write(d):
+    """A snapshot-access read of the source (a cluster not copied yet)
+    is held by a blkdebug breakpoint; a guest write there meanwhile
+    copies the old data, then waits for that read before it reaches
+    the source (QEMU's frozen reads), so the read returns the old
+    data; once it has, the write goes on."""
+    need_nbd_tools()
+    src, tgt = os.path.join(d, "src.qcow2"), os.path.join(d, "tgt.qcow2")
+    for f in (src, tgt):
+        img("create", "-q", "-f", "qcow2", f, "4M")
+    qemu_io(src, "write -P 0x11 0 4M")
+    nodes = [{"driver": "file", "node-name": "srcfile", "filename": src},
+             {"driver": "blkdebug", "node-name": "dbg", "image": "srcfile"},
+             {"driver": "qcow2", "node-name": "src", "file": "dbg"},
+             {"driver": "qcow2", "node-name": "tgt",
+              "file": {"driver": "file", "filename": tgt}},
+             {"driver": "copy-before-write", "node-name": "cbw",
+              "file": "src", "target": "tgt"},
+             {"driver": "snapshot-access", "node-name": "acc",
+              "file": "cbw"}]
+    args = ["-M", "none"]
+    for n in nodes:
+        args += ["-blockdev", json.dumps(n)]
+    with Qmpd(args) as q:
+        c = q.connect()
+        assert hmp(c, 'qemu-io dbg "break read_aio A"') == ""
+        assert hmp(c, 'qemu-io acc "aio_read -P 0x11 0 64k"') == ""
+        assert hmp(c, 'qemu-io dbg "wait_break A"') == ""
+        assert hmp(c, 'qemu-io cbw "aio_write -P 0x22 0 4k"') == ""
+        # the old data was copied: the cluster is done ("access" and
+        # "done", the filter's bitmaps) ...
+        wait_until("the copy done", lambda: [
+            b["count"] for b in [n for n in c.cmd("query-named-block-nodes")
+                                 if n["node-name"] == "cbw"][0]
+            ["dirty-bitmaps"]] == [4 << 20, 64 << 10])
+        # ... but the write waits for the read: the source is unchanged
+        assert hmp(c, 'qemu-io src "read -P 0x11 0 64k"') == ""
+        assert hmp(c, 'qemu-io dbg "resume A"') == ""
+        assert hmp(c, 'qemu-io cbw "aio_flush"') == ""
+        assert hmp(c, 'qemu-io src "read -P 0x22 0 4k"') == ""
+        # the snapshot still reads the old data, now from the target
+        assert hmp(c, 'qemu-io acc "read -P 0x11 0 64k"') == ""
+        c.cmd("quit")
+        assert q.wait() == 0, q.stderr_text()
+        out = q.stdout_text()
+    assert "Pattern verification failed" not in out, out
+    assert out.count("read 65536/65536 bytes at offset 0") == 3, out
+    qemu_io(src, "read -P 0x22 0 4k", "read -P 0x11 4k 4092k")
+    qemu_io(tgt, "read -P 0x11 0 64k")
+
+
 def snapshot_export(c, d, writable=False):
     """QEMU 7.2's fleecing without a backing: blockdev-backup sync=none
     into a plain qcow2 with its filter named, snapshot-access over the
@@ -354,4 +407,5 @@ def test_snapshot_access_under_writes(d):
 
 if __name__ == "__main__":
     run([test_pull_full_then_incremental, test_cancel_waits_for_guest_write,
-         test_snapshot_access_under_writes])
+         test_snapshot_access_under_writes,
+         test_snapshot_read_holds_guest_write])
