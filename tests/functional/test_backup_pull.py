@@ -103,6 +103,15 @@ def pause(c):
     return c.cmd("__com.qmpd_guest-digest")["disks"][0]["digest"]
 
 
+def writing_then_paused(c, seed):
+    """The guest's workload writes its disk (8 MiB/s, @seed) for a
+    while; then the guest pauses: its disk's digest."""
+    c.cmd("__com.qmpd_guest-workload", **{
+        "disk-rate": 8 * MiB, "device": "vd0", "seed": seed})
+    write_more(c, MiB)
+    return pause(c)
+
+
 def resume(c):
     c.cmd("cont")
     until_event(c, "RESUME")
@@ -191,10 +200,7 @@ def test_pull_full_then_incremental(d):
     q, disk = guest(d)
     with q:
         c = q.connect()
-        c.cmd("__com.qmpd_guest-workload", **{
-            "disk-rate": 8 * MiB, "device": "vd0", "seed": 7})
-        write_more(c, MiB)
-        at_start = pause(c)
+        at_start = writing_then_paused(c, 7)
         uri = begin(c, d, 4, "cp1")
         resume(c)
         # read while the guest writes, twice: both are the start's disk
@@ -374,10 +380,7 @@ def test_snapshot_access_under_writes(d):
     q, disk = guest(d)
     with q:
         c = q.connect()
-        c.cmd("__com.qmpd_guest-workload", **{
-            "disk-rate": 8 * MiB, "device": "vd0", "seed": 3})
-        write_more(c, MiB)
-        at_start = pause(c)
+        at_start = writing_then_paused(c, 3)
         uri = snapshot_export(c, d, writable=True)
         resume(c)
         out = os.path.join(d, "acc.raw")

@@ -70,6 +70,22 @@ def compare(a, b, fa="raw", fb="qcow2"):
     assert p.returncode == 0, (a, b, p.stdout, p.stderr)
 
 
+def begin(lv, sock, scratch, checkpoint, since=None):
+    """virsh backup-begin in pull mode (export on unix socket @sock,
+    @scratch the fleecing file), creating @checkpoint, incremental from
+    @since if given; then the paused domain resumes."""
+    b = xml(lv, "b.xml", "<domainbackup mode='pull'>%s"
+            "<server transport='unix' socket='%s'/><disks>"
+            "<disk name='vda' backup='yes' type='file'>"
+            "<scratch file='%s'/></disk></disks></domainbackup>"
+            % ("<incremental>%s</incremental>" % since if since else "",
+               sock, scratch))
+    c = xml(lv, "c.xml", "<domaincheckpoint><name>%s</name>"
+            "</domaincheckpoint>" % checkpoint)
+    assert "Backup started" in lv.out("backup-begin", "d", b, c)
+    assert "resumed" in lv.out("resume", "d")
+
+
 def abort(lv):
     """virsh domjobabort, the virsh process kept until libvirt has
     cleaned up after the job: with the embedded driver the job's end is
@@ -97,15 +113,7 @@ def pull_flow(lv):
     uri = "nbd+unix:///vda?socket=" + sock
     write(lv, "write -P 0x21 0 1M")
     before = snapshot(lv, "pull-before.raw")
-    b = xml(lv, "b.xml", "<domainbackup mode='pull'>"
-            "<server transport='unix' socket='%s'/><disks>"
-            "<disk name='vda' backup='yes' type='file'>"
-            "<scratch file='%s'/></disk></disks></domainbackup>"
-            % (sock, os.path.join(d, "scratch1.qcow2")))
-    c = xml(lv, "c.xml", "<domaincheckpoint><name>p1</name>"
-            "</domaincheckpoint>")
-    assert "Backup started" in lv.out("backup-begin", "d", b, c)
-    assert "resumed" in lv.out("resume", "d")
+    begin(lv, sock, os.path.join(d, "scratch1.qcow2"), "p1")
     info = lv.out("domjobinfo", "d")
     assert re.search(r"^Operation: +Backup", info, re.M), info
     assert "<scratch file='%s'/>" % os.path.join(d, "scratch1.qcow2") \
@@ -118,16 +126,7 @@ def pull_flow(lv):
 
     write(lv, "write -P 0x23 30M 64k")
     second = snapshot(lv, "pull-second.raw")
-    b = xml(lv, "b.xml", "<domainbackup mode='pull'>"
-            "<incremental>p1</incremental>"
-            "<server transport='unix' socket='%s'/><disks>"
-            "<disk name='vda' backup='yes' type='file'>"
-            "<scratch file='%s'/></disk></disks></domainbackup>"
-            % (sock, os.path.join(d, "scratch2.qcow2")))
-    c = xml(lv, "c.xml", "<domaincheckpoint><name>p2</name>"
-            "</domaincheckpoint>")
-    assert "Backup started" in lv.out("backup-begin", "d", b, c)
-    assert "resumed" in lv.out("resume", "d")
+    begin(lv, sock, os.path.join(d, "scratch2.qcow2"), "p2", since="p1")
     m = json.loads(subprocess.run(
         ["nbdinfo", "--json", "--map=qemu:dirty-bitmap:backup-vda", uri],
         check=True, capture_output=True, text=True,
