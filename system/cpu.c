@@ -69,20 +69,23 @@ static char *model_type(const CpuModel *m)
 
 bool cpu_parse_model(const char *spec, Error **errp)
 {
+    g_autofree char *name = g_strdup(spec);
+    char *features = strchr(name, ',');
     const CpuModel *m;
 
-    if (!strcmp(spec, "host")) {
+    if (features) {
+        *features++ = '\0';
+    }
+    if (!strcmp(name, "host")) {
         error_setg(errp, "CPU model 'host' requires KVM or HVF");
         return false;
     }
-    if (strchr(spec, ',')) {
-        error_setg(errp, "CPU feature flags are not supported by qmpd: its "
-                   "CPU models have none");
+    m = find_model(name);
+    if (!m) {
+        error_setg(errp, "unable to find CPU model '%s'", name);
         return false;
     }
-    m = find_model(spec);
-    if (!m) {
-        error_setg(errp, "unable to find CPU model '%s'", spec);
+    if (features && !cpu_parse_features(m->name, features, errp)) {
         return false;
     }
     topo.model = m;

@@ -15,8 +15,19 @@
 #include "qapi/error.h"
 #include "system/machine.h"
 
-/* -cpu MODEL: one of the models query-cpu-definitions lists. */
+/*
+ * -cpu MODEL[,FEATURE=off...]: one of the models query-cpu-definitions
+ * lists, with feature flags turned off (the models have none).
+ */
 bool cpu_parse_model(const char *spec, Error **errp);
+
+/*
+ * The ",FEATURE=on|off,+FEATURE,-FEATURE" list after -cpu's @model:
+ * true when each names a QEMU 7.2 CPUID flag turned off; else false
+ * with @errp set (QEMU's message for an unknown flag or value).
+ */
+bool cpu_parse_features(const char *model, const char *features,
+                        Error **errp);
 
 /* -smp [cpus=]N[,maxcpus=,sockets=,dies=,cores=,threads=], QEMU's rules. */
 bool cpu_parse_smp(const char *spec, Error **errp);

@@ -5,7 +5,7 @@ system_libsystem_a_SOURCES = \
 	system/runstate.c system/runstate.h \
 	system/machine.c system/machine.h \
 	system/machine-caps.c system/machine-caps.h \
-	system/cpu.c system/cpu.h \
+	system/cpu.c system/cpu.h system/cpu-features.c \
 	system/options-board.c system/options-board.h \
 	system/memory.c system/memory.h \
 	system/vclock.c system/vclock.h \

@@ -207,8 +207,14 @@ def test_refusals():
     expect_error(["-cpu", "foo"], "qmpd: unable to find CPU model 'foo'")
     expect_error(["-cpu", "host"], "qmpd: CPU model 'host' requires KVM or HVF")
     expect_error(["-cpu", "qemu64,+x2apic"],
-                 "qmpd: CPU feature flags are not supported by qmpd: its CPU "
-                 "models have none")
+                 "qmpd: CPU feature 'x2apic' cannot be turned on: qmpd's CPU "
+                 "models have no feature flags")
+    expect_error(["-cpu", "qemu64,fpu=off,foo=off"],
+                 "qmpd: can't apply global qemu64-x86_64-cpu.foo=off: "
+                 "Property 'qemu64-x86_64-cpu.foo' not found")
+    expect_error(["-cpu", "qemu64,fpu=bar"],
+                 "qmpd: can't apply global qemu64-x86_64-cpu.fpu=bar: "
+                 "Parameter 'fpu' expects 'on' or 'off'")
     expect_error(["-overcommit", "mem-lock=maybe"],
                  "qmpd: -overcommit mem-lock=maybe: Parameter 'mem-lock' "
                  "expects 'on' or 'off'")

@@ -131,12 +131,48 @@ static void test_models(void **state)
     error_free(err);
 }
 
+/* -cpu's flags: off is what the models are, on is refused by name */
+static const struct {
+    const char *spec;
+    const char *error;
+} feature_cases[] = {
+    { "qemu64,fpu=off,sse4.1=off,lahf_lm=off,-svm,sse3=off", NULL },
+    { "qemu64,fpu=on", "CPU feature 'fpu' cannot be turned on: qmpd's CPU "
+      "models have no feature flags" },
+    { "max,+x2apic", "CPU feature 'x2apic' cannot be turned on: qmpd's CPU "
+      "models have no feature flags" },
+    { "qemu64,avx", "CPU feature 'avx' cannot be turned on: qmpd's CPU "
+      "models have no feature flags" },
+    { "qemu64,foo=off", "can't apply global qemu64-x86_64-cpu.foo=off: "
+      "Property 'qemu64-x86_64-cpu.foo' not found" },
+    { "qemu64,fpu=bar", "can't apply global qemu64-x86_64-cpu.fpu=bar: "
+      "Parameter 'fpu' expects 'on' or 'off'" },
+    { "foo,fpu=off", "unable to find CPU model 'foo'" },
+};
+
+static void test_features(void **state)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(feature_cases); i++) {
+        Error *err = NULL;
+        bool ok = cpu_parse_model(feature_cases[i].spec, &err);
+
+        if (!feature_cases[i].error) {
+            assert_true(ok);
+            continue;
+        }
+        assert_false(ok);
+        assert_string_equal(error_get_pretty(err), feature_cases[i].error);
+        error_free(err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_smp),
         cmocka_unit_test(test_machine_limit),
         cmocka_unit_test(test_models),
+        cmocka_unit_test(test_features),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
