@@ -243,26 +243,53 @@ bool blk_auto_del(const BlockBackend *blk)
     return blk->auto_del;
 }
 
+/*
+ * Is @id one of the names of the device @blk is attached to: its id, or
+ * its QOM path (absolute, or under /machine/peripheral as QEMU resolves
+ * a relative one)?  @path is that device's QOM path.
+ */
+static bool qdev_names(const BlockBackend *blk, const char *path,
+                       const char *id)
+{
+    static const char per[] = "/machine/peripheral/";
+
+    return !strcmp(path, id)
+        || (blk->dev_id && !strcmp(blk->dev_id, id))
+        || (g_str_has_prefix(path, per) && !strcmp(path + strlen(per), id));
+}
+
 BlockBackend *blk_by_qdev_id(const char *id, Error **errp)
 {
     static const char vb[] = "/virtio-backend";
-    size_t n = strlen(id);
-    bool inner = n > strlen(vb) && !strcmp(id + n - strlen(vb), vb);
-    g_autofree char *dev = g_strndup(id, inner ? n - strlen(vb) : n);
-    BlockBackend *blk = blk_by_dev_id(dev);
-    bool virtio = blk && blk->qdev && g_str_has_suffix(blk->qdev, vb);
+    GPtrArray *all = blk_all();
 
-    if (blk && virtio && !inner) {
-        /* the virtio-blk-pci proxy; its virtio-backend child has the disk */
-        error_setg(errp, "Device does not have a block device backend");
-        return NULL;
+    for (guint i = 0; i < all->len; i++) {
+        BlockBackend *blk = g_ptr_array_index(all, i);
+        g_autofree char *proxy = NULL;
+
+        if (!blk->qdev) {
+            continue;
+        }
+        if (!g_str_has_suffix(blk->qdev, vb)) {
+            if (qdev_names(blk, blk->qdev, id)) {
+                return blk;
+            }
+            continue;
+        }
+        /* the virtio-blk-pci proxy has no disk; its virtio-backend has */
+        proxy = g_strndup(blk->qdev, strlen(blk->qdev) - strlen(vb));
+        if (qdev_names(blk, proxy, id)) {
+            error_setg(errp, "Device does not have a block device backend");
+            return NULL;
+        }
+        if (!strcmp(blk->qdev, id)
+            || (blk->dev_id && g_str_has_prefix(id, blk->dev_id)
+                && !strcmp(id + strlen(blk->dev_id), vb))) {
+            return blk;
+        }
     }
-    if (!blk || (inner && !virtio)) {
-        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
-                  id);
-        return NULL;
-    }
-    return blk;
+    error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found", id);
+    return NULL;
 }
 
 void blk_set_qdev(BlockBackend *blk, const char *qdev, const char *id)

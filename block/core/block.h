@@ -399,7 +399,9 @@ BlockBackend *blk_by_dev_id(const char *id);
 /*
  * The backend a device path names, as qemu-io -d takes it: "ID" for
  * scsi-hd and ide-hd, "ID/virtio-backend" for virtio-blk-pci (whose
- * proxy "ID" has none).  NULL with QEMU's error otherwise.
+ * proxy "ID" has none), or the device's absolute QOM path
+ * (/machine/peripheral/ID/virtio-backend).  NULL with QEMU's error
+ * otherwise.
  */
 BlockBackend *blk_by_qdev_id(const char *id, Error **errp);
 

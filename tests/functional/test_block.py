@@ -188,6 +188,18 @@ def test_blockdev_cmdline():
             assert "wrote" in c.cmd("__com.qmpd_qemu-io",
                                     device="vd0/virtio-backend", qdev=True,
                                     command="write 0 4k")
+            # QOM paths, as QEMU resolves them
+            assert "read" in c.cmd(
+                "__com.qmpd_qemu-io", qdev=True, command="read 0 4k",
+                device="/machine/peripheral/vd0/virtio-backend")
+            assert c.error("__com.qmpd_qemu-io", qdev=True,
+                           device="/machine/peripheral/vd0",
+                           command="read 0 4k") == (
+                "GenericError", "Device does not have a block device backend")
+            assert c.error("__com.qmpd_qemu-io", qdev=True,
+                           device="nope/virtio-backend",
+                           command="read 0 4k") == (
+                "DeviceNotFound", "Device 'nope/virtio-backend' not found")
             c.cmd("device_del", id="vd0")
             evs = [c.event("DEVICE_DELETED")["data"] for _ in range(2)]
             assert evs == [
