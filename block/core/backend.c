@@ -207,6 +207,19 @@ void blk_job_release(BlockNode *bn)
     bn->backend_users--;
 }
 
+void blk_job_hold_writer(BlockNode *bn)
+{
+    blk_job_hold(bn);
+    bn->job_writers++;
+}
+
+void blk_job_release_writer(BlockNode *bn)
+{
+    g_assert(bn->job_writers > 0);
+    bn->job_writers--;
+    blk_job_release(bn);
+}
+
 const char *blk_qdev(const BlockBackend *blk)
 {
     return blk->qdev;

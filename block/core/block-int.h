@@ -151,6 +151,8 @@ struct BlockNode {
     BdrvChild *backing;
     GPtrArray *parents;         /* BdrvChild * whose child we are */
     unsigned backend_users;     /* backends with us as root */
+    unsigned job_writers;       /* of them, jobs' that only write (a
+                                 * mirror's target) */
 
     json_t *options;            /* the options we were opened with */
     json_t *reopened_opts;      /* flattened, as the last reopen gave

@@ -369,6 +369,14 @@ void blk_set_root(BlockBackend *blk, BlockNode *root);
 void blk_job_hold(BlockNode *bn);
 void blk_job_release(BlockNode *bn);
 
+/*
+ * The same for a backend that only writes @bn, as QEMU's mirror target:
+ * @bn is in use, but may still become an overlay (blockdev-snapshot,
+ * libvirt's blockcopy --shallow --reuse-external pivot).
+ */
+void blk_job_hold_writer(BlockNode *bn);
+void blk_job_release_writer(BlockNode *bn);
+
 /* All backends, in creation order (borrowed). */
 GPtrArray *blk_all(void);
 

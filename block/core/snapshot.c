@@ -15,12 +15,19 @@
 
 static bool snapshot_attach(BlockNode *bn, BlockNode *overlay, Error **errp)
 {
-    /* QEMU's external_snapshot_prepare(), in its order */
-    if (overlay->backend_users) {
+    unsigned perm;
+    unsigned shared;
+
+    /*
+     * QEMU's external_snapshot_prepare(), in its order.  An overlay in
+     * use is one whose users expect to read a valid image already; a
+     * mirror's target only written so far may get its backing (libvirt
+     * pivots blockcopy --shallow --reuse-external so).
+     */
+    bdrv_node_perm(overlay, &perm, &shared);
+    if (overlay->backend_users > overlay->job_writers
+        || (perm & BLK_PERM_CONSISTENT_READ)) {
         error_setg(errp, "The overlay is already in use");
-        return false;
-    }
-    if (bdrv_backing_blocked(overlay, errp)) {
         return false;
     }
     if (bdrv_backing(overlay)) {

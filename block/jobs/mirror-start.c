@@ -224,7 +224,7 @@ static void mirror_setup(MirrorJob *s, BlockNode *src, BlockNode *target,
     bdrv_ref(src);
     s->target = target;
     bdrv_ref(target);
-    blk_job_hold(target);
+    blk_job_hold_writer(target);
     if (base) {
         s->base = base;
         bdrv_ref(base);

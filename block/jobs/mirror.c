@@ -785,7 +785,7 @@ static void release_nodes(MirrorJob *s)
     g_clear_pointer(&s->new_backing, bdrv_unref);
     g_clear_pointer(&s->to_replace, bdrv_unref);
     if (s->target) {
-        blk_job_release(s->target);
+        blk_job_release_writer(s->target);
     }
     g_clear_pointer(&s->target, bdrv_unref);
     block_job_free(&s->common);

@@ -280,6 +280,40 @@ def test_rollback_snapshots():
     scenario(fn)
 
 
+def test_snapshot_onto_mirror_target():
+    """libvirt's blockcopy --shallow --reuse-external pivot: a mirror's
+    target, only written so far, takes its backing in blockdev-snapshot
+    while the job runs; an overlay whose users read it (a drive's root)
+    is in use."""
+    def fn(r):
+        r.write(0, 65536)
+        img("create", "-q", "-f", "qcow2", os.path.join(r.d, "b2.qcow2"),
+            "4M")
+        assert r.do("blockdev-add", driver="qcow2", backing=None, **{
+            "node-name": "ov", "file": {"driver": "file", "filename":
+                                        os.path.join(r.d, "ov.qcow2")}}) == {}
+        assert r.do("blockdev-add", driver="qcow2", **{
+            "node-name": "b2", "file": {"driver": "file", "filename":
+                                        os.path.join(r.d, "b2.qcow2")}}) == {}
+        assert r.do("blockdev-mirror", device="n0", target="ov", sync="top",
+                    **{"job-id": "m", "auto-dismiss": False}) == {}
+        until_status(r.c, "m", "ready")
+        assert r.txn(act("blockdev-snapshot", node="b2", overlay="ov")) == {}
+        assert r.do("blockdev-del", **{"node-name": "ov"}) == \
+            "Node ov is in use"
+        assert r.do("job-complete", id="m") == {}
+        until_status(r.c, "m", "concluded")
+        assert r.do("job-dismiss", id="m") == {}
+        assert r.do("blockdev-add", driver="qcow2", **{
+            "node-name": "b3", "file": {"driver": "file", "filename":
+                                        os.path.join(r.d, "b2.qcow2"),
+                                        "locking": "off"},
+            "read-only": True}) == {}
+        assert r.txn(act("blockdev-snapshot", node="b3", overlay="ov")) == \
+            "The overlay is already in use"
+    scenario(fn)
+
+
 # ---- backup jobs in transactions -------------------------------------
 #
 # The expected event sequences below are those QEMU 7.2 gave for the
@@ -700,7 +734,8 @@ def test_unsupported():
 
 if __name__ == "__main__":
     run([test_abort_and_properties, test_each_action, test_rollback_bitmaps,
-         test_libvirt_shapes, test_rollback_snapshots, test_unsupported,
+         test_libvirt_shapes, test_rollback_snapshots,
+         test_snapshot_onto_mirror_target, test_unsupported,
          test_grouped_failure, test_grouped_failure_while_waiting,
          test_grouped_success, test_grouped_cancel, test_grouped_finalize,
          test_grouped_bitmaps, test_abort_backup_bitmap,
