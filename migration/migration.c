@@ -243,6 +243,14 @@ static bool qmp_migrate_incoming(const json_t *args, json_t **ret,
         error_setg(errp, "The incoming migration has already been started");
         return false;
     }
+    /*
+     * QEMU 7.2 announces the start before it reads the URI, with or
+     * without the events capability, and whether the URI then works or
+     * not; libvirt's restore waits for a MIGRATION event once
+     * migrate-incoming returns, and fails ("job 'start' is not active")
+     * if none came before the reply
+     */
+    qapi_event_send("MIGRATION", json_pack("{s:s}", "status", "setup"));
     return mig_in_start(qjson_get_str(args, "uri"), errp);
 }
 

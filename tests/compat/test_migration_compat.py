@@ -527,8 +527,44 @@ def test_block_incremental_completes():
             block_migration(True, {"inc": True}))
 
 
+def incoming_events(qemu):
+    """migrate-incoming on a -incoming defer destination: per step, the
+    events sent before the reply, and the error (or None)."""
+    d = tempfile.mkdtemp(prefix="qmpd-incoming-")
+    sock = "unix:%s" % os.path.join(d, "in.sock")
+    steps = [("migrate-incoming", {"uri": "tcp:nonexist.invalid:1"}),
+             ("query-migrate", None),
+             ("migrate-incoming", {"uri": sock}),
+             ("migrate-incoming", {"uri": sock})]
+    q, c = reference.start(["-incoming", "defer"], qemu=qemu)
+    try:
+        out = []
+        for name, a in steps:
+            r = c.execute(name, a)
+            out.append(([(e["event"], e.get("data")) for e in c.events],
+                        r.get("error", {}).get("desc")))
+            c.events.clear()
+        c.execute("quit")
+        assert q.wait(60) == 0
+        return out
+    finally:
+        q.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_incoming_setup_event():
+    """migrate-incoming announces MIGRATION setup before its reply, with
+    no events capability and whether the URI works or not: libvirt's
+    restore waits for an event once it returns."""
+    need_qemu()
+    ours, theirs = incoming_events(False), incoming_events(True)
+    assert ours == theirs, "\n qmpd %r\n QEMU %r" % (ours, theirs)
+    assert ours[2] == ([("MIGRATION", {"status": "setup"})], None), ours
+
+
 if __name__ == "__main__":
     run([test_interface_none, test_interface_pc, test_precopy_completes,
          test_cancel_active, test_destination_killed,
          test_pause_before_switchover, test_cancel_at_switchover,
-         test_block_completes, test_block_incremental_completes])
+         test_block_completes, test_block_incremental_completes,
+         test_incoming_setup_event])
