@@ -161,6 +161,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_libvirt_argv.py \
 	tests/functional/test_libvirt.py \
 	tests/functional/test_libvirt_backup.py \
+	tests/functional/test_libvirt_block.py \
 	tests/functional/test_cmdline.py \
 	tests/functional/test_hmp.py \
 	tests/functional/test_hmp_block.py \
@@ -294,8 +295,9 @@ bench-multifd: qmpd$(EXEEXT)
 	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \
 		$(PYTHON) '$(abs_top_srcdir)/tests/bench/multifd.py'
 .PHONY: bench-multifd
-# "make bench-libvirt": libvirt's probe, virsh create to running and
-# destroy, qmpd beside QEMU 7.2 (tests/bench/libvirt.py)
+# "make bench-libvirt": libvirt's probe, virsh create to running,
+# destroy and the virsh flows of test_libvirt_block.py, qmpd beside
+# QEMU 7.2 (tests/bench/libvirt.py)
 EXTRA_DIST += tests/bench/libvirt.py
 bench-libvirt: qmpd$(EXEEXT)
 	QMPD='$(abs_top_builddir)/qmpd$(EXEEXT)' \

@@ -219,3 +219,81 @@ def destroy(lv):
     assert "Domain 'd' destroyed" in out, out
     assert lv.out("list", "--all", "--name").strip() == ""
     lv.wait_no_emulator()
+
+
+# -- block, snapshot and save flows (test_libvirt_block.py, bench) --
+
+from images import qemu_io  # noqa: E402
+
+# what each reconnect of a new virsh process to the running domain
+# sends before the command it runs; the last one ends it
+RECONNECT_END = ("qom-list", {"path": "/machine/peripheral"})
+# what virsh --wait and --verbose poll: how often depends on timing
+POLLS = ("query-block-jobs", "query-migrate")
+
+
+def chain_with_data(lv):
+    """lv.chain() with data in each layer (base 0-32M, mid 16-32M, top
+    24-28M), and a raw image of what the guest reads from it; (top's
+    path, the raw image's path)."""
+    top = lv.chain()
+    d = os.path.dirname(top)
+    for name, pattern, offset, length in (("base", 1, "0", "32M"),
+                                          ("mid", 2, "16M", "16M"),
+                                          ("top", 3, "24M", "4M")):
+        qemu_io(os.path.join(d, name + ".qcow2"),
+                "write -P %d %s %s" % (pattern, offset, length))
+    ref = os.path.join(lv.top, "ref.raw")
+    img("convert", "-O", "raw", top, ref)
+    return top, ref
+
+
+def session_count(lv):
+    return len(monitor_commands(lv.log)) if os.path.exists(lv.log) else 0
+
+
+def flow_commands(lv, since, polls=False):
+    """What libvirt sent from monitor session @since on, as (execute,
+    arguments) with the root directory written DIR: a reconnect's
+    queries are left out (a session that ends before its last one sent
+    nothing else), and so are the polls of POLLS unless @polls."""
+    seqs = monitor_commands(lv.log)[since:]
+    out = []
+    for seq in seqs:
+        if len(seq) > 2 and seq[2][0] == "query-status":
+            if RECONNECT_END not in seq:
+                continue
+            seq = seq[seq.index(RECONNECT_END) + 1:]
+        for c, a in seq:
+            if (c in POLLS and not polls) or c == "qom-get":
+                continue
+            out.append((c, json.loads(json.dumps(a).replace(lv.top, "DIR"))))
+    return out
+
+
+def flow(lv, name, *cmd, ok=True, polls=False):
+    """Run the virsh flow @cmd; (virsh's status, its output with
+    progress lines split at '\\r', the QMP commands it sent, POLLS
+    too if @polls: a command that is one poll).
+    LIBVIRT_FLOW_TIMES=FILE appends 'EMULATOR NAME SECONDS' to FILE
+    (make bench-libvirt)."""
+    since = session_count(lv)
+    t = time.monotonic()
+    rc, out, err = lv.virsh(*cmd, ok=ok)
+    took = time.monotonic() - t
+    times = os.environ.get("LIBVIRT_FLOW_TIMES")
+    if times:
+        with open(times, "a") as f:
+            f.write("%s %s %.3f\n" % ("QEMU" if "qemu" in lv.emulator
+                                       else "qmpd", name, took))
+    return (rc, out.replace("\r", "\n") + err,
+            flow_commands(lv, since, polls))
+
+
+def chain_of(path):
+    """The files of @path's backing chain, top first (qemu-img info
+    --backing-chain, shared: the domain may hold them)."""
+    p = subprocess.run(["qemu-img", "info", "-U", "--backing-chain",
+                        "--output=json", path], capture_output=True,
+                       text=True, check=True)
+    return [os.path.basename(i["filename"]) for i in json.loads(p.stdout)]
