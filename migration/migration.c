@@ -16,6 +16,7 @@
 #include "migration/block.h"
 #include "migration/migration-int.h"
 #include "migration/migration.h"
+#include "migration/trace-events.h"
 #include "qapi/event.h"
 #include "migration/channel.h"
 #include "qapi/qjson.h"
@@ -59,8 +60,16 @@ void mig_info_reset(bool outgoing)
     info.start_us = g_get_monotonic_time();
 }
 
+TraceEvent mig_trace[MIG_TRACE_COUNT] = { MIG_TRACE_EVENTS(TRACE_ENTRY) };
+
+void mig_trace_register(void)
+{
+    trace_register(mig_trace, MIG_TRACE_COUNT);
+}
+
 void mig_set_status(MigStatus s)
 {
+    TRACE(mig_trace, migrate_set_state, "new state %s", mig_status_name(s));
     info.status = s;
     if (s == MIG_STATUS_COMPLETED || s == MIG_STATUS_FAILED
         || s == MIG_STATUS_CANCELLED) {

@@ -21,6 +21,9 @@
  */
 bool mig_in_start(const char *uri, Error **errp);
 
+/* Register migration's trace points (migration/trace-events.h). */
+void mig_trace_register(void);
+
 /*
  * Whether the outgoing migration ended (or none runs); *@error_desc
  * (borrowed) the reason when it failed, else NULL.  HMP's migrate

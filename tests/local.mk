@@ -28,6 +28,7 @@ UNIT_TESTS = \
 	tests/unit/test-telnet \
 	tests/unit/test-nbd-proto \
 	tests/unit/test-confine \
+	tests/unit/test-trace \
 	tests/unit/test-nbd-server-opts \
 	tests/unit/test-nbd-client
 
@@ -38,6 +39,10 @@ tests_unit_test_json_stream_LDADD = $(TEST_LIBS)
 tests_unit_test_validate_SOURCES = tests/unit/test-validate.c
 tests_unit_test_validate_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_validate_LDADD = $(TEST_LIBS)
+
+tests_unit_test_trace_SOURCES = tests/unit/test-trace.c
+tests_unit_test_trace_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_trace_LDADD = $(TEST_LIBS)
 
 tests_unit_test_cpu_SOURCES = tests/unit/test-cpu.c
 tests_unit_test_cpu_CFLAGS = $(TEST_CFLAGS)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "block/jobs/job-int.h"
+#include "block/jobs/trace-events.h"
 #include "qapi/event.h"
 #include "qapi/opts.h"
 #include "qapi/qjson.h"
@@ -140,8 +141,19 @@ JobStatus job_status(const Job *job)
     return job->status;
 }
 
+TraceEvent job_trace[JOB_TRACE_COUNT] = { JOB_TRACE_EVENTS(TRACE_ENTRY) };
+
+void job_trace_register(void)
+{
+    trace_register(job_trace, JOB_TRACE_COUNT);
+}
+
 static void transition(Job *job, JobStatus to)
 {
+    TRACE(job_trace, job_state_transition,
+          "job %p (ret: %d) attempting %s transition (%s-->%s)", (void *)job,
+          job->ret, transitions[job->status][to] ? "allowed" : "disallowed",
+          status_names[job->status], status_names[to]);
     g_assert(transitions[job->status][to]);
     job->status = to;
     if (job->id) {
@@ -153,6 +165,9 @@ static void transition(Job *job, JobStatus to)
 
 static bool check_verb(Job *job, JobVerb verb, Error **errp)
 {
+    TRACE(job_trace, job_apply_verb, "job %p in state %s; applying verb %s "
+          "(%s)", (void *)job, status_names[job->status], verb_names[verb],
+          verbs[verb][job->status] ? "allowed" : "prohibited");
     if (verbs[verb][job->status]) {
         return true;
     }
@@ -457,6 +472,7 @@ static void txn_success(Job *job)
 void job_completed(Job *job, int ret, const char *error)
 {
     g_assert(!is_completed(job));
+    TRACE(job_trace, job_completed, "job %p ret %d", (void *)job, ret);
     job->deferred_to_main = true;
     job->ret = ret;
     if (ret < 0 && error && !job->error) {

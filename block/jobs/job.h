@@ -69,6 +69,9 @@ bool job_transition_allowed(JobStatus from, JobStatus to);
 /* The job with id @id, or NULL. */
 Job *job_find(const char *id);
 
+/* Register the job core's trace points (block/jobs/trace-events.h). */
+void job_trace_register(void);
+
 /* The job, or NULL with QEMU's "Job '%s' not found" error. */
 Job *job_get(const char *id, Error **errp);
 
