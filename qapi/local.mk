@@ -15,6 +15,7 @@ QAPI_SCHEMA_FILES = \
 	qapi/schema/qdev.json \
 	qapi/schema/qom.json \
 	qapi/schema/run-state.json \
+	qapi/schema/trace.json \
 	qapi/schema/transaction.json
 
 EXTRA_DIST += $(QAPI_SCHEMA_FILES) qapi/schema/schema.gresource.xml \

@@ -26,6 +26,7 @@
 #include "system/qom-tree.h"
 #include "system/qom.h"
 #include "system/runstate.h"
+#include "system/trace-cmds.h"
 #include "system/workload.h"
 
 void qmpd_register_handlers(QapiSchema *s)
@@ -78,11 +79,15 @@ void qmpd_register_handlers(QapiSchema *s)
                            object_qmp_handlers_count);
     qapi_register_handlers(s, iothread_qmp_handlers,
                            iothread_qmp_handlers_count);
+    qapi_register_handlers(s, trace_qmp_handlers, trace_qmp_handlers_count);
     drive_hmp_init(s);
+    job_trace_register();
+    mig_trace_register();
     /* HMP tables are process-wide; a second schema reuses them */
     if (!hmp_done) {
         hmp_register_handlers(guest_hmp_handlers, guest_hmp_handlers_count);
         hmp_register_handlers(drive_hmp_handlers, drive_hmp_handlers_count);
+        hmp_register_handlers(trace_hmp_handlers, trace_hmp_handlers_count);
         hmp_done = true;
     }
 }

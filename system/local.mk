@@ -26,6 +26,7 @@ system_libsystem_a_SOURCES = \
 	system/iothread.c system/iothread.h \
 	system/secret.c system/secret.h system/throttle-group.c \
 	system/memory-backend.c system/memory-backend.h \
+	system/trace-cmds.c system/trace-cmds.h \
 	system/handlers.c system/handlers.h
 
 bin_PROGRAMS += qmpd

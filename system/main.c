@@ -42,6 +42,7 @@
 #include "system/serial.h"
 #include "system/vclock.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 #define EXIT_FLUSH_US (2 * G_USEC_PER_SEC)
 
@@ -239,6 +240,28 @@ static Chardev *claim_chardev(QmpdOptions *o, const char *id,
     }
 }
 
+/* -trace's patterns, once the trace points are registered. */
+static void enable_traces(const QmpdOptions *o)
+{
+    for (guint i = 0; i < o->traces->len; i++) {
+        const char *pattern = g_ptr_array_index(o->trace_patterns, i);
+        g_autoptr(GPtrArray) evs = NULL;
+
+        if (!pattern) {
+            continue;
+        }
+        evs = trace_match(pattern);
+        if (!evs->len && !trace_is_pattern(pattern)) {
+            fprintf(stderr, "qmpd: -trace %s: warning: trace event '%s' "
+                    "does not exist\n",
+                    (char *)g_ptr_array_index(o->traces, i), pattern);
+        }
+        for (guint k = 0; k < evs->len; k++) {
+            ((TraceEvent *)g_ptr_array_index(evs, k))->enabled = true;
+        }
+    }
+}
+
 /* Every -object in order, then the machine's RAM backend. */
 static void create_objects(QapiSchema *schema, QmpdOptions *o)
 {
@@ -382,6 +405,7 @@ int main(int argc, char **argv)
     }
     sigfd = setup_signals();
     schema = load_schema();
+    enable_traces(&o);
     if (!bdrv_init(&err)) {
         die(err);
     }

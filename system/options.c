@@ -37,7 +37,7 @@ static const char *const unsupported[] = {
     "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
     "usb", "usbdevice", "audio", "soundhw", "snapshot", "loadvm",
     "k", "mem-path", "mem-prealloc", "numa", "smbios", "fw_cfg",
-    "icount", "trace", "D", "d", "L", "chroot", "runas", "tpmdev",
+    "icount", "D", "d", "L", "chroot", "runas", "tpmdev",
     "watchdog", "watchdog-action", "iscsi", "add-fd", "readconfig",
     "writeconfig", "plugin", "preconfig", "compat", "action", "semihosting",
     "semihosting-config", "virtfs", "fsdev", "mon-pretty", "gdb", "s",
@@ -498,6 +498,29 @@ static bool opt_object(QmpdOptions *o, const char *arg, Error **errp)
     return true;
 }
 
+/*
+ * -trace [enable=]PATTERN: checked now, applied once the trace points
+ * are registered.  qmpd's trace output is stderr, as QEMU's log
+ * backend: an events list file or an output file are refused by name.
+ */
+static bool opt_trace(QmpdOptions *o, const char *arg, Error **errp)
+{
+    static const char *const keys[] = { "enable", "events", "file", NULL };
+    g_autoptr(Opts) opts = opts_parse(arg, "enable", keys, NULL, errp);
+
+    if (!opts) {
+        return false;
+    }
+    if (opts_get(opts, "events") || opts_get(opts, "file")) {
+        error_setg(errp, "only enable= is supported by qmpd (trace points "
+                   "write to stderr)");
+        return false;
+    }
+    g_ptr_array_add(o->traces, g_strdup(arg));
+    g_ptr_array_add(o->trace_patterns, g_strdup(opts_get(opts, "enable")));
+    return true;
+}
+
 static const Option options[] = {
     { "qmp", true, opt_qmp, false },
     { "qmp-pretty", true, opt_qmp_pretty, false },
@@ -514,6 +537,7 @@ static const Option options[] = {
     { "no-user-config", false, opt_noop, false },
     { "name", true, opt_name, false },
     { "uuid", true, opt_uuid, false },
+    { "trace", true, opt_trace, false },
     { "smp", true, board_opt_smp, true },
     { "cpu", true, board_opt_cpu, true },
     { "overcommit", true, board_opt_overcommit, false },
@@ -580,6 +604,7 @@ static void print_usage(void)
            "                           (-device help, -device MODEL,help)\n"
            "-name NAME | guest=NAME[,process=NAME][,debug-threads=on|off]\n"
            "-uuid UUID                 the guest's UUID (query-uuid)\n"
+           "-trace [enable=]PATTERN    enable trace points (stderr)\n"
            "-object iothread|secret|memory-backend-ram|throttle-group,"
            "id=ID[,...]\n"
            "                           (-object help, -object TYPE,help)\n"
@@ -736,6 +761,8 @@ int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
     o->devices = g_ptr_array_new();
     o->drives = g_ptr_array_new();
     o->objects = g_ptr_array_new_with_free_func(g_free);
+    o->traces = g_ptr_array_new_with_free_func(g_free);
+    o->trace_patterns = g_ptr_array_new_with_free_func(g_free);
     o->serials = g_ptr_array_new_with_free_func(g_free);
     o->machine.type = "pc-i440fx-7.2";
 
@@ -823,6 +850,8 @@ void qmpd_options_free(QmpdOptions *o)
     }
     g_ptr_array_unref(o->drives);
     g_ptr_array_unref(o->objects);
+    g_ptr_array_unref(o->traces);
+    g_ptr_array_unref(o->trace_patterns);
     g_ptr_array_unref(o->serials);
     g_ptr_array_unref(o->chardevs);
     g_free(o->qtest);

@@ -48,6 +48,8 @@ typedef struct QmpdOptions {
     GPtrArray *devices;     /* DeviceOpt * */
     GPtrArray *drives;      /* DriveOpt *, in command-line order */
     GPtrArray *objects;     /* char *: each -object's argument, in order */
+    GPtrArray *traces;      /* char *: each -trace's argument, in order */
+    GPtrArray *trace_patterns;  /* char *: the pattern of each (or NULL) */
     GPtrArray *serials;     /* char *: the serial ports' chardev ids */
     char *qtest;            /* the chardev id serving qtest */
     char *qtest_log;

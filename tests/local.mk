@@ -167,6 +167,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_libvirt.py \
 	tests/functional/test_libvirt_backup.py \
 	tests/functional/test_libvirt_block.py \
+	tests/functional/test_trace.py \
 	tests/functional/test_cmdline.py \
 	tests/functional/test_hmp.py \
 	tests/functional/test_hmp_block.py \
