@@ -267,7 +267,9 @@ def flow_commands(lv, since, polls=False):
         for c, a in seq:
             if (c in POLLS and not polls) or c == "qom-get":
                 continue
-            out.append((c, json.loads(json.dumps(a).replace(lv.top, "DIR"))))
+            # the descriptor number of "fd:N" is libvirt's own choice
+            a = re.sub(r'"fd:\d+"', '"fd:N"', json.dumps(a))
+            out.append((c, json.loads(a.replace(lv.top, "DIR"))))
     return out
 
 
