@@ -1,39 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Channels.  Sockets are made non-blocking at once and watched by the
- * main loop: a TCP connect that is still in progress completes when the
- * socket turns writable, a listener accepts on readable.  A host name
- * is resolved with getaddrinfo(), which may block on DNS; migrations
- * name numeric addresses or localhost in practice.  Unix sockets are
- * created owner-only, as every socket qmpd listens on.
+ * Channels: the URI's protocol picks a socket from util/sockets.c, a
+ * shell command's pipe or an inherited descriptor.  Whatever the
+ * protocol, the caller hears of the descriptor from the main loop.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <glib.h>
 #include <glib-unix.h>
 
 #include "migration/channel.h"
-#include "util/confine.h"
-#include "util/fdstore.h"
+#include "util/sockets.h"
 
 struct MigListener {
-    int fd;
-    guint watch;
-    bool more;              /* keep accepting (multifd) */
-    bool in_cb, dead;       /* freed by its callback: free after it */
+    SockListener *sock;     /* tcp:, unix: */
+    int fd;                 /* exec:, fd: until reported */
+    guint idle;
     MigChannelCb *cb;
     void *opaque;
     json_t *address;
@@ -50,53 +37,6 @@ bool mig_uri_valid(const char *uri)
 {
     return g_str_has_prefix(uri, "tcp:") || g_str_has_prefix(uri, "unix:")
         || g_str_has_prefix(uri, "exec:") || g_str_has_prefix(uri, "fd:");
-}
-
-static void set_nonblock(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-/* "HOST:PORT" or "[V6]:PORT" into getaddrinfo results. */
-static struct addrinfo *resolve(const char *hp, bool passive, Error **errp)
-{
-    g_autofree char *host = NULL;
-    const char *colon = strrchr(hp, ':');
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                              .ai_flags = passive ? AI_PASSIVE : 0 };
-    struct addrinfo *res;
-    int r;
-
-    if (!colon) {
-        error_setg(errp, "error parsing address '%s'", hp);
-        return NULL;
-    }
-    host = g_strndup(hp, colon - hp);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host) - 2);
-        host[strlen(host) - 2] = 0;
-    }
-    r = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &res);
-    if (r) {
-        error_setg(errp, "address resolution failed for %s: %s", hp,
-                   gai_strerror(r));
-        return NULL;
-    }
-    return res;
-}
-
-static int unix_addr(const char *path, struct sockaddr_un *sun,
-                     Error **errp)
-{
-    memset(sun, 0, sizeof(*sun));
-    sun->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sun->sun_path)) {
-        error_setg(errp, "UNIX socket path '%s' is too long", path);
-        return -1;
-    }
-    strcpy(sun->sun_path, path);
-    return 0;
 }
 
 static gboolean connect_done_cb(gint fd, GIOCondition cond, gpointer opaque)
@@ -128,72 +68,22 @@ static gboolean connect_report_cb(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-/* Start a non-blocking connect of a new socket to @sa. */
-static int start_connect(int family, const struct sockaddr *sa,
-                         socklen_t salen, bool *in_progress)
-{
-    int fd = socket(family, SOCK_STREAM, 0);
-
-    if (fd < 0) {
-        return -errno;
-    }
-    set_nonblock(fd);
-    *in_progress = false;
-    if (connect(fd, sa, salen) < 0) {
-        if (errno != EINPROGRESS) {
-            int e = errno;
-
-            close(fd);
-            return -e;
-        }
-        *in_progress = true;
-    }
-    return fd;
-}
-
 static bool outside_forbidden;
 
 void mig_channel_forbid_outside(void)
 {
     outside_forbidden = true;
+    sock_forbid_fd_param();
 }
 
-static bool outside_allowed(const char *uri, Error **errp)
-{
-    if (outside_forbidden) {
-        error_setg(errp, "Migration URI '%s' is disabled here", uri);
-        return false;
-    }
-    return true;
-}
-
-/*
- * fd:N or fd:NAME, as QEMU reads them: a leading digit makes a number
- * (getfd refuses such names).  The descriptor becomes the caller's.
- */
 static int fd_param(const char *param, Error **errp)
 {
-    int fd = -1;
+    GError *gerr = NULL;
+    int fd = sock_fd_param(param, &gerr);
 
-    if (!outside_allowed("fd:", errp)) {
-        return -1;
-    }
-    if (g_ascii_isdigit(param[0])) {
-        char *end;
-        long n = strtol(param, &end, 10);
-
-        if (!*end && n <= G_MAXINT && fcntl(n, F_GETFD) >= 0) {
-            fd = n;
-        }
-    } else {
-        fd = fdstore_take(fdstore_current(), param);
-    }
     if (fd < 0) {
-        error_setg(errp, "File descriptor named '%s' has not been found",
-                   param);
-        return -1;
+        error_take_gerror(errp, gerr);
     }
-    set_nonblock(fd);
     return fd;
 }
 
@@ -204,7 +94,8 @@ static int spawn_exec(const char *cmd, bool source, Error **errp)
     int fd;
     gboolean ok;
 
-    if (!outside_allowed("exec:", errp)) {
+    if (outside_forbidden) {
+        error_setg(errp, "Migration URI 'exec:' is disabled here");
         return -1;
     }
     ok = g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
@@ -212,11 +103,31 @@ static int spawn_exec(const char *cmd, bool source, Error **errp)
                                   NULL, source ? &fd : NULL,
                                   source ? NULL : &fd, NULL, &gerr);
     if (!ok) {
-        error_setg(errp, "%s", gerr->message);
-        g_error_free(gerr);
+        error_take_gerror(errp, gerr);
         return -1;
     }
-    set_nonblock(fd);
+    sock_set_nonblock(fd);
+    return fd;
+}
+
+/* The first address of tcp:HOST:PORT that takes a connect, or -errno. */
+static int connect_tcp(const char *hp, bool *in_progress, Error **errp)
+{
+    g_autofree char *host = NULL;
+    g_autofree char *port = NULL;
+    GError *gerr = NULL;
+    struct addrinfo *res = NULL, *ai;
+    int fd = -ECONNREFUSED;
+
+    if (!sock_split_host_port(hp, &host, &port, &gerr)
+        || !(res = sock_resolve(host, port, false, &gerr))) {
+        error_take_gerror(errp, gerr);
+        return -1;
+    }
+    for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = sock_connect_start(ai->ai_addr, ai->ai_addrlen, in_progress);
+    }
+    freeaddrinfo(res);
     return fd;
 }
 
@@ -225,44 +136,32 @@ bool mig_channel_connect(const char *uri, MigChannelCb *cb, void *opaque,
 {
     MigConnect *c = g_new0(MigConnect, 1);
     bool in_progress = false;
+    GError *gerr = NULL;
+    Error *local = NULL;
     int fd = -1;
 
     c->cb = cb;
     c->opaque = opaque;
     if (g_str_has_prefix(uri, "tcp:")) {
-        struct addrinfo *res = resolve(uri + 4, false, errp), *ai;
-
-        if (!res) {
-            g_free(c);
-            return false;
-        }
-        fd = -ECONNREFUSED;
-        for (ai = res; ai && fd < 0; ai = ai->ai_next) {
-            fd = start_connect(ai->ai_family, ai->ai_addr, ai->ai_addrlen,
-                               &in_progress);
-        }
-        freeaddrinfo(res);
+        fd = connect_tcp(uri + 4, &in_progress, &local);
     } else if (g_str_has_prefix(uri, "unix:")) {
         struct sockaddr_un sun;
 
-        if (unix_addr(uri + 5, &sun, errp) < 0) {
-            g_free(c);
-            return false;
+        if (!sock_unix_addr(uri + 5, &sun, &gerr)) {
+            error_take_gerror(&local, gerr);
+        } else {
+            fd = sock_connect_start((struct sockaddr *)&sun, sizeof(sun),
+                                    &in_progress);
         }
-        fd = start_connect(AF_UNIX, (struct sockaddr *)&sun, sizeof(sun),
-                           &in_progress);
     } else if (g_str_has_prefix(uri, "exec:")) {
-        fd = spawn_exec(uri + 5, true, errp);
-        if (fd < 0) {
-            g_free(c);
-            return false;
-        }
+        fd = spawn_exec(uri + 5, true, &local);
     } else {
-        fd = fd_param(uri + 3, errp);
-        if (fd < 0) {
-            g_free(c);
-            return false;
-        }
+        fd = fd_param(uri + 3, &local);
+    }
+    if (local) {
+        error_propagate(errp, local);
+        g_free(c);
+        return false;
     }
     if (fd >= 0 && in_progress) {
         g_unix_fd_add(fd, G_IO_OUT, connect_done_cb, c);
@@ -277,68 +176,24 @@ bool mig_channel_connect(const char *uri, MigChannelCb *cb, void *opaque,
     return true;
 }
 
-static gboolean accept_cb(gint fd, GIOCondition cond, gpointer opaque)
+static void accept_cb(void *opaque, int fd)
 {
     MigListener *l = opaque;
-    int conn = accept(fd, NULL, NULL);
 
-    if (conn < 0) {
-        return G_SOURCE_CONTINUE;    /* EAGAIN, or the client gave up */
-    }
-    set_nonblock(conn);
-    if (l->more) {
-        l->in_cb = true;
-        l->cb(l->opaque, conn, NULL);
-        l->in_cb = false;
-        if (l->dead) {
-            l->watch = 0;
-            mig_listener_free(l);
-            return G_SOURCE_REMOVE;
-        }
-        return G_SOURCE_CONTINUE;
-    }
-    l->watch = 0;
-    /* QEMU takes one connection and stops listening */
-    close(l->fd);
-    l->fd = -1;
-    l->cb(l->opaque, conn, NULL);
-    return G_SOURCE_REMOVE;
-}
-
-static int listen_on(int family, const struct sockaddr *sa, socklen_t len,
-                     Error **errp)
-{
-    int fd = socket(family, SOCK_STREAM, 0);
-    int one = 1;
-
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Failed to create socket");
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* multifd's channels connect at once: a unix connect finds no room
-     * in a short queue (EAGAIN) */
-    if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
-        error_setg_errno(errp, errno, "Failed to bind socket");
-        close(fd);
-        return -1;
-    }
-    set_nonblock(fd);
-    return fd;
+    l->cb(l->opaque, fd, NULL);
 }
 
 static json_t *inet_address(int fd)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    char host[NI_MAXHOST], port[NI_MAXSERV];
+    g_autofree char *host = NULL;
+    g_autofree char *port = NULL;
+    bool ipv6;
 
-    getsockname(fd, (struct sockaddr *)&ss, &len);
-    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
-                sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+    if (!sock_inet_name(fd, &host, &port, &ipv6)) {
+        return NULL;
+    }
     return json_pack("{s:s,s:s,s:s,s:b}", "type", "inet", "host", host,
-                     "port", port, ss.ss_family == AF_INET6 ? "ipv6"
-                     : "ipv4", 1);
+                     "port", port, ipv6 ? "ipv6" : "ipv4", 1);
 }
 
 static gboolean report_fd_cb(gpointer opaque)
@@ -346,72 +201,60 @@ static gboolean report_fd_cb(gpointer opaque)
     MigListener *l = opaque;
     int fd = l->fd;
 
-    l->watch = 0;
+    l->idle = 0;
     l->fd = -1;
     l->cb(l->opaque, fd, NULL);
     return G_SOURCE_REMOVE;
+}
+
+/* tcp:HOST:PORT's listening socket. */
+static int listen_tcp(const char *hp, GError **err)
+{
+    g_autofree char *host = NULL;
+    g_autofree char *port = NULL;
+
+    if (!sock_split_host_port(hp, &host, &port, err)) {
+        return -1;
+    }
+    return sock_listen_inet(host, port, err);
 }
 
 MigListener *mig_channel_listen(const char *uri, MigChannelCb *cb,
                                 void *opaque, Error **errp)
 {
     g_autofree MigListener *l = g_new0(MigListener, 1);
+    GError *gerr = NULL;
+    int fd;
 
     l->cb = cb;
     l->opaque = opaque;
-    if (g_str_has_prefix(uri, "tcp:")) {
-        struct addrinfo *res = resolve(uri + 4, true, errp);
+    l->fd = -1;
+    if (g_str_has_prefix(uri, "tcp:") || g_str_has_prefix(uri, "unix:")) {
+        bool tcp = uri[0] == 't';
 
-        if (!res) {
+        fd = tcp ? listen_tcp(uri + 4, &gerr)
+            : sock_listen_unix(uri + 5, &gerr);
+        if (fd < 0) {
+            error_take_gerror(errp, gerr);
             return NULL;
         }
-        l->fd = listen_on(res->ai_family, res->ai_addr, res->ai_addrlen,
-                          errp);
-        freeaddrinfo(res);
-        if (l->fd < 0) {
-            return NULL;
-        }
-        l->address = inet_address(l->fd);
-    } else if (g_str_has_prefix(uri, "unix:")) {
-        struct sockaddr_un sun;
-        mode_t old;
-
-        if (unix_addr(uri + 5, &sun, errp) < 0) {
-            return NULL;
-        }
-        if (!fs_may_write(uri + 5)) {
-            error_setg_errno(errp, EACCES, "Failed to bind socket");
-            return NULL;
-        }
-        unlink(uri + 5);
-        old = umask(0077);
-        l->fd = listen_on(AF_UNIX, (struct sockaddr *)&sun, sizeof(sun),
-                          errp);
-        umask(old);
-        if (l->fd < 0) {
-            return NULL;
-        }
-        l->address = json_pack("{s:s,s:s}", "path", uri + 5, "type",
-                               "unix");
-    } else if (g_str_has_prefix(uri, "exec:")) {
-        l->fd = spawn_exec(uri + 5, false, errp);
-        if (l->fd < 0) {
-            return NULL;
-        }
-        l->watch = g_idle_add(report_fd_cb, l);
+        l->address = tcp ? inet_address(fd)
+            : json_pack("{s:s,s:s}", "path", uri + 5, "type", "unix");
+        l->sock = sock_listener_new(fd, accept_cb, l);
         return g_steal_pointer(&l);
+    }
+    if (g_str_has_prefix(uri, "exec:")) {
+        l->fd = spawn_exec(uri + 5, false, errp);
     } else if (g_str_has_prefix(uri, "fd:")) {
         l->fd = fd_param(uri + 3, errp);
-        if (l->fd < 0) {
-            return NULL;
-        }
-        l->watch = g_idle_add(report_fd_cb, l);
-        return g_steal_pointer(&l);
     } else {
         error_setg(errp, "unknown migration protocol: %s", uri);
         return NULL;
     }
-    l->watch = g_unix_fd_add(l->fd, G_IO_IN, accept_cb, l);
+    if (l->fd < 0) {
+        return NULL;
+    }
+    l->idle = g_idle_add(report_fd_cb, l);
     return g_steal_pointer(&l);
 }
 
@@ -420,44 +263,9 @@ json_t *mig_listener_address(const MigListener *l)
     return l->address ? json_pack("[O]", l->address) : NULL;
 }
 
-void mig_listener_accept_more(MigListener *l)
-{
-    l->more = true;
-}
-
-MigListener *mig_channel_listen_fd(int fd, MigChannelCb *cb, void *opaque)
-{
-    MigListener *l = g_new0(MigListener, 1);
-
-    set_nonblock(fd);
-    l->fd = fd;
-    l->cb = cb;
-    l->opaque = opaque;
-    l->more = true;
-    l->watch = g_unix_fd_add(l->fd, G_IO_IN, accept_cb, l);
-    return l;
-}
-
 bool mig_listener_pending(const MigListener *l)
 {
-    struct pollfd p = { .fd = l ? l->fd : -1, .events = POLLIN };
-
-    return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
-void mig_listener_pause(MigListener *l, bool paused)
-{
-    if (paused && l->watch) {
-        g_source_remove(l->watch);
-        l->watch = 0;
-    } else if (!paused && !l->watch && l->fd >= 0) {
-        l->watch = g_unix_fd_add(l->fd, G_IO_IN, accept_cb, l);
-    }
-}
-
-int mig_channel_fd_param(const char *param, Error **errp)
-{
-    return fd_param(param, errp);
+    return l && sock_listener_pending(l->sock);
 }
 
 void mig_listener_free(MigListener *l)
@@ -465,12 +273,9 @@ void mig_listener_free(MigListener *l)
     if (!l) {
         return;
     }
-    if (l->in_cb) {
-        l->dead = true;
-        return;
-    }
-    if (l->watch) {
-        g_source_remove(l->watch);
+    sock_listener_free(l->sock);
+    if (l->idle) {
+        g_source_remove(l->idle);
     }
     if (l->fd >= 0) {
         close(l->fd);

@@ -40,8 +40,9 @@ bool mig_channel_connect(const char *uri, MigChannelCb *cb, void *opaque,
 typedef struct MigListener MigListener;
 
 /*
- * Wait for the source at @uri: @cb runs once with the first
- * connection (exec: and fd: at once, from the main loop).
+ * Wait for the source at @uri: @cb runs for each connection (multifd
+ * opens several) until mig_listener_free(), which @cb may call; for
+ * exec: and fd: once, at once, from the main loop.
  */
 MigListener *mig_channel_listen(const char *uri, MigChannelCb *cb,
                                 void *opaque, Error **errp);
@@ -49,35 +50,9 @@ MigListener *mig_channel_listen(const char *uri, MigChannelCb *cb,
 /* query-migrate's socket-address while listening (new reference). */
 json_t *mig_listener_address(const MigListener *l);
 
-/*
- * Keep listening after the first connection (multifd's channels): @cb
- * runs for each, until mig_listener_free(), which @cb may call.
- */
-void mig_listener_accept_more(MigListener *l);
-
 void mig_listener_free(MigListener *l);
 
 /* Whether a connection waits to be accepted (never blocks). */
 bool mig_listener_pending(const MigListener *l);
-
-/*
- * Listen on @fd, a socket already listening (the NBD server's fd
- * address), taken: @cb runs for each connection, as after
- * mig_listener_accept_more().
- */
-MigListener *mig_channel_listen_fd(int fd, MigChannelCb *cb, void *opaque);
-
-/*
- * Stop accepting (connections wait in the listen queue) or accept
- * again: the NBD server at its max-connections.
- */
-void mig_listener_pause(MigListener *l, bool paused);
-
-/*
- * The descriptor fd:@param names (a number, or a name getfd gave on
- * the monitor running the command), the caller's; -1 with QEMU's
- * message when there is none.
- */
-int mig_channel_fd_param(const char *param, Error **errp);
 
 #endif /* MIGRATION_CHANNEL_H */

@@ -418,7 +418,6 @@ bool mig_in_start(const char *uri, Error **errp)
     }
     deferred = false;
     in->listener = l;
-    mig_listener_accept_more(l);
     /* as QEMU: no status while listening, only the address */
     mig_info()->socket_address = mig_listener_address(l);
     return true;

@@ -27,10 +27,10 @@
 #include <glib-unix.h>
 
 #include "block/core/ioq.h"
-#include "migration/channel.h"
 #include "nbd/server-int.h"
 #include "nbd/server.h"
 #include "qapi/qjson.h"
+#include "util/sockets.h"
 
 /* One queued write: a header (copied) and maybe a payload (owned). */
 typedef struct NbdOut {
@@ -42,7 +42,7 @@ typedef struct NbdOut {
 } NbdOut;
 
 typedef struct NbdServer {
-    MigListener *listener;
+    SockListener *listener;
     unsigned max_conns;         /* 0: no limit */
     GList *conns;               /* every NbdConn not yet freed */
     unsigned live;              /* of those, not dead */
@@ -193,7 +193,7 @@ void nbd_conn_close(NbdConn *c)
 
         server->live--;
         if (was_full) {
-            mig_listener_pause(server->listener, false);
+            sock_listener_pause(server->listener, false);
         }
     }
     conn_reap(c);
@@ -352,14 +352,10 @@ static gboolean conn_io_cb(gint fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void accept_cb(void *opaque, int fd, Error *err)
+static void accept_cb(void *opaque, int fd)
 {
     NbdConn *c;
 
-    if (fd < 0) {
-        error_free(err);
-        return;
-    }
     c = g_new0(NbdConn, 1);
     c->fd = fd;
     c->phase = NBD_CONN_CLIENT_FLAGS;
@@ -367,37 +363,42 @@ static void accept_cb(void *opaque, int fd, Error *err)
     server->conns = g_list_prepend(server->conns, c);
     server->live++;
     if (server->max_conns && server->live >= server->max_conns) {
-        mig_listener_pause(server->listener, true);
+        sock_listener_pause(server->listener, true);
     }
     nbd_opts_greet(c);
     nbd_conn_update(c);
 }
 
-/* SocketAddressLegacy as a URI mig_channel_listen() reads. */
-static char *legacy_uri(const json_t *addr, Error **errp)
+/* A socket listening where SocketAddressLegacy @addr says. */
+static int listen_legacy(const json_t *addr, Error **errp)
 {
     const char *type = qjson_get_str(addr, "type");
     const json_t *data = json_object_get(addr, "data");
+    GError *gerr = NULL;
+    int fd;
 
     if (!strcmp(type, "inet")) {
-        const char *host = qjson_get_str(data, "host");
-
-        return g_strdup_printf(strchr(host, ':') ? "tcp:[%s]:%s"
-                               : "tcp:%s:%s", host,
-                               qjson_get_str(data, "port"));
+        fd = sock_listen_inet(qjson_get_str(data, "host"),
+                              qjson_get_str(data, "port"), &gerr);
+    } else if (!strcmp(type, "unix")) {
+        fd = sock_listen_unix(qjson_get_str(data, "path"), &gerr);
+    } else if (!strcmp(type, "fd")) {
+        fd = sock_fd_param(qjson_get_str(data, "str"), &gerr);
+    } else {
+        error_setg(errp, "Socket family %s is not supported", type);
+        return -1;
     }
-    if (!strcmp(type, "unix")) {
-        return g_strdup_printf("unix:%s", qjson_get_str(data, "path"));
+    if (fd < 0) {
+        error_take_gerror(errp, gerr);
     }
-    error_setg(errp, "Socket family %s is not supported", type);
-    return NULL;
+    return fd;
 }
 
 /* nbd-server-start's work, with @args borrowed. */
 static bool server_start(const json_t *args, Error **errp)
 {
     const json_t *addr = json_object_get(args, "addr");
-    MigListener *l;
+    int fd;
 
     if (server) {
         error_setg(errp, "NBD server already running");
@@ -409,24 +410,12 @@ static bool server_start(const json_t *args, Error **errp)
                    qjson_get_str(args, "tls-creds"));
         return false;
     }
-    if (!strcmp(qjson_get_str(addr, "type"), "fd")) {
-        const json_t *data = json_object_get(addr, "data");
-        int fd = mig_channel_fd_param(qjson_get_str(data, "str"), errp);
-
-        l = fd < 0 ? NULL : mig_channel_listen_fd(fd, accept_cb, NULL);
-    } else {
-        g_autofree char *uri = legacy_uri(addr, errp);
-
-        l = uri ? mig_channel_listen(uri, accept_cb, NULL, errp) : NULL;
-        if (l) {
-            mig_listener_accept_more(l);
-        }
-    }
-    if (!l) {
+    fd = listen_legacy(addr, errp);
+    if (fd < 0) {
         return false;
     }
     server = g_new0(NbdServer, 1);
-    server->listener = l;
+    server->listener = sock_listener_new(fd, accept_cb, NULL);
     server->max_conns = qjson_get_uint_or(args, "max-connections", 0);
     return true;
 }
@@ -445,7 +434,7 @@ static bool qmp_nbd_server_stop(const json_t *args, json_t **ret,
         return false;
     }
     nbd_exports_close_all();
-    mig_listener_free(server->listener);
+    sock_listener_free(server->listener);
     /* clients still in the handshake go too */
     while (server->conns) {
         NbdConn *c = server->conns->data;

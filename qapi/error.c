@@ -74,6 +74,12 @@ void error_setg_errno(Error **errp, int os_errno, const char *fmt, ...)
     va_end(ap);
 }
 
+void error_take_gerror(Error **errp, GError *gerr)
+{
+    error_setg(errp, "%s", gerr->message);
+    g_error_free(gerr);
+}
+
 void error_append_hint(Error *const *errp, const char *fmt, ...)
 {
     va_list ap;

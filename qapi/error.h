@@ -33,6 +33,9 @@ void error_set(Error **errp, ErrorClass cls, const char *fmt, ...)
 void error_setg_errno(Error **errp, int os_errno, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 
+/* Set a GenericError with @gerr's message; @gerr is freed. */
+void error_take_gerror(Error **errp, GError *gerr);
+
 /* Add text to the hint of the error in *@errp (HMP prints hints). */
 void error_append_hint(Error *const *errp, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);

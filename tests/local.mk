@@ -29,6 +29,7 @@ UNIT_TESTS = \
 	tests/unit/test-nbd-proto \
 	tests/unit/test-confine \
 	tests/unit/test-trace \
+	tests/unit/test-sockets \
 	tests/unit/test-nbd-server-opts \
 	tests/unit/test-nbd-client
 
@@ -81,6 +82,10 @@ tests_unit_test_nbd_proto_LDADD = nbd/libnbdproto.a $(TEST_LIBS)
 tests_unit_test_confine_SOURCES = tests/unit/test-confine.c
 tests_unit_test_confine_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_confine_LDADD = util/libutil.a $(TEST_LIBS)
+
+tests_unit_test_sockets_SOURCES = tests/unit/test-sockets.c
+tests_unit_test_sockets_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_sockets_LDADD = util/libutil.a $(TEST_LIBS)
 
 # the handshake alone: the connection, the exports and the two block
 # facts it reads are fakes in the test

@@ -17,9 +17,15 @@ monitor/, system/, migration/ or nbd/ (STYLE.md: system -> monitor ->
 block -> {qapi, util}), except the nbd driver's files (nbd*.c), which
 drive the NBD client (nbd/client.h, nbd/proto.h: DESIGN.md's "nbd/
 ... client protocol code" under "drivers: ... nbd"); the client
-includes nothing from block/, so no library depends on itself.  Every
-#include "..." of the tree is read; a
-failure lists each include that breaks a rule, with the rule.
+includes nothing from block/, so no library depends on itself.
+
+Outside block/ the same one-way rule holds where a library sits below
+another: nbd/ includes nothing from migration/, monitor/ or system/
+(the NBD server listens through util/sockets.c, not through
+migration's channels), qapi/ includes only itself and util/ (its
+logging), and util/ only itself.  Every #include "..." of the tree
+is read; a failure lists each include that breaks a rule, with the
+rule.
 """
 
 import os
@@ -37,6 +43,12 @@ MAY_USE = {
     "drivers": {"core", "drivers"},
     "jobs": {"core", "jobs"},
     "qmp": {"core", "jobs", "qmp"},
+}
+# what a folder outside block/ may not include
+FORBIDDEN = {
+    "nbd": ("migration", "monitor", "system"),
+    "qapi": ("block", "migration", "monitor", "nbd", "system"),
+    "util": ("block", "migration", "monitor", "nbd", "qapi", "system"),
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
@@ -74,6 +86,9 @@ def violation(src, inc):
     elif parts[0] == "block" and inc.split("/")[0] in (
             "monitor", "system", "migration", "nbd"):
         return "block/ includes nothing from %s/" % inc.split("/")[0]
+    elif inc.split("/")[0] in FORBIDDEN.get(parts[0], ()):
+        return "%s/ includes nothing from %s/" % (parts[0],
+                                                  inc.split("/")[0])
     return None
 
 
@@ -102,6 +117,11 @@ def test_rules_catch_upward_includes():
         ("monitor/qemu-io.c", "block/drivers/blkdebug-config.h"),
         ("tests/unit/test-io.c", "block/drivers/qcow2.h"),
         ("block/core/io.c", "monitor/monitor.h"),
+        ("nbd/server.c", "migration/channel.h"),
+        ("nbd/client.c", "monitor/monitor.h"),
+        ("util/sockets.c", "qapi/error.h"),
+        ("util/sockets.c", "migration/channel.h"),
+        ("qapi/dispatch.c", "monitor/monitor.h"),
     ]
     good = [
         ("block/jobs/mirror.c", "block/core/block-int.h"),
@@ -111,6 +131,11 @@ def test_rules_catch_upward_includes():
         ("tests/unit/test-qcow2-discard.c", "block/drivers/qcow2.h"),
         ("monitor/hmp-block.c", "block/qmp/qmp-block.h"),
         ("block/core/io.c", "qapi/error.h"),
+        ("nbd/server.c", "util/sockets.h"),
+        ("nbd/server.c", "block/core/ioq.h"),
+        ("migration/channel.c", "util/sockets.h"),
+        ("util/sockets.c", "util/fdstore.h"),
+        ("tests/unit/test-sockets.c", "util/sockets.h"),
     ]
     for src, inc in bad:
         assert violation(src, inc), "%s -> %s passed" % (src, inc)

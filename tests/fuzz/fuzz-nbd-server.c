@@ -22,7 +22,7 @@
 
 #include "block/core/block.h"
 #include "block/core/dirty-bitmap.h"
-#include "migration/channel.h"
+#include "util/sockets.h"
 #include "nbd/server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,7 +60,7 @@ static void fuzz_setup(void)
     scratch = g_dir_make_tmp("qmpd-fuzz-nbd-XXXXXX", NULL);
     g_assert(scratch && chdir(scratch) == 0);
     g_assert(bdrv_init(NULL));
-    mig_channel_forbid_outside();
+    sock_forbid_fd_param();
     opts = json_pack("{s:s,s:s,s:I,s:b}", "driver", "null-co", "node-name",
                      "n0", "size", (json_int_t)16 << 20, "read-zeroes", 1);
     bn = bdrv_open_options(opts, true, &err);
