@@ -202,6 +202,7 @@ FUNCTIONAL_TESTS = \
 	tests/functional/test_migration_fd.py \
 	tests/functional/test_migration_kill.py \
 	tests/functional/test_nbd_server.py \
+	tests/functional/test_nbd_load.py \
 	tests/functional/test_migration_switchover.py \
 	tests/functional/test_migration_converge.py \
 	tests/functional/test_migration_phases.py \
