@@ -53,7 +53,8 @@ typedef enum NbdConnPhase {
 
 struct NbdConn {
     int fd;
-    guint watch;
+    GSource *src;               /* the socket's watch, for its life */
+    gpointer tag;               /* its fd in @src; NULL: not watched */
     GIOCondition watch_cond;
     NbdConnPhase phase;
 
