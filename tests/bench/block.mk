@@ -76,7 +76,8 @@ bench-migration: qmpd$(EXEEXT)
 # NBD export benchmark (numbers, never pass/fail): "make bench-nbd" times
 # nbdcopy reading and writing 1 GiB through qmpd's export and through
 # qemu-storage-daemon's export of the same image, at nbdcopy's default
-# queue depth and at QD 1, with the daemon's CPU per GiB (run-nbd.sh).
+# queue depth and at QD 1, and fio's 4K random reads and writes at QD 1
+# and 16, with the daemon's CPU per GiB (run-nbd.sh).
 EXTRA_DIST += tests/bench/run-nbd.sh
 
 bench-nbd: qmpd$(EXEEXT)

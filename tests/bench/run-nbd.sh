@@ -15,8 +15,15 @@
 # in flight on one connection (QD 1), 256 KiB requests.  Columns: the
 # median of BENCH_NBD_REPEAT runs (default 3) of the wall time, the rate,
 # and the CPU seconds the daemon used per GiB (its utime + stime from
-# /proc before and after).  Random 4 KiB I/O is not measured: nbdcopy
-# only copies sequentially.
+# /proc before and after).
+#
+# Random 4 KiB I/O (nbdcopy only copies sequentially) is fio's nbd engine
+# (libnbd; Debian's fio has it): randread and randwrite over the whole
+# image at QD 1 and 16 on one connection, BENCH_NBD_RAND_SECS seconds
+# each (default 10), in a second table: the median of BENCH_NBD_REPEAT
+# runs of IOPS, MiB/s, fio's median completion latency and the daemon's
+# CPU seconds per GiB moved.  Without fio (or its nbd engine) the table
+# is left out with a note.
 #
 # Environment:
 #   QMPD               qmpd binary (default ../../qmpd from here)
@@ -24,6 +31,7 @@
 #                      are left out when it is not installed)
 #   BENCH_NBD_GB       image size in GiB (default 1)
 #   BENCH_NBD_REPEAT   runs per case (default 3)
+#   BENCH_NBD_RAND_SECS  seconds per random case (default 10)
 #   TMPDIR             where the image goes (default /var/tmp)
 
 set -euo pipefail
@@ -35,6 +43,7 @@ QSD=${QSD:-qemu-storage-daemon}
 QEMU_IMG=${QEMU_IMG:-qemu-img}
 GB=${BENCH_NBD_GB:-1}
 REPEAT=${BENCH_NBD_REPEAT:-3}
+RAND_SECS=${BENCH_NBD_RAND_SECS:-10}
 
 [[ -x $QMPD ]] || die "qmpd not found at $QMPD (set QMPD or run make)"
 command -v nbdcopy >/dev/null 2>&1 || die "nbdcopy not found"
@@ -45,6 +54,13 @@ if command -v "$QSD" >/dev/null 2>&1; then
 fi
 
 bench_init
+have_fio=false
+if command -v fio >/dev/null 2>&1 \
+        && fio --enghelp 2>/dev/null | grep -qw nbd; then
+    have_fio=true
+else
+    notes+=("random 4K rows left out: no fio with the nbd engine")
+fi
 size=$((GB << 30))
 img=$tmp/disk.raw
 src=$tmp/src.raw
@@ -131,6 +147,30 @@ one()
         'BEGIN { printf "%.3f %.3f\n", b - a, c / hz }'
 }
 
+# rand KIND OP QD: "iops MiB/s p50-us cpu_seconds_per_GiB" of one fio run.
+rand()
+{
+    local uri="nbd+unix:///exp?socket=$sock" out=$tmp/fio.json c0 c1
+
+    cold
+    c0=$(cpu_ticks)
+    fio --name=rand --ioengine=nbd --uri="$uri" --rw="$2" --bs=4k \
+        --iodepth="$3" --size="$size" --time_based --runtime="$RAND_SECS" \
+        --output-format=json --output="$out" >/dev/null 2>&1 ||
+        die "fio $2 at QD $3 failed"
+    c1=$(cpu_ticks)
+    python3 - "$out" "$((c1 - c0))" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+job = json.load(open(sys.argv[1]))["jobs"][0]
+r = job["read"] if job["read"]["io_bytes"] else job["write"]
+gib = r["io_bytes"] / (1 << 30)
+cpu = int(sys.argv[2]) / int(sys.argv[3])
+print("%.0f %.1f %.1f %.3f" % (r["iops"], r["bw_bytes"] / (1 << 20),
+      r["clat_ns"]["percentile"]["50.000000"] / 1000, cpu / gib))
+PY
+}
+
+rand_rows=()
 printf '%-6s %-6s %-4s %10s %10s %14s\n' daemon op qd seconds MiB/s \
     cpu-s/GiB
 for kind in "${kinds[@]}"; do
@@ -150,8 +190,28 @@ for kind in "${kinds[@]}"; do
                 "$(awk -v c="$c" -v g="$GB" 'BEGIN { printf "%.3f", c / g }')"
         done
     done
+    for op in randread randwrite; do
+        for qd in 1 16; do
+            $have_fio || continue
+            iops=() mibs=() lats=() cpus=()
+            for ((r = 0; r < REPEAT; r++)); do
+                read -r i m l c < <(rand "$kind" "$op" "$qd")
+                iops+=("$i") mibs+=("$m") lats+=("$l") cpus+=("$c")
+            done
+            rand_rows+=("$(printf '%-6s %-10s %-4s %10s %10s %10s %14s' \
+                "$kind" "$op" "$qd" "$(median "${iops[@]}")" \
+                "$(median "${mibs[@]}")" "$(median "${lats[@]}")" \
+                "$(median "${cpus[@]}")")")
+        done
+    done
     stop "$kind" "$tmp/$kind.log"
 done
+if ((${#rand_rows[@]})); then
+    echo
+    printf '%-6s %-10s %-4s %10s %10s %10s %14s\n' daemon "op (4K)" qd \
+        IOPS MiB/s p50-us cpu-s/GiB
+    printf '%s\n' "${rand_rows[@]}"
+fi
 if ((${#notes[@]})); then
     printf '%s\n' "${notes[@]}"
 fi
