@@ -53,7 +53,22 @@ typedef struct {
     bool extending;         /* an extending write is in the pool */
     GQueue growers;         /* Grow *: extending writes waiting for it */
     uint64_t flushed_gen;   /* bn->write_gen the last fdatasync covered */
+    /* the last stretch lseek() found to be data: [data_start, data_end) */
+    uint64_t data_start, data_end;
 } FileState;
+
+/*
+ * Block status remembers the last data stretch it found (QEMU's
+ * block-status cache): an NBD export asks before every structured read,
+ * and two lseek()s per 4K read were two of its nine syscalls.
+ * Only a hole punched here can turn data into zeroes (a write never
+ * does), so zeroing and discarding forget the stretch; one punched by
+ * another process would only be reported as data, which is never wrong.
+ */
+static void forget_data(FileState *s)
+{
+    s->data_start = s->data_end = 0;
+}
 
 static bool file_set_perm(BlockNode *bn, unsigned perm, unsigned shared,
                           Error **errp)
@@ -559,6 +574,7 @@ static void file_write_zeroes(BlockNode *bn, uint64_t off, uint64_t len,
     if (off + len > bn->total_size) {
         bn->total_size = off + len;
     }
+    forget_data(s);
     ioq_fallocate(s->fd, mode, off, len, zero_fallocated_cb, z);
 }
 
@@ -584,6 +600,7 @@ static void file_discard(BlockNode *bn, uint64_t off, uint64_t len,
 
     p->cb = cb;
     p->opaque = opaque;
+    forget_data(s);
     ioq_fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
                   len, plain_done_cb, p);
 }
@@ -659,6 +676,11 @@ static void file_block_status(BlockNode *bn, uint64_t off, uint64_t len,
     r->opaque = opaque;
     r->status = BDRV_STATUS_DATA | BDRV_STATUS_ALLOCATED;
     r->pnum = len;
+    if (off >= s->data_start && off < s->data_end) {
+        r->pnum = MIN(len, s->data_end - off);
+        ioq_defer(status_reply_cb, r, 0);
+        return;
+    }
     data = lseek(s->fd, off, SEEK_DATA);
     if (data < 0 && errno == ENXIO) {
         r->status = BDRV_STATUS_ZERO | BDRV_STATUS_ALLOCATED;
@@ -669,6 +691,8 @@ static void file_block_status(BlockNode *bn, uint64_t off, uint64_t len,
         hole = lseek(s->fd, off, SEEK_HOLE);
         if (hole > (off_t)off) {
             r->pnum = MIN(len, (uint64_t)hole - off);
+            s->data_start = off;
+            s->data_end = hole;
         }
     }
     ioq_defer(status_reply_cb, r, 0);
@@ -762,6 +786,7 @@ static int file_discard_sync(BlockNode *bn, uint64_t off, uint64_t len)
 {
     FileState *s = bn->opaque;
 
+    forget_data(s);
     if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
                   len) < 0) {
         /* as file_discard: a filesystem that cannot punch keeps the data */
@@ -778,6 +803,7 @@ static bool file_truncate(BlockNode *bn, uint64_t size, Error **errp)
         error_setg_errno(errp, errno, "Failed to resize file");
         return false;
     }
+    forget_data(s);
     /* the new size is metadata fdatasync must write */
     bn->write_gen++;
     s->eof = size;

@@ -532,7 +532,59 @@ def test_hmp(d):
         q.close()
 
 
+@with_dir("qmpd-nbd-holes-")
+def test_holes_after_status(d):
+    """A raw file's block status remembers the data it found; a zero
+    write that punches a hole (and a trim) inside it is seen at once
+    by block status and by a structured read's hole chunks."""
+    path = os.path.join(d, "disk.raw")
+    img("create", "-q", "-f", "raw", path, "4M")
+    qemu_io(path, "write -P 0x33 0 4M", fmt="raw")
+    q = Qmpd(["-blockdev", json.dumps({
+        "driver": "raw", "node-name": "d0", "discard": "unmap",
+        "file": {"driver": "file", "filename": path,
+                 "discard": "unmap"}})])
+    try:
+        c = q.connect()
+        sock = os.path.join(d, "nbd.sock")
+        c.cmd("nbd-server-start",
+              addr={"type": "unix", "data": {"path": sock}})
+        ok(c, "block-export-add", {"type": "nbd", "id": "e0",
+                                   "node-name": "d0", "name": "exp",
+                                   "writable": True})
+        n = nbdwire.NbdClient(sock)
+        n.structured_reply()
+        (r,) = n.meta(nbdwire.OPT_SET_META, "exp", ["base:allocation"])[:1]
+        n.go("exp")
+
+        def status(h):
+            n.request(nbdwire.CMD_BLOCK_STATUS, 0, 4 * MiB, h)
+            (chunk,) = n.read_all(h)
+            ext = chunk[1][4:]
+            return [struct.unpack(">II", ext[i:i + 8])
+                    for i in range(0, len(ext), 8)]
+
+        assert status(1) == [(4 * MiB, 0)]
+        n.request(nbdwire.CMD_WRITE_ZEROES, MiB, MiB, 2)
+        assert n.reply()[:3] == ("simple", 2, 0)
+        n.request(nbdwire.CMD_TRIM, 3 * MiB, MiB, 3)
+        assert n.reply()[:3] == ("simple", 3, 0)
+        assert status(4) == [(MiB, 0), (MiB, 3), (MiB, 0), (MiB, 3)]
+        n.request(nbdwire.CMD_READ, 0, 4 * MiB, 5)
+        kinds = [(t, struct.unpack(">Q", p[:8])[0])
+                 for t, p in n.read_all(5)]
+        assert (nbdwire.REPLY_OFFSET_HOLE, MiB) in kinds, kinds
+        assert (nbdwire.REPLY_OFFSET_HOLE, 3 * MiB) in kinds, kinds
+        n.close()
+        stop(q, c)
+    finally:
+        q.close()
+    qemu_io(path, "read -P 0x33 0 1M", "read -P 0 1M 1M",
+            "read -P 0x33 2M 1M", "read -P 0 3M 1M", fmt="raw")
+
+
 if __name__ == "__main__":
     run([test_refusals, test_read_tools, test_write_tools,
          test_many_clients, test_wire, test_hostile_clients,
-         test_remove_while_connected, test_max_connections, test_hmp])
+         test_remove_while_connected, test_max_connections, test_hmp,
+         test_holes_after_status])
