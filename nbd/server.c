@@ -231,6 +231,17 @@ void nbd_conn_close(NbdConn *c)
     }
     if (c->exp) {
         c->exp->conns = g_list_remove(c->exp->conns, c);
+        /*
+         * A client gone with nothing in flight holds its export no
+         * more, now rather than at the reap: the reap waits for an idle
+         * turn of the loop, after a block-export-del that came in
+         * meanwhile, which found the export "still in use" (as QEMU's
+         * would not).  An export being shut down is released at the
+         * reap: the shutdown is closing its clients in a loop.
+         */
+        if (!c->in_flight && !c->exp->shutting_down) {
+            nbd_export_unref(g_steal_pointer(&c->exp));
+        }
     }
     if (server && g_list_find(server->conns, c)) {
         bool was_full = server->max_conns
