@@ -363,6 +363,13 @@ def compare_lifecycle(d, monitor):
     # QEMU drains the iothread's context as the job starts, which pauses
     # and resumes it once: an artifact of its threads, not of the job
     theirs["events"] = without_drain_pause(theirs["events"])
+    # the last byte of RAM is SeaBIOS's, which runs under QEMU's tcg
+    # and now and then wrote it after the harness did (QEMU read 0x0000
+    # back once): qmpd's word across the end of RAM is checked alone
+    straddle = ("readw 0x7ffffff", "OK 0x00000000000000ef\n")
+    assert straddle in mine["qtest"], mine["qtest"]
+    for seen in (mine, theirs):
+        seen["qtest"] = [x for x in seen["qtest"] if x[0] != straddle[0]]
     for k in ("status", "iothreads", "throttle", "block", "stream",
               "events", "hmp", "io", "chain", "tail", "qtest", "log"):
         assert mine[k] == theirs[k], (k, mine[k], theirs[k])
