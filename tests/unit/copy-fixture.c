@@ -163,6 +163,29 @@ bool holds(BlockNode *bn, uint64_t off, uint64_t len, int byte)
     return ok;
 }
 
+/* A raw node on blkdebug on a file, for breakpoints. */
+BlockNode *open_debug(const char *name)
+{
+    g_autofree char *p = path_of(name);
+
+    return test_open_sync(json_pack(
+        "{s:s,s:{s:s,s:{s:s,s:s}}}", "driver", "raw", "file", "driver",
+        "blkdebug", "image", "driver", "file", "filename", p));
+}
+
+void wait_suspended(BlockNode *bn, const char *tag)
+{
+    while (!bdrv_debug_is_suspended(bn, tag)) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+}
+
+void settle(void)
+{
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+}
+
 BlockCopyConfig config(Owner *o, BlockNode *src, BlockNode *dst)
 {
     BlockCopyConfig c = {

@@ -89,6 +89,11 @@ void wait_for(const int *pending);
 void write_sync(BlockNode *bn, uint64_t off, uint64_t len, int byte);
 void fill_image(const char *name, uint64_t off, uint64_t len, int byte);
 bool holds(BlockNode *bn, uint64_t off, uint64_t len, int byte);
+/* blkdebug over a file (breakpoints); wait until @tag holds a request. */
+BlockNode *open_debug(const char *name);
+void wait_suspended(BlockNode *bn, const char *tag);
+/* Run the loop until nothing is ready to dispatch. */
+void settle(void);
 /* An engine over two nodes, run until idle, closed. */
 BlockCopyConfig config(Owner *o, BlockNode *src, BlockNode *dst);
 BlockCopyConfig file_pair(Owner *o, BlockNode **src, BlockNode **dst);

@@ -19,13 +19,6 @@ static void noop_cb(void *opaque, int ret)
     *(bool *)opaque = true;
 }
 
-/* Run the loop until nothing is ready to dispatch. */
-static void settle(void)
-{
-    while (g_main_context_iteration(NULL, FALSE)) {
-    }
-}
-
 /*
  * Mirror's progress: each copied byte counts once copied, a range
  * copied again counts again, and len - offset is what is left (dirty,
@@ -57,23 +50,6 @@ static void test_progress_done(void **state)
     block_copy_free(o.bc);
     test_close_sync(src);
     test_close_sync(dst);
-}
-
-/* A raw node on blkdebug on a file, for breakpoints. */
-static BlockNode *open_debug(const char *name)
-{
-    g_autofree char *p = path_of(name);
-
-    return test_open_sync(json_pack(
-        "{s:s,s:{s:s,s:{s:s,s:s}}}", "driver", "raw", "file", "driver",
-        "blkdebug", "image", "driver", "file", "filename", p));
-}
-
-static void wait_suspended(BlockNode *bn, const char *tag)
-{
-    while (!bdrv_debug_is_suspended(bn, tag)) {
-        g_main_context_iteration(NULL, TRUE);
-    }
 }
 
 static void mark_cb(void *opaque, int ret)
