@@ -13,6 +13,7 @@ UNIT_TESTS = \
 	tests/unit/test-qemu-io \
 	tests/unit/test-copy \
 	tests/unit/test-copy-job \
+	tests/unit/test-copy-sink \
 	tests/unit/test-io \
 	tests/unit/test-io-align \
 	tests/unit/test-backend-media \
@@ -122,6 +123,10 @@ tests_unit_test_copy_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 tests_unit_test_copy_job_SOURCES = tests/unit/test-copy-job.c $(COPY_FIXTURE)
 tests_unit_test_copy_job_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_copy_job_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
+tests_unit_test_copy_sink_SOURCES = tests/unit/test-copy-sink.c \
+	$(COPY_FIXTURE)
+tests_unit_test_copy_sink_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_copy_sink_LDADD = $(BLOCK_LIBS) $(TEST_LIBS)
 
 tests_unit_test_io_SOURCES = tests/unit/test-io.c
 tests_unit_test_io_CFLAGS = $(TEST_CFLAGS)

@@ -45,6 +45,8 @@ typedef struct {
     bool parked;                /* waits for the speed limit */
     uint64_t cleared_end;       /* [cur, cleared_end) is not dirty: ours */
     CopyNow *now;               /* copies for block_copy_range_now() */
+    uint64_t taken_len;         /* the area it took, for the retire hook */
+    uint64_t copied;            /* ... of which went on */
 } CopyOp;
 
 struct BlockCopy {
@@ -88,10 +90,14 @@ void block_copy_waits_retry(BlockCopy *bc);
 void block_copy_release(BlockCopy *bc, uint64_t lo, uint64_t hi);
 
 /*
- * An area of at most a chunk for a background operation, taken (false:
- * nothing dirty is free).
+ * The area of at most a chunk a background operation would take next
+ * (false: nothing dirty is free); nothing changes until it is taken.
  */
-bool block_copy_take_area(BlockCopy *bc, uint64_t *pstart, uint64_t *plen);
+bool block_copy_find_area(const BlockCopy *bc, uint64_t *pstart,
+                          uint64_t *plen);
+
+/* Take the area block_copy_find_area() just found. */
+void block_copy_take_area(BlockCopy *bc, uint64_t start, uint64_t len);
 
 /* A copy-before-write operation's next area, or the request's end. */
 bool block_copy_now_next(CopyOp *op);

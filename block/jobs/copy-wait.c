@@ -107,7 +107,7 @@ static bool widen_area(const BlockCopy *bc, uint64_t *start, uint64_t *len)
 }
 
 /* The area from @pos on, for one that starts before @limit. */
-static bool take_area_from(BlockCopy *bc, uint64_t pos, uint64_t limit,
+static bool find_area_from(const BlockCopy *bc, uint64_t pos, uint64_t limit,
                            uint64_t *pstart, uint64_t *plen)
 {
     while (pos < limit) {
@@ -141,10 +141,6 @@ static bool take_area_from(BlockCopy *bc, uint64_t pos, uint64_t limit,
             pos = start + len;
             continue;
         }
-        hbitmap_set(bc->taken, start, len);
-        if (!bc->cfg.lock_source) {
-            hbitmap_reset(bc->dirty, start, len);
-        }
         *pstart = start;
         *plen = len;
         return true;
@@ -154,21 +150,30 @@ static bool take_area_from(BlockCopy *bc, uint64_t pos, uint64_t limit,
 
 /*
  * The lowest free dirty area of at most a chunk, or with sweep the
- * next one from the cursor, wrapping.  Without lock_source its bits are
- * cleared now, with it under each request's lock.
+ * next one from the cursor, wrapping.
  */
-bool block_copy_take_area(BlockCopy *bc, uint64_t *pstart, uint64_t *plen)
+bool block_copy_find_area(const BlockCopy *bc, uint64_t *pstart,
+                          uint64_t *plen)
 {
     uint64_t from = bc->cfg.sweep ? bc->cursor : 0;
 
-    if (take_area_from(bc, from, bc->cfg.len, pstart, plen)
-        || (from && take_area_from(bc, 0, from, pstart, plen))) {
-        if (bc->cfg.sweep) {
-            bc->cursor = *pstart + *plen < bc->cfg.len ? *pstart + *plen : 0;
-        }
-        return true;
+    return find_area_from(bc, from, bc->cfg.len, pstart, plen)
+        || (from && find_area_from(bc, 0, from, pstart, plen));
+}
+
+/*
+ * Without lock_source the area's bits are cleared now, with it under
+ * each request's lock.
+ */
+void block_copy_take_area(BlockCopy *bc, uint64_t start, uint64_t len)
+{
+    hbitmap_set(bc->taken, start, len);
+    if (!bc->cfg.lock_source) {
+        hbitmap_reset(bc->dirty, start, len);
     }
-    return false;
+    if (bc->cfg.sweep) {
+        bc->cursor = start + len < bc->cfg.len ? start + len : 0;
+    }
 }
 
 /* ---- copy-before-write: a range copied now ------------------------------ */
@@ -455,7 +460,7 @@ void block_copy_write_blocking(BlockCopy *bc, uint64_t off, uint64_t len,
     ActiveWrite *w = g_new0(ActiveWrite, 1);
     uint64_t g = bc->cfg.granularity;
 
-    g_assert(len > 0 && off + len <= bc->cfg.len);
+    g_assert(len > 0 && off + len <= bc->cfg.len && bc->cfg.target);
     w->bc = bc;
     w->off = off;
     w->len = len;

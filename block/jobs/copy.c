@@ -3,7 +3,7 @@
  * The copy engine's background operations (copy.h).  Operations live in
  * a fixed array and walk their area request by request; each request is
  * a chain of callbacks (source lock, allocation, zeroes, lock and target
- * status, read, write) that ends in piece_done() or op_failed().  The
+ * status, read, write or sink) that ends in piece_done() or op_failed().  The
  * chain may complete synchronously (a null-co node, a cached status), so
  * starting operations goes through one loop that notes, instead of
  * recursing into, kicks from inside it.  Which granules an operation has
@@ -29,6 +29,8 @@ BlockCopy *block_copy_new(const BlockCopyConfig *cfg)
     uint64_t bufsize = cfg->step;
 
     g_assert(!(cfg->lock_source && cfg->guest_wins));
+    /* sink mode: the owner consumes what is read, nothing is written */
+    g_assert(cfg->target || (cfg->ops->sink && !cfg->guest_wins));
     bc->cfg = *cfg;
     bc->dirty = cfg->dirty ? cfg->dirty : hbitmap_new(cfg->len,
                                                       cfg->granularity);
@@ -177,6 +179,9 @@ static void op_end(CopyOp *op)
     bc->busy--;
     block_copy_release(bc, op->start, op->end);
     block_copy_report_progress(bc);
+    if (bc->cfg.ops->retire) {
+        bc->cfg.ops->retire(bc->cfg.opaque, op->taken_len, op->copied);
+    }
     block_copy_kick(bc);
 }
 
@@ -270,7 +275,16 @@ static void write_cb(void *opaque, int ret)
         return;
     }
     op->bc->written += op->n;
+    op->copied += op->n;
     piece_done(op);
+}
+
+/* Sink mode: the owner takes the request's data (NULL: zeroes). */
+static void hand_on(CopyOp *op, const void *buf)
+{
+    BlockCopy *bc = op->bc;
+
+    write_cb(op, bc->cfg.ops->sink(bc->cfg.opaque, op->off, op->n, buf));
 }
 
 static void read_cb(void *opaque, int ret)
@@ -284,6 +298,10 @@ static void read_cb(void *opaque, int ret)
     if (op->bc->cfg.lock_source) {
         /* guest writes held back go on; they dirty the range again */
         unlock(op);
+    }
+    if (!op->bc->cfg.target) {
+        hand_on(op, op->buf);
+        return;
     }
     bdrv_write(op->bc->cfg.target, op->off, op->n, op->buf,
                op->lock ? BDRV_REQ_LOCK_OWNER : 0, write_cb, op);
@@ -376,6 +394,10 @@ static void zero_cb(void *opaque, int ret, int status, uint64_t pnum)
     } else {
         if (bc->cfg.lock_source) {
             unlock(op);
+        }
+        if (!bc->cfg.target) {
+            hand_on(op, NULL);
+            return;
         }
         bdrv_write_zeroes(bc->cfg.target, op->off, op->n, bc->cfg.zero_flags,
                           write_cb, op);
@@ -574,9 +596,14 @@ static void kick_once(BlockCopy *bc)
         if (op->busy) {
             continue;
         }
-        if (rate_closed(bc) || !block_copy_take_area(bc, &start, &len)) {
+        if (rate_closed(bc) || !block_copy_find_area(bc, &start, &len)
+            || (bc->cfg.ops->admit
+                && !bc->cfg.ops->admit(bc->cfg.opaque, start, len))) {
             return;
         }
+        block_copy_take_area(bc, start, len);
+        op->taken_len = len;
+        op->copied = 0;
         op->start = op->cur = start;
         op->end = start + len;
         op->cleared_end = bc->cfg.lock_source ? start : op->end;

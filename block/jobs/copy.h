@@ -20,7 +20,15 @@
  *     now holds the range itself: a guest write that got there first
  *     is never overwritten by older data from below;
  *
- * and then reads the source and writes the target.  A failed request
+ * and then reads the source and writes the target, or, without a
+ * target (sink mode), hands what it read to the owner's sink hook,
+ * which consumes the buffer (block migration puts it in its stream);
+ * a range that reads zeroes goes to the sink as a zero run with
+ * BLOCK_COPY_ZEROES_WRITE, and @lock_source then holds the range lock
+ * from the status queries to the end of the read.  An owner with an
+ * admit hook starts an operation only when the hook lets its area in
+ * (backpressure: room in its output, a bandwidth window), and learns
+ * from its retire hook how much of that area went on.  A failed request
  * goes to the owner's error hook, which sends the job's on-error
  * policy and says whether the range stays dirty (to be retried) or is
  * given up.  Once no operation is busy and either nothing is dirty or
@@ -95,12 +103,33 @@ typedef struct {
      * said no).  May free the owner and the engine.
      */
     void (*idle)(void *opaque);
+    /*
+     * Sink mode (no target; required there): [@off, @off + @len) of the
+     * source is @buf (the engine's, valid during the call only), or,
+     * @buf NULL, reads zeroes.  0, or a negative errno that goes to the
+     * error hook as a failed write.  Must not call into the engine.
+     */
+    int (*sink)(void *opaque, uint64_t off, uint64_t len, const void *buf);
+    /*
+     * Optional: may a background operation take [@off, @off + @len)
+     * (a free dirty area, at most a chunk) now?  False leaves it dirty
+     * and starts no operation until the next kick.  Not asked for
+     * copy-before-write ranges.  Must not call into the engine.
+     */
+    bool (*admit)(void *opaque, uint64_t off, uint64_t len);
+    /*
+     * Optional: a background operation is over (done, cut short by
+     * may_run or an error): of the @len bytes it took, @copied went to
+     * the target or the sink (data and zero runs; the rest was skipped
+     * or is dirty again).  Must not call into the engine.
+     */
+    void (*retire)(void *opaque, uint64_t len, uint64_t copied);
 } BlockCopyOps;
 
 typedef struct {
     BlockJob *job;              /* NULL: no speed limit, I/O, progress */
     BlockNode *source;
-    BlockNode *target;
+    BlockNode *target;          /* NULL: sink mode (the ops' sink) */
     bool alloc_check;           /* copy only what alloc_top.. holds */
     BlockNode *alloc_top;       /* NULL: nothing is allocated */
     BlockNode *alloc_base;      /* exclusive; NULL: the whole chain */
@@ -155,7 +184,10 @@ uint64_t block_copy_dirty_bytes(const BlockCopy *bc);
 /* Operations busy (in flight or waiting for the speed limit). */
 unsigned block_copy_busy(const BlockCopy *bc);
 
-/* Bytes written to the target so far (data and zero writes). */
+/*
+ * Bytes written to the target so far (data and zero writes), or handed
+ * to the sink.
+ */
 uint64_t block_copy_written(const BlockCopy *bc);
 
 /* Is the granule at @off dirty? */
@@ -239,6 +271,7 @@ bool block_copy_range_clean(const BlockCopy *bc, uint64_t off, uint64_t len);
  * until @cb; NULL: the guest wrote zeroes (a zero write, @flags as for
  * one).  The write is counted in block_copy_remaining() and the
  * progress while it is on its way; it is not paced by the speed limit.
+ * Not in sink mode.
  */
 void block_copy_write_blocking(BlockCopy *bc, uint64_t off, uint64_t len,
                                const void *buf, int flags, BdrvCb *cb,
