@@ -1,44 +1,54 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Block migration, the source side: the disks of the guest's devices go
- * into the stream in passes, as its RAM does.
+ * into the stream in passes, as its RAM does.  This file holds the
+ * policy; each disk's copying is a copy engine (block/jobs/copy.h) in
+ * sink mode, whose sink is the stream.
  *
  *   setup:  every writable disk attached to a device gets an anonymous
  *           dirty bitmap of 64 KiB granules (QEMU's are 1 MiB: a guest's
- *           4 KiB write would cost 1 MiB again), and its pass set (todo)
- *           is the whole disk: the bulk pass
- *   pass:   operations take dirty runs of todo of at most 1 MiB, at
- *           most MB_MAX_OPS
- *           at once and only while outgoing.c has room (its buffer and
- *           max-bandwidth's window); a chunk is read piece by piece and
- *           each piece becomes a BLOCK record (data, or a zero run with
- *           zero-blocks); with -i only what the top image holds is read
+ *           4 KiB write would cost 1 MiB again), and an engine whose
+ *           dirty bitmap is its pass set (todo), the whole disk: the
+ *           bulk pass
+ *   pass:   the engines' operations take dirty runs of todo of at most
+ *           1 MiB, at most MB_MAX_OPS over all disks at once, a disk at
+ *           a time in turn, and only while outgoing.c has room (its
+ *           buffer and max-bandwidth's window: the admit hook); each
+ *           request the engine reads becomes a BLOCK record (data, or a
+ *           zero run with zero-blocks); with -i only what the top image
+ *           holds above its backing file is read
  *   sync:   once todo is empty and nothing is in flight, outgoing.c
  *           decides: another pass (what the bitmap recorded becomes
  *           todo) or the stop-and-copy (the guest stopped, the same,
  *           and END only once this last pass is sent)
  *
- * Why every piece holds a range lock on the disk from its status query
- * to the end of its read: the bitmap marks a guest write as it starts.
- * A write in flight when a sync clears its bits could land after an
- * unlocked read of the same range, and the range would never be sent
- * again; the same goes for the status query, which until a write to an
- * unallocated cluster lands says the cluster is the base's (-i) or
- * zeroes (zero-blocks), so that the piece is skipped or sent as a zero
- * run.  The lock is granted only once no overlapping write is in
- * flight, and writes that come meanwhile wait and mark the bitmap after
- * the read: whatever a piece missed is dirty for the next pass, and the
- * stop-and-copy's pass, with the guest stopped, misses nothing.  (The copy engine, block/jobs/copy.c, reads
- * without a lock and writes to a node: the stream is neither.)
+ * Why every request holds a range lock on the disk from its status
+ * query to the end of its read (the engine's lock_source): the bitmap
+ * marks a guest write as it starts.  A write in flight when a sync
+ * clears its bits could land after an unlocked read of the same range,
+ * and the range would never be sent again; the same goes for the status
+ * query, which until a write to an unallocated cluster lands says the
+ * cluster is the base's (-i) or zeroes (zero-blocks), so that the piece
+ * is skipped or sent as a zero run.  The lock is granted only once no
+ * overlapping write is in flight, and writes that come meanwhile wait
+ * and mark the bitmap after the read: whatever a piece missed is dirty
+ * for the next pass, and the stop-and-copy's pass, with the guest
+ * stopped, misses nothing.
+ *
+ * max-bandwidth's window is charged an operation's whole area when it
+ * starts, so that the operations in flight never overrun it; each
+ * record then corrects the charge to what it took on the wire, and the
+ * retire hook refunds what the operation skipped (-i) or gave back.
  *
  * Each disk carries QEMU's migration blocker from setup to cleanup
  * (completion, failure or cancel): jobs, resizes and snapshots on it
  * are refused meanwhile ("Node 'drive0' is busy: block device is in use
  * by migration").
  *
- * Operations outlive a cancelled migration: each holds a reference on
- * the state, which cleanup marks dead; their reads finish, unlock and
- * are dropped, and the last one frees the state and its disks.
+ * Operations outlive a cancelled migration: an engine still busy at
+ * cleanup holds a reference on the state, which cleanup marks dead;
+ * its reads finish, unlock and are dropped, and its idle hook frees it
+ * (the last one frees the state and its disks).
  */
 #include "config.h"
 
@@ -50,8 +60,8 @@
 
 #include "block/core/block.h"
 #include "block/core/dirty-bitmap.h"
-#include "block/core/ioq.h"
 #include "block/jobs/blockjob.h"
+#include "block/jobs/copy.h"
 #include "migration/block.h"
 #include "migration/migration-int.h"
 #include "migration/stream.h"
@@ -64,37 +74,30 @@
 /* QEMU 7.2's migration blocker on each disk it moves */
 static const char mb_blocker[] = "block device is in use by migration";
 
+typedef struct MigBlkOut MigBlkOut;
+
 typedef struct MigBlkDev {
+    MigBlkOut *s;
     char *name;
     uint32_t id;                /* its BLOCK records' section id */
     BlockNode *bn;
     uint64_t len;
     DirtyBitmap *bm;            /* guest writes since the last sync */
-    HBitmap *todo;              /* this pass */
-    uint64_t in_flight;         /* bytes of operations on it */
+    BlockCopy *bc;              /* this pass (todo is its dirty bitmap) */
     bool blocked;               /* mb_blocker is on bn */
 } MigBlkDev;
 
-typedef struct MigBlkOut {
+struct MigBlkOut {
     GPtrArray *devs;
     bool incremental;
+    bool zero_blocks;
     bool bulk;                  /* the first pass is not over yet */
     bool dead;                  /* cleaned up: operations are dropped */
-    unsigned busy;
-    unsigned refs;              /* the migration's and each operation's */
-    unsigned next_dev;          /* where the next chunk is looked for */
-} MigBlkOut;
-
-typedef struct MigBlkOp {
-    MigBlkOut *s;
-    MigBlkDev *dev;
-    uint64_t cur, end;          /* the chunk, from its first byte not done */
-    uint64_t n;                 /* the current piece */
-    uint64_t size;              /* the chunk's */
-    uint64_t sent;              /* bytes its records took */
-    uint8_t *buf;
-    BdrvRangeLock *lock;
-} MigBlkOp;
+    unsigned busy;              /* operations over all disks */
+    unsigned refs;              /* the migration's and each busy engine's */
+    unsigned next_dev;          /* whose turn is next */
+    MigBlkDev *turn;            /* may start one operation now */
+};
 
 static MigBlkOut *mb;
 
@@ -108,7 +111,7 @@ static void mb_dev_free(gpointer p)
     if (d->bm) {
         dbitmap_release(d->bm);
     }
-    hbitmap_free(d->todo);
+    block_copy_free(d->bc);
     bdrv_unref(d->bn);
     g_free(d->name);
     g_free(d);
@@ -122,6 +125,131 @@ static void mb_unref(MigBlkOut *s)
     }
 }
 
+static bool mb_may_run(void *opaque)
+{
+    return !((MigBlkDev *)opaque)->s->dead;
+}
+
+/* Status queries fail as reads do; the range stays in todo. */
+static BlockCopyErrorResult mb_error(void *opaque, bool is_read, int ret)
+{
+    MigBlkDev *d = opaque;
+
+    if (!d->s->dead) {
+        mig_out_fail_later(g_strdup_printf("Error reading block device "
+                                           "%s: %s", d->name,
+                                           g_strerror(-ret)));
+    }
+    return BLOCK_COPY_ERROR_RETRY;
+}
+
+/* After cleanup the last operation's end lets the engine go. */
+static void mb_idle(void *opaque)
+{
+    MigBlkDev *d = opaque;
+    MigBlkOut *s = d->s;
+
+    if (s->dead) {
+        block_copy_free(d->bc);
+        d->bc = NULL;
+        mb_unref(s);
+    }
+}
+
+static bool buf_zero(const uint8_t *p, uint64_t n)
+{
+    return !p[0] && !memcmp(p, p + 1, n - 1);
+}
+
+/* One BLOCK record: a piece's data, or (@buf NULL) a zero run. */
+static int mb_sink(void *opaque, uint64_t off, uint64_t n, const void *buf)
+{
+    MigBlkDev *d = opaque;
+    g_autoptr(GByteArray) rec = NULL;
+    uint64_t sent;
+
+    if (d->s->dead) {
+        return 0;               /* read after a cancel: dropped */
+    }
+    if (buf && d->s->zero_blocks && buf_zero(buf, n)) {
+        buf = NULL;
+    }
+    rec = g_byte_array_new();
+    mig_put_be64(rec, off);
+    mig_put_be32(rec, n);
+    g_byte_array_append(rec, (const guint8 *)(buf ? "\0" : "\1"), 1);
+    if (buf) {
+        g_byte_array_append(rec, buf, n);
+    }
+    sent = mig_out_append(MIG_SECTION_BLOCK, d->id, rec->data, rec->len);
+    /* the window was charged the piece: a zero run costs less */
+    mig_out_reserve((int64_t)sent - (int64_t)n);
+    return 0;
+}
+
+/* Only the disk whose turn it is starts an operation, one. */
+static bool mb_admit(void *opaque, uint64_t off, uint64_t len)
+{
+    MigBlkDev *d = opaque;
+    MigBlkOut *s = d->s;
+
+    if (s->turn != d) {
+        return false;
+    }
+    s->turn = NULL;
+    s->busy++;
+    mig_out_reserve(len);
+    return true;
+}
+
+static void mb_retire(void *opaque, uint64_t len, uint64_t copied)
+{
+    MigBlkOut *s = ((MigBlkDev *)opaque)->s;
+
+    s->busy--;
+    if (!s->dead) {
+        /* what was skipped (-i) or is to be read again cost nothing */
+        mig_out_reserve(-(int64_t)(len - copied));
+        mig_out_schedule();
+    }
+}
+
+static const BlockCopyOps mb_copy_ops = {
+    .may_run = mb_may_run,
+    .error = mb_error,
+    .idle = mb_idle,
+    .sink = mb_sink,
+    .admit = mb_admit,
+    .retire = mb_retire,
+};
+
+/*
+ * The disk's engine: todo at 64 KiB, requests of up to a chunk, each
+ * under a lock on the disk; -i copies what lies above the backing
+ * file, -b with zero-blocks asks which ranges read zeroes.
+ */
+static BlockCopy *mb_engine(MigBlkOut *s, MigBlkDev *d)
+{
+    BlockCopyConfig c = {
+        .source = d->bn,
+        .alloc_check = s->incremental,
+        .alloc_top = d->bn,
+        .alloc_base = bdrv_backing(d->bn),
+        .zeroes = !s->incremental && s->zero_blocks
+            ? BLOCK_COPY_ZEROES_WRITE : BLOCK_COPY_ZEROES_COPY,
+        .len = MAX(d->len, 1),  /* a bitmap of no bits is none */
+        .granularity = MB_GRAN,
+        .chunk = MB_CHUNK,
+        .step = MB_CHUNK,
+        .max_ops = MB_MAX_OPS,
+        .lock_source = true,
+        .ops = &mb_copy_ops,
+        .opaque = d,
+    };
+
+    return block_copy_new(&c);
+}
+
 /* The guest's disks: backends a device uses, with a writable medium. */
 bool mig_blk_out_setup(bool incremental, Error **errp)
 {
@@ -132,6 +260,7 @@ bool mig_blk_out_setup(bool incremental, Error **errp)
     mig_info()->disk = true;
     s->devs = g_ptr_array_new_with_free_func(mb_dev_free);
     s->incremental = incremental;
+    s->zero_blocks = mig_cap_enabled(MIG_CAP_ZERO_BLOCKS);
     s->bulk = true;
     s->refs = 1;
     for (guint i = 0; i < all->len; i++) {
@@ -152,14 +281,15 @@ bool mig_blk_out_setup(bool incremental, Error **errp)
             return false;
         }
         bdrv_ref(bn);
+        d->s = s;
         d->bn = bn;
         bdrv_op_block(bn, mb_blocker);
         d->blocked = true;
         d->name = g_strdup(*blk_name(blk) ? blk_name(blk)
                            : bdrv_node_name(bn));
         d->len = bdrv_length(bn);
-        d->todo = hbitmap_new(MAX(d->len, 1), MB_GRAN);
-        hbitmap_set(d->todo, 0, d->len);
+        d->bc = mb_engine(s, d);
+        block_copy_set_dirty(d->bc, 0, d->len);
         d->id = s->devs->len;
         g_ptr_array_add(s->devs, d);
     }
@@ -186,189 +316,25 @@ void mig_blk_out_put_setup(GByteArray *out)
                           strlen(text));
 }
 
-static bool buf_zero(const uint8_t *p, uint64_t n)
-{
-    return !p[0] && !memcmp(p, p + 1, n - 1);
-}
-
-/* One BLOCK record: a piece's data, or (@buf NULL) a zero run. */
-static void mb_put(MigBlkOp *op, const uint8_t *buf)
-{
-    g_autoptr(GByteArray) rec = g_byte_array_new();
-
-    if (buf && mig_cap_enabled(MIG_CAP_ZERO_BLOCKS) && buf_zero(buf, op->n)) {
-        buf = NULL;
-    }
-    mig_put_be64(rec, op->cur);
-    mig_put_be32(rec, op->n);
-    g_byte_array_append(rec, (const guint8 *)(buf ? "\0" : "\1"), 1);
-    if (buf) {
-        g_byte_array_append(rec, buf, op->n);
-    }
-    op->sent += mig_out_append(MIG_SECTION_BLOCK, op->dev->id, rec->data,
-                               rec->len);
-}
-
-static void mb_op_step(MigBlkOp *op);
-
-static void mb_read_failed(MigBlkOp *op, int ret)
-{
-    mig_out_fail_later(g_strdup_printf("Error reading block device %s: %s",
-                                       op->dev->name, g_strerror(-ret)));
-}
-
-static void mb_op_end(MigBlkOp *op)
-{
-    MigBlkOut *s = op->s;
-
-    if (!s->dead) {
-        /* a cancelled piece (the stream failed) is not counted as sent */
-        if (op->cur < op->end) {
-            hbitmap_set(op->dev->todo, op->cur, op->end - op->cur);
-        }
-        op->dev->in_flight -= op->size;
-        s->busy--;
-        /* the window was charged the whole chunk: zero runs cost less */
-        mig_out_reserve((int64_t)op->sent - (int64_t)op->size);
-        mig_out_schedule();
-    }
-    ioq_buf_free(op->buf);
-    g_free(op);
-    mb_unref(s);
-}
-
-static void mb_unlock(MigBlkOp *op)
-{
-    bdrv_range_unlock(op->lock);
-    op->lock = NULL;
-}
-
-static void mb_piece_done(MigBlkOp *op)
-{
-    op->cur += op->n;
-    mb_op_step(op);
-}
-
-static void mb_read_cb(void *opaque, int ret)
-{
-    MigBlkOp *op = opaque;
-
-    mb_unlock(op);
-    if (op->s->dead) {
-        mb_op_end(op);
-        return;
-    }
-    if (ret < 0) {
-        mb_read_failed(op, ret);
-        mb_op_end(op);
-        return;
-    }
-    mb_put(op, op->buf);
-    mb_piece_done(op);
-}
-
-static void mb_status_cb(void *opaque, int ret, int status, uint64_t pnum)
-{
-    MigBlkOp *op = opaque;
-
-    if (op->s->dead || ret < 0) {
-        if (ret < 0 && !op->s->dead) {
-            mb_read_failed(op, ret);
-        }
-        mb_unlock(op);
-        mb_op_end(op);
-        return;
-    }
-    op->n = MIN(op->n, pnum);
-    if (op->s->incremental ? !status
-        : (status & BDRV_STATUS_ZERO)
-          && mig_cap_enabled(MIG_CAP_ZERO_BLOCKS)) {
-        mb_unlock(op);
-        /* -i: the base both hosts share has it; -b: it reads zeroes */
-        if (!op->s->incremental) {
-            mb_put(op, NULL);
-        }
-        mb_piece_done(op);
-        return;
-    }
-    bdrv_read_locked(op->dev->bn, op->cur, op->n, op->buf, mb_read_cb, op);
-}
-
-static void mb_locked_cb(void *opaque, BdrvRangeLock *lock)
-{
-    MigBlkOp *op = opaque;
-    MigBlkDev *d = op->dev;
-
-    op->lock = lock;
-    if (op->s->incremental) {
-        bdrv_is_allocated_above(d->bn, bdrv_backing(d->bn), op->cur, op->n,
-                                mb_status_cb, op);
-    } else {
-        bdrv_block_status_above(d->bn, op->cur, op->n, mb_status_cb, op);
-    }
-}
-
-static void mb_op_step(MigBlkOp *op)
-{
-    if (op->cur >= op->end || op->s->dead) {
-        mb_op_end(op);
-        return;
-    }
-    op->n = op->end - op->cur;
-    bdrv_range_lock(op->dev->bn, op->cur, op->n, mb_locked_cb, op);
-}
-
 /*
- * The next chunk to copy, round robin over the disks: a dirty run of at
- * most MB_CHUNK; false when none is left.
+ * Operations start while outgoing.c has room and fewer than
+ * MB_MAX_OPS are busy, the disks taking turns: each engine's kick may
+ * start one, through mb_admit.
  */
-static bool mb_take_chunk(MigBlkDev **pd, uint64_t *off, uint64_t *end)
-{
-    for (guint k = 0; k < mb->devs->len; k++) {
-        guint i = (mb->next_dev + k) % mb->devs->len;
-        MigBlkDev *d = g_ptr_array_index(mb->devs, i);
-        int64_t o = hbitmap_next_dirty(d->todo, 0);
-
-        if (o >= 0 && (uint64_t)o < d->len) {
-            int64_t c = hbitmap_next_clean(d->todo, o);
-            uint64_t e = MIN((uint64_t)o + MB_CHUNK, d->len);
-
-            if (c >= 0) {
-                e = MIN(e, (uint64_t)c);
-            }
-            hbitmap_reset(d->todo, o, e - o);
-            mb->next_dev = i + 1;
-            *pd = d;
-            *off = o;
-            *end = e;
-            return true;
-        }
-    }
-    return false;
-}
-
 void mig_blk_out_kick(void)
 {
-    while (mb && !mb->dead && mb->busy < MB_MAX_OPS && mig_out_room()) {
-        MigBlkOp *op;
-        MigBlkDev *d;
-        uint64_t off, end;
+    guint idle = 0;             /* disks in a row that started nothing */
 
-        if (!mb_take_chunk(&d, &off, &end)) {
-            return;
-        }
-        op = g_new0(MigBlkOp, 1);
-        op->s = mb;
-        op->dev = d;
-        op->cur = off;
-        op->end = end;
-        op->size = end - off;
-        op->buf = ioq_buf_alloc(MB_CHUNK);
-        d->in_flight += op->size;
-        mb->busy++;
-        mb->refs++;
-        mig_out_reserve(op->size);
-        mb_op_step(op);
+    while (mb && !mb->dead && idle < mb->devs->len
+           && mb->busy < MB_MAX_OPS && mig_out_room()) {
+        MigBlkDev *d = g_ptr_array_index(mb->devs,
+                                         mb->next_dev % mb->devs->len);
+
+        mb->next_dev = (mb->next_dev + 1) % mb->devs->len;
+        mb->turn = d;
+        block_copy_kick(d->bc);
+        idle = mb->turn ? idle + 1 : 0;
+        mb->turn = NULL;
     }
 }
 
@@ -383,7 +349,7 @@ bool mig_blk_out_pass_done(void)
     for (guint i = 0; i < mb->devs->len; i++) {
         MigBlkDev *d = g_ptr_array_index(mb->devs, i);
 
-        if (hbitmap_count(d->todo)) {
+        if (block_copy_dirty_bytes(d->bc)) {
             return false;
         }
     }
@@ -417,7 +383,7 @@ void mig_blk_out_sync(void)
         }
         for (o = hbitmap_next_dirty(hb, 0); o >= 0;
              o = hbitmap_next_dirty(hb, o + MB_GRAN)) {
-            hbitmap_set(d->todo, o, MB_GRAN);
+            block_copy_set_dirty(d->bc, o, MB_GRAN);
         }
         dbitmap_clear(d->bm, NULL);
     }
@@ -435,7 +401,7 @@ json_t *mig_blk_out_stats(void)
 
         total += d->len;
         if (mb->bulk) {
-            left += MIN(d->len, hbitmap_count(d->todo) + d->in_flight);
+            left += MIN(d->len, block_copy_remaining(d->bc));
         }
     }
     /* QEMU 7.2's: the bulk pass's progress, all the MigrationStats */
@@ -471,6 +437,11 @@ void mig_blk_out_cleanup(void)
         /* jobs and resizes may go on while operations drain */
         bdrv_op_unblock(d->bn, mb_blocker);
         d->blocked = false;
+        if (block_copy_busy(d->bc)) {
+            s->refs++;          /* until its idle hook */
+        } else {
+            g_clear_pointer(&d->bc, block_copy_free);
+        }
     }
     mb_unref(s);
 }
