@@ -27,6 +27,9 @@ typedef enum MonMode {
  */
 void mon_init(QapiSchema *schema);
 
+/* Add the QMP monitor's trace points to the registry. */
+void mon_trace_register(void);
+
 /*
  * Start-up self-check of the HMP table the schema's "hmp" entries
  * describe (every printer and handler exists).

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "monitor/monitor-int.h"
+#include "monitor/trace-events.h"
 #include "qapi/introspect.h"
 #include "qapi/qjson.h"
 #include "system/machine.h"
@@ -26,11 +27,20 @@ typedef struct {
 
 static json_t *schema_info_cache;
 
+TraceEvent mon_trace[MON_TRACE_COUNT] = { MON_TRACE_EVENTS(TRACE_ENTRY) };
+
+void mon_trace_register(void)
+{
+    trace_register(mon_trace, MON_TRACE_COUNT);
+}
+
 static void send_json(MonSession *s, const json_t *v, GHashTable *big)
 {
     GString *out = g_string_new(NULL);
 
     qjson_append_wire(out, v, big, s->mon->pretty);
+    TRACE(mon_trace, monitor_qmp_respond, "mon %p resp: %s", (void *)s->mon,
+          out->str);
     g_string_append_c(out, '\n');
     if (qmpd_log_enabled(LOG_DEBUG)) {
         qmpd_log(LOG_DEBUG, "qmp %u <- %.*s", s->id, (int)out->len - 1,
@@ -67,6 +77,12 @@ static void parsed_cb(void *opaque, json_t *value, GHashTable *big,
     r->req = value;
     r->big = big;
     r->err = err;
+    if (!err && mon_trace[TRACE_handle_qmp_command].enabled) {
+        g_autofree char *txt = qjson_to_wire(value, false);
+
+        TRACE(mon_trace, handle_qmp_command, "mon %p req: %s",
+              (void *)s->mon, txt);
+    }
     g_queue_push_tail(s->requests, r);
     if (g_queue_get_length(s->requests) >= QUEUE_MAX) {
         mon_session_hold(s, MON_HOLD_QUEUE);
@@ -122,6 +138,14 @@ static void process_queue(MonSession *s)
                 g_autofree char *txt = qjson_to_wire(r->req, false);
 
                 qmpd_log(LOG_DEBUG, "qmp %u -> %s", s->id, txt);
+            }
+            if (mon_trace[TRACE_monitor_qmp_cmd_in_band].enabled) {
+                json_t *id = json_is_object(r->req)
+                    ? json_object_get(r->req, "id") : NULL;
+                g_autofree char *txt = id ? qjson_to_wire(id, false) : NULL;
+
+                TRACE(mon_trace, monitor_qmp_cmd_in_band, "%s",
+                      txt ? txt : "");
             }
             s->busy = true;
             mon_session_ref(s);

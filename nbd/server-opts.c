@@ -21,6 +21,8 @@
 #include <glib.h>
 
 #include "nbd/server-int.h"
+#include "nbd/server.h"
+#include "nbd/trace-events.h"
 
 #define META_ID_BASE    0
 #define META_ID_DEPTH   1
@@ -28,10 +30,18 @@
 
 #define OPT_HDR_SIZE    16      /* magic, option, length */
 
+TraceEvent nbd_trace[NBD_TRACE_COUNT] = { NBD_TRACE_EVENTS(TRACE_ENTRY) };
+
+void nbd_trace_register(void)
+{
+    trace_register(nbd_trace, NBD_TRACE_COUNT);
+}
+
 void nbd_opts_greet(NbdConn *c)
 {
     uint8_t buf[18];
 
+    TRACE(nbd_trace, nbd_negotiate_begin, "Beginning negotiation");
     nbd_put64(buf, NBD_INIT_MAGIC);
     nbd_put64(buf + 8, NBD_OPTS_MAGIC);
     nbd_put16(buf + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
@@ -89,6 +99,7 @@ static void enter_transmission(NbdConn *c, NbdExport *exp)
     c->exp = exp;
     exp->conns = g_list_prepend(exp->conns, c);
     c->phase = NBD_CONN_TRANSMISSION;
+    TRACE(nbd_trace, nbd_negotiate_success, "Negotiation succeeded");
     /* a context chosen for another export does not apply */
     if (c->meta_exp != exp) {
         c->meta_base = c->meta_depth = false;

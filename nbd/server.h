@@ -19,6 +19,9 @@
 /* Whether nbd-server-start has run (and no nbd-server-stop since). */
 bool nbd_server_running(void);
 
+/* Add the NBD server's trace points to the registry. */
+void nbd_trace_register(void);
+
 /* Remove every export (nbd-server-stop, the end of the process). */
 void nbd_exports_close_all(void);
 

@@ -18,6 +18,7 @@ struct QapiReply {
     QapiCallDone *done;
     void *opaque;
     json_t *args;
+    const TraceEvent *trace_exit;   /* a QMP request's, or NULL */
 };
 
 typedef struct {
@@ -72,6 +73,12 @@ static void reply_finish(QapiReply *reply, json_t *ret, Error *err)
     if (!err && !ret) {
         ret = json_object();
     }
+    if (reply->trace_exit && reply->trace_exit->enabled) {
+        g_autofree char *j = err ? NULL : qjson_to_wire(ret, false);
+
+        trace_emit(reply->trace_exit, "%s %d",
+                   err ? error_get_pretty(err) : j, !err);
+    }
     reply->done(reply->opaque, err ? NULL : ret, err);
     if (err) {
         json_decref(ret);
@@ -90,8 +97,10 @@ void qapi_reply_error(QapiReply *reply, Error *err)
     reply_finish(reply, NULL, err);
 }
 
-void qapi_call(const QapiCommand *cmd, json_t *args, QapiCallDone *done,
-               void *opaque)
+/* @traced: a QMP request, whose command's trace points fire (HMP runs
+ * the same handlers untraced, as QEMU's calls the functions directly). */
+static void call(const QapiCommand *cmd, json_t *args, QapiCallDone *done,
+                 void *opaque, bool traced)
 {
     const QapiHandler *h = cmd->handler;
     QapiReply *reply = g_new0(QapiReply, 1);
@@ -100,6 +109,14 @@ void qapi_call(const QapiCommand *cmd, json_t *args, QapiCallDone *done,
     reply->done = done;
     reply->opaque = opaque;
     reply->args = args;
+    if (traced) {
+        reply->trace_exit = &cmd->trace[QAPI_TRACE_EXIT];
+        if (cmd->trace[QAPI_TRACE_ENTER].enabled) {
+            g_autofree char *j = qjson_to_wire(args, false);
+
+            trace_emit(&cmd->trace[QAPI_TRACE_ENTER], "%s", j);
+        }
+    }
     if (h->async_fn) {
         h->async_fn(args, reply);
     } else {
@@ -115,6 +132,12 @@ void qapi_call(const QapiCommand *cmd, json_t *args, QapiCallDone *done,
             qapi_reply_error(reply, err);
         }
     }
+}
+
+void qapi_call(const QapiCommand *cmd, json_t *args, QapiCallDone *done,
+               void *opaque)
+{
+    call(cmd, args, done, opaque, false);
 }
 
 json_t *qapi_error_response(Error *err)
@@ -255,7 +278,7 @@ void qapi_dispatch(const QapiSchema *s, json_t *req, GHashTable *big,
     }
     json_decref(req);
     current_caller = opts->caller;
-    qapi_call(cmd, args, pending_done_cb, p);
+    call(cmd, args, pending_done_cb, p, true);
     current_caller = NULL;
     return;
 

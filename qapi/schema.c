@@ -117,6 +117,10 @@ static void command_free(gpointer p)
 {
     QapiCommand *c = p;
 
+    trace_unregister(c->trace, QAPI_TRACE_COUNT);
+    for (int i = 0; i < QAPI_TRACE_COUNT; i++) {
+        g_free((char *)c->trace[i].name);
+    }
     g_free(c->name);
     g_ptr_array_unref(c->features);
     g_free(c);
@@ -537,6 +541,19 @@ static QapiType *arg_type(QapiSchema *s, const char *owner, const json_t *def,
     return t;
 }
 
+/* QEMU's trace point of a command: @prefix and its C name (new). */
+static char *trace_name_of(const char *prefix, const char *command)
+{
+    char *n = g_strconcat(prefix, command, NULL);
+
+    for (char *p = n; *p; p++) {
+        if (!g_ascii_isalnum(*p)) {
+            *p = '_';
+        }
+    }
+    return n;
+}
+
 static bool add_command(QapiSchema *s, const json_t *def, Error **errp)
 {
     const char *name = json_string_value(json_object_get(def, "command"));
@@ -565,6 +582,9 @@ static bool add_command(QapiSchema *s, const json_t *def, Error **errp)
     c->async = json_is_true(json_object_get(x, "async"));
     c->in_negotiation = json_is_true(json_object_get(x, "in-negotiation"));
     c->open_args = json_is_true(json_object_get(x, "open-args"));
+    c->trace[QAPI_TRACE_ENTER].name = trace_name_of("qmp_enter_", name);
+    c->trace[QAPI_TRACE_EXIT].name = trace_name_of("qmp_exit_", name);
+    trace_register(c->trace, QAPI_TRACE_COUNT);
     c->args = arg_type(s, name, def, where, errp);
     if (!c->args) {
         return false;

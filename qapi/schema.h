@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "qapi/error.h"
+#include "util/trace.h"
 
 typedef enum QapiKind {
     QAPI_KIND_BUILTIN,
@@ -71,6 +72,8 @@ struct QapiType {
     GPtrArray *features;
 };
 
+enum { QAPI_TRACE_ENTER, QAPI_TRACE_EXIT, QAPI_TRACE_COUNT };
+
 typedef struct QapiCommand {
     char *name;
     QapiType *args;         /* an object type; the empty one when none */
@@ -83,6 +86,8 @@ typedef struct QapiCommand {
     GPtrArray *features;
     const json_t *doc;      /* the definition, borrowed from the schema */
     const void *handler;    /* set by qapi_register_handlers() */
+    /* its trace points qmp_enter_X and qmp_exit_X, as QEMU's */
+    TraceEvent trace[QAPI_TRACE_COUNT];
 } QapiCommand;
 
 typedef struct QapiEvent {

@@ -83,6 +83,8 @@ void qmpd_register_handlers(QapiSchema *s)
     drive_hmp_init(s);
     job_trace_register();
     mig_trace_register();
+    mon_trace_register();
+    nbd_trace_register();
     /* HMP tables are process-wide; a second schema reuses them */
     if (!hmp_done) {
         hmp_register_handlers(guest_hmp_handlers, guest_hmp_handlers_count);

@@ -26,6 +26,7 @@
 #include "migration/migration.h"
 #include "monitor/monitor.h"
 #include "qapi/dispatch.h"
+#include "qapi/opts.h"
 #include "qapi/schema.h"
 #include "system/board-drives.h"
 #include "system/drive.h"
@@ -240,24 +241,31 @@ static Chardev *claim_chardev(QmpdOptions *o, const char *id,
     }
 }
 
-/* -trace's patterns, once the trace points are registered. */
-static void enable_traces(const QmpdOptions *o)
+static void unknown_in_file(const char *name, int line, void *opaque)
+{
+    fprintf(stderr, "qmpd:%s:%d: warning: trace event '%s' does not "
+            "exist\n", (const char *)opaque, line, name);
+}
+
+/* Every -trace in order, once the trace points are registered: an
+ * events file that cannot be read ends qmpd, as it ends QEMU. */
+static void trace_opts_apply(const QmpdOptions *o)
 {
     for (guint i = 0; i < o->traces->len; i++) {
-        const char *pattern = g_ptr_array_index(o->trace_patterns, i);
-        g_autoptr(GPtrArray) evs = NULL;
+        const char *arg = g_ptr_array_index(o->traces, i);
+        g_autoptr(Opts) opts = opts_parse(arg, "enable", NULL, NULL, NULL);
+        const char *file = opts_get(opts, "events");
+        const char *pattern = opts_get(opts, "enable");
 
-        if (!pattern) {
-            continue;
+        if (file && !trace_load_file(file, unknown_in_file, (void *)file)) {
+            /* QEMU's words, without a space after the program's name */
+            fprintf(stderr, "qmpd:%s: %s\n", file, g_strerror(errno));
+            exit(1);
         }
-        evs = trace_match(pattern);
-        if (!evs->len && !trace_is_pattern(pattern)) {
+        if (pattern && !trace_enable_pattern(pattern)) {
             fprintf(stderr, "qmpd: -trace %s: warning: trace event '%s' "
-                    "does not exist\n",
-                    (char *)g_ptr_array_index(o->traces, i), pattern);
-        }
-        for (guint k = 0; k < evs->len; k++) {
-            ((TraceEvent *)g_ptr_array_index(evs, k))->enabled = true;
+                    "does not exist\n", arg,
+                    pattern[0] == '-' ? pattern + 1 : pattern);
         }
     }
 }
@@ -405,7 +413,7 @@ int main(int argc, char **argv)
     }
     sigfd = setup_signals();
     schema = load_schema();
-    enable_traces(&o);
+    trace_opts_apply(&o);
     if (!bdrv_init(&err)) {
         die(err);
     }

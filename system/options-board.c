@@ -19,6 +19,7 @@
 #include "qapi/qjson.h"
 #include "system/cpu.h"
 #include "system/options-board.h"
+#include "util/trace.h"
 
 static bool no_acpi;
 static bool msg_timestamp;
@@ -200,6 +201,7 @@ bool board_opt_msg(QmpdOptions *o, const char *arg, Error **errp)
         error_propagate(errp, err);
         return false;
     }
+    trace_set_timestamp(msg_timestamp);
     return true;
 }
 

@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@
 #include "system/object.h"
 #include "system/options.h"
 #include "system/options-board.h"
+#include "util/trace.h"
 
 typedef bool OptionFn(QmpdOptions *o, const char *arg, Error **errp);
 
@@ -37,7 +40,7 @@ static const char *const unsupported[] = {
     "enable-kvm", "kernel", "initrd", "append", "dtb", "bios",
     "usb", "usbdevice", "audio", "soundhw", "snapshot", "loadvm",
     "k", "mem-path", "mem-prealloc", "numa", "smbios", "fw_cfg",
-    "icount", "D", "d", "L", "chroot", "runas", "tpmdev",
+    "icount", "d", "L", "chroot", "runas", "tpmdev",
     "watchdog", "watchdog-action", "iscsi", "add-fd", "readconfig",
     "writeconfig", "plugin", "preconfig", "compat", "action", "semihosting",
     "semihosting-config", "virtfs", "fsdev", "mon-pretty", "gdb", "s",
@@ -499,9 +502,10 @@ static bool opt_object(QmpdOptions *o, const char *arg, Error **errp)
 }
 
 /*
- * -trace [enable=]PATTERN: checked now, applied once the trace points
- * are registered.  qmpd's trace output is stderr, as QEMU's log
- * backend: an events list file or an output file are refused by name.
+ * -trace [enable=]PATTERN,events=FILE,file=FILE: checked now, applied
+ * once the trace points are registered (trace_opts_apply()).  file=
+ * names the output of QEMU's "simple" backend; its log backend, like
+ * qmpd's, writes to stderr or -D's file, and ignores it.
  */
 static bool opt_trace(QmpdOptions *o, const char *arg, Error **errp)
 {
@@ -511,13 +515,18 @@ static bool opt_trace(QmpdOptions *o, const char *arg, Error **errp)
     if (!opts) {
         return false;
     }
-    if (opts_get(opts, "events") || opts_get(opts, "file")) {
-        error_setg(errp, "only enable= is supported by qmpd (trace points "
-                   "write to stderr)");
+    g_ptr_array_add(o->traces, g_strdup(arg));
+    return true;
+}
+
+/* -D FILE: the trace lines' file, opened now as QEMU opens it. */
+static bool opt_logfile(QmpdOptions *o, const char *arg, Error **errp)
+{
+    if (!trace_set_logfile(arg)) {
+        error_setg(errp, "Error opening logfile %s: %s", arg,
+                   g_strerror(errno));
         return false;
     }
-    g_ptr_array_add(o->traces, g_strdup(arg));
-    g_ptr_array_add(o->trace_patterns, g_strdup(opts_get(opts, "enable")));
     return true;
 }
 
@@ -538,6 +547,7 @@ static const Option options[] = {
     { "name", true, opt_name, false },
     { "uuid", true, opt_uuid, false },
     { "trace", true, opt_trace, false },
+    { "D", true, opt_logfile, true },
     { "smp", true, board_opt_smp, true },
     { "cpu", true, board_opt_cpu, true },
     { "overcommit", true, board_opt_overcommit, false },
@@ -604,7 +614,8 @@ static void print_usage(void)
            "                           (-device help, -device MODEL,help)\n"
            "-name NAME | guest=NAME[,process=NAME][,debug-threads=on|off]\n"
            "-uuid UUID                 the guest's UUID (query-uuid)\n"
-           "-trace [enable=]PATTERN    enable trace points (stderr)\n"
+           "-trace [enable=]PATTERN[,events=FILE]  -D FILE   trace points, "
+           "their output (stderr)\n"
            "-object iothread|secret|memory-backend-ram|throttle-group,"
            "id=ID[,...]\n"
            "                           (-object help, -object TYPE,help)\n"
@@ -762,7 +773,6 @@ int qmpd_parse_options(QmpdOptions *o, int argc, char **argv, Error **errp)
     o->drives = g_ptr_array_new();
     o->objects = g_ptr_array_new_with_free_func(g_free);
     o->traces = g_ptr_array_new_with_free_func(g_free);
-    o->trace_patterns = g_ptr_array_new_with_free_func(g_free);
     o->serials = g_ptr_array_new_with_free_func(g_free);
     o->machine.type = "pc-i440fx-7.2";
 
@@ -851,7 +861,6 @@ void qmpd_options_free(QmpdOptions *o)
     g_ptr_array_unref(o->drives);
     g_ptr_array_unref(o->objects);
     g_ptr_array_unref(o->traces);
-    g_ptr_array_unref(o->trace_patterns);
     g_ptr_array_unref(o->serials);
     g_ptr_array_unref(o->chardevs);
     g_free(o->qtest);

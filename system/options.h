@@ -49,7 +49,6 @@ typedef struct QmpdOptions {
     GPtrArray *drives;      /* DriveOpt *, in command-line order */
     GPtrArray *objects;     /* char *: each -object's argument, in order */
     GPtrArray *traces;      /* char *: each -trace's argument, in order */
-    GPtrArray *trace_patterns;  /* char *: the pattern of each (or NULL) */
     GPtrArray *serials;     /* char *: the serial ports' chardev ids */
     char *qtest;            /* the chardev id serving qtest */
     char *qtest_log;

@@ -58,7 +58,8 @@ static json_t *get_state(const json_t *args, Error **errp)
         return NULL;
     }
     list = json_array();
-    for (guint i = 0; i < evs->len; i++) {
+    /* the last registered first, as QEMU lists its events */
+    for (guint i = evs->len; i-- > 0;) {
         const TraceEvent *ev = g_ptr_array_index(evs, i);
 
         json_array_append_new(list, json_pack(

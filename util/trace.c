@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,17 @@ void trace_register(TraceEvent *events, size_t n)
     }
 }
 
+void trace_unregister(TraceEvent *events, size_t n)
+{
+    for (guint i = registry ? registry->len : 0; i-- > 0;) {
+        TraceEvent *ev = g_ptr_array_index(registry, i);
+
+        if (ev >= events && ev < events + n) {
+            g_ptr_array_remove_index(registry, i);
+        }
+    }
+}
+
 bool trace_is_pattern(const char *pattern)
 {
     return strpbrk(pattern, "*?") != NULL;
@@ -50,16 +62,80 @@ GPtrArray *trace_match(const char *pattern)
     return out;
 }
 
+static bool timestamp;
+static FILE *logfile;
+
+void trace_set_timestamp(bool on)
+{
+    timestamp = on;
+}
+
+bool trace_set_logfile(const char *path)
+{
+    FILE *f = fopen(path, "w");
+
+    if (!f) {
+        return false;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    if (logfile) {
+        fclose(logfile);
+    }
+    logfile = f;
+    return true;
+}
+
+bool trace_enable_pattern(const char *pattern)
+{
+    bool on = pattern[0] != '-';
+    const char *p = on ? pattern : pattern + 1;
+    g_autoptr(GPtrArray) evs = trace_match(p);
+
+    for (guint i = 0; i < evs->len; i++) {
+        ((TraceEvent *)g_ptr_array_index(evs, i))->enabled = on;
+    }
+    return evs->len || trace_is_pattern(p);
+}
+
+bool trace_load_file(const char *path, TraceUnknownFn *unknown,
+                     void *opaque)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    errno = 0;
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        if (!errno) {
+            errno = EIO;
+        }
+        return false;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    for (int i = 0; lines[i]; i++) {
+        char *line = g_strstrip(lines[i]);
+
+        if (*line && *line != '#' && !trace_enable_pattern(line)) {
+            unknown(line[0] == '-' ? line + 1 : line, i + 1, opaque);
+        }
+    }
+    return true;
+}
+
 void trace_emit(const TraceEvent *ev, const char *fmt, ...)
 {
-    struct timeval tv;
+    FILE *out = logfile ? logfile : stderr;
     va_list ap;
 
-    gettimeofday(&tv, NULL);
-    fprintf(stderr, "%d@%lld.%06ld:%s ", (int)getpid(),
-            (long long)tv.tv_sec, (long)tv.tv_usec, ev->name);
+    if (timestamp) {
+        struct timeval tv;
+
+        gettimeofday(&tv, NULL);
+        fprintf(out, "%d@%lld.%06ld:", (int)getpid(), (long long)tv.tv_sec,
+                (long)tv.tv_usec);
+    }
+    fprintf(out, "%s ", ev->name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vfprintf(out, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fputc('\n', out);
 }

@@ -26,6 +26,9 @@ typedef struct TraceEvent {
 /* Add @n events of @events (kept, not copied) to the registry, once. */
 void trace_register(TraceEvent *events, size_t n);
 
+/* Take the @n events of @events out of the registry (before freeing). */
+void trace_unregister(TraceEvent *events, size_t n);
+
 /* Is @pattern a glob ('*' or '?' in it), as QEMU tells them apart? */
 bool trace_is_pattern(const char *pattern);
 
@@ -35,9 +38,36 @@ bool trace_is_pattern(const char *pattern);
  */
 GPtrArray *trace_match(const char *pattern);
 
-/* Write "PID@SECONDS.MICROSECONDS:NAME ARGS" for enabled @ev to stderr. */
+/*
+ * Write "NAME ARGS" for enabled @ev to stderr, or to -D's file, with
+ * "PID@SECONDS.MICROSECONDS:" before it under -msg timestamp=on, as
+ * QEMU's log backend writes.
+ */
 void trace_emit(const TraceEvent *ev, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
+
+/* -msg timestamp=on: the prefix above. */
+void trace_set_timestamp(bool on);
+
+/* -D FILE: lines go there, the file truncated first as QEMU opens it;
+ * false with errno set. */
+bool trace_set_logfile(const char *path);
+
+/* -trace's [enable=]PATTERN: switch on what it matches ("-PATTERN"
+ * switches off); false when it is a plain name of no event. */
+bool trace_enable_pattern(const char *pattern);
+
+/* Called with each name an events file gives that no event has, and
+ * its line (from 1). */
+typedef void TraceUnknownFn(const char *name, int line, void *opaque);
+
+/*
+ * -trace's events=FILE: trace_enable_pattern() for each line, blank
+ * lines and '#' comments skipped, @unknown called for names of no
+ * event.  False with errno set when the file cannot be read.
+ */
+bool trace_load_file(const char *path, TraceUnknownFn *unknown,
+                     void *opaque);
 
 #define TRACE(table, name, ...) do {                                    \
         if (G_UNLIKELY((table)[TRACE_##name].enabled)) {                \

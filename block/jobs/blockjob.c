@@ -14,6 +14,7 @@
 #include "block/core/block-int.h"
 #include "block/core/ioq.h"
 #include "block/jobs/blockjob.h"
+#include "block/jobs/trace-events.h"
 #include "qapi/event.h"
 #include "qapi/qjson.h"
 
@@ -189,6 +190,7 @@ void *block_job_create(const char *job_id, const JobDriver *drv,
     bj->io_status = "ok";
     bj->nodes = g_ptr_array_new();
     block_job_add_node(bj, bs, NULL);
+    job_apply_verb(&bj->job, JOB_VERB_SET_SPEED);
     if (speed < 0) {
         /* QEMU sets the speed on the created job: created, then null */
         error_setg(errp, "Parameter 'speed' expects a non-negative value");
@@ -516,7 +518,7 @@ static bool qmp_block_job_set_speed(const json_t *args, json_t **ret,
     if (!bj) {
         return false;
     }
-    if (!job_verb_allowed(JOB_VERB_SET_SPEED, bj->job.status)) {
+    if (!job_apply_verb(&bj->job, JOB_VERB_SET_SPEED)) {
         error_setg(errp, "Job '%s' in state '%s' cannot accept command verb "
                    "'set-speed'", bj->job.id,
                    job_status_name(bj->job.status));
@@ -542,7 +544,11 @@ static bool qmp_block_job_set_speed(const json_t *args, json_t **ret,
     {                                                                       \
         BlockJob *bj = block_job_get(qjson_get_str(args, key), errp);       \
                                                                             \
-        return bj && call;                                                  \
+        if (!bj) {                                                          \
+            return false;                                                   \
+        }                                                                   \
+        TRACE(job_trace, fn, "job %p", (void *)bj);                         \
+        return call;                                                        \
     }
 
 static bool qmp_block_job_cancel(const json_t *args, json_t **ret,
@@ -560,6 +566,7 @@ static bool qmp_block_job_cancel(const json_t *args, json_t **ret,
                    id);
         return false;
     }
+    TRACE(job_trace, qmp_block_job_cancel, "job %p", (void *)bj);
     return job_cancel(&bj->job, force, errp);
 }
 BLOCK_JOB_VERB(qmp_block_job_pause, "device", job_user_pause(&bj->job, errp))

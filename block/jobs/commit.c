@@ -40,6 +40,7 @@
 #include "block/jobs/blockjob.h"
 #include "block/jobs/copy.h"
 #include "block/jobs/job-filter.h"
+#include "block/jobs/trace-events.h"
 #include "qapi/qjson.h"
 
 #define GRANULE (64 * 1024ull)
@@ -663,6 +664,8 @@ static bool qmp_block_commit(const json_t *args, json_t **ret, Error **errp)
         block_job_add_node((BlockJob *)job, it, NULL);
     }
     block_job_add_node((BlockJob *)job, base_bs, NULL);
+    TRACE(job_trace, commit_start, "bs %p base %p top %p s %p", (void *)bs,
+          (void *)base_bs, (void *)top_bs, (void *)job);
     job_start(job);
     return true;
 }

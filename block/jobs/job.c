@@ -163,12 +163,17 @@ static void transition(Job *job, JobStatus to)
     }
 }
 
-static bool check_verb(Job *job, JobVerb verb, Error **errp)
+bool job_apply_verb(Job *job, JobVerb verb)
 {
     TRACE(job_trace, job_apply_verb, "job %p in state %s; applying verb %s "
           "(%s)", (void *)job, status_names[job->status], verb_names[verb],
           verbs[verb][job->status] ? "allowed" : "prohibited");
-    if (verbs[verb][job->status]) {
+    return verbs[verb][job->status];
+}
+
+static bool check_verb(Job *job, JobVerb verb, Error **errp)
+{
+    if (job_apply_verb(job, verb)) {
         return true;
     }
     error_setg(errp, "Job '%s' in state '%s' cannot accept command verb "
@@ -771,6 +776,7 @@ static bool qmp_query_jobs(const json_t *args, json_t **ret, Error **errp)
         if (!job) {                                                         \
             return false;                                                   \
         }                                                                   \
+        TRACE(job_trace, fn, "job %p", (void *)job);                       \
         job_ref(job);                                                       \
         ok = call;                                                          \
         job_unref(job);                                                     \

@@ -63,6 +63,9 @@ const char *job_type_name(JobType t);
 /* Is @verb allowed in @status?  (QEMU's JobVerbTable.) */
 bool job_verb_allowed(JobVerb verb, JobStatus status);
 
+/* May @job take @verb now?  (QEMU's job_apply_verb(), traced.) */
+bool job_apply_verb(Job *job, JobVerb verb);
+
 /* Is the transition @from -> @to allowed?  (QEMU's JobSTT.) */
 bool job_transition_allowed(JobStatus from, JobStatus to);
 

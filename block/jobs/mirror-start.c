@@ -15,6 +15,7 @@
 #include "block/jobs/job-filter.h"
 #include "block/jobs/blockjob.h"
 #include "block/jobs/mirror-int.h"
+#include "block/jobs/trace-events.h"
 #include "qapi/qjson.h"
 
 static bool edge_live(const BdrvChild *c)
@@ -382,6 +383,8 @@ static bool mirror_start(MirrorStart *m, Error **errp)
         qjson_get_str_or(args, "on-target-error", NULL),
         BLOCKDEV_ON_ERROR_REPORT);
     block_job_add_node(&s->common, target, NULL);
+    TRACE(job_trace, mirror_start, "bs %p s %p opaque %p", (void *)m->bs,
+          (void *)s, NULL);
     job_start(&s->common.job);
     return true;
 }

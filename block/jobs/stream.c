@@ -34,6 +34,7 @@
 #include "block/jobs/blockjob.h"
 #include "block/jobs/copy.h"
 #include "block/jobs/job-filter.h"
+#include "block/jobs/trace-events.h"
 #include "qapi/qjson.h"
 
 #define GRANULE (64u << 10)
@@ -415,7 +416,10 @@ static bool qmp_block_stream(const json_t *args, json_t **ret, Error **errp)
     s->on_error = block_on_error_parse(qjson_get_str_or(args, "on-error",
                                                         NULL),
                                        BLOCKDEV_ON_ERROR_REPORT);
+    TRACE(job_trace, stream_start, "bs %p base %p s %p", (void *)bs,
+          (void *)base_bs, (void *)s);
     job_start(&s->common.job);
+    TRACE(job_trace, qmp_block_stream, "bs %p", (void *)bs);
     return true;
 }
 

@@ -84,12 +84,69 @@ static void test_fire(void **state)
 {
     g_autofree char *off = fire(false);
     g_autofree char *on = fire(true);
+    g_autofree char *stamped = NULL;
     g_autofree char *prefix = g_strdup_printf("%d@", (int)getpid());
 
     assert_string_equal(off, "");
-    assert_true(g_str_has_prefix(on, prefix));
-    assert_non_null(strstr(on, ":job_completed job 0x"));
+    /* no prefix but with -msg timestamp=on, as QEMU's log backend */
+    assert_true(g_str_has_prefix(on, "job_completed job 0x"));
     assert_true(g_str_has_suffix(on, " ret -5\n"));
+    trace_set_timestamp(true);
+    stamped = fire(true);
+    trace_set_timestamp(false);
+    assert_true(g_str_has_prefix(stamped, prefix));
+    assert_non_null(strstr(stamped, ":job_completed job 0x"));
+    events[TRACE_job_completed].enabled = false;
+}
+
+static GString *unknown_seen;
+
+static void unknown(const char *name, int line, void *opaque)
+{
+    g_string_append_printf(unknown_seen, "%s:%d ", name, line);
+}
+
+/* events=FILE: patterns in order, '-' switching off, unknown by line */
+static void test_file_and_log(void **state)
+{
+    g_autofree char *dir = g_dir_make_tmp("qmpd-trace-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "events", NULL);
+    g_autofree char *log = g_build_filename(dir, "log", NULL);
+    g_autofree char *missing = g_build_filename(dir, "missing", NULL);
+    g_autofree char *text = NULL;
+
+    unknown_seen = g_string_new(NULL);
+    assert_true(g_file_set_contents(path, "job_*\n# x\n\n  -job_completed "
+                                    "\nnosuch\n-gone\n", -1, NULL));
+    assert_true(trace_load_file(path, unknown, NULL));
+    assert_true(events[TRACE_job_state_transition].enabled);
+    assert_false(events[TRACE_job_completed].enabled);
+    assert_string_equal(unknown_seen->str, "nosuch:5 gone:6 ");
+    assert_false(trace_load_file(missing, unknown, NULL));
+    assert_false(trace_enable_pattern("nosuch"));
+    assert_true(trace_enable_pattern("nosuch*"));
+    assert_true(trace_enable_pattern("-job_*"));
+    assert_false(events[TRACE_job_state_transition].enabled);
+
+    assert_true(trace_set_logfile(log));
+    events[TRACE_job_completed].enabled = true;
+    TRACE(events, job_completed, "job %s ret %d", "J", 0);
+    events[TRACE_job_completed].enabled = false;
+    assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    assert_string_equal(text, "job_completed job J ret 0\n");
+    assert_false(trace_set_logfile("/nonexistent/dir/log"));
+
+    /* a table taken out is matched no more */
+    trace_unregister(events, TEST_TRACE_COUNT);
+    {
+        g_autoptr(GPtrArray) evs = trace_match("*");
+
+        assert_int_equal(evs->len, 0);
+    }
+    g_string_free(unknown_seen, TRUE);
+    unlink(path);
+    unlink(log);
+    rmdir(dir);
 }
 
 int main(void)
@@ -97,6 +154,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_match),
         cmocka_unit_test(test_fire),
+        cmocka_unit_test(test_file_and_log),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
