@@ -277,6 +277,13 @@ static bool export_del(const char *id, const char *mode, Error **errp)
         error_setg(errp, "Export '%s' is already shutting down", id);
         return false;
     }
+    if (strcmp(mode, "hard")) {
+        g_autoptr(GList) conns = g_list_copy(exp->conns);
+
+        for (GList *l = conns; l; l = l->next) {
+            nbd_conn_catch_up(l->data);
+        }
+    }
     if (strcmp(mode, "hard") && exp->refcnt > 1) {
         error_setg(errp, "export '%s' still in use", id);
         error_append_hint(errp, "Use mode='hard' to force client "

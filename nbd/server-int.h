@@ -104,6 +104,13 @@ void nbd_conn_send(NbdConn *c, const void *hdr, size_t len, void *data,
 /* Drop the connection now (a protocol error, hard removal, stop). */
 void nbd_conn_close(NbdConn *c);
 
+/*
+ * Take in now what @c's client has already sent (main loop only; @c may
+ * be closed by it): a client that said goodbye (NBD_CMD_DISC, then its
+ * socket closed) before the loop read it does not use its export.
+ */
+void nbd_conn_catch_up(NbdConn *c);
+
 /* A request finished: accounting, and maybe reading resumes. */
 void nbd_conn_request_done(NbdConn *c);
 

@@ -236,10 +236,11 @@ void nbd_conn_close(NbdConn *c)
          * more, now rather than at the reap: the reap waits for an idle
          * turn of the loop, after a block-export-del that came in
          * meanwhile, which found the export "still in use" (as QEMU's
-         * would not).  An export being shut down is released at the
-         * reap: the shutdown is closing its clients in a loop.
+         * would not), or, in mode hard, sent BLOCK_EXPORT_DELETED only
+         * after its reply (QEMU's comes first).  The shutdown's own
+         * reference keeps the export alive while it closes its clients.
          */
-        if (!c->in_flight && !c->exp->shutting_down) {
+        if (!c->in_flight) {
             nbd_export_unref(g_steal_pointer(&c->exp));
         }
     }
@@ -253,6 +254,14 @@ void nbd_conn_close(NbdConn *c)
         }
     }
     conn_reap(c);
+}
+
+void nbd_conn_catch_up(NbdConn *c)
+{
+    if (!c->dead) {
+        conn_read(c);
+        nbd_conn_update(c);
+    }
 }
 
 void nbd_conn_request_done(NbdConn *c)
