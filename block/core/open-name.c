@@ -33,8 +33,12 @@ BlockNode *bdrv_open_filename(const char *filename, const char *format,
         }
         fo = json_object_get(node, "file");
         if (!fo) {
+            /* the protocol node is the node opened: both extras apply */
             if (file_extra) {
                 json_object_update(node, (json_t *)file_extra);
+            }
+            if (node_extra) {
+                json_object_update(node, (json_t *)node_extra);
             }
             return bdrv_open_options(node, false, errp);
         }

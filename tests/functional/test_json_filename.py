@@ -192,6 +192,9 @@ def target_cases(t):
          'A block device must be specified for "file"'),
         ("drive-backup", {"target": "json:" + fq}, both),
         ("drive-backup", {"target": "json:[1]"}, "Invalid JSON object given"),
+        # a protocol node opened alone takes the command's node-name
+        ("drive-mirror", {"target": "json:" + ff, "node-name": "tn"},
+         [("file", t, "tn")]),
     ]
 
 
@@ -203,7 +206,10 @@ def targets(prog, d):
     out = []
     for cmd, args, _ in target_cases(t):
         img("create", "-q", "-f", "qcow2", src, "16M")
-        img("create", "-q", "-f", "qcow2", t, "16M")
+        # a raw target for the protocol node opened alone (a qcow2 one,
+        # read as its few hundred KiB of file, ends the job at once)
+        img("create", "-q", "-f", "raw" if "node-name" in args else "qcow2",
+            t, "16M")
         with Qmpd(["-M", "none", "-drive",
                    "file=%s,if=none,id=d0" % src],
                   binary_path=prog) as q:
@@ -213,8 +219,11 @@ def targets(prog, d):
             if "error" in r:
                 out.append(r["error"]["desc"])
             else:
-                out.append(sorted((n["drv"], n["file"]) for n in c.cmd(
-                    "query-named-block-nodes", flat=True)
+                named = "node-name" in args
+                out.append(sorted(
+                    (n["drv"], n["file"]) + ((n["node-name"],) if named
+                                              else ())
+                    for n in c.cmd("query-named-block-nodes", flat=True)
                     if n["file"] == t))
                 c.cmd("block-job-cancel", device="d0", force=True)
                 c.event("BLOCK_JOB_CANCELLED")
