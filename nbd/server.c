@@ -244,6 +244,10 @@ void nbd_conn_close(NbdConn *c)
             nbd_export_unref(g_steal_pointer(&c->exp));
         }
     }
+    /* and so does the export its metadata context was chosen for */
+    if (c->meta_exp && !c->in_flight) {
+        nbd_export_unref(g_steal_pointer(&c->meta_exp));
+    }
     if (server && g_list_find(server->conns, c)) {
         bool was_full = server->max_conns
             && server->live >= server->max_conns;
